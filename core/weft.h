@@ -1,0 +1,179 @@
+/* weft.h — embedding weft: load plugins and flows, run them, read results.
+ *
+ * Threads: a WeftEngine owns one engine-loop thread (all scheduling happens
+ * there) and a pool of workers for blocking agents.  Every function here may
+ * be called from any thread other than the engine loop's own, unless it says
+ * otherwise; asynchronous results are delivered to the thread-default main
+ * context of the caller, as everywhere in GIO.
+ */
+#pragma once
+
+#include <weft/weft-sdk.h>
+
+G_BEGIN_DECLS
+
+/* ------------------------------------------------------------------------ */
+/* Plugin registry                                                          */
+
+typedef struct _WeftRegistry WeftRegistry;
+typedef struct _WeftPlugin WeftPlugin;
+
+/* Opens one plugin file.  Refuses (with a message naming the file) a file
+ * that is not a shared object, a missing entry symbol, an ABI mismatch, a
+ * descriptor with missing or bad fields, and a second plugin of one kind
+ * and name. */
+WEFT_API WeftPlugin *weft_registry_load_file (WeftRegistry *registry,
+                                              const char *path,
+                                              GError **error);
+/* Loads every weft-*.so below `dir` (three levels deep at most).  A file
+ * the registry refuses is reported through `warnings` (one line each) and
+ * skipped; returns FALSE only when `dir` cannot be read. */
+WEFT_API gboolean weft_registry_load_dir (WeftRegistry *registry,
+                                          const char *dir,
+                                          GPtrArray *warnings,
+                                          GError **error);
+/* Adds a plugin compiled into the program (no file). */
+WEFT_API WeftPlugin *weft_registry_add_static (WeftRegistry *registry,
+                                               const WeftPluginDescriptor *descriptor,
+                                               GError **error);
+WEFT_API WeftPlugin *weft_registry_lookup (WeftRegistry *registry,
+                                           WeftPluginKind kind,
+                                           const char *name);
+/* All plugins, sorted by kind then name; the array is the caller's. */
+WEFT_API GPtrArray *weft_registry_list (WeftRegistry *registry);
+
+WEFT_API const WeftPluginDescriptor *weft_plugin_get_descriptor (WeftPlugin *plugin);
+/* The file it came from, or NULL for a built-in plugin. */
+WEFT_API const char *weft_plugin_get_path (WeftPlugin *plugin);
+WEFT_API const char *weft_plugin_kind_to_string (WeftPluginKind kind);
+
+/* ------------------------------------------------------------------------ */
+/* Engine                                                                   */
+
+typedef struct _WeftEngine WeftEngine;
+
+/* n_threads: size of the worker pool for blocking agents; 0 picks a default
+ * from the number of processors.  The built-in "noop" agent is registered. */
+WEFT_API WeftEngine   *weft_engine_new (guint n_threads);
+WEFT_API WeftEngine   *weft_engine_ref (WeftEngine *engine);
+/* The last unref stops the engine loop.  Call weft_engine_shutdown() first
+ * when runs may still be in flight. */
+WEFT_API void          weft_engine_unref (WeftEngine *engine);
+WEFT_API WeftRegistry *weft_engine_get_registry (WeftEngine *engine);
+WEFT_API GMainContext *weft_engine_get_main_context (WeftEngine *engine);
+
+/* Loads plugins from, in this order: `extra_dirs` (may be NULL), every
+ * directory of $WEFT_PLUGIN_PATH (colon-separated), the build tree when the
+ * program runs uninstalled, then the installed plugin directory.  A plugin
+ * whose kind and name were already loaded from an earlier directory is
+ * skipped, so earlier directories take precedence. Refused files become
+ * `warnings`. */
+WEFT_API gboolean weft_engine_load_plugins (WeftEngine *engine,
+                                            const char * const *extra_dirs,
+                                            GPtrArray *warnings,
+                                            GError **error);
+
+/* Called on the engine loop for every event of every run; must be quick. */
+typedef void (*WeftEventFunc) (const WeftEvent *event, gpointer user_data);
+WEFT_API guint weft_engine_add_listener (WeftEngine *engine, WeftEventFunc func,
+                                         gpointer user_data, GDestroyNotify destroy);
+WEFT_API void  weft_engine_remove_listener (WeftEngine *engine, guint id);
+
+/* Cancels every run in flight and waits until every agent has returned (an
+ * agent that ignores its cancellable is waited for up to `grace_ms`). */
+WEFT_API void weft_engine_shutdown (WeftEngine *engine, guint grace_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Flows                                                                    */
+
+typedef struct _WeftFlow WeftFlow;
+
+/* Parses and validates a flow: every error names `path`, the JSON path and
+ * the reason.  Creates the flow's agent, tool and callback instances. */
+WEFT_API WeftFlow *weft_flow_load_file (WeftEngine *engine, const char *path, GError **error);
+/* `origin` names the data in error messages. */
+WEFT_API WeftFlow *weft_flow_load_data (WeftEngine *engine, const char *data, gssize length,
+                                        const char *origin, GError **error);
+WEFT_API WeftFlow *weft_flow_ref   (WeftFlow *flow);
+/* The last unref drains the flow's callback queues: every event raised
+ * reaches its callbacks before this returns. */
+WEFT_API void      weft_flow_unref (WeftFlow *flow);
+
+WEFT_API const char *weft_flow_get_name (WeftFlow *flow);
+WEFT_API guint       weft_flow_get_n_tasks (WeftFlow *flow);
+WEFT_API const char *weft_flow_get_task_name (WeftFlow *flow, guint i);
+/* Names of the tasks task i waits for; NULL-terminated, owned by the flow. */
+WEFT_API const char * const *weft_flow_get_task_dependencies (WeftFlow *flow, guint i);
+/* Inputs the flow's templates use, NULL-terminated, owned by the flow. */
+WEFT_API const char * const *weft_flow_get_input_names (WeftFlow *flow);
+/* The flow's own default inputs ("inputs" in the file), or NULL. */
+WEFT_API JsonObject *weft_flow_get_default_inputs (WeftFlow *flow);
+
+/* Adds a flow-level callback instance before the first kickoff.  `options`
+ * are checked against the plugin's table like the flow's own. */
+WEFT_API gboolean weft_flow_add_callback (WeftFlow *flow, const char *plugin,
+                                          JsonObject *options, GError **error);
+
+/* The graph as Graphviz dot or Mermaid text. */
+WEFT_API char *weft_flow_to_dot     (WeftFlow *flow);
+WEFT_API char *weft_flow_to_mermaid (WeftFlow *flow);
+
+/* ------------------------------------------------------------------------ */
+/* Runs                                                                     */
+
+typedef struct _WeftRun WeftRun;
+
+typedef enum {
+  WEFT_STATUS_PENDING,
+  WEFT_STATUS_RUNNING,
+  WEFT_STATUS_COMPLETED,
+  WEFT_STATUS_FAILED,
+  WEFT_STATUS_SKIPPED,
+  WEFT_STATUS_CANCELLED,
+} WeftStatus;
+
+WEFT_API const char *weft_status_to_string (WeftStatus status);
+
+/* Starts a run of `flow` with `inputs` (merged over the flow's own; may be
+ * NULL).  Missing inputs fail the kickoff before any task starts.  Cancelling
+ * `cancellable` cancels the run's running tasks and skips the rest. */
+WEFT_API void weft_flow_kickoff_async (WeftFlow *flow, JsonObject *inputs,
+                                       GCancellable *cancellable,
+                                       GAsyncReadyCallback callback,
+                                       gpointer user_data);
+/* Returns the finished run whatever its status (see weft_run_get_status), or
+ * NULL with `error` set when it could not start. */
+WEFT_API WeftRun *weft_flow_kickoff_finish (WeftFlow *flow, GAsyncResult *result,
+                                            GError **error);
+/* The same, blocking the calling thread (never the engine loop's). */
+WEFT_API WeftRun *weft_flow_kickoff (WeftFlow *flow, JsonObject *inputs,
+                                     GCancellable *cancellable, GError **error);
+
+WEFT_API WeftRun    *weft_run_ref   (WeftRun *run);
+WEFT_API void        weft_run_unref (WeftRun *run);
+WEFT_API const char *weft_run_get_id (WeftRun *run);
+WEFT_API WeftFlow   *weft_run_get_flow (WeftRun *run);
+WEFT_API WeftStatus  weft_run_get_status (WeftRun *run);
+/* Why the run failed or was cancelled; NULL when it completed. */
+WEFT_API const GError *weft_run_get_error (WeftRun *run);
+WEFT_API gint64      weft_run_get_duration_us (WeftRun *run);
+/* Final outputs: the tasks nothing depends on, minus excluded ones, as
+ * name → output (only those that completed). */
+WEFT_API JsonObject *weft_run_get_outputs (WeftRun *run);
+/* The whole result (status, outputs, every task) as JSON. */
+WEFT_API JsonNode   *weft_run_to_json (WeftRun *run);
+
+/* Per task, by index in the flow (weft_flow_get_task_name). */
+WEFT_API WeftStatus  weft_run_get_task_status   (WeftRun *run, guint i);
+WEFT_API const char *weft_run_get_task_output   (WeftRun *run, guint i);
+WEFT_API const GError *weft_run_get_task_error  (WeftRun *run, guint i);
+WEFT_API guint       weft_run_get_task_attempts (WeftRun *run, guint i);
+/* Monotonic µs of the first start and the end; 0 when it never ran. */
+WEFT_API gint64      weft_run_get_task_started_us  (WeftRun *run, guint i);
+WEFT_API gint64      weft_run_get_task_finished_us (WeftRun *run, guint i);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftEngine, weft_engine_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftFlow, weft_flow_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftRun, weft_run_unref)
+
+G_END_DECLS
