@@ -1,0 +1,424 @@
+/* weft-cli-run.c — `weft run FLOW`: load, kick off on the main loop, show
+ * progress, print the result, shut down without losing events. */
+#include "weft-cli.h"
+
+#include <glib-unix.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WEFT_CLI_SHUTDOWN_GRACE_MS 5000
+
+typedef struct {
+  char **inputs;
+  char *inputs_json;
+  char **callbacks;
+  char **plugin_dirs;
+  gint threads;
+  gboolean json;
+  gboolean quiet;
+} WeftCliRunOptions;
+
+static void
+weft_cli_run_options_clear (WeftCliRunOptions *options)
+{
+  g_clear_pointer (&options->inputs, g_strfreev);
+  g_clear_pointer (&options->inputs_json, g_free);
+  g_clear_pointer (&options->callbacks, g_strfreev);
+  g_clear_pointer (&options->plugin_dirs, g_strfreev);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCliRunOptions, weft_cli_run_options_clear)
+
+/* What the main loop and its callbacks share while a run is in flight. */
+typedef struct {
+  GMainLoop *loop;
+  WeftFlow *flow;
+  GCancellable *cancellable;
+  WeftCliProgress *progress;
+  WeftRun *run;
+  GError *error;
+  guint n_signals;
+} WeftCliRunState;
+
+/* ---- inputs ------------------------------------------------------------ */
+
+/* `source` is JSON text when it starts with '{', else a file name. */
+static JsonObject *
+weft_cli_load_inputs_json (const char *source, GError **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  const char *text = source + strspn (source, " \t\r\n");
+  gboolean inline_json = text[0] == '{';
+  gboolean ok;
+  JsonNode *root;
+
+  if (inline_json)
+    ok = json_parser_load_from_data (parser, text, -1, error);
+  else
+    ok = json_parser_load_from_file (parser, source, error);
+  if (!ok)
+    {
+      g_prefix_error (error, "--inputs-json %s: ", inline_json ? "" : source);
+      return NULL;
+    }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "--inputs-json %s: inputs must be a JSON object",
+                   inline_json ? "" : source);
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (root));
+}
+
+static gboolean
+weft_cli_add_input (JsonObject *inputs, const char *pair, GError **error)
+{
+  const char *equals = strchr (pair, '=');
+  g_autofree char *key = NULL;
+
+  if (equals == NULL || equals == pair)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "--input expects KEY=VALUE, not '%s'", pair);
+      return FALSE;
+    }
+  key = g_strndup (pair, equals - pair);
+  json_object_set_string_member (inputs, key, equals + 1);
+  return TRUE;
+}
+
+/* The run's inputs: --input pairs over --inputs-json; NULL (and no error)
+ * when neither was given. */
+static gboolean
+weft_cli_build_inputs (const WeftCliRunOptions *options, JsonObject **inputs,
+                       GError **error)
+{
+  g_autoptr(JsonObject) object = NULL;
+
+  *inputs = NULL;
+  if (options->inputs_json == NULL && options->inputs == NULL)
+    return TRUE;
+  if (options->inputs_json != NULL)
+    object = weft_cli_load_inputs_json (options->inputs_json, error);
+  else
+    object = json_object_new ();
+  if (object == NULL)
+    return FALSE;
+  for (guint i = 0; options->inputs != NULL && options->inputs[i] != NULL; i++)
+    if (!weft_cli_add_input (object, options->inputs[i], error))
+      return FALSE;
+  *inputs = g_steal_pointer (&object);
+  return TRUE;
+}
+
+/* ---- callbacks --------------------------------------------------------- */
+
+static gboolean
+weft_cli_add_callbacks (WeftEngine *engine, WeftFlow *flow, char **specs,
+                        GError **error)
+{
+  WeftRegistry *registry = weft_engine_get_registry (engine);
+
+  for (guint i = 0; specs != NULL && specs[i] != NULL; i++)
+    {
+      g_autofree char *plugin = NULL;
+      g_autoptr(JsonObject) options = NULL;
+
+      if (!weft_cli_parse_callback_spec (registry, specs[i], &plugin, &options, error)
+          || !weft_flow_add_callback (flow, plugin, options, error))
+        {
+          g_prefix_error (error, "--callback %s: ", specs[i]);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* ---- blocking work while the main loop keeps serving signals ---------- */
+
+typedef struct {
+  GFunc func;
+  gpointer data;
+  gint done;
+} WeftCliBackground;
+
+static gpointer
+weft_cli_background_main (gpointer user_data)
+{
+  WeftCliBackground *work = user_data;
+
+  work->func (work->data, NULL);
+  g_atomic_int_set (&work->done, 1);
+  g_main_context_wakeup (NULL);
+  return NULL;
+}
+
+/* Runs func(data) on a thread and iterates the main context until it
+ * returns, so that a second SIGINT still exits at once. */
+static void
+weft_cli_wait_in_thread (GFunc func, gpointer data)
+{
+  WeftCliBackground work = { func, data, 0 };
+  GThread *thread = g_thread_new ("weft-cli-wait", weft_cli_background_main, &work);
+
+  while (!g_atomic_int_get (&work.done))
+    g_main_context_iteration (NULL, TRUE);
+  g_thread_join (thread);
+}
+
+static void
+weft_cli_shutdown_engine (gpointer engine, gpointer unused)
+{
+  weft_engine_shutdown (engine, WEFT_CLI_SHUTDOWN_GRACE_MS);
+}
+
+static void
+weft_cli_unref_flow (gpointer flow, gpointer unused)
+{
+  weft_flow_unref (flow);
+}
+
+/* ---- the run ----------------------------------------------------------- */
+
+static gboolean
+weft_cli_on_signal (gpointer user_data)
+{
+  WeftCliRunState *state = user_data;
+
+  if (state->n_signals++ > 0)
+    {
+      weft_cli_progress_message (state->progress, "weft: interrupted again; exiting now");
+      _exit (WEFT_CLI_EXIT_CANCELLED);
+    }
+  weft_cli_progress_message (state->progress,
+                             "weft: interrupted; cancelling the run "
+                             "(interrupt again to exit at once)");
+  g_cancellable_cancel (state->cancellable);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+weft_cli_on_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  WeftCliRunState *state = user_data;
+
+  state->run = weft_flow_kickoff_finish (state->flow, result, &state->error);
+  g_main_loop_quit (state->loop);
+}
+
+static gboolean
+weft_cli_stderr_is_terminal (void)
+{
+  return isatty (STDERR_FILENO) && g_strcmp0 (g_getenv ("TERM"), "dumb") != 0;
+}
+
+/* ---- the result -------------------------------------------------------- */
+
+static void
+weft_cli_print_outputs (WeftRun *run, WeftFlow *flow)
+{
+  g_autoptr(JsonObject) outputs = weft_run_get_outputs (run);
+  g_autoptr(GArray) shown = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint n_tasks = weft_flow_get_n_tasks (flow);
+
+  /* In the flow's task order, so that the output is stable. */
+  for (guint i = 0; i < n_tasks && outputs != NULL; i++)
+    if (json_object_has_member (outputs, weft_flow_get_task_name (flow, i)))
+      g_array_append_val (shown, i);
+
+  for (guint k = 0; k < shown->len; k++)
+    {
+      guint i = g_array_index (shown, guint, k);
+
+      if (shown->len > 1)
+        printf ("%s== %s ==\n", k > 0 ? "\n" : "", weft_flow_get_task_name (flow, i));
+      weft_cli_put_text (stdout, weft_run_get_task_output (run, i));
+    }
+}
+
+static void
+weft_cli_print_json (WeftRun *run)
+{
+  g_autoptr(JsonNode) node = weft_run_to_json (run);
+  g_autofree char *text = json_to_string (node, TRUE);
+
+  weft_cli_put_text (stdout, text);
+}
+
+static void
+weft_cli_print_failures (WeftRun *run, WeftFlow *flow)
+{
+  const GError *run_error = weft_run_get_error (run);
+  g_autoptr(GPtrArray) skipped = g_ptr_array_new ();
+
+  fprintf (stderr, "weft: run %s: %s\n",
+           weft_status_to_string (weft_run_get_status (run)),
+           run_error ? run_error->message : "no reason given");
+  for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
+    {
+      const char *name = weft_flow_get_task_name (flow, i);
+      const GError *error = weft_run_get_task_error (run, i);
+      WeftStatus status = weft_run_get_task_status (run, i);
+
+      if (status == WEFT_STATUS_FAILED || status == WEFT_STATUS_CANCELLED)
+        fprintf (stderr, "weft: task %s %s after %u attempt%s: %s\n", name,
+                 weft_status_to_string (status), weft_run_get_task_attempts (run, i),
+                 weft_run_get_task_attempts (run, i) == 1 ? "" : "s",
+                 error ? error->message : "no reason given");
+      else if (status == WEFT_STATUS_SKIPPED || status == WEFT_STATUS_PENDING)
+        g_ptr_array_add (skipped, (gpointer) name);
+    }
+  if (skipped->len > 0)
+    {
+      g_ptr_array_add (skipped, NULL);
+      g_autofree char *names = g_strjoinv (", ", (char **) skipped->pdata);
+      fprintf (stderr, "weft: not run: %s\n", names);
+    }
+}
+
+static int
+weft_cli_exit_status (WeftCliRunState *state)
+{
+  switch (weft_run_get_status (state->run))
+    {
+    case WEFT_STATUS_COMPLETED:
+      return WEFT_CLI_EXIT_OK;
+    case WEFT_STATUS_CANCELLED:
+      return WEFT_CLI_EXIT_CANCELLED;
+    default:
+      return state->n_signals > 0 ? WEFT_CLI_EXIT_CANCELLED : WEFT_CLI_EXIT_FAILED;
+    }
+}
+
+static int
+weft_cli_report (WeftCliRunState *state, gboolean json)
+{
+  if (state->run == NULL)
+    return weft_cli_fail (state->error, state->n_signals > 0
+                                        ? WEFT_CLI_EXIT_CANCELLED
+                                        : WEFT_CLI_EXIT_USAGE);
+  if (json)
+    weft_cli_print_json (state->run);
+  else
+    weft_cli_print_outputs (state->run, state->flow);
+  fflush (stdout);
+  if (weft_run_get_status (state->run) != WEFT_STATUS_COMPLETED)
+    weft_cli_print_failures (state->run, state->flow);
+  return weft_cli_exit_status (state);
+}
+
+/* Runs `flow` (taken) to its end and tears everything down in the order
+ * that loses no event: engine shutdown, run, flow (drains the callback
+ * queues).  The caller unrefs the engine. */
+static int
+weft_cli_execute (WeftEngine *engine, WeftFlow *flow, JsonObject *inputs,
+                  const WeftCliRunOptions *options)
+{
+  WeftCliRunState state = { 0 };
+  guint sigint_id, sigterm_id;
+  int status;
+
+  state.loop = g_main_loop_new (NULL, FALSE);
+  state.flow = flow;
+  state.cancellable = g_cancellable_new ();
+  if (!options->quiet)
+    state.progress = weft_cli_progress_new (engine, flow, weft_cli_stderr_is_terminal ());
+  sigint_id = g_unix_signal_add (SIGINT, weft_cli_on_signal, &state);
+  sigterm_id = g_unix_signal_add (SIGTERM, weft_cli_on_signal, &state);
+
+  weft_flow_kickoff_async (flow, inputs, state.cancellable, weft_cli_on_run_done, &state);
+  g_main_loop_run (state.loop);
+
+  weft_cli_wait_in_thread (weft_cli_shutdown_engine, engine);
+  if (state.progress != NULL)
+    weft_cli_progress_stop (state.progress);
+  status = weft_cli_report (&state, options->json);
+
+  g_clear_pointer (&state.progress, weft_cli_progress_free);
+  g_clear_pointer (&state.run, weft_run_unref);
+  weft_cli_wait_in_thread (weft_cli_unref_flow, g_steal_pointer (&state.flow));
+
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  g_clear_error (&state.error);
+  g_clear_object (&state.cancellable);
+  g_main_loop_unref (state.loop);
+  return status;
+}
+
+static int
+weft_cli_run_flow (const char *path, const WeftCliRunOptions *options)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) inputs = NULL;
+  g_autoptr(WeftEngine) engine = NULL;
+  g_autoptr(WeftFlow) flow = NULL;
+
+  if (!weft_cli_build_inputs (options, &inputs, &error))
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  engine = weft_cli_open_engine ((guint) options->threads, options->plugin_dirs, &error);
+  if (engine == NULL)
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  flow = weft_flow_load_file (engine, path, &error);
+  if (flow == NULL)
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  if (!weft_cli_add_callbacks (engine, flow, options->callbacks, &error))
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  return weft_cli_execute (engine, g_steal_pointer (&flow), inputs, options);
+}
+
+static GOptionContext *
+weft_cli_run_context (WeftCliRunOptions *options)
+{
+  const GOptionEntry entries[] = {
+    { "input", 'i', 0, G_OPTION_ARG_STRING_ARRAY, &options->inputs,
+      "Set input KEY to VALUE (a string; repeatable; wins over --inputs-json)", "KEY=VALUE" },
+    { "inputs-json", 0, 0, G_OPTION_ARG_STRING, &options->inputs_json,
+      "Inputs as a JSON object: a file, or the JSON text itself", "FILE|JSON" },
+    { "callback", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &options->callbacks,
+      "Add a callback plugin for this run, e.g. log:format=jsonl,path=run.log "
+      "(lists: a;b;c; repeatable)", "PLUGIN[:K=V,...]" },
+    { "plugin-dir", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &options->plugin_dirs,
+      "Load plugins from DIR first (repeatable)", "DIR" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &options->threads,
+      "Worker threads for blocking agents (0: one per processor)", "N" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &options->json,
+      "Print the whole result (status, outputs, every task) as JSON", NULL },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &options->quiet,
+      "Print no progress on stderr", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  GOptionContext *context = g_option_context_new ("FLOW");
+
+  g_option_context_set_summary (context, "Run a flow and print its final outputs.");
+  g_option_context_set_description (context,
+    "Progress goes to stderr: a live status line on a terminal, one line per\n"
+    "event otherwise.  With one final output, stdout gets that output; with\n"
+    "several, each under a '== TASK ==' header.\n"
+    "\n"
+    "Exit status: 0 completed, 1 the run failed, 2 usage, flow or plugin\n"
+    "error, 130 interrupted (SIGINT/SIGTERM cancel the run; a second one\n"
+    "exits at once).\n");
+  g_option_context_add_main_entries (context, entries, NULL);
+  return context;
+}
+
+int
+weft_cli_run_main (char **argv)
+{
+  g_auto(WeftCliRunOptions) options = { 0 };
+  g_autoptr(GOptionContext) context = weft_cli_run_context (&options);
+  g_auto(GStrv) positional = NULL;
+  int status = weft_cli_parse_options (context, argv, &positional);
+
+  if (status >= 0)
+    return status;
+  if (g_strv_length (positional) != 1)
+    return weft_cli_usage_error ("run", "expected one FLOW file");
+  if (options.threads < 0)
+    return weft_cli_usage_error ("run", "--threads must be 0 or more");
+  return weft_cli_run_flow (positional[0], &options);
+}

@@ -1,0 +1,104 @@
+/* weft-cli.h — pieces shared by the `weft` command's source files.
+ *
+ * Everything here is built on the embedding API (weft.h) only.  Output goes
+ * through stdio as raw UTF-8: stdout carries results, stderr carries
+ * progress and errors.
+ */
+#pragma once
+
+#include <stdio.h>
+#include <weft.h>
+
+G_BEGIN_DECLS
+
+/* Exit statuses of every subcommand. */
+enum {
+  WEFT_CLI_EXIT_OK = 0,
+  WEFT_CLI_EXIT_FAILED = 1,     /* the run failed                          */
+  WEFT_CLI_EXIT_USAGE = 2,      /* bad arguments, a flow or plugin error   */
+  WEFT_CLI_EXIT_CANCELLED = 130 /* interrupted (128 + SIGINT)              */
+};
+
+/* A subcommand: `args` is NULL-terminated and starts with the command's
+ * own name ("run", "FLOW", ...).  Returns the exit status. */
+typedef int (*WeftCliCommandFunc) (char **args);
+
+int weft_cli_run_main      (char **args);
+int weft_cli_validate_main (char **args);
+int weft_cli_graph_main    (char **args);
+int weft_cli_plugins_main  (char **args);
+
+/* ---- weft-cli-common.c ------------------------------------------------ */
+
+/* Parses `argv` (NULL-terminated, argv[0] the command's name) with
+ * `context`, adding -h/--help, which prints the context's help to stdout.
+ * On success *positional holds the arguments left (the command name
+ * removed).  Returns -1 to go on, or the exit status to return at once
+ * (0 after --help, 2 after a usage error, which it prints). */
+int  weft_cli_parse_options (GOptionContext *context, char **argv,
+                             GStrv *positional);
+
+/* Prints "weft: MESSAGE" (and, for usage errors, a hint) to stderr and
+ * returns `status`. */
+int  weft_cli_fail (const GError *error, int status);
+int  weft_cli_usage_error (const char *command, const char *format, ...)
+  G_GNUC_PRINTF (2, 3);
+
+/* A new engine with every plugin loaded (`plugin_dirs` first); refused
+ * plugin files are printed as warnings. */
+WeftEngine *weft_cli_open_engine (guint n_threads, char **plugin_dirs,
+                                  GError **error);
+
+/* Writes `text` to `stream`, adding a newline when it lacks one. */
+void weft_cli_put_text (FILE *stream, const char *text);
+
+/* Prints rows (NULL-terminated string vectors) as aligned columns. */
+void weft_cli_print_table (FILE *stream, const char *indent, GPtrArray *rows);
+
+/* "·" when the locale can show it, else "-". */
+const char *weft_cli_separator (void);
+
+/* "1 task", "3 tasks". */
+char *weft_cli_count (guint n, const char *singular, const char *plural);
+
+/* ---- weft-cli-callback.c ---------------------------------------------- */
+
+/* Parses a `--callback PLUGIN[:k=v,...]` argument.  Each value is turned
+ * into the JSON type the plugin's options table declares; options the
+ * table does not know stay strings (the core reports them). */
+gboolean weft_cli_parse_callback_spec (WeftRegistry *registry,
+                                       const char *spec,
+                                       char **plugin,
+                                       JsonObject **options,
+                                       GError **error);
+
+/* The JSON value of `text` for an option of `type`; `option` names it in
+ * errors. */
+JsonNode *weft_cli_option_value_from_string (WeftOptionType type,
+                                             const char *option,
+                                             const char *text,
+                                             GError **error);
+
+const char *weft_cli_option_type_to_string (WeftOptionType type);
+
+/* ---- weft-cli-progress.c ---------------------------------------------- */
+
+typedef struct _WeftCliProgress WeftCliProgress;
+
+/* Shows the progress of the runs of `flow` on stderr: a live status line
+ * when `terminal`, else one plain line per event. */
+WeftCliProgress *weft_cli_progress_new (WeftEngine *engine, WeftFlow *flow,
+                                        gboolean terminal);
+/* Clears the status line and stops showing events; idempotent. */
+void weft_cli_progress_stop (WeftCliProgress *progress);
+/* Stops listening and frees; call after the engine has been shut down. */
+void weft_cli_progress_free (WeftCliProgress *progress);
+
+/* Writes a message to stderr without garbling the status line.  With a
+ * NULL progress it writes directly. */
+void weft_cli_progress_message (WeftCliProgress *progress, const char *format,
+                                ...) G_GNUC_PRINTF (2, 3);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftCliProgress, weft_cli_progress_free)
+
+G_END_DECLS

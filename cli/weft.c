@@ -1,0 +1,118 @@
+/* weft.c — the `weft` command: picks a subcommand and hands it its
+ * arguments.  Each subcommand parses its own options (GOptionContext). */
+#include "weft-cli.h"
+
+#include <locale.h>
+#include <string.h>
+
+#ifndef WEFT_VERSION
+#define WEFT_VERSION "unknown"
+#endif
+
+typedef struct {
+  const char *name;
+  const char *summary;
+  WeftCliCommandFunc main;
+} WeftCliCommand;
+
+static const WeftCliCommand weft_cli_commands[] = {
+  { "run",      "Run a flow and print its final outputs",       weft_cli_run_main },
+  { "validate", "Check flows without running them",             weft_cli_validate_main },
+  { "graph",    "Print a flow's task graph (dot or mermaid)",   weft_cli_graph_main },
+  { "plugins",  "List plugins, or show one plugin's options",   weft_cli_plugins_main },
+};
+
+static const WeftCliCommand *
+weft_cli_find_command (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (weft_cli_commands); i++)
+    if (strcmp (weft_cli_commands[i].name, name) == 0)
+      return &weft_cli_commands[i];
+  return NULL;
+}
+
+static void
+weft_cli_print_usage (FILE *stream)
+{
+  fprintf (stream,
+           "Usage:\n"
+           "  weft COMMAND [OPTION…] [ARGUMENT…]\n"
+           "\n"
+           "Run AI-agent workflows (flows) described in JSON.\n"
+           "\n"
+           "Commands:\n");
+  for (guint i = 0; i < G_N_ELEMENTS (weft_cli_commands); i++)
+    fprintf (stream, "  %-10s %s\n", weft_cli_commands[i].name,
+             weft_cli_commands[i].summary);
+  fprintf (stream,
+           "  %-10s %s\n"
+           "\n"
+           "Options:\n"
+           "  -h, --help     Show this help\n"
+           "  --version      Show the version\n"
+           "\n"
+           "Run 'weft COMMAND --help' for a command's options.\n",
+           "help", "Show help for a command");
+}
+
+static gboolean
+weft_cli_is_help_flag (const char *arg)
+{
+  return strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0
+         || strcmp (arg, "-?") == 0;
+}
+
+/* `weft help [COMMAND]` */
+static int
+weft_cli_help (const char *name)
+{
+  const WeftCliCommand *command;
+  char *argv[3];
+
+  if (name == NULL)
+    {
+      weft_cli_print_usage (stdout);
+      return WEFT_CLI_EXIT_OK;
+    }
+  command = weft_cli_find_command (name);
+  if (command == NULL)
+    return weft_cli_usage_error (NULL, "unknown command '%s'", name);
+  argv[0] = (char *) command->name;
+  argv[1] = (char *) "--help";
+  argv[2] = NULL;
+  return command->main (argv);
+}
+
+int
+main (int argc, char **argv)
+{
+  const WeftCliCommand *command;
+
+  setlocale (LC_ALL, "");
+  /* Numbers we print ("1.234s") and parse use a dot whatever the locale. */
+  setlocale (LC_NUMERIC, "C");
+
+  if (argc < 2)
+    {
+      weft_cli_print_usage (stderr);
+      return WEFT_CLI_EXIT_USAGE;
+    }
+  if (weft_cli_is_help_flag (argv[1]))
+    return weft_cli_help (NULL);
+  if (strcmp (argv[1], "--version") == 0)
+    {
+      printf ("weft %s\n", WEFT_VERSION);
+      return WEFT_CLI_EXIT_OK;
+    }
+  if (strcmp (argv[1], "help") == 0)
+    return weft_cli_help (argc > 2 ? argv[2] : NULL);
+
+  command = weft_cli_find_command (argv[1]);
+  if (command == NULL)
+    {
+      if (argv[1][0] == '-')
+        return weft_cli_usage_error (NULL, "unknown option '%s'", argv[1]);
+      return weft_cli_usage_error (NULL, "unknown command '%s'", argv[1]);
+    }
+  return command->main (argv + 1);
+}
