@@ -1,0 +1,456 @@
+/* test-cli.c — the `weft` command, run as a child process.
+ *
+ * Each test writes small flows into a temporary directory and runs
+ * $WEFT_BUILD_ROOT/cli/weft on them, checking the exit status, stdout and
+ * stderr.  The flows use the in-tree `template` and `exec` agents and the
+ * `log` callback.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+
+typedef struct {
+  char *dir;          /* temporary directory, removed afterwards */
+  char *weft;         /* the binary */
+  char *plugin_dir;   /* the build tree's plugins */
+  char *out;          /* the last run's stdout and stderr */
+  char *err;
+} Fixture;
+
+/* A flow of two template tasks: b receives a's output. */
+static const char *const chain_flow =
+  "{\"name\": \"t\", \"inputs\": {\"topic\": \"AI\"},"
+  " \"agents\": {\"w\": {\"plugin\": \"template\", \"template\": \"out:{prompt}\"}},"
+  " \"tasks\": [{\"name\": \"a\", \"agent\": \"w\", \"description\": \"about {topic}\"},"
+  "            {\"name\": \"b\", \"agent\": \"w\", \"description\": \"b\", \"context\": [\"a\"]}]}";
+
+/* One template task, so its output is the whole of stdout. */
+static const char *const single_flow =
+  "{\"name\": \"one\", \"inputs\": {\"topic\": \"AI\"},"
+  " \"agents\": {\"w\": {\"plugin\": \"template\", \"template\": \"out:{prompt}\"}},"
+  " \"tasks\": [{\"name\": \"a\", \"agent\": \"w\", \"description\": \"about {topic}\"}]}";
+
+/* "broken" fails; "after" needs it and is skipped; "fine" is independent. */
+static const char *const failing_flow =
+  "{\"name\": \"fails\","
+  " \"agents\": {\"x\": {\"plugin\": \"exec\", \"command\": [\"false\"]},"
+  "              \"w\": {\"plugin\": \"template\"}},"
+  " \"tasks\": [{\"name\": \"broken\", \"agent\": \"x\", \"description\": \"fail\"},"
+  "            {\"name\": \"fine\", \"agent\": \"w\", \"description\": \"fine\"},"
+  "            {\"name\": \"after\", \"agent\": \"w\", \"description\": \"x\","
+  "             \"context\": [\"broken\"]}]}";
+
+static const char *const unknown_agent_flow =
+  "{\"name\": \"bad\", \"agents\": {\"w\": {\"plugin\": \"template\"}},"
+  " \"tasks\": [{\"name\": \"a\", \"agent\": \"nobody\", \"description\": \"x\"}]}";
+
+static const char *const slow_flow =
+  "{\"name\": \"slow\","
+  " \"agents\": {\"s\": {\"plugin\": \"exec\", \"command\": [\"sleep\", \"30\"]}},"
+  " \"tasks\": [{\"name\": \"nap\", \"agent\": \"s\", \"description\": \"wait\"}]}";
+
+/* ---- fixture -------------------------------------------------------------- */
+
+static void
+fixture_set_up (Fixture *fx, gconstpointer data)
+{
+  const char *build_root = g_getenv ("WEFT_BUILD_ROOT");
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (build_root);
+  fx->weft = g_build_filename (build_root, "cli", "weft", NULL);
+  fx->plugin_dir = g_build_filename (build_root, "plugins", NULL);
+  fx->dir = g_dir_make_tmp ("weft-test-cli-XXXXXX", &error);
+  g_assert_no_error (error);
+}
+
+static void
+remove_dir (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      g_remove (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+fixture_tear_down (Fixture *fx, gconstpointer data)
+{
+  remove_dir (fx->dir);
+  g_free (fx->dir);
+  g_free (fx->weft);
+  g_free (fx->plugin_dir);
+  g_free (fx->out);
+  g_free (fx->err);
+}
+
+static char *
+write_file (Fixture *fx, const char *name, const char *contents)
+{
+  g_autoptr(GError) error = NULL;
+  char *path = g_build_filename (fx->dir, name, NULL);
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+/* The argv for `weft ARGS...` with --plugin-dir added after the command. */
+static GStrv
+weft_argv (Fixture *fx, const char *const *args)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+  g_strv_builder_add (builder, fx->weft);
+  for (guint i = 0; args[i] != NULL; i++)
+    {
+      g_strv_builder_add (builder, args[i]);
+      if (i == 0 && args[i][0] != '-' && strcmp (args[i], "help") != 0)
+        g_strv_builder_add_many (builder, "--plugin-dir", fx->plugin_dir, NULL);
+    }
+  return g_strv_builder_end (builder);
+}
+
+static int
+exit_status_of (GSubprocess *proc)
+{
+  if (g_subprocess_get_if_exited (proc))
+    return g_subprocess_get_exit_status (proc);
+  return 1000 + g_subprocess_get_term_sig (proc);
+}
+
+/* Runs `weft ARGS...`; keeps stdout and stderr in the fixture. */
+static int
+run_weft (Fixture *fx, const char *const *args)
+{
+  g_auto(GStrv) argv = weft_argv (fx, args);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+
+  g_clear_pointer (&fx->out, g_free);
+  g_clear_pointer (&fx->err, g_free);
+  proc = g_subprocess_newv ((const char * const *) argv,
+                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &fx->out, &fx->err, &error);
+  g_assert_no_error (error);
+  g_test_message ("weft %s → %d\nstdout:\n%s\nstderr:\n%s", args[0],
+                  exit_status_of (proc), fx->out, fx->err);
+  return exit_status_of (proc);
+}
+
+/* ---- usage ---------------------------------------------------------------- */
+
+static void
+test_usage (Fixture *fx, gconstpointer data)
+{
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "--version", NULL }), ==, 0);
+  g_assert_true (g_str_has_prefix (fx->out, "weft "));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "--help", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "validate"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "help", "run", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "--input"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "--help", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "--callback"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "frobnicate", NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "frobnicate"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", NULL }), ==, 2);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "--no-such-option", "x", NULL }), ==, 2);
+}
+
+/* ---- run ------------------------------------------------------------------ */
+
+static void
+test_run_success (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "chain.json", chain_flow);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, NULL }), ==, 0);
+  /* Only b is final: a's output goes to b, not to stdout. */
+  g_assert_cmpstr (fx->out, ==, "out:b\n");
+  /* stderr is not a terminal: plain progress lines. */
+  g_assert_nonnull (strstr (fx->err, "task a started"));
+  g_assert_nonnull (strstr (fx->err, "task a completed"));
+  g_assert_nonnull (strstr (fx->err, "task b completed"));
+  g_assert_nonnull (strstr (fx->err, "run completed"));
+  g_assert_null (strstr (fx->err, "\033["));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "--quiet", flow, NULL }), ==, 0);
+  g_assert_cmpstr (fx->out, ==, "out:b\n");
+  g_assert_cmpstr (fx->err, ==, "");
+}
+
+static void
+test_run_inputs (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "one.json", single_flow);
+  g_autofree char *inputs = write_file (fx, "inputs.json", "{\"topic\": \"file\"}");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, NULL }), ==, 0);
+  g_assert_cmpstr (fx->out, ==, "out:about AI\n");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--input", "topic=weft", NULL }), ==, 0);
+  g_assert_cmpstr (fx->out, ==, "out:about weft\n");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--inputs-json", inputs, NULL }), ==, 0);
+  g_assert_cmpstr (fx->out, ==, "out:about file\n");
+
+  /* --input wins over --inputs-json; a later --input wins. */
+  g_assert_cmpint (run_weft (fx, (const char *[]) {
+      "run", flow, "--inputs-json", "{\"topic\": \"inline\"}",
+      "--input", "topic=first", "--input", "topic=last", NULL }), ==, 0);
+  g_assert_cmpstr (fx->out, ==, "out:about last\n");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--input", "novalue", NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "novalue"));
+}
+
+static JsonObject *
+find_task (JsonArray *tasks, const char *name)
+{
+  for (guint i = 0; i < json_array_get_length (tasks); i++)
+    {
+      JsonObject *task = json_array_get_object_element (tasks, i);
+
+      if (g_strcmp0 (json_object_get_string_member (task, "name"), name) == 0)
+        return task;
+    }
+  return NULL;
+}
+
+static void
+test_run_json (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "chain.json", chain_flow);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  JsonObject *root;
+  JsonArray *tasks;
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "--json", flow, NULL }), ==, 0);
+  json_parser_load_from_data (parser, fx->out, -1, &error);
+  g_assert_no_error (error);
+  root = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (root, "status"), ==, "completed");
+  tasks = json_object_get_array_member (root, "tasks");
+  g_assert_cmpuint (json_array_get_length (tasks), ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      JsonObject *task = find_task (tasks, i == 0 ? "a" : "b");
+
+      g_assert_nonnull (task);
+      g_assert_cmpstr (json_object_get_string_member (task, "status"), ==, "completed");
+    }
+}
+
+static void
+test_run_failure (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "fails.json", failing_flow);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, NULL }), ==, 1);
+  g_assert_nonnull (strstr (fx->err, "task broken failed"));
+  g_assert_nonnull (strstr (fx->err, "after"));
+  /* The independent branch finished and is a final output. */
+  g_assert_nonnull (strstr (fx->out, "fine"));
+}
+
+static void
+test_run_bad_flow (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "bad.json", unknown_agent_flow);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, NULL }), ==, 2);
+  g_assert_true (g_str_has_prefix (fx->err, "weft: "));
+  g_assert_nonnull (strstr (fx->err, "bad.json"));
+  g_assert_nonnull (strstr (fx->err, "$.tasks[0].agent"));
+  g_assert_cmpstr (fx->out, ==, "");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "no-such-flow.json", NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "no-such-flow.json"));
+}
+
+static void
+test_run_callback_log (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "chain.json", chain_flow);
+  g_autofree char *log = g_build_filename (fx->dir, "events.jsonl", NULL);
+  g_autofree char *spec = g_strdup_printf ("log:format=jsonl,path=%s", log);
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint n_events = 0;
+  gboolean saw_end = FALSE;
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--callback", spec, NULL }), ==, 0);
+  g_assert_true (g_file_get_contents (log, &contents, NULL, NULL));
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autoptr(JsonNode) node = NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (lines[i][0] == '\0')
+        continue;
+      node = json_from_string (lines[i], &error);
+      g_assert_no_error (error);
+      g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+      n_events++;
+      saw_end |= strstr (lines[i], "run.completed") != NULL;
+    }
+  /* run.started, 2 × (task.started, task.completed), run.completed */
+  g_assert_cmpuint (n_events, >=, 6);
+  g_assert_true (saw_end);
+}
+
+static void
+test_run_callback_errors (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "chain.json", chain_flow);
+
+  /* max_output is an int: the CLI checks the text before the core sees it. */
+  g_assert_cmpint (run_weft (fx, (const char *[]) {
+      "run", flow, "--callback", "log:max_output=lots", NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "max_output"));
+
+  /* An unknown option is left for the core, which names it. */
+  g_assert_cmpint (run_weft (fx, (const char *[]) {
+      "run", flow, "--callback", "log:colour=blue", NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "colour"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) {
+      "run", flow, "--callback", "no-such-plugin", NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "no-such-plugin"));
+}
+
+/* Reads stderr lines until one contains `needle`; FALSE at end of file. */
+static gboolean
+read_until (GDataInputStream *in, const char *needle)
+{
+  for (;;)
+    {
+      g_autofree char *line = g_data_input_stream_read_line_utf8 (in, NULL, NULL, NULL);
+
+      if (line == NULL)
+        return FALSE;
+      g_test_message ("stderr: %s", line);
+      if (strstr (line, needle) != NULL)
+        return TRUE;
+    }
+}
+
+static void
+test_run_sigint (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "slow.json", slow_flow);
+  g_auto(GStrv) argv = weft_argv (fx, (const char *[]) { "run", flow, NULL });
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  gint64 signalled_us;
+
+  proc = g_subprocess_newv ((const char * const *) argv,
+                            G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            &error);
+  g_assert_no_error (error);
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (proc));
+
+  g_assert_true (read_until (err, "task nap started"));
+  signalled_us = g_get_monotonic_time ();
+  g_subprocess_send_signal (proc, SIGINT);
+  read_until (err, "\001");   /* to the end of stderr */
+  g_subprocess_wait (proc, NULL, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpint (exit_status_of (proc), ==, 130);
+  /* Far less than the 30 s the task would have taken. */
+  g_assert_cmpint (g_get_monotonic_time () - signalled_us, <, 20 * G_USEC_PER_SEC);
+}
+
+/* ---- validate, graph, plugins ---------------------------------------------- */
+
+static void
+test_validate (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *good = write_file (fx, "chain.json", chain_flow);
+  g_autofree char *bad = write_file (fx, "bad.json", unknown_agent_flow);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "validate", good, NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "chain.json: ok"));
+  g_assert_nonnull (strstr (fx->out, "2 tasks"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "validate", bad, NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "bad.json"));
+  g_assert_nonnull (strstr (fx->err, "$.tasks[0].agent"));
+}
+
+static void
+test_graph (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "chain.json", chain_flow);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "graph", flow, NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "digraph"));
+  g_assert_nonnull (strstr (fx->out, "a"));
+  g_assert_nonnull (strstr (fx->out, "b"));
+  g_assert_nonnull (strstr (fx->out, "->"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "graph", "-T", "mermaid", flow, NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "-->"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "graph", "-T", "gif", flow, NULL }), ==, 2);
+}
+
+static void
+test_plugins (Fixture *fx, gconstpointer data)
+{
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "plugins", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "template"));
+  g_assert_nonnull (strstr (fx->out, "exec"));
+  g_assert_nonnull (strstr (fx->out, "log"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "plugins", "template", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "delay_ms"));
+  g_assert_nonnull (strstr (fx->out, "int"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "plugins", "no-such-plugin", NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "no-such-plugin"));
+  g_assert_nonnull (strstr (fx->err, "template"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("/cli/usage", test_usage);
+  ADD ("/cli/run/success", test_run_success);
+  ADD ("/cli/run/inputs", test_run_inputs);
+  ADD ("/cli/run/json", test_run_json);
+  ADD ("/cli/run/failure", test_run_failure);
+  ADD ("/cli/run/bad-flow", test_run_bad_flow);
+  ADD ("/cli/run/callback-log", test_run_callback_log);
+  ADD ("/cli/run/callback-errors", test_run_callback_errors);
+  ADD ("/cli/run/sigint", test_run_sigint);
+  ADD ("/cli/validate", test_validate);
+  ADD ("/cli/graph", test_graph);
+  ADD ("/cli/plugins", test_plugins);
+#undef ADD
+
+  return g_test_run ();
+}
