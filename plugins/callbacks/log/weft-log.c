@@ -1,0 +1,355 @@
+/* weft-log.c — a callback that writes every event as a line, to stderr or a
+ * file: human-readable text, or the SDK's event JSON (one object a line).
+ *
+ * on_event runs on this instance's own dispatcher thread, so the writes here
+ * may block without delaying the engine.
+ */
+#include <weft/weft-sdk.h>
+
+#include <glib/gstdio.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  FILE *out;
+  gboolean owns_out;      /* opened from `path`: closed by destroy */
+  gboolean jsonl;
+  guint32 events;         /* bit (1 << WeftEventType) per event type logged */
+  guint max_output;       /* characters of output/error in text; 0 = all */
+} WeftLog;
+
+static const WeftOption weft_log_options[] = {
+  { "format", WEFT_OPTION_STRING, "\"text\"", FALSE,
+    "\"text\" (one readable line per event) or \"jsonl\" (the event JSON, one per line)" },
+  { "path", WEFT_OPTION_STRING, NULL, FALSE,
+    "file to append to, created if missing (default: stderr)" },
+  { "events", WEFT_OPTION_STRING_LIST, NULL, FALSE,
+    "event types to log, e.g. [\"task.completed\", \"task.failed\"] (default: all)" },
+  { "max_output", WEFT_OPTION_INT, "200", FALSE,
+    "text format: cut outputs and errors to this many characters (0: never cut)" },
+  WEFT_OPTION_END
+};
+
+static const WeftEventType weft_log_all_types[] = {
+  WEFT_EVENT_RUN_STARTED, WEFT_EVENT_TASK_STARTED, WEFT_EVENT_TASK_STEP,
+  WEFT_EVENT_TASK_COMPLETED, WEFT_EVENT_TASK_FAILED, WEFT_EVENT_TASK_RETRYING,
+  WEFT_EVENT_TASK_SKIPPED, WEFT_EVENT_RUN_COMPLETED, WEFT_EVENT_RUN_FAILED,
+  WEFT_EVENT_RUN_CANCELLED,
+};
+
+static void
+weft_log_free (WeftLog *self)
+{
+  if (self->owns_out && self->out != NULL)
+    fclose (self->out);
+  g_free (self);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftLog, weft_log_free)
+
+/* ------------------------------------------------------------------------ */
+/* create                                                                   */
+
+static gboolean
+weft_log_set_format (WeftLog *self, const char *format, GError **error)
+{
+  if (g_strcmp0 (format, "text") == 0)
+    self->jsonl = FALSE;
+  else if (g_strcmp0 (format, "jsonl") == 0)
+    self->jsonl = TRUE;
+  else
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"format\": must be \"text\" or \"jsonl\", not \"%s\"", format);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+weft_log_valid_types (void)
+{
+  g_autoptr(GString) valid = g_string_new (NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (weft_log_all_types); i++)
+    g_string_append_printf (valid, "%s%s", i > 0 ? ", " : "",
+                            weft_event_type_to_string (weft_log_all_types[i]));
+  return g_string_free (g_steal_pointer (&valid), FALSE);
+}
+
+static gboolean
+weft_log_set_events (WeftLog *self, const WeftConfig *config, GError **error)
+{
+  const char * const *names;
+
+  if (!weft_config_has (config, "events"))
+    {
+      self->events = G_MAXUINT32;
+      return TRUE;
+    }
+
+  names = weft_config_get_strv (config, "events");
+  if (names == NULL || names[0] == NULL)
+    {
+      g_autofree char *valid = weft_log_valid_types ();
+
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"events\": must name at least one event type (%s)", valid);
+      return FALSE;
+    }
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      WeftEventType type;
+
+      if (!weft_event_type_from_string (names[i], &type))
+        {
+          g_autofree char *valid = weft_log_valid_types ();
+
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "option \"events\": unknown event type \"%s\" (valid: %s)",
+                       names[i], valid);
+          return FALSE;
+        }
+      self->events |= 1u << type;
+    }
+  return TRUE;
+}
+
+static gboolean
+weft_log_open (WeftLog *self, const WeftConfig *config, GError **error)
+{
+  const char *path = weft_config_has (config, "path")
+                     ? weft_config_get_string (config, "path") : NULL;
+  int saved_errno;
+
+  if (path == NULL)
+    {
+      self->out = stderr;
+      return TRUE;
+    }
+  if (*path == '\0')
+    {
+      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                           "option \"path\": must not be empty (leave it out for stderr)");
+      return FALSE;
+    }
+
+  self->out = g_fopen (path, "a");
+  saved_errno = errno;
+  if (self->out == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"path\": cannot open \"%s\" for appending: %s",
+                   path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  self->owns_out = TRUE;
+  /* Unbuffered: each line then leaves in one write(2), which O_APPEND makes
+   * atomic, so two loggers (or processes) sharing a file never mix lines. */
+  setvbuf (self->out, NULL, _IONBF, 0);
+  return TRUE;
+}
+
+static gpointer
+weft_log_create (const WeftConfig *config, GError **error)
+{
+  g_autoptr(WeftLog) self = g_new0 (WeftLog, 1);
+  gint64 max_output = weft_config_get_int (config, "max_output");
+
+  if (max_output < 0 || max_output > G_MAXINT)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"max_output\": must be between 0 and %d, not %" G_GINT64_FORMAT,
+                   G_MAXINT, max_output);
+      return NULL;
+    }
+  self->max_output = (guint) max_output;
+
+  /* The file is opened last so that a bad option leaves no file behind. */
+  if (!weft_log_set_format (self, weft_config_get_string (config, "format"), error) ||
+      !weft_log_set_events (self, config, error) ||
+      !weft_log_open (self, config, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+static void
+weft_log_destroy (gpointer instance)
+{
+  weft_log_free (instance);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Text lines                                                               */
+
+/* Appends `text` on one line: newlines shown as "⏎", other control
+ * characters as spaces, cut to `max` characters with "…" (0: no cut). */
+static void
+weft_log_append_excerpt (GString *line, const char *text, guint max)
+{
+  g_autofree char *valid = g_utf8_make_valid (text, -1);
+  guint count = 0;
+
+  for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p), count++)
+    {
+      if (max > 0 && count == max)
+        {
+          g_string_append (line, "…");
+          return;
+        }
+      if (*p == '\r' && p[1] == '\n')
+        p++;
+      if (*p == '\n' || *p == '\r')
+        g_string_append (line, "⏎");
+      else if ((guchar) *p < 0x20 || *p == 0x7f)
+        g_string_append_c (line, ' ');
+      else
+        g_string_append_len (line, p, g_utf8_next_char (p) - p);
+    }
+}
+
+static void
+weft_log_append_time (GString *line, gint64 wall_us)
+{
+  g_autoptr(GDateTime) time = g_date_time_new_from_unix_utc (wall_us / G_USEC_PER_SEC);
+  g_autofree char *text = time != NULL ? g_date_time_format (time, "%Y-%m-%dT%H:%M:%S") : NULL;
+
+  g_string_append_printf (line, "%s.%03dZ", text != NULL ? text : "?",
+                          (int) (wall_us % G_USEC_PER_SEC / 1000));
+}
+
+/* What happened, e.g. "completed in 1.002s (attempt 1)". */
+static void
+weft_log_append_what (GString *line, const WeftEvent *event)
+{
+  WeftEventType type = weft_event_get_event_type (event);
+  double seconds = (double) weft_event_get_duration_us (event) / G_USEC_PER_SEC;
+  guint attempt = weft_event_get_attempt (event);
+
+  switch (type)
+    {
+    case WEFT_EVENT_TASK_STARTED:
+      g_string_append_printf (line, "started (attempt %u)", attempt);
+      break;
+    case WEFT_EVENT_TASK_STEP:
+      g_string_append_printf (line, "step %s (attempt %u)",
+                              weft_event_get_step_kind (event) != NULL
+                              ? weft_event_get_step_kind (event) : "-", attempt);
+      break;
+    case WEFT_EVENT_TASK_COMPLETED:
+      g_string_append_printf (line, "completed in %.3fs (attempt %u)", seconds, attempt);
+      break;
+    case WEFT_EVENT_TASK_FAILED:
+      g_string_append_printf (line, "failed after %.3fs (attempt %u)", seconds, attempt);
+      break;
+    case WEFT_EVENT_TASK_RETRYING:
+      g_string_append_printf (line, "retrying (attempt %u failed)", attempt);
+      break;
+    case WEFT_EVENT_TASK_SKIPPED:
+      g_string_append (line, "skipped");
+      break;
+    case WEFT_EVENT_RUN_STARTED:
+      g_string_append (line, "started");
+      break;
+    case WEFT_EVENT_RUN_COMPLETED:
+      g_string_append_printf (line, "completed in %.3fs", seconds);
+      break;
+    case WEFT_EVENT_RUN_FAILED:
+      g_string_append_printf (line, "failed after %.3fs", seconds);
+      break;
+    case WEFT_EVENT_RUN_CANCELLED:
+      g_string_append_printf (line, "cancelled after %.3fs", seconds);
+      break;
+    default:
+      g_string_append (line, weft_event_type_to_string (type));
+      break;
+    }
+}
+
+/* e.g. "2026-11-22T03:48:17.123Z blog 6f1c2a3b task ideas completed in
+ * 1.002s (attempt 1): first line⏎second line…" */
+static char *
+weft_log_format_text (WeftLog *self, const WeftEvent *event)
+{
+  GString *line = g_string_new (NULL);
+  const char *task = weft_event_get_task_name (event);
+  const char *error = weft_event_get_error (event);
+  /* run.completed's output is the whole result as JSON: too much for a line. */
+  const char *detail = error != NULL ? error
+                       : weft_event_get_event_type (event) == WEFT_EVENT_RUN_COMPLETED ? NULL
+                       : weft_event_get_output (event);
+
+  weft_log_append_time (line, weft_event_get_wall_us (event));
+  g_string_append_printf (line, " %s %.8s ", weft_event_get_flow_name (event),
+                          weft_event_get_run_id (event));
+  if (task != NULL)
+    g_string_append_printf (line, "task %s ", task);
+  else
+    g_string_append (line, "run ");
+  weft_log_append_what (line, event);
+  if (detail != NULL)
+    {
+      g_string_append (line, ": ");
+      weft_log_append_excerpt (line, detail, self->max_output);
+    }
+  g_string_append_c (line, '\n');
+  return g_string_free (line, FALSE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* on_event                                                                 */
+
+static char *
+weft_log_format_jsonl (const WeftEvent *event)
+{
+  g_autofree char *json = weft_event_to_json (event);
+
+  return g_strconcat (json, "\n", NULL);
+}
+
+static void
+weft_log_on_event (gpointer instance, const WeftEvent *event)
+{
+  WeftLog *self = instance;
+  g_autofree char *line = NULL;
+  guint type = weft_event_get_event_type (event);
+
+  /* A type newer than this plugin is logged only when all are. */
+  if (type < 32 ? (self->events & (1u << type)) == 0 : self->events != G_MAXUINT32)
+    return;
+
+  line = self->jsonl ? weft_log_format_jsonl (event) : weft_log_format_text (self, event);
+  /* One fwrite per line: stdio locks the stream for the call, so loggers
+   * sharing stderr never cut into each other's lines; flushing per event
+   * keeps the file current for whoever tails it. */
+  fwrite (line, 1, strlen (line), self->out);
+  fflush (self->out);
+}
+
+static void
+weft_log_flush (gpointer instance)
+{
+  WeftLog *self = instance;
+
+  fflush (self->out);
+}
+
+static const WeftCallbackClass weft_log_class = {
+  .on_event = weft_log_on_event,
+  .flush = weft_log_flush,
+};
+
+static const WeftPluginDescriptor weft_log_descriptor = {
+  .abi = WEFT_ABI_VERSION,
+  .kind = WEFT_PLUGIN_CALLBACK,
+  .name = "log",
+  .version = "0.1.0",
+  .description = "Writes every event as a line of text or JSON to stderr or a file",
+  .options = weft_log_options,
+  .create = weft_log_create,
+  .destroy = weft_log_destroy,
+  .callback = &weft_log_class,
+};
+
+WEFT_PLUGIN_DEFINE (weft_log_descriptor)
