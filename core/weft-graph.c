@@ -1,0 +1,69 @@
+/* weft-graph.c — a flow drawn as Graphviz dot or Mermaid. */
+#include "weft-private.h"
+
+static void
+weft_append_quoted (GString *out, const char *text, gboolean mermaid)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p; p++)
+    {
+      if (*p == '"')
+        g_string_append (out, mermaid ? "#quot;" : "\\\"");
+      else if (*p == '\\' && !mermaid)
+        g_string_append (out, "\\\\");
+      else
+        g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
+char *
+weft_flow_to_dot (WeftFlow *flow)
+{
+  GString *out = g_string_new ("digraph ");
+
+  weft_append_quoted (out, flow->name, FALSE);
+  g_string_append (out, " {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+  for (guint i = 0; i < flow->n_tasks; i++)
+    {
+      WeftFlowTask *t = &flow->tasks[i];
+      g_autofree char *label = g_strdup_printf ("%s\n(%s)", t->name, t->agent->name);
+      g_string_append (out, "  ");
+      weft_append_quoted (out, t->name, FALSE);
+      g_string_append (out, " [label=");
+      weft_append_quoted (out, label, FALSE);
+      g_string_append (out, t->exclude ? ", style=\"rounded,dashed\"];\n" : "];\n");
+    }
+  for (guint i = 0; i < flow->n_tasks; i++)
+    for (guint k = 0; k < flow->tasks[i].deps->len; k++)
+      {
+        g_string_append (out, "  ");
+        weft_append_quoted (out, flow->tasks[g_array_index (flow->tasks[i].deps, guint, k)].name, FALSE);
+        g_string_append (out, " -> ");
+        weft_append_quoted (out, flow->tasks[i].name, FALSE);
+        g_string_append (out, ";\n");
+      }
+  g_string_append (out, "}\n");
+  return g_string_free (out, FALSE);
+}
+
+char *
+weft_flow_to_mermaid (WeftFlow *flow)
+{
+  GString *out = g_string_new ("flowchart LR\n");
+
+  /* Mermaid ids must be plain words; task names need not be. */
+  for (guint i = 0; i < flow->n_tasks; i++)
+    {
+      WeftFlowTask *t = &flow->tasks[i];
+      g_autofree char *label = g_strdup_printf ("%s<br/>%s", t->name, t->agent->name);
+      g_string_append_printf (out, "  t%u[", i);
+      weft_append_quoted (out, label, TRUE);
+      g_string_append (out, "]\n");
+    }
+  for (guint i = 0; i < flow->n_tasks; i++)
+    for (guint k = 0; k < flow->tasks[i].deps->len; k++)
+      g_string_append_printf (out, "  t%u --> t%u\n",
+                              g_array_index (flow->tasks[i].deps, guint, k), i);
+  return g_string_free (out, FALSE);
+}

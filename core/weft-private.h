@@ -1,0 +1,246 @@
+/* weft-private.h — what the parts of libweft share; never installed. */
+#pragma once
+
+#include "weft.h"
+
+G_BEGIN_DECLS
+
+/* ---- registry ---------------------------------------------------------- */
+
+struct _WeftPlugin {
+  const WeftPluginDescriptor *desc;
+  char *path;                 /* NULL for built-in plugins */
+  void *handle;               /* dlopen handle, NULL for built-in plugins */
+};
+
+WeftRegistry *weft_registry_new  (void);
+void          weft_registry_free (WeftRegistry *registry);
+
+/* ---- config ------------------------------------------------------------ */
+
+/* Builds a validated config for `desc` from `given` (the flow's object for
+ * one instance), ignoring the keys in `core_keys` (NULL-terminated).  Errors
+ * name `origin` and `json_path`. */
+WeftConfig *weft_config_new  (const WeftPluginDescriptor *desc,
+                              const char *instance_name,
+                              JsonObject *given,
+                              const char * const *core_keys,
+                              const char *origin,
+                              const char *json_path,
+                              GError **error);
+void        weft_config_free (WeftConfig *config);
+const char *weft_option_type_to_string (WeftOptionType type);
+/* Checks that `node` has `type`; on mismatch returns FALSE and sets *expected. */
+gboolean    weft_option_node_matches (WeftOptionType type, JsonNode *node);
+
+/* Expands ${VAR}, ${VAR:-default} and $$ in `text`. */
+char *weft_expand_env (const char *text, GError **error);
+
+/* ---- templates --------------------------------------------------------- */
+
+/* Adds each distinct {key} of `tmpl` to `keys` (char*, owned); fails on a
+ * malformed template, saying where. */
+gboolean weft_template_collect_keys (const char *tmpl, GPtrArray *keys, GError **error);
+gboolean weft_template_has_keys (const char *tmpl);
+
+/* ---- events ------------------------------------------------------------ */
+
+struct _WeftEvent {
+  gint ref_count;
+  WeftEventType type;
+  guint attempt;
+  guint64 seq;
+  gint64 mono_us;
+  gint64 wall_us;
+  gint64 duration_us;
+  char *run_id;
+  char *flow;
+  char *task;
+  char *output;
+  char *error;
+  char *step_kind;
+};
+
+WeftEvent *weft_event_new   (WeftEventType type, const char *run_id, const char *flow,
+                             const char *task, guint64 seq);
+WeftEvent *weft_event_ref   (WeftEvent *event);
+void       weft_event_unref (WeftEvent *event);
+
+/* ---- callback instances ------------------------------------------------ */
+
+/* One callback plugin instance with its own queue and dispatcher thread. */
+typedef struct _WeftCallbackInstance WeftCallbackInstance;
+
+WeftCallbackInstance *weft_callback_instance_new (WeftPlugin *plugin, WeftConfig *config,
+                                                  GError **error);
+const char *weft_callback_instance_get_name (WeftCallbackInstance *cb);
+/* Queues the event (takes a reference); never blocks. */
+void weft_callback_instance_push (WeftCallbackInstance *cb, WeftEvent *event);
+/* Delivers every queued event, calls flush, joins the thread, destroys. */
+void weft_callback_instance_close (WeftCallbackInstance *cb);
+
+/* ---- flows ------------------------------------------------------------- */
+
+typedef struct {
+  char *name;
+  WeftPlugin *plugin;
+  WeftConfig *config;
+  gpointer instance;
+  GPtrArray *tools;           /* WeftToolInstance*, not owned */
+} WeftAgentInstance;
+
+typedef struct {
+  char *name;
+  WeftPlugin *plugin;
+  WeftConfig *config;
+  gpointer instance;
+} WeftToolInstance;
+
+typedef struct {
+  char *name;
+  guint index;
+  WeftAgentInstance *agent;
+  char *description;
+  char *expected_output;      /* NULL when none */
+  gboolean templated;         /* description or expected output has {keys} */
+  char *static_prompt;        /* the prompt when not templated */
+  gboolean async;
+  gboolean exclude;
+  guint retries;
+  guint retry_delay_ms;
+  gint64 timeout_us;          /* 0: none */
+  GArray *deps;               /* guint: tasks it waits for */
+  GArray *dependants;         /* guint: tasks that wait for it */
+  GArray *receives;           /* guint: outputs it is handed (excluded ones left out) */
+  char **dep_names;
+  GPtrArray *callbacks;       /* WeftCallbackInstance*, not owned */
+} WeftFlowTask;
+
+struct _WeftFlow {
+  gint ref_count;
+  WeftEngine *engine;
+  char *name;
+  char *origin;
+  gboolean sequential;
+  JsonObject *default_inputs;
+  GPtrArray *agents;          /* WeftAgentInstance* */
+  GPtrArray *tools;           /* WeftToolInstance* */
+  GPtrArray *callbacks;       /* WeftCallbackInstance*, all of them */
+  GPtrArray *flow_callbacks;  /* the ones that get every event, not owned */
+  WeftFlowTask *tasks;
+  guint n_tasks;
+  GHashTable *task_index;     /* name → index + 1 */
+  GArray *roots;              /* guint: tasks with no dependencies */
+  char **input_names;
+  gint kicked_off;
+};
+
+WeftFlowTask *weft_flow_get_task (WeftFlow *flow, guint i);
+
+/* ---- engine ------------------------------------------------------------ */
+
+typedef enum {
+  WEFT_MSG_KICKOFF,
+  WEFT_MSG_RETURN,
+  WEFT_MSG_STEP,
+  WEFT_MSG_CANCEL_RUN,
+  WEFT_MSG_SHUTDOWN,
+} WeftMsgType;
+
+/* Every message through the engine's inbox starts with this. */
+typedef struct {
+  WeftMsgType type;
+} WeftMsg;
+
+/* Hands a message to the engine loop; any thread.  The inbox is the only
+ * way back to the scheduler. */
+void weft_engine_post (WeftEngine *engine, WeftMsg *msg);
+gboolean weft_engine_is_loop_thread (WeftEngine *engine);
+void weft_engine_run_blocking (WeftEngine *engine, WeftTask *task);
+gboolean weft_engine_has_listeners (WeftEngine *engine);
+void weft_engine_notify_listeners (WeftEngine *engine, const WeftEvent *event);
+SoupSession *weft_engine_get_soup_session (WeftEngine *engine);
+/* Live-run bookkeeping, engine loop only. */
+void weft_engine_run_started  (WeftEngine *engine, WeftRun *run);
+void weft_engine_run_finished (WeftEngine *engine, WeftRun *run);
+void weft_engine_attempt_started  (WeftEngine *engine);
+void weft_engine_attempt_finished (WeftEngine *engine);
+
+const WeftPluginDescriptor *weft_noop_descriptor (void);
+
+/* ---- runs and tasks ---------------------------------------------------- */
+
+typedef struct {
+  WeftStatus status;
+  guint remaining;            /* dependencies not yet completed */
+  guint attempts;
+  char *output;
+  GError *error;
+  gint64 started_us;
+  gint64 finished_us;
+  gint64 attempt_started_us;
+  char *prompt;               /* rendered, when the task is templated */
+  WeftTask *current;          /* the running attempt, not a reference */
+  GSource *timer;             /* timeout or retry backoff */
+} WeftTaskState;
+
+struct _WeftRun {
+  gint ref_count;
+  WeftFlow *flow;
+  WeftEngine *engine;
+  char *id;
+  JsonObject *inputs;
+  WeftTaskState *tasks;
+  guint n_finished;
+  WeftStatus status;
+  GError *error;
+  guint64 seq;
+  gint64 started_us;
+  gint64 finished_us;
+  GTask *gtask;
+  GCancellable *cancellable;
+  gulong cancel_handler;
+};
+
+typedef struct {
+  WeftMsg msg;
+  WeftRun *run;
+} WeftRunMsg;
+
+/* Creates a run: merges inputs, checks every input is there. */
+WeftRun *weft_run_new (WeftFlow *flow, JsonObject *inputs, GError **error);
+/* Engine loop only. */
+void weft_run_start  (WeftRun *run);
+void weft_run_cancel (WeftRun *run);
+void weft_run_handle_return (WeftTask *task);
+void weft_run_handle_step (WeftTask *task, const char *kind, const char *text);
+
+struct _WeftTask {
+  WeftMsg msg;                /* WEFT_MSG_RETURN when handed back */
+  gint ref_count;
+  WeftRun *run;
+  guint index;
+  guint attempt;
+  const char *prompt;         /* owned by the run or the flow */
+  GCancellable *cancellable;  /* made on first use */
+  gint cancelled;
+  gint returned;
+  char *output;
+  GError *error;
+};
+
+typedef struct {
+  WeftMsg msg;
+  WeftTask *task;
+  char *kind;
+  char *text;
+} WeftStepMsg;
+
+WeftTask *weft_task_new   (WeftRun *run, guint index, guint attempt, const char *prompt);
+WeftTask *weft_task_ref   (WeftTask *task);
+void      weft_task_unref (WeftTask *task);
+/* Cancels the attempt's cancellable, now or when it is first asked for. */
+void      weft_task_cancel (WeftTask *task);
+WeftFlowTask *weft_task_get_flow_task (WeftTask *task);
+
+G_END_DECLS

@@ -1,0 +1,737 @@
+/* weft-run.c — the scheduler: one run of a flow, driven on the engine loop.
+ *
+ * Nothing here takes a lock: every function below weft_run_new() runs on
+ * the engine loop thread.  A task starts the moment its own dependencies
+ * are done; agents hand attempts back through the engine's inbox. */
+#include "weft-private.h"
+
+#define WEFT_RETRY_MAX_DELAY_MS 60000
+
+static void weft_run_start_task (WeftRun *run, guint i);
+
+/* ---- creation (any thread) ------------------------------------------------ */
+
+static JsonObject *
+weft_run_merge_inputs (WeftFlow *flow, JsonObject *given)
+{
+  JsonObject *merged = json_object_new ();
+  JsonObject *sources[] = { flow->default_inputs, given };
+
+  for (guint s = 0; s < G_N_ELEMENTS (sources); s++)
+    {
+      JsonObjectIter iter;
+      const char *key;
+      JsonNode *value;
+      if (sources[s] == NULL)
+        continue;
+      json_object_iter_init (&iter, sources[s]);
+      while (json_object_iter_next (&iter, &key, &value))
+        json_object_set_member (merged, key, json_node_copy (value));
+    }
+  return merged;
+}
+
+WeftRun *
+weft_run_new (WeftFlow *flow, JsonObject *inputs, GError **error)
+{
+  g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, inputs);
+
+  for (guint i = 0; flow->input_names[i]; i++)
+    if (!json_object_has_member (merged, flow->input_names[i]))
+      {
+        g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                     "%s: missing input \"%s\" (the flow uses it in a task's description; "
+                     "give it with --input %s=VALUE or in \"inputs\")",
+                     flow->origin, flow->input_names[i], flow->input_names[i]);
+        return NULL;
+      }
+
+  WeftRun *run = g_new0 (WeftRun, 1);
+  run->ref_count = 1;
+  run->flow = weft_flow_ref (flow);
+  run->engine = flow->engine;
+  run->id = g_uuid_string_random ();
+  run->inputs = g_steal_pointer (&merged);
+  run->tasks = g_new0 (WeftTaskState, flow->n_tasks);
+  for (guint i = 0; i < flow->n_tasks; i++)
+    run->tasks[i].remaining = flow->tasks[i].deps->len;
+  run->status = WEFT_STATUS_PENDING;
+  return run;
+}
+
+WeftRun *
+weft_run_ref (WeftRun *run)
+{
+  g_atomic_int_inc (&run->ref_count);
+  return run;
+}
+
+void
+weft_run_unref (WeftRun *run)
+{
+  if (run == NULL || !g_atomic_int_dec_and_test (&run->ref_count))
+    return;
+  for (guint i = 0; i < run->flow->n_tasks; i++)
+    {
+      WeftTaskState *st = &run->tasks[i];
+      g_free (st->output);
+      g_free (st->prompt);
+      g_clear_error (&st->error);
+      g_warn_if_fail (st->timer == NULL);
+    }
+  g_free (run->tasks);
+  json_object_unref (run->inputs);
+  g_free (run->id);
+  g_clear_error (&run->error);
+  g_clear_object (&run->cancellable);
+  g_clear_object (&run->gtask);
+  weft_flow_unref (run->flow);
+  g_free (run);
+}
+
+/* ---- events ----------------------------------------------------------------- */
+
+static gboolean
+weft_run_has_subscribers (WeftRun *run, guint task)
+{
+  WeftFlow *flow = run->flow;
+
+  return flow->flow_callbacks->len > 0
+      || (task != G_MAXUINT && flow->tasks[task].callbacks->len > 0)
+      || weft_engine_has_listeners (run->engine);
+}
+
+/* Numbers the event; returns NULL when nobody listens, so that a run
+ * without callbacks builds no events at all. */
+static WeftEvent *
+weft_run_event_new (WeftRun *run, WeftEventType type, guint task)
+{
+  guint64 seq = ++run->seq;
+
+  if (!weft_run_has_subscribers (run, task))
+    return NULL;
+  WeftEvent *e = weft_event_new (type, run->id, run->flow->name,
+                                 task != G_MAXUINT ? run->flow->tasks[task].name : NULL, seq);
+  if (task != G_MAXUINT)
+    e->attempt = run->tasks[task].attempts;
+  return e;
+}
+
+static void
+weft_run_dispatch (WeftRun *run, WeftEvent *e, guint task)
+{
+  GPtrArray *cbs = run->flow->flow_callbacks;
+
+  for (guint i = 0; i < cbs->len; i++)
+    weft_callback_instance_push (cbs->pdata[i], e);
+  if (task != G_MAXUINT)
+    {
+      cbs = run->flow->tasks[task].callbacks;
+      for (guint i = 0; i < cbs->len; i++)
+        weft_callback_instance_push (cbs->pdata[i], e);
+    }
+  if (weft_engine_has_listeners (run->engine))
+    weft_engine_notify_listeners (run->engine, e);
+  weft_event_unref (e);
+}
+
+static void
+weft_run_emit (WeftRun *run, WeftEventType type, guint task, const char *output,
+               const char *error, gint64 duration_us)
+{
+  WeftEvent *e = weft_run_event_new (run, type, task);
+
+  if (e == NULL)
+    return;
+  e->output = g_strdup (output);
+  e->error = g_strdup (error);
+  e->duration_us = duration_us;
+  weft_run_dispatch (run, e, task);
+}
+
+/* ---- finishing ---------------------------------------------------------------- */
+
+static void
+weft_run_finish (WeftRun *run, WeftStatus status)
+{
+  run->status = status;
+  run->finished_us = g_get_monotonic_time ();
+  gint64 duration = run->finished_us - run->started_us;
+
+  if (status == WEFT_STATUS_COMPLETED)
+    {
+      if (weft_run_has_subscribers (run, G_MAXUINT))
+        {
+          g_autoptr(JsonObject) outputs = weft_run_get_outputs (run);
+          g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), outputs);
+          g_autofree char *text = json_to_string (node, FALSE);
+          weft_run_emit (run, WEFT_EVENT_RUN_COMPLETED, G_MAXUINT, text, NULL, duration);
+        }
+      else
+        run->seq++;
+    }
+  else
+    weft_run_emit (run, status == WEFT_STATUS_CANCELLED ? WEFT_EVENT_RUN_CANCELLED
+                                                         : WEFT_EVENT_RUN_FAILED,
+                   G_MAXUINT, NULL, run->error->message, duration);
+
+  if (run->cancel_handler)
+    g_cancellable_disconnect (run->cancellable, run->cancel_handler);
+  run->cancel_handler = 0;
+
+  GTask *gtask = g_steal_pointer (&run->gtask);
+  g_task_return_pointer (gtask, weft_run_ref (run), (GDestroyNotify) weft_run_unref);
+  g_object_unref (gtask);
+  /* Drops the engine's reference: last, as it may free the run. */
+  weft_engine_run_finished (run->engine, run);
+}
+
+static void
+weft_run_maybe_finish (WeftRun *run)
+{
+  if (run->n_finished < run->flow->n_tasks || run->status != WEFT_STATUS_RUNNING)
+    return;
+  weft_run_finish (run, run->error ? WEFT_STATUS_FAILED : WEFT_STATUS_COMPLETED);
+}
+
+static void
+weft_run_clear_timer (WeftTaskState *st)
+{
+  if (st->timer == NULL)
+    return;
+  g_source_destroy (st->timer);
+  g_clear_pointer (&st->timer, g_source_unref);
+}
+
+static void
+weft_run_settle (WeftRun *run, guint i, WeftStatus status, GError *error)
+{
+  WeftTaskState *st = &run->tasks[i];
+
+  st->status = status;
+  st->finished_us = g_get_monotonic_time ();
+  g_clear_error (&st->error);
+  st->error = error;
+  run->n_finished++;
+}
+
+/* Marks every task downstream of `failed` skipped.  Iterative: a failure at
+ * the head of a 100,000-task chain must not recurse 100,000 frames deep. */
+static void
+weft_run_skip_dependants (WeftRun *run, guint failed, const char *why)
+{
+  g_autoptr(GArray) stack = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  g_array_append_val (stack, failed);
+  while (stack->len > 0)
+    {
+      guint j = g_array_index (stack, guint, stack->len - 1);
+      g_array_set_size (stack, stack->len - 1);
+      GArray *deps = run->flow->tasks[j].dependants;
+      for (guint k = 0; k < deps->len; k++)
+        {
+          guint d = g_array_index (deps, guint, k);
+          if (run->tasks[d].status != WEFT_STATUS_PENDING)
+            continue;
+          weft_run_settle (run, d, WEFT_STATUS_SKIPPED,
+                           g_error_new (WEFT_ERROR, WEFT_ERROR_SKIPPED, "%s", why));
+          weft_run_emit (run, WEFT_EVENT_TASK_SKIPPED, d, NULL, why, 0);
+          g_array_append_val (stack, d);
+        }
+    }
+}
+
+static void
+weft_run_fail_task (WeftRun *run, guint i, GError *error)
+{
+  WeftTaskState *st = &run->tasks[i];
+  const char *name = run->flow->tasks[i].name;
+
+  weft_run_settle (run, i, WEFT_STATUS_FAILED, error);
+  weft_run_emit (run, WEFT_EVENT_TASK_FAILED, i, NULL, error->message,
+                 st->finished_us - st->attempt_started_us);
+  if (run->error == NULL)
+    run->error = g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "task \"%s\" failed: %s",
+                              name, error->message);
+  g_autofree char *why = g_strdup_printf ("task \"%s\" failed", name);
+  weft_run_skip_dependants (run, i, why);
+  weft_run_maybe_finish (run);
+}
+
+static void
+weft_run_complete_task (WeftRun *run, guint i, char *output)
+{
+  WeftTaskState *st = &run->tasks[i];
+  GArray *deps = run->flow->tasks[i].dependants;
+
+  st->output = output;
+  weft_run_settle (run, i, WEFT_STATUS_COMPLETED, NULL);
+  weft_run_emit (run, WEFT_EVENT_TASK_COMPLETED, i, output, NULL,
+                 st->finished_us - st->attempt_started_us);
+  for (guint k = 0; k < deps->len; k++)
+    {
+      guint d = g_array_index (deps, guint, k);
+      if (--run->tasks[d].remaining == 0 && run->tasks[d].status == WEFT_STATUS_PENDING)
+        weft_run_start_task (run, d);
+    }
+  weft_run_maybe_finish (run);
+}
+
+/* ---- retries and timeouts ------------------------------------------------------ */
+
+typedef struct {
+  WeftRun *run;
+  guint index;
+} WeftRetry;
+
+static gboolean
+weft_run_on_retry (gpointer data)
+{
+  WeftRetry *r = data;
+  WeftTaskState *st = &r->run->tasks[r->index];
+
+  g_clear_pointer (&st->timer, g_source_unref);
+  weft_run_start_task (r->run, r->index);
+  return G_SOURCE_REMOVE;
+}
+
+/* Exponential backoff with jitter: uniform in [½, 1] × base × 2^(n-1), so
+ * that many tasks failing together do not retry together. */
+static guint
+weft_retry_delay_ms (guint base_ms, guint failed_attempts)
+{
+  double full = (double) base_ms * (double) (1u << MIN (failed_attempts - 1, 20u));
+
+  full = MIN (full, (double) WEFT_RETRY_MAX_DELAY_MS);
+  return (guint) (full * g_random_double_range (0.5, 1.0));
+}
+
+static void
+weft_run_attempt_failed (WeftRun *run, guint i, GError *error)
+{
+  WeftTaskState *st = &run->tasks[i];
+  WeftFlowTask *ft = &run->flow->tasks[i];
+
+  if (st->attempts > ft->retries)
+    {
+      weft_run_fail_task (run, i, error);
+      return;
+    }
+  weft_run_emit (run, WEFT_EVENT_TASK_RETRYING, i, NULL, error->message, 0);
+  g_error_free (error);
+
+  WeftRetry *r = g_new (WeftRetry, 1);
+  r->run = run;
+  r->index = i;
+  st->timer = g_timeout_source_new (weft_retry_delay_ms (ft->retry_delay_ms, st->attempts));
+  g_source_set_callback (st->timer, weft_run_on_retry, r, g_free);
+  g_source_attach (st->timer, weft_engine_get_main_context (run->engine));
+}
+
+static gboolean
+weft_run_on_timeout (gpointer data)
+{
+  WeftTask *task = data;
+  WeftRun *run = task->run;
+  WeftTaskState *st = &run->tasks[task->index];
+  WeftFlowTask *ft = &run->flow->tasks[task->index];
+
+  g_clear_pointer (&st->timer, g_source_unref);
+  /* The attempt is abandoned: its late return will find it no longer current. */
+  st->current = NULL;
+  weft_task_cancel (task);
+  weft_run_attempt_failed (run, task->index,
+                           g_error_new (WEFT_ERROR, WEFT_ERROR_TIMEOUT, "timed out after %.3g s",
+                                        (double) ft->timeout_us / G_USEC_PER_SEC));
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- starting tasks ---------------------------------------------------------- */
+
+typedef struct {
+  JsonObject *inputs;
+  GPtrArray *scratch;
+} WeftInputLookup;
+
+static const char *
+weft_run_lookup_input (const char *key, gpointer data)
+{
+  WeftInputLookup *l = data;
+  JsonNode *node = json_object_get_member (l->inputs, key);
+
+  if (node == NULL)
+    return NULL;
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    return json_node_get_string (node);
+  char *text = json_to_string (node, FALSE);
+  g_ptr_array_add (l->scratch, text);
+  return text;
+}
+
+static char *
+weft_run_render_prompt (WeftRun *run, WeftFlowTask *ft, GError **error)
+{
+  g_autoptr(GPtrArray) scratch = g_ptr_array_new_with_free_func (g_free);
+  WeftInputLookup l = { run->inputs, scratch };
+  g_autofree char *description = weft_template_render (ft->description, weft_run_lookup_input,
+                                                       &l, error);
+  if (description == NULL || ft->expected_output == NULL)
+    return g_steal_pointer (&description);
+
+  g_autofree char *expected = weft_template_render (ft->expected_output, weft_run_lookup_input,
+                                                    &l, error);
+  if (expected == NULL)
+    return NULL;
+  return g_strdup_printf ("%s\n\nExpected output: %s", description, expected);
+}
+
+static void
+weft_run_start_task (WeftRun *run, guint i)
+{
+  WeftTaskState *st = &run->tasks[i];
+  WeftFlowTask *ft = &run->flow->tasks[i];
+  const char *prompt = ft->static_prompt;
+
+  if (ft->templated)
+    {
+      g_autoptr(GError) error = NULL;
+      if (st->prompt == NULL && (st->prompt = weft_run_render_prompt (run, ft, &error)) == NULL)
+        {
+          st->status = WEFT_STATUS_RUNNING;
+          weft_run_fail_task (run, i, g_steal_pointer (&error));
+          return;
+        }
+      prompt = st->prompt;
+    }
+
+  st->status = WEFT_STATUS_RUNNING;
+  st->attempts++;
+  st->attempt_started_us = g_get_monotonic_time ();
+  if (st->attempts == 1)
+    st->started_us = st->attempt_started_us;
+
+  WeftTask *task = weft_task_new (run, i, st->attempts, prompt);
+  st->current = task;
+  weft_run_emit (run, WEFT_EVENT_TASK_STARTED, i, NULL, NULL, 0);
+
+  if (ft->timeout_us > 0)
+    {
+      st->timer = g_timeout_source_new ((guint) MAX (1, ft->timeout_us / 1000));
+      g_source_set_callback (st->timer, weft_run_on_timeout, task, NULL);
+      g_source_attach (st->timer, weft_engine_get_main_context (run->engine));
+    }
+
+  weft_engine_attempt_started (run->engine);
+  const WeftAgentClass *agent = ft->agent->plugin->desc->agent;
+  if (agent->flags & WEFT_AGENT_ASYNC)
+    agent->run (ft->agent->instance, task);
+  else
+    weft_engine_run_blocking (run->engine, task);
+}
+
+/* ---- the engine loop's entry points -------------------------------------------- */
+
+static void
+weft_run_on_cancelled (GCancellable *cancellable, gpointer data)
+{
+  WeftRun *run = data;
+  WeftRunMsg *m = g_new0 (WeftRunMsg, 1);
+
+  /* Any thread: the run is cancelled on the loop, like everything else. */
+  m->msg.type = WEFT_MSG_CANCEL_RUN;
+  m->run = weft_run_ref (run);
+  weft_engine_post (run->engine, &m->msg);
+}
+
+void
+weft_run_start (WeftRun *run)
+{
+  WeftFlow *flow = run->flow;
+
+  weft_engine_run_started (run->engine, run);
+  run->status = WEFT_STATUS_RUNNING;
+  run->started_us = g_get_monotonic_time ();
+  weft_run_emit (run, WEFT_EVENT_RUN_STARTED, G_MAXUINT, NULL, NULL, 0);
+
+  if (run->cancellable)
+    run->cancel_handler = g_cancellable_connect (run->cancellable,
+                                                 G_CALLBACK (weft_run_on_cancelled), run, NULL);
+  for (guint k = 0; k < flow->roots->len && run->status == WEFT_STATUS_RUNNING; k++)
+    weft_run_start_task (run, g_array_index (flow->roots, guint, k));
+  weft_run_maybe_finish (run);
+}
+
+void
+weft_run_cancel (WeftRun *run)
+{
+  if (run->status != WEFT_STATUS_RUNNING)
+    return;
+
+  for (guint i = 0; i < run->flow->n_tasks; i++)
+    {
+      WeftTaskState *st = &run->tasks[i];
+      if (st->status == WEFT_STATUS_RUNNING)
+        {
+          weft_run_clear_timer (st);
+          if (st->current)
+            weft_task_cancel (g_steal_pointer (&st->current));
+          weft_run_settle (run, i, WEFT_STATUS_CANCELLED,
+                           g_error_new (WEFT_ERROR, WEFT_ERROR_CANCELLED, "cancelled"));
+          weft_run_emit (run, WEFT_EVENT_TASK_FAILED, i, NULL, "cancelled",
+                         st->finished_us - st->attempt_started_us);
+        }
+      else if (st->status == WEFT_STATUS_PENDING)
+        {
+          weft_run_settle (run, i, WEFT_STATUS_SKIPPED,
+                           g_error_new (WEFT_ERROR, WEFT_ERROR_SKIPPED, "run cancelled"));
+          weft_run_emit (run, WEFT_EVENT_TASK_SKIPPED, i, NULL, "run cancelled", 0);
+        }
+    }
+  if (run->error == NULL)
+    run->error = g_error_new (WEFT_ERROR, WEFT_ERROR_CANCELLED, "run cancelled");
+  weft_run_finish (run, WEFT_STATUS_CANCELLED);
+}
+
+void
+weft_run_handle_return (WeftTask *task)
+{
+  WeftRun *run = task->run;
+  WeftTaskState *st = &run->tasks[task->index];
+
+  if (st->current == task)
+    {
+      st->current = NULL;
+      weft_run_clear_timer (st);
+      if (task->error)
+        weft_run_attempt_failed (run, task->index, g_steal_pointer (&task->error));
+      else
+        weft_run_complete_task (run, task->index, g_steal_pointer (&task->output));
+    }
+  /* Else a late return of a timed-out or cancelled attempt: dropped. */
+  weft_task_unref (task);
+}
+
+void
+weft_run_handle_step (WeftTask *task, const char *kind, const char *text)
+{
+  WeftRun *run = task->run;
+  WeftEvent *e;
+
+  if (run->tasks[task->index].current != task)
+    return;
+  e = weft_run_event_new (run, WEFT_EVENT_TASK_STEP, task->index);
+  if (e == NULL)
+    return;
+  e->attempt = task->attempt;
+  e->step_kind = g_strdup (kind);
+  e->output = g_strdup (text);
+  weft_run_dispatch (run, e, task->index);
+}
+
+/* ---- kickoff ----------------------------------------------------------------------- */
+
+/* Marks our GTasks (ISO C cannot turn a function into a data pointer). */
+static char weft_kickoff_tag;
+
+void
+weft_flow_kickoff_async (WeftFlow *flow, JsonObject *inputs, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  /* The GTask gets no cancellable: a cancelled run still returns its result. */
+  GTask *gtask = g_task_new (NULL, NULL, callback, user_data);
+
+  g_return_if_fail (flow != NULL);
+  g_task_set_source_tag (gtask, &weft_kickoff_tag);
+  g_atomic_int_set (&flow->kicked_off, 1);
+
+  WeftRun *run = weft_run_new (flow, inputs, &error);
+  if (run == NULL)
+    {
+      g_task_return_error (gtask, g_steal_pointer (&error));
+      g_object_unref (gtask);
+      return;
+    }
+  run->gtask = gtask;
+  run->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
+
+  WeftRunMsg *m = g_new0 (WeftRunMsg, 1);
+  m->msg.type = WEFT_MSG_KICKOFF;
+  m->run = run;
+  weft_engine_post (flow->engine, &m->msg);
+}
+
+WeftRun *
+weft_flow_kickoff_finish (WeftFlow *flow, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == &weft_kickoff_tag, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+weft_flow_kickoff_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  GAsyncResult **out = data;
+
+  *out = g_object_ref (result);
+}
+
+WeftRun *
+weft_flow_kickoff (WeftFlow *flow, JsonObject *inputs, GCancellable *cancellable,
+                   GError **error)
+{
+  g_return_val_if_fail (!weft_engine_is_loop_thread (flow->engine), NULL);
+
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_main_context_push_thread_default (context);
+  weft_flow_kickoff_async (flow, inputs, cancellable, weft_flow_kickoff_done, &result);
+  while (result == NULL)
+    g_main_context_iteration (context, TRUE);
+  g_main_context_pop_thread_default (context);
+  return weft_flow_kickoff_finish (flow, result, error);
+}
+
+/* ---- results ------------------------------------------------------------------------ */
+
+const char *
+weft_status_to_string (WeftStatus status)
+{
+  static const char *const names[] = {
+    "pending", "running", "completed", "failed", "skipped", "cancelled",
+  };
+  return (guint) status < G_N_ELEMENTS (names) ? names[status] : "unknown";
+}
+
+const char *weft_run_get_id (WeftRun *run) { return run->id; }
+WeftFlow *weft_run_get_flow (WeftRun *run) { return run->flow; }
+WeftStatus weft_run_get_status (WeftRun *run) { return run->status; }
+const GError *weft_run_get_error (WeftRun *run) { return run->error; }
+
+gint64
+weft_run_get_duration_us (WeftRun *run)
+{
+  return run->finished_us ? run->finished_us - run->started_us : 0;
+}
+
+static WeftTaskState *
+weft_run_task_state (WeftRun *run, guint i)
+{
+  g_return_val_if_fail (i < run->flow->n_tasks, NULL);
+  return &run->tasks[i];
+}
+
+WeftStatus
+weft_run_get_task_status (WeftRun *run, guint i)
+{
+  WeftTaskState *st = weft_run_task_state (run, i);
+  return st ? st->status : WEFT_STATUS_PENDING;
+}
+
+const char *
+weft_run_get_task_output (WeftRun *run, guint i)
+{
+  WeftTaskState *st = weft_run_task_state (run, i);
+  return st ? st->output : NULL;
+}
+
+const GError *
+weft_run_get_task_error (WeftRun *run, guint i)
+{
+  WeftTaskState *st = weft_run_task_state (run, i);
+  return st ? st->error : NULL;
+}
+
+guint
+weft_run_get_task_attempts (WeftRun *run, guint i)
+{
+  WeftTaskState *st = weft_run_task_state (run, i);
+  return st ? st->attempts : 0;
+}
+
+gint64
+weft_run_get_task_started_us (WeftRun *run, guint i)
+{
+  WeftTaskState *st = weft_run_task_state (run, i);
+  return st ? st->started_us : 0;
+}
+
+gint64
+weft_run_get_task_finished_us (WeftRun *run, guint i)
+{
+  WeftTaskState *st = weft_run_task_state (run, i);
+  return st && st->started_us ? st->finished_us : 0;
+}
+
+JsonObject *
+weft_run_get_outputs (WeftRun *run)
+{
+  JsonObject *outputs = json_object_new ();
+
+  for (guint i = 0; i < run->flow->n_tasks; i++)
+    {
+      WeftFlowTask *ft = &run->flow->tasks[i];
+      if (ft->dependants->len == 0 && !ft->exclude
+          && run->tasks[i].status == WEFT_STATUS_COMPLETED)
+        json_object_set_string_member (outputs, ft->name, run->tasks[i].output);
+    }
+  return outputs;
+}
+
+static void
+weft_json_add_string_or_null (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+weft_run_task_to_json (WeftRun *run, guint i, JsonBuilder *b)
+{
+  WeftTaskState *st = &run->tasks[i];
+
+  json_builder_begin_object (b);
+  weft_json_add_string_or_null (b, "name", run->flow->tasks[i].name);
+  weft_json_add_string_or_null (b, "status", weft_status_to_string (st->status));
+  weft_json_add_string_or_null (b, "output", st->output);
+  weft_json_add_string_or_null (b, "error", st->error ? st->error->message : NULL);
+  json_builder_set_member_name (b, "attempts");
+  json_builder_add_int_value (b, st->attempts);
+  json_builder_set_member_name (b, "started_us");
+  json_builder_add_int_value (b, st->started_us);
+  json_builder_set_member_name (b, "finished_us");
+  json_builder_add_int_value (b, st->started_us ? st->finished_us : 0);
+  json_builder_set_member_name (b, "duration_us");
+  json_builder_add_int_value (b, st->started_us && st->finished_us
+                                 ? st->finished_us - st->started_us : 0);
+  json_builder_end_object (b);
+}
+
+JsonNode *
+weft_run_to_json (WeftRun *run)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonObject) outputs = weft_run_get_outputs (run);
+
+  json_builder_begin_object (b);
+  weft_json_add_string_or_null (b, "run_id", run->id);
+  weft_json_add_string_or_null (b, "flow", run->flow->name);
+  weft_json_add_string_or_null (b, "status", weft_status_to_string (run->status));
+  weft_json_add_string_or_null (b, "error", run->error ? run->error->message : NULL);
+  json_builder_set_member_name (b, "duration_us");
+  json_builder_add_int_value (b, weft_run_get_duration_us (run));
+  json_builder_set_member_name (b, "outputs");
+  json_builder_add_value (b, json_node_init_object (json_node_alloc (), outputs));
+  json_builder_set_member_name (b, "tasks");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < run->flow->n_tasks; i++)
+    weft_run_task_to_json (run, i, b);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
