@@ -204,14 +204,8 @@ WEFT_API char       *weft_event_to_json        (const WeftEvent *event);
 /* Tool calls: what a tool is handed                                        */
 
 typedef struct _WeftToolCall WeftToolCall;
-
-WEFT_API const char   *weft_tool_call_get_tool_name (WeftToolCall *call);
-/* The arguments the model gave, as a JSON object. */
-WEFT_API JsonObject   *weft_tool_call_get_arguments (WeftToolCall *call);
-WEFT_API GCancellable *weft_tool_call_get_cancellable (WeftToolCall *call);
-/* Exactly one, exactly once, from any thread. */
-WEFT_API void weft_tool_call_return       (WeftToolCall *call, const char *result);
-WEFT_API void weft_tool_call_return_error (WeftToolCall *call, GError *error /* transfer full */);
+/* The functions a tool uses to read its arguments and return its result
+ * arrive with the first agent that calls tools (ABI 1 reserves the slot). */
 
 /* ------------------------------------------------------------------------ */
 /* The descriptor                                                           */
