@@ -220,9 +220,7 @@ weft_cli_describe_event (WeftCliProgress *self, const WeftEvent *event,
       return g_strdup_printf ("run failed: %s",
                               weft_cli_str (weft_event_get_error (event)));
     case WEFT_EVENT_RUN_CANCELLED:
-      if (weft_event_get_error (event) == NULL)
-        return g_strdup ("run cancelled");
-      return g_strdup_printf ("run cancelled: %s", weft_event_get_error (event));
+      return g_strdup ("run cancelled");
     default:
       return weft_cli_describe_task_event (event, step_chars);
     }

@@ -43,13 +43,15 @@ typedef struct {
 
 /* ---- inputs ------------------------------------------------------------ */
 
-/* `source` is JSON text when it starts with '{', else a file name. */
+/* `source` is JSON text when it starts with '{' or '[', else a file name. */
 static JsonObject *
 weft_cli_load_inputs_json (const char *source, GError **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   const char *text = source + strspn (source, " \t\r\n");
-  gboolean inline_json = text[0] == '{';
+  gboolean inline_json = text[0] == '{' || text[0] == '[';
+  g_autofree char *label = inline_json ? g_strdup ("--inputs-json")
+                                       : g_strdup_printf ("--inputs-json %s", source);
   gboolean ok;
   JsonNode *root;
 
@@ -59,15 +61,14 @@ weft_cli_load_inputs_json (const char *source, GError **error)
     ok = json_parser_load_from_file (parser, source, error);
   if (!ok)
     {
-      g_prefix_error (error, "--inputs-json %s: ", inline_json ? "" : source);
+      g_prefix_error (error, "%s: ", label);
       return NULL;
     }
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "--inputs-json %s: inputs must be a JSON object",
-                   inline_json ? "" : source);
+                   "%s: inputs must be a JSON object", label);
       return NULL;
     }
   return json_object_ref (json_node_get_object (root));
@@ -254,9 +255,11 @@ weft_cli_print_failures (WeftRun *run, WeftFlow *flow)
   const GError *run_error = weft_run_get_error (run);
   g_autoptr(GPtrArray) skipped = g_ptr_array_new ();
 
-  fprintf (stderr, "weft: run %s: %s\n",
-           weft_status_to_string (weft_run_get_status (run)),
-           run_error ? run_error->message : "no reason given");
+  if (weft_run_get_status (run) == WEFT_STATUS_CANCELLED)
+    fprintf (stderr, "weft: run cancelled\n");
+  else
+    fprintf (stderr, "weft: run failed: %s\n",
+             run_error ? run_error->message : "no reason given");
   for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
     {
       const char *name = weft_flow_get_task_name (flow, i);
