@@ -179,6 +179,7 @@ typedef struct {
   gint64 started_us;
   gint64 finished_us;
   gint64 attempt_started_us;
+  char *description;          /* rendered, when the task is templated */
   char *prompt;               /* rendered, when the task is templated */
   WeftTask *current;          /* the running attempt, not a reference */
   GSource *timer;             /* timeout or retry backoff */
@@ -221,6 +222,7 @@ struct _WeftTask {
   WeftRun *run;
   guint index;
   guint attempt;
+  const char *description;    /* owned by the run or the flow */
   const char *prompt;         /* owned by the run or the flow */
   GCancellable *cancellable;  /* made on first use */
   gint cancelled;
@@ -236,7 +238,8 @@ typedef struct {
   char *text;
 } WeftStepMsg;
 
-WeftTask *weft_task_new   (WeftRun *run, guint index, guint attempt, const char *prompt);
+WeftTask *weft_task_new   (WeftRun *run, guint index, guint attempt,
+                           const char *description, const char *prompt);
 WeftTask *weft_task_ref   (WeftTask *task);
 void      weft_task_unref (WeftTask *task);
 /* Cancels the attempt's cancellable, now or when it is first asked for. */

@@ -75,6 +75,7 @@ weft_run_unref (WeftRun *run)
     {
       WeftTaskState *st = &run->tasks[i];
       g_free (st->output);
+      g_free (st->description);
       g_free (st->prompt);
       g_clear_error (&st->error);
       g_warn_if_fail (st->timer == NULL);
@@ -368,21 +369,28 @@ weft_run_lookup_input (const char *key, gpointer data)
   return text;
 }
 
-static char *
-weft_run_render_prompt (WeftRun *run, WeftFlowTask *ft, GError **error)
+/* Fills the task's description (and expected output) from the inputs,
+ * once per run: retries reuse it. */
+static gboolean
+weft_run_render_task (WeftRun *run, WeftFlowTask *ft, WeftTaskState *st, GError **error)
 {
   g_autoptr(GPtrArray) scratch = g_ptr_array_new_with_free_func (g_free);
   WeftInputLookup l = { run->inputs, scratch };
-  g_autofree char *description = weft_template_render (ft->description, weft_run_lookup_input,
-                                                       &l, error);
-  if (description == NULL || ft->expected_output == NULL)
-    return g_steal_pointer (&description);
+  g_autofree char *expected = NULL;
 
-  g_autofree char *expected = weft_template_render (ft->expected_output, weft_run_lookup_input,
-                                                    &l, error);
+  st->description = weft_template_render (ft->description, weft_run_lookup_input, &l, error);
+  if (st->description == NULL)
+    return FALSE;
+  if (ft->expected_output == NULL)
+    {
+      st->prompt = g_strdup (st->description);
+      return TRUE;
+    }
+  expected = weft_template_render (ft->expected_output, weft_run_lookup_input, &l, error);
   if (expected == NULL)
-    return NULL;
-  return g_strdup_printf ("%s\n\nExpected output: %s", description, expected);
+    return FALSE;
+  st->prompt = g_strdup_printf ("%s\n\nExpected output: %s", st->description, expected);
+  return TRUE;
 }
 
 static void
@@ -390,17 +398,19 @@ weft_run_start_task (WeftRun *run, guint i)
 {
   WeftTaskState *st = &run->tasks[i];
   WeftFlowTask *ft = &run->flow->tasks[i];
+  const char *description = ft->description;
   const char *prompt = ft->static_prompt;
 
   if (ft->templated)
     {
       g_autoptr(GError) error = NULL;
-      if (st->prompt == NULL && (st->prompt = weft_run_render_prompt (run, ft, &error)) == NULL)
+      if (st->prompt == NULL && !weft_run_render_task (run, ft, st, &error))
         {
           st->status = WEFT_STATUS_RUNNING;
           weft_run_fail_task (run, i, g_steal_pointer (&error));
           return;
         }
+      description = st->description;
       prompt = st->prompt;
     }
 
@@ -410,7 +420,7 @@ weft_run_start_task (WeftRun *run, guint i)
   if (st->attempts == 1)
     st->started_us = st->attempt_started_us;
 
-  WeftTask *task = weft_task_new (run, i, st->attempts, prompt);
+  WeftTask *task = weft_task_new (run, i, st->attempts, description, prompt);
   st->current = task;
   weft_run_emit (run, WEFT_EVENT_TASK_STARTED, i, NULL, NULL, 0);
 

@@ -8,7 +8,8 @@
 #include <stdarg.h>
 
 WeftTask *
-weft_task_new (WeftRun *run, guint index, guint attempt, const char *prompt)
+weft_task_new (WeftRun *run, guint index, guint attempt, const char *description,
+               const char *prompt)
 {
   WeftTask *task = g_new0 (WeftTask, 1);
 
@@ -17,6 +18,7 @@ weft_task_new (WeftRun *run, guint index, guint attempt, const char *prompt)
   task->run = weft_run_ref (run);
   task->index = index;
   task->attempt = attempt;
+  task->description = description;
   task->prompt = prompt;
   return task;
 }
@@ -103,7 +105,7 @@ weft_task_get_prompt (WeftTask *task)
 const char *
 weft_task_get_description (WeftTask *task)
 {
-  return weft_task_get_flow_task (task)->description;
+  return task->description;
 }
 
 const char *
