@@ -128,12 +128,14 @@ weft_cli_add_callbacks (WeftEngine *engine, WeftFlow *flow, char **specs,
       g_autofree char *plugin = NULL;
       g_autoptr(JsonObject) options = NULL;
 
-      if (!weft_cli_parse_callback_spec (registry, specs[i], &plugin, &options, error)
-          || !weft_flow_add_callback (flow, plugin, options, error))
+      if (!weft_cli_parse_callback_spec (registry, specs[i], &plugin, &options, error))
         {
           g_prefix_error (error, "--callback %s: ", specs[i]);
           return FALSE;
         }
+      /* The core's errors name the callback and option themselves. */
+      if (!weft_flow_add_callback (flow, plugin, options, error))
+        return FALSE;
     }
   return TRUE;
 }
