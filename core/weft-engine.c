@@ -55,6 +55,11 @@ weft_inbox_prepare (GSource *source, gint *timeout)
   WeftEngine *engine = ((WeftInboxSource *) source)->engine;
 
   *timeout = -1;
+  /* Cleared before looking, every iteration, ahead of the poll: a push
+   * after this point finds it clear and wakes the loop; a push before it is
+   * seen below.  Clearing it in dispatch instead would lose a wakeup when a
+   * push lands during a dispatch that drains it. */
+  g_atomic_int_set (&engine->wakeup_pending, 0);
   return g_async_queue_length (engine->inbox) > 0;
 }
 
@@ -120,8 +125,6 @@ weft_inbox_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   WeftMsg *msg;
   guint budget = 4096;
 
-  /* Cleared before draining: a push after this point wakes the loop again. */
-  g_atomic_int_set (&engine->wakeup_pending, 0);
   /* A bounded batch, so that other sources on the loop (HTTP, timers) are
    * never starved by a flood of completions. */
   while (budget-- > 0 && (msg = g_async_queue_try_pop (engine->inbox)))
