@@ -117,8 +117,8 @@ test_scan_broken_dir (void)
 
   g_assert_true (weft_registry_load_dir (registry, dir, warnings, &error));
   g_assert_no_error (error);
-  g_autofree char *all = g_strjoinv ("\n", (char **) g_ptr_array_steal (
-    g_ptr_array_ref (warnings), NULL));
+  g_ptr_array_add (warnings, NULL);
+  g_autofree char *all = g_strjoinv ("\n", (char **) warnings->pdata);
   weft_test_assert_contains (all, "weft-no-entry.so");
   weft_test_assert_contains (all, "weft-old-abi.so");
   weft_test_assert_contains (all, "weft-no-run.so");
