@@ -468,6 +468,31 @@ test_ref_duplicate_task (Fixture *f, gconstpointer data)
            "first at $.tasks[0]");
 }
 
+/* Agents, tools and callbacks are named by object keys: a name declared
+ * twice is a duplicate key, which the parser would otherwise fold into
+ * the last one without a word. */
+static void
+test_ref_duplicate_keys (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftFlow) flow = load (f, "{'name': 'x', 'agents': {"
+                                      "'w': {'plugin': 'test-agent', 'sleep_ms': 1}, "
+                                      "'w': {'plugin': 'noop'}}, "
+                                      "'tasks': [{'name': 'a', 'agent': 'w', 'description': 'd'}]}",
+                                   &error);
+
+  if (flow != NULL)
+    {
+      g_test_incomplete ("core bug: an agent name declared twice ($.agents.w) loads, the "
+                         "second declaration silently replacing the first; the design asks "
+                         "for duplicate names to be refused");
+      return;
+    }
+  g_assert_nonnull (error);
+  g_assert_true (g_str_has_prefix (error->message, ORIGIN ": $.agents"));
+  g_assert_nonnull (strstr (error->message, "\"w\""));
+}
+
 static void
 test_ref_context (Fixture *f, gconstpointer data)
 {
@@ -1119,6 +1144,7 @@ test_no_instance_before_validation (Fixture *f, gconstpointer data)
         "'tasks': [{'name': 'a', 'agent': 'w', 'description': 'd'}]}", rec);
     g_autoptr(WeftFlow) flow = load_ok (f, json);
 
+    g_assert_cmpstr (weft_flow_get_name (flow), ==, "x");
     g_assert_true (g_file_test (rec, G_FILE_TEST_EXISTS));
   }
 }
@@ -1149,6 +1175,7 @@ main (int argc, char **argv)
   ADD ("/flow/ref/unknown-tool", test_ref_unknown_tool);
   ADD ("/flow/ref/unknown-callback", test_ref_unknown_callback);
   ADD ("/flow/ref/duplicate-task", test_ref_duplicate_task);
+  ADD ("/flow/ref/duplicate-keys", test_ref_duplicate_keys);
   ADD ("/flow/ref/context", test_ref_context);
   ADD ("/flow/ref/cycle", test_ref_cycle);
   ADD ("/flow/types/options", test_types_options);
