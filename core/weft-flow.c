@@ -393,11 +393,12 @@ weft_load_task_numbers (WeftLoad *l, WeftFlowTask *t, JsonObject *obj, const cha
   if (timeout)
     {
       double s = json_node_get_double (timeout);
-      if (!(s > 0 && s <= 7 * 24 * 3600))
+      /* Timers tick in milliseconds: anything shorter would round to none. */
+      if (!(s >= 0.001 && s <= 7 * 24 * 3600))
         {
           g_autofree char *where = g_strdup_printf ("%s.timeout_s", path);
           return weft_load_fail (l, WEFT_ERROR_INVALID, where,
-                                 "must be more than 0 and at most a week (604800)");
+                                 "must be more than 0 (at least 0.001) and at most a week (604800)");
         }
       t->timeout_us = (gint64) (s * G_USEC_PER_SEC);
     }
@@ -748,6 +749,8 @@ weft_load_header (WeftLoad *l, JsonObject *root)
   flow->sequential = process && g_str_equal (process, "sequential");
 
   JsonNode *inputs = weft_load_member (l, root, "$", "inputs", WEFT_OPTION_OBJECT, FALSE, &ok);
+  if (!ok)
+    return FALSE;
   if (inputs)
     flow->default_inputs = json_object_ref (json_node_get_object (inputs));
   weft_load_member (l, root, "$", "description", WEFT_OPTION_STRING, FALSE, &ok);
@@ -803,6 +806,97 @@ weft_flow_new (WeftEngine *engine, const char *origin)
   return flow;
 }
 
+/* json-glib keeps the last of two equal keys without a word; a flow names
+ * agents, tools and callbacks by key, so a repeated key is refused.  The
+ * parser reports each member after adding it: an object whose size did not
+ * grow with it had the key already. */
+typedef struct {
+  GHashTable *members;        /* JsonObject* → members reported so far */
+  JsonObject *dup_object;
+  char *dup_key;
+  guint dup_line;
+} WeftDupKeys;
+
+static void
+weft_dup_keys_clear (WeftDupKeys *d)
+{
+  g_clear_pointer (&d->members, g_hash_table_unref);
+  g_clear_pointer (&d->dup_key, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftDupKeys, weft_dup_keys_clear)
+
+static void
+weft_dup_keys_on_member (JsonParser *parser, JsonObject *object, const char *name,
+                         gpointer data)
+{
+  WeftDupKeys *d = data;
+  guint seen = GPOINTER_TO_UINT (g_hash_table_lookup (d->members, object)) + 1;
+
+  g_hash_table_insert (d->members, object, GUINT_TO_POINTER (seen));
+  if (d->dup_object == NULL && json_object_get_size (object) < seen)
+    {
+      d->dup_object = object;
+      d->dup_key = g_strdup (name);
+      d->dup_line = json_parser_get_current_line (parser);
+    }
+}
+
+static void
+weft_dup_keys_on_end (JsonParser *parser, JsonObject *object, gpointer data)
+{
+  g_hash_table_remove (((WeftDupKeys *) data)->members, object);
+}
+
+/* The JSON path of `target` below `node`, appended to `path`. */
+static gboolean
+weft_json_find_path (JsonNode *node, JsonObject *target, GString *path)
+{
+  gsize len = path->len;
+
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      const char *key;
+      JsonNode *member;
+      if (json_node_get_object (node) == target)
+        return TRUE;
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (json_object_iter_next (&iter, &key, &member))
+        {
+          g_string_append_printf (path, ".%s", key);
+          if (weft_json_find_path (member, target, path))
+            return TRUE;
+          g_string_truncate (path, len);
+        }
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *arr = json_node_get_array (node);
+      for (guint i = 0; i < json_array_get_length (arr); i++)
+        {
+          g_string_append_printf (path, "[%u]", i);
+          if (weft_json_find_path (json_array_get_element (arr, i), target, path))
+            return TRUE;
+          g_string_truncate (path, len);
+        }
+    }
+  return FALSE;
+}
+
+static gboolean
+weft_dup_keys_check (WeftDupKeys *d, JsonNode *root, const char *origin, GError **error)
+{
+  if (d->dup_object == NULL)
+    return TRUE;
+  g_autoptr(GString) path = g_string_new ("$");
+  weft_json_find_path (root, d->dup_object, path);
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_DUPLICATE,
+               "%s: %s: duplicate key \"%s\" on line %u (each name may be declared once)",
+               origin, path->str, d->dup_key, d->dup_line);
+  return FALSE;
+}
+
 /* json-glib names the data "<data>"; the user wants the file. */
 static void
 weft_flow_set_parse_error (GError **error, GError *parse, const char *origin)
@@ -821,11 +915,16 @@ weft_flow_load_data (WeftEngine *engine, const char *data, gssize length, const 
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) parse_error = NULL;
+  g_auto(WeftDupKeys) dups = { g_hash_table_new (NULL, NULL), NULL, NULL, 0 };
 
   g_return_val_if_fail (engine != NULL && data != NULL, NULL);
   if (origin == NULL)
     origin = "<flow>";
-  if (!json_parser_load_from_data (parser, data, length, &parse_error))
+  g_signal_connect (parser, "object-member", G_CALLBACK (weft_dup_keys_on_member), &dups);
+  g_signal_connect (parser, "object-end", G_CALLBACK (weft_dup_keys_on_end), &dups);
+  gboolean parsed = json_parser_load_from_data (parser, data, length, &parse_error);
+  g_signal_handlers_disconnect_by_data (parser, &dups);
+  if (!parsed)
     {
       weft_flow_set_parse_error (error, parse_error, origin);
       return NULL;
@@ -836,6 +935,8 @@ weft_flow_load_data (WeftEngine *engine, const char *data, gssize length, const 
                    origin);
       return NULL;
     }
+  if (!weft_dup_keys_check (&dups, json_parser_get_root (parser), origin, error))
+    return NULL;
 
   WeftFlow *flow = weft_flow_new (engine, origin);
   WeftLoad l = { flow, origin, error };

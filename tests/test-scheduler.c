@@ -496,7 +496,6 @@ test_concurrent_runs (Fixture *f, gconstpointer data)
     "             {\"name\": \"c\", \"agent\": \"s\", \"description\": \"x\", \"context\": [\"b\"]}]}");
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   Many m = { loop, flow, 200, 0 };
-  g_autoptr(GHashTable) ids = g_hash_table_new (g_str_hash, g_str_equal);
 
   for (guint i = 0; i < 200; i++)
     weft_flow_kickoff_async (flow, NULL, NULL, many_done, &m);
