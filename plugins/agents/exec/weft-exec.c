@@ -474,13 +474,21 @@ static char *
 weft_exec_run_command (WeftExec *self, WeftTask *task, GError **error)
 {
   GCancellable *cancellable = weft_task_get_cancellable (task);
-  g_autoptr(GSubprocess) proc = weft_exec_spawn (self, task, error);
+  g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GBytes) out_bytes = NULL;
   g_autoptr(GBytes) err_bytes = NULL;
   g_autoptr(GError) local = NULL;
   char *output;
   gsize len;
 
+  /* Timed out or cancelled while queued for a worker: don't start it. */
+  if (g_cancellable_is_cancelled (cancellable))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED,
+                   "command \"%s\" was cancelled before it started", self->display);
+      return NULL;
+    }
+  proc = weft_exec_spawn (self, task, error);
   if (proc == NULL)
     return NULL;
 
