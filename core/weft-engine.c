@@ -32,6 +32,7 @@ struct _WeftEngine {
   SoupSession *soup;
 
   GHashTable *live_runs;      /* WeftRun* → itself (a reference); loop only */
+  GQueue finished;            /* WeftRun* (a reference) to return; loop only */
 
   GMutex lock;                /* guards what follows */
   GCond cond;
@@ -129,6 +130,7 @@ weft_inbox_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
    * never starved by a flood of completions. */
   while (budget-- > 0 && (msg = g_async_queue_try_pop (engine->inbox)))
     weft_engine_handle (engine, msg);
+  weft_engine_return_finished (engine);
   return G_SOURCE_CONTINUE;
 }
 
@@ -332,7 +334,17 @@ weft_engine_run_started (WeftEngine *engine, WeftRun *run)
 void
 weft_engine_run_finished (WeftEngine *engine, WeftRun *run)
 {
-  g_hash_table_remove (engine->live_runs, run);
+  if (g_hash_table_steal (engine->live_runs, run))
+    g_queue_push_tail (&engine->finished, run);
+}
+
+void
+weft_engine_return_finished (WeftEngine *engine)
+{
+  WeftRun *run;
+
+  while ((run = g_queue_pop_head (&engine->finished)))
+    weft_run_return (run);
 }
 
 void

@@ -160,9 +160,14 @@ void weft_engine_run_blocking (WeftEngine *engine, WeftTask *task);
 gboolean weft_engine_has_listeners (WeftEngine *engine);
 void weft_engine_notify_listeners (WeftEngine *engine, const WeftEvent *event);
 SoupSession *weft_engine_get_soup_session (WeftEngine *engine);
-/* Live-run bookkeeping, engine loop only. */
+/* Live-run bookkeeping, engine loop only.  A finished run is handed back
+ * to its caller by weft_engine_return_finished(), called once whatever
+ * finished it (an inbox batch, a timer) has let go of the run: the
+ * caller's reference is then the last one, and its last unref of the flow
+ * drains the callbacks on its own thread. */
 void weft_engine_run_started  (WeftEngine *engine, WeftRun *run);
 void weft_engine_run_finished (WeftEngine *engine, WeftRun *run);
+void weft_engine_return_finished (WeftEngine *engine);
 void weft_engine_attempt_started  (WeftEngine *engine);
 void weft_engine_attempt_finished (WeftEngine *engine);
 
@@ -215,6 +220,8 @@ void weft_run_start  (WeftRun *run);
 void weft_run_cancel (WeftRun *run);
 void weft_run_handle_return (WeftTask *task);
 void weft_run_handle_step (WeftTask *task, const char *kind, const char *text);
+/* Returns the finished run to its kickoff's caller, with `run`'s reference. */
+void weft_run_return (WeftRun *run);
 
 struct _WeftTask {
   WeftMsg msg;                /* WEFT_MSG_RETURN when handed back */

@@ -180,11 +180,16 @@ weft_run_finish (WeftRun *run, WeftStatus status)
     g_cancellable_disconnect (run->cancellable, run->cancel_handler);
   run->cancel_handler = 0;
 
-  GTask *gtask = g_steal_pointer (&run->gtask);
-  g_task_return_pointer (gtask, weft_run_ref (run), (GDestroyNotify) weft_run_unref);
-  g_object_unref (gtask);
-  /* Drops the engine's reference: last, as it may free the run. */
   weft_engine_run_finished (run->engine, run);
+}
+
+void
+weft_run_return (WeftRun *run)
+{
+  GTask *gtask = g_steal_pointer (&run->gtask);
+
+  g_task_return_pointer (gtask, run, (GDestroyNotify) weft_run_unref);
+  g_object_unref (gtask);
 }
 
 static void
@@ -293,6 +298,7 @@ weft_run_on_retry (gpointer data)
 
   g_clear_pointer (&st->timer, g_source_unref);
   weft_run_start_task (r->run, r->index);
+  weft_engine_return_finished (r->run->engine);
   return G_SOURCE_REMOVE;
 }
 
@@ -344,6 +350,7 @@ weft_run_on_timeout (gpointer data)
   weft_run_attempt_failed (run, task->index,
                            g_error_new (WEFT_ERROR, WEFT_ERROR_TIMEOUT, "timed out after %.3g s",
                                         (double) ft->timeout_us / G_USEC_PER_SEC));
+  weft_engine_return_finished (run->engine);
   return G_SOURCE_REMOVE;
 }
 
@@ -517,7 +524,8 @@ weft_run_handle_return (WeftTask *task)
       else
         weft_run_complete_task (run, task->index, g_steal_pointer (&task->output));
     }
-  /* Else a late return of a timed-out or cancelled attempt: dropped. */
+  /* Else a late return of a timed-out or cancelled attempt: dropped.  The
+   * run stays alive meanwhile: it is live, or finished and not yet returned. */
   weft_task_unref (task);
 }
 
