@@ -195,7 +195,8 @@ struct _WeftRun {
   WeftFlow *flow;
   WeftEngine *engine;
   char *id;
-  JsonObject *inputs;
+  JsonObject *inputs;         /* engine loop only, after kickoff */
+  char *inputs_json;          /* the same, immutable: attempts parse their own copy */
   WeftTaskState *tasks;
   guint n_finished;
   WeftStatus status;
@@ -232,6 +233,7 @@ struct _WeftTask {
   const char *description;    /* owned by the run or the flow */
   const char *prompt;         /* owned by the run or the flow */
   GCancellable *cancellable;  /* made on first use */
+  JsonObject *inputs;         /* made on first use, from the run's inputs_json */
   gint cancelled;
   gint returned;
   char *output;

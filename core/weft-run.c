@@ -51,6 +51,8 @@ weft_run_new (WeftFlow *flow, JsonObject *inputs, GError **error)
   run->flow = weft_flow_ref (flow);
   run->engine = flow->engine;
   run->id = g_uuid_string_random ();
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), merged);
+  run->inputs_json = json_to_string (node, FALSE);
   run->inputs = g_steal_pointer (&merged);
   run->tasks = g_new0 (WeftTaskState, flow->n_tasks);
   for (guint i = 0; i < flow->n_tasks; i++)
@@ -82,6 +84,7 @@ weft_run_unref (WeftRun *run)
     }
   g_free (run->tasks);
   json_object_unref (run->inputs);
+  g_free (run->inputs_json);
   g_free (run->id);
   g_clear_error (&run->error);
   g_clear_object (&run->cancellable);

@@ -36,6 +36,7 @@ weft_task_unref (WeftTask *task)
   if (!g_atomic_int_dec_and_test (&task->ref_count))
     return;
   g_clear_object (&task->cancellable);
+  g_clear_pointer (&task->inputs, json_object_unref);
   g_free (task->output);
   g_clear_error (&task->error);
   weft_run_unref (task->run);
@@ -114,10 +115,24 @@ weft_task_get_expected_output (WeftTask *task)
   return weft_task_get_flow_task (task)->expected_output;
 }
 
+/* json-glib's reference counts are not atomic, so the run's own object is
+ * never handed to agents on other threads: each attempt parses its own. */
 JsonObject *
 weft_task_get_inputs (WeftTask *task)
 {
-  return task->run->inputs;
+  JsonObject *inputs = g_atomic_pointer_get (&task->inputs);
+
+  if (inputs)
+    return inputs;
+  JsonNode *node = json_from_string (task->run->inputs_json, NULL);
+  JsonObject *made = json_object_ref (json_node_get_object (node));
+  json_node_unref (node);
+  if (!g_atomic_pointer_compare_and_exchange (&task->inputs, NULL, made))
+    {
+      json_object_unref (made);
+      return g_atomic_pointer_get (&task->inputs);
+    }
+  return made;
 }
 
 guint

@@ -84,7 +84,10 @@ typedef struct {
 /* A plugin instance's validated config: every declared option, with its
  * default filled in where the flow gave none; `${ENV}` already expanded.
  * Getters return the declared type; asking for an undeclared option or the
- * wrong type is a programming error (g_critical, returns the zero value). */
+ * wrong type is a programming error (g_critical, returns the zero value).
+ * The config lives as long as the instance.  Read what you need in
+ * create(): the object it returns is shared, and json-glib objects must not
+ * be referenced from several threads at once. */
 typedef struct _WeftConfig WeftConfig;
 
 WEFT_API gboolean     weft_config_has          (const WeftConfig *config, const char *name);
@@ -121,9 +124,13 @@ WEFT_API const char   *weft_task_get_flow_name   (WeftTask *task);
 /* The task's description with its {inputs} filled in, followed by the
  * expected output when the task declares one. */
 WEFT_API const char   *weft_task_get_prompt      (WeftTask *task);
+/* The description with its {inputs} filled in, alone. */
 WEFT_API const char   *weft_task_get_description (WeftTask *task);
+/* As the flow wrote it (placeholders not filled), or NULL. */
 WEFT_API const char   *weft_task_get_expected_output (WeftTask *task);
-/* The run's inputs (read-only). */
+/* The run's inputs, as this attempt's own copy: an agent may read it, take
+ * references or keep parts of it until it returns, from any one thread at
+ * a time (json-glib objects are not thread-safe; no other task shares it). */
 WEFT_API JsonObject   *weft_task_get_inputs      (WeftTask *task);
 /* Outputs of the tasks this one receives, in the order the flow lists them. */
 WEFT_API guint         weft_task_get_n_context   (WeftTask *task);
