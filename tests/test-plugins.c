@@ -180,32 +180,15 @@ read_file (const char *path)
   return contents;
 }
 
-static guint
-count_lines (const char *path)
-{
-  g_autofree char *contents = NULL;
-  guint n = 0;
-
-  if (!g_file_get_contents (path, &contents, NULL, NULL))
-    return 0;
-  for (const char *p = contents; (p = strchr (p, '\n')) != NULL; p++)
-    n++;
-  return n;
-}
-
-/* The lines of a file that ends each line with "\n", once it has at least
- * `expected`.  Waiting is needed because the engine loop may still hold the
- * run (and so the flow) for a moment after weft_flow_kickoff() returned: the
- * test's weft_flow_unref() is then not the last one, and the drain happens
- * on the engine thread shortly after. */
+/* The lines of a file that ends each line with "\n".  Read right after the
+ * last weft_flow_unref(), which drains every callback queue before it
+ * returns: nothing may be missing. */
 static GStrv
-read_lines (const char *path, guint expected)
+read_lines (const char *path)
 {
   g_autofree char *contents = NULL;
   gsize len;
 
-  for (guint i = 0; i < 250 && count_lines (path) < expected; i++)
-    g_usleep (20 * 1000);
   contents = read_file (path);
   len = strlen (contents);
 
@@ -698,7 +681,7 @@ test_log_jsonl (Fixture *f, gconstpointer data)
   g_clear_pointer (&run, weft_run_unref);
   weft_flow_unref (flow);   /* drains the log's queue */
   weft_engine_remove_listener (f->engine, listener);
-  lines = read_lines (path, 6);
+  lines = read_lines (path);
 
   /* run.started, started + completed per task, run.completed */
   g_assert_cmpuint (g_strv_length (lines), ==, 6);
@@ -735,7 +718,7 @@ test_log_events_filter (Fixture *f, gconstpointer data)
 
   g_clear_pointer (&run, weft_run_unref);
   weft_flow_unref (flow);
-  lines = read_lines (path, 3);
+  lines = read_lines (path);
 
   g_assert_cmpuint (g_strv_length (lines), ==, 3);
   g_assert_nonnull (strstr (lines[0], "\"type\":\"task.completed\""));
@@ -763,7 +746,7 @@ test_log_text (Fixture *f, gconstpointer data)
   prefix = g_strdup_printf (" logged %.8s ", weft_run_get_id (run));
   g_clear_pointer (&run, weft_run_unref);
   weft_flow_unref (flow);
-  lines = read_lines (path, 6);
+  lines = read_lines (path);
 
   g_assert_cmpuint (g_strv_length (lines), ==, 6);
   for (guint i = 0; lines[i] != NULL; i++)
@@ -797,7 +780,7 @@ test_log_text_failure (Fixture *f, gconstpointer data)
 
   g_clear_pointer (&run, weft_run_unref);
   weft_flow_unref (flow);
-  lines = read_lines (path, 2);
+  lines = read_lines (path);
 
   g_assert_cmpuint (g_strv_length (lines), ==, 2);
   g_assert_nonnull (strstr (lines[0], "task x failed after "));
@@ -829,8 +812,8 @@ test_log_two_instances_append (Fixture *f, gconstpointer data)
   g_clear_pointer (&first, weft_run_unref);
   g_clear_pointer (&second, weft_run_unref);
   weft_flow_unref (flow);
-  text_lines = read_lines (text_path, 12);
-  jsonl_lines = read_lines (jsonl_path, 12);
+  text_lines = read_lines (text_path);
+  jsonl_lines = read_lines (jsonl_path);
 
   g_assert_cmpuint (g_strv_length (text_lines), ==, 12);
   g_assert_cmpuint (g_strv_length (jsonl_lines), ==, 12);
