@@ -24,47 +24,31 @@ weft_cli_inspect_context (const char *parameters, const char *summary,
 
 /* ---- validate ----------------------------------------------------------- */
 
-static guint
-weft_cli_count_members (JsonObject *root, const char *member)
-{
-  JsonNode *node = json_object_get_member (root, member);
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return 0;
-  return json_object_get_size (json_node_get_object (node));
-}
-
-/* "3 tasks, 2 agents, 1 tool, 1 callback; inputs: topic".  weft.h does not
- * expose a flow's agents, tools and callbacks, so those are counted from
- * the file itself, which has just been validated. */
+/* "3 tasks, 2 agents, 1 tool, 1 callback; inputs: topic". */
 static char *
-weft_cli_flow_summary (WeftFlow *flow, const char *path)
+weft_cli_flow_summary (WeftFlow *flow)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  static const struct {
+    WeftPluginKind kind;
+    const char *one;
+    const char *many;
+  } kinds[] = {
+    { WEFT_PLUGIN_AGENT, "agent", "agents" },
+    { WEFT_PLUGIN_TOOL, "tool", "tools" },
+    { WEFT_PLUGIN_CALLBACK, "callback", "callbacks" },
+  };
   g_autoptr(GString) summary = g_string_new (NULL);
   g_autofree char *tasks = weft_cli_count (weft_flow_get_n_tasks (flow), "task", "tasks");
   const char * const *inputs = weft_flow_get_input_names (flow);
-  JsonNode *root;
 
   g_string_append (summary, tasks);
-  if (json_parser_load_from_file (parser, path, NULL)
-      && (root = json_parser_get_root (parser)) != NULL
-      && JSON_NODE_HOLDS_OBJECT (root))
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
     {
-      static const char * const kinds[][3] = {
-        { "agents", "agent", "agents" },
-        { "tools", "tool", "tools" },
-        { "callbacks", "callback", "callbacks" },
-      };
+      guint n = weft_flow_get_n_instances (flow, kinds[k].kind);
+      g_autofree char *count = weft_cli_count (n, kinds[k].one, kinds[k].many);
 
-      for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
-        {
-          guint n = weft_cli_count_members (json_node_get_object (root), kinds[k][0]);
-          g_autofree char *count = weft_cli_count (n, kinds[k][1], kinds[k][2]);
-
-          if (n > 0 || k == 0)
-            g_string_append_printf (summary, ", %s", count);
-        }
+      if (n > 0 || kinds[k].kind == WEFT_PLUGIN_AGENT)
+        g_string_append_printf (summary, ", %s", count);
     }
   if (inputs != NULL && inputs[0] != NULL)
     {
@@ -86,7 +70,7 @@ weft_cli_validate_file (WeftEngine *engine, const char *path)
       weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
       return FALSE;
     }
-  summary = weft_cli_flow_summary (flow, path);
+  summary = weft_cli_flow_summary (flow);
   printf ("%s: ok (%s)\n", path, summary);
   return TRUE;
 }

@@ -133,9 +133,11 @@ weft_cli_add_callbacks (WeftEngine *engine, WeftFlow *flow, char **specs,
           g_prefix_error (error, "--callback %s: ", specs[i]);
           return FALSE;
         }
-      /* The core's errors name the callback and option themselves. */
       if (!weft_flow_add_callback (flow, plugin, options, error))
-        return FALSE;
+        {
+          g_prefix_error (error, "--callback %s: ", specs[i]);
+          return FALSE;
+        }
     }
   return TRUE;
 }

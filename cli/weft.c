@@ -3,6 +3,7 @@
 #include "weft-cli.h"
 
 #include <locale.h>
+#include <signal.h>
 #include <string.h>
 
 #ifndef WEFT_VERSION
@@ -91,6 +92,10 @@ main (int argc, char **argv)
   setlocale (LC_ALL, "");
   /* Numbers we print ("1.234s") and parse use a dot whatever the locale. */
   setlocale (LC_NUMERIC, "C");
+  /* A plugin writing to a pipe whose reader has gone (a command that exits
+   * without reading its input, `weft run … | head`) gets EPIPE, instead of
+   * the whole process dying mid-run with its events undelivered. */
+  signal (SIGPIPE, SIG_IGN);
 
   if (argc < 2)
     {

@@ -202,6 +202,28 @@ weft_options_list_names (const WeftOption *options)
   return g_string_free (g_steal_pointer (&s), FALSE);
 }
 
+static void weft_config_fail (GError **error, gint code, const char *origin,
+                              const char *json_path, const char *key,
+                              const char *format, ...) G_GNUC_PRINTF (6, 7);
+
+/* "ORIGIN: PATH.KEY: reason", or the bare reason when there is no origin
+ * (a callback added from code or the command line, which says where). */
+static void
+weft_config_fail (GError **error, gint code, const char *origin, const char *json_path,
+                  const char *key, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_autofree char *reason = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (origin == NULL)
+    g_set_error_literal (error, WEFT_ERROR, code, reason);
+  else
+    g_set_error (error, WEFT_ERROR, code, "%s: %s%s%s: %s", origin, json_path,
+                 key ? "." : "", key ? key : "", reason);
+}
+
 static gboolean
 weft_config_take_given (WeftConfig *config, const WeftPluginDescriptor *desc,
                         JsonObject *given, const char * const *core_keys,
@@ -220,26 +242,26 @@ weft_config_take_given (WeftConfig *config, const WeftPluginDescriptor *desc,
       if (opt == NULL)
         {
           g_autofree char *valid = weft_options_list_names (desc->options);
-          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                       "%s: %s.%s: unknown option \"%s\" for plugin \"%s\" (valid: %s)",
-                       origin, json_path, key, key, desc->name, valid);
+          weft_config_fail (error, WEFT_ERROR_INVALID, origin, json_path, key,
+                            "unknown option \"%s\" for plugin \"%s\" (valid: %s)",
+                            key, desc->name, valid);
           return FALSE;
         }
       if (!weft_option_node_matches (opt->type, node))
         {
-          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                       "%s: %s.%s: option \"%s\" of plugin \"%s\" must be %s %s, not %s",
-                       origin, json_path, key, key, desc->name,
-                       opt->type == WEFT_OPTION_INT || opt->type == WEFT_OPTION_OBJECT ? "an" : "a",
-                       weft_option_type_to_string (opt->type), weft_node_describe (node));
+          weft_config_fail (error, WEFT_ERROR_INVALID, origin, json_path, key,
+                            "option \"%s\" of plugin \"%s\" must be %s %s, not %s",
+                            key, desc->name,
+                            opt->type == WEFT_OPTION_INT || opt->type == WEFT_OPTION_OBJECT ? "an" : "a",
+                            weft_option_type_to_string (opt->type), weft_node_describe (node));
           return FALSE;
         }
       g_autoptr(GError) local = NULL;
       JsonNode *expanded = weft_expand_node (node, &local);
       if (expanded == NULL)
         {
-          g_set_error (error, WEFT_ERROR, local->code, "%s: %s.%s: %s",
-                       origin, json_path, key, local->message);
+          weft_config_fail (error, local->code, origin, json_path, key, "option \"%s\": %s",
+                            key, local->message);
           return FALSE;
         }
       json_object_set_member (config->values, key, expanded);
@@ -257,10 +279,10 @@ weft_config_fill_defaults (WeftConfig *config, const WeftPluginDescriptor *desc,
         continue;
       if (o->required)
         {
-          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                       "%s: %s: plugin \"%s\" needs option \"%s\" (%s: %s)",
-                       origin, json_path, desc->name, o->name,
-                       weft_option_type_to_string (o->type), o->description);
+          weft_config_fail (error, WEFT_ERROR_INVALID, origin, json_path, NULL,
+                            "plugin \"%s\" needs option \"%s\" (%s: %s)",
+                            desc->name, o->name,
+                            weft_option_type_to_string (o->type), o->description);
           return FALSE;
         }
       if (o->default_json)

@@ -1034,6 +1034,18 @@ weft_flow_unref (WeftFlow *flow)
   g_free (flow);
 }
 
+guint
+weft_flow_get_n_instances (WeftFlow *flow, WeftPluginKind kind)
+{
+  switch (kind)
+    {
+    case WEFT_PLUGIN_AGENT: return flow->agents->len;
+    case WEFT_PLUGIN_TOOL: return flow->tools->len;
+    case WEFT_PLUGIN_CALLBACK: return flow->callbacks->len;
+    default: return 0;
+    }
+}
+
 WeftFlowTask *
 weft_flow_get_task (WeftFlow *flow, guint i)
 {
@@ -1095,13 +1107,12 @@ weft_flow_add_callback (WeftFlow *flow, const char *plugin_name, JsonObject *opt
   if (plugin == NULL)
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
-                   "--callback %s: no callback plugin named \"%s\" (see `weft plugins`)",
-                   plugin_name, plugin_name);
+                   "no callback plugin named \"%s\" is loaded (see `weft plugins`)",
+                   plugin_name);
       return FALSE;
     }
-  g_autofree char *path = g_strdup_printf ("$.callbacks.%s", plugin_name);
   WeftConfig *config = weft_config_new (plugin->desc, plugin_name, options, NULL,
-                                        "--callback", path, error);
+                                        NULL, NULL, error);
   if (config == NULL)
     return FALSE;
   WeftCallbackInstance *cb = weft_callback_instance_new (plugin, config, error);

@@ -11,6 +11,8 @@ weft_append_quoted (GString *out, const char *text, gboolean mermaid)
         g_string_append (out, mermaid ? "#quot;" : "\\\"");
       else if (*p == '\\' && !mermaid)
         g_string_append (out, "\\\\");
+      else if (*p == '\n')
+        g_string_append (out, mermaid ? "<br/>" : "\\n");
       else
         g_string_append_c (out, *p);
     }
@@ -56,7 +58,7 @@ weft_flow_to_mermaid (WeftFlow *flow)
   for (guint i = 0; i < flow->n_tasks; i++)
     {
       WeftFlowTask *t = &flow->tasks[i];
-      g_autofree char *label = g_strdup_printf ("%s<br/>%s", t->name, t->agent->name);
+      g_autofree char *label = g_strdup_printf ("%s\n%s", t->name, t->agent->name);
       g_string_append_printf (out, "  t%u[", i);
       weft_append_quoted (out, label, TRUE);
       g_string_append (out, "]\n");

@@ -20,7 +20,7 @@ void          weft_registry_free (WeftRegistry *registry);
 
 /* Builds a validated config for `desc` from `given` (the flow's object for
  * one instance), ignoring the keys in `core_keys` (NULL-terminated).  Errors
- * name `origin` and `json_path`. */
+ * name `origin` and `json_path`; with no origin, they give the bare reason. */
 WeftConfig *weft_config_new  (const WeftPluginDescriptor *desc,
                               const char *instance_name,
                               JsonObject *given,

@@ -26,8 +26,9 @@ WEFT_API WeftPlugin *weft_registry_load_file (WeftRegistry *registry,
                                               const char *path,
                                               GError **error);
 /* Loads every weft-*.so below `dir` (three levels deep at most).  A file
- * the registry refuses is reported through `warnings` (one line each) and
- * skipped; returns FALSE only when `dir` cannot be read. */
+ * the registry refuses is reported through `warnings` (one newly allocated
+ * string each: make the array with g_free as its free function; may be
+ * NULL) and skipped; returns FALSE only when `dir` cannot be read. */
 WEFT_API gboolean weft_registry_load_dir (WeftRegistry *registry,
                                           const char *dir,
                                           GPtrArray *warnings,
@@ -39,7 +40,8 @@ WEFT_API WeftPlugin *weft_registry_add_static (WeftRegistry *registry,
 WEFT_API WeftPlugin *weft_registry_lookup (WeftRegistry *registry,
                                            WeftPluginKind kind,
                                            const char *name);
-/* All plugins, sorted by kind then name; the array is the caller's. */
+/* All plugins, sorted by kind then name.  The array is the caller's (free
+ * it with g_ptr_array_unref); the plugins in it are the registry's. */
 WEFT_API GPtrArray *weft_registry_list (WeftRegistry *registry);
 
 WEFT_API const WeftPluginDescriptor *weft_plugin_get_descriptor (WeftPlugin *plugin);
@@ -73,7 +75,10 @@ WEFT_API gboolean weft_engine_load_plugins (WeftEngine *engine,
                                             GPtrArray *warnings,
                                             GError **error);
 
-/* Called on the engine loop for every event of every run; must be quick. */
+/* Called on the engine loop for every event of every run, one at a time,
+ * with the engine's listener lock held: it must be quick and must not
+ * block (a listener that blocks stalls every run), nor add or remove
+ * listeners.  The event is valid for the call only. */
 typedef void (*WeftEventFunc) (const WeftEvent *event, gpointer user_data);
 WEFT_API guint weft_engine_add_listener (WeftEngine *engine, WeftEventFunc func,
                                          gpointer user_data, GDestroyNotify destroy);
@@ -110,11 +115,16 @@ WEFT_API const char * const *weft_flow_get_input_names (WeftFlow *flow);
 WEFT_API JsonObject *weft_flow_get_default_inputs (WeftFlow *flow);
 
 /* Adds a flow-level callback instance before the first kickoff.  `options`
- * are checked against the plugin's table like the flow's own. */
+ * (not taken; may be NULL) are checked against the plugin's table like the
+ * flow's own. */
 WEFT_API gboolean weft_flow_add_callback (WeftFlow *flow, const char *plugin,
                                           JsonObject *options, GError **error);
 
-/* The graph as Graphviz dot or Mermaid text. */
+/* How many agent, tool or callback instances the flow declares (added
+ * callbacks included). */
+WEFT_API guint weft_flow_get_n_instances (WeftFlow *flow, WeftPluginKind kind);
+
+/* The graph as Graphviz dot or Mermaid text; the caller frees it. */
 WEFT_API char *weft_flow_to_dot     (WeftFlow *flow);
 WEFT_API char *weft_flow_to_mermaid (WeftFlow *flow);
 
@@ -158,9 +168,9 @@ WEFT_API WeftStatus  weft_run_get_status (WeftRun *run);
 WEFT_API const GError *weft_run_get_error (WeftRun *run);
 WEFT_API gint64      weft_run_get_duration_us (WeftRun *run);
 /* Final outputs: the tasks nothing depends on, minus excluded ones, as
- * name → output (only those that completed). */
+ * name → output (only those that completed).  A new object: unref it. */
 WEFT_API JsonObject *weft_run_get_outputs (WeftRun *run);
-/* The whole result (status, outputs, every task) as JSON. */
+/* The whole result (status, outputs, every task) as JSON; a new node. */
 WEFT_API JsonNode   *weft_run_to_json (WeftRun *run);
 
 /* Per task, by index in the flow (weft_flow_get_task_name). */
