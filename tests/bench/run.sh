@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds weft with --buildtype=release in build-bench/ and runs the
+# scheduler benchmarks (no-op tasks through the real engine), one table row
+# per workload.  Extra arguments go to every weft-bench call, e.g.
+# `tests/bench/run.sh --repeat 9 --threads 2`, or `--json` for one JSON
+# line per workload.
+#
+# The numbers are for reading, never asserted: nothing fails on a slow run.
+# It exits non-zero when the build fails, or when a workload fails to load,
+# a run does not complete or the engine stalls (weft-bench --timeout); the
+# other workloads still run.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
+builddir=build-bench
+
+if [ ! -f "$builddir/build.ninja" ]; then
+  meson setup "$builddir" --buildtype=release >/dev/null || exit 1
+fi
+meson compile -C "$builddir" weft-bench >/dev/null || exit 1
+
+bench="$builddir/tests/bench/weft-bench"
+status=0
+header=()
+echo "weft-bench on $(nproc) CPU(s), $(uname -srm)"
+for workload in "wide 100000" "chain 10000" "layers 100 100" "runs 10000"; do
+  # shellcheck disable=SC2086  # the workload is words on purpose
+  if ! "$bench" "${header[@]}" "$@" $workload; then
+    echo "weft-bench $workload: FAILED" >&2
+    status=1
+  fi
+  header=(--no-header)
+done
+echo "(layers L W: task j of layer l waits for tasks j and (j+1)%W of layer l-1;"
+echo " peak RSS is the process-wide getrusage maximum, one process per workload)"
+exit "$status"
