@@ -34,10 +34,12 @@ struct _WeftEngine {
   GHashTable *live_runs;      /* WeftRun* → itself (a reference); loop only */
   GQueue finished;            /* WeftRun* (a reference) to return; loop only */
 
+  GThread *loop_thread;       /* set before the loop runs, then read-only */
+  gint live_attempts;         /* atomic; shutdown waits on `cond` for 0 */
+
   GMutex lock;                /* guards what follows */
   GCond cond;
   gboolean loop_ready;
-  guint live_attempts;
   GArray *listeners;          /* WeftListener */
   guint next_listener_id;
   gint n_listeners;           /* atomic mirror of listeners->len */
@@ -152,7 +154,7 @@ weft_engine_post (WeftEngine *engine, WeftMsg *msg)
 gboolean
 weft_engine_is_loop_thread (WeftEngine *engine)
 {
-  return g_main_context_is_owner (engine->context);
+  return g_thread_self () == engine->loop_thread;
 }
 
 /* ---- the loop thread ------------------------------------------------------ */
@@ -162,6 +164,7 @@ weft_engine_loop_thread (gpointer data)
 {
   WeftEngine *engine = data;
 
+  engine->loop_thread = g_thread_self ();
   g_main_context_push_thread_default (engine->context);
   /* Made here, so that its async I/O belongs to the engine loop. */
   engine->soup = soup_session_new_with_options ("max-conns", 1024,
@@ -350,18 +353,20 @@ weft_engine_return_finished (WeftEngine *engine)
 void
 weft_engine_attempt_started (WeftEngine *engine)
 {
-  g_mutex_lock (&engine->lock);
-  engine->live_attempts++;
-  g_mutex_unlock (&engine->lock);
+  g_atomic_int_inc (&engine->live_attempts);
 }
 
 void
 weft_engine_attempt_finished (WeftEngine *engine)
 {
-  g_mutex_lock (&engine->lock);
-  if (--engine->live_attempts == 0)
-    g_cond_broadcast (&engine->cond);
-  g_mutex_unlock (&engine->lock);
+  /* The lock only for the broadcast, so that a waiting shutdown cannot
+   * miss it between its check and its wait. */
+  if (g_atomic_int_dec_and_test (&engine->live_attempts))
+    {
+      g_mutex_lock (&engine->lock);
+      g_cond_broadcast (&engine->cond);
+      g_mutex_unlock (&engine->lock);
+    }
 }
 
 void
@@ -375,11 +380,12 @@ weft_engine_shutdown (WeftEngine *engine, guint grace_ms)
 
   gint64 deadline = g_get_monotonic_time () + (gint64) grace_ms * G_TIME_SPAN_MILLISECOND;
   g_mutex_lock (&engine->lock);
-  while (engine->live_attempts > 0)
+  while (g_atomic_int_get (&engine->live_attempts) > 0)
     if (!g_cond_wait_until (&engine->cond, &engine->lock, deadline))
       {
-        g_warning ("shutdown: %u agent call(s) still running after %u ms; "
-                   "an agent is ignoring its cancellable", engine->live_attempts, grace_ms);
+        g_warning ("shutdown: %d agent call(s) still running after %u ms; "
+                   "an agent is ignoring its cancellable",
+                   g_atomic_int_get (&engine->live_attempts), grace_ms);
         break;
       }
   g_mutex_unlock (&engine->lock);

@@ -10,6 +10,7 @@ typedef struct {
   WeftFlow *flow;
   const char *origin;
   GError **error;
+  guint *listed;              /* per task: index + 1 of the last task whose context named it */
 } WeftLoad;
 
 static const char *const weft_root_keys[] = {
@@ -485,19 +486,19 @@ weft_load_task_context (WeftLoad *l, WeftFlowTask *t, JsonObject *obj, const cha
   for (guint i = 0; i < json_array_get_length (arr); i++)
     {
       const char *name = json_array_get_string_element (arr, i);
-      g_autofree char *where = g_strdup_printf ("%s.context[%u]", path, i);
       guint idx = GPOINTER_TO_UINT (g_hash_table_lookup (l->flow->task_index, name));
-      if (idx == 0)
+      if (idx == 0 || l->listed[idx - 1] == t->index + 1)
         {
+          g_autofree char *where = g_strdup_printf ("%s.context[%u]", path, i);
           g_autofree char *known = weft_flow_task_names (l->flow);
+          if (idx != 0)
+            return weft_load_fail (l, WEFT_ERROR_DUPLICATE, where,
+                                   "task \"%s\" is listed twice", name);
           return weft_load_fail (l, WEFT_ERROR_NOT_FOUND, where,
                                  "unknown task \"%s\" (known: %s)", name, known);
         }
-      idx--;
-      for (guint k = 0; k < t->receives->len; k++)
-        if (g_array_index (t->receives, guint, k) == idx)
-          return weft_load_fail (l, WEFT_ERROR_DUPLICATE, where, "task \"%s\" is listed twice",
-                                 name);
+      /* A mark per task, not a search: a final task may name 100,000. */
+      l->listed[--idx] = t->index + 1;
       g_array_append_val (t->receives, idx);
     }
   return TRUE;
@@ -516,6 +517,7 @@ weft_load_tasks (WeftLoad *l, JsonObject *root, GPtrArray *pending, GPtrArray *i
   JsonArray *tasks = json_node_get_array (node);
   flow->n_tasks = json_array_get_length (tasks);
   flow->tasks = g_new0 (WeftFlowTask, flow->n_tasks);
+  l->listed = g_new0 (guint, flow->n_tasks);
   for (guint i = 0; i < flow->n_tasks; i++)
     {
       flow->tasks[i].index = i;
@@ -544,13 +546,15 @@ weft_load_tasks (WeftLoad *l, JsonObject *root, GPtrArray *pending, GPtrArray *i
 
 /* ---- dependencies ------------------------------------------------------- */
 
+/* Adds `v` to task `task`'s dependencies unless there already; `added`
+ * holds, per task, index + 1 of the last task that added it. */
 static void
-weft_array_add_unique (GArray *arr, guint v)
+weft_deps_add (WeftFlowTask *t, guint v, guint *added)
 {
-  for (guint k = 0; k < arr->len; k++)
-    if (g_array_index (arr, guint, k) == v)
-      return;
-  g_array_append_val (arr, v);
+  if (added[v] == t->index + 1)
+    return;
+  added[v] = t->index + 1;
+  g_array_append_val (t->deps, v);
 }
 
 /* CrewAI's sequential process: a task waits for everything before it, an
@@ -561,12 +565,14 @@ static void
 weft_flow_derive_sequential (WeftFlow *flow, const gboolean *has_context)
 {
   g_autoptr(GArray) since = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr(GArray) waited = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autofree guint *added = g_new0 (guint, flow->n_tasks);
   gint last_sync = -1;
 
   for (guint i = 0; i < flow->n_tasks; i++)
     {
       WeftFlowTask *t = &flow->tasks[i];
-      g_autoptr(GArray) waited = g_array_new (FALSE, FALSE, sizeof (guint));
+      g_array_set_size (waited, 0);
       if (last_sync >= 0)
         {
           guint s = (guint) last_sync;
@@ -576,9 +582,9 @@ weft_flow_derive_sequential (WeftFlow *flow, const gboolean *has_context)
         g_array_append_vals (waited, since->data, since->len);
 
       for (guint k = 0; k < waited->len; k++)
-        weft_array_add_unique (t->deps, g_array_index (waited, guint, k));
+        weft_deps_add (t, g_array_index (waited, guint, k), added);
       for (guint k = 0; k < t->receives->len; k++)
-        weft_array_add_unique (t->deps, g_array_index (t->receives, guint, k));
+        weft_deps_add (t, g_array_index (t->receives, guint, k), added);
       if (!has_context[i])
         g_array_append_vals (t->receives, waited->data, waited->len);
 
@@ -592,12 +598,14 @@ weft_flow_derive_sequential (WeftFlow *flow, const gboolean *has_context)
     }
 }
 
+/* A task depends exactly on its context, which has no repeats (refused at
+ * load). */
 static void
 weft_flow_derive_graph (WeftFlow *flow)
 {
   for (guint i = 0; i < flow->n_tasks; i++)
-    for (guint k = 0; k < flow->tasks[i].receives->len; k++)
-      weft_array_add_unique (flow->tasks[i].deps, g_array_index (flow->tasks[i].receives, guint, k));
+    g_array_append_vals (flow->tasks[i].deps, flow->tasks[i].receives->data,
+                         flow->tasks[i].receives->len);
 }
 
 static void
@@ -619,9 +627,11 @@ weft_flow_link (WeftFlow *flow)
         g_array_append_val (flow->roots, i);
 
       /* Excluded outputs are never handed on. */
-      for (guint k = t->receives->len; k-- > 0; )
-        if (flow->tasks[g_array_index (t->receives, guint, k)].exclude)
-          g_array_remove_index (t->receives, k);
+      guint kept = 0;
+      for (guint k = 0; k < t->receives->len; k++)
+        if (!flow->tasks[g_array_index (t->receives, guint, k)].exclude)
+          g_array_index (t->receives, guint, kept++) = g_array_index (t->receives, guint, k);
+      g_array_set_size (t->receives, kept);
     }
 }
 
@@ -939,8 +949,10 @@ weft_flow_load_data (WeftEngine *engine, const char *data, gssize length, const 
     return NULL;
 
   WeftFlow *flow = weft_flow_new (engine, origin);
-  WeftLoad l = { flow, origin, error };
-  if (!weft_load_flow (&l, json_parser_get_root (parser)))
+  WeftLoad l = { flow, origin, error, NULL };
+  gboolean loaded = weft_load_flow (&l, json_parser_get_root (parser));
+  g_free (l.listed);
+  if (!loaded)
     {
       weft_flow_unref (flow);
       return NULL;
