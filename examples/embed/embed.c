@@ -1,7 +1,9 @@
 /* embed.c — running a flow from your own program through weft.h.
  *
- *   cc embed.c -o embed $(pkg-config --cflags --libs weft-sdk) -lweft
- *   ./embed ../blog.json topic=robots
+ * With weft installed (meson install -C build && ldconfig):
+ *
+ *   cc examples/embed/embed.c -o embed $(pkg-config --cflags --libs weft-sdk) -lweft
+ *   ./embed examples/blog.json topic=robots
  *
  * Loads the plugins, loads the flow, kicks it off asynchronously with one
  * input, waits on a GMainLoop, then prints every task's status and the
