@@ -109,6 +109,10 @@ weft_engine_handle (WeftEngine *engine, WeftMsg *msg)
         g_free (m);
         break;
       }
+    case WEFT_MSG_TOOL_RETURN:
+      weft_tool_call_handle_return ((WeftToolCall *) msg);
+      weft_engine_attempt_finished (engine);
+      break;
     case WEFT_MSG_SHUTDOWN:
       {
         /* Cancelling removes runs from the table: walk a copy. */
@@ -182,12 +186,18 @@ weft_engine_loop_thread (gpointer data)
   return NULL;
 }
 
+/* The pool runs blocking agents' attempts and tool calls; each carries the
+ * message type it will come back as. */
 static void
 weft_engine_worker (gpointer data, gpointer user_data)
 {
+  if (((WeftMsg *) data)->type == WEFT_MSG_TOOL_RETURN)
+    {
+      weft_tool_call_invoke (data);
+      return;
+    }
   WeftTask *task = data;
   WeftFlowTask *ft = weft_task_get_flow_task (task);
-
   ft->agent->plugin->desc->agent->run (ft->agent->instance, task);
 }
 
@@ -321,9 +331,9 @@ weft_engine_get_soup_session (WeftEngine *engine)
 }
 
 void
-weft_engine_run_blocking (WeftEngine *engine, WeftTask *task)
+weft_engine_run_blocking (WeftEngine *engine, gpointer work)
 {
-  g_thread_pool_push (engine->pool, task, NULL);
+  g_thread_pool_push (engine->pool, work, NULL);
 }
 
 /* ---- runs and attempts in flight --------------------------------------------- */

@@ -22,6 +22,7 @@ static const char *const weft_task_keys[] = {
 };
 static const char *const weft_agent_core_keys[] = { "plugin", "tools", NULL };
 static const char *const weft_plugin_core_keys[] = { "plugin", NULL };
+static const char *const weft_tool_core_keys[] = { "plugin", "description", NULL };
 
 static gboolean weft_load_fail (WeftLoad *l, gint code, const char *path, const char *format,
                                 ...) G_GNUC_PRINTF (4, 5);
@@ -202,11 +203,16 @@ weft_load_tools (WeftLoad *l, JsonObject *root)
   while (json_object_iter_next (&iter, &name, &node))
     {
       WeftToolInstance *t = g_new0 (WeftToolInstance, 1);
+      g_autofree char *path = g_strdup_printf ("$.tools.%s", name);
       t->name = g_strdup (name);
       g_ptr_array_add (l->flow->tools, t);
       if (!weft_load_instance (l, "tools", name, node, WEFT_PLUGIN_TOOL,
-                               weft_plugin_core_keys, &t->plugin, &t->config))
+                               weft_tool_core_keys, &t->plugin, &t->config)
+          || !weft_load_string (l, json_node_get_object (node), path, "description", FALSE,
+                                &t->description))
         return FALSE;
+      if (t->description == NULL)
+        t->description = g_strdup (t->plugin->desc->description);
     }
   return TRUE;
 }
@@ -703,6 +709,25 @@ weft_flow_create_instance (WeftLoad *l, const char *section, WeftPlugin *plugin,
                          plugin->desc->name, local ? local->message : "create() failed");
 }
 
+/* The schema a model is shown for the tool: it must be a JSON object. */
+static gboolean
+weft_flow_resolve_schema (WeftLoad *l, WeftToolInstance *t)
+{
+  const WeftToolClass *klass = t->plugin->desc->tool;
+  g_autoptr(JsonNode) node = NULL;
+
+  t->schema = klass->instance_schema ? klass->instance_schema (t->instance)
+                                     : klass->arguments_schema;
+  if (t->schema)
+    node = json_from_string (t->schema, NULL);
+  if (node && JSON_NODE_HOLDS_OBJECT (node))
+    return TRUE;
+  g_autofree char *path = g_strdup_printf ("$.tools.%s", t->name);
+  return weft_load_fail (l, WEFT_ERROR_PLUGIN, path,
+                         "plugin %s: its arguments schema is not a JSON object",
+                         t->plugin->desc->name);
+}
+
 static gboolean
 weft_flow_create_instances (WeftLoad *l, GPtrArray *pending)
 {
@@ -711,7 +736,8 @@ weft_flow_create_instances (WeftLoad *l, GPtrArray *pending)
   for (guint i = 0; i < flow->tools->len; i++)
     {
       WeftToolInstance *t = flow->tools->pdata[i];
-      if (!weft_flow_create_instance (l, "tools", t->plugin, t->config, &t->instance))
+      if (!weft_flow_create_instance (l, "tools", t->plugin, t->config, &t->instance)
+          || !weft_flow_resolve_schema (l, t))
         return FALSE;
     }
   for (guint i = 0; i < flow->agents->len; i++)
@@ -1028,6 +1054,7 @@ weft_flow_unref (WeftFlow *flow)
       if (t->instance)
         t->plugin->desc->destroy (t->instance);
       weft_config_free (t->config);
+      g_free (t->description);
       g_free (t->name);
       g_free (t);
     }

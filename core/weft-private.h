@@ -91,6 +91,8 @@ typedef struct {
 
 typedef struct {
   char *name;
+  char *description;          /* the flow's, or the plugin's */
+  const char *schema;         /* JSON text, the plugin's or the instance's */
   WeftPlugin *plugin;
   WeftConfig *config;
   gpointer instance;
@@ -145,6 +147,7 @@ typedef enum {
   WEFT_MSG_STEP,
   WEFT_MSG_CANCEL_RUN,
   WEFT_MSG_SHUTDOWN,
+  WEFT_MSG_TOOL_RETURN,
 } WeftMsgType;
 
 /* Every message through the engine's inbox starts with this. */
@@ -156,7 +159,8 @@ typedef struct {
  * way back to the scheduler. */
 void weft_engine_post (WeftEngine *engine, WeftMsg *msg);
 gboolean weft_engine_is_loop_thread (WeftEngine *engine);
-void weft_engine_run_blocking (WeftEngine *engine, WeftTask *task);
+/* Queues a WeftTask or a WeftToolCall for the worker pool. */
+void weft_engine_run_blocking (WeftEngine *engine, gpointer work);
 gboolean weft_engine_has_listeners (WeftEngine *engine);
 void weft_engine_notify_listeners (WeftEngine *engine, const WeftEvent *event);
 SoupSession *weft_engine_get_soup_session (WeftEngine *engine);
@@ -246,6 +250,11 @@ typedef struct {
   char *kind;
   char *text;
 } WeftStepMsg;
+
+/* Tool calls (weft-tool.c).  Both run on the engine loop / a worker as
+ * the engine dispatches them. */
+void weft_tool_call_invoke (WeftToolCall *call);
+void weft_tool_call_handle_return (WeftToolCall *call);
 
 WeftTask *weft_task_new   (WeftRun *run, guint index, guint attempt,
                            const char *description, const char *prompt);

@@ -109,7 +109,8 @@ weft_descriptor_missing_field (const WeftPluginDescriptor *d)
       if (d->tool == NULL)
         return "tool";
       return d->tool->invoke == NULL ? "tool->invoke"
-           : d->tool->arguments_schema == NULL ? "tool->arguments_schema" : NULL;
+           : d->tool->arguments_schema == NULL && d->tool->instance_schema == NULL
+             ? "tool->arguments_schema" : NULL;
     case WEFT_PLUGIN_CALLBACK:
       return d->callback == NULL ? "callback"
            : d->callback->on_event == NULL ? "callback->on_event" : NULL;

@@ -147,6 +147,30 @@ WEFT_API GMainContext *weft_task_get_main_context (WeftTask *task);
 /* The engine's shared HTTP session (one connection pool for all tasks). */
 WEFT_API SoupSession  *weft_task_get_soup_session (WeftTask *task);
 
+/* The tools the flow gave this task's agent ("tools" of the agent), in
+ * the flow's order: the name the model calls it by (the tool instance's
+ * name in the flow), what it does, and the JSON schema of its arguments. */
+WEFT_API guint         weft_task_get_n_tools          (WeftTask *task);
+WEFT_API const char   *weft_task_get_tool_name        (WeftTask *task, guint i);
+WEFT_API const char   *weft_task_get_tool_description (WeftTask *task, guint i);
+WEFT_API const char   *weft_task_get_tool_schema      (WeftTask *task, guint i);
+
+/* Called on the engine loop when a tool call ends: exactly one of `result`
+ * and `error` is set.  Called exactly once per call, even when the task
+ * was cancelled meanwhile (then with the tool's error or result as it
+ * ended); `task` stays valid during the call. */
+typedef void (*WeftToolCallback) (WeftTask *task, const char *result, const GError *error,
+                                  gpointer user_data);
+
+/* Runs tool `name` with `arguments` (a JSON object, as text) on a worker
+ * thread, with the task's cancellable; any number may run at once.  Each
+ * call and each result is raised as a task.step event ("tool_call",
+ * "tool_result").  Returns FALSE, calling nothing, when the task has no
+ * such tool or the arguments are not a JSON object. */
+WEFT_API gboolean weft_task_call_tool (WeftTask *task, const char *name, const char *arguments,
+                                       WeftToolCallback callback, gpointer user_data,
+                                       GError **error);
+
 /* Reports an intermediate step (a tool call, a streamed chunk): raised as a
  * task.step event.  Any thread, any number of times before the return. */
 WEFT_API void weft_task_step (WeftTask *task, const char *kind, const char *text);
@@ -211,8 +235,20 @@ WEFT_API char       *weft_event_to_json        (const WeftEvent *event);
 /* Tool calls: what a tool is handed                                        */
 
 typedef struct _WeftToolCall WeftToolCall;
-/* The functions a tool uses to read its arguments and return its result
- * arrive with the first agent that calls tools (ABI 1 reserves the slot). */
+
+/* The tool's name in the flow, as the model called it. */
+WEFT_API const char   *weft_tool_call_get_tool_name   (WeftToolCall *call);
+/* The arguments the model gave: this call's own object. */
+WEFT_API JsonObject   *weft_tool_call_get_arguments   (WeftToolCall *call);
+/* Cancelled when the calling task times out or its run is cancelled. */
+WEFT_API GCancellable *weft_tool_call_get_cancellable (WeftToolCall *call);
+/* The run's id and the calling task's name, for logs. */
+WEFT_API const char   *weft_tool_call_get_run_id      (WeftToolCall *call);
+WEFT_API const char   *weft_tool_call_get_task_name   (WeftToolCall *call);
+/* Finishes the call: exactly one of these, exactly once, from any thread.
+ * An error goes back to the model as the tool's result, not as a crash. */
+WEFT_API void weft_tool_call_return       (WeftToolCall *call, const char *result);
+WEFT_API void weft_tool_call_return_error (WeftToolCall *call, GError *error /* transfer full */);
 
 /* ------------------------------------------------------------------------ */
 /* The descriptor                                                           */
@@ -236,10 +272,15 @@ typedef struct {
 } WeftAgentClass;
 
 typedef struct {
-  /* JSON schema of the arguments, for LLM function calling. */
+  /* JSON schema (an object) of the arguments, for LLM function calling. */
   const char *arguments_schema;
   /* Called on a worker thread; may block. */
   void (*invoke) (gpointer instance, WeftToolCall *call);
+  /* Optional: the schema of one instance, when its config shapes the
+   * arguments; returned text is the instance's.  Overrides
+   * arguments_schema, which may then be NULL.  A schema that is not a JSON
+   * object is refused when the flow loads. */
+  const char *(*instance_schema) (gpointer instance);
 } WeftToolClass;
 
 typedef struct {

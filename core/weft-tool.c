@@ -1,0 +1,220 @@
+/* weft-tool.c — tool calls: an agent asks, a worker runs the tool, the
+ * result comes back through the engine's inbox to the agent's callback on
+ * the loop.  Many calls of one task run at once. */
+#include "weft-private.h"
+
+struct _WeftToolCall {
+  WeftMsg msg;                /* WEFT_MSG_TOOL_RETURN when handed back */
+  WeftTask *task;             /* a reference: the caller's attempt */
+  WeftToolInstance *tool;
+  JsonObject *arguments;
+  gint returned;
+  char *result;
+  GError *error;
+  WeftToolCallback callback;
+  gpointer user_data;
+};
+
+static GPtrArray *
+weft_task_tools (WeftTask *task)
+{
+  return weft_task_get_flow_task (task)->agent->tools;
+}
+
+static WeftToolInstance *
+weft_task_tool (WeftTask *task, guint i)
+{
+  GPtrArray *tools = weft_task_tools (task);
+
+  g_return_val_if_fail (i < tools->len, NULL);
+  return tools->pdata[i];
+}
+
+guint
+weft_task_get_n_tools (WeftTask *task)
+{
+  return weft_task_tools (task)->len;
+}
+
+const char *
+weft_task_get_tool_name (WeftTask *task, guint i)
+{
+  WeftToolInstance *t = weft_task_tool (task, i);
+  return t ? t->name : NULL;
+}
+
+const char *
+weft_task_get_tool_description (WeftTask *task, guint i)
+{
+  WeftToolInstance *t = weft_task_tool (task, i);
+  return t ? t->description : NULL;
+}
+
+const char *
+weft_task_get_tool_schema (WeftTask *task, guint i)
+{
+  WeftToolInstance *t = weft_task_tool (task, i);
+  return t ? t->schema : NULL;
+}
+
+static WeftToolInstance *
+weft_task_find_tool (WeftTask *task, const char *name)
+{
+  GPtrArray *tools = weft_task_tools (task);
+
+  for (guint i = 0; i < tools->len; i++)
+    if (g_str_equal (((WeftToolInstance *) tools->pdata[i])->name, name))
+      return tools->pdata[i];
+  return NULL;
+}
+
+/* {"tool": NAME, KEY: VALUE} as one line, for task.step events. */
+static char *
+weft_tool_step_text (const char *tool, const char *key, JsonNode *value)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "tool");
+  json_builder_add_string_value (b, tool);
+  json_builder_set_member_name (b, key);
+  json_builder_add_value (b, value);
+  json_builder_end_object (b);
+  g_autoptr(JsonNode) root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}
+
+gboolean
+weft_task_call_tool (WeftTask *task, const char *name, const char *arguments,
+                     WeftToolCallback callback, gpointer user_data, GError **error)
+{
+  g_return_val_if_fail (task != NULL && name != NULL && callback != NULL, FALSE);
+
+  WeftToolInstance *tool = weft_task_find_tool (task, name);
+  if (tool == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "task \"%s\" has no tool \"%s\"", weft_task_get_name (task), name);
+      return FALSE;
+    }
+  g_autoptr(GError) parse_error = NULL;
+  g_autoptr(JsonNode) args = json_from_string (arguments ? arguments : "{}", &parse_error);
+  if (args == NULL || !JSON_NODE_HOLDS_OBJECT (args))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "arguments of tool \"%s\" are not a JSON object%s%s", name,
+                   parse_error ? ": " : "", parse_error ? parse_error->message : "");
+      return FALSE;
+    }
+
+  WeftToolCall *call = g_new0 (WeftToolCall, 1);
+  call->msg.type = WEFT_MSG_TOOL_RETURN;
+  call->task = weft_task_ref (task);
+  call->tool = tool;
+  call->arguments = json_object_ref (json_node_get_object (args));
+  call->callback = callback;
+  call->user_data = user_data;
+
+  g_autofree char *step = weft_tool_step_text (name, "arguments", json_node_copy (args));
+  weft_task_step (task, "tool_call", step);
+  weft_engine_attempt_started (task->run->engine);
+  weft_engine_run_blocking (task->run->engine, call);
+  return TRUE;
+}
+
+void
+weft_tool_call_invoke (WeftToolCall *call)
+{
+  if (g_cancellable_is_cancelled (weft_task_get_cancellable (call->task)))
+    {
+      weft_tool_call_return_error (call, g_error_new (WEFT_ERROR, WEFT_ERROR_CANCELLED,
+                                                      "cancelled before the tool started"));
+      return;
+    }
+  call->tool->plugin->desc->tool->invoke (call->tool->instance, call);
+}
+
+void
+weft_tool_call_handle_return (WeftToolCall *call)
+{
+  JsonNode *value = call->error ? json_node_init_string (json_node_alloc (), call->error->message)
+                                : json_node_init_string (json_node_alloc (), call->result);
+  g_autofree char *step = weft_tool_step_text (call->tool->name,
+                                               call->error ? "error" : "result", value);
+
+  weft_run_handle_step (call->task, "tool_result", step);
+  call->callback (call->task, call->result, call->error, call->user_data);
+
+  weft_task_unref (call->task);
+  json_object_unref (call->arguments);
+  g_free (call->result);
+  g_clear_error (&call->error);
+  g_free (call);
+}
+
+/* ---- the tool's side (SDK) ------------------------------------------------ */
+
+const char *
+weft_tool_call_get_tool_name (WeftToolCall *call)
+{
+  return call->tool->name;
+}
+
+JsonObject *
+weft_tool_call_get_arguments (WeftToolCall *call)
+{
+  return call->arguments;
+}
+
+GCancellable *
+weft_tool_call_get_cancellable (WeftToolCall *call)
+{
+  return weft_task_get_cancellable (call->task);
+}
+
+const char *
+weft_tool_call_get_run_id (WeftToolCall *call)
+{
+  return weft_task_get_run_id (call->task);
+}
+
+const char *
+weft_tool_call_get_task_name (WeftToolCall *call)
+{
+  return weft_task_get_name (call->task);
+}
+
+static gboolean
+weft_tool_call_claim_return (WeftToolCall *call)
+{
+  if (g_atomic_int_compare_and_exchange (&call->returned, 0, 1))
+    return TRUE;
+  g_critical ("tool \"%s\" returned twice: a tool must return exactly once", call->tool->name);
+  return FALSE;
+}
+
+void
+weft_tool_call_return (WeftToolCall *call, const char *result)
+{
+  g_return_if_fail (call != NULL);
+
+  if (!weft_tool_call_claim_return (call))
+    return;
+  call->result = g_strdup (result ? result : "");
+  weft_engine_post (call->task->run->engine, &call->msg);
+}
+
+void
+weft_tool_call_return_error (WeftToolCall *call, GError *error)
+{
+  g_return_if_fail (call != NULL);
+
+  if (!weft_tool_call_claim_return (call))
+    {
+      g_clear_error (&error);
+      return;
+    }
+  call->error = error ? error
+                      : g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "tool failed without a reason");
+  weft_engine_post (call->task->run->engine, &call->msg);
+}
