@@ -421,7 +421,7 @@ test_ref_unknown_plugin (Fixture *f, gconstpointer data)
   REFUSED (f, "{'name': 'x', " AGENTS ", 'tools': {'fetch': {'plugin': 'http-get'}}, "
               "'tasks': [{'name': 'a', 'agent': 'w', 'description': 'd'}]}",
            WEFT_ERROR_NOT_FOUND, "$.tools.fetch.plugin", "unknown tool plugin \"http-get\"",
-           "loaded: none");
+           "loaded: test-tool;");
 }
 
 static void
