@@ -1,0 +1,271 @@
+/* weft-mock-llm.h — a mock OpenAI-compatible chat-completions server for
+ * weft's tests and benchmarks.
+ *
+ * The server listens on 127.0.0.1 only, on a free port, and runs on its own
+ * thread with its own GMainContext: it answers whatever the caller's threads
+ * do (block, iterate another context, run an engine loop).  It never sleeps:
+ * latency and slow trickles are timeout sources on the server's context, so
+ * thousands of requests can wait at once.
+ *
+ * Endpoints, under the base URL "http://127.0.0.1:PORT/v1":
+ *
+ *   POST /chat/completions   answered by, in order of precedence:
+ *                              1. the first rule whose needle occurs in the
+ *                                 last "user" or "tool" message's content;
+ *                              2. the next scripted answer (push_*), FIFO;
+ *                              3. an echo: content "echo: " + the content of
+ *                                 the last "user" message.
+ *                            A body that is not a JSON object gets a 400 with
+ *                            an OpenAI-style error (and consumes nothing).
+ *   GET  /models             a list with one model, "weft-mock".
+ *
+ * A normal answer is an OpenAI "chat.completion" object: id, object, created,
+ * model (the request's "model", or "weft-mock"), choices[0] {index 0, message
+ * {role "assistant", content (or null) [, tool_calls]}, finish_reason "stop"
+ * or "tool_calls"}, usage {prompt_tokens, completion_tokens, total_tokens},
+ * tokens estimated as characters / 4, at least 1.
+ *
+ * When the request has "stream": true, every text answer (scripted text,
+ * rules, echo, push_stream) is sent as server-sent events
+ * ("chat.completion.chunk" objects): a first chunk with delta.role, one chunk
+ * per piece of content (delta.content), a final chunk with an empty delta and
+ * finish_reason "stop" (and "usage"), then "data: [DONE]".  Tool calls are
+ * streamed as one chunk with delta.tool_calls (each with "index") and a final
+ * chunk with finish_reason "tool_calls".
+ *
+ * All functions are thread-safe: call them from any thread while the server
+ * serves.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _WeftMockLlm WeftMockLlm;
+
+/**
+ * weft_mock_llm_new:
+ * @error: return location for an error
+ *
+ * Starts a server on 127.0.0.1, on a free port, on its own thread with its
+ * own GMainContext.  Raises the process's RLIMIT_NOFILE soft limit to its
+ * hard limit, so that thousands of connections can be open at once.
+ *
+ * Returns: (transfer full): the running mock, or %NULL with @error set
+ */
+WeftMockLlm *weft_mock_llm_new (GError **error);
+
+/**
+ * weft_mock_llm_free:
+ * @mock: (nullable): a mock
+ *
+ * Stops the server (closing its connections, dropping paused answers) and
+ * joins its thread.  %NULL is allowed.
+ */
+void weft_mock_llm_free (WeftMockLlm *mock);
+
+/**
+ * weft_mock_llm_get_base_url:
+ * @mock: a mock
+ *
+ * Returns: (transfer none): the base URL, "http://127.0.0.1:PORT/v1" (no
+ *   trailing slash), valid until weft_mock_llm_free()
+ */
+const char *weft_mock_llm_get_base_url (WeftMockLlm *mock);
+
+/**
+ * weft_mock_llm_get_port:
+ * @mock: a mock
+ *
+ * Returns: the TCP port the server listens on
+ */
+guint weft_mock_llm_get_port (WeftMockLlm *mock);
+
+/**
+ * weft_mock_llm_set_latency:
+ * @mock: a mock
+ * @min_ms: the least latency, in milliseconds
+ * @max_ms: the most latency; when > @min_ms, each request waits a time drawn
+ *   uniformly from @min_ms..@max_ms, else exactly @min_ms
+ *
+ * Delays every answer to POST /chat/completions (and to GET /models) by the
+ * latency, counted from the request's arrival.  The wait is a timeout source
+ * on the server's context, never a sleep.  Default: 0, answer at once.
+ */
+void weft_mock_llm_set_latency (WeftMockLlm *mock, guint min_ms, guint max_ms);
+
+/**
+ * weft_mock_llm_push_text:
+ * @mock: a mock
+ * @content: the assistant's answer
+ *
+ * Appends a plain text answer to the script (finish_reason "stop").  A JSON
+ * answer (for response_format tests) is text too: pass the JSON as @content.
+ */
+void weft_mock_llm_push_text (WeftMockLlm *mock, const char *content);
+
+/**
+ * weft_mock_llm_push_tool_calls:
+ * @mock: a mock
+ * @tool_calls_json: a JSON array of {"name": "...", "arguments": {...}}
+ *
+ * Appends an answer that asks for tool calls: message.content null,
+ * message.tool_calls [{id, type "function", function {name, arguments}}],
+ * finish_reason "tool_calls".  Ids are "call_1", "call_2", ..., counted over
+ * the mock's life.  "arguments" is serialised to a JSON string, as OpenAI
+ * does (a string "arguments" is passed through as it is).  Invalid JSON is a
+ * programming error (g_error).
+ */
+void weft_mock_llm_push_tool_calls (WeftMockLlm *mock, const char *tool_calls_json);
+
+/**
+ * weft_mock_llm_push_stream:
+ * @mock: a mock
+ * @chunks: (array zero-terminated=1): the pieces of the answer's content
+ *
+ * Appends an answer made of @chunks.  When the request has "stream": true it
+ * is sent as server-sent events, one "data: {chunk}\n\n" per piece with
+ * choices[0].delta.content, then a final chunk with finish_reason "stop" and
+ * "data: [DONE]\n\n"; otherwise as one message with the pieces joined.
+ */
+void weft_mock_llm_push_stream (WeftMockLlm *mock, const char * const *chunks);
+
+/**
+ * weft_mock_llm_push_error:
+ * @mock: a mock
+ * @status: the HTTP status (429, 500, 503, 400, 401, ...)
+ * @retry_after: (nullable): the Retry-After header's value, or %NULL for none
+ * @body: (nullable): the body as sent, or %NULL for an OpenAI-style
+ *   {"error": {"message": ..., "type": ..., "code": ...}} (JSON)
+ *
+ * Appends an HTTP error answer.
+ */
+void weft_mock_llm_push_error (WeftMockLlm *mock, guint status, const char *retry_after,
+                               const char *body);
+
+/**
+ * weft_mock_llm_push_malformed:
+ * @mock: a mock
+ *
+ * Appends a 200 answer, Content-Type application/json, whose body is a
+ * chat.completion object cut off halfway (not valid JSON).
+ */
+void weft_mock_llm_push_malformed (WeftMockLlm *mock);
+
+/**
+ * weft_mock_llm_push_drop:
+ * @mock: a mock
+ *
+ * Appends a fault: the server reads the request, then closes the connection
+ * without sending any answer.
+ */
+void weft_mock_llm_push_drop (WeftMockLlm *mock);
+
+/**
+ * weft_mock_llm_push_trickle:
+ * @mock: a mock
+ * @content: the assistant's answer
+ * @total_ms: how long the body takes to send, overall
+ *
+ * Appends a 200 answer whose body (a normal chat.completion object, or the
+ * stream's events when the request streams) is sent in small pieces with
+ * pauses between them, spread over @total_ms (after any latency).
+ */
+void weft_mock_llm_push_trickle (WeftMockLlm *mock, const char *content, guint total_ms);
+
+/**
+ * weft_mock_llm_add_text_rule:
+ * @mock: a mock
+ * @needle: a substring to look for
+ * @content: the answer
+ *
+ * Adds a rule, checked before the script, in the order rules were added:
+ * when the content of the request's last message with role "user" or "tool"
+ * contains @needle, the answer is @content.  A rule answers every matching
+ * request (it is not consumed).  For tests whose tasks run concurrently,
+ * where the order of requests is not deterministic.
+ */
+void weft_mock_llm_add_text_rule (WeftMockLlm *mock, const char *needle, const char *content);
+
+/**
+ * weft_mock_llm_add_tool_rule:
+ * @mock: a mock
+ * @needle: a substring to look for
+ * @tool_calls_json: a JSON array of {"name": "...", "arguments": {...}}
+ *
+ * Like weft_mock_llm_add_text_rule(), but the answer asks for tool calls, as
+ * with weft_mock_llm_push_tool_calls() (fresh ids for each answer).
+ */
+void weft_mock_llm_add_tool_rule (WeftMockLlm *mock, const char *needle,
+                                  const char *tool_calls_json);
+
+/**
+ * weft_mock_llm_get_n_requests:
+ * @mock: a mock
+ *
+ * Returns: how many requests to POST /chat/completions have arrived (whether
+ *   answered yet or not, including rejected ones)
+ */
+guint weft_mock_llm_get_n_requests (WeftMockLlm *mock);
+
+/**
+ * weft_mock_llm_dup_request_body:
+ * @mock: a mock
+ * @i: the request's index, in arrival order, < weft_mock_llm_get_n_requests()
+ *
+ * Returns: (transfer full): the request's body, as received
+ */
+char *weft_mock_llm_dup_request_body (WeftMockLlm *mock, guint i);
+
+/**
+ * weft_mock_llm_dup_request_header:
+ * @mock: a mock
+ * @i: the request's index, in arrival order
+ * @name: a header name (case-insensitive)
+ *
+ * Returns: (transfer full) (nullable): the header's value, or %NULL when the
+ *   request had no such header
+ */
+char *weft_mock_llm_dup_request_header (WeftMockLlm *mock, guint i, const char *name);
+
+/**
+ * weft_mock_llm_get_request_time:
+ * @mock: a mock
+ * @i: the request's index, in arrival order
+ *
+ * Returns: the request's arrival time, g_get_monotonic_time() (µs), so tests
+ *   can measure rates (requests per second) and backoff delays
+ */
+gint64 weft_mock_llm_get_request_time (WeftMockLlm *mock, guint i);
+
+/**
+ * weft_mock_llm_get_in_flight:
+ * @mock: a mock
+ *
+ * Returns: how many requests to POST /chat/completions have arrived and are
+ *   not answered yet
+ */
+guint weft_mock_llm_get_in_flight (WeftMockLlm *mock);
+
+/**
+ * weft_mock_llm_get_max_in_flight:
+ * @mock: a mock
+ *
+ * Returns: the most requests to POST /chat/completions in flight (arrived,
+ *   not yet fully answered) at any moment so far, for concurrency limits
+ */
+guint weft_mock_llm_get_max_in_flight (WeftMockLlm *mock);
+
+/**
+ * weft_mock_llm_reset:
+ * @mock: a mock
+ *
+ * Clears the script, the rules and the records (requests, max in flight) and
+ * sets the latency back to 0.  Requests in flight still get their answers.
+ */
+void weft_mock_llm_reset (WeftMockLlm *mock);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftMockLlm, weft_mock_llm_free)
+
+G_END_DECLS
