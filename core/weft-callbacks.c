@@ -27,6 +27,10 @@ weft_callback_dispatch (gpointer data)
         break;
       klass->on_event (cb->instance, event);
       weft_event_unref (event);
+      /* A busy run fills the queue faster than it drains: the plugin then
+       * sees large batches between flushes, an idle one small ones. */
+      if (klass->flush && g_async_queue_length (cb->queue) == 0)
+        klass->flush (cb->instance);
     }
   if (klass->flush)
     klass->flush (cb->instance);

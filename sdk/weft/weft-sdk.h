@@ -287,8 +287,10 @@ typedef struct {
   /* Called on the instance's own dispatcher thread, one event at a time,
    * in the order raised.  The event is valid for the call only. */
   void (*on_event) (gpointer instance, const WeftEvent *event);
-  /* Optional: called once on the dispatcher thread after the last event,
-   * before destroy. */
+  /* Optional: called on the dispatcher thread whenever its queue has run
+   * empty after one or more events, and once after the last event, before
+   * destroy.  The natural place to end a batch: commit a transaction,
+   * flush a file, send what was gathered. */
   void (*flush) (gpointer instance);
 } WeftCallbackClass;
 
