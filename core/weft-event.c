@@ -12,6 +12,7 @@ static const char *const weft_event_names[] = {
   [WEFT_EVENT_RUN_COMPLETED] = "run.completed",
   [WEFT_EVENT_RUN_FAILED] = "run.failed",
   [WEFT_EVENT_RUN_CANCELLED] = "run.cancelled",
+  [WEFT_EVENT_RUN_RESUMED] = "run.resumed",
 };
 
 const char *
@@ -70,6 +71,8 @@ weft_event_unref (WeftEvent *event)
   g_free (event->output);
   g_free (event->error);
   g_free (event->step_kind);
+  g_free (event->inputs);
+  g_clear_pointer (&event->flow_source, g_bytes_unref);
   g_free (event);
 }
 
@@ -85,6 +88,13 @@ const char *weft_event_get_output (const WeftEvent *e) { return e->output; }
 const char *weft_event_get_step_kind (const WeftEvent *e) { return e->step_kind; }
 const char *weft_event_get_error (const WeftEvent *e) { return e->error; }
 gint64 weft_event_get_duration_us (const WeftEvent *e) { return e->duration_us; }
+const char *weft_event_get_inputs (const WeftEvent *e) { return e->inputs; }
+
+const char *
+weft_event_get_flow_source (const WeftEvent *e)
+{
+  return e->flow_source ? g_bytes_get_data (e->flow_source, NULL) : NULL;
+}
 
 static char *
 weft_format_wall_time (gint64 wall_us)
@@ -152,6 +162,11 @@ weft_event_to_json (const WeftEvent *e)
     {
       json_builder_set_member_name (b, "error");
       json_builder_add_string_value (b, e->error);
+    }
+  if (e->inputs)
+    {
+      json_builder_set_member_name (b, "inputs");
+      json_builder_add_value (b, json_from_string (e->inputs, NULL));
     }
   json_builder_end_object (b);
 

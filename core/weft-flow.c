@@ -975,6 +975,11 @@ weft_flow_load_data (WeftEngine *engine, const char *data, gssize length, const 
     return NULL;
 
   WeftFlow *flow = weft_flow_new (engine, origin);
+  gsize size = length < 0 ? strlen (data) : (gsize) length;
+  char *source = g_malloc (size + 1);
+  memcpy (source, data, size);
+  source[size] = '\0';
+  flow->source = g_bytes_new_take (source, size + 1);
   WeftLoad l = { flow, origin, error, NULL };
   gboolean loaded = weft_load_flow (&l, json_parser_get_root (parser));
   g_free (l.listed);
@@ -1069,8 +1074,41 @@ weft_flow_unref (WeftFlow *flow)
   g_clear_pointer (&flow->default_inputs, json_object_unref);
   g_free (flow->name);
   g_free (flow->origin);
+  g_clear_pointer (&flow->source, g_bytes_unref);
   weft_engine_unref (flow->engine);
   g_free (flow);
+}
+
+char **
+weft_flow_dup_downstream (WeftFlow *flow, const char *task)
+{
+  guint start = GPOINTER_TO_UINT (g_hash_table_lookup (flow->task_index, task));
+
+  if (start == 0)
+    return NULL;
+  g_autofree gboolean *seen = g_new0 (gboolean, flow->n_tasks);
+  g_autoptr(GArray) stack = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
+  start--;
+  seen[start] = TRUE;
+  g_array_append_val (stack, start);
+  while (stack->len > 0)
+    {
+      guint i = g_array_index (stack, guint, stack->len - 1);
+      g_array_set_size (stack, stack->len - 1);
+      g_strv_builder_add (names, flow->tasks[i].name);
+      GArray *deps = flow->tasks[i].dependants;
+      for (guint k = 0; k < deps->len; k++)
+        {
+          guint d = g_array_index (deps, guint, k);
+          if (!seen[d])
+            {
+              seen[d] = TRUE;
+              g_array_append_val (stack, d);
+            }
+        }
+    }
+  return g_strv_builder_end (names);
 }
 
 guint

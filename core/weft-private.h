@@ -59,6 +59,8 @@ struct _WeftEvent {
   char *output;
   char *error;
   char *step_kind;
+  char *inputs;               /* run.started / run.resumed */
+  GBytes *flow_source;        /* run.started / run.resumed; NUL-terminated */
 };
 
 WeftEvent *weft_event_new   (WeftEventType type, const char *run_id, const char *flow,
@@ -123,6 +125,7 @@ struct _WeftFlow {
   WeftEngine *engine;
   char *name;
   char *origin;
+  GBytes *source;             /* the flow's JSON text, NUL-terminated */
   gboolean sequential;
   JsonObject *default_inputs;
   GPtrArray *agents;          /* WeftAgentInstance* */
@@ -208,6 +211,8 @@ struct _WeftRun {
   guint64 seq;
   gint64 started_us;
   gint64 finished_us;
+  gboolean resumed;           /* continues a stored run */
+  gboolean has_preset;        /* some tasks were settled from `completed` */
   GTask *gtask;
   GCancellable *cancellable;
   gulong cancel_handler;
@@ -219,7 +224,7 @@ typedef struct {
 } WeftRunMsg;
 
 /* Creates a run: merges inputs, checks every input is there. */
-WeftRun *weft_run_new (WeftFlow *flow, JsonObject *inputs, GError **error);
+WeftRun *weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error);
 /* Engine loop only. */
 void weft_run_start  (WeftRun *run);
 void weft_run_cancel (WeftRun *run);

@@ -130,6 +130,12 @@ weft_check_descriptor (const WeftPluginDescriptor *d, const char *where, GError 
                    where, d->abi, (guint) WEFT_ABI_VERSION);
       return FALSE;
     }
+  if (d->store && (d->kind != WEFT_PLUGIN_CALLBACK || !d->store->list_runs || !d->store->get_run))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_PLUGIN,
+                   "%s: a store must be a callback plugin with list_runs and get_run", where);
+      return FALSE;
+    }
   const char *missing = weft_descriptor_missing_field (d);
   if (missing)
     {

@@ -61,10 +61,45 @@ weft_run_make_id (void)
   return id;
 }
 
-WeftRun *
-weft_run_new (WeftFlow *flow, JsonObject *inputs, GError **error)
+/* Settles the tasks the caller says are done: their outputs are taken as
+ * they are, and their dependants no longer wait for them. */
+static gboolean
+weft_run_preset (WeftRun *run, JsonObject *completed, GError **error)
 {
-  g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, inputs);
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *output;
+
+  json_object_iter_init (&iter, completed);
+  while (json_object_iter_next (&iter, &name, &output))
+    {
+      guint i = GPOINTER_TO_UINT (g_hash_table_lookup (run->flow->task_index, name));
+      if (i == 0 || !JSON_NODE_HOLDS_VALUE (output)
+          || json_node_get_value_type (output) != G_TYPE_STRING)
+        {
+          g_set_error (error, WEFT_ERROR, i == 0 ? WEFT_ERROR_NOT_FOUND : WEFT_ERROR_INVALID,
+                       "%s: completed task \"%s\": %s", run->flow->origin, name,
+                       i == 0 ? "the flow has no such task" : "its output must be a string");
+          return FALSE;
+        }
+      WeftTaskState *st = &run->tasks[i - 1];
+      if (st->status == WEFT_STATUS_COMPLETED)
+        continue;
+      st->status = WEFT_STATUS_COMPLETED;
+      st->output = g_strdup (json_node_get_string (output));
+      run->n_finished++;
+      GArray *deps = run->flow->tasks[i - 1].dependants;
+      for (guint k = 0; k < deps->len; k++)
+        run->tasks[g_array_index (deps, guint, k)].remaining--;
+    }
+  run->has_preset = TRUE;
+  return TRUE;
+}
+
+WeftRun *
+weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
+{
+  g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, options->inputs);
 
   for (guint i = 0; flow->input_names[i]; i++)
     if (!json_object_has_member (merged, flow->input_names[i]))
@@ -80,7 +115,9 @@ weft_run_new (WeftFlow *flow, JsonObject *inputs, GError **error)
   run->ref_count = 1;
   run->flow = weft_flow_ref (flow);
   run->engine = flow->engine;
-  run->id = weft_run_make_id ();
+  run->resumed = options->resume_run_id != NULL;
+  run->id = run->resumed ? g_strdup (options->resume_run_id) : weft_run_make_id ();
+  run->seq = options->resume_seq;
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), merged);
   run->inputs_json = json_to_string (node, FALSE);
   run->inputs = g_steal_pointer (&merged);
@@ -88,6 +125,11 @@ weft_run_new (WeftFlow *flow, JsonObject *inputs, GError **error)
   for (guint i = 0; i < flow->n_tasks; i++)
     run->tasks[i].remaining = flow->tasks[i].deps->len;
   run->status = WEFT_STATUS_PENDING;
+  if (options->completed && !weft_run_preset (run, options->completed, error))
+    {
+      weft_run_unref (run);
+      return NULL;
+    }
   return run;
 }
 
@@ -493,6 +535,26 @@ weft_run_on_cancelled (GCancellable *cancellable, gpointer data)
   weft_engine_post (run->engine, &m->msg);
 }
 
+/* run.started (or run.resumed) with what a store needs to run it again;
+ * a new run that reuses outputs announces each as completed, attempt 0. */
+static void
+weft_run_emit_start (WeftRun *run)
+{
+  WeftEvent *e = weft_run_event_new (run, run->resumed ? WEFT_EVENT_RUN_RESUMED
+                                                       : WEFT_EVENT_RUN_STARTED, G_MAXUINT);
+  if (e)
+    {
+      e->inputs = g_strdup (run->inputs_json);
+      e->flow_source = g_bytes_ref (run->flow->source);
+      weft_run_dispatch (run, e, G_MAXUINT);
+    }
+  if (run->resumed || !run->has_preset)
+    return;
+  for (guint i = 0; i < run->flow->n_tasks; i++)
+    if (run->tasks[i].status == WEFT_STATUS_COMPLETED)
+      weft_run_emit (run, WEFT_EVENT_TASK_COMPLETED, i, run->tasks[i].output, NULL, 0);
+}
+
 void
 weft_run_start (WeftRun *run)
 {
@@ -501,13 +563,20 @@ weft_run_start (WeftRun *run)
   weft_engine_run_started (run->engine, run);
   run->status = WEFT_STATUS_RUNNING;
   run->started_us = g_get_monotonic_time ();
-  weft_run_emit (run, WEFT_EVENT_RUN_STARTED, G_MAXUINT, NULL, NULL, 0);
+  weft_run_emit_start (run);
 
   if (run->cancellable)
     run->cancel_handler = g_cancellable_connect (run->cancellable,
                                                  G_CALLBACK (weft_run_on_cancelled), run, NULL);
-  for (guint k = 0; k < flow->roots->len && run->status == WEFT_STATUS_RUNNING; k++)
-    weft_run_start_task (run, g_array_index (flow->roots, guint, k));
+  if (!run->has_preset)
+    for (guint k = 0; k < flow->roots->len && run->status == WEFT_STATUS_RUNNING; k++)
+      weft_run_start_task (run, g_array_index (flow->roots, guint, k));
+  else
+    /* Settled tasks released some dependants: whatever waits for nothing
+     * now starts, in flow order. */
+    for (guint i = 0; i < flow->n_tasks && run->status == WEFT_STATUS_RUNNING; i++)
+      if (run->tasks[i].status == WEFT_STATUS_PENDING && run->tasks[i].remaining == 0)
+        weft_run_start_task (run, i);
   weft_run_maybe_finish (run);
 }
 
@@ -585,18 +654,19 @@ weft_run_handle_step (WeftTask *task, const char *kind, const char *text)
 static char weft_kickoff_tag;
 
 void
-weft_flow_kickoff_async (WeftFlow *flow, JsonObject *inputs, GCancellable *cancellable,
-                         GAsyncReadyCallback callback, gpointer user_data)
+weft_flow_kickoff_with_options_async (WeftFlow *flow, const WeftKickoffOptions *options,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
   /* The GTask gets no cancellable: a cancelled run still returns its result. */
   GTask *gtask = g_task_new (NULL, NULL, callback, user_data);
 
-  g_return_if_fail (flow != NULL);
+  g_return_if_fail (flow != NULL && options != NULL);
   g_task_set_source_tag (gtask, &weft_kickoff_tag);
   g_atomic_int_set (&flow->kicked_off, 1);
 
-  WeftRun *run = weft_run_new (flow, inputs, &error);
+  WeftRun *run = weft_run_new (flow, options, &error);
   if (run == NULL)
     {
       g_task_return_error (gtask, g_steal_pointer (&error));
@@ -610,6 +680,15 @@ weft_flow_kickoff_async (WeftFlow *flow, JsonObject *inputs, GCancellable *cance
   m->msg.type = WEFT_MSG_KICKOFF;
   m->run = run;
   weft_engine_post (flow->engine, &m->msg);
+}
+
+void
+weft_flow_kickoff_async (WeftFlow *flow, JsonObject *inputs, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  WeftKickoffOptions options = { .inputs = inputs };
+
+  weft_flow_kickoff_with_options_async (flow, &options, cancellable, callback, user_data);
 }
 
 WeftRun *
@@ -632,13 +711,23 @@ WeftRun *
 weft_flow_kickoff (WeftFlow *flow, JsonObject *inputs, GCancellable *cancellable,
                    GError **error)
 {
+  WeftKickoffOptions options = { .inputs = inputs };
+
+  return weft_flow_kickoff_with_options (flow, &options, cancellable, error);
+}
+
+WeftRun *
+weft_flow_kickoff_with_options (WeftFlow *flow, const WeftKickoffOptions *options,
+                                GCancellable *cancellable, GError **error)
+{
   g_return_val_if_fail (!weft_engine_is_loop_thread (flow->engine), NULL);
 
   g_autoptr(GMainContext) context = g_main_context_new ();
   g_autoptr(GAsyncResult) result = NULL;
 
   g_main_context_push_thread_default (context);
-  weft_flow_kickoff_async (flow, inputs, cancellable, weft_flow_kickoff_done, &result);
+  weft_flow_kickoff_with_options_async (flow, options, cancellable, weft_flow_kickoff_done,
+                                        &result);
   while (result == NULL)
     g_main_context_iteration (context, TRUE);
   g_main_context_pop_thread_default (context);

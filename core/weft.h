@@ -151,6 +151,35 @@ WEFT_API void weft_flow_kickoff_async (WeftFlow *flow, JsonObject *inputs,
                                        GCancellable *cancellable,
                                        GAsyncReadyCallback callback,
                                        gpointer user_data);
+/* How to start a run, beyond its inputs: replay (`completed` alone: a new
+ * run that reuses these outputs and runs the rest) and resume (`completed`
+ * and `resume_run_id`: the same run, continued by this process). */
+typedef struct {
+  JsonObject *inputs;          /* merged over the flow's own; may be NULL */
+  /* Task name → output (a string): settled as completed without running.
+   * A new run raises task.completed with attempt 0 for each ("reused"); a
+   * resumed one raises nothing for them (their events are stored). */
+  JsonObject *completed;
+  /* Continue this run: same id, run.resumed instead of run.started, event
+   * numbers after `resume_seq` (its last stored event). */
+  const char *resume_run_id;
+  guint64 resume_seq;
+  gpointer reserved[4];
+} WeftKickoffOptions;
+
+WEFT_API void weft_flow_kickoff_with_options_async (WeftFlow *flow,
+                                                    const WeftKickoffOptions *options,
+                                                    GCancellable *cancellable,
+                                                    GAsyncReadyCallback callback,
+                                                    gpointer user_data);
+WEFT_API WeftRun *weft_flow_kickoff_with_options (WeftFlow *flow,
+                                                  const WeftKickoffOptions *options,
+                                                  GCancellable *cancellable, GError **error);
+/* The tasks that depend on `task`, directly or not, and `task` itself:
+ * what a replay from `task` runs again.  NULL-terminated; g_strfreev it.
+ * NULL when the flow has no such task. */
+WEFT_API char **weft_flow_dup_downstream (WeftFlow *flow, const char *task);
+
 /* Returns the finished run whatever its status (see weft_run_get_status), or
  * NULL with `error` set when it could not start. */
 WEFT_API WeftRun *weft_flow_kickoff_finish (WeftFlow *flow, GAsyncResult *result,

@@ -199,6 +199,10 @@ typedef enum {
   WEFT_EVENT_RUN_COMPLETED,
   WEFT_EVENT_RUN_FAILED,
   WEFT_EVENT_RUN_CANCELLED,
+  /* A stored run continued by another process (`weft resume`): raised
+   * instead of run.started, with the run's id, numbered after its last
+   * stored event. */
+  WEFT_EVENT_RUN_RESUMED,
 } WeftEventType;
 
 typedef struct _WeftEvent WeftEvent;
@@ -228,6 +232,12 @@ WEFT_API const char *weft_event_get_step_kind  (const WeftEvent *event);
 WEFT_API const char *weft_event_get_error      (const WeftEvent *event);
 /* task.completed / task.failed / run.*: how long it ran, in µs; else 0. */
 WEFT_API gint64      weft_event_get_duration_us (const WeftEvent *event);
+/* run.started and run.resumed: the run's inputs as JSON text (also in the
+ * event's JSON), and the flow's own JSON text as it was loaded (not in the
+ * JSON: it can be large; a store keeps it to replay or resume the run).
+ * NULL for other events. */
+WEFT_API const char *weft_event_get_inputs      (const WeftEvent *event);
+WEFT_API const char *weft_event_get_flow_source (const WeftEvent *event);
 /* The one JSON schema of docs/events.md, as a compact single line. */
 WEFT_API char       *weft_event_to_json        (const WeftEvent *event);
 
@@ -294,6 +304,22 @@ typedef struct {
   void (*flush) (gpointer instance);
 } WeftCallbackClass;
 
+/* The store capability: a callback plugin that keeps runs can also give
+ * them back (`weft runs`, `weft replay`, `weft resume`).  Both functions
+ * are called from the caller's thread, while on_event may be running on
+ * the dispatcher thread: the plugin makes that safe.  The JSON shapes are
+ * documented in docs/store.md. */
+typedef struct {
+  /* Runs, newest first, at most `limit` (0: all): a JSON array of
+   * {run_id, flow, status, started_wall_us, finished_wall_us, error}. */
+  JsonNode *(*list_runs) (gpointer instance, guint limit, GError **error);
+  /* One run: {run_id, flow, status, error, inputs, flow_source,
+   * started_wall_us, finished_wall_us, last_seq, tasks: [{name, status,
+   * output, error, attempts, started_wall_us, finished_wall_us}]}, or NULL
+   * with WEFT_ERROR_NOT_FOUND. */
+  JsonNode *(*get_run)   (gpointer instance, const char *run_id, GError **error);
+} WeftStoreClass;
+
 typedef struct {
   guint32 abi;                 /* WEFT_ABI_VERSION */
   WeftPluginKind kind;
@@ -310,8 +336,10 @@ typedef struct {
   const WeftAgentClass    *agent;
   const WeftToolClass     *tool;
   const WeftCallbackClass *callback;
+  /* Optional, beside `callback` only. */
+  const WeftStoreClass    *store;
 
-  gpointer reserved[8];
+  gpointer reserved[7];
 } WeftPluginDescriptor;
 
 G_END_DECLS
