@@ -66,6 +66,18 @@ weft_callback_instance_get_name (WeftCallbackInstance *cb)
   return weft_config_get_instance_name (cb->config);
 }
 
+WeftPlugin *
+weft_callback_instance_get_plugin (WeftCallbackInstance *cb)
+{
+  return cb->plugin;
+}
+
+gpointer
+weft_callback_instance_get_instance (WeftCallbackInstance *cb)
+{
+  return cb->instance;
+}
+
 void
 weft_callback_instance_push (WeftCallbackInstance *cb, WeftEvent *event)
 {

@@ -76,6 +76,8 @@ typedef struct _WeftCallbackInstance WeftCallbackInstance;
 WeftCallbackInstance *weft_callback_instance_new (WeftPlugin *plugin, WeftConfig *config,
                                                   GError **error);
 const char *weft_callback_instance_get_name (WeftCallbackInstance *cb);
+WeftPlugin *weft_callback_instance_get_plugin (WeftCallbackInstance *cb);
+gpointer    weft_callback_instance_get_instance (WeftCallbackInstance *cb);
 /* Queues the event (takes a reference); never blocks. */
 void weft_callback_instance_push (WeftCallbackInstance *cb, WeftEvent *event);
 /* Delivers every queued event, calls flush, joins the thread, destroys. */

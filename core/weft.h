@@ -211,8 +211,26 @@ WEFT_API guint       weft_run_get_task_attempts (WeftRun *run, guint i);
 WEFT_API gint64      weft_run_get_task_started_us  (WeftRun *run, guint i);
 WEFT_API gint64      weft_run_get_task_finished_us (WeftRun *run, guint i);
 
+/* ------------------------------------------------------------------------ */
+/* Stores: runs read back (`weft runs`, `replay`, `resume`)                 */
+
+typedef struct _WeftStore WeftStore;
+
+/* Opens a callback plugin that has the store capability, with `options`
+ * (checked against its table; may be NULL), to read from. */
+WEFT_API WeftStore *weft_store_open (WeftEngine *engine, const char *plugin,
+                                     JsonObject *options, GError **error);
+/* The store the flow writes to (its first callback with the capability),
+ * or NULL.  Keeps the flow alive until freed. */
+WEFT_API WeftStore *weft_flow_dup_store (WeftFlow *flow);
+WEFT_API void       weft_store_free (WeftStore *store);
+/* The shapes of docs/store.md; new nodes, or NULL with `error` set. */
+WEFT_API JsonNode  *weft_store_list_runs (WeftStore *store, guint limit, GError **error);
+WEFT_API JsonNode  *weft_store_get_run (WeftStore *store, const char *run_id, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftEngine, weft_engine_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftFlow, weft_flow_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftRun, weft_run_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftStore, weft_store_free)
 
 G_END_DECLS

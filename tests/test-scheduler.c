@@ -503,6 +503,113 @@ test_concurrent_runs (Fixture *f, gconstpointer data)
   g_assert_cmpuint (m.completed, ==, 200);
 }
 
+/* ---- replay and resume ------------------------------------------------------ */
+
+static const char *const preset_flow =
+  "{\"name\": \"pre\", \"agents\": {\"t\": {\"plugin\": \"template\", \"template\": \"{task}[{context}]\"}},"
+  " \"tasks\": [{\"name\": \"a\", \"agent\": \"t\", \"description\": \"x\"},"
+  "             {\"name\": \"b\", \"agent\": \"t\", \"description\": \"x\", \"context\": [\"a\"]},"
+  "             {\"name\": \"c\", \"agent\": \"t\", \"description\": \"x\", \"context\": [\"b\"]},"
+  "             {\"name\": \"d\", \"agent\": \"t\", \"description\": \"x\"}]}";
+
+static void
+test_replay_reuses_outputs (Fixture *f, gconstpointer data)
+{
+  Collector c = { .events = g_ptr_array_new_with_free_func (g_free) };
+  g_mutex_init (&c.lock);
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, preset_flow);
+  g_autoptr(JsonObject) completed = json_object_new ();
+  g_autoptr(GError) error = NULL;
+
+  json_object_set_string_member (completed, "a", "stored A");
+  json_object_set_string_member (completed, "d", "stored D");
+  WeftKickoffOptions options = { .completed = completed };
+  guint id = weft_engine_add_listener (f->engine, collect_event, &c, NULL);
+  g_autoptr(WeftRun) run = weft_flow_kickoff_with_options (flow, &options, NULL, &error);
+  weft_engine_remove_listener (f->engine, id);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
+  /* Reused outputs are handed on as they were; only b and c ran. */
+  g_assert_cmpstr (output (run, "a"), ==, "stored A");
+  g_assert_cmpuint (weft_run_get_task_attempts (run, 0), ==, 0);
+  g_assert_cmpstr (output (run, "b"), ==, "b[a: stored A]");
+  g_assert_cmpstr (output (run, "c"), ==, "c[b: b[a: stored A]]");
+  g_assert_cmpstr (output (run, "d"), ==, "stored D");
+  g_assert_cmpuint (count_prefixed (&c, "run.started"), ==, 1);
+  g_assert_cmpuint (count_prefixed (&c, "task.completed a 0"), ==, 1);
+  g_assert_cmpuint (count_prefixed (&c, "task.started a"), ==, 0);
+  g_assert_cmpuint (count_prefixed (&c, "task.started b 1"), ==, 1);
+
+  g_auto(GStrv) downstream = weft_flow_dup_downstream (flow, "b");
+  g_assert_cmpuint (g_strv_length (downstream), ==, 2);
+  g_assert_true (g_strv_contains ((const char * const *) downstream, "b"));
+  g_assert_true (g_strv_contains ((const char * const *) downstream, "c"));
+  g_assert_null (weft_flow_dup_downstream (flow, "nope"));
+
+  g_ptr_array_unref (c.events);
+  g_mutex_clear (&c.lock);
+}
+
+typedef struct {
+  GMutex lock;
+  GArray *seqs;
+  GPtrArray *types;
+} Numbered;
+
+static void
+number_event (const WeftEvent *event, gpointer data)
+{
+  Numbered *n = data;
+  guint64 seq = weft_event_get_seq (event);
+
+  g_mutex_lock (&n->lock);
+  g_array_append_val (n->seqs, seq);
+  g_ptr_array_add (n->types, g_strdup (weft_event_type_to_string (weft_event_get_event_type (event))));
+  g_mutex_unlock (&n->lock);
+}
+
+static void
+test_resume_continues_run (Fixture *f, gconstpointer data)
+{
+  Numbered n = { .seqs = g_array_new (FALSE, FALSE, sizeof (guint64)),
+                 .types = g_ptr_array_new_with_free_func (g_free) };
+  g_mutex_init (&n.lock);
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, preset_flow);
+  g_autoptr(JsonObject) completed = json_object_new ();
+  g_autoptr(GError) error = NULL;
+
+  json_object_set_string_member (completed, "a", "stored A");
+  WeftKickoffOptions options = { .completed = completed, .resume_run_id = "0a0b-run",
+                                 .resume_seq = 41 };
+  guint id = weft_engine_add_listener (f->engine, number_event, &n, NULL);
+  g_autoptr(WeftRun) run = weft_flow_kickoff_with_options (flow, &options, NULL, &error);
+  weft_engine_remove_listener (f->engine, id);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (weft_run_get_id (run), ==, "0a0b-run");
+  g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
+  g_assert_cmpstr (output (run, "c"), ==, "c[b: b[a: stored A]]");
+  /* Numbered after the stored events, run.resumed first, nothing for a. */
+  g_assert_cmpstr (n.types->pdata[0], ==, "run.resumed");
+  for (guint i = 0; i < n.seqs->len; i++)
+    g_assert_cmpuint (g_array_index (n.seqs, guint64, i), ==, 42 + i);
+  /* b, c, d: started and completed each; run.resumed and run.completed. */
+  g_assert_cmpuint (n.seqs->len, ==, 8);
+
+  /* Outputs of tasks the flow does not have are refused before the run. */
+  g_autoptr(JsonObject) bad = json_object_new ();
+  json_object_set_string_member (bad, "zz", "x");
+  WeftKickoffOptions wrong = { .completed = bad };
+  g_assert_null (weft_flow_kickoff_with_options (flow, &wrong, NULL, &error));
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND);
+  weft_test_assert_contains (error->message, "completed task \"zz\"");
+
+  g_array_unref (n.seqs);
+  g_ptr_array_unref (n.types);
+  g_mutex_clear (&n.lock);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -523,5 +630,7 @@ main (int argc, char **argv)
   ADD ("inputs-and-prompt", test_inputs_and_prompt);
   ADD ("result-json", test_result_json);
   ADD ("concurrent-runs", test_concurrent_runs);
+  ADD ("replay-reuses-outputs", test_replay_reuses_outputs);
+  ADD ("resume-continues-run", test_resume_continues_run);
   return g_test_run ();
 }

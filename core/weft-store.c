@@ -1,0 +1,85 @@
+/* weft-store.c — reading runs back from a plugin with the store capability,
+ * either one the caller opens or the one a flow writes to. */
+#include "weft-private.h"
+
+struct _WeftStore {
+  WeftPlugin *plugin;
+  gpointer instance;
+  WeftConfig *config;         /* when opened here: the instance is ours */
+  WeftFlow *flow;             /* when borrowed from a flow: keeps it alive */
+};
+
+WeftStore *
+weft_store_open (WeftEngine *engine, const char *plugin_name, JsonObject *options,
+                 GError **error)
+{
+  WeftPlugin *plugin = weft_registry_lookup (weft_engine_get_registry (engine),
+                                             WEFT_PLUGIN_CALLBACK, plugin_name);
+
+  if (plugin == NULL || plugin->desc->store == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "no store plugin named \"%s\" is loaded (a store is a callback plugin "
+                   "that can read runs back, like sqlite)", plugin_name);
+      return NULL;
+    }
+  WeftConfig *config = weft_config_new (plugin->desc, plugin_name, options, NULL, NULL, NULL,
+                                        error);
+  if (config == NULL)
+    return NULL;
+  gpointer instance = plugin->desc->create (config, error);
+  if (instance == NULL)
+    {
+      weft_config_free (config);
+      return NULL;
+    }
+  WeftStore *store = g_new0 (WeftStore, 1);
+  store->plugin = plugin;
+  store->instance = instance;
+  store->config = config;
+  return store;
+}
+
+WeftStore *
+weft_flow_dup_store (WeftFlow *flow)
+{
+  for (guint i = 0; i < flow->callbacks->len; i++)
+    {
+      WeftCallbackInstance *cb = flow->callbacks->pdata[i];
+      WeftPlugin *plugin = weft_callback_instance_get_plugin (cb);
+      if (plugin->desc->store == NULL)
+        continue;
+      WeftStore *store = g_new0 (WeftStore, 1);
+      store->plugin = plugin;
+      store->instance = weft_callback_instance_get_instance (cb);
+      store->flow = weft_flow_ref (flow);
+      return store;
+    }
+  return NULL;
+}
+
+void
+weft_store_free (WeftStore *store)
+{
+  if (store == NULL)
+    return;
+  if (store->config)
+    {
+      store->plugin->desc->destroy (store->instance);
+      weft_config_free (store->config);
+    }
+  g_clear_pointer (&store->flow, weft_flow_unref);
+  g_free (store);
+}
+
+JsonNode *
+weft_store_list_runs (WeftStore *store, guint limit, GError **error)
+{
+  return store->plugin->desc->store->list_runs (store->instance, limit, error);
+}
+
+JsonNode *
+weft_store_get_run (WeftStore *store, const char *run_id, GError **error)
+{
+  return store->plugin->desc->store->get_run (store->instance, run_id, error);
+}
