@@ -352,11 +352,17 @@ read_until (GDataInputStream *in, const char *needle)
     }
 }
 
+/* SIGINT or SIGTERM cancels the run, and every event raised until then
+ * still reaches the callbacks before the process exits. */
 static void
-test_run_sigint (Fixture *fx, gconstpointer data)
+test_run_signal (Fixture *fx, int signum)
 {
   g_autofree char *flow = write_file (fx, "slow.json", slow_flow);
-  g_auto(GStrv) argv = weft_argv (fx, (const char *[]) { "run", flow, NULL });
+  g_autofree char *dir = g_path_get_dirname (flow);
+  g_autofree char *events = g_build_filename (dir, "events.jsonl", NULL);
+  g_autofree char *spec = g_strdup_printf ("log:format=jsonl,path=%s", events);
+  g_auto(GStrv) argv = weft_argv (fx, (const char *[]) { "run", flow, "--callback", spec, NULL });
+  g_autofree char *logged = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GDataInputStream) err = NULL;
@@ -370,7 +376,7 @@ test_run_sigint (Fixture *fx, gconstpointer data)
 
   g_assert_true (read_until (err, "task nap started"));
   signalled_us = g_get_monotonic_time ();
-  g_subprocess_send_signal (proc, SIGINT);
+  g_subprocess_send_signal (proc, signum);
   read_until (err, "\001");   /* to the end of stderr */
   g_subprocess_wait (proc, NULL, &error);
   g_assert_no_error (error);
@@ -378,6 +384,28 @@ test_run_sigint (Fixture *fx, gconstpointer data)
   g_assert_cmpint (exit_status_of (proc), ==, 130);
   /* Far less than the 30 s the task would have taken. */
   g_assert_cmpint (g_get_monotonic_time () - signalled_us, <, 20 * G_USEC_PER_SEC);
+
+  /* run.started, task.started, task.failed (cancelled), run.cancelled. */
+  g_assert_true (g_file_get_contents (events, &logged, NULL, NULL));
+  g_auto(GStrv) lines = g_strsplit (g_strchomp (logged), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 4);
+  g_assert_nonnull (strstr (lines[2], "\"type\":\"task.failed\""));
+  g_assert_nonnull (strstr (lines[2], "\"error\":\"cancelled\""));
+  g_assert_nonnull (strstr (lines[3], "\"type\":\"run.cancelled\""));
+  g_assert_nonnull (strstr (lines[3], "\"seq\":4"));
+  g_unlink (events);
+}
+
+static void
+test_run_sigint (Fixture *fx, gconstpointer data)
+{
+  test_run_signal (fx, SIGINT);
+}
+
+static void
+test_run_sigterm (Fixture *fx, gconstpointer data)
+{
+  test_run_signal (fx, SIGTERM);
 }
 
 /* ---- validate, graph, plugins ---------------------------------------------- */
@@ -447,6 +475,7 @@ main (int argc, char **argv)
   ADD ("/cli/run/callback-log", test_run_callback_log);
   ADD ("/cli/run/callback-errors", test_run_callback_errors);
   ADD ("/cli/run/sigint", test_run_sigint);
+  ADD ("/cli/run/sigterm", test_run_sigterm);
   ADD ("/cli/validate", test_validate);
   ADD ("/cli/graph", test_graph);
   ADD ("/cli/plugins", test_plugins);
