@@ -1,0 +1,730 @@
+/* weft-webhook.c — a callback that POSTs each selected event to a URL.
+ *
+ * on_event runs on this instance's own dispatcher thread, so each event is
+ * sent there with libsoup's blocking API: waiting for a slow or failing
+ * receiver delays nobody but this instance, and sending one event at a time
+ * keeps the receiver's view in the order the events were raised.  The run
+ * itself never waits: its events queue up in front of this thread.
+ *
+ * Failures are retried with exponential backoff and jitter, within a time
+ * budget per event (max_retry_s), so that a receiver that is down cannot
+ * hold the flow's shutdown (which drains this queue) for long: after an
+ * event was given up, later events get a single attempt each until one
+ * gets through.  docs/callbacks.md describes the behaviour and the
+ * signature for receivers.
+ */
+#define G_LOG_DOMAIN "weft-webhook"
+
+#include <weft/weft-sdk.h>
+#include <libsoup/soup.h>
+
+#include <math.h>
+#include <string.h>
+
+#define WEFT_WEBHOOK_VERSION "0.1.0"
+/* No single backoff wait grows beyond this, whatever the attempt number. */
+#define WEFT_WEBHOOK_MAX_BACKOFF_US (60 * G_USEC_PER_SEC)
+/* Characters of a receiver's error reply quoted in a warning. */
+#define WEFT_WEBHOOK_MAX_REPLY 200
+
+typedef struct {
+  char *instance;          /* the callback's name in the flow, for logs     */
+  GUri *uri;               /* where to POST                                  */
+  char *url_display;       /* scheme://host:port/… : logs never show the
+                            * path or query, where chat webhooks keep tokens */
+  GBytes *secret;          /* HMAC key, or NULL: never logged               */
+  guint32 events;          /* bit (1 << WeftEventType) per selected type    */
+  char **header_names;     /* extra headers, index for index ...            */
+  char **header_values;    /* ... with their values                          */
+  char *template;          /* body template, or NULL for the event JSON     */
+  char *content_type;
+  gboolean escape_json;    /* template values are JSON-string escaped       */
+  gint64 max_retries;
+  gint64 retry_base_us;
+  gint64 max_retry_us;     /* retry budget per event                        */
+  SoupSession *session;
+  GRand *rand;             /* jitter; touched only on the dispatcher thread */
+  gboolean down;           /* the last event was given up on                */
+} WeftWebhook;
+
+static const WeftOption weft_webhook_options[] = {
+  { "url", WEFT_OPTION_STRING, NULL, TRUE,
+    "http:// or https:// URL to POST each event to" },
+  { "events", WEFT_OPTION_STRING_LIST, NULL, FALSE,
+    "event types to send, e.g. [\"task.completed\", \"run.failed\"] (default: all)" },
+  { "secret", WEFT_OPTION_STRING, NULL, FALSE,
+    "key for the X-Weft-Signature header: sha256=HMAC-SHA256(secret, body) in hex" },
+  { "headers", WEFT_OPTION_OBJECT, NULL, FALSE,
+    "extra request headers (name: string value), e.g. {\"Authorization\": \"Bearer ${TOKEN}\"}" },
+  { "template", WEFT_OPTION_STRING, NULL, FALSE,
+    "body template with {type} {run_id} {flow} {task} {attempt} {seq} {time} {output} {error} {json}" },
+  { "content_type", WEFT_OPTION_STRING, "\"application/json\"", FALSE,
+    "Content-Type of the body; with a JSON type, template values are JSON-escaped" },
+  { "timeout_s", WEFT_OPTION_DOUBLE, "10", FALSE,
+    "seconds a request may go without progress (rounded up to whole seconds)" },
+  { "max_retries", WEFT_OPTION_INT, "5", FALSE,
+    "retries of one event after a connection error, 408, 429 or 5xx" },
+  { "retry_base_ms", WEFT_OPTION_INT, "500", FALSE,
+    "first backoff wait; doubles each retry, with jitter" },
+  { "max_retry_s", WEFT_OPTION_DOUBLE, "30", FALSE,
+    "give an event up once retrying it would go past this many seconds" },
+  WEFT_OPTION_END
+};
+
+static void
+weft_webhook_free (WeftWebhook *self)
+{
+  g_free (self->instance);
+  g_clear_pointer (&self->uri, g_uri_unref);
+  g_free (self->url_display);
+  g_clear_pointer (&self->secret, g_bytes_unref);
+  g_strfreev (self->header_names);
+  g_strfreev (self->header_values);
+  g_free (self->template);
+  g_free (self->content_type);
+  g_clear_object (&self->session);
+  g_clear_pointer (&self->rand, g_rand_free);
+  g_free (self);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftWebhook, weft_webhook_free)
+
+/* ------------------------------------------------------------------------ */
+/* create: options                                                          */
+
+static gboolean
+weft_webhook_set_url (WeftWebhook *self, const char *url, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  const char *scheme;
+
+  self->uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, &local);
+  if (self->uri == NULL)
+    {
+      /* The parser's message quotes the URL, which may hold a token. */
+      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                           "option \"url\": not a valid URL");
+      return FALSE;
+    }
+  scheme = g_uri_get_scheme (self->uri);
+  if ((g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0) ||
+      g_uri_get_host (self->uri) == NULL || *g_uri_get_host (self->uri) == '\0')
+    {
+      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                           "option \"url\": must be an http:// or https:// URL with a host");
+      return FALSE;
+    }
+  if (g_uri_get_port (self->uri) > 0)
+    self->url_display = g_strdup_printf ("%s://%s:%d/…", scheme, g_uri_get_host (self->uri),
+                                         g_uri_get_port (self->uri));
+  else
+    self->url_display = g_strdup_printf ("%s://%s/…", scheme, g_uri_get_host (self->uri));
+  return TRUE;
+}
+
+/* Every type this weft knows, for error messages: asked of the SDK, so that
+ * types added later are listed without a change here. */
+static char *
+weft_webhook_valid_types (void)
+{
+  g_autoptr(GString) valid = g_string_new (NULL);
+
+  for (guint i = 0; i < 32; i++)
+    {
+      const char *name = weft_event_type_to_string ((WeftEventType) i);
+
+      if (!weft_event_type_from_string (name, NULL))
+        break;
+      g_string_append_printf (valid, "%s%s", i > 0 ? ", " : "", name);
+    }
+  return g_string_free (g_steal_pointer (&valid), FALSE);
+}
+
+static gboolean
+weft_webhook_set_events (WeftWebhook *self, const WeftConfig *config, GError **error)
+{
+  const char * const *names;
+
+  if (!weft_config_has (config, "events"))
+    {
+      self->events = G_MAXUINT32;
+      return TRUE;
+    }
+  names = weft_config_get_strv (config, "events");
+  for (guint i = 0; names != NULL && names[i] != NULL; i++)
+    {
+      WeftEventType type;
+      g_autofree char *valid = NULL;
+
+      if (weft_event_type_from_string (names[i], &type) && (guint) type < 32)
+        {
+          self->events |= 1u << type;
+          continue;
+        }
+      valid = weft_webhook_valid_types ();
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"events\": unknown event type \"%s\" (valid: %s)", names[i], valid);
+      return FALSE;
+    }
+  if (self->events == 0)
+    {
+      g_autofree char *valid = weft_webhook_valid_types ();
+
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"events\": must name at least one event type (%s)", valid);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* An HTTP token (RFC 9110): what a header name may be made of. */
+static gboolean
+weft_webhook_is_token (const char *name)
+{
+  if (*name == '\0')
+    return FALSE;
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("!#$%&'*+-.^_`|~", *p) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+weft_webhook_check_header (const char *name, JsonNode *value, GError **error)
+{
+  if (!weft_webhook_is_token (name))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"headers\": \"%s\" is not a valid header name", name);
+      return FALSE;
+    }
+  if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"headers\": the value of \"%s\" must be a string", name);
+      return FALSE;
+    }
+  /* A line break would let a value smuggle in headers of its own. */
+  if (strpbrk (json_node_get_string (value), "\r\n") != NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"headers\": the value of \"%s\" must be one line", name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Copied out of the config: its JsonObject must not be read from the
+ * dispatcher thread while other threads may touch it. */
+static gboolean
+weft_webhook_set_headers (WeftWebhook *self, const WeftConfig *config, GError **error)
+{
+  JsonObject *headers = weft_config_has (config, "headers")
+                        ? weft_config_get_object (config, "headers") : NULL;
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
+  g_autoptr(GStrvBuilder) values = g_strv_builder_new ();
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *value;
+
+  if (headers != NULL)
+    {
+      json_object_iter_init (&iter, headers);
+      while (json_object_iter_next (&iter, &name, &value))
+        {
+          if (!weft_webhook_check_header (name, value, error))
+            return FALSE;
+          g_strv_builder_add (names, name);
+          g_strv_builder_add (values, json_node_get_string (value));
+        }
+    }
+  self->header_names = g_strv_builder_end (names);
+  self->header_values = g_strv_builder_end (values);
+  return TRUE;
+}
+
+/* The placeholders a template may use; see weft_webhook_lookup. */
+static const char * const weft_webhook_keys[] = {
+  "type", "run_id", "flow", "task", "attempt", "seq", "time", "output", "error", "json", NULL
+};
+
+static const char *
+weft_webhook_check_key (const char *key, gpointer user_data)
+{
+  return g_strv_contains (weft_webhook_keys, key) ? "" : NULL;
+}
+
+/* "type/subtype", optionally followed by "; parameters". */
+static gboolean
+weft_webhook_is_media_type (const char *value)
+{
+  g_auto(GStrv) parts = NULL;
+  g_autofree char *base = NULL;
+  char *semi;
+
+  if (value == NULL || strpbrk (value, "\r\n") != NULL)
+    return FALSE;
+  base = g_strdup (value);
+  semi = strchr (base, ';');
+  if (semi != NULL)
+    *semi = '\0';
+  parts = g_strsplit (g_strstrip (base), "/", -1);
+  return g_strv_length (parts) == 2 &&
+         weft_webhook_is_token (parts[0]) && weft_webhook_is_token (parts[1]);
+}
+
+static gboolean
+weft_webhook_set_template (WeftWebhook *self, const WeftConfig *config, GError **error)
+{
+  const char *content_type = weft_config_get_string (config, "content_type");
+  g_autofree char *trial = NULL;
+  g_autoptr(GError) local = NULL;
+
+  if (!weft_webhook_is_media_type (content_type))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"content_type\": \"%s\" is not a media type (type/subtype)",
+                   content_type != NULL ? content_type : "");
+      return FALSE;
+    }
+  self->content_type = g_strdup (content_type);
+  /* "application/json", "application/vnd.foo+json; charset=utf-8", … */
+  self->escape_json = strstr (content_type, "json") != NULL;
+
+  if (!weft_config_has (config, "template"))
+    return TRUE;
+  /* Rendered once with empty values, so that a bad placeholder is an
+   * error when the flow loads rather than a warning per event. */
+  trial = weft_template_render (weft_config_get_string (config, "template"),
+                                weft_webhook_check_key, NULL, &local);
+  if (trial == NULL)
+    {
+      g_autofree char *keys = g_strjoinv (", ", (char **) weft_webhook_keys);
+
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"template\": %s (placeholders: %s; write \"{{\" and \"}}\" "
+                   "for literal braces)", local->message, keys);
+      return FALSE;
+    }
+  self->template = g_strdup (weft_config_get_string (config, "template"));
+  return TRUE;
+}
+
+static gboolean
+weft_webhook_set_secret (WeftWebhook *self, const WeftConfig *config, GError **error)
+{
+  const char *secret = weft_config_has (config, "secret")
+                       ? weft_config_get_string (config, "secret") : NULL;
+
+  if (secret == NULL)
+    return TRUE;
+  /* An unset ${VAR} that came out empty would sign with an empty key:
+   * a receiver would reject every event, or worse, accept forgeries. */
+  if (*secret == '\0')
+    {
+      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                           "option \"secret\": must not be empty (leave it out to send unsigned)");
+      return FALSE;
+    }
+  self->secret = g_bytes_new (secret, strlen (secret));
+  return TRUE;
+}
+
+static gboolean
+weft_webhook_check_range (const char *name, double value, double min, double max,
+                          GError **error)
+{
+  if (value >= min && value <= max)
+    return TRUE;
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+               "option \"%s\": must be between %g and %g, not %g", name, min, max, value);
+  return FALSE;
+}
+
+static gboolean
+weft_webhook_set_numbers (WeftWebhook *self, const WeftConfig *config, GError **error)
+{
+  double timeout_s = weft_config_get_double (config, "timeout_s");
+  double max_retry_s = weft_config_get_double (config, "max_retry_s");
+  gint64 max_retries = weft_config_get_int (config, "max_retries");
+  gint64 retry_base_ms = weft_config_get_int (config, "retry_base_ms");
+
+  if (!weft_webhook_check_range ("timeout_s", timeout_s, 0.001, 3600, error) ||
+      !weft_webhook_check_range ("max_retry_s", max_retry_s, 0, 86400, error) ||
+      !weft_webhook_check_range ("max_retries", (double) max_retries, 0, 1000, error) ||
+      !weft_webhook_check_range ("retry_base_ms", (double) retry_base_ms, 0, 3600000, error))
+    return FALSE;
+
+  self->max_retries = max_retries;
+  self->retry_base_us = retry_base_ms * 1000;
+  self->max_retry_us = (gint64) (max_retry_s * G_USEC_PER_SEC);
+  /* libsoup's I/O timeout counts whole seconds. */
+  self->session = soup_session_new_with_options ("timeout", (guint) ceil (timeout_s),
+                                                 "user-agent", "weft-webhook/" WEFT_WEBHOOK_VERSION,
+                                                 NULL);
+  return TRUE;
+}
+
+static gpointer
+weft_webhook_create (const WeftConfig *config, GError **error)
+{
+  g_autoptr(WeftWebhook) self = g_new0 (WeftWebhook, 1);
+
+  self->instance = g_strdup (weft_config_get_instance_name (config));
+  if (!weft_webhook_set_url (self, weft_config_get_string (config, "url"), error) ||
+      !weft_webhook_set_events (self, config, error) ||
+      !weft_webhook_set_headers (self, config, error) ||
+      !weft_webhook_set_template (self, config, error) ||
+      !weft_webhook_set_secret (self, config, error) ||
+      !weft_webhook_set_numbers (self, config, error))
+    return NULL;
+  self->rand = g_rand_new ();
+  return g_steal_pointer (&self);
+}
+
+static void
+weft_webhook_destroy (gpointer instance)
+{
+  weft_webhook_free (instance);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The body                                                                 */
+
+typedef struct {
+  const WeftEvent *event;
+  const char *json;
+  gboolean escape_json;
+  GPtrArray *strings;      /* keeps the values handed out alive */
+} WeftWebhookValues;
+
+/* Inside a JSON string: what json-glib would write between the quotes. */
+static char *
+weft_webhook_json_escape (const char *text)
+{
+  g_autoptr(JsonNode) node = json_node_init_string (json_node_alloc (), text);
+  g_autofree char *quoted = json_to_string (node, FALSE);
+
+  return g_strndup (quoted + 1, strlen (quoted) - 2);
+}
+
+/* As the event JSON writes it: "2026-11-22T03:48:17.123456Z". */
+static const char *
+weft_webhook_time (WeftWebhookValues *v)
+{
+  gint64 wall_us = weft_event_get_wall_us (v->event);
+  g_autoptr(GDateTime) time = g_date_time_new_from_unix_utc (wall_us / G_USEC_PER_SEC);
+  g_autofree char *text = time != NULL ? g_date_time_format (time, "%Y-%m-%dT%H:%M:%S") : NULL;
+  char *copy = g_strdup_printf ("%s.%06dZ", text != NULL ? text : "?",
+                                (int) (wall_us % G_USEC_PER_SEC));
+
+  g_ptr_array_add (v->strings, copy);
+  return copy;
+}
+
+static const char *
+weft_webhook_raw_value (const char *key, WeftWebhookValues *v)
+{
+  const WeftEvent *e = v->event;
+  char *number = NULL;
+
+  if (g_str_equal (key, "type"))
+    return weft_event_type_to_string (weft_event_get_event_type (e));
+  if (g_str_equal (key, "run_id"))
+    return weft_event_get_run_id (e);
+  if (g_str_equal (key, "flow"))
+    return weft_event_get_flow_name (e);
+  if (g_str_equal (key, "task"))
+    return weft_event_get_task_name (e);
+  if (g_str_equal (key, "output"))
+    return weft_event_get_output (e);
+  if (g_str_equal (key, "error"))
+    return weft_event_get_error (e);
+  if (g_str_equal (key, "time"))
+    return weft_webhook_time (v);
+  if (g_str_equal (key, "attempt"))
+    number = g_strdup_printf ("%u", weft_event_get_attempt (e));
+  else if (g_str_equal (key, "seq"))
+    number = g_strdup_printf ("%" G_GUINT64_FORMAT, weft_event_get_seq (e));
+  if (number != NULL)
+    g_ptr_array_add (v->strings, number);
+  return number;
+}
+
+/* A field the event does not have renders empty; {json} is JSON already
+ * and goes in as is. */
+static const char *
+weft_webhook_lookup (const char *key, gpointer user_data)
+{
+  WeftWebhookValues *v = user_data;
+  const char *raw;
+  char *escaped;
+
+  if (g_str_equal (key, "json"))
+    return v->json;
+  raw = weft_webhook_raw_value (key, v);
+  if (raw == NULL)
+    raw = "";
+  if (!v->escape_json)
+    return raw;
+  escaped = weft_webhook_json_escape (raw);
+  g_ptr_array_add (v->strings, escaped);
+  return escaped;
+}
+
+static GBytes *
+weft_webhook_body (WeftWebhook *self, const WeftEvent *event, char *json /* transfer full */,
+                   GError **error)
+{
+  g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func (g_free);
+  WeftWebhookValues values = { event, json, self->escape_json, strings };
+  g_autofree char *owned = json;
+  gsize length = strlen (json);
+  char *body;
+
+  /* Without a template the body is the event JSON itself. */
+  if (self->template == NULL)
+    return g_bytes_new_take (g_steal_pointer (&owned), length);
+  body = weft_template_render (self->template, weft_webhook_lookup, &values, error);
+  return body != NULL ? g_bytes_new_take (body, strlen (body)) : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sending                                                                  */
+
+typedef enum {
+  WEFT_WEBHOOK_SENT,       /* 2xx                                      */
+  WEFT_WEBHOOK_RETRY,      /* connection error, 408, 429, 5xx          */
+  WEFT_WEBHOOK_REFUSED,    /* any other status: retrying will not help */
+} WeftWebhookOutcome;
+
+typedef struct {
+  GBytes *body;
+  char *signature;         /* "sha256=…", or NULL                      */
+  char *delivery;          /* run_id/seq: the same on every retry      */
+  const char *type;
+  /* Filled by each attempt: */
+  char *problem;           /* what went wrong, for the warning         */
+  gint64 retry_after_us;   /* the receiver's Retry-After, or -1        */
+} WeftWebhookDelivery;
+
+/* Retry-After is either seconds or an HTTP date. */
+static gint64
+weft_webhook_retry_after (SoupMessage *msg)
+{
+  const char *value = soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                    "Retry-After");
+  g_autoptr(GDateTime) date = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  guint64 seconds;
+
+  g_autofree char *trimmed = NULL;
+
+  if (value == NULL)
+    return -1;
+  trimmed = g_strstrip (g_strdup (value));
+  if (g_ascii_string_to_unsigned (trimmed, 10, 0, G_MAXINT32, &seconds, NULL))
+    return (gint64) seconds * G_USEC_PER_SEC;
+  date = soup_date_time_new_from_http_string (value);
+  if (date == NULL)
+    return -1;
+  now = g_date_time_new_now_utc ();
+  return MAX (0, g_date_time_difference (date, now));
+}
+
+static SoupMessage *
+weft_webhook_message (WeftWebhook *self, WeftWebhookDelivery *d)
+{
+  SoupMessage *msg = soup_message_new_from_uri ("POST", self->uri);
+  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+
+  /* A redirected POST may turn into a GET without its body: not followed. */
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  soup_message_headers_replace (headers, "X-Weft-Event", d->type);
+  soup_message_headers_replace (headers, "X-Weft-Delivery", d->delivery);
+  if (d->signature != NULL)
+    soup_message_headers_replace (headers, "X-Weft-Signature", d->signature);
+  for (guint i = 0; self->header_names[i] != NULL; i++)
+    soup_message_headers_replace (headers, self->header_names[i], self->header_values[i]);
+  soup_message_set_request_body_from_bytes (msg, self->content_type, d->body);
+  return msg;
+}
+
+/* The start of a reply, for the warning: receivers often say why. */
+static char *
+weft_webhook_reply_excerpt (GBytes *reply)
+{
+  gsize size = 0;
+  const char *data = reply != NULL ? g_bytes_get_data (reply, &size) : NULL;
+  g_autofree char *text = g_utf8_make_valid (data != NULL ? data : "",
+                                             (gssize) MIN (size, WEFT_WEBHOOK_MAX_REPLY));
+
+  g_strdelimit (g_strstrip (text), "\r\n\t", ' ');
+  return g_steal_pointer (&text);
+}
+
+static WeftWebhookOutcome
+weft_webhook_send_once (WeftWebhook *self, WeftWebhookDelivery *d)
+{
+  g_autoptr(SoupMessage) msg = weft_webhook_message (self, d);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) reply = soup_session_send_and_read (self->session, msg, NULL, &error);
+  g_autofree char *excerpt = NULL;
+  guint status;
+
+  g_clear_pointer (&d->problem, g_free);
+  d->retry_after_us = -1;
+  if (reply == NULL)
+    {
+      d->problem = g_strdup (error->message);
+      return WEFT_WEBHOOK_RETRY;
+    }
+  status = soup_message_get_status (msg);
+  if (SOUP_STATUS_IS_SUCCESSFUL (status))
+    return WEFT_WEBHOOK_SENT;
+
+  excerpt = weft_webhook_reply_excerpt (reply);
+  d->problem = g_strdup_printf ("HTTP %u %s%s%s", status,
+                                soup_message_get_reason_phrase (msg) != NULL
+                                ? soup_message_get_reason_phrase (msg) : "",
+                                *excerpt != '\0' ? ": " : "", excerpt);
+  /* 429 Too Many Requests has no name in libsoup's enum. */
+  if (status == SOUP_STATUS_REQUEST_TIMEOUT || status == 429 || status >= 500)
+    {
+      d->retry_after_us = weft_webhook_retry_after (msg);
+      return WEFT_WEBHOOK_RETRY;
+    }
+  return WEFT_WEBHOOK_REFUSED;
+}
+
+/* base · 2^(retry-1), then "equal jitter": somewhere in its upper half, so
+ * that many weft processes retrying one receiver spread out. */
+static gint64
+weft_webhook_backoff (WeftWebhook *self, guint retry)
+{
+  gint64 wait = self->retry_base_us;
+
+  for (guint i = 1; i < retry && wait < WEFT_WEBHOOK_MAX_BACKOFF_US; i++)
+    wait *= 2;
+  wait = MIN (wait, WEFT_WEBHOOK_MAX_BACKOFF_US);
+  if (wait < 2)
+    return wait;
+  return wait / 2 + g_rand_int_range (self->rand, 0, (gint32) (wait / 2));
+}
+
+/* How long to wait before retry number `retry`, or -1 to give up. */
+static gint64
+weft_webhook_next_wait (WeftWebhook *self, WeftWebhookDelivery *d, guint retry,
+                        gint64 deadline)
+{
+  gint64 left = deadline - g_get_monotonic_time ();
+
+  if (retry > self->max_retries || left <= 0)
+    return -1;
+  /* The receiver asked for this pause: sending sooner would be rude, so
+   * an event that cannot wait that long within its budget is given up. */
+  if (d->retry_after_us >= 0)
+    return d->retry_after_us <= left ? d->retry_after_us : -1;
+  return MIN (weft_webhook_backoff (self, retry), left);
+}
+
+static void
+weft_webhook_give_up (WeftWebhook *self, WeftWebhookDelivery *d, const WeftEvent *event,
+                      guint attempts)
+{
+  g_warning ("webhook \"%s\": gave up sending %s (run %s, seq %" G_GUINT64_FORMAT ") to %s "
+             "after %u attempt%s: %s", self->instance, d->type, weft_event_get_run_id (event),
+             weft_event_get_seq (event), self->url_display, attempts, attempts == 1 ? "" : "s",
+             d->problem);
+}
+
+static void
+weft_webhook_deliver (WeftWebhook *self, const WeftEvent *event, WeftWebhookDelivery *d)
+{
+  gint64 deadline = g_get_monotonic_time () + self->max_retry_us;
+  guint attempt = 1;
+
+  for (;; attempt++)
+    {
+      WeftWebhookOutcome outcome = weft_webhook_send_once (self, d);
+      gint64 wait;
+
+      if (outcome == WEFT_WEBHOOK_SENT)
+        {
+          self->down = FALSE;
+          return;
+        }
+      if (outcome == WEFT_WEBHOOK_REFUSED)
+        {
+          /* The receiver is up but does not want this request: retrying
+           * the same bytes would get the same answer. */
+          g_warning ("webhook \"%s\": %s refused %s (run %s, seq %" G_GUINT64_FORMAT "), "
+                     "not retried: %s", self->instance, self->url_display, d->type,
+                     weft_event_get_run_id (event), weft_event_get_seq (event), d->problem);
+          self->down = FALSE;
+          return;
+        }
+      /* A receiver that stayed down through the last event's retries gets
+       * one try per event until it answers, so that a backlog of events
+       * cannot keep shutdown waiting max_retry_s for each of them. */
+      wait = self->down ? -1 : weft_webhook_next_wait (self, d, attempt, deadline);
+      if (wait < 0)
+        break;
+      g_usleep ((gulong) wait);
+    }
+  weft_webhook_give_up (self, d, event, attempt);
+  self->down = TRUE;
+}
+
+static void
+weft_webhook_on_event (gpointer instance, const WeftEvent *event)
+{
+  WeftWebhook *self = instance;
+  guint type = weft_event_get_event_type (event);
+  g_autoptr(GError) error = NULL;
+  WeftWebhookDelivery d = { NULL, NULL, NULL, NULL, NULL, -1 };
+
+  /* A type newer than this plugin is sent only when all are. */
+  if (type < 32 ? (self->events & (1u << type)) == 0 : self->events != G_MAXUINT32)
+    return;
+
+  d.type = weft_event_type_to_string (type);
+  d.body = weft_webhook_body (self, event, weft_event_to_json (event), &error);
+  if (d.body == NULL)
+    {
+      g_warning ("webhook \"%s\": cannot render the template for %s (run %s): %s",
+                 self->instance, d.type, weft_event_get_run_id (event), error->message);
+      return;
+    }
+  if (self->secret != NULL)
+    {
+      g_autofree char *hex = g_compute_hmac_for_bytes (G_CHECKSUM_SHA256, self->secret, d.body);
+
+      d.signature = g_strconcat ("sha256=", hex, NULL);
+    }
+  d.delivery = g_strdup_printf ("%s/%" G_GUINT64_FORMAT, weft_event_get_run_id (event),
+                                weft_event_get_seq (event));
+  weft_webhook_deliver (self, event, &d);
+  g_bytes_unref (d.body);
+  g_free (d.signature);
+  g_free (d.delivery);
+  g_free (d.problem);
+}
+
+static const WeftCallbackClass weft_webhook_class = {
+  .on_event = weft_webhook_on_event,
+};
+
+static const WeftPluginDescriptor weft_webhook_descriptor = {
+  .abi = WEFT_ABI_VERSION,
+  .kind = WEFT_PLUGIN_CALLBACK,
+  .name = "webhook",
+  .version = WEFT_WEBHOOK_VERSION,
+  .description = "POSTs selected events (the event JSON or a template) to a URL, signed, with retries",
+  .options = weft_webhook_options,
+  .create = weft_webhook_create,
+  .destroy = weft_webhook_destroy,
+  .callback = &weft_webhook_class,
+};
+
+WEFT_PLUGIN_DEFINE (weft_webhook_descriptor)
