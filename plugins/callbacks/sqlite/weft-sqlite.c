@@ -1,0 +1,851 @@
+/* weft-sqlite.c — the embedded default store: every event of every run in a
+ * SQLite file, with the runs and tasks they describe kept current beside
+ * them, and read back through the store capability (`weft runs`, `weft
+ * replay`, `weft resume`).  Tables and shapes: docs/store.md.
+ *
+ * Two connections.  The writer belongs to the dispatcher thread (on_event,
+ * flush): it opens a transaction at the first event of a batch and commits
+ * when the queue runs empty (flush), or when a batch grows large or old, so
+ * that a busy run costs a few fsyncs, not one per event.  The reader is
+ * opened on first use by list_runs/get_run, which any thread may call while
+ * the writer works; a mutex keeps it to one thread at a time.  WAL mode lets
+ * the reader see the last committed batch without waiting for the writer.
+ */
+#include <weft/weft-sdk.h>
+
+#include <sqlite3.h>
+#include <string.h>
+
+/* A busy run commits at least this often, so that a crash loses little and
+ * readers see progress; an idle one commits at every flush. */
+#define WEFT_SQLITE_BATCH_MAX_EVENTS 20000
+#define WEFT_SQLITE_BATCH_MAX_US (500 * 1000)
+
+/* Schema steps, applied in order inside one transaction: step i takes a
+ * database from version i to version i + 1.  Never edit a released step;
+ * add one. */
+static const char *const weft_sqlite_migrations[] = {
+  /* 1: the tables. */
+  "CREATE TABLE runs ("
+  "  run_id TEXT PRIMARY KEY NOT NULL,"
+  "  flow TEXT,"
+  "  status TEXT NOT NULL,"
+  "  error TEXT,"
+  "  inputs TEXT,"
+  "  flow_source TEXT,"
+  "  started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER,"
+  "  last_seq INTEGER NOT NULL DEFAULT 0);"
+  "CREATE TABLE tasks ("
+  "  run_id TEXT NOT NULL,"
+  "  name TEXT NOT NULL,"
+  "  status TEXT NOT NULL,"
+  "  output TEXT,"
+  "  error TEXT,"
+  "  attempts INTEGER NOT NULL DEFAULT 0,"
+  "  started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER,"
+  "  PRIMARY KEY (run_id, name));"
+  "CREATE TABLE events ("
+  "  run_id TEXT NOT NULL,"
+  "  seq INTEGER NOT NULL,"
+  "  type TEXT NOT NULL,"
+  "  task TEXT,"
+  "  time INTEGER NOT NULL,"
+  "  json TEXT NOT NULL,"
+  "  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;",
+  /* 2: `weft runs list` reads newest first. */
+  "CREATE INDEX runs_by_start ON runs (started_wall_us);",
+};
+
+#define WEFT_SQLITE_SCHEMA_VERSION ((gint64) G_N_ELEMENTS (weft_sqlite_migrations))
+
+typedef enum {
+  STMT_EVENT,
+  STMT_TASK,
+  STMT_RUN_SEEN,
+  STMT_RUN_START,
+  STMT_RUN_END,
+  STMT_LAST_SEQ,
+  STMT_BEGIN,
+  STMT_COMMIT,
+  N_STMTS
+} WeftSqliteStmt;
+
+static const char *const weft_sqlite_stmt_sql[N_STMTS] = {
+  [STMT_EVENT] =
+    "INSERT OR IGNORE INTO events (run_id, seq, type, task, time, json) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+  /* A skip (attempt 0) keeps the attempts made; the first start stays. */
+  [STMT_TASK] =
+    "INSERT INTO tasks (run_id, name, status, output, error, attempts, started_wall_us, "
+    "  finished_wall_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+    "ON CONFLICT (run_id, name) DO UPDATE SET status = excluded.status, "
+    "  output = excluded.output, error = excluded.error, "
+    "  attempts = CASE WHEN excluded.attempts > 0 THEN excluded.attempts "
+    "                  ELSE tasks.attempts END, "
+    "  started_wall_us = coalesce(tasks.started_wall_us, excluded.started_wall_us), "
+    "  finished_wall_us = excluded.finished_wall_us",
+  /* An instance that only some tasks name sees no run.* events: the run's
+   * row then holds what task events tell. */
+  [STMT_RUN_SEEN] =
+    "INSERT OR IGNORE INTO runs (run_id, flow, status) VALUES (?1, ?2, 'running')",
+  [STMT_RUN_START] =
+    "INSERT INTO runs (run_id, flow, status, inputs, flow_source, started_wall_us) "
+    "VALUES (?1, ?2, 'running', ?3, ?4, ?5) "
+    "ON CONFLICT (run_id) DO UPDATE SET flow = excluded.flow, status = 'running', "
+    "  error = NULL, finished_wall_us = NULL, "
+    "  inputs = coalesce(runs.inputs, excluded.inputs), "
+    "  flow_source = coalesce(runs.flow_source, excluded.flow_source), "
+    "  started_wall_us = coalesce(runs.started_wall_us, excluded.started_wall_us)",
+  [STMT_RUN_END] =
+    "UPDATE runs SET status = ?2, error = ?3, finished_wall_us = ?4 WHERE run_id = ?1",
+  [STMT_LAST_SEQ] =
+    "UPDATE runs SET last_seq = max(last_seq, ?2) WHERE run_id = ?1",
+  [STMT_BEGIN] = "BEGIN IMMEDIATE",
+  [STMT_COMMIT] = "COMMIT",
+};
+
+typedef struct {
+  char *path;
+  gint busy_timeout_ms;
+  char *synchronous;
+
+  /* The dispatcher thread's (and create/destroy's). */
+  sqlite3 *writer;
+  sqlite3_stmt *stmts[N_STMTS];
+  gboolean in_batch;
+  guint batch_events;
+  gint64 batch_started_us;
+  GHashTable *batch_seq;      /* run id → highest seq stored in this batch */
+  GHashTable *known_runs;     /* run ids that have a row (set) */
+
+  GMutex read_lock;
+  sqlite3 *reader;            /* opened by the first read */
+} WeftSqlite;
+
+static const WeftOption weft_sqlite_options[] = {
+  { "path", WEFT_OPTION_STRING, "\"weft.db\"", FALSE,
+    "the database file, created if missing (relative to the working directory)" },
+  { "busy_timeout_ms", WEFT_OPTION_INT, "5000", FALSE,
+    "how long to wait for another process holding the database (ms)" },
+  { "synchronous", WEFT_OPTION_STRING, "\"normal\"", FALSE,
+    "SQLite's synchronous pragma: \"off\", \"normal\" (safe from crashes in WAL mode), "
+    "\"full\" or \"extra\" (also from power loss)" },
+  WEFT_OPTION_END
+};
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+
+static gboolean
+weft_sqlite_fail (WeftSqlite *self, sqlite3 *db, const char *what, GError **error)
+{
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "%s: %s: %s", self->path, what,
+               db ? sqlite3_errmsg (db) : "out of memory");
+  return FALSE;
+}
+
+/* Errors on the dispatcher thread have nobody to return to: they are
+ * logged, naming the file, and the events they concern are lost. */
+static void
+weft_sqlite_warn (WeftSqlite *self, const char *what)
+{
+  g_log_structured ("weft-sqlite", G_LOG_LEVEL_WARNING,
+                    "MESSAGE", "sqlite store %s: %s: %s", self->path, what,
+                    sqlite3_errmsg (self->writer));
+}
+
+static gboolean
+weft_sqlite_exec (WeftSqlite *self, sqlite3 *db, const char *sql, GError **error)
+{
+  if (sqlite3_exec (db, sql, NULL, NULL, NULL) == SQLITE_OK)
+    return TRUE;
+  return weft_sqlite_fail (self, db, sql, error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Schema                                                                   */
+
+/* The database's version: 0 when it has no schema_version table yet (a new
+ * file, or one weft never wrote). */
+static gboolean
+weft_sqlite_get_version (WeftSqlite *self, gint64 *version, GError **error)
+{
+  static const char sql[] =
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' "
+    "  AND name = 'schema_version') THEN 1 ELSE 0 END";
+  sqlite3_stmt *stmt = NULL;
+  gboolean has_table = FALSE;
+  int rc;
+
+  *version = 0;
+  if (sqlite3_prepare_v2 (self->writer, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return weft_sqlite_fail (self, self->writer, "reading the schema version", error);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    has_table = sqlite3_column_int (stmt, 0) != 0;
+  sqlite3_finalize (stmt);
+  if (!has_table)
+    return TRUE;
+  if (sqlite3_prepare_v2 (self->writer, "SELECT coalesce(max(version), 0) FROM schema_version",
+                          -1, &stmt, NULL) != SQLITE_OK)
+    return weft_sqlite_fail (self, self->writer, "reading the schema version", error);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    *version = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_ROW)
+    return weft_sqlite_fail (self, self->writer, "reading the schema version", error);
+  return TRUE;
+}
+
+static gboolean
+weft_sqlite_apply_steps (WeftSqlite *self, gint64 from, GError **error)
+{
+  if (!weft_sqlite_exec (self, self->writer,
+                         "CREATE TABLE IF NOT EXISTS schema_version ("
+                         "  version INTEGER PRIMARY KEY NOT NULL,"
+                         "  applied_wall_us INTEGER NOT NULL)", error))
+    return FALSE;
+  for (gint64 v = from; v < WEFT_SQLITE_SCHEMA_VERSION; v++)
+    {
+      g_autofree char *record = g_strdup_printf (
+        "INSERT INTO schema_version (version, applied_wall_us) VALUES (%" G_GINT64_FORMAT
+        ", %" G_GINT64_FORMAT ")", v + 1, g_get_real_time ());
+
+      if (sqlite3_exec (self->writer, weft_sqlite_migrations[v], NULL, NULL, NULL) != SQLITE_OK)
+        {
+          g_autofree char *what = g_strdup_printf ("schema step %" G_GINT64_FORMAT " failed",
+                                                   v + 1);
+          return weft_sqlite_fail (self, self->writer, what, error);
+        }
+      if (!weft_sqlite_exec (self, self->writer, record, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Brings the database to this plugin's schema, all steps or none; refuses a
+ * database a newer weft has written, whose tables this one may misread. */
+static gboolean
+weft_sqlite_migrate (WeftSqlite *self, GError **error)
+{
+  gint64 version;
+
+  /* IMMEDIATE: two processes opening a new file at once must not both
+   * decide to create the tables. */
+  if (!weft_sqlite_exec (self, self->writer, "BEGIN IMMEDIATE", error))
+    return FALSE;
+  if (!weft_sqlite_get_version (self, &version, error))
+    goto rollback;
+  if (version > WEFT_SQLITE_SCHEMA_VERSION)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "%s: the database has schema version %" G_GINT64_FORMAT
+                   ", newer than this sqlite plugin knows (%" G_GINT64_FORMAT
+                   "): it was written by a newer weft; use that one, or another path",
+                   self->path, version, WEFT_SQLITE_SCHEMA_VERSION);
+      goto rollback;
+    }
+  if (version < WEFT_SQLITE_SCHEMA_VERSION && !weft_sqlite_apply_steps (self, version, error))
+    goto rollback;
+  return weft_sqlite_exec (self, self->writer, "COMMIT", error);
+
+rollback:
+  sqlite3_exec (self->writer, "ROLLBACK", NULL, NULL, NULL);
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* create / destroy                                                         */
+
+static gboolean
+weft_sqlite_open_db (WeftSqlite *self, int flags, sqlite3 **db, GError **error)
+{
+  if (sqlite3_open_v2 (self->path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+    {
+      weft_sqlite_fail (self, *db, "cannot open the database", error);
+      g_clear_pointer (db, sqlite3_close_v2);
+      return FALSE;
+    }
+  sqlite3_busy_timeout (*db, self->busy_timeout_ms);
+  sqlite3_extended_result_codes (*db, 1);
+  return TRUE;
+}
+
+/* WAL: readers never wait for the writer, and a commit is one append. */
+static gboolean
+weft_sqlite_set_wal (WeftSqlite *self, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  gboolean wal = FALSE;
+
+  if (sqlite3_prepare_v2 (self->writer, "PRAGMA journal_mode = WAL", -1, &stmt, NULL)
+      != SQLITE_OK)
+    return weft_sqlite_fail (self, self->writer, "setting WAL mode", error);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    wal = g_ascii_strcasecmp ((const char *) sqlite3_column_text (stmt, 0), "wal") == 0;
+  sqlite3_finalize (stmt);
+  if (!wal)
+    return weft_sqlite_fail (self, self->writer,
+                             "cannot switch to WAL mode (is the file on a network "
+                             "filesystem, or open by an old SQLite?)", error);
+  return TRUE;
+}
+
+static gboolean
+weft_sqlite_check_options (WeftSqlite *self, const WeftConfig *config, GError **error)
+{
+  static const char *const levels[] = { "off", "normal", "full", "extra", NULL };
+  gint64 timeout = weft_config_get_int (config, "busy_timeout_ms");
+
+  if (*self->path == '\0')
+    {
+      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                           "option \"path\": must not be empty");
+      return FALSE;
+    }
+  if (timeout < 0 || timeout > G_MAXINT)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"busy_timeout_ms\": must be between 0 and %d, not %"
+                   G_GINT64_FORMAT, G_MAXINT, timeout);
+      return FALSE;
+    }
+  self->busy_timeout_ms = (gint) timeout;
+  if (!g_strv_contains (levels, self->synchronous))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"synchronous\": must be \"off\", \"normal\", \"full\" or "
+                   "\"extra\", not \"%s\"", self->synchronous);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+weft_sqlite_free (WeftSqlite *self)
+{
+  for (guint i = 0; i < N_STMTS; i++)
+    sqlite3_finalize (self->stmts[i]);
+  sqlite3_close_v2 (self->writer);
+  sqlite3_close_v2 (self->reader);
+  g_clear_pointer (&self->batch_seq, g_hash_table_unref);
+  g_clear_pointer (&self->known_runs, g_hash_table_unref);
+  g_mutex_clear (&self->read_lock);
+  g_free (self->path);
+  g_free (self->synchronous);
+  g_free (self);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftSqlite, weft_sqlite_free)
+
+static gboolean
+weft_sqlite_prepare (WeftSqlite *self, GError **error)
+{
+  for (guint i = 0; i < N_STMTS; i++)
+    if (weft_sqlite_stmt_sql[i] != NULL
+        && sqlite3_prepare_v3 (self->writer, weft_sqlite_stmt_sql[i], -1,
+                               SQLITE_PREPARE_PERSISTENT, &self->stmts[i], NULL) != SQLITE_OK)
+      return weft_sqlite_fail (self, self->writer, weft_sqlite_stmt_sql[i], error);
+  return TRUE;
+}
+
+static gpointer
+weft_sqlite_create (const WeftConfig *config, GError **error)
+{
+  g_autoptr(WeftSqlite) self = g_new0 (WeftSqlite, 1);
+  g_autofree char *pragma = NULL;
+
+  g_mutex_init (&self->read_lock);
+  self->path = g_strdup (weft_config_get_string (config, "path"));
+  self->synchronous = g_ascii_strdown (weft_config_get_string (config, "synchronous"), -1);
+  self->batch_seq = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->known_runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (!weft_sqlite_check_options (self, config, error))
+    return NULL;
+
+  /* Opened and migrated here, not at the first event, so that a bad path
+   * or a newer database stops the flow from loading. */
+  pragma = g_strdup_printf ("PRAGMA synchronous = %s", self->synchronous);
+  if (!weft_sqlite_open_db (self, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &self->writer,
+                            error)
+      || !weft_sqlite_set_wal (self, error)
+      || !weft_sqlite_exec (self, self->writer, pragma, error)
+      || !weft_sqlite_migrate (self, error)
+      || !weft_sqlite_prepare (self, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writing (the dispatcher thread)                                          */
+
+static gboolean
+weft_sqlite_step (WeftSqlite *self, WeftSqliteStmt which, const char *what)
+{
+  sqlite3_stmt *stmt = self->stmts[which];
+  int rc = sqlite3_step (stmt);
+
+  /* Every statement has all its parameters bound before each step, so the
+   * bindings need no clearing. */
+  sqlite3_reset (stmt);
+  if (rc == SQLITE_DONE)
+    return TRUE;
+  weft_sqlite_warn (self, what);
+  return FALSE;
+}
+
+static void
+weft_sqlite_bind_text (sqlite3_stmt *stmt, int i, const char *text)
+{
+  if (text != NULL)
+    sqlite3_bind_text (stmt, i, text, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null (stmt, i);
+}
+
+static void
+weft_sqlite_bind_time (sqlite3_stmt *stmt, int i, gint64 wall_us)
+{
+  if (wall_us != 0)
+    sqlite3_bind_int64 (stmt, i, wall_us);
+  else
+    sqlite3_bind_null (stmt, i);
+}
+
+static gboolean
+weft_sqlite_begin (WeftSqlite *self)
+{
+  if (self->in_batch)
+    return TRUE;
+  if (!weft_sqlite_step (self, STMT_BEGIN, "cannot start a transaction"))
+    return FALSE;
+  self->in_batch = TRUE;
+  self->batch_events = 0;
+  self->batch_started_us = g_get_monotonic_time ();
+  return TRUE;
+}
+
+/* Each run's last_seq once per batch, not once per event. */
+static void
+weft_sqlite_write_last_seqs (WeftSqlite *self)
+{
+  GHashTableIter iter;
+  gpointer run_id, seq;
+
+  g_hash_table_iter_init (&iter, self->batch_seq);
+  while (g_hash_table_iter_next (&iter, &run_id, &seq))
+    {
+      sqlite3_stmt *stmt = self->stmts[STMT_LAST_SEQ];
+      sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) *(guint64 *) seq);
+      weft_sqlite_step (self, STMT_LAST_SEQ, "cannot record a run's last event");
+    }
+  g_hash_table_remove_all (self->batch_seq);
+}
+
+static void
+weft_sqlite_commit (WeftSqlite *self)
+{
+  if (!self->in_batch)
+    return;
+  weft_sqlite_write_last_seqs (self);
+  self->in_batch = FALSE;
+  if (weft_sqlite_step (self, STMT_COMMIT, "cannot commit"))
+    return;
+  g_autofree char *what = g_strdup_printf ("%u event(s) lost", self->batch_events);
+  weft_sqlite_warn (self, what);
+  sqlite3_exec (self->writer, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void
+weft_sqlite_note_seq (WeftSqlite *self, const char *run_id, guint64 seq)
+{
+  guint64 *max = g_hash_table_lookup (self->batch_seq, run_id);
+
+  if (max == NULL)
+    {
+      max = g_new0 (guint64, 1);
+      g_hash_table_insert (self->batch_seq, g_strdup (run_id), max);
+    }
+  *max = MAX (*max, seq);
+}
+
+/* Stores the event itself; FALSE when it was stored before (a second
+ * delivery must change nothing) or could not be. */
+static gboolean
+weft_sqlite_insert_event (WeftSqlite *self, const WeftEvent *event)
+{
+  sqlite3_stmt *stmt = self->stmts[STMT_EVENT];
+  g_autofree char *json = weft_event_to_json (event);
+
+  sqlite3_bind_text (stmt, 1, weft_event_get_run_id (event), -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) weft_event_get_seq (event));
+  sqlite3_bind_text (stmt, 3, weft_event_type_to_string (weft_event_get_event_type (event)),
+                     -1, SQLITE_STATIC);
+  weft_sqlite_bind_text (stmt, 4, weft_event_get_task_name (event));
+  sqlite3_bind_int64 (stmt, 5, weft_event_get_wall_us (event));
+  sqlite3_bind_text (stmt, 6, json, -1, SQLITE_STATIC);
+  if (!weft_sqlite_step (self, STMT_EVENT, "cannot store an event"))
+    return FALSE;
+  return sqlite3_changes (self->writer) > 0;
+}
+
+static void
+weft_sqlite_ensure_run (WeftSqlite *self, const WeftEvent *event)
+{
+  const char *run_id = weft_event_get_run_id (event);
+  sqlite3_stmt *stmt = self->stmts[STMT_RUN_SEEN];
+
+  if (g_hash_table_contains (self->known_runs, run_id))
+    return;
+  /* A bound on memory for a process that stores runs forever. */
+  if (g_hash_table_size (self->known_runs) > 10000)
+    g_hash_table_remove_all (self->known_runs);
+  sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
+  weft_sqlite_bind_text (stmt, 2, weft_event_get_flow_name (event));
+  if (weft_sqlite_step (self, STMT_RUN_SEEN, "cannot store a run"))
+    g_hash_table_add (self->known_runs, g_strdup (run_id));
+}
+
+static void
+weft_sqlite_run_started (WeftSqlite *self, const WeftEvent *event)
+{
+  sqlite3_stmt *stmt = self->stmts[STMT_RUN_START];
+
+  sqlite3_bind_text (stmt, 1, weft_event_get_run_id (event), -1, SQLITE_STATIC);
+  weft_sqlite_bind_text (stmt, 2, weft_event_get_flow_name (event));
+  weft_sqlite_bind_text (stmt, 3, weft_event_get_inputs (event));
+  weft_sqlite_bind_text (stmt, 4, weft_event_get_flow_source (event));
+  sqlite3_bind_int64 (stmt, 5, weft_event_get_wall_us (event));
+  if (weft_sqlite_step (self, STMT_RUN_START, "cannot store a run"))
+    g_hash_table_add (self->known_runs, g_strdup (weft_event_get_run_id (event)));
+}
+
+static void
+weft_sqlite_run_ended (WeftSqlite *self, const WeftEvent *event, const char *status)
+{
+  sqlite3_stmt *stmt = self->stmts[STMT_RUN_END];
+
+  weft_sqlite_ensure_run (self, event);
+  sqlite3_bind_text (stmt, 1, weft_event_get_run_id (event), -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, status, -1, SQLITE_STATIC);
+  weft_sqlite_bind_text (stmt, 3, weft_event_get_error (event));
+  sqlite3_bind_int64 (stmt, 4, weft_event_get_wall_us (event));
+  weft_sqlite_step (self, STMT_RUN_END, "cannot store a run's end");
+  g_hash_table_remove (self->known_runs, weft_event_get_run_id (event));
+}
+
+/* The task's row after `event`: status, and what the event tells. */
+static void
+weft_sqlite_task_event (WeftSqlite *self, const WeftEvent *event, const char *status)
+{
+  sqlite3_stmt *stmt = self->stmts[STMT_TASK];
+  WeftEventType type = weft_event_get_event_type (event);
+  gint64 wall = weft_event_get_wall_us (event);
+  gboolean ended = type == WEFT_EVENT_TASK_COMPLETED || type == WEFT_EVENT_TASK_FAILED
+                   || type == WEFT_EVENT_TASK_SKIPPED;
+
+  weft_sqlite_ensure_run (self, event);
+  sqlite3_bind_text (stmt, 1, weft_event_get_run_id (event), -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, weft_event_get_task_name (event), -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, status, -1, SQLITE_STATIC);
+  weft_sqlite_bind_text (stmt, 4, type == WEFT_EVENT_TASK_COMPLETED
+                                  ? weft_event_get_output (event) : NULL);
+  weft_sqlite_bind_text (stmt, 5, weft_event_get_error (event));
+  sqlite3_bind_int (stmt, 6, (int) weft_event_get_attempt (event));
+  /* A skipped task never started; a reused one (attempt 0) starts and
+   * ends at once. */
+  weft_sqlite_bind_time (stmt, 7, type == WEFT_EVENT_TASK_SKIPPED ? 0 : wall);
+  weft_sqlite_bind_time (stmt, 8, ended ? wall : 0);
+  weft_sqlite_step (self, STMT_TASK, "cannot store a task");
+}
+
+/* What the runs and tasks tables make of one stored event. */
+static void
+weft_sqlite_apply (WeftSqlite *self, const WeftEvent *event)
+{
+  switch (weft_event_get_event_type (event))
+    {
+    case WEFT_EVENT_RUN_STARTED:
+    case WEFT_EVENT_RUN_RESUMED:
+      weft_sqlite_run_started (self, event);
+      break;
+    case WEFT_EVENT_RUN_COMPLETED:
+      weft_sqlite_run_ended (self, event, "completed");
+      break;
+    case WEFT_EVENT_RUN_FAILED:
+      weft_sqlite_run_ended (self, event, "failed");
+      break;
+    case WEFT_EVENT_RUN_CANCELLED:
+      weft_sqlite_run_ended (self, event, "cancelled");
+      break;
+    case WEFT_EVENT_TASK_STARTED:
+      weft_sqlite_task_event (self, event, "running");
+      break;
+    case WEFT_EVENT_TASK_COMPLETED:
+      weft_sqlite_task_event (self, event, "completed");
+      break;
+    case WEFT_EVENT_TASK_FAILED:
+      weft_sqlite_task_event (self, event, "failed");
+      break;
+    case WEFT_EVENT_TASK_RETRYING:
+      weft_sqlite_task_event (self, event, "retrying");
+      break;
+    case WEFT_EVENT_TASK_SKIPPED:
+      weft_sqlite_task_event (self, event, "skipped");
+      break;
+    case WEFT_EVENT_TASK_STEP:
+    default:
+      /* Steps, and types newer than this plugin, live in events only. */
+      break;
+    }
+}
+
+static void
+weft_sqlite_on_event (gpointer instance, const WeftEvent *event)
+{
+  WeftSqlite *self = instance;
+
+  if (!weft_sqlite_begin (self))
+    return;
+  self->batch_events++;
+  if (weft_sqlite_insert_event (self, event))
+    {
+      weft_sqlite_note_seq (self, weft_event_get_run_id (event), weft_event_get_seq (event));
+      weft_sqlite_apply (self, event);
+    }
+  if (self->batch_events >= WEFT_SQLITE_BATCH_MAX_EVENTS
+      || g_get_monotonic_time () - self->batch_started_us >= WEFT_SQLITE_BATCH_MAX_US)
+    weft_sqlite_commit (self);
+}
+
+static void
+weft_sqlite_flush (gpointer instance)
+{
+  weft_sqlite_commit (instance);
+}
+
+static void
+weft_sqlite_destroy (gpointer instance)
+{
+  WeftSqlite *self = instance;
+
+  /* flush() ran after the last event; a store opened only to read has no
+   * batch.  Committing again is harmless either way. */
+  weft_sqlite_commit (self);
+  weft_sqlite_free (self);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading (any thread, one at a time)                                      */
+
+static sqlite3 *
+weft_sqlite_reader (WeftSqlite *self, GError **error)
+{
+  if (self->reader == NULL
+      && !weft_sqlite_open_db (self, SQLITE_OPEN_READONLY, &self->reader, error))
+    return NULL;
+  return self->reader;
+}
+
+static void
+weft_sqlite_add_column (JsonBuilder *b, const char *name, sqlite3_stmt *stmt, int col)
+{
+  json_builder_set_member_name (b, name);
+  switch (sqlite3_column_type (stmt, col))
+    {
+    case SQLITE_NULL:
+      json_builder_add_null_value (b);
+      break;
+    case SQLITE_INTEGER:
+      json_builder_add_int_value (b, sqlite3_column_int64 (stmt, col));
+      break;
+    default:
+      json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, col));
+      break;
+    }
+}
+
+/* `inputs` is stored as JSON text and given back as the object. */
+static void
+weft_sqlite_add_json_column (JsonBuilder *b, const char *name, sqlite3_stmt *stmt, int col)
+{
+  const char *text = (const char *) sqlite3_column_text (stmt, col);
+  JsonNode *node = text ? json_from_string (text, NULL) : NULL;
+
+  json_builder_set_member_name (b, name);
+  if (node != NULL)
+    json_builder_add_value (b, node);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+weft_sqlite_add_row (JsonBuilder *b, sqlite3_stmt *stmt)
+{
+  json_builder_begin_object (b);
+  for (int c = 0; c < sqlite3_column_count (stmt); c++)
+    {
+      const char *name = sqlite3_column_name (stmt, c);
+      if (strcmp (name, "inputs") == 0)
+        weft_sqlite_add_json_column (b, name, stmt, c);
+      else
+        weft_sqlite_add_column (b, name, stmt, c);
+    }
+}
+
+static JsonNode *
+weft_sqlite_list_runs_locked (WeftSqlite *self, sqlite3 *db, guint limit, GError **error)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (db,
+                          "SELECT run_id, flow, status, started_wall_us, finished_wall_us, "
+                          "error FROM runs ORDER BY started_wall_us DESC, rowid DESC "
+                          "LIMIT ?1", -1, &stmt, NULL) != SQLITE_OK)
+    {
+      weft_sqlite_fail (self, db, "cannot list runs", error);
+      return NULL;
+    }
+  sqlite3_bind_int64 (stmt, 1, limit > 0 ? (sqlite3_int64) limit : -1);
+  json_builder_begin_array (b);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      weft_sqlite_add_row (b, stmt);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_DONE)
+    {
+      weft_sqlite_fail (self, db, "cannot list runs", error);
+      return NULL;
+    }
+  return json_builder_get_root (b);
+}
+
+static JsonNode *
+weft_sqlite_list_runs (gpointer instance, guint limit, GError **error)
+{
+  WeftSqlite *self = instance;
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->read_lock);
+  sqlite3 *db = weft_sqlite_reader (self, error);
+
+  return db ? weft_sqlite_list_runs_locked (self, db, limit, error) : NULL;
+}
+
+static gboolean
+weft_sqlite_add_tasks (WeftSqlite *self, sqlite3 *db, const char *run_id, JsonBuilder *b,
+                       GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  /* In the order they first appeared: the order the run reached them. */
+  if (sqlite3_prepare_v2 (db,
+                          "SELECT name, status, output, error, attempts, started_wall_us, "
+                          "finished_wall_us FROM tasks WHERE run_id = ?1 ORDER BY rowid",
+                          -1, &stmt, NULL) != SQLITE_OK)
+    return weft_sqlite_fail (self, db, "cannot read a run's tasks", error);
+  sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
+  json_builder_set_member_name (b, "tasks");
+  json_builder_begin_array (b);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      weft_sqlite_add_row (b, stmt);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_DONE)
+    return weft_sqlite_fail (self, db, "cannot read a run's tasks", error);
+  return TRUE;
+}
+
+static JsonNode *
+weft_sqlite_get_run_locked (WeftSqlite *self, sqlite3 *db, const char *run_id,
+                            GError **error)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (db,
+                          "SELECT run_id, flow, status, error, inputs, flow_source, "
+                          "started_wall_us, finished_wall_us, last_seq FROM runs "
+                          "WHERE run_id = ?1", -1, &stmt, NULL) != SQLITE_OK)
+    {
+      weft_sqlite_fail (self, db, "cannot read a run", error);
+      return NULL;
+    }
+  sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    weft_sqlite_add_row (b, stmt);
+  sqlite3_finalize (stmt);
+  if (rc == SQLITE_DONE)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND, "%s: no run \"%s\" is stored",
+                   self->path, run_id);
+      return NULL;
+    }
+  if (rc != SQLITE_ROW)
+    {
+      weft_sqlite_fail (self, db, "cannot read a run", error);
+      return NULL;
+    }
+  if (!weft_sqlite_add_tasks (self, db, run_id, b, error))
+    return NULL;
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static JsonNode *
+weft_sqlite_get_run (gpointer instance, const char *run_id, GError **error)
+{
+  WeftSqlite *self = instance;
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->read_lock);
+  sqlite3 *db = weft_sqlite_reader (self, error);
+  JsonNode *node = NULL;
+
+  if (db == NULL)
+    return NULL;
+  /* One read transaction: the run and its tasks from one commit. */
+  if (!weft_sqlite_exec (self, db, "BEGIN", error))
+    return NULL;
+  node = weft_sqlite_get_run_locked (self, db, run_id, error);
+  sqlite3_exec (db, "COMMIT", NULL, NULL, NULL);
+  return node;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static const WeftCallbackClass weft_sqlite_callback_class = {
+  .on_event = weft_sqlite_on_event,
+  .flush = weft_sqlite_flush,
+};
+
+static const WeftStoreClass weft_sqlite_store_class = {
+  .list_runs = weft_sqlite_list_runs,
+  .get_run = weft_sqlite_get_run,
+};
+
+static const WeftPluginDescriptor weft_sqlite_descriptor = {
+  .abi = WEFT_ABI_VERSION,
+  .kind = WEFT_PLUGIN_CALLBACK,
+  .name = "sqlite",
+  .version = "0.1.0",
+  .description = "Stores runs, tasks and events in a SQLite file (WAL, batched); "
+                 "the default store of `weft runs`, `replay` and `resume`",
+  .options = weft_sqlite_options,
+  .create = weft_sqlite_create,
+  .destroy = weft_sqlite_destroy,
+  .callback = &weft_sqlite_callback_class,
+  .store = &weft_sqlite_store_class,
+};
+
+WEFT_PLUGIN_DEFINE (weft_sqlite_descriptor)
