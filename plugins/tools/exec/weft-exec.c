@@ -1,0 +1,945 @@
+/* weft-exec.c — a tool that runs a fixed command with arguments the model
+ * chooses within declared parameters.
+ *
+ * The flow fixes the program and its first arguments (`command`) and
+ * declares named parameters (`arguments`: type, description, enum, flag).
+ * The model's arguments are checked against them, then become flags
+ * (`--name=value`, `--name` for true) and positional arguments; nothing
+ * goes through a shell.  stdout is the result; a non-zero exit is an error
+ * with the end of stderr.
+ *
+ * A blocking tool: invoke() runs on a worker thread.  The child gets its
+ * own process group, so a timeout or a cancelled task kills everything it
+ * started.  Time limits fire on the instance's own small timer thread.
+ */
+#include <weft/weft-sdk.h>
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Enough of stderr to explain a failure without flooding the model. */
+#define WEFT_EXEC_MAX_STDERR 2048
+#define WEFT_EXEC_CHUNK 16384
+
+typedef enum {
+  WEFT_EXEC_STRING,
+  WEFT_EXEC_INTEGER,
+  WEFT_EXEC_NUMBER,
+  WEFT_EXEC_BOOLEAN,
+} WeftExecType;
+
+static const char *const weft_exec_type_names[] = { "string", "integer", "number", "boolean", NULL };
+static const char *const weft_exec_param_keys[] = { "type", "description", "enum", "flag",
+                                                    "required", NULL };
+
+typedef struct {
+  char *name;
+  WeftExecType type;
+  char *flag;                 /* NULL: positional                         */
+  char **choices;             /* the enum as argument text, or NULL       */
+  gboolean required;
+} WeftExecParam;
+
+typedef struct {
+  GMainContext *context;      /* where the time limits fire ...           */
+  GMainLoop *loop;
+  GThread *thread;            /* ... on this thread of the instance's     */
+} WeftExecTimer;
+
+typedef struct {
+  char **command;             /* the fixed argv prefix                    */
+  char *display;              /* the command as error messages name it    */
+  GPtrArray *params;          /* WeftExecParam, in declared order         */
+  GPtrArray *positional;      /* borrowed from params, in argv order      */
+  char *schema;               /* what the model is shown                  */
+  char **env_names;
+  char **env_values;
+  char *cwd;
+  guint timeout_ms;
+  gint64 max_output;
+  WeftExecTimer timer;
+} WeftExecTool;
+
+static const WeftOption weft_exec_options[] = {
+  { "command", WEFT_OPTION_STRING_LIST, NULL, TRUE,
+    "the program and its fixed first arguments, e.g. [\"git\", \"log\"]" },
+  { "arguments", WEFT_OPTION_OBJECT, "{}", FALSE,
+    "the parameters the model may give: name -> {type, description, enum, flag, required}" },
+  { "positional", WEFT_OPTION_STRING_LIST, "[]", FALSE,
+    "parameters passed as plain arguments, in this order, after the flags" },
+  { "cwd", WEFT_OPTION_STRING, NULL, FALSE, "working directory (default: the engine's)" },
+  { "env", WEFT_OPTION_OBJECT, NULL, FALSE,
+    "environment variables (name: string value) added for the command" },
+  { "timeout_s", WEFT_OPTION_DOUBLE, "60", FALSE,
+    "time limit of one call; the command is killed after it" },
+  { "max_output_bytes", WEFT_OPTION_INT, "1048576", FALSE,
+    "read at most this much stdout; the command is then stopped and the output cut, with a note" },
+  WEFT_OPTION_END
+};
+
+/* ------------------------------------------------------------------------ */
+/* The timer thread: time limits without a main loop on the worker          */
+
+static gpointer
+weft_exec_timer_main (gpointer data)
+{
+  WeftExecTimer *timer = data;
+
+  g_main_context_push_thread_default (timer->context);
+  g_main_loop_run (timer->loop);
+  g_main_context_pop_thread_default (timer->context);
+  return NULL;
+}
+
+static void
+weft_exec_timer_start (WeftExecTimer *timer)
+{
+  timer->context = g_main_context_new ();
+  timer->loop = g_main_loop_new (timer->context, FALSE);
+  timer->thread = g_thread_new ("weft-exec-tool", weft_exec_timer_main, timer);
+}
+
+static gboolean
+weft_exec_timer_quit (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+weft_exec_timer_stop (WeftExecTimer *timer)
+{
+  GSource *quit;
+
+  if (timer->thread == NULL)
+    return;
+  /* Quit from inside the loop: a quit before the loop runs would be lost. */
+  quit = g_idle_source_new ();
+  g_source_set_callback (quit, weft_exec_timer_quit, timer->loop, NULL);
+  g_source_attach (quit, timer->context);
+  g_source_unref (quit);
+  g_thread_join (timer->thread);
+  g_main_loop_unref (timer->loop);
+  g_main_context_unref (timer->context);
+}
+
+static gboolean
+weft_exec_timer_fired (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Cancels `cancellable` after `ms`, unless the returned source is destroyed
+ * first. */
+static GSource *
+weft_exec_timer_arm (WeftExecTimer *timer, GCancellable *cancellable, guint ms)
+{
+  GSource *source = g_timeout_source_new (ms);
+
+  g_source_set_callback (source, weft_exec_timer_fired, g_object_ref (cancellable),
+                         g_object_unref);
+  g_source_attach (source, timer->context);
+  return source;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Instances                                                                */
+
+static void
+weft_exec_param_free (gpointer data)
+{
+  WeftExecParam *p = data;
+
+  g_free (p->name);
+  g_free (p->flag);
+  g_strfreev (p->choices);
+  g_free (p);
+}
+
+static void
+weft_exec_tool_free (WeftExecTool *self)
+{
+  weft_exec_timer_stop (&self->timer);
+  g_strfreev (self->command);
+  g_free (self->display);
+  g_clear_pointer (&self->positional, g_ptr_array_unref);
+  g_clear_pointer (&self->params, g_ptr_array_unref);
+  g_free (self->schema);
+  g_strfreev (self->env_names);
+  g_strfreev (self->env_values);
+  g_free (self->cwd);
+  g_free (self);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftExecTool, weft_exec_tool_free)
+
+static WeftExecParam *
+weft_exec_find_param (WeftExecTool *self, const char *name)
+{
+  for (guint i = 0; i < self->params->len; i++)
+    if (g_str_equal (((WeftExecParam *) self->params->pdata[i])->name, name))
+      return self->params->pdata[i];
+  return NULL;
+}
+
+/* "a, b, c" of the declared parameters' names. */
+static char *
+weft_exec_param_names (WeftExecTool *self)
+{
+  g_autoptr(GString) names = g_string_new (NULL);
+
+  for (guint i = 0; i < self->params->len; i++)
+    g_string_append_printf (names, "%s\"%s\"", i > 0 ? ", " : "",
+                            ((WeftExecParam *) self->params->pdata[i])->name);
+  return g_string_free (g_steal_pointer (&names), self->params->len == 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Values: one JSON value of a parameter as one argument                    */
+
+static gboolean
+weft_exec_node_is (JsonNode *node, GType type)
+{
+  return node != NULL && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == type;
+}
+
+/* The value as the text of an argument, or NULL when it is not of the
+ * parameter's type.  An integer may come as 3.0; a number as 3. */
+static char *
+weft_exec_value_text (WeftExecType type, JsonNode *node)
+{
+  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+  double d;
+
+  switch (type)
+    {
+    case WEFT_EXEC_STRING:
+      return weft_exec_node_is (node, G_TYPE_STRING) ? g_strdup (json_node_get_string (node)) : NULL;
+    case WEFT_EXEC_BOOLEAN:
+      return weft_exec_node_is (node, G_TYPE_BOOLEAN)
+             ? g_strdup (json_node_get_boolean (node) ? "true" : "false") : NULL;
+    case WEFT_EXEC_INTEGER:
+    case WEFT_EXEC_NUMBER:
+    default:
+      if (weft_exec_node_is (node, G_TYPE_INT64))
+        return g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (node));
+      if (!weft_exec_node_is (node, G_TYPE_DOUBLE) || !isfinite (d = json_node_get_double (node)))
+        return NULL;
+      if (type == WEFT_EXEC_NUMBER)
+        return g_strdup (g_ascii_dtostr (buffer, sizeof buffer, d));
+      if (d != floor (d) || fabs (d) > 9007199254740992.0)
+        return NULL;
+      return g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) d);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* create: the declared parameters                                          */
+
+static gboolean
+weft_exec_parse_type (const char *name, JsonObject *decl, WeftExecType *type, GError **error)
+{
+  JsonNode *node = json_object_get_member (decl, "type");
+  const char *text = weft_exec_node_is (node, G_TYPE_STRING) ? json_node_get_string (node) : "";
+
+  for (guint i = 0; weft_exec_type_names[i] != NULL; i++)
+    if (g_str_equal (text, weft_exec_type_names[i]))
+      {
+        *type = (WeftExecType) i;
+        return TRUE;
+      }
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+               "option \"arguments\": \"%s\".type must be \"string\", \"integer\", \"number\""
+               " or \"boolean\"", name);
+  return FALSE;
+}
+
+static gboolean
+weft_exec_parse_enum (WeftExecParam *p, JsonObject *decl, GError **error)
+{
+  JsonNode *node = json_object_get_member (decl, "enum");
+  g_autoptr(GStrvBuilder) choices = g_strv_builder_new ();
+  JsonArray *array;
+
+  if (node == NULL)
+    return TRUE;
+  array = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+  for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
+    {
+      g_autofree char *text = weft_exec_value_text (p->type,
+                                                    json_array_get_element (array, i));
+      if (text == NULL)
+        {
+          array = NULL;
+          break;
+        }
+      g_strv_builder_add (choices, text);
+    }
+  if (array == NULL || json_array_get_length (array) == 0)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"arguments\": \"%s\".enum must be a non-empty list of %s values",
+                   p->name, weft_exec_type_names[p->type]);
+      return FALSE;
+    }
+  p->choices = g_strv_builder_end (choices);
+  return TRUE;
+}
+
+static gboolean
+weft_exec_check_keys (const char *name, JsonObject *decl, GError **error)
+{
+  g_autoptr(GList) members = json_object_get_members (decl);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    if (!g_strv_contains (weft_exec_param_keys, l->data))
+      {
+        g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                     "option \"arguments\": \"%s\" has an unknown key \"%s\" (valid: type,"
+                     " description, enum, flag, required)", name, (const char *) l->data);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+weft_exec_parse_flag (WeftExecParam *p, JsonObject *decl, GError **error)
+{
+  JsonNode *flag = json_object_get_member (decl, "flag");
+  JsonNode *required = json_object_get_member (decl, "required");
+
+  if (flag != NULL && (!weft_exec_node_is (flag, G_TYPE_STRING)
+                       || json_node_get_string (flag)[0] != '-'
+                       || json_node_get_string (flag)[1] == '\0'))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"arguments\": \"%s\".flag must be a string starting with \"-\","
+                   " such as \"--%s\"", p->name, p->name);
+      return FALSE;
+    }
+  if (required != NULL && !weft_exec_node_is (required, G_TYPE_BOOLEAN))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"arguments\": \"%s\".required must be true or false", p->name);
+      return FALSE;
+    }
+  p->flag = flag != NULL ? g_strdup (json_node_get_string (flag))
+                         : g_strconcat ("--", p->name, NULL);
+  p->required = required != NULL && json_node_get_boolean (required);
+  return TRUE;
+}
+
+static WeftExecParam *
+weft_exec_parse_param (const char *name, JsonNode *node, GError **error)
+{
+  WeftExecParam *p = g_new0 (WeftExecParam, 1);
+  JsonObject *decl = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  JsonNode *description = decl != NULL ? json_object_get_member (decl, "description") : NULL;
+
+  p->name = g_strdup (name);
+  if (decl == NULL || *name == '\0')
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                 "option \"arguments\": \"%s\" must be a non-empty name with an object such as"
+                 " {\"type\": \"string\", \"description\": \"...\"}", name);
+  else if (description != NULL && !weft_exec_node_is (description, G_TYPE_STRING))
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                 "option \"arguments\": \"%s\".description must be a string", name);
+  else if (weft_exec_check_keys (name, decl, error)
+           && weft_exec_parse_type (name, decl, &p->type, error)
+           && weft_exec_parse_enum (p, decl, error)
+           && weft_exec_parse_flag (p, decl, error))
+    return p;
+  weft_exec_param_free (p);
+  return NULL;
+}
+
+static gboolean
+weft_exec_set_params (WeftExecTool *self, JsonObject *arguments, GError **error)
+{
+  g_autoptr(GList) members = json_object_get_members (arguments);
+
+  self->params = g_ptr_array_new_with_free_func (weft_exec_param_free);
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      WeftExecParam *p = weft_exec_parse_param (l->data,
+                                                json_object_get_member (arguments, l->data),
+                                                error);
+      if (p == NULL)
+        return FALSE;
+      g_ptr_array_add (self->params, p);
+    }
+  return TRUE;
+}
+
+/* Positional parameters: declared, without a flag of their own, listed
+ * once; always required (a gap in positional arguments has no meaning). */
+static gboolean
+weft_exec_set_positional (WeftExecTool *self, const char * const *names, JsonObject *arguments,
+                          GError **error)
+{
+  self->positional = g_ptr_array_new ();
+  for (guint i = 0; names != NULL && names[i] != NULL; i++)
+    {
+      WeftExecParam *p = weft_exec_find_param (self, names[i]);
+      JsonNode *decl = json_object_get_member (arguments, names[i]);
+
+      if (p == NULL || p->flag == NULL)
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "option \"positional\": \"%s\" is not a parameter declared in"
+                       " \"arguments\" (or is listed twice)", names[i]);
+          return FALSE;
+        }
+      if (json_object_has_member (json_node_get_object (decl), "flag"))
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "option \"positional\": \"%s\" has a \"flag\"; a parameter is either"
+                       " a flag or positional", names[i]);
+          return FALSE;
+        }
+      g_clear_pointer (&p->flag, g_free);
+      p->required = TRUE;
+      g_ptr_array_add (self->positional, p);
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* create: the schema the model sees                                        */
+
+static void
+weft_exec_schema_property (JsonBuilder *b, WeftExecParam *p, JsonObject *decl)
+{
+  json_builder_set_member_name (b, p->name);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, weft_exec_type_names[p->type]);
+  if (json_object_has_member (decl, "description"))
+    {
+      json_builder_set_member_name (b, "description");
+      json_builder_add_string_value (b, json_object_get_string_member (decl, "description"));
+    }
+  if (json_object_has_member (decl, "enum"))
+    {
+      json_builder_set_member_name (b, "enum");
+      json_builder_add_value (b, json_node_copy (json_object_get_member (decl, "enum")));
+    }
+  json_builder_end_object (b);
+}
+
+static char *
+weft_exec_build_schema (WeftExecTool *self, JsonObject *arguments)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "object");
+  json_builder_set_member_name (b, "properties");
+  json_builder_begin_object (b);
+  for (guint i = 0; i < self->params->len; i++)
+    {
+      WeftExecParam *p = self->params->pdata[i];
+      weft_exec_schema_property (b, p, json_object_get_object_member (arguments, p->name));
+    }
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "required");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < self->params->len; i++)
+    if (((WeftExecParam *) self->params->pdata[i])->required)
+      json_builder_add_string_value (b, ((WeftExecParam *) self->params->pdata[i])->name);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "additionalProperties");
+  json_builder_add_boolean_value (b, FALSE);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* create: the rest                                                         */
+
+/* The command as a reader would type it: elements quoted where needed. */
+static char *
+weft_exec_display (const char * const *argv)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  for (guint i = 0; argv[i] != NULL; i++)
+    {
+      const char *arg = argv[i];
+      gboolean plain = *arg != '\0' && strpbrk (arg, " \t\n'\"\\$`*?;&|<>(){}") == NULL;
+      g_autofree char *quoted = plain ? NULL : g_shell_quote (arg);
+
+      g_string_append_printf (out, "%s%s", i > 0 ? " " : "", plain ? arg : quoted);
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static gboolean
+weft_exec_set_env (WeftExecTool *self, const WeftConfig *config, GError **error)
+{
+  JsonObject *env = weft_config_has (config, "env") ? weft_config_get_object (config, "env")
+                                                    : NULL;
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
+  g_autoptr(GStrvBuilder) values = g_strv_builder_new ();
+  g_autoptr(GList) members = env != NULL ? json_object_get_members (env) : NULL;
+
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      const char *name = l->data;
+
+      if (!weft_exec_node_is (json_object_get_member (env, name), G_TYPE_STRING)
+          || *name == '\0' || strchr (name, '=') != NULL)
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "option \"env\": \"%s\" must be a variable name with a string value", name);
+          return FALSE;
+        }
+      g_strv_builder_add (names, name);
+      g_strv_builder_add (values, json_object_get_string_member (env, name));
+    }
+  self->env_names = g_strv_builder_end (names);
+  self->env_values = g_strv_builder_end (values);
+  return TRUE;
+}
+
+static gboolean
+weft_exec_set_basics (WeftExecTool *self, const WeftConfig *config, GError **error)
+{
+  const char * const *command = weft_config_get_strv (config, "command");
+  double timeout_s = weft_config_get_double (config, "timeout_s");
+
+  if (command == NULL || command[0] == NULL || *command[0] == '\0')
+    g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                         "option \"command\": must name a program (it is empty)");
+  else if (!(timeout_s >= 0.001 && timeout_s <= G_MAXUINT / 1000.0))
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                 "option \"timeout_s\": must be between 0.001 and %u", G_MAXUINT / 1000);
+  else if (weft_config_get_int (config, "max_output_bytes") <= 0)
+    g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                         "option \"max_output_bytes\": must be positive");
+  else if (weft_config_has (config, "cwd") && *weft_config_get_string (config, "cwd") == '\0')
+    g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                         "option \"cwd\": must not be empty");
+  else
+    {
+      self->command = g_strdupv ((char **) command);
+      self->display = weft_exec_display (command);
+      self->timeout_ms = (guint) ceil (timeout_s * 1000.0);
+      self->max_output = weft_config_get_int (config, "max_output_bytes");
+      self->cwd = weft_config_has (config, "cwd")
+                  ? g_strdup (weft_config_get_string (config, "cwd")) : NULL;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static gpointer
+weft_exec_create (const WeftConfig *config, GError **error)
+{
+  g_autoptr(WeftExecTool) self = g_new0 (WeftExecTool, 1);
+  JsonObject *arguments = weft_config_get_object (config, "arguments");
+
+  if (!weft_exec_set_basics (self, config, error) || !weft_exec_set_env (self, config, error)
+      || !weft_exec_set_params (self, arguments, error)
+      || !weft_exec_set_positional (self, weft_config_get_strv (config, "positional"), arguments,
+                                    error))
+    return NULL;
+  self->schema = weft_exec_build_schema (self, arguments);
+  weft_exec_timer_start (&self->timer);
+  return g_steal_pointer (&self);
+}
+
+static void
+weft_exec_destroy (gpointer instance)
+{
+  weft_exec_tool_free (instance);
+}
+
+static const char *
+weft_exec_instance_schema (gpointer instance)
+{
+  return ((WeftExecTool *) instance)->schema;
+}
+
+/* ------------------------------------------------------------------------ */
+/* invoke: the model's arguments to argv                                    */
+
+/* One parameter's value as argument text, checked against its enum. */
+static char *
+weft_exec_param_value (WeftExecParam *p, JsonNode *node, GError **error)
+{
+  g_autofree char *text = weft_exec_value_text (p->type, node);
+  g_autofree char *given = json_to_string (node, FALSE);
+  g_autofree char *choices = NULL;
+
+  if (text == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "parameter \"%s\" must be %s %s, not %s", p->name,
+                   p->type == WEFT_EXEC_INTEGER ? "an" : "a",
+                   weft_exec_type_names[p->type], given);
+      return NULL;
+    }
+  if (p->choices != NULL && !g_strv_contains ((const char * const *) p->choices, text))
+    {
+      choices = g_strjoinv ("\", \"", p->choices);
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "parameter \"%s\" must be one of \"%s\", not %s", p->name, choices, given);
+      return NULL;
+    }
+  /* A free-form positional text must not pass for an option. */
+  if (p->flag == NULL && p->type == WEFT_EXEC_STRING && p->choices == NULL && text[0] == '-')
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "parameter \"%s\" must not start with \"-\", not %s", p->name, given);
+      return NULL;
+    }
+  return g_steal_pointer (&text);
+}
+
+static gboolean
+weft_exec_check_arguments (WeftExecTool *self, JsonObject *args, GError **error)
+{
+  g_autoptr(GList) members = json_object_get_members (args);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    if (weft_exec_find_param (self, l->data) == NULL)
+      {
+        g_autofree char *names = weft_exec_param_names (self);
+        g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                     "unknown parameter \"%s\"; %s%s", (const char *) l->data,
+                     names != NULL ? "the parameters are " : "this tool takes no parameters",
+                     names != NULL ? names : "");
+        return FALSE;
+      }
+  for (guint i = 0; i < self->params->len; i++)
+    {
+      WeftExecParam *p = self->params->pdata[i];
+      if (p->required && !json_object_has_member (args, p->name))
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "parameter \"%s\" is required", p->name);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* A flag: `--name=value`, `-n value`, or `--name` alone for true. */
+static void
+weft_exec_add_flag (GStrvBuilder *argv, WeftExecParam *p, const char *value)
+{
+  g_autofree char *joined = NULL;
+
+  if (p->type == WEFT_EXEC_BOOLEAN)
+    {
+      if (g_str_equal (value, "true"))
+        g_strv_builder_add (argv, p->flag);
+      return;
+    }
+  if (g_str_has_prefix (p->flag, "--"))
+    {
+      joined = g_strconcat (p->flag, "=", value, NULL);
+      g_strv_builder_add (argv, joined);
+      return;
+    }
+  g_strv_builder_add (argv, p->flag);
+  g_strv_builder_add (argv, value);
+}
+
+static char **
+weft_exec_build_argv (WeftExecTool *self, JsonObject *args, GError **error)
+{
+  g_autoptr(GStrvBuilder) argv = g_strv_builder_new ();
+
+  if (!weft_exec_check_arguments (self, args, error))
+    return NULL;
+  g_strv_builder_addv (argv, (const char **) self->command);
+  for (guint i = 0; i < self->params->len; i++)
+    {
+      WeftExecParam *p = self->params->pdata[i];
+      g_autofree char *value = NULL;
+
+      if (p->flag == NULL || !json_object_has_member (args, p->name))
+        continue;
+      value = weft_exec_param_value (p, json_object_get_member (args, p->name), error);
+      if (value == NULL)
+        return NULL;
+      weft_exec_add_flag (argv, p, value);
+    }
+  for (guint i = 0; i < self->positional->len; i++)
+    {
+      WeftExecParam *p = self->positional->pdata[i];
+      g_autofree char *value = weft_exec_param_value (p, json_object_get_member (args, p->name),
+                                                      error);
+      if (value == NULL)
+        return NULL;
+      g_strv_builder_add (argv, value);
+    }
+  return g_strv_builder_end (argv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* invoke: running it                                                       */
+
+/* Runs in the child between fork and exec: a process group of its own lets
+ * a timeout kill every process the command started. */
+static void
+weft_exec_child_setup (gpointer user_data)
+{
+  setpgid (0, 0);
+}
+
+/* stderr goes to an unlinked temporary file: no pipe to drain beside
+ * stdout, no deadlock, and only its end is ever read. */
+static int
+weft_exec_stderr_file (GError **error)
+{
+  g_autofree char *path = NULL;
+  int fd = g_file_open_tmp ("weft-exec-tool-XXXXXX", &path, error);
+
+  if (fd >= 0)
+    g_unlink (path);
+  return fd;
+}
+
+static GSubprocess *
+weft_exec_spawn (WeftExecTool *self, char **argv, int stderr_fd, GPid *pgid, GError **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GError) local = NULL;
+  GSubprocess *proc;
+  const char *id;
+
+  for (guint i = 0; self->env_names[i] != NULL; i++)
+    g_subprocess_launcher_setenv (launcher, self->env_names[i], self->env_values[i], TRUE);
+  if (self->cwd != NULL)
+    g_subprocess_launcher_set_cwd (launcher, self->cwd);
+  g_subprocess_launcher_set_stdin_file_path (launcher, "/dev/null");
+  g_subprocess_launcher_take_stderr_fd (launcher, dup (stderr_fd));
+  g_subprocess_launcher_set_child_setup (launcher, weft_exec_child_setup, NULL, NULL);
+
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv, &local);
+  if (proc == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\" could not start: %s",
+                   self->display, local->message);
+      return NULL;
+    }
+  id = g_subprocess_get_identifier (proc);
+  *pgid = id != NULL ? (GPid) g_ascii_strtoll (id, NULL, 10) : 0;
+  return proc;
+}
+
+/* Kills the command's whole process group, then reaps the command so that
+ * it never lingers as a zombie. */
+static void
+weft_exec_kill (GSubprocess *proc, GPid pgid)
+{
+  if (pgid > 0)
+    kill (-pgid, SIGKILL);
+  g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, NULL);
+}
+
+/* Reads stdout up to max_output; *truncated when there was more. */
+static GByteArray *
+weft_exec_read_stdout (WeftExecTool *self, GSubprocess *proc, GCancellable *cancellable,
+                       gboolean *truncated, GError **error)
+{
+  GInputStream *out = g_subprocess_get_stdout_pipe (proc);
+  g_autoptr(GByteArray) bytes = g_byte_array_new ();
+  guint8 buffer[WEFT_EXEC_CHUNK];
+  gssize n;
+
+  *truncated = FALSE;
+  do
+    {
+      gsize room = (gsize) MIN ((gint64) sizeof buffer, self->max_output - (gint64) bytes->len);
+
+      n = g_input_stream_read (out, buffer, MAX (room, 1), cancellable, error);
+      if (n < 0)
+        return NULL;
+      if (room == 0 && n > 0)
+        *truncated = TRUE;
+      else
+        g_byte_array_append (bytes, buffer, (guint) n);
+    }
+  while (n > 0 && !*truncated);
+  return g_steal_pointer (&bytes);
+}
+
+/* The end of what the command wrote to stderr, trimmed, valid UTF-8. */
+static char *
+weft_exec_stderr_excerpt (int fd)
+{
+  char buffer[WEFT_EXEC_MAX_STDERR + 1];
+  off_t size = lseek (fd, 0, SEEK_END);
+  off_t start = size > WEFT_EXEC_MAX_STDERR ? size - WEFT_EXEC_MAX_STDERR : 0;
+  ssize_t n;
+  g_autofree char *text = NULL;
+
+  if (size < 0 || lseek (fd, start, SEEK_SET) < 0)
+    return g_strdup ("");
+  do
+    n = read (fd, buffer, WEFT_EXEC_MAX_STDERR);
+  while (n < 0 && errno == EINTR);
+  text = g_utf8_make_valid (buffer, MAX (n, 0));
+  g_strstrip (text);
+  return start > 0 ? g_strconcat ("…", text, NULL) : g_steal_pointer (&text);
+}
+
+static void
+weft_exec_set_status_error (WeftExecTool *self, GSubprocess *proc, int stderr_fd,
+                            GError **error)
+{
+  g_autofree char *excerpt = weft_exec_stderr_excerpt (stderr_fd);
+  g_autofree char *how = NULL;
+
+  if (g_subprocess_get_if_signaled (proc))
+    how = g_strdup_printf ("was killed by signal %d (%s)", g_subprocess_get_term_sig (proc),
+                           g_strsignal (g_subprocess_get_term_sig (proc)));
+  else
+    how = g_strdup_printf ("exited with status %d", g_subprocess_get_exit_status (proc));
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\" %s%s%s", self->display,
+               how, *excerpt != '\0' ? ": " : " (no stderr)", excerpt);
+}
+
+/* stdout as text: valid UTF-8, one final newline dropped, a note when cut. */
+static char *
+weft_exec_output (WeftExecTool *self, GByteArray *bytes, gboolean truncated)
+{
+  g_autofree char *text = g_utf8_make_valid (bytes->len > 0 ? (const char *) bytes->data : "",
+                                             bytes->len);
+  gsize len = strlen (text);
+
+  if (!truncated && len > 0 && text[len - 1] == '\n')
+    text[len - 1] = '\0';
+  if (!truncated)
+    return g_steal_pointer (&text);
+  return g_strdup_printf ("%s\n\n[weft exec: the output was cut after %" G_GINT64_FORMAT
+                          " bytes (max_output_bytes) and the command stopped]",
+                          text, self->max_output);
+}
+
+/* Waits for the command and reads its output; the time limit and the
+ * task's cancellation both fire `cancellable`. */
+static char *
+weft_exec_communicate (WeftExecTool *self, GSubprocess *proc, GPid pgid, int stderr_fd,
+                       GCancellable *cancellable, GError **error)
+{
+  g_autoptr(GByteArray) bytes = NULL;
+  gboolean truncated = FALSE;
+
+  bytes = weft_exec_read_stdout (self, proc, cancellable, &truncated, error);
+  if (bytes == NULL || truncated || !g_subprocess_wait (proc, cancellable, error))
+    {
+      weft_exec_kill (proc, pgid);
+      if (bytes == NULL || !truncated)
+        return NULL;
+      g_clear_error (error);
+    }
+  if (!truncated && !g_subprocess_get_successful (proc))
+    {
+      weft_exec_set_status_error (self, proc, stderr_fd, error);
+      return NULL;
+    }
+  return weft_exec_output (self, bytes, truncated);
+}
+
+static void
+weft_exec_cancel_other (GCancellable *cancelled, gpointer other)
+{
+  g_cancellable_cancel (other);
+}
+
+/* A cancelled command says why: the task's cancellation or our limit. */
+static void
+weft_exec_explain_cancel (WeftExecTool *self, GCancellable *task_cancellable, GError **error)
+{
+  if (!g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_error (error);
+  if (g_cancellable_is_cancelled (task_cancellable))
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED,
+                 "command \"%s\" was cancelled and killed", self->display);
+  else
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_TIMEOUT,
+                 "command \"%s\" timed out after %.3g s and was killed", self->display,
+                 self->timeout_ms / 1000.0);
+}
+
+static char *
+weft_exec_run (WeftExecTool *self, char **argv, GCancellable *task_cancellable, GError **error)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GSubprocess) proc = NULL;
+  int stderr_fd = weft_exec_stderr_file (error);
+  GPid pgid = 0;
+  GSource *timer;
+  gulong handler;
+  char *output = NULL;
+
+  if (stderr_fd < 0)
+    return NULL;
+  handler = g_cancellable_connect (task_cancellable, G_CALLBACK (weft_exec_cancel_other),
+                                   g_object_ref (cancellable), g_object_unref);
+  timer = weft_exec_timer_arm (&self->timer, cancellable, self->timeout_ms);
+  if (!g_cancellable_set_error_if_cancelled (cancellable, error))
+    proc = weft_exec_spawn (self, argv, stderr_fd, &pgid, error);
+  if (proc != NULL)
+    output = weft_exec_communicate (self, proc, pgid, stderr_fd, cancellable, error);
+  g_source_destroy (timer);
+  g_source_unref (timer);
+  g_cancellable_disconnect (task_cancellable, handler);
+  close (stderr_fd);
+  if (output == NULL)
+    weft_exec_explain_cancel (self, task_cancellable, error);
+  return output;
+}
+
+static void
+weft_exec_invoke (gpointer instance, WeftToolCall *call)
+{
+  WeftExecTool *self = instance;
+  GError *error = NULL;
+  g_auto(GStrv) argv = weft_exec_build_argv (self, weft_tool_call_get_arguments (call), &error);
+  g_autofree char *output = argv != NULL
+    ? weft_exec_run (self, argv, weft_tool_call_get_cancellable (call), &error) : NULL;
+
+  if (output != NULL)
+    weft_tool_call_return (call, output);
+  else
+    weft_tool_call_return_error (call, error);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static const WeftToolClass weft_exec_class = {
+  .arguments_schema = NULL,   /* instance_schema: built from "arguments" */
+  .invoke = weft_exec_invoke,
+  .instance_schema = weft_exec_instance_schema,
+};
+
+static const WeftPluginDescriptor weft_exec_descriptor = {
+  .abi = WEFT_ABI_VERSION,
+  .kind = WEFT_PLUGIN_TOOL,
+  .name = "exec",
+  .version = "0.1.0",
+  .description = "Runs a fixed command with the arguments its parameters allow; stdout is the result",
+  .options = weft_exec_options,
+  .create = weft_exec_create,
+  .destroy = weft_exec_destroy,
+  .tool = &weft_exec_class,
+};
+
+WEFT_PLUGIN_DEFINE (weft_exec_descriptor)
