@@ -1,0 +1,653 @@
+/* weft-openai.c — an agent that speaks the OpenAI chat-completions protocol
+ * (OpenAI, Ollama, vLLM, llama.cpp's server, LocalAI, ...).
+ *
+ * Async: run() is called on the engine loop and returns at once; every
+ * request goes through the engine's shared SoupSession, so ten thousand
+ * tasks waiting on a model hold no thread.  A task is a conversation:
+ * ask, run the tool calls the model asks for (all at once, on the worker
+ * pool), ask again with their results, until the model answers in words;
+ * then, with response_format, check the answer against the schema.
+ *
+ * Threads: create() runs on whichever thread loads the flow, destroy() on
+ * whichever drops it; everything else (run, libsoup callbacks, tool
+ * callbacks, the task's cancellation) runs on the engine loop, so a job
+ * is only ever touched by that one thread.
+ */
+#include "weft-openai.h"
+
+#include <string.h>
+
+typedef struct {
+  WeftOpenaiClient *client;    /* shared with exchanges still in flight */
+  char *model;
+  gboolean has_temperature;
+  double temperature;
+  gint64 max_tokens;           /* 0 when not set */
+  char *system;                /* the system message, or NULL */
+  char *schema;                /* response_format's schema as JSON, or NULL */
+  guint max_iterations;
+  gboolean stream;
+  gboolean stream_usage;       /* ask a stream for its usage (max_tpm) */
+} WeftOpenai;
+
+static const WeftOption weft_openai_options[] = {
+  { "base_url", WEFT_OPTION_STRING, "\"https://api.openai.com/v1\"", FALSE,
+    "the API's base URL (chat completions are POSTed to BASE/chat/completions)" },
+  { "api_key", WEFT_OPTION_STRING, NULL, FALSE,
+    "sent as \"Authorization: Bearer KEY\"; normally \"${OPENAI_API_KEY}\"; none for local servers" },
+  { "model", WEFT_OPTION_STRING, NULL, TRUE, "the model's name, e.g. gpt-4o-mini" },
+  { "temperature", WEFT_OPTION_DOUBLE, NULL, FALSE, "sampling temperature (the server's default if unset)" },
+  { "max_tokens", WEFT_OPTION_INT, NULL, FALSE, "most tokens in one answer (the server's default if unset)" },
+  { "role", WEFT_OPTION_STRING, NULL, FALSE, "who the agent is: \"You are ROLE.\" in the system message" },
+  { "goal", WEFT_OPTION_STRING, NULL, FALSE, "\"Your personal goal is: GOAL\" in the system message" },
+  { "backstory", WEFT_OPTION_STRING, NULL, FALSE, "follows the role in the system message" },
+  { "system", WEFT_OPTION_STRING, NULL, FALSE, "more system-message text, after role, backstory and goal" },
+  { "timeout_s", WEFT_OPTION_DOUBLE, "120", FALSE, "seconds one HTTP request may take (0: no limit)" },
+  { "max_iterations", WEFT_OPTION_INT, "10", FALSE,
+    "most requests per task; the task fails if the last answer still calls tools" },
+  { "response_format", WEFT_OPTION_OBJECT, NULL, FALSE,
+    "a JSON schema the answer must match (structured output; retried once, then fails)" },
+  { "stream", WEFT_OPTION_BOOL, "false", FALSE, "stream the answer; each piece is a task.step \"chunk\" event" },
+  { "headers", WEFT_OPTION_OBJECT, "{}", FALSE, "extra request headers, name: value" },
+  { "max_retries", WEFT_OPTION_INT, "5", FALSE,
+    "retries of one request on 429, 5xx and connection errors" },
+  { "retry_base_ms", WEFT_OPTION_INT, "500", FALSE,
+    "backoff: retry n waits a random time up to retry_base_ms * 2^n" },
+  { "max_rpm", WEFT_OPTION_INT, "0", FALSE, "requests per minute for this agent, all runs together (0: no limit)" },
+  { "max_tpm", WEFT_OPTION_INT, "0", FALSE, "tokens per minute for this agent, all runs together (0: no limit)" },
+  { "max_concurrency", WEFT_OPTION_INT, "0", FALSE, "requests in flight for this agent at once (0: no limit)" },
+  WEFT_OPTION_END
+};
+
+static void
+weft_openai_free (WeftOpenai *self)
+{
+  weft_openai_client_unref (self->client);
+  g_free (self->model);
+  g_free (self->system);
+  g_free (self->schema);
+  g_free (self);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftOpenai, weft_openai_free)
+
+/* ------------------------------------------------------------------------ */
+/* create                                                                   */
+
+static const char *
+weft_openai_opt_string (const WeftConfig *config, const char *name)
+{
+  const char *value = weft_config_has (config, name) ? weft_config_get_string (config, name) : NULL;
+  return value != NULL && value[0] != '\0' ? value : NULL;
+}
+
+/* CrewAI's wording: "You are {role}. {backstory}\nYour personal goal is:
+ * {goal}", then the `system` text; NULL when there is nothing to say. */
+static char *
+weft_openai_system_text (const WeftConfig *config)
+{
+  const char *role = weft_openai_opt_string (config, "role");
+  const char *backstory = weft_openai_opt_string (config, "backstory");
+  const char *goal = weft_openai_opt_string (config, "goal");
+  const char *system = weft_openai_opt_string (config, "system");
+  GString *text = g_string_new (NULL);
+
+  if (role != NULL)
+    g_string_append_printf (text, "You are %s.", role);
+  if (backstory != NULL)
+    g_string_append_printf (text, "%s%s", text->len ? " " : "", backstory);
+  if (goal != NULL)
+    g_string_append_printf (text, "%sYour personal goal is: %s", text->len ? "\n" : "", goal);
+  if (system != NULL)
+    g_string_append_printf (text, "%s%s", text->len ? "\n\n" : "", system);
+  if (text->len == 0)
+    {
+      g_string_free (text, TRUE);
+      return NULL;
+    }
+  return g_string_free (text, FALSE);
+}
+
+static gboolean
+weft_openai_check_range (const WeftConfig *config, const char *name, gint64 min, gint64 max,
+                         GError **error)
+{
+  gint64 value = weft_config_has (config, name) ? weft_config_get_int (config, name) : min;
+
+  if (value >= min && value <= max)
+    return TRUE;
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+               "option \"%s\": must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
+               ", not %" G_GINT64_FORMAT, name, min, max, value);
+  return FALSE;
+}
+
+static gboolean
+weft_openai_check_options (const WeftConfig *config, GError **error)
+{
+  double timeout_s = weft_config_get_double (config, "timeout_s");
+
+  if (!weft_openai_check_range (config, "max_tokens", 1, G_MAXINT32, error)
+      || !weft_openai_check_range (config, "max_iterations", 1, 1000, error)
+      || !weft_openai_check_range (config, "max_retries", 0, 100, error)
+      || !weft_openai_check_range (config, "retry_base_ms", 0, 600000, error)
+      || !weft_openai_check_range (config, "max_rpm", 0, G_MAXINT32, error)
+      || !weft_openai_check_range (config, "max_tpm", 0, G_MAXINT32, error)
+      || !weft_openai_check_range (config, "max_concurrency", 0, G_MAXINT32, error))
+    return FALSE;
+  if (!(timeout_s >= 0 && timeout_s <= 86400))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"timeout_s\": must be between 0 and 86400, not %g", timeout_s);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Extra headers: every value must be a string. */
+static gboolean
+weft_openai_read_headers (const WeftConfig *config, WeftOpenaiClient *client, GError **error)
+{
+  JsonObject *headers = weft_config_get_object (config, "headers");
+  g_autoptr(GList) names = headers ? json_object_get_members (headers) : NULL;
+  g_autoptr(GStrvBuilder) n = g_strv_builder_new ();
+  g_autoptr(GStrvBuilder) v = g_strv_builder_new ();
+
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      JsonNode *value = json_object_get_member (headers, l->data);
+      if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING
+          || !g_utf8_validate (l->data, -1, NULL) || strpbrk (l->data, ":\r\n ") != NULL
+          || strpbrk (json_node_get_string (value), "\r\n") != NULL)
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "option \"headers\": \"%s\" must be a header name with a one-line string value",
+                       (const char *) l->data);
+          return FALSE;
+        }
+      g_strv_builder_add (n, l->data);
+      g_strv_builder_add (v, json_node_get_string (value));
+    }
+  client->header_names = g_strv_builder_end (n);
+  client->header_values = g_strv_builder_end (v);
+  return TRUE;
+}
+
+static WeftOpenaiClient *
+weft_openai_client_new (const WeftConfig *config, GError **error)
+{
+  g_autoptr(GUri) uri = NULL;
+  WeftOpenaiClient *client = g_new0 (WeftOpenaiClient, 1);
+  g_autofree char *base = g_strdup (weft_config_get_string (config, "base_url"));
+
+  g_atomic_ref_count_init (&client->ref_count);
+  while (g_str_has_suffix (base, "/"))
+    base[strlen (base) - 1] = '\0';
+  client->base_url = g_steal_pointer (&base);
+  client->url = g_strconcat (client->base_url, "/chat/completions", NULL);
+  client->api_key = g_strdup (weft_openai_opt_string (config, "api_key"));
+  client->timeout_ms = (guint) (weft_config_get_double (config, "timeout_s") * 1000);
+  client->max_retries = (guint) weft_config_get_int (config, "max_retries");
+  client->retry_base_ms = (guint) weft_config_get_int (config, "retry_base_ms");
+  client->stream = weft_config_get_bool (config, "stream");
+  client->max_tokens = weft_config_has (config, "max_tokens") ? weft_config_get_int (config, "max_tokens") : 0;
+  client->limiter = weft_openai_limiter_new (weft_config_get_int (config, "max_rpm"),
+                                             weft_config_get_int (config, "max_tpm"),
+                                             weft_config_get_int (config, "max_concurrency"));
+  uri = g_uri_parse (client->url, G_URI_FLAGS_NONE, NULL);
+  if (uri == NULL || (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0
+                      && g_strcmp0 (g_uri_get_scheme (uri), "https") != 0))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"base_url\": \"%s\" is not an http:// or https:// URL", client->base_url);
+      weft_openai_client_unref (client);
+      return NULL;
+    }
+  if (!weft_openai_read_headers (config, client, error))
+    g_clear_pointer (&client, weft_openai_client_unref);
+  return client;
+}
+
+static gpointer
+weft_openai_create (const WeftConfig *config, GError **error)
+{
+  g_autoptr(WeftOpenai) self = g_new0 (WeftOpenai, 1);
+
+  if (!weft_openai_check_options (config, error))
+    return NULL;
+  self->client = weft_openai_client_new (config, error);
+  if (self->client == NULL)
+    return NULL;
+  self->model = g_strdup (weft_config_get_string (config, "model"));
+  self->has_temperature = weft_config_has (config, "temperature");
+  self->temperature = self->has_temperature ? weft_config_get_double (config, "temperature") : 0;
+  self->max_tokens = self->client->max_tokens;
+  self->system = weft_openai_system_text (config);
+  self->max_iterations = (guint) weft_config_get_int (config, "max_iterations");
+  self->stream = self->client->stream;
+  self->stream_usage = self->stream && weft_config_get_int (config, "max_tpm") > 0;
+  /* Kept as text: the config's json-glib objects must not be shared with
+   * the engine loop, and each task parses its own copy. */
+  if (weft_config_has (config, "response_format"))
+    {
+      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (),
+                                                        weft_config_get_object (config, "response_format"));
+      self->schema = json_to_string (node, FALSE);
+    }
+  return g_steal_pointer (&self);
+}
+
+/* Any thread.  Exchanges still finishing (a cancelled request libsoup has
+ * not let go of yet) keep the client, and so the limiter, alive. */
+static void
+weft_openai_destroy (gpointer instance)
+{
+  weft_openai_free (instance);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A task: one conversation                                                 */
+
+typedef struct {
+  gatomicrefcount ref_count;
+  WeftOpenai *self;            /* valid until the task is returned */
+  WeftTask *task;              /* NULL once returned */
+  GMainContext *context;
+  GSource *cancelled;          /* watches the task's cancellable */
+  WeftOpenaiExchange *exchange; /* the request in flight, or NULL */
+  JsonArray *messages;         /* the conversation so far */
+  JsonArray *tools;            /* function definitions, or NULL */
+  JsonNode *schema;            /* response_format, parsed, or NULL */
+  guint asked;                 /* requests made */
+  gboolean corrected;          /* the schema's one corrective retry is used */
+  JsonObject *calling;         /* the assistant message whose tools run */
+  char **results;              /* one per tool call of `calling` */
+  guint pending;               /* tool calls not back yet */
+} WeftOpenaiJob;
+
+typedef struct {
+  WeftOpenaiJob *job;
+  guint index;
+} WeftOpenaiSlot;
+
+static WeftOpenaiJob *
+weft_openai_job_ref (WeftOpenaiJob *job)
+{
+  g_atomic_ref_count_inc (&job->ref_count);
+  return job;
+}
+
+static void
+weft_openai_job_unref (WeftOpenaiJob *job)
+{
+  if (!g_atomic_ref_count_dec (&job->ref_count))
+    return;
+  g_main_context_unref (job->context);
+  json_array_unref (job->messages);
+  g_clear_pointer (&job->tools, json_array_unref);
+  g_clear_pointer (&job->schema, json_node_unref);
+  g_clear_pointer (&job->calling, json_object_unref);
+  g_strfreev (job->results);
+  g_free (job);
+}
+
+/* Returns the task, once: whoever comes second finds `task` NULL.  All
+ * callers run on the engine loop, so a plain check is enough. */
+static void
+weft_openai_job_finish (WeftOpenaiJob *job, const char *output, GError *error)
+{
+  WeftTask *task = g_steal_pointer (&job->task);
+
+  if (task == NULL)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  g_source_destroy (job->cancelled);
+  g_clear_pointer (&job->cancelled, g_source_unref);
+  if (job->exchange != NULL)
+    weft_openai_exchange_abort (g_steal_pointer (&job->exchange));
+  job->self = NULL;
+  if (error != NULL)
+    weft_task_return_error (task, error);
+  else
+    weft_task_return (task, output);
+  weft_openai_job_unref (job);               /* run()'s reference */
+}
+
+static void
+weft_openai_job_fail (WeftOpenaiJob *job, GError *error)
+{
+  weft_openai_job_finish (job, NULL, error);
+}
+
+static gboolean
+weft_openai_job_cancelled (GCancellable *cancellable, gpointer data)
+{
+  weft_openai_job_fail (data, g_error_new_literal (WEFT_ERROR, WEFT_ERROR_CANCELLED, "openai: cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+weft_openai_job_step (const char *kind, const char *text, gpointer data)
+{
+  WeftOpenaiJob *job = data;
+
+  if (job->task != NULL)
+    weft_task_step (job->task, kind, text);
+}
+
+static void
+weft_openai_add_message (JsonArray *messages, const char *role, const char *content)
+{
+  JsonObject *message = json_object_new ();
+
+  json_object_set_string_member (message, "role", role);
+  json_object_set_string_member (message, "content", content);
+  json_array_add_object_element (messages, message);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                 */
+
+/* {"type": "json_schema", "json_schema": {"name", "schema", "strict"}} */
+static JsonObject *
+weft_openai_response_format (JsonNode *schema)
+{
+  JsonObject *format = json_object_new ();
+  JsonObject *spec = json_object_new ();
+
+  json_object_set_string_member (format, "type", "json_schema");
+  json_object_set_string_member (spec, "name", "output");
+  json_object_set_member (spec, "schema", json_node_copy (schema));
+  json_object_set_boolean_member (spec, "strict", TRUE);
+  json_object_set_object_member (format, "json_schema", spec);
+  return format;
+}
+
+static char *
+weft_openai_job_body (WeftOpenaiJob *job)
+{
+  WeftOpenai *self = job->self;
+  g_autoptr(JsonObject) body = json_object_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_object_set_string_member (body, "model", self->model);
+  json_object_set_array_member (body, "messages", json_array_ref (job->messages));
+  if (job->tools != NULL)
+    json_object_set_array_member (body, "tools", json_array_ref (job->tools));
+  if (self->has_temperature)
+    json_object_set_double_member (body, "temperature", self->temperature);
+  if (self->max_tokens > 0)
+    json_object_set_int_member (body, "max_tokens", self->max_tokens);
+  if (job->schema != NULL)
+    json_object_set_object_member (body, "response_format", weft_openai_response_format (job->schema));
+  if (self->stream)
+    json_object_set_boolean_member (body, "stream", TRUE);
+  if (self->stream_usage)
+    {
+      JsonObject *options = json_object_new ();
+      json_object_set_boolean_member (options, "include_usage", TRUE);
+      json_object_set_object_member (body, "stream_options", options);
+    }
+  root = json_node_init_object (json_node_alloc (), body);
+  return json_to_string (root, FALSE);
+}
+
+static void weft_openai_job_answered (JsonObject *message, const GError *error, gpointer data);
+
+static void
+weft_openai_job_ask (WeftOpenaiJob *job)
+{
+  g_autofree char *body = weft_openai_job_body (job);
+
+  job->asked++;
+  job->exchange = weft_openai_exchange_start (job->self->client,
+                                              weft_task_get_soup_session (job->task),
+                                              job->context, body, weft_openai_job_step,
+                                              weft_openai_job_answered, job);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tool calls                                                               */
+
+/* Every call is back: the assistant's message, then one result per call
+ * in the order the model made them, whatever order they finished in. */
+static void
+weft_openai_job_tools_done (WeftOpenaiJob *job)
+{
+  JsonArray *calls = json_object_get_array_member (job->calling, "tool_calls");
+
+  json_array_add_object_element (job->messages, g_steal_pointer (&job->calling));
+  for (guint i = 0; i < json_array_get_length (calls); i++)
+    {
+      JsonObject *message = json_object_new ();
+      JsonObject *call = json_array_get_object_element (calls, i);
+
+      json_object_set_string_member (message, "role", "tool");
+      json_object_set_string_member (message, "tool_call_id", json_object_get_string_member (call, "id"));
+      json_object_set_string_member (message, "content", job->results[i]);
+      json_array_add_object_element (job->messages, message);
+    }
+  g_clear_pointer (&job->results, g_strfreev);
+  weft_openai_job_ask (job);
+}
+
+static void
+weft_openai_job_tool_returned (WeftOpenaiJob *job, guint index, char *result)
+{
+  job->results[index] = result;
+  if (--job->pending == 0)
+    weft_openai_job_tools_done (job);
+}
+
+/* On the engine loop; also after the task was returned (then ignored). */
+static void
+weft_openai_job_tool_done (WeftTask *task, const char *result, const GError *error, gpointer data)
+{
+  WeftOpenaiSlot *slot = data;
+  WeftOpenaiJob *job = slot->job;
+
+  if (job->task != NULL)
+    weft_openai_job_tool_returned (job, slot->index,
+                                   error ? g_strdup_printf ("error: %s", error->message) : g_strdup (result));
+  weft_openai_job_unref (job);
+  g_free (slot);
+}
+
+/* Starts every call at once.  `pending` holds one extra count while they
+ * start, so that results can only be gathered once all have started. */
+static void
+weft_openai_job_call_tools (WeftOpenaiJob *job, JsonObject *message)
+{
+  JsonArray *calls = json_object_get_array_member (message, "tool_calls");
+  guint n = json_array_get_length (calls);
+
+  job->calling = json_object_ref (message);
+  job->results = g_new0 (char *, n + 1);
+  job->pending = n + 1;
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *function = json_object_get_object_member (json_array_get_object_element (calls, i), "function");
+      WeftOpenaiSlot *slot = g_new0 (WeftOpenaiSlot, 1);
+      g_autoptr(GError) error = NULL;
+
+      slot->job = weft_openai_job_ref (job);
+      slot->index = i;
+      if (weft_task_call_tool (job->task, json_object_get_string_member (function, "name"),
+                               json_object_get_string_member (function, "arguments"),
+                               weft_openai_job_tool_done, slot, &error))
+        continue;
+      /* An unknown tool or arguments that are not an object: the model is
+       * told, as it is of a tool's own error. */
+      weft_openai_job_tool_returned (job, i, g_strdup_printf ("error: %s", error->message));
+      weft_openai_job_unref (job);
+      g_free (slot);
+    }
+  weft_openai_job_tool_returned (job, n, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Answers                                                                  */
+
+/* With response_format: the answer must parse and match the schema.  The
+ * first mismatch is sent back once with the reason; the second fails. */
+static void
+weft_openai_job_check_answer (WeftOpenaiJob *job, JsonObject *message, const char *content)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) value = json_from_string (content, &error);
+  g_autofree char *correction = NULL;
+
+  if (value != NULL && weft_openai_schema_validate (job->schema, value, &error))
+    {
+      weft_openai_job_finish (job, content, NULL);
+      return;
+    }
+  if (value == NULL && error == NULL)
+    g_set_error_literal (&error, WEFT_ERROR, WEFT_ERROR_PARSE, "the answer is empty, not JSON");
+  if (job->corrected)
+    {
+      weft_openai_job_fail (job, g_error_new (WEFT_ERROR, WEFT_ERROR_INVALID,
+                                              "openai: the answer does not match response_format "
+                                              "(after one corrective retry): %s", error->message));
+      return;
+    }
+  job->corrected = TRUE;
+  correction = g_strdup_printf ("Your answer does not match the required JSON schema: %s\n"
+                                "Answer again with only JSON that matches the schema.", error->message);
+  json_array_add_object_element (job->messages, json_object_ref (message));
+  weft_openai_add_message (job->messages, "user", correction);
+  weft_openai_job_ask (job);
+}
+
+static void
+weft_openai_job_answered (JsonObject *message, const GError *error, gpointer data)
+{
+  WeftOpenaiJob *job = data;
+  const char *content;
+
+  job->exchange = NULL;
+  if (error != NULL)
+    {
+      weft_openai_job_fail (job, g_error_copy (error));
+      return;
+    }
+  if (json_object_has_member (message, "tool_calls"))
+    {
+      if (job->asked >= job->self->max_iterations)
+        weft_openai_job_fail (job, g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED,
+                                                "openai: no final answer after max_iterations (%u) "
+                                                "requests: the model still calls tools",
+                                                job->self->max_iterations));
+      else
+        weft_openai_job_call_tools (job, message);
+      return;
+    }
+  content = json_object_get_string_member_with_default (message, "content", NULL);
+  if (job->schema != NULL)
+    weft_openai_job_check_answer (job, message, content ? content : "");
+  else
+    weft_openai_job_finish (job, content ? content : "", NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* run                                                                      */
+
+/* The prompt, then each context output under its task's name. */
+static char *
+weft_openai_user_text (WeftTask *task)
+{
+  GString *text = g_string_new (weft_task_get_prompt (task));
+  guint n = weft_task_get_n_context (task);
+
+  if (n > 0)
+    g_string_append (text, "\n\nContext:");
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (text, "\n\n## %s\n%s", weft_task_get_context_name (task, i),
+                            weft_task_get_context_output (task, i));
+  return g_string_free (text, FALSE);
+}
+
+static JsonArray *
+weft_openai_tools (WeftTask *task)
+{
+  guint n = weft_task_get_n_tools (task);
+  JsonArray *tools;
+
+  if (n == 0)
+    return NULL;
+  tools = json_array_new ();
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *tool = json_object_new ();
+      JsonObject *function = json_object_new ();
+      const char *description = weft_task_get_tool_description (task, i);
+      JsonNode *schema = json_from_string (weft_task_get_tool_schema (task, i), NULL);
+
+      json_object_set_string_member (function, "name", weft_task_get_tool_name (task, i));
+      if (description != NULL)
+        json_object_set_string_member (function, "description", description);
+      /* The core refuses a schema that is not a JSON object at load. */
+      json_object_set_member (function, "parameters",
+                              schema ? schema : json_node_init_object (json_node_alloc (), json_object_new ()));
+      json_object_set_string_member (tool, "type", "function");
+      json_object_set_object_member (tool, "function", function);
+      json_array_add_object_element (tools, tool);
+    }
+  return tools;
+}
+
+static WeftOpenaiJob *
+weft_openai_job_new (WeftOpenai *self, WeftTask *task)
+{
+  WeftOpenaiJob *job = g_new0 (WeftOpenaiJob, 1);
+  g_autofree char *user = weft_openai_user_text (task);
+
+  g_atomic_ref_count_init (&job->ref_count);
+  job->self = self;
+  job->task = task;
+  job->context = g_main_context_ref (weft_task_get_main_context (task));
+  job->messages = json_array_new ();
+  if (self->system != NULL)
+    weft_openai_add_message (job->messages, "system", self->system);
+  weft_openai_add_message (job->messages, "user", user);
+  job->tools = weft_openai_tools (task);
+  job->schema = self->schema ? json_from_string (self->schema, NULL) : NULL;
+  return job;
+}
+
+/* On the engine loop: must not block. */
+static void
+weft_openai_run (gpointer instance, WeftTask *task)
+{
+  WeftOpenaiJob *job = weft_openai_job_new (instance, task);
+
+  /* The cancellable may fire on any thread; its source brings the news
+   * to the engine loop, where everything else about the job happens.
+   * Dispatched at once when the task is already cancelled. */
+  job->cancelled = g_cancellable_source_new (weft_task_get_cancellable (task));
+  g_source_set_callback (job->cancelled, G_SOURCE_FUNC (weft_openai_job_cancelled), job, NULL);
+  g_source_set_priority (job->cancelled, G_PRIORITY_HIGH);
+  g_source_attach (job->cancelled, job->context);
+  weft_openai_job_ask (job);
+}
+
+static const WeftAgentClass weft_openai_class = {
+  .flags = WEFT_AGENT_ASYNC,
+  .run = weft_openai_run,
+};
+
+static const WeftPluginDescriptor weft_openai_descriptor = {
+  .abi = WEFT_ABI_VERSION,
+  .kind = WEFT_PLUGIN_AGENT,
+  .name = "openai",
+  .version = "0.1.0",
+  .description = "Asks an OpenAI-compatible chat-completions API (tools, structured output, streaming, rate limits)",
+  .options = weft_openai_options,
+  .create = weft_openai_create,
+  .destroy = weft_openai_destroy,
+  .agent = &weft_openai_class,
+};
+
+WEFT_PLUGIN_DEFINE (weft_openai_descriptor)

@@ -1,0 +1,99 @@
+/* weft-openai.h — the openai agent's internal parts, shared between its
+ * files (never installed, never seen by other plugins).
+ *
+ *   weft-openai.c          options, instance, messages, the tool loop
+ *   weft-openai-http.c     one chat completion: HTTP, retries, streaming
+ *   weft-openai-limiter.c  requests/min, tokens/min and concurrency limits
+ *   weft-openai-schema.c   a small JSON-schema validator for response_format
+ *
+ * Threads: everything here runs on the engine loop, except create() and
+ * destroy() of the instance (see weft-openai.c).  Nothing takes a lock.
+ */
+#pragma once
+
+#include <weft/weft-sdk.h>
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+/* ------------------------------------------------------------------------ */
+/* Rate limiter: one per agent instance, shared by all its tasks            */
+
+typedef struct _WeftOpenaiLimiter WeftOpenaiLimiter;
+typedef struct _WeftOpenaiWaiter WeftOpenaiWaiter;
+
+/* Called on the engine loop when a queued request may start. */
+typedef void (*WeftOpenaiGrantFunc) (gpointer data);
+
+/* 0 for any limit means unlimited.  Any thread. */
+WeftOpenaiLimiter *weft_openai_limiter_new   (gint64 max_rpm, gint64 max_tpm,
+                                              gint64 max_concurrency);
+WeftOpenaiLimiter *weft_openai_limiter_ref   (WeftOpenaiLimiter *limiter);
+void               weft_openai_limiter_unref (WeftOpenaiLimiter *limiter);
+
+/* On the engine loop.  Takes a request slot and debits `tokens` (an
+ * estimate) when the limits allow it now: returns NULL and does not call
+ * `grant`.  Otherwise queues the request and returns a waiter: `grant` is
+ * called later, once, from a timeout on `context` (the slot taken), unless
+ * the waiter is withdrawn first. */
+WeftOpenaiWaiter *weft_openai_limiter_acquire  (WeftOpenaiLimiter *limiter, GMainContext *context,
+                                                gint64 tokens, WeftOpenaiGrantFunc grant,
+                                                gpointer data);
+void              weft_openai_limiter_withdraw (WeftOpenaiLimiter *limiter, WeftOpenaiWaiter *waiter);
+/* Gives back a slot taken for `estimated` tokens; `used` corrects the
+ * debit (the provider's usage.total_tokens), or -1 to keep the estimate. */
+void              weft_openai_limiter_release  (WeftOpenaiLimiter *limiter, gint64 estimated,
+                                                gint64 used);
+
+/* ------------------------------------------------------------------------ */
+/* JSON schema: the subset response_format needs                            */
+
+/* Checks `value` against `schema`: type (object, array, string, number,
+ * integer, boolean, null, or a list of them), properties, required, items,
+ * enum, additionalProperties false.  Other keywords are ignored.  The
+ * error names the JSON path of the first mismatch ("$.items[2].name"). */
+gboolean weft_openai_schema_validate (JsonNode *schema, JsonNode *value, GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Client: how to reach the provider; immutable once made, shared by refs    */
+
+typedef struct {
+  gatomicrefcount ref_count;
+  char *base_url;            /* as configured, for error messages        */
+  char *url;                 /* base_url + "/chat/completions"           */
+  char *api_key;             /* secret: only ever put in one header      */
+  char **header_names;       /* extra headers, NULL-terminated           */
+  char **header_values;
+  guint timeout_ms;          /* per HTTP request; 0 = none               */
+  guint max_retries;
+  guint retry_base_ms;
+  gboolean stream;
+  gint64 max_tokens;         /* for the token estimate; 0 when unset     */
+  WeftOpenaiLimiter *limiter;
+} WeftOpenaiClient;
+
+WeftOpenaiClient *weft_openai_client_ref   (WeftOpenaiClient *client);
+void              weft_openai_client_unref (WeftOpenaiClient *client);
+
+/* ------------------------------------------------------------------------ */
+/* Exchange: one chat completion, retried as needed                         */
+
+typedef struct _WeftOpenaiExchange WeftOpenaiExchange;
+
+/* A step to report ("retry", "chunk"). */
+typedef void (*WeftOpenaiStepFunc) (const char *kind, const char *text, gpointer data);
+/* The answer: an assistant message {"role", "content", "tool_calls"?} and
+ * the usage's total tokens (-1 when not given), or an error. */
+typedef void (*WeftOpenaiDoneFunc) (JsonObject *message, const GError *error, gpointer data);
+
+/* On the engine loop.  `body` is the request (JSON); `done` is called
+ * exactly once, on the loop, unless the exchange is aborted first. */
+WeftOpenaiExchange *weft_openai_exchange_start (WeftOpenaiClient *client, SoupSession *session,
+                                                GMainContext *context, const char *body,
+                                                WeftOpenaiStepFunc step, WeftOpenaiDoneFunc done,
+                                                gpointer data);
+/* On the engine loop: stops the request, any wait and any timer at once;
+ * `done` and `step` are not called again. */
+void weft_openai_exchange_abort (WeftOpenaiExchange *exchange);
+
+G_END_DECLS
