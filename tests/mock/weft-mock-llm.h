@@ -17,7 +17,9 @@
  *                                 the last "user" message.
  *                            A body that is not a JSON object gets a 400 with
  *                            an OpenAI-style error (and consumes nothing).
- *   GET  /models             a list with one model, "weft-mock".
+ *   GET  /models             a list with one model, "weft-mock" (at once,
+ *                            without latency).
+ *   anything else            404 (405 for a wrong method), OpenAI-style error.
  *
  * A normal answer is an OpenAI "chat.completion" object: id, object, created,
  * model (the request's "model", or "weft-mock"), choices[0] {index 0, message
@@ -28,10 +30,13 @@
  * When the request has "stream": true, every text answer (scripted text,
  * rules, echo, push_stream) is sent as server-sent events
  * ("chat.completion.chunk" objects): a first chunk with delta.role, one chunk
- * per piece of content (delta.content), a final chunk with an empty delta and
- * finish_reason "stop" (and "usage"), then "data: [DONE]".  Tool calls are
- * streamed as one chunk with delta.tool_calls (each with "index") and a final
- * chunk with finish_reason "tool_calls".
+ * per piece of content (delta.content; scripted text, rules and echoes are cut
+ * after each space), a final chunk with an empty delta and finish_reason
+ * "stop", then "data: [DONE]".  Tool calls are streamed as one chunk with
+ * delta.tool_calls (each with "index") and a final chunk with finish_reason
+ * "tool_calls".  As OpenAI does, "usage" is sent in a streamed answer only
+ * when the request has "stream_options": {"include_usage": true}: then as a
+ * last chunk with "choices": [] before "data: [DONE]".
  *
  * All functions are thread-safe: call them from any thread while the server
  * serves.
@@ -55,6 +60,17 @@ typedef struct _WeftMockLlm WeftMockLlm;
  * Returns: (transfer full): the running mock, or %NULL with @error set
  */
 WeftMockLlm *weft_mock_llm_new (GError **error);
+
+/**
+ * weft_mock_llm_new_on_port:
+ * @port: a TCP port on 127.0.0.1, or 0 for any free port
+ * @error: return location for an error
+ *
+ * Like weft_mock_llm_new(), on a given port (for the standalone server).
+ *
+ * Returns: (transfer full): the running mock, or %NULL with @error set
+ */
+WeftMockLlm *weft_mock_llm_new_on_port (guint port, GError **error);
 
 /**
  * weft_mock_llm_free:
@@ -89,9 +105,10 @@ guint weft_mock_llm_get_port (WeftMockLlm *mock);
  * @max_ms: the most latency; when > @min_ms, each request waits a time drawn
  *   uniformly from @min_ms..@max_ms, else exactly @min_ms
  *
- * Delays every answer to POST /chat/completions (and to GET /models) by the
- * latency, counted from the request's arrival.  The wait is a timeout source
- * on the server's context, never a sleep.  Default: 0, answer at once.
+ * Delays every answer to POST /chat/completions (faults included) by the
+ * latency, counted from the request's arrival.  The wait is a timer on the
+ * server's context (one source for all waiting requests), never a sleep.
+ * Default: 0, answer at once.
  */
 void weft_mock_llm_set_latency (WeftMockLlm *mock, guint min_ms, guint max_ms);
 

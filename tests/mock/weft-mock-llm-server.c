@@ -1,0 +1,73 @@
+/* weft-mock-llm-server — the mock OpenAI-compatible server on its own, for
+ * benchmarks and for trying a client by hand.
+ *
+ *   weft-mock-llm-server [--port N] [--latency-ms N] [--max-latency-ms N]
+ *
+ * Prints "listening on http://127.0.0.1:PORT/v1" (and flushes) once it
+ * accepts connections, then answers every chat completion with an echo of
+ * the last user message, until SIGINT or SIGTERM.
+ */
+#include "weft-mock-llm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <glib-unix.h>
+
+static gboolean
+on_signal (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  gint port = 0, latency_ms = 0, max_latency_ms = -1;
+  GOptionEntry entries[] = {
+    { "port", 'p', 0, G_OPTION_ARG_INT, &port, "Port on 127.0.0.1 (0: any free port)", "N" },
+    { "latency-ms", 'l', 0, G_OPTION_ARG_INT, &latency_ms, "Latency before each answer", "N" },
+    { "max-latency-ms", 0, 0, G_OPTION_ARG_INT, &max_latency_ms,
+      "With --latency-ms: a latency drawn uniformly per request up to N", "N" },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GOptionContext) options = g_option_context_new ("— a mock OpenAI-compatible server");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftMockLlm) mock = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  guint sigint, sigterm;
+
+  g_option_context_add_main_entries (options, entries, NULL);
+  if (!g_option_context_parse (options, &argc, &argv, &error))
+    {
+      g_printerr ("weft-mock-llm-server: %s\n", error->message);
+      return 2;
+    }
+  if (port < 0 || port > 65535 || latency_ms < 0 || latency_ms > 3600000
+      || max_latency_ms > 3600000)
+    {
+      g_printerr ("weft-mock-llm-server: --port must be 0..65535 and latencies 0..3600000\n");
+      return 2;
+    }
+
+  mock = weft_mock_llm_new_on_port ((guint) port, &error);
+  if (mock == NULL)
+    {
+      g_printerr ("weft-mock-llm-server: %s\n", error->message);
+      return 1;
+    }
+  weft_mock_llm_set_latency (mock, (guint) latency_ms,
+                             (guint) MAX (latency_ms, max_latency_ms));
+
+  loop = g_main_loop_new (NULL, FALSE);
+  sigint = g_unix_signal_add (SIGINT, on_signal, loop);
+  sigterm = g_unix_signal_add (SIGTERM, on_signal, loop);
+  printf ("listening on %s\n", weft_mock_llm_get_base_url (mock));
+  fflush (stdout);
+  g_main_loop_run (loop);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  g_printerr ("weft-mock-llm-server: %u requests, at most %u in flight\n",
+              weft_mock_llm_get_n_requests (mock), weft_mock_llm_get_max_in_flight (mock));
+  return 0;
+}

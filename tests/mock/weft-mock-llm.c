@@ -1,0 +1,1537 @@
+/* weft-mock-llm.c — a mock OpenAI-compatible chat-completions server.
+ *
+ * One thread runs a GMainContext with a SoupServer.  Connections are accepted
+ * here, in batches (SoupServer's own listener accepts one connection per main
+ * loop iteration, with a listen backlog of 10, which is far too slow for ten
+ * thousand connections at once), and handed to soup_server_accept_iostream().
+ *
+ * Each request to POST /v1/chat/completions becomes a Pending: its whole
+ * answer is decided and built when it arrives (under the lock, since the
+ * script, rules and records are shared with the test's threads), then sent
+ * at once or after its latency.  All waits (latency, trickle pauses) go
+ * through one timer: a GSequence of Pendings by deadline and one GSource
+ * whose ready time is the earliest deadline, so ten thousand waiting
+ * requests cost one source, not ten thousand.
+ */
+#include "weft-mock-llm.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#define WEFT_MOCK_MODEL "weft-mock"
+
+typedef enum {
+  ANSWER_TEXT,
+  ANSWER_TOOL_CALLS,
+  ANSWER_STREAM,
+  ANSWER_ERROR,
+  ANSWER_MALFORMED,
+  ANSWER_DROP,
+  ANSWER_TRICKLE,
+} AnswerKind;
+
+/* A scripted answer, or a rule's answer. */
+typedef struct {
+  AnswerKind kind;
+  char *content;        /* TEXT, TRICKLE */
+  char **chunks;        /* STREAM */
+  JsonNode *tool_calls; /* TOOL_CALLS: an array of {name, arguments} */
+  guint status;         /* ERROR */
+  char *retry_after;    /* ERROR, nullable */
+  char *body;           /* ERROR, nullable */
+  guint total_ms;       /* TRICKLE */
+} Answer;
+
+typedef struct {
+  char *needle;
+  Answer *answer;
+} Rule;
+
+typedef struct {
+  char *body;
+  SoupMessageHeaders *headers;
+  gint64 time;
+} Record;
+
+/* What was understood of a request. */
+typedef struct {
+  char *model;
+  gboolean stream;
+  gboolean include_usage;
+  char *last_user;         /* content of the last "user" message */
+  char *last_user_or_tool; /* content of the last "user" or "tool" message */
+  gsize prompt_chars;
+} Request;
+
+typedef enum {
+  REPLY_FULL,
+  REPLY_DROP,
+  REPLY_TRICKLE,
+} ReplyKind;
+
+/* An answer built for one request. */
+typedef struct {
+  ReplyKind kind;
+  guint status;
+  const char *content_type;
+  char *retry_after;
+  char *body;
+  gsize len;
+  gboolean chunked;
+  guint total_ms;
+} Reply;
+
+/* A request to POST /v1/chat/completions not yet fully answered.  Lives on
+ * the server thread only. */
+typedef struct {
+  WeftMockLlm *mock;
+  SoupServerMessage *msg; /* borrowed: valid until "finished" (NULL once stolen) */
+  gulong finished_id;
+  ReplyKind kind;
+  GIOStream *stolen;      /* DROP: the connection, closed at the deadline */
+  GBytes *body;           /* TRICKLE: the whole body */
+  gsize offset, piece;
+  gint64 interval_us;
+  gboolean chunked;
+  gboolean started;       /* TRICKLE: the first piece is out */
+  gint64 deadline;
+  guint64 serial;
+  GSequenceIter *timer_iter;
+} Pending;
+
+struct _WeftMockLlm {
+  /* Shared with the callers' threads: under lock. */
+  GMutex lock;
+  GQueue script;      /* Answer* */
+  GPtrArray *rules;   /* Rule* */
+  GPtrArray *records; /* Record* */
+  guint in_flight, max_in_flight;
+  guint min_ms, max_ms;
+  guint64 next_call_id, next_completion_id;
+  GRand *rand;
+
+  /* Set before the thread starts or while the caller waits for it. */
+  GMainContext *context;
+  GMainLoop *loop;
+  GThread *thread;
+  guint port;
+  char *base_url;
+  GMutex start_lock;
+  GCond start_cond;
+  gboolean start_done;
+  GError *start_error;
+
+  /* Server thread only. */
+  SoupServer *server;
+  GSocket *listener;
+  GSource *accept_source;
+  GSource *accept_retry;
+  GSource *timer_source;
+  GSequence *timers;    /* Pending*, by deadline */
+  guint64 timer_serial;
+  GHashTable *pending;  /* set of Pending*, owns them */
+  gboolean accept_warned;
+};
+
+/* ------------------------------------------------------------------ */
+/* Answers, rules, records                                              */
+
+static void
+answer_free (Answer *a)
+{
+  if (a == NULL)
+    return;
+  g_free (a->content);
+  g_strfreev (a->chunks);
+  g_clear_pointer (&a->tool_calls, json_node_unref);
+  g_free (a->retry_after);
+  g_free (a->body);
+  g_free (a);
+}
+
+static Answer *
+answer_new (AnswerKind kind)
+{
+  Answer *a = g_new0 (Answer, 1);
+
+  a->kind = kind;
+  return a;
+}
+
+static void
+rule_free (gpointer data)
+{
+  Rule *rule = data;
+
+  g_free (rule->needle);
+  answer_free (rule->answer);
+  g_free (rule);
+}
+
+static void
+record_free (gpointer data)
+{
+  Record *rec = data;
+
+  g_free (rec->body);
+  soup_message_headers_unref (rec->headers);
+  g_free (rec);
+}
+
+static void
+request_clear (Request *req)
+{
+  g_free (req->model);
+  g_free (req->last_user);
+  g_free (req->last_user_or_tool);
+}
+
+static void
+reply_clear (Reply *reply)
+{
+  g_free (reply->retry_after);
+  g_free (reply->body);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Request, request_clear)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Reply, reply_clear)
+
+/* Parses and checks a tool_calls_json argument: a JSON array of objects with
+ * a string "name". */
+static JsonNode *
+parse_tool_calls (const char *tool_calls_json)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = json_from_string (tool_calls_json, &error);
+  JsonArray *array;
+
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+    g_error ("weft-mock-llm: tool calls must be a JSON array: %s",
+             error ? error->message : tool_calls_json);
+  array = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+
+      if (!JSON_NODE_HOLDS_OBJECT (element)
+          || json_object_get_string_member_with_default (json_node_get_object (element),
+                                                         "name", NULL) == NULL)
+        g_error ("weft-mock-llm: each tool call needs a string \"name\": %s", tool_calls_json);
+    }
+  return g_steal_pointer (&node);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON of answers                                                      */
+
+static char *
+object_to_json (JsonObject *object) /* takes object */
+{
+  g_autoptr(JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+
+  json_node_take_object (node, object);
+  return json_to_string (node, FALSE);
+}
+
+static JsonObject *
+usage_object (gsize prompt_chars, gsize completion_chars)
+{
+  JsonObject *usage = json_object_new ();
+  gint64 prompt = MAX (1, (gint64) (prompt_chars / 4));
+  gint64 completion = MAX (1, (gint64) (completion_chars / 4));
+
+  json_object_set_int_member (usage, "prompt_tokens", prompt);
+  json_object_set_int_member (usage, "completion_tokens", completion);
+  json_object_set_int_member (usage, "total_tokens", prompt + completion);
+  return usage;
+}
+
+static char *
+error_body (guint status, const char *message)
+{
+  JsonObject *root = json_object_new ();
+  JsonObject *error = json_object_new ();
+  const char *type = "api_error", *code = NULL;
+
+  switch (status)
+    {
+    case 400: type = "invalid_request_error"; break;
+    case 401: type = "invalid_request_error"; code = "invalid_api_key"; break;
+    case 403: type = "permission_error"; break;
+    case 404: type = "invalid_request_error"; code = "not_found"; break;
+    case 405: type = "invalid_request_error"; break;
+    case 429: type = "requests"; code = "rate_limit_exceeded"; break;
+    default:
+      if (status >= 500)
+        type = "server_error";
+      break;
+    }
+  json_object_set_string_member (error, "message", message);
+  json_object_set_string_member (error, "type", type);
+  json_object_set_null_member (error, "param");
+  if (code != NULL)
+    json_object_set_string_member (error, "code", code);
+  else
+    json_object_set_null_member (error, "code");
+  json_object_set_object_member (root, "error", error);
+  return object_to_json (root);
+}
+
+static void
+reply_error (Reply *reply, guint status, const char *message)
+{
+  reply->kind = REPLY_FULL;
+  reply->status = status;
+  reply->content_type = "application/json";
+  reply->body = error_body (status, message);
+  reply->len = strlen (reply->body);
+}
+
+/* The tool calls of an answer, with fresh ids; with "index" when streamed. */
+static JsonArray *
+build_tool_calls (WeftMockLlm *mock, JsonNode *spec, gboolean with_index, gsize *chars)
+{
+  JsonArray *src = json_node_get_array (spec);
+  JsonArray *calls = json_array_new ();
+
+  *chars = 0;
+  for (guint i = 0; i < json_array_get_length (src); i++)
+    {
+      JsonObject *call_spec = json_array_get_object_element (src, i);
+      JsonNode *args = json_object_get_member (call_spec, "arguments");
+      const char *name = json_object_get_string_member (call_spec, "name");
+      JsonObject *call = json_object_new ();
+      JsonObject *function = json_object_new ();
+      g_autofree char *id = g_strdup_printf ("call_%" G_GUINT64_FORMAT, ++mock->next_call_id);
+      g_autofree char *args_text = NULL;
+
+      if (args == NULL || JSON_NODE_HOLDS_NULL (args))
+        args_text = g_strdup ("{}");
+      else if (JSON_NODE_HOLDS_VALUE (args) && json_node_get_value_type (args) == G_TYPE_STRING)
+        args_text = g_strdup (json_node_get_string (args));
+      else
+        args_text = json_to_string (args, FALSE);
+      *chars += strlen (name) + strlen (args_text);
+
+      json_object_set_string_member (function, "name", name);
+      json_object_set_string_member (function, "arguments", args_text);
+      if (with_index)
+        json_object_set_int_member (call, "index", i);
+      json_object_set_string_member (call, "id", id);
+      json_object_set_string_member (call, "type", "function");
+      json_object_set_object_member (call, "function", function);
+      json_array_add_object_element (calls, call);
+    }
+  return calls;
+}
+
+/* A chat.completion object; content NULL gives "content": null. */
+static char *
+completion_json (WeftMockLlm *mock, const Request *req, const char *content,
+                 JsonArray *tool_calls /* taken, nullable */, gsize completion_chars)
+{
+  JsonObject *root = json_object_new ();
+  JsonObject *message = json_object_new ();
+  JsonObject *choice = json_object_new ();
+  JsonArray *choices = json_array_new ();
+  g_autofree char *id = g_strdup_printf ("chatcmpl-mock%" G_GUINT64_FORMAT,
+                                         ++mock->next_completion_id);
+
+  json_object_set_string_member (message, "role", "assistant");
+  if (content != NULL)
+    json_object_set_string_member (message, "content", content);
+  else
+    json_object_set_null_member (message, "content");
+  if (tool_calls != NULL)
+    json_object_set_array_member (message, "tool_calls", tool_calls);
+
+  json_object_set_int_member (choice, "index", 0);
+  json_object_set_object_member (choice, "message", message);
+  json_object_set_null_member (choice, "logprobs");
+  json_object_set_string_member (choice, "finish_reason", tool_calls ? "tool_calls" : "stop");
+  json_array_add_object_element (choices, choice);
+
+  json_object_set_string_member (root, "id", id);
+  json_object_set_string_member (root, "object", "chat.completion");
+  json_object_set_int_member (root, "created", g_get_real_time () / G_USEC_PER_SEC);
+  json_object_set_string_member (root, "model", req->model);
+  json_object_set_array_member (root, "choices", choices);
+  json_object_set_object_member (root, "usage",
+                                 usage_object (req->prompt_chars, completion_chars));
+  return object_to_json (root);
+}
+
+typedef struct {
+  GString *out;
+  char *id;
+  gint64 created;
+  const char *model;
+} Sse;
+
+static void
+sse_begin (WeftMockLlm *mock, const Request *req, Sse *sse)
+{
+  sse->out = g_string_new (NULL);
+  sse->id = g_strdup_printf ("chatcmpl-mock%" G_GUINT64_FORMAT, ++mock->next_completion_id);
+  sse->created = g_get_real_time () / G_USEC_PER_SEC;
+  sse->model = req->model;
+}
+
+/* One "data: {chunk}" event.  delta NULL: "choices": [] (the usage chunk). */
+static void
+sse_chunk (Sse *sse, JsonObject *delta /* taken */, const char *finish_reason,
+           JsonObject *usage /* taken, nullable */)
+{
+  JsonObject *root = json_object_new ();
+  JsonArray *choices = json_array_new ();
+  g_autofree char *text = NULL;
+
+  if (delta != NULL)
+    {
+      JsonObject *choice = json_object_new ();
+
+      json_object_set_int_member (choice, "index", 0);
+      json_object_set_object_member (choice, "delta", delta);
+      json_object_set_null_member (choice, "logprobs");
+      if (finish_reason != NULL)
+        json_object_set_string_member (choice, "finish_reason", finish_reason);
+      else
+        json_object_set_null_member (choice, "finish_reason");
+      json_array_add_object_element (choices, choice);
+    }
+  json_object_set_string_member (root, "id", sse->id);
+  json_object_set_string_member (root, "object", "chat.completion.chunk");
+  json_object_set_int_member (root, "created", sse->created);
+  json_object_set_string_member (root, "model", sse->model);
+  json_object_set_array_member (root, "choices", choices);
+  if (usage != NULL)
+    json_object_set_object_member (root, "usage", usage);
+  text = object_to_json (root);
+  g_string_append_printf (sse->out, "data: %s\n\n", text);
+}
+
+static void
+sse_end (Sse *sse, const Request *req, const char *finish_reason, gsize completion_chars,
+         Reply *reply)
+{
+  sse_chunk (sse, json_object_new (), finish_reason, NULL);
+  if (req->include_usage)
+    sse_chunk (sse, NULL, NULL, usage_object (req->prompt_chars, completion_chars));
+  g_string_append (sse->out, "data: [DONE]\n\n");
+
+  reply->kind = REPLY_FULL;
+  reply->status = 200;
+  reply->content_type = "text/event-stream";
+  reply->chunked = TRUE;
+  reply->len = sse->out->len;
+  reply->body = g_string_free (g_steal_pointer (&sse->out), FALSE);
+  g_free (sse->id);
+}
+
+/* Cuts text after each space: "echo: a b" -> "echo: ", "a ", "b". */
+static char **
+split_words (const char *text)
+{
+  g_autoptr(GPtrArray) pieces = g_ptr_array_new ();
+  const char *start = text;
+
+  for (const char *p = text; *p; p++)
+    if (*p == ' ')
+      {
+        g_ptr_array_add (pieces, g_strndup (start, p + 1 - start));
+        start = p + 1;
+      }
+  if (*start || pieces->len == 0)
+    g_ptr_array_add (pieces, g_strdup (start));
+  g_ptr_array_add (pieces, NULL);
+  return (char **) g_ptr_array_free (g_steal_pointer (&pieces), FALSE);
+}
+
+static void
+text_reply (WeftMockLlm *mock, const Request *req, const char *content,
+            const char * const *pieces, Reply *reply)
+{
+  gsize chars = strlen (content);
+
+  if (req->stream)
+    {
+      Sse sse;
+      JsonObject *delta = json_object_new ();
+
+      sse_begin (mock, req, &sse);
+      json_object_set_string_member (delta, "role", "assistant");
+      json_object_set_string_member (delta, "content", "");
+      sse_chunk (&sse, delta, NULL, NULL);
+      for (guint i = 0; pieces[i] != NULL; i++)
+        {
+          delta = json_object_new ();
+          json_object_set_string_member (delta, "content", pieces[i]);
+          sse_chunk (&sse, delta, NULL, NULL);
+        }
+      sse_end (&sse, req, "stop", chars, reply);
+      return;
+    }
+  reply->kind = REPLY_FULL;
+  reply->status = 200;
+  reply->content_type = "application/json";
+  reply->body = completion_json (mock, req, content, NULL, chars);
+  reply->len = strlen (reply->body);
+}
+
+static void
+tool_calls_reply (WeftMockLlm *mock, const Request *req, JsonNode *spec, Reply *reply)
+{
+  gsize chars;
+
+  if (req->stream)
+    {
+      Sse sse;
+      JsonObject *delta = json_object_new ();
+
+      sse_begin (mock, req, &sse);
+      json_object_set_string_member (delta, "role", "assistant");
+      json_object_set_null_member (delta, "content");
+      json_object_set_array_member (delta, "tool_calls",
+                                    build_tool_calls (mock, spec, TRUE, &chars));
+      sse_chunk (&sse, delta, NULL, NULL);
+      sse_end (&sse, req, "tool_calls", chars, reply);
+      return;
+    }
+  {
+    JsonArray *calls = build_tool_calls (mock, spec, FALSE, &chars);
+
+    reply->kind = REPLY_FULL;
+    reply->status = 200;
+    reply->content_type = "application/json";
+    reply->body = completion_json (mock, req, NULL, calls, chars);
+    reply->len = strlen (reply->body);
+  }
+}
+
+/* Builds the reply to @req from @a.  Called under the lock. */
+static void
+build_reply (WeftMockLlm *mock, const Request *req, const Answer *a, Reply *reply)
+{
+  switch (a->kind)
+    {
+    case ANSWER_TEXT:
+    case ANSWER_TRICKLE:
+      {
+        g_auto(GStrv) pieces = split_words (a->content);
+
+        text_reply (mock, req, a->content, (const char * const *) pieces, reply);
+        if (a->kind == ANSWER_TRICKLE)
+          {
+            reply->kind = REPLY_TRICKLE;
+            reply->total_ms = a->total_ms;
+          }
+      }
+      break;
+    case ANSWER_STREAM:
+      {
+        g_autofree char *content = g_strjoinv ("", a->chunks);
+
+        text_reply (mock, req, content, (const char * const *) a->chunks, reply);
+      }
+      break;
+    case ANSWER_TOOL_CALLS:
+      tool_calls_reply (mock, req, a->tool_calls, reply);
+      break;
+    case ANSWER_ERROR:
+      if (a->body != NULL)
+        {
+          reply->kind = REPLY_FULL;
+          reply->status = a->status;
+          reply->content_type = "application/json";
+          reply->body = g_strdup (a->body);
+          reply->len = strlen (a->body);
+        }
+      else
+        {
+          g_autofree char *message = g_strdup_printf ("mock error %u: %s", a->status,
+                                                      soup_status_get_phrase (a->status));
+
+          reply_error (reply, a->status, message);
+        }
+      reply->retry_after = g_strdup (a->retry_after);
+      break;
+    case ANSWER_MALFORMED:
+      {
+        Request plain = *req;
+
+        plain.stream = FALSE;
+        reply->kind = REPLY_FULL;
+        reply->status = 200;
+        reply->content_type = "application/json";
+        reply->body = completion_json (mock, &plain, "this answer is cut off halfway", NULL, 30);
+        reply->len = strlen (reply->body) / 2;
+        reply->body[reply->len] = '\0';
+      }
+      break;
+    case ANSWER_DROP:
+      reply->kind = REPLY_DROP;
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                             */
+
+/* A message's content as text: a string, or the text parts of an array. */
+static char *
+message_text (JsonObject *message)
+{
+  JsonNode *content = json_object_get_member (message, "content");
+
+  if (content == NULL)
+    return NULL;
+  if (JSON_NODE_HOLDS_VALUE (content) && json_node_get_value_type (content) == G_TYPE_STRING)
+    return g_strdup (json_node_get_string (content));
+  if (JSON_NODE_HOLDS_ARRAY (content))
+    {
+      JsonArray *parts = json_node_get_array (content);
+      GString *text = g_string_new (NULL);
+
+      for (guint i = 0; i < json_array_get_length (parts); i++)
+        {
+          JsonNode *part = json_array_get_element (parts, i);
+
+          if (JSON_NODE_HOLDS_OBJECT (part))
+            {
+              const char *t = json_object_get_string_member_with_default (
+                  json_node_get_object (part), "text", NULL);
+
+              if (t != NULL)
+                g_string_append (text, t);
+            }
+        }
+      return g_string_free (text, FALSE);
+    }
+  return NULL;
+}
+
+static void
+request_parse (JsonObject *root, Request *req)
+{
+  JsonNode *messages = json_object_get_member (root, "messages");
+  JsonNode *options = json_object_get_member (root, "stream_options");
+  JsonNode *stream = json_object_get_member (root, "stream");
+  const char *model = json_object_get_string_member_with_default (root, "model", NULL);
+
+  req->model = g_strdup (model ? model : WEFT_MOCK_MODEL);
+  req->stream = stream && JSON_NODE_HOLDS_VALUE (stream)
+                && json_node_get_value_type (stream) == G_TYPE_BOOLEAN
+                && json_node_get_boolean (stream);
+  if (options != NULL && JSON_NODE_HOLDS_OBJECT (options))
+    {
+      JsonNode *usage = json_object_get_member (json_node_get_object (options), "include_usage");
+
+      req->include_usage = usage && JSON_NODE_HOLDS_VALUE (usage)
+                           && json_node_get_value_type (usage) == G_TYPE_BOOLEAN
+                           && json_node_get_boolean (usage);
+    }
+  if (messages == NULL || !JSON_NODE_HOLDS_ARRAY (messages))
+    return;
+  for (guint i = 0; i < json_array_get_length (json_node_get_array (messages)); i++)
+    {
+      JsonNode *node = json_array_get_element (json_node_get_array (messages), i);
+      JsonObject *message;
+      const char *role;
+      g_autofree char *text = NULL;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        continue;
+      message = json_node_get_object (node);
+      role = json_object_get_string_member_with_default (message, "role", "");
+      text = message_text (message);
+      if (text == NULL)
+        continue;
+      req->prompt_chars += strlen (text);
+      if (g_str_equal (role, "user"))
+        {
+          g_free (req->last_user);
+          req->last_user = g_strdup (text);
+        }
+      if (g_str_equal (role, "user") || g_str_equal (role, "tool"))
+        {
+          g_free (req->last_user_or_tool);
+          req->last_user_or_tool = g_strdup (text);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The timer                                                            */
+
+static gint
+timer_compare (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const Pending *pa = a, *pb = b;
+
+  if (pa->deadline != pb->deadline)
+    return pa->deadline < pb->deadline ? -1 : 1;
+  return pa->serial < pb->serial ? -1 : pa->serial > pb->serial;
+}
+
+static void
+timer_rearm (WeftMockLlm *mock)
+{
+  if (g_sequence_is_empty (mock->timers))
+    g_source_set_ready_time (mock->timer_source, -1);
+  else
+    {
+      Pending *first = g_sequence_get (g_sequence_get_begin_iter (mock->timers));
+
+      g_source_set_ready_time (mock->timer_source, first->deadline);
+    }
+}
+
+static void
+timer_add (Pending *p, gint64 deadline)
+{
+  WeftMockLlm *mock = p->mock;
+
+  g_assert (p->timer_iter == NULL);
+  p->deadline = deadline;
+  p->serial = ++mock->timer_serial;
+  p->timer_iter = g_sequence_insert_sorted (mock->timers, p, timer_compare, NULL);
+  timer_rearm (mock);
+}
+
+static void
+timer_remove (Pending *p)
+{
+  if (p->timer_iter == NULL)
+    return;
+  g_sequence_remove (g_steal_pointer (&p->timer_iter));
+  timer_rearm (p->mock);
+}
+
+static gboolean
+timer_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  return callback (data);
+}
+
+static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
+
+/* ------------------------------------------------------------------ */
+/* Answering                                                            */
+
+static void
+pending_free (gpointer data)
+{
+  Pending *p = data;
+
+  if (p->stolen != NULL)
+    {
+      g_io_stream_close (p->stolen, NULL, NULL);
+      g_object_unref (p->stolen);
+    }
+  g_clear_pointer (&p->body, g_bytes_unref);
+  g_free (p);
+}
+
+/* The request is answered (or its connection is gone). */
+static void
+pending_done (Pending *p)
+{
+  WeftMockLlm *mock = p->mock;
+
+  timer_remove (p);
+  if (p->msg != NULL && p->finished_id != 0)
+    g_signal_handler_disconnect (p->msg, p->finished_id);
+  p->finished_id = 0;
+  p->msg = NULL;
+  g_mutex_lock (&mock->lock);
+  mock->in_flight--;
+  g_mutex_unlock (&mock->lock);
+  g_hash_table_remove (mock->pending, p);
+}
+
+static void
+on_finished (SoupServerMessage *msg, gpointer data)
+{
+  pending_done (data);
+}
+
+/* Sends the next piece of a trickled body. */
+static void
+trickle_next (Pending *p, gboolean in_handler)
+{
+  SoupMessageBody *body = soup_server_message_get_response_body (p->msg);
+  gsize len = g_bytes_get_size (p->body);
+  gsize n = MIN (p->piece, len - p->offset);
+
+  if (n > 0)
+    {
+      g_autoptr(GBytes) piece = g_bytes_new_from_bytes (p->body, p->offset, n);
+
+      soup_message_body_append_bytes (body, piece);
+      p->offset += n;
+    }
+  if (p->offset >= len && p->chunked)
+    soup_message_body_complete (body);
+  if (!in_handler)
+    soup_server_message_unpause (p->msg);
+  if (p->offset < len)
+    timer_add (p, g_get_monotonic_time () + p->interval_us);
+}
+
+/* A deadline came: the latency is over, or a trickle pause. */
+static void
+pending_step (Pending *p)
+{
+  switch (p->kind)
+    {
+    case REPLY_FULL:
+      soup_server_message_unpause (p->msg);
+      break;
+    case REPLY_DROP:
+      pending_done (p);
+      break;
+    case REPLY_TRICKLE:
+      trickle_next (p, FALSE);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static gboolean
+on_timers (gpointer data)
+{
+  WeftMockLlm *mock = data;
+  gint64 now = g_get_monotonic_time ();
+
+  while (!g_sequence_is_empty (mock->timers))
+    {
+      GSequenceIter *first = g_sequence_get_begin_iter (mock->timers);
+      Pending *p = g_sequence_get (first);
+
+      if (p->deadline > now)
+        break;
+      g_sequence_remove (first);
+      p->timer_iter = NULL;
+      pending_step (p);
+    }
+  timer_rearm (mock);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+set_status_and_headers (SoupServerMessage *msg, Reply *reply)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  soup_server_message_set_status (msg, reply->status, NULL);
+  if (reply->retry_after != NULL)
+    soup_message_headers_replace (headers, "Retry-After", reply->retry_after);
+  soup_message_headers_set_content_type (headers, reply->content_type, NULL);
+  if (reply->chunked)
+    {
+      soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+      soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+    }
+  else
+    soup_message_headers_set_content_length (headers, reply->len);
+}
+
+static void
+start_reply (WeftMockLlm *mock, SoupServerMessage *msg, Reply *reply, gint64 arrival,
+             guint delay_ms)
+{
+  Pending *p = g_new0 (Pending, 1);
+
+  p->mock = mock;
+  p->msg = msg;
+  p->kind = reply->kind;
+  g_hash_table_add (mock->pending, p);
+
+  switch (reply->kind)
+    {
+    case REPLY_DROP:
+      p->stolen = soup_server_message_steal_connection (msg);
+      p->msg = NULL;
+      if (delay_ms > 0)
+        timer_add (p, arrival + delay_ms * G_GINT64_CONSTANT (1000));
+      else
+        pending_done (p);
+      return;
+
+    case REPLY_FULL:
+      set_status_and_headers (msg, reply);
+      soup_message_body_append_take (soup_server_message_get_response_body (msg),
+                                     (guchar *) g_steal_pointer (&reply->body), reply->len);
+      if (reply->chunked)
+        soup_message_body_complete (soup_server_message_get_response_body (msg));
+      p->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (on_finished), p);
+      if (delay_ms > 0)
+        {
+          soup_server_message_pause (msg);
+          timer_add (p, arrival + delay_ms * G_GINT64_CONSTANT (1000));
+        }
+      return;
+
+    case REPLY_TRICKLE:
+      {
+        gsize len = reply->len;
+        guint n = CLAMP (reply->total_ms / 20, 2, MAX (len, 1));
+
+        set_status_and_headers (msg, reply);
+        p->chunked = reply->chunked;
+        p->body = g_bytes_new_take (g_steal_pointer (&reply->body), len);
+        p->piece = MAX ((len + n - 1) / n, 1);
+        n = (len + p->piece - 1) / p->piece;
+        p->interval_us = n > 1 ? reply->total_ms * G_GINT64_CONSTANT (1000) / (n - 1) : 0;
+        p->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (on_finished), p);
+        if (delay_ms > 0)
+          {
+            soup_server_message_pause (msg);
+            timer_add (p, arrival + delay_ms * G_GINT64_CONSTANT (1000));
+          }
+        else
+          trickle_next (p, TRUE);
+      }
+      return;
+
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+copy_header (const char *name, const char *value, gpointer data)
+{
+  soup_message_headers_append (data, name, value);
+}
+
+static void
+handle_chat (WeftMockLlm *mock, SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  gsize len = 0;
+  const char *data = g_bytes_get_data (bytes, &len);
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_auto(Request) req = { 0 };
+  g_auto(Reply) reply = { 0 };
+  Record *rec = g_new0 (Record, 1);
+  gboolean valid;
+  guint delay_ms;
+
+  rec->time = g_get_monotonic_time ();
+  rec->body = g_strndup (data ? data : "", len);
+  rec->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  soup_message_headers_foreach (soup_server_message_get_request_headers (msg), copy_header,
+                                rec->headers);
+
+  valid = len > 0 && json_parser_load_from_data (parser, rec->body, len, NULL)
+          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser));
+  if (valid)
+    request_parse (json_node_get_object (json_parser_get_root (parser)), &req);
+
+  g_mutex_lock (&mock->lock);
+  g_ptr_array_add (mock->records, rec);
+  mock->in_flight++;
+  mock->max_in_flight = MAX (mock->max_in_flight, mock->in_flight);
+  delay_ms = mock->max_ms > mock->min_ms
+             ? (guint) g_rand_int_range (mock->rand, (gint32) mock->min_ms, (gint32) mock->max_ms + 1)
+             : mock->min_ms;
+  if (!valid)
+    reply_error (&reply, 400,
+                 "We could not parse the JSON body of your request. (weft-mock-llm expects a "
+                 "JSON object.)");
+  else
+    {
+      const Answer *answer = NULL;
+      Answer *scripted = NULL;
+
+      for (guint i = 0; answer == NULL && req.last_user_or_tool && i < mock->rules->len; i++)
+        {
+          Rule *rule = mock->rules->pdata[i];
+
+          if (strstr (req.last_user_or_tool, rule->needle) != NULL)
+            answer = rule->answer;
+        }
+      if (answer == NULL)
+        answer = scripted = g_queue_pop_head (&mock->script);
+      if (answer != NULL)
+        build_reply (mock, &req, answer, &reply);
+      else
+        {
+          Answer echo = { .kind = ANSWER_TEXT };
+
+          echo.content = g_strconcat ("echo: ", req.last_user ? req.last_user : "", NULL);
+          build_reply (mock, &req, &echo, &reply);
+          g_free (echo.content);
+        }
+      answer_free (scripted);
+    }
+  g_mutex_unlock (&mock->lock);
+
+  start_reply (mock, msg, &reply, rec->time, delay_ms);
+}
+
+static void
+respond_now (SoupServerMessage *msg, guint status, char *body /* taken */)
+{
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body,
+                                    strlen (body));
+}
+
+static void
+handle_models (SoupServerMessage *msg)
+{
+  JsonObject *root = json_object_new ();
+  JsonObject *model = json_object_new ();
+  JsonArray *data = json_array_new ();
+
+  json_object_set_string_member (model, "id", WEFT_MOCK_MODEL);
+  json_object_set_string_member (model, "object", "model");
+  json_object_set_int_member (model, "created", 1700000000);
+  json_object_set_string_member (model, "owned_by", "weft");
+  json_array_add_object_element (data, model);
+  json_object_set_string_member (root, "object", "list");
+  json_object_set_array_member (root, "data", data);
+  respond_now (msg, 200, object_to_json (root));
+}
+
+static void
+server_callback (SoupServer *server, SoupServerMessage *msg, const char *path,
+                 GHashTable *query, gpointer data)
+{
+  WeftMockLlm *mock = data;
+  const char *method = soup_server_message_get_method (msg);
+  gboolean chat = g_str_equal (path, "/v1/chat/completions");
+  gboolean models = g_str_equal (path, "/v1/models");
+
+  if (chat && g_str_equal (method, "POST"))
+    handle_chat (mock, msg);
+  else if (models && g_str_equal (method, "GET"))
+    handle_models (msg);
+  else if (chat || models)
+    respond_now (msg, 405, error_body (405, "Method not allowed (weft-mock-llm)."));
+  else
+    {
+      g_autofree char *message = g_strdup_printf ("Unknown URL: %s %s (weft-mock-llm).",
+                                                  method, path);
+
+      respond_now (msg, 404, error_body (404, message));
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Accepting connections                                                */
+
+static gboolean on_accept (GSocket *socket, GIOCondition condition, gpointer data);
+
+static void
+accept_watch (WeftMockLlm *mock)
+{
+  mock->accept_source = g_socket_create_source (mock->listener, G_IO_IN, NULL);
+  g_source_set_callback (mock->accept_source, G_SOURCE_FUNC (on_accept), mock, NULL);
+  g_source_attach (mock->accept_source, mock->context);
+}
+
+static gboolean
+on_accept_retry (gpointer data)
+{
+  WeftMockLlm *mock = data;
+
+  g_clear_pointer (&mock->accept_retry, g_source_unref);
+  accept_watch (mock);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_accept (GSocket *socket, GIOCondition condition, gpointer data)
+{
+  WeftMockLlm *mock = data;
+
+  for (guint i = 0; i < 1024; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) client = g_socket_accept (socket, NULL, &error);
+      g_autoptr(GSocketConnection) connection = NULL;
+      g_autoptr(GSocketAddress) local = NULL;
+      g_autoptr(GSocketAddress) remote = NULL;
+
+      if (client == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            return G_SOURCE_CONTINUE;
+          /* Out of file descriptors, most likely: the connection stays
+           * queued; try again in a while rather than spin. */
+          if (!mock->accept_warned)
+            g_warning ("weft-mock-llm: accept: %s", error->message);
+          mock->accept_warned = TRUE;
+          g_clear_pointer (&mock->accept_source, g_source_unref);
+          mock->accept_retry = g_timeout_source_new (20);
+          g_source_set_callback (mock->accept_retry, on_accept_retry, mock, NULL);
+          g_source_attach (mock->accept_retry, mock->context);
+          return G_SOURCE_REMOVE;
+        }
+      g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, TRUE, NULL);
+      connection = g_socket_connection_factory_create_connection (client);
+      local = g_socket_get_local_address (client, NULL);
+      remote = g_socket_get_remote_address (client, NULL);
+      if (!soup_server_accept_iostream (mock->server, G_IO_STREAM (connection), local, remote,
+                                        &error))
+        g_warning ("weft-mock-llm: %s", error->message);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* The server thread                                                    */
+
+static gboolean
+server_start (WeftMockLlm *mock, guint port, GError **error)
+{
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, port);
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  mock->server = soup_server_new ("server-header", "weft-mock-llm ", NULL);
+  soup_server_add_handler (mock->server, NULL, server_callback, mock, NULL);
+
+  mock->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, error);
+  if (mock->listener == NULL)
+    return FALSE;
+  g_socket_set_blocking (mock->listener, FALSE);
+  /* The kernel caps it at net.core.somaxconn. */
+  g_socket_set_listen_backlog (mock->listener, 65535);
+  if (!g_socket_bind (mock->listener, address, TRUE, error)
+      || !g_socket_listen (mock->listener, error))
+    return FALSE;
+  bound = g_socket_get_local_address (mock->listener, error);
+  if (bound == NULL)
+    return FALSE;
+  mock->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  mock->base_url = g_strdup_printf ("http://127.0.0.1:%u/v1", mock->port);
+
+  mock->timers = g_sequence_new (NULL);
+  mock->pending = g_hash_table_new_full (NULL, NULL, pending_free, NULL);
+  mock->timer_source = g_source_new (&timer_funcs, sizeof (GSource));
+  g_source_set_callback (mock->timer_source, on_timers, mock, NULL);
+  g_source_attach (mock->timer_source, mock->context);
+  accept_watch (mock);
+  return TRUE;
+}
+
+static void
+server_stop (WeftMockLlm *mock)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  if (mock->accept_source != NULL)
+    g_source_destroy (mock->accept_source);
+  g_clear_pointer (&mock->accept_source, g_source_unref);
+  if (mock->accept_retry != NULL)
+    g_source_destroy (mock->accept_retry);
+  g_clear_pointer (&mock->accept_retry, g_source_unref);
+  if (mock->timer_source != NULL)
+    g_source_destroy (mock->timer_source);
+  g_clear_pointer (&mock->timer_source, g_source_unref);
+
+  /* Answers still waiting: forget them (their connections close below). */
+  if (mock->pending != NULL)
+    {
+      g_hash_table_iter_init (&iter, mock->pending);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        {
+          Pending *p = key;
+
+          if (p->msg != NULL && p->finished_id != 0)
+            g_signal_handler_disconnect (p->msg, p->finished_id);
+          p->timer_iter = NULL;
+        }
+      g_hash_table_remove_all (mock->pending);
+    }
+  g_clear_pointer (&mock->timers, g_sequence_free);
+
+  if (mock->server != NULL)
+    soup_server_disconnect (mock->server);
+  g_clear_object (&mock->server);
+  if (mock->listener != NULL)
+    g_socket_close (mock->listener, NULL);
+  g_clear_object (&mock->listener);
+}
+
+typedef struct {
+  WeftMockLlm *mock;
+  guint port;
+} StartData;
+
+static gpointer
+server_thread (gpointer data)
+{
+  WeftMockLlm *mock = ((StartData *) data)->mock;
+  guint port = ((StartData *) data)->port;
+  GError *error = NULL;
+  gboolean ok;
+
+  g_main_context_push_thread_default (mock->context);
+  ok = server_start (mock, port, &error);
+
+  g_mutex_lock (&mock->start_lock);
+  mock->start_error = error;
+  mock->start_done = TRUE;
+  g_cond_signal (&mock->start_cond);
+  g_mutex_unlock (&mock->start_lock);
+
+  if (ok)
+    g_main_loop_run (mock->loop);
+  server_stop (mock);
+  while (g_main_context_iteration (mock->context, FALSE))
+    ;
+  g_clear_pointer (&mock->pending, g_hash_table_unref);
+  g_main_context_pop_thread_default (mock->context);
+  return NULL;
+}
+
+static void
+raise_fd_limit (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+    return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit (RLIMIT_NOFILE, &limit) != 0 && limit.rlim_max > 1048576)
+    {
+      limit.rlim_cur = 1048576;
+      setrlimit (RLIMIT_NOFILE, &limit);
+    }
+}
+
+static gboolean
+quit_loop (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+mock_destroy (WeftMockLlm *mock)
+{
+  g_queue_clear_full (&mock->script, (GDestroyNotify) answer_free);
+  g_ptr_array_unref (mock->rules);
+  g_ptr_array_unref (mock->records);
+  g_rand_free (mock->rand);
+  g_main_loop_unref (mock->loop);
+  g_main_context_unref (mock->context);
+  g_free (mock->base_url);
+  g_clear_error (&mock->start_error);
+  g_mutex_clear (&mock->lock);
+  g_mutex_clear (&mock->start_lock);
+  g_cond_clear (&mock->start_cond);
+  g_free (mock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                           */
+
+WeftMockLlm *
+weft_mock_llm_new_on_port (guint port, GError **error)
+{
+  WeftMockLlm *mock = g_new0 (WeftMockLlm, 1);
+  StartData start = { mock, port };
+
+  g_return_val_if_fail (port <= 65535, NULL);
+  raise_fd_limit ();
+
+  g_mutex_init (&mock->lock);
+  g_mutex_init (&mock->start_lock);
+  g_cond_init (&mock->start_cond);
+  g_queue_init (&mock->script);
+  mock->rules = g_ptr_array_new_with_free_func (rule_free);
+  mock->records = g_ptr_array_new_with_free_func (record_free);
+  mock->rand = g_rand_new ();
+  mock->context = g_main_context_new ();
+  mock->loop = g_main_loop_new (mock->context, FALSE);
+
+  mock->thread = g_thread_new ("weft-mock-llm", server_thread, &start);
+  g_mutex_lock (&mock->start_lock);
+  while (!mock->start_done)
+    g_cond_wait (&mock->start_cond, &mock->start_lock);
+  g_mutex_unlock (&mock->start_lock);
+
+  if (mock->start_error != NULL)
+    {
+      g_thread_join (mock->thread);
+      g_propagate_prefixed_error (error, g_steal_pointer (&mock->start_error),
+                                  "weft-mock-llm: cannot listen on 127.0.0.1:%u: ", port);
+      mock_destroy (mock);
+      return NULL;
+    }
+  return mock;
+}
+
+WeftMockLlm *
+weft_mock_llm_new (GError **error)
+{
+  return weft_mock_llm_new_on_port (0, error);
+}
+
+void
+weft_mock_llm_free (WeftMockLlm *mock)
+{
+  GSource *quit;
+
+  if (mock == NULL)
+    return;
+  quit = g_idle_source_new ();
+  g_source_set_callback (quit, quit_loop, mock->loop, NULL);
+  g_source_attach (quit, mock->context);
+  g_source_unref (quit);
+  g_thread_join (mock->thread);
+  mock_destroy (mock);
+}
+
+const char *
+weft_mock_llm_get_base_url (WeftMockLlm *mock)
+{
+  g_return_val_if_fail (mock != NULL, NULL);
+  return mock->base_url;
+}
+
+guint
+weft_mock_llm_get_port (WeftMockLlm *mock)
+{
+  g_return_val_if_fail (mock != NULL, 0);
+  return mock->port;
+}
+
+void
+weft_mock_llm_set_latency (WeftMockLlm *mock, guint min_ms, guint max_ms)
+{
+  g_return_if_fail (mock != NULL);
+  g_return_if_fail (min_ms <= G_MAXINT32 / 2 && max_ms <= G_MAXINT32 / 2);
+  g_mutex_lock (&mock->lock);
+  mock->min_ms = min_ms;
+  mock->max_ms = MAX (min_ms, max_ms);
+  g_mutex_unlock (&mock->lock);
+}
+
+static void
+push (WeftMockLlm *mock, Answer *answer)
+{
+  g_mutex_lock (&mock->lock);
+  g_queue_push_tail (&mock->script, answer);
+  g_mutex_unlock (&mock->lock);
+}
+
+void
+weft_mock_llm_push_text (WeftMockLlm *mock, const char *content)
+{
+  Answer *a;
+
+  g_return_if_fail (mock != NULL && content != NULL);
+  a = answer_new (ANSWER_TEXT);
+  a->content = g_strdup (content);
+  push (mock, a);
+}
+
+void
+weft_mock_llm_push_tool_calls (WeftMockLlm *mock, const char *tool_calls_json)
+{
+  Answer *a;
+
+  g_return_if_fail (mock != NULL && tool_calls_json != NULL);
+  a = answer_new (ANSWER_TOOL_CALLS);
+  a->tool_calls = parse_tool_calls (tool_calls_json);
+  push (mock, a);
+}
+
+void
+weft_mock_llm_push_stream (WeftMockLlm *mock, const char * const *chunks)
+{
+  Answer *a;
+
+  g_return_if_fail (mock != NULL && chunks != NULL);
+  a = answer_new (ANSWER_STREAM);
+  a->chunks = g_strdupv ((char **) chunks);
+  push (mock, a);
+}
+
+void
+weft_mock_llm_push_error (WeftMockLlm *mock, guint status, const char *retry_after,
+                          const char *body)
+{
+  Answer *a;
+
+  g_return_if_fail (mock != NULL && status >= 100 && status < 600);
+  a = answer_new (ANSWER_ERROR);
+  a->status = status;
+  a->retry_after = g_strdup (retry_after);
+  a->body = g_strdup (body);
+  push (mock, a);
+}
+
+void
+weft_mock_llm_push_malformed (WeftMockLlm *mock)
+{
+  g_return_if_fail (mock != NULL);
+  push (mock, answer_new (ANSWER_MALFORMED));
+}
+
+void
+weft_mock_llm_push_drop (WeftMockLlm *mock)
+{
+  g_return_if_fail (mock != NULL);
+  push (mock, answer_new (ANSWER_DROP));
+}
+
+void
+weft_mock_llm_push_trickle (WeftMockLlm *mock, const char *content, guint total_ms)
+{
+  Answer *a;
+
+  g_return_if_fail (mock != NULL && content != NULL);
+  a = answer_new (ANSWER_TRICKLE);
+  a->content = g_strdup (content);
+  a->total_ms = total_ms;
+  push (mock, a);
+}
+
+static void
+add_rule (WeftMockLlm *mock, const char *needle, Answer *answer)
+{
+  Rule *rule = g_new0 (Rule, 1);
+
+  rule->needle = g_strdup (needle);
+  rule->answer = answer;
+  g_mutex_lock (&mock->lock);
+  g_ptr_array_add (mock->rules, rule);
+  g_mutex_unlock (&mock->lock);
+}
+
+void
+weft_mock_llm_add_text_rule (WeftMockLlm *mock, const char *needle, const char *content)
+{
+  Answer *a;
+
+  g_return_if_fail (mock != NULL && needle != NULL && content != NULL);
+  a = answer_new (ANSWER_TEXT);
+  a->content = g_strdup (content);
+  add_rule (mock, needle, a);
+}
+
+void
+weft_mock_llm_add_tool_rule (WeftMockLlm *mock, const char *needle, const char *tool_calls_json)
+{
+  Answer *a;
+
+  g_return_if_fail (mock != NULL && needle != NULL && tool_calls_json != NULL);
+  a = answer_new (ANSWER_TOOL_CALLS);
+  a->tool_calls = parse_tool_calls (tool_calls_json);
+  add_rule (mock, needle, a);
+}
+
+guint
+weft_mock_llm_get_n_requests (WeftMockLlm *mock)
+{
+  guint n;
+
+  g_return_val_if_fail (mock != NULL, 0);
+  g_mutex_lock (&mock->lock);
+  n = mock->records->len;
+  g_mutex_unlock (&mock->lock);
+  return n;
+}
+
+char *
+weft_mock_llm_dup_request_body (WeftMockLlm *mock, guint i)
+{
+  char *body = NULL;
+
+  g_return_val_if_fail (mock != NULL, NULL);
+  g_mutex_lock (&mock->lock);
+  if (i < mock->records->len)
+    body = g_strdup (((Record *) mock->records->pdata[i])->body);
+  g_mutex_unlock (&mock->lock);
+  if (body == NULL)
+    g_critical ("weft_mock_llm_dup_request_body: no request %u", i);
+  return body;
+}
+
+char *
+weft_mock_llm_dup_request_header (WeftMockLlm *mock, guint i, const char *name)
+{
+  char *value = NULL;
+
+  g_return_val_if_fail (mock != NULL && name != NULL, NULL);
+  g_mutex_lock (&mock->lock);
+  if (i < mock->records->len)
+    value = g_strdup (soup_message_headers_get_list (
+        ((Record *) mock->records->pdata[i])->headers, name));
+  else
+    g_critical ("weft_mock_llm_dup_request_header: no request %u", i);
+  g_mutex_unlock (&mock->lock);
+  return value;
+}
+
+gint64
+weft_mock_llm_get_request_time (WeftMockLlm *mock, guint i)
+{
+  gint64 time = 0;
+
+  g_return_val_if_fail (mock != NULL, 0);
+  g_mutex_lock (&mock->lock);
+  if (i < mock->records->len)
+    time = ((Record *) mock->records->pdata[i])->time;
+  else
+    g_critical ("weft_mock_llm_get_request_time: no request %u", i);
+  g_mutex_unlock (&mock->lock);
+  return time;
+}
+
+guint
+weft_mock_llm_get_in_flight (WeftMockLlm *mock)
+{
+  guint n;
+
+  g_return_val_if_fail (mock != NULL, 0);
+  g_mutex_lock (&mock->lock);
+  n = mock->in_flight;
+  g_mutex_unlock (&mock->lock);
+  return n;
+}
+
+guint
+weft_mock_llm_get_max_in_flight (WeftMockLlm *mock)
+{
+  guint n;
+
+  g_return_val_if_fail (mock != NULL, 0);
+  g_mutex_lock (&mock->lock);
+  n = mock->max_in_flight;
+  g_mutex_unlock (&mock->lock);
+  return n;
+}
+
+void
+weft_mock_llm_reset (WeftMockLlm *mock)
+{
+  g_return_if_fail (mock != NULL);
+  g_mutex_lock (&mock->lock);
+  g_queue_clear_full (&mock->script, (GDestroyNotify) answer_free);
+  g_ptr_array_set_size (mock->rules, 0);
+  g_ptr_array_set_size (mock->records, 0);
+  mock->max_in_flight = mock->in_flight;
+  mock->min_ms = mock->max_ms = 0;
+  g_mutex_unlock (&mock->lock);
+}
