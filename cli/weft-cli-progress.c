@@ -135,6 +135,7 @@ weft_cli_progress_update (WeftCliProgress *self, const WeftEvent *event)
   switch (weft_event_get_event_type (event))
     {
     case WEFT_EVENT_RUN_STARTED:
+    case WEFT_EVENT_RUN_RESUMED:
       self->start_us = weft_event_get_mono_us (event);
       break;
     case WEFT_EVENT_TASK_STARTED:
@@ -188,6 +189,9 @@ weft_cli_describe_task_event (const WeftEvent *event, glong step_chars)
                                 text);
       }
     case WEFT_EVENT_TASK_COMPLETED:
+      /* Attempt 0: a replay took the output of the stored run. */
+      if (attempt == 0)
+        return g_strdup_printf ("task %s reused (output of the stored run)", task);
       return g_strdup_printf ("task %s completed (%.3fs)", task, seconds);
     case WEFT_EVENT_TASK_FAILED:
       return g_strdup_printf ("task %s failed: %s", task, error);
@@ -211,6 +215,11 @@ weft_cli_describe_event (WeftCliProgress *self, const WeftEvent *event,
     {
     case WEFT_EVENT_RUN_STARTED:
       return g_strdup_printf ("run %s started (flow %s, %u tasks)",
+                              weft_cli_str (weft_event_get_run_id (event)),
+                              weft_cli_str (weft_event_get_flow_name (event)),
+                              self->n_tasks);
+    case WEFT_EVENT_RUN_RESUMED:
+      return g_strdup_printf ("run %s resumed (flow %s, %u tasks)",
                               weft_cli_str (weft_event_get_run_id (event)),
                               weft_cli_str (weft_event_get_flow_name (event)),
                               self->n_tasks);
@@ -282,7 +291,8 @@ weft_cli_progress_draw (WeftCliProgress *self)
 static gboolean
 weft_cli_is_permanent (WeftEventType type)
 {
-  return type != WEFT_EVENT_RUN_STARTED && type != WEFT_EVENT_TASK_STARTED
+  return type != WEFT_EVENT_RUN_STARTED && type != WEFT_EVENT_RUN_RESUMED
+         && type != WEFT_EVENT_TASK_STARTED
          && type != WEFT_EVENT_TASK_STEP;
 }
 

@@ -12,20 +12,22 @@
 typedef struct {
   char **inputs;
   char *inputs_json;
-  char **callbacks;
-  char **plugin_dirs;
-  gint threads;
-  gboolean json;
-  gboolean quiet;
+  WeftCliExecOptions exec;
 } WeftCliRunOptions;
+
+void
+weft_cli_exec_options_clear (WeftCliExecOptions *options)
+{
+  g_clear_pointer (&options->callbacks, g_strfreev);
+  g_clear_pointer (&options->plugin_dirs, g_strfreev);
+}
 
 static void
 weft_cli_run_options_clear (WeftCliRunOptions *options)
 {
   g_clear_pointer (&options->inputs, g_strfreev);
   g_clear_pointer (&options->inputs_json, g_free);
-  g_clear_pointer (&options->callbacks, g_strfreev);
-  g_clear_pointer (&options->plugin_dirs, g_strfreev);
+  weft_cli_exec_options_clear (&options->exec);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCliRunOptions, weft_cli_run_options_clear)
@@ -117,7 +119,7 @@ weft_cli_build_inputs (const WeftCliRunOptions *options, JsonObject **inputs,
 
 /* ---- callbacks --------------------------------------------------------- */
 
-static gboolean
+gboolean
 weft_cli_add_callbacks (WeftEngine *engine, WeftFlow *flow, char **specs,
                         GError **error)
 {
@@ -317,12 +319,9 @@ weft_cli_report (WeftCliRunState *state, gboolean json)
   return weft_cli_exit_status (state);
 }
 
-/* Runs `flow` (taken) to its end and tears everything down in the order
- * that loses no event: engine shutdown, run, flow (drains the callback
- * queues).  The caller unrefs the engine. */
-static int
-weft_cli_execute (WeftEngine *engine, WeftFlow *flow, JsonObject *inputs,
-                  const WeftCliRunOptions *options)
+int
+weft_cli_execute (WeftEngine *engine, WeftFlow *flow, const WeftKickoffOptions *kickoff,
+                  const WeftCliExecOptions *options)
 {
   WeftCliRunState state = { 0 };
   guint sigint_id, sigterm_id;
@@ -336,7 +335,8 @@ weft_cli_execute (WeftEngine *engine, WeftFlow *flow, JsonObject *inputs,
   sigint_id = g_unix_signal_add (SIGINT, weft_cli_on_signal, &state);
   sigterm_id = g_unix_signal_add (SIGTERM, weft_cli_on_signal, &state);
 
-  weft_flow_kickoff_async (flow, inputs, state.cancellable, weft_cli_on_run_done, &state);
+  weft_flow_kickoff_with_options_async (flow, kickoff, state.cancellable,
+                                        weft_cli_on_run_done, &state);
   g_main_loop_run (state.loop);
 
   weft_cli_wait_in_thread (weft_cli_shutdown_engine, engine);
@@ -364,27 +364,27 @@ weft_cli_run_flow (const char *path, const WeftCliRunOptions *options)
   g_autoptr(WeftEngine) engine = NULL;
   g_autoptr(WeftFlow) flow = NULL;
 
+  WeftKickoffOptions kickoff = { 0 };
+
   if (!weft_cli_build_inputs (options, &inputs, &error))
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
-  engine = weft_cli_open_engine ((guint) options->threads, options->plugin_dirs, &error);
+  engine = weft_cli_open_engine ((guint) options->exec.threads, options->exec.plugin_dirs,
+                                 &error);
   if (engine == NULL)
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
   flow = weft_flow_load_file (engine, path, &error);
   if (flow == NULL)
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
-  if (!weft_cli_add_callbacks (engine, flow, options->callbacks, &error))
+  if (!weft_cli_add_callbacks (engine, flow, options->exec.callbacks, &error))
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
-  return weft_cli_execute (engine, g_steal_pointer (&flow), inputs, options);
+  kickoff.inputs = inputs;
+  return weft_cli_execute (engine, g_steal_pointer (&flow), &kickoff, &options->exec);
 }
 
-static GOptionContext *
-weft_cli_run_context (WeftCliRunOptions *options)
+void
+weft_cli_add_exec_entries (GOptionContext *context, WeftCliExecOptions *options)
 {
   const GOptionEntry entries[] = {
-    { "input", 'i', 0, G_OPTION_ARG_STRING_ARRAY, &options->inputs,
-      "Set input KEY to VALUE (a string; repeatable; wins over --inputs-json)", "KEY=VALUE" },
-    { "inputs-json", 0, 0, G_OPTION_ARG_STRING, &options->inputs_json,
-      "Inputs as a JSON object: a file, or the JSON text itself", "FILE|JSON" },
     { "callback", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &options->callbacks,
       "Add a callback plugin for this run, e.g. log:format=jsonl,path=run.log "
       "(lists: a;b;c; repeatable)", "PLUGIN[:K=V,...]" },
@@ -398,18 +398,39 @@ weft_cli_run_context (WeftCliRunOptions *options)
       "Print no progress on stderr", NULL },
     G_OPTION_ENTRY_NULL
   };
+
+  /* The entries are copied: the array may go. */
+  g_option_context_add_main_entries (context, entries, NULL);
+}
+
+const char *
+weft_cli_exec_description (void)
+{
+  return "Progress goes to stderr: a live status line on a terminal, one line per\n"
+         "event otherwise.  With one final output, stdout gets that output; with\n"
+         "several, each under a '== TASK ==' header.\n"
+         "\n"
+         "Exit status: 0 completed, 1 the run failed, 2 usage, flow or plugin\n"
+         "error, 130 interrupted (SIGINT/SIGTERM cancel the run; a second one\n"
+         "exits at once).\n";
+}
+
+static GOptionContext *
+weft_cli_run_context (WeftCliRunOptions *options)
+{
+  const GOptionEntry entries[] = {
+    { "input", 'i', 0, G_OPTION_ARG_STRING_ARRAY, &options->inputs,
+      "Set input KEY to VALUE (a string; repeatable; wins over --inputs-json)", "KEY=VALUE" },
+    { "inputs-json", 0, 0, G_OPTION_ARG_STRING, &options->inputs_json,
+      "Inputs as a JSON object: a file, or the JSON text itself", "FILE|JSON" },
+    G_OPTION_ENTRY_NULL
+  };
   GOptionContext *context = g_option_context_new ("FLOW");
 
   g_option_context_set_summary (context, "Run a flow and print its final outputs.");
-  g_option_context_set_description (context,
-    "Progress goes to stderr: a live status line on a terminal, one line per\n"
-    "event otherwise.  With one final output, stdout gets that output; with\n"
-    "several, each under a '== TASK ==' header.\n"
-    "\n"
-    "Exit status: 0 completed, 1 the run failed, 2 usage, flow or plugin\n"
-    "error, 130 interrupted (SIGINT/SIGTERM cancel the run; a second one\n"
-    "exits at once).\n");
+  g_option_context_set_description (context, weft_cli_exec_description ());
   g_option_context_add_main_entries (context, entries, NULL);
+  weft_cli_add_exec_entries (context, &options->exec);
   return context;
 }
 
@@ -425,7 +446,7 @@ weft_cli_run_main (char **argv)
     return status;
   if (g_strv_length (positional) != 1)
     return weft_cli_usage_error ("run", "expected one FLOW file");
-  if (options.threads < 0)
+  if (options.exec.threads < 0)
     return weft_cli_usage_error ("run", "--threads must be 0 or more");
   return weft_cli_run_flow (positional[0], &options);
 }

@@ -27,6 +27,37 @@ int weft_cli_run_main      (char **args);
 int weft_cli_validate_main (char **args);
 int weft_cli_graph_main    (char **args);
 int weft_cli_plugins_main  (char **args);
+int weft_cli_runs_main     (char **args);
+int weft_cli_replay_main   (char **args);
+int weft_cli_resume_main   (char **args);
+
+/* ---- weft-cli-run.c --------------------------------------------------- */
+
+/* What every command that runs a flow (run, replay, resume) accepts. */
+typedef struct {
+  char **callbacks;
+  char **plugin_dirs;
+  gint threads;
+  gboolean json;
+  gboolean quiet;
+} WeftCliExecOptions;
+
+void weft_cli_exec_options_clear (WeftCliExecOptions *options);
+/* Adds --callback, --plugin-dir, --threads, --json and --quiet. */
+void weft_cli_add_exec_entries (GOptionContext *context, WeftCliExecOptions *options);
+/* The help text's part about progress, output and exit statuses. */
+const char *weft_cli_exec_description (void);
+
+/* Adds each `--callback PLUGIN[:k=v,...]` of `specs` to `flow`. */
+gboolean weft_cli_add_callbacks (WeftEngine *engine, WeftFlow *flow, char **specs,
+                                 GError **error);
+
+/* Kicks off `flow` (taken) with `kickoff`, shows progress, serves
+ * SIGINT/SIGTERM, prints the result and tears everything down in the order
+ * that loses no event: engine shutdown, run, flow (drains the callback
+ * queues).  Returns the exit status; the caller unrefs the engine. */
+int weft_cli_execute (WeftEngine *engine, WeftFlow *flow, const WeftKickoffOptions *kickoff,
+                      const WeftCliExecOptions *options);
 
 /* ---- weft-cli-common.c ------------------------------------------------ */
 

@@ -1,0 +1,798 @@
+/* weft-cli-history.c — runs read back from a store: `weft runs list`,
+ * `weft runs show RUN`, and the two commands that run a stored run again,
+ * `weft replay RUN --from TASK` and `weft resume RUN`.
+ *
+ * The store is any callback plugin with the store capability: --store names
+ * one (default sqlite:path=weft.db), --flow takes the one a flow file
+ * declares.  Replay and resume load the flow from the source the store
+ * kept, so they need neither the flow file nor its old contents, and run it
+ * through weft-cli-run.c like `weft run`.
+ */
+#include "weft-cli.h"
+
+#include <string.h>
+
+#define WEFT_CLI_DEFAULT_STORE "sqlite:path=weft.db"
+/* Characters of output `runs show` prints per task without --full. */
+#define WEFT_CLI_SHORT_OUTPUT 60
+
+typedef struct {
+  char *store;
+  char *flow;
+  char *from;
+  gint limit;
+  gboolean full;
+  WeftCliExecOptions exec;
+} WeftCliHistoryOptions;
+
+static void
+weft_cli_history_options_clear (WeftCliHistoryOptions *options)
+{
+  g_clear_pointer (&options->store, g_free);
+  g_clear_pointer (&options->flow, g_free);
+  g_clear_pointer (&options->from, g_free);
+  weft_cli_exec_options_clear (&options->exec);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCliHistoryOptions, weft_cli_history_options_clear)
+
+/* ---- options ----------------------------------------------------------- */
+
+static void
+weft_cli_add_store_entries (GOptionContext *context, WeftCliHistoryOptions *options)
+{
+  const GOptionEntry entries[] = {
+    { "store", 's', 0, G_OPTION_ARG_STRING, &options->store,
+      "Read runs from this store plugin (default " WEFT_CLI_DEFAULT_STORE ")",
+      "PLUGIN[:K=V,...]" },
+    { "flow", 'f', 0, G_OPTION_ARG_FILENAME, &options->flow,
+      "Read runs from the store FLOW declares (its first callback that is a store)", "FLOW" },
+    G_OPTION_ENTRY_NULL
+  };
+
+  g_option_context_add_main_entries (context, entries, NULL);
+}
+
+/* For `runs list` and `runs show`, which run nothing. */
+static void
+weft_cli_add_read_entries (GOptionContext *context, WeftCliHistoryOptions *options)
+{
+  const GOptionEntry entries[] = {
+    { "plugin-dir", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &options->exec.plugin_dirs,
+      "Load plugins from DIR first (repeatable)", "DIR" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &options->exec.json,
+      "Print what the store returns, as JSON", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+
+  weft_cli_add_store_entries (context, options);
+  g_option_context_add_main_entries (context, entries, NULL);
+}
+
+/* ---- the store ----------------------------------------------------------- */
+
+static WeftStore *
+weft_cli_flow_store (WeftEngine *engine, const char *path, GError **error)
+{
+  g_autoptr(WeftFlow) flow = weft_flow_load_file (engine, path, error);
+  WeftStore *store;
+
+  if (flow == NULL)
+    return NULL;
+  store = weft_flow_dup_store (flow);
+  if (store == NULL)
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                 "%s: the flow declares no store (a callback whose plugin can read "
+                 "runs back, like sqlite); name one with --store", path);
+  return store;
+}
+
+/* Opens the store --store or --flow names.  With --store (or the default),
+ * *plugin and *options say which, so that a replayed run can be recorded
+ * in it too; with --flow they are NULL. */
+static WeftStore *
+weft_cli_open_store (WeftEngine *engine, const WeftCliHistoryOptions *options,
+                     char **plugin, JsonObject **plugin_options, GError **error)
+{
+  const char *spec = options->store ? options->store : WEFT_CLI_DEFAULT_STORE;
+  g_autofree char *name = NULL;
+  g_autoptr(JsonObject) object = NULL;
+  WeftStore *store;
+
+  *plugin = NULL;
+  *plugin_options = NULL;
+  if (options->flow != NULL)
+    return weft_cli_flow_store (engine, options->flow, error);
+  if (!weft_cli_parse_callback_spec (weft_engine_get_registry (engine), spec, &name, &object,
+                                     error))
+    {
+      g_prefix_error (error, "--store %s: ", spec);
+      return NULL;
+    }
+  store = weft_store_open (engine, name, object, error);
+  if (store == NULL)
+    {
+      g_prefix_error (error, "--store %s: ", spec);
+      return NULL;
+    }
+  *plugin = g_steal_pointer (&name);
+  *plugin_options = g_steal_pointer (&object);
+  return store;
+}
+
+/* The stored run `run_id`: an object of the shape docs/store.md gives. */
+static JsonObject *
+weft_cli_read_run (WeftEngine *engine, const WeftCliHistoryOptions *options,
+                   const char *run_id, char **plugin, JsonObject **plugin_options,
+                   GError **error)
+{
+  g_autoptr(WeftStore) store = weft_cli_open_store (engine, options, plugin, plugin_options,
+                                                    error);
+  g_autoptr(JsonNode) node = NULL;
+
+  if (store == NULL)
+    return NULL;
+  node = weft_store_get_run (store, run_id, error);
+  if (node == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "run %s: the store returned no JSON object", run_id);
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (node));
+}
+
+static gboolean
+weft_cli_check_store_args (const char *command, const WeftCliHistoryOptions *options)
+{
+  if (options->store != NULL && options->flow != NULL)
+    {
+      weft_cli_usage_error (command, "give --store or --flow, not both");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- formatting ---------------------------------------------------------- */
+
+/* A JSON member as text, NULL when absent or null. */
+static const char *
+weft_cli_member_string (JsonObject *object, const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static gint64
+weft_cli_member_int (JsonObject *object, const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_INT64)
+    return 0;
+  return json_node_get_int (node);
+}
+
+static char *
+weft_cli_format_wall (gint64 wall_us, const char *format)
+{
+  g_autoptr(GDateTime) utc = NULL;
+  g_autoptr(GDateTime) local = NULL;
+
+  if (wall_us <= 0)
+    return g_strdup ("-");
+  utc = g_date_time_new_from_unix_utc (wall_us / G_USEC_PER_SEC);
+  local = utc ? g_date_time_to_local (utc) : NULL;
+  return local ? g_date_time_format (local, format) : g_strdup ("?");
+}
+
+static char *
+weft_cli_format_duration (gint64 started_us, gint64 finished_us)
+{
+  double s;
+
+  if (started_us <= 0 || finished_us <= 0)
+    return g_strdup ("-");
+  s = (double) (finished_us - started_us) / G_USEC_PER_SEC;
+  if (s < 60)
+    return g_strdup_printf ("%.3fs", s);
+  if (s < 3600)
+    return g_strdup_printf ("%dm%02ds", (int) s / 60, (int) s % 60);
+  return g_strdup_printf ("%dh%02dm", (int) s / 3600, (int) s % 3600 / 60);
+}
+
+/* `text` on one line (newlines shown as "⏎"), at most `max` characters. */
+static char *
+weft_cli_one_line (const char *text, glong max)
+{
+  g_autofree char *valid = g_utf8_make_valid (text ? text : "", -1);
+  g_autoptr(GString) out = g_string_new (NULL);
+  glong count = 0;
+
+  for (const char *p = valid; *p != '\0' && count < max; p = g_utf8_next_char (p), count++)
+    {
+      if (*p == '\n')
+        g_string_append (out, "⏎");
+      else if ((guchar) *p < 0x20 || *p == 0x7f)
+        g_string_append_c (out, ' ');
+      else
+        g_string_append_len (out, p, g_utf8_next_char (p) - p);
+    }
+  if (g_utf8_strlen (valid, -1) > max)
+    g_string_append (out, "…");
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static void
+weft_cli_print_node (JsonNode *node)
+{
+  g_autofree char *text = json_to_string (node, TRUE);
+
+  weft_cli_put_text (stdout, text);
+}
+
+/* ---- runs list ----------------------------------------------------------- */
+
+static char **
+weft_cli_run_row (JsonObject *run)
+{
+  gint64 started = weft_cli_member_int (run, "started_wall_us");
+  const char *row[] = {
+    weft_cli_member_string (run, "run_id"),
+    weft_cli_member_string (run, "status"),
+    weft_cli_member_string (run, "flow"),
+    NULL, NULL, NULL,
+  };
+  g_autofree char *when = weft_cli_format_wall (started, "%Y-%m-%d %H:%M:%S");
+  g_autofree char *took = weft_cli_format_duration (started,
+                                                    weft_cli_member_int (run, "finished_wall_us"));
+
+  row[3] = when;
+  row[4] = took;
+  for (guint i = 0; i < 3; i++)
+    row[i] = row[i] ? row[i] : "-";
+  return g_strdupv ((char **) row);
+}
+
+static void
+weft_cli_print_runs (JsonArray *runs)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  const char *header[] = { "RUN", "STATUS", "FLOW", "STARTED", "DURATION", NULL };
+
+  if (json_array_get_length (runs) == 0)
+    {
+      printf ("no runs stored\n");
+      return;
+    }
+  g_ptr_array_add (rows, g_strdupv ((char **) header));
+  for (guint i = 0; i < json_array_get_length (runs); i++)
+    {
+      JsonNode *node = json_array_get_element (runs, i);
+      if (JSON_NODE_HOLDS_OBJECT (node))
+        g_ptr_array_add (rows, weft_cli_run_row (json_node_get_object (node)));
+    }
+  weft_cli_print_table (stdout, "", rows);
+}
+
+static int
+weft_cli_runs_list (WeftCliHistoryOptions *options)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftEngine) engine = weft_cli_open_engine (1, options->exec.plugin_dirs, &error);
+  g_autofree char *plugin = NULL;
+  g_autoptr(JsonObject) plugin_options = NULL;
+  g_autoptr(WeftStore) store = NULL;
+  g_autoptr(JsonNode) runs = NULL;
+
+  if (engine == NULL)
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  store = weft_cli_open_store (engine, options, &plugin, &plugin_options, &error);
+  if (store == NULL)
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  runs = weft_store_list_runs (store, (guint) options->limit, &error);
+  if (runs == NULL)
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  if (options->exec.json)
+    weft_cli_print_node (runs);
+  else if (JSON_NODE_HOLDS_ARRAY (runs))
+    weft_cli_print_runs (json_node_get_array (runs));
+  return WEFT_CLI_EXIT_OK;
+}
+
+/* ---- runs show ----------------------------------------------------------- */
+
+static void
+weft_cli_print_run_header (JsonObject *run)
+{
+  gint64 started = weft_cli_member_int (run, "started_wall_us");
+  g_autofree char *when = weft_cli_format_wall (started, "%Y-%m-%d %H:%M:%S");
+  g_autofree char *took = weft_cli_format_duration (started,
+                                                    weft_cli_member_int (run, "finished_wall_us"));
+  const char *error = weft_cli_member_string (run, "error");
+  const char *status = weft_cli_member_string (run, "status");
+  const char *flow = weft_cli_member_string (run, "flow");
+
+  printf ("run      %s\n", weft_cli_member_string (run, "run_id"));
+  printf ("flow     %s\n", flow ? flow : "-");
+  printf ("status   %s\n", status ? status : "-");
+  printf ("started  %s\n", when);
+  printf ("duration %s\n", took);
+  if (error != NULL)
+    printf ("error    %s\n", error);
+}
+
+static char **
+weft_cli_task_row (JsonObject *task, gboolean with_output)
+{
+  gint64 started = weft_cli_member_int (task, "started_wall_us");
+  const char *error = weft_cli_member_string (task, "error");
+  const char *output = weft_cli_member_string (task, "output");
+  g_autofree char *attempts = g_strdup_printf ("%" G_GINT64_FORMAT,
+                                               weft_cli_member_int (task, "attempts"));
+  g_autofree char *when = weft_cli_format_wall (started, "%H:%M:%S");
+  g_autofree char *took = weft_cli_format_duration (started,
+                                                    weft_cli_member_int (task, "finished_wall_us"));
+  g_autofree char *shown = NULL;
+  const char *row[7] = {
+    weft_cli_member_string (task, "name"), weft_cli_member_string (task, "status"),
+    attempts, when, took, NULL, NULL,
+  };
+
+  /* An error says more than no output does. */
+  if (with_output)
+    shown = weft_cli_one_line (output ? output : error ? error : "",
+                               WEFT_CLI_SHORT_OUTPUT);
+  row[5] = shown;
+  for (guint i = 0; i < 2; i++)
+    row[i] = row[i] ? row[i] : "-";
+  return g_strdupv ((char **) row);
+}
+
+static void
+weft_cli_print_full_outputs (JsonArray *tasks)
+{
+  for (guint i = 0; i < json_array_get_length (tasks); i++)
+    {
+      JsonObject *task = json_array_get_object_element (tasks, i);
+      const char *output = weft_cli_member_string (task, "output");
+      const char *error = weft_cli_member_string (task, "error");
+
+      if (output == NULL && error == NULL)
+        continue;
+      printf ("\n== %s ==\n", weft_cli_member_string (task, "name"));
+      weft_cli_put_text (stdout, output ? output : error);
+    }
+}
+
+static void
+weft_cli_print_run (JsonObject *run, gboolean full)
+{
+  JsonNode *tasks_node = json_object_get_member (run, "tasks");
+  JsonArray *tasks = tasks_node && JSON_NODE_HOLDS_ARRAY (tasks_node)
+                     ? json_node_get_array (tasks_node) : NULL;
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  const char *header[] = { "TASK", "STATUS", "ATTEMPTS", "STARTED", "DURATION",
+                           full ? NULL : "OUTPUT", NULL };
+
+  weft_cli_print_run_header (run);
+  if (tasks == NULL || json_array_get_length (tasks) == 0)
+    {
+      printf ("\nno task events stored\n");
+      return;
+    }
+  printf ("\n");
+  g_ptr_array_add (rows, g_strdupv ((char **) header));
+  for (guint i = 0; i < json_array_get_length (tasks); i++)
+    g_ptr_array_add (rows, weft_cli_task_row (json_array_get_object_element (tasks, i), !full));
+  weft_cli_print_table (stdout, "", rows);
+  if (full)
+    weft_cli_print_full_outputs (tasks);
+}
+
+static int
+weft_cli_runs_show (const char *run_id, WeftCliHistoryOptions *options)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftEngine) engine = weft_cli_open_engine (1, options->exec.plugin_dirs, &error);
+  g_autofree char *plugin = NULL;
+  g_autoptr(JsonObject) plugin_options = NULL;
+  g_autoptr(JsonObject) run = NULL;
+
+  if (engine == NULL)
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  run = weft_cli_read_run (engine, options, run_id, &plugin, &plugin_options, &error);
+  if (run == NULL)
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  if (options->exec.json)
+    {
+      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), run);
+      weft_cli_print_node (node);
+    }
+  else
+    weft_cli_print_run (run, options->full);
+  return WEFT_CLI_EXIT_OK;
+}
+
+/* ---- runs: list | show ------------------------------------------------------ */
+
+static int
+weft_cli_runs_list_main (char **argv)
+{
+  g_auto(WeftCliHistoryOptions) options = { 0 };
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+  g_auto(GStrv) positional = NULL;
+  const GOptionEntry entries[] = {
+    { "limit", 'n', 0, G_OPTION_ARG_INT, &options.limit,
+      "Show at most N runs (default: all)", "N" },
+    G_OPTION_ENTRY_NULL
+  };
+  int status;
+
+  g_option_context_set_summary (context, "List stored runs, newest first.");
+  weft_cli_add_read_entries (context, &options);
+  g_option_context_add_main_entries (context, entries, NULL);
+  status = weft_cli_parse_options (context, argv, &positional);
+  if (status >= 0)
+    return status;
+  if (g_strv_length (positional) != 0)
+    return weft_cli_usage_error (argv[0], "unexpected argument '%s'", positional[0]);
+  if (options.limit < 0)
+    return weft_cli_usage_error (argv[0], "--limit must be 0 or more");
+  if (!weft_cli_check_store_args (argv[0], &options))
+    return WEFT_CLI_EXIT_USAGE;
+  return weft_cli_runs_list (&options);
+}
+
+static int
+weft_cli_runs_show_main (char **argv)
+{
+  g_auto(WeftCliHistoryOptions) options = { 0 };
+  g_autoptr(GOptionContext) context = g_option_context_new ("RUN");
+  g_auto(GStrv) positional = NULL;
+  const GOptionEntry entries[] = {
+    { "full", 0, 0, G_OPTION_ARG_NONE, &options.full,
+      "Print every output in full, not one shortened line per task", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  int status;
+
+  g_option_context_set_summary (context,
+                                "Show a stored run: every task with its status, timing, "
+                                "attempts and output.");
+  weft_cli_add_read_entries (context, &options);
+  g_option_context_add_main_entries (context, entries, NULL);
+  status = weft_cli_parse_options (context, argv, &positional);
+  if (status >= 0)
+    return status;
+  if (g_strv_length (positional) != 1)
+    return weft_cli_usage_error (argv[0], "expected one RUN id");
+  if (!weft_cli_check_store_args (argv[0], &options))
+    return WEFT_CLI_EXIT_USAGE;
+  return weft_cli_runs_show (positional[0], &options);
+}
+
+/* argv with its first element replaced by `name` ("runs list"), so that
+ * help and usage errors name the whole command. */
+static int
+weft_cli_runs_dispatch (const char *name, char **rest, WeftCliCommandFunc func)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) argv = NULL;
+
+  g_strv_builder_add (builder, name);
+  for (guint i = 0; rest[i] != NULL; i++)
+    g_strv_builder_add (builder, rest[i]);
+  argv = g_strv_builder_end (builder);
+  return func (argv);
+}
+
+int
+weft_cli_runs_main (char **argv)
+{
+  const char *sub = argv[1];
+
+  if (sub == NULL || sub[0] == '-')
+    {
+      if (sub != NULL && (strcmp (sub, "--help") == 0 || strcmp (sub, "-h") == 0))
+        {
+          printf ("Usage:\n"
+                  "  weft runs list [OPTION…]        List stored runs, newest first\n"
+                  "  weft runs show [OPTION…] RUN    Show one run, task by task\n"
+                  "\n"
+                  "Runs are read from --store (default " WEFT_CLI_DEFAULT_STORE ") or\n"
+                  "from the store a flow declares (--flow FLOW).  'weft runs' alone\n"
+                  "lists.  Run 'weft runs list --help' for the options.\n");
+          return WEFT_CLI_EXIT_OK;
+        }
+      return weft_cli_runs_dispatch ("runs list", argv + 1, weft_cli_runs_list_main);
+    }
+  if (strcmp (sub, "list") == 0)
+    return weft_cli_runs_dispatch ("runs list", argv + 2, weft_cli_runs_list_main);
+  if (strcmp (sub, "show") == 0)
+    return weft_cli_runs_dispatch ("runs show", argv + 2, weft_cli_runs_show_main);
+  return weft_cli_usage_error ("runs", "unknown 'runs' command '%s' (list, show)", sub);
+}
+
+/* ---- replay and resume --------------------------------------------------- */
+
+typedef struct {
+  JsonObject *run;            /* as stored */
+  const char *run_id;
+  WeftFlow *flow;             /* loaded from the stored source */
+  char *store_plugin;         /* --store's, to record the new run; or NULL */
+  JsonObject *store_options;
+} WeftCliStoredRun;
+
+static void
+weft_cli_stored_run_clear (WeftCliStoredRun *stored)
+{
+  g_clear_pointer (&stored->run, json_object_unref);
+  g_clear_pointer (&stored->flow, weft_flow_unref);
+  g_clear_pointer (&stored->store_plugin, g_free);
+  g_clear_pointer (&stored->store_options, json_object_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCliStoredRun, weft_cli_stored_run_clear)
+
+/* Reads the run and loads its flow from the source the store kept. */
+static gboolean
+weft_cli_load_stored_run (WeftEngine *engine, const WeftCliHistoryOptions *options,
+                          const char *run_id, WeftCliStoredRun *stored, GError **error)
+{
+  const char *source;
+  g_autofree char *origin = g_strdup_printf ("run %s", run_id);
+
+  stored->run_id = run_id;
+  stored->run = weft_cli_read_run (engine, options, run_id, &stored->store_plugin,
+                                   &stored->store_options, error);
+  if (stored->run == NULL)
+    return FALSE;
+  source = weft_cli_member_string (stored->run, "flow_source");
+  if (source == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "run %s: the store has no flow for it (it saw none of the run's "
+                   "run.* events: was the store a callback of some tasks only?)", run_id);
+      return FALSE;
+    }
+  /* The flow as it was run, whatever its file holds now. */
+  stored->flow = weft_flow_load_data (engine, source, -1, origin, error);
+  return stored->flow != NULL;
+}
+
+/* Task name → output of every task the stored run completed, except
+ * those in `except` (may be NULL). */
+static JsonObject *
+weft_cli_completed_outputs (JsonObject *run, char **except)
+{
+  JsonObject *completed = json_object_new ();
+  JsonNode *tasks_node = json_object_get_member (run, "tasks");
+  JsonArray *tasks = tasks_node && JSON_NODE_HOLDS_ARRAY (tasks_node)
+                     ? json_node_get_array (tasks_node) : NULL;
+
+  for (guint i = 0; tasks != NULL && i < json_array_get_length (tasks); i++)
+    {
+      JsonObject *task = json_array_get_object_element (tasks, i);
+      const char *name = weft_cli_member_string (task, "name");
+      const char *output = weft_cli_member_string (task, "output");
+
+      if (name == NULL || output == NULL
+          || g_strcmp0 (weft_cli_member_string (task, "status"), "completed") != 0
+          || (except != NULL && g_strv_contains ((const char * const *) except, name)))
+        continue;
+      json_object_set_string_member (completed, name, output);
+    }
+  return completed;
+}
+
+/* The new run is recorded where the old one was: the stored flow's own
+ * store if it has one, else the --store one, added as a callback. */
+static gboolean
+weft_cli_record_in_store (WeftCliStoredRun *stored, const char *command, GError **error)
+{
+  g_autoptr(WeftStore) own = weft_flow_dup_store (stored->flow);
+
+  if (own != NULL)
+    return TRUE;
+  if (stored->store_plugin == NULL)
+    {
+      /* --flow names a flow whose store we cannot name as a callback. */
+      fprintf (stderr, "weft: warning: run %s's flow declares no store: this %s is not "
+               "recorded (add --callback PLUGIN:... to record it)\n", stored->run_id, command);
+      return TRUE;
+    }
+  if (!weft_flow_add_callback (stored->flow, stored->store_plugin, stored->store_options, error))
+    {
+      g_prefix_error (error, "--store %s: ", stored->store_plugin);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static JsonObject *
+weft_cli_stored_inputs (JsonObject *run)
+{
+  JsonNode *node = json_object_get_member (run, "inputs");
+
+  return node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+static char *
+weft_cli_flow_task_list (WeftFlow *flow)
+{
+  g_autoptr(GString) names = g_string_new (NULL);
+
+  for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
+    g_string_append_printf (names, "%s%s", i ? ", " : "", weft_flow_get_task_name (flow, i));
+  return g_string_free (g_steal_pointer (&names), FALSE);
+}
+
+/* The kickoff of a replay: what `from` does not reach is reused. */
+static JsonObject *
+weft_cli_replay_completed (WeftCliStoredRun *stored, const char *from, guint *n_rerun,
+                           GError **error)
+{
+  g_auto(GStrv) downstream = weft_flow_dup_downstream (stored->flow, from);
+
+  if (downstream == NULL)
+    {
+      g_autofree char *names = weft_cli_flow_task_list (stored->flow);
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "--from %s: run %s's flow has no such task (its tasks: %s)", from,
+                   stored->run_id, names);
+      return NULL;
+    }
+  *n_rerun = g_strv_length (downstream);
+  return weft_cli_completed_outputs (stored->run, downstream);
+}
+
+static int
+weft_cli_replay (const char *run_id, WeftCliHistoryOptions *options)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(WeftCliStoredRun) stored = { 0 };
+  g_autoptr(JsonObject) completed = NULL;
+  g_autoptr(WeftEngine) engine = weft_cli_open_engine ((guint) options->exec.threads,
+                                                       options->exec.plugin_dirs, &error);
+  WeftKickoffOptions kickoff = { 0 };
+  guint n_rerun = 0;
+
+  if (engine == NULL || !weft_cli_load_stored_run (engine, options, run_id, &stored, &error))
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  completed = weft_cli_replay_completed (&stored, options->from, &n_rerun, &error);
+  if (completed == NULL
+      || !weft_cli_record_in_store (&stored, "replay", &error)
+      || !weft_cli_add_callbacks (engine, stored.flow, options->exec.callbacks, &error))
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  if (!options->exec.quiet)
+    fprintf (stderr, "weft: replaying run %s from task %s: %u task(s) run again, "
+             "%u output(s) reused\n", run_id, options->from, n_rerun,
+             json_object_get_size (completed));
+  kickoff.inputs = weft_cli_stored_inputs (stored.run);
+  kickoff.completed = completed;
+  return weft_cli_execute (engine, g_steal_pointer (&stored.flow), &kickoff, &options->exec);
+}
+
+/* A run that ended has nothing left to resume: a failed or cancelled one
+ * is replayed instead, which reruns what it names. */
+static gboolean
+weft_cli_check_resumable (JsonObject *run, const char *run_id, GError **error)
+{
+  static const char *const ended[] = { "completed", "failed", "cancelled", NULL };
+  const char *status = weft_cli_member_string (run, "status");
+
+  if (status == NULL || !g_strv_contains (ended, status))
+    return TRUE;
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+               "run %s %s: resume finishes a run whose process died; to run some of its "
+               "tasks again, use 'weft replay %s --from TASK'", run_id,
+               g_str_equal (status, "completed") ? "already completed"
+               : g_str_equal (status, "failed") ? "failed (it ended)" : "was cancelled",
+               run_id);
+  return FALSE;
+}
+
+static int
+weft_cli_resume (const char *run_id, WeftCliHistoryOptions *options)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(WeftCliStoredRun) stored = { 0 };
+  g_autoptr(JsonObject) completed = NULL;
+  g_autoptr(WeftEngine) engine = weft_cli_open_engine ((guint) options->exec.threads,
+                                                       options->exec.plugin_dirs, &error);
+  WeftKickoffOptions kickoff = { 0 };
+  gint64 last_seq;
+
+  if (engine == NULL || !weft_cli_load_stored_run (engine, options, run_id, &stored, &error))
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  if (!weft_cli_check_resumable (stored.run, run_id, &error)
+      || !weft_cli_record_in_store (&stored, "resume", &error)
+      || !weft_cli_add_callbacks (engine, stored.flow, options->exec.callbacks, &error))
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  completed = weft_cli_completed_outputs (stored.run, NULL);
+  last_seq = weft_cli_member_int (stored.run, "last_seq");
+  if (!options->exec.quiet)
+    fprintf (stderr, "weft: resuming run %s after event %" G_GINT64_FORMAT ": %u of %u "
+             "task(s) already completed\n", run_id, last_seq,
+             json_object_get_size (completed), weft_flow_get_n_tasks (stored.flow));
+  kickoff.inputs = weft_cli_stored_inputs (stored.run);
+  kickoff.completed = completed;
+  kickoff.resume_run_id = run_id;
+  kickoff.resume_seq = (guint64) MAX (last_seq, 0);
+  return weft_cli_execute (engine, g_steal_pointer (&stored.flow), &kickoff, &options->exec);
+}
+
+static GOptionContext *
+weft_cli_continue_context (WeftCliHistoryOptions *options, gboolean replay)
+{
+  const GOptionEntry entries[] = {
+    { "from", 'F', 0, G_OPTION_ARG_STRING, &options->from,
+      "Run this task and everything that depends on it again (required)", "TASK" },
+    G_OPTION_ENTRY_NULL
+  };
+  GOptionContext *context = g_option_context_new ("RUN");
+  g_autofree char *description = NULL;
+
+  if (replay)
+    {
+      g_option_context_set_summary (context,
+        "Start a new run of a stored run's flow and inputs that reuses the stored\n"
+        "outputs of every task TASK does not reach, and runs TASK and its\n"
+        "dependants again.");
+      g_option_context_add_main_entries (context, entries, NULL);
+    }
+  else
+    g_option_context_set_summary (context,
+      "Finish a stored run whose process died (kill -9, a crash): the same run\n"
+      "continues, running only the tasks that had not completed.  Do not resume\n"
+      "a run that another process is still running.");
+  weft_cli_add_store_entries (context, options);
+  weft_cli_add_exec_entries (context, &options->exec);
+  description = g_strconcat (
+    "The flow is the one the store kept for RUN, not a file.  When it declares\n"
+    "no store, the run is recorded in --store.\n\n", weft_cli_exec_description (), NULL);
+  g_option_context_set_description (context, description);
+  return context;
+}
+
+static int
+weft_cli_continue_main (char **argv, gboolean replay)
+{
+  g_auto(WeftCliHistoryOptions) options = { 0 };
+  g_autoptr(GOptionContext) context = weft_cli_continue_context (&options, replay);
+  g_auto(GStrv) positional = NULL;
+  int status = weft_cli_parse_options (context, argv, &positional);
+
+  if (status >= 0)
+    return status;
+  if (g_strv_length (positional) != 1)
+    return weft_cli_usage_error (argv[0], "expected one RUN id");
+  if (replay && options.from == NULL)
+    return weft_cli_usage_error (argv[0], "--from TASK is required: the task to run again");
+  if (options.exec.threads < 0)
+    return weft_cli_usage_error (argv[0], "--threads must be 0 or more");
+  if (!weft_cli_check_store_args (argv[0], &options))
+    return WEFT_CLI_EXIT_USAGE;
+  return replay ? weft_cli_replay (positional[0], &options)
+                : weft_cli_resume (positional[0], &options);
+}
+
+int
+weft_cli_replay_main (char **argv)
+{
+  return weft_cli_continue_main (argv, TRUE);
+}
+
+int
+weft_cli_resume_main (char **argv)
+{
+  return weft_cli_continue_main (argv, FALSE);
+}
