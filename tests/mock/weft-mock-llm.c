@@ -27,6 +27,12 @@
 
 #define WEFT_MOCK_MODEL "weft-mock"
 
+/* SoupServer keeps its connections in a list and its connections' signal
+ * closures on itself, both costing O(connections) per disconnection: with
+ * ten thousand connections that is quadratic.  Connections are spread over
+ * several servers (all on the same thread, same handler) to divide it. */
+#define WEFT_MOCK_N_SERVERS 32
+
 typedef enum {
   ANSWER_TEXT,
   ANSWER_TOOL_CALLS,
@@ -129,7 +135,8 @@ struct _WeftMockLlm {
   GError *start_error;
 
   /* Server thread only. */
-  SoupServer *server;
+  SoupServer *servers[WEFT_MOCK_N_SERVERS];
+  guint next_server;
   GSocket *listener;
   GSource *accept_source;
   GSource *accept_retry;
@@ -1085,8 +1092,9 @@ on_accept (GSocket *socket, GIOCondition condition, gpointer data)
       connection = g_socket_connection_factory_create_connection (client);
       local = g_socket_get_local_address (client, NULL);
       remote = g_socket_get_remote_address (client, NULL);
-      if (!soup_server_accept_iostream (mock->server, G_IO_STREAM (connection), local, remote,
-                                        &error))
+      mock->next_server = (mock->next_server + 1) % WEFT_MOCK_N_SERVERS;
+      if (!soup_server_accept_iostream (mock->servers[mock->next_server],
+                                        G_IO_STREAM (connection), local, remote, &error))
         g_warning ("weft-mock-llm: %s", error->message);
     }
   return G_SOURCE_CONTINUE;
@@ -1102,8 +1110,11 @@ server_start (WeftMockLlm *mock, guint port, GError **error)
   g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, port);
   g_autoptr(GSocketAddress) bound = NULL;
 
-  mock->server = soup_server_new ("server-header", "weft-mock-llm ", NULL);
-  soup_server_add_handler (mock->server, NULL, server_callback, mock, NULL);
+  for (guint i = 0; i < WEFT_MOCK_N_SERVERS; i++)
+    {
+      mock->servers[i] = soup_server_new ("server-header", "weft-mock-llm ", NULL);
+      soup_server_add_handler (mock->servers[i], NULL, server_callback, mock, NULL);
+    }
 
   mock->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
                                  G_SOCKET_PROTOCOL_TCP, error);
@@ -1162,9 +1173,12 @@ server_stop (WeftMockLlm *mock)
     }
   g_clear_pointer (&mock->timers, g_sequence_free);
 
-  if (mock->server != NULL)
-    soup_server_disconnect (mock->server);
-  g_clear_object (&mock->server);
+  for (guint i = 0; i < WEFT_MOCK_N_SERVERS; i++)
+    {
+      if (mock->servers[i] != NULL)
+        soup_server_disconnect (mock->servers[i]);
+      g_clear_object (&mock->servers[i]);
+    }
   if (mock->listener != NULL)
     g_socket_close (mock->listener, NULL);
   g_clear_object (&mock->listener);

@@ -261,7 +261,9 @@ gint64 weft_mock_llm_get_request_time (WeftMockLlm *mock, guint i);
  * @mock: a mock
  *
  * Returns: how many requests to POST /chat/completions have arrived and are
- *   not answered yet
+ *   not answered yet.  A request leaves flight when the server has written
+ *   the last byte of its answer (or closed a dropped connection), which the
+ *   client may see a moment before: poll briefly before asserting 0.
  */
 guint weft_mock_llm_get_in_flight (WeftMockLlm *mock);
 
