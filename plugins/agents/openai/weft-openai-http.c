@@ -786,7 +786,10 @@ weft_openai_exchange_timeout (gpointer data)
 static SoupMessage *
 weft_openai_request_new (const WeftOpenaiClient *client, GBytes *body)
 {
-  SoupMessage *msg = soup_message_new (SOUP_METHOD_POST, client->url);
+  /* Not SOUP_METHOD_POST: that macro interns a string literal of this
+   * plugin's, which dangles in GLib's intern table once the plugin is
+   * unloaded (a later engine crashes on it); "POST" is copied. */
+  SoupMessage *msg = soup_message_new ("POST", client->url);
   SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
 
   if (client->api_key != NULL && client->api_key[0] != '\0')

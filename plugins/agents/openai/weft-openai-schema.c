@@ -6,8 +6,6 @@
  * schema altogether. */
 #include "weft-openai.h"
 
-#include <math.h>
-
 static gboolean weft_openai_schema_check (JsonObject *schema, JsonNode *value,
                                           const char *path, GError **error);
 
@@ -67,7 +65,8 @@ weft_openai_type_matches (const char *wanted, JsonNode *value)
   if (g_str_equal (wanted, "integer") && g_str_equal (actual, "number"))
     {
       double d = json_node_get_double (value);
-      return isfinite (d) && d == floor (d);
+      /* Without libm: in range, and unchanged by truncation. */
+      return d > -9.0e18 && d < 9.0e18 && d == (double) (gint64) d;
     }
   return FALSE;
 }
