@@ -538,8 +538,13 @@ weft_webhook_message (WeftWebhook *self, WeftWebhookDelivery *d)
   SoupMessage *msg = soup_message_new_from_uri ("POST", self->uri);
   SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
 
-  /* A redirected POST may turn into a GET without its body: not followed. */
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  /* A redirected POST may turn into a GET without its body: not followed.
+   * IDEMPOTENT: libsoup otherwise opens a new connection for every POST (a
+   * POST on a kept-alive connection the receiver just closed cannot be
+   * resent safely).  Ours are resent anyway, with the same X-Weft-Delivery
+   * for receivers to deduplicate, so reusing connections costs nothing
+   * and saves a TCP (and TLS) handshake per event. */
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
   soup_message_headers_replace (headers, "X-Weft-Event", d->type);
   soup_message_headers_replace (headers, "X-Weft-Delivery", d->delivery);
   if (d->signature != NULL)
