@@ -113,6 +113,50 @@ WEFT_API char *weft_template_render (const char *tmpl,
                                      GError **error);
 
 /* ------------------------------------------------------------------------ */
+/* Commands: running a program, for plugins that do (exec agents, tools,    */
+/* callbacks).  One implementation of the details that are easy to get     */
+/* wrong: no shell, stdin from a private file (a pipe whose reader exits    */
+/* would raise SIGPIPE), a process group of its own so that cancelling      */
+/* kills what the command started too, no zombies, text out.               */
+
+typedef struct {
+  const char * const *argv;   /* argv[0] is looked up in PATH */
+  /* "NAME=value" entries added to the environment, or with clear_env the
+   * whole environment; may be NULL. */
+  const char * const *env;
+  gboolean clear_env;
+  const char *cwd;            /* NULL: the process's */
+  const char *stdin_data;     /* NULL: /dev/null */
+  gssize stdin_length;        /* -1: up to the NUL */
+  guint timeout_ms;           /* 0: none */
+  gpointer reserved[4];
+} WeftCommand;
+
+typedef struct {
+  char *stdout_text;          /* valid UTF-8 */
+  char *stderr_text;          /* valid UTF-8 */
+  gboolean exited;            /* FALSE: killed by a signal */
+  gint exit_status;
+  gint term_signal;
+} WeftCommandResult;
+
+/* Runs the command on the calling thread (a worker or a dispatcher: it
+ * blocks) and waits for it.  FALSE with an error when it could not start,
+ * was cancelled (WEFT_ERROR_CANCELLED) or ran out of time
+ * (WEFT_ERROR_TIMEOUT): the whole process group is then killed.  A
+ * command that ran and failed is not an error here: see `result`. */
+WEFT_API gboolean weft_command_run (const WeftCommand *command, GCancellable *cancellable,
+                                    WeftCommandResult *result, GError **error);
+WEFT_API void weft_command_result_clear (WeftCommandResult *result);
+/* TRUE when it exited with status 0. */
+WEFT_API gboolean weft_command_result_succeeded (const WeftCommandResult *result);
+/* Why it failed, for messages: "exited with status 2: <the end of
+ * stderr>" or "was killed by signal 9 (Killed)". */
+WEFT_API char *weft_command_result_describe (const WeftCommandResult *result);
+/* argv as a reader would type it, quoted where needed. */
+WEFT_API char *weft_command_display (const char * const *argv);
+
+/* ------------------------------------------------------------------------ */
 /* Tasks: what an agent is handed                                           */
 
 typedef struct _WeftTask WeftTask;
