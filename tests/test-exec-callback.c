@@ -155,6 +155,8 @@ test_argv_and_filter (gconstpointer data)
   g_autofree char *run_id = run_flow (callbacks, NULL);
   g_auto(GStrv) lines = read_lines (out);
 
+  weft_test_assert_contains (lines[0], run_id);
+
   g_assert_cmpuint (g_strv_length (lines), ==, 3);
   weft_test_assert_contains (lines[0], "\"type\":\"run.started\"");
   weft_test_assert_contains (lines[1], "\"type\":\"task.started\",\"seq\":2");
