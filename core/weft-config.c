@@ -162,17 +162,17 @@ weft_expand_node (JsonNode *node, GError **error)
     }
   if (JSON_NODE_HOLDS_OBJECT (node))
     {
+      /* Members in the flow's order (json_object_iter walks hash order):
+       * plugins build argv and schemas from them. */
+      JsonObject *in = json_node_get_object (node);
       g_autoptr(JsonObject) obj = json_object_new ();
-      JsonObjectIter iter;
-      const char *key;
-      JsonNode *member;
-      json_object_iter_init (&iter, json_node_get_object (node));
-      while (json_object_iter_next (&iter, &key, &member))
+      g_autoptr(GList) names = json_object_get_members (in);
+      for (GList *l = names; l; l = l->next)
         {
-          JsonNode *e = weft_expand_node (member, error);
+          JsonNode *e = weft_expand_node (json_object_get_member (in, l->data), error);
           if (e == NULL)
             return NULL;
-          json_object_set_member (obj, key, e);
+          json_object_set_member (obj, l->data, e);
         }
       return json_node_init_object (json_node_alloc (), obj);
     }
