@@ -29,10 +29,20 @@
  * process-wide peak, so it includes the generated JSON, the loaded flow and
  * the engine — one workload per process keeps it meaningful.
  *
+ * --store PATH measures the sqlite store too: each workload is measured
+ * first as above, then again (same --repeat) with the sqlite callback
+ * writing every event to PATH (a fresh file each time; PATH is removed
+ * afterwards).  Reported: the run time with the store against without, the
+ * time from kickoff until the flow's last unref has drained the store's
+ * queue (every event committed), and events stored per second over that
+ * time, counted in the file itself with the sqlite3 library.
+ *
  * Exits 1 when a flow fails to load, any run does not complete or the
  * engine stalls; 2 on bad arguments. */
 #include "weft.h"
 
+#include <glib/gstdio.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -59,6 +69,7 @@ static gint opt_threads = 0;
 static gboolean opt_json = FALSE;
 static gboolean opt_no_header = FALSE;
 static gint opt_timeout = 300;
+static char *opt_store = NULL;
 
 static const GOptionEntry bench_options[] = {
   { "repeat", 'r', 0, G_OPTION_ARG_INT, &opt_repeat, "Measure K times (default 5)", "K" },
@@ -68,6 +79,8 @@ static const GOptionEntry bench_options[] = {
   { "no-header", 0, 0, G_OPTION_ARG_NONE, &opt_no_header, "Leave out the table header", NULL },
   { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
     "Give up (exit 1) when a measurement is not back after S seconds (default 300)", "S" },
+  { "store", 0, 0, G_OPTION_ARG_FILENAME, &opt_store,
+    "Also measure with the sqlite store writing to PATH (removed afterwards)", "PATH" },
   G_OPTION_ENTRY_NULL
 };
 
@@ -312,39 +325,153 @@ typedef struct {
   double rss_start_mib;
   double rss_peak_mib;
   gsize json_bytes;
+  /* With --store: the same runs with the sqlite callback attached. */
+  gboolean with_store;
+  BenchStat store_run;        /* kickoff until the result is back */
+  BenchStat store_drained;    /* kickoff until every event is committed */
+  gint64 events_per_run;      /* counted in the file */
 } BenchResult;
+
+/* Removes the database and its WAL and shared-memory files. */
+static void
+bench_store_remove (const char *path)
+{
+  const char *suffixes[] = { "", "-wal", "-shm", "-journal" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *file = g_strconcat (path, suffixes[i], NULL);
+      g_remove (file);
+    }
+}
+
+static gboolean
+bench_store_attach (WeftFlow *flow, const char *path)
+{
+  g_autoptr(JsonObject) options = json_object_new ();
+  g_autoptr(GError) error = NULL;
+
+  bench_store_remove (path);
+  json_object_set_string_member (options, "path", path);
+  if (weft_flow_add_callback (flow, "sqlite", options, &error))
+    return TRUE;
+  g_printerr ("weft-bench: --store %s: %s\n", path, error->message);
+  return FALSE;
+}
+
+/* Events in the file, read independently of the plugin; -1 on error. */
+static gint64
+bench_store_count_events (const char *path)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 n = -1;
+
+  if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
+      && sqlite3_prepare_v2 (db, "SELECT count(*) FROM events", -1, &stmt, NULL) == SQLITE_OK
+      && sqlite3_step (stmt) == SQLITE_ROW)
+    n = sqlite3_column_int64 (stmt, 0);
+  else
+    g_printerr ("weft-bench: --store %s: cannot count events: %s\n", path,
+                db ? sqlite3_errmsg (db) : "out of memory");
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return n;
+}
+
+typedef struct {
+  GArray *run;
+  GArray *engine;
+  GArray *load;
+  GArray *drained;            /* kickoff until the last unref returned */
+  gint64 events;              /* in the store after the last repetition */
+} BenchSamples;
+
+/* Loads, runs and releases the flow once; with `store`, the sqlite
+ * callback is attached and the release (which drains its queue) timed. */
+static gboolean
+bench_measure_once (WeftEngine *engine, const BenchSpec *spec, const char *json,
+                    const char *store, BenchSamples *out)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  WeftFlow *flow = weft_flow_load_data (engine, json, -1, spec->label, &error);
+  gint64 load_us = g_get_monotonic_time () - t0, run_us = 0, engine_us = 0;
+
+  if (flow == NULL)
+    {
+      g_printerr ("weft-bench: %s\n", error->message);
+      return FALSE;
+    }
+  g_assert (weft_flow_get_n_tasks (flow) == spec->n_tasks);
+  if (store != NULL && !bench_store_attach (flow, store))
+    {
+      weft_flow_unref (flow);
+      return FALSE;
+    }
+  gint64 kickoff = g_get_monotonic_time ();
+  gboolean ok = bench_run_many (flow, spec, &run_us, &engine_us);
+  weft_flow_unref (flow);
+  gint64 drained_us = g_get_monotonic_time () - kickoff;
+
+  g_array_append_val (out->load, load_us);
+  g_array_append_val (out->run, run_us);
+  g_array_append_val (out->engine, engine_us);
+  g_array_append_val (out->drained, drained_us);
+  if (store != NULL)
+    out->events = bench_store_count_events (store);
+  return ok && out->events != -1;
+}
+
+static gboolean
+bench_measure_all (WeftEngine *engine, const BenchSpec *spec, const char *json,
+                   const char *store, BenchSamples *out)
+{
+  gboolean ok = TRUE;
+
+  out->run = g_array_new (FALSE, FALSE, sizeof (gint64));
+  out->engine = g_array_new (FALSE, FALSE, sizeof (gint64));
+  out->load = g_array_new (FALSE, FALSE, sizeof (gint64));
+  out->drained = g_array_new (FALSE, FALSE, sizeof (gint64));
+  for (gint r = 0; r < opt_repeat && ok; r++)
+    ok = bench_measure_once (engine, spec, json, store, out);
+  if (store != NULL)
+    bench_store_remove (store);
+  return ok;
+}
+
+static void
+bench_samples_clear (BenchSamples *samples)
+{
+  g_clear_pointer (&samples->run, g_array_unref);
+  g_clear_pointer (&samples->engine, g_array_unref);
+  g_clear_pointer (&samples->load, g_array_unref);
+  g_clear_pointer (&samples->drained, g_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BenchSamples, bench_samples_clear)
 
 static gboolean
 bench_measure (WeftEngine *engine, const BenchSpec *spec, BenchResult *res)
 {
   g_autofree char *json = bench_flow_json (spec);
-  g_autoptr(GArray) run = g_array_new (FALSE, FALSE, sizeof (gint64));
-  g_autoptr(GArray) eng = g_array_new (FALSE, FALSE, sizeof (gint64));
-  g_autoptr(GArray) load = g_array_new (FALSE, FALSE, sizeof (gint64));
-  gboolean ok = TRUE;
+  g_auto(BenchSamples) plain = { 0 };
+  g_auto(BenchSamples) stored = { 0 };
+  gboolean ok;
 
   res->json_bytes = strlen (json);
-  for (gint r = 0; r < opt_repeat && ok; r++)
+  ok = bench_measure_all (engine, spec, json, NULL, &plain);
+  res->run = bench_stat (plain.run);
+  res->engine = bench_stat (plain.engine);
+  res->load = bench_stat (plain.load);
+  if (ok && opt_store != NULL)
     {
-      g_autoptr(GError) error = NULL;
-      gint64 t0 = g_get_monotonic_time ();
-      g_autoptr(WeftFlow) flow = weft_flow_load_data (engine, json, -1, spec->label, &error);
-      gint64 load_us = g_get_monotonic_time () - t0, run_us = 0, engine_us = 0;
-
-      if (flow == NULL)
-        {
-          g_printerr ("weft-bench: %s\n", error->message);
-          return FALSE;
-        }
-      g_assert (weft_flow_get_n_tasks (flow) == spec->n_tasks);
-      ok = bench_run_many (flow, spec, &run_us, &engine_us);
-      g_array_append_val (load, load_us);
-      g_array_append_val (run, run_us);
-      g_array_append_val (eng, engine_us);
+      ok = bench_measure_all (engine, spec, json, opt_store, &stored);
+      res->with_store = TRUE;
+      res->store_run = bench_stat (stored.run);
+      res->store_drained = bench_stat (stored.drained);
+      res->events_per_run = stored.events;
     }
-  res->run = bench_stat (run);
-  res->engine = bench_stat (eng);
-  res->load = bench_stat (load);
   res->rss_peak_mib = bench_peak_rss_mib ();
   return ok;
 }
@@ -380,6 +507,34 @@ bench_print_table (const BenchSpec *spec, const BenchResult *res, guint64 total_
            res->rss_peak_mib);
 }
 
+static double
+bench_ratio (gint64 a, gint64 b)
+{
+  return b > 0 ? (double) a / (double) b : 0;
+}
+
+static double
+bench_events_per_s (const BenchResult *res)
+{
+  return res->store_drained.median > 0
+         ? (double) res->events_per_run * G_USEC_PER_SEC / (double) res->store_drained.median
+         : 0;
+}
+
+static void
+bench_print_store (const BenchResult *res)
+{
+  g_print ("  with sqlite store (%s): %" G_GINT64_FORMAT " events stored per run; "
+           "%.0f events/s stored (median, kickoff to last commit)\n",
+           opt_store, res->events_per_run, bench_events_per_s (res));
+  g_print ("  run-med %.2f ms with the store vs %.2f ms without (x%.2f); "
+           "kickoff to all events committed %.2f ms median (x%.2f of the run without)\n",
+           bench_ms (res->store_run.median), bench_ms (res->run.median),
+           bench_ratio (res->store_run.median, res->run.median),
+           bench_ms (res->store_drained.median),
+           bench_ratio (res->store_drained.median, res->run.median));
+}
+
 static void
 bench_print_json (const BenchSpec *spec, const BenchResult *res, guint64 total_tasks,
                   gboolean ok)
@@ -400,6 +555,10 @@ bench_print_json (const BenchSpec *spec, const BenchResult *res, guint64 total_t
     { "us_per_task_median", total_tasks ? (double) res->run.median / (double) total_tasks : 0 },
     { "peak_rss_mib", res->rss_peak_mib },
     { "start_rss_mib", res->rss_start_mib },
+    { "store_run_ms_median", bench_ms (res->store_run.median) },
+    { "store_drained_ms_median", bench_ms (res->store_drained.median) },
+    { "store_events_per_run", (double) res->events_per_run },
+    { "store_events_per_s_median", bench_events_per_s (res) },
   };
 
   json_builder_begin_object (b);
@@ -423,7 +582,8 @@ bench_print_json (const BenchSpec *spec, const BenchResult *res, guint64 total_t
   json_builder_add_int_value (b, opt_threads);
   json_builder_set_member_name (b, "json_bytes");
   json_builder_add_int_value (b, (gint64) res->json_bytes);
-  for (guint i = 0; i < G_N_ELEMENTS (nums); i++)
+  /* The store_* figures only with --store. */
+  for (guint i = 0; i < G_N_ELEMENTS (nums) - (res->with_store ? 0 : 4); i++)
     {
       json_builder_set_member_name (b, nums[i].name);
       json_builder_add_double_value (b, nums[i].value);
@@ -552,6 +712,12 @@ main (int argc, char **argv)
     }
 
   g_autoptr(WeftEngine) engine = weft_engine_new ((guint) opt_threads);
+  /* The store is a plugin: only --store needs the plugins loaded. */
+  if (opt_store != NULL && !weft_engine_load_plugins (engine, NULL, NULL, &error))
+    {
+      g_printerr ("weft-bench: loading plugins: %s\n", error->message);
+      return 1;
+    }
   res.rss_start_mib = bench_peak_rss_mib ();
   gboolean ok = bench_measure (engine, &spec, &res);
   guint64 total_tasks = (guint64) spec.n_tasks * spec.n_runs;
@@ -562,6 +728,8 @@ main (int argc, char **argv)
         bench_print_json (&spec, &res, total_tasks, ok);
       else
         bench_print_table (&spec, &res, total_tasks);
+      if (res.with_store && !opt_json)
+        bench_print_store (&res);
     }
   return ok ? 0 : 1;
 }
