@@ -1,0 +1,540 @@
+/* test-sqlite.c — the sqlite store plugin, checked against the file itself.
+ *
+ * Flows run with the sqlite callback into a temporary database; the file
+ * is then read back with the sqlite3 library directly, not through the
+ * plugin: rows, event numbering, WAL mode, the schema version.  The store
+ * capability (weft_store_*) is checked for the shapes of docs/store.md, and
+ * the migrations for an old and a too new database.
+ */
+#include "weft-test.h"
+
+#include <sqlite3.h>
+
+typedef struct {
+  WeftEngine *engine;
+  char *dir;
+  char *db;
+} Fixture;
+
+/* A diamond of template tasks whose outputs need JSON escaping: quotes,
+ * backslashes, newlines, tabs, a control character and non-ASCII text. */
+static const char *const diamond_flow =
+  "{\"name\": \"diamond\", \"inputs\": {\"topic\": \"AI\"},"
+  " \"agents\": {\"t\": {\"plugin\": \"template\", \"template\": \"{task}: {prompt} [{context}]\"}},"
+  " \"tasks\": [{\"name\": \"a\", \"agent\": \"t\","
+  "              \"description\": \"say \\\"{topic}\\\" \\\\ back\\nslash\\ttab \\u0001 é ✓\"},"
+  "             {\"name\": \"b\", \"agent\": \"t\", \"description\": \"b\", \"context\": [\"a\"]},"
+  "             {\"name\": \"c\", \"agent\": \"t\", \"description\": \"c\", \"context\": [\"a\"]},"
+  "             {\"name\": \"d\", \"agent\": \"t\", \"description\": \"d\", \"context\": [\"b\", \"c\"]}]}";
+
+/* "broken" fails; "after" needs it and is skipped; "fine" completes. */
+static const char *const failing_flow =
+  "{\"name\": \"fails\","
+  " \"agents\": {\"x\": {\"plugin\": \"exec\", \"command\": [\"false\"]},"
+  "              \"w\": {\"plugin\": \"template\"}},"
+  " \"tasks\": [{\"name\": \"broken\", \"agent\": \"x\", \"description\": \"fail\"},"
+  "            {\"name\": \"fine\", \"agent\": \"w\", \"description\": \"fine\"},"
+  "            {\"name\": \"after\", \"agent\": \"w\", \"description\": \"x\","
+  "             \"context\": [\"broken\"]}]}";
+
+/* Version 1 of the schema, as released: a database an older weft wrote. */
+static const char *const schema_v1 =
+  "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,"
+  "  applied_wall_us INTEGER NOT NULL);"
+  "INSERT INTO schema_version VALUES (1, 0);"
+  "CREATE TABLE runs (run_id TEXT PRIMARY KEY NOT NULL, flow TEXT, status TEXT NOT NULL,"
+  "  error TEXT, inputs TEXT, flow_source TEXT, started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER, last_seq INTEGER NOT NULL DEFAULT 0);"
+  "CREATE TABLE tasks (run_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,"
+  "  output TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER, PRIMARY KEY (run_id, name));"
+  "CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
+  "  task TEXT, time INTEGER NOT NULL, json TEXT NOT NULL,"
+  "  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+  "INSERT INTO runs (run_id, flow, status, started_wall_us) VALUES ('old-run', 'old', "
+  "  'completed', 1);";
+
+/* ---- fixture -------------------------------------------------------------- */
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->engine = weft_test_engine_new (2);
+  f->dir = g_dir_make_tmp ("weft-test-sqlite-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->db = g_build_filename (f->dir, "weft.db", NULL);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GDir) dir = g_dir_open (f->dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (f->dir, name, NULL);
+      g_remove (path);
+    }
+  g_rmdir (f->dir);
+  g_free (f->dir);
+  g_free (f->db);
+  weft_engine_unref (f->engine);
+}
+
+static JsonObject *
+store_options (const char *path)
+{
+  JsonObject *options = json_object_new ();
+
+  json_object_set_string_member (options, "path", path);
+  return options;
+}
+
+/* ---- reading the file directly -------------------------------------------- */
+
+static sqlite3 *
+open_db (const char *path)
+{
+  sqlite3 *db = NULL;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+  return db;
+}
+
+static sqlite3 *
+open_db_create (const char *path)
+{
+  sqlite3 *db = NULL;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                   ==, SQLITE_OK);
+  return db;
+}
+
+/* The first column of the first row of `sql`, as text (NULL for SQL NULL). */
+static char *
+query_text (sqlite3 *db, const char *sql)
+{
+  sqlite3_stmt *stmt = NULL;
+  char *value = NULL;
+
+  if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    g_error ("%s: %s", sql, sqlite3_errmsg (db));
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    value = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+  sqlite3_finalize (stmt);
+  return value;
+}
+
+static gint64
+query_int (sqlite3 *db, const char *sql)
+{
+  g_autofree char *text = query_text (db, sql);
+
+  g_assert_nonnull (text);
+  return g_ascii_strtoll (text, NULL, 10);
+}
+
+static void
+exec_sql (sqlite3 *db, const char *sql)
+{
+  char *message = NULL;
+
+  if (sqlite3_exec (db, sql, NULL, NULL, &message) != SQLITE_OK)
+    g_error ("%s: %s", sql, message);
+}
+
+/* ---- running flows ---------------------------------------------------------- */
+
+/* Every event's JSON as the SDK writes it, by seq. */
+typedef struct {
+  GMutex lock;
+  GHashTable *json;
+} Expected;
+
+static void
+expect_event (const WeftEvent *event, gpointer data)
+{
+  Expected *e = data;
+
+  g_mutex_lock (&e->lock);
+  g_hash_table_insert (e->json, GUINT_TO_POINTER ((guint) weft_event_get_seq (event)),
+                       weft_event_to_json (event));
+  g_mutex_unlock (&e->lock);
+}
+
+/* What a test keeps of a run: the run itself holds its flow, and with it
+ * the callback, so it must go before the file is read. */
+typedef struct {
+  char *id;
+  WeftStatus status;
+  GPtrArray *outputs;         /* by task index */
+} Ran;
+
+static void
+ran_free (Ran *ran)
+{
+  g_free (ran->id);
+  g_ptr_array_unref (ran->outputs);
+  g_free (ran);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Ran, ran_free)
+
+/* Runs `json` with the sqlite callback writing to the fixture's file.  The
+ * run and flow are released before returning, which drains the callback:
+ * every event is committed.  With `expected`, each event's SDK JSON is
+ * kept in it. */
+static Ran *
+run_stored (Fixture *f, const char *json, const WeftKickoffOptions *kickoff, Expected *expected)
+{
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftRun) run = NULL;
+  WeftKickoffOptions none = { 0 };
+  Ran *ran = g_new0 (Ran, 1);
+  guint id = 0;
+
+  g_assert_true (weft_flow_add_callback (flow, "sqlite", options, &error));
+  g_assert_no_error (error);
+  if (expected)
+    id = weft_engine_add_listener (f->engine, expect_event, expected, NULL);
+  run = weft_flow_kickoff_with_options (flow, kickoff ? kickoff : &none, NULL, &error);
+  if (expected)
+    weft_engine_remove_listener (f->engine, id);
+  g_assert_no_error (error);
+  ran->id = g_strdup (weft_run_get_id (run));
+  ran->status = weft_run_get_status (run);
+  ran->outputs = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
+    g_ptr_array_add (ran->outputs, g_strdup (weft_run_get_task_output (run, i)));
+  return ran;
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void
+check_events (sqlite3 *db, const char *run_id, Expected *expected, guint n)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT seq, json, type FROM events WHERE run_id = '%s' "
+                                          "ORDER BY seq", run_id);
+  sqlite3_stmt *stmt = NULL;
+  guint i = 0;
+
+  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      guint seq = (guint) sqlite3_column_int64 (stmt, 0);
+      const char *json = (const char *) sqlite3_column_text (stmt, 1);
+
+      /* 1..N: no gaps, no duplicates. */
+      g_assert_cmpuint (seq, ==, ++i);
+      /* The plugin writes the event JSON itself, for speed: it must be the
+       * SDK's, byte for byte. */
+      g_assert_cmpstr (json, ==, g_hash_table_lookup (expected->json, GUINT_TO_POINTER (seq)));
+    }
+  sqlite3_finalize (stmt);
+  g_assert_cmpuint (i, ==, n);
+}
+
+static void
+test_rows (Fixture *f, gconstpointer data)
+{
+  Expected expected = { .json = g_hash_table_new_full (NULL, NULL, NULL, g_free) };
+  g_mutex_init (&expected.lock);
+  g_autoptr(Ran) run = run_stored (f, diamond_flow, NULL, &expected);
+  const char *id = run->id;
+  sqlite3 *db = open_db (f->db);
+  g_autofree char *sql = NULL;
+  g_autofree char *text = NULL;
+
+  g_assert_cmpint (run->status, ==, WEFT_STATUS_COMPLETED);
+  text = query_text (db, "PRAGMA journal_mode");
+  g_assert_cmpstr (text, ==, "wal");
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 2);
+
+  /* run.started, 4 × (started, completed), run.completed */
+  guint n = g_hash_table_size (expected.json);
+  g_assert_cmpuint (n, ==, 10);
+  check_events (db, id, &expected, n);
+
+  g_clear_pointer (&sql, g_free);
+  sql = g_strdup_printf ("SELECT status || '|' || flow || '|' || inputs || '|' || last_seq || '|' "
+                         "|| (finished_wall_us >= started_wall_us) FROM runs WHERE run_id = '%s'", id);
+  g_clear_pointer (&text, g_free);
+  text = query_text (db, sql);
+  g_assert_cmpstr (text, ==, "completed|diamond|{\"topic\":\"AI\"}|10|1");
+  g_clear_pointer (&sql, g_free);
+  sql = g_strdup_printf ("SELECT flow_source FROM runs WHERE run_id = '%s'", id);
+  g_clear_pointer (&text, g_free);
+  text = query_text (db, sql);
+  g_assert_cmpstr (text, ==, diamond_flow);
+
+  for (guint i = 0; i < 4; i++)
+    {
+      const char *name = (const char *[]) { "a", "b", "c", "d" }[i];
+      g_autofree char *q = g_strdup_printf (
+        "SELECT status || '|' || attempts || '|' || (finished_wall_us >= started_wall_us) "
+        "FROM tasks WHERE run_id = '%s' AND name = '%s'", id, name);
+      g_autofree char *o = g_strdup_printf (
+        "SELECT output FROM tasks WHERE run_id = '%s' AND name = '%s'", id, name);
+      g_autofree char *row = query_text (db, q);
+      g_autofree char *output = query_text (db, o);
+
+      g_assert_cmpstr (row, ==, "completed|1|1");
+      g_assert_cmpstr (output, ==, run->outputs->pdata[i]);
+    }
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM tasks"), ==, 4);
+  sqlite3_close (db);
+  g_hash_table_unref (expected.json);
+  g_mutex_clear (&expected.lock);
+}
+
+static void
+test_failed_run (Fixture *f, gconstpointer data)
+{
+  g_autoptr(Ran) run = run_stored (f, failing_flow, NULL, NULL);
+  sqlite3 *db = open_db (f->db);
+  g_autofree char *runs = query_text (db, "SELECT status || '|' || (error IS NOT NULL) FROM runs");
+  g_autofree char *broken = query_text (db, "SELECT status || '|' || error FROM tasks "
+                                            "WHERE name = 'broken'");
+  g_autofree char *after = query_text (db, "SELECT status || '|' || attempts || '|' "
+                                           "|| (started_wall_us IS NULL) FROM tasks "
+                                           "WHERE name = 'after'");
+  g_autofree char *fine = query_text (db, "SELECT status FROM tasks WHERE name = 'fine'");
+
+  g_assert_cmpint (run->status, ==, WEFT_STATUS_FAILED);
+  g_assert_cmpstr (runs, ==, "failed|1");
+  weft_test_assert_contains (broken, "failed|");
+  weft_test_assert_contains (broken, "false");
+  g_assert_cmpstr (after, ==, "skipped|0|1");
+  g_assert_cmpstr (fine, ==, "completed");
+  sqlite3_close (db);
+}
+
+/* A second delivery of stored events changes nothing: a resume that
+ * numbers its events from 0 again has them all ignored. */
+static void
+test_no_event_twice (Fixture *f, gconstpointer data)
+{
+  g_autoptr(Ran) first = run_stored (f, diamond_flow, NULL, NULL);
+  g_autoptr(JsonObject) completed = json_object_new ();
+  sqlite3 *db = open_db (f->db);
+  gint64 before = query_int (db, "SELECT count(*) FROM events");
+  g_autofree char *row_before = query_text (db, "SELECT status || last_seq || finished_wall_us "
+                                                "FROM runs");
+
+  for (guint i = 0; i < 4; i++)
+    json_object_set_string_member (completed, (const char *[]) { "a", "b", "c", "d" }[i],
+                                   first->outputs->pdata[i]);
+  WeftKickoffOptions again = { .completed = completed, .resume_run_id = first->id,
+                               .resume_seq = 0 };
+  g_autoptr(Ran) second = run_stored (f, diamond_flow, &again, NULL);
+  g_autofree char *row_after = query_text (db, "SELECT status || last_seq || finished_wall_us "
+                                               "FROM runs");
+
+  g_assert_cmpint (second->status, ==, WEFT_STATUS_COMPLETED);
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM events"), ==, before);
+  g_assert_cmpstr (row_after, ==, row_before);
+  sqlite3_close (db);
+}
+
+static JsonObject *
+find_task (JsonArray *tasks, const char *name)
+{
+  for (guint i = 0; i < json_array_get_length (tasks); i++)
+    {
+      JsonObject *task = json_array_get_object_element (tasks, i);
+      if (g_strcmp0 (json_object_get_string_member (task, "name"), name) == 0)
+        return task;
+    }
+  return NULL;
+}
+
+static void
+check_run_shape (JsonObject *run, Ran *expected)
+{
+  static const char *const keys[] = { "run_id", "flow", "status", "error", "inputs",
+                                      "flow_source", "started_wall_us", "finished_wall_us",
+                                      "last_seq", "tasks", NULL };
+  static const char *const task_keys[] = { "name", "status", "output", "error", "attempts",
+                                           "started_wall_us", "finished_wall_us", NULL };
+
+  for (guint i = 0; keys[i]; i++)
+    g_assert_true (json_object_has_member (run, keys[i]));
+  g_assert_cmpstr (json_object_get_string_member (run, "run_id"), ==, expected->id);
+  g_assert_cmpstr (json_object_get_string_member (run, "status"), ==, "completed");
+  g_assert_true (json_object_get_null_member (run, "error"));
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (run, "inputs"),
+                                                  "topic"), ==, "AI");
+  g_assert_cmpint (json_object_get_int_member (run, "last_seq"), ==, 10);
+
+  JsonArray *tasks = json_object_get_array_member (run, "tasks");
+  g_assert_cmpuint (json_array_get_length (tasks), ==, 4);
+  /* In the order the run reached them: a first, d last. */
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (tasks, 0),
+                                                  "name"), ==, "a");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (tasks, 3),
+                                                  "name"), ==, "d");
+  JsonObject *d = find_task (tasks, "d");
+  for (guint i = 0; task_keys[i]; i++)
+    g_assert_true (json_object_has_member (d, task_keys[i]));
+  g_assert_cmpstr (json_object_get_string_member (d, "output"), ==,
+                   expected->outputs->pdata[3]);
+  g_assert_cmpint (json_object_get_int_member (d, "attempts"), ==, 1);
+}
+
+static void
+test_store_api (Fixture *f, gconstpointer data)
+{
+  g_autoptr(Ran) older = run_stored (f, failing_flow, NULL, NULL);
+  g_autoptr(Ran) run = run_stored (f, diamond_flow, NULL, NULL);
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_autoptr(JsonNode) list = NULL;
+  g_autoptr(JsonNode) one = NULL;
+  g_autoptr(JsonNode) missing = NULL;
+
+  g_assert_no_error (error);
+  list = weft_store_list_runs (store, 0, &error);
+  g_assert_no_error (error);
+  JsonArray *runs = json_node_get_array (list);
+  g_assert_cmpuint (json_array_get_length (runs), ==, 2);
+  /* Newest first. */
+  JsonObject *newest = json_array_get_object_element (runs, 0);
+  g_assert_cmpstr (json_object_get_string_member (newest, "run_id"), ==, run->id);
+  g_assert_cmpstr (json_object_get_string_member (newest, "flow"), ==, "diamond");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (runs, 1),
+                                                  "status"), ==, "failed");
+  for (guint i = 0; i < 6; i++)
+    g_assert_true (json_object_has_member (newest, (const char *[]) {
+      "run_id", "flow", "status", "started_wall_us", "finished_wall_us", "error" }[i]));
+  g_clear_pointer (&list, json_node_unref);
+  list = weft_store_list_runs (store, 1, &error);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (list)), ==, 1);
+
+  one = weft_store_get_run (store, run->id, &error);
+  g_assert_no_error (error);
+  check_run_shape (json_node_get_object (one), run);
+
+  missing = weft_store_get_run (store, "no-such-run", &error);
+  g_assert_null (missing);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND);
+  weft_test_assert_contains (error->message, "no-such-run");
+}
+
+/* A flow that declares the store gives it back with weft_flow_dup_store. */
+static void
+test_flow_store (Fixture *f, gconstpointer data)
+{
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"s\", \"agents\": {\"t\": {\"plugin\": \"template\"}},"
+    " \"callbacks\": {\"db\": {\"plugin\": \"sqlite\", \"path\": \"%s\"}},"
+    " \"tasks\": [{\"name\": \"a\", \"agent\": \"t\", \"description\": \"x\"}]}", f->db);
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftRun) run = weft_flow_kickoff (flow, NULL, NULL, &error);
+  g_autoptr(WeftStore) store = weft_flow_dup_store (flow);
+  g_autoptr(JsonNode) node = NULL;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (store);
+  /* Read while the flow's writer is open: the run may not be committed
+   * yet, but the read must not fail or block. */
+  node = weft_store_list_runs (store, 0, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
+}
+
+static void
+test_migrate_old (Fixture *f, gconstpointer data)
+{
+  sqlite3 *db = open_db_create (f->db);
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) store = NULL;
+  g_autoptr(JsonNode) list = NULL;
+
+  exec_sql (db, schema_v1);
+  store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_assert_no_error (error);
+  /* Upgraded in place; the old rows are still there. */
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 2);
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                  "'runs_by_start'"), ==, 1);
+  list = weft_store_list_runs (store, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_object_get_string_member (
+                     json_array_get_object_element (json_node_get_array (list), 0), "run_id"),
+                   ==, "old-run");
+  sqlite3_close (db);
+}
+
+static void
+test_refuse_newer (Fixture *f, gconstpointer data)
+{
+  sqlite3 *db = open_db_create (f->db);
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) store = NULL;
+
+  exec_sql (db, schema_v1);
+  exec_sql (db, "INSERT INTO schema_version VALUES (99, 0)");
+  store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_assert_null (store);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_INVALID);
+  weft_test_assert_contains (error->message, f->db);
+  weft_test_assert_contains (error->message, "schema version 99");
+  weft_test_assert_contains (error->message, "newer");
+  /* Nothing was changed. */
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 99);
+  sqlite3_close (db);
+}
+
+static void
+test_bad_options (Fixture *f, gconstpointer data)
+{
+  struct { const char *json; const char *message; } cases[] = {
+    { "{\"path\": \"\"}", "\"path\"" },
+    { "{\"synchronous\": \"sometimes\"}", "sometimes" },
+    { "{\"busy_timeout_ms\": -1}", "busy_timeout_ms" },
+    { "{\"path\": \"/nonexistent-dir/x/weft.db\"}", "/nonexistent-dir/x/weft.db" },
+    { "{\"colour\": \"blue\"}", "colour" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) node = json_from_string (cases[i].json, &error);
+      g_autoptr(WeftStore) store = weft_store_open (f->engine, "sqlite",
+                                                    json_node_get_object (node), &error);
+      g_assert_null (store);
+      g_assert_nonnull (error);
+      weft_test_assert_contains (error->message, cases[i].message);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add ("/sqlite/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("rows", test_rows);
+  ADD ("failed-run", test_failed_run);
+  ADD ("no-event-twice", test_no_event_twice);
+  ADD ("store-api", test_store_api);
+  ADD ("flow-store", test_flow_store);
+  ADD ("migrate-old", test_migrate_old);
+  ADD ("refuse-newer", test_refuse_newer);
+  ADD ("bad-options", test_bad_options);
+#undef ADD
+
+  return g_test_run ();
+}
