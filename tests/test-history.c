@@ -1,0 +1,509 @@
+/* test-history.c — `weft runs`, `weft replay` and `weft resume`, run as
+ * child processes against a sqlite store in a temporary directory.
+ *
+ * Tasks are `exec` commands that append their name to a count file before
+ * answering, so that what ran (and how often) is counted outside weft.  The
+ * database is read back with the sqlite3 library.  The resume test kills a
+ * running `weft run` with SIGKILL partway through a chain of slow tasks.
+ * No timing is asserted: waits poll, with generous limits.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <string.h>
+
+typedef struct {
+  char *dir;
+  char *weft;
+  char *plugin_dir;
+  char *db;
+  char *store;        /* "sqlite:path=DB" */
+  char *count;        /* the count file */
+  char *out;
+  char *err;
+} Fixture;
+
+/* ---- fixture ---------------------------------------------------------------- */
+
+static void
+fixture_set_up (Fixture *fx, gconstpointer data)
+{
+  const char *build_root = g_getenv ("WEFT_BUILD_ROOT");
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (build_root);
+  fx->weft = g_build_filename (build_root, "cli", "weft", NULL);
+  fx->plugin_dir = g_build_filename (build_root, "plugins", NULL);
+  fx->dir = g_dir_make_tmp ("weft-test-history-XXXXXX", &error);
+  g_assert_no_error (error);
+  fx->db = g_build_filename (fx->dir, "runs.db", NULL);
+  fx->store = g_strdup_printf ("sqlite:path=%s", fx->db);
+  fx->count = g_build_filename (fx->dir, "count", NULL);
+}
+
+static void
+fixture_tear_down (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GDir) dir = g_dir_open (fx->dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (fx->dir, name, NULL);
+      g_remove (child);
+    }
+  g_rmdir (fx->dir);
+  g_free (fx->dir);
+  g_free (fx->weft);
+  g_free (fx->plugin_dir);
+  g_free (fx->db);
+  g_free (fx->store);
+  g_free (fx->count);
+  g_free (fx->out);
+  g_free (fx->err);
+}
+
+/* A flow of exec tasks: each appends its name (its description) to the
+ * count file, sleeps `sleep` seconds and answers "out-NAME-NANOSECONDS", so
+ * that two executions of one task give two outputs.  `tasks` is the JSON
+ * of the task list, with agent "x". */
+static char *
+write_flow (Fixture *fx, const char *name, const char *sleep, const char *tasks)
+{
+  g_autoptr(GError) error = NULL;
+  char *path = g_build_filename (fx->dir, name, NULL);
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"%s\", \"inputs\": {\"topic\": \"history\"},"
+    " \"agents\": {\"x\": {\"plugin\": \"exec\", \"command\": [\"sh\", \"-c\","
+    "   \"read t rest; echo $t >> %s; sleep %s; echo out-$t-$(date +%%s%%N)\"]}},"
+    " \"tasks\": %s}", name, fx->count, sleep, tasks);
+
+  g_file_set_contents (path, json, -1, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+/* a → b → c, and d after a: a replay from b runs b and c only. */
+static const char *const fork_tasks =
+  "[{\"name\": \"a\", \"agent\": \"x\", \"description\": \"a {topic}\"},"
+  " {\"name\": \"b\", \"agent\": \"x\", \"description\": \"b\", \"context\": [\"a\"]},"
+  " {\"name\": \"c\", \"agent\": \"x\", \"description\": \"c\", \"context\": [\"b\"]},"
+  " {\"name\": \"d\", \"agent\": \"x\", \"description\": \"d\", \"context\": [\"a\"]}]";
+
+static const char *const chain_tasks =
+  "[{\"name\": \"a\", \"agent\": \"x\", \"description\": \"a\"},"
+  " {\"name\": \"b\", \"agent\": \"x\", \"description\": \"b\", \"context\": [\"a\"]},"
+  " {\"name\": \"c\", \"agent\": \"x\", \"description\": \"c\", \"context\": [\"b\"]},"
+  " {\"name\": \"d\", \"agent\": \"x\", \"description\": \"d\", \"context\": [\"c\"]}]";
+
+/* ---- running weft --------------------------------------------------------------- */
+
+static GStrv
+weft_argv (Fixture *fx, const char *const *args)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+  g_strv_builder_add (builder, fx->weft);
+  for (guint i = 0; args[i] != NULL; i++)
+    {
+      g_strv_builder_add (builder, args[i]);
+      /* After the command ("runs list" counts as one). */
+      if ((i == 0 && strcmp (args[0], "runs") != 0) || (i == 1 && strcmp (args[0], "runs") == 0))
+        g_strv_builder_add_many (builder, "--plugin-dir", fx->plugin_dir, NULL);
+    }
+  return g_strv_builder_end (builder);
+}
+
+static int
+exit_status_of (GSubprocess *proc)
+{
+  if (g_subprocess_get_if_exited (proc))
+    return g_subprocess_get_exit_status (proc);
+  return 1000 + g_subprocess_get_term_sig (proc);
+}
+
+static int
+run_weft (Fixture *fx, const char *const *args)
+{
+  g_auto(GStrv) argv = weft_argv (fx, args);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+
+  g_clear_pointer (&fx->out, g_free);
+  g_clear_pointer (&fx->err, g_free);
+  proc = g_subprocess_newv ((const char * const *) argv,
+                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &fx->out, &fx->err, &error);
+  g_assert_no_error (error);
+  g_test_message ("weft %s → %d\nstdout:\n%s\nstderr:\n%s", args[0], exit_status_of (proc),
+                  fx->out, fx->err);
+  return exit_status_of (proc);
+}
+
+static JsonObject *
+parse_object (const char *text)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = json_from_string (text, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  return json_object_ref (json_node_get_object (node));
+}
+
+/* `weft run --json` the flow into the store; returns the run's id. */
+static char *
+run_flow (Fixture *fx, const char *flow)
+{
+  g_autoptr(JsonObject) result = NULL;
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "--json", "--quiet", "--callback",
+                                                    fx->store, flow, NULL }), ==, 0);
+  result = parse_object (fx->out);
+  return g_strdup (json_object_get_string_member (result, "run_id"));
+}
+
+/* ---- counting --------------------------------------------------------------- */
+
+/* How often `task` appears in the count file. */
+static guint
+count_runs (Fixture *fx, const char *task)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint n = 0;
+
+  if (!g_file_get_contents (fx->count, &text, NULL, NULL))
+    return 0;
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    n += g_strcmp0 (lines[i], task) == 0;
+  return n;
+}
+
+static guint
+count_lines (Fixture *fx)
+{
+  g_autofree char *text = NULL;
+  guint n = 0;
+
+  if (!g_file_get_contents (fx->count, &text, NULL, NULL))
+    return 0;
+  for (const char *p = text; *p != '\0'; p++)
+    n += *p == '\n';
+  return n;
+}
+
+/* ---- the database, read directly ------------------------------------------------ */
+
+static sqlite3 *
+open_db (Fixture *fx)
+{
+  sqlite3 *db = NULL;
+
+  g_assert_cmpint (sqlite3_open_v2 (fx->db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  /* The writer may hold the file for a moment. */
+  sqlite3_busy_timeout (db, 10000);
+  return db;
+}
+
+/* The first column of the first row, as text; NULL when no row. */
+static char *
+query (Fixture *fx, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static char *
+query (Fixture *fx, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *sql = NULL;
+  sqlite3 *db = open_db (fx);
+  sqlite3_stmt *stmt = NULL;
+  char *value = NULL;
+
+  va_start (args, format);
+  sql = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    {
+      /* The file may not have its tables yet. */
+      g_test_message ("%s: %s", sql, sqlite3_errmsg (db));
+      sqlite3_close (db);
+      return NULL;
+    }
+  if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0) != NULL)
+    value = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return value;
+}
+
+static gint64
+query_int (Fixture *fx, const char *sql, const char *run_id)
+{
+  g_autofree char *text = query (fx, sql, run_id);
+
+  g_assert_nonnull (text);
+  return g_ascii_strtoll (text, NULL, 10);
+}
+
+/* Events of the run: seq 1..N in order, no gaps and no duplicates. */
+static void
+assert_seq_complete (Fixture *fx, const char *run_id)
+{
+  gint64 n = query_int (fx, "SELECT count(*) FROM events WHERE run_id = '%s'", run_id);
+  gint64 distinct = query_int (fx, "SELECT count(DISTINCT seq) FROM events WHERE run_id = '%s'",
+                               run_id);
+  gint64 lo = query_int (fx, "SELECT min(seq) FROM events WHERE run_id = '%s'", run_id);
+  gint64 hi = query_int (fx, "SELECT max(seq) FROM events WHERE run_id = '%s'", run_id);
+
+  g_assert_cmpint (distinct, ==, n);
+  g_assert_cmpint (lo, ==, 1);
+  g_assert_cmpint (hi, ==, n);
+  g_assert_cmpint (query_int (fx, "SELECT last_seq FROM runs WHERE run_id = '%s'", run_id), ==, n);
+}
+
+static char *
+task_output (Fixture *fx, const char *run_id, const char *task)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT output FROM tasks WHERE run_id = '%s' "
+                                          "AND name = '%s' AND status = 'completed'",
+                                          run_id, task);
+  return query (fx, "%s", sql);
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void
+test_list_show (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_flow (fx, "fork.json", "0", fork_tasks);
+  g_autofree char *first = run_flow (fx, flow);
+  g_autofree char *second = run_flow (fx, flow);
+  g_autoptr(JsonObject) shown = NULL;
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "list", "--store", fx->store,
+                                                    NULL }), ==, 0);
+  /* Newest first, with status and flow. */
+  g_assert_nonnull (strstr (fx->out, first));
+  g_assert_true (strstr (fx->out, second) < strstr (fx->out, first));
+  g_assert_nonnull (strstr (fx->out, "completed"));
+  g_assert_nonnull (strstr (fx->out, "fork.json"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "list", "--store", fx->store,
+                                                    "--limit", "1", "--json", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, second));
+  g_assert_null (strstr (fx->out, first));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "show", "--store", fx->store,
+                                                    first, NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "ATTEMPTS"));
+  g_assert_nonnull (strstr (fx->out, "out-a-"));
+  g_assert_nonnull (strstr (fx->out, "out-d-"));
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "show", "--store", fx->store,
+                                                    "--json", first, NULL }), ==, 0);
+  shown = parse_object (fx->out);
+  g_assert_cmpstr (json_object_get_string_member (shown, "status"), ==, "completed");
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (shown, "tasks")), ==, 4);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "show", "--store", fx->store,
+                                                    "no-such-run", NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "no-such-run"));
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "list", "--store", fx->store,
+                                                    "--flow", flow, NULL }), ==, 2);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "frobnicate", NULL }), ==, 2);
+}
+
+/* A flow that declares its store is read with --flow. */
+static void
+test_flow_store (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (fx->dir, "declared.json", NULL);
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"declared\", \"agents\": {\"t\": {\"plugin\": \"template\"}},"
+    " \"callbacks\": {\"db\": {\"plugin\": \"sqlite\", \"path\": \"%s\"}},"
+    " \"tasks\": [{\"name\": \"a\", \"agent\": \"t\", \"description\": \"x\"}]}", fx->db);
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, json, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "--quiet", path, NULL }), ==, 0);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "list", "--flow", path, NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "declared"));
+}
+
+static void
+test_replay (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_flow (fx, "fork.json", "0.2", fork_tasks);
+  g_autofree char *old = run_flow (fx, flow);
+  g_autoptr(JsonObject) result = NULL;
+  const char *new_id;
+
+  g_assert_cmpuint (count_lines (fx), ==, 4);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "replay", old, "--from", "b", "--store",
+                                                    fx->store, "--json", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->err, "replaying run"));
+  result = parse_object (fx->out);
+  new_id = json_object_get_string_member (result, "run_id");
+  g_assert_cmpstr (json_object_get_string_member (result, "status"), ==, "completed");
+  g_assert_cmpstr (new_id, !=, old);
+
+  /* Exactly b and its dependant c ran again. */
+  g_assert_cmpuint (count_runs (fx, "a"), ==, 1);
+  g_assert_cmpuint (count_runs (fx, "b"), ==, 2);
+  g_assert_cmpuint (count_runs (fx, "c"), ==, 2);
+  g_assert_cmpuint (count_runs (fx, "d"), ==, 1);
+
+  /* The new run is stored; it reused a's and d's outputs as they were. */
+  for (guint i = 0; i < 4; i++)
+    {
+      const char *task = (const char *[]) { "a", "b", "c", "d" }[i];
+      g_autofree char *before = task_output (fx, old, task);
+      g_autofree char *after = task_output (fx, new_id, task);
+
+      g_assert_nonnull (before);
+      g_assert_nonnull (after);
+      if (i == 0 || i == 3)
+        g_assert_cmpstr (after, ==, before);
+      else
+        g_assert_cmpstr (after, !=, before);
+    }
+  g_assert_cmpint (query_int (fx, "SELECT attempts FROM tasks WHERE run_id = '%s' AND name = 'a'",
+                              new_id), ==, 0);
+  assert_seq_complete (fx, new_id);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "replay", old, "--from", "zz", "--store",
+                                                    fx->store, NULL }), ==, 2);
+  g_assert_nonnull (strstr (fx->err, "zz"));
+  g_assert_nonnull (strstr (fx->err, "a, b, c, d"));
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "replay", old, "--store", fx->store, NULL }),
+                   ==, 2);
+  g_assert_nonnull (strstr (fx->err, "--from"));
+}
+
+static void
+test_resume_refuses_ended (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_flow (fx, "fork.json", "0", fork_tasks);
+  g_autofree char *id = run_flow (fx, flow);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "resume", id, "--store", fx->store, NULL }),
+                   ==, 2);
+  g_assert_nonnull (strstr (fx->err, "already completed"));
+  g_assert_cmpuint (count_lines (fx), ==, 4);
+}
+
+/* Polls every 50 ms, up to 60 s, until the count file has `lines` lines
+ * and task `task` is stored as completed. */
+static char *
+wait_for_progress (Fixture *fx, GSubprocess *proc, guint lines, const char *task)
+{
+  for (guint i = 0; i < 1200; i++)
+    {
+      g_autofree char *done = NULL;
+
+      /* No identifier: the child has exited, before it was killed. */
+      if (g_subprocess_get_identifier (proc) == NULL)
+        g_error ("weft run exited early");
+      if (count_lines (fx) >= lines)
+        done = query (fx, "SELECT run_id FROM tasks WHERE name = '%s' AND status = 'completed'",
+                      task);
+      if (done != NULL)
+        return g_steal_pointer (&done);
+      g_usleep (50 * 1000);
+    }
+  g_error ("weft run made no progress: %u lines counted", count_lines (fx));
+}
+
+/* kill -9 partway through a chain of slow tasks, then `weft resume`. */
+static void
+test_kill_resume (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_flow (fx, "chain.json", "1", chain_tasks);
+  g_auto(GStrv) argv = weft_argv (fx, (const char *[]) { "run", "--quiet", "--callback",
+                                                         fx->store, flow, NULL });
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autofree char *run_id = NULL;
+  g_autofree char *status = NULL;
+  g_autofree char *completed_before = NULL;
+  gint64 seq_before;
+
+  proc = g_subprocess_newv ((const char * const *) argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                            | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+  g_assert_no_error (error);
+  /* a finished and is committed; b has started. */
+  run_id = wait_for_progress (fx, proc, 2, "a");
+  g_subprocess_send_signal (proc, SIGKILL);
+  g_subprocess_wait (proc, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (exit_status_of (proc), ==, 1000 + SIGKILL);
+
+  status = query (fx, "SELECT status FROM runs WHERE run_id = '%s'", run_id);
+  g_assert_cmpstr (status, ==, "running");
+  completed_before = query (fx, "SELECT group_concat(name, ',') FROM (SELECT name FROM tasks "
+                                "WHERE run_id = '%s' AND status = 'completed' ORDER BY name)",
+                            run_id);
+  seq_before = query_int (fx, "SELECT max(seq) FROM events WHERE run_id = '%s'", run_id);
+  g_test_message ("killed with %s completed, %" G_GINT64_FORMAT " events stored",
+                  completed_before, seq_before);
+  assert_seq_complete (fx, run_id);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "resume", run_id, "--store", fx->store,
+                                                    NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->err, "resuming run"));
+  g_assert_true (g_str_has_prefix (fx->out, "out-d-"));
+
+  g_clear_pointer (&status, g_free);
+  status = query (fx, "SELECT status FROM runs WHERE run_id = '%s'", run_id);
+  g_assert_cmpstr (status, ==, "completed");
+  /* One row per task, each completed with its output. */
+  g_assert_cmpint (query_int (fx, "SELECT count(*) FROM tasks WHERE run_id = '%s'", run_id),
+                   ==, 4);
+  for (guint i = 0; i < 4; i++)
+    {
+      const char *task = (const char *[]) { "a", "b", "c", "d" }[i];
+      g_autofree char *output = task_output (fx, run_id, task);
+      g_autofree char *prefix = g_strdup_printf ("out-%s-", task);
+      g_autofree char *q = g_strdup_printf ("SELECT count(*) FROM events WHERE run_id = '%%s' "
+                                            "AND type = 'task.completed' AND task = '%s'", task);
+
+      g_assert_nonnull (output);
+      g_assert_true (g_str_has_prefix (output, prefix));
+      /* Completed once: its output was stored once. */
+      g_assert_cmpint (query_int (fx, q, run_id), ==, 1);
+      /* What had completed before the kill did not run again. */
+      if (strstr (completed_before, task) != NULL)
+        g_assert_cmpuint (count_runs (fx, task), ==, 1);
+      else
+        g_assert_cmpuint (count_runs (fx, task), >=, 1);
+    }
+  g_assert_cmpuint (count_runs (fx, "a"), ==, 1);
+  /* Numbering went on after the stored events: run.resumed next. */
+  g_assert_cmpint (query_int (fx, "SELECT seq FROM events WHERE run_id = '%s' AND "
+                                  "type = 'run.resumed'", run_id), ==, seq_before + 1);
+  assert_seq_complete (fx, run_id);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add ("/history/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("list-show", test_list_show);
+  ADD ("flow-store", test_flow_store);
+  ADD ("replay", test_replay);
+  ADD ("resume-refuses-ended", test_resume_refuses_ended);
+  ADD ("kill-resume", test_kill_resume);
+#undef ADD
+
+  return g_test_run ();
+}
