@@ -401,6 +401,7 @@ test_store_api (Fixture *f, gconstpointer data)
   g_autoptr(JsonNode) missing = NULL;
 
   g_assert_no_error (error);
+  g_assert_cmpint (older->status, ==, WEFT_STATUS_FAILED);
   list = weft_store_list_runs (store, 0, &error);
   g_assert_no_error (error);
   JsonArray *runs = json_node_get_array (list);
@@ -443,6 +444,7 @@ test_flow_store (Fixture *f, gconstpointer data)
   g_autoptr(JsonNode) node = NULL;
 
   g_assert_no_error (error);
+  g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
   g_assert_nonnull (store);
   /* Read while the flow's writer is open: the run may not be committed
    * yet, but the read must not fail or block. */

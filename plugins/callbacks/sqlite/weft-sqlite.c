@@ -974,10 +974,15 @@ static JsonNode *
 weft_sqlite_list_runs (gpointer instance, guint limit, GError **error)
 {
   WeftSqlite *self = instance;
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->read_lock);
-  sqlite3 *db = weft_sqlite_reader (self, error);
+  JsonNode *node = NULL;
 
-  return db ? weft_sqlite_list_runs_locked (self, db, limit, error) : NULL;
+  /* One reader connection, one thread at a time. */
+  g_mutex_lock (&self->read_lock);
+  sqlite3 *db = weft_sqlite_reader (self, error);
+  if (db != NULL)
+    node = weft_sqlite_list_runs_locked (self, db, limit, error);
+  g_mutex_unlock (&self->read_lock);
+  return node;
 }
 
 static gboolean
@@ -1050,17 +1055,17 @@ static JsonNode *
 weft_sqlite_get_run (gpointer instance, const char *run_id, GError **error)
 {
   WeftSqlite *self = instance;
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->read_lock);
-  sqlite3 *db = weft_sqlite_reader (self, error);
   JsonNode *node = NULL;
 
-  if (db == NULL)
-    return NULL;
+  g_mutex_lock (&self->read_lock);
+  sqlite3 *db = weft_sqlite_reader (self, error);
   /* One read transaction: the run and its tasks from one commit. */
-  if (!weft_sqlite_exec (self, db, "BEGIN", error))
-    return NULL;
-  node = weft_sqlite_get_run_locked (self, db, run_id, error);
-  sqlite3_exec (db, "COMMIT", NULL, NULL, NULL);
+  if (db != NULL && weft_sqlite_exec (self, db, "BEGIN", error))
+    {
+      node = weft_sqlite_get_run_locked (self, db, run_id, error);
+      sqlite3_exec (db, "COMMIT", NULL, NULL, NULL);
+    }
+  g_mutex_unlock (&self->read_lock);
   return node;
 }
 
