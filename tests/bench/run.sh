@@ -17,7 +17,8 @@ builddir=build-bench
 if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" --buildtype=release >/dev/null || exit 1
 fi
-meson compile -C "$builddir" weft-bench >/dev/null || exit 1
+# The sqlite plugin too: the last row measures the store.
+meson compile -C "$builddir" weft-bench plugins/callbacks/sqlite/weft-sqlite >/dev/null || exit 1
 
 bench="$builddir/tests/bench/weft-bench"
 status=0
@@ -31,6 +32,14 @@ for workload in "wide 100000" "chain 10000" "layers 100 100" "runs 10000"; do
   fi
   header=(--no-header)
 done
+# The no-op wide flow again, then with the sqlite store writing every event
+# (events/s stored, and the run with the store against without).
+store_db="$builddir/bench-store.db"
+# shellcheck disable=SC2086
+if ! "$bench" --store "$store_db" "$@" wide 100000; then
+  echo "weft-bench --store wide 100000: FAILED" >&2
+  status=1
+fi
 echo "(layers L W: task j of layer l waits for tasks j and (j+1)%W of layer l-1;"
 echo " peak RSS is the process-wide getrusage maximum, one process per workload)"
 exit "$status"
