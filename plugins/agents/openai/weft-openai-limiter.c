@@ -31,7 +31,8 @@ typedef struct {
 
 struct _WeftOpenaiLimiter {
   gatomicrefcount ref_count;
-  gint64 max_concurrency;    /* 0 = unlimited */
+  gint64 max_concurrency;    /* 0 = unlimited; the effective limit */
+  gint64 configured_concurrency;
   gint64 max_tpm;
   WeftOpenaiBucket requests; /* unused when rate_per_us is 0 */
   WeftOpenaiBucket tokens;
@@ -60,6 +61,7 @@ weft_openai_limiter_new (gint64 max_rpm, gint64 max_tpm, gint64 max_concurrency)
   weft_openai_bucket_init (&limiter->tokens, max_tpm);
   limiter->max_tpm = max_tpm;
   limiter->max_concurrency = max_concurrency;
+  limiter->configured_concurrency = max_concurrency;
   limiter->refilled_us = g_get_monotonic_time ();
   g_queue_init (&limiter->queue);
   return limiter;
@@ -199,6 +201,16 @@ weft_openai_limiter_acquire (WeftOpenaiLimiter *limiter, GMainContext *context, 
   g_queue_push_tail (&limiter->queue, waiter);
   weft_openai_limiter_schedule (limiter);
   return waiter;
+}
+
+void
+weft_openai_limiter_cap_concurrency (WeftOpenaiLimiter *limiter, gint64 cap)
+{
+  gint64 configured = limiter->configured_concurrency;
+
+  if (cap <= 0)
+    return;
+  limiter->max_concurrency = configured > 0 ? MIN (configured, cap) : cap;
 }
 
 void

@@ -28,6 +28,7 @@ typedef struct {
   guint max_iterations;
   gboolean stream;
   gboolean stream_usage;       /* ask a stream for its usage (max_tpm) */
+  gboolean capped;             /* the session's connection limit is known (loop only) */
 } WeftOpenai;
 
 static const WeftOption weft_openai_options[] = {
@@ -617,11 +618,30 @@ weft_openai_job_new (WeftOpenai *self, WeftTask *task)
   return job;
 }
 
+/* libsoup queues what its connection limit cannot send yet, and walks that
+ * queue (and its connections) on every step: with thousands of requests
+ * handed to it at once, the engine loop spends minutes there.  So no more
+ * requests go to the session than it may have connections to one host;
+ * the rest wait in the limiter's queue, which costs nothing per step. */
+static void
+weft_openai_cap_to_session (WeftOpenai *self, SoupSession *session)
+{
+  int per_host = 0, total = 0;
+
+  if (self->capped)
+    return;
+  self->capped = TRUE;
+  g_object_get (session, "max-conns-per-host", &per_host, "max-conns", &total, NULL);
+  weft_openai_limiter_cap_concurrency (self->client->limiter, MIN (per_host, total));
+}
+
 /* On the engine loop: must not block. */
 static void
 weft_openai_run (gpointer instance, WeftTask *task)
 {
   WeftOpenaiJob *job = weft_openai_job_new (instance, task);
+
+  weft_openai_cap_to_session (instance, weft_task_get_soup_session (task));
 
   /* The cancellable may fire on any thread; its source brings the news
    * to the engine loop, where everything else about the job happens.

@@ -40,6 +40,9 @@ WeftOpenaiWaiter *weft_openai_limiter_acquire  (WeftOpenaiLimiter *limiter, GMai
                                                 gint64 tokens, WeftOpenaiGrantFunc grant,
                                                 gpointer data);
 void              weft_openai_limiter_withdraw (WeftOpenaiLimiter *limiter, WeftOpenaiWaiter *waiter);
+/* On the engine loop.  Never more than `cap` requests in flight, whatever
+ * max_concurrency says (0: no cap). */
+void              weft_openai_limiter_cap_concurrency (WeftOpenaiLimiter *limiter, gint64 cap);
 /* Gives back a slot taken for `estimated` tokens; `used` corrects the
  * debit (the provider's usage.total_tokens), or -1 to keep the estimate. */
 void              weft_openai_limiter_release  (WeftOpenaiLimiter *limiter, gint64 estimated,
