@@ -319,8 +319,9 @@ weft_cli_print_run_header (JsonObject *run)
   const char *error = weft_cli_member_string (run, "error");
   const char *status = weft_cli_member_string (run, "status");
   const char *flow = weft_cli_member_string (run, "flow");
+  const char *id = weft_cli_member_string (run, "run_id");
 
-  printf ("run      %s\n", weft_cli_member_string (run, "run_id"));
+  printf ("run      %s\n", id ? id : "-");
   printf ("flow     %s\n", flow ? flow : "-");
   printf ("status   %s\n", status ? status : "-");
   printf ("started  %s\n", when);
@@ -364,10 +365,11 @@ weft_cli_print_full_outputs (JsonArray *tasks)
       JsonObject *task = json_array_get_object_element (tasks, i);
       const char *output = weft_cli_member_string (task, "output");
       const char *error = weft_cli_member_string (task, "error");
+      const char *name = weft_cli_member_string (task, "name");
 
       if (output == NULL && error == NULL)
         continue;
-      printf ("\n== %s ==\n", weft_cli_member_string (task, "name"));
+      printf ("\n== %s ==\n", name ? name : "-");
       weft_cli_put_text (stdout, output ? output : error);
     }
 }
