@@ -3,7 +3,8 @@
  * Three plugins (the exec agent, tool and callback) need the same careful
  * dance, so it lives here once: stdin from an unlinked private file, a
  * process group per command, a kill of the whole group on cancellation or
- * timeout, a wait so that nothing lingers as a zombie, UTF-8 text out. */
+ * timeout, a wait so that nothing lingers as a zombie, UTF-8 text out,
+ * and bounds on what is kept of stdout and stderr. */
 #include "weft-private.h"
 
 #include <glib/gstdio.h>
@@ -13,6 +14,11 @@
 
 /* Enough of stderr to explain a failure; its end is where the complaint is. */
 #define WEFT_COMMAND_MAX_STDERR 4096
+
+/* The options added since the first version took reserved slots: the
+ * struct a plugin allocates keeps its size. */
+G_STATIC_ASSERT (sizeof (WeftCommand)
+                 == G_STRUCT_OFFSET (WeftCommand, max_output) + 4 * sizeof (gpointer));
 
 char *
 weft_command_display (const char * const *argv)
@@ -58,22 +64,36 @@ weft_command_child_setup (gpointer data)
   setpgid (0, 0);
 }
 
-static GSubprocess *
-weft_command_spawn (const WeftCommand *command, GError **error)
+/* "NAME=value" sets, a bare "NAME" unsets: see WeftCommand.env. */
+static void
+weft_command_apply_env (GSubprocessLauncher *launcher, const WeftCommand *command)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autofree char *stdin_path = NULL;
-
   if (command->clear_env)
     g_subprocess_launcher_set_environ (launcher, (char *[]) { NULL });
   for (guint i = 0; command->env && command->env[i]; i++)
     {
-      const char *eq = strchr (command->env[i], '=');
-      g_autofree char *name = eq ? g_strndup (command->env[i], eq - command->env[i]) : NULL;
-      if (name && *name)
+      const char *entry = command->env[i];
+      const char *eq = strchr (entry, '=');
+      g_autofree char *name = eq ? g_strndup (entry, eq - entry) : g_strdup (entry);
+
+      if (*name == '\0')
+        continue;
+      if (eq)
         g_subprocess_launcher_setenv (launcher, name, eq + 1, TRUE);
+      else
+        g_subprocess_launcher_unsetenv (launcher, name);
     }
+}
+
+static GSubprocess *
+weft_command_spawn (const WeftCommand *command, GError **error)
+{
+  GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDERR_PIPE
+    | (command->discard_stdout ? G_SUBPROCESS_FLAGS_STDOUT_SILENCE : G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+  g_autofree char *stdin_path = NULL;
+
+  weft_command_apply_env (launcher, command);
   if (command->cwd)
     g_subprocess_launcher_set_cwd (launcher, command->cwd);
   if (command->stdin_data)
@@ -90,87 +110,285 @@ weft_command_spawn (const WeftCommand *command, GError **error)
   return proc;
 }
 
+/* Kills the whole group -- by the id it was given at spawn, so that what
+ * the command left running goes even when the command itself has exited
+ * -- then reaps the command so that it never lingers as a zombie. */
 static void
-weft_command_kill (GSubprocess *proc)
+weft_command_kill (GSubprocess *proc, GPid pgid)
 {
-  const char *id = g_subprocess_get_identifier (proc);
-  gint64 pid = id ? g_ascii_strtoll (id, NULL, 10) : 0;
-
-  if (pid > 0)
-    kill ((pid_t) -pid, SIGKILL);
+  if (pgid > 0)
+    kill (-pgid, SIGKILL);
   g_subprocess_force_exit (proc);
   g_subprocess_wait (proc, NULL, NULL);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Waiting: stdout and stderr are read here, with async reads on a private
+ * main context, rather than by g_subprocess_communicate(), so that each
+ * can be bounded while it arrives. */
+
+#define WEFT_COMMAND_CHUNK 16384
+
+typedef enum {
+  WEFT_COMMAND_RUNNING,       /* nothing stopped it (yet) */
+  WEFT_COMMAND_CANCELLED,
+  WEFT_COMMAND_TIMED_OUT,
+  WEFT_COMMAND_OVERFLOWED,    /* stdout passed max_output */
+  WEFT_COMMAND_BROKEN,        /* a read failed */
+} WeftCommandEnd;
+
+typedef struct _WeftCommandWait WeftCommandWait;
+
 typedef struct {
-  GAsyncResult *result;
-  gboolean timed_out;
-  GCancellable *cancellable;
-} WeftCommandWait;
+  WeftCommandWait *wait;
+  GInputStream *stream;       /* NULL: not read (stdout discarded) */
+  GByteArray *bytes;
+  gsize limit;                /* 0: none */
+  gboolean keep_end;          /* past the limit: keep the end (stderr), not stop */
+  gboolean cut;               /* more was written than kept */
+  guint8 *chunk;
+} WeftCommandPipe;
+
+struct _WeftCommandWait {
+  GMainContext *context;      /* private: where everything below happens */
+  GCancellable *cancellable;  /* ours: stops the reads and the wait at once */
+  guint pending;              /* reads and the wait still under way */
+  WeftCommandEnd end;         /* the first reason to stop */
+  GError *error;              /* BROKEN: why */
+  WeftCommandPipe out;
+  WeftCommandPipe err;
+};
+
+/* Called on the private context only: `end` needs no lock. */
+static void
+weft_command_stop (WeftCommandWait *wait, WeftCommandEnd end)
+{
+  if (wait->end == WEFT_COMMAND_RUNNING)
+    wait->end = end;
+  g_cancellable_cancel (wait->cancellable);
+}
 
 static void
-weft_command_communicated (GObject *source, GAsyncResult *result, gpointer data)
+weft_command_failed (WeftCommandWait *wait, GError *error)
 {
-  ((WeftCommandWait *) data)->result = g_object_ref (result);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    weft_command_stop (wait, WEFT_COMMAND_CANCELLED);   /* a no-op after our own stop */
+  else if (wait->end == WEFT_COMMAND_RUNNING)
+    {
+      wait->error = g_error_copy (error);
+      weft_command_stop (wait, WEFT_COMMAND_BROKEN);
+    }
+}
+
+/* Keeps `n` new bytes within the pipe's limit; FALSE when stdout has
+ * passed it and reading is over. */
+static gboolean
+weft_command_keep (WeftCommandPipe *pipe, gsize n)
+{
+  gsize room = pipe->limit && !pipe->keep_end ? pipe->limit - pipe->bytes->len : n;
+
+  g_byte_array_append (pipe->bytes, pipe->chunk, (guint) MIN (n, room));
+  if (n > room)
+    {
+      pipe->cut = TRUE;
+      weft_command_stop (pipe->wait, WEFT_COMMAND_OVERFLOWED);
+      return FALSE;
+    }
+  if (pipe->limit && pipe->bytes->len > pipe->limit)
+    {
+      g_byte_array_remove_range (pipe->bytes, 0, (guint) (pipe->bytes->len - pipe->limit));
+      pipe->cut = TRUE;
+    }
+  return TRUE;
+}
+
+static void weft_command_read (WeftCommandPipe *pipe);
+
+static void
+weft_command_read_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  WeftCommandPipe *pipe = data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), res, &error);
+
+  pipe->wait->pending--;
+  if (n < 0)
+    weft_command_failed (pipe->wait, error);
+  else if (n > 0 && weft_command_keep (pipe, (gsize) n))
+    weft_command_read (pipe);
+}
+
+static void
+weft_command_read (WeftCommandPipe *pipe)
+{
+  pipe->wait->pending++;
+  g_input_stream_read_async (pipe->stream, pipe->chunk, WEFT_COMMAND_CHUNK, G_PRIORITY_DEFAULT,
+                             pipe->wait->cancellable, weft_command_read_done, pipe);
+}
+
+static void
+weft_command_waited (GObject *source, GAsyncResult *res, gpointer data)
+{
+  WeftCommandWait *wait = data;
+  g_autoptr(GError) error = NULL;
+
+  wait->pending--;
+  /* Only a cancellation ends a wait early (sometimes without an error). */
+  if (!g_subprocess_wait_finish (G_SUBPROCESS (source), res, &error))
+    weft_command_stop (wait, WEFT_COMMAND_CANCELLED);
 }
 
 static gboolean
 weft_command_timed_out (gpointer data)
 {
-  WeftCommandWait *wait = data;
-
-  wait->timed_out = TRUE;
-  g_cancellable_cancel (wait->cancellable);
+  weft_command_stop (data, WEFT_COMMAND_TIMED_OUT);
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+weft_command_cancelled (gpointer data)
+{
+  weft_command_stop (data, WEFT_COMMAND_CANCELLED);
+  return G_SOURCE_REMOVE;
+}
+
+/* On the caller's cancellable, from any thread: asks the private context
+ * to stop.  Ours is cancelled there, never from another thread: GLib
+ * (before 2.76) leaks a cancellable source disposed on one thread while
+ * another is still cancelling its cancellable. */
 static void
 weft_command_forward_cancel (GCancellable *parent, gpointer data)
 {
-  g_cancellable_cancel (data);
+  WeftCommandWait *wait = data;
+  g_autoptr(GSource) idle = g_idle_source_new ();
+
+  g_source_set_callback (idle, weft_command_cancelled, wait, NULL);
+  g_source_attach (idle, wait->context);
 }
 
-static char *
-weft_command_text (GBytes *bytes)
+static void
+weft_command_pipe_init (WeftCommandPipe *pipe, WeftCommandWait *wait, GInputStream *stream,
+                        gsize limit, gboolean keep_end)
 {
-  gsize size = 0;
-  const char *data = bytes ? g_bytes_get_data (bytes, &size) : NULL;
-
-  return g_utf8_make_valid (data ? data : "", (gssize) size);
+  *pipe = (WeftCommandPipe) { wait, stream, g_byte_array_new (), limit, keep_end, FALSE,
+                              stream ? g_malloc (WEFT_COMMAND_CHUNK) : NULL };
+  if (stream)
+    weft_command_read (pipe);
 }
 
-/* Waits on a private main context: the calling thread has no loop of its
- * own, and the timeout needs one. */
-static gboolean
-weft_command_wait (GSubprocess *proc, guint timeout_ms, GCancellable *cancellable,
-                   GBytes **out, GBytes **err, gboolean *timed_out, GError **error)
+static void
+weft_command_pipe_clear (WeftCommandPipe *pipe)
+{
+  g_clear_pointer (&pipe->bytes, g_byte_array_unref);
+  g_clear_pointer (&pipe->chunk, g_free);
+}
+
+/* Reads both pipes and waits for the command on a private main context:
+ * the calling thread has no loop of its own, and the timeout needs one.
+ * Returns when both pipes are at their end and the command has exited, or
+ * as soon as something stops it. */
+static void
+weft_command_wait (WeftCommandWait *wait, GSubprocess *proc, const WeftCommand *command,
+                   GCancellable *cancellable)
 {
   g_autoptr(GMainContext) context = g_main_context_new ();
-  g_autoptr(GCancellable) local = g_cancellable_new ();
-  WeftCommandWait wait = { NULL, FALSE, local };
-  gulong handler = cancellable ? g_cancellable_connect (cancellable,
-                                                        G_CALLBACK (weft_command_forward_cancel),
-                                                        local, NULL) : 0;
-  g_autoptr(GSource) timer = timeout_ms ? g_timeout_source_new (timeout_ms) : NULL;
+  g_autoptr(GSource) timer = command->timeout_ms ? g_timeout_source_new (command->timeout_ms) : NULL;
+  gulong handler = 0;
 
   g_main_context_push_thread_default (context);
+  wait->context = context;
+  wait->cancellable = g_cancellable_new ();
+  if (cancellable)
+    handler = g_cancellable_connect (cancellable, G_CALLBACK (weft_command_forward_cancel),
+                                     wait, NULL);
   if (timer)
     {
-      g_source_set_callback (timer, weft_command_timed_out, &wait, NULL);
+      g_source_set_callback (timer, weft_command_timed_out, wait, NULL);
       g_source_attach (timer, context);
     }
-  g_subprocess_communicate_async (proc, NULL, local, weft_command_communicated, &wait);
-  while (wait.result == NULL)
+  weft_command_pipe_init (&wait->out, wait, g_subprocess_get_stdout_pipe (proc),
+                          command->max_output, FALSE);
+  weft_command_pipe_init (&wait->err, wait, g_subprocess_get_stderr_pipe (proc),
+                          command->max_stderr, TRUE);
+  wait->pending++;
+  g_subprocess_wait_async (proc, wait->cancellable, weft_command_waited, wait);
+  while (wait->pending > 0)
     g_main_context_iteration (context, TRUE);
-  gboolean ok = g_subprocess_communicate_finish (proc, wait.result, out, err, error);
   if (timer)
     g_source_destroy (timer);
-  g_main_context_pop_thread_default (context);
+  /* Waits for a forward_cancel running on another thread: none comes
+   * after this, and an idle it attached goes with the context. */
   if (handler)
     g_cancellable_disconnect (cancellable, handler);
-  g_object_unref (wait.result);
-  *timed_out = wait.timed_out;
-  return ok;
+  g_clear_object (&wait->cancellable);
+  g_main_context_pop_thread_default (context);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Results                                                                  */
+
+/* Valid UTF-8; a cut start (stderr's end kept) skips the partial character
+ * and is marked "…". */
+static char *
+weft_command_pipe_text (const WeftCommandPipe *pipe)
+{
+  const char *data = pipe->bytes->len ? (const char *) pipe->bytes->data : "";
+  gsize size = pipe->bytes->len;
+
+  if (!pipe->cut || !pipe->keep_end)
+    return g_utf8_make_valid (data, (gssize) size);
+  for (guint i = 0; i < 3 && size > 0 && ((guchar) *data & 0xC0) == 0x80; i++, size--)
+    data++;
+  g_autofree char *text = g_utf8_make_valid (data, (gssize) size);
+  return g_strconcat ("…", g_strchug (text), NULL);
+}
+
+static void
+weft_command_fill (WeftCommandResult *result, WeftCommandWait *wait, GSubprocess *proc)
+{
+  result->stdout_text = weft_command_pipe_text (&wait->out);
+  result->stderr_text = weft_command_pipe_text (&wait->err);
+  result->exited = g_subprocess_get_if_exited (proc);
+  result->exit_status = result->exited ? g_subprocess_get_exit_status (proc) : -1;
+  result->term_signal = g_subprocess_get_if_signaled (proc) ? g_subprocess_get_term_sig (proc) : 0;
+}
+
+static void
+weft_command_set_error (const WeftCommand *command, const WeftCommandWait *wait,
+                        const char *display, GError **error)
+{
+  switch (wait->end)
+    {
+    case WEFT_COMMAND_TIMED_OUT:
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_TIMEOUT,
+                   "command \"%s\" timed out after %g s and was killed", display,
+                   command->timeout_ms / 1000.0);
+      break;
+    case WEFT_COMMAND_CANCELLED:
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED,
+                   "command \"%s\" was cancelled and killed", display);
+      break;
+    case WEFT_COMMAND_OVERFLOWED:
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED,
+                   "command \"%s\" wrote more than %" G_GSIZE_FORMAT " bytes to stdout and was"
+                   " killed", display, command->max_output);
+      break;
+    case WEFT_COMMAND_BROKEN:
+    case WEFT_COMMAND_RUNNING:
+    default:
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\": cannot read its output: %s",
+                   display, wait->error ? wait->error->message : "?");
+      break;
+    }
+}
+
+/* The group's id, taken before the command can be reaped. */
+static GPid
+weft_command_pgid (GSubprocess *proc)
+{
+  const char *id = g_subprocess_get_identifier (proc);
+
+  return id ? (GPid) g_ascii_strtoll (id, NULL, 10) : 0;
 }
 
 gboolean
@@ -181,9 +399,7 @@ weft_command_run (const WeftCommand *command, GCancellable *cancellable,
 
   g_autofree char *display = weft_command_display (command->argv);
   g_autoptr(GError) local = NULL;
-  g_autoptr(GBytes) out = NULL;
-  g_autoptr(GBytes) err = NULL;
-  gboolean timed_out = FALSE;
+  WeftCommandWait wait = { 0 };
 
   memset (result, 0, sizeof *result);
   if (g_cancellable_is_cancelled (cancellable))
@@ -199,27 +415,19 @@ weft_command_run (const WeftCommand *command, GCancellable *cancellable,
                    display, local->message);
       return FALSE;
     }
-  if (!weft_command_wait (proc, command->timeout_ms, cancellable, &out, &err, &timed_out, &local))
+  GPid pgid = weft_command_pgid (proc);
+  weft_command_wait (&wait, proc, command, cancellable);
+  if (wait.end != WEFT_COMMAND_RUNNING)
     {
-      weft_command_kill (proc);
-      if (timed_out)
-        g_set_error (error, WEFT_ERROR, WEFT_ERROR_TIMEOUT,
-                     "command \"%s\" timed out after %g s and was killed", display,
-                     command->timeout_ms / 1000.0);
-      else if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED,
-                     "command \"%s\" was cancelled and killed", display);
-      else
-        g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\": %s", display,
-                     local->message);
-      return FALSE;
+      weft_command_kill (proc, pgid);
+      weft_command_set_error (command, &wait, display, error);
     }
-  result->stdout_text = weft_command_text (out);
-  result->stderr_text = weft_command_text (err);
-  result->exited = g_subprocess_get_if_exited (proc);
-  result->exit_status = result->exited ? g_subprocess_get_exit_status (proc) : -1;
-  result->term_signal = g_subprocess_get_if_signaled (proc) ? g_subprocess_get_term_sig (proc) : 0;
-  return TRUE;
+  if (wait.end == WEFT_COMMAND_RUNNING || wait.end == WEFT_COMMAND_OVERFLOWED)
+    weft_command_fill (result, &wait, proc);
+  weft_command_pipe_clear (&wait.out);
+  weft_command_pipe_clear (&wait.err);
+  g_clear_error (&wait.error);
+  return wait.end == WEFT_COMMAND_RUNNING;
 }
 
 void

@@ -121,15 +121,30 @@ WEFT_API char *weft_template_render (const char *tmpl,
 
 typedef struct {
   const char * const *argv;   /* argv[0] is looked up in PATH */
-  /* "NAME=value" entries added to the environment, or with clear_env the
-   * whole environment; may be NULL. */
+  /* Changes to the environment (with clear_env, to an empty one), applied
+   * in order so that a later entry wins: "NAME=value" sets NAME, a bare
+   * "NAME" (no '=') removes it, e.g. so that a variable of the engine's
+   * own environment is not inherited.  May be NULL. */
   const char * const *env;
   gboolean clear_env;
   const char *cwd;            /* NULL: the process's */
   const char *stdin_data;     /* NULL: /dev/null */
   gssize stdin_length;        /* -1: up to the NUL */
   guint timeout_ms;           /* 0: none */
-  gpointer reserved[4];
+  /* 0: all of stdout is kept.  Else at most this many bytes: when the
+   * command writes more, its whole group is killed and weft_command_run()
+   * fails with WEFT_ERROR_FAILED ("... wrote more than N bytes to stdout
+   * and was killed") -- and, unlike on any other error, still fills
+   * `result`, stdout_text holding the first max_output bytes. */
+  gsize max_output;
+  /* 0: all of stderr is kept.  Else only its last max_stderr bytes, after
+   * "…" when more was written: a chatty command cannot fill the memory,
+   * and the end is where the complaint is. */
+  gsize max_stderr;
+  /* stdout goes to /dev/null (stdout_text is then ""): for a command run
+   * for its effect, whose output must not mix into the engine's. */
+  gboolean discard_stdout;
+  gpointer reserved[1];       /* zero */
 } WeftCommand;
 
 typedef struct {
@@ -142,9 +157,11 @@ typedef struct {
 
 /* Runs the command on the calling thread (a worker or a dispatcher: it
  * blocks) and waits for it.  FALSE with an error when it could not start,
- * was cancelled (WEFT_ERROR_CANCELLED) or ran out of time
- * (WEFT_ERROR_TIMEOUT): the whole process group is then killed.  A
- * command that ran and failed is not an error here: see `result`. */
+ * was cancelled (WEFT_ERROR_CANCELLED), ran out of time
+ * (WEFT_ERROR_TIMEOUT) or passed max_output (WEFT_ERROR_FAILED, `result`
+ * filled): the whole process group is then killed and the command reaped.
+ * Otherwise `result` is left empty on FALSE.  A command that ran and
+ * failed is not an error here: see `result`. */
 WEFT_API gboolean weft_command_run (const WeftCommand *command, GCancellable *cancellable,
                                     WeftCommandResult *result, GError **error);
 WEFT_API void weft_command_result_clear (WeftCommandResult *result);
@@ -155,6 +172,8 @@ WEFT_API gboolean weft_command_result_succeeded (const WeftCommandResult *result
 WEFT_API char *weft_command_result_describe (const WeftCommandResult *result);
 /* argv as a reader would type it, quoted where needed. */
 WEFT_API char *weft_command_display (const char * const *argv);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCommandResult, weft_command_result_clear)
 
 /* ------------------------------------------------------------------------ */
 /* Tasks: what an agent is handed                                           */

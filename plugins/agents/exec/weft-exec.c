@@ -4,15 +4,13 @@
  * stdin, its stdout is the task's output.  A blocking agent: run() is called
  * on a worker thread and waits for the child.
  *
- * The child gets its own process group so that cancelling the task kills
- * everything it started (a shell's children too), not only the direct child.
+ * The SDK's weft_command_run() runs it: its own process group, so that
+ * cancelling the task kills everything it started (a shell's children
+ * too), not only the direct child.
  */
 #include <weft/weft-sdk.h>
 
-#include <glib/gstdio.h>
-#include <signal.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Enough of stderr to explain a failure without flooding the run's record. */
 #define WEFT_EXEC_MAX_STDERR 4096
@@ -25,9 +23,7 @@ typedef enum {
 
 typedef struct {
   char **argv;            /* what is spawned (/bin/sh -c … for shell) */
-  char *display;          /* the command as error messages name it    */
-  char **env_names;       /* variables added to the child's env ...   */
-  char **env_values;      /* ... and their values, index for index    */
+  char **env;             /* "NAME=value" added to the child's env    */
   gboolean inherit_env;
   char *cwd;              /* NULL: the engine's                       */
   WeftExecStdin stdin_mode;
@@ -53,9 +49,7 @@ static void
 weft_exec_free (WeftExec *self)
 {
   g_strfreev (self->argv);
-  g_free (self->display);
-  g_strfreev (self->env_names);
-  g_strfreev (self->env_values);
+  g_strfreev (self->env);
   g_free (self->cwd);
   g_free (self);
 }
@@ -84,25 +78,6 @@ weft_exec_parse_stdin (const char *value, WeftExecStdin *mode, GError **error)
   return TRUE;
 }
 
-/* The command as a reader would type it: elements quoted where needed. */
-static char *
-weft_exec_display (const char * const *command)
-{
-  g_autoptr(GString) out = g_string_new (NULL);
-
-  for (guint i = 0; command[i] != NULL; i++)
-    {
-      const char *arg = command[i];
-      gboolean plain = *arg != '\0' && strpbrk (arg, " \t\n'\"\\$`*?;&|<>(){}") == NULL;
-      g_autofree char *quoted = plain ? NULL : g_shell_quote (arg);
-
-      if (i > 0)
-        g_string_append_c (out, ' ');
-      g_string_append (out, plain ? arg : quoted);
-    }
-  return g_string_free (g_steal_pointer (&out), FALSE);
-}
-
 static gboolean
 weft_exec_set_command (WeftExec *self, const WeftConfig *config, GError **error)
 {
@@ -119,7 +94,6 @@ weft_exec_set_command (WeftExec *self, const WeftConfig *config, GError **error)
   if (!weft_config_get_bool (config, "shell"))
     {
       self->argv = g_strdupv ((char **) command);
-      self->display = weft_exec_display (command);
       return TRUE;
     }
 
@@ -130,11 +104,7 @@ weft_exec_set_command (WeftExec *self, const WeftConfig *config, GError **error)
                    n);
       return FALSE;
     }
-  self->argv = g_new0 (char *, 4);
-  self->argv[0] = g_strdup ("/bin/sh");
-  self->argv[1] = g_strdup ("-c");
-  self->argv[2] = g_strdup (command[0]);
-  self->display = g_strdup (command[0]);
+  self->argv = g_strdupv ((char *[]) { (char *) "/bin/sh", (char *) "-c", (char *) command[0], NULL });
   return TRUE;
 }
 
@@ -143,8 +113,7 @@ weft_exec_set_env (WeftExec *self, const WeftConfig *config, GError **error)
 {
   JsonObject *env = weft_config_has (config, "env")
                     ? weft_config_get_object (config, "env") : NULL;
-  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
-  g_autoptr(GStrvBuilder) values = g_strv_builder_new ();
+  g_autoptr(GStrvBuilder) entries = g_strv_builder_new ();
   JsonObjectIter iter;
   const char *name;
   JsonNode *value;
@@ -167,12 +136,11 @@ weft_exec_set_env (WeftExec *self, const WeftConfig *config, GError **error)
                            "option \"env\": \"%s\" is not a valid variable name", name);
               return FALSE;
             }
-          g_strv_builder_add (names, name);
-          g_strv_builder_add (values, json_node_get_string (value));
+          g_autofree char *entry = g_strconcat (name, "=", json_node_get_string (value), NULL);
+          g_strv_builder_add (entries, entry);
         }
     }
-  self->env_names = g_strv_builder_end (names);
-  self->env_values = g_strv_builder_end (values);
+  self->env = g_strv_builder_end (entries);
   return TRUE;
 }
 
@@ -212,71 +180,6 @@ weft_exec_destroy (gpointer instance)
 /* ------------------------------------------------------------------------ */
 /* stdin                                                                    */
 
-/* Deep copies that only read their source.  The run's inputs are shared by
- * tasks on several worker threads, and json-glib's reference counts are not
- * atomic, so taking a reference here (json_node_copy does) would race. */
-static JsonNode *weft_exec_json_copy (JsonNode *node);
-
-static JsonObject *
-weft_exec_object_copy (JsonObject *source)
-{
-  JsonObject *object = json_object_new ();
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *member;
-
-  json_object_iter_init (&iter, source);
-  while (json_object_iter_next (&iter, &name, &member))
-    json_object_set_member (object, name, weft_exec_json_copy (member));
-  return object;
-}
-
-static JsonArray *
-weft_exec_array_copy (JsonArray *source)
-{
-  guint n = json_array_get_length (source);
-  JsonArray *array = json_array_sized_new (n);
-
-  for (guint i = 0; i < n; i++)
-    json_array_add_element (array, weft_exec_json_copy (json_array_get_element (source, i)));
-  return array;
-}
-
-static JsonNode *
-weft_exec_object_node (JsonObject *object /* transfer full */)
-{
-  JsonNode *node = json_node_init (json_node_alloc (), JSON_NODE_OBJECT);
-
-  json_node_take_object (node, object);
-  return node;
-}
-
-static JsonNode *
-weft_exec_json_copy (JsonNode *node)
-{
-  JsonNode *copy;
-  GValue value = G_VALUE_INIT;
-
-  switch (JSON_NODE_TYPE (node))
-    {
-    case JSON_NODE_OBJECT:
-      return weft_exec_object_node (weft_exec_object_copy (json_node_get_object (node)));
-    case JSON_NODE_ARRAY:
-      copy = json_node_init (json_node_alloc (), JSON_NODE_ARRAY);
-      json_node_take_array (copy, weft_exec_array_copy (json_node_get_array (node)));
-      return copy;
-    case JSON_NODE_VALUE:
-      copy = json_node_init (json_node_alloc (), JSON_NODE_VALUE);
-      json_node_get_value (node, &value);
-      json_node_set_value (copy, &value);
-      g_value_unset (&value);
-      return copy;
-    case JSON_NODE_NULL:
-    default:
-      return json_node_init_null (json_node_alloc ());
-    }
-}
-
 static char *
 weft_exec_task_json (WeftTask *task)
 {
@@ -291,10 +194,16 @@ weft_exec_task_json (WeftTask *task)
   json_builder_set_member_name (builder, "prompt");
   json_builder_add_string_value (builder, weft_task_get_prompt (task));
 
+  /* The attempt's own copy of the inputs (see weft_task_get_inputs):
+   * referencing it from this worker thread is safe. */
   json_builder_set_member_name (builder, "inputs");
-  json_builder_add_value (builder,
-                          weft_exec_object_node (inputs != NULL ? weft_exec_object_copy (inputs)
-                                                                : json_object_new ()));
+  if (inputs != NULL)
+    json_builder_add_value (builder, json_node_init_object (json_node_alloc (), inputs));
+  else
+    {
+      json_builder_begin_object (builder);
+      json_builder_end_object (builder);
+    }
 
   json_builder_set_member_name (builder, "context");
   json_builder_begin_object (builder);
@@ -329,192 +238,49 @@ weft_exec_stdin_data (WeftExec *self, WeftTask *task)
     }
 }
 
-/* stdin is fed from an unlinked-after-spawn temporary file rather than a
- * pipe: writing to a pipe whose reader has exited raises SIGPIPE, which
- * would kill the whole engine (a plugin must not change the process's
- * signal dispositions), and a file can never deadlock against stdout. */
-static char *
-weft_exec_write_stdin_file (const char *data, GError **error)
-{
-  g_autoptr(GFileIOStream) stream = NULL;
-  g_autoptr(GFile) file = g_file_new_tmp ("weft-exec-XXXXXX", &stream, error);
-  GOutputStream *out;
-
-  if (file == NULL)
-    return NULL;
-  out = g_io_stream_get_output_stream (G_IO_STREAM (stream));
-  if (!g_output_stream_write_all (out, data, strlen (data), NULL, NULL, error) ||
-      !g_io_stream_close (G_IO_STREAM (stream), NULL, error))
-    {
-      g_file_delete (file, NULL, NULL);
-      return NULL;
-    }
-  return g_file_get_path (file);
-}
-
 /* ------------------------------------------------------------------------ */
 /* run                                                                      */
 
-/* Runs in the child between fork and exec: a process group of its own lets
- * a cancellation kill every process the command started. */
-static void
-weft_exec_child_setup (gpointer user_data)
-{
-  setpgid (0, 0);
-}
-
-static GSubprocessLauncher *
-weft_exec_launcher (WeftExec *self, const char *stdin_path)
-{
-  GSubprocessLauncher *launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-
-  if (!self->inherit_env)
-    g_subprocess_launcher_set_environ (launcher, (char *[]) { NULL });
-  for (guint i = 0; self->env_names[i] != NULL; i++)
-    g_subprocess_launcher_setenv (launcher, self->env_names[i], self->env_values[i], TRUE);
-  if (self->cwd != NULL)
-    g_subprocess_launcher_set_cwd (launcher, self->cwd);
-  if (stdin_path != NULL)
-    g_subprocess_launcher_set_stdin_file_path (launcher, stdin_path);
-  g_subprocess_launcher_set_child_setup (launcher, weft_exec_child_setup, NULL, NULL);
-  return launcher;
-}
-
-static GSubprocess *
-weft_exec_spawn (WeftExec *self, WeftTask *task, GError **error)
-{
-  g_autofree char *data = weft_exec_stdin_data (self, task);
-  g_autofree char *stdin_path = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GError) local = NULL;
-  GSubprocess *proc;
-
-  if (data != NULL && (stdin_path = weft_exec_write_stdin_file (data, &local)) == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED,
-                   "command \"%s\": cannot write its stdin to a temporary file: %s",
-                   self->display, local->message);
-      return NULL;
-    }
-
-  launcher = weft_exec_launcher (self, stdin_path);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) self->argv, &local);
-  if (stdin_path != NULL)
-    g_unlink (stdin_path);   /* the child holds it open */
-  if (proc == NULL)
-    g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED,
-                 "command \"%s\" could not start: %s", self->display, local->message);
-  return proc;
-}
-
-/* Kills the child's whole process group, then reaps the child so that it
- * never lingers as a zombie. */
-static void
-weft_exec_kill (GSubprocess *proc)
-{
-  const char *id = g_subprocess_get_identifier (proc);
-  gint64 pid = id != NULL ? g_ascii_strtoll (id, NULL, 10) : 0;
-
-  if (pid > 0)
-    kill ((pid_t) -pid, SIGKILL);
-  g_subprocess_force_exit (proc);
-  g_subprocess_wait (proc, NULL, NULL);
-}
-
-/* Output bytes as valid UTF-8 (events and stores need text). */
+/* stdout as the output: one final newline dropped, as a shell's $(...)
+ * would. */
 static char *
-weft_exec_text (GBytes *bytes)
+weft_exec_output (WeftCommandResult *result)
 {
-  gsize size = 0;
-  const char *data = bytes != NULL ? g_bytes_get_data (bytes, &size) : NULL;
+  char *output = g_steal_pointer (&result->stdout_text);
+  gsize len = strlen (output);
 
-  return g_utf8_make_valid (data != NULL ? data : "", (gssize) size);
-}
-
-/* stderr for an error message: trimmed, and when long only its end (where
- * tracebacks and the final complaint are), cut at a character boundary. */
-static char *
-weft_exec_stderr_excerpt (GBytes *bytes)
-{
-  g_autofree char *text = weft_exec_text (bytes);
-  const char *start;
-  gsize len;
-
-  g_strstrip (text);
-  len = strlen (text);
-  if (len <= WEFT_EXEC_MAX_STDERR)
-    return g_steal_pointer (&text);
-  start = g_utf8_find_next_char (text + len - WEFT_EXEC_MAX_STDERR - 1, NULL);
-  return g_strconcat ("…", start, NULL);
-}
-
-static void
-weft_exec_set_status_error (WeftExec *self, GSubprocess *proc, GBytes *err_bytes,
-                            GError **error)
-{
-  g_autofree char *excerpt = weft_exec_stderr_excerpt (err_bytes);
-  g_autofree char *how = NULL;
-
-  if (g_subprocess_get_if_signaled (proc))
-    {
-      int sig = g_subprocess_get_term_sig (proc);
-
-      how = g_strdup_printf ("was killed by signal %d (%s)", sig, g_strsignal (sig));
-    }
-  else
-    how = g_strdup_printf ("exited with status %d", g_subprocess_get_exit_status (proc));
-
-  g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\" %s%s%s",
-               self->display, how,
-               *excerpt != '\0' ? ": " : " (no stderr)", excerpt);
+  if (len > 0 && output[len - 1] == '\n')
+    output[len - 1] = '\0';
+  return output;
 }
 
 static char *
 weft_exec_run_command (WeftExec *self, WeftTask *task, GError **error)
 {
-  GCancellable *cancellable = weft_task_get_cancellable (task);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GBytes) out_bytes = NULL;
-  g_autoptr(GBytes) err_bytes = NULL;
-  g_autoptr(GError) local = NULL;
-  char *output;
-  gsize len;
+  g_autofree char *data = weft_exec_stdin_data (self, task);
+  WeftCommand command = {
+    .argv = (const char * const *) self->argv,
+    .env = (const char * const *) self->env,
+    .clear_env = !self->inherit_env,
+    .cwd = self->cwd,
+    .stdin_data = data,   /* NULL: /dev/null */
+    .stdin_length = -1,
+    .max_stderr = WEFT_EXEC_MAX_STDERR,
+  };
+  g_auto(WeftCommandResult) result = { 0 };
 
-  /* Timed out or cancelled while queued for a worker: don't start it. */
-  if (g_cancellable_is_cancelled (cancellable))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED,
-                   "command \"%s\" was cancelled before it started", self->display);
-      return NULL;
-    }
-  proc = weft_exec_spawn (self, task, error);
-  if (proc == NULL)
+  /* No timeout of its own: the task's cancels it, through the cancellable. */
+  if (!weft_command_run (&command, weft_task_get_cancellable (task), &result, error))
     return NULL;
-
-  if (!g_subprocess_communicate (proc, NULL, cancellable, &out_bytes, &err_bytes, &local))
+  if (!weft_command_result_succeeded (&result))
     {
-      weft_exec_kill (proc);
-      if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED,
-                     "command \"%s\" was cancelled and killed", self->display);
-      else
-        g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED,
-                     "command \"%s\": cannot read its output: %s", self->display, local->message);
+      g_autofree char *display = weft_command_display (command.argv);
+      g_autofree char *why = weft_command_result_describe (&result);
+
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\" %s", display, why);
       return NULL;
     }
-
-  if (!g_subprocess_get_successful (proc))
-    {
-      weft_exec_set_status_error (self, proc, err_bytes, error);
-      return NULL;
-    }
-
-  output = weft_exec_text (out_bytes);
-  len = strlen (output);
-  if (len > 0 && output[len - 1] == '\n')
-    output[len - 1] = '\0';
-  return output;
+  return weft_exec_output (&result);
 }
 
 static void

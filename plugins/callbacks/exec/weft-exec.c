@@ -7,16 +7,15 @@
  * on_event runs on this instance's own dispatcher thread and waits there
  * for the command, so commands run one at a time, in the order of the
  * events, and a slow one delays nobody but this instance.  A command that
- * fails or runs out of time is logged and the next event goes on.
+ * fails or runs out of time is logged and the next event goes on.  The
+ * SDK's weft_command_run() runs it, in a process group of its own that a
+ * timeout kills whole.
  */
 #define G_LOG_DOMAIN "weft-exec"
 
 #include <weft/weft-sdk.h>
 
-#include <glib/gstdio.h>
-#include <signal.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Enough of stderr to explain a failure in one warning. */
 #define WEFT_EXEC_CB_MAX_STDERR 1000
@@ -24,9 +23,7 @@
 typedef struct {
   char *instance;          /* the callback's name in the flow, for logs */
   char **argv;             /* what is spawned (/bin/sh -c … for shell)  */
-  char *display;           /* the command as warnings name it           */
-  char **env_names;        /* variables added to the command's env ...  */
-  char **env_values;       /* ... and their values, index for index     */
+  char **env;              /* "NAME=value" added to the command's env   */
   char *cwd;               /* NULL: the engine's                        */
   guint32 events;          /* bit (1 << WeftEventType) per selected type */
   guint timeout_ms;
@@ -54,9 +51,7 @@ weft_exec_cb_free (WeftExecCb *self)
 {
   g_free (self->instance);
   g_strfreev (self->argv);
-  g_free (self->display);
-  g_strfreev (self->env_names);
-  g_strfreev (self->env_values);
+  g_strfreev (self->env);
   g_free (self->cwd);
   g_free (self);
 }
@@ -65,25 +60,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftExecCb, weft_exec_cb_free)
 
 /* ------------------------------------------------------------------------ */
 /* create                                                                   */
-
-/* The command as a reader would type it: elements quoted where needed. */
-static char *
-weft_exec_cb_display (const char * const *command)
-{
-  g_autoptr(GString) out = g_string_new (NULL);
-
-  for (guint i = 0; command[i] != NULL; i++)
-    {
-      const char *arg = command[i];
-      gboolean plain = *arg != '\0' && strpbrk (arg, " \t\n'\"\\$`*?;&|<>(){}") == NULL;
-      g_autofree char *quoted = plain ? NULL : g_shell_quote (arg);
-
-      if (i > 0)
-        g_string_append_c (out, ' ');
-      g_string_append (out, plain ? arg : quoted);
-    }
-  return g_string_free (g_steal_pointer (&out), FALSE);
-}
 
 static gboolean
 weft_exec_cb_set_command (WeftExecCb *self, const WeftConfig *config, GError **error)
@@ -100,7 +76,6 @@ weft_exec_cb_set_command (WeftExecCb *self, const WeftConfig *config, GError **e
   if (!weft_config_get_bool (config, "shell"))
     {
       self->argv = g_strdupv ((char **) command);
-      self->display = weft_exec_cb_display (command);
       return TRUE;
     }
   if (n != 1)
@@ -111,7 +86,6 @@ weft_exec_cb_set_command (WeftExecCb *self, const WeftConfig *config, GError **e
       return FALSE;
     }
   self->argv = g_strdupv ((char *[]) { (char *) "/bin/sh", (char *) "-c", (char *) command[0], NULL });
-  self->display = g_strdup (command[0]);
   return TRUE;
 }
 
@@ -189,8 +163,7 @@ weft_exec_cb_set_env (WeftExecCb *self, const WeftConfig *config, GError **error
 {
   JsonObject *env = weft_config_has (config, "env")
                     ? weft_config_get_object (config, "env") : NULL;
-  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
-  g_autoptr(GStrvBuilder) values = g_strv_builder_new ();
+  g_autoptr(GStrvBuilder) entries = g_strv_builder_new ();
   JsonObjectIter iter;
   const char *name;
   JsonNode *value;
@@ -202,12 +175,11 @@ weft_exec_cb_set_env (WeftExecCb *self, const WeftConfig *config, GError **error
         {
           if (!weft_exec_cb_check_env (name, value, error))
             return FALSE;
-          g_strv_builder_add (names, name);
-          g_strv_builder_add (values, json_node_get_string (value));
+          g_autofree char *entry = g_strconcat (name, "=", json_node_get_string (value), NULL);
+          g_strv_builder_add (entries, entry);
         }
     }
-  self->env_names = g_strv_builder_end (names);
-  self->env_values = g_strv_builder_end (values);
+  self->env = g_strv_builder_end (entries);
   return TRUE;
 }
 
@@ -259,192 +231,72 @@ weft_exec_cb_destroy (gpointer instance)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Spawning                                                                 */
-
-/* stdin comes from a temporary file, unlinked once the child holds it,
- * rather than from a pipe: writing to a pipe whose reader has exited raises
- * SIGPIPE, which would kill the whole engine (a plugin must not change the
- * process's signal dispositions). */
-static char *
-weft_exec_cb_write_stdin (const char *data, GError **error)
-{
-  g_autoptr(GFileIOStream) stream = NULL;
-  g_autoptr(GFile) file = g_file_new_tmp ("weft-exec-cb-XXXXXX", &stream, error);
-  GOutputStream *out;
-
-  if (file == NULL)
-    return NULL;
-  out = g_io_stream_get_output_stream (G_IO_STREAM (stream));
-  if (!g_output_stream_write_all (out, data, strlen (data), NULL, NULL, error) ||
-      !g_io_stream_close (G_IO_STREAM (stream), NULL, error))
-    {
-      g_file_delete (file, NULL, NULL);
-      return NULL;
-    }
-  return g_file_get_path (file);
-}
-
-/* Runs in the child between fork and exec: a process group of its own lets
- * a timeout kill every process the command started, a shell's too. */
-static void
-weft_exec_cb_child_setup (gpointer user_data)
-{
-  setpgid (0, 0);
-}
-
-static void
-weft_exec_cb_set_event_env (GSubprocessLauncher *launcher, const WeftEvent *event)
-{
-  g_autofree char *seq = g_strdup_printf ("%" G_GUINT64_FORMAT, weft_event_get_seq (event));
-  const char *task = weft_event_get_task_name (event);
-
-  g_subprocess_launcher_setenv (launcher, "WEFT_EVENT_TYPE",
-                                weft_event_type_to_string (weft_event_get_event_type (event)),
-                                TRUE);
-  g_subprocess_launcher_setenv (launcher, "WEFT_RUN_ID", weft_event_get_run_id (event), TRUE);
-  g_subprocess_launcher_setenv (launcher, "WEFT_FLOW", weft_event_get_flow_name (event), TRUE);
-  g_subprocess_launcher_setenv (launcher, "WEFT_SEQ", seq, TRUE);
-  /* Unset rather than inherited: a run event has no task, whatever the
-   * engine's own environment says. */
-  if (task != NULL)
-    g_subprocess_launcher_setenv (launcher, "WEFT_TASK", task, TRUE);
-  else
-    g_subprocess_launcher_unsetenv (launcher, "WEFT_TASK");
-}
-
-static GSubprocess *
-weft_exec_cb_spawn (WeftExecCb *self, const WeftEvent *event, GError **error)
-{
-  g_autofree char *json = weft_event_to_json (event);
-  g_autofree char *stdin_path = weft_exec_cb_write_stdin (json, error);
-  /* stdout is dropped: it would mix into weft's own output. */
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  GSubprocess *proc;
-
-  if (stdin_path == NULL)
-    return NULL;
-  for (guint i = 0; self->env_names[i] != NULL; i++)
-    g_subprocess_launcher_setenv (launcher, self->env_names[i], self->env_values[i], TRUE);
-  weft_exec_cb_set_event_env (launcher, event);
-  if (self->cwd != NULL)
-    g_subprocess_launcher_set_cwd (launcher, self->cwd);
-  g_subprocess_launcher_set_stdin_file_path (launcher, stdin_path);
-  g_subprocess_launcher_set_child_setup (launcher, weft_exec_cb_child_setup, NULL, NULL);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) self->argv, error);
-  g_unlink (stdin_path);   /* the child holds it open */
-  return proc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Waiting, with a timeout                                                  */
-
-typedef struct {
-  GSubprocess *proc;
-  GCancellable *cancellable;
-  GBytes *err_bytes;
-  GError *error;
-  gboolean done;
-  gboolean timed_out;
-} WeftExecCbWait;
-
-static void
-weft_exec_cb_communicated (GObject *source, GAsyncResult *result, gpointer data)
-{
-  WeftExecCbWait *w = data;
-
-  g_subprocess_communicate_finish (G_SUBPROCESS (source), result, NULL, &w->err_bytes,
-                                   &w->error);
-  w->done = TRUE;
-}
-
-/* Kills the command's whole process group: what it started in the
- * background goes too, and so does whatever keeps its stderr open. */
-static gboolean
-weft_exec_cb_timed_out (gpointer data)
-{
-  WeftExecCbWait *w = data;
-  const char *id = g_subprocess_get_identifier (w->proc);
-  gint64 pid = id != NULL ? g_ascii_strtoll (id, NULL, 10) : 0;
-
-  w->timed_out = TRUE;
-  if (pid > 0)
-    kill ((pid_t) -pid, SIGKILL);
-  g_subprocess_force_exit (w->proc);
-  /* Stops reading stderr even if something outside the group holds it. */
-  g_cancellable_cancel (w->cancellable);
-  return G_SOURCE_REMOVE;
-}
-
-/* Waits for the command on a main context of this call's own: the
- * dispatcher thread has no loop, and a timeout needs one. */
-static void
-weft_exec_cb_wait (WeftExecCb *self, WeftExecCbWait *w)
-{
-  g_autoptr(GMainContext) context = g_main_context_new ();
-  g_autoptr(GSource) timer = g_timeout_source_new (self->timeout_ms);
-
-  g_main_context_push_thread_default (context);
-  g_subprocess_communicate_async (w->proc, NULL, w->cancellable, weft_exec_cb_communicated, w);
-  g_source_set_callback (timer, weft_exec_cb_timed_out, w, NULL);
-  g_source_attach (timer, context);
-  while (!w->done)
-    g_main_context_iteration (context, TRUE);
-  g_source_destroy (timer);
-  g_main_context_pop_thread_default (context);
-  /* Reaped before returning, so no command outlives its event as a zombie. */
-  g_subprocess_wait (w->proc, NULL, NULL);
-}
-
-/* ------------------------------------------------------------------------ */
 /* on_event                                                                 */
 
-/* stderr for a warning: trimmed, on one line, and when long only its end
- * (where the final complaint is), cut at a character boundary. */
-static char *
-weft_exec_cb_stderr_excerpt (GBytes *bytes)
+/* The flow's env, then the event's variables (which win).  WEFT_TASK is
+ * unset rather than inherited for a run event: it has no task, whatever
+ * the engine's own environment says. */
+static char **
+weft_exec_cb_event_env (WeftExecCb *self, const WeftEvent *event)
 {
-  gsize size = 0;
-  const char *data = bytes != NULL ? g_bytes_get_data (bytes, &size) : NULL;
-  g_autofree char *text = g_utf8_make_valid (data != NULL ? data : "", (gssize) size);
-  gsize len;
+  GPtrArray *env = g_ptr_array_new ();
+  const char *task = weft_event_get_task_name (event);
+  WeftEventType type = weft_event_get_event_type (event);
 
-  g_strdelimit (g_strstrip (text), "\r\n", ' ');
-  len = strlen (text);
-  if (len <= WEFT_EXEC_CB_MAX_STDERR)
-    return g_steal_pointer (&text);
-  return g_strconcat ("…", g_utf8_find_next_char (text + len - WEFT_EXEC_CB_MAX_STDERR - 1, NULL),
-                      NULL);
+  for (guint i = 0; self->env[i] != NULL; i++)
+    g_ptr_array_add (env, g_strdup (self->env[i]));
+  g_ptr_array_add (env, g_strconcat ("WEFT_EVENT_TYPE=", weft_event_type_to_string (type), NULL));
+  g_ptr_array_add (env, g_strconcat ("WEFT_RUN_ID=", weft_event_get_run_id (event), NULL));
+  g_ptr_array_add (env, g_strconcat ("WEFT_FLOW=", weft_event_get_flow_name (event), NULL));
+  g_ptr_array_add (env, g_strdup_printf ("WEFT_SEQ=%" G_GUINT64_FORMAT, weft_event_get_seq (event)));
+  g_ptr_array_add (env, task != NULL ? g_strconcat ("WEFT_TASK=", task, NULL) : g_strdup ("WEFT_TASK"));
+  g_ptr_array_add (env, NULL);
+  return (char **) g_ptr_array_free (env, FALSE);
 }
 
-/* "exited with status 3", "timed out after 30 s", …: NULL on success. */
+/* Why the command failed, as "command \"…\" exited with status 3: …", or
+ * NULL when it succeeded. */
 static char *
-weft_exec_cb_failure (WeftExecCb *self, WeftExecCbWait *w)
+weft_exec_cb_run (WeftExecCb *self, const WeftEvent *event)
 {
-  if (w->timed_out)
-    return g_strdup_printf ("timed out after %g s and was killed", self->timeout_ms / 1000.0);
-  if (w->error != NULL)
-    return g_strdup_printf ("could not be read from: %s", w->error->message);
-  if (g_subprocess_get_if_signaled (w->proc))
-    return g_strdup_printf ("was killed by signal %d (%s)", g_subprocess_get_term_sig (w->proc),
-                            g_strsignal (g_subprocess_get_term_sig (w->proc)));
-  if (g_subprocess_get_exit_status (w->proc) != 0)
-    return g_strdup_printf ("exited with status %d", g_subprocess_get_exit_status (w->proc));
-  return NULL;
+  g_autofree char *json = weft_event_to_json (event);
+  g_auto(GStrv) env = weft_exec_cb_event_env (self, event);
+  WeftCommand command = {
+    .argv = (const char * const *) self->argv,
+    .env = (const char * const *) env,
+    .cwd = self->cwd,
+    .stdin_data = json,
+    .stdin_length = -1,
+    .timeout_ms = self->timeout_ms,
+    .max_stderr = WEFT_EXEC_CB_MAX_STDERR,
+    /* stdout is dropped: it would mix into weft's own output. */
+    .discard_stdout = TRUE,
+  };
+  g_auto(WeftCommandResult) result = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *display = NULL;
+  g_autofree char *why = NULL;
+
+  if (!weft_command_run (&command, NULL, &result, &error))
+    return g_strdup (error->message);
+  if (weft_command_result_succeeded (&result))
+    return NULL;
+  display = weft_command_display (command.argv);
+  why = weft_command_result_describe (&result);
+  return g_strdup_printf ("command \"%s\" %s", display, why);
 }
 
+/* One warning per failure, on one line (stderr's newlines become spaces). */
 static void
-weft_exec_cb_warn (WeftExecCb *self, const WeftEvent *event, const char *what,
-                   const char *stderr_text)
+weft_exec_cb_warn (WeftExecCb *self, const WeftEvent *event, char *failure)
 {
-  g_warning ("exec \"%s\": command \"%s\" for %s (run %s, seq %" G_GUINT64_FORMAT "%s%s) %s%s%s",
-             self->instance, self->display,
-             weft_event_type_to_string (weft_event_get_event_type (event)),
+  const char *task = weft_event_get_task_name (event);
+
+  g_strdelimit (failure, "\r\n", ' ');
+  g_warning ("exec \"%s\" for %s (run %s, seq %" G_GUINT64_FORMAT "%s%s): %s",
+             self->instance, weft_event_type_to_string (weft_event_get_event_type (event)),
              weft_event_get_run_id (event), weft_event_get_seq (event),
-             weft_event_get_task_name (event) != NULL ? ", task " : "",
-             weft_event_get_task_name (event) != NULL ? weft_event_get_task_name (event) : "",
-             what, stderr_text != NULL && *stderr_text != '\0' ? ": " : "",
-             stderr_text != NULL ? stderr_text : "");
+             task != NULL ? ", task " : "", task != NULL ? task : "", failure);
 }
 
 static void
@@ -452,31 +304,13 @@ weft_exec_cb_on_event (gpointer instance, const WeftEvent *event)
 {
   WeftExecCb *self = instance;
   guint type = weft_event_get_event_type (event);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autofree char *failure = NULL;
-  g_autofree char *excerpt = NULL;
-  WeftExecCbWait w = { .cancellable = cancellable };
 
   if (type >= 32 || (self->events & (1u << type)) == 0)
     return;
-  proc = weft_exec_cb_spawn (self, event, &error);
-  if (proc == NULL)
-    {
-      weft_exec_cb_warn (self, event, "could not start", error->message);
-      return;
-    }
-  w.proc = proc;
-  weft_exec_cb_wait (self, &w);
-  failure = weft_exec_cb_failure (self, &w);
+  failure = weft_exec_cb_run (self, event);
   if (failure != NULL)
-    {
-      excerpt = weft_exec_cb_stderr_excerpt (w.err_bytes);
-      weft_exec_cb_warn (self, event, failure, excerpt);
-    }
-  g_clear_pointer (&w.err_bytes, g_bytes_unref);
-  g_clear_error (&w.error);
+    weft_exec_cb_warn (self, event, failure);
 }
 
 static const WeftCallbackClass weft_exec_cb_class = {

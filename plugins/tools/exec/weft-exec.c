@@ -8,22 +8,18 @@
  * goes through a shell.  stdout is the result; a non-zero exit is an error
  * with the end of stderr.
  *
- * A blocking tool: invoke() runs on a worker thread.  The child gets its
- * own process group, so a timeout or a cancelled task kills everything it
- * started.  Time limits fire on the instance's own small timer thread.
+ * A blocking tool: invoke() runs on a worker thread, where the SDK's
+ * weft_command_run() waits for the command.  The child gets its own
+ * process group, so a timeout, a cancelled task or too much output kills
+ * everything it started.
  */
 #include <weft/weft-sdk.h>
 
-#include <errno.h>
-#include <glib/gstdio.h>
 #include <math.h>
-#include <signal.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Enough of stderr to explain a failure without flooding the model. */
 #define WEFT_EXEC_MAX_STDERR 2048
-#define WEFT_EXEC_CHUNK 16384
 
 typedef enum {
   WEFT_EXEC_STRING,
@@ -45,23 +41,14 @@ typedef struct {
 } WeftExecParam;
 
 typedef struct {
-  GMainContext *context;      /* where the time limits fire ...           */
-  GMainLoop *loop;
-  GThread *thread;            /* ... on this thread of the instance's     */
-} WeftExecTimer;
-
-typedef struct {
   char **command;             /* the fixed argv prefix                    */
-  char *display;              /* the command as error messages name it    */
   GPtrArray *params;          /* WeftExecParam, in declared order         */
   GPtrArray *positional;      /* borrowed from params, in argv order      */
   char *schema;               /* what the model is shown                  */
-  char **env_names;
-  char **env_values;
+  char **env;                 /* "NAME=value" added for the command       */
   char *cwd;
   guint timeout_ms;
   gint64 max_output;
-  WeftExecTimer timer;
 } WeftExecTool;
 
 static const WeftOption weft_exec_options[] = {
@@ -82,72 +69,6 @@ static const WeftOption weft_exec_options[] = {
 };
 
 /* ------------------------------------------------------------------------ */
-/* The timer thread: time limits without a main loop on the worker          */
-
-static gpointer
-weft_exec_timer_main (gpointer data)
-{
-  WeftExecTimer *timer = data;
-
-  g_main_context_push_thread_default (timer->context);
-  g_main_loop_run (timer->loop);
-  g_main_context_pop_thread_default (timer->context);
-  return NULL;
-}
-
-static void
-weft_exec_timer_start (WeftExecTimer *timer)
-{
-  timer->context = g_main_context_new ();
-  timer->loop = g_main_loop_new (timer->context, FALSE);
-  timer->thread = g_thread_new ("weft-exec-tool", weft_exec_timer_main, timer);
-}
-
-static gboolean
-weft_exec_timer_quit (gpointer data)
-{
-  g_main_loop_quit (data);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-weft_exec_timer_stop (WeftExecTimer *timer)
-{
-  GSource *quit;
-
-  if (timer->thread == NULL)
-    return;
-  /* Quit from inside the loop: a quit before the loop runs would be lost. */
-  quit = g_idle_source_new ();
-  g_source_set_callback (quit, weft_exec_timer_quit, timer->loop, NULL);
-  g_source_attach (quit, timer->context);
-  g_source_unref (quit);
-  g_thread_join (timer->thread);
-  g_main_loop_unref (timer->loop);
-  g_main_context_unref (timer->context);
-}
-
-static gboolean
-weft_exec_timer_fired (gpointer data)
-{
-  g_cancellable_cancel (data);
-  return G_SOURCE_REMOVE;
-}
-
-/* Cancels `cancellable` after `ms`, unless the returned source is destroyed
- * first. */
-static GSource *
-weft_exec_timer_arm (WeftExecTimer *timer, GCancellable *cancellable, guint ms)
-{
-  GSource *source = g_timeout_source_new (ms);
-
-  g_source_set_callback (source, weft_exec_timer_fired, g_object_ref (cancellable),
-                         g_object_unref);
-  g_source_attach (source, timer->context);
-  return source;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Instances                                                                */
 
 static void
@@ -164,14 +85,11 @@ weft_exec_param_free (gpointer data)
 static void
 weft_exec_tool_free (WeftExecTool *self)
 {
-  weft_exec_timer_stop (&self->timer);
   g_strfreev (self->command);
-  g_free (self->display);
   g_clear_pointer (&self->positional, g_ptr_array_unref);
   g_clear_pointer (&self->params, g_ptr_array_unref);
   g_free (self->schema);
-  g_strfreev (self->env_names);
-  g_strfreev (self->env_values);
+  g_strfreev (self->env);
   g_free (self->cwd);
   g_free (self);
 }
@@ -465,30 +383,12 @@ weft_exec_build_schema (WeftExecTool *self, JsonObject *arguments)
 /* ------------------------------------------------------------------------ */
 /* create: the rest                                                         */
 
-/* The command as a reader would type it: elements quoted where needed. */
-static char *
-weft_exec_display (const char * const *argv)
-{
-  g_autoptr(GString) out = g_string_new (NULL);
-
-  for (guint i = 0; argv[i] != NULL; i++)
-    {
-      const char *arg = argv[i];
-      gboolean plain = *arg != '\0' && strpbrk (arg, " \t\n'\"\\$`*?;&|<>(){}") == NULL;
-      g_autofree char *quoted = plain ? NULL : g_shell_quote (arg);
-
-      g_string_append_printf (out, "%s%s", i > 0 ? " " : "", plain ? arg : quoted);
-    }
-  return g_string_free (g_steal_pointer (&out), FALSE);
-}
-
 static gboolean
 weft_exec_set_env (WeftExecTool *self, const WeftConfig *config, GError **error)
 {
   JsonObject *env = weft_config_has (config, "env") ? weft_config_get_object (config, "env")
                                                     : NULL;
-  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
-  g_autoptr(GStrvBuilder) values = g_strv_builder_new ();
+  g_autoptr(GStrvBuilder) entries = g_strv_builder_new ();
   g_autoptr(GList) members = env != NULL ? json_object_get_members (env) : NULL;
 
   for (GList *l = members; l != NULL; l = l->next)
@@ -502,11 +402,11 @@ weft_exec_set_env (WeftExecTool *self, const WeftConfig *config, GError **error)
                        "option \"env\": \"%s\" must be a variable name with a string value", name);
           return FALSE;
         }
-      g_strv_builder_add (names, name);
-      g_strv_builder_add (values, json_object_get_string_member (env, name));
+      g_autofree char *entry = g_strconcat (name, "=", json_object_get_string_member (env, name),
+                                            NULL);
+      g_strv_builder_add (entries, entry);
     }
-  self->env_names = g_strv_builder_end (names);
-  self->env_values = g_strv_builder_end (values);
+  self->env = g_strv_builder_end (entries);
   return TRUE;
 }
 
@@ -531,7 +431,6 @@ weft_exec_set_basics (WeftExecTool *self, const WeftConfig *config, GError **err
   else
     {
       self->command = g_strdupv ((char **) command);
-      self->display = weft_exec_display (command);
       self->timeout_ms = (guint) ceil (timeout_s * 1000.0);
       self->max_output = weft_config_get_int (config, "max_output_bytes");
       self->cwd = weft_config_has (config, "cwd")
@@ -553,7 +452,6 @@ weft_exec_create (const WeftConfig *config, GError **error)
                                     error))
     return NULL;
   self->schema = weft_exec_build_schema (self, arguments);
-  weft_exec_timer_start (&self->timer);
   return g_steal_pointer (&self);
 }
 
@@ -690,221 +588,55 @@ weft_exec_build_argv (WeftExecTool *self, JsonObject *args, GError **error)
 /* ------------------------------------------------------------------------ */
 /* invoke: running it                                                       */
 
-/* Runs in the child between fork and exec: a process group of its own lets
- * a timeout kill every process the command started. */
-static void
-weft_exec_child_setup (gpointer user_data)
-{
-  setpgid (0, 0);
-}
-
-/* stderr goes to an unlinked temporary file: no pipe to drain beside
- * stdout, no deadlock, and only its end is ever read. */
-static int
-weft_exec_stderr_file (GError **error)
-{
-  g_autofree char *path = NULL;
-  int fd = g_file_open_tmp ("weft-exec-tool-XXXXXX", &path, error);
-
-  if (fd >= 0)
-    g_unlink (path);
-  return fd;
-}
-
-static GSubprocess *
-weft_exec_spawn (WeftExecTool *self, char **argv, int stderr_fd, GPid *pgid, GError **error)
-{
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autoptr(GError) local = NULL;
-  GSubprocess *proc;
-  const char *id;
-
-  for (guint i = 0; self->env_names[i] != NULL; i++)
-    g_subprocess_launcher_setenv (launcher, self->env_names[i], self->env_values[i], TRUE);
-  if (self->cwd != NULL)
-    g_subprocess_launcher_set_cwd (launcher, self->cwd);
-  g_subprocess_launcher_set_stdin_file_path (launcher, "/dev/null");
-  g_subprocess_launcher_take_stderr_fd (launcher, dup (stderr_fd));
-  g_subprocess_launcher_set_child_setup (launcher, weft_exec_child_setup, NULL, NULL);
-
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv, &local);
-  if (proc == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\" could not start: %s",
-                   self->display, local->message);
-      return NULL;
-    }
-  id = g_subprocess_get_identifier (proc);
-  *pgid = id != NULL ? (GPid) g_ascii_strtoll (id, NULL, 10) : 0;
-  return proc;
-}
-
-/* Kills the command's whole process group, then reaps the command so that
- * it never lingers as a zombie. */
-static void
-weft_exec_kill (GSubprocess *proc, GPid pgid)
-{
-  if (pgid > 0)
-    kill (-pgid, SIGKILL);
-  g_subprocess_force_exit (proc);
-  g_subprocess_wait (proc, NULL, NULL);
-}
-
-/* Reads stdout up to max_output; *truncated when there was more. */
-static GByteArray *
-weft_exec_read_stdout (WeftExecTool *self, GSubprocess *proc, GCancellable *cancellable,
-                       gboolean *truncated, GError **error)
-{
-  GInputStream *out = g_subprocess_get_stdout_pipe (proc);
-  g_autoptr(GByteArray) bytes = g_byte_array_new ();
-  guint8 buffer[WEFT_EXEC_CHUNK];
-  gssize n;
-
-  *truncated = FALSE;
-  do
-    {
-      gsize room = (gsize) MIN ((gint64) sizeof buffer, self->max_output - (gint64) bytes->len);
-
-      n = g_input_stream_read (out, buffer, MAX (room, 1), cancellable, error);
-      if (n < 0)
-        return NULL;
-      if (room == 0 && n > 0)
-        *truncated = TRUE;
-      else
-        g_byte_array_append (bytes, buffer, (guint) n);
-    }
-  while (n > 0 && !*truncated);
-  return g_steal_pointer (&bytes);
-}
-
-/* The end of what the command wrote to stderr, trimmed, valid UTF-8. */
+/* stdout as text, one final newline dropped; when cut, what was read with
+ * a note, and no complaint about how the command (stopped by us) ended. */
 static char *
-weft_exec_stderr_excerpt (int fd)
+weft_exec_output (WeftExecTool *self, WeftCommandResult *result, gboolean cut)
 {
-  char buffer[WEFT_EXEC_MAX_STDERR + 1];
-  off_t size = lseek (fd, 0, SEEK_END);
-  off_t start = size > WEFT_EXEC_MAX_STDERR ? size - WEFT_EXEC_MAX_STDERR : 0;
-  ssize_t n;
-  g_autofree char *text = NULL;
-
-  if (size < 0 || lseek (fd, start, SEEK_SET) < 0)
-    return g_strdup ("");
-  do
-    n = read (fd, buffer, WEFT_EXEC_MAX_STDERR);
-  while (n < 0 && errno == EINTR);
-  text = g_utf8_make_valid (buffer, MAX (n, 0));
-  g_strstrip (text);
-  return start > 0 ? g_strconcat ("…", text, NULL) : g_steal_pointer (&text);
-}
-
-static void
-weft_exec_set_status_error (WeftExecTool *self, GSubprocess *proc, int stderr_fd,
-                            GError **error)
-{
-  g_autofree char *excerpt = weft_exec_stderr_excerpt (stderr_fd);
-  g_autofree char *how = NULL;
-
-  if (g_subprocess_get_if_signaled (proc))
-    how = g_strdup_printf ("was killed by signal %d (%s)", g_subprocess_get_term_sig (proc),
-                           g_strsignal (g_subprocess_get_term_sig (proc)));
-  else
-    how = g_strdup_printf ("exited with status %d", g_subprocess_get_exit_status (proc));
-  g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\" %s%s%s", self->display,
-               how, *excerpt != '\0' ? ": " : " (no stderr)", excerpt);
-}
-
-/* stdout as text: valid UTF-8, one final newline dropped, a note when cut. */
-static char *
-weft_exec_output (WeftExecTool *self, GByteArray *bytes, gboolean truncated)
-{
-  g_autofree char *text = g_utf8_make_valid (bytes->len > 0 ? (const char *) bytes->data : "",
-                                             bytes->len);
+  g_autofree char *text = g_steal_pointer (&result->stdout_text);
   gsize len = strlen (text);
 
-  if (!truncated && len > 0 && text[len - 1] == '\n')
+  if (cut)
+    return g_strdup_printf ("%s\n\n[weft exec: the output was cut after %" G_GINT64_FORMAT
+                            " bytes (max_output_bytes) and the command stopped]",
+                            text, self->max_output);
+  if (len > 0 && text[len - 1] == '\n')
     text[len - 1] = '\0';
-  if (!truncated)
-    return g_steal_pointer (&text);
-  return g_strdup_printf ("%s\n\n[weft exec: the output was cut after %" G_GINT64_FORMAT
-                          " bytes (max_output_bytes) and the command stopped]",
-                          text, self->max_output);
+  return g_steal_pointer (&text);
 }
 
-/* Waits for the command and reads its output; the time limit and the
- * task's cancellation both fire `cancellable`. */
 static char *
-weft_exec_communicate (WeftExecTool *self, GSubprocess *proc, GPid pgid, int stderr_fd,
-                       GCancellable *cancellable, GError **error)
+weft_exec_run (WeftExecTool *self, char **argv, GCancellable *cancellable, GError **error)
 {
-  g_autoptr(GByteArray) bytes = NULL;
-  gboolean truncated = FALSE;
+  WeftCommand command = {
+    .argv = (const char * const *) argv,
+    .env = (const char * const *) self->env,
+    .cwd = self->cwd,
+    .timeout_ms = self->timeout_ms,
+    .max_output = (gsize) self->max_output,
+    .max_stderr = WEFT_EXEC_MAX_STDERR,
+  };
+  g_auto(WeftCommandResult) result = { 0 };
+  g_autoptr(GError) local = NULL;
 
-  bytes = weft_exec_read_stdout (self, proc, cancellable, &truncated, error);
-  if (bytes == NULL || truncated || !g_subprocess_wait (proc, cancellable, error))
+  if (!weft_command_run (&command, cancellable, &result, &local))
     {
-      weft_exec_kill (proc, pgid);
-      if (bytes == NULL || !truncated)
-        return NULL;
-      g_clear_error (error);
-    }
-  if (!truncated && !g_subprocess_get_successful (proc))
-    {
-      weft_exec_set_status_error (self, proc, stderr_fd, error);
+      /* Only max_output fills a result on failure: the output is cut,
+       * which is a result for the model, not an error. */
+      if (result.stdout_text != NULL)
+        return weft_exec_output (self, &result, TRUE);
+      g_propagate_error (error, g_steal_pointer (&local));
       return NULL;
     }
-  return weft_exec_output (self, bytes, truncated);
-}
+  if (!weft_command_result_succeeded (&result))
+    {
+      g_autofree char *display = weft_command_display (command.argv);
+      g_autofree char *why = weft_command_result_describe (&result);
 
-static void
-weft_exec_cancel_other (GCancellable *cancelled, gpointer other)
-{
-  g_cancellable_cancel (other);
-}
-
-/* A cancelled command says why: the task's cancellation or our limit. */
-static void
-weft_exec_explain_cancel (WeftExecTool *self, GCancellable *task_cancellable, GError **error)
-{
-  if (!g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  g_clear_error (error);
-  if (g_cancellable_is_cancelled (task_cancellable))
-    g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED,
-                 "command \"%s\" was cancelled and killed", self->display);
-  else
-    g_set_error (error, WEFT_ERROR, WEFT_ERROR_TIMEOUT,
-                 "command \"%s\" timed out after %.3g s and was killed", self->display,
-                 self->timeout_ms / 1000.0);
-}
-
-static char *
-weft_exec_run (WeftExecTool *self, char **argv, GCancellable *task_cancellable, GError **error)
-{
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr(GSubprocess) proc = NULL;
-  int stderr_fd = weft_exec_stderr_file (error);
-  GPid pgid = 0;
-  GSource *timer;
-  gulong handler;
-  char *output = NULL;
-
-  if (stderr_fd < 0)
-    return NULL;
-  handler = g_cancellable_connect (task_cancellable, G_CALLBACK (weft_exec_cancel_other),
-                                   g_object_ref (cancellable), g_object_unref);
-  timer = weft_exec_timer_arm (&self->timer, cancellable, self->timeout_ms);
-  if (!g_cancellable_set_error_if_cancelled (cancellable, error))
-    proc = weft_exec_spawn (self, argv, stderr_fd, &pgid, error);
-  if (proc != NULL)
-    output = weft_exec_communicate (self, proc, pgid, stderr_fd, cancellable, error);
-  g_source_destroy (timer);
-  g_source_unref (timer);
-  g_cancellable_disconnect (task_cancellable, handler);
-  close (stderr_fd);
-  if (output == NULL)
-    weft_exec_explain_cancel (self, task_cancellable, error);
-  return output;
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\" %s", display, why);
+      return NULL;
+    }
+  return weft_exec_output (self, &result, FALSE);
 }
 
 static void
