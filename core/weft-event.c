@@ -1,6 +1,9 @@
 /* weft-event.c — events and their one JSON form (docs/events.md). */
 #include "weft-private.h"
 
+#include <string.h>
+#include <time.h>
+
 static const char *const weft_event_names[] = {
   [WEFT_EVENT_RUN_STARTED] = "run.started",
   [WEFT_EVENT_TASK_STARTED] = "task.started",
@@ -36,20 +39,42 @@ weft_event_type_from_string (const char *name, WeftEventType *type)
   return FALSE;
 }
 
-WeftEvent *
-weft_event_new (WeftEventType type, const char *run_id, const char *flow,
-                const char *task, guint64 seq)
+static char *
+weft_event_pack (char **cursor, const char *text)
 {
-  WeftEvent *event = g_new0 (WeftEvent, 1);
+  if (text == NULL)
+    return NULL;
+  char *start = *cursor;
+  gsize len = strlen (text) + 1;
+  memcpy (start, text, len);
+  *cursor += len;
+  return start;
+}
+
+WeftEvent *
+weft_event_new (const WeftEventFields *f)
+{
+  const char *texts[] = { f->run_id, f->flow, f->task, f->output, f->error, f->step_kind };
+  gsize size = sizeof (WeftEvent);
+
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+    size += texts[i] ? strlen (texts[i]) + 1 : 0;
+  WeftEvent *event = g_malloc0 (size);
+  char *cursor = (char *) (event + 1);
 
   event->ref_count = 1;
-  event->type = type;
-  event->seq = seq;
+  event->type = f->type;
+  event->seq = f->seq;
+  event->attempt = f->attempt;
+  event->duration_us = f->duration_us;
   event->mono_us = g_get_monotonic_time ();
   event->wall_us = g_get_real_time ();
-  event->run_id = g_strdup (run_id);
-  event->flow = g_strdup (flow);
-  event->task = g_strdup (task);
+  event->run_id = weft_event_pack (&cursor, f->run_id);
+  event->flow = weft_event_pack (&cursor, f->flow);
+  event->task = weft_event_pack (&cursor, f->task);
+  event->output = weft_event_pack (&cursor, f->output);
+  event->error = weft_event_pack (&cursor, f->error);
+  event->step_kind = weft_event_pack (&cursor, f->step_kind);
   return event;
 }
 
@@ -65,12 +90,6 @@ weft_event_unref (WeftEvent *event)
 {
   if (!g_atomic_int_dec_and_test (&event->ref_count))
     return;
-  g_free (event->run_id);
-  g_free (event->flow);
-  g_free (event->task);
-  g_free (event->output);
-  g_free (event->error);
-  g_free (event->step_kind);
   g_free (event->inputs);
   g_clear_pointer (&event->flow_source, g_bytes_unref);
   g_free (event);
@@ -96,15 +115,102 @@ weft_event_get_flow_source (const WeftEvent *e)
   return e->flow_source ? g_bytes_get_data (e->flow_source, NULL) : NULL;
 }
 
-static char *
-weft_format_wall_time (gint64 wall_us)
-{
-  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (wall_us / G_USEC_PER_SEC);
+/* ---- JSON ------------------------------------------------------------------ */
 
-  if (t == NULL)
-    return g_strdup ("");
-  g_autofree char *base = g_date_time_format (t, "%Y-%m-%dT%H:%M:%S");
-  return g_strdup_printf ("%s.%06dZ", base, (int) (wall_us % G_USEC_PER_SEC));
+/* Written by hand rather than through JsonBuilder and GDateTime, which
+ * cost about 13 µs an event: a store writes every one. */
+
+static void
+weft_json_append_string (GString *out, const char *text)
+{
+  static const char hex[] = "0123456789abcdef";
+  const char *run = text;
+
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p; p++)
+    {
+      guchar c = (guchar) *p;
+      if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+        continue;
+      g_string_append_len (out, run, p - run);
+      run = p + 1;
+      switch (c)
+        {
+        case '"': g_string_append (out, "\\\""); break;
+        case '\\': g_string_append (out, "\\\\"); break;
+        case '\b': g_string_append (out, "\\b"); break;
+        case '\f': g_string_append (out, "\\f"); break;
+        case '\n': g_string_append (out, "\\n"); break;
+        case '\r': g_string_append (out, "\\r"); break;
+        case '\t': g_string_append (out, "\\t"); break;
+        default:
+          {
+            char u[7] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf], '\0' };
+            g_string_append (out, u);
+          }
+        }
+    }
+  g_string_append (out, run);
+  g_string_append_c (out, '"');
+}
+
+static void
+weft_json_append_name (GString *out, const char *name)
+{
+  g_string_append (out, ",\"");
+  g_string_append (out, name);
+  g_string_append (out, "\":");
+}
+
+/* Decimal digits, at least `width` of them, without printf. */
+static void
+weft_json_append_digits (GString *out, guint64 value, guint width)
+{
+  char buf[24];
+  guint n = 0;
+
+  do
+    {
+      buf[sizeof buf - 1 - n++] = (char) ('0' + value % 10);
+      value /= 10;
+    }
+  while (value > 0 || n < width);
+  g_string_append_len (out, buf + sizeof buf - n, n);
+}
+
+static void
+weft_json_append_int (GString *out, const char *name, gint64 value)
+{
+  weft_json_append_name (out, name);
+  if (value < 0)
+    g_string_append_c (out, '-');
+  weft_json_append_digits (out, value < 0 ? 0 - (guint64) value : (guint64) value, 1);
+}
+
+/* "2026-11-22T03:48:17.123456Z"; the date part is formatted once a second
+ * per thread. */
+static void
+weft_json_append_time (GString *out, gint64 wall_us)
+{
+  static _Thread_local gint64 cached_second = -1;
+  static _Thread_local char prefix[32];
+  gint64 second = wall_us / G_USEC_PER_SEC;
+
+  if (second != cached_second)
+    {
+      time_t t = (time_t) second;
+      struct tm tm;
+      if (gmtime_r (&t, &tm) == NULL
+          || strftime (prefix, sizeof prefix, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        prefix[0] = '\0';
+      cached_second = second;
+    }
+  weft_json_append_name (out, "time");
+  g_string_append_c (out, '"');
+  g_string_append (out, prefix);
+  g_string_append_c (out, '.');
+  weft_json_append_digits (out, (guint64) (wall_us % G_USEC_PER_SEC), 6);
+  g_string_append (out, "Z\"");
 }
 
 static gboolean
@@ -115,61 +221,49 @@ weft_event_has_duration (WeftEventType type)
       || type == WEFT_EVENT_RUN_CANCELLED;
 }
 
+void
+weft_event_append_json (const WeftEvent *e, GString *out)
+{
+  g_string_append (out, "{\"type\":");
+  weft_json_append_string (out, weft_event_type_to_string (e->type));
+  weft_json_append_int (out, "seq", (gint64) e->seq);
+  weft_json_append_name (out, "run_id");
+  weft_json_append_string (out, e->run_id);
+  weft_json_append_name (out, "flow");
+  weft_json_append_string (out, e->flow);
+  if (e->task)
+    {
+      weft_json_append_name (out, "task");
+      weft_json_append_string (out, e->task);
+      weft_json_append_int (out, "attempt", e->attempt);
+    }
+  weft_json_append_time (out, e->wall_us);
+  weft_json_append_int (out, "wall_us", e->wall_us);
+  weft_json_append_int (out, "mono_us", e->mono_us);
+  if (weft_event_has_duration (e->type))
+    weft_json_append_int (out, "duration_us", e->duration_us);
+  const char *names[] = { "step_kind", "output", "error" };
+  const char *values[] = { e->step_kind, e->output, e->error };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    if (values[i])
+      {
+        weft_json_append_name (out, names[i]);
+        weft_json_append_string (out, values[i]);
+      }
+  if (e->inputs)
+    {
+      /* Already compact JSON, made by json-glib from the run's inputs. */
+      weft_json_append_name (out, "inputs");
+      g_string_append (out, e->inputs);
+    }
+  g_string_append_c (out, '}');
+}
+
 char *
 weft_event_to_json (const WeftEvent *e)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autofree char *time = weft_format_wall_time (e->wall_us);
+  GString *out = g_string_sized_new (256);
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "type");
-  json_builder_add_string_value (b, weft_event_type_to_string (e->type));
-  json_builder_set_member_name (b, "seq");
-  json_builder_add_int_value (b, (gint64) e->seq);
-  json_builder_set_member_name (b, "run_id");
-  json_builder_add_string_value (b, e->run_id);
-  json_builder_set_member_name (b, "flow");
-  json_builder_add_string_value (b, e->flow);
-  if (e->task)
-    {
-      json_builder_set_member_name (b, "task");
-      json_builder_add_string_value (b, e->task);
-      json_builder_set_member_name (b, "attempt");
-      json_builder_add_int_value (b, e->attempt);
-    }
-  json_builder_set_member_name (b, "time");
-  json_builder_add_string_value (b, time);
-  json_builder_set_member_name (b, "wall_us");
-  json_builder_add_int_value (b, e->wall_us);
-  json_builder_set_member_name (b, "mono_us");
-  json_builder_add_int_value (b, e->mono_us);
-  if (weft_event_has_duration (e->type))
-    {
-      json_builder_set_member_name (b, "duration_us");
-      json_builder_add_int_value (b, e->duration_us);
-    }
-  if (e->step_kind)
-    {
-      json_builder_set_member_name (b, "step_kind");
-      json_builder_add_string_value (b, e->step_kind);
-    }
-  if (e->output)
-    {
-      json_builder_set_member_name (b, "output");
-      json_builder_add_string_value (b, e->output);
-    }
-  if (e->error)
-    {
-      json_builder_set_member_name (b, "error");
-      json_builder_add_string_value (b, e->error);
-    }
-  if (e->inputs)
-    {
-      json_builder_set_member_name (b, "inputs");
-      json_builder_add_value (b, json_from_string (e->inputs, NULL));
-    }
-  json_builder_end_object (b);
-
-  g_autoptr(JsonNode) root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  weft_event_append_json (e, out);
+  return g_string_free (out, FALSE);
 }

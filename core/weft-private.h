@@ -63,8 +63,22 @@ struct _WeftEvent {
   GBytes *flow_source;        /* run.started / run.resumed; NUL-terminated */
 };
 
-WeftEvent *weft_event_new   (WeftEventType type, const char *run_id, const char *flow,
-                             const char *task, guint64 seq);
+/* Everything but inputs and flow_source in one allocation: a busy run
+ * with a store raises hundreds of thousands of these. */
+typedef struct {
+  WeftEventType type;
+  guint64 seq;
+  const char *run_id;
+  const char *flow;
+  const char *task;           /* NULL for run events */
+  guint attempt;
+  const char *output;
+  const char *error;
+  const char *step_kind;
+  gint64 duration_us;
+} WeftEventFields;
+
+WeftEvent *weft_event_new   (const WeftEventFields *fields);
 WeftEvent *weft_event_ref   (WeftEvent *event);
 void       weft_event_unref (WeftEvent *event);
 

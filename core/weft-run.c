@@ -179,18 +179,24 @@ weft_run_has_subscribers (WeftRun *run, guint task)
 
 /* Numbers the event; returns NULL when nobody listens, so that a run
  * without callbacks builds no events at all. */
+/* Numbers the event; returns NULL when nobody listens, so that a run
+ * without callbacks builds no events at all. */
 static WeftEvent *
-weft_run_event_new (WeftRun *run, WeftEventType type, guint task)
+weft_run_event_new (WeftRun *run, WeftEventType type, guint task, guint attempt,
+                    const char *output, const char *error, const char *step_kind,
+                    gint64 duration_us)
 {
   guint64 seq = ++run->seq;
 
   if (!weft_run_has_subscribers (run, task))
     return NULL;
-  WeftEvent *e = weft_event_new (type, run->id, run->flow->name,
-                                 task != G_MAXUINT ? run->flow->tasks[task].name : NULL, seq);
-  if (task != G_MAXUINT)
-    e->attempt = run->tasks[task].attempts;
-  return e;
+  WeftEventFields f = {
+    .type = type, .seq = seq, .run_id = run->id, .flow = run->flow->name,
+    .task = task != G_MAXUINT ? run->flow->tasks[task].name : NULL,
+    .attempt = attempt, .output = output, .error = error, .step_kind = step_kind,
+    .duration_us = duration_us,
+  };
+  return weft_event_new (&f);
 }
 
 static void
@@ -215,14 +221,12 @@ static void
 weft_run_emit (WeftRun *run, WeftEventType type, guint task, const char *output,
                const char *error, gint64 duration_us)
 {
-  WeftEvent *e = weft_run_event_new (run, type, task);
+  WeftEvent *e = weft_run_event_new (run, type, task,
+                                     task != G_MAXUINT ? run->tasks[task].attempts : 0,
+                                     output, error, NULL, duration_us);
 
-  if (e == NULL)
-    return;
-  e->output = g_strdup (output);
-  e->error = g_strdup (error);
-  e->duration_us = duration_us;
-  weft_run_dispatch (run, e, task);
+  if (e)
+    weft_run_dispatch (run, e, task);
 }
 
 /* ---- finishing ---------------------------------------------------------------- */
@@ -541,7 +545,8 @@ static void
 weft_run_emit_start (WeftRun *run)
 {
   WeftEvent *e = weft_run_event_new (run, run->resumed ? WEFT_EVENT_RUN_RESUMED
-                                                       : WEFT_EVENT_RUN_STARTED, G_MAXUINT);
+                                                       : WEFT_EVENT_RUN_STARTED, G_MAXUINT,
+                                     0, NULL, NULL, NULL, 0);
   if (e)
     {
       e->inputs = g_strdup (run->inputs_json);
@@ -639,13 +644,10 @@ weft_run_handle_step (WeftTask *task, const char *kind, const char *text)
 
   if (run->tasks[task->index].current != task)
     return;
-  e = weft_run_event_new (run, WEFT_EVENT_TASK_STEP, task->index);
-  if (e == NULL)
-    return;
-  e->attempt = task->attempt;
-  e->step_kind = g_strdup (kind);
-  e->output = g_strdup (text);
-  weft_run_dispatch (run, e, task->index);
+  e = weft_run_event_new (run, WEFT_EVENT_TASK_STEP, task->index, task->attempt, text, NULL,
+                          kind, 0);
+  if (e)
+    weft_run_dispatch (run, e, task->index);
 }
 
 /* ---- kickoff ----------------------------------------------------------------------- */

@@ -307,6 +307,34 @@ test_json_schema (void)
   g_mutex_clear (&s.lock);
 }
 
+/* Whatever an output holds, its JSON reads back as the same text. */
+static void
+test_json_escaping (void)
+{
+  g_autoptr(WeftEngine) engine = weft_test_engine_new (1);
+  Seen s = { .json = g_ptr_array_new_with_free_func (g_free) };
+  g_mutex_init (&s.lock);
+  guint id = weft_engine_add_listener (engine, seen_event, &s, NULL);
+  /* quote, backslash, newline, tab, a control character, DEL, non-ASCII, emoji */
+  const char *tricky = "say \\\"hi\\\" \\\\ back\\nslash\\tand \\u0001 \\u007f é 😀";
+  g_autofree char *flow_json = g_strdup_printf (
+    "{\"name\": \"esc\", \"agents\": {\"t\": {\"plugin\": \"template\","
+    " \"template\": \"%s\"}}, \"tasks\": [{\"name\": \"a\", \"agent\": \"t\","
+    " \"description\": \"x\"}]}", tricky);
+  g_autoptr(WeftFlow) flow = weft_test_flow (engine, flow_json);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftRun) run = weft_flow_kickoff (flow, NULL, NULL, &error);
+  weft_engine_remove_listener (engine, id);
+
+  g_assert_no_error (error);
+  const char *output = weft_run_get_task_output (run, 0);
+  g_assert_nonnull (strchr (output, '\x01'));
+  g_autoptr(JsonObject) done = find_event (&s, "task.completed", "a");
+  g_assert_cmpstr (json_object_get_string_member (done, "output"), ==, output);
+  g_ptr_array_unref (s.json);
+  g_mutex_clear (&s.lock);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -314,5 +342,6 @@ main (int argc, char **argv)
   g_test_add_func ("/events/order-and-slow-callback", test_order_and_slow_callback);
   g_test_add_func ("/events/order-per-run", test_order_per_run);
   g_test_add_func ("/events/json-schema", test_json_schema);
+  g_test_add_func ("/events/json-escaping", test_json_escaping);
   return g_test_run ();
 }

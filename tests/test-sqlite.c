@@ -233,8 +233,7 @@ check_events (sqlite3 *db, const char *run_id, Expected *expected, guint n)
 
       /* 1..N: no gaps, no duplicates. */
       g_assert_cmpuint (seq, ==, ++i);
-      /* The plugin writes the event JSON itself, for speed: it must be the
-       * SDK's, byte for byte. */
+      /* Stored as the SDK writes it, byte for byte. */
       g_assert_cmpstr (json, ==, g_hash_table_lookup (expected->json, GUINT_TO_POINTER (seq)));
     }
   sqlite3_finalize (stmt);

@@ -303,6 +303,8 @@ WEFT_API const char *weft_event_get_inputs      (const WeftEvent *event);
 WEFT_API const char *weft_event_get_flow_source (const WeftEvent *event);
 /* The one JSON schema of docs/events.md, as a compact single line. */
 WEFT_API char       *weft_event_to_json        (const WeftEvent *event);
+/* The same, appended to `out` (no allocation when it has room). */
+WEFT_API void        weft_event_append_json    (const WeftEvent *event, GString *out);
 
 /* ------------------------------------------------------------------------ */
 /* Tool calls: what a tool is handed                                        */

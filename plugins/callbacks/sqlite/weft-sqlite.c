@@ -162,8 +162,6 @@ typedef struct {
   GHashTable *batch_runs;     /* run id → WeftSqliteBatchRun, this batch's */
   GHashTable *known_runs;     /* run ids that have a row (set) */
   GString *json;              /* the event being stored, as JSON */
-  gint64 time_second;         /* the second `time_prefix` formats */
-  char time_prefix[32];       /* "2026-11-22T03:48:17" */
 
   GMutex read_lock;
   sqlite3 *reader;            /* opened by the first read */
@@ -411,7 +409,6 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
                                             weft_sqlite_batch_run_free);
   self->known_runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->json = g_string_sized_new (512);
-  self->time_second = G_MININT64;
   if (!weft_sqlite_check_options (self, config, error))
     return NULL;
 
@@ -431,160 +428,13 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
 /* ------------------------------------------------------------------------ */
 /* Event JSON                                                               */
 
-/* weft_event_to_json() builds a JsonBuilder tree and formats the time
- * through GDateTime: about 13 µs an event, most of what storing one cost.
- * The same text (docs/events.md: field order, escaping, compact) is written
- * here straight into a reused buffer.  run.started and run.resumed (one per
- * run, with inputs to re-serialise) and types this plugin does not know
- * still go through the SDK; tests compare the two byte for byte. */
-
-static void
-weft_sqlite_json_string (GString *out, const char *text)
-{
-  static const char hex[] = "0123456789abcdef";
-  const char *run = text;
-
-  g_string_append_c (out, '"');
-  for (const char *p = text; *p != '\0'; p++)
-    {
-      guchar c = (guchar) *p;
-      const char *esc = NULL;
-
-      if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
-        continue;
-      g_string_append_len (out, run, p - run);
-      run = p + 1;
-      switch (c)
-        {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        default: break;
-        }
-      if (esc != NULL)
-        g_string_append (out, esc);
-      else
-        {
-          char u[7] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf], '\0' };
-          g_string_append (out, u);
-        }
-    }
-  g_string_append_len (out, run, strlen (run));
-  g_string_append_c (out, '"');
-}
-
-static void
-weft_sqlite_json_name (GString *out, const char *name)
-{
-  g_string_append (out, ",\"");
-  g_string_append (out, name);
-  g_string_append (out, "\":");
-}
-
-static void
-weft_sqlite_json_member (GString *out, const char *name, const char *value)
-{
-  weft_sqlite_json_name (out, name);
-  weft_sqlite_json_string (out, value);
-}
-
-/* Decimal digits, at least `width` of them: printf costs more than the
- * rest of an event's JSON together. */
-static void
-weft_sqlite_append_digits (GString *out, guint64 value, guint width)
-{
-  char buf[24];
-  guint n = 0;
-
-  do
-    {
-      buf[sizeof buf - 1 - n++] = (char) ('0' + value % 10);
-      value /= 10;
-    }
-  while (value > 0 || n < width);
-  g_string_append_len (out, buf + sizeof buf - n, n);
-}
-
-static void
-weft_sqlite_json_int (GString *out, const char *name, gint64 value)
-{
-  weft_sqlite_json_name (out, name);
-  if (value < 0)
-    g_string_append_c (out, '-');
-  weft_sqlite_append_digits (out, value < 0 ? 0 - (guint64) value : (guint64) value, 1);
-}
-
-/* "2026-11-22T03:48:17.123456Z"; the date part is formatted once a second. */
-static void
-weft_sqlite_json_time (WeftSqlite *self, GString *out, gint64 wall_us)
-{
-  gint64 second = wall_us / G_USEC_PER_SEC;
-
-  if (second != self->time_second)
-    {
-      time_t t = (time_t) second;
-      struct tm tm;
-      if (gmtime_r (&t, &tm) == NULL
-          || strftime (self->time_prefix, sizeof self->time_prefix, "%Y-%m-%dT%H:%M:%S",
-                       &tm) == 0)
-        self->time_prefix[0] = '\0';
-      self->time_second = second;
-    }
-  weft_sqlite_json_name (out, "time");
-  g_string_append_c (out, '"');
-  g_string_append (out, self->time_prefix);
-  g_string_append_c (out, '.');
-  weft_sqlite_append_digits (out, (guint64) (wall_us % G_USEC_PER_SEC), 6);
-  g_string_append (out, "Z\"");
-}
-
-static gboolean
-weft_sqlite_has_duration (WeftEventType type)
-{
-  return type == WEFT_EVENT_TASK_COMPLETED || type == WEFT_EVENT_TASK_FAILED
-      || type == WEFT_EVENT_RUN_COMPLETED || type == WEFT_EVENT_RUN_FAILED
-      || type == WEFT_EVENT_RUN_CANCELLED;
-}
-
+/* The SDK's JSON, written into one buffer reused for every event. */
 static const char *
-weft_sqlite_event_json (WeftSqlite *self, const WeftEvent *event, char **slow)
+weft_sqlite_event_json (WeftSqlite *self, const WeftEvent *event)
 {
-  WeftEventType type = weft_event_get_event_type (event);
-  GString *out = self->json;
-  const char *task = weft_event_get_task_name (event);
-
-  if (type == WEFT_EVENT_RUN_STARTED || type == WEFT_EVENT_RUN_RESUMED
-      || type > WEFT_EVENT_RUN_RESUMED || weft_event_get_inputs (event) != NULL)
-    return *slow = weft_event_to_json (event);
-
-  g_string_truncate (out, 0);
-  g_string_append (out, "{\"type\":");
-  weft_sqlite_json_string (out, weft_event_type_to_string (type));
-  weft_sqlite_json_int (out, "seq", (gint64) weft_event_get_seq (event));
-  weft_sqlite_json_member (out, "run_id", weft_event_get_run_id (event));
-  weft_sqlite_json_member (out, "flow", weft_event_get_flow_name (event));
-  if (task != NULL)
-    {
-      weft_sqlite_json_member (out, "task", task);
-      weft_sqlite_json_int (out, "attempt", weft_event_get_attempt (event));
-    }
-  weft_sqlite_json_time (self, out, weft_event_get_wall_us (event));
-  weft_sqlite_json_int (out, "wall_us", weft_event_get_wall_us (event));
-  weft_sqlite_json_int (out, "mono_us", weft_event_get_mono_us (event));
-  if (weft_sqlite_has_duration (type))
-    weft_sqlite_json_int (out, "duration_us", weft_event_get_duration_us (event));
-  if (weft_event_get_step_kind (event) != NULL)
-    weft_sqlite_json_member (out, "step_kind", weft_event_get_step_kind (event));
-  if (weft_event_get_output (event) != NULL)
-    weft_sqlite_json_member (out, "output", weft_event_get_output (event));
-  if (weft_event_get_error (event) != NULL)
-    weft_sqlite_json_member (out, "error", weft_event_get_error (event));
-  g_string_append_c (out, '}');
-  return out->str;
+  g_string_truncate (self->json, 0);
+  weft_event_append_json (event, self->json);
+  return self->json->str;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -708,8 +558,7 @@ static gboolean
 weft_sqlite_insert_event (WeftSqlite *self, const WeftEvent *event)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_EVENT];
-  g_autofree char *slow = NULL;
-  const char *json = weft_sqlite_event_json (self, event, &slow);
+  const char *json = weft_sqlite_event_json (self, event);
 
   sqlite3_bind_text (stmt, 1, weft_event_get_run_id (event), -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) weft_event_get_seq (event));
