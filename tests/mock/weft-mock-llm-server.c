@@ -2,16 +2,24 @@
  * benchmarks and for trying a client by hand.
  *
  *   weft-mock-llm-server [--port N] [--latency-ms N] [--max-latency-ms N]
+ *                        [--text-rule NEEDLE=TEXT]… [--tool-rule NEEDLE=JSON]…
  *
  * Prints "listening on http://127.0.0.1:PORT/v1" (and flushes) once it
  * accepts connections, then answers every chat completion with an echo of
- * the last user message, until SIGINT or SIGTERM.
+ * the last user message, until SIGINT or SIGTERM.  --text-rule and
+ * --tool-rule (repeatable, checked in the order given) add rules as
+ * weft_mock_llm_add_text_rule() and weft_mock_llm_add_tool_rule() do: a
+ * request whose last "user" or "tool" message contains NEEDLE is answered
+ * with TEXT, or with the tool calls of JSON (an array of {"name",
+ * "arguments"}), e.g. --tool-rule 'GO=[{"name": "slow", "arguments": {}}]'.
  */
 #include "weft-mock-llm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <glib-unix.h>
+#include <json-glib/json-glib.h>
 
 static gboolean
 on_signal (gpointer data)
@@ -24,11 +32,17 @@ int
 main (int argc, char **argv)
 {
   gint port = 0, latency_ms = 0, max_latency_ms = -1;
+  g_auto(GStrv) text_rules = NULL;
+  g_auto(GStrv) tool_rules = NULL;
   GOptionEntry entries[] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, "Port on 127.0.0.1 (0: any free port)", "N" },
     { "latency-ms", 'l', 0, G_OPTION_ARG_INT, &latency_ms, "Latency before each answer", "N" },
     { "max-latency-ms", 0, 0, G_OPTION_ARG_INT, &max_latency_ms,
       "With --latency-ms: a latency drawn uniformly per request up to N", "N" },
+    { "text-rule", 0, 0, G_OPTION_ARG_STRING_ARRAY, &text_rules,
+      "Answer a request whose last user/tool message contains NEEDLE with TEXT", "NEEDLE=TEXT" },
+    { "tool-rule", 0, 0, G_OPTION_ARG_STRING_ARRAY, &tool_rules,
+      "Answer it with the tool calls of JSON ([{\"name\", \"arguments\"}])", "NEEDLE=JSON" },
     G_OPTION_ENTRY_NULL
   };
   g_autoptr(GOptionContext) options = g_option_context_new ("— a mock OpenAI-compatible server");
@@ -50,6 +64,33 @@ main (int argc, char **argv)
       return 2;
     }
 
+  for (guint i = 0; tool_rules != NULL && tool_rules[i] != NULL; i++)
+    {
+      /* Checked here: the mock treats invalid JSON as a programming error. */
+      const char *eq = strchr (tool_rules[i], '=');
+      g_autoptr(JsonParser) parser = json_parser_new ();
+
+      if (eq == NULL || eq == tool_rules[i]
+          || !json_parser_load_from_data (parser, eq + 1, -1, NULL)
+          || !JSON_NODE_HOLDS_ARRAY (json_parser_get_root (parser)))
+        {
+          g_printerr ("weft-mock-llm-server: --tool-rule wants NEEDLE=JSON-ARRAY, not \"%s\"\n",
+                      tool_rules[i]);
+          return 2;
+        }
+    }
+  for (guint i = 0; text_rules != NULL && text_rules[i] != NULL; i++)
+    {
+      const char *eq = strchr (text_rules[i], '=');
+
+      if (eq == NULL || eq == text_rules[i])
+        {
+          g_printerr ("weft-mock-llm-server: --text-rule wants NEEDLE=TEXT, not \"%s\"\n",
+                      text_rules[i]);
+          return 2;
+        }
+    }
+
   mock = weft_mock_llm_new_on_port ((guint) port, &error);
   if (mock == NULL)
     {
@@ -58,6 +99,16 @@ main (int argc, char **argv)
     }
   weft_mock_llm_set_latency (mock, (guint) latency_ms,
                              (guint) MAX (latency_ms, max_latency_ms));
+  for (guint i = 0; tool_rules != NULL && tool_rules[i] != NULL; i++)
+    {
+      g_autofree char *needle = g_strndup (tool_rules[i], (gsize) (strchr (tool_rules[i], '=') - tool_rules[i]));
+      weft_mock_llm_add_tool_rule (mock, needle, strchr (tool_rules[i], '=') + 1);
+    }
+  for (guint i = 0; text_rules != NULL && text_rules[i] != NULL; i++)
+    {
+      g_autofree char *needle = g_strndup (text_rules[i], (gsize) (strchr (text_rules[i], '=') - text_rules[i]));
+      weft_mock_llm_add_text_rule (mock, needle, strchr (text_rules[i], '=') + 1);
+    }
 
   loop = g_main_loop_new (NULL, FALSE);
   sigint = g_unix_signal_add (SIGINT, on_signal, loop);

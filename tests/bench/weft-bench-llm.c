@@ -1,0 +1,515 @@
+/* weft-bench-llm.c — the openai agent against the mock server, measured.
+ *
+ * Not a test: built with the tree, run by tests/bench/run.sh, nothing here
+ * asserts a timing.  The mock (weft-mock-llm-server, from the build tree)
+ * runs as a separate process, so that its CPU, threads and memory are not
+ * counted as the client's, on a free port of 127.0.0.1 found by binding
+ * port 0 and closing the socket.
+ *
+ *   weft-bench-llm [OPTION…] parallel N   one flow of N independent openai
+ *                                         tasks; the mock answers each after
+ *                                         --latency-ms (default 200)
+ *   weft-bench-llm [OPTION…] tools        one openai task whose model asks for
+ *                                         5 calls of a tool that takes 1 s
+ *                                         (test-tool, sleep_ms 1000), then
+ *                                         answers
+ *
+ * Reported: the wall time from kickoff until the run's result is back on
+ * this thread; peak RSS (getrusage ru_maxrss: process-wide, this process
+ * only, not the mock's); the process's thread count (Threads: in
+ * /proc/self/status) before kickoff and its maximum while the run is in
+ * flight, sampled every millisecond from a timer on this thread's loop; and
+ * the mock's own count of requests and of the most in flight at once (from
+ * its stderr when it exits).
+ *
+ * Exits 1 when the mock cannot be started, the flow fails to load or the run
+ * does not complete in --timeout seconds; 2 on bad arguments. */
+#include "weft.h"
+
+#include <gio/gio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+static gint opt_threads = 0;
+static gint opt_latency_ms = 200;
+static gint opt_timeout = 120;
+static gint opt_tool_ms = 1000;
+static gint opt_tool_calls = 5;
+static gboolean opt_json = FALSE;
+
+static const GOptionEntry bench_options[] = {
+  { "threads", 't', 0, G_OPTION_ARG_INT, &opt_threads,
+    "Worker threads for weft_engine_new (default 0: weft picks)", "N" },
+  { "latency-ms", 'l', 0, G_OPTION_ARG_INT, &opt_latency_ms,
+    "The mock's latency before each answer (default 200)", "MS" },
+  { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
+    "Give up (exit 1) when the run is not back after S seconds (default 120)", "S" },
+  { "tool-ms", 0, 0, G_OPTION_ARG_INT, &opt_tool_ms,
+    "tools: how long each tool call takes (default 1000)", "MS" },
+  { "tool-calls", 0, 0, G_OPTION_ARG_INT, &opt_tool_calls,
+    "tools: how many tool calls the model asks for at once (default 5)", "K" },
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "One JSON line, for scripts", NULL },
+  G_OPTION_ENTRY_NULL
+};
+
+/* ---- the process ---------------------------------------------------------- */
+
+static double
+bench_peak_rss_mib (void)
+{
+  struct rusage ru;
+
+  if (getrusage (RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (double) ru.ru_maxrss / 1024.0;   /* KiB on Linux */
+}
+
+static double
+bench_cpu_s (void)
+{
+  struct rusage ru;
+
+  if (getrusage (RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+         + (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* "Threads:" of /proc/self/status, or 0 when it cannot be read. */
+static guint
+bench_thread_count (void)
+{
+  g_autofree char *status = NULL;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return 0;
+  const char *line = strstr (status, "\nThreads:");
+  return line != NULL ? (guint) strtoul (line + strlen ("\nThreads:"), NULL, 10) : 0;
+}
+
+/* Thousands of sockets at once: the soft limit up to the hard one. */
+static void
+bench_raise_nofile (void)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+        g_printerr ("weft-bench-llm: could not raise RLIMIT_NOFILE\n");
+    }
+}
+
+/* The build tree, from this program's own path: BUILD/tests/bench/. */
+static char *
+bench_build_root (void)
+{
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+
+  if (exe == NULL)
+    return NULL;
+  g_autofree char *bench_dir = g_path_get_dirname (exe);
+  g_autofree char *tests_dir = g_path_get_dirname (bench_dir);
+  return g_path_get_dirname (tests_dir);
+}
+
+/* A port of 127.0.0.1 that was free a moment ago (the server cannot take
+ * port 0 and say which it got... it can, but then its line must be parsed;
+ * this keeps the mock's command line explicit). */
+static guint
+bench_free_port (GError **error)
+{
+  struct sockaddr_in addr = { 0 };
+  socklen_t len = sizeof addr;
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+
+  if (fd < 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "socket: %s", g_strerror (errno));
+      return 0;
+    }
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0
+      || getsockname (fd, (struct sockaddr *) &addr, &len) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "bind 127.0.0.1:0: %s",
+                   g_strerror (errno));
+      close (fd);
+      return 0;
+    }
+  close (fd);
+  return ntohs (addr.sin_port);
+}
+
+/* ---- the mock, as its own process ----------------------------------------- */
+
+typedef struct {
+  GSubprocess *proc;
+  GDataInputStream *out;
+  char *base_url;
+} BenchMock;
+
+static void
+bench_mock_stop (BenchMock *mock)
+{
+  if (mock->proc != NULL)
+    {
+      g_subprocess_send_signal (mock->proc, SIGTERM);
+      g_autofree char *err_text = NULL;
+      GInputStream *err = g_subprocess_get_stderr_pipe (mock->proc);
+      g_autoptr(GError) error = NULL;
+
+      /* Its last line: "N requests, at most M in flight". */
+      if (err != NULL)
+        {
+          g_autoptr(GByteArray) bytes = g_byte_array_new ();
+          guint8 buf[4096];
+          gssize got;
+
+          while ((got = g_input_stream_read (err, buf, sizeof buf, NULL, &error)) > 0)
+            g_byte_array_append (bytes, buf, (guint) got);
+          g_byte_array_append (bytes, (const guint8 *) "", 1);
+          err_text = g_strstrip (g_strdup ((const char *) bytes->data));
+        }
+      g_subprocess_wait (mock->proc, NULL, NULL);
+      if (err_text != NULL && *err_text != '\0' && !opt_json)
+        printf ("  mock: %s\n", err_text);
+    }
+  g_clear_object (&mock->out);
+  g_clear_object (&mock->proc);
+  g_clear_pointer (&mock->base_url, g_free);
+}
+
+static gboolean
+bench_mock_start (BenchMock *mock, const char *build_root, const char * const *extra_args,
+                  GError **error)
+{
+  g_autofree char *server = g_build_filename (build_root, "tests", "mock",
+                                              "weft-mock-llm-server", NULL);
+  guint port = bench_free_port (error);
+
+  if (port == 0)
+    return FALSE;
+  g_autofree char *port_arg = g_strdup_printf ("--port=%u", port);
+  g_autofree char *latency_arg = g_strdup_printf ("--latency-ms=%d", opt_latency_ms);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+
+  g_ptr_array_add (argv, server);
+  g_ptr_array_add (argv, port_arg);
+  g_ptr_array_add (argv, latency_arg);
+  for (guint i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) extra_args[i]);
+  g_ptr_array_add (argv, NULL);
+
+  mock->proc = g_subprocess_newv ((const char * const *) argv->pdata,
+                                  G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                                  error);
+  if (mock->proc == NULL)
+    return FALSE;
+  mock->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (mock->proc));
+  for (;;)
+    {
+      g_autofree char *line = g_data_input_stream_read_line (mock->out, NULL, NULL, error);
+
+      if (line == NULL)
+        {
+          if (error != NULL && *error == NULL)
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                         "%s exited before it was listening", server);
+          bench_mock_stop (mock);
+          return FALSE;
+        }
+      if (g_str_has_prefix (line, "listening on "))
+        {
+          mock->base_url = g_strdup (line + strlen ("listening on "));
+          return TRUE;
+        }
+    }
+}
+
+/* ---- one run --------------------------------------------------------------- */
+
+typedef struct {
+  GMainLoop *loop;
+  WeftFlow *flow;
+  WeftRun *run;
+  GError *error;
+  gboolean stalled;
+  guint threads_max;
+} BenchWait;
+
+static void
+bench_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  BenchWait *w = data;
+
+  w->run = weft_flow_kickoff_finish (w->flow, result, &w->error);
+  g_main_loop_quit (w->loop);
+}
+
+static gboolean
+bench_sample_threads (gpointer data)
+{
+  BenchWait *w = data;
+
+  w->threads_max = MAX (w->threads_max, bench_thread_count ());
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+bench_stalled (gpointer data)
+{
+  BenchWait *w = data;
+
+  w->stalled = TRUE;
+  g_main_loop_quit (w->loop);
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+  const char *label;
+  guint n_tasks;
+  gint64 wall_us;
+  gint64 load_us;
+  double rss_before_mib;
+  double rss_peak_mib;
+  double cpu_s;
+  guint threads_before;
+  guint threads_max;
+  guint n_failed;
+  char *first_output;
+  char *first_error;
+} BenchResult;
+
+static gboolean
+bench_run (WeftEngine *engine, const char *json, BenchResult *res)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 t_load = g_get_monotonic_time ();
+  WeftFlow *flow = weft_flow_load_data (engine, json, -1, res->label, &error);
+
+  if (flow == NULL)
+    {
+      g_printerr ("weft-bench-llm: %s: %s\n", res->label, error->message);
+      return FALSE;
+    }
+  res->load_us = g_get_monotonic_time () - t_load;
+  res->n_tasks = weft_flow_get_n_tasks (flow);
+
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  BenchWait w = { loop, flow, NULL, NULL, FALSE, 0 };
+  guint watchdog = g_timeout_add_seconds ((guint) opt_timeout, bench_stalled, &w);
+  guint sampler = g_timeout_add (1, bench_sample_threads, &w);
+  double cpu0 = bench_cpu_s ();
+
+  res->threads_before = bench_thread_count ();
+  res->rss_before_mib = bench_peak_rss_mib ();
+  w.threads_max = res->threads_before;
+  gint64 t0 = g_get_monotonic_time ();
+  weft_flow_kickoff_async (flow, NULL, NULL, bench_done, &w);
+  g_main_loop_run (loop);
+  res->wall_us = g_get_monotonic_time () - t0;
+  res->cpu_s = bench_cpu_s () - cpu0;
+  bench_sample_threads (&w);
+  res->threads_max = w.threads_max;
+  res->rss_peak_mib = bench_peak_rss_mib ();
+  g_source_remove (sampler);
+  if (w.stalled)
+    {
+      g_printerr ("weft-bench-llm: %s: not finished after %d s\n", res->label, opt_timeout);
+      return FALSE;
+    }
+  g_source_remove (watchdog);
+  if (w.run == NULL)
+    {
+      g_printerr ("weft-bench-llm: %s: kickoff failed: %s\n", res->label, w.error->message);
+      g_error_free (w.error);
+      weft_flow_unref (flow);
+      return FALSE;
+    }
+  gboolean ok = weft_run_get_status (w.run) == WEFT_STATUS_COMPLETED;
+  for (guint i = 0; i < res->n_tasks; i++)
+    {
+      const GError *e = weft_run_get_task_error (w.run, i);
+      if (e != NULL)
+        {
+          if (res->n_failed++ == 0)
+            res->first_error = g_strdup (e->message);
+        }
+      else if (res->first_output == NULL)
+        res->first_output = g_strdup (weft_run_get_task_output (w.run, i));
+    }
+  if (!ok)
+    {
+      const GError *e = weft_run_get_error (w.run);
+      g_printerr ("weft-bench-llm: %s: run %s: %s\n", res->label,
+                  weft_status_to_string (weft_run_get_status (w.run)),
+                  e ? e->message : "no reason given");
+    }
+  weft_run_unref (w.run);
+  weft_flow_unref (flow);
+  return ok;
+}
+
+static void
+bench_print (const BenchResult *res, gboolean ok)
+{
+  if (opt_json)
+    {
+      printf ("{\"workload\": \"%s\", \"ok\": %s, \"tasks\": %u, \"wall_s\": %.4f, "
+              "\"load_s\": %.4f, \"cpu_s\": %.3f, \"rss_peak_mib\": %.1f, "
+              "\"rss_before_mib\": %.1f, \"threads_before\": %u, \"threads_max\": %u, "
+              "\"failed_tasks\": %u}\n",
+              res->label, ok ? "true" : "false", res->n_tasks, (double) res->wall_us / 1e6,
+              (double) res->load_us / 1e6, res->cpu_s, res->rss_peak_mib, res->rss_before_mib,
+              res->threads_before, res->threads_max, res->n_failed);
+      return;
+    }
+  printf ("%-16s %7u tasks  wall %8.3f s  cpu %7.3f s  peak RSS %7.1f MiB (%.1f before)"
+          "  threads %u max (%u before)%s\n",
+          res->label, res->n_tasks, (double) res->wall_us / 1e6, res->cpu_s,
+          res->rss_peak_mib, res->rss_before_mib, res->threads_max, res->threads_before,
+          ok ? "" : "  FAILED");
+  if (res->n_failed > 0)
+    printf ("  %u task(s) failed; first: %s\n", res->n_failed, res->first_error);
+  else if (res->first_output != NULL)
+    printf ("  first output: %.100s\n", res->first_output);
+}
+
+/* ---- flows ------------------------------------------------------------------ */
+
+static char *
+bench_flow_parallel (const char *base_url, guint n)
+{
+  GString *s = g_string_sized_new ((gsize) n * 64 + 512);
+
+  g_string_append_printf (s, "{\"name\": \"bench-llm-parallel\", \"agents\": {\"llm\": "
+                             "{\"plugin\": \"openai\", \"base_url\": \"%s\", \"model\": \"bench\"}},"
+                             " \"tasks\": [\n", base_url);
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (s, "%s{\"name\": \"t%u\", \"agent\": \"llm\", \"description\": \"x%u\"}",
+                            i > 0 ? ",\n" : "", i, i);
+  g_string_append (s, "\n]}\n");
+  return g_string_free (s, FALSE);
+}
+
+#define BENCH_TOOL_NEEDLE "BENCH-TOOLS"
+
+static char *
+bench_flow_tools (const char *base_url)
+{
+  return g_strdup_printf (
+    "{\"name\": \"bench-llm-tools\","
+    " \"tools\": {\"slow\": {\"plugin\": \"test-tool\", \"sleep_ms\": %d,"
+    "                      \"description\": \"sleeps\"}},"
+    " \"agents\": {\"llm\": {\"plugin\": \"openai\", \"base_url\": \"%s\", \"model\": \"bench\","
+    "                      \"tools\": [\"slow\"]}},"
+    " \"tasks\": [{\"name\": \"t\", \"agent\": \"llm\", \"description\": \"" BENCH_TOOL_NEEDLE "\"}]}",
+    opt_tool_ms, base_url);
+}
+
+static char *
+bench_tool_rule (void)
+{
+  GString *s = g_string_new ("--tool-rule=" BENCH_TOOL_NEEDLE "=[");
+
+  for (gint i = 0; i < opt_tool_calls; i++)
+    g_string_append_printf (s, "%s{\"name\": \"slow\", \"arguments\": {\"n\": %d}}",
+                            i > 0 ? ", " : "", i);
+  g_string_append_c (s, ']');
+  return g_string_free (s, FALSE);
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) ctx = g_option_context_new ("parallel N | tools");
+  g_autoptr(GError) error = NULL;
+  gboolean tools = FALSE;
+  guint64 n = 0;
+
+  g_option_context_add_main_entries (ctx, bench_options, NULL);
+  g_option_context_set_summary (ctx,
+    "The openai agent against weft-mock-llm-server (a separate process):\n"
+    "  parallel N   one flow of N independent openai tasks\n"
+    "  tools        one task whose model asks for --tool-calls calls of a tool\n"
+    "               that takes --tool-ms, then answers");
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      g_printerr ("weft-bench-llm: %s\n", error->message);
+      return 2;
+    }
+  if (argc == 3 && strcmp (argv[1], "parallel") == 0
+      && g_ascii_string_to_unsigned (argv[2], 10, 1, 10000000, &n, NULL))
+    tools = FALSE;
+  else if (argc == 2 && strcmp (argv[1], "tools") == 0)
+    tools = TRUE;
+  else
+    {
+      g_printerr ("weft-bench-llm: want `parallel N` or `tools` (see --help)\n");
+      return 2;
+    }
+  if (opt_threads < 0 || opt_latency_ms < 0 || opt_timeout < 1 || opt_tool_ms < 0
+      || opt_tool_calls < 1)
+    {
+      g_printerr ("weft-bench-llm: bad option value\n");
+      return 2;
+    }
+
+  bench_raise_nofile ();
+  g_autofree char *root = bench_build_root ();
+  if (root == NULL)
+    {
+      g_printerr ("weft-bench-llm: cannot find the build tree from /proc/self/exe\n");
+      return 1;
+    }
+
+  g_autofree char *rule = tools ? bench_tool_rule () : NULL;
+  const char *extra[] = { rule, NULL };
+  BenchMock mock = { NULL, NULL, NULL };
+  if (!bench_mock_start (&mock, root, extra, &error))
+    {
+      g_printerr ("weft-bench-llm: starting the mock: %s\n", error->message);
+      return 1;
+    }
+
+  g_autoptr(WeftEngine) engine = weft_engine_new ((guint) opt_threads);
+  g_autofree char *test_plugins = g_build_filename (root, "tests", "plugins", "good", NULL);
+  const char *dirs[] = { test_plugins, NULL };
+  g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  if (!weft_engine_load_plugins (engine, dirs, warnings, &error))
+    {
+      g_printerr ("weft-bench-llm: loading plugins: %s\n", error->message);
+      bench_mock_stop (&mock);
+      return 1;
+    }
+
+  g_autofree char *label = tools ? g_strdup ("tools")
+                                 : g_strdup_printf ("parallel %" G_GUINT64_FORMAT, n);
+  g_autofree char *json = tools ? bench_flow_tools (mock.base_url)
+                                : bench_flow_parallel (mock.base_url, (guint) n);
+  BenchResult res = { 0 };
+  res.label = label;
+  gboolean ok = bench_run (engine, json, &res);
+  bench_print (&res, ok);
+  if (tools && !opt_json)
+    printf ("  (%d tool calls of %d ms each: %.1f s when they overlap, %.1f s one after another)\n",
+            opt_tool_calls, opt_tool_ms, opt_tool_ms / 1000.0,
+            opt_tool_calls * opt_tool_ms / 1000.0);
+  weft_engine_shutdown (engine, 1000);
+  bench_mock_stop (&mock);
+  g_free (res.first_output);
+  g_free (res.first_error);
+  return ok ? 0 : 1;
+}
