@@ -22,6 +22,12 @@
 #define WEFT_SQLITE_BATCH_MAX_EVENTS 20000
 #define WEFT_SQLITE_BATCH_MAX_US (500 * 1000)
 
+/* The writer's cache holds a whole batch (20,000 events of a few hundred
+ * bytes, their task rows and the B-tree pages above them): a smaller one
+ * spills dirty pages to the WAL mid-transaction and reads them back. */
+#define WEFT_SQLITE_WRITER_PRAGMAS \
+  "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+
 /* Schema steps, applied in order inside one transaction: step i takes a
  * database from version i to version i + 1.  Never edit a released step;
  * add one. */
@@ -57,6 +63,71 @@ static const char *const weft_sqlite_migrations[] = {
   "  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;",
   /* 2: `weft runs list` reads newest first. */
   "CREATE INDEX runs_by_start ON runs (started_wall_us);",
+  /* 3: an integer key per run.  Events and tasks move to `event_rows` and
+   * `task_rows`, keyed by it instead of the 36-character run id (WITHOUT
+   * ROWID: their primary key is how they are written and read); `events`
+   * and `tasks` become views with the columns they had.  A task's place in
+   * its run (`ord`, was the rowid) is the seq of its first event; old rows
+   * get 1, 2, 3, … in their old order, below any seq a resume adds. */
+  "ALTER TABLE runs RENAME TO runs_v2;"
+  "CREATE TABLE runs ("
+  "  id INTEGER PRIMARY KEY,"
+  "  run_id TEXT NOT NULL UNIQUE,"
+  "  flow TEXT,"
+  "  status TEXT NOT NULL,"
+  "  error TEXT,"
+  "  inputs TEXT,"
+  "  flow_source TEXT,"
+  "  started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER,"
+  "  last_seq INTEGER NOT NULL DEFAULT 0);"
+  "INSERT INTO runs (id, run_id, flow, status, error, inputs, flow_source, started_wall_us,"
+  "  finished_wall_us, last_seq) "
+  "SELECT rowid, run_id, flow, status, error, inputs, flow_source, started_wall_us,"
+  "  finished_wall_us, last_seq FROM runs_v2 ORDER BY rowid;"
+  /* Rows of runs the old tables name without a runs row (none that weft
+   * wrote itself) are kept, under a run that stays `running`. */
+  "INSERT OR IGNORE INTO runs (run_id, status) "
+  "  SELECT run_id, 'running' FROM events UNION SELECT run_id, 'running' FROM tasks;"
+  "CREATE TABLE task_rows ("
+  "  run INTEGER NOT NULL,"
+  "  name TEXT NOT NULL,"
+  "  ord INTEGER NOT NULL,"
+  "  status TEXT NOT NULL,"
+  "  output TEXT,"
+  "  error TEXT,"
+  "  attempts INTEGER NOT NULL DEFAULT 0,"
+  "  started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER,"
+  "  PRIMARY KEY (run, name)) WITHOUT ROWID;"
+  "INSERT INTO task_rows (run, name, ord, status, output, error, attempts, started_wall_us,"
+  "  finished_wall_us) "
+  "SELECT r.id, t.name, row_number () OVER (PARTITION BY t.run_id ORDER BY t.rowid),"
+  "  t.status, t.output, t.error, t.attempts, t.started_wall_us, t.finished_wall_us "
+  "FROM tasks t JOIN runs r ON r.run_id = t.run_id;"
+  "CREATE TABLE event_rows ("
+  "  run INTEGER NOT NULL,"
+  "  seq INTEGER NOT NULL,"
+  "  type TEXT NOT NULL,"
+  "  task TEXT,"
+  "  time INTEGER NOT NULL,"
+  "  json TEXT NOT NULL,"
+  "  PRIMARY KEY (run, seq)) WITHOUT ROWID;"
+  "INSERT INTO event_rows (run, seq, type, task, time, json) "
+  "SELECT r.id, e.seq, e.type, e.task, e.time, e.json "
+  "FROM events e JOIN runs r ON r.run_id = e.run_id ORDER BY r.id, e.seq;"
+  "DROP TABLE events;"
+  "DROP TABLE tasks;"
+  "DROP TABLE runs_v2;"
+  "CREATE INDEX runs_by_start ON runs (started_wall_us);"
+  "CREATE VIEW events (run_id, seq, type, task, time, json) AS "
+  "  SELECT r.run_id, e.seq, e.type, e.task, e.time, e.json "
+  "  FROM event_rows e JOIN runs r ON r.id = e.run;"
+  "CREATE VIEW tasks (run_id, name, status, output, error, attempts, started_wall_us,"
+  "  finished_wall_us) AS "
+  "  SELECT r.run_id, t.name, t.status, t.output, t.error, t.attempts, t.started_wall_us,"
+  "    t.finished_wall_us "
+  "  FROM task_rows t JOIN runs r ON r.id = t.run;",
 };
 
 #define WEFT_SQLITE_SCHEMA_VERSION ((gint64) G_N_ELEMENTS (weft_sqlite_migrations))
@@ -65,6 +136,7 @@ typedef enum {
   STMT_EVENT,
   STMT_TASK,
   STMT_RUN_SEEN,
+  STMT_RUN_ID,
   STMT_RUN_START,
   STMT_RUN_END,
   STMT_LAST_SEQ,
@@ -75,22 +147,23 @@ typedef enum {
 
 static const char *const weft_sqlite_stmt_sql[N_STMTS] = {
   [STMT_EVENT] =
-    "INSERT OR IGNORE INTO events (run_id, seq, type, task, time, json) "
+    "INSERT OR IGNORE INTO event_rows (run, seq, type, task, time, json) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
   /* A skip (attempt 0) keeps the attempts made; the first start stays. */
   [STMT_TASK] =
-    "INSERT INTO tasks (run_id, name, status, output, error, attempts, started_wall_us, "
-    "  finished_wall_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-    "ON CONFLICT (run_id, name) DO UPDATE SET status = excluded.status, "
+    "INSERT INTO task_rows (run, name, ord, status, output, error, attempts, started_wall_us, "
+    "  finished_wall_us) VALUES (?1, ?2, ?9, ?3, ?4, ?5, ?6, ?7, ?8) "
+    "ON CONFLICT (run, name) DO UPDATE SET status = excluded.status, "
     "  output = excluded.output, error = excluded.error, "
     "  attempts = CASE WHEN excluded.attempts > 0 THEN excluded.attempts "
-    "                  ELSE tasks.attempts END, "
-    "  started_wall_us = coalesce(tasks.started_wall_us, excluded.started_wall_us), "
+    "                  ELSE task_rows.attempts END, "
+    "  started_wall_us = coalesce(task_rows.started_wall_us, excluded.started_wall_us), "
     "  finished_wall_us = excluded.finished_wall_us",
   /* An instance that only some tasks name sees no run.* events: the run's
    * row then holds what task events tell. */
   [STMT_RUN_SEEN] =
     "INSERT OR IGNORE INTO runs (run_id, flow, status) VALUES (?1, ?2, 'running')",
+  [STMT_RUN_ID] = "SELECT id FROM runs WHERE run_id = ?1",
   [STMT_RUN_START] =
     "INSERT INTO runs (run_id, flow, status, inputs, flow_source, started_wall_us) "
     "VALUES (?1, ?2, 'running', ?3, ?4, ?5) "
@@ -100,9 +173,9 @@ static const char *const weft_sqlite_stmt_sql[N_STMTS] = {
     "  flow_source = coalesce(runs.flow_source, excluded.flow_source), "
     "  started_wall_us = coalesce(runs.started_wall_us, excluded.started_wall_us)",
   [STMT_RUN_END] =
-    "UPDATE runs SET status = ?2, error = ?3, finished_wall_us = ?4 WHERE run_id = ?1",
+    "UPDATE runs SET status = ?2, error = ?3, finished_wall_us = ?4 WHERE id = ?1",
   [STMT_LAST_SEQ] =
-    "UPDATE runs SET last_seq = max(last_seq, ?2) WHERE run_id = ?1",
+    "UPDATE runs SET last_seq = max(last_seq, ?2) WHERE id = ?1",
   [STMT_BEGIN] = "BEGIN IMMEDIATE",
   [STMT_COMMIT] = "COMMIT",
 };
@@ -117,11 +190,14 @@ typedef struct {
   char *output;
   char *error;
   int attempts;
+  guint64 first_seq;          /* the row's `ord` when it is new */
   gint64 started_wall_us;
   gint64 finished_wall_us;
 } WeftSqliteBatchTask;
 
 typedef struct {
+  char *run_id;
+  gint64 id;                  /* runs.id */
   guint64 last_seq;
   GHashTable *tasks;          /* name → WeftSqliteBatchTask (owned by `order`) */
   GPtrArray *order;           /* the batch's tasks, as first touched */
@@ -145,6 +221,7 @@ weft_sqlite_batch_run_free (gpointer data)
 
   g_hash_table_unref (run->tasks);
   g_ptr_array_unref (run->order);
+  g_free (run->run_id);
   g_free (run);
 }
 
@@ -160,7 +237,8 @@ typedef struct {
   guint batch_events;
   gint64 batch_started_us;
   GHashTable *batch_runs;     /* run id → WeftSqliteBatchRun, this batch's */
-  GHashTable *known_runs;     /* run ids that have a row (set) */
+  WeftSqliteBatchRun *cur_run; /* the last event's, in batch_runs */
+  GHashTable *known_runs;     /* run id → its runs.id (gint64), rows that exist */
   GString *json;              /* the event being stored, as JSON */
 
   GMutex read_lock;
@@ -405,9 +483,9 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
   g_mutex_init (&self->read_lock);
   self->path = g_strdup (weft_config_get_string (config, "path"));
   self->synchronous = g_ascii_strdown (weft_config_get_string (config, "synchronous"), -1);
-  self->batch_runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+  self->batch_runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                             weft_sqlite_batch_run_free);
-  self->known_runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->known_runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->json = g_string_sized_new (512);
   if (!weft_sqlite_check_options (self, config, error))
     return NULL;
@@ -419,6 +497,7 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
                             error)
       || !weft_sqlite_set_wal (self, error)
       || !weft_sqlite_exec (self, self->writer, pragma, error)
+      || !weft_sqlite_exec (self, self->writer, WEFT_SQLITE_WRITER_PRAGMAS, error)
       || !weft_sqlite_migrate (self, error)
       || !weft_sqlite_prepare (self, error))
     return NULL;
@@ -487,11 +566,11 @@ weft_sqlite_begin (WeftSqlite *self)
 }
 
 static void
-weft_sqlite_write_task (WeftSqlite *self, const char *run_id, WeftSqliteBatchTask *task)
+weft_sqlite_write_task (WeftSqlite *self, gint64 run_id, WeftSqliteBatchTask *task)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_TASK];
 
-  sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 1, run_id);
   sqlite3_bind_text (stmt, 2, task->name, -1, SQLITE_STATIC);
   sqlite3_bind_text (stmt, 3, task->status, -1, SQLITE_STATIC);
   weft_sqlite_bind_text (stmt, 4, task->output);
@@ -499,6 +578,7 @@ weft_sqlite_write_task (WeftSqlite *self, const char *run_id, WeftSqliteBatchTas
   sqlite3_bind_int (stmt, 6, task->attempts);
   weft_sqlite_bind_time (stmt, 7, task->started_wall_us);
   weft_sqlite_bind_time (stmt, 8, task->finished_wall_us);
+  sqlite3_bind_int64 (stmt, 9, (sqlite3_int64) task->first_seq);
   weft_sqlite_step (self, STMT_TASK, "cannot store a task");
 }
 
@@ -507,20 +587,21 @@ static void
 weft_sqlite_write_batch (WeftSqlite *self)
 {
   GHashTableIter iter;
-  gpointer run_id, data;
+  gpointer data;
 
   g_hash_table_iter_init (&iter, self->batch_runs);
-  while (g_hash_table_iter_next (&iter, &run_id, &data))
+  while (g_hash_table_iter_next (&iter, NULL, &data))
     {
       WeftSqliteBatchRun *run = data;
       sqlite3_stmt *stmt = self->stmts[STMT_LAST_SEQ];
 
       for (guint i = 0; i < run->order->len; i++)
-        weft_sqlite_write_task (self, run_id, run->order->pdata[i]);
-      sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
+        weft_sqlite_write_task (self, run->id, run->order->pdata[i]);
+      sqlite3_bind_int64 (stmt, 1, run->id);
       sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) run->last_seq);
       weft_sqlite_step (self, STMT_LAST_SEQ, "cannot record a run's last event");
     }
+  self->cur_run = NULL;
   g_hash_table_remove_all (self->batch_runs);
 }
 
@@ -536,57 +617,94 @@ weft_sqlite_commit (WeftSqlite *self)
   g_autofree char *what = g_strdup_printf ("%u event(s) lost", self->batch_events);
   weft_sqlite_warn (self, what);
   sqlite3_exec (self->writer, "ROLLBACK", NULL, NULL, NULL);
+  /* Rows this batch created are gone with it. */
+  g_hash_table_remove_all (self->known_runs);
 }
 
-static WeftSqliteBatchRun *
-weft_sqlite_batch_run (WeftSqlite *self, const char *run_id)
+/* The runs.id of the event's run, whose row is created when it has none
+ * yet (an instance that only some tasks name sees no run.* events: the
+ * row then holds what task events tell). */
+static gboolean
+weft_sqlite_run_key (WeftSqlite *self, const WeftEvent *event, gint64 *id)
 {
-  WeftSqliteBatchRun *run = g_hash_table_lookup (self->batch_runs, run_id);
+  const char *run_id = weft_event_get_run_id (event);
+  gint64 *known = g_hash_table_lookup (self->known_runs, run_id);
+  sqlite3_stmt *stmt = self->stmts[STMT_RUN_ID];
+  int rc;
 
-  if (run != NULL)
+  if (known != NULL)
+    {
+      *id = *known;
+      return TRUE;
+    }
+  /* A bound on memory for a process that stores runs forever. */
+  if (g_hash_table_size (self->known_runs) > 10000)
+    g_hash_table_remove_all (self->known_runs);
+  sqlite3_bind_text (self->stmts[STMT_RUN_SEEN], 1, run_id, -1, SQLITE_STATIC);
+  weft_sqlite_bind_text (self->stmts[STMT_RUN_SEEN], 2, weft_event_get_flow_name (event));
+  if (!weft_sqlite_step (self, STMT_RUN_SEEN, "cannot store a run"))
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    *id = sqlite3_column_int64 (stmt, 0);
+  sqlite3_reset (stmt);
+  if (rc != SQLITE_ROW)
+    {
+      weft_sqlite_warn (self, "cannot read a run's key");
+      return FALSE;
+    }
+  known = g_new (gint64, 1);
+  *known = *id;
+  g_hash_table_insert (self->known_runs, g_strdup (run_id), known);
+  return TRUE;
+}
+
+/* The batch's state of the event's run; NULL when its row cannot be
+ * written.  Consecutive events of one run skip the hash lookup. */
+static WeftSqliteBatchRun *
+weft_sqlite_batch_run (WeftSqlite *self, const WeftEvent *event)
+{
+  const char *run_id = weft_event_get_run_id (event);
+  WeftSqliteBatchRun *run = self->cur_run;
+  gint64 id;
+
+  if (run != NULL && strcmp (run->run_id, run_id) == 0)
     return run;
-  run = g_new0 (WeftSqliteBatchRun, 1);
-  run->order = g_ptr_array_new_with_free_func (weft_sqlite_batch_task_free);
-  run->tasks = g_hash_table_new (g_str_hash, g_str_equal);
-  g_hash_table_insert (self->batch_runs, g_strdup (run_id), run);
+  run = g_hash_table_lookup (self->batch_runs, run_id);
+  if (run == NULL)
+    {
+      if (!weft_sqlite_run_key (self, event, &id))
+        return NULL;
+      run = g_new0 (WeftSqliteBatchRun, 1);
+      run->run_id = g_strdup (run_id);
+      run->id = id;
+      run->order = g_ptr_array_new_with_free_func (weft_sqlite_batch_task_free);
+      run->tasks = g_hash_table_new (g_str_hash, g_str_equal);
+      g_hash_table_insert (self->batch_runs, run->run_id, run);
+    }
+  self->cur_run = run;
   return run;
 }
 
 /* Stores the event itself; FALSE when it was stored before (a second
  * delivery must change nothing) or could not be. */
 static gboolean
-weft_sqlite_insert_event (WeftSqlite *self, const WeftEvent *event)
+weft_sqlite_insert_event (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEvent *event)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_EVENT];
   const char *json = weft_sqlite_event_json (self, event);
 
-  sqlite3_bind_text (stmt, 1, weft_event_get_run_id (event), -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 1, run->id);
   sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) weft_event_get_seq (event));
   sqlite3_bind_text (stmt, 3, weft_event_type_to_string (weft_event_get_event_type (event)),
                      -1, SQLITE_STATIC);
   weft_sqlite_bind_text (stmt, 4, weft_event_get_task_name (event));
   sqlite3_bind_int64 (stmt, 5, weft_event_get_wall_us (event));
-  sqlite3_bind_text (stmt, 6, json, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 6, json, (int) self->json->len, SQLITE_STATIC);
   if (!weft_sqlite_step (self, STMT_EVENT, "cannot store an event"))
     return FALSE;
   return sqlite3_changes (self->writer) > 0;
-}
-
-static void
-weft_sqlite_ensure_run (WeftSqlite *self, const WeftEvent *event)
-{
-  const char *run_id = weft_event_get_run_id (event);
-  sqlite3_stmt *stmt = self->stmts[STMT_RUN_SEEN];
-
-  if (g_hash_table_contains (self->known_runs, run_id))
-    return;
-  /* A bound on memory for a process that stores runs forever. */
-  if (g_hash_table_size (self->known_runs) > 10000)
-    g_hash_table_remove_all (self->known_runs);
-  sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
-  weft_sqlite_bind_text (stmt, 2, weft_event_get_flow_name (event));
-  if (weft_sqlite_step (self, STMT_RUN_SEEN, "cannot store a run"))
-    g_hash_table_add (self->known_runs, g_strdup (run_id));
 }
 
 static void
@@ -599,40 +717,38 @@ weft_sqlite_run_started (WeftSqlite *self, const WeftEvent *event)
   weft_sqlite_bind_text (stmt, 3, weft_event_get_inputs (event));
   weft_sqlite_bind_text (stmt, 4, weft_event_get_flow_source (event));
   sqlite3_bind_int64 (stmt, 5, weft_event_get_wall_us (event));
-  if (weft_sqlite_step (self, STMT_RUN_START, "cannot store a run"))
-    g_hash_table_add (self->known_runs, g_strdup (weft_event_get_run_id (event)));
+  weft_sqlite_step (self, STMT_RUN_START, "cannot store a run");
 }
 
 static void
-weft_sqlite_run_ended (WeftSqlite *self, const WeftEvent *event, const char *status)
+weft_sqlite_run_ended (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEvent *event,
+                       const char *status)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_RUN_END];
 
-  weft_sqlite_ensure_run (self, event);
-  sqlite3_bind_text (stmt, 1, weft_event_get_run_id (event), -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 1, run->id);
   sqlite3_bind_text (stmt, 2, status, -1, SQLITE_STATIC);
   weft_sqlite_bind_text (stmt, 3, weft_event_get_error (event));
   sqlite3_bind_int64 (stmt, 4, weft_event_get_wall_us (event));
   weft_sqlite_step (self, STMT_RUN_END, "cannot store a run's end");
-  g_hash_table_remove (self->known_runs, weft_event_get_run_id (event));
+  g_hash_table_remove (self->known_runs, run->run_id);
 }
 
 /* The task's row after `event`, merged into the batch's. */
 static void
-weft_sqlite_task_event (WeftSqlite *self, const WeftEvent *event, const char *status)
+weft_sqlite_task_event (WeftSqliteBatchRun *run, const WeftEvent *event, const char *status)
 {
-  WeftSqliteBatchRun *run = weft_sqlite_batch_run (self, weft_event_get_run_id (event));
   const char *name = weft_event_get_task_name (event);
   WeftSqliteBatchTask *task = g_hash_table_lookup (run->tasks, name);
   WeftEventType type = weft_event_get_event_type (event);
   gint64 wall = weft_event_get_wall_us (event);
   guint attempt = weft_event_get_attempt (event);
 
-  weft_sqlite_ensure_run (self, event);
   if (task == NULL)
     {
       task = g_new0 (WeftSqliteBatchTask, 1);
       task->name = g_strdup (name);
+      task->first_seq = weft_event_get_seq (event);
       g_ptr_array_add (run->order, task);
       g_hash_table_insert (run->tasks, task->name, task);
     }
@@ -654,7 +770,7 @@ weft_sqlite_task_event (WeftSqlite *self, const WeftEvent *event, const char *st
 
 /* What the runs and tasks tables make of one stored event. */
 static void
-weft_sqlite_apply (WeftSqlite *self, const WeftEvent *event)
+weft_sqlite_apply (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEvent *event)
 {
   switch (weft_event_get_event_type (event))
     {
@@ -663,28 +779,28 @@ weft_sqlite_apply (WeftSqlite *self, const WeftEvent *event)
       weft_sqlite_run_started (self, event);
       break;
     case WEFT_EVENT_RUN_COMPLETED:
-      weft_sqlite_run_ended (self, event, "completed");
+      weft_sqlite_run_ended (self, run, event, "completed");
       break;
     case WEFT_EVENT_RUN_FAILED:
-      weft_sqlite_run_ended (self, event, "failed");
+      weft_sqlite_run_ended (self, run, event, "failed");
       break;
     case WEFT_EVENT_RUN_CANCELLED:
-      weft_sqlite_run_ended (self, event, "cancelled");
+      weft_sqlite_run_ended (self, run, event, "cancelled");
       break;
     case WEFT_EVENT_TASK_STARTED:
-      weft_sqlite_task_event (self, event, "running");
+      weft_sqlite_task_event (run, event, "running");
       break;
     case WEFT_EVENT_TASK_COMPLETED:
-      weft_sqlite_task_event (self, event, "completed");
+      weft_sqlite_task_event (run, event, "completed");
       break;
     case WEFT_EVENT_TASK_FAILED:
-      weft_sqlite_task_event (self, event, "failed");
+      weft_sqlite_task_event (run, event, "failed");
       break;
     case WEFT_EVENT_TASK_RETRYING:
-      weft_sqlite_task_event (self, event, "retrying");
+      weft_sqlite_task_event (run, event, "retrying");
       break;
     case WEFT_EVENT_TASK_SKIPPED:
-      weft_sqlite_task_event (self, event, "skipped");
+      weft_sqlite_task_event (run, event, "skipped");
       break;
     case WEFT_EVENT_TASK_STEP:
     default:
@@ -697,15 +813,16 @@ static void
 weft_sqlite_on_event (gpointer instance, const WeftEvent *event)
 {
   WeftSqlite *self = instance;
+  WeftSqliteBatchRun *run;
 
   if (!weft_sqlite_begin (self))
     return;
   self->batch_events++;
-  if (weft_sqlite_insert_event (self, event))
+  run = weft_sqlite_batch_run (self, event);
+  if (run != NULL && weft_sqlite_insert_event (self, run, event))
     {
-      WeftSqliteBatchRun *run = weft_sqlite_batch_run (self, weft_event_get_run_id (event));
       run->last_seq = MAX (run->last_seq, weft_event_get_seq (event));
-      weft_sqlite_apply (self, event);
+      weft_sqlite_apply (self, run, event);
     }
   if (self->batch_events >= WEFT_SQLITE_BATCH_MAX_EVENTS
       || g_get_monotonic_time () - self->batch_started_us >= WEFT_SQLITE_BATCH_MAX_US)
@@ -843,8 +960,12 @@ weft_sqlite_add_tasks (WeftSqlite *self, sqlite3 *db, const char *run_id, JsonBu
 
   /* In the order they first appeared: the order the run reached them. */
   if (sqlite3_prepare_v2 (db,
-                          "SELECT name, status, output, error, attempts, started_wall_us, "
-                          "finished_wall_us FROM tasks WHERE run_id = ?1 ORDER BY rowid",
+                          "SELECT t.name AS name, t.status AS status, t.output AS output, "
+                          "t.error AS error, t.attempts AS attempts, "
+                          "t.started_wall_us AS started_wall_us, "
+                          "t.finished_wall_us AS finished_wall_us "
+                          "FROM task_rows t JOIN runs r ON r.id = t.run "
+                          "WHERE r.run_id = ?1 ORDER BY t.ord",
                           -1, &stmt, NULL) != SQLITE_OK)
     return weft_sqlite_fail (self, db, "cannot read a run's tasks", error);
   sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
