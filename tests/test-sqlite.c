@@ -476,6 +476,75 @@ test_migrate_old (Fixture *f, gconstpointer data)
   sqlite3_close (db);
 }
 
+/* Version 2 as released, with a run, its tasks (in the order the run
+ * reached them, not by name) and its events: step 3 moves them under an
+ * integer run key, and the views keep the old columns. */
+static const char *const data_v2 =
+  "CREATE INDEX runs_by_start ON runs (started_wall_us);"
+  "INSERT INTO schema_version VALUES (2, 0);"
+  "INSERT INTO runs (run_id, flow, status, started_wall_us, last_seq) VALUES "
+  "  ('run-2', 'two', 'running', 2, 5);"
+  "INSERT INTO tasks (run_id, name, status, output, attempts, started_wall_us, "
+  "  finished_wall_us) VALUES ('run-2', 'zeta', 'completed', 'Z', 1, 10, 11),"
+  "  ('run-2', 'alpha', 'running', NULL, 2, 12, NULL);"
+  "INSERT INTO events (run_id, seq, type, task, time, json) VALUES "
+  "  ('run-2', 1, 'run.started', NULL, 2, '{\"seq\":1}'),"
+  "  ('run-2', 2, 'task.started', 'zeta', 10, '{\"seq\":2}'),"
+  "  ('run-2', 3, 'task.completed', 'zeta', 11, '{\"seq\":3}'),"
+  "  ('run-2', 5, 'task.started', 'alpha', 12, '{\"seq\":5}'),"
+  "  ('orphan', 1, 'run.started', NULL, 3, '{\"seq\":1}');";
+
+static void
+test_migrate_v2 (Fixture *f, gconstpointer data)
+{
+  sqlite3 *db = open_db_create (f->db);
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) store = NULL;
+  g_autoptr(JsonNode) run = NULL;
+  g_autofree char *seqs = NULL;
+  g_autofree char *tasks = NULL;
+  g_autofree char *orphan = NULL;
+
+  exec_sql (db, schema_v1);
+  exec_sql (db, data_v2);
+  store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 3);
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                  "'runs_by_start'"), ==, 1);
+  /* Every event, under the same (run_id, seq), through the view. */
+  seqs = query_text (db, "SELECT group_concat(seq || ':' || type || ':' || coalesce(task, '-') "
+                         "|| ':' || json, ' ') FROM (SELECT * FROM events WHERE run_id = 'run-2' "
+                         "ORDER BY seq)");
+  g_assert_cmpstr (seqs, ==, "1:run.started:-:{\"seq\":1} 2:task.started:zeta:{\"seq\":2} "
+                             "3:task.completed:zeta:{\"seq\":3} 5:task.started:alpha:{\"seq\":5}");
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM events"), ==, 5);
+  /* An event whose run had no row keeps it, under a new runs row. */
+  orphan = query_text (db, "SELECT status || '|' || seq FROM events JOIN runs USING (run_id) "
+                           "WHERE run_id = 'orphan'");
+  g_assert_cmpstr (orphan, ==, "running|1");
+  tasks = query_text (db, "SELECT group_concat(name || ':' || status || ':' || attempts, ' ') "
+                          "FROM tasks WHERE run_id = 'run-2'");
+  weft_test_assert_contains (tasks, "zeta:completed:1");
+  weft_test_assert_contains (tasks, "alpha:running:2");
+
+  /* Read back through the plugin: tasks in their old order, zeta first. */
+  run = weft_store_get_run (store, "run-2", &error);
+  g_assert_no_error (error);
+  JsonObject *o = json_node_get_object (run);
+  JsonArray *t = json_object_get_array_member (o, "tasks");
+  g_assert_cmpint (json_object_get_int_member (o, "last_seq"), ==, 5);
+  g_assert_cmpuint (json_array_get_length (t), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (t, 0), "name"),
+                   ==, "zeta");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (t, 0), "output"),
+                   ==, "Z");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (t, 1), "name"),
+                   ==, "alpha");
+  sqlite3_close (db);
+}
+
 static void
 test_refuse_newer (Fixture *f, gconstpointer data)
 {
@@ -533,6 +602,7 @@ main (int argc, char **argv)
   ADD ("store-api", test_store_api);
   ADD ("flow-store", test_flow_store);
   ADD ("migrate-old", test_migrate_old);
+  ADD ("migrate-v2", test_migrate_v2);
   ADD ("refuse-newer", test_refuse_newer);
   ADD ("bad-options", test_bad_options);
 #undef ADD

@@ -22,6 +22,9 @@
 #define WEFT_SQLITE_BATCH_MAX_EVENTS 20000
 #define WEFT_SQLITE_BATCH_MAX_US (500 * 1000)
 
+/* An event's key in event_rows is runs.id × 2^32 + seq. */
+#define WEFT_SQLITE_MAX_SEQ G_GUINT64_CONSTANT (0xFFFFFFFF)
+
 /* The writer's cache holds a whole batch (20,000 events of a few hundred
  * bytes, their task rows and the B-tree pages above them): a smaller one
  * spills dirty pages to the WAL mid-transaction and reads them back. */
@@ -64,11 +67,13 @@ static const char *const weft_sqlite_migrations[] = {
   /* 2: `weft runs list` reads newest first. */
   "CREATE INDEX runs_by_start ON runs (started_wall_us);",
   /* 3: an integer key per run.  Events and tasks move to `event_rows` and
-   * `task_rows`, keyed by it instead of the 36-character run id (WITHOUT
-   * ROWID: their primary key is how they are written and read); `events`
-   * and `tasks` become views with the columns they had.  A task's place in
-   * its run (`ord`, was the rowid) is the seq of its first event; old rows
-   * get 1, 2, 3, … in their old order, below any seq a resume adds. */
+   * `task_rows`, keyed by it instead of the 36-character run id; `events`
+   * and `tasks` become views with the columns they had.  An event's key is
+   * runs.id × 2^32 + seq, its rowid: storing one is an append to the
+   * table's only B-tree.  A task's rows are WITHOUT ROWID on (run, name);
+   * its place in its run (`ord`, was the rowid) is the seq of its first
+   * event; old rows get 1, 2, 3, … in their old order, below any seq a
+   * resume adds. */
   "ALTER TABLE runs RENAME TO runs_v2;"
   "CREATE TABLE runs ("
   "  id INTEGER PRIMARY KEY,"
@@ -106,23 +111,22 @@ static const char *const weft_sqlite_migrations[] = {
   "  t.status, t.output, t.error, t.attempts, t.started_wall_us, t.finished_wall_us "
   "FROM tasks t JOIN runs r ON r.run_id = t.run_id;"
   "CREATE TABLE event_rows ("
-  "  run INTEGER NOT NULL,"
-  "  seq INTEGER NOT NULL,"
+  "  key INTEGER PRIMARY KEY,"
   "  type TEXT NOT NULL,"
   "  task TEXT,"
   "  time INTEGER NOT NULL,"
-  "  json TEXT NOT NULL,"
-  "  PRIMARY KEY (run, seq)) WITHOUT ROWID;"
-  "INSERT INTO event_rows (run, seq, type, task, time, json) "
-  "SELECT r.id, e.seq, e.type, e.task, e.time, e.json "
+  "  json TEXT NOT NULL);"
+  "INSERT INTO event_rows (key, type, task, time, json) "
+  "SELECT (r.id << 32) + e.seq, e.type, e.task, e.time, e.json "
   "FROM events e JOIN runs r ON r.run_id = e.run_id ORDER BY r.id, e.seq;"
   "DROP TABLE events;"
   "DROP TABLE tasks;"
   "DROP TABLE runs_v2;"
   "CREATE INDEX runs_by_start ON runs (started_wall_us);"
   "CREATE VIEW events (run_id, seq, type, task, time, json) AS "
-  "  SELECT r.run_id, e.seq, e.type, e.task, e.time, e.json "
-  "  FROM event_rows e JOIN runs r ON r.id = e.run;"
+  "  SELECT r.run_id, e.key & 4294967295, e.type, e.task, e.time, e.json "
+  "  FROM runs r JOIN event_rows e "
+  "    ON e.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295;"
   "CREATE VIEW tasks (run_id, name, status, output, error, attempts, started_wall_us,"
   "  finished_wall_us) AS "
   "  SELECT r.run_id, t.name, t.status, t.output, t.error, t.attempts, t.started_wall_us,"
@@ -147,8 +151,8 @@ typedef enum {
 
 static const char *const weft_sqlite_stmt_sql[N_STMTS] = {
   [STMT_EVENT] =
-    "INSERT OR IGNORE INTO event_rows (run, seq, type, task, time, json) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    "INSERT OR IGNORE INTO event_rows (key, type, task, time, json) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)",
   /* A skip (attempt 0) keeps the attempts made; the first start stays. */
   [STMT_TASK] =
     "INSERT INTO task_rows (run, name, ord, status, output, error, attempts, started_wall_us, "
@@ -693,15 +697,24 @@ static gboolean
 weft_sqlite_insert_event (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEvent *event)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_EVENT];
-  const char *json = weft_sqlite_event_json (self, event);
+  guint64 seq = weft_event_get_seq (event);
+  const char *json;
 
-  sqlite3_bind_int64 (stmt, 1, run->id);
-  sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) weft_event_get_seq (event));
-  sqlite3_bind_text (stmt, 3, weft_event_type_to_string (weft_event_get_event_type (event)),
+  if (seq > WEFT_SQLITE_MAX_SEQ)
+    {
+      g_log_structured ("weft-sqlite", G_LOG_LEVEL_WARNING, "MESSAGE",
+                        "sqlite store %s: run %s: event %" G_GUINT64_FORMAT " not stored: "
+                        "the store keeps %" G_GUINT64_FORMAT " events per run at most",
+                        self->path, run->run_id, seq, (guint64) WEFT_SQLITE_MAX_SEQ);
+      return FALSE;
+    }
+  json = weft_sqlite_event_json (self, event);
+  sqlite3_bind_int64 (stmt, 1, (run->id << 32) + (sqlite3_int64) seq);
+  sqlite3_bind_text (stmt, 2, weft_event_type_to_string (weft_event_get_event_type (event)),
                      -1, SQLITE_STATIC);
-  weft_sqlite_bind_text (stmt, 4, weft_event_get_task_name (event));
-  sqlite3_bind_int64 (stmt, 5, weft_event_get_wall_us (event));
-  sqlite3_bind_text (stmt, 6, json, (int) self->json->len, SQLITE_STATIC);
+  weft_sqlite_bind_text (stmt, 3, weft_event_get_task_name (event));
+  sqlite3_bind_int64 (stmt, 4, weft_event_get_wall_us (event));
+  sqlite3_bind_text (stmt, 5, json, (int) self->json->len, SQLITE_STATIC);
   if (!weft_sqlite_step (self, STMT_EVENT, "cannot store an event"))
     return FALSE;
   return sqlite3_changes (self->writer) > 0;
