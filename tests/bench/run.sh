@@ -17,8 +17,11 @@ builddir=build-bench
 if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" --buildtype=release >/dev/null || exit 1
 fi
-# The sqlite plugin too: the last row measures the store.
-meson compile -C "$builddir" weft-bench plugins/callbacks/sqlite/weft-sqlite >/dev/null || exit 1
+# The sqlite plugin too: the last row measures the store.  And the openai
+# agent against the mock server, with the test plugins for its tool run.
+meson compile -C "$builddir" weft-bench plugins/callbacks/sqlite/weft-sqlite \
+  weft-bench-llm weft-mock-llm-server plugins/agents/openai/weft-openai \
+  tests/plugins/good/weft-test-tool >/dev/null || exit 1
 
 bench="$builddir/tests/bench/weft-bench"
 status=0
@@ -42,4 +45,20 @@ if ! "$bench" --store "$store_db" "$@" wide 100000; then
 fi
 echo "(layers L W: task j of layer l waits for tasks j and (j+1)%W of layer l-1;"
 echo " peak RSS is the process-wide getrusage maximum, one process per workload)"
+
+# The openai agent against weft-mock-llm-server (its own process, 200 ms per
+# answer): N parallel tasks, then one task whose model asks for 5 tool calls
+# of 1 s each (with 8 workers, so that the pool is not what serialises them).
+# weft-bench-llm takes no --repeat/--store: the extra arguments are not
+# passed on.
+echo
+echo "weft-bench-llm: openai agent against weft-mock-llm-server (200 ms per answer)"
+bench_llm="$builddir/tests/bench/weft-bench-llm"
+for workload in "parallel 10" "parallel 1000" "parallel 10000" "--threads 8 tools" "tools"; do
+  # shellcheck disable=SC2086  # the workload is words on purpose
+  if ! "$bench_llm" --timeout 300 $workload; then
+    echo "weft-bench-llm $workload: FAILED" >&2
+    status=1
+  fi
+done
 exit "$status"

@@ -18,7 +18,7 @@
  * this thread; peak RSS (getrusage ru_maxrss: process-wide, this process
  * only, not the mock's); the process's thread count (Threads: in
  * /proc/self/status) before kickoff and its maximum while the run is in
- * flight, sampled every millisecond from a timer on this thread's loop; and
+ * flight, sampled every 5 ms from a timer on this thread's loop; and
  * the mock's own count of requests and of the most in flight at once (from
  * its stderr when it exits).
  *
@@ -158,11 +158,35 @@ typedef struct {
   char *base_url;
 } BenchMock;
 
+/* CPU seconds (user + system) a process has used so far, from
+ * /proc/PID/stat; -1 when it cannot be read. */
+static double
+bench_proc_cpu_s (const char *pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/stat", pid);
+  g_autofree char *stat = NULL;
+
+  if (pid == NULL || !g_file_get_contents (path, &stat, NULL, NULL))
+    return -1;
+  /* Fields after the command name, which is in parentheses: utime and
+   * stime are fields 14 and 15, i.e. the 12th and 13th after ")". */
+  const char *p = strrchr (stat, ')');
+  g_auto(GStrv) fields = p != NULL ? g_strsplit (p + 2, " ", 16) : NULL;
+  if (fields == NULL || g_strv_length (fields) < 13)
+    return -1;
+  return (double) (g_ascii_strtoull (fields[11], NULL, 10) + g_ascii_strtoull (fields[12], NULL, 10))
+         / (double) sysconf (_SC_CLK_TCK);
+}
+
 static void
 bench_mock_stop (BenchMock *mock)
 {
   if (mock->proc != NULL)
     {
+      double cpu = bench_proc_cpu_s (g_subprocess_get_identifier (mock->proc));
+
+      if (cpu >= 0 && !opt_json)
+        printf ("  mock: %.3f s of CPU in all (its own process)\n", cpu);
       g_subprocess_send_signal (mock->proc, SIGTERM);
       g_autofree char *err_text = NULL;
       GInputStream *err = g_subprocess_get_stderr_pipe (mock->proc);
@@ -308,7 +332,7 @@ bench_run (WeftEngine *engine, const char *json, BenchResult *res)
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   BenchWait w = { loop, flow, NULL, NULL, FALSE, 0 };
   guint watchdog = g_timeout_add_seconds ((guint) opt_timeout, bench_stalled, &w);
-  guint sampler = g_timeout_add (1, bench_sample_threads, &w);
+  guint sampler = g_timeout_add (5, bench_sample_threads, &w);
   double cpu0 = bench_cpu_s ();
 
   res->threads_before = bench_thread_count ();
