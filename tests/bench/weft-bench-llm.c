@@ -22,6 +22,15 @@
  * the mock's own count of requests and of the most in flight at once (from
  * its stderr when it exits).
  *
+ * What it showed first (libsoup 3.2.3, 2 CPUs): every request gets a new
+ * connection — libsoup never reuses a connection for a POST unless the
+ * message has SOUP_MESSAGE_IDEMPOTENT, and the mock closes every connection
+ * after one answer (SoupServer keeps a connection alive only when it has a
+ * listener of its own; the mock hands it sockets with accept_iostream) —
+ * and the engine thread spends most of its time in libsoup's queue
+ * processing (soup_session_steal_preconnection walks the whole queue, with
+ * a g_weak_ref_get per item, for every connection still connecting).
+ *
  * Exits 1 when the mock cannot be started, the flow fails to load or the run
  * does not complete in --timeout seconds; 2 on bad arguments. */
 #include "weft.h"
