@@ -29,7 +29,8 @@
  * bytes, their task rows and the B-tree pages above them): a smaller one
  * spills dirty pages to the WAL mid-transaction and reads them back. */
 #define WEFT_SQLITE_WRITER_PRAGMAS \
-  "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+  "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;" \
+  "PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864;"
 
 /* Schema steps, applied in order inside one transaction: step i takes a
  * database from version i to version i + 1.  Never edit a released step;
