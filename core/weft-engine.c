@@ -11,6 +11,10 @@
 
 G_DEFINE_QUARK (weft-error-quark, weft_error)
 
+/* Most tool calls of one task that run at once; threads are made on
+ * demand and leave when idle. */
+#define WEFT_TOOL_THREADS 32
+
 typedef struct {
   guint id;
   WeftEventFunc func;
@@ -21,7 +25,11 @@ typedef struct {
 struct _WeftEngine {
   gint ref_count;
   WeftRegistry *registry;
-  GThreadPool *pool;
+  GThreadPool *pool;          /* blocking agents: --threads */
+  /* Tool calls: their own pool, so that a model's five calls run at once
+   * however few workers the agents have, and a busy agent pool never
+   * starves the tools its own tasks wait for. */
+  GThreadPool *tool_pool;
 
   GMainContext *context;
   GMainLoop *loop;
@@ -186,19 +194,19 @@ weft_engine_loop_thread (gpointer data)
   return NULL;
 }
 
-/* The pool runs blocking agents' attempts and tool calls; each carries the
- * message type it will come back as. */
 static void
 weft_engine_worker (gpointer data, gpointer user_data)
 {
-  if (((WeftMsg *) data)->type == WEFT_MSG_TOOL_RETURN)
-    {
-      weft_tool_call_invoke (data);
-      return;
-    }
   WeftTask *task = data;
   WeftFlowTask *ft = weft_task_get_flow_task (task);
+
   ft->agent->plugin->desc->agent->run (ft->agent->instance, task);
+}
+
+static void
+weft_engine_tool_worker (gpointer data, gpointer user_data)
+{
+  weft_tool_call_invoke (data);
 }
 
 WeftEngine *
@@ -216,6 +224,8 @@ weft_engine_new (guint n_threads)
     g_error ("built-in noop agent: %s", error->message);
 
   engine->pool = g_thread_pool_new (weft_engine_worker, engine, (gint) n_threads, FALSE, NULL);
+  engine->tool_pool = g_thread_pool_new (weft_engine_tool_worker, engine,
+                                         (gint) MAX (WEFT_TOOL_THREADS, n_threads), FALSE, NULL);
   engine->inbox = g_async_queue_new ();
   engine->live_runs = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) weft_run_unref, NULL);
   engine->listeners = g_array_new (FALSE, FALSE, sizeof (WeftListener));
@@ -269,6 +279,7 @@ weft_engine_finalize (WeftEngine *engine)
 
   g_main_context_invoke (engine->context, weft_engine_quit_loop, engine);
   g_thread_join (engine->thread);
+  g_thread_pool_free (engine->tool_pool, FALSE, TRUE);
   g_thread_pool_free (engine->pool, FALSE, TRUE);
   /* Flows and runs hold references, so nothing but a late shutdown request
    * can still be queued. */
@@ -331,9 +342,15 @@ weft_engine_get_soup_session (WeftEngine *engine)
 }
 
 void
-weft_engine_run_blocking (WeftEngine *engine, gpointer work)
+weft_engine_run_blocking (WeftEngine *engine, WeftTask *task)
 {
-  g_thread_pool_push (engine->pool, work, NULL);
+  g_thread_pool_push (engine->pool, task, NULL);
+}
+
+void
+weft_engine_run_tool (WeftEngine *engine, WeftToolCall *call)
+{
+  g_thread_pool_push (engine->tool_pool, call, NULL);
 }
 
 /* ---- runs and attempts in flight --------------------------------------------- */

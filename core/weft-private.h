@@ -178,8 +178,9 @@ typedef struct {
  * way back to the scheduler. */
 void weft_engine_post (WeftEngine *engine, WeftMsg *msg);
 gboolean weft_engine_is_loop_thread (WeftEngine *engine);
-/* Queues a WeftTask or a WeftToolCall for the worker pool. */
-void weft_engine_run_blocking (WeftEngine *engine, gpointer work);
+/* Queues a blocking agent's attempt, or a tool call, for its pool. */
+void weft_engine_run_blocking (WeftEngine *engine, WeftTask *task);
+void weft_engine_run_tool (WeftEngine *engine, WeftToolCall *call);
 gboolean weft_engine_has_listeners (WeftEngine *engine);
 void weft_engine_notify_listeners (WeftEngine *engine, const WeftEvent *event);
 SoupSession *weft_engine_get_soup_session (WeftEngine *engine);

@@ -118,7 +118,7 @@ weft_task_call_tool (WeftTask *task, const char *name, const char *arguments,
   g_autofree char *step = weft_tool_step_text (name, "arguments", json_node_copy (args));
   weft_task_step (task, "tool_call", step);
   weft_engine_attempt_started (task->run->engine);
-  weft_engine_run_blocking (task->run->engine, call);
+  weft_engine_run_tool (task->run->engine, call);
   return TRUE;
 }
 

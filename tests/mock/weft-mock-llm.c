@@ -1114,6 +1114,12 @@ server_start (WeftMockLlm *mock, guint port, GError **error)
     {
       mock->servers[i] = soup_server_new ("server-header", "weft-mock-llm ", NULL);
       soup_server_add_handler (mock->servers[i], NULL, server_callback, mock, NULL);
+      /* libsoup 3.2's SoupServer keeps a connection alive only when it has
+       * a listener of its own (request_finished checks them): an unused
+       * one on 127.0.0.1 lets clients reuse their connections, as they
+       * would with a real provider. */
+      if (!soup_server_listen_local (mock->servers[i], 0, SOUP_SERVER_LISTEN_IPV4_ONLY, error))
+        return FALSE;
     }
 
   mock->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,

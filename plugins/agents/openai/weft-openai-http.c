@@ -802,6 +802,12 @@ weft_openai_request_new (const WeftOpenaiClient *client, GBytes *body)
   for (guint i = 0; client->header_names[i] != NULL; i++)
     soup_message_headers_replace (headers, client->header_names[i], client->header_values[i]);
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  /* libsoup reuses a kept-alive connection only for idempotent requests;
+   * without this flag every chat completion opened a new connection
+   * (10,000 tasks, 10,000 connects).  The cost: on a stale connection
+   * libsoup may send the request again, which for a completion at worst
+   * means one answer billed twice. */
+  soup_message_add_flags (msg, SOUP_MESSAGE_IDEMPOTENT);
   return msg;
 }
 
