@@ -22,6 +22,11 @@
 #define WEFT_SQLITE_BATCH_MAX_EVENTS 20000
 #define WEFT_SQLITE_BATCH_MAX_US (500 * 1000)
 
+/* While the queue is busy, a task's `running` row waits for the task's
+ * next event (one write for both) at most this long; an idle queue
+ * (flush) writes it at once. */
+#define WEFT_SQLITE_DEFER_RUNNING_US (1000 * 1000)
+
 /* An event's key in event_rows is runs.id × 2^32 + seq. */
 #define WEFT_SQLITE_MAX_SEQ G_GUINT64_CONSTANT (0xFFFFFFFF)
 
@@ -196,6 +201,7 @@ typedef struct {
   char *error;
   int attempts;
   guint64 first_seq;          /* the row's `ord` when it is new */
+  gint64 deferred_us;         /* when a commit first left it unwritten */
   gint64 started_wall_us;
   gint64 finished_wall_us;
 } WeftSqliteBatchTask;
@@ -587,43 +593,81 @@ weft_sqlite_write_task (WeftSqlite *self, gint64 run_id, WeftSqliteBatchTask *ta
   weft_sqlite_step (self, STMT_TASK, "cannot store a task");
 }
 
-/* Each touched task's row, and each run's last_seq, once per batch. */
+/* A task that has only started, while more events wait: its row can wait
+ * for the task's next event, so that the two cost one write (a busy run
+ * starts many tasks a batch before it completes them). */
+static gboolean
+weft_sqlite_defer_task (WeftSqliteBatchTask *task, gboolean idle, gint64 now)
+{
+  if (idle || task->finished_wall_us != 0 || strcmp (task->status, "running") != 0)
+    return FALSE;
+  if (task->deferred_us == 0)
+    task->deferred_us = now;
+  return now - task->deferred_us < WEFT_SQLITE_DEFER_RUNNING_US;
+}
+
+/* Each touched task's row, and each run's last_seq, once per batch; with
+ * the queue busy (!idle), rows of tasks that only started may stay for the
+ * next batch. */
 static void
-weft_sqlite_write_batch (WeftSqlite *self)
+weft_sqlite_write_batch (WeftSqlite *self, gboolean idle)
 {
   GHashTableIter iter;
   gpointer data;
+  gint64 now = g_get_monotonic_time ();
 
   g_hash_table_iter_init (&iter, self->batch_runs);
   while (g_hash_table_iter_next (&iter, NULL, &data))
     {
       WeftSqliteBatchRun *run = data;
       sqlite3_stmt *stmt = self->stmts[STMT_LAST_SEQ];
+      guint kept = 0;
 
       for (guint i = 0; i < run->order->len; i++)
-        weft_sqlite_write_task (self, run->id, run->order->pdata[i]);
+        {
+          WeftSqliteBatchTask *task = run->order->pdata[i];
+
+          if (weft_sqlite_defer_task (task, idle, now))
+            {
+              run->order->pdata[kept++] = task;
+              continue;
+            }
+          weft_sqlite_write_task (self, run->id, task);
+          g_hash_table_remove (run->tasks, task->name);
+          weft_sqlite_batch_task_free (task);
+        }
+      /* The written ones are freed: only drop the slots. */
+      g_ptr_array_set_free_func (run->order, NULL);
+      g_ptr_array_set_size (run->order, kept);
+      g_ptr_array_set_free_func (run->order, weft_sqlite_batch_task_free);
       sqlite3_bind_int64 (stmt, 1, run->id);
       sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) run->last_seq);
       weft_sqlite_step (self, STMT_LAST_SEQ, "cannot record a run's last event");
+      if (kept == 0)
+        {
+          if (self->cur_run == run)
+            self->cur_run = NULL;
+          g_hash_table_iter_remove (&iter);
+        }
     }
-  self->cur_run = NULL;
-  g_hash_table_remove_all (self->batch_runs);
 }
 
 static void
-weft_sqlite_commit (WeftSqlite *self)
+weft_sqlite_commit (WeftSqlite *self, gboolean idle)
 {
   if (!self->in_batch)
     return;
-  weft_sqlite_write_batch (self);
+  weft_sqlite_write_batch (self, idle);
   self->in_batch = FALSE;
   if (weft_sqlite_step (self, STMT_COMMIT, "cannot commit"))
     return;
   g_autofree char *what = g_strdup_printf ("%u event(s) lost", self->batch_events);
   weft_sqlite_warn (self, what);
   sqlite3_exec (self->writer, "ROLLBACK", NULL, NULL, NULL);
-  /* Rows this batch created are gone with it. */
+  /* Rows this batch created are gone with it, and their keys. */
   g_hash_table_remove_all (self->known_runs);
+  self->cur_run = NULL;
+  g_hash_table_remove_all (self->batch_runs);
 }
 
 /* The runs.id of the event's run, whose row is created when it has none
@@ -840,13 +884,13 @@ weft_sqlite_on_event (gpointer instance, const WeftEvent *event)
     }
   if (self->batch_events >= WEFT_SQLITE_BATCH_MAX_EVENTS
       || g_get_monotonic_time () - self->batch_started_us >= WEFT_SQLITE_BATCH_MAX_US)
-    weft_sqlite_commit (self);
+    weft_sqlite_commit (self, FALSE);
 }
 
 static void
 weft_sqlite_flush (gpointer instance)
 {
-  weft_sqlite_commit (instance);
+  weft_sqlite_commit (instance, TRUE);
 }
 
 static void
@@ -856,7 +900,7 @@ weft_sqlite_destroy (gpointer instance)
 
   /* flush() ran after the last event; a store opened only to read has no
    * batch.  Committing again is harmless either way. */
-  weft_sqlite_commit (self);
+  weft_sqlite_commit (self, TRUE);
   weft_sqlite_free (self);
 }
 
