@@ -25,7 +25,7 @@
 /* While the queue is busy, a task's `running` row waits for the task's
  * next event (one write for both) at most this long; an idle queue
  * (flush) writes it at once. */
-#define WEFT_SQLITE_DEFER_RUNNING_US (1000 * 1000)
+#define WEFT_SQLITE_DEFER_RUNNING_US (5 * 1000 * 1000)
 
 /* An event's key in event_rows is runs.id × 2^32 + seq. */
 #define WEFT_SQLITE_MAX_SEQ G_GUINT64_CONSTANT (0xFFFFFFFF)
