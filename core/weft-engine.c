@@ -41,6 +41,7 @@ struct _WeftEngine {
 
   GHashTable *live_runs;      /* WeftRun* → itself (a reference); loop only */
   GQueue finished;            /* WeftRun* (a reference) to return; loop only */
+  GPtrArray *pending_callbacks; /* WeftCallbackInstance* with a batch; loop only */
 
   GThread *loop_thread;       /* set before the loop runs, then read-only */
   gint live_attempts;         /* atomic; shutdown waits on `cond` for 0 */
@@ -144,7 +145,7 @@ weft_inbox_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
    * never starved by a flood of completions. */
   while (budget-- > 0 && (msg = g_async_queue_try_pop (engine->inbox)))
     weft_engine_handle (engine, msg);
-  weft_engine_return_finished (engine);
+  weft_engine_end_batch (engine);
   return G_SOURCE_CONTINUE;
 }
 
@@ -229,6 +230,7 @@ weft_engine_new (guint n_threads)
   engine->inbox = g_async_queue_new ();
   engine->live_runs = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) weft_run_unref, NULL);
   engine->listeners = g_array_new (FALSE, FALSE, sizeof (WeftListener));
+  engine->pending_callbacks = g_ptr_array_new ();
   g_mutex_init (&engine->lock);
   g_cond_init (&engine->cond);
 
@@ -295,6 +297,7 @@ weft_engine_finalize (WeftEngine *engine)
   for (guint i = 0; i < engine->listeners->len; i++)
     weft_engine_free_listener (&g_array_index (engine->listeners, WeftListener, i));
   g_array_unref (engine->listeners);
+  g_ptr_array_unref (engine->pending_callbacks);
   g_mutex_clear (&engine->lock);
   g_cond_clear (&engine->cond);
   weft_registry_free (engine->registry);
@@ -369,12 +372,27 @@ weft_engine_run_finished (WeftEngine *engine, WeftRun *run)
 }
 
 void
+weft_engine_mark_pending (WeftEngine *engine, WeftCallbackInstance *cb)
+{
+  g_ptr_array_add (engine->pending_callbacks, cb);
+}
+
+static void
 weft_engine_return_finished (WeftEngine *engine)
 {
   WeftRun *run;
 
   while ((run = g_queue_pop_head (&engine->finished)))
     weft_run_return (run);
+}
+
+void
+weft_engine_end_batch (WeftEngine *engine)
+{
+  for (guint i = 0; i < engine->pending_callbacks->len; i++)
+    weft_callback_instance_deliver (engine->pending_callbacks->pdata[i]);
+  g_ptr_array_set_size (engine->pending_callbacks, 0);
+  weft_engine_return_finished (engine);
 }
 
 void

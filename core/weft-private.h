@@ -92,8 +92,12 @@ WeftCallbackInstance *weft_callback_instance_new (WeftPlugin *plugin, WeftConfig
 const char *weft_callback_instance_get_name (WeftCallbackInstance *cb);
 WeftPlugin *weft_callback_instance_get_plugin (WeftCallbackInstance *cb);
 gpointer    weft_callback_instance_get_instance (WeftCallbackInstance *cb);
-/* Queues the event (takes a reference); never blocks. */
-void weft_callback_instance_push (WeftCallbackInstance *cb, WeftEvent *event);
+/* Engine loop only: adds the event (a reference) to this iteration's
+ * batch; TRUE when it is the batch's first, so that the engine delivers
+ * it at the end of the iteration. */
+gboolean weft_callback_instance_push (WeftCallbackInstance *cb, WeftEvent *event);
+/* Hands the batch to the dispatcher thread; never blocks. */
+void weft_callback_instance_deliver (WeftCallbackInstance *cb);
 /* Delivers every queued event, calls flush, joins the thread, destroys. */
 void weft_callback_instance_close (WeftCallbackInstance *cb);
 
@@ -185,13 +189,18 @@ gboolean weft_engine_has_listeners (WeftEngine *engine);
 void weft_engine_notify_listeners (WeftEngine *engine, const WeftEvent *event);
 SoupSession *weft_engine_get_soup_session (WeftEngine *engine);
 /* Live-run bookkeeping, engine loop only.  A finished run is handed back
- * to its caller by weft_engine_return_finished(), called once whatever
- * finished it (an inbox batch, a timer) has let go of the run: the
- * caller's reference is then the last one, and its last unref of the flow
- * drains the callbacks on its own thread. */
+ * to its caller by weft_engine_end_batch(), called once whatever finished
+ * it (an inbox batch, a timer) has let go of the run: the caller's
+ * reference is then the last one, and its last unref of the flow drains
+ * the callbacks on its own thread. */
 void weft_engine_run_started  (WeftEngine *engine, WeftRun *run);
 void weft_engine_run_finished (WeftEngine *engine, WeftRun *run);
-void weft_engine_return_finished (WeftEngine *engine);
+/* Engine loop only: `cb` has events to deliver at the end of this
+ * iteration. */
+void weft_engine_mark_pending (WeftEngine *engine, WeftCallbackInstance *cb);
+/* Ends an iteration of the loop's work (an inbox batch, a timer): hands
+ * each callback its batch of events, then returns finished runs. */
+void weft_engine_end_batch (WeftEngine *engine);
 void weft_engine_attempt_started  (WeftEngine *engine);
 void weft_engine_attempt_finished (WeftEngine *engine);
 

@@ -205,12 +205,14 @@ weft_run_dispatch (WeftRun *run, WeftEvent *e, guint task)
   GPtrArray *cbs = run->flow->flow_callbacks;
 
   for (guint i = 0; i < cbs->len; i++)
-    weft_callback_instance_push (cbs->pdata[i], e);
+    if (weft_callback_instance_push (cbs->pdata[i], e))
+      weft_engine_mark_pending (run->engine, cbs->pdata[i]);
   if (task != G_MAXUINT)
     {
       cbs = run->flow->tasks[task].callbacks;
       for (guint i = 0; i < cbs->len; i++)
-        weft_callback_instance_push (cbs->pdata[i], e);
+        if (weft_callback_instance_push (cbs->pdata[i], e))
+          weft_engine_mark_pending (run->engine, cbs->pdata[i]);
     }
   if (weft_engine_has_listeners (run->engine))
     weft_engine_notify_listeners (run->engine, e);
@@ -377,7 +379,7 @@ weft_run_on_retry (gpointer data)
 
   g_clear_pointer (&st->timer, g_source_unref);
   weft_run_start_task (r->run, r->index);
-  weft_engine_return_finished (r->run->engine);
+  weft_engine_end_batch (r->run->engine);
   return G_SOURCE_REMOVE;
 }
 
@@ -429,7 +431,7 @@ weft_run_on_timeout (gpointer data)
   weft_run_attempt_failed (run, task->index,
                            g_error_new (WEFT_ERROR, WEFT_ERROR_TIMEOUT, "timed out after %.3g s",
                                         (double) ft->timeout_us / G_USEC_PER_SEC));
-  weft_engine_return_finished (run->engine);
+  weft_engine_end_batch (run->engine);
   return G_SOURCE_REMOVE;
 }
 
