@@ -18,11 +18,13 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
+#include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
 
 #define WEFT_MOCK_MODEL "weft-mock"
@@ -1103,6 +1105,24 @@ on_accept (GSocket *socket, GIOCondition condition, gpointer data)
 /* ------------------------------------------------------------------ */
 /* The server thread                                                    */
 
+
+/* An unused listener for `server` (see its caller for why). */
+static gboolean
+mock_add_idle_listener (SoupServer *server, guint i, GError **error)
+{
+  g_autofree char *name = g_strdup_printf ("weft-mock-llm-%d-%p-%u", (int) getpid (),
+                                           (void *) server, i);
+  g_autoptr(GSocketAddress) address =
+    g_unix_socket_address_new_with_type (name, -1, G_UNIX_SOCKET_ADDRESS_ABSTRACT);
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_DEFAULT, error);
+
+  return socket != NULL
+      && g_socket_bind (socket, address, TRUE, error)
+      && g_socket_listen (socket, error)
+      && soup_server_listen_socket (server, socket, 0, error);
+}
+
 static gboolean
 server_start (WeftMockLlm *mock, guint port, GError **error)
 {
@@ -1116,9 +1136,10 @@ server_start (WeftMockLlm *mock, guint port, GError **error)
       soup_server_add_handler (mock->servers[i], NULL, server_callback, mock, NULL);
       /* libsoup 3.2's SoupServer keeps a connection alive only when it has
        * a listener of its own (request_finished checks them): an unused
-       * one on 127.0.0.1 lets clients reuse their connections, as they
-       * would with a real provider. */
-      if (!soup_server_listen_local (mock->servers[i], 0, SOUP_SERVER_LISTEN_IPV4_ONLY, error))
+       * one lets clients reuse their connections, as they would with a real
+       * provider.  A Unix socket in the abstract namespace, so that it can
+       * never take a TCP port another test expects to find closed. */
+      if (!mock_add_idle_listener (mock->servers[i], i, error))
         return FALSE;
     }
 
