@@ -229,13 +229,13 @@ weft_config_take_given (WeftConfig *config, const WeftPluginDescriptor *desc,
                         JsonObject *given, const char * const *core_keys,
                         const char *origin, const char *json_path, GError **error)
 {
-  JsonObjectIter iter;
-  const char *key;
-  JsonNode *node;
+  /* In the file's order: errors name the first bad option written. */
+  g_autoptr(GList) keys = json_object_get_members (given);
 
-  json_object_iter_init (&iter, given);
-  while (json_object_iter_next (&iter, &key, &node))
+  for (GList *k = keys; k; k = k->next)
     {
+      const char *key = k->data;
+      JsonNode *node = json_object_get_member (given, key);
       if (core_keys && g_strv_contains (core_keys, key))
         continue;
       const WeftOption *opt = weft_options_find (desc->options, key);

@@ -52,17 +52,15 @@ weft_strv_join_ptr (GPtrArray *names)
 static gboolean
 weft_load_check_keys (WeftLoad *l, JsonObject *obj, const char *const *allowed, const char *path)
 {
-  JsonObjectIter iter;
-  const char *key;
-  JsonNode *node;
+  /* In the file's order: the first unknown key written is the one named. */
+  g_autoptr(GList) keys = json_object_get_members (obj);
 
-  json_object_iter_init (&iter, obj);
-  while (json_object_iter_next (&iter, &key, &node))
-    if (!g_strv_contains (allowed, key))
+  for (GList *k = keys; k; k = k->next)
+    if (!g_strv_contains (allowed, k->data))
       {
         g_autofree char *valid = g_strjoinv (", ", (char **) allowed);
         return weft_load_fail (l, WEFT_ERROR_INVALID, path, "unknown key \"%s\" (valid: %s)",
-                               key, valid);
+                               (const char *) k->data, valid);
       }
   return TRUE;
 }
@@ -181,39 +179,44 @@ weft_load_instance (WeftLoad *l, const char *section, const char *name, JsonNode
   return *config != NULL;
 }
 
-static JsonObject *
-weft_load_section (WeftLoad *l, JsonObject *root, const char *section, gboolean *ok)
+/* One instance of a section ("tools", "agents", "callbacks") by name. */
+typedef gboolean (*WeftLoadMember) (WeftLoad *l, const char *name, JsonNode *node,
+                                    gpointer data);
+
+/* Calls `load` for each member of section `section`, in the file's order
+ * (so that errors, instances and callbacks come in the order written). */
+static gboolean
+weft_load_section (WeftLoad *l, JsonObject *root, const char *section, WeftLoadMember load,
+                   gpointer data)
 {
-  JsonNode *node = weft_load_member (l, root, "$", section, WEFT_OPTION_OBJECT, FALSE, ok);
-  return node ? json_node_get_object (node) : NULL;
+  gboolean ok;
+  JsonNode *node = weft_load_member (l, root, "$", section, WEFT_OPTION_OBJECT, FALSE, &ok);
+
+  if (node == NULL)
+    return ok;
+  JsonObject *obj = json_node_get_object (node);
+  g_autoptr(GList) names = json_object_get_members (obj);
+  for (GList *n = names; n; n = n->next)
+    if (!load (l, n->data, json_object_get_member (obj, n->data), data))
+      return FALSE;
+  return TRUE;
 }
 
 static gboolean
-weft_load_tools (WeftLoad *l, JsonObject *root)
+weft_load_tool (WeftLoad *l, const char *name, JsonNode *node, gpointer data)
 {
-  gboolean ok;
-  JsonObject *section = weft_load_section (l, root, "tools", &ok);
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *node;
+  WeftToolInstance *t = g_new0 (WeftToolInstance, 1);
+  g_autofree char *path = g_strdup_printf ("$.tools.%s", name);
 
-  if (section == NULL)
-    return ok;
-  json_object_iter_init (&iter, section);
-  while (json_object_iter_next (&iter, &name, &node))
-    {
-      WeftToolInstance *t = g_new0 (WeftToolInstance, 1);
-      g_autofree char *path = g_strdup_printf ("$.tools.%s", name);
-      t->name = g_strdup (name);
-      g_ptr_array_add (l->flow->tools, t);
-      if (!weft_load_instance (l, "tools", name, node, WEFT_PLUGIN_TOOL,
-                               weft_tool_core_keys, &t->plugin, &t->config)
-          || !weft_load_string (l, json_node_get_object (node), path, "description", FALSE,
-                                &t->description))
-        return FALSE;
-      if (t->description == NULL)
-        t->description = g_strdup (t->plugin->desc->description);
-    }
+  t->name = g_strdup (name);
+  g_ptr_array_add (l->flow->tools, t);
+  if (!weft_load_instance (l, "tools", name, node, WEFT_PLUGIN_TOOL,
+                           weft_tool_core_keys, &t->plugin, &t->config)
+      || !weft_load_string (l, json_node_get_object (node), path, "description", FALSE,
+                            &t->description))
+    return FALSE;
+  if (t->description == NULL)
+    t->description = g_strdup (t->plugin->desc->description);
   return TRUE;
 }
 
@@ -252,29 +255,16 @@ weft_load_agent_tools (WeftLoad *l, WeftAgentInstance *a, JsonObject *obj)
 }
 
 static gboolean
-weft_load_agents (WeftLoad *l, JsonObject *root)
+weft_load_agent (WeftLoad *l, const char *name, JsonNode *node, gpointer data)
 {
-  gboolean ok;
-  JsonObject *section = weft_load_section (l, root, "agents", &ok);
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *node;
+  WeftAgentInstance *a = g_new0 (WeftAgentInstance, 1);
 
-  if (section == NULL)
-    return ok;
-  json_object_iter_init (&iter, section);
-  while (json_object_iter_next (&iter, &name, &node))
-    {
-      WeftAgentInstance *a = g_new0 (WeftAgentInstance, 1);
-      a->name = g_strdup (name);
-      a->tools = g_ptr_array_new ();
-      g_ptr_array_add (l->flow->agents, a);
-      if (!weft_load_instance (l, "agents", name, node, WEFT_PLUGIN_AGENT,
-                               weft_agent_core_keys, &a->plugin, &a->config)
-          || !weft_load_agent_tools (l, a, json_node_get_object (node)))
-        return FALSE;
-    }
-  return TRUE;
+  a->name = g_strdup (name);
+  a->tools = g_ptr_array_new ();
+  g_ptr_array_add (l->flow->agents, a);
+  return weft_load_instance (l, "agents", name, node, WEFT_PLUGIN_AGENT,
+                             weft_agent_core_keys, &a->plugin, &a->config)
+      && weft_load_agent_tools (l, a, json_node_get_object (node));
 }
 
 typedef struct {
@@ -294,27 +284,14 @@ weft_pending_callback_free (WeftPendingCallback *p)
 }
 
 static gboolean
-weft_load_callbacks (WeftLoad *l, JsonObject *root, GPtrArray *pending)
+weft_load_callback (WeftLoad *l, const char *name, JsonNode *node, gpointer data)
 {
-  gboolean ok;
-  JsonObject *section = weft_load_section (l, root, "callbacks", &ok);
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *node;
+  WeftPendingCallback *p = g_new0 (WeftPendingCallback, 1);
 
-  if (section == NULL)
-    return ok;
-  json_object_iter_init (&iter, section);
-  while (json_object_iter_next (&iter, &name, &node))
-    {
-      WeftPendingCallback *p = g_new0 (WeftPendingCallback, 1);
-      p->name = g_strdup (name);
-      g_ptr_array_add (pending, p);
-      if (!weft_load_instance (l, "callbacks", name, node, WEFT_PLUGIN_CALLBACK,
-                               weft_plugin_core_keys, &p->plugin, &p->config))
-        return FALSE;
-    }
-  return TRUE;
+  p->name = g_strdup (name);
+  g_ptr_array_add (data, p);
+  return weft_load_instance (l, "callbacks", name, node, WEFT_PLUGIN_CALLBACK,
+                             weft_plugin_core_keys, &p->plugin, &p->config);
 }
 
 /* ---- tasks -------------------------------------------------------------- */
@@ -807,8 +784,10 @@ weft_load_flow (WeftLoad *l, JsonNode *root_node)
   has_context = g_new0 (gboolean, tasks && JSON_NODE_HOLDS_ARRAY (tasks)
                                   ? json_array_get_length (json_node_get_array (tasks)) + 1 : 1);
 
-  if (!weft_load_header (l, root) || !weft_load_tools (l, root) || !weft_load_agents (l, root)
-      || !weft_load_callbacks (l, root, pending)
+  if (!weft_load_header (l, root)
+      || !weft_load_section (l, root, "tools", weft_load_tool, NULL)
+      || !weft_load_section (l, root, "agents", weft_load_agent, NULL)
+      || !weft_load_section (l, root, "callbacks", weft_load_callback, pending)
       || !weft_load_tasks (l, root, pending, input_names, has_context))
     return FALSE;
 
