@@ -103,6 +103,15 @@ weft_cli_open_store (WeftEngine *engine, const WeftCliHistoryOptions *options,
   *plugin_options = NULL;
   if (options->flow != NULL)
     return weft_cli_flow_store (engine, options->flow, error);
+  /* Opening a store makes its file: reading history from the wrong
+   * directory must not leave an empty weft.db behind. */
+  if (options->store == NULL && !g_file_test ("weft.db", G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "no weft.db in this directory: run from where the runs were stored, "
+                   "or name the store with --store PLUGIN[:k=v,...] or --flow FLOW");
+      return NULL;
+    }
   if (!weft_cli_parse_callback_spec (weft_engine_get_registry (engine), spec, &name, &object,
                                      error))
     {

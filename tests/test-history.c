@@ -491,6 +491,30 @@ test_kill_resume (Fixture *fx, gconstpointer data)
   assert_seq_complete (fx, run_id);
 }
 
+/* Without --store, history is read from ./weft.db; where there is none,
+ * the command says so and leaves no empty database behind. */
+static void
+test_default_store_missing (Fixture *fx, gconstpointer data)
+{
+  g_auto(GStrv) argv = weft_argv (fx, (const char *[]) { "runs", "list", NULL });
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *db = g_build_filename (fx->dir, "weft.db", NULL);
+
+  g_subprocess_launcher_set_cwd (launcher, fx->dir);
+  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv (launcher,
+                                                              (const char * const *) argv, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (exit_status_of (proc), ==, 2);
+  g_assert_nonnull (strstr (err, "no weft.db in this directory"));
+  g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -503,6 +527,7 @@ main (int argc, char **argv)
   ADD ("replay", test_replay);
   ADD ("resume-refuses-ended", test_resume_refuses_ended);
   ADD ("kill-resume", test_kill_resume);
+  ADD ("default-store-missing", test_default_store_missing);
 #undef ADD
 
   return g_test_run ();
