@@ -148,6 +148,7 @@ weft_cli_progress_update (WeftCliProgress *self, const WeftEvent *event)
       weft_cli_progress_set_task (self, task, WEFT_CLI_TASK_DONE);
       break;
     case WEFT_EVENT_TASK_FAILED:
+    case WEFT_EVENT_TASK_CANCELLED:
       weft_cli_progress_set_task (self, task, WEFT_CLI_TASK_FAILED);
       break;
     case WEFT_EVENT_TASK_RETRYING:
@@ -195,6 +196,8 @@ weft_cli_describe_task_event (const WeftEvent *event, glong step_chars)
       return g_strdup_printf ("task %s completed (%.3fs)", task, seconds);
     case WEFT_EVENT_TASK_FAILED:
       return g_strdup_printf ("task %s failed: %s", task, error);
+    case WEFT_EVENT_TASK_CANCELLED:
+      return g_strdup_printf ("task %s cancelled", task);
     case WEFT_EVENT_TASK_RETRYING:
       return g_strdup_printf ("task %s retrying after attempt %u: %s",
                               task, attempt, error);

@@ -16,7 +16,10 @@ static const char *const weft_event_names[] = {
   [WEFT_EVENT_RUN_FAILED] = "run.failed",
   [WEFT_EVENT_RUN_CANCELLED] = "run.cancelled",
   [WEFT_EVENT_RUN_RESUMED] = "run.resumed",
+  [WEFT_EVENT_TASK_CANCELLED] = "task.cancelled",
 };
+
+G_STATIC_ASSERT (G_N_ELEMENTS (weft_event_names) <= 32);   /* a WeftEventSet holds them */
 
 const char *
 weft_event_type_to_string (WeftEventType type)
@@ -76,6 +79,51 @@ weft_event_new (const WeftEventFields *f)
   event->error = weft_event_pack (&cursor, f->error);
   event->step_kind = weft_event_pack (&cursor, f->step_kind);
   return event;
+}
+
+static char *
+weft_event_names_joined (void)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (weft_event_names); i++)
+    g_string_append_printf (out, "%s%s", i ? ", " : "", weft_event_names[i]);
+  return g_string_free (out, FALSE);
+}
+
+gboolean
+weft_event_set_parse (const char * const *names, const char *option, WeftEventSet *set,
+                      GError **error)
+{
+  WeftEventSet parsed = 0;
+
+  if (names == NULL)
+    {
+      *set = WEFT_EVENT_SET_ALL;
+      return TRUE;
+    }
+  for (guint i = 0; names[i]; i++)
+    {
+      WeftEventType type;
+      if (!weft_event_type_from_string (names[i], &type))
+        {
+          g_autofree char *valid = weft_event_names_joined ();
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "option \"%s\": unknown event type \"%s\" (valid: %s)",
+                       option, names[i], valid);
+          return FALSE;
+        }
+      parsed |= (WeftEventSet) 1u << type;
+    }
+  if (parsed == 0)
+    {
+      g_autofree char *valid = weft_event_names_joined ();
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"%s\": must name at least one event type (%s)", option, valid);
+      return FALSE;
+    }
+  *set = parsed;
+  return TRUE;
 }
 
 WeftEvent *
@@ -217,8 +265,8 @@ static gboolean
 weft_event_has_duration (WeftEventType type)
 {
   return type == WEFT_EVENT_TASK_COMPLETED || type == WEFT_EVENT_TASK_FAILED
-      || type == WEFT_EVENT_RUN_COMPLETED || type == WEFT_EVENT_RUN_FAILED
-      || type == WEFT_EVENT_RUN_CANCELLED;
+      || type == WEFT_EVENT_TASK_CANCELLED || type == WEFT_EVENT_RUN_COMPLETED
+      || type == WEFT_EVENT_RUN_FAILED || type == WEFT_EVENT_RUN_CANCELLED;
 }
 
 void

@@ -603,7 +603,7 @@ weft_run_cancel (WeftRun *run)
             weft_task_cancel (g_steal_pointer (&st->current));
           weft_run_settle (run, i, WEFT_STATUS_CANCELLED,
                            g_error_new (WEFT_ERROR, WEFT_ERROR_CANCELLED, "cancelled"));
-          weft_run_emit (run, WEFT_EVENT_TASK_FAILED, i, NULL, "cancelled",
+          weft_run_emit (run, WEFT_EVENT_TASK_CANCELLED, i, NULL, "cancelled",
                          st->finished_us - st->attempt_started_us);
         }
       else if (st->status == WEFT_STATUS_PENDING)

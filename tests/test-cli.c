@@ -385,11 +385,11 @@ test_run_signal (Fixture *fx, int signum)
   /* Far less than the 30 s the task would have taken. */
   g_assert_cmpint (g_get_monotonic_time () - signalled_us, <, 20 * G_USEC_PER_SEC);
 
-  /* run.started, task.started, task.failed (cancelled), run.cancelled. */
+  /* run.started, task.started, task.cancelled, run.cancelled. */
   g_assert_true (g_file_get_contents (events, &logged, NULL, NULL));
   g_auto(GStrv) lines = g_strsplit (g_strchomp (logged), "\n", -1);
   g_assert_cmpuint (g_strv_length (lines), ==, 4);
-  g_assert_nonnull (strstr (lines[2], "\"type\":\"task.failed\""));
+  g_assert_nonnull (strstr (lines[2], "\"type\":\"task.cancelled\""));
   g_assert_nonnull (strstr (lines[2], "\"error\":\"cancelled\""));
   g_assert_nonnull (strstr (lines[3], "\"type\":\"run.cancelled\""));
   g_assert_nonnull (strstr (lines[3], "\"seq\":4"));

@@ -335,6 +335,31 @@ test_json_escaping (void)
   g_mutex_clear (&s.lock);
 }
 
+/* What plugins use to read an "events" option. */
+static void
+test_event_set_parse (void)
+{
+  WeftEventSet set = 0;
+  g_autoptr(GError) error = NULL;
+  const char *some[] = { "task.completed", "run.failed", NULL };
+  const char *bad[] = { "task.completed", "task.exploded", NULL };
+  const char *none[] = { NULL };
+
+  g_assert_true (weft_event_set_parse (NULL, "events", &set, &error));
+  g_assert_cmpuint (set, ==, WEFT_EVENT_SET_ALL);
+  g_assert_true (weft_event_set_parse (some, "events", &set, &error));
+  g_assert_true (WEFT_EVENT_SET_HAS (set, WEFT_EVENT_TASK_COMPLETED));
+  g_assert_true (WEFT_EVENT_SET_HAS (set, WEFT_EVENT_RUN_FAILED));
+  g_assert_false (WEFT_EVENT_SET_HAS (set, WEFT_EVENT_TASK_CANCELLED));
+  g_assert_false (weft_event_set_parse (bad, "notify", &set, &error));
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_INVALID);
+  weft_test_assert_contains (error->message, "option \"notify\": unknown event type \"task.exploded\"");
+  weft_test_assert_contains (error->message, "run.resumed, task.cancelled)");
+  g_clear_error (&error);
+  g_assert_false (weft_event_set_parse (none, "events", &set, &error));
+  weft_test_assert_contains (error->message, "must name at least one event type");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -343,5 +368,6 @@ main (int argc, char **argv)
   g_test_add_func ("/events/order-per-run", test_order_per_run);
   g_test_add_func ("/events/json-schema", test_json_schema);
   g_test_add_func ("/events/json-escaping", test_json_escaping);
+  g_test_add_func ("/events/event-set-parse", test_event_set_parse);
   return g_test_run ();
 }

@@ -266,7 +266,15 @@ typedef enum {
    * instead of run.started, with the run's id, numbered after its last
    * stored event. */
   WEFT_EVENT_RUN_RESUMED,
+  /* A running task stopped because its run was cancelled. */
+  WEFT_EVENT_TASK_CANCELLED,
 } WeftEventType;
+
+/* A set of event types, bit (1 << type) per type, for plugins that let a
+ * flow choose which events they act on. */
+typedef guint32 WeftEventSet;
+#define WEFT_EVENT_SET_ALL ((WeftEventSet) 0xffffffffu)
+#define WEFT_EVENT_SET_HAS(set, type) ((((WeftEventSet) (set)) >> (guint) (type)) & 1u)
 
 typedef struct _WeftEvent WeftEvent;
 
@@ -275,6 +283,11 @@ WEFT_API WeftEventType weft_event_get_event_type (const WeftEvent *event);
 WEFT_API const char *weft_event_type_to_string   (WeftEventType type);
 /* Returns FALSE for an unknown name. */
 WEFT_API gboolean    weft_event_type_from_string (const char *name, WeftEventType *type);
+/* Parses the list of type names an option (`option`, for messages) gave:
+ * an unknown name or an empty list is an error that names the option and
+ * lists every valid name.  NULL `names` is every type. */
+WEFT_API gboolean    weft_event_set_parse (const char * const *names, const char *option,
+                                           WeftEventSet *set, GError **error);
 WEFT_API const char *weft_event_get_run_id     (const WeftEvent *event);
 WEFT_API const char *weft_event_get_flow_name  (const WeftEvent *event);
 /* NULL for run.* events. */

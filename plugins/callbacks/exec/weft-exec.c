@@ -25,7 +25,7 @@ typedef struct {
   char **argv;             /* what is spawned (/bin/sh -c … for shell)  */
   char **env;              /* "NAME=value" added to the command's env   */
   char *cwd;               /* NULL: the engine's                        */
-  guint32 events;          /* bit (1 << WeftEventType) per selected type */
+  WeftEventSet events;     /* the types a command runs for */
   guint timeout_ms;
 } WeftExecCb;
 
@@ -35,7 +35,7 @@ static const WeftOption weft_exec_cb_options[] = {
   { "shell", WEFT_OPTION_BOOL, "false", FALSE,
     "run the single element of command with /bin/sh -c" },
   { "events", WEFT_OPTION_STRING_LIST,
-    "[\"task.completed\", \"task.failed\", \"run.completed\", \"run.failed\", \"run.cancelled\"]",
+    "[\"task.completed\", \"task.failed\", \"task.cancelled\", \"run.completed\", \"run.failed\", \"run.cancelled\"]",
     FALSE, "event types to run the command for (default: task and run endings)" },
   { "env", WEFT_OPTION_OBJECT, NULL, FALSE,
     "environment variables (name: string value) added for the command" },
@@ -89,53 +89,11 @@ weft_exec_cb_set_command (WeftExecCb *self, const WeftConfig *config, GError **e
   return TRUE;
 }
 
-/* Every type this weft knows, for error messages: asked of the SDK, so that
- * types added later are listed without a change here. */
-static char *
-weft_exec_cb_valid_types (void)
-{
-  g_autoptr(GString) valid = g_string_new (NULL);
-
-  for (guint i = 0; i < 32; i++)
-    {
-      const char *name = weft_event_type_to_string ((WeftEventType) i);
-
-      if (!weft_event_type_from_string (name, NULL))
-        break;
-      g_string_append_printf (valid, "%s%s", i > 0 ? ", " : "", name);
-    }
-  return g_string_free (g_steal_pointer (&valid), FALSE);
-}
-
 static gboolean
 weft_exec_cb_set_events (WeftExecCb *self, const WeftConfig *config, GError **error)
 {
-  const char * const *names = weft_config_get_strv (config, "events");
-
-  for (guint i = 0; names != NULL && names[i] != NULL; i++)
-    {
-      WeftEventType type;
-      g_autofree char *valid = NULL;
-
-      if (weft_event_type_from_string (names[i], &type) && (guint) type < 32)
-        {
-          self->events |= 1u << type;
-          continue;
-        }
-      valid = weft_exec_cb_valid_types ();
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"events\": unknown event type \"%s\" (valid: %s)", names[i], valid);
-      return FALSE;
-    }
-  if (self->events == 0)
-    {
-      g_autofree char *valid = weft_exec_cb_valid_types ();
-
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"events\": must name at least one event type (%s)", valid);
-      return FALSE;
-    }
-  return TRUE;
+  return weft_event_set_parse (weft_config_get_strv (config, "events"), "events",
+                               &self->events, error);
 }
 
 static gboolean
@@ -306,7 +264,7 @@ weft_exec_cb_on_event (gpointer instance, const WeftEvent *event)
   guint type = weft_event_get_event_type (event);
   g_autofree char *failure = NULL;
 
-  if (type >= 32 || (self->events & (1u << type)) == 0)
+  if (!WEFT_EVENT_SET_HAS (self->events, type))
     return;
   failure = weft_exec_cb_run (self, event);
   if (failure != NULL)

@@ -15,7 +15,7 @@ typedef struct {
   FILE *out;
   gboolean owns_out;      /* opened from `path`: closed by destroy */
   gboolean jsonl;
-  guint32 events;         /* bit (1 << WeftEventType) per event type logged */
+  WeftEventSet events;    /* the types logged */
   guint max_output;       /* characters of output/error in text; 0 = all */
 } WeftLog;
 
@@ -29,13 +29,6 @@ static const WeftOption weft_log_options[] = {
   { "max_output", WEFT_OPTION_INT, "200", FALSE,
     "text format: cut outputs and errors to this many characters (0: never cut)" },
   WEFT_OPTION_END
-};
-
-static const WeftEventType weft_log_all_types[] = {
-  WEFT_EVENT_RUN_STARTED, WEFT_EVENT_TASK_STARTED, WEFT_EVENT_TASK_STEP,
-  WEFT_EVENT_TASK_COMPLETED, WEFT_EVENT_TASK_FAILED, WEFT_EVENT_TASK_RETRYING,
-  WEFT_EVENT_TASK_SKIPPED, WEFT_EVENT_RUN_COMPLETED, WEFT_EVENT_RUN_FAILED,
-  WEFT_EVENT_RUN_CANCELLED,
 };
 
 static void
@@ -67,53 +60,13 @@ weft_log_set_format (WeftLog *self, const char *format, GError **error)
   return TRUE;
 }
 
-static char *
-weft_log_valid_types (void)
-{
-  g_autoptr(GString) valid = g_string_new (NULL);
-
-  for (gsize i = 0; i < G_N_ELEMENTS (weft_log_all_types); i++)
-    g_string_append_printf (valid, "%s%s", i > 0 ? ", " : "",
-                            weft_event_type_to_string (weft_log_all_types[i]));
-  return g_string_free (g_steal_pointer (&valid), FALSE);
-}
 
 static gboolean
 weft_log_set_events (WeftLog *self, const WeftConfig *config, GError **error)
 {
-  const char * const *names;
-
-  if (!weft_config_has (config, "events"))
-    {
-      self->events = G_MAXUINT32;
-      return TRUE;
-    }
-
-  names = weft_config_get_strv (config, "events");
-  if (names == NULL || names[0] == NULL)
-    {
-      g_autofree char *valid = weft_log_valid_types ();
-
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"events\": must name at least one event type (%s)", valid);
-      return FALSE;
-    }
-  for (guint i = 0; names[i] != NULL; i++)
-    {
-      WeftEventType type;
-
-      if (!weft_event_type_from_string (names[i], &type))
-        {
-          g_autofree char *valid = weft_log_valid_types ();
-
-          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                       "option \"events\": unknown event type \"%s\" (valid: %s)",
-                       names[i], valid);
-          return FALSE;
-        }
-      self->events |= 1u << type;
-    }
-  return TRUE;
+  return weft_event_set_parse (weft_config_has (config, "events")
+                               ? weft_config_get_strv (config, "events") : NULL,
+                               "events", &self->events, error);
 }
 
 static gboolean
@@ -243,6 +196,9 @@ weft_log_append_what (GString *line, const WeftEvent *event)
     case WEFT_EVENT_TASK_FAILED:
       g_string_append_printf (line, "failed after %.3fs (attempt %u)", seconds, attempt);
       break;
+    case WEFT_EVENT_TASK_CANCELLED:
+      g_string_append_printf (line, "cancelled after %.3fs (attempt %u)", seconds, attempt);
+      break;
     case WEFT_EVENT_TASK_RETRYING:
       g_string_append_printf (line, "retrying (attempt %u failed)", attempt);
       break;
@@ -316,7 +272,7 @@ weft_log_on_event (gpointer instance, const WeftEvent *event)
   guint type = weft_event_get_event_type (event);
 
   /* A type newer than this plugin is logged only when all are. */
-  if (type < 32 ? (self->events & (1u << type)) == 0 : self->events != G_MAXUINT32)
+  if (!WEFT_EVENT_SET_HAS (self->events, type))
     return;
 
   line = self->jsonl ? weft_log_format_jsonl (event) : weft_log_format_text (self, event);

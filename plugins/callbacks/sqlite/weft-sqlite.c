@@ -823,6 +823,7 @@ weft_sqlite_task_event (WeftSqliteBatchRun *run, const WeftEvent *event, const c
   if (task->started_wall_us == 0 && type != WEFT_EVENT_TASK_SKIPPED)
     task->started_wall_us = wall;
   task->finished_wall_us = type == WEFT_EVENT_TASK_COMPLETED || type == WEFT_EVENT_TASK_FAILED
+                           || type == WEFT_EVENT_TASK_CANCELLED
                            || type == WEFT_EVENT_TASK_SKIPPED ? wall : 0;
 }
 
@@ -853,6 +854,9 @@ weft_sqlite_apply (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEvent *e
       break;
     case WEFT_EVENT_TASK_FAILED:
       weft_sqlite_task_event (run, event, "failed");
+      break;
+    case WEFT_EVENT_TASK_CANCELLED:
+      weft_sqlite_task_event (run, event, "cancelled");
       break;
     case WEFT_EVENT_TASK_RETRYING:
       weft_sqlite_task_event (run, event, "retrying");

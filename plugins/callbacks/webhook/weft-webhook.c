@@ -33,7 +33,7 @@ typedef struct {
   char *url_display;       /* scheme://host:port/… : logs never show the
                             * path or query, where chat webhooks keep tokens */
   GBytes *secret;          /* HMAC key, or NULL: never logged               */
-  guint32 events;          /* bit (1 << WeftEventType) per selected type    */
+  WeftEventSet events;     /* the types sent                               */
   char **header_names;     /* extra headers, index for index ...            */
   char **header_values;    /* ... with their values                          */
   char *template;          /* body template, or NULL for the event JSON     */
@@ -122,59 +122,13 @@ weft_webhook_set_url (WeftWebhook *self, const char *url, GError **error)
   return TRUE;
 }
 
-/* Every type this weft knows, for error messages: asked of the SDK, so that
- * types added later are listed without a change here. */
-static char *
-weft_webhook_valid_types (void)
-{
-  g_autoptr(GString) valid = g_string_new (NULL);
-
-  for (guint i = 0; i < 32; i++)
-    {
-      const char *name = weft_event_type_to_string ((WeftEventType) i);
-
-      if (!weft_event_type_from_string (name, NULL))
-        break;
-      g_string_append_printf (valid, "%s%s", i > 0 ? ", " : "", name);
-    }
-  return g_string_free (g_steal_pointer (&valid), FALSE);
-}
 
 static gboolean
 weft_webhook_set_events (WeftWebhook *self, const WeftConfig *config, GError **error)
 {
-  const char * const *names;
-
-  if (!weft_config_has (config, "events"))
-    {
-      self->events = G_MAXUINT32;
-      return TRUE;
-    }
-  names = weft_config_get_strv (config, "events");
-  for (guint i = 0; names != NULL && names[i] != NULL; i++)
-    {
-      WeftEventType type;
-      g_autofree char *valid = NULL;
-
-      if (weft_event_type_from_string (names[i], &type) && (guint) type < 32)
-        {
-          self->events |= 1u << type;
-          continue;
-        }
-      valid = weft_webhook_valid_types ();
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"events\": unknown event type \"%s\" (valid: %s)", names[i], valid);
-      return FALSE;
-    }
-  if (self->events == 0)
-    {
-      g_autofree char *valid = weft_webhook_valid_types ();
-
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"events\": must name at least one event type (%s)", valid);
-      return FALSE;
-    }
-  return TRUE;
+  return weft_event_set_parse (weft_config_has (config, "events")
+                               ? weft_config_get_strv (config, "events") : NULL,
+                               "events", &self->events, error);
 }
 
 /* An HTTP token (RFC 9110): what a header name may be made of. */
@@ -690,7 +644,7 @@ weft_webhook_on_event (gpointer instance, const WeftEvent *event)
   WeftWebhookDelivery d = { NULL, NULL, NULL, NULL, NULL, -1 };
 
   /* A type newer than this plugin is sent only when all are. */
-  if (type < 32 ? (self->events & (1u << type)) == 0 : self->events != G_MAXUINT32)
+  if (!WEFT_EVENT_SET_HAS (self->events, type))
     return;
 
   d.type = weft_event_type_to_string (type);
