@@ -34,6 +34,57 @@ weft_command_display (const char * const *argv)
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
 
+char **
+weft_command_argv_from_option (const char * const *command, gboolean shell, GError **error)
+{
+  guint n = command ? g_strv_length ((char **) command) : 0;
+
+  if (n == 0 || *command[0] == '\0')
+    {
+      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                           "option \"command\": must name a program (it is empty)");
+      return NULL;
+    }
+  if (!shell)
+    return g_strdupv ((char **) command);
+  if (n != 1)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "option \"command\": must have exactly one element when \"shell\" is true, "
+                   "not %u", n);
+      return NULL;
+    }
+  return g_strdupv ((char *[]) { (char *) "/bin/sh", (char *) "-c", (char *) command[0], NULL });
+}
+
+char **
+weft_command_env_from_option (JsonObject *env, GError **error)
+{
+  g_autoptr(GStrvBuilder) entries = g_strv_builder_new ();
+  g_autoptr(GList) names = env ? json_object_get_members (env) : NULL;
+
+  for (GList *l = names; l; l = l->next)
+    {
+      const char *name = l->data;
+      JsonNode *value = json_object_get_member (env, name);
+      if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "option \"env\": the value of \"%s\" must be a string", name);
+          return NULL;
+        }
+      if (*name == '\0' || strchr (name, '=') != NULL)
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "option \"env\": \"%s\" is not a valid variable name", name);
+          return NULL;
+        }
+      g_autofree char *entry = g_strconcat (name, "=", json_node_get_string (value), NULL);
+      g_strv_builder_add (entries, entry);
+    }
+  return g_strv_builder_end (entries);
+}
+
 /* stdin is a file, not a pipe: writing to a pipe whose reader has exited
  * raises SIGPIPE, which would kill the engine, and a file can never
  * deadlock against a full stdout. */

@@ -172,6 +172,15 @@ WEFT_API gboolean weft_command_result_succeeded (const WeftCommandResult *result
 WEFT_API char *weft_command_result_describe (const WeftCommandResult *result);
 /* argv as a reader would type it, quoted where needed. */
 WEFT_API char *weft_command_display (const char * const *argv);
+/* For plugins whose options name a command: argv from a `command` list,
+ * or with `shell` from its single element run by /bin/sh -c.  Errors name
+ * the option "command". */
+WEFT_API char **weft_command_argv_from_option (const char * const *command, gboolean shell,
+                                               GError **error);
+/* "NAME=value" entries (WeftCommand.env) from an `env` object option of
+ * name → string, in the flow's order; NULL `env` gives none.  Errors name
+ * the option "env". */
+WEFT_API char **weft_command_env_from_option (JsonObject *env, GError **error);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCommandResult, weft_command_result_clear)
 

@@ -64,29 +64,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftExecCb, weft_exec_cb_free)
 static gboolean
 weft_exec_cb_set_command (WeftExecCb *self, const WeftConfig *config, GError **error)
 {
-  const char * const *command = weft_config_get_strv (config, "command");
-  guint n = command != NULL ? g_strv_length ((char **) command) : 0;
-
-  if (n == 0 || *command[0] == '\0')
-    {
-      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                           "option \"command\": must name a program (it is empty)");
-      return FALSE;
-    }
-  if (!weft_config_get_bool (config, "shell"))
-    {
-      self->argv = g_strdupv ((char **) command);
-      return TRUE;
-    }
-  if (n != 1)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"command\": must have exactly one element when \"shell\" is true, not %u",
-                   n);
-      return FALSE;
-    }
-  self->argv = g_strdupv ((char *[]) { (char *) "/bin/sh", (char *) "-c", (char *) command[0], NULL });
-  return TRUE;
+  self->argv = weft_command_argv_from_option (weft_config_get_strv (config, "command"),
+                                              weft_config_get_bool (config, "shell"), error);
+  return self->argv != NULL;
 }
 
 static gboolean
@@ -96,49 +76,16 @@ weft_exec_cb_set_events (WeftExecCb *self, const WeftConfig *config, GError **er
                                &self->events, error);
 }
 
-static gboolean
-weft_exec_cb_check_env (const char *name, JsonNode *value, GError **error)
-{
-  if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"env\": the value of \"%s\" must be a string", name);
-      return FALSE;
-    }
-  if (*name == '\0' || strchr (name, '=') != NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"env\": \"%s\" is not a valid variable name", name);
-      return FALSE;
-    }
-  return TRUE;
-}
 
 /* Copied out of the config: its JsonObject must not be read from the
  * dispatcher thread while other threads may touch it. */
 static gboolean
 weft_exec_cb_set_env (WeftExecCb *self, const WeftConfig *config, GError **error)
 {
-  JsonObject *env = weft_config_has (config, "env")
-                    ? weft_config_get_object (config, "env") : NULL;
-  g_autoptr(GStrvBuilder) entries = g_strv_builder_new ();
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *value;
-
-  if (env != NULL)
-    {
-      json_object_iter_init (&iter, env);
-      while (json_object_iter_next (&iter, &name, &value))
-        {
-          if (!weft_exec_cb_check_env (name, value, error))
-            return FALSE;
-          g_autofree char *entry = g_strconcat (name, "=", json_node_get_string (value), NULL);
-          g_strv_builder_add (entries, entry);
-        }
-    }
-  self->env = g_strv_builder_end (entries);
-  return TRUE;
+  self->env = weft_command_env_from_option (weft_config_has (config, "env")
+                                            ? weft_config_get_object (config, "env") : NULL,
+                                            error);
+  return self->env != NULL;
 }
 
 static gboolean
