@@ -4,38 +4,6 @@
  * theirs. */
 #include "weft-test.h"
 
-typedef struct {
-  GMutex lock;
-  GPtrArray *warnings;     /* messages logged by the exec callback */
-} Captured;
-
-static GLogWriterOutput
-capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
-{
-  Captured *c = data;
-  const char *domain = NULL, *message = NULL;
-
-  for (gsize i = 0; i < n_fields; i++)
-    if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
-      domain = fields[i].value;
-    else if (g_str_equal (fields[i].key, "MESSAGE"))
-      message = fields[i].value;
-  if (g_strcmp0 (domain, "weft-exec") != 0 || (level & G_LOG_LEVEL_WARNING) == 0)
-    return g_log_writer_default (level, fields, n_fields, NULL);
-  g_mutex_lock (&c->lock);
-  g_ptr_array_add (c->warnings, g_strdup (message));
-  g_mutex_unlock (&c->lock);
-  return G_LOG_WRITER_HANDLED;
-}
-
-static void
-captured_reset (Captured *c)
-{
-  g_mutex_lock (&c->lock);
-  g_ptr_array_set_size (c->warnings, 0);
-  g_mutex_unlock (&c->lock);
-}
-
 /* Two quick tasks, b waiting for a. */
 static char *
 flow_json (const char *callbacks)
@@ -99,7 +67,7 @@ remove_dir (const char *dir)
 static void
 test_stdin_and_env (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   g_autofree char *dir = g_dir_make_tmp ("weft-exec-cb-XXXXXX", NULL);
   g_autofree char *callbacks = g_strdup_printf (
     "{\"run\": {\"plugin\": \"exec\", \"shell\": true, \"cwd\": \"%s\", \"env\": {\"EXTRA\": \"x y\"},"
@@ -108,7 +76,7 @@ test_stdin_and_env (gconstpointer data)
     " >> env.txt\"]}}", dir);
   g_autofree char *run_id = NULL;
 
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   g_setenv ("WEFT_TASK", "stale", TRUE);   /* a run event must not inherit it */
   run_id = run_flow (callbacks, NULL);
   g_unsetenv ("WEFT_TASK");
@@ -143,7 +111,7 @@ test_stdin_and_env (gconstpointer data)
 static void
 test_argv_and_filter (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   g_autofree char *dir = g_dir_make_tmp ("weft-exec-cb-XXXXXX", NULL);
   g_autofree char *out = g_build_filename (dir, "out.txt", NULL);
   g_autofree char *callbacks = g_strdup_printf (
@@ -151,7 +119,7 @@ test_argv_and_filter (gconstpointer data)
     "                                           \"sh\", \"%s\"],"
     "          \"events\": [\"run.started\", \"task.started\"]}}", out);
 
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   g_autofree char *run_id = run_flow (callbacks, NULL);
   g_auto(GStrv) lines = read_lines (out);
 
@@ -171,7 +139,7 @@ test_argv_and_filter (gconstpointer data)
 static void
 test_failure_and_timeout (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   g_autofree char *dir = g_dir_make_tmp ("weft-exec-cb-XXXXXX", NULL);
   g_autofree char *callbacks = g_strdup_printf (
     "{\"bad\": {\"plugin\": \"exec\", \"shell\": true, \"cwd\": \"%s\","
@@ -181,7 +149,7 @@ test_failure_and_timeout (gconstpointer data)
     "           \"command\": [\"echo x >> hang.txt; sleep 30 & sleep 30\"]}}", dir, dir);
   gint64 unref_us = 0;
 
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   g_autofree char *run_id = run_flow (callbacks, &unref_us);
   g_autofree char *bad_path = g_build_filename (dir, "bad.txt", NULL);
   g_autofree char *hang_path = g_build_filename (dir, "hang.txt", NULL);
@@ -248,13 +216,14 @@ test_config_errors (void)
 int
 main (int argc, char **argv)
 {
-  Captured captured = { .warnings = g_ptr_array_new_with_free_func (g_free) };
+  WeftTestWarnings captured = { .domain = "weft-exec",
+                               .warnings = g_ptr_array_new_with_free_func (g_free) };
   int status;
 
   g_mutex_init (&captured.lock);
   g_test_init (&argc, &argv, NULL);
   /* The plugin's warnings are what some tests check: kept, not fatal. */
-  g_log_set_writer_func (capture_writer, &captured, NULL);
+  g_log_set_writer_func (weft_test_capture_writer, &captured, NULL);
   g_test_add_data_func ("/exec-callback/stdin-and-env", &captured, test_stdin_and_env);
   g_test_add_data_func ("/exec-callback/argv-and-filter", &captured, test_argv_and_filter);
   g_test_add_data_func ("/exec-callback/failure-and-timeout", &captured, test_failure_and_timeout);

@@ -10,33 +10,6 @@
 #define SECRET "s3cret-key-not-for-logs"
 
 /* ------------------------------------------------------------------------ */
-/* Warnings: captured instead of aborting the test                          */
-
-typedef struct {
-  GMutex lock;
-  GPtrArray *warnings;     /* messages logged by the webhook plugin */
-} Captured;
-
-static GLogWriterOutput
-capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
-{
-  Captured *c = data;
-  const char *domain = NULL, *message = NULL;
-
-  for (gsize i = 0; i < n_fields; i++)
-    if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
-      domain = fields[i].value;
-    else if (g_str_equal (fields[i].key, "MESSAGE"))
-      message = fields[i].value;
-  if (g_strcmp0 (domain, "weft-webhook") != 0 || (level & G_LOG_LEVEL_WARNING) == 0)
-    return g_log_writer_default (level, fields, n_fields, NULL);
-  g_mutex_lock (&c->lock);
-  g_ptr_array_add (c->warnings, g_strdup (message));
-  g_mutex_unlock (&c->lock);
-  return G_LOG_WRITER_HANDLED;
-}
-
-/* ------------------------------------------------------------------------ */
 /* The receiver                                                             */
 
 typedef struct {
@@ -357,27 +330,19 @@ hmac_hex (const char *body)
                                     strlen (SECRET), body, -1);
 }
 
-static void
-captured_reset (Captured *c)
-{
-  g_mutex_lock (&c->lock);
-  g_ptr_array_set_size (c->warnings, 0);
-  g_mutex_unlock (&c->lock);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Tests                                                                    */
 
 static void
 test_body_signature_headers (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   g_autoptr(Receiver) r = receiver_new ();
   Seen seen = { .json = g_ptr_array_new_with_free_func (g_free) };
   g_auto(Ran) ran = { 0 };
 
   g_mutex_init (&seen.lock);
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   receiver_start (r);
   g_autofree char *callbacks = g_strdup_printf (
     "{\"hook\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%u/in\","
@@ -414,12 +379,12 @@ test_body_signature_headers (gconstpointer data)
 static void
 test_filter_and_templates (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   g_autoptr(Receiver) r = receiver_new ();
   g_auto(Ran) ran = { 0 };
   guint n_json = 0, n_plain = 0;
 
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   receiver_start (r);
   /* "{{" and "}}" are literal braces; {json} goes in as JSON. */
   g_autofree char *callbacks = g_strdup_printf (
@@ -491,11 +456,11 @@ assert_each_delivered_once (Receiver *r, guint n_events)
 static void
 test_fails_then_recovers (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   g_autoptr(Receiver) r = receiver_new ();
   g_auto(Ran) ran = { 0 };
 
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   r->fail_first = 4;
   receiver_start (r);
   g_autofree char *callbacks = g_strdup_printf (
@@ -518,11 +483,11 @@ test_fails_then_recovers (gconstpointer data)
 static void
 test_refused_not_retried (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   g_autoptr(Receiver) r = receiver_new ();
   g_auto(Ran) ran = { 0 };
 
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   r->refuse_first = 1;
   receiver_start (r);
   g_autofree char *callbacks = g_strdup_printf (
@@ -544,11 +509,11 @@ test_refused_not_retried (gconstpointer data)
 static void
 test_retry_after (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   g_autoptr(Receiver) r = receiver_new ();
   g_auto(Ran) ran = { 0 };
 
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   r->throttle_first = 1;
   receiver_start (r);
   g_autofree char *callbacks = g_strdup_printf (
@@ -589,12 +554,12 @@ closed_port (void)
 static void
 test_receiver_down (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   guint port = closed_port ();
   g_auto(Ran) ran = { 0 };
   g_autofree char *where = g_strdup_printf ("http://127.0.0.1:%u/…", port);
 
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   g_autofree char *callbacks = g_strdup_printf (
     "{\"hook\": {\"plugin\": \"webhook\", \"url\": \"http://127.0.0.1:%u/token/zqxw?k=v\","
     "            \"secret\": \"%s\", \"events\": [\"run.started\", \"run.completed\"],"
@@ -626,11 +591,11 @@ test_receiver_down (gconstpointer data)
 static void
 test_slow_receiver (gconstpointer data)
 {
-  Captured *captured = (Captured *) data;
+  WeftTestWarnings *captured = (WeftTestWarnings *) data;
   g_autoptr(Receiver) r = receiver_new ();
   g_auto(Ran) ran = { 0 };
 
-  captured_reset (captured);
+  weft_test_warnings_reset (captured);
   r->sleep_ms = 300;
   receiver_start (r);
   g_autofree char *callbacks = g_strdup_printf (
@@ -686,14 +651,15 @@ test_config_errors (void)
 int
 main (int argc, char **argv)
 {
-  Captured captured = { .warnings = g_ptr_array_new_with_free_func (g_free) };
+  WeftTestWarnings captured = { .domain = "weft-webhook",
+                               .warnings = g_ptr_array_new_with_free_func (g_free) };
   int status;
 
   g_mutex_init (&captured.lock);
   g_test_init (&argc, &argv, NULL);
   /* The plugin's warnings are what some tests check: they are kept, not
    * made fatal.  Every other message goes to GLib's default writer. */
-  g_log_set_writer_func (capture_writer, &captured, NULL);
+  g_log_set_writer_func (weft_test_capture_writer, &captured, NULL);
   g_test_add_data_func ("/webhook/body-signature-headers", &captured, test_body_signature_headers);
   g_test_add_data_func ("/webhook/filter-and-templates", &captured, test_filter_and_templates);
   g_test_add_data_func ("/webhook/fails-then-recovers", &captured, test_fails_then_recovers);

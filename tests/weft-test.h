@@ -57,3 +57,41 @@ weft_test_task_index (WeftFlow *flow, const char *name)
       return i;
   g_error ("no task %s", name);
 }
+
+/* Warnings a plugin logs under `domain`, kept for the test to check
+ * instead of aborting it (g_test_expect_message does not see structured
+ * logging).  Install with g_log_set_writer_func (weft_test_capture_writer,
+ * &warnings, NULL). */
+typedef struct {
+  const char *domain;
+  GMutex lock;
+  GPtrArray *warnings;        /* char* */
+} WeftTestWarnings;
+
+static inline GLogWriterOutput
+weft_test_capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+                          gpointer data)
+{
+  WeftTestWarnings *c = data;
+  const char *domain = NULL, *message = NULL;
+
+  for (gsize i = 0; i < n_fields; i++)
+    if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
+      domain = fields[i].value;
+    else if (g_str_equal (fields[i].key, "MESSAGE"))
+      message = fields[i].value;
+  if (g_strcmp0 (domain, c->domain) != 0 || (level & G_LOG_LEVEL_WARNING) == 0)
+    return g_log_writer_default (level, fields, n_fields, NULL);
+  g_mutex_lock (&c->lock);
+  g_ptr_array_add (c->warnings, g_strdup (message));
+  g_mutex_unlock (&c->lock);
+  return G_LOG_WRITER_HANDLED;
+}
+
+static inline void
+weft_test_warnings_reset (WeftTestWarnings *c)
+{
+  g_mutex_lock (&c->lock);
+  g_ptr_array_set_size (c->warnings, 0);
+  g_mutex_unlock (&c->lock);
+}
