@@ -5,6 +5,8 @@
  * stderr.  The flows use the in-tree `template` and `exec` agents and the
  * `log` callback.
  */
+#include "weft-test.h"
+
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -119,33 +121,13 @@ weft_argv (Fixture *fx, const char *const *args)
   return g_strv_builder_end (builder);
 }
 
-static int
-exit_status_of (GSubprocess *proc)
-{
-  if (g_subprocess_get_if_exited (proc))
-    return g_subprocess_get_exit_status (proc);
-  return 1000 + g_subprocess_get_term_sig (proc);
-}
-
 /* Runs `weft ARGS...`; keeps stdout and stderr in the fixture. */
 static int
 run_weft (Fixture *fx, const char *const *args)
 {
   g_auto(GStrv) argv = weft_argv (fx, args);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
 
-  g_clear_pointer (&fx->out, g_free);
-  g_clear_pointer (&fx->err, g_free);
-  proc = g_subprocess_newv ((const char * const *) argv,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                            &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &fx->out, &fx->err, &error);
-  g_assert_no_error (error);
-  g_test_message ("weft %s → %d\nstdout:\n%s\nstderr:\n%s", args[0],
-                  exit_status_of (proc), fx->out, fx->err);
-  return exit_status_of (proc);
+  return weft_test_run_command ((const char * const *) argv, &fx->out, &fx->err);
 }
 
 /* ---- usage ---------------------------------------------------------------- */
@@ -381,7 +363,7 @@ test_run_signal (Fixture *fx, int signum)
   g_subprocess_wait (proc, NULL, &error);
   g_assert_no_error (error);
 
-  g_assert_cmpint (exit_status_of (proc), ==, 130);
+  g_assert_cmpint (weft_test_exit_status (proc), ==, 130);
   /* Far less than the 30 s the task would have taken. */
   g_assert_cmpint (g_get_monotonic_time () - signalled_us, <, 20 * G_USEC_PER_SEC);
 

@@ -7,6 +7,8 @@
  * running `weft run` with SIGKILL partway through a chain of slow tasks.
  * No timing is asserted: waits poll, with generous limits.
  */
+#include "weft-test.h"
+
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -118,31 +120,11 @@ weft_argv (Fixture *fx, const char *const *args)
 }
 
 static int
-exit_status_of (GSubprocess *proc)
-{
-  if (g_subprocess_get_if_exited (proc))
-    return g_subprocess_get_exit_status (proc);
-  return 1000 + g_subprocess_get_term_sig (proc);
-}
-
-static int
 run_weft (Fixture *fx, const char *const *args)
 {
   g_auto(GStrv) argv = weft_argv (fx, args);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
 
-  g_clear_pointer (&fx->out, g_free);
-  g_clear_pointer (&fx->err, g_free);
-  proc = g_subprocess_newv ((const char * const *) argv,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                            &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &fx->out, &fx->err, &error);
-  g_assert_no_error (error);
-  g_test_message ("weft %s → %d\nstdout:\n%s\nstderr:\n%s", args[0], exit_status_of (proc),
-                  fx->out, fx->err);
-  return exit_status_of (proc);
+  return weft_test_run_command ((const char * const *) argv, &fx->out, &fx->err);
 }
 
 static JsonObject *
@@ -443,7 +425,7 @@ test_kill_resume (Fixture *fx, gconstpointer data)
   g_subprocess_send_signal (proc, SIGKILL);
   g_subprocess_wait (proc, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (exit_status_of (proc), ==, 1000 + SIGKILL);
+  g_assert_cmpint (weft_test_exit_status (proc), ==, 1000 + SIGKILL);
 
   status = query (fx, "SELECT status FROM runs WHERE run_id = '%s'", run_id);
   g_assert_cmpstr (status, ==, "running");
@@ -510,7 +492,7 @@ test_default_store_missing (Fixture *fx, gconstpointer data)
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (exit_status_of (proc), ==, 2);
+  g_assert_cmpint (weft_test_exit_status (proc), ==, 2);
   g_assert_nonnull (strstr (err, "no weft.db in this directory"));
   g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
 }

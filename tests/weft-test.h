@@ -95,3 +95,32 @@ weft_test_warnings_reset (WeftTestWarnings *c)
   g_ptr_array_set_size (c->warnings, 0);
   g_mutex_unlock (&c->lock);
 }
+
+/* A child's exit status, or 1000 + the signal that killed it. */
+static inline int
+weft_test_exit_status (GSubprocess *proc)
+{
+  if (g_subprocess_get_if_exited (proc))
+    return g_subprocess_get_exit_status (proc);
+  return 1000 + g_subprocess_get_term_sig (proc);
+}
+
+/* Runs argv to its end, replacing *out and *err with what it printed;
+ * returns weft_test_exit_status. */
+static inline int
+weft_test_run_command (const char * const *argv, char **out, char **err)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                         | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                                                   &error);
+
+  g_assert_no_error (error);
+  g_clear_pointer (out, g_free);
+  g_clear_pointer (err, g_free);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, out, err, &error);
+  g_assert_no_error (error);
+  g_test_message ("%s %s → %d\nstdout:\n%s\nstderr:\n%s", argv[0], argv[1] ? argv[1] : "",
+                  weft_test_exit_status (proc), *out, *err);
+  return weft_test_exit_status (proc);
+}
