@@ -4,9 +4,9 @@
  * cancellation.  http-get only ever talks to a local libsoup server on
  * 127.0.0.1, run on its own thread. */
 #include "weft-test.h"
+#include "weft-test-http.h"
 
 #include <errno.h>
-#include <libsoup/soup.h>
 #include <signal.h>
 #include <stdlib.h>
 
@@ -19,9 +19,7 @@ typedef struct {
   GThread *thread;
   GMainContext *context;
   GMainLoop *loop;
-  SoupServer *server;
-  GSocket *listener;
-  GSource *accept_source;
+  WeftTestListener http;
   guint port;
   GAsyncQueue *ready;
   GPtrArray *timers;          /* server thread: GSource of delayed answers */
@@ -199,63 +197,22 @@ server_drain (TestServer *ts)
   g_source_attach (quit, ts->context);
   g_source_unref (quit);
   g_main_loop_run (ts->loop);
-  g_source_destroy (ts->accept_source);
-  g_clear_pointer (&ts->accept_source, g_source_unref);
-  soup_server_disconnect (ts->server);
-  g_clear_object (&ts->server);
-  g_socket_close (ts->listener, NULL);
-  g_clear_object (&ts->listener);
-  while (g_main_context_iteration (ts->context, FALSE))
-    ;
+  weft_test_listener_stop (&ts->http, ts->context);
   g_ptr_array_unref (ts->held);
 }
 
-/* Connections are accepted here and handed to the server, not through
- * soup_server_listen_local(): libsoup 3.2's own listener leaks every
- * socket it accepts, which the sanitizer build would report. */
-static gboolean
-server_accept (GSocket *socket, GIOCondition condition, gpointer data)
+
+
+/* Kept by the client's port, so that tests can see a connection close. */
+static void
+server_accepted (GSocket *client, gpointer data)
 {
   TestServer *ts = data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) client = g_socket_accept (socket, NULL, &error);
-  g_autoptr(GSocketConnection) connection = NULL;
-  g_autoptr(GSocketAddress) local = NULL;
-  g_autoptr(GSocketAddress) remote = NULL;
+  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (client, NULL);
 
-  if (client == NULL)
-    return G_SOURCE_CONTINUE;
-  connection = g_socket_connection_factory_create_connection (client);
-  local = g_socket_get_local_address (client, NULL);
-  remote = g_socket_get_remote_address (client, NULL);
   g_hash_table_replace (ts->sockets,
                         GUINT_TO_POINTER (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote))),
                         g_object_ref (client));
-  if (!soup_server_accept_iostream (ts->server, G_IO_STREAM (connection), local, remote, &error))
-    g_error ("server: %s", error->message);
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-server_listen (TestServer *ts)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  ts->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                               G_SOCKET_PROTOCOL_TCP, &error);
-  g_assert_no_error (error);
-  g_socket_set_blocking (ts->listener, FALSE);
-  if (!g_socket_bind (ts->listener, any, TRUE, &error) || !g_socket_listen (ts->listener, &error))
-    g_error ("server: %s", error->message);
-  bound = g_socket_get_local_address (ts->listener, &error);
-  g_assert_no_error (error);
-  ts->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  ts->accept_source = g_socket_create_source (ts->listener, G_IO_IN, NULL);
-  g_source_set_callback (ts->accept_source, G_SOURCE_FUNC (server_accept), ts, NULL);
-  g_source_attach (ts->accept_source, ts->context);
 }
 
 static gpointer
@@ -264,9 +221,10 @@ server_main (gpointer data)
   TestServer *ts = data;
 
   g_main_context_push_thread_default (ts->context);
-  ts->server = soup_server_new ("server-header", "weft-test", NULL);
-  soup_server_add_handler (ts->server, NULL, serve, ts, NULL);
-  server_listen (ts);
+  SoupServer *server = soup_server_new ("server-header", "weft-test", NULL);
+  soup_server_add_handler (server, NULL, serve, ts, NULL);
+  weft_test_listener_start (&ts->http, server, ts->context, server_accepted, ts);
+  ts->port = ts->http.port;
   g_async_queue_push (ts->ready, GUINT_TO_POINTER (1));
 
   g_main_loop_run (ts->loop);

@@ -5,7 +5,7 @@
  * so slow that the run must not wait for it. */
 #include "weft-test.h"
 
-#include <libsoup/soup.h>
+#include "weft-test-http.h"
 
 #define SECRET "s3cret-key-not-for-logs"
 
@@ -46,9 +46,7 @@ typedef struct {
   GMainContext *context;
   GMainLoop *loop;
   GThread *thread;
-  SoupServer *server;
-  GSocket *listener;
-  GSource *accept_source;
+  WeftTestListener http;
   guint port;
   GMutex ready_lock;
   GCond ready;
@@ -108,50 +106,7 @@ receiver_handle (SoupServer *server, SoupServerMessage *msg, const char *path,
                                     req->status == 200 ? "ok" : "no", 2);
 }
 
-/* Connections are accepted here and handed to the server rather than
- * through soup_server_listen_local(): libsoup 3.2's own listener leaks
- * every socket it accepts, which the sanitizer build would report. */
-static gboolean
-receiver_accept (GSocket *socket, GIOCondition condition, gpointer data)
-{
-  Receiver *r = data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) client = g_socket_accept (socket, NULL, &error);
-  g_autoptr(GSocketConnection) connection = NULL;
-  g_autoptr(GSocketAddress) local = NULL;
-  g_autoptr(GSocketAddress) remote = NULL;
 
-  if (client == NULL)
-    return G_SOURCE_CONTINUE;
-  connection = g_socket_connection_factory_create_connection (client);
-  local = g_socket_get_local_address (client, NULL);
-  remote = g_socket_get_remote_address (client, NULL);
-  if (!soup_server_accept_iostream (r->server, G_IO_STREAM (connection), local, remote, &error))
-    g_error ("receiver: %s", error->message);
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-receiver_listen (Receiver *r)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  r->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                              G_SOCKET_PROTOCOL_TCP, &error);
-  g_assert_no_error (error);
-  g_socket_set_blocking (r->listener, FALSE);
-  if (!g_socket_bind (r->listener, any, TRUE, &error) || !g_socket_listen (r->listener, &error))
-    g_error ("receiver: %s", error->message);
-  bound = g_socket_get_local_address (r->listener, &error);
-  g_assert_no_error (error);
-  r->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  r->accept_source = g_socket_create_source (r->listener, G_IO_IN, NULL);
-  g_source_set_callback (r->accept_source, G_SOURCE_FUNC (receiver_accept), r, NULL);
-  g_source_attach (r->accept_source, r->context);
-}
 
 static gpointer
 receiver_thread (gpointer data)
@@ -159,9 +114,10 @@ receiver_thread (gpointer data)
   Receiver *r = data;
 
   g_main_context_push_thread_default (r->context);
-  r->server = soup_server_new (NULL, NULL);
-  soup_server_add_handler (r->server, NULL, receiver_handle, r, NULL);
-  receiver_listen (r);
+  SoupServer *server = soup_server_new (NULL, NULL);
+  soup_server_add_handler (server, NULL, receiver_handle, r, NULL);
+  weft_test_listener_start (&r->http, server, r->context, NULL, NULL);
+  r->port = r->http.port;
 
   g_mutex_lock (&r->ready_lock);
   r->started = TRUE;
@@ -169,16 +125,7 @@ receiver_thread (gpointer data)
   g_mutex_unlock (&r->ready_lock);
 
   g_main_loop_run (r->loop);
-  /* Closing the connections finishes on the loop: let it, or the
-   * connections' last references stay with their sources. */
-  g_source_destroy (r->accept_source);
-  g_clear_pointer (&r->accept_source, g_source_unref);
-  soup_server_disconnect (r->server);
-  g_clear_object (&r->server);
-  g_socket_close (r->listener, NULL);
-  g_clear_object (&r->listener);
-  while (g_main_context_iteration (r->context, FALSE))
-    ;
+  weft_test_listener_stop (&r->http, r->context);
   g_main_context_pop_thread_default (r->context);
   return NULL;
 }
