@@ -70,23 +70,9 @@ fixture_set_up (Fixture *fx, gconstpointer data)
 }
 
 static void
-remove_dir (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      g_remove (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fixture_tear_down (Fixture *fx, gconstpointer data)
 {
-  remove_dir (fx->dir);
+  weft_test_remove_dir (fx->dir);
   g_free (fx->dir);
   g_free (fx->weft);
   g_free (fx->plugin_dir);

@@ -49,20 +49,6 @@ read_lines (const char *path)
   return g_strsplit (text, "\n", -1);
 }
 
-static void
-remove_dir (const char *dir)
-{
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  while ((name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-      g_unlink (path);
-    }
-  g_rmdir (dir);
-}
-
 /* The JSON on stdin, and the environment, line for line. */
 static void
 test_stdin_and_env (gconstpointer data)
@@ -104,7 +90,7 @@ test_stdin_and_env (gconstpointer data)
       g_assert_cmpstr (env[i], ==, expected);
     }
   g_assert_cmpuint (captured->warnings->len, ==, 0);
-  remove_dir (dir);
+  weft_test_remove_dir (dir);
 }
 
 /* argv without a shell, and an explicit event list. */
@@ -131,7 +117,7 @@ test_argv_and_filter (gconstpointer data)
   weft_test_assert_contains (lines[2], "\"type\":\"task.started\"");
   weft_test_assert_contains (lines[2], "\"task\":\"b\"");
   g_assert_cmpuint (captured->warnings->len, ==, 0);
-  remove_dir (dir);
+  weft_test_remove_dir (dir);
 }
 
 /* A failing command and a hanging one are logged; each event still gets
@@ -182,7 +168,7 @@ test_failure_and_timeout (gconstpointer data)
   g_assert_cmpuint (n_timeout, ==, 2);
   /* Two timeouts of 0.2 s, not two sleeps of 30 s. */
   g_assert_cmpint (unref_us, <, 5 * G_USEC_PER_SEC);
-  remove_dir (dir);
+  weft_test_remove_dir (dir);
 }
 
 static void

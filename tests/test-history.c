@@ -49,15 +49,7 @@ fixture_set_up (Fixture *fx, gconstpointer data)
 static void
 fixture_tear_down (Fixture *fx, gconstpointer data)
 {
-  g_autoptr(GDir) dir = g_dir_open (fx->dir, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (fx->dir, name, NULL);
-      g_remove (child);
-    }
-  g_rmdir (fx->dir);
+  weft_test_remove_dir (fx->dir);
   g_free (fx->dir);
   g_free (fx->weft);
   g_free (fx->plugin_dir);

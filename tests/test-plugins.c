@@ -1,6 +1,6 @@
 /* test-plugins.c — the exec and template agents and the log callback, run
  * through real flows on a real engine with the build tree's plugins. */
-#include <weft.h>
+#include "weft-test.h"
 
 #include <glib/gstdio.h>
 #include <errno.h>
@@ -41,18 +41,9 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  g_autoptr(GDir) dir = g_dir_open (f->tmpdir, 0, NULL);
-  const char *name;
-
   weft_engine_shutdown (f->engine, 2000);
   weft_engine_unref (f->engine);
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (f->tmpdir, name, NULL);
-
-      g_assert_cmpint (g_unlink (path), ==, 0);
-    }
-  g_assert_cmpint (g_rmdir (f->tmpdir), ==, 0);
+  weft_test_remove_dir (f->tmpdir);
   g_free (f->tmpdir);
 }
 

@@ -124,3 +124,19 @@ weft_test_run_command (const char * const *argv, char **out, char **err)
                   weft_test_exit_status (proc), *out, *err);
   return weft_test_exit_status (proc);
 }
+
+/* Removes a test's temporary directory and the files in it; every removal
+ * must succeed. */
+static inline void
+weft_test_remove_dir (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      g_assert_cmpint (g_remove (child), ==, 0);
+    }
+  g_assert_cmpint (g_rmdir (path), ==, 0);
+}
