@@ -24,6 +24,7 @@ static const WeftCliCommand weft_cli_commands[] = {
   { "runs",     "List stored runs, or show one (runs list, runs show RUN)", weft_cli_runs_main },
   { "replay",   "Run a stored run again from one task (--from TASK)", weft_cli_replay_main },
   { "resume",   "Finish a stored run whose process died",      weft_cli_resume_main },
+  { "serve",    "Serve flows over HTTP (runs, live events, background tasks)", weft_cli_serve_main },
 };
 
 static const WeftCliCommand *

@@ -63,10 +63,10 @@ weft_option_node_matches (WeftOptionType type, JsonNode *node)
     }
 }
 
-static const char *
-weft_node_describe (JsonNode *node)
+const char *
+weft_json_describe (JsonNode *node)
 {
-  if (JSON_NODE_HOLDS_NULL (node))
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
     return "null";
   if (JSON_NODE_HOLDS_ARRAY (node))
     return "an array";
@@ -253,7 +253,7 @@ weft_config_take_given (WeftConfig *config, const WeftPluginDescriptor *desc,
                             "option \"%s\" of plugin \"%s\" must be %s %s, not %s",
                             key, desc->name,
                             opt->type == WEFT_OPTION_INT || opt->type == WEFT_OPTION_OBJECT ? "an" : "a",
-                            weft_option_type_to_string (opt->type), weft_node_describe (node));
+                            weft_option_type_to_string (opt->type), weft_json_describe (node));
           return FALSE;
         }
       g_autoptr(GError) local = NULL;

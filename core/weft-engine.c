@@ -42,6 +42,7 @@ struct _WeftEngine {
   GHashTable *live_runs;      /* WeftRun* → itself (a reference); loop only */
   GQueue finished;            /* WeftRun* (a reference) to return; loop only */
   GPtrArray *pending_callbacks; /* WeftCallbackInstance* with a batch; loop only */
+  WeftBackground *background;
 
   GThread *loop_thread;       /* set before the loop runs, then read-only */
   gint live_attempts;         /* atomic; shutdown waits on `cond` for 0 */
@@ -231,6 +232,7 @@ weft_engine_new (guint n_threads)
   engine->live_runs = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) weft_run_unref, NULL);
   engine->listeners = g_array_new (FALSE, FALSE, sizeof (WeftListener));
   engine->pending_callbacks = g_ptr_array_new ();
+  engine->background = weft_background_new ();
   g_mutex_init (&engine->lock);
   g_cond_init (&engine->cond);
 
@@ -298,6 +300,7 @@ weft_engine_finalize (WeftEngine *engine)
     weft_engine_free_listener (&g_array_index (engine->listeners, WeftListener, i));
   g_array_unref (engine->listeners);
   g_ptr_array_unref (engine->pending_callbacks);
+  weft_background_free (engine->background);
   g_mutex_clear (&engine->lock);
   g_cond_clear (&engine->cond);
   weft_registry_free (engine->registry);
@@ -344,6 +347,50 @@ weft_engine_get_soup_session (WeftEngine *engine)
   return engine->soup;
 }
 
+WeftBackground *
+weft_engine_get_background (WeftEngine *engine)
+{
+  return engine->background;
+}
+
+typedef struct {
+  GSourceFunc func;
+  gpointer data;
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+} WeftInvoke;
+
+static gboolean
+weft_engine_invoke_on_loop (gpointer data)
+{
+  WeftInvoke *inv = data;
+
+  inv->func (inv->data);
+  g_mutex_lock (&inv->lock);
+  inv->done = TRUE;
+  g_cond_signal (&inv->cond);
+  g_mutex_unlock (&inv->lock);
+  return G_SOURCE_REMOVE;
+}
+
+void
+weft_engine_invoke_sync (WeftEngine *engine, GSourceFunc func, gpointer data)
+{
+  WeftInvoke inv = { .func = func, .data = data };
+
+  g_return_if_fail (!weft_engine_is_loop_thread (engine));
+  g_mutex_init (&inv.lock);
+  g_cond_init (&inv.cond);
+  g_main_context_invoke (engine->context, weft_engine_invoke_on_loop, &inv);
+  g_mutex_lock (&inv.lock);
+  while (!inv.done)
+    g_cond_wait (&inv.cond, &inv.lock);
+  g_mutex_unlock (&inv.lock);
+  g_mutex_clear (&inv.lock);
+  g_cond_clear (&inv.cond);
+}
+
 void
 weft_engine_run_blocking (WeftEngine *engine, WeftTask *task)
 {
@@ -362,6 +409,12 @@ void
 weft_engine_run_started (WeftEngine *engine, WeftRun *run)
 {
   g_hash_table_add (engine->live_runs, weft_run_ref (run));
+}
+
+guint
+weft_engine_count_live_runs (WeftEngine *engine)
+{
+  return g_hash_table_size (engine->live_runs) + engine->finished.length;
 }
 
 void

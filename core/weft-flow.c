@@ -1013,12 +1013,102 @@ weft_flow_free_tasks (WeftFlow *flow)
   g_free (flow->tasks);
 }
 
-void
-weft_flow_unref (WeftFlow *flow)
-{
-  if (flow == NULL || !g_atomic_int_dec_and_test (&flow->ref_count))
-    return;
+/* ---- one agent call as a flow (background tasks) ------------------------------ */
 
+static void
+weft_json_copy_member (JsonObject *to, JsonObject *from, const char *key)
+{
+  JsonNode *node = from ? json_object_get_member (from, key) : NULL;
+
+  if (node)
+    json_object_set_member (to, key, json_node_copy (node));
+}
+
+/* The agent's declaration, its tools' and the callbacks', from the
+ * parent's own text, with one task: a flow file that runs the same call. */
+static GBytes *
+weft_flow_agent_task_source (WeftFlow *parent, WeftAgentInstance *agent, const char *name)
+{
+  g_autoptr(JsonNode) root = json_from_string (g_bytes_get_data (parent->source, NULL), NULL);
+  JsonObject *src = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  JsonNode *agents_node = src ? json_object_get_member (src, "agents") : NULL;
+  JsonNode *tools_node = src ? json_object_get_member (src, "tools") : NULL;
+  JsonObject *src_agents = agents_node && JSON_NODE_HOLDS_OBJECT (agents_node)
+                           ? json_node_get_object (agents_node) : NULL;
+  JsonObject *src_tools = tools_node && JSON_NODE_HOLDS_OBJECT (tools_node)
+                          ? json_node_get_object (tools_node) : NULL;
+  g_autoptr(JsonObject) out = json_object_new ();
+  JsonObject *agents = json_object_new ();
+  JsonObject *tools = json_object_new ();
+  JsonArray *tasks = json_array_new ();
+  JsonObject *task = json_object_new ();
+
+  json_object_set_string_member (out, "name", name);
+  weft_json_copy_member (agents, src_agents, agent->name);
+  for (guint i = 0; i < agent->tools->len; i++)
+    weft_json_copy_member (tools, src_tools, ((WeftToolInstance *) agent->tools->pdata[i])->name);
+  json_object_set_object_member (out, "tools", tools);
+  json_object_set_object_member (out, "agents", agents);
+  weft_json_copy_member (out, src, "inputs");
+  weft_json_copy_member (out, src, "callbacks");
+  json_object_set_string_member (task, "name", agent->name);
+  json_object_set_string_member (task, "agent", agent->name);
+  json_object_set_string_member (task, "description", "{prompt}");
+  json_array_add_object_element (tasks, task);
+  json_object_set_array_member (out, "tasks", tasks);
+
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), out);
+  char *text = json_to_string (node, TRUE);
+  return g_bytes_new_take (text, strlen (text) + 1);
+}
+
+WeftFlow *
+weft_flow_new_agent_task (WeftFlow *parent, const char *agent_name, GError **error)
+{
+  WeftAgentInstance *agent = weft_flow_find_agent (parent, agent_name);
+
+  if (agent == NULL)
+    {
+      g_autofree char *known = weft_flow_agent_names (parent);
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "flow \"%s\" has no agent \"%s\" (agents: %s)", parent->name, agent_name,
+                   known);
+      return NULL;
+    }
+
+  WeftFlow *flow = weft_flow_new (parent->engine, parent->origin);
+  flow->parent = weft_flow_ref (parent);
+  flow->name = g_strdup_printf ("%s.%s", parent->name, agent_name);
+  flow->source = weft_flow_agent_task_source (parent, agent, flow->name);
+  g_ptr_array_unref (flow->flow_callbacks);
+  flow->flow_callbacks = g_ptr_array_ref (parent->flow_callbacks);
+  flow->n_tasks = 1;
+  flow->tasks = g_new0 (WeftFlowTask, 1);
+
+  WeftFlowTask *t = &flow->tasks[0];
+  t->name = g_strdup (agent_name);
+  t->agent = agent;
+  t->description = g_strdup ("{prompt}");
+  t->templated = TRUE;
+  t->deps = g_array_new (FALSE, FALSE, sizeof (guint));
+  t->dependants = g_array_new (FALSE, FALSE, sizeof (guint));
+  t->receives = g_array_new (FALSE, FALSE, sizeof (guint));
+  t->dep_names = g_new0 (char *, 1);
+  t->callbacks = g_ptr_array_new ();
+  g_hash_table_insert (flow->task_index, t->name, GUINT_TO_POINTER (1));
+  g_array_append_val (flow->roots, t->index);
+  flow->input_names = g_strdupv ((char *[]) { (char *) "prompt", NULL });
+  /* The agent may use the flow's inputs ({input.NAME}): their defaults. */
+  if (parent->default_inputs)
+    flow->default_inputs = json_object_ref (parent->default_inputs);
+  return flow;
+}
+
+/* ---- lifetime and accessors (continued) ---------------------------------------- */
+
+static void
+weft_flow_finalize (WeftFlow *flow)
+{
   /* Callbacks first: every event already raised is delivered. */
   for (guint i = 0; i < flow->callbacks->len; i++)
     weft_callback_instance_close (flow->callbacks->pdata[i]);
@@ -1054,8 +1144,32 @@ weft_flow_unref (WeftFlow *flow)
   g_free (flow->name);
   g_free (flow->origin);
   g_clear_pointer (&flow->source, g_bytes_unref);
+  g_clear_pointer (&flow->parent, weft_flow_unref);
   weft_engine_unref (flow->engine);
   g_free (flow);
+}
+
+static gpointer
+weft_flow_finalize_thread (gpointer data)
+{
+  weft_flow_finalize (data);
+  return NULL;
+}
+
+void
+weft_flow_unref (WeftFlow *flow)
+{
+  if (flow == NULL || !g_atomic_int_dec_and_test (&flow->ref_count))
+    return;
+  /* Draining the callbacks, or destroying an instance, may need the
+   * engine loop (a webhook's last requests): when the last reference of a
+   * flow that owns instances goes on the loop itself, another thread does
+   * it. */
+  if (weft_engine_is_loop_thread (flow->engine)
+      && (flow->callbacks->len > 0 || flow->agents->len > 0 || flow->tools->len > 0))
+    g_thread_unref (g_thread_new ("weft-flow-free", weft_flow_finalize_thread, flow));
+  else
+    weft_flow_finalize (flow);
 }
 
 char **

@@ -33,6 +33,9 @@ const char *weft_option_type_to_string (WeftOptionType type);
 /* Checks that `node` has `type`; on mismatch returns FALSE and sets *expected. */
 gboolean    weft_option_node_matches (WeftOptionType type, JsonNode *node);
 
+/* "an object", "a string", "an integer", ... for messages. */
+const char *weft_json_describe (JsonNode *node);
+
 /* Expands ${VAR}, ${VAR:-default} and $$ in `text`. */
 char *weft_expand_env (const char *text, GError **error);
 
@@ -158,9 +161,15 @@ struct _WeftFlow {
   GArray *roots;              /* guint: tasks with no dependencies */
   char **input_names;
   gint kicked_off;
+  WeftFlow *parent;           /* an agent-task flow borrows its agent from it */
 };
 
 WeftFlowTask *weft_flow_get_task (WeftFlow *flow, guint i);
+/* A flow of one task, named "FLOW.AGENT", that hands the input `prompt` to
+ * the agent instance `agent` of `parent` (borrowed: the new flow keeps
+ * `parent` alive).  Its events go to `parent`'s flow callbacks, and its
+ * source is a flow file of its own, so that a store can resume it. */
+WeftFlow *weft_flow_new_agent_task (WeftFlow *parent, const char *agent, GError **error);
 
 /* ---- engine ------------------------------------------------------------ */
 
@@ -194,6 +203,7 @@ SoupSession *weft_engine_get_soup_session (WeftEngine *engine);
  * reference is then the last one, and its last unref of the flow drains
  * the callbacks on its own thread. */
 void weft_engine_run_started  (WeftEngine *engine, WeftRun *run);
+guint weft_engine_count_live_runs (WeftEngine *engine);
 void weft_engine_run_finished (WeftEngine *engine, WeftRun *run);
 /* Engine loop only: `cb` has events to deliver at the end of this
  * iteration. */
@@ -205,6 +215,16 @@ void weft_engine_attempt_started  (WeftEngine *engine);
 void weft_engine_attempt_finished (WeftEngine *engine);
 
 const WeftPluginDescriptor *weft_noop_descriptor (void);
+
+/* Background tasks (weft-background.c): the engine's table of them. */
+typedef struct _WeftBackground WeftBackground;
+WeftBackground *weft_background_new  (void);
+void            weft_background_free (WeftBackground *bg);
+WeftBackground *weft_engine_get_background (WeftEngine *engine);
+
+/* Runs `func` on the engine loop and returns when it has; any thread but
+ * the loop's own. */
+void weft_engine_invoke_sync (WeftEngine *engine, GSourceFunc func, gpointer data);
 
 /* ---- runs and tasks ---------------------------------------------------- */
 
@@ -223,6 +243,11 @@ typedef struct {
   GSource *timer;             /* timeout or retry backoff */
 } WeftTaskState;
 
+/* Engine loop: `run` has finished and let go of the loop.  The function
+ * takes the engine's reference: a kickoff's caller whose reference is the
+ * last one then drains the flow's callbacks on its own thread. */
+typedef void (*WeftRunDoneFunc) (WeftRun *run, gpointer data);
+
 struct _WeftRun {
   gint ref_count;
   WeftFlow *flow;
@@ -239,7 +264,10 @@ struct _WeftRun {
   gint64 finished_us;
   gboolean resumed;           /* continues a stored run */
   gboolean has_preset;        /* some tasks were settled from `completed` */
-  GTask *gtask;
+  gint64 created_wall_us;
+  gint64 started_wall_us;
+  WeftRunDoneFunc done;       /* called on the loop once finished */
+  gpointer done_data;
   GCancellable *cancellable;
   gulong cancel_handler;
 };
@@ -251,13 +279,19 @@ typedef struct {
 
 /* Creates a run: merges inputs, checks every input is there. */
 WeftRun *weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error);
+/* Any thread: hands `run` (a new reference is taken) to the engine loop
+ * to start.  `done` is called on the loop when it has finished. */
+void weft_run_kickoff (WeftRun *run, GCancellable *cancellable, WeftRunDoneFunc done,
+                       gpointer done_data);
 /* Engine loop only. */
 void weft_run_start  (WeftRun *run);
 void weft_run_cancel (WeftRun *run);
 void weft_run_handle_return (WeftTask *task);
 void weft_run_handle_step (WeftTask *task, const char *kind, const char *text);
-/* Returns the finished run to its kickoff's caller, with `run`'s reference. */
+/* Hands the engine's reference to the run's done function. */
 void weft_run_return (WeftRun *run);
+/* Engine loop: wall-clock µs of a monotonic time of this process. */
+gint64 weft_mono_to_wall_us (gint64 mono_us);
 
 struct _WeftTask {
   WeftMsg msg;                /* WEFT_MSG_RETURN when handed back */

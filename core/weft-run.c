@@ -125,6 +125,7 @@ weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
   for (guint i = 0; i < flow->n_tasks; i++)
     run->tasks[i].remaining = flow->tasks[i].deps->len;
   run->status = WEFT_STATUS_PENDING;
+  run->created_wall_us = g_get_real_time ();
   if (options->completed && !weft_run_preset (run, options->completed, error))
     {
       weft_run_unref (run);
@@ -160,7 +161,6 @@ weft_run_unref (WeftRun *run)
   g_free (run->id);
   g_clear_error (&run->error);
   g_clear_object (&run->cancellable);
-  g_clear_object (&run->gtask);
   weft_flow_unref (run->flow);
   g_free (run);
 }
@@ -267,10 +267,10 @@ weft_run_finish (WeftRun *run, WeftStatus status)
 void
 weft_run_return (WeftRun *run)
 {
-  GTask *gtask = g_steal_pointer (&run->gtask);
-
-  g_task_return_pointer (gtask, run, (GDestroyNotify) weft_run_unref);
-  g_object_unref (gtask);
+  if (run->done)
+    run->done (run, run->done_data);
+  else
+    weft_run_unref (run);
 }
 
 static void
@@ -570,8 +570,15 @@ weft_run_start (WeftRun *run)
   weft_engine_run_started (run->engine, run);
   run->status = WEFT_STATUS_RUNNING;
   run->started_us = g_get_monotonic_time ();
+  run->started_wall_us = g_get_real_time ();
   weft_run_emit_start (run);
 
+  /* Cancelled before it reached the loop: it starts nothing. */
+  if (g_cancellable_is_cancelled (run->cancellable))
+    {
+      weft_run_cancel (run);
+      return;
+    }
   if (run->cancellable)
     run->cancel_handler = g_cancellable_connect (run->cancellable,
                                                  G_CALLBACK (weft_run_on_cancelled), run, NULL);
@@ -654,8 +661,34 @@ weft_run_handle_step (WeftTask *task, const char *kind, const char *text)
 
 /* ---- kickoff ----------------------------------------------------------------------- */
 
+void
+weft_run_kickoff (WeftRun *run, GCancellable *cancellable, WeftRunDoneFunc done,
+                  gpointer done_data)
+{
+  g_return_if_fail (run->status == WEFT_STATUS_PENDING && run->done == NULL);
+
+  g_atomic_int_set (&run->flow->kicked_off, 1);
+  run->done = done;
+  run->done_data = done_data;
+  run->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
+
+  WeftRunMsg *m = g_new0 (WeftRunMsg, 1);
+  m->msg.type = WEFT_MSG_KICKOFF;
+  m->run = weft_run_ref (run);
+  weft_engine_post (run->engine, &m->msg);
+}
+
 /* Marks our GTasks (ISO C cannot turn a function into a data pointer). */
 static char weft_kickoff_tag;
+
+static void
+weft_run_return_gtask (WeftRun *run, gpointer data)
+{
+  GTask *gtask = data;
+
+  g_task_return_pointer (gtask, run, (GDestroyNotify) weft_run_unref);
+  g_object_unref (gtask);
+}
 
 void
 weft_flow_kickoff_with_options_async (WeftFlow *flow, const WeftKickoffOptions *options,
@@ -668,22 +701,16 @@ weft_flow_kickoff_with_options_async (WeftFlow *flow, const WeftKickoffOptions *
 
   g_return_if_fail (flow != NULL && options != NULL);
   g_task_set_source_tag (gtask, &weft_kickoff_tag);
-  g_atomic_int_set (&flow->kicked_off, 1);
 
-  WeftRun *run = weft_run_new (flow, options, &error);
+  g_autoptr(WeftRun) run = weft_run_new (flow, options, &error);
   if (run == NULL)
     {
+      g_atomic_int_set (&flow->kicked_off, 1);
       g_task_return_error (gtask, g_steal_pointer (&error));
       g_object_unref (gtask);
       return;
     }
-  run->gtask = gtask;
-  run->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
-
-  WeftRunMsg *m = g_new0 (WeftRunMsg, 1);
-  m->msg.type = WEFT_MSG_KICKOFF;
-  m->run = run;
-  weft_engine_post (flow->engine, &m->msg);
+  weft_run_kickoff (run, cancellable, weft_run_return_gtask, gtask);
 }
 
 void
@@ -747,6 +774,12 @@ weft_status_to_string (WeftStatus status)
     "pending", "running", "completed", "failed", "skipped", "cancelled",
   };
   return (guint) status < G_N_ELEMENTS (names) ? names[status] : "unknown";
+}
+
+gint64
+weft_mono_to_wall_us (gint64 mono_us)
+{
+  return mono_us ? g_get_real_time () - (g_get_monotonic_time () - mono_us) : 0;
 }
 
 const char *weft_run_get_id (WeftRun *run) { return run->id; }

@@ -212,6 +212,34 @@ WEFT_API gint64      weft_run_get_task_started_us  (WeftRun *run, guint i);
 WEFT_API gint64      weft_run_get_task_finished_us (WeftRun *run, guint i);
 
 /* ------------------------------------------------------------------------ */
+/* Background tasks: one agent call, checked on later by id                 */
+
+/* Starts one call of `agent` (an agent of `flow`, sharing its instance:
+ * its limits, connections and tools) with `prompt`, and returns its id at
+ * once (a new string).  It runs like a one-task flow named "FLOW.AGENT",
+ * whose events reach `flow`'s callbacks.  Fails with WEFT_ERROR_NOT_FOUND
+ * when `flow` has no such agent. */
+WEFT_API char     *weft_engine_create_task (WeftEngine *engine, WeftFlow *flow,
+                                            const char *agent, const char *prompt,
+                                            GError **error);
+/* The task as JSON: {task_id, flow, agent, status ("running", then
+ * "completed", "failed" or "cancelled"), output, error, created_wall_us,
+ * finished_wall_us, duration_us}; a new node.  WEFT_ERROR_NOT_FOUND for an
+ * unknown id, or a finished task no longer kept. */
+WEFT_API JsonNode *weft_engine_check_task (WeftEngine *engine, const char *task_id,
+                                           GError **error);
+/* Every task kept, newest first: a JSON array of the objects above. */
+WEFT_API JsonNode *weft_engine_list_tasks (WeftEngine *engine);
+/* Cancels a running task (a finished one is left as it is). */
+WEFT_API gboolean  weft_engine_cancel_task (WeftEngine *engine, const char *task_id,
+                                            GError **error);
+/* Finished tasks are kept for `keep_s` seconds, `keep` of them at most
+ * (default: 3600 s, 1000): memory stays bounded however long the engine
+ * runs.  Running tasks are always kept. */
+WEFT_API void      weft_engine_set_task_retention (WeftEngine *engine, guint keep,
+                                                   guint keep_s);
+
+/* ------------------------------------------------------------------------ */
 /* Stores: runs read back (`weft runs`, `replay`, `resume`)                 */
 
 typedef struct _WeftStore WeftStore;
@@ -228,9 +256,47 @@ WEFT_API void       weft_store_free (WeftStore *store);
 WEFT_API JsonNode  *weft_store_list_runs (WeftStore *store, guint limit, GError **error);
 WEFT_API JsonNode  *weft_store_get_run (WeftStore *store, const char *run_id, GError **error);
 
+/* ------------------------------------------------------------------------ */
+/* HTTP server (`weft serve`; the API is docs/http-api.md)                  */
+
+typedef struct _WeftServer WeftServer;
+
+typedef struct {
+  /* Bearer token every endpoint but /healthz requires; NULL for none,
+   * which only a loopback address allows. */
+  const char *token;
+  gsize max_body;             /* request bodies over it get 413; 0: 1 MiB */
+  guint keep_runs;            /* finished runs kept in memory; 0: 1000 */
+  guint keep_s;               /* ... and for how long; 0: 3600 s */
+  gpointer reserved[4];
+} WeftServerOptions;
+
+/* A server on the engine's loop; `options` may be NULL.  Background tasks
+ * follow the same retention (weft_engine_set_task_retention). */
+WEFT_API WeftServer *weft_server_new (WeftEngine *engine, const WeftServerOptions *options);
+/* Serves `flow` under its name; two flows of one name are refused.  A
+ * flow's own store (weft_flow_dup_store) is read for its older runs. */
+WEFT_API gboolean    weft_server_add_flow (WeftServer *server, WeftFlow *flow, GError **error);
+/* Reads older runs from `store` too (taken). */
+WEFT_API void        weft_server_add_store (WeftServer *server, WeftStore *store);
+/* Listens on "HOST:PORT" (an IP address or "localhost"; port 0 picks a
+ * free one).  Refuses any address that is not loopback when the server
+ * has no token. */
+WEFT_API gboolean    weft_server_listen (WeftServer *server, const char *address,
+                                         GError **error);
+/* The port listened on (after weft_server_listen). */
+WEFT_API guint       weft_server_get_port (WeftServer *server);
+/* Stops accepting connections, waits up to `grace_ms` for the runs and
+ * tasks in flight, cancels what is left (waiting up to `grace_ms` more for
+ * agents that ignore it), then closes every connection.  Any thread but
+ * the engine loop's. */
+WEFT_API void        weft_server_stop (WeftServer *server, guint grace_ms);
+WEFT_API void        weft_server_free (WeftServer *server);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftEngine, weft_engine_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftFlow, weft_flow_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftRun, weft_run_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftStore, weft_store_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftServer, weft_server_free)
 
 G_END_DECLS

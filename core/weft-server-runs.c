@@ -1,0 +1,741 @@
+/* weft-server-runs.c — the runs a server started: kickoff, batches,
+ * status, cancel, live events (SSE), and older runs from the stores.
+ *
+ * All on the engine loop.  Each run the server started has a record that
+ * keeps the run (its state is read directly: the loop owns it) and its
+ * events as server-sent-event frames, so that a client can replay them
+ * from the start or from Last-Event-ID.  Finished records are kept for a
+ * bounded time and number; older runs come from the stores, read on a
+ * thread of their own so that the loop never waits on a disk. */
+#include "weft-server-private.h"
+
+#include <string.h>
+
+#define WEFT_SERVER_LIST_LIMIT_DEFAULT 100
+#define WEFT_SERVER_LIST_LIMIT_MAX 1000
+#define WEFT_SERVER_BATCH_MAX 10000
+
+struct _WeftServerBatch {
+  gint ref_count;
+  guint max_parallel;
+  guint running;
+  GQueue queued;              /* WeftServerRun*, not yet kicked off */
+};
+
+struct _WeftServerRun {
+  WeftServer *server;
+  WeftRun *run;               /* a reference; its state belongs to the loop */
+  GCancellable *cancellable;
+  GPtrArray *events;          /* GBytes*: one SSE frame per event, in order */
+  GPtrArray *watchers;        /* SoupServerMessage* streaming the events */
+  WeftServerBatch *batch;     /* a reference while queued or running in a batch */
+  gboolean kicked_off;
+  gboolean finished;
+  gint64 finished_wall_us;
+};
+
+static void weft_server_run_kickoff (WeftServerRun *rec);
+
+/* ---- records ------------------------------------------------------------------ */
+
+static void
+weft_server_batch_unref (WeftServerBatch *batch)
+{
+  if (--batch->ref_count > 0)
+    return;
+  g_queue_clear (&batch->queued);
+  g_free (batch);
+}
+
+static void
+weft_server_watcher_finished (SoupServerMessage *msg, gpointer data)
+{
+  WeftServerRun *rec = data;
+
+  g_signal_handlers_disconnect_by_data (msg, rec);
+  g_ptr_array_remove (rec->watchers, msg);
+}
+
+/* Ends every stream of the run: the client sees the body end. */
+static void
+weft_server_run_close_watchers (WeftServerRun *rec)
+{
+  while (rec->watchers->len > 0)
+    {
+      SoupServerMessage *msg = rec->watchers->pdata[rec->watchers->len - 1];
+      g_ptr_array_remove_index (rec->watchers, rec->watchers->len - 1);
+      g_signal_handlers_disconnect_by_data (msg, rec);
+      soup_message_body_complete (soup_server_message_get_response_body (msg));
+      soup_server_message_unpause (msg);
+    }
+}
+
+static void
+weft_server_run_free (WeftServerRun *rec)
+{
+  weft_server_run_close_watchers (rec);
+  g_ptr_array_unref (rec->watchers);
+  g_ptr_array_unref (rec->events);
+  g_clear_pointer (&rec->batch, weft_server_batch_unref);
+  g_clear_object (&rec->cancellable);
+  weft_run_unref (rec->run);
+  g_free (rec);
+}
+
+static WeftServerRun *
+weft_server_run_new (WeftServer *server, WeftRun *run)
+{
+  WeftServerRun *rec = g_new0 (WeftServerRun, 1);
+
+  rec->server = server;
+  rec->run = run;
+  rec->cancellable = g_cancellable_new ();
+  rec->events = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  rec->watchers = g_ptr_array_new ();
+  g_hash_table_insert (server->runs, run->id, rec);
+  server->n_live++;
+  server->n_started++;
+  return rec;
+}
+
+void
+weft_server_runs_init (WeftServer *server)
+{
+  server->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                        (GDestroyNotify) weft_server_run_free);
+}
+
+void
+weft_server_runs_clear (WeftServer *server)
+{
+  g_queue_clear (&server->finished);
+  g_clear_pointer (&server->runs, g_hash_table_unref);
+}
+
+/* Forgets finished runs beyond the number or the age kept. */
+static void
+weft_server_evict (WeftServer *server)
+{
+  gint64 oldest = g_get_real_time () - (gint64) server->keep_s * G_USEC_PER_SEC;
+  WeftServerRun *rec;
+
+  while ((rec = g_queue_peek_head (&server->finished))
+         && (server->finished.length > server->keep_runs || rec->finished_wall_us < oldest))
+    {
+      g_queue_pop_head (&server->finished);
+      g_hash_table_remove (server->runs, rec->run->id);
+    }
+}
+
+static WeftServerRun *
+weft_server_lookup (WeftServer *server, const char *id)
+{
+  weft_server_evict (server);
+  return g_hash_table_lookup (server->runs, id);
+}
+
+/* ---- a run finishes ------------------------------------------------------------------ */
+
+static void
+weft_server_batch_pump (WeftServerBatch *batch)
+{
+  WeftServerRun *rec;
+
+  while (batch->running < batch->max_parallel && (rec = g_queue_pop_head (&batch->queued)))
+    {
+      batch->running++;
+      weft_server_run_kickoff (rec);
+    }
+}
+
+static void
+weft_server_on_run_done (WeftRun *run, gpointer data)
+{
+  WeftServerRun *rec = data;
+  WeftServer *server = rec->server;
+
+  weft_run_unref (run);       /* the record has its own */
+  rec->finished = TRUE;
+  rec->finished_wall_us = g_get_real_time ();
+  weft_server_run_close_watchers (rec);
+  server->n_live--;
+  server->n_finished++;
+  if (rec->batch)
+    {
+      WeftServerBatch *batch = g_steal_pointer (&rec->batch);
+      batch->running--;
+      weft_server_batch_pump (batch);
+      weft_server_batch_unref (batch);
+    }
+  g_queue_push_tail (&server->finished, rec);
+  weft_server_evict (server);
+}
+
+static void
+weft_server_run_kickoff (WeftServerRun *rec)
+{
+  rec->kicked_off = TRUE;
+  weft_run_kickoff (rec->run, rec->cancellable, weft_server_on_run_done, rec);
+}
+
+/* ---- events ------------------------------------------------------------------------- */
+
+static gboolean
+weft_event_type_ends_run (WeftEventType type)
+{
+  return type == WEFT_EVENT_RUN_COMPLETED || type == WEFT_EVENT_RUN_FAILED
+         || type == WEFT_EVENT_RUN_CANCELLED;
+}
+
+static GBytes *
+weft_server_event_frame (const WeftEvent *event)
+{
+  GString *frame = g_string_sized_new (256);
+
+  g_string_append_printf (frame, "id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: ",
+                          weft_event_get_seq (event),
+                          weft_event_type_to_string (weft_event_get_event_type (event)));
+  weft_event_append_json (event, frame);
+  g_string_append (frame, "\n\n");
+  return g_string_free_to_bytes (frame);
+}
+
+void
+weft_server_on_event (const WeftEvent *event, gpointer data)
+{
+  WeftServer *server = data;
+  WeftServerRun *rec = server->runs
+    ? g_hash_table_lookup (server->runs, weft_event_get_run_id (event)) : NULL;
+
+  if (rec == NULL)
+    return;
+  GBytes *frame = weft_server_event_frame (event);
+  g_ptr_array_add (rec->events, frame);
+  for (guint i = 0; i < rec->watchers->len; i++)
+    {
+      soup_message_body_append_bytes (soup_server_message_get_response_body (rec->watchers->pdata[i]),
+                                      frame);
+      soup_server_message_unpause (rec->watchers->pdata[i]);
+    }
+  if (weft_event_type_ends_run (weft_event_get_event_type (event)))
+    weft_server_run_close_watchers (rec);
+}
+
+/* The seq of a frame: its "id: N" line. */
+static guint64
+weft_server_frame_seq (GBytes *frame)
+{
+  return g_ascii_strtoull ((const char *) g_bytes_get_data (frame, NULL) + strlen ("id: "),
+                           NULL, 10);
+}
+
+void
+weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *id,
+                           GHashTable *query)
+{
+  WeftServerRun *rec = weft_server_lookup (server, id);
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  const char *last = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                   "Last-Event-ID");
+  guint64 after = 0;
+
+  if (rec == NULL)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND,
+                               "no run \"%s\" in memory: events are kept while a run is "
+                               "(finished runs: %u s, %u at most)", id, server->keep_s,
+                               server->keep_runs);
+      return;
+    }
+  if (last == NULL && query)
+    last = g_hash_table_lookup (query, "last_event_id");
+  if (last && !g_ascii_string_to_unsigned (last, 10, 0, G_MAXUINT64, &after, NULL))
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "Last-Event-ID must be an event id (a number), not \"%s\"", last);
+      return;
+    }
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_set_content_type (headers, "text/event-stream", NULL);
+  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  SoupMessageBody *body = soup_server_message_get_response_body (msg);
+  for (guint i = 0; i < rec->events->len; i++)
+    if (weft_server_frame_seq (rec->events->pdata[i]) > after)
+      soup_message_body_append_bytes (body, rec->events->pdata[i]);
+  if (rec->finished)
+    {
+      soup_message_body_complete (body);
+      return;
+    }
+  g_ptr_array_add (rec->watchers, msg);
+  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_watcher_finished), rec);
+}
+
+/* ---- JSON of a run ------------------------------------------------------------------- */
+
+static void
+weft_json_set_time (JsonObject *o, const char *key, gint64 wall_us)
+{
+  if (wall_us)
+    json_object_set_int_member (o, key, wall_us);
+  else
+    json_object_set_null_member (o, key);
+}
+
+static JsonObject *
+weft_server_task_to_json (WeftRun *run, guint i)
+{
+  WeftTaskState *st = &run->tasks[i];
+  JsonObject *o = json_object_new ();
+
+  json_object_set_string_member (o, "name", run->flow->tasks[i].name);
+  json_object_set_string_member (o, "status", weft_status_to_string (st->status));
+  json_object_set_string_member (o, "output", st->output);
+  json_object_set_string_member (o, "error", st->error ? st->error->message : NULL);
+  json_object_set_int_member (o, "attempts", st->attempts);
+  weft_json_set_time (o, "started_wall_us", weft_mono_to_wall_us (st->started_us));
+  weft_json_set_time (o, "finished_wall_us",
+                      st->started_us ? weft_mono_to_wall_us (st->finished_us) : 0);
+  json_object_set_int_member (o, "duration_us", st->started_us && st->finished_us
+                                                  ? st->finished_us - st->started_us : 0);
+  return o;
+}
+
+/* The shape a store gives (docs/store.md), plus outputs and timings;
+ * `full` adds inputs, outputs and tasks. */
+static JsonObject *
+weft_server_run_to_json (WeftServerRun *rec, gboolean full)
+{
+  WeftRun *run = rec->run;
+  JsonObject *o = json_object_new ();
+
+  json_object_set_string_member (o, "run_id", run->id);
+  json_object_set_string_member (o, "flow", run->flow->name);
+  json_object_set_string_member (o, "status", weft_status_to_string (run->status));
+  json_object_set_string_member (o, "error", run->error ? run->error->message : NULL);
+  json_object_set_int_member (o, "created_wall_us", run->created_wall_us);
+  weft_json_set_time (o, "started_wall_us", run->started_wall_us);
+  weft_json_set_time (o, "finished_wall_us", rec->finished ? rec->finished_wall_us : 0);
+  json_object_set_int_member (o, "duration_us", weft_run_get_duration_us (run));
+  if (!full)
+    return o;
+  json_object_set_object_member (o, "inputs", json_object_ref (run->inputs));
+  json_object_set_object_member (o, "outputs", weft_run_get_outputs (run));
+  JsonArray *tasks = json_array_new ();
+  for (guint i = 0; i < run->flow->n_tasks; i++)
+    json_array_add_object_element (tasks, weft_server_task_to_json (run, i));
+  json_object_set_array_member (o, "tasks", tasks);
+  return o;
+}
+
+/* ---- kickoff ---------------------------------------------------------------------- */
+
+/* The run, or NULL after a 4xx reply naming what is wrong (`where` says
+ * which inputs, for a batch). */
+static WeftRun *
+weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
+                     const char *where)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (inputs && !JSON_NODE_HOLDS_OBJECT (inputs))
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s must be a JSON object of "
+                               "input names to values, not %s", where,
+                               weft_json_describe (inputs));
+      return NULL;
+    }
+  JsonObject *given = inputs ? json_node_get_object (inputs) : NULL;
+  for (guint i = 0; flow->input_names[i]; i++)
+    {
+      const char *name = flow->input_names[i];
+      if ((given && json_object_has_member (given, name))
+          || (flow->default_inputs && json_object_has_member (flow->default_inputs, name)))
+        continue;
+      g_autofree char *names = g_strjoinv (", ", flow->input_names);
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "%s: missing input \"%s\" (flow \"%s\" needs: %s)", where, name,
+                               flow->name, names);
+      return NULL;
+    }
+  WeftKickoffOptions options = { .inputs = given };
+  WeftRun *run = weft_run_new (flow, &options, &error);
+  if (run == NULL)
+    weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+  return run;
+}
+
+static gboolean
+weft_server_refuse_when_stopping (WeftServer *server, SoupServerMessage *msg)
+{
+  if (server->stopping)
+    weft_server_reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "the server is stopping");
+  return server->stopping;
+}
+
+void
+weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow)
+{
+  static const char *const allowed[] = { "inputs", NULL };
+  g_autoptr(JsonObject) body = weft_server_read_object (msg, allowed);
+
+  if (body == NULL || weft_server_refuse_when_stopping (server, msg))
+    return;
+  WeftRun *run = weft_server_new_run (msg, flow, json_object_get_member (body, "inputs"),
+                                      "\"inputs\"");
+  if (run == NULL)
+    return;
+  WeftServerRun *rec = weft_server_run_new (server, run);
+  weft_server_run_kickoff (rec);
+
+  g_autofree char *location = g_strdup_printf ("/v1/runs/%s", run->id);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Location",
+                                location);
+  JsonObject *o = json_object_new ();
+  json_object_set_string_member (o, "run_id", run->id);
+  json_object_set_string_member (o, "status", "running");
+  weft_server_reply_json (msg, SOUP_STATUS_ACCEPTED, json_node_init_object (json_node_alloc (), o));
+  weft_server_evict (server);
+}
+
+void
+weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow)
+{
+  static const char *const allowed[] = { "inputs", "max_parallel", NULL };
+  g_autoptr(JsonObject) body = weft_server_read_object (msg, allowed);
+  g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_run_unref);
+
+  if (body == NULL || weft_server_refuse_when_stopping (server, msg))
+    return;
+  JsonNode *inputs = json_object_get_member (body, "inputs");
+  guint n = inputs && JSON_NODE_HOLDS_ARRAY (inputs)
+            ? json_array_get_length (json_node_get_array (inputs)) : 0;
+  if (n == 0 || n > WEFT_SERVER_BATCH_MAX)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "\"inputs\" must be an array of 1 to %u input objects, one per run",
+                               WEFT_SERVER_BATCH_MAX);
+      return;
+    }
+  guint max_parallel = n;
+  if (!weft_server_get_uint_member (msg, body, "max_parallel", 1, G_MAXINT, &max_parallel))
+    return;
+  /* Every run is checked before any starts: a bad one refuses the batch. */
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *where = g_strdup_printf ("\"inputs\"[%u]", i);
+      WeftRun *run = weft_server_new_run (msg, flow,
+                                          json_array_get_element (json_node_get_array (inputs), i),
+                                          where);
+      if (run == NULL)
+        return;
+      g_ptr_array_add (runs, run);
+    }
+
+  WeftServerBatch *batch = g_new0 (WeftServerBatch, 1);
+  batch->ref_count = 1;
+  batch->max_parallel = max_parallel;
+  JsonArray *ids = json_array_new ();
+  for (guint i = 0; i < n; i++)
+    {
+      WeftServerRun *rec = weft_server_run_new (server, g_steal_pointer (&runs->pdata[i]));
+      rec->batch = batch;
+      batch->ref_count++;
+      g_queue_push_tail (&batch->queued, rec);
+      json_array_add_string_element (ids, rec->run->id);
+    }
+  weft_server_batch_pump (batch);
+  weft_server_batch_unref (batch);
+
+  JsonObject *o = json_object_new ();
+  json_object_set_array_member (o, "run_ids", ids);
+  json_object_set_int_member (o, "max_parallel", max_parallel);
+  weft_server_reply_json (msg, SOUP_STATUS_ACCEPTED, json_node_init_object (json_node_alloc (), o));
+}
+
+/* ---- cancel ------------------------------------------------------------------------- */
+
+static void
+weft_server_run_cancel (WeftServerRun *rec)
+{
+  g_cancellable_cancel (rec->cancellable);
+  if (rec->kicked_off)
+    return;
+  /* Queued in a batch: it starts now and is cancelled at once, so that
+   * its callbacks hear of it; it takes no place in the batch. */
+  g_queue_remove (&rec->batch->queued, rec);
+  g_clear_pointer (&rec->batch, weft_server_batch_unref);
+  weft_server_run_kickoff (rec);
+}
+
+/* Cancels every run the server started that has not finished. */
+void
+weft_server_cancel_all (WeftServer *server)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, server->runs);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (!((WeftServerRun *) value)->finished)
+      weft_server_run_cancel (value);
+}
+
+void
+weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *id)
+{
+  WeftServerRun *rec = weft_server_lookup (server, id);
+
+  if (rec == NULL)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "no run \"%s\" in memory", id);
+      return;
+    }
+  if (rec->finished)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_CONFLICT, "run \"%s\" has already %s", id,
+                               weft_status_to_string (rec->run->status));
+      return;
+    }
+  weft_server_run_cancel (rec);
+  JsonObject *o = json_object_new ();
+  json_object_set_string_member (o, "run_id", id);
+  json_object_set_string_member (o, "status", "cancelling");
+  weft_server_reply_json (msg, SOUP_STATUS_ACCEPTED, json_node_init_object (json_node_alloc (), o));
+}
+
+/* ---- reading runs: memory, then the stores -------------------------------------------- */
+
+typedef struct {
+  WeftServer *server;
+  SoupServerMessage *msg;     /* a reference; paused meanwhile */
+  gboolean gone;              /* the client went away */
+  char *run_id;               /* get one, or list when NULL */
+  guint limit;
+  char *status;
+  char *flow;
+  JsonNode *result;           /* from the pool thread */
+  char *error;
+} WeftStoreRead;
+
+static void
+weft_store_read_free (WeftStoreRead *r)
+{
+  g_signal_handlers_disconnect_by_data (r->msg, r);
+  g_object_unref (r->msg);
+  g_free (r->run_id);
+  g_free (r->status);
+  g_free (r->flow);
+  g_clear_pointer (&r->result, json_node_unref);
+  g_free (r->error);
+  g_free (r);
+}
+
+static void
+weft_store_read_on_finished (SoupServerMessage *msg, gpointer data)
+{
+  ((WeftStoreRead *) data)->gone = TRUE;
+}
+
+static gboolean
+weft_server_matches (JsonObject *run, const char *status, const char *flow)
+{
+  return (status == NULL || g_strcmp0 (json_object_get_string_member_with_default (run, "status", ""), status) == 0)
+         && (flow == NULL || g_strcmp0 (json_object_get_string_member_with_default (run, "flow", ""), flow) == 0);
+}
+
+static gint64
+weft_server_run_time (JsonObject *run)
+{
+  gint64 t = json_object_get_int_member_with_default (run, "started_wall_us", 0);
+
+  return t ? t : json_object_get_int_member_with_default (run, "created_wall_us", 0);
+}
+
+static gint
+weft_server_newest_first (gconstpointer a, gconstpointer b)
+{
+  gint64 x = weft_server_run_time (*(JsonObject *const *) a);
+  gint64 y = weft_server_run_time (*(JsonObject *const *) b);
+
+  return (x < y) - (x > y);
+}
+
+/* The runs in memory, then the stored ones it does not have, filtered,
+ * newest first. */
+static void
+weft_server_reply_list (WeftServer *server, SoupServerMessage *msg, JsonNode *stored,
+                        guint limit, const char *status, const char *flow)
+{
+  g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, server->runs);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      JsonObject *o = weft_server_run_to_json (value, FALSE);
+      g_hash_table_add (seen, ((WeftServerRun *) value)->run->id);
+      if (weft_server_matches (o, status, flow))
+        g_ptr_array_add (runs, o);
+      else
+        json_object_unref (o);
+    }
+  JsonArray *from_store = stored ? json_node_get_array (stored) : NULL;
+  for (guint i = 0; from_store && i < json_array_get_length (from_store); i++)
+    {
+      JsonObject *o = json_array_get_object_element (from_store, i);
+      const char *id = o ? json_object_get_string_member_with_default (o, "run_id", NULL) : NULL;
+      if (id == NULL || g_hash_table_contains (seen, id) || !weft_server_matches (o, status, flow))
+        continue;
+      g_hash_table_add (seen, (gpointer) id);
+      g_ptr_array_add (runs, json_object_ref (o));
+    }
+  g_ptr_array_sort (runs, weft_server_newest_first);
+  JsonArray *out = json_array_new ();
+  for (guint i = 0; i < runs->len && i < limit; i++)
+    json_array_add_object_element (out, json_object_ref (runs->pdata[i]));
+  JsonObject *o = json_object_new ();
+  json_object_set_array_member (o, "runs", out);
+  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+}
+
+/* Back on the loop with what the stores said. */
+static gboolean
+weft_store_read_reply (gpointer data)
+{
+  WeftStoreRead *r = data;
+
+  if (r->gone || r->server->runs == NULL)
+    ;
+  else if (r->run_id == NULL)
+    weft_server_reply_list (r->server, r->msg, r->result, r->limit, r->status, r->flow);
+  else if (r->result)
+    weft_server_reply_json (r->msg, SOUP_STATUS_OK, g_steal_pointer (&r->result));
+  else if (r->error)
+    weft_server_reply_error (r->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", r->error);
+  else
+    weft_server_reply_error (r->msg, SOUP_STATUS_NOT_FOUND, "no run \"%s\" (in memory or in "
+                             "a store)", r->run_id);
+  if (!r->gone)
+    soup_server_message_unpause (r->msg);
+  weft_store_read_free (r);
+  return G_SOURCE_REMOVE;
+}
+
+/* The store thread. */
+static void
+weft_store_read_run (gpointer data, gpointer user_data)
+{
+  WeftStoreRead *r = data;
+  GPtrArray *stores = r->server->stores;
+  g_autoptr(JsonArray) merged = json_array_new ();
+
+  for (guint i = 0; i < stores->len && (r->run_id == NULL || r->result == NULL); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      JsonNode *node = r->run_id ? weft_store_get_run (stores->pdata[i], r->run_id, &error)
+                                 : weft_store_list_runs (stores->pdata[i], r->limit, &error);
+      if (node == NULL)
+        {
+          if (!g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
+            {
+              g_warning ("reading a store: %s", error->message);
+              if (r->error == NULL)
+                r->error = g_strdup_printf ("reading a store: %s", error->message);
+            }
+          continue;
+        }
+      if (r->run_id)
+        r->result = node;
+      else
+        {
+          JsonArray *a = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+          for (guint k = 0; a && k < json_array_get_length (a); k++)
+            json_array_add_element (merged, json_node_copy (json_array_get_element (a, k)));
+          json_node_unref (node);
+        }
+    }
+  if (r->run_id == NULL)
+    r->result = json_node_init_array (json_node_alloc (), merged);
+  g_main_context_invoke (weft_engine_get_main_context (r->server->engine),
+                         weft_store_read_reply, r);
+}
+
+static void
+weft_server_read_stores (WeftServer *server, WeftStoreRead *r)
+{
+  if (server->store_pool == NULL)
+    server->store_pool = g_thread_pool_new (weft_store_read_run, NULL, 1, FALSE, NULL);
+  r->server = server;
+  g_signal_connect (r->msg, "finished", G_CALLBACK (weft_store_read_on_finished), r);
+  soup_server_message_pause (r->msg);
+  g_thread_pool_push (server->store_pool, r, NULL);
+}
+
+void
+weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *id)
+{
+  WeftServerRun *rec = weft_server_lookup (server, id);
+
+  if (rec)
+    {
+      weft_server_reply_json (msg, SOUP_STATUS_OK,
+                              json_node_init_object (json_node_alloc (),
+                                                     weft_server_run_to_json (rec, TRUE)));
+      return;
+    }
+  if (server->stores->len == 0)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "no run \"%s\" (finished runs are "
+                               "kept %u s, %u at most, and no store is configured)", id,
+                               server->keep_s, server->keep_runs);
+      return;
+    }
+  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+  r->msg = g_object_ref (msg);
+  r->run_id = g_strdup (id);
+  weft_server_read_stores (server, r);
+}
+
+void
+weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, GHashTable *query)
+{
+  const char *status = query ? g_hash_table_lookup (query, "status") : NULL;
+  const char *flow = query ? g_hash_table_lookup (query, "flow") : NULL;
+  const char *limit_text = query ? g_hash_table_lookup (query, "limit") : NULL;
+  guint64 limit = WEFT_SERVER_LIST_LIMIT_DEFAULT;
+  static const char *const statuses[] = {
+    "pending", "running", "completed", "failed", "cancelled", NULL
+  };
+
+  if (limit_text && !g_ascii_string_to_unsigned (limit_text, 10, 1, WEFT_SERVER_LIST_LIMIT_MAX,
+                                                 &limit, NULL))
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "limit must be a number from 1 to %u, not \"%s\"",
+                               WEFT_SERVER_LIST_LIMIT_MAX, limit_text);
+      return;
+    }
+  if (status && !g_strv_contains (statuses, status))
+    {
+      g_autofree char *known = g_strjoinv (", ", (char **) statuses);
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "status must be one of %s, not \"%s\"", known, status);
+      return;
+    }
+  weft_server_evict (server);
+  if (server->stores->len == 0)
+    {
+      weft_server_reply_list (server, msg, NULL, (guint) limit, status, flow);
+      return;
+    }
+  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+  r->msg = g_object_ref (msg);
+  r->limit = (guint) limit;
+  r->status = g_strdup (status);
+  r->flow = g_strdup (flow);
+  weft_server_read_stores (server, r);
+}

@@ -1,0 +1,935 @@
+/* weft-server.c — `weft serve`: flows, runs and background tasks over HTTP.
+ *
+ * One SoupServer on the engine loop.  An early handler sees each request
+ * once its headers are in: it refuses a missing or wrong token (401) and a
+ * body over the limit (413) before the body is read; the handler then
+ * routes by path.  Runs live in weft-server-runs.c. */
+#include "weft-server-private.h"
+
+#include <string.h>
+
+#define WEFT_SERVER_MAX_BODY_DEFAULT (1024 * 1024)
+#define WEFT_SERVER_KEEP_RUNS_DEFAULT 1000
+#define WEFT_SERVER_KEEP_S_DEFAULT 3600
+
+/* Per-request state, on the message. */
+typedef struct {
+  GByteArray *body;           /* a chunked body, gathered up to the limit */
+  gboolean too_large;
+} WeftServerRequest;
+
+static const char weft_server_request_key[] = "weft-server-request";
+
+/* ---- replies ------------------------------------------------------------------ */
+
+void
+weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node)
+{
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  gsize length = 0;
+
+  json_generator_set_root (gen, node);
+  char *text = json_generator_to_data (gen, &length);
+  json_node_unref (node);
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
+}
+
+void
+weft_server_reply_error (SoupServerMessage *msg, guint status, const char *format, ...)
+{
+  va_list args;
+  JsonObject *o = json_object_new ();
+
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  json_object_set_int_member (o, "status", status);
+  json_object_set_string_member (o, "error", message);
+  weft_server_reply_json (msg, status, json_node_init_object (json_node_alloc (), o));
+}
+
+static void
+weft_server_reply_method (SoupServerMessage *msg, const char *allowed)
+{
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow",
+                                allowed);
+  weft_server_reply_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
+                           "method %s is not allowed on %s (allowed: %s)",
+                           soup_server_message_get_method (msg),
+                           g_uri_get_path (soup_server_message_get_uri (msg)), allowed);
+}
+
+/* ---- request bodies --------------------------------------------------------------- */
+
+static WeftServerRequest *
+weft_server_request (SoupServerMessage *msg)
+{
+  return g_object_get_data (G_OBJECT (msg), weft_server_request_key);
+}
+
+static void
+weft_server_request_free (gpointer data)
+{
+  WeftServerRequest *req = data;
+
+  if (req->body)
+    g_byte_array_unref (req->body);
+  g_free (req);
+}
+
+static void
+weft_server_on_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer data)
+{
+  WeftServer *server = data;
+  WeftServerRequest *req = weft_server_request (msg);
+
+  if (req->too_large)
+    return;
+  if (req->body->len + g_bytes_get_size (chunk) > server->max_body)
+    {
+      /* Stop gathering: what has come is dropped, the rest is read and
+       * thrown away, and the handler answers 413. */
+      req->too_large = TRUE;
+      g_byte_array_set_size (req->body, 0);
+      return;
+    }
+  g_byte_array_append (req->body, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk));
+}
+
+static gsize
+weft_server_max_body (SoupServerMessage *msg)
+{
+  return GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (msg), "weft-max-body"));
+}
+
+JsonObject *
+weft_server_read_object (SoupServerMessage *msg, const char *const *allowed)
+{
+  WeftServerRequest *req = weft_server_request (msg);
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+
+  if (req && req->too_large)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                               "the request body is larger than %" G_GSIZE_FORMAT " bytes",
+                               weft_server_max_body (msg));
+      return NULL;
+    }
+  if (req && req->body)
+    bytes = g_bytes_new (req->body->data, req->body->len);
+  else
+    bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  if (g_bytes_get_size (bytes) == 0)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "the request needs a JSON object as its body");
+      return NULL;
+    }
+  if (!json_parser_load_from_data (parser, g_bytes_get_data (bytes, NULL),
+                                   (gssize) g_bytes_get_size (bytes), &error))
+    {
+      const char *m = error->message;
+      if (g_str_has_prefix (m, "<data>:"))
+        m += strlen ("<data>:");
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "malformed JSON in the body: %s",
+                               m);
+      return NULL;
+    }
+  JsonNode *root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "the body must be a JSON object, not %s", weft_json_describe (root));
+      return NULL;
+    }
+  JsonObject *obj = json_node_get_object (root);
+  JsonObjectIter iter;
+  const char *key;
+  json_object_iter_init (&iter, obj);
+  while (json_object_iter_next (&iter, &key, NULL))
+    if (!g_strv_contains (allowed, key))
+      {
+        g_autofree char *known = g_strjoinv (", ", (char **) allowed);
+        weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                                 "unknown member \"%s\" in the body (known: %s)", key, known);
+        return NULL;
+      }
+  return json_object_ref (obj);
+}
+
+gboolean
+weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char *key,
+                             guint min, guint max, guint *out)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64
+      || json_node_get_int (node) < min || json_node_get_int (node) > max)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "\"%s\" must be an integer from %u to %u", key, min, max);
+      return FALSE;
+    }
+  *out = (guint) json_node_get_int (node);
+  return TRUE;
+}
+
+/* ---- authorization and limits, before the body ------------------------------------- */
+
+/* Compares in time that depends on the lengths only. */
+static gboolean
+weft_server_token_equal (const char *given, const char *token)
+{
+  gsize n = strlen (token);
+  guchar diff = strlen (given) != n;
+
+  for (gsize i = 0; i < n; i++)
+    diff |= (guchar) (given[i] ^ token[i]) * (given[i] != '\0');
+  return diff == 0 && given[n] == '\0';
+}
+
+static gboolean
+weft_server_authorized (WeftServer *server, SoupServerMessage *msg)
+{
+  const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                   "Authorization");
+
+  if (server->token == NULL || g_str_equal (g_uri_get_path (soup_server_message_get_uri (msg)),
+                                            "/healthz"))
+    return TRUE;
+  return auth != NULL && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0
+         && weft_server_token_equal (auth + 7, server->token);
+}
+
+static void
+weft_server_early (SoupServer *soup, SoupServerMessage *msg, const char *path,
+                   GHashTable *query, gpointer data)
+{
+  WeftServer *server = data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+
+  if (!weft_server_authorized (server, msg))
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "WWW-Authenticate", "Bearer realm=\"weft\"");
+      weft_server_reply_error (msg, SOUP_STATUS_UNAUTHORIZED,
+                               soup_message_headers_get_one (headers, "Authorization")
+                                 ? "the bearer token is wrong"
+                                 : "this server needs \"Authorization: Bearer TOKEN\"");
+      return;
+    }
+  g_object_set_data (G_OBJECT (msg), "weft-max-body", GSIZE_TO_POINTER (server->max_body));
+  switch (soup_message_headers_get_encoding (headers))
+    {
+    case SOUP_ENCODING_CONTENT_LENGTH:
+      if ((guint64) soup_message_headers_get_content_length (headers) > server->max_body)
+        weft_server_reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                                 "the request body is larger than %" G_GSIZE_FORMAT " bytes",
+                                 server->max_body);
+      break;
+    case SOUP_ENCODING_CHUNKED:
+    case SOUP_ENCODING_EOF:
+      {
+        /* No length up front: gather it ourselves, so that a huge body is
+         * never held in memory. */
+        WeftServerRequest *req = g_new0 (WeftServerRequest, 1);
+        req->body = g_byte_array_new ();
+        g_object_set_data_full (G_OBJECT (msg), weft_server_request_key, req,
+                                weft_server_request_free);
+        soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+        g_signal_connect (msg, "got-chunk", G_CALLBACK (weft_server_on_chunk), server);
+        break;
+      }
+    default:
+      break;
+    }
+}
+
+/* ---- flows, plugins, tasks ----------------------------------------------------------- */
+
+static gint
+weft_server_compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* NULL-terminated, sorted; the names are the flows'. */
+static GPtrArray *
+weft_server_flow_names (WeftServer *server)
+{
+  GPtrArray *names = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer name;
+
+  g_hash_table_iter_init (&iter, server->flows);
+  while (g_hash_table_iter_next (&iter, &name, NULL))
+    g_ptr_array_add (names, name);
+  g_ptr_array_sort (names, weft_server_compare_strings);
+  g_ptr_array_add (names, NULL);
+  return names;
+}
+
+WeftFlow *
+weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name)
+{
+  WeftFlow *flow = g_hash_table_lookup (server->flows, name);
+
+  if (flow == NULL)
+    {
+      g_autoptr(GPtrArray) names = weft_server_flow_names (server);
+      g_autofree char *known = g_strjoinv (", ", (char **) names->pdata);
+      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "no flow named \"%s\" (flows: %s)",
+                               name, *known ? known : "none");
+    }
+  return flow;
+}
+
+static JsonArray *
+weft_server_strv_array (const char *const *strv)
+{
+  JsonArray *a = json_array_new ();
+
+  for (guint i = 0; strv && strv[i]; i++)
+    json_array_add_string_element (a, strv[i]);
+  return a;
+}
+
+static JsonObject *
+weft_server_flow_summary (WeftFlow *flow)
+{
+  JsonObject *o = json_object_new ();
+
+  json_object_set_string_member (o, "name", flow->name);
+  json_object_set_string_member (o, "file", flow->origin);
+  json_object_set_string_member (o, "process", flow->sequential ? "sequential" : "graph");
+  json_object_set_int_member (o, "tasks", flow->n_tasks);
+  json_object_set_array_member (o, "inputs",
+                                weft_server_strv_array ((const char *const *) flow->input_names));
+  return o;
+}
+
+static void
+weft_server_handle_flows (WeftServer *server, SoupServerMessage *msg)
+{
+  g_autoptr(GPtrArray) names = weft_server_flow_names (server);
+  JsonArray *flows = json_array_new ();
+  JsonObject *o = json_object_new ();
+
+  for (guint i = 0; names->pdata[i]; i++)
+    json_array_add_object_element (flows, weft_server_flow_summary (
+                                            g_hash_table_lookup (server->flows, names->pdata[i])));
+  json_object_set_array_member (o, "flows", flows);
+  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+}
+
+/* Names and plugins only: an agent's options may hold keys. */
+static void
+weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow)
+{
+  JsonObject *o = weft_server_flow_summary (flow);
+  JsonArray *agents = json_array_new ();
+  JsonArray *tasks = json_array_new ();
+  JsonObject *graph = json_object_new ();
+
+  for (guint i = 0; i < flow->agents->len; i++)
+    {
+      WeftAgentInstance *a = flow->agents->pdata[i];
+      JsonObject *ao = json_object_new ();
+      json_object_set_string_member (ao, "name", a->name);
+      json_object_set_string_member (ao, "plugin", a->plugin->desc->name);
+      json_array_add_object_element (agents, ao);
+    }
+  for (guint i = 0; i < flow->n_tasks; i++)
+    {
+      WeftFlowTask *t = &flow->tasks[i];
+      JsonObject *to = json_object_new ();
+      json_object_set_string_member (to, "name", t->name);
+      json_object_set_string_member (to, "agent", t->agent->name);
+      json_object_set_array_member (to, "depends_on",
+                                    weft_server_strv_array ((const char *const *) t->dep_names));
+      json_array_add_object_element (tasks, to);
+    }
+  json_object_set_array_member (o, "agents", agents);
+  json_object_set_array_member (o, "tasks", tasks);
+  g_autofree char *dot = weft_flow_to_dot (flow);
+  g_autofree char *mermaid = weft_flow_to_mermaid (flow);
+  json_object_set_string_member (graph, "dot", dot);
+  json_object_set_string_member (graph, "mermaid", mermaid);
+  json_object_set_object_member (o, "graph", graph);
+  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+}
+
+static JsonObject *
+weft_server_plugin_to_json (WeftPlugin *plugin)
+{
+  const WeftPluginDescriptor *d = plugin->desc;
+  JsonObject *o = json_object_new ();
+  JsonArray *options = json_array_new ();
+
+  json_object_set_string_member (o, "kind", weft_plugin_kind_to_string (d->kind));
+  json_object_set_string_member (o, "name", d->name);
+  json_object_set_string_member (o, "version", d->version);
+  json_object_set_string_member (o, "description", d->description);
+  json_object_set_boolean_member (o, "store", d->store != NULL);
+  for (const WeftOption *opt = d->options; opt && opt->name; opt++)
+    {
+      JsonObject *oo = json_object_new ();
+      JsonNode *def = opt->default_json ? json_from_string (opt->default_json, NULL) : NULL;
+      json_object_set_string_member (oo, "name", opt->name);
+      json_object_set_string_member (oo, "type", weft_option_type_to_string (opt->type));
+      json_object_set_boolean_member (oo, "required", opt->required);
+      json_object_set_member (oo, "default", def ? def : json_node_new (JSON_NODE_NULL));
+      json_object_set_string_member (oo, "description", opt->description);
+      json_array_add_object_element (options, oo);
+    }
+  json_object_set_array_member (o, "options", options);
+  return o;
+}
+
+static void
+weft_server_handle_plugins (WeftServer *server, SoupServerMessage *msg)
+{
+  g_autoptr(GPtrArray) plugins = weft_registry_list (weft_engine_get_registry (server->engine));
+  JsonArray *a = json_array_new ();
+  JsonObject *o = json_object_new ();
+
+  for (guint i = 0; i < plugins->len; i++)
+    json_array_add_object_element (a, weft_server_plugin_to_json (plugins->pdata[i]));
+  json_object_set_array_member (o, "plugins", a);
+  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+}
+
+static void
+weft_server_handle_health (WeftServer *server, SoupServerMessage *msg)
+{
+  JsonObject *o = json_object_new ();
+
+  json_object_set_string_member (o, "status", server->stopping ? "stopping" : "ok");
+  json_object_set_int_member (o, "flows", g_hash_table_size (server->flows));
+  json_object_set_int_member (o, "runs_live", server->n_live);
+  json_object_set_int_member (o, "runs_kept", g_hash_table_size (server->runs));
+  json_object_set_int_member (o, "runs_started", (gint64) server->n_started);
+  json_object_set_int_member (o, "runs_finished", (gint64) server->n_finished);
+  weft_server_reply_json (msg, server->stopping ? SOUP_STATUS_SERVICE_UNAVAILABLE
+                                                : SOUP_STATUS_OK,
+                          json_node_init_object (json_node_alloc (), o));
+}
+
+/* A string member that must be there. */
+static const char *
+weft_server_get_string (SoupServerMessage *msg, JsonObject *obj, const char *key,
+                        gboolean required)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+
+  if (node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    return json_node_get_string (node);
+  if (node == NULL && !required)
+    return "";
+  weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, node ? "\"%s\" must be a string"
+                                                              : "missing \"%s\" (a string)", key);
+  return NULL;
+}
+
+static void
+weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg)
+{
+  static const char *const allowed[] = { "agent", "flow", "prompt", NULL };
+  g_autoptr(JsonObject) body = weft_server_read_object (msg, allowed);
+  g_autoptr(GError) error = NULL;
+  const char *agent, *flow_name, *prompt;
+  WeftFlow *flow;
+
+  if (body == NULL
+      || !(agent = weft_server_get_string (msg, body, "agent", TRUE))
+      || !(prompt = weft_server_get_string (msg, body, "prompt", TRUE))
+      || !(flow_name = weft_server_get_string (msg, body, "flow",
+                                               g_hash_table_size (server->flows) != 1)))
+    return;
+  if (*flow_name == '\0')
+    {
+      GHashTableIter iter;
+      g_hash_table_iter_init (&iter, server->flows);
+      g_hash_table_iter_next (&iter, NULL, (gpointer *) &flow);
+    }
+  else if (!(flow = weft_server_find_flow (server, msg, flow_name)))
+    return;
+  if (server->stopping)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "the server is stopping");
+      return;
+    }
+  g_autofree char *id = weft_engine_create_task (server->engine, flow, agent, prompt, &error);
+  if (id == NULL)
+    {
+      weft_server_reply_error (msg, error->code == WEFT_ERROR_NOT_FOUND
+                                      ? SOUP_STATUS_NOT_FOUND : SOUP_STATUS_BAD_REQUEST,
+                               "%s", error->message);
+      return;
+    }
+  JsonObject *o = json_object_new ();
+  json_object_set_string_member (o, "task_id", id);
+  json_object_set_string_member (o, "status", "running");
+  weft_server_reply_json (msg, SOUP_STATUS_ACCEPTED, json_node_init_object (json_node_alloc (), o));
+}
+
+static void
+weft_server_handle_task (WeftServer *server, SoupServerMessage *msg, const char *id,
+                         gboolean cancel)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (cancel && !weft_engine_cancel_task (server->engine, id, &error))
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "%s", error->message);
+      return;
+    }
+  JsonNode *node = weft_engine_check_task (server->engine, id, &error);
+  if (node == NULL)
+    weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "%s", error->message);
+  else
+    weft_server_reply_json (msg, cancel ? SOUP_STATUS_ACCEPTED : SOUP_STATUS_OK, node);
+}
+
+static void
+weft_server_handle_tasks (WeftServer *server, SoupServerMessage *msg)
+{
+  JsonObject *o = json_object_new ();
+
+  json_object_set_member (o, "tasks", weft_engine_list_tasks (server->engine));
+  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+}
+
+/* ---- routing ------------------------------------------------------------------------ */
+
+typedef void (*WeftServerHandler) (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                   GHashTable *query);
+
+static void
+weft_server_get_health (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_health (s, m);
+}
+
+static void
+weft_server_get_flows (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_flows (s, m);
+}
+
+static void
+weft_server_get_flow (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  WeftFlow *flow = weft_server_find_flow (s, m, a);
+
+  if (flow)
+    weft_server_handle_flow (s, m, flow);
+}
+
+static void
+weft_server_post_run (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  WeftFlow *flow = weft_server_find_flow (s, m, a);
+
+  if (flow)
+    weft_server_handle_kickoff (s, m, flow);
+}
+
+static void
+weft_server_post_batch (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  WeftFlow *flow = weft_server_find_flow (s, m, a);
+
+  if (flow)
+    weft_server_handle_batch (s, m, flow);
+}
+
+static void
+weft_server_get_runs (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_list_runs (s, m, q);
+}
+
+static void
+weft_server_get_run (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_get_run (s, m, a);
+}
+
+static void
+weft_server_post_cancel_run (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_cancel_run (s, m, a);
+}
+
+static void
+weft_server_get_events (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_events (s, m, a, q);
+}
+
+static void
+weft_server_post_task (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_create_task (s, m);
+}
+
+static void
+weft_server_get_tasks (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_tasks (s, m);
+}
+
+static void
+weft_server_get_task (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_task (s, m, a, FALSE);
+}
+
+static void
+weft_server_post_cancel_task (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_task (s, m, a, TRUE);
+}
+
+static void
+weft_server_get_plugins (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
+{
+  weft_server_handle_plugins (s, m);
+}
+
+/* "*" is one path segment, handed to the handler. */
+static const struct {
+  const char *method;
+  const char *path;
+  WeftServerHandler handler;
+} weft_server_routes[] = {
+  { "GET",  "/healthz",            weft_server_get_health },
+  { "GET",  "/v1/flows",           weft_server_get_flows },
+  { "GET",  "/v1/flows/*",         weft_server_get_flow },
+  { "POST", "/v1/flows/*/runs",    weft_server_post_run },
+  { "POST", "/v1/flows/*/batch",   weft_server_post_batch },
+  { "GET",  "/v1/runs",            weft_server_get_runs },
+  { "GET",  "/v1/runs/*",          weft_server_get_run },
+  { "POST", "/v1/runs/*/cancel",   weft_server_post_cancel_run },
+  { "GET",  "/v1/runs/*/events",   weft_server_get_events },
+  { "POST", "/v1/tasks",           weft_server_post_task },
+  { "GET",  "/v1/tasks",           weft_server_get_tasks },
+  { "GET",  "/v1/tasks/*",         weft_server_get_task },
+  { "POST", "/v1/tasks/*/cancel",  weft_server_post_cancel_task },
+  { "GET",  "/v1/plugins",         weft_server_get_plugins },
+};
+
+/* Matches `path` against `pattern`; the segment "*" stands for is
+ * decoded into *arg. */
+static gboolean
+weft_server_match (const char *pattern, const char *path, char **arg)
+{
+  while (*pattern && *path)
+    {
+      if (*pattern == '*')
+        {
+          const char *end = strchr (path, '/');
+          gsize len = end ? (gsize) (end - path) : strlen (path);
+          if (len == 0)
+            return FALSE;
+          g_autofree char *raw = g_strndup (path, len);
+          g_free (*arg);
+          *arg = g_uri_unescape_string (raw, NULL);
+          if (*arg == NULL)
+            return FALSE;
+          pattern++;
+          path += len;
+        }
+      else if (*pattern++ != *path++)
+        return FALSE;
+    }
+  return *pattern == '\0' && *path == '\0';
+}
+
+static void
+weft_server_handle (SoupServer *soup, SoupServerMessage *msg, const char *path,
+                    GHashTable *query, gpointer data)
+{
+  WeftServer *server = data;
+  const char *method = soup_server_message_get_method (msg);
+  g_autoptr(GString) allowed = g_string_new (NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (weft_server_routes); i++)
+    {
+      g_autofree char *arg = NULL;
+      if (!weft_server_match (weft_server_routes[i].path, path, &arg))
+        continue;
+      if (g_str_equal (method, weft_server_routes[i].method))
+        {
+          weft_server_routes[i].handler (server, msg, arg, query);
+          return;
+        }
+      g_string_append_printf (allowed, "%s%s", allowed->len ? ", " : "",
+                              weft_server_routes[i].method);
+    }
+  if (allowed->len)
+    weft_server_reply_method (msg, allowed->str);
+  else
+    weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND,
+                             "no such endpoint: %s %s (see docs/http-api.md)", method, path);
+}
+
+/* ---- lifetime ----------------------------------------------------------------------- */
+
+static gboolean
+weft_server_create_on_loop (gpointer data)
+{
+  WeftServer *server = data;
+
+  server->soup = soup_server_new ("server-header", "weft", NULL);
+  soup_server_add_early_handler (server->soup, NULL, weft_server_early, server, NULL);
+  soup_server_add_handler (server->soup, NULL, weft_server_handle, server, NULL);
+  weft_server_runs_init (server);
+  return G_SOURCE_REMOVE;
+}
+
+WeftServer *
+weft_server_new (WeftEngine *engine, const WeftServerOptions *options)
+{
+  WeftServer *server = g_new0 (WeftServer, 1);
+  static const WeftServerOptions defaults = { 0 };
+
+  if (options == NULL)
+    options = &defaults;
+  server->engine = weft_engine_ref (engine);
+  server->token = options->token && *options->token ? g_strdup (options->token) : NULL;
+  server->max_body = options->max_body ? options->max_body : WEFT_SERVER_MAX_BODY_DEFAULT;
+  server->keep_runs = options->keep_runs ? options->keep_runs : WEFT_SERVER_KEEP_RUNS_DEFAULT;
+  server->keep_s = options->keep_s ? options->keep_s : WEFT_SERVER_KEEP_S_DEFAULT;
+  server->flows = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                         (GDestroyNotify) weft_flow_unref);
+  server->stores = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_store_free);
+  weft_engine_set_task_retention (engine, server->keep_runs, server->keep_s);
+  weft_engine_invoke_sync (engine, weft_server_create_on_loop, server);
+  server->listener_id = weft_engine_add_listener (engine, weft_server_on_event, server, NULL);
+  return server;
+}
+
+gboolean
+weft_server_add_flow (WeftServer *server, WeftFlow *flow, GError **error)
+{
+  WeftFlow *other = g_hash_table_lookup (server->flows, flow->name);
+
+  if (other != NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_DUPLICATE,
+                   "%s: a flow named \"%s\" is already served (from %s)", flow->origin,
+                   flow->name, other->origin);
+      return FALSE;
+    }
+  g_hash_table_insert (server->flows, flow->name, weft_flow_ref (flow));
+  WeftStore *store = weft_flow_dup_store (flow);
+  if (store)
+    weft_server_add_store (server, store);
+  return TRUE;
+}
+
+void
+weft_server_add_store (WeftServer *server, WeftStore *store)
+{
+  g_ptr_array_add (server->stores, store);
+}
+
+typedef struct {
+  WeftServer *server;
+  GSocketAddress *address;
+  GError *error;
+  gboolean ok;
+} WeftServerListen;
+
+static gboolean
+weft_server_listen_on_loop (gpointer data)
+{
+  WeftServerListen *l = data;
+
+  l->ok = soup_server_listen (l->server->soup, l->address, 0, &l->error);
+  return G_SOURCE_REMOVE;
+}
+
+static GSocketAddress *
+weft_server_parse_address (const char *address, GError **error)
+{
+  g_autoptr(GSocketConnectable) parsed = g_network_address_parse (address, 8080, NULL);
+  g_autoptr(GInetAddress) ip = NULL;
+
+  if (parsed == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "listen address \"%s\": expected HOST:PORT (an IP address or localhost)",
+                   address);
+      return NULL;
+    }
+  const char *host = g_network_address_get_hostname (G_NETWORK_ADDRESS (parsed));
+  guint16 port = g_network_address_get_port (G_NETWORK_ADDRESS (parsed));
+  if (g_ascii_strcasecmp (host, "localhost") == 0)
+    ip = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  else
+    ip = g_inet_address_new_from_string (host);
+  if (ip == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "listen address \"%s\": \"%s\" is not an IP address (or localhost)",
+                   address, host);
+      return NULL;
+    }
+  return g_inet_socket_address_new (ip, port);
+}
+
+gboolean
+weft_server_listen (WeftServer *server, const char *address, GError **error)
+{
+  g_autoptr(GSocketAddress) sa = weft_server_parse_address (address, error);
+
+  if (sa == NULL)
+    return FALSE;
+  GInetAddress *ip = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (sa));
+  if (server->token == NULL && !g_inet_address_get_is_loopback (ip))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "refusing to listen on %s without a token: anyone who can reach it could "
+                   "run flows (give --token or WEFT_TOKEN, or listen on 127.0.0.1)", address);
+      return FALSE;
+    }
+  WeftServerListen l = { server, sa, NULL, FALSE };
+  weft_engine_invoke_sync (server->engine, weft_server_listen_on_loop, &l);
+  if (!l.ok)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID, "cannot listen on %s: %s", address,
+                   l.error->message);
+      g_error_free (l.error);
+    }
+  return l.ok;
+}
+
+static gboolean
+weft_server_port_on_loop (gpointer data)
+{
+  gpointer *io = data;
+  WeftServer *server = io[0];
+  GSList *uris = soup_server_get_uris (server->soup);
+
+  io[1] = GUINT_TO_POINTER (uris ? (guint) g_uri_get_port (uris->data) : 0);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return G_SOURCE_REMOVE;
+}
+
+guint
+weft_server_get_port (WeftServer *server)
+{
+  gpointer io[2] = { server, NULL };
+
+  weft_engine_invoke_sync (server->engine, weft_server_port_on_loop, io);
+  return GPOINTER_TO_UINT (io[1]);
+}
+
+static gboolean
+weft_server_close_listeners_on_loop (gpointer data)
+{
+  WeftServer *server = data;
+  GSList *listeners = soup_server_get_listeners (server->soup);
+
+  server->stopping = TRUE;
+  for (GSList *l = listeners; l; l = l->next)
+    g_socket_close (l->data, NULL);
+  g_slist_free (listeners);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+weft_server_count_live_on_loop (gpointer data)
+{
+  gpointer *io = data;
+  WeftServer *server = io[0];
+
+  io[1] = GUINT_TO_POINTER (server->n_live + weft_engine_count_live_runs (server->engine));
+  return G_SOURCE_REMOVE;
+}
+
+/* Polls: the loop owns the counts, and a stop is rare. */
+static gboolean
+weft_server_wait_idle (WeftServer *server, guint ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) ms * G_TIME_SPAN_MILLISECOND;
+
+  for (;;)
+    {
+      gpointer io[2] = { server, NULL };
+      weft_engine_invoke_sync (server->engine, weft_server_count_live_on_loop, io);
+      if (io[1] == NULL)
+        return TRUE;
+      if (g_get_monotonic_time () >= deadline)
+        return FALSE;
+      g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+    }
+}
+
+static gboolean
+weft_server_cancel_all_on_loop (gpointer data)
+{
+  weft_server_cancel_all (data);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+weft_server_disconnect_on_loop (gpointer data)
+{
+  WeftServer *server = data;
+
+  soup_server_disconnect (server->soup);
+  return G_SOURCE_REMOVE;
+}
+
+void
+weft_server_stop (WeftServer *server, guint grace_ms)
+{
+  g_return_if_fail (!weft_engine_is_loop_thread (server->engine));
+
+  weft_engine_invoke_sync (server->engine, weft_server_close_listeners_on_loop, server);
+  if (!weft_server_wait_idle (server, grace_ms))
+    {
+      g_message ("stopping: cancelling what is still running after %u ms", grace_ms);
+      weft_engine_invoke_sync (server->engine, weft_server_cancel_all_on_loop, server);
+      /* Background tasks too, and waits for agents to let go. */
+      weft_engine_shutdown (server->engine, grace_ms);
+      weft_server_wait_idle (server, grace_ms);
+    }
+  weft_engine_invoke_sync (server->engine, weft_server_disconnect_on_loop, server);
+}
+
+static gboolean
+weft_server_free_on_loop (gpointer data)
+{
+  WeftServer *server = data;
+
+  weft_server_runs_clear (server);
+  soup_server_disconnect (server->soup);
+  g_clear_object (&server->soup);
+  return G_SOURCE_REMOVE;
+}
+
+void
+weft_server_free (WeftServer *server)
+{
+  if (server == NULL)
+    return;
+  weft_engine_remove_listener (server->engine, server->listener_id);
+  weft_engine_invoke_sync (server->engine, weft_server_free_on_loop, server);
+  if (server->store_pool)
+    g_thread_pool_free (server->store_pool, FALSE, TRUE);
+  g_ptr_array_unref (server->stores);
+  g_hash_table_unref (server->flows);
+  g_free (server->token);
+  weft_engine_unref (server->engine);
+  g_free (server);
+}
