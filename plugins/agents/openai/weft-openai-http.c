@@ -1,9 +1,9 @@
 /* weft-openai-http.c — one chat completion against an OpenAI-compatible
- * server: waits for the rate limiter, sends the request on the engine's
- * shared SoupSession, reads the answer (whole, or as server-sent events),
- * and retries what a production client retries.
+ * server: waits for the rate limiter, sends the request on one of the
+ * client's SoupSessions (weft-openai-pool.c), reads the answer (whole, or
+ * as server-sent events), and retries what a production client retries.
  *
- * Everything runs on the engine loop: libsoup's callbacks (the session's
+ * Everything runs on the engine loop: libsoup's callbacks (the sessions'
  * context is the loop's), the limiter's grant, the timers.  So the state
  * below needs no lock; `finished` alone decides whether `done` may still be
  * called.  Each pending callback holds a reference, so an aborted exchange
@@ -28,7 +28,7 @@ typedef struct {
 struct _WeftOpenaiExchange {
   gatomicrefcount ref_count;
   WeftOpenaiClient *client;
-  SoupSession *session;
+  SoupSession *like;            /* the engine's: new sessions copy it     */
   GMainContext *context;
   GBytes *body;
   gint64 estimate;              /* tokens debited from the limiter       */
@@ -41,8 +41,11 @@ struct _WeftOpenaiExchange {
   /* The attempt in flight. */
   WeftOpenaiWaiter *waiter;     /* queued in the limiter                 */
   gboolean holds_slot;          /* the limiter let it start              */
-  GSource *timer;               /* request timeout, or backoff           */
+  GSource *timer;               /* backoff                               */
+  WeftOpenaiDeadline timeout;   /* the request's, in the client's pool   */
   gboolean timed_out;
+  WeftOpenaiShard *shard;       /* the session the request went to       */
+  WeftOpenaiPoolWaiter ready;   /* waits for the pool's first lookup     */
   GCancellable *cancellable;    /* this attempt's: abort and timeout     */
   SoupMessage *message;
   GInputStream *stream;
@@ -82,6 +85,7 @@ weft_openai_client_unref (WeftOpenaiClient *client)
   g_strfreev (client->header_names);
   g_strfreev (client->header_values);
   weft_openai_limiter_unref (client->limiter);
+  weft_openai_pool_free (client->pool);
   g_free (client);
 }
 
@@ -125,15 +129,18 @@ weft_openai_exchange_unref (gpointer data)
   /* A timer or a slot still held here means the engine loop stopped with
    * this request pending: nothing is left to give them back to. */
   g_clear_pointer (&ex->timer, g_source_unref);
+  weft_openai_pool_remove_deadline (ex->client->pool, &ex->timeout);
   g_clear_object (&ex->cancellable);
   g_clear_object (&ex->message);
   g_clear_object (&ex->stream);
+  if (ex->shard != NULL)
+    weft_openai_pool_give (ex->client->pool, g_steal_pointer (&ex->shard));
   g_byte_array_unref (ex->buffer);
   g_string_free (ex->sse_data, TRUE);
   g_string_free (ex->content, TRUE);
   g_array_unref (ex->calls);
   g_bytes_unref (ex->body);
-  g_object_unref (ex->session);
+  g_object_unref (ex->like);
   g_main_context_unref (ex->context);
   weft_openai_client_unref (ex->client);
   g_free (ex);
@@ -150,9 +157,12 @@ weft_openai_exchange_end_attempt (WeftOpenaiExchange *ex, gint64 used)
   if (ex->timer != NULL)
     g_source_destroy (ex->timer);
   g_clear_pointer (&ex->timer, g_source_unref);
+  weft_openai_pool_remove_deadline (ex->client->pool, &ex->timeout);
   g_clear_object (&ex->stream);
   g_clear_object (&ex->message);
   g_clear_object (&ex->cancellable);
+  if (ex->shard != NULL)
+    weft_openai_pool_give (ex->client->pool, g_steal_pointer (&ex->shard));
 }
 
 static void
@@ -772,15 +782,14 @@ weft_openai_exchange_sent (GObject *source, GAsyncResult *result, gpointer data)
   weft_openai_exchange_unref (ex);
 }
 
-static gboolean
+/* The request's deadline: its own callback reports the timeout. */
+static void
 weft_openai_exchange_timeout (gpointer data)
 {
   WeftOpenaiExchange *ex = data;
 
-  g_clear_pointer (&ex->timer, g_source_unref);
   ex->timed_out = TRUE;
   g_cancellable_cancel (ex->cancellable);
-  return G_SOURCE_REMOVE;
 }
 
 static SoupMessage *
@@ -820,14 +829,16 @@ weft_openai_exchange_send (WeftOpenaiExchange *ex)
   weft_openai_exchange_reset_stream (ex);
   ex->message = weft_openai_request_new (ex->client, ex->body);
   ex->cancellable = g_cancellable_new ();
+  /* No reference: the attempt's end, which libsoup's callbacks (holding
+   * references) always reach, removes the deadline. */
   if (ex->client->timeout_ms > 0)
-    {
-      ex->timer = g_timeout_source_new (ex->client->timeout_ms);
-      g_source_set_callback (ex->timer, weft_openai_exchange_timeout,
-                             weft_openai_exchange_ref (ex), weft_openai_exchange_unref);
-      g_source_attach (ex->timer, ex->context);
-    }
-  soup_session_send_async (ex->session, ex->message, G_PRIORITY_DEFAULT, ex->cancellable,
+    weft_openai_pool_add_deadline (ex->client->pool, ex->context, &ex->timeout,
+                                   g_get_monotonic_time ()
+                                   + (gint64) ex->client->timeout_ms * G_TIME_SPAN_MILLISECOND,
+                                   weft_openai_exchange_timeout, ex);
+  ex->shard = weft_openai_pool_take (ex->client->pool, ex->like, ex->context);
+  soup_session_send_async (weft_openai_shard_get_session (ex->shard), ex->message,
+                           G_PRIORITY_DEFAULT, ex->cancellable,
                            weft_openai_exchange_sent, weft_openai_exchange_ref (ex));
 }
 
@@ -852,8 +863,18 @@ weft_openai_exchange_attempt (WeftOpenaiExchange *ex)
     weft_openai_exchange_ref (ex);
 }
 
+static void
+weft_openai_exchange_pool_ready (gpointer data)
+{
+  WeftOpenaiExchange *ex = data;
+
+  if (!ex->finished)
+    weft_openai_exchange_attempt (ex);
+  weft_openai_exchange_unref (ex);          /* the pool waiter's */
+}
+
 WeftOpenaiExchange *
-weft_openai_exchange_start (WeftOpenaiClient *client, SoupSession *session, GMainContext *context,
+weft_openai_exchange_start (WeftOpenaiClient *client, SoupSession *like, GMainContext *context,
                             const char *body, WeftOpenaiStepFunc step, WeftOpenaiDoneFunc done,
                             gpointer data)
 {
@@ -862,7 +883,7 @@ weft_openai_exchange_start (WeftOpenaiClient *client, SoupSession *session, GMai
 
   g_atomic_ref_count_init (&ex->ref_count);
   ex->client = weft_openai_client_ref (client);
-  ex->session = g_object_ref (session);
+  ex->like = g_object_ref (like);
   ex->context = g_main_context_ref (context);
   ex->body = g_bytes_new (body, len);
   /* About four bytes a token, plus what the answer may take. */
@@ -876,7 +897,11 @@ weft_openai_exchange_start (WeftOpenaiClient *client, SoupSession *session, GMai
   ex->calls = g_array_new (FALSE, TRUE, sizeof (WeftOpenaiCallDelta));
   g_array_set_clear_func (ex->calls, weft_openai_call_delta_clear);
   ex->usage = -1;
-  weft_openai_exchange_attempt (ex);
+  if (weft_openai_pool_ready (client->pool, like, context, client->url, &ex->ready,
+                              weft_openai_exchange_pool_ready, ex))
+    weft_openai_exchange_attempt (ex);
+  else
+    weft_openai_exchange_ref (ex);          /* the pool waiter's */
   return ex;
 }
 
@@ -886,6 +911,11 @@ weft_openai_exchange_abort (WeftOpenaiExchange *ex)
   g_return_if_fail (!ex->finished);
 
   ex->finished = TRUE;
+  if (ex->ready.link.data != NULL)
+    {
+      weft_openai_pool_withdraw (ex->client->pool, &ex->ready);
+      weft_openai_exchange_unref (ex);      /* the pool waiter's */
+    }
   if (ex->waiter != NULL)
     {
       weft_openai_limiter_withdraw (ex->client->limiter, ex->waiter);
@@ -895,6 +925,7 @@ weft_openai_exchange_abort (WeftOpenaiExchange *ex)
   if (ex->timer != NULL)
     g_source_destroy (ex->timer);
   g_clear_pointer (&ex->timer, g_source_unref);
+  weft_openai_pool_remove_deadline (ex->client->pool, &ex->timeout);
   /* A request in flight completes with G_IO_ERROR_CANCELLED on the loop;
    * that callback gives the limiter slot back. */
   if (ex->cancellable != NULL)

@@ -2,8 +2,9 @@
  * (OpenAI, Ollama, vLLM, llama.cpp's server, LocalAI, ...).
  *
  * Async: run() is called on the engine loop and returns at once; every
- * request goes through the engine's shared SoupSession, so ten thousand
- * tasks waiting on a model hold no thread.  A task is a conversation:
+ * request goes through one of the agent's own SoupSessions, on the engine
+ * loop (weft-openai-pool.c says why not the engine's shared one), so ten
+ * thousand tasks waiting on a model hold no thread.  A task is a conversation:
  * ask, run the tool calls the model asks for (all at once, on the worker
  * pool), ask again with their results, until the model answers in words;
  * then, with response_format, check the answer against the schema.
@@ -16,6 +17,7 @@
 #include "weft-openai.h"
 
 #include <string.h>
+#include <sys/resource.h>
 
 typedef struct {
   WeftOpenaiClient *client;    /* shared with exchanges still in flight */
@@ -28,7 +30,6 @@ typedef struct {
   guint max_iterations;
   gboolean stream;
   gboolean stream_usage;       /* ask a stream for its usage (max_tpm) */
-  gboolean capped;             /* the session's connection limit is known (loop only) */
 } WeftOpenai;
 
 static const WeftOption weft_openai_options[] = {
@@ -56,7 +57,8 @@ static const WeftOption weft_openai_options[] = {
     "backoff: retry n waits a random time up to retry_base_ms * 2^n" },
   { "max_rpm", WEFT_OPTION_INT, "0", FALSE, "requests per minute for this agent, all runs together (0: no limit)" },
   { "max_tpm", WEFT_OPTION_INT, "0", FALSE, "tokens per minute for this agent, all runs together (0: no limit)" },
-  { "max_concurrency", WEFT_OPTION_INT, "0", FALSE, "requests in flight for this agent at once (0: no limit)" },
+  { "max_concurrency", WEFT_OPTION_INT, "0", FALSE,
+    "requests in flight for this agent at once (0: as many as 3/4 of the open-file limit allows)" },
   WEFT_OPTION_END
 };
 
@@ -174,6 +176,21 @@ weft_openai_read_headers (const WeftConfig *config, WeftOpenaiClient *client, GE
   return TRUE;
 }
 
+/* Each request in flight holds a connection, so a file descriptor: never
+ * more than three quarters of the process's (soft) RLIMIT_NOFILE at once,
+ * read when the agent is made.  A library does not raise that limit behind
+ * its host's back; a program that wants thousands of requests in flight
+ * raises it (ulimit -n, or setrlimit before loading the flow). */
+static gint64
+weft_openai_fd_budget (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return 0;
+  return MAX (16, (gint64) (limit.rlim_cur / 4 * 3));
+}
+
 static WeftOpenaiClient *
 weft_openai_client_new (const WeftConfig *config, GError **error)
 {
@@ -195,6 +212,8 @@ weft_openai_client_new (const WeftConfig *config, GError **error)
   client->limiter = weft_openai_limiter_new (weft_config_get_int (config, "max_rpm"),
                                              weft_config_get_int (config, "max_tpm"),
                                              weft_config_get_int (config, "max_concurrency"));
+  weft_openai_limiter_cap_concurrency (client->limiter, weft_openai_fd_budget ());
+  client->pool = weft_openai_pool_new ();
   uri = g_uri_parse (client->url, G_URI_FLAGS_NONE, NULL);
   if (uri == NULL || (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0
                       && g_strcmp0 (g_uri_get_scheme (uri), "https") != 0))
@@ -254,7 +273,8 @@ typedef struct {
   WeftOpenai *self;            /* valid until the task is returned */
   WeftTask *task;              /* NULL once returned */
   GMainContext *context;
-  GSource *cancelled;          /* watches the task's cancellable */
+  GCancellable *cancellable;   /* the task's */
+  gulong cancelled_id;         /* its handler, until the task is returned */
   WeftOpenaiExchange *exchange; /* the request in flight, or NULL */
   JsonArray *messages;         /* the conversation so far */
   JsonArray *tools;            /* function definitions, or NULL */
@@ -284,6 +304,7 @@ weft_openai_job_unref (WeftOpenaiJob *job)
   if (!g_atomic_ref_count_dec (&job->ref_count))
     return;
   g_main_context_unref (job->context);
+  g_object_unref (job->cancellable);
   json_array_unref (job->messages);
   g_clear_pointer (&job->tools, json_array_unref);
   g_clear_pointer (&job->schema, json_node_unref);
@@ -304,8 +325,9 @@ weft_openai_job_finish (WeftOpenaiJob *job, const char *output, GError *error)
       g_clear_error (&error);
       return;
     }
-  g_source_destroy (job->cancelled);
-  g_clear_pointer (&job->cancelled, g_source_unref);
+  /* Waits for the handler, should it be running on another thread now. */
+  g_cancellable_disconnect (job->cancellable, job->cancelled_id);
+  job->cancelled_id = 0;
   if (job->exchange != NULL)
     weft_openai_exchange_abort (g_steal_pointer (&job->exchange));
   job->self = NULL;
@@ -323,10 +345,28 @@ weft_openai_job_fail (WeftOpenaiJob *job, GError *error)
 }
 
 static gboolean
-weft_openai_job_cancelled (GCancellable *cancellable, gpointer data)
+weft_openai_job_cancelled (gpointer data)
 {
   weft_openai_job_fail (data, g_error_new_literal (WEFT_ERROR, WEFT_ERROR_CANCELLED, "openai: cancelled"));
   return G_SOURCE_REMOVE;
+}
+
+/* Any thread (whichever cancels), or in run() when the task is already
+ * cancelled: the news goes to the engine loop, where everything else about
+ * the job happens.  A signal handler rather than a GCancellableSource per
+ * task: a source in the engine's context costs every loop iteration a
+ * little for as long as it exists: with ten thousand tasks waiting, about
+ * a third of the engine thread's time went to walking those sources. */
+static void
+weft_openai_job_on_cancelled (GCancellable *cancellable, gpointer data)
+{
+  WeftOpenaiJob *job = data;
+  g_autoptr(GSource) idle = g_idle_source_new ();
+
+  g_source_set_priority (idle, G_PRIORITY_HIGH);
+  g_source_set_callback (idle, weft_openai_job_cancelled, weft_openai_job_ref (job),
+                         (GDestroyNotify) weft_openai_job_unref);
+  g_source_attach (idle, job->context);
 }
 
 static void
@@ -609,6 +649,7 @@ weft_openai_job_new (WeftOpenai *self, WeftTask *task)
   job->self = self;
   job->task = task;
   job->context = g_main_context_ref (weft_task_get_main_context (task));
+  job->cancellable = g_object_ref (weft_task_get_cancellable (task));
   job->messages = json_array_new ();
   if (self->system != NULL)
     weft_openai_add_message (job->messages, "system", self->system);
@@ -618,38 +659,16 @@ weft_openai_job_new (WeftOpenai *self, WeftTask *task)
   return job;
 }
 
-/* libsoup queues what its connection limit cannot send yet, and walks that
- * queue (and its connections) on every step: with thousands of requests
- * handed to it at once, the engine loop spends minutes there.  So no more
- * requests go to the session than it may have connections to one host;
- * the rest wait in the limiter's queue, which costs nothing per step. */
-static void
-weft_openai_cap_to_session (WeftOpenai *self, SoupSession *session)
-{
-  int per_host = 0, total = 0;
-
-  if (self->capped)
-    return;
-  self->capped = TRUE;
-  g_object_get (session, "max-conns-per-host", &per_host, "max-conns", &total, NULL);
-  weft_openai_limiter_cap_concurrency (self->client->limiter, MIN (per_host, total));
-}
-
 /* On the engine loop: must not block. */
 static void
 weft_openai_run (gpointer instance, WeftTask *task)
 {
   WeftOpenaiJob *job = weft_openai_job_new (instance, task);
 
-  weft_openai_cap_to_session (instance, weft_task_get_soup_session (task));
-
-  /* The cancellable may fire on any thread; its source brings the news
-   * to the engine loop, where everything else about the job happens.
-   * Dispatched at once when the task is already cancelled. */
-  job->cancelled = g_cancellable_source_new (weft_task_get_cancellable (task));
-  g_source_set_callback (job->cancelled, G_SOURCE_FUNC (weft_openai_job_cancelled), job, NULL);
-  g_source_set_priority (job->cancelled, G_PRIORITY_HIGH);
-  g_source_attach (job->cancelled, job->context);
+  /* No reference for the handler: it is disconnected before run()'s
+   * reference goes. */
+  job->cancelled_id = g_cancellable_connect (job->cancellable, G_CALLBACK (weft_openai_job_on_cancelled),
+                                             job, NULL);
   weft_openai_job_ask (job);
 }
 
