@@ -170,7 +170,9 @@ weft_background_task_to_json (WeftBackgroundTask *t)
   else
     json_object_set_null_member (o, "finished_wall_us");
   json_object_set_int_member (o, "duration_us", t->duration_us);
-  return json_node_init_object (json_node_alloc (), o);
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (node, o);
+  return node;
 }
 
 JsonNode *
@@ -219,7 +221,9 @@ weft_engine_list_tasks (WeftEngine *engine)
   for (guint i = 0; i < tasks->len; i++)
     json_array_add_element (out, weft_background_task_to_json (tasks->pdata[i]));
   g_mutex_unlock (&bg->lock);
-  return json_node_init_array (json_node_alloc (), out);
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+  json_node_take_array (node, out);
+  return node;
 }
 
 gboolean

@@ -18,6 +18,10 @@ typedef struct _WeftServerBatch WeftServerBatch;
 struct _WeftServer {
   WeftEngine *engine;
   SoupServer *soup;           /* made and used on the loop */
+  GSocket *listener;          /* ours: libsoup 3.2's own listener leaks each
+                               * socket it accepts */
+  GSource *accept_source;
+  guint port;
   char *token;                /* NULL: no Authorization needed */
   gsize max_body;
   guint keep_runs;
@@ -40,6 +44,7 @@ struct _WeftServer {
 
 /* Sets `status` and a JSON body; takes `node`. */
 void weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node);
+void weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *object);
 /* {"status": N, "error": MESSAGE} */
 void weft_server_reply_error (SoupServerMessage *msg, guint status, const char *format, ...)
   G_GNUC_PRINTF (3, 4);

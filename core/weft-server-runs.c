@@ -395,7 +395,7 @@ weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, WeftFlow
   JsonObject *o = json_object_new ();
   json_object_set_string_member (o, "run_id", run->id);
   json_object_set_string_member (o, "status", "running");
-  weft_server_reply_json (msg, SOUP_STATUS_ACCEPTED, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
   weft_server_evict (server);
 }
 
@@ -451,7 +451,7 @@ weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, WeftFlow *
   JsonObject *o = json_object_new ();
   json_object_set_array_member (o, "run_ids", ids);
   json_object_set_int_member (o, "max_parallel", max_parallel);
-  weft_server_reply_json (msg, SOUP_STATUS_ACCEPTED, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
 }
 
 /* ---- cancel ------------------------------------------------------------------------- */
@@ -502,7 +502,7 @@ weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const
   JsonObject *o = json_object_new ();
   json_object_set_string_member (o, "run_id", id);
   json_object_set_string_member (o, "status", "cancelling");
-  weft_server_reply_json (msg, SOUP_STATUS_ACCEPTED, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
 }
 
 /* ---- reading runs: memory, then the stores -------------------------------------------- */
@@ -599,7 +599,7 @@ weft_server_reply_list (WeftServer *server, SoupServerMessage *msg, JsonNode *st
     json_array_add_object_element (out, json_object_ref (runs->pdata[i]));
   JsonObject *o = json_object_new ();
   json_object_set_array_member (o, "runs", out);
-  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
 }
 
 /* Back on the loop with what the stores said. */
@@ -682,9 +682,7 @@ weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const ch
 
   if (rec)
     {
-      weft_server_reply_json (msg, SOUP_STATUS_OK,
-                              json_node_init_object (json_node_alloc (),
-                                                     weft_server_run_to_json (rec, TRUE)));
+      weft_server_reply_object (msg, SOUP_STATUS_OK, weft_server_run_to_json (rec, TRUE));
       return;
     }
   if (server->stores->len == 0)

@@ -6,6 +6,8 @@
  * routes by path.  Runs live in weft-server-runs.c. */
 #include "weft-server-private.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #define WEFT_SERVER_MAX_BODY_DEFAULT (1024 * 1024)
@@ -36,6 +38,15 @@ weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node)
 }
 
 void
+weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *object)
+{
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_node_take_object (node, object);
+  weft_server_reply_json (msg, status, node);
+}
+
+void
 weft_server_reply_error (SoupServerMessage *msg, guint status, const char *format, ...)
 {
   va_list args;
@@ -46,7 +57,7 @@ weft_server_reply_error (SoupServerMessage *msg, guint status, const char *forma
   va_end (args);
   json_object_set_int_member (o, "status", status);
   json_object_set_string_member (o, "error", message);
-  weft_server_reply_json (msg, status, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, status, o);
 }
 
 static void
@@ -324,7 +335,7 @@ weft_server_handle_flows (WeftServer *server, SoupServerMessage *msg)
     json_array_add_object_element (flows, weft_server_flow_summary (
                                             g_hash_table_lookup (server->flows, names->pdata[i])));
   json_object_set_array_member (o, "flows", flows);
-  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
 }
 
 /* Names and plugins only: an agent's options may hold keys. */
@@ -361,7 +372,7 @@ weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, WeftFlow *f
   json_object_set_string_member (graph, "dot", dot);
   json_object_set_string_member (graph, "mermaid", mermaid);
   json_object_set_object_member (o, "graph", graph);
-  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
 }
 
 static JsonObject *
@@ -401,7 +412,7 @@ weft_server_handle_plugins (WeftServer *server, SoupServerMessage *msg)
   for (guint i = 0; i < plugins->len; i++)
     json_array_add_object_element (a, weft_server_plugin_to_json (plugins->pdata[i]));
   json_object_set_array_member (o, "plugins", a);
-  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
 }
 
 static void
@@ -415,9 +426,8 @@ weft_server_handle_health (WeftServer *server, SoupServerMessage *msg)
   json_object_set_int_member (o, "runs_kept", g_hash_table_size (server->runs));
   json_object_set_int_member (o, "runs_started", (gint64) server->n_started);
   json_object_set_int_member (o, "runs_finished", (gint64) server->n_finished);
-  weft_server_reply_json (msg, server->stopping ? SOUP_STATUS_SERVICE_UNAVAILABLE
-                                                : SOUP_STATUS_OK,
-                          json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, server->stopping ? SOUP_STATUS_SERVICE_UNAVAILABLE
+                                                : SOUP_STATUS_OK, o);
 }
 
 /* A string member that must be there. */
@@ -475,7 +485,7 @@ weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg)
   JsonObject *o = json_object_new ();
   json_object_set_string_member (o, "task_id", id);
   json_object_set_string_member (o, "status", "running");
-  weft_server_reply_json (msg, SOUP_STATUS_ACCEPTED, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
 }
 
 static void
@@ -502,7 +512,7 @@ weft_server_handle_tasks (WeftServer *server, SoupServerMessage *msg)
   JsonObject *o = json_object_new ();
 
   json_object_set_member (o, "tasks", weft_engine_list_tasks (server->engine));
-  weft_server_reply_json (msg, SOUP_STATUS_OK, json_node_init_object (json_node_alloc (), o));
+  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
 }
 
 /* ---- routing ------------------------------------------------------------------------ */
@@ -745,16 +755,75 @@ typedef struct {
   WeftServer *server;
   GSocketAddress *address;
   GError *error;
-  gboolean ok;
 } WeftServerListen;
+
+static gboolean
+weft_server_accept (GSocket *listener, GIOCondition condition, gpointer data)
+{
+  WeftServer *server = data;
+
+  /* All that are waiting: a burst of connections costs one wakeup. */
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) client = g_socket_accept (listener, NULL, &error);
+      if (client == NULL)
+        {
+          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            g_warning ("accepting a connection: %s", error->message);
+          return G_SOURCE_CONTINUE;
+        }
+      g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+      g_autoptr(GSocketConnection) connection = g_socket_connection_factory_create_connection (client);
+      g_autoptr(GSocketAddress) local = g_socket_get_local_address (client, NULL);
+      g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (client, NULL);
+      if (!soup_server_accept_iostream (server->soup, G_IO_STREAM (connection), local, remote,
+                                        &error))
+        g_warning ("serving a connection: %s", error->message);
+    }
+}
 
 static gboolean
 weft_server_listen_on_loop (gpointer data)
 {
   WeftServerListen *l = data;
+  WeftServer *server = l->server;
+  g_autoptr(GSocket) listener = g_socket_new (g_socket_address_get_family (l->address),
+                                              G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                              &l->error);
 
-  l->ok = soup_server_listen (l->server->soup, l->address, 0, &l->error);
+  if (listener == NULL)
+    return G_SOURCE_REMOVE;
+  g_socket_set_blocking (listener, FALSE);
+  g_socket_set_listen_backlog (listener, 1024);
+  if (!g_socket_bind (listener, l->address, TRUE, &l->error)
+      || !g_socket_listen (listener, &l->error))
+    return G_SOURCE_REMOVE;
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address (listener, &l->error);
+  if (bound == NULL)
+    return G_SOURCE_REMOVE;
+  server->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  server->listener = g_steal_pointer (&listener);
+  server->accept_source = g_socket_create_source (server->listener, G_IO_IN, NULL);
+  g_source_set_callback (server->accept_source, G_SOURCE_FUNC (weft_server_accept), server, NULL);
+  g_source_attach (server->accept_source, weft_engine_get_main_context (server->engine));
   return G_SOURCE_REMOVE;
+}
+
+/* Loop: stops accepting new connections; open ones go on. */
+static void
+weft_server_close_listener (WeftServer *server)
+{
+  if (server->accept_source)
+    {
+      g_source_destroy (server->accept_source);
+      g_clear_pointer (&server->accept_source, g_source_unref);
+    }
+  if (server->listener)
+    {
+      g_socket_close (server->listener, NULL);
+      g_clear_object (&server->listener);
+    }
 }
 
 static GSocketAddress *
@@ -801,48 +870,37 @@ weft_server_listen (WeftServer *server, const char *address, GError **error)
                    "run flows (give --token or WEFT_TOKEN, or listen on 127.0.0.1)", address);
       return FALSE;
     }
-  WeftServerListen l = { server, sa, NULL, FALSE };
+  if (server->listener)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "the server already listens (on port %u)", server->port);
+      return FALSE;
+    }
+  WeftServerListen l = { server, sa, NULL };
   weft_engine_invoke_sync (server->engine, weft_server_listen_on_loop, &l);
-  if (!l.ok)
+  if (l.error)
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID, "cannot listen on %s: %s", address,
                    l.error->message);
       g_error_free (l.error);
+      return FALSE;
     }
-  return l.ok;
-}
-
-static gboolean
-weft_server_port_on_loop (gpointer data)
-{
-  gpointer *io = data;
-  WeftServer *server = io[0];
-  GSList *uris = soup_server_get_uris (server->soup);
-
-  io[1] = GUINT_TO_POINTER (uris ? (guint) g_uri_get_port (uris->data) : 0);
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  return G_SOURCE_REMOVE;
+  return TRUE;
 }
 
 guint
 weft_server_get_port (WeftServer *server)
 {
-  gpointer io[2] = { server, NULL };
-
-  weft_engine_invoke_sync (server->engine, weft_server_port_on_loop, io);
-  return GPOINTER_TO_UINT (io[1]);
+  return server->port;
 }
 
 static gboolean
-weft_server_close_listeners_on_loop (gpointer data)
+weft_server_close_listener_on_loop (gpointer data)
 {
   WeftServer *server = data;
-  GSList *listeners = soup_server_get_listeners (server->soup);
 
   server->stopping = TRUE;
-  for (GSList *l = listeners; l; l = l->next)
-    g_socket_close (l->data, NULL);
-  g_slist_free (listeners);
+  weft_server_close_listener (server);
   return G_SOURCE_REMOVE;
 }
 
@@ -895,7 +953,7 @@ weft_server_stop (WeftServer *server, guint grace_ms)
 {
   g_return_if_fail (!weft_engine_is_loop_thread (server->engine));
 
-  weft_engine_invoke_sync (server->engine, weft_server_close_listeners_on_loop, server);
+  weft_engine_invoke_sync (server->engine, weft_server_close_listener_on_loop, server);
   if (!weft_server_wait_idle (server, grace_ms))
     {
       g_message ("stopping: cancelling what is still running after %u ms", grace_ms);
@@ -912,6 +970,7 @@ weft_server_free_on_loop (gpointer data)
 {
   WeftServer *server = data;
 
+  weft_server_close_listener (server);
   weft_server_runs_clear (server);
   soup_server_disconnect (server->soup);
   g_clear_object (&server->soup);

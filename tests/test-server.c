@@ -1,0 +1,927 @@
+/* test-server.c — `weft serve`'s HTTP API over real HTTP on 127.0.0.1.
+ *
+ * Each test starts a WeftServer (libweft) on a free port and talks to it
+ * with a libsoup client from the test's own thread, as any program
+ * would: every endpoint, server-sent events and their replay from
+ * Last-Event-ID, batches that respect max_parallel, cancel, background
+ * tasks, the token, the body limit, each 4xx, retention, the store, and
+ * stopping. */
+#include "weft-test.h"
+
+#include <libsoup/soup.h>
+
+#define WAIT_US (20 * G_USEC_PER_SEC)
+
+/* Flows served by every test.  "quick" finishes at once; "slow" takes a
+ * while so that its events can be watched live; "gate" counts runs in
+ * flight for the batch test; "keys" holds a secret in an agent option. */
+static const char quick_flow[] =
+  "{\"name\": \"quick\", \"inputs\": {\"tone\": \"plain\"},"
+  " \"agents\": {\"t\": {\"plugin\": \"template\","
+  "                     \"template\": \"about {input.topic} ({input.tone}): {prompt}\"},"
+  "            \"echo\": {\"plugin\": \"template\", \"template\": \"({input.tone}) {prompt}\"}},"
+  " \"tasks\": [{\"name\": \"only\", \"agent\": \"t\", \"description\": \"Say {topic}\"}]}";
+
+static const char slow_flow[] =
+  "{\"name\": \"slow\","
+  " \"agents\": {\"a\": {\"plugin\": \"test-agent\", \"sleep_ms\": 300}},"
+  " \"tasks\": [{\"name\": \"first\", \"agent\": \"a\", \"description\": \"one\"},"
+  "             {\"name\": \"second\", \"agent\": \"a\", \"description\": \"two\","
+  "              \"context\": [\"first\"]}]}";
+
+static const char gate_flow[] =
+  "{\"name\": \"gate\","
+  " \"agents\": {\"a\": {\"plugin\": \"test-agent\", \"sleep_ms\": 150}},"
+  " \"tasks\": [{\"name\": \"work\", \"agent\": \"a\", \"description\": \"item {n}\"}]}";
+
+static const char long_flow[] =
+  "{\"name\": \"long\","
+  " \"agents\": {\"a\": {\"plugin\": \"test-agent\", \"sleep_ms\": 30000}},"
+  " \"tasks\": [{\"name\": \"wait\", \"agent\": \"a\", \"description\": \"wait\"}]}";
+
+#define SECRET "sk-test-SECRET-4242"
+
+static const char keys_flow[] =
+  "{\"name\": \"keys\","
+  " \"agents\": {\"llm\": {\"plugin\": \"openai\", \"base_url\": \"http://127.0.0.1:9/v1\","
+  "                       \"api_key\": \"" SECRET "\", \"model\": \"m\"}},"
+  " \"tasks\": [{\"name\": \"ask\", \"agent\": \"llm\", \"description\": \"hi\"}]}";
+
+typedef struct {
+  WeftEngine *engine;
+  WeftServer *server;
+  SoupSession *session;
+  char *base;
+  char *token;                /* sent by http() when set */
+  char *dir;                  /* temporary, for stores */
+  /* Runs of "gate" in flight, as the engine's events tell. */
+  GMutex lock;
+  gint gate_live;
+  gint gate_max;
+} Fixture;
+
+typedef struct {
+  const char *token;
+  gsize max_body;
+  guint keep_runs;
+  gboolean with_store;
+} Config;
+
+static void
+on_event (const WeftEvent *event, gpointer data)
+{
+  Fixture *f = data;
+
+  if (g_strcmp0 (weft_event_get_flow_name (event), "gate") != 0)
+    return;
+  g_mutex_lock (&f->lock);
+  switch (weft_event_get_event_type (event))
+    {
+    case WEFT_EVENT_RUN_STARTED:
+      f->gate_live++;
+      f->gate_max = MAX (f->gate_max, f->gate_live);
+      break;
+    case WEFT_EVENT_RUN_COMPLETED:
+    case WEFT_EVENT_RUN_FAILED:
+    case WEFT_EVENT_RUN_CANCELLED:
+      f->gate_live--;
+      break;
+    default:
+      break;
+    }
+  g_mutex_unlock (&f->lock);
+}
+
+static void
+add_flow (Fixture *f, const char *json)
+{
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (weft_server_add_flow (f->server, flow, &error));
+  g_assert_no_error (error);
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  const Config *c = data;
+  WeftServerOptions options = {
+    .token = c ? c->token : NULL,
+    .max_body = c ? c->max_body : 0,
+    .keep_runs = c ? c->keep_runs : 0,
+  };
+  g_autoptr(GError) error = NULL;
+
+  g_mutex_init (&f->lock);
+  f->dir = g_dir_make_tmp ("weft-server-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->engine = weft_test_engine_new (8);
+  weft_engine_add_listener (f->engine, on_event, f, NULL);
+  f->server = weft_server_new (f->engine, &options);
+  add_flow (f, quick_flow);
+  add_flow (f, slow_flow);
+  add_flow (f, gate_flow);
+  add_flow (f, long_flow);
+  add_flow (f, keys_flow);
+  if (c && c->with_store)
+    {
+      g_autofree char *json = g_strdup_printf (
+        "{\"name\": \"kept\", \"callbacks\": {\"db\": {\"plugin\": \"sqlite\", \"path\": \"%s/runs.db\"}},"
+        " \"agents\": {\"n\": {\"plugin\": \"noop\"}},"
+        " \"tasks\": [{\"name\": \"n\", \"agent\": \"n\", \"description\": \"x\"}]}", f->dir);
+      add_flow (f, json);
+    }
+  g_assert_true (weft_server_listen (f->server, "127.0.0.1:0", &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (weft_server_get_port (f->server), >, 0);
+  f->base = g_strdup_printf ("http://127.0.0.1:%u", weft_server_get_port (f->server));
+  f->session = soup_session_new ();
+  f->token = c && c->token ? g_strdup (c->token) : NULL;
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  g_clear_object (&f->session);
+  weft_server_stop (f->server, 5000);
+  weft_server_free (f->server);
+  weft_engine_unref (f->engine);
+  weft_test_remove_dir (f->dir);
+  g_free (f->dir);
+  g_free (f->base);
+  g_free (f->token);
+  g_mutex_clear (&f->lock);
+}
+
+/* ---- the client -------------------------------------------------------------- */
+
+static SoupMessage *
+request_new (Fixture *f, const char *method, const char *path, const char *body)
+{
+  g_autofree char *url = g_strconcat (f->base, path, NULL);
+  SoupMessage *msg = soup_message_new (method, url);
+
+  g_assert_nonnull (msg);
+  if (f->token)
+    {
+      g_autofree char *auth = g_strdup_printf ("Bearer %s", f->token);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+    }
+  if (body)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+    }
+  return msg;
+}
+
+/* Sends a request; returns the status and, when asked, the body as text
+ * and as JSON (which it must then be). */
+static guint
+http_full (Fixture *f, SoupMessage *msg, char **text, JsonNode **json)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read (f->session, msg, NULL, &error);
+
+  g_assert_no_error (error);
+  g_autofree char *str = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  if (json)
+    {
+      *json = json_from_string (str, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (*json);
+    }
+  if (text)
+    *text = g_steal_pointer (&str);
+  return soup_message_get_status (msg);
+}
+
+static guint
+http (Fixture *f, const char *method, const char *path, const char *body, JsonNode **json)
+{
+  g_autoptr(SoupMessage) msg = request_new (f, method, path, body);
+
+  return http_full (f, msg, NULL, json);
+}
+
+/* The error of a 4xx reply: the status must be `status`, the body
+ * {"status": status, "error": "..."} and its message contain `needle`. */
+static void
+assert_error (Fixture *f, const char *method, const char *path, const char *body, guint status,
+              const char *needle)
+{
+  g_autoptr(JsonNode) json = NULL;
+
+  g_assert_cmpuint (http (f, method, path, body, &json), ==, status);
+  JsonObject *o = json_node_get_object (json);
+  g_assert_cmpint (json_object_get_int_member (o, "status"), ==, status);
+  weft_test_assert_contains (json_object_get_string_member (o, "error"), needle);
+}
+
+static const char *
+member (JsonNode *node, const char *key)
+{
+  return json_object_get_string_member (json_node_get_object (node), key);
+}
+
+static char *
+kickoff (Fixture *f, const char *flow, const char *body)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/flows/%s/runs", flow);
+  g_autoptr(JsonNode) json = NULL;
+
+  g_assert_cmpuint (http (f, "POST", path, body, &json), ==, SOUP_STATUS_ACCEPTED);
+  return g_strdup (member (json, "run_id"));
+}
+
+/* Polls GET /v1/runs/ID until it has finished; returns its JSON. */
+static JsonNode *
+wait_run (Fixture *f, const char *id)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s", id);
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+
+  for (;;)
+    {
+      JsonNode *json = NULL;
+      g_assert_cmpuint (http (f, "GET", path, NULL, &json), ==, SOUP_STATUS_OK);
+      const char *status = member (json, "status");
+      if (!g_str_equal (status, "running") && !g_str_equal (status, "pending"))
+        return json;
+      json_node_unref (json);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (10000);
+    }
+}
+
+/* ---- server-sent events ---------------------------------------------------------- */
+
+typedef struct {
+  guint64 id;
+  char *type;
+  char *data;
+} Frame;
+
+static void
+frame_free (Frame *fr)
+{
+  g_free (fr->type);
+  g_free (fr->data);
+  g_free (fr);
+}
+
+/* Reads the stream to its end (the server closes it when the run ends);
+ * with `stop_after` > 0, stops after that many frames instead. */
+static GPtrArray *
+read_events (Fixture *f, const char *id, const char *last_event_id, guint stop_after)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s/events", id);
+  g_autoptr(SoupMessage) msg = request_new (f, "GET", path, NULL);
+  g_autoptr(GError) error = NULL;
+  GPtrArray *frames = g_ptr_array_new_with_free_func ((GDestroyNotify) frame_free);
+  Frame *cur = NULL;
+
+  if (last_event_id)
+    soup_message_headers_replace (soup_message_get_request_headers (msg), "Last-Event-ID",
+                                  last_event_id);
+  g_autoptr(GInputStream) stream = soup_session_send (f->session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_OK);
+  g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg),
+                                                          NULL), ==, "text/event-stream");
+  g_autoptr(GDataInputStream) lines = g_data_input_stream_new (stream);
+  for (;;)
+    {
+      g_autofree char *line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
+      g_assert_no_error (error);
+      if (line == NULL)
+        break;
+      if (*line == '\0')
+        {
+          if (cur)
+            g_ptr_array_add (frames, g_steal_pointer (&cur));
+          if (stop_after && frames->len == stop_after)
+            break;
+          continue;
+        }
+      if (cur == NULL)
+        cur = g_new0 (Frame, 1);
+      if (g_str_has_prefix (line, "id: "))
+        cur->id = g_ascii_strtoull (line + 4, NULL, 10);
+      else if (g_str_has_prefix (line, "event: "))
+        cur->type = g_strdup (line + 7);
+      else if (g_str_has_prefix (line, "data: "))
+        cur->data = g_strdup (line + 6);
+    }
+  g_assert_null (cur);
+  g_input_stream_close (stream, NULL, NULL);
+  return frames;
+}
+
+/* Each frame's data is the event's JSON, with the frame's id as its seq
+ * and its type; ids go up by one from `first`. */
+static void
+assert_frames (GPtrArray *frames, guint64 first)
+{
+  for (guint i = 0; i < frames->len; i++)
+    {
+      Frame *fr = frames->pdata[i];
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) json = json_from_string (fr->data, &error);
+      g_assert_no_error (error);
+      JsonObject *o = json_node_get_object (json);
+      g_assert_cmpuint (fr->id, ==, first + i);
+      g_assert_cmpint (json_object_get_int_member (o, "seq"), ==, (gint64) fr->id);
+      g_assert_cmpstr (json_object_get_string_member (o, "type"), ==, fr->type);
+    }
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+static void
+test_health_flows_plugins (Fixture *f, gconstpointer data)
+{
+  g_autoptr(JsonNode) health = NULL, flows = NULL, flow = NULL, plugins = NULL;
+  g_autofree char *flow_text = NULL, *plugins_text = NULL, *flows_text = NULL;
+
+  g_assert_cmpuint (http (f, "GET", "/healthz", NULL, &health), ==, SOUP_STATUS_OK);
+  g_assert_cmpstr (member (health, "status"), ==, "ok");
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (health), "flows"), ==, 5);
+
+  g_autoptr(SoupMessage) m1 = request_new (f, "GET", "/v1/flows", NULL);
+  g_assert_cmpuint (http_full (f, m1, &flows_text, &flows), ==, SOUP_STATUS_OK);
+  JsonArray *list = json_object_get_array_member (json_node_get_object (flows), "flows");
+  g_assert_cmpuint (json_array_get_length (list), ==, 5);
+  /* Sorted by name. */
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (list, 0), "name"),
+                   ==, "gate");
+  JsonObject *quick = json_array_get_object_element (list, 3);
+  g_assert_cmpstr (json_object_get_string_member (quick, "name"), ==, "quick");
+  JsonArray *inputs = json_object_get_array_member (quick, "inputs");
+  g_assert_cmpuint (json_array_get_length (inputs), ==, 1);
+  g_assert_cmpstr (json_array_get_string_element (inputs, 0), ==, "topic");
+
+  g_autoptr(SoupMessage) m2 = request_new (f, "GET", "/v1/flows/slow", NULL);
+  g_assert_cmpuint (http_full (f, m2, &flow_text, &flow), ==, SOUP_STATUS_OK);
+  JsonObject *fo = json_node_get_object (flow);
+  JsonArray *tasks = json_object_get_array_member (fo, "tasks");
+  g_assert_cmpuint (json_array_get_length (tasks), ==, 2);
+  JsonObject *second = json_array_get_object_element (tasks, 1);
+  g_assert_cmpstr (json_object_get_string_member (second, "agent"), ==, "a");
+  g_assert_cmpstr (json_array_get_string_element (json_object_get_array_member (second, "depends_on"), 0),
+                   ==, "first");
+  JsonObject *graph = json_object_get_object_member (fo, "graph");
+  weft_test_assert_contains (json_object_get_string_member (graph, "dot"), "digraph");
+  weft_test_assert_contains (json_object_get_string_member (graph, "mermaid"), "first");
+
+  g_autoptr(SoupMessage) m3 = request_new (f, "GET", "/v1/plugins", NULL);
+  g_assert_cmpuint (http_full (f, m3, &plugins_text, &plugins), ==, SOUP_STATUS_OK);
+  weft_test_assert_contains (plugins_text, "\"name\":\"openai\"");
+  weft_test_assert_contains (plugins_text, "\"name\":\"sqlite\"");
+
+  /* An agent's options may hold keys: no response shows them. */
+  g_autofree char *keys_text = NULL;
+  g_autoptr(SoupMessage) m4 = request_new (f, "GET", "/v1/flows/keys", NULL);
+  g_assert_cmpuint (http_full (f, m4, &keys_text, NULL), ==, SOUP_STATUS_OK);
+  const char *texts[] = { keys_text, flows_text, plugins_text, flow_text };
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+    g_assert_null (strstr (texts[i], SECRET));
+}
+
+static void
+test_kickoff_and_read (Fixture *f, gconstpointer data)
+{
+  g_autofree char *id = kickoff (f, "quick", "{\"inputs\": {\"topic\": \"C\"}}");
+  g_autoptr(JsonNode) run = wait_run (f, id);
+  JsonObject *o = json_node_get_object (run);
+
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "completed");
+  g_assert_cmpstr (json_object_get_string_member (o, "flow"), ==, "quick");
+  g_assert_true (json_object_get_null_member (o, "error"));
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (o, "inputs"), "tone"),
+                   ==, "plain");
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (o, "outputs"), "only"),
+                   ==, "about C (plain): Say C");
+  JsonObject *task = json_array_get_object_element (json_object_get_array_member (o, "tasks"), 0);
+  g_assert_cmpstr (json_object_get_string_member (task, "name"), ==, "only");
+  g_assert_cmpstr (json_object_get_string_member (task, "status"), ==, "completed");
+  g_assert_cmpint (json_object_get_int_member (task, "attempts"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (task, "started_wall_us"), >, 0);
+  g_assert_cmpint (json_object_get_int_member (task, "finished_wall_us"), >=,
+                   json_object_get_int_member (task, "started_wall_us"));
+
+  /* The list: newest first, filtered by flow and status. */
+  g_autofree char *other = kickoff (f, "slow", "{}");
+  g_autoptr(JsonNode) all = NULL, completed = NULL, slow = NULL, limited = NULL;
+  g_assert_cmpuint (http (f, "GET", "/v1/runs", NULL, &all), ==, SOUP_STATUS_OK);
+  JsonArray *runs = json_object_get_array_member (json_node_get_object (all), "runs");
+  g_assert_cmpuint (json_array_get_length (runs), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (runs, 0), "run_id"),
+                   ==, other);
+  g_assert_cmpuint (http (f, "GET", "/v1/runs?status=completed", NULL, &completed), ==, 200);
+  runs = json_object_get_array_member (json_node_get_object (completed), "runs");
+  g_assert_cmpuint (json_array_get_length (runs), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (runs, 0), "run_id"),
+                   ==, id);
+  g_assert_cmpuint (http (f, "GET", "/v1/runs?flow=slow", NULL, &slow), ==, 200);
+  runs = json_object_get_array_member (json_node_get_object (slow), "runs");
+  g_assert_cmpuint (json_array_get_length (runs), ==, 1);
+  g_assert_cmpuint (http (f, "GET", "/v1/runs?limit=1", NULL, &limited), ==, 200);
+  runs = json_object_get_array_member (json_node_get_object (limited), "runs");
+  g_assert_cmpuint (json_array_get_length (runs), ==, 1);
+  json_node_unref (wait_run (f, other));
+}
+
+static void
+test_events_live_and_replayed (Fixture *f, gconstpointer data)
+{
+  g_autofree char *id = kickoff (f, "slow", "{}");
+  /* Live: read while the run goes on; the stream ends with the run. */
+  g_autoptr(GPtrArray) live = read_events (f, id, NULL, 0);
+  const char *expected[] = { "run.started", "task.started", "task.step", "task.completed",
+                             "task.started", "task.step", "task.completed", "run.completed" };
+
+  g_assert_cmpuint (live->len, ==, G_N_ELEMENTS (expected));
+  for (guint i = 0; i < live->len; i++)
+    g_assert_cmpstr (((Frame *) live->pdata[i])->type, ==, expected[i]);
+  assert_frames (live, 1);
+
+  /* Reconnection: from Last-Event-ID on, the same frames. */
+  g_autoptr(GPtrArray) rest = read_events (f, id, "3", 0);
+  g_assert_cmpuint (rest->len, ==, live->len - 3);
+  assert_frames (rest, 4);
+  for (guint i = 0; i < rest->len; i++)
+    g_assert_cmpstr (((Frame *) rest->pdata[i])->data, ==, ((Frame *) live->pdata[i + 3])->data);
+  /* The same by query, as a client without headers would. */
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s/events?last_event_id=7", id);
+  g_autofree char *text = NULL;
+  g_autoptr(SoupMessage) msg = request_new (f, "GET", path, NULL);
+  g_assert_cmpuint (http_full (f, msg, &text, NULL), ==, SOUP_STATUS_OK);
+  g_assert_true (g_str_has_prefix (text, "id: 8\nevent: run.completed\ndata: {"));
+
+  /* A client that drops off mid-run and comes back gets the rest. */
+  g_autofree char *id2 = kickoff (f, "slow", "{}");
+  g_autoptr(GPtrArray) head = read_events (f, id2, NULL, 2);
+  g_assert_cmpuint (head->len, ==, 2);
+  g_autofree char *last = g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                           ((Frame *) head->pdata[1])->id);
+  g_autoptr(GPtrArray) tail = read_events (f, id2, last, 0);
+  assert_frames (tail, 3);
+  g_assert_cmpstr (((Frame *) tail->pdata[tail->len - 1])->type, ==, "run.completed");
+  g_assert_cmpuint (head->len + tail->len, ==, G_N_ELEMENTS (expected));
+}
+
+static void
+test_batch_max_parallel (Fixture *f, gconstpointer data)
+{
+  g_autoptr(JsonNode) reply = NULL;
+
+  g_assert_cmpuint (http (f, "POST", "/v1/flows/gate/batch",
+                          "{\"inputs\": [{\"n\": 1}, {\"n\": 2}, {\"n\": 3}, {\"n\": 4}, {\"n\": 5},"
+                          " {\"n\": 6}, {\"n\": 7}], \"max_parallel\": 2}", &reply),
+                    ==, SOUP_STATUS_ACCEPTED);
+  JsonArray *ids = json_object_get_array_member (json_node_get_object (reply), "run_ids");
+  g_assert_cmpuint (json_array_get_length (ids), ==, 7);
+  for (guint i = 0; i < 7; i++)
+    {
+      g_autoptr(JsonNode) run = wait_run (f, json_array_get_string_element (ids, i));
+      g_assert_cmpstr (member (run, "status"), ==, "completed");
+      JsonObject *inputs = json_object_get_object_member (json_node_get_object (run), "inputs");
+      g_assert_cmpint (json_object_get_int_member (inputs, "n"), ==, i + 1);
+    }
+  g_mutex_lock (&f->lock);
+  g_assert_cmpint (f->gate_max, ==, 2);
+  g_assert_cmpint (f->gate_live, ==, 0);
+  g_mutex_unlock (&f->lock);
+
+  /* A batch with one bad input starts nothing. */
+  assert_error (f, "POST", "/v1/flows/gate/batch", "{\"inputs\": [{\"n\": 1}, {}]}", 400,
+                "\"inputs\"[1]: missing input \"n\"");
+  assert_error (f, "POST", "/v1/flows/gate/batch", "{\"inputs\": {\"n\": 1}}", 400,
+                "must be an array");
+  assert_error (f, "POST", "/v1/flows/gate/batch", "{\"inputs\": [{\"n\": 1}], \"max_parallel\": 0}",
+                400, "\"max_parallel\" must be an integer");
+  assert_error (f, "POST", "/v1/flows/gate/batch",
+                "{\"inputs\": [{\"n\": 1}], \"max_parallel\": \"2\"}", 400,
+                "\"max_parallel\" must be an integer");
+}
+
+static void
+test_cancel (Fixture *f, gconstpointer data)
+{
+  g_autofree char *id = kickoff (f, "long", "{}");
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s/cancel", id);
+  g_autoptr(JsonNode) reply = NULL;
+
+  g_assert_cmpuint (http (f, "POST", path, NULL, &reply), ==, SOUP_STATUS_ACCEPTED);
+  g_assert_cmpstr (member (reply, "status"), ==, "cancelling");
+  g_autoptr(JsonNode) run = wait_run (f, id);
+  g_assert_cmpstr (member (run, "status"), ==, "cancelled");
+  JsonObject *task = json_array_get_object_element (
+    json_object_get_array_member (json_node_get_object (run), "tasks"), 0);
+  g_assert_cmpstr (json_object_get_string_member (task, "status"), ==, "cancelled");
+  assert_error (f, "POST", path, NULL, 409, "has already cancelled");
+  assert_error (f, "POST", "/v1/runs/nope/cancel", NULL, 404, "no run \"nope\"");
+
+  /* Queued in a batch: cancelled without taking a place. */
+  g_autoptr(JsonNode) batch = NULL;
+  g_assert_cmpuint (http (f, "POST", "/v1/flows/long/batch",
+                          "{\"inputs\": [{}, {}], \"max_parallel\": 1}", &batch), ==, 202);
+  JsonArray *ids = json_object_get_array_member (json_node_get_object (batch), "run_ids");
+  for (guint i = 2; i-- > 0;)
+    {
+      g_autofree char *p = g_strdup_printf ("/v1/runs/%s/cancel",
+                                            json_array_get_string_element (ids, i));
+      g_assert_cmpuint (http (f, "POST", p, NULL, NULL), ==, SOUP_STATUS_ACCEPTED);
+    }
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(JsonNode) r = wait_run (f, json_array_get_string_element (ids, i));
+      g_assert_cmpstr (member (r, "status"), ==, "cancelled");
+    }
+}
+
+static void
+test_background_tasks (Fixture *f, gconstpointer data)
+{
+  g_autoptr(JsonNode) created = NULL, list = NULL;
+
+  g_assert_cmpuint (http (f, "POST", "/v1/tasks",
+                          "{\"flow\": \"quick\", \"agent\": \"echo\", \"prompt\": \"hello {x}\"}",
+                          &created), ==, SOUP_STATUS_ACCEPTED);
+  g_autofree char *path = g_strdup_printf ("/v1/tasks/%s", member (created, "task_id"));
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+  JsonNode *task = NULL;
+  for (;;)
+    {
+      g_assert_cmpuint (http (f, "GET", path, NULL, &task), ==, SOUP_STATUS_OK);
+      if (!g_str_equal (member (task, "status"), "running"))
+        break;
+      g_clear_pointer (&task, json_node_unref);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (10000);
+    }
+  g_assert_cmpstr (member (task, "status"), ==, "completed");
+  g_assert_cmpstr (member (task, "agent"), ==, "echo");
+  g_assert_cmpstr (member (task, "flow"), ==, "quick");
+  /* The flow's default inputs are there; the prompt is handed as it is. */
+  g_assert_cmpstr (member (task, "output"), ==, "(plain) hello {x}");
+  json_node_unref (task);
+
+  g_assert_cmpuint (http (f, "GET", "/v1/tasks", NULL, &list), ==, SOUP_STATUS_OK);
+  JsonArray *tasks = json_object_get_array_member (json_node_get_object (list), "tasks");
+  g_assert_cmpuint (json_array_get_length (tasks), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (tasks, 0), "task_id"),
+                   ==, member (created, "task_id"));
+
+  assert_error (f, "POST", "/v1/tasks", "{\"flow\": \"quick\", \"agent\": \"x\", \"prompt\": \"p\"}",
+                404, "has no agent \"x\" (agents: t, echo)");
+  assert_error (f, "POST", "/v1/tasks", "{\"flow\": \"quick\", \"agent\": \"t\"}", 400,
+                "missing \"prompt\"");
+  assert_error (f, "POST", "/v1/tasks", "{\"flow\": \"quick\", \"agent\": 3, \"prompt\": \"p\"}",
+                400, "\"agent\" must be a string");
+  assert_error (f, "POST", "/v1/tasks", "{\"agent\": \"t\", \"prompt\": \"p\"}", 400,
+                "missing \"flow\"");
+  assert_error (f, "GET", "/v1/tasks/nope", NULL, 404, "no task \"nope\"");
+
+  /* A long one, cancelled. */
+  g_autoptr(JsonNode) long_task = NULL, cancelled = NULL;
+  g_assert_cmpuint (http (f, "POST", "/v1/tasks",
+                          "{\"flow\": \"long\", \"agent\": \"a\", \"prompt\": \"p\"}", &long_task),
+                    ==, SOUP_STATUS_ACCEPTED);
+  g_autofree char *cancel = g_strdup_printf ("/v1/tasks/%s/cancel", member (long_task, "task_id"));
+  g_assert_cmpuint (http (f, "POST", cancel, NULL, &cancelled), ==, SOUP_STATUS_ACCEPTED);
+}
+
+/* The same API in C, as an embedding program uses it. */
+static void
+test_background_tasks_c_api (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, slow_flow);
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_ptr_array_add (ids, weft_engine_create_task (f->engine, flow, "a", "go", &error));
+      g_assert_no_error (error);
+    }
+  g_assert_null (weft_engine_create_task (f->engine, flow, "b", "go", &error));
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* Three calls of 300 ms share the agent and run at once. */
+  gint64 start = g_get_monotonic_time ();
+  for (guint i = 0; i < ids->len; i++)
+    for (;;)
+      {
+        g_autoptr(JsonNode) t = weft_engine_check_task (f->engine, ids->pdata[i], &error);
+        g_assert_no_error (error);
+        if (g_str_equal (member (t, "status"), "completed"))
+          {
+            g_assert_cmpstr (member (t, "output"), ==, "a");
+            break;
+          }
+        g_assert_cmpstr (member (t, "status"), ==, "running");
+        g_assert_cmpint (g_get_monotonic_time () - start, <, WAIT_US);
+        g_usleep (10000);
+      }
+  g_autoptr(JsonNode) all = weft_engine_list_tasks (f->engine);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (all)), ==, 3);
+  g_assert_null (weft_engine_check_task (f->engine, "nope", &error));
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* Retention: only the newest are kept. */
+  weft_engine_set_task_retention (f->engine, 1, 3600);
+  g_autoptr(JsonNode) kept = weft_engine_list_tasks (f->engine);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (kept)), ==, 1);
+}
+
+static const char *const bad_requests[][5] = {
+  /* method, path, body, status, text in the error */
+  { "POST", "/v1/flows/quick/runs", "{\"inputs\": ", "400", "malformed JSON" },
+  { "POST", "/v1/flows/quick/runs", "[1, 2]", "400", "must be a JSON object, not an array" },
+  { "POST", "/v1/flows/quick/runs", "", "400", "needs a JSON object as its body" },
+  { "POST", "/v1/flows/quick/runs", "{\"input\": {}}", "400", "unknown member \"input\" in the body (known: inputs)" },
+  { "POST", "/v1/flows/quick/runs", "{\"inputs\": {}}", "400", "missing input \"topic\"" },
+  { "POST", "/v1/flows/quick/runs", "{\"inputs\": \"C\"}", "400", "must be a JSON object of input names" },
+  { "POST", "/v1/flows/nope/runs", "{}", "404", "no flow named \"nope\" (flows: gate, keys, long, quick, slow)" },
+  { "GET", "/v1/flows/nope", NULL, "404", "no flow named \"nope\"" },
+  { "GET", "/v1/flows/quick/runs", NULL, "405", "method GET is not allowed" },
+  { "DELETE", "/v1/runs", NULL, "405", "allowed: GET" },
+  { "GET", "/v1/nothing", NULL, "404", "no such endpoint: GET /v1/nothing" },
+  { "GET", "/v1/flows/", NULL, "404", "no such endpoint" },
+  { "GET", "/v1/runs/nope", NULL, "404", "no run \"nope\"" },
+  { "GET", "/v1/runs/nope/events", NULL, "404", "no run \"nope\" in memory" },
+  { "GET", "/v1/runs?limit=0", NULL, "400", "limit must be a number from 1 to 1000" },
+  { "GET", "/v1/runs?status=done", NULL, "400", "status must be one of" },
+  { "GET", "/v1/tasks/nope", NULL, "404", "no task" },
+};
+
+static void
+test_bad_requests (Fixture *f, gconstpointer data)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (bad_requests); i++)
+    {
+      const char *const *r = bad_requests[i];
+      g_test_message ("%s %s %s", r[0], r[1], r[2] ? r[2] : "");
+      assert_error (f, r[0], r[1], r[2], (guint) atoi (r[3]), r[4]);
+    }
+  g_autoptr(SoupMessage) msg = request_new (f, "GET", "/v1/flows/quick/runs", NULL);
+  g_assert_cmpuint (http_full (f, msg, NULL, NULL), ==, 405);
+  g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Allow"),
+                   ==, "POST");
+
+  /* A bad Last-Event-ID. */
+  g_autofree char *id = kickoff (f, "quick", "{\"inputs\": {\"topic\": \"x\"}}");
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s/events?last_event_id=abc", id);
+  assert_error (f, "GET", path, NULL, 400, "Last-Event-ID must be an event id");
+}
+
+static const Config token_config = { .token = "s3cret-token" };
+
+static void
+test_token (Fixture *f, gconstpointer data)
+{
+  g_autoptr(JsonNode) json = NULL;
+
+  g_assert_cmpuint (http (f, "GET", "/v1/flows", NULL, NULL), ==, SOUP_STATUS_OK);
+  g_clear_pointer (&f->token, g_free);
+  /* Every endpoint but /healthz. */
+  const char *paths[] = { "/v1/flows", "/v1/runs", "/v1/tasks", "/v1/plugins", "/v1/flows/quick" };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    assert_error (f, "GET", paths[i], NULL, 401, "needs \"Authorization: Bearer TOKEN\"");
+  assert_error (f, "POST", "/v1/flows/quick/runs", "{\"inputs\": {\"topic\": \"x\"}}", 401,
+                "needs \"Authorization");
+  g_autoptr(SoupMessage) msg = request_new (f, "GET", "/v1/runs", NULL);
+  g_assert_cmpuint (http_full (f, msg, NULL, NULL), ==, 401);
+  weft_test_assert_contains (soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                           "WWW-Authenticate"), "Bearer");
+  g_assert_cmpuint (http (f, "GET", "/healthz", NULL, &json), ==, SOUP_STATUS_OK);
+
+  f->token = g_strdup ("s3cret-tokeX");
+  assert_error (f, "GET", "/v1/flows", NULL, 401, "the bearer token is wrong");
+  g_free (f->token);
+  f->token = g_strdup ("s3cret-token-longer");
+  assert_error (f, "GET", "/v1/flows", NULL, 401, "wrong");
+  g_free (f->token);
+  f->token = g_strdup ("s3cret-token");
+  g_assert_cmpuint (http (f, "GET", "/v1/runs", NULL, NULL), ==, SOUP_STATUS_OK);
+}
+
+/* Any address but loopback needs a token. */
+static void
+test_listen_refused_without_token (void)
+{
+  g_autoptr(WeftEngine) engine = weft_test_engine_new (2);
+  g_autoptr(GError) error = NULL;
+  WeftServer *open = weft_server_new (engine, NULL);
+  WeftServerOptions with_token = { .token = "t" };
+  WeftServer *guarded = weft_server_new (engine, &with_token);
+
+  g_assert_false (weft_server_listen (open, "0.0.0.0:0", &error));
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_INVALID);
+  weft_test_assert_contains (error->message, "refusing to listen on 0.0.0.0:0 without a token");
+  g_clear_error (&error);
+  g_assert_false (weft_server_listen (open, "example.org:80", &error));
+  weft_test_assert_contains (error->message, "is not an IP address");
+  g_clear_error (&error);
+  g_assert_true (weft_server_listen (open, "localhost:0", &error));
+  g_assert_no_error (error);
+  g_assert_true (weft_server_listen (guarded, "0.0.0.0:0", &error));
+  g_assert_no_error (error);
+  weft_server_free (open);
+  weft_server_free (guarded);
+}
+
+static const Config small_body_config = { .max_body = 1024 };
+
+static void
+test_body_limit (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GString) big = g_string_new ("{\"inputs\": {\"topic\": \"");
+
+  for (guint i = 0; i < 2000; i++)
+    g_string_append_c (big, 'x');
+  g_string_append (big, "\"}}");
+  assert_error (f, "POST", "/v1/flows/quick/runs", big->str, 413, "larger than 1024 bytes");
+
+  /* Chunked, with no length up front: counted as it comes. */
+  g_autoptr(SoupMessage) msg = request_new (f, "POST", "/v1/flows/quick/runs", NULL);
+  g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_data (g_strdup (big->str),
+                                                                       (gssize) big->len, g_free);
+  soup_message_set_request_body (msg, "application/json", stream, -1);
+  g_autoptr(JsonNode) json = NULL;
+  g_assert_cmpuint (http_full (f, msg, NULL, &json), ==, 413);
+
+  /* Just under the limit is fine. */
+  g_autofree char *id = kickoff (f, "quick", "{\"inputs\": {\"topic\": \"small\"}}");
+  json_node_unref (wait_run (f, id));
+}
+
+static const Config keep_two_config = { .keep_runs = 2 };
+
+static void
+test_retention (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(JsonNode) list = NULL, health = NULL;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_ptr_array_add (ids, kickoff (f, "quick", "{\"inputs\": {\"topic\": \"x\"}}"));
+      json_node_unref (wait_run (f, ids->pdata[i]));
+    }
+  g_autofree char *first = g_strdup_printf ("/v1/runs/%s", (char *) ids->pdata[0]);
+  assert_error (f, "GET", first, NULL, 404, "no store is configured");
+  g_assert_cmpuint (http (f, "GET", "/v1/runs", NULL, &list), ==, 200);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (json_node_get_object (list),
+                                                                         "runs")), ==, 2);
+  g_assert_cmpuint (http (f, "GET", "/healthz", NULL, &health), ==, 200);
+  JsonObject *h = json_node_get_object (health);
+  g_assert_cmpint (json_object_get_int_member (h, "runs_kept"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (h, "runs_finished"), ==, 4);
+}
+
+static const Config store_config = { .keep_runs = 1, .with_store = TRUE };
+
+/* Runs no longer in memory are read from the flow's store. */
+static void
+test_store_fallback (Fixture *f, gconstpointer data)
+{
+  g_autofree char *a = kickoff (f, "kept", "{}");
+  json_node_unref (wait_run (f, a));
+  g_autofree char *b = kickoff (f, "kept", "{}");
+  json_node_unref (wait_run (f, b));
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s", a);
+  g_autoptr(JsonNode) run = NULL, list = NULL;
+
+  /* The store writes on its own thread: wait for the row. */
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+  while (http (f, "GET", path, NULL, NULL) != SOUP_STATUS_OK)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (20000);
+    }
+  g_assert_cmpuint (http (f, "GET", path, NULL, &run), ==, SOUP_STATUS_OK);
+  g_assert_cmpstr (member (run, "run_id"), ==, a);
+  g_assert_cmpstr (member (run, "flow"), ==, "kept");
+  while (!g_str_equal (member (run, "status"), "completed"))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (20000);
+      g_clear_pointer (&run, json_node_unref);
+      g_assert_cmpuint (http (f, "GET", path, NULL, &run), ==, SOUP_STATUS_OK);
+    }
+  g_assert_cmpuint (http (f, "GET", "/v1/runs?flow=kept", NULL, &list), ==, SOUP_STATUS_OK);
+  JsonArray *runs = json_object_get_array_member (json_node_get_object (list), "runs");
+  g_assert_cmpuint (json_array_get_length (runs), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (runs, 0), "run_id"),
+                   ==, b);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (runs, 1), "run_id"),
+                   ==, a);
+  assert_error (f, "GET", "/v1/runs/nope", NULL, 404, "in memory or in a store");
+}
+
+/* Stopping lets a short run finish, cancels a long one after the grace
+ * period, and stops accepting. */
+typedef struct {
+  GMutex lock;
+  GHashTable *ends;           /* run id → the type of its last event */
+} Ends;
+
+static void
+record_end (const WeftEvent *event, gpointer data)
+{
+  Ends *e = data;
+  WeftEventType type = weft_event_get_event_type (event);
+
+  if (type != WEFT_EVENT_RUN_COMPLETED && type != WEFT_EVENT_RUN_CANCELLED)
+    return;
+  g_mutex_lock (&e->lock);
+  g_hash_table_insert (e->ends, g_strdup (weft_event_get_run_id (event)),
+                       g_strdup (weft_event_type_to_string (type)));
+  g_mutex_unlock (&e->lock);
+}
+
+static void
+test_stop (void)
+{
+  g_autoptr(WeftEngine) engine = weft_test_engine_new (4);
+  g_autoptr(GError) error = NULL;
+  Fixture f = { .engine = engine };
+  g_autoptr(WeftFlow) slow = weft_test_flow (engine, slow_flow);
+  g_autoptr(WeftFlow) lng = weft_test_flow (engine, long_flow);
+  Ends ends = { .ends = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free) };
+
+  g_mutex_init (&ends.lock);
+  guint listener = weft_engine_add_listener (engine, record_end, &ends, NULL);
+  f.server = weft_server_new (engine, NULL);
+  g_assert_true (weft_server_add_flow (f.server, slow, &error));
+  g_assert_true (weft_server_add_flow (f.server, lng, &error));
+  g_assert_false (weft_server_add_flow (f.server, lng, &error));
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_DUPLICATE);
+  g_clear_error (&error);
+  g_assert_true (weft_server_listen (f.server, "127.0.0.1:0", &error));
+  f.base = g_strdup_printf ("http://127.0.0.1:%u", weft_server_get_port (f.server));
+  f.session = soup_session_new ();
+
+  g_autofree char *short_id = kickoff (&f, "slow", "{}");
+  g_autofree char *long_id = kickoff (&f, "long", "{}");
+  gint64 start = g_get_monotonic_time ();
+  weft_server_stop (f.server, 1500);
+  /* Cancelled at the end of the grace period, not after its 30 s. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+  g_mutex_lock (&ends.lock);
+  g_assert_cmpstr (g_hash_table_lookup (ends.ends, short_id), ==, "run.completed");
+  g_assert_cmpstr (g_hash_table_lookup (ends.ends, long_id), ==, "run.cancelled");
+  g_mutex_unlock (&ends.lock);
+
+  /* No longer accepting. */
+  g_autofree char *url = g_strconcat (f.base, "/healthz", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr(GBytes) body = soup_session_send_and_read (f.session, msg, NULL, &error);
+  g_assert_null (body);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+
+  weft_engine_remove_listener (engine, listener);
+  g_clear_object (&f.session);
+  weft_server_free (f.server);
+  g_free (f.base);
+  g_hash_table_unref (ends.ends);
+  g_mutex_clear (&ends.lock);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/server/health-flows-plugins", Fixture, NULL, fixture_set_up,
+              test_health_flows_plugins, fixture_tear_down);
+  g_test_add ("/server/kickoff-and-read", Fixture, NULL, fixture_set_up, test_kickoff_and_read,
+              fixture_tear_down);
+  g_test_add ("/server/events", Fixture, NULL, fixture_set_up, test_events_live_and_replayed,
+              fixture_tear_down);
+  g_test_add ("/server/batch", Fixture, NULL, fixture_set_up, test_batch_max_parallel,
+              fixture_tear_down);
+  g_test_add ("/server/cancel", Fixture, NULL, fixture_set_up, test_cancel, fixture_tear_down);
+  g_test_add ("/server/tasks", Fixture, NULL, fixture_set_up, test_background_tasks,
+              fixture_tear_down);
+  g_test_add ("/server/tasks-c-api", Fixture, NULL, fixture_set_up, test_background_tasks_c_api,
+              fixture_tear_down);
+  g_test_add ("/server/bad-requests", Fixture, NULL, fixture_set_up, test_bad_requests,
+              fixture_tear_down);
+  g_test_add ("/server/token", Fixture, &token_config, fixture_set_up, test_token,
+              fixture_tear_down);
+  g_test_add_func ("/server/listen-needs-token", test_listen_refused_without_token);
+  g_test_add ("/server/body-limit", Fixture, &small_body_config, fixture_set_up, test_body_limit,
+              fixture_tear_down);
+  g_test_add ("/server/retention", Fixture, &keep_two_config, fixture_set_up, test_retention,
+              fixture_tear_down);
+  g_test_add ("/server/store", Fixture, &store_config, fixture_set_up, test_store_fallback,
+              fixture_tear_down);
+  g_test_add_func ("/server/stop", test_stop);
+  return g_test_run ();
+}
