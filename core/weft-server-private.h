@@ -34,6 +34,7 @@ struct _WeftServer {
   /* Loop only. */
   GHashTable *runs;           /* id → WeftServerRun* (owned) */
   GQueue finished;            /* WeftServerRun*, oldest first */
+  GSource *heartbeat;         /* keeps open event streams talking */
   guint n_live;               /* kicked off, not yet finished (queued included) */
   guint64 n_started;
   guint64 n_finished;
@@ -71,6 +72,8 @@ void weft_server_cancel_all (WeftServer *server);
 void weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow);
 void weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow);
 void weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *id);
+/* A background task no longer in memory, from the stores. */
+void weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id);
 void weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg,
                                    GHashTable *query);
 void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *id);

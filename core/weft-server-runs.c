@@ -14,6 +14,9 @@
 #define WEFT_SERVER_LIST_LIMIT_DEFAULT 100
 #define WEFT_SERVER_LIST_LIMIT_MAX 1000
 #define WEFT_SERVER_BATCH_MAX 10000
+/* A comment line on every open event stream this often, so that proxies
+ * and clients do not take a long quiet task for a dead connection. */
+#define WEFT_SERVER_HEARTBEAT_S 15
 
 struct _WeftServerBatch {
   gint ref_count;
@@ -98,16 +101,43 @@ weft_server_run_new (WeftServer *server, WeftRun *run)
   return rec;
 }
 
+static gboolean
+weft_server_heartbeat (gpointer data)
+{
+  WeftServer *server = data;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, server->runs);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      WeftServerRun *rec = value;
+      for (guint i = 0; i < rec->watchers->len; i++)
+        {
+          SoupServerMessage *msg = rec->watchers->pdata[i];
+          soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
+                                    ": keep-alive\n\n", strlen (": keep-alive\n\n"));
+          soup_server_message_unpause (msg);
+        }
+    }
+  return G_SOURCE_CONTINUE;
+}
+
 void
 weft_server_runs_init (WeftServer *server)
 {
   server->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                         (GDestroyNotify) weft_server_run_free);
+  server->heartbeat = g_timeout_source_new_seconds (WEFT_SERVER_HEARTBEAT_S);
+  g_source_set_callback (server->heartbeat, weft_server_heartbeat, server, NULL);
+  g_source_attach (server->heartbeat, weft_engine_get_main_context (server->engine));
 }
 
 void
 weft_server_runs_clear (WeftServer *server)
 {
+  g_source_destroy (server->heartbeat);
+  g_clear_pointer (&server->heartbeat, g_source_unref);
   g_queue_clear (&server->finished);
   g_clear_pointer (&server->runs, g_hash_table_unref);
 }
@@ -512,6 +542,7 @@ typedef struct {
   SoupServerMessage *msg;     /* a reference; paused meanwhile */
   gboolean gone;              /* the client went away */
   char *run_id;               /* get one, or list when NULL */
+  gboolean as_task;           /* the run of a background task, shown as one */
   guint limit;
   char *status;
   char *flow;
@@ -602,16 +633,53 @@ weft_server_reply_list (WeftServer *server, SoupServerMessage *msg, JsonNode *st
   weft_server_reply_object (msg, SOUP_STATUS_OK, o);
 }
 
+/* A stored run of a background task (flow "FLOW.AGENT", one task), in
+ * the shape weft_engine_check_task gives; NULL for any other run. */
+static JsonObject *
+weft_server_task_from_run (JsonNode *node)
+{
+  JsonObject *run = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  const char *flow = run ? json_object_get_string_member_with_default (run, "flow", "") : "";
+  const char *dot = strrchr (flow, '.');
+  JsonArray *tasks = run && json_object_has_member (run, "tasks")
+                     ? json_object_get_array_member (run, "tasks") : NULL;
+
+  if (dot == NULL || tasks == NULL || json_array_get_length (tasks) != 1)
+    return NULL;
+  JsonObject *t = json_array_get_object_element (tasks, 0);
+  JsonObject *o = json_object_new ();
+  g_autofree char *parent = g_strndup (flow, (gsize) (dot - flow));
+  gint64 started = json_object_get_int_member_with_default (run, "started_wall_us", 0);
+  gint64 finished = json_object_get_int_member_with_default (run, "finished_wall_us", 0);
+  json_object_set_string_member (o, "task_id", json_object_get_string_member (run, "run_id"));
+  json_object_set_string_member (o, "flow", parent);
+  json_object_set_string_member (o, "agent", dot + 1);
+  json_object_set_string_member (o, "status", json_object_get_string_member_with_default (run, "status", "running"));
+  json_object_set_string_member (o, "output", json_object_get_string_member_with_default (t, "output", NULL));
+  json_object_set_string_member (o, "error", json_object_get_string_member_with_default (run, "error", NULL));
+  json_object_set_int_member (o, "created_wall_us", started);
+  weft_json_set_time (o, "finished_wall_us", finished);
+  json_object_set_int_member (o, "duration_us", finished && started ? finished - started : 0);
+  return o;
+}
+
 /* Back on the loop with what the stores said. */
 static gboolean
 weft_store_read_reply (gpointer data)
 {
   WeftStoreRead *r = data;
 
-  if (r->gone || r->server->runs == NULL)
+  JsonObject *task = NULL;
+
+  if (r->gone)
     ;
   else if (r->run_id == NULL)
     weft_server_reply_list (r->server, r->msg, r->result, r->limit, r->status, r->flow);
+  else if (r->as_task && r->result && (task = weft_server_task_from_run (r->result)))
+    weft_server_reply_object (r->msg, SOUP_STATUS_OK, task);
+  else if (r->as_task && r->error == NULL)
+    weft_server_reply_error (r->msg, SOUP_STATUS_NOT_FOUND, "no task \"%s\" (in memory or in "
+                             "a store)", r->run_id);
   else if (r->result)
     weft_server_reply_json (r->msg, SOUP_STATUS_OK, g_steal_pointer (&r->result));
   else if (r->error)
@@ -695,6 +763,17 @@ weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const ch
   WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
   r->msg = g_object_ref (msg);
   r->run_id = g_strdup (id);
+  weft_server_read_stores (server, r);
+}
+
+void
+weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id)
+{
+  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+
+  r->msg = g_object_ref (msg);
+  r->run_id = g_strdup (id);
+  r->as_task = TRUE;
   weft_server_read_stores (server, r);
 }
 

@@ -500,7 +500,9 @@ weft_server_handle_task (WeftServer *server, SoupServerMessage *msg, const char 
       return;
     }
   JsonNode *node = weft_engine_check_task (server->engine, id, &error);
-  if (node == NULL)
+  if (node == NULL && !cancel && server->stores->len > 0)
+    weft_server_handle_stored_task (server, msg, id);
+  else if (node == NULL)
     weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "%s", error->message);
   else
     weft_server_reply_json (msg, cancel ? SOUP_STATUS_ACCEPTED : SOUP_STATUS_OK, node);
@@ -983,9 +985,11 @@ weft_server_free (WeftServer *server)
   if (server == NULL)
     return;
   weft_engine_remove_listener (server->engine, server->listener_id);
-  weft_engine_invoke_sync (server->engine, weft_server_free_on_loop, server);
+  /* Store reads finish and queue their replies on the loop, which runs
+   * them before it frees the rest. */
   if (server->store_pool)
     g_thread_pool_free (server->store_pool, FALSE, TRUE);
+  weft_engine_invoke_sync (server->engine, weft_server_free_on_loop, server);
   g_ptr_array_unref (server->stores);
   g_hash_table_unref (server->flows);
   g_free (server->token);

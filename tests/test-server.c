@@ -823,6 +823,39 @@ test_store_fallback (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (runs, 1), "run_id"),
                    ==, a);
   assert_error (f, "GET", "/v1/runs/nope", NULL, 404, "in memory or in a store");
+
+  /* A background task no longer in memory, too. */
+  g_autoptr(JsonNode) t1 = NULL, t2 = NULL, stored = NULL;
+  g_assert_cmpuint (http (f, "POST", "/v1/tasks", "{\"flow\": \"kept\", \"agent\": \"n\", "
+                          "\"prompt\": \"p\"}", &t1), ==, SOUP_STATUS_ACCEPTED);
+  g_assert_cmpuint (http (f, "POST", "/v1/tasks", "{\"flow\": \"kept\", \"agent\": \"n\", "
+                          "\"prompt\": \"q\"}", &t2), ==, SOUP_STATUS_ACCEPTED);
+  /* Both finish; only the newest stays in memory. */
+  for (;;)
+    {
+      g_autoptr(JsonNode) tasks = NULL;
+      g_assert_cmpuint (http (f, "GET", "/v1/tasks", NULL, &tasks), ==, SOUP_STATUS_OK);
+      JsonArray *kept = json_object_get_array_member (json_node_get_object (tasks), "tasks");
+      if (json_array_get_length (kept) == 1
+          && g_str_equal (json_object_get_string_member (json_array_get_object_element (kept, 0),
+                                                         "status"), "completed"))
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (20000);
+    }
+  g_autofree char *task_path = g_strdup_printf ("/v1/tasks/%s", member (t1, "task_id"));
+  for (;;)
+    {
+      guint status = http (f, "GET", task_path, NULL, &stored);
+      if (status == SOUP_STATUS_OK && g_str_equal (member (stored, "status"), "completed"))
+        break;
+      g_clear_pointer (&stored, json_node_unref);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (20000);
+    }
+  g_assert_cmpstr (member (stored, "task_id"), ==, member (t1, "task_id"));
+  g_assert_cmpstr (member (stored, "flow"), ==, "kept");
+  g_assert_cmpstr (member (stored, "agent"), ==, "n");
 }
 
 /* Stopping lets a short run finish, cancels a long one after the grace
