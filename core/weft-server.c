@@ -197,11 +197,12 @@ static gboolean
 weft_server_token_equal (const char *given, const char *token)
 {
   gsize n = strlen (token);
-  guchar diff = strlen (given) != n;
+  gsize m = strlen (given);
+  guchar diff = m != n;
 
   for (gsize i = 0; i < n; i++)
-    diff |= (guchar) (given[i] ^ token[i]) * (given[i] != '\0');
-  return diff == 0 && given[n] == '\0';
+    diff |= (guchar) (token[i] ^ (i < m ? given[i] : 0));
+  return diff == 0;
 }
 
 static gboolean
