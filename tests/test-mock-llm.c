@@ -126,16 +126,23 @@ completion_content (const char *body)
 }
 
 static WeftMockLlm *
-mock_new (void)
+mock_new_threads (guint n_threads)
 {
   g_autoptr(GError) error = NULL;
-  WeftMockLlm *mock = weft_mock_llm_new (&error);
+  WeftMockLlm *mock = n_threads == 1 ? weft_mock_llm_new (&error)
+                                     : weft_mock_llm_new_full (0, n_threads, &error);
 
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (weft_mock_llm_get_base_url (mock), "http://127.0.0.1:"));
   g_assert_true (g_str_has_suffix (weft_mock_llm_get_base_url (mock), "/v1"));
   g_assert_cmpuint (weft_mock_llm_get_port (mock), >, 0);
   return mock;
+}
+
+static WeftMockLlm *
+mock_new (void)
+{
+  return mock_new_threads (1);
 }
 
 /* The server counts a request out of flight once it has written the answer,
@@ -828,9 +835,9 @@ raw_connected (GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-many_at_once (guint n, gboolean with_soup)
+many_at_once (guint n, gboolean with_soup, guint n_threads)
 {
-  g_autoptr(WeftMockLlm) mock = mock_new ();
+  g_autoptr(WeftMockLlm) mock = mock_new_threads (n_threads);
   g_autoptr(SoupSession) session = session_new ();
   g_autoptr(GSocketClient) client = g_socket_client_new ();
   g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
@@ -874,10 +881,10 @@ many_at_once (guint n, gboolean with_soup)
     }
   g_main_loop_run (loop);
   elapsed = ELAPSED_MS (start);
-  g_test_message ("%u requests (%s) with 200 ms latency: %" G_GINT64_FORMAT " ms; "
-                  "arrivals from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " ms; "
-                  "at most %u in flight",
-                  n, with_soup ? "SoupSession" : "bare sockets", elapsed,
+  g_test_message ("%u requests (%s, %u server thread(s)) with 200 ms latency: %"
+                  G_GINT64_FORMAT " ms; arrivals from %" G_GINT64_FORMAT " to %"
+                  G_GINT64_FORMAT " ms; at most %u in flight",
+                  n, with_soup ? "SoupSession" : "bare sockets", n_threads, elapsed,
                   (weft_mock_llm_get_request_time (mock, 0) - start) / 1000,
                   (weft_mock_llm_get_request_time (mock, n - 1) - start) / 1000,
                   weft_mock_llm_get_max_in_flight (mock));
@@ -894,13 +901,49 @@ many_at_once (guint n, gboolean with_soup)
 static void
 test_many_at_once_soup (void)
 {
-  many_at_once (100, TRUE);
+  many_at_once (100, TRUE, 1);
 }
 
 static void
 test_many_at_once (void)
 {
-  many_at_once (2000, FALSE);
+  many_at_once (2000, FALSE, 1);
+}
+
+/* The same from four server threads: every request answered, each with
+ * its own echo, every one counted and recorded once. */
+static void
+test_many_at_once_threads (void)
+{
+  many_at_once (2000, FALSE, 4);
+  many_at_once (100, TRUE, 4);
+}
+
+/* Not recording: requests are counted, nothing else is kept. */
+static void
+test_not_recording (void)
+{
+  g_autoptr(WeftMockLlm) mock = mock_new_threads (2);
+  g_autoptr(SoupSession) session = session_new ();
+  g_autofree char *request = user_request ("hello", FALSE);
+
+  weft_mock_llm_set_recording (mock, FALSE);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(SoupMessage) msg = chat_message (mock, request);
+      g_auto(Response) r = { 0 };
+      g_autofree char *content = NULL;
+
+      send_sync (session, msg, &r);
+      g_assert_no_error (r.error);
+      g_assert_cmpuint (r.status, ==, 200);
+      content = completion_content (r.body);
+      g_assert_cmpstr (content, ==, "echo: hello");
+    }
+  g_assert_cmpuint (weft_mock_llm_get_n_requests (mock), ==, 3);
+  g_assert_cmpuint (in_flight_settled (mock), ==, 0);
+  weft_mock_llm_reset (mock);
+  g_assert_cmpuint (weft_mock_llm_get_n_requests (mock), ==, 0);
 }
 
 /* The mock stops with answers still waiting. */
@@ -946,6 +989,8 @@ main (int argc, char **argv)
   g_test_add_func ("/mock-llm/models-and-unknown", test_models_and_unknown);
   g_test_add_func ("/mock-llm/many-at-once-soup", test_many_at_once_soup);
   g_test_add_func ("/mock-llm/many-at-once", test_many_at_once);
+  g_test_add_func ("/mock-llm/many-at-once-threads", test_many_at_once_threads);
+  g_test_add_func ("/mock-llm/not-recording", test_not_recording);
   g_test_add_func ("/mock-llm/free-while-waiting", test_free_while_waiting);
   return g_test_run ();
 }

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 static gint opt_threads = 0;
+static gint opt_mock_threads = 0;
 static gint opt_latency_ms = 200;
 static gint opt_timeout = 120;
 static gint opt_tool_ms = 1000;
@@ -55,6 +56,8 @@ static gboolean opt_json = FALSE;
 static const GOptionEntry bench_options[] = {
   { "threads", 't', 0, G_OPTION_ARG_INT, &opt_threads,
     "Worker threads for weft_engine_new (default 0: weft picks)", "N" },
+  { "mock-threads", 0, 0, G_OPTION_ARG_INT, &opt_mock_threads,
+    "Threads of the mock server (default 0: one per processor)", "N" },
   { "latency-ms", 'l', 0, G_OPTION_ARG_INT, &opt_latency_ms,
     "The mock's latency before each answer (default 200)", "MS" },
   { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
@@ -234,11 +237,13 @@ bench_mock_start (BenchMock *mock, const char *build_root, const char * const *e
     return FALSE;
   g_autofree char *port_arg = g_strdup_printf ("--port=%u", port);
   g_autofree char *latency_arg = g_strdup_printf ("--latency-ms=%d", opt_latency_ms);
+  g_autofree char *threads_arg = g_strdup_printf ("--threads=%d", opt_mock_threads);
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
 
   g_ptr_array_add (argv, server);
   g_ptr_array_add (argv, port_arg);
   g_ptr_array_add (argv, latency_arg);
+  g_ptr_array_add (argv, threads_arg);
   for (guint i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) extra_args[i]);
   g_ptr_array_add (argv, NULL);
@@ -493,7 +498,7 @@ main (int argc, char **argv)
       g_printerr ("weft-bench-llm: want `parallel N` or `tools` (see --help)\n");
       return 2;
     }
-  if (opt_threads < 0 || opt_latency_ms < 0 || opt_timeout < 1 || opt_tool_ms < 0
+  if (opt_threads < 0 || opt_mock_threads < 0 || opt_latency_ms < 0 || opt_timeout < 1 || opt_tool_ms < 0
       || opt_tool_calls < 1)
     {
       g_printerr ("weft-bench-llm: bad option value\n");

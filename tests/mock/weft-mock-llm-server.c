@@ -1,7 +1,8 @@
 /* weft-mock-llm-server — the mock OpenAI-compatible server on its own, for
  * benchmarks and for trying a client by hand.
  *
- *   weft-mock-llm-server [--port N] [--latency-ms N] [--max-latency-ms N]
+ *   weft-mock-llm-server [--port N] [--threads N] [--latency-ms N]
+ *                        [--max-latency-ms N]
  *                        [--text-rule NEEDLE=TEXT]… [--tool-rule NEEDLE=JSON]…
  *
  * Prints "listening on http://127.0.0.1:PORT/v1" (and flushes) once it
@@ -12,6 +13,9 @@
  * request whose last "user" or "tool" message contains NEEDLE is answered
  * with TEXT, or with the tool calls of JSON (an array of {"name",
  * "arguments"}), e.g. --tool-rule 'GO=[{"name": "slow", "arguments": {}}]'.
+ * --threads (default: one per processor) sets how many threads answer
+ * (weft_mock_llm_new_full()).  Requests are counted, not recorded: its
+ * memory does not grow with the requests it has answered.
  */
 #include "weft-mock-llm.h"
 
@@ -31,11 +35,13 @@ on_signal (gpointer data)
 int
 main (int argc, char **argv)
 {
-  gint port = 0, latency_ms = 0, max_latency_ms = -1;
+  gint port = 0, threads = 0, latency_ms = 0, max_latency_ms = -1;
   g_auto(GStrv) text_rules = NULL;
   g_auto(GStrv) tool_rules = NULL;
   GOptionEntry entries[] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, "Port on 127.0.0.1 (0: any free port)", "N" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
+      "Threads that answer (0, the default: one per processor)", "N" },
     { "latency-ms", 'l', 0, G_OPTION_ARG_INT, &latency_ms, "Latency before each answer", "N" },
     { "max-latency-ms", 0, 0, G_OPTION_ARG_INT, &max_latency_ms,
       "With --latency-ms: a latency drawn uniformly per request up to N", "N" },
@@ -57,10 +63,11 @@ main (int argc, char **argv)
       g_printerr ("weft-mock-llm-server: %s\n", error->message);
       return 2;
     }
-  if (port < 0 || port > 65535 || latency_ms < 0 || latency_ms > 3600000
-      || max_latency_ms > 3600000)
+  if (port < 0 || port > 65535 || threads < 0 || threads > 256 || latency_ms < 0
+      || latency_ms > 3600000 || max_latency_ms > 3600000)
     {
-      g_printerr ("weft-mock-llm-server: --port must be 0..65535 and latencies 0..3600000\n");
+      g_printerr ("weft-mock-llm-server: --port must be 0..65535, --threads 0..256 and "
+                  "latencies 0..3600000\n");
       return 2;
     }
 
@@ -91,12 +98,13 @@ main (int argc, char **argv)
         }
     }
 
-  mock = weft_mock_llm_new_on_port ((guint) port, &error);
+  mock = weft_mock_llm_new_full ((guint) port, (guint) threads, &error);
   if (mock == NULL)
     {
       g_printerr ("weft-mock-llm-server: %s\n", error->message);
       return 1;
     }
+  weft_mock_llm_set_recording (mock, FALSE);
   weft_mock_llm_set_latency (mock, (guint) latency_ms,
                              (guint) MAX (latency_ms, max_latency_ms));
   for (guint i = 0; tool_rules != NULL && tool_rules[i] != NULL; i++)

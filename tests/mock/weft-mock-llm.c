@@ -1,17 +1,25 @@
 /* weft-mock-llm.c — a mock OpenAI-compatible chat-completions server.
  *
- * One thread runs a GMainContext with a SoupServer.  Connections are accepted
- * here, in batches (SoupServer's own listener accepts one connection per main
- * loop iteration, with a listen backlog of 10, which is far too slow for ten
- * thousand connections at once), and handed to soup_server_accept_iostream().
+ * One or more worker threads, each running its own GMainContext with its
+ * own SoupServers and its own listening socket, all bound to the same port
+ * with SO_REUSEPORT: the kernel spreads new connections over the workers,
+ * and a worker keeps the connections it accepted.  Several workers answer
+ * on several cores; they also keep each GMainContext's file descriptors
+ * fewer (GLib adds and removes a poll record by walking the context's whole
+ * list of them, so a context's cost per request grows with its connections).
+ * Connections are accepted in batches (SoupServer's own listener accepts
+ * one connection per main loop iteration, with a listen backlog of 10,
+ * which is far too slow for ten thousand connections at once), and handed
+ * to soup_server_accept_iostream().
  *
- * Each request to POST /v1/chat/completions becomes a Pending: its whole
- * answer is decided and built when it arrives (under the lock, since the
- * script, rules and records are shared with the test's threads), then sent
- * at once or after its latency.  All waits (latency, trickle pauses) go
- * through one timer: a GSequence of Pendings by deadline and one GSource
- * whose ready time is the earliest deadline, so ten thousand waiting
- * requests cost one source, not ten thousand.
+ * Each request to POST /v1/chat/completions becomes a Pending: under the
+ * lock (the script, rules and records are shared with the test's threads
+ * and the other workers) it is recorded and its answer chosen, with the ids
+ * the answer will use; the answer is built outside the lock, then sent at
+ * once or after its latency.  All waits (latency, trickle pauses) go
+ * through one timer per worker: a GSequence of Pendings by deadline and one
+ * GSource whose ready time is the earliest deadline, so ten thousand
+ * waiting requests cost one source, not ten thousand.
  */
 #include "weft-mock-llm.h"
 
@@ -21,6 +29,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
@@ -96,10 +105,19 @@ typedef struct {
   guint total_ms;
 } Reply;
 
-/* A request to POST /v1/chat/completions not yet fully answered.  Lives on
- * the server thread only. */
+/* The ids one reply uses, reserved under the lock: its completion's, and
+ * the last tool call id before its own. */
 typedef struct {
-  WeftMockLlm *mock;
+  guint64 completion;
+  guint64 call;
+} Ids;
+
+typedef struct _Worker Worker;
+
+/* A request to POST /v1/chat/completions not yet fully answered.  Lives on
+ * its worker's thread only. */
+typedef struct {
+  Worker *worker;
   SoupServerMessage *msg; /* borrowed: valid until "finished" (NULL once stolen) */
   gulong finished_id;
   ReplyKind kind;
@@ -114,32 +132,18 @@ typedef struct {
   GSequenceIter *timer_iter;
 } Pending;
 
-struct _WeftMockLlm {
-  /* Shared with the callers' threads: under lock. */
-  GMutex lock;
-  GQueue script;      /* Answer* */
-  GPtrArray *rules;   /* Rule* */
-  GPtrArray *records; /* Record* */
-  guint in_flight, max_in_flight;
-  guint min_ms, max_ms;
-  guint64 next_call_id, next_completion_id;
-  GRand *rand;
-
-  /* Set before the thread starts or while the caller waits for it. */
+/* One server thread. */
+struct _Worker {
+  WeftMockLlm *mock;
+  guint index;
   GMainContext *context;
   GMainLoop *loop;
   GThread *thread;
-  guint port;
-  char *base_url;
-  GMutex start_lock;
-  GCond start_cond;
-  gboolean start_done;
-  GError *start_error;
+  GSocket *listener;    /* made by the caller, bound to the mock's port */
 
-  /* Server thread only. */
+  /* The worker's thread only. */
   SoupServer *servers[WEFT_MOCK_N_SERVERS];
   guint next_server;
-  GSocket *listener;
   GSource *accept_source;
   GSource *accept_retry;
   GSource *timer_source;
@@ -147,6 +151,30 @@ struct _WeftMockLlm {
   guint64 timer_serial;
   GHashTable *pending;  /* set of Pending*, owns them */
   gboolean accept_warned;
+};
+
+struct _WeftMockLlm {
+  /* Shared with the callers' threads and the workers: under lock. */
+  GMutex lock;
+  GQueue script;      /* Answer* */
+  GPtrArray *rules;   /* Rule* */
+  GPtrArray *records; /* Record* */
+  gboolean recording;
+  guint n_requests;
+  guint in_flight, max_in_flight;
+  guint min_ms, max_ms;
+  guint64 next_call_id, next_completion_id;
+  GRand *rand;
+
+  /* Set before the workers start, or while the caller waits for them. */
+  guint port;
+  char *base_url;
+  guint n_workers;
+  Worker *workers;
+  GMutex start_lock;
+  GCond start_cond;
+  guint n_started;
+  GError *start_error;
 };
 
 /* ------------------------------------------------------------------ */
@@ -172,6 +200,22 @@ answer_new (AnswerKind kind)
 
   a->kind = kind;
   return a;
+}
+
+/* A rule's answer for one request: rules may be reset while it is built. */
+static Answer *
+answer_copy (const Answer *a)
+{
+  Answer *copy = answer_new (a->kind);
+
+  copy->content = g_strdup (a->content);
+  copy->chunks = g_strdupv (a->chunks);
+  copy->tool_calls = a->tool_calls ? json_node_copy (a->tool_calls) : NULL;
+  copy->status = a->status;
+  copy->retry_after = g_strdup (a->retry_after);
+  copy->body = g_strdup (a->body);
+  copy->total_ms = a->total_ms;
+  return copy;
 }
 
 static void
@@ -305,7 +349,7 @@ reply_error (Reply *reply, guint status, const char *message)
 
 /* The tool calls of an answer, with fresh ids; with "index" when streamed. */
 static JsonArray *
-build_tool_calls (WeftMockLlm *mock, JsonNode *spec, gboolean with_index, gsize *chars)
+build_tool_calls (Ids *ids, JsonNode *spec, gboolean with_index, gsize *chars)
 {
   JsonArray *src = json_node_get_array (spec);
   JsonArray *calls = json_array_new ();
@@ -318,7 +362,7 @@ build_tool_calls (WeftMockLlm *mock, JsonNode *spec, gboolean with_index, gsize 
       const char *name = json_object_get_string_member (call_spec, "name");
       JsonObject *call = json_object_new ();
       JsonObject *function = json_object_new ();
-      g_autofree char *id = g_strdup_printf ("call_%" G_GUINT64_FORMAT, ++mock->next_call_id);
+      g_autofree char *id = g_strdup_printf ("call_%" G_GUINT64_FORMAT, ++ids->call);
       g_autofree char *args_text = NULL;
 
       if (args == NULL || JSON_NODE_HOLDS_NULL (args))
@@ -343,7 +387,7 @@ build_tool_calls (WeftMockLlm *mock, JsonNode *spec, gboolean with_index, gsize 
 
 /* A chat.completion object; content NULL gives "content": null. */
 static char *
-completion_json (WeftMockLlm *mock, const Request *req, const char *content,
+completion_json (Ids *ids, const Request *req, const char *content,
                  JsonArray *tool_calls /* taken, nullable */, gsize completion_chars)
 {
   JsonObject *root = json_object_new ();
@@ -351,7 +395,7 @@ completion_json (WeftMockLlm *mock, const Request *req, const char *content,
   JsonObject *choice = json_object_new ();
   JsonArray *choices = json_array_new ();
   g_autofree char *id = g_strdup_printf ("chatcmpl-mock%" G_GUINT64_FORMAT,
-                                         ++mock->next_completion_id);
+                                         ids->completion);
 
   json_object_set_string_member (message, "role", "assistant");
   if (content != NULL)
@@ -385,10 +429,10 @@ typedef struct {
 } Sse;
 
 static void
-sse_begin (WeftMockLlm *mock, const Request *req, Sse *sse)
+sse_begin (Ids *ids, const Request *req, Sse *sse)
 {
   sse->out = g_string_new (NULL);
-  sse->id = g_strdup_printf ("chatcmpl-mock%" G_GUINT64_FORMAT, ++mock->next_completion_id);
+  sse->id = g_strdup_printf ("chatcmpl-mock%" G_GUINT64_FORMAT, ids->completion);
   sse->created = g_get_real_time () / G_USEC_PER_SEC;
   sse->model = req->model;
 }
@@ -464,7 +508,7 @@ split_words (const char *text)
 }
 
 static void
-text_reply (WeftMockLlm *mock, const Request *req, const char *content,
+text_reply (Ids *ids, const Request *req, const char *content,
             const char * const *pieces, Reply *reply)
 {
   gsize chars = strlen (content);
@@ -474,7 +518,7 @@ text_reply (WeftMockLlm *mock, const Request *req, const char *content,
       Sse sse;
       JsonObject *delta = json_object_new ();
 
-      sse_begin (mock, req, &sse);
+      sse_begin (ids, req, &sse);
       json_object_set_string_member (delta, "role", "assistant");
       json_object_set_string_member (delta, "content", "");
       sse_chunk (&sse, delta, NULL, NULL);
@@ -490,12 +534,12 @@ text_reply (WeftMockLlm *mock, const Request *req, const char *content,
   reply->kind = REPLY_FULL;
   reply->status = 200;
   reply->content_type = "application/json";
-  reply->body = completion_json (mock, req, content, NULL, chars);
+  reply->body = completion_json (ids, req, content, NULL, chars);
   reply->len = strlen (reply->body);
 }
 
 static void
-tool_calls_reply (WeftMockLlm *mock, const Request *req, JsonNode *spec, Reply *reply)
+tool_calls_reply (Ids *ids, const Request *req, JsonNode *spec, Reply *reply)
 {
   gsize chars;
 
@@ -504,29 +548,30 @@ tool_calls_reply (WeftMockLlm *mock, const Request *req, JsonNode *spec, Reply *
       Sse sse;
       JsonObject *delta = json_object_new ();
 
-      sse_begin (mock, req, &sse);
+      sse_begin (ids, req, &sse);
       json_object_set_string_member (delta, "role", "assistant");
       json_object_set_null_member (delta, "content");
       json_object_set_array_member (delta, "tool_calls",
-                                    build_tool_calls (mock, spec, TRUE, &chars));
+                                    build_tool_calls (ids, spec, TRUE, &chars));
       sse_chunk (&sse, delta, NULL, NULL);
       sse_end (&sse, req, "tool_calls", chars, reply);
       return;
     }
   {
-    JsonArray *calls = build_tool_calls (mock, spec, FALSE, &chars);
+    JsonArray *calls = build_tool_calls (ids, spec, FALSE, &chars);
 
     reply->kind = REPLY_FULL;
     reply->status = 200;
     reply->content_type = "application/json";
-    reply->body = completion_json (mock, req, NULL, calls, chars);
+    reply->body = completion_json (ids, req, NULL, calls, chars);
     reply->len = strlen (reply->body);
   }
 }
 
-/* Builds the reply to @req from @a.  Called under the lock. */
+/* Builds the reply to @req from @a, with the ids reserved for it.  Outside
+ * the lock: @a is the request's own (popped from the script, or a copy). */
 static void
-build_reply (WeftMockLlm *mock, const Request *req, const Answer *a, Reply *reply)
+build_reply (Ids *ids, const Request *req, const Answer *a, Reply *reply)
 {
   switch (a->kind)
     {
@@ -535,7 +580,7 @@ build_reply (WeftMockLlm *mock, const Request *req, const Answer *a, Reply *repl
       {
         g_auto(GStrv) pieces = split_words (a->content);
 
-        text_reply (mock, req, a->content, (const char * const *) pieces, reply);
+        text_reply (ids, req, a->content, (const char * const *) pieces, reply);
         if (a->kind == ANSWER_TRICKLE)
           {
             reply->kind = REPLY_TRICKLE;
@@ -547,11 +592,11 @@ build_reply (WeftMockLlm *mock, const Request *req, const Answer *a, Reply *repl
       {
         g_autofree char *content = g_strjoinv ("", a->chunks);
 
-        text_reply (mock, req, content, (const char * const *) a->chunks, reply);
+        text_reply (ids, req, content, (const char * const *) a->chunks, reply);
       }
       break;
     case ANSWER_TOOL_CALLS:
-      tool_calls_reply (mock, req, a->tool_calls, reply);
+      tool_calls_reply (ids, req, a->tool_calls, reply);
       break;
     case ANSWER_ERROR:
       if (a->body != NULL)
@@ -579,7 +624,7 @@ build_reply (WeftMockLlm *mock, const Request *req, const Answer *a, Reply *repl
         reply->kind = REPLY_FULL;
         reply->status = 200;
         reply->content_type = "application/json";
-        reply->body = completion_json (mock, &plain, "this answer is cut off halfway", NULL, 30);
+        reply->body = completion_json (ids, &plain, "this answer is cut off halfway", NULL, 30);
         reply->len = strlen (reply->body) / 2;
         reply->body[reply->len] = '\0';
       }
@@ -692,28 +737,28 @@ timer_compare (gconstpointer a, gconstpointer b, gpointer data)
 }
 
 static void
-timer_rearm (WeftMockLlm *mock)
+timer_rearm (Worker *w)
 {
-  if (g_sequence_is_empty (mock->timers))
-    g_source_set_ready_time (mock->timer_source, -1);
+  if (g_sequence_is_empty (w->timers))
+    g_source_set_ready_time (w->timer_source, -1);
   else
     {
-      Pending *first = g_sequence_get (g_sequence_get_begin_iter (mock->timers));
+      Pending *first = g_sequence_get (g_sequence_get_begin_iter (w->timers));
 
-      g_source_set_ready_time (mock->timer_source, first->deadline);
+      g_source_set_ready_time (w->timer_source, first->deadline);
     }
 }
 
 static void
 timer_add (Pending *p, gint64 deadline)
 {
-  WeftMockLlm *mock = p->mock;
+  Worker *w = p->worker;
 
   g_assert (p->timer_iter == NULL);
   p->deadline = deadline;
-  p->serial = ++mock->timer_serial;
-  p->timer_iter = g_sequence_insert_sorted (mock->timers, p, timer_compare, NULL);
-  timer_rearm (mock);
+  p->serial = ++w->timer_serial;
+  p->timer_iter = g_sequence_insert_sorted (w->timers, p, timer_compare, NULL);
+  timer_rearm (w);
 }
 
 static void
@@ -722,7 +767,7 @@ timer_remove (Pending *p)
   if (p->timer_iter == NULL)
     return;
   g_sequence_remove (g_steal_pointer (&p->timer_iter));
-  timer_rearm (p->mock);
+  timer_rearm (p->worker);
 }
 
 static gboolean
@@ -754,17 +799,17 @@ pending_free (gpointer data)
 static void
 pending_done (Pending *p)
 {
-  WeftMockLlm *mock = p->mock;
+  Worker *w = p->worker;
 
   timer_remove (p);
   if (p->msg != NULL && p->finished_id != 0)
     g_signal_handler_disconnect (p->msg, p->finished_id);
   p->finished_id = 0;
   p->msg = NULL;
-  g_mutex_lock (&mock->lock);
-  mock->in_flight--;
-  g_mutex_unlock (&mock->lock);
-  g_hash_table_remove (mock->pending, p);
+  g_mutex_lock (&w->mock->lock);
+  w->mock->in_flight--;
+  g_mutex_unlock (&w->mock->lock);
+  g_hash_table_remove (w->pending, p);
 }
 
 static void
@@ -819,12 +864,12 @@ pending_step (Pending *p)
 static gboolean
 on_timers (gpointer data)
 {
-  WeftMockLlm *mock = data;
+  Worker *w = data;
   gint64 now = g_get_monotonic_time ();
 
-  while (!g_sequence_is_empty (mock->timers))
+  while (!g_sequence_is_empty (w->timers))
     {
-      GSequenceIter *first = g_sequence_get_begin_iter (mock->timers);
+      GSequenceIter *first = g_sequence_get_begin_iter (w->timers);
       Pending *p = g_sequence_get (first);
 
       if (p->deadline > now)
@@ -833,7 +878,7 @@ on_timers (gpointer data)
       p->timer_iter = NULL;
       pending_step (p);
     }
-  timer_rearm (mock);
+  timer_rearm (w);
   return G_SOURCE_CONTINUE;
 }
 
@@ -856,15 +901,14 @@ set_status_and_headers (SoupServerMessage *msg, Reply *reply)
 }
 
 static void
-start_reply (WeftMockLlm *mock, SoupServerMessage *msg, Reply *reply, gint64 arrival,
-             guint delay_ms)
+start_reply (Worker *w, SoupServerMessage *msg, Reply *reply, gint64 arrival, guint delay_ms)
 {
   Pending *p = g_new0 (Pending, 1);
 
-  p->mock = mock;
+  p->worker = w;
   p->msg = msg;
   p->kind = reply->kind;
-  g_hash_table_add (mock->pending, p);
+  g_hash_table_add (w->pending, p);
 
   switch (reply->kind)
     {
@@ -924,70 +968,100 @@ copy_header (const char *name, const char *value, gpointer data)
   soup_message_headers_append (data, name, value);
 }
 
-static void
-handle_chat (WeftMockLlm *mock, SoupServerMessage *msg)
+static Record *
+record_new (SoupServerMessage *msg, const char *data, gsize len, gint64 time)
 {
+  Record *rec = g_new0 (Record, 1);
+
+  rec->time = time;
+  rec->body = g_strndup (data, len);
+  rec->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  soup_message_headers_foreach (soup_server_message_get_request_headers (msg), copy_header,
+                                rec->headers);
+  return rec;
+}
+
+/* Under the lock: counts and records the request, draws its latency, and
+ * chooses its answer (NULL: an echo) with the ids it will use. */
+static Answer *
+take_answer (WeftMockLlm *mock, const Request *req, gboolean valid, Record *rec, Ids *ids,
+             guint *delay_ms)
+{
+  Answer *answer = NULL;
+
+  mock->n_requests++;
+  if (rec != NULL)
+    g_ptr_array_add (mock->records, rec);
+  mock->in_flight++;
+  mock->max_in_flight = MAX (mock->max_in_flight, mock->in_flight);
+  *delay_ms = mock->max_ms > mock->min_ms
+              ? (guint) g_rand_int_range (mock->rand, (gint32) mock->min_ms, (gint32) mock->max_ms + 1)
+              : mock->min_ms;
+  if (!valid)
+    return NULL;
+  for (guint i = 0; answer == NULL && req->last_user_or_tool && i < mock->rules->len; i++)
+    {
+      Rule *rule = mock->rules->pdata[i];
+
+      if (strstr (req->last_user_or_tool, rule->needle) != NULL)
+        answer = answer_copy (rule->answer);
+    }
+  if (answer == NULL)
+    answer = g_queue_pop_head (&mock->script);
+  ids->completion = ++mock->next_completion_id;
+  ids->call = mock->next_call_id;
+  if (answer != NULL && answer->kind == ANSWER_TOOL_CALLS)
+    mock->next_call_id += json_array_get_length (json_node_get_array (answer->tool_calls));
+  return answer;
+}
+
+static void
+handle_chat (Worker *w, SoupServerMessage *msg)
+{
+  WeftMockLlm *mock = w->mock;
   g_autoptr(GBytes) bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   gsize len = 0;
   const char *data = g_bytes_get_data (bytes, &len);
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
   g_auto(Request) req = { 0 };
   g_auto(Reply) reply = { 0 };
-  Record *rec = g_new0 (Record, 1);
-  gboolean valid;
+  gint64 arrival = g_get_monotonic_time ();
+  Record *rec = NULL;
+  Answer *answer;
+  Ids ids = { 0 };
+  gboolean valid, recording;
   guint delay_ms;
 
-  rec->time = g_get_monotonic_time ();
-  rec->body = g_strndup (data ? data : "", len);
-  rec->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  soup_message_headers_foreach (soup_server_message_get_request_headers (msg), copy_header,
-                                rec->headers);
-
-  valid = len > 0 && json_parser_load_from_data (parser, rec->body, len, NULL)
+  g_mutex_lock (&mock->lock);
+  recording = mock->recording;
+  g_mutex_unlock (&mock->lock);
+  if (recording)
+    rec = record_new (msg, data ? data : "", len, arrival);
+  valid = len > 0 && json_parser_load_from_data (parser, data, (gssize) len, NULL)
           && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser));
   if (valid)
     request_parse (json_node_get_object (json_parser_get_root (parser)), &req);
 
   g_mutex_lock (&mock->lock);
-  g_ptr_array_add (mock->records, rec);
-  mock->in_flight++;
-  mock->max_in_flight = MAX (mock->max_in_flight, mock->in_flight);
-  delay_ms = mock->max_ms > mock->min_ms
-             ? (guint) g_rand_int_range (mock->rand, (gint32) mock->min_ms, (gint32) mock->max_ms + 1)
-             : mock->min_ms;
+  answer = take_answer (mock, &req, valid, rec, &ids, &delay_ms);
+  g_mutex_unlock (&mock->lock);
+
   if (!valid)
     reply_error (&reply, 400,
                  "We could not parse the JSON body of your request. (weft-mock-llm expects a "
                  "JSON object.)");
+  else if (answer != NULL)
+    build_reply (&ids, &req, answer, &reply);
   else
     {
-      const Answer *answer = NULL;
-      Answer *scripted = NULL;
+      Answer echo = { .kind = ANSWER_TEXT };
 
-      for (guint i = 0; answer == NULL && req.last_user_or_tool && i < mock->rules->len; i++)
-        {
-          Rule *rule = mock->rules->pdata[i];
-
-          if (strstr (req.last_user_or_tool, rule->needle) != NULL)
-            answer = rule->answer;
-        }
-      if (answer == NULL)
-        answer = scripted = g_queue_pop_head (&mock->script);
-      if (answer != NULL)
-        build_reply (mock, &req, answer, &reply);
-      else
-        {
-          Answer echo = { .kind = ANSWER_TEXT };
-
-          echo.content = g_strconcat ("echo: ", req.last_user ? req.last_user : "", NULL);
-          build_reply (mock, &req, &echo, &reply);
-          g_free (echo.content);
-        }
-      answer_free (scripted);
+      echo.content = g_strconcat ("echo: ", req.last_user ? req.last_user : "", NULL);
+      build_reply (&ids, &req, &echo, &reply);
+      g_free (echo.content);
     }
-  g_mutex_unlock (&mock->lock);
-
-  start_reply (mock, msg, &reply, rec->time, delay_ms);
+  answer_free (answer);
+  start_reply (w, msg, &reply, arrival, delay_ms);
 }
 
 static void
@@ -1019,13 +1093,13 @@ static void
 server_callback (SoupServer *server, SoupServerMessage *msg, const char *path,
                  GHashTable *query, gpointer data)
 {
-  WeftMockLlm *mock = data;
+  Worker *w = data;
   const char *method = soup_server_message_get_method (msg);
   gboolean chat = g_str_equal (path, "/v1/chat/completions");
   gboolean models = g_str_equal (path, "/v1/models");
 
   if (chat && g_str_equal (method, "POST"))
-    handle_chat (mock, msg);
+    handle_chat (w, msg);
   else if (models && g_str_equal (method, "GET"))
     handle_models (msg);
   else if (chat || models)
@@ -1045,27 +1119,27 @@ server_callback (SoupServer *server, SoupServerMessage *msg, const char *path,
 static gboolean on_accept (GSocket *socket, GIOCondition condition, gpointer data);
 
 static void
-accept_watch (WeftMockLlm *mock)
+accept_watch (Worker *w)
 {
-  mock->accept_source = g_socket_create_source (mock->listener, G_IO_IN, NULL);
-  g_source_set_callback (mock->accept_source, G_SOURCE_FUNC (on_accept), mock, NULL);
-  g_source_attach (mock->accept_source, mock->context);
+  w->accept_source = g_socket_create_source (w->listener, G_IO_IN, NULL);
+  g_source_set_callback (w->accept_source, G_SOURCE_FUNC (on_accept), w, NULL);
+  g_source_attach (w->accept_source, w->context);
 }
 
 static gboolean
 on_accept_retry (gpointer data)
 {
-  WeftMockLlm *mock = data;
+  Worker *w = data;
 
-  g_clear_pointer (&mock->accept_retry, g_source_unref);
-  accept_watch (mock);
+  g_clear_pointer (&w->accept_retry, g_source_unref);
+  accept_watch (w);
   return G_SOURCE_REMOVE;
 }
 
 static gboolean
 on_accept (GSocket *socket, GIOCondition condition, gpointer data)
 {
-  WeftMockLlm *mock = data;
+  Worker *w = data;
 
   for (guint i = 0; i < 1024; i++)
     {
@@ -1081,21 +1155,21 @@ on_accept (GSocket *socket, GIOCondition condition, gpointer data)
             return G_SOURCE_CONTINUE;
           /* Out of file descriptors, most likely: the connection stays
            * queued; try again in a while rather than spin. */
-          if (!mock->accept_warned)
+          if (!w->accept_warned)
             g_warning ("weft-mock-llm: accept: %s", error->message);
-          mock->accept_warned = TRUE;
-          g_clear_pointer (&mock->accept_source, g_source_unref);
-          mock->accept_retry = g_timeout_source_new (20);
-          g_source_set_callback (mock->accept_retry, on_accept_retry, mock, NULL);
-          g_source_attach (mock->accept_retry, mock->context);
+          w->accept_warned = TRUE;
+          g_clear_pointer (&w->accept_source, g_source_unref);
+          w->accept_retry = g_timeout_source_new (20);
+          g_source_set_callback (w->accept_retry, on_accept_retry, w, NULL);
+          g_source_attach (w->accept_retry, w->context);
           return G_SOURCE_REMOVE;
         }
       g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, TRUE, NULL);
       connection = g_socket_connection_factory_create_connection (client);
       local = g_socket_get_local_address (client, NULL);
       remote = g_socket_get_remote_address (client, NULL);
-      mock->next_server = (mock->next_server + 1) % WEFT_MOCK_N_SERVERS;
-      if (!soup_server_accept_iostream (mock->servers[mock->next_server],
+      w->next_server = (w->next_server + 1) % WEFT_MOCK_N_SERVERS;
+      if (!soup_server_accept_iostream (w->servers[w->next_server],
                                         G_IO_STREAM (connection), local, remote, &error))
         g_warning ("weft-mock-llm: %s", error->message);
     }
@@ -1103,8 +1177,7 @@ on_accept (GSocket *socket, GIOCondition condition, gpointer data)
 }
 
 /* ------------------------------------------------------------------ */
-/* The server thread                                                    */
-
+/* The workers                                                          */
 
 /* An unused listener for `server` (see its caller for why). */
 static gboolean
@@ -1123,71 +1196,51 @@ mock_add_idle_listener (SoupServer *server, guint i, GError **error)
       && soup_server_listen_socket (server, socket, 0, error);
 }
 
+/* On the worker's thread, its context pushed. */
 static gboolean
-server_start (WeftMockLlm *mock, guint port, GError **error)
+worker_start (Worker *w, GError **error)
 {
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, port);
-  g_autoptr(GSocketAddress) bound = NULL;
-
   for (guint i = 0; i < WEFT_MOCK_N_SERVERS; i++)
     {
-      mock->servers[i] = soup_server_new ("server-header", "weft-mock-llm ", NULL);
-      soup_server_add_handler (mock->servers[i], NULL, server_callback, mock, NULL);
+      w->servers[i] = soup_server_new ("server-header", "weft-mock-llm ", NULL);
+      soup_server_add_handler (w->servers[i], NULL, server_callback, w, NULL);
       /* libsoup 3.2's SoupServer keeps a connection alive only when it has
        * a listener of its own (request_finished checks them): an unused
        * one lets clients reuse their connections, as they would with a real
        * provider.  A Unix socket in the abstract namespace, so that it can
        * never take a TCP port another test expects to find closed. */
-      if (!mock_add_idle_listener (mock->servers[i], i, error))
+      if (!mock_add_idle_listener (w->servers[i], i, error))
         return FALSE;
     }
-
-  mock->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                 G_SOCKET_PROTOCOL_TCP, error);
-  if (mock->listener == NULL)
-    return FALSE;
-  g_socket_set_blocking (mock->listener, FALSE);
-  /* The kernel caps it at net.core.somaxconn. */
-  g_socket_set_listen_backlog (mock->listener, 65535);
-  if (!g_socket_bind (mock->listener, address, TRUE, error)
-      || !g_socket_listen (mock->listener, error))
-    return FALSE;
-  bound = g_socket_get_local_address (mock->listener, error);
-  if (bound == NULL)
-    return FALSE;
-  mock->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  mock->base_url = g_strdup_printf ("http://127.0.0.1:%u/v1", mock->port);
-
-  mock->timers = g_sequence_new (NULL);
-  mock->pending = g_hash_table_new_full (NULL, NULL, pending_free, NULL);
-  mock->timer_source = g_source_new (&timer_funcs, sizeof (GSource));
-  g_source_set_callback (mock->timer_source, on_timers, mock, NULL);
-  g_source_attach (mock->timer_source, mock->context);
-  accept_watch (mock);
+  w->timers = g_sequence_new (NULL);
+  w->pending = g_hash_table_new_full (NULL, NULL, pending_free, NULL);
+  w->timer_source = g_source_new (&timer_funcs, sizeof (GSource));
+  g_source_set_callback (w->timer_source, on_timers, w, NULL);
+  g_source_attach (w->timer_source, w->context);
+  accept_watch (w);
   return TRUE;
 }
 
 static void
-server_stop (WeftMockLlm *mock)
+worker_stop (Worker *w)
 {
   GHashTableIter iter;
   gpointer key;
 
-  if (mock->accept_source != NULL)
-    g_source_destroy (mock->accept_source);
-  g_clear_pointer (&mock->accept_source, g_source_unref);
-  if (mock->accept_retry != NULL)
-    g_source_destroy (mock->accept_retry);
-  g_clear_pointer (&mock->accept_retry, g_source_unref);
-  if (mock->timer_source != NULL)
-    g_source_destroy (mock->timer_source);
-  g_clear_pointer (&mock->timer_source, g_source_unref);
+  if (w->accept_source != NULL)
+    g_source_destroy (w->accept_source);
+  g_clear_pointer (&w->accept_source, g_source_unref);
+  if (w->accept_retry != NULL)
+    g_source_destroy (w->accept_retry);
+  g_clear_pointer (&w->accept_retry, g_source_unref);
+  if (w->timer_source != NULL)
+    g_source_destroy (w->timer_source);
+  g_clear_pointer (&w->timer_source, g_source_unref);
 
   /* Answers still waiting: forget them (their connections close below). */
-  if (mock->pending != NULL)
+  if (w->pending != NULL)
     {
-      g_hash_table_iter_init (&iter, mock->pending);
+      g_hash_table_iter_init (&iter, w->pending);
       while (g_hash_table_iter_next (&iter, &key, NULL))
         {
           Pending *p = key;
@@ -1196,51 +1249,103 @@ server_stop (WeftMockLlm *mock)
             g_signal_handler_disconnect (p->msg, p->finished_id);
           p->timer_iter = NULL;
         }
-      g_hash_table_remove_all (mock->pending);
+      g_hash_table_remove_all (w->pending);
     }
-  g_clear_pointer (&mock->timers, g_sequence_free);
+  g_clear_pointer (&w->timers, g_sequence_free);
 
   for (guint i = 0; i < WEFT_MOCK_N_SERVERS; i++)
     {
-      if (mock->servers[i] != NULL)
-        soup_server_disconnect (mock->servers[i]);
-      g_clear_object (&mock->servers[i]);
+      if (w->servers[i] != NULL)
+        soup_server_disconnect (w->servers[i]);
+      g_clear_object (&w->servers[i]);
     }
-  if (mock->listener != NULL)
-    g_socket_close (mock->listener, NULL);
-  g_clear_object (&mock->listener);
 }
 
-typedef struct {
-  WeftMockLlm *mock;
-  guint port;
-} StartData;
-
 static gpointer
-server_thread (gpointer data)
+worker_thread (gpointer data)
 {
-  WeftMockLlm *mock = ((StartData *) data)->mock;
-  guint port = ((StartData *) data)->port;
+  Worker *w = data;
+  WeftMockLlm *mock = w->mock;
   GError *error = NULL;
   gboolean ok;
 
-  g_main_context_push_thread_default (mock->context);
-  ok = server_start (mock, port, &error);
+  g_main_context_push_thread_default (w->context);
+  ok = worker_start (w, &error);
 
   g_mutex_lock (&mock->start_lock);
-  mock->start_error = error;
-  mock->start_done = TRUE;
+  if (error != NULL && mock->start_error == NULL)
+    mock->start_error = g_steal_pointer (&error);
+  g_clear_error (&error);
+  mock->n_started++;
   g_cond_signal (&mock->start_cond);
   g_mutex_unlock (&mock->start_lock);
 
   if (ok)
-    g_main_loop_run (mock->loop);
-  server_stop (mock);
-  while (g_main_context_iteration (mock->context, FALSE))
+    g_main_loop_run (w->loop);
+  worker_stop (w);
+  while (g_main_context_iteration (w->context, FALSE))
     ;
-  g_clear_pointer (&mock->pending, g_hash_table_unref);
-  g_main_context_pop_thread_default (mock->context);
+  g_clear_pointer (&w->pending, g_hash_table_unref);
+  g_main_context_pop_thread_default (w->context);
   return NULL;
+}
+
+/* A listening socket on 127.0.0.1:port, SO_REUSEPORT so that every worker
+ * may have one on the same port. */
+static GSocket *
+listener_new (guint port, GError **error)
+{
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, port);
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, error);
+
+  struct sockaddr_storage native;
+  gsize native_len = g_socket_address_get_native_size (address);
+
+  if (socket == NULL
+      || !g_socket_set_option (socket, SOL_SOCKET, SO_REUSEADDR, TRUE, error)
+      || !g_socket_set_option (socket, SOL_SOCKET, SO_REUSEPORT, TRUE, error)
+      || !g_socket_address_to_native (address, &native, sizeof native, error))
+    return NULL;
+  /* Not g_socket_bind(): it turns SO_REUSEPORT off for a TCP socket. */
+  if (bind (g_socket_get_fd (socket), (struct sockaddr *) &native, (socklen_t) native_len) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "cannot bind 127.0.0.1:%u: %s", port, g_strerror (saved));
+      return NULL;
+    }
+  g_socket_set_blocking (socket, FALSE);
+  /* The kernel caps it at net.core.somaxconn. */
+  g_socket_set_listen_backlog (socket, 65535);
+  if (!g_socket_listen (socket, error))
+    return NULL;
+  return g_steal_pointer (&socket);
+}
+
+/* Every worker's listener, on `port` (0: a free one, the first's). */
+static gboolean
+mock_listen (WeftMockLlm *mock, guint port, GError **error)
+{
+  for (guint i = 0; i < mock->n_workers; i++)
+    {
+      mock->workers[i].listener = listener_new (port, error);
+      if (mock->workers[i].listener == NULL)
+        return FALSE;
+      if (i == 0)
+        {
+          g_autoptr(GSocketAddress) bound = g_socket_get_local_address (mock->workers[0].listener,
+                                                                        error);
+          if (bound == NULL)
+            return FALSE;
+          port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+        }
+    }
+  mock->port = port;
+  mock->base_url = g_strdup_printf ("http://127.0.0.1:%u/v1", mock->port);
+  return TRUE;
 }
 
 static void
@@ -1265,15 +1370,42 @@ quit_loop (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Stops and joins the workers that were started. */
+static void
+mock_stop_workers (WeftMockLlm *mock)
+{
+  for (guint i = 0; i < mock->n_workers; i++)
+    {
+      Worker *w = &mock->workers[i];
+      g_autoptr(GSource) quit = NULL;
+
+      if (w->thread == NULL)
+        continue;
+      quit = g_idle_source_new ();
+      g_source_set_callback (quit, quit_loop, w->loop, NULL);
+      g_source_attach (quit, w->context);
+      g_thread_join (g_steal_pointer (&w->thread));
+    }
+}
+
 static void
 mock_destroy (WeftMockLlm *mock)
 {
+  for (guint i = 0; i < mock->n_workers; i++)
+    {
+      Worker *w = &mock->workers[i];
+
+      if (w->listener != NULL)
+        g_socket_close (w->listener, NULL);
+      g_clear_object (&w->listener);
+      g_main_loop_unref (w->loop);
+      g_main_context_unref (w->context);
+    }
+  g_free (mock->workers);
   g_queue_clear_full (&mock->script, (GDestroyNotify) answer_free);
   g_ptr_array_unref (mock->rules);
   g_ptr_array_unref (mock->records);
   g_rand_free (mock->rand);
-  g_main_loop_unref (mock->loop);
-  g_main_context_unref (mock->context);
   g_free (mock->base_url);
   g_clear_error (&mock->start_error);
   g_mutex_clear (&mock->lock);
@@ -1286,33 +1418,46 @@ mock_destroy (WeftMockLlm *mock)
 /* Public API                                                           */
 
 WeftMockLlm *
-weft_mock_llm_new_on_port (guint port, GError **error)
+weft_mock_llm_new_full (guint port, guint n_threads, GError **error)
 {
-  WeftMockLlm *mock = g_new0 (WeftMockLlm, 1);
-  StartData start = { mock, port };
+  WeftMockLlm *mock;
 
   g_return_val_if_fail (port <= 65535, NULL);
+  g_return_val_if_fail (n_threads <= 256, NULL);
   raise_fd_limit ();
 
+  mock = g_new0 (WeftMockLlm, 1);
   g_mutex_init (&mock->lock);
   g_mutex_init (&mock->start_lock);
   g_cond_init (&mock->start_cond);
   g_queue_init (&mock->script);
   mock->rules = g_ptr_array_new_with_free_func (rule_free);
   mock->records = g_ptr_array_new_with_free_func (record_free);
+  mock->recording = TRUE;
   mock->rand = g_rand_new ();
-  mock->context = g_main_context_new ();
-  mock->loop = g_main_loop_new (mock->context, FALSE);
+  mock->n_workers = n_threads > 0 ? n_threads : g_get_num_processors ();
+  mock->workers = g_new0 (Worker, mock->n_workers);
+  for (guint i = 0; i < mock->n_workers; i++)
+    {
+      mock->workers[i].mock = mock;
+      mock->workers[i].index = i;
+      mock->workers[i].context = g_main_context_new ();
+      mock->workers[i].loop = g_main_loop_new (mock->workers[i].context, FALSE);
+    }
 
-  mock->thread = g_thread_new ("weft-mock-llm", server_thread, &start);
-  g_mutex_lock (&mock->start_lock);
-  while (!mock->start_done)
-    g_cond_wait (&mock->start_cond, &mock->start_lock);
-  g_mutex_unlock (&mock->start_lock);
+  if (mock_listen (mock, port, &mock->start_error))
+    {
+      for (guint i = 0; i < mock->n_workers; i++)
+        mock->workers[i].thread = g_thread_new ("weft-mock-llm", worker_thread, &mock->workers[i]);
+      g_mutex_lock (&mock->start_lock);
+      while (mock->n_started < mock->n_workers)
+        g_cond_wait (&mock->start_cond, &mock->start_lock);
+      g_mutex_unlock (&mock->start_lock);
+    }
 
   if (mock->start_error != NULL)
     {
-      g_thread_join (mock->thread);
+      mock_stop_workers (mock);
       g_propagate_prefixed_error (error, g_steal_pointer (&mock->start_error),
                                   "weft-mock-llm: cannot listen on 127.0.0.1:%u: ", port);
       mock_destroy (mock);
@@ -1322,24 +1467,33 @@ weft_mock_llm_new_on_port (guint port, GError **error)
 }
 
 WeftMockLlm *
+weft_mock_llm_new_on_port (guint port, GError **error)
+{
+  return weft_mock_llm_new_full (port, 1, error);
+}
+
+WeftMockLlm *
 weft_mock_llm_new (GError **error)
 {
-  return weft_mock_llm_new_on_port (0, error);
+  return weft_mock_llm_new_full (0, 1, error);
 }
 
 void
 weft_mock_llm_free (WeftMockLlm *mock)
 {
-  GSource *quit;
-
   if (mock == NULL)
     return;
-  quit = g_idle_source_new ();
-  g_source_set_callback (quit, quit_loop, mock->loop, NULL);
-  g_source_attach (quit, mock->context);
-  g_source_unref (quit);
-  g_thread_join (mock->thread);
+  mock_stop_workers (mock);
   mock_destroy (mock);
+}
+
+void
+weft_mock_llm_set_recording (WeftMockLlm *mock, gboolean recording)
+{
+  g_return_if_fail (mock != NULL);
+  g_mutex_lock (&mock->lock);
+  mock->recording = recording;
+  g_mutex_unlock (&mock->lock);
 }
 
 const char *
@@ -1489,7 +1643,7 @@ weft_mock_llm_get_n_requests (WeftMockLlm *mock)
 
   g_return_val_if_fail (mock != NULL, 0);
   g_mutex_lock (&mock->lock);
-  n = mock->records->len;
+  n = mock->n_requests;
   g_mutex_unlock (&mock->lock);
   return n;
 }
@@ -1572,6 +1726,7 @@ weft_mock_llm_reset (WeftMockLlm *mock)
   g_queue_clear_full (&mock->script, (GDestroyNotify) answer_free);
   g_ptr_array_set_size (mock->rules, 0);
   g_ptr_array_set_size (mock->records, 0);
+  mock->n_requests = 0;
   mock->max_in_flight = mock->in_flight;
   mock->min_ms = mock->max_ms = 0;
   g_mutex_unlock (&mock->lock);

@@ -2,8 +2,9 @@
  * weft's tests and benchmarks.
  *
  * The server listens on 127.0.0.1 only, on a free port, and runs on its own
- * thread with its own GMainContext: it answers whatever the caller's threads
- * do (block, iterate another context, run an engine loop).  It never sleeps:
+ * thread (or threads: weft_mock_llm_new_full()), each with its own
+ * GMainContext: it answers whatever the caller's threads do (block, iterate
+ * another context, run an engine loop).  It never sleeps:
  * latency and slow trickles are timeout sources on the server's context, so
  * thousands of requests can wait at once.
  *
@@ -73,6 +74,23 @@ WeftMockLlm *weft_mock_llm_new (GError **error);
 WeftMockLlm *weft_mock_llm_new_on_port (guint port, GError **error);
 
 /**
+ * weft_mock_llm_new_full:
+ * @port: a TCP port on 127.0.0.1, or 0 for any free port
+ * @n_threads: how many threads answer, or 0 for one per processor
+ * @error: return location for an error
+ *
+ * Like weft_mock_llm_new_on_port(), answering from @n_threads threads,
+ * each with its own listening socket on the port (SO_REUSEPORT: the kernel
+ * spreads the connections over them) and its own GMainContext.  The script,
+ * rules and records are shared: with several threads, requests that arrive
+ * at once on different connections take scripted answers in whichever
+ * order they reach the script.
+ *
+ * Returns: (transfer full): the running mock, or %NULL with @error set
+ */
+WeftMockLlm *weft_mock_llm_new_full (guint port, guint n_threads, GError **error);
+
+/**
  * weft_mock_llm_free:
  * @mock: (nullable): a mock
  *
@@ -80,6 +98,18 @@ WeftMockLlm *weft_mock_llm_new_on_port (guint port, GError **error);
  * joins its thread.  %NULL is allowed.
  */
 void weft_mock_llm_free (WeftMockLlm *mock);
+
+/**
+ * weft_mock_llm_set_recording:
+ * @mock: a mock
+ * @recording: whether to keep each request's body, headers and time
+ *
+ * Default %TRUE.  With %FALSE, requests are still counted (and in flight),
+ * but nothing else is kept: weft_mock_llm_dup_request_body() and its
+ * siblings have nothing to return for them, and a long benchmark's memory
+ * stays flat.
+ */
+void weft_mock_llm_set_recording (WeftMockLlm *mock, gboolean recording);
 
 /**
  * weft_mock_llm_get_base_url:

@@ -17,7 +17,11 @@
 #define WEFT_OPENAI_BACKOFF_CAP_MS 60000
 /* An answer larger than this is refused rather than buffered. */
 #define WEFT_OPENAI_MAX_BODY (64 * 1024 * 1024)
-#define WEFT_OPENAI_READ_SIZE 16384
+/* Each read in flight holds a buffer this large, and with ten thousand
+ * requests answered at once ten thousand reads are in flight: 16 KiB each
+ * was a third of the peak memory.  A completion is usually a few hundred
+ * bytes, an event of a stream far less. */
+#define WEFT_OPENAI_READ_SIZE 2048
 
 typedef struct {
   char *id;
