@@ -765,6 +765,47 @@ test_unlimited (Fixture *f, gconstpointer data)
   g_assert_cmpuint (weft_mock_llm_get_max_in_flight (f->mock), ==, 6);
 }
 
+/* Many at once: no cap at 256 in flight any more.  The first 256 requests
+ * keep their connections alive (16 sessions of 16); those beyond ask for
+ * theirs to be closed once answered.  Again after the surplus sessions
+ * have been dropped (2 s empty): the same. */
+static void
+test_many_at_once (Fixture *f, gconstpointer data)
+{
+  const guint n = 300;
+  GString *tasks = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (tasks, "%s{\"name\": \"t%u\", \"agent\": \"llm\", \"description\": \"n%u\"}",
+                            i ? "," : "", i, i);
+  g_autoptr(WeftFlow) flow = fixture_flow (f, NULL, NULL, tasks->str);
+  g_string_free (tasks, TRUE);
+  for (guint round = 0; round < 2; round++)
+    {
+      guint closing = 0;
+
+      weft_mock_llm_reset (f->mock);
+      weft_mock_llm_set_latency (f->mock, 1000, 1000);
+      g_autoptr(WeftRun) run = run_flow (flow);
+
+      g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
+      assert_task_output (run, n - 1, "echo: n299");
+      g_assert_cmpuint (weft_mock_llm_get_n_requests (f->mock), ==, n);
+      /* All 300 go at once; how many overlap at the server depends on how
+       * fast it accepts them, but more than the old cap of 256. */
+      g_assert_cmpuint (weft_mock_llm_get_max_in_flight (f->mock), >, 256);
+      for (guint i = 0; i < n; i++)
+        {
+          g_autofree char *connection = weft_mock_llm_dup_request_header (f->mock, i, "Connection");
+
+          closing += g_strcmp0 (connection, "close") == 0;
+        }
+      g_assert_cmpuint (closing, ==, n - 256);
+      if (round == 0)
+        g_usleep (2500 * 1000);
+    }
+}
+
 static gpointer
 kickoff_thread (gpointer flow)
 {
@@ -892,6 +933,7 @@ main (int argc, char **argv)
   ADD ("cancel/races", test_races);
   ADD ("limits/concurrency", test_max_concurrency);
   ADD ("limits/unlimited", test_unlimited);
+  ADD ("limits/many-at-once", test_many_at_once);
   ADD ("limits/rpm", test_max_rpm);
   ADD ("limits/tpm", test_max_tpm);
   ADD ("options/bad", test_bad_options);

@@ -796,8 +796,10 @@ weft_openai_exchange_timeout (gpointer data)
   g_cancellable_cancel (ex->cancellable);
 }
 
+/* `keep_alive` FALSE: "Connection: close", unless the agent's headers say
+ * otherwise. */
 static SoupMessage *
-weft_openai_request_new (const WeftOpenaiClient *client, GBytes *body)
+weft_openai_request_new (const WeftOpenaiClient *client, GBytes *body, gboolean keep_alive)
 {
   /* Not SOUP_METHOD_POST: that macro interns a string literal of this
    * plugin's, which dangles in GLib's intern table once the plugin is
@@ -812,6 +814,8 @@ weft_openai_request_new (const WeftOpenaiClient *client, GBytes *body)
     }
   soup_message_headers_replace (headers, "Accept",
                                 client->stream ? "text/event-stream" : "application/json");
+  if (!keep_alive)
+    soup_message_headers_replace (headers, "Connection", "close");
   for (guint i = 0; client->header_names[i] != NULL; i++)
     soup_message_headers_replace (headers, client->header_names[i], client->header_values[i]);
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
@@ -831,7 +835,9 @@ weft_openai_exchange_send (WeftOpenaiExchange *ex)
   ex->holds_slot = TRUE;
   ex->timed_out = FALSE;
   weft_openai_exchange_reset_stream (ex);
-  ex->message = weft_openai_request_new (ex->client, ex->body);
+  ex->shard = weft_openai_pool_take (ex->client->pool, ex->like, ex->context);
+  ex->message = weft_openai_request_new (ex->client, ex->body,
+                                         weft_openai_shard_keeps_connections (ex->shard));
   ex->cancellable = g_cancellable_new ();
   /* No reference: the attempt's end, which libsoup's callbacks (holding
    * references) always reach, removes the deadline. */
@@ -840,7 +846,6 @@ weft_openai_exchange_send (WeftOpenaiExchange *ex)
                                    g_get_monotonic_time ()
                                    + (gint64) ex->client->timeout_ms * G_TIME_SPAN_MILLISECOND,
                                    weft_openai_exchange_timeout, ex);
-  ex->shard = weft_openai_pool_take (ex->client->pool, ex->like, ex->context);
   soup_session_send_async (weft_openai_shard_get_session (ex->shard), ex->message,
                            G_PRIORITY_DEFAULT, ex->cancellable,
                            weft_openai_exchange_sent, weft_openai_exchange_ref (ex));

@@ -22,10 +22,15 @@
  * theirs once per client.  Should the lookup fail, the sessions ask the
  * engine session's resolver per connection, as before.
  *
- * Shards beyond the first WEFT_OPENAI_SHARDS_KEPT are closed (with their
- * kept-alive connections) once they have stayed empty for a while, so that
- * a burst of requests does not hold thousands of idle connections, and
- * their file descriptors, for the sessions' idle timeout.
+ * Connections: the first WEFT_OPENAI_SHARDS_KEPT shards keep their
+ * connections alive for the next requests, as one session would, and are
+ * used first.  Requests beyond those (more than 256 in flight at once) go
+ * to surplus shards with "Connection: close": a burst of ten thousand
+ * requests must not leave ten thousand idle connections behind, holding
+ * file descriptors and about 7 KiB each (libsoup's header buffer and
+ * objects) until the sessions' idle timeout; closed, each request's
+ * connection and its memory go as soon as it is answered.  Surplus shards
+ * themselves are dropped once they have stayed empty for a while.
  *
  * Deadlines: every request of one agent has the same timeout, so their
  * deadlines come in order; one queue and one GSource for all of them,
@@ -42,15 +47,17 @@
  * with it (and, while connections are being made, with its square); more
  * shards cost a session object each. */
 #define WEFT_OPENAI_SHARD_SIZE 16
-/* Shards kept (with their idle connections) however long they stay empty. */
-#define WEFT_OPENAI_SHARDS_KEPT 4
+/* Shards that keep their connections alive, however long they stay empty:
+ * 256 connections, what the engine's shared session allows one host. */
+#define WEFT_OPENAI_SHARDS_KEPT 16
 /* How long a surplus shard may stay empty before it is closed. */
 #define WEFT_OPENAI_SHARD_LINGER_MS 2000
 
 struct _WeftOpenaiShard {
   SoupSession *session;
+  gboolean kept;               /* keeps its connections alive */
   guint in_use;
-  gboolean open;               /* in `open`: has room for a request */
+  gboolean open;               /* in its `open` stack: has room */
   gint64 emptied_us;           /* when in_use last dropped to 0 */
 };
 
@@ -76,7 +83,9 @@ struct _WeftOpenaiPool {
   WeftOpenaiLookup *lookup;    /* the lookup in flight, or NULL */
   GQueue ready_waiters;        /* WeftOpenaiPoolWaiter*, until it is known */
   GPtrArray *shards;           /* WeftOpenaiShard*, oldest first */
-  GPtrArray *open;             /* shards with room, the one to use last */
+  guint n_kept;
+  GPtrArray *open_kept;        /* kept shards with room, the next on top */
+  GPtrArray *open_surplus;     /* surplus shards with room, likewise */
   GSource *trim;               /* closes surplus empty shards, or NULL */
   WeftOpenaiDeadlineSource *deadlines;
 };
@@ -90,7 +99,8 @@ weft_openai_pool_new (void)
   WeftOpenaiPool *pool = g_new0 (WeftOpenaiPool, 1);
 
   pool->shards = g_ptr_array_new ();
-  pool->open = g_ptr_array_new ();
+  pool->open_kept = g_ptr_array_new ();
+  pool->open_surplus = g_ptr_array_new ();
   g_queue_init (&pool->ready_waiters);
   return pool;
 }
@@ -121,7 +131,8 @@ weft_openai_pool_free_now (gpointer data)
   for (guint i = 0; i < pool->shards->len; i++)
     weft_openai_shard_free (pool->shards->pdata[i]);
   g_ptr_array_unref (pool->shards);
-  g_ptr_array_unref (pool->open);
+  g_ptr_array_unref (pool->open_kept);
+  g_ptr_array_unref (pool->open_surplus);
   g_warn_if_fail (g_queue_is_empty (&pool->ready_waiters));
   if (pool->lookup != NULL)
     pool->lookup->pool = NULL;
@@ -292,7 +303,13 @@ weft_openai_session_new (WeftOpenaiPool *pool, SoupSession *like)
   return session;
 }
 
-/* Closes the surplus shards that have been empty for long enough; comes
+static GPtrArray *
+weft_openai_pool_open_stack (WeftOpenaiPool *pool, WeftOpenaiShard *shard)
+{
+  return shard->kept ? pool->open_kept : pool->open_surplus;
+}
+
+/* Drops the surplus shards that have been empty for long enough; comes
  * back later for those that have not. */
 static gboolean
 weft_openai_pool_trim (gpointer data)
@@ -301,11 +318,11 @@ weft_openai_pool_trim (gpointer data)
   gint64 now = g_get_monotonic_time ();
   gboolean again = FALSE;
 
-  for (guint i = pool->shards->len; i-- > WEFT_OPENAI_SHARDS_KEPT;)
+  for (guint i = pool->shards->len; i-- > 0;)
     {
       WeftOpenaiShard *shard = pool->shards->pdata[i];
 
-      if (shard->in_use > 0)
+      if (shard->kept || shard->in_use > 0)
         continue;
       if (now - shard->emptied_us < WEFT_OPENAI_SHARD_LINGER_MS * G_TIME_SPAN_MILLISECOND)
         {
@@ -313,7 +330,7 @@ weft_openai_pool_trim (gpointer data)
           continue;
         }
       if (shard->open)
-        g_ptr_array_remove (pool->open, shard);
+        g_ptr_array_remove (pool->open_surplus, shard);
       g_ptr_array_remove_index (pool->shards, i);
       weft_openai_shard_free (shard);
     }
@@ -326,7 +343,7 @@ weft_openai_pool_trim (gpointer data)
 static void
 weft_openai_pool_schedule_trim (WeftOpenaiPool *pool)
 {
-  if (pool->trim != NULL || pool->shards->len <= WEFT_OPENAI_SHARDS_KEPT)
+  if (pool->trim != NULL)
     return;
   pool->trim = g_timeout_source_new (WEFT_OPENAI_SHARD_LINGER_MS);
   /* No reference: the pool destroys the source before it goes. */
@@ -334,31 +351,45 @@ weft_openai_pool_schedule_trim (WeftOpenaiPool *pool)
   g_source_attach (pool->trim, pool->context);
 }
 
+static WeftOpenaiShard *
+weft_openai_pool_add_shard (WeftOpenaiPool *pool, SoupSession *like)
+{
+  WeftOpenaiShard *shard = g_new0 (WeftOpenaiShard, 1);
+
+  shard->session = weft_openai_session_new (pool, like);
+  shard->kept = pool->n_kept < WEFT_OPENAI_SHARDS_KEPT;
+  pool->n_kept += shard->kept;
+  shard->open = TRUE;
+  g_ptr_array_add (pool->shards, shard);
+  g_ptr_array_add (weft_openai_pool_open_stack (pool, shard), shard);
+  return shard;
+}
+
 /* On the engine loop, once weft_openai_pool_ready() said so.  A shard with
- * room for one more request (a new one when all are full); give it back
- * with weft_openai_pool_give(). */
+ * room for one more request: a kept one if any has room, else a surplus
+ * one (a new one when all are full).  Give it back with
+ * weft_openai_pool_give(). */
 WeftOpenaiShard *
 weft_openai_pool_take (WeftOpenaiPool *pool, SoupSession *like, GMainContext *context)
 {
+  GPtrArray *open;
   WeftOpenaiShard *shard;
 
   g_return_val_if_fail (pool->proxy_state == WEFT_OPENAI_PROXY_KNOWN, NULL);
   weft_openai_pool_bind (pool, context);
-  if (pool->open->len == 0)
+  open = pool->open_kept->len > 0 ? pool->open_kept : pool->open_surplus;
+  if (open->len == 0)
     {
-      shard = g_new0 (WeftOpenaiShard, 1);
-      shard->session = weft_openai_session_new (pool, like);
-      shard->open = TRUE;
-      g_ptr_array_add (pool->shards, shard);
-      g_ptr_array_add (pool->open, shard);
+      shard = weft_openai_pool_add_shard (pool, like);
+      open = weft_openai_pool_open_stack (pool, shard);
     }
   /* The last opened first: requests pack into few shards, which reuse
    * their kept-alive connections. */
-  shard = pool->open->pdata[pool->open->len - 1];
+  shard = open->pdata[open->len - 1];
   if (++shard->in_use == WEFT_OPENAI_SHARD_SIZE)
     {
       shard->open = FALSE;
-      g_ptr_array_remove_index (pool->open, pool->open->len - 1);
+      g_ptr_array_remove_index (open, open->len - 1);
     }
   return shard;
 }
@@ -367,6 +398,13 @@ SoupSession *
 weft_openai_shard_get_session (WeftOpenaiShard *shard)
 {
   return shard->session;
+}
+
+/* Whether the shard's requests should leave their connection open. */
+gboolean
+weft_openai_shard_keeps_connections (WeftOpenaiShard *shard)
+{
+  return shard->kept;
 }
 
 /* On the engine loop: the request is over (its message and stream let go). */
@@ -378,9 +416,9 @@ weft_openai_pool_give (WeftOpenaiPool *pool, WeftOpenaiShard *shard)
   if (!shard->open)
     {
       shard->open = TRUE;
-      g_ptr_array_add (pool->open, shard);
+      g_ptr_array_add (weft_openai_pool_open_stack (pool, shard), shard);
     }
-  if (--shard->in_use == 0)
+  if (--shard->in_use == 0 && !shard->kept)
     {
       shard->emptied_us = g_get_monotonic_time ();
       weft_openai_pool_schedule_trim (pool);

@@ -90,6 +90,9 @@ WeftOpenaiShard *weft_openai_pool_take (WeftOpenaiPool *pool, SoupSession *like,
                                         GMainContext *context);
 void             weft_openai_pool_give (WeftOpenaiPool *pool, WeftOpenaiShard *shard);
 SoupSession     *weft_openai_shard_get_session (WeftOpenaiShard *shard);
+/* FALSE for a request beyond the connections kept alive: it should ask
+ * for its connection to be closed once answered. */
+gboolean         weft_openai_shard_keeps_connections (WeftOpenaiShard *shard);
 /* On the engine loop: `func (data)` is called at `deadline`, once, unless
  * removed first (removing one not queued does nothing). */
 void weft_openai_pool_add_deadline    (WeftOpenaiPool *pool, GMainContext *context,
