@@ -1,12 +1,17 @@
 /* weft-mock-llm.c — a mock OpenAI-compatible chat-completions server.
  *
- * One or more worker threads, each running its own GMainContext with its
- * own SoupServers and its own listening socket, all bound to the same port
- * with SO_REUSEPORT: the kernel spreads new connections over the workers,
- * and a worker keeps the connections it accepted.  Several workers answer
- * on several cores; they also keep each GMainContext's file descriptors
- * fewer (GLib adds and removes a poll record by walking the context's whole
- * list of them, so a context's cost per request grows with its connections).
+ * Workers, each a GMainContext with its own SoupServers and its own
+ * listening socket, all bound to the same port with SO_REUSEPORT: the
+ * kernel spreads new connections over the workers, and a worker keeps the
+ * connections it accepted.  One or more threads run them, each thread
+ * WEFT_MOCK_CONTEXTS_PER_THREAD workers at once (one poll() over all their
+ * file descriptors, then each context's check and dispatch).  Why several
+ * contexts on one thread: GLib's main loop takes a dispatched socket
+ * source's file descriptor out of its context and puts it back, each time
+ * walking the context's whole list of descriptors, so with ten thousand
+ * connections in one context a third of the server's time went to those
+ * walks; eight contexts make each walk an eighth as long, without adding
+ * threads that would compete with the client for the cores.
  * Connections are accepted in batches (SoupServer's own listener accepts
  * one connection per main loop iteration, with a listen backlog of 10,
  * which is far too slow for ten thousand connections at once), and handed
@@ -41,8 +46,10 @@
 /* SoupServer keeps its connections in a list and its connections' signal
  * closures on itself, both costing O(connections) per disconnection: with
  * ten thousand connections that is quadratic.  Connections are spread over
- * several servers (all on the same thread, same handler) to divide it. */
-#define WEFT_MOCK_N_SERVERS 32
+ * several servers per worker (same context, same handler) to divide it. */
+#define WEFT_MOCK_N_SERVERS 4
+/* Workers (GMainContexts) each thread runs. */
+#define WEFT_MOCK_CONTEXTS_PER_THREAD 8
 
 typedef enum {
   ANSWER_TEXT,
@@ -113,6 +120,7 @@ typedef struct {
 } Ids;
 
 typedef struct _Worker Worker;
+typedef struct _MockThread MockThread;
 
 /* A request to POST /v1/chat/completions not yet fully answered.  Lives on
  * its worker's thread only. */
@@ -132,16 +140,15 @@ typedef struct {
   GSequenceIter *timer_iter;
 } Pending;
 
-/* One server thread. */
+/* One GMainContext and what answers on it. */
 struct _Worker {
   WeftMockLlm *mock;
-  guint index;
   GMainContext *context;
-  GMainLoop *loop;
-  GThread *thread;
   GSocket *listener;    /* made by the caller, bound to the mock's port */
 
-  /* The worker's thread only. */
+  /* Its thread only. */
+  gint max_priority;    /* of the iteration under way */
+  guint fds_offset, n_fds;
   SoupServer *servers[WEFT_MOCK_N_SERVERS];
   guint next_server;
   GSource *accept_source;
@@ -151,6 +158,16 @@ struct _Worker {
   guint64 timer_serial;
   GHashTable *pending;  /* set of Pending*, owns them */
   gboolean accept_warned;
+};
+
+/* A thread running several workers. */
+struct _MockThread {
+  WeftMockLlm *mock;
+  GThread *thread;
+  Worker *workers;      /* into the mock's array */
+  guint n_workers;
+  gint quit;            /* atomic */
+  GArray *fds;          /* GPollFD, every worker's, this iteration */
 };
 
 struct _WeftMockLlm {
@@ -171,6 +188,8 @@ struct _WeftMockLlm {
   char *base_url;
   guint n_workers;
   Worker *workers;
+  guint n_threads;
+  MockThread *threads;
   GMutex start_lock;
   GCond start_cond;
   guint n_started;
@@ -1261,16 +1280,69 @@ worker_stop (Worker *w)
     }
 }
 
-static gpointer
-worker_thread (gpointer data)
+/* One iteration over all of a thread's contexts: prepare and query each,
+ * one poll() for all, then check and dispatch each, with its context as
+ * the thread's default (libsoup attaches the sources it makes there). */
+static void
+thread_iterate (MockThread *t)
 {
-  Worker *w = data;
-  WeftMockLlm *mock = w->mock;
-  GError *error = NULL;
-  gboolean ok;
+  gint timeout = -1;
+  guint total = 0;
 
-  g_main_context_push_thread_default (w->context);
-  ok = worker_start (w, &error);
+  for (guint i = 0; i < t->n_workers; i++)
+    {
+      Worker *w = &t->workers[i];
+      gint w_timeout = -1, n;
+
+      if (g_main_context_prepare (w->context, &w->max_priority))
+        timeout = 0;
+      for (;;)
+        {
+          guint room = t->fds->len - total;
+
+          n = g_main_context_query (w->context, w->max_priority, &w_timeout,
+                                    &g_array_index (t->fds, GPollFD, total), (gint) room);
+          if ((guint) n <= room)
+            break;
+          g_array_set_size (t->fds, total + (guint) n + 64);
+        }
+      w->fds_offset = total;
+      w->n_fds = (guint) n;
+      total += (guint) n;
+      if (w_timeout >= 0 && (timeout < 0 || w_timeout < timeout))
+        timeout = w_timeout;
+    }
+  g_poll (&g_array_index (t->fds, GPollFD, 0), total, timeout);
+  for (guint i = 0; i < t->n_workers; i++)
+    {
+      Worker *w = &t->workers[i];
+
+      if (!g_main_context_check (w->context, w->max_priority,
+                                 &g_array_index (t->fds, GPollFD, w->fds_offset), (gint) w->n_fds))
+        continue;
+      g_main_context_push_thread_default (w->context);
+      g_main_context_dispatch (w->context);
+      g_main_context_pop_thread_default (w->context);
+    }
+}
+
+static gpointer
+mock_thread (gpointer data)
+{
+  MockThread *t = data;
+  WeftMockLlm *mock = t->mock;
+  GError *error = NULL;
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < t->n_workers; i++)
+    {
+      Worker *w = &t->workers[i];
+
+      g_main_context_acquire (w->context);
+      g_main_context_push_thread_default (w->context);
+      ok = ok && worker_start (w, &error);
+      g_main_context_pop_thread_default (w->context);
+    }
 
   g_mutex_lock (&mock->start_lock);
   if (error != NULL && mock->start_error == NULL)
@@ -1280,13 +1352,21 @@ worker_thread (gpointer data)
   g_cond_signal (&mock->start_cond);
   g_mutex_unlock (&mock->start_lock);
 
-  if (ok)
-    g_main_loop_run (w->loop);
-  worker_stop (w);
-  while (g_main_context_iteration (w->context, FALSE))
-    ;
-  g_clear_pointer (&w->pending, g_hash_table_unref);
-  g_main_context_pop_thread_default (w->context);
+  while (ok && !g_atomic_int_get (&t->quit))
+    thread_iterate (t);
+
+  for (guint i = 0; i < t->n_workers; i++)
+    {
+      Worker *w = &t->workers[i];
+
+      g_main_context_push_thread_default (w->context);
+      worker_stop (w);
+      while (g_main_context_iteration (w->context, FALSE))
+        ;
+      g_clear_pointer (&w->pending, g_hash_table_unref);
+      g_main_context_pop_thread_default (w->context);
+      g_main_context_release (w->context);
+    }
   return NULL;
 }
 
@@ -1363,28 +1443,19 @@ raise_fd_limit (void)
     }
 }
 
-static gboolean
-quit_loop (gpointer data)
-{
-  g_main_loop_quit (data);
-  return G_SOURCE_REMOVE;
-}
-
-/* Stops and joins the workers that were started. */
+/* Stops and joins the threads that were started. */
 static void
-mock_stop_workers (WeftMockLlm *mock)
+mock_stop_threads (WeftMockLlm *mock)
 {
-  for (guint i = 0; i < mock->n_workers; i++)
+  for (guint i = 0; i < mock->n_threads; i++)
     {
-      Worker *w = &mock->workers[i];
-      g_autoptr(GSource) quit = NULL;
+      MockThread *t = &mock->threads[i];
 
-      if (w->thread == NULL)
+      if (t->thread == NULL)
         continue;
-      quit = g_idle_source_new ();
-      g_source_set_callback (quit, quit_loop, w->loop, NULL);
-      g_source_attach (quit, w->context);
-      g_thread_join (g_steal_pointer (&w->thread));
+      g_atomic_int_set (&t->quit, TRUE);
+      g_main_context_wakeup (t->workers[0].context);
+      g_thread_join (g_steal_pointer (&t->thread));
     }
 }
 
@@ -1398,9 +1469,11 @@ mock_destroy (WeftMockLlm *mock)
       if (w->listener != NULL)
         g_socket_close (w->listener, NULL);
       g_clear_object (&w->listener);
-      g_main_loop_unref (w->loop);
       g_main_context_unref (w->context);
     }
+  for (guint i = 0; i < mock->n_threads; i++)
+    g_array_unref (mock->threads[i].fds);
+  g_free (mock->threads);
   g_free (mock->workers);
   g_queue_clear_full (&mock->script, (GDestroyNotify) answer_free);
   g_ptr_array_unref (mock->rules);
@@ -1435,29 +1508,37 @@ weft_mock_llm_new_full (guint port, guint n_threads, GError **error)
   mock->records = g_ptr_array_new_with_free_func (record_free);
   mock->recording = TRUE;
   mock->rand = g_rand_new ();
-  mock->n_workers = n_threads > 0 ? n_threads : g_get_num_processors ();
+  mock->n_threads = n_threads > 0 ? n_threads : g_get_num_processors ();
+  mock->n_workers = mock->n_threads * WEFT_MOCK_CONTEXTS_PER_THREAD;
   mock->workers = g_new0 (Worker, mock->n_workers);
+  mock->threads = g_new0 (MockThread, mock->n_threads);
   for (guint i = 0; i < mock->n_workers; i++)
     {
       mock->workers[i].mock = mock;
-      mock->workers[i].index = i;
       mock->workers[i].context = g_main_context_new ();
-      mock->workers[i].loop = g_main_loop_new (mock->workers[i].context, FALSE);
+    }
+  for (guint i = 0; i < mock->n_threads; i++)
+    {
+      mock->threads[i].mock = mock;
+      mock->threads[i].workers = &mock->workers[i * WEFT_MOCK_CONTEXTS_PER_THREAD];
+      mock->threads[i].n_workers = WEFT_MOCK_CONTEXTS_PER_THREAD;
+      mock->threads[i].fds = g_array_sized_new (FALSE, TRUE, sizeof (GPollFD), 256);
+      g_array_set_size (mock->threads[i].fds, 256);
     }
 
   if (mock_listen (mock, port, &mock->start_error))
     {
-      for (guint i = 0; i < mock->n_workers; i++)
-        mock->workers[i].thread = g_thread_new ("weft-mock-llm", worker_thread, &mock->workers[i]);
+      for (guint i = 0; i < mock->n_threads; i++)
+        mock->threads[i].thread = g_thread_new ("weft-mock-llm", mock_thread, &mock->threads[i]);
       g_mutex_lock (&mock->start_lock);
-      while (mock->n_started < mock->n_workers)
+      while (mock->n_started < mock->n_threads)
         g_cond_wait (&mock->start_cond, &mock->start_lock);
       g_mutex_unlock (&mock->start_lock);
     }
 
   if (mock->start_error != NULL)
     {
-      mock_stop_workers (mock);
+      mock_stop_threads (mock);
       g_propagate_prefixed_error (error, g_steal_pointer (&mock->start_error),
                                   "weft-mock-llm: cannot listen on 127.0.0.1:%u: ", port);
       mock_destroy (mock);
@@ -1483,7 +1564,7 @@ weft_mock_llm_free (WeftMockLlm *mock)
 {
   if (mock == NULL)
     return;
-  mock_stop_workers (mock);
+  mock_stop_threads (mock);
   mock_destroy (mock);
 }
 
