@@ -5,6 +5,10 @@
 # `tests/bench/run.sh --repeat 9 --threads 2`, or `--json` for one JSON
 # line per workload.
 #
+# The HTTP server (`weft serve`: GET /v1/runs/{id} and kickoffs per second
+# under wrk, RSS over a 60 s load) has its own script, tests/bench/serve.sh,
+# not called from here (it needs wrk and takes about 2.5 minutes).
+#
 # The numbers are for reading, never asserted: nothing fails on a slow run.
 # It exits non-zero when the build fails, or when a workload fails to load,
 # a run does not complete or the engine stalls (weft-bench --timeout); the
