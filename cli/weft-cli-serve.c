@@ -121,8 +121,11 @@ weft_cli_serve (WeftCliServeOptions *o)
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   guint sigint_id = g_unix_signal_add (SIGINT, weft_cli_serve_on_signal, loop);
   guint sigterm_id = g_unix_signal_add (SIGTERM, weft_cli_serve_on_signal, loop);
-  fprintf (stderr, "weft: serving %s on http://%s (port %u)%s\n", o->flows_dir, o->listen,
-           weft_server_get_port (server), token && *token ? ", token required" : "");
+  g_autoptr(GSocketConnectable) where = g_network_address_parse (o->listen, 8080, NULL);
+  fprintf (stderr, "weft: serving %s on http://%s:%u (port %u)%s\n", o->flows_dir,
+           g_network_address_get_hostname (G_NETWORK_ADDRESS (where)),
+           weft_server_get_port (server), weft_server_get_port (server),
+           token && *token ? ", token required" : "");
   g_main_loop_run (loop);
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);

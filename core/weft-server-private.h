@@ -35,6 +35,7 @@ struct _WeftServer {
   GHashTable *runs;           /* id → WeftServerRun* (owned) */
   GQueue finished;            /* WeftServerRun*, oldest first */
   GSource *heartbeat;         /* keeps open event streams talking */
+  GHashTable *streams;        /* SoupServerMessage*: event streams not yet sent in full */
   guint n_live;               /* kicked off, not yet finished (queued included) */
   guint64 n_started;
   guint64 n_finished;
@@ -62,6 +63,9 @@ gboolean weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, c
 
 void weft_server_runs_init (WeftServer *server);
 void weft_server_runs_clear (WeftServer *server);
+/* Forgets the event streams still open (their connections are about to
+ * close). */
+void weft_server_streams_clear (WeftServer *server);
 /* The engine listener: every event of every run, on the loop. */
 void weft_server_on_event (const WeftEvent *event, gpointer data);
 

@@ -128,6 +128,7 @@ weft_server_runs_init (WeftServer *server)
 {
   server->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                         (GDestroyNotify) weft_server_run_free);
+  server->streams = g_hash_table_new (NULL, NULL);
   server->heartbeat = g_timeout_source_new_seconds (WEFT_SERVER_HEARTBEAT_S);
   g_source_set_callback (server->heartbeat, weft_server_heartbeat, server, NULL);
   g_source_attach (server->heartbeat, weft_engine_get_main_context (server->engine));
@@ -259,6 +260,27 @@ weft_server_frame_seq (GBytes *frame)
                            NULL, 10);
 }
 
+static void
+weft_server_stream_finished (SoupServerMessage *msg, gpointer data)
+{
+  WeftServer *server = data;
+
+  g_signal_handlers_disconnect_by_data (msg, server);
+  g_hash_table_remove (server->streams, msg);
+}
+
+void
+weft_server_streams_clear (WeftServer *server)
+{
+  GHashTableIter iter;
+  gpointer msg;
+
+  g_hash_table_iter_init (&iter, server->streams);
+  while (g_hash_table_iter_next (&iter, &msg, NULL))
+    g_signal_handlers_disconnect_by_data (msg, server);
+  g_clear_pointer (&server->streams, g_hash_table_unref);
+}
+
 void
 weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *id,
                            GHashTable *query)
@@ -285,6 +307,9 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
                                "Last-Event-ID must be an event id (a number), not \"%s\"", last);
       return;
     }
+  /* Counted until sent in full, so that a stop lets it finish. */
+  g_hash_table_add (server->streams, msg);
+  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_stream_finished), server);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_set_content_type (headers, "text/event-stream", NULL);
   soup_message_headers_replace (headers, "Cache-Control", "no-cache");
@@ -544,6 +569,7 @@ typedef struct {
   char *run_id;               /* get one, or list when NULL */
   gboolean as_task;           /* the run of a background task, shown as one */
   guint limit;
+  guint store_limit;          /* how many each store is asked for */
   char *status;
   char *flow;
   JsonNode *result;           /* from the pool thread */
@@ -567,6 +593,18 @@ static void
 weft_store_read_on_finished (SoupServerMessage *msg, gpointer data)
 {
   ((WeftStoreRead *) data)->gone = TRUE;
+}
+
+/* A stored run as the server shows it: without the flow's own text (an
+ * agent's options may be written in it), with its duration. */
+static void
+weft_server_trim_stored_run (JsonObject *run)
+{
+  gint64 started = json_object_get_int_member_with_default (run, "started_wall_us", 0);
+  gint64 finished = json_object_get_int_member_with_default (run, "finished_wall_us", 0);
+
+  json_object_remove_member (run, "flow_source");
+  json_object_set_int_member (run, "duration_us", started && finished ? finished - started : 0);
 }
 
 static gboolean
@@ -622,6 +660,7 @@ weft_server_reply_list (WeftServer *server, SoupServerMessage *msg, JsonNode *st
       if (id == NULL || g_hash_table_contains (seen, id) || !weft_server_matches (o, status, flow))
         continue;
       g_hash_table_add (seen, (gpointer) id);
+      weft_server_trim_stored_run (o);
       g_ptr_array_add (runs, json_object_ref (o));
     }
   g_ptr_array_sort (runs, weft_server_newest_first);
@@ -644,9 +683,13 @@ weft_server_task_from_run (JsonNode *node)
   JsonArray *tasks = run && json_object_has_member (run, "tasks")
                      ? json_object_get_array_member (run, "tasks") : NULL;
 
-  if (dot == NULL || tasks == NULL || json_array_get_length (tasks) != 1)
+  JsonObject *t = tasks && json_array_get_length (tasks) == 1
+                  ? json_array_get_object_element (tasks, 0) : NULL;
+
+  /* The task of such a flow is named after its agent. */
+  if (dot == NULL || t == NULL
+      || g_strcmp0 (json_object_get_string_member_with_default (t, "name", NULL), dot + 1) != 0)
     return NULL;
-  JsonObject *t = json_array_get_object_element (tasks, 0);
   JsonObject *o = json_object_new ();
   g_autofree char *parent = g_strndup (flow, (gsize) (dot - flow));
   gint64 started = json_object_get_int_member_with_default (run, "started_wall_us", 0);
@@ -680,8 +723,11 @@ weft_store_read_reply (gpointer data)
   else if (r->as_task && r->error == NULL)
     weft_server_reply_error (r->msg, SOUP_STATUS_NOT_FOUND, "no task \"%s\" (in memory or in "
                              "a store)", r->run_id);
-  else if (r->result)
-    weft_server_reply_json (r->msg, SOUP_STATUS_OK, g_steal_pointer (&r->result));
+  else if (r->result && JSON_NODE_HOLDS_OBJECT (r->result))
+    {
+      weft_server_trim_stored_run (json_node_get_object (r->result));
+      weft_server_reply_json (r->msg, SOUP_STATUS_OK, g_steal_pointer (&r->result));
+    }
   else if (r->error)
     weft_server_reply_error (r->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", r->error);
   else
@@ -705,7 +751,7 @@ weft_store_read_run (gpointer data, gpointer user_data)
     {
       g_autoptr(GError) error = NULL;
       JsonNode *node = r->run_id ? weft_store_get_run (stores->pdata[i], r->run_id, &error)
-                                 : weft_store_list_runs (stores->pdata[i], r->limit, &error);
+                                 : weft_store_list_runs (stores->pdata[i], r->store_limit, &error);
       if (node == NULL)
         {
           if (!g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
@@ -812,6 +858,9 @@ weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, GHashT
   WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
   r->msg = g_object_ref (msg);
   r->limit = (guint) limit;
+  /* Stores only know "the newest N": with a filter, look as far back as
+   * a list may, and filter that. */
+  r->store_limit = status || flow ? WEFT_SERVER_LIST_LIMIT_MAX : (guint) limit;
   r->status = g_strdup (status);
   r->flow = g_strdup (flow);
   weft_server_read_stores (server, r);

@@ -133,12 +133,9 @@ weft_server_read_object (SoupServerMessage *msg, const char *const *allowed)
     bytes = g_bytes_new (req->body->data, req->body->len);
   else
     bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  /* No body at all is an empty object: a kickoff needs nothing more. */
   if (g_bytes_get_size (bytes) == 0)
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "the request needs a JSON object as its body");
-      return NULL;
-    }
+    return json_object_new ();
   if (!json_parser_load_from_data (parser, g_bytes_get_data (bytes, NULL),
                                    (gssize) g_bytes_get_size (bytes), &error))
     {
@@ -319,7 +316,7 @@ weft_server_flow_summary (WeftFlow *flow)
   json_object_set_string_member (o, "name", flow->name);
   json_object_set_string_member (o, "file", flow->origin);
   json_object_set_string_member (o, "process", flow->sequential ? "sequential" : "graph");
-  json_object_set_int_member (o, "tasks", flow->n_tasks);
+  json_object_set_int_member (o, "task_count", flow->n_tasks);
   json_object_set_array_member (o, "inputs",
                                 weft_server_strv_array ((const char *const *) flow->input_names));
   return o;
@@ -494,19 +491,30 @@ weft_server_handle_task (WeftServer *server, SoupServerMessage *msg, const char 
                          gboolean cancel)
 {
   g_autoptr(GError) error = NULL;
-
-  if (cancel && !weft_engine_cancel_task (server->engine, id, &error))
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "%s", error->message);
-      return;
-    }
   JsonNode *node = weft_engine_check_task (server->engine, id, &error);
+
   if (node == NULL && !cancel && server->stores->len > 0)
     weft_server_handle_stored_task (server, msg, id);
   else if (node == NULL)
     weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "%s", error->message);
+  else if (!cancel)
+    weft_server_reply_json (msg, SOUP_STATUS_OK, node);
   else
-    weft_server_reply_json (msg, cancel ? SOUP_STATUS_ACCEPTED : SOUP_STATUS_OK, node);
+    {
+      const char *status = json_object_get_string_member (json_node_get_object (node), "status");
+      if (g_str_equal (status, "running"))
+        {
+          weft_engine_cancel_task (server->engine, id, NULL);
+          json_object_set_string_member (json_node_get_object (node), "status", "cancelling");
+          weft_server_reply_json (msg, SOUP_STATUS_ACCEPTED, node);
+        }
+      else
+        {
+          weft_server_reply_error (msg, SOUP_STATUS_CONFLICT, "task \"%s\" has already %s", id,
+                                   status);
+          json_node_unref (node);
+        }
+    }
 }
 
 static void
@@ -678,7 +686,9 @@ weft_server_handle (SoupServer *soup, SoupServerMessage *msg, const char *path,
       g_autofree char *arg = NULL;
       if (!weft_server_match (weft_server_routes[i].path, path, &arg))
         continue;
-      if (g_str_equal (method, weft_server_routes[i].method))
+      /* HEAD is GET without the body (libsoup leaves it out). */
+      if (g_str_equal (method, weft_server_routes[i].method)
+          || (g_str_equal (method, "HEAD") && g_str_equal (weft_server_routes[i].method, "GET")))
         {
           weft_server_routes[i].handler (server, msg, arg, query);
           return;
@@ -917,16 +927,27 @@ weft_server_count_live_on_loop (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Polls: the loop owns the counts, and a stop is rare. */
 static gboolean
-weft_server_wait_idle (WeftServer *server, guint ms)
+weft_server_count_streams_on_loop (gpointer data)
+{
+  gpointer *io = data;
+  WeftServer *server = io[0];
+
+  io[1] = GUINT_TO_POINTER (g_hash_table_size (server->streams));
+  return G_SOURCE_REMOVE;
+}
+
+/* Polls until the loop counts nothing: the loop owns the counts, and a
+ * stop is rare. */
+static gboolean
+weft_server_wait_zero (WeftServer *server, GSourceFunc count, guint ms)
 {
   gint64 deadline = g_get_monotonic_time () + (gint64) ms * G_TIME_SPAN_MILLISECOND;
 
   for (;;)
     {
       gpointer io[2] = { server, NULL };
-      weft_engine_invoke_sync (server->engine, weft_server_count_live_on_loop, io);
+      weft_engine_invoke_sync (server->engine, count, io);
       if (io[1] == NULL)
         return TRUE;
       if (g_get_monotonic_time () >= deadline)
@@ -951,20 +972,26 @@ weft_server_disconnect_on_loop (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* How long cancelled agents and finishing event streams get. */
+#define WEFT_SERVER_DRAIN_MS 2000
+
 void
 weft_server_stop (WeftServer *server, guint grace_ms)
 {
   g_return_if_fail (!weft_engine_is_loop_thread (server->engine));
 
   weft_engine_invoke_sync (server->engine, weft_server_close_listener_on_loop, server);
-  if (!weft_server_wait_idle (server, grace_ms))
+  if (!weft_server_wait_zero (server, weft_server_count_live_on_loop, grace_ms))
     {
       g_message ("stopping: cancelling what is still running after %u ms", grace_ms);
       weft_engine_invoke_sync (server->engine, weft_server_cancel_all_on_loop, server);
-      /* Background tasks too, and waits for agents to let go. */
-      weft_engine_shutdown (server->engine, grace_ms);
-      weft_server_wait_idle (server, grace_ms);
+      /* Background tasks too; then the agents get a moment to let go. */
+      weft_engine_shutdown (server->engine, MAX (grace_ms, WEFT_SERVER_DRAIN_MS));
+      weft_server_wait_zero (server, weft_server_count_live_on_loop, WEFT_SERVER_DRAIN_MS);
     }
+  /* Every run has ended, so every event stream has its last frame: let
+   * the clients read them to the end before the connections close. */
+  weft_server_wait_zero (server, weft_server_count_streams_on_loop, WEFT_SERVER_DRAIN_MS);
   weft_engine_invoke_sync (server->engine, weft_server_disconnect_on_loop, server);
 }
 
@@ -975,6 +1002,7 @@ weft_server_free_on_loop (gpointer data)
 
   weft_server_close_listener (server);
   weft_server_runs_clear (server);
+  weft_server_streams_clear (server);
   soup_server_disconnect (server->soup);
   g_clear_object (&server->soup);
   return G_SOURCE_REMOVE;

@@ -185,7 +185,9 @@ http_full (Fixture *f, SoupMessage *msg, char **text, JsonNode **json)
   g_autoptr(GBytes) body = soup_session_send_and_read (f->session, msg, NULL, &error);
 
   g_assert_no_error (error);
-  g_autofree char *str = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  gsize size = 0;
+  const char *data = g_bytes_get_data (body, &size);
+  g_autofree char *str = g_strndup (data ? data : "", size);
   if (json)
     {
       *json = json_from_string (str, &error);
@@ -271,26 +273,33 @@ frame_free (Frame *fr)
   g_free (fr);
 }
 
-/* Reads the stream to its end (the server closes it when the run ends);
- * with `stop_after` > 0, stops after that many frames instead. */
-static GPtrArray *
-read_events (Fixture *f, const char *id, const char *last_event_id, guint stop_after)
+/* Opens a run's event stream (from `last_event_id` when not NULL). */
+static GInputStream *
+open_events (Fixture *f, const char *id, const char *last_event_id)
 {
   g_autofree char *path = g_strdup_printf ("/v1/runs/%s/events", id);
   g_autoptr(SoupMessage) msg = request_new (f, "GET", path, NULL);
   g_autoptr(GError) error = NULL;
-  GPtrArray *frames = g_ptr_array_new_with_free_func ((GDestroyNotify) frame_free);
-  Frame *cur = NULL;
 
   if (last_event_id)
     soup_message_headers_replace (soup_message_get_request_headers (msg), "Last-Event-ID",
                                   last_event_id);
-  g_autoptr(GInputStream) stream = soup_session_send (f->session, msg, NULL, &error);
+  GInputStream *stream = soup_session_send (f->session, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_OK);
   g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg),
                                                           NULL), ==, "text/event-stream");
-  g_autoptr(GDataInputStream) lines = g_data_input_stream_new (stream);
+  return stream;
+}
+
+/* Reads frames to the stream's end (the server ends it with the run), or
+ * until `stop_after` > 0 frames are in `frames`.  Comments are skipped. */
+static void
+read_frames (GDataInputStream *lines, GPtrArray *frames, guint stop_after)
+{
+  g_autoptr(GError) error = NULL;
+  Frame *cur = NULL;
+
   for (;;)
     {
       g_autofree char *line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
@@ -305,6 +314,8 @@ read_events (Fixture *f, const char *id, const char *last_event_id, guint stop_a
             break;
           continue;
         }
+      if (*line == ':')
+        continue;
       if (cur == NULL)
         cur = g_new0 (Frame, 1);
       if (g_str_has_prefix (line, "id: "))
@@ -315,6 +326,16 @@ read_events (Fixture *f, const char *id, const char *last_event_id, guint stop_a
         cur->data = g_strdup (line + 6);
     }
   g_assert_null (cur);
+}
+
+static GPtrArray *
+read_events (Fixture *f, const char *id, const char *last_event_id, guint stop_after)
+{
+  g_autoptr(GInputStream) stream = open_events (f, id, last_event_id);
+  g_autoptr(GDataInputStream) lines = g_data_input_stream_new (stream);
+  GPtrArray *frames = g_ptr_array_new_with_free_func ((GDestroyNotify) frame_free);
+
+  read_frames (lines, frames, stop_after);
   g_input_stream_close (stream, NULL, NULL);
   return frames;
 }
@@ -347,6 +368,11 @@ test_health_flows_plugins (Fixture *f, gconstpointer data)
 
   g_assert_cmpuint (http (f, "GET", "/healthz", NULL, &health), ==, SOUP_STATUS_OK);
   g_assert_cmpstr (member (health, "status"), ==, "ok");
+  /* Load balancers ask with HEAD. */
+  g_autofree char *head_body = NULL;
+  g_autoptr(SoupMessage) head = request_new (f, "HEAD", "/healthz", NULL);
+  g_assert_cmpuint (http_full (f, head, &head_body, NULL), ==, SOUP_STATUS_OK);
+  g_assert_cmpstr (head_body, ==, "");
   g_assert_cmpint (json_object_get_int_member (json_node_get_object (health), "flows"), ==, 5);
 
   g_autoptr(SoupMessage) m1 = request_new (f, "GET", "/v1/flows", NULL);
@@ -592,6 +618,10 @@ test_background_tasks (Fixture *f, gconstpointer data)
                     ==, SOUP_STATUS_ACCEPTED);
   g_autofree char *cancel = g_strdup_printf ("/v1/tasks/%s/cancel", member (long_task, "task_id"));
   g_assert_cmpuint (http (f, "POST", cancel, NULL, &cancelled), ==, SOUP_STATUS_ACCEPTED);
+  g_assert_cmpstr (member (cancelled, "status"), ==, "cancelling");
+  g_autofree char *done = g_strdup_printf ("/v1/tasks/%s/cancel", member (created, "task_id"));
+  assert_error (f, "POST", done, NULL, 409, "has already completed");
+  assert_error (f, "POST", "/v1/tasks/nope/cancel", NULL, 404, "no task \"nope\"");
 }
 
 /* The same API in C, as an embedding program uses it. */
@@ -643,7 +673,7 @@ static const char *const bad_requests[][5] = {
   /* method, path, body, status, text in the error */
   { "POST", "/v1/flows/quick/runs", "{\"inputs\": ", "400", "malformed JSON" },
   { "POST", "/v1/flows/quick/runs", "[1, 2]", "400", "must be a JSON object, not an array" },
-  { "POST", "/v1/flows/quick/runs", "", "400", "needs a JSON object as its body" },
+  { "POST", "/v1/flows/quick/runs", "", "400", "missing input \"topic\" (flow \"quick\" needs: topic)" },
   { "POST", "/v1/flows/quick/runs", "{\"input\": {}}", "400", "unknown member \"input\" in the body (known: inputs)" },
   { "POST", "/v1/flows/quick/runs", "{\"inputs\": {}}", "400", "missing input \"topic\"" },
   { "POST", "/v1/flows/quick/runs", "{\"inputs\": \"C\"}", "400", "must be a JSON object of input names" },
@@ -808,6 +838,8 @@ test_store_fallback (Fixture *f, gconstpointer data)
   g_assert_cmpuint (http (f, "GET", path, NULL, &run), ==, SOUP_STATUS_OK);
   g_assert_cmpstr (member (run, "run_id"), ==, a);
   g_assert_cmpstr (member (run, "flow"), ==, "kept");
+  /* Not the flow's text: an agent's options may be written in it. */
+  g_assert_false (json_object_has_member (json_node_get_object (run), "flow_source"));
   while (!g_str_equal (member (run, "status"), "completed"))
     {
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
@@ -879,6 +911,13 @@ record_end (const WeftEvent *event, gpointer data)
   g_mutex_unlock (&e->lock);
 }
 
+static gpointer
+stop_server (gpointer data)
+{
+  weft_server_stop (data, 1500);
+  return NULL;
+}
+
 static void
 test_stop (void)
 {
@@ -903,8 +942,18 @@ test_stop (void)
 
   g_autofree char *short_id = kickoff (&f, "slow", "{}");
   g_autofree char *long_id = kickoff (&f, "long", "{}");
+  /* A client watches the long run: its stream must end cleanly, with the
+   * run's last event, before the connections close. */
+  g_autoptr(GInputStream) stream = open_events (&f, long_id, NULL);
+  g_autoptr(GDataInputStream) lines = g_data_input_stream_new (stream);
+  g_autoptr(GPtrArray) frames = g_ptr_array_new_with_free_func ((GDestroyNotify) frame_free);
+  read_frames (lines, frames, 2);
   gint64 start = g_get_monotonic_time ();
-  weft_server_stop (f.server, 1500);
+  GThread *stopper = g_thread_new ("stop", stop_server, f.server);
+  read_frames (lines, frames, 0);
+  g_thread_join (stopper);
+  g_assert_cmpstr (((Frame *) frames->pdata[frames->len - 1])->type, ==, "run.cancelled");
+  assert_frames (frames, 1);
   /* Cancelled at the end of the grace period, not after its 30 s. */
   g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
   g_mutex_lock (&ends.lock);
