@@ -766,7 +766,7 @@ test_unlimited (Fixture *f, gconstpointer data)
 }
 
 /* Many at once: no cap at 256 in flight any more.  The first 256 requests
- * keep their connections alive (16 sessions of 16); those beyond ask for
+ * keep their connections alive (8 sessions of 32); those beyond ask for
  * theirs to be closed once answered.  Again after the surplus sessions
  * have been dropped (2 s empty): the same. */
 static void

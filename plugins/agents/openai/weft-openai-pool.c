@@ -22,9 +22,9 @@
  * theirs once per client.  Should the lookup fail, the sessions ask the
  * engine session's resolver per connection, as before.
  *
- * Connections: the first WEFT_OPENAI_SHARDS_KEPT shards keep their
- * connections alive for the next requests, as one session would, and are
- * used first.  Requests beyond those (more than 256 in flight at once) go
+ * Connections: the first WEFT_OPENAI_SHARDS_KEPT shards (256 connections)
+ * keep their connections alive for the next requests, as one session
+ * would, and are used first.  Requests beyond those (more than 256 in flight at once) go
  * to surplus shards with "Connection: close": a burst of ten thousand
  * requests must not leave ten thousand idle connections behind, holding
  * file descriptors and about 7 KiB each (libsoup's header buffer and
@@ -44,12 +44,15 @@
 #include "weft-openai.h"
 
 /* Most requests one session holds at once.  libsoup's cost per step grows
- * with it (and, while connections are being made, with its square); more
- * shards cost a session object each. */
-#define WEFT_OPENAI_SHARD_SIZE 16
+ * with it, and while a session's connections are being made, each new
+ * request walks the queue once per connection still connecting: about
+ * size³/6 weak-reference lookups per session filled at once.  More shards
+ * cost a session each (and a GSource in the engine's context).  Measured
+ * with 10,000 requests at once: 64 and more cost more CPU, 8 more memory. */
+#define WEFT_OPENAI_SHARD_SIZE 32
 /* Shards that keep their connections alive, however long they stay empty:
  * 256 connections, what the engine's shared session allows one host. */
-#define WEFT_OPENAI_SHARDS_KEPT 16
+#define WEFT_OPENAI_SHARDS_KEPT (256 / WEFT_OPENAI_SHARD_SIZE)
 /* How long a surplus shard may stay empty before it is closed. */
 #define WEFT_OPENAI_SHARD_LINGER_MS 2000
 
