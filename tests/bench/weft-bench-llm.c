@@ -15,7 +15,8 @@
  *                                         answers
  *
  * Reported: the wall time from kickoff until the run's result is back on
- * this thread; peak RSS (getrusage ru_maxrss: process-wide, this process
+ * this thread; the CPU time of this process and of the mock's over the run
+ * (getrusage, /proc/PID/stat), and both per task; peak RSS (getrusage ru_maxrss: process-wide, this process
  * only, not the mock's); the process's thread count (Threads: in
  * /proc/self/status) before kickoff and its maximum while the run is in
  * flight, sampled every 5 ms from a timer on this thread's loop; and
@@ -321,6 +322,7 @@ typedef struct {
   double rss_before_mib;
   double rss_peak_mib;
   double cpu_s;
+  double mock_cpu_s;          /* the mock's, over the run; -1 if unknown */
   guint threads_before;
   guint threads_max;
   guint n_failed;
@@ -329,7 +331,7 @@ typedef struct {
 } BenchResult;
 
 static gboolean
-bench_run (WeftEngine *engine, const char *json, BenchResult *res)
+bench_run (WeftEngine *engine, const char *json, const char *mock_pid, BenchResult *res)
 {
   g_autoptr(GError) error = NULL;
   gint64 t_load = g_get_monotonic_time ();
@@ -348,6 +350,7 @@ bench_run (WeftEngine *engine, const char *json, BenchResult *res)
   guint watchdog = g_timeout_add_seconds ((guint) opt_timeout, bench_stalled, &w);
   guint sampler = g_timeout_add (5, bench_sample_threads, &w);
   double cpu0 = bench_cpu_s ();
+  double mock_cpu0 = bench_proc_cpu_s (mock_pid);
 
   res->threads_before = bench_thread_count ();
   res->rss_before_mib = bench_peak_rss_mib ();
@@ -357,6 +360,7 @@ bench_run (WeftEngine *engine, const char *json, BenchResult *res)
   g_main_loop_run (loop);
   res->wall_us = g_get_monotonic_time () - t0;
   res->cpu_s = bench_cpu_s () - cpu0;
+  res->mock_cpu_s = mock_cpu0 >= 0 ? bench_proc_cpu_s (mock_pid) - mock_cpu0 : -1;
   bench_sample_threads (&w);
   res->threads_max = w.threads_max;
   res->rss_peak_mib = bench_peak_rss_mib ();
@@ -406,10 +410,10 @@ bench_print (const BenchResult *res, gboolean ok)
       printf ("{\"workload\": \"%s\", \"ok\": %s, \"tasks\": %u, \"wall_s\": %.4f, "
               "\"load_s\": %.4f, \"cpu_s\": %.3f, \"rss_peak_mib\": %.1f, "
               "\"rss_before_mib\": %.1f, \"threads_before\": %u, \"threads_max\": %u, "
-              "\"failed_tasks\": %u}\n",
+              "\"failed_tasks\": %u, \"mock_cpu_s\": %.3f}\n",
               res->label, ok ? "true" : "false", res->n_tasks, (double) res->wall_us / 1e6,
               (double) res->load_us / 1e6, res->cpu_s, res->rss_peak_mib, res->rss_before_mib,
-              res->threads_before, res->threads_max, res->n_failed);
+              res->threads_before, res->threads_max, res->n_failed, res->mock_cpu_s);
       return;
     }
   printf ("%-16s %7u tasks  wall %8.3f s  cpu %7.3f s  peak RSS %7.1f MiB (%.1f before)"
@@ -417,6 +421,10 @@ bench_print (const BenchResult *res, gboolean ok)
           res->label, res->n_tasks, (double) res->wall_us / 1e6, res->cpu_s,
           res->rss_peak_mib, res->rss_before_mib, res->threads_max, res->threads_before,
           ok ? "" : "  FAILED");
+  if (res->mock_cpu_s >= 0 && res->n_tasks > 0)
+    printf ("  CPU per task: %.0f µs here, %.0f µs in the mock (%.3f s over the run)\n",
+            res->cpu_s * 1e6 / res->n_tasks, res->mock_cpu_s * 1e6 / res->n_tasks,
+            res->mock_cpu_s);
   if (res->n_failed > 0)
     printf ("  %u task(s) failed; first: %s\n", res->n_failed, res->first_error);
   else if (res->first_output != NULL)
@@ -539,7 +547,7 @@ main (int argc, char **argv)
                                 : bench_flow_parallel (mock.base_url, (guint) n);
   BenchResult res = { 0 };
   res.label = label;
-  gboolean ok = bench_run (engine, json, &res);
+  gboolean ok = bench_run (engine, json, g_subprocess_get_identifier (mock.proc), &res);
   bench_print (&res, ok);
   if (tools && !opt_json)
     printf ("  (%d tool calls of %d ms each: %.1f s when they overlap, %.1f s one after another)\n",
