@@ -254,7 +254,7 @@ test_rows (Fixture *f, gconstpointer data)
   g_assert_cmpint (run->status, ==, WEFT_STATUS_COMPLETED);
   text = query_text (db, "PRAGMA journal_mode");
   g_assert_cmpstr (text, ==, "wal");
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 3);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 4);
 
   /* run.started, 4 × (started, completed), run.completed */
   guint n = g_hash_table_size (expected.json);
@@ -465,7 +465,7 @@ test_migrate_old (Fixture *f, gconstpointer data)
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
   /* Upgraded in place; the old rows are still there. */
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 3);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 4);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   list = weft_store_list_runs (store, 0, &error);
@@ -510,7 +510,7 @@ test_migrate_v2 (Fixture *f, gconstpointer data)
   exec_sql (db, data_v2);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 3);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 4);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   /* Every event, under the same (run_id, seq), through the view. */
@@ -542,6 +542,112 @@ test_migrate_v2 (Fixture *f, gconstpointer data)
                    ==, "Z");
   g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (t, 1), "name"),
                    ==, "alpha");
+  sqlite3_close (db);
+}
+
+/* Version 3 as released: runs keyed by an integer id, tasks keyed by
+ * (run, name) with their order in `ord`, events by run id × 2^32 + seq.
+ * Run 7 was killed while "a" was retrying; "b" had completed.  Step 4
+ * moves tasks under integer keys and the run's flow source apart. */
+static const char *const schema_v3 =
+  "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,"
+  "  applied_wall_us INTEGER NOT NULL);"
+  "INSERT INTO schema_version VALUES (1, 0), (2, 0), (3, 0);"
+  "CREATE TABLE runs (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, flow TEXT,"
+  "  status TEXT NOT NULL, error TEXT, inputs TEXT, flow_source TEXT, started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER, last_seq INTEGER NOT NULL DEFAULT 0);"
+  "CREATE INDEX runs_by_start ON runs (started_wall_us);"
+  "CREATE TABLE task_rows (run INTEGER NOT NULL, name TEXT NOT NULL, ord INTEGER NOT NULL,"
+  "  status TEXT NOT NULL, output TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,"
+  "  started_wall_us INTEGER, finished_wall_us INTEGER, PRIMARY KEY (run, name)) WITHOUT ROWID;"
+  "CREATE TABLE event_rows (key INTEGER PRIMARY KEY, type TEXT NOT NULL, task TEXT,"
+  "  time INTEGER NOT NULL, json TEXT NOT NULL);"
+  "CREATE VIEW events (run_id, seq, type, task, time, json) AS "
+  "  SELECT r.run_id, e.key & 4294967295, e.type, e.task, e.time, e.json "
+  "  FROM runs r JOIN event_rows e ON e.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295;"
+  "CREATE VIEW tasks (run_id, name, status, output, error, attempts, started_wall_us,"
+  "  finished_wall_us) AS "
+  "  SELECT r.run_id, t.name, t.status, t.output, t.error, t.attempts, t.started_wall_us,"
+  "    t.finished_wall_us FROM task_rows t JOIN runs r ON r.id = t.run;"
+  "INSERT INTO task_rows VALUES (7, 'b', 2, 'completed', 'B', NULL, 1, 10, 11),"
+  "  (7, 'a', 5, 'retrying', NULL, 'timed out', 2, 12, NULL);"
+  "INSERT INTO event_rows VALUES ((7 << 32) + 1, 'run.started', NULL, 3, '{\"seq\":1}'),"
+  "  ((7 << 32) + 2, 'task.started', 'b', 10, '{\"seq\":2}'),"
+  "  ((7 << 32) + 3, 'task.completed', 'b', 11, '{\"seq\":3}'),"
+  "  ((7 << 32) + 5, 'task.started', 'a', 12, '{\"seq\":5}'),"
+  "  ((7 << 32) + 7, 'task.retrying', 'a', 13, '{\"seq\":7}');";
+
+static void
+check_migrated_v3 (JsonObject *run)
+{
+  JsonArray *t = json_object_get_array_member (run, "tasks");
+
+  g_assert_cmpstr (json_object_get_string_member (run, "flow_source"), ==, diamond_flow);
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (run, "inputs"),
+                                                  "topic"), ==, "AI");
+  /* Read from the events, no longer stored. */
+  g_assert_cmpint (json_object_get_int_member (run, "last_seq"), ==, 7);
+  /* In their old order, not by name. */
+  g_assert_cmpuint (json_array_get_length (t), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (t, 0), "name"),
+                   ==, "b");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (t, 0), "output"),
+                   ==, "B");
+  g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (t, 1), "attempts"),
+                   ==, 2);
+}
+
+static void
+test_migrate_v3 (Fixture *f, gconstpointer data)
+{
+  sqlite3 *db = open_db_create (f->db);
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(JsonObject) completed = json_object_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) store = NULL;
+  g_autoptr(JsonNode) run = NULL;
+  g_autoptr(JsonNode) resumed = NULL;
+  g_autofree char *tasks = NULL;
+  char *sql = sqlite3_mprintf ("INSERT INTO runs (id, run_id, flow, status, inputs, flow_source,"
+                               "  started_wall_us, last_seq) VALUES (7, 'run-3', 'diamond',"
+                               "  'running', '{\"topic\":\"AI\"}', %Q, 3, 7)", diamond_flow);
+
+  exec_sql (db, schema_v3);
+  exec_sql (db, sql);
+  sqlite3_free (sql);
+  store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 4);
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                  "'runs_by_start'"), ==, 1);
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM events WHERE run_id = 'run-3'"), ==, 5);
+  g_assert_cmpint (query_int (db, "SELECT last_seq FROM runs WHERE run_id = 'run-3'"), ==, 7);
+  run = weft_store_get_run (store, "run-3", &error);
+  g_assert_no_error (error);
+  check_migrated_v3 (json_node_get_object (run));
+
+  /* Resumed: the rows the old schema wrote are updated, not doubled;
+   * "a" keeps its first start, the new tasks come after the old ones. */
+  json_object_set_string_member (completed, "b", "B");
+  WeftKickoffOptions resume = { .completed = completed, .resume_run_id = "run-3",
+                                .resume_seq = 7 };
+  g_autoptr(Ran) again = run_stored (f, diamond_flow, &resume, NULL);
+  g_assert_cmpint (again->status, ==, WEFT_STATUS_COMPLETED);
+  tasks = query_text (db, "SELECT group_concat(name || ':' || status || ':' || started_wall_us, ' ') "
+                          "FROM (SELECT * FROM tasks WHERE run_id = 'run-3' AND name IN ('a', 'b'))");
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM tasks WHERE run_id = 'run-3'"), ==, 4);
+  weft_test_assert_contains (tasks, "a:completed:12");
+  weft_test_assert_contains (tasks, "b:completed:10");
+  resumed = weft_store_get_run (store, "run-3", &error);
+  g_assert_no_error (error);
+  JsonArray *t = json_object_get_array_member (json_node_get_object (resumed), "tasks");
+  static const char *const order[] = { "b", "a", "c", "d" };
+  g_assert_cmpuint (json_array_get_length (t), ==, G_N_ELEMENTS (order));
+  for (guint i = 0; i < G_N_ELEMENTS (order); i++)
+    g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (t, i), "name"),
+                     ==, order[i]);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (resumed), "status"),
+                   ==, "completed");
   sqlite3_close (db);
 }
 
@@ -603,6 +709,7 @@ main (int argc, char **argv)
   ADD ("flow-store", test_flow_store);
   ADD ("migrate-old", test_migrate_old);
   ADD ("migrate-v2", test_migrate_v2);
+  ADD ("migrate-v3", test_migrate_v3);
   ADD ("refuse-newer", test_refuse_newer);
   ADD ("bad-options", test_bad_options);
 #undef ADD

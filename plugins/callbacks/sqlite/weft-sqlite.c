@@ -27,15 +27,25 @@
  * (flush) writes it at once. */
 #define WEFT_SQLITE_DEFER_RUNNING_US (5 * 1000 * 1000)
 
-/* An event's key in event_rows is runs.id × 2^32 + seq. */
+/* An event's key in event_rows is run_rows.id × 2^32 + seq. */
 #define WEFT_SQLITE_MAX_SEQ G_GUINT64_CONSTANT (0xFFFFFFFF)
 
 /* The writer's cache holds a whole batch (20,000 events of a few hundred
  * bytes, their task rows and the B-tree pages above them): a smaller one
- * spills dirty pages to the WAL mid-transaction and reads them back. */
+ * spills dirty pages to the WAL mid-transaction and reads them back.
+ * Checkpoints are the checkpointer's (below), not the writer's. */
 #define WEFT_SQLITE_WRITER_PRAGMAS \
   "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;" \
-  "PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864;"
+  "PRAGMA journal_size_limit = 67108864;"
+
+/* A commit that leaves this many pages (4 KiB) in the WAL wakes the
+ * checkpointer thread, which copies them to the database while the writer
+ * goes on; the writer checkpoints itself only past the second figure, when
+ * the checkpointer cannot keep up or a busy writer never lets the WAL
+ * start over (it restarts only when a transaction begins with every page
+ * copied), so that the WAL stays bounded. */
+#define WEFT_SQLITE_CHECKPOINT_PAGES 4096
+#define WEFT_SQLITE_WAL_MAX_PAGES 65536
 
 /* Schema steps, applied in order inside one transaction: step i takes a
  * database from version i to version i + 1.  Never edit a released step;
@@ -138,18 +148,85 @@ static const char *const weft_sqlite_migrations[] = {
   "  SELECT r.run_id, t.name, t.status, t.output, t.error, t.attempts, t.started_wall_us,"
   "    t.finished_wall_us "
   "  FROM task_rows t JOIN runs r ON r.id = t.run;",
+  /* 4: what a batch writes costs what it changed.  A task's row is keyed
+   * by runs.id × 2^32 + ord (the seq of its first event), its rowid, so
+   * that a new task is an append and its next write an update by rowid:
+   * keyed by (run, name), both were a search by name in a B-tree that each
+   * batch touched all over.  (run, name) stays unique without an index:
+   * the writer knows the rows of every run it writes (docs/store.md).  A
+   * run's row keeps what changes (`run_rows`); its inputs and flow source,
+   * written once and often large, are in `run_sources`: SQLite rewrites a
+   * whole row to update one column.  `last_seq` is not stored but read
+   * from event_rows (its highest key in the run's range).  `runs`,
+   * `tasks` and `events` are views with the columns they had. */
+  "CREATE TABLE run_rows ("
+  "  id INTEGER PRIMARY KEY,"
+  "  run_id TEXT NOT NULL UNIQUE,"
+  "  flow TEXT,"
+  "  status TEXT NOT NULL,"
+  "  error TEXT,"
+  "  started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER);"
+  "INSERT INTO run_rows (id, run_id, flow, status, error, started_wall_us, finished_wall_us) "
+  "SELECT id, run_id, flow, status, error, started_wall_us, finished_wall_us FROM runs;"
+  "CREATE TABLE run_sources ("
+  "  id INTEGER PRIMARY KEY,"
+  "  inputs TEXT,"
+  "  flow_source TEXT);"
+  "INSERT INTO run_sources (id, inputs, flow_source) "
+  "SELECT id, inputs, flow_source FROM runs "
+  "WHERE inputs IS NOT NULL OR flow_source IS NOT NULL;"
+  "CREATE TABLE task_rows_v4 ("
+  "  key INTEGER PRIMARY KEY,"
+  "  name TEXT NOT NULL,"
+  "  status TEXT NOT NULL,"
+  "  output TEXT,"
+  "  error TEXT,"
+  "  attempts INTEGER NOT NULL DEFAULT 0,"
+  "  started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER);"
+  "INSERT INTO task_rows_v4 (key, name, status, output, error, attempts, started_wall_us,"
+  "  finished_wall_us) "
+  "SELECT (run << 32) + ord, name, status, output, error, attempts, started_wall_us,"
+  "  finished_wall_us FROM task_rows ORDER BY run, ord;"
+  "DROP VIEW events;"
+  "DROP VIEW tasks;"
+  "DROP TABLE task_rows;"
+  "DROP TABLE runs;"
+  "ALTER TABLE task_rows_v4 RENAME TO task_rows;"
+  "CREATE INDEX runs_by_start ON run_rows (started_wall_us);"
+  "CREATE VIEW runs (id, run_id, flow, status, error, inputs, flow_source, started_wall_us,"
+  "  finished_wall_us, last_seq) AS "
+  "  SELECT r.id, r.run_id, r.flow, r.status, r.error, s.inputs, s.flow_source,"
+  "    r.started_wall_us, r.finished_wall_us,"
+  "    coalesce ((SELECT max (e.key) FROM event_rows e"
+  "               WHERE e.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295)"
+  "              & 4294967295, 0) "
+  "  FROM run_rows r LEFT JOIN run_sources s ON s.id = r.id;"
+  "CREATE VIEW events (run_id, seq, type, task, time, json) AS "
+  "  SELECT r.run_id, e.key & 4294967295, e.type, e.task, e.time, e.json "
+  "  FROM run_rows r JOIN event_rows e "
+  "    ON e.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295;"
+  "CREATE VIEW tasks (run_id, name, status, output, error, attempts, started_wall_us,"
+  "  finished_wall_us) AS "
+  "  SELECT r.run_id, t.name, t.status, t.output, t.error, t.attempts, t.started_wall_us,"
+  "    t.finished_wall_us "
+  "  FROM run_rows r JOIN task_rows t "
+  "    ON t.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295;",
 };
 
 #define WEFT_SQLITE_SCHEMA_VERSION ((gint64) G_N_ELEMENTS (weft_sqlite_migrations))
 
 typedef enum {
   STMT_EVENT,
-  STMT_TASK,
+  STMT_TASK_INSERT,
+  STMT_TASK_UPDATE,
+  STMT_TASK_LOAD,
   STMT_RUN_SEEN,
   STMT_RUN_ID,
   STMT_RUN_START,
+  STMT_RUN_SOURCE,
   STMT_RUN_END,
-  STMT_LAST_SEQ,
   STMT_BEGIN,
   STMT_COMMIT,
   N_STMTS
@@ -159,65 +236,77 @@ static const char *const weft_sqlite_stmt_sql[N_STMTS] = {
   [STMT_EVENT] =
     "INSERT OR IGNORE INTO event_rows (key, type, task, time, json) "
     "VALUES (?1, ?2, ?3, ?4, ?5)",
-  /* A skip (attempt 0) keeps the attempts made; the first start stays. */
-  [STMT_TASK] =
-    "INSERT INTO task_rows (run, name, ord, status, output, error, attempts, started_wall_us, "
-    "  finished_wall_us) VALUES (?1, ?2, ?9, ?3, ?4, ?5, ?6, ?7, ?8) "
-    "ON CONFLICT (run, name) DO UPDATE SET status = excluded.status, "
-    "  output = excluded.output, error = excluded.error, "
-    "  attempts = CASE WHEN excluded.attempts > 0 THEN excluded.attempts "
-    "                  ELSE task_rows.attempts END, "
-    "  started_wall_us = coalesce(task_rows.started_wall_us, excluded.started_wall_us), "
-    "  finished_wall_us = excluded.finished_wall_us",
+  /* The writer holds a task's whole row (docs/store.md): a new one is
+   * inserted, a known one updated by its key, never merged in SQL. */
+  [STMT_TASK_INSERT] =
+    "INSERT INTO task_rows (key, name, status, output, error, attempts, started_wall_us, "
+    "  finished_wall_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+  [STMT_TASK_UPDATE] =
+    "UPDATE task_rows SET status = ?3, output = ?4, error = ?5, attempts = ?6, "
+    "  started_wall_us = ?7, finished_wall_us = ?8 WHERE key = ?1",
+  [STMT_TASK_LOAD] =
+    "SELECT key, name, attempts, started_wall_us FROM task_rows WHERE key BETWEEN ?1 AND ?2",
   /* An instance that only some tasks name sees no run.* events: the run's
    * row then holds what task events tell. */
   [STMT_RUN_SEEN] =
-    "INSERT OR IGNORE INTO runs (run_id, flow, status) VALUES (?1, ?2, 'running')",
-  [STMT_RUN_ID] = "SELECT id FROM runs WHERE run_id = ?1",
+    "INSERT OR IGNORE INTO run_rows (run_id, flow, status) VALUES (?1, ?2, 'running')",
+  [STMT_RUN_ID] = "SELECT id FROM run_rows WHERE run_id = ?1",
+  /* A resume keeps the first start, inputs and flow source. */
   [STMT_RUN_START] =
-    "INSERT INTO runs (run_id, flow, status, inputs, flow_source, started_wall_us) "
-    "VALUES (?1, ?2, 'running', ?3, ?4, ?5) "
-    "ON CONFLICT (run_id) DO UPDATE SET flow = excluded.flow, status = 'running', "
-    "  error = NULL, finished_wall_us = NULL, "
-    "  inputs = coalesce(runs.inputs, excluded.inputs), "
-    "  flow_source = coalesce(runs.flow_source, excluded.flow_source), "
-    "  started_wall_us = coalesce(runs.started_wall_us, excluded.started_wall_us)",
+    "UPDATE run_rows SET flow = ?2, status = 'running', error = NULL, "
+    "  finished_wall_us = NULL, started_wall_us = coalesce(started_wall_us, ?3) "
+    "WHERE id = ?1",
+  [STMT_RUN_SOURCE] =
+    "INSERT INTO run_sources (id, inputs, flow_source) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (id) DO UPDATE SET inputs = coalesce(inputs, excluded.inputs), "
+    "  flow_source = coalesce(flow_source, excluded.flow_source) "
+    "WHERE inputs IS NULL OR flow_source IS NULL",
   [STMT_RUN_END] =
-    "UPDATE runs SET status = ?2, error = ?3, finished_wall_us = ?4 WHERE id = ?1",
-  [STMT_LAST_SEQ] =
-    "UPDATE runs SET last_seq = max(last_seq, ?2) WHERE id = ?1",
+    "UPDATE run_rows SET status = ?2, error = ?3, finished_wall_us = ?4 WHERE id = ?1",
   [STMT_BEGIN] = "BEGIN IMMEDIATE",
   [STMT_COMMIT] = "COMMIT",
 };
 
-/* A task's row as this batch's events leave it, written once at commit:
- * a task that starts and completes within one batch costs one upsert, not
- * two.  Fields are those of the last event, but `started_wall_us` (the
- * first start) and `attempts` (the last attempt that is not 0). */
+/* A task's row as the writer knows it.  Fields are those of the task's
+ * last event, but `started_wall_us` (the first start) and `attempts` (the
+ * last attempt that is not 0).  A row waits in memory until its batch is
+ * committed, so that a task that starts and completes within one batch
+ * costs one write, not two; once written, its texts are dropped. */
 typedef struct {
   char *name;
+  gint64 key;                 /* task_rows.key: run_rows.id × 2^32 + ord */
+  gboolean stored;            /* the row exists */
+  gboolean pending;           /* changed since written: in its run's `pending` */
+  GList *waiting;             /* or its link in its run's `waiting` */
   const char *status;         /* static */
   char *output;
   char *error;
   int attempts;
-  guint64 first_seq;          /* the row's `ord` when it is new */
-  gint64 deferred_us;         /* when a commit first left it unwritten */
   gint64 started_wall_us;
   gint64 finished_wall_us;
-} WeftSqliteBatchTask;
+  gint64 deferred_us;         /* when a commit left it unwritten */
+} WeftSqliteTask;
 
+/* A run the writer has seen an event of.  `complete` says that `tasks`
+ * holds every row the run has: a run whose row this instance created, and
+ * none of whose events it found stored already (which would mean another
+ * writer).  Otherwise its rows are read back at the first task it does
+ * not know, so that a task never gets a second row. */
 typedef struct {
   char *run_id;
-  gint64 id;                  /* runs.id */
-  guint64 last_seq;
-  GHashTable *tasks;          /* name → WeftSqliteBatchTask (owned by `order`) */
-  GPtrArray *order;           /* the batch's tasks, as first touched */
-} WeftSqliteBatchRun;
+  gint64 id;                  /* run_rows.id */
+  gboolean complete;
+  gboolean ended;             /* its run.* end is stored: forgotten at commit */
+  gboolean in_batch;          /* in WeftSqlite.batch */
+  GHashTable *tasks;          /* name → WeftSqliteTask (owned) */
+  GPtrArray *pending;         /* tasks to write at commit, as first touched */
+  GQueue *waiting;            /* started tasks whose row waits, oldest first */
+} WeftSqliteRun;
 
 static void
-weft_sqlite_batch_task_free (gpointer data)
+weft_sqlite_task_free (gpointer data)
 {
-  WeftSqliteBatchTask *task = data;
+  WeftSqliteTask *task = data;
 
   g_free (task->name);
   g_free (task->output);
@@ -226,12 +315,13 @@ weft_sqlite_batch_task_free (gpointer data)
 }
 
 static void
-weft_sqlite_batch_run_free (gpointer data)
+weft_sqlite_run_free (gpointer data)
 {
-  WeftSqliteBatchRun *run = data;
+  WeftSqliteRun *run = data;
 
   g_hash_table_unref (run->tasks);
-  g_ptr_array_unref (run->order);
+  g_ptr_array_unref (run->pending);
+  g_queue_free (run->waiting);
   g_free (run->run_id);
   g_free (run);
 }
@@ -247,13 +337,20 @@ typedef struct {
   gboolean in_batch;
   guint batch_events;
   gint64 batch_started_us;
-  GHashTable *batch_runs;     /* run id → WeftSqliteBatchRun, this batch's */
-  WeftSqliteBatchRun *cur_run; /* the last event's, in batch_runs */
-  GHashTable *known_runs;     /* run id → its runs.id (gint64), rows that exist */
+  GHashTable *runs;           /* run id → WeftSqliteRun */
+  GPtrArray *batch;           /* the runs with something to write at commit */
+  WeftSqliteRun *cur_run;     /* the last event's */
   GString *json;              /* the event being stored, as JSON */
 
   GMutex read_lock;
   sqlite3 *reader;            /* opened by the first read */
+
+  /* The checkpointer: started by the first commit that needs it. */
+  GMutex checkpoint_lock;
+  GCond checkpoint_cond;
+  GThread *checkpointer;
+  gboolean checkpoint_wanted;
+  gboolean checkpoint_stop;
 } WeftSqlite;
 
 static const WeftOption weft_sqlite_options[] = {
@@ -455,18 +552,105 @@ weft_sqlite_check_options (WeftSqlite *self, const WeftConfig *config, GError **
   return TRUE;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Checkpoints (a thread of their own)                                      */
+
+/* Copies the WAL's pages into the database whenever the writer asks, on a
+ * connection of its own: a PASSIVE checkpoint neither waits for nor blocks
+ * the writer, so that copying (and its fsyncs) happens beside writing, not
+ * in it.  What it has not copied when the plugin closes is copied by the
+ * writer's close. */
+static gpointer
+weft_sqlite_checkpointer (gpointer data)
+{
+  WeftSqlite *self = data;
+  g_autoptr(GError) error = NULL;
+  sqlite3 *db = NULL;
+
+  /* A connection learns that the file is in WAL mode at its first read:
+   * until then, a checkpoint does nothing. */
+  if (!weft_sqlite_open_db (self, SQLITE_OPEN_READWRITE, &db, &error)
+      || !weft_sqlite_exec (self, db, "SELECT count(*) FROM sqlite_master", &error))
+    {
+      /* The writer still checkpoints past WEFT_SQLITE_WAL_MAX_PAGES. */
+      g_log_structured ("weft-sqlite", G_LOG_LEVEL_WARNING, "MESSAGE", "%s", error->message);
+      sqlite3_close_v2 (db);
+      return NULL;
+    }
+  g_mutex_lock (&self->checkpoint_lock);
+  while (!self->checkpoint_stop)
+    {
+      if (!self->checkpoint_wanted)
+        {
+          g_cond_wait (&self->checkpoint_cond, &self->checkpoint_lock);
+          continue;
+        }
+      self->checkpoint_wanted = FALSE;
+      g_mutex_unlock (&self->checkpoint_lock);
+      sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+      g_mutex_lock (&self->checkpoint_lock);
+    }
+  g_mutex_unlock (&self->checkpoint_lock);
+  sqlite3_close_v2 (db);
+  return NULL;
+}
+
+static void
+weft_sqlite_checkpoint_soon (WeftSqlite *self)
+{
+  g_mutex_lock (&self->checkpoint_lock);
+  if (self->checkpoint_stop)
+    {
+      /* Closing: the writer's close copies what is left. */
+      g_mutex_unlock (&self->checkpoint_lock);
+      return;
+    }
+  if (self->checkpointer == NULL)
+    self->checkpointer = g_thread_new ("weft-sqlite-ckpt", weft_sqlite_checkpointer, self);
+  self->checkpoint_wanted = TRUE;
+  g_cond_signal (&self->checkpoint_cond);
+  g_mutex_unlock (&self->checkpoint_lock);
+}
+
+/* Called by SQLite after each commit of the writer, with the WAL's size. */
+static int
+weft_sqlite_wal_hook (void *data, sqlite3 *db, const char *name, int pages)
+{
+  if (pages >= WEFT_SQLITE_WAL_MAX_PAGES)
+    sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  else if (pages >= WEFT_SQLITE_CHECKPOINT_PAGES)
+    weft_sqlite_checkpoint_soon (data);
+  return SQLITE_OK;
+}
+
+/* Waits for a checkpoint under way: the writer's close copies the rest. */
+static void
+weft_sqlite_stop_checkpointer (WeftSqlite *self)
+{
+  g_mutex_lock (&self->checkpoint_lock);
+  self->checkpoint_stop = TRUE;
+  g_cond_signal (&self->checkpoint_cond);
+  g_mutex_unlock (&self->checkpoint_lock);
+  g_clear_pointer (&self->checkpointer, g_thread_join);
+}
+
 static void
 weft_sqlite_free (WeftSqlite *self)
 {
+  weft_sqlite_stop_checkpointer (self);
   for (guint i = 0; i < N_STMTS; i++)
     sqlite3_finalize (self->stmts[i]);
-  sqlite3_close_v2 (self->writer);
+  /* The writer last: closing the last connection copies the WAL's
+   * remaining pages to the database. */
   sqlite3_close_v2 (self->reader);
-  g_clear_pointer (&self->batch_runs, g_hash_table_unref);
-  g_clear_pointer (&self->known_runs, g_hash_table_unref);
+  sqlite3_close_v2 (self->writer);
+  g_clear_pointer (&self->batch, g_ptr_array_unref);
+  g_clear_pointer (&self->runs, g_hash_table_unref);
   if (self->json != NULL)
     g_string_free (self->json, TRUE);
   g_mutex_clear (&self->read_lock);
+  g_mutex_clear (&self->checkpoint_lock);
+  g_cond_clear (&self->checkpoint_cond);
   g_free (self->path);
   g_free (self->synchronous);
   g_free (self);
@@ -492,11 +676,12 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
   g_autofree char *pragma = NULL;
 
   g_mutex_init (&self->read_lock);
+  g_mutex_init (&self->checkpoint_lock);
+  g_cond_init (&self->checkpoint_cond);
   self->path = g_strdup (weft_config_get_string (config, "path"));
   self->synchronous = g_ascii_strdown (weft_config_get_string (config, "synchronous"), -1);
-  self->batch_runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                            weft_sqlite_batch_run_free);
-  self->known_runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, weft_sqlite_run_free);
+  self->batch = g_ptr_array_new ();
   self->json = g_string_sized_new (512);
   if (!weft_sqlite_check_options (self, config, error))
     return NULL;
@@ -512,6 +697,7 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
       || !weft_sqlite_migrate (self, error)
       || !weft_sqlite_prepare (self, error))
     return NULL;
+  sqlite3_wal_hook (self->writer, weft_sqlite_wal_hook, self);
   return g_steal_pointer (&self);
 }
 
@@ -576,79 +762,119 @@ weft_sqlite_begin (WeftSqlite *self)
   return TRUE;
 }
 
+/* Inserts or updates the task's row; its texts are not needed after. */
 static void
-weft_sqlite_write_task (WeftSqlite *self, gint64 run_id, WeftSqliteBatchTask *task)
+weft_sqlite_write_task (WeftSqlite *self, WeftSqliteTask *task)
 {
-  sqlite3_stmt *stmt = self->stmts[STMT_TASK];
+  WeftSqliteStmt which = task->stored ? STMT_TASK_UPDATE : STMT_TASK_INSERT;
+  sqlite3_stmt *stmt = self->stmts[which];
 
-  sqlite3_bind_int64 (stmt, 1, run_id);
-  sqlite3_bind_text (stmt, 2, task->name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 1, task->key);
+  if (!task->stored)
+    sqlite3_bind_text (stmt, 2, task->name, -1, SQLITE_STATIC);
   sqlite3_bind_text (stmt, 3, task->status, -1, SQLITE_STATIC);
   weft_sqlite_bind_text (stmt, 4, task->output);
   weft_sqlite_bind_text (stmt, 5, task->error);
   sqlite3_bind_int (stmt, 6, task->attempts);
   weft_sqlite_bind_time (stmt, 7, task->started_wall_us);
   weft_sqlite_bind_time (stmt, 8, task->finished_wall_us);
-  sqlite3_bind_int64 (stmt, 9, (sqlite3_int64) task->first_seq);
-  weft_sqlite_step (self, STMT_TASK, "cannot store a task");
+  if (weft_sqlite_step (self, which, "cannot store a task"))
+    task->stored = TRUE;
+  task->pending = FALSE;
+  g_clear_pointer (&task->output, g_free);
+  g_clear_pointer (&task->error, g_free);
 }
 
 /* A task that has only started, while more events wait: its row can wait
  * for the task's next event, so that the two cost one write (a busy run
  * starts many tasks a batch before it completes them). */
 static gboolean
-weft_sqlite_defer_task (WeftSqliteBatchTask *task, gboolean idle, gint64 now)
+weft_sqlite_may_wait (WeftSqliteRun *run, WeftSqliteTask *task, gboolean idle)
 {
-  if (idle || task->finished_wall_us != 0 || strcmp (task->status, "running") != 0)
-    return FALSE;
-  if (task->deferred_us == 0)
-    task->deferred_us = now;
-  return now - task->deferred_us < WEFT_SQLITE_DEFER_RUNNING_US;
+  return !idle && !run->ended && task->finished_wall_us == 0
+         && strcmp (task->status, "running") == 0;
 }
 
-/* Each touched task's row, and each run's last_seq, once per batch; with
+/* The run's pending rows, but those that may wait, which join `waiting`;
+ * then the waiting rows whose time is up (all of them when idle).  TRUE
+ * when rows are left waiting.  Waiting rows are kept out
+ * of `pending`, so that a commit costs what changed, not what waits. */
+static gboolean
+weft_sqlite_write_run (WeftSqlite *self, WeftSqliteRun *run, gboolean idle, gint64 now)
+{
+  WeftSqliteTask *task;
+
+  for (guint i = 0; i < run->pending->len; i++)
+    {
+      task = run->pending->pdata[i];
+      if (!weft_sqlite_may_wait (run, task, idle))
+        {
+          weft_sqlite_write_task (self, task);
+          continue;
+        }
+      task->pending = FALSE;
+      task->deferred_us = now;
+      g_queue_push_tail (run->waiting, task);
+      task->waiting = run->waiting->tail;
+    }
+  g_ptr_array_set_size (run->pending, 0);
+  while ((task = g_queue_peek_head (run->waiting)) != NULL
+         && (!weft_sqlite_may_wait (run, task, idle)
+             || now - task->deferred_us >= WEFT_SQLITE_DEFER_RUNNING_US))
+    {
+      g_queue_pop_head (run->waiting);
+      task->waiting = NULL;
+      weft_sqlite_write_task (self, task);
+    }
+  return run->waiting->length > 0;
+}
+
+/* A bound on memory for a process that stores runs forever: runs with
+ * nothing left to write are forgotten (and read back if they go on). */
+#define WEFT_SQLITE_MAX_RUNS 1000
+
+static void
+weft_sqlite_forget_run (WeftSqlite *self, WeftSqliteRun *run)
+{
+  if (self->cur_run == run)
+    self->cur_run = NULL;
+  g_hash_table_remove (self->runs, run->run_id);
+}
+
+/* Each touched task's row once per batch; with
  * the queue busy (!idle), rows of tasks that only started may stay for the
- * next batch. */
+ * next batch.  Ended runs are forgotten. */
 static void
 weft_sqlite_write_batch (WeftSqlite *self, gboolean idle)
 {
-  GHashTableIter iter;
-  gpointer data;
   gint64 now = g_get_monotonic_time ();
+  guint kept = 0;
 
-  g_hash_table_iter_init (&iter, self->batch_runs);
-  while (g_hash_table_iter_next (&iter, NULL, &data))
+  for (guint i = 0; i < self->batch->len; i++)
     {
-      WeftSqliteBatchRun *run = data;
-      sqlite3_stmt *stmt = self->stmts[STMT_LAST_SEQ];
-      guint kept = 0;
+      WeftSqliteRun *run = self->batch->pdata[i];
 
-      for (guint i = 0; i < run->order->len; i++)
-        {
-          WeftSqliteBatchTask *task = run->order->pdata[i];
+      if (weft_sqlite_write_run (self, run, idle, now))
+        self->batch->pdata[kept++] = run;
+      else if (run->ended)
+        weft_sqlite_forget_run (self, run);
+      else
+        run->in_batch = FALSE;
+    }
+  g_ptr_array_set_size (self->batch, kept);
+  if (g_hash_table_size (self->runs) > WEFT_SQLITE_MAX_RUNS)
+    {
+      GHashTableIter iter;
+      WeftSqliteRun *run;
 
-          if (weft_sqlite_defer_task (task, idle, now))
-            {
-              run->order->pdata[kept++] = task;
-              continue;
-            }
-          weft_sqlite_write_task (self, run->id, task);
-          g_hash_table_remove (run->tasks, task->name);
-          weft_sqlite_batch_task_free (task);
-        }
-      /* The written ones are freed: only drop the slots. */
-      g_ptr_array_set_free_func (run->order, NULL);
-      g_ptr_array_set_size (run->order, kept);
-      g_ptr_array_set_free_func (run->order, weft_sqlite_batch_task_free);
-      sqlite3_bind_int64 (stmt, 1, run->id);
-      sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) run->last_seq);
-      weft_sqlite_step (self, STMT_LAST_SEQ, "cannot record a run's last event");
-      if (kept == 0)
-        {
-          if (self->cur_run == run)
-            self->cur_run = NULL;
-          g_hash_table_iter_remove (&iter);
-        }
+      g_hash_table_iter_init (&iter, self->runs);
+      while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &run))
+        if (!run->in_batch)
+          {
+            if (self->cur_run == run)
+              self->cur_run = NULL;
+            g_hash_table_iter_remove (&iter);
+          }
     }
 }
 
@@ -664,73 +890,64 @@ weft_sqlite_commit (WeftSqlite *self, gboolean idle)
   g_autofree char *what = g_strdup_printf ("%u event(s) lost", self->batch_events);
   weft_sqlite_warn (self, what);
   sqlite3_exec (self->writer, "ROLLBACK", NULL, NULL, NULL);
-  /* Rows this batch created are gone with it, and their keys. */
-  g_hash_table_remove_all (self->known_runs);
+  /* Rows this batch wrote are gone with it: what the writer knew of its
+   * runs is read back from the file when they go on. */
+  g_ptr_array_set_size (self->batch, 0);
   self->cur_run = NULL;
-  g_hash_table_remove_all (self->batch_runs);
+  g_hash_table_remove_all (self->runs);
 }
 
-/* The runs.id of the event's run, whose row is created when it has none
+/* The run_rows.id of the event's run, whose row is created when it has none
  * yet (an instance that only some tasks name sees no run.* events: the
- * row then holds what task events tell). */
+ * row then holds what task events tell); `created` says which. */
 static gboolean
-weft_sqlite_run_key (WeftSqlite *self, const WeftEvent *event, gint64 *id)
+weft_sqlite_run_key (WeftSqlite *self, const WeftEvent *event, gint64 *id, gboolean *created)
 {
   const char *run_id = weft_event_get_run_id (event);
-  gint64 *known = g_hash_table_lookup (self->known_runs, run_id);
   sqlite3_stmt *stmt = self->stmts[STMT_RUN_ID];
   int rc;
 
-  if (known != NULL)
-    {
-      *id = *known;
-      return TRUE;
-    }
-  /* A bound on memory for a process that stores runs forever. */
-  if (g_hash_table_size (self->known_runs) > 10000)
-    g_hash_table_remove_all (self->known_runs);
   sqlite3_bind_text (self->stmts[STMT_RUN_SEEN], 1, run_id, -1, SQLITE_STATIC);
   weft_sqlite_bind_text (self->stmts[STMT_RUN_SEEN], 2, weft_event_get_flow_name (event));
   if (!weft_sqlite_step (self, STMT_RUN_SEEN, "cannot store a run"))
     return FALSE;
+  *created = sqlite3_changes (self->writer) > 0;
   sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
   rc = sqlite3_step (stmt);
   if (rc == SQLITE_ROW)
     *id = sqlite3_column_int64 (stmt, 0);
   sqlite3_reset (stmt);
-  if (rc != SQLITE_ROW)
-    {
-      weft_sqlite_warn (self, "cannot read a run's key");
-      return FALSE;
-    }
-  known = g_new (gint64, 1);
-  *known = *id;
-  g_hash_table_insert (self->known_runs, g_strdup (run_id), known);
-  return TRUE;
+  if (rc == SQLITE_ROW)
+    return TRUE;
+  weft_sqlite_warn (self, "cannot read a run's key");
+  return FALSE;
 }
 
-/* The batch's state of the event's run; NULL when its row cannot be
+/* What the writer knows of the event's run; NULL when its row cannot be
  * written.  Consecutive events of one run skip the hash lookup. */
-static WeftSqliteBatchRun *
-weft_sqlite_batch_run (WeftSqlite *self, const WeftEvent *event)
+static WeftSqliteRun *
+weft_sqlite_run (WeftSqlite *self, const WeftEvent *event)
 {
   const char *run_id = weft_event_get_run_id (event);
-  WeftSqliteBatchRun *run = self->cur_run;
+  WeftSqliteRun *run = self->cur_run;
+  gboolean created;
   gint64 id;
 
   if (run != NULL && strcmp (run->run_id, run_id) == 0)
     return run;
-  run = g_hash_table_lookup (self->batch_runs, run_id);
+  run = g_hash_table_lookup (self->runs, run_id);
   if (run == NULL)
     {
-      if (!weft_sqlite_run_key (self, event, &id))
+      if (!weft_sqlite_run_key (self, event, &id, &created))
         return NULL;
-      run = g_new0 (WeftSqliteBatchRun, 1);
+      run = g_new0 (WeftSqliteRun, 1);
       run->run_id = g_strdup (run_id);
       run->id = id;
-      run->order = g_ptr_array_new_with_free_func (weft_sqlite_batch_task_free);
-      run->tasks = g_hash_table_new (g_str_hash, g_str_equal);
-      g_hash_table_insert (self->batch_runs, run->run_id, run);
+      run->complete = created;
+      run->tasks = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, weft_sqlite_task_free);
+      run->pending = g_ptr_array_new ();
+      run->waiting = g_queue_new ();
+      g_hash_table_insert (self->runs, run->run_id, run);
     }
   self->cur_run = run;
   return run;
@@ -739,7 +956,7 @@ weft_sqlite_batch_run (WeftSqlite *self, const WeftEvent *event)
 /* Stores the event itself; FALSE when it was stored before (a second
  * delivery must change nothing) or could not be. */
 static gboolean
-weft_sqlite_insert_event (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEvent *event)
+weft_sqlite_insert_event (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *event)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_EVENT];
   guint64 seq = weft_event_get_seq (event);
@@ -762,24 +979,32 @@ weft_sqlite_insert_event (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftE
   sqlite3_bind_text (stmt, 5, json, (int) self->json->len, SQLITE_STATIC);
   if (!weft_sqlite_step (self, STMT_EVENT, "cannot store an event"))
     return FALSE;
-  return sqlite3_changes (self->writer) > 0;
+  if (sqlite3_changes (self->writer) > 0)
+    return TRUE;
+  /* Someone stored it before: another writer may have rows of this run
+   * that this one does not know. */
+  run->complete = FALSE;
+  return FALSE;
 }
 
 static void
-weft_sqlite_run_started (WeftSqlite *self, const WeftEvent *event)
+weft_sqlite_run_started (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *event)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_RUN_START];
+  sqlite3_stmt *source = self->stmts[STMT_RUN_SOURCE];
 
-  sqlite3_bind_text (stmt, 1, weft_event_get_run_id (event), -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 1, run->id);
   weft_sqlite_bind_text (stmt, 2, weft_event_get_flow_name (event));
-  weft_sqlite_bind_text (stmt, 3, weft_event_get_inputs (event));
-  weft_sqlite_bind_text (stmt, 4, weft_event_get_flow_source (event));
-  sqlite3_bind_int64 (stmt, 5, weft_event_get_wall_us (event));
+  sqlite3_bind_int64 (stmt, 3, weft_event_get_wall_us (event));
   weft_sqlite_step (self, STMT_RUN_START, "cannot store a run");
+  sqlite3_bind_int64 (source, 1, run->id);
+  weft_sqlite_bind_text (source, 2, weft_event_get_inputs (event));
+  weft_sqlite_bind_text (source, 3, weft_event_get_flow_source (event));
+  weft_sqlite_step (self, STMT_RUN_SOURCE, "cannot store a run's flow");
 }
 
 static void
-weft_sqlite_run_ended (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEvent *event,
+weft_sqlite_run_ended (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *event,
                        const char *status)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_RUN_END];
@@ -789,26 +1014,82 @@ weft_sqlite_run_ended (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEven
   weft_sqlite_bind_text (stmt, 3, weft_event_get_error (event));
   sqlite3_bind_int64 (stmt, 4, weft_event_get_wall_us (event));
   weft_sqlite_step (self, STMT_RUN_END, "cannot store a run's end");
-  g_hash_table_remove (self->known_runs, run->run_id);
+  run->ended = TRUE;
 }
 
-/* The task's row after `event`, merged into the batch's. */
+static WeftSqliteTask *
+weft_sqlite_task_new (WeftSqliteRun *run, const char *name, gint64 key)
+{
+  WeftSqliteTask *task = g_new0 (WeftSqliteTask, 1);
+
+  task->name = g_strdup (name);
+  task->key = key;
+  g_hash_table_insert (run->tasks, task->name, task);
+  return task;
+}
+
+/* Reads back the run's task rows that the writer does not know: a run it
+ * did not create (a resume), or that another writer wrote too.  A row it
+ * is about to insert becomes an update of the one found. */
 static void
-weft_sqlite_task_event (WeftSqliteBatchRun *run, const WeftEvent *event, const char *status)
+weft_sqlite_load_tasks (WeftSqlite *self, WeftSqliteRun *run)
+{
+  sqlite3_stmt *stmt = self->stmts[STMT_TASK_LOAD];
+  int rc;
+
+  sqlite3_bind_int64 (stmt, 1, run->id << 32);
+  sqlite3_bind_int64 (stmt, 2, (run->id << 32) + (sqlite3_int64) WEFT_SQLITE_MAX_SEQ);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      const char *name = (const char *) sqlite3_column_text (stmt, 1);
+      WeftSqliteTask *task = g_hash_table_lookup (run->tasks, name);
+
+      if (task != NULL && task->stored)
+        continue;
+      if (task == NULL)
+        task = weft_sqlite_task_new (run, name, 0);
+      task->key = sqlite3_column_int64 (stmt, 0);
+      task->stored = TRUE;
+      if (task->attempts == 0)
+        task->attempts = sqlite3_column_int (stmt, 2);
+      if (sqlite3_column_type (stmt, 3) != SQLITE_NULL)
+        task->started_wall_us = sqlite3_column_int64 (stmt, 3);
+    }
+  sqlite3_reset (stmt);
+  if (rc != SQLITE_DONE)
+    weft_sqlite_warn (self, "cannot read a run's tasks");
+  else
+    run->complete = TRUE;
+}
+
+/* The task's row after `event`, kept until the batch's commit. */
+static void
+weft_sqlite_task_event (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *event,
+                        const char *status)
 {
   const char *name = weft_event_get_task_name (event);
-  WeftSqliteBatchTask *task = g_hash_table_lookup (run->tasks, name);
+  WeftSqliteTask *task = g_hash_table_lookup (run->tasks, name);
   WeftEventType type = weft_event_get_event_type (event);
   gint64 wall = weft_event_get_wall_us (event);
   guint attempt = weft_event_get_attempt (event);
 
-  if (task == NULL)
+  if (task == NULL && !run->complete)
     {
-      task = g_new0 (WeftSqliteBatchTask, 1);
-      task->name = g_strdup (name);
-      task->first_seq = weft_event_get_seq (event);
-      g_ptr_array_add (run->order, task);
-      g_hash_table_insert (run->tasks, task->name, task);
+      weft_sqlite_load_tasks (self, run);
+      task = g_hash_table_lookup (run->tasks, name);
+    }
+  if (task == NULL)
+    task = weft_sqlite_task_new (run, name,
+                                 (run->id << 32) + (sqlite3_int64) weft_event_get_seq (event));
+  if (task->waiting != NULL)
+    {
+      g_queue_delete_link (run->waiting, task->waiting);
+      task->waiting = NULL;
+    }
+  if (!task->pending)
+    {
+      task->pending = TRUE;
+      g_ptr_array_add (run->pending, task);
     }
   task->status = status;
   g_free (task->output);
@@ -829,13 +1110,13 @@ weft_sqlite_task_event (WeftSqliteBatchRun *run, const WeftEvent *event, const c
 
 /* What the runs and tasks tables make of one stored event. */
 static void
-weft_sqlite_apply (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEvent *event)
+weft_sqlite_apply (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *event)
 {
   switch (weft_event_get_event_type (event))
     {
     case WEFT_EVENT_RUN_STARTED:
     case WEFT_EVENT_RUN_RESUMED:
-      weft_sqlite_run_started (self, event);
+      weft_sqlite_run_started (self, run, event);
       break;
     case WEFT_EVENT_RUN_COMPLETED:
       weft_sqlite_run_ended (self, run, event, "completed");
@@ -847,22 +1128,22 @@ weft_sqlite_apply (WeftSqlite *self, WeftSqliteBatchRun *run, const WeftEvent *e
       weft_sqlite_run_ended (self, run, event, "cancelled");
       break;
     case WEFT_EVENT_TASK_STARTED:
-      weft_sqlite_task_event (run, event, "running");
+      weft_sqlite_task_event (self, run, event, "running");
       break;
     case WEFT_EVENT_TASK_COMPLETED:
-      weft_sqlite_task_event (run, event, "completed");
+      weft_sqlite_task_event (self, run, event, "completed");
       break;
     case WEFT_EVENT_TASK_FAILED:
-      weft_sqlite_task_event (run, event, "failed");
+      weft_sqlite_task_event (self, run, event, "failed");
       break;
     case WEFT_EVENT_TASK_CANCELLED:
-      weft_sqlite_task_event (run, event, "cancelled");
+      weft_sqlite_task_event (self, run, event, "cancelled");
       break;
     case WEFT_EVENT_TASK_RETRYING:
-      weft_sqlite_task_event (run, event, "retrying");
+      weft_sqlite_task_event (self, run, event, "retrying");
       break;
     case WEFT_EVENT_TASK_SKIPPED:
-      weft_sqlite_task_event (run, event, "skipped");
+      weft_sqlite_task_event (self, run, event, "skipped");
       break;
     case WEFT_EVENT_TASK_STEP:
     default:
@@ -875,16 +1156,20 @@ static void
 weft_sqlite_on_event (gpointer instance, const WeftEvent *event)
 {
   WeftSqlite *self = instance;
-  WeftSqliteBatchRun *run;
+  WeftSqliteRun *run;
 
   if (!weft_sqlite_begin (self))
     return;
   self->batch_events++;
-  run = weft_sqlite_batch_run (self, event);
+  run = weft_sqlite_run (self, event);
   if (run != NULL && weft_sqlite_insert_event (self, run, event))
     {
-      run->last_seq = MAX (run->last_seq, weft_event_get_seq (event));
       weft_sqlite_apply (self, run, event);
+      if (!run->in_batch)
+        {
+          run->in_batch = TRUE;
+          g_ptr_array_add (self->batch, run);
+        }
     }
   if (self->batch_events >= WEFT_SQLITE_BATCH_MAX_EVENTS
       || g_get_monotonic_time () - self->batch_started_us >= WEFT_SQLITE_BATCH_MAX_US)
@@ -975,7 +1260,7 @@ weft_sqlite_list_runs_locked (WeftSqlite *self, sqlite3 *db, guint limit, GError
 
   if (sqlite3_prepare_v2 (db,
                           "SELECT run_id, flow, status, started_wall_us, finished_wall_us, "
-                          "error FROM runs ORDER BY started_wall_us DESC, rowid DESC "
+                          "error FROM run_rows ORDER BY started_wall_us DESC, id DESC "
                           "LIMIT ?1", -1, &stmt, NULL) != SQLITE_OK)
     {
       weft_sqlite_fail (self, db, "cannot list runs", error);
@@ -1020,14 +1305,15 @@ weft_sqlite_add_tasks (WeftSqlite *self, sqlite3 *db, const char *run_id, JsonBu
   sqlite3_stmt *stmt = NULL;
   int rc;
 
-  /* In the order they first appeared: the order the run reached them. */
+  /* In key order, the order the run reached them. */
   if (sqlite3_prepare_v2 (db,
                           "SELECT t.name AS name, t.status AS status, t.output AS output, "
                           "t.error AS error, t.attempts AS attempts, "
                           "t.started_wall_us AS started_wall_us, "
                           "t.finished_wall_us AS finished_wall_us "
-                          "FROM task_rows t JOIN runs r ON r.id = t.run "
-                          "WHERE r.run_id = ?1 ORDER BY t.ord",
+                          "FROM run_rows r JOIN task_rows t "
+                          "  ON t.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295 "
+                          "WHERE r.run_id = ?1 ORDER BY t.key",
                           -1, &stmt, NULL) != SQLITE_OK)
     return weft_sqlite_fail (self, db, "cannot read a run's tasks", error);
   sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
