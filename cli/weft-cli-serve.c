@@ -20,6 +20,7 @@ typedef struct {
   gint keep_runs;
   gint keep_s;
   gint max_body;
+  gint max_runs;
   gint grace_s;
 } WeftCliServeOptions;
 
@@ -111,6 +112,7 @@ weft_cli_serve (WeftCliServeOptions *o)
     .max_body = (gsize) MAX (o->max_body, 0),
     .keep_runs = (guint) MAX (o->keep_runs, 0),
     .keep_s = (guint) MAX (o->keep_s, 0),
+    .max_runs = (guint) MAX (o->max_runs, 0),
   };
   g_autoptr(WeftServer) server = weft_server_new (engine, &options);
   if (!weft_cli_serve_load_flows (engine, server, o->flows_dir, &error)
@@ -163,6 +165,8 @@ weft_cli_serve_main (char **args)
       "Seconds finished runs and tasks are kept in memory (default 3600)", "S" },
     { "max-body", 0, 0, G_OPTION_ARG_INT, &o.max_body,
       "Largest request body in bytes; larger ones get 413 (default 1048576)", "BYTES" },
+    { "max-runs", 0, 0, G_OPTION_ARG_INT, &o.max_runs,
+      "Runs in flight at most; kickoffs beyond get 503 and Retry-After (default 10000)", "N" },
     { "grace", 'g', 0, G_OPTION_ARG_INT, &o.grace_s,
       "On SIGTERM, seconds runs in flight get before they are cancelled (default 30)", "S" },
     { NULL },
@@ -185,7 +189,7 @@ weft_cli_serve_main (char **args)
       else if (o.flows_dir == NULL)
         status = weft_cli_usage_error ("serve", "--flows DIR is required");
       else if (o.threads < 0 || o.keep_runs < 0 || o.keep_s < 0 || o.max_body < 0
-               || o.grace_s < 0)
+               || o.max_runs < 0 || o.grace_s < 0)
         status = weft_cli_usage_error ("serve", "numbers must not be negative");
       else
         {

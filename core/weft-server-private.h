@@ -21,11 +21,13 @@ struct _WeftServer {
   GSocket *listener;          /* ours: libsoup 3.2's own listener leaks each
                                * socket it accepts */
   GSource *accept_source;
+  GSocket *parked;            /* see weft_server_park_listener */
   guint port;
   char *token;                /* NULL: no Authorization needed */
   gsize max_body;
   guint keep_runs;
   guint keep_s;
+  guint max_runs;
   GHashTable *flows;          /* name → WeftFlow* (a reference) */
   GPtrArray *stores;          /* WeftStore*, owned: where older runs are read */
   GThreadPool *store_pool;    /* one thread: store reads never block the loop */
@@ -47,6 +49,8 @@ struct _WeftServer {
 /* Sets `status` and a JSON body; takes `node`. */
 void weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node);
 void weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *object);
+/* A JSON body already serialized (a reference is taken). */
+void weft_server_reply_bytes (SoupServerMessage *msg, guint status, GBytes *json);
 /* {"status": N, "error": MESSAGE} */
 void weft_server_reply_error (SoupServerMessage *msg, guint status, const char *format, ...)
   G_GNUC_PRINTF (3, 4);

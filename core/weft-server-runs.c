@@ -29,7 +29,9 @@ struct _WeftServerRun {
   WeftServer *server;
   WeftRun *run;               /* a reference; its state belongs to the loop */
   GCancellable *cancellable;
-  GPtrArray *events;          /* GBytes*: one SSE frame per event, in order */
+  GPtrArray *events;          /* WeftEvent* (references), in order: framed
+                               * only when someone watches */
+  GBytes *reply;              /* once finished: GET's body, made once */
   GPtrArray *watchers;        /* SoupServerMessage* streaming the events */
   WeftServerBatch *batch;     /* a reference while queued or running in a batch */
   gboolean kicked_off;
@@ -79,6 +81,7 @@ weft_server_run_free (WeftServerRun *rec)
   weft_server_run_close_watchers (rec);
   g_ptr_array_unref (rec->watchers);
   g_ptr_array_unref (rec->events);
+  g_clear_pointer (&rec->reply, g_bytes_unref);
   g_clear_pointer (&rec->batch, weft_server_batch_unref);
   g_clear_object (&rec->cancellable);
   weft_run_unref (rec->run);
@@ -93,7 +96,7 @@ weft_server_run_new (WeftServer *server, WeftRun *run)
   rec->server = server;
   rec->run = run;
   rec->cancellable = g_cancellable_new ();
-  rec->events = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  rec->events = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_event_unref);
   rec->watchers = g_ptr_array_new ();
   g_hash_table_insert (server->runs, run->id, rec);
   server->n_live++;
@@ -240,24 +243,20 @@ weft_server_on_event (const WeftEvent *event, gpointer data)
 
   if (rec == NULL)
     return;
-  GBytes *frame = weft_server_event_frame (event);
-  g_ptr_array_add (rec->events, frame);
-  for (guint i = 0; i < rec->watchers->len; i++)
+  /* Listeners get the event for the call only: keep a reference. */
+  g_ptr_array_add (rec->events, weft_event_ref ((WeftEvent *) event));
+  if (rec->watchers->len > 0)
     {
-      soup_message_body_append_bytes (soup_server_message_get_response_body (rec->watchers->pdata[i]),
-                                      frame);
-      soup_server_message_unpause (rec->watchers->pdata[i]);
+      g_autoptr(GBytes) frame = weft_server_event_frame (event);
+      for (guint i = 0; i < rec->watchers->len; i++)
+        {
+          soup_message_body_append_bytes (soup_server_message_get_response_body (rec->watchers->pdata[i]),
+                                          frame);
+          soup_server_message_unpause (rec->watchers->pdata[i]);
+        }
     }
   if (weft_event_type_ends_run (weft_event_get_event_type (event)))
     weft_server_run_close_watchers (rec);
-}
-
-/* The seq of a frame: its "id: N" line. */
-static guint64
-weft_server_frame_seq (GBytes *frame)
-{
-  return g_ascii_strtoull ((const char *) g_bytes_get_data (frame, NULL) + strlen ("id: "),
-                           NULL, 10);
 }
 
 static void
@@ -316,8 +315,11 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
   soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
   SoupMessageBody *body = soup_server_message_get_response_body (msg);
   for (guint i = 0; i < rec->events->len; i++)
-    if (weft_server_frame_seq (rec->events->pdata[i]) > after)
-      soup_message_body_append_bytes (body, rec->events->pdata[i]);
+    if (weft_event_get_seq (rec->events->pdata[i]) > after)
+      {
+        g_autoptr(GBytes) frame = weft_server_event_frame (rec->events->pdata[i]);
+        soup_message_body_append_bytes (body, frame);
+      }
   if (rec->finished)
     {
       soup_message_body_complete (body);
@@ -421,12 +423,25 @@ weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
   return run;
 }
 
+/* Refuses `n` more runs when stopping, or when they would take the runs
+ * in flight past the limit: memory stays bounded however hard clients
+ * push. */
 static gboolean
-weft_server_refuse_when_stopping (WeftServer *server, SoupServerMessage *msg)
+weft_server_refuse_runs (WeftServer *server, SoupServerMessage *msg, guint n)
 {
   if (server->stopping)
     weft_server_reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "the server is stopping");
-  return server->stopping;
+  else if (server->n_live + n > server->max_runs)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Retry-After", "1");
+      weft_server_reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+                               "%u runs are in flight and %u more would pass the limit of %u "
+                               "(--max-runs): retry later", server->n_live, n, server->max_runs);
+    }
+  else
+    return FALSE;
+  return TRUE;
 }
 
 void
@@ -435,7 +450,7 @@ weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, WeftFlow
   static const char *const allowed[] = { "inputs", NULL };
   g_autoptr(JsonObject) body = weft_server_read_object (msg, allowed);
 
-  if (body == NULL || weft_server_refuse_when_stopping (server, msg))
+  if (body == NULL || weft_server_refuse_runs (server, msg, 1))
     return;
   WeftRun *run = weft_server_new_run (msg, flow, json_object_get_member (body, "inputs"),
                                       "\"inputs\"");
@@ -461,7 +476,7 @@ weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, WeftFlow *
   g_autoptr(JsonObject) body = weft_server_read_object (msg, allowed);
   g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_run_unref);
 
-  if (body == NULL || weft_server_refuse_when_stopping (server, msg))
+  if (body == NULL)
     return;
   JsonNode *inputs = json_object_get_member (body, "inputs");
   guint n = inputs && JSON_NODE_HOLDS_ARRAY (inputs)
@@ -474,7 +489,8 @@ weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, WeftFlow *
       return;
     }
   guint max_parallel = n;
-  if (!weft_server_get_uint_member (msg, body, "max_parallel", 1, G_MAXINT, &max_parallel))
+  if (!weft_server_get_uint_member (msg, body, "max_parallel", 1, G_MAXINT, &max_parallel)
+      || weft_server_refuse_runs (server, msg, n))
     return;
   /* Every run is checked before any starts: a bad one refuses the batch. */
   for (guint i = 0; i < n; i++)
@@ -794,6 +810,22 @@ weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const ch
 {
   WeftServerRun *rec = weft_server_lookup (server, id);
 
+  if (rec && rec->finished)
+    {
+      /* A finished run no longer changes: its body is made once. */
+      if (rec->reply == NULL)
+        {
+          g_autoptr(JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+          g_autoptr(JsonGenerator) gen = json_generator_new ();
+          gsize length = 0;
+          json_node_take_object (node, weft_server_run_to_json (rec, TRUE));
+          json_generator_set_root (gen, node);
+          char *text = json_generator_to_data (gen, &length);
+          rec->reply = g_bytes_new_take (text, length);
+        }
+      weft_server_reply_bytes (msg, SOUP_STATUS_OK, rec->reply);
+      return;
+    }
   if (rec)
     {
       weft_server_reply_object (msg, SOUP_STATUS_OK, weft_server_run_to_json (rec, TRUE));

@@ -6,6 +6,7 @@
  * routes by path.  Runs live in weft-server-runs.c. */
 #include "weft-server-private.h"
 
+#include <gio/gunixsocketaddress.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #define WEFT_SERVER_MAX_BODY_DEFAULT (1024 * 1024)
 #define WEFT_SERVER_KEEP_RUNS_DEFAULT 1000
 #define WEFT_SERVER_KEEP_S_DEFAULT 3600
+#define WEFT_SERVER_MAX_RUNS_DEFAULT 10000
 
 /* Per-request state, on the message. */
 typedef struct {
@@ -44,6 +46,16 @@ weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *obje
 
   json_node_take_object (node, object);
   weft_server_reply_json (msg, status, node);
+}
+
+void
+weft_server_reply_bytes (SoupServerMessage *msg, guint status, GBytes *json)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  soup_server_message_set_status (msg, status, NULL);
+  soup_message_headers_set_content_type (headers, "application/json", NULL);
+  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), json);
 }
 
 void
@@ -705,12 +717,39 @@ weft_server_handle (SoupServer *soup, SoupServerMessage *msg, const char *path,
 
 /* ---- lifetime ----------------------------------------------------------------------- */
 
+/* libsoup 3.2 keeps a connection alive after a response only when the
+ * server has a listener of its own, and its listener leaks every socket it
+ * accepts.  So the server accepts on its own socket (weft_server_accept)
+ * and gives libsoup one that nobody connects to: a Unix socket with a
+ * random abstract name. */
+static void
+weft_server_park_listener (WeftServer *server)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uuid = g_uuid_string_random ();
+  g_autofree char *name = g_strdup_printf ("weft-serve-%s", uuid);
+  g_autoptr(GSocketAddress) address =
+    g_unix_socket_address_new_with_type (name, -1, G_UNIX_SOCKET_ADDRESS_ABSTRACT);
+  g_autoptr(GSocket) parked = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_DEFAULT, &error);
+
+  if (parked == NULL || !g_socket_bind (parked, address, FALSE, &error)
+      || !g_socket_listen (parked, &error)
+      || !soup_server_listen_socket (server->soup, parked, 0, &error))
+    {
+      g_warning ("HTTP keep-alive is off: %s", error->message);
+      return;
+    }
+  server->parked = g_steal_pointer (&parked);
+}
+
 static gboolean
 weft_server_create_on_loop (gpointer data)
 {
   WeftServer *server = data;
 
   server->soup = soup_server_new ("server-header", "weft", NULL);
+  weft_server_park_listener (server);
   soup_server_add_early_handler (server->soup, NULL, weft_server_early, server, NULL);
   soup_server_add_handler (server->soup, NULL, weft_server_handle, server, NULL);
   weft_server_runs_init (server);
@@ -730,6 +769,7 @@ weft_server_new (WeftEngine *engine, const WeftServerOptions *options)
   server->max_body = options->max_body ? options->max_body : WEFT_SERVER_MAX_BODY_DEFAULT;
   server->keep_runs = options->keep_runs ? options->keep_runs : WEFT_SERVER_KEEP_RUNS_DEFAULT;
   server->keep_s = options->keep_s ? options->keep_s : WEFT_SERVER_KEEP_S_DEFAULT;
+  server->max_runs = options->max_runs ? options->max_runs : WEFT_SERVER_MAX_RUNS_DEFAULT;
   server->flows = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify) weft_flow_unref);
   server->stores = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_store_free);
@@ -1005,6 +1045,7 @@ weft_server_free_on_loop (gpointer data)
   weft_server_streams_clear (server);
   soup_server_disconnect (server->soup);
   g_clear_object (&server->soup);
+  g_clear_object (&server->parked);
   return G_SOURCE_REMOVE;
 }
 

@@ -268,6 +268,10 @@ typedef struct {
   gsize max_body;             /* request bodies over it get 413; 0: 1 MiB */
   guint keep_runs;            /* finished runs kept in memory; 0: 1000 */
   guint keep_s;               /* ... and for how long; 0: 3600 s */
+  /* Runs in flight (batches' queued ones included) at most; a kickoff
+   * beyond gets 503 with Retry-After, so that memory stays bounded under
+   * any load.  0: 10000. */
+  guint max_runs;
   gpointer reserved[4];
 } WeftServerOptions;
 

@@ -64,6 +64,7 @@ typedef struct {
   const char *token;
   gsize max_body;
   guint keep_runs;
+  guint max_runs;
   gboolean with_store;
 } Config;
 
@@ -110,6 +111,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
     .token = c ? c->token : NULL,
     .max_body = c ? c->max_body : 0,
     .keep_runs = c ? c->keep_runs : 0,
+    .max_runs = c ? c->max_runs : 0,
   };
   g_autoptr(GError) error = NULL;
 
@@ -815,6 +817,57 @@ test_retention (Fixture *f, gconstpointer data)
   g_assert_cmpint (json_object_get_int_member (h, "runs_finished"), ==, 4);
 }
 
+static const Config one_run_config = { .max_runs = 1 };
+
+/* Runs in flight are bounded: beyond, 503 with Retry-After. */
+static void
+test_max_runs (Fixture *f, gconstpointer data)
+{
+  g_autofree char *id = kickoff (f, "long", "{}");
+  g_autoptr(SoupMessage) msg = request_new (f, "POST", "/v1/flows/quick/runs",
+                                            "{\"inputs\": {\"topic\": \"x\"}}");
+  g_autoptr(JsonNode) json = NULL;
+
+  g_assert_cmpuint (http_full (f, msg, NULL, &json), ==, SOUP_STATUS_SERVICE_UNAVAILABLE);
+  weft_test_assert_contains (member (json, "error"), "1 runs are in flight");
+  g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                 "Retry-After"), ==, "1");
+  assert_error (f, "POST", "/v1/flows/gate/batch", "{\"inputs\": [{\"n\": 1}]}", 503,
+                "(--max-runs)");
+  g_autofree char *cancel = g_strdup_printf ("/v1/runs/%s/cancel", id);
+  g_assert_cmpuint (http (f, "POST", cancel, NULL, NULL), ==, SOUP_STATUS_ACCEPTED);
+  json_node_unref (wait_run (f, id));
+  g_autofree char *next = kickoff (f, "quick", "{\"inputs\": {\"topic\": \"x\"}}");
+  json_node_unref (wait_run (f, next));
+}
+
+/* Connections are kept alive between requests. */
+static void
+test_keep_alive (Fixture *f, gconstpointer data)
+{
+  guint64 first = 0;
+
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autoptr(SoupMessage) msg = request_new (f, "GET", "/v1/flows", NULL);
+      g_assert_cmpuint (http_full (f, msg, NULL, NULL), ==, SOUP_STATUS_OK);
+      if (i == 0)
+        first = soup_message_get_connection_id (msg);
+      g_assert_cmpuint (soup_message_get_connection_id (msg), ==, first);
+    }
+  g_autofree char *id = kickoff (f, "quick", "{\"inputs\": {\"topic\": \"x\"}}");
+  /* A finished run's body is made once, and is the same each time. */
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s", id);
+  json_node_unref (wait_run (f, id));
+  g_autofree char *a = NULL, *b = NULL;
+  g_autoptr(SoupMessage) m1 = request_new (f, "GET", path, NULL);
+  g_autoptr(SoupMessage) m2 = request_new (f, "GET", path, NULL);
+  g_assert_cmpuint (http_full (f, m1, &a, NULL), ==, SOUP_STATUS_OK);
+  g_assert_cmpuint (http_full (f, m2, &b, NULL), ==, SOUP_STATUS_OK);
+  g_assert_cmpstr (a, ==, b);
+  weft_test_assert_contains (a, "\"status\":\"completed\"");
+}
+
 static const Config store_config = { .keep_runs = 1, .with_store = TRUE };
 
 /* Runs no longer in memory are read from the flow's store. */
@@ -1003,6 +1056,10 @@ main (int argc, char **argv)
   g_test_add ("/server/retention", Fixture, &keep_two_config, fixture_set_up, test_retention,
               fixture_tear_down);
   g_test_add ("/server/store", Fixture, &store_config, fixture_set_up, test_store_fallback,
+              fixture_tear_down);
+  g_test_add ("/server/max-runs", Fixture, &one_run_config, fixture_set_up, test_max_runs,
+              fixture_tear_down);
+  g_test_add ("/server/keep-alive", Fixture, NULL, fixture_set_up, test_keep_alive,
               fixture_tear_down);
   g_test_add_func ("/server/stop", test_stop);
   return g_test_run ();
