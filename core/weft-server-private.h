@@ -77,15 +77,23 @@ void weft_server_on_event (const WeftEvent *event, gpointer data);
  * ones of a batch included. */
 void weft_server_cancel_all (WeftServer *server);
 
-void weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow);
-void weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow);
-void weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *id);
+/* Route handlers: `arg` is the path's {flow} or {id}, `query` may be NULL. */
+typedef void (*WeftServerHandler) (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                   GHashTable *query);
+
+void weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                 GHashTable *query);
+void weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                               GHashTable *query);
+void weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                 GHashTable *query);
+void weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                   GHashTable *query);
+void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                    GHashTable *query);
+void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                GHashTable *query);
 /* A background task no longer in memory, from the stores. */
 void weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id);
-void weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg,
-                                   GHashTable *query);
-void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *id);
-void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *id,
-                                GHashTable *query);
 
 G_END_DECLS

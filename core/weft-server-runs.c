@@ -250,9 +250,9 @@ weft_server_on_event (const WeftEvent *event, gpointer data)
       g_autoptr(GBytes) frame = weft_server_event_frame (event);
       for (guint i = 0; i < rec->watchers->len; i++)
         {
-          soup_message_body_append_bytes (soup_server_message_get_response_body (rec->watchers->pdata[i]),
-                                          frame);
-          soup_server_message_unpause (rec->watchers->pdata[i]);
+          SoupServerMessage *watcher = rec->watchers->pdata[i];
+          soup_message_body_append_bytes (soup_server_message_get_response_body (watcher), frame);
+          soup_server_message_unpause (watcher);
         }
     }
   if (weft_event_type_ends_run (weft_event_get_event_type (event)))
@@ -281,9 +281,10 @@ weft_server_streams_clear (WeftServer *server)
 }
 
 void
-weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *id,
+weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
                            GHashTable *query)
 {
+  const char *id = arg;
   WeftServerRun *rec = weft_server_lookup (server, id);
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   const char *last = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
@@ -445,10 +446,12 @@ weft_server_refuse_runs (WeftServer *server, SoupServerMessage *msg, guint n)
 }
 
 void
-weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow)
+weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                            GHashTable *query)
 {
   static const char *const allowed[] = { "inputs", NULL };
-  g_autoptr(JsonObject) body = weft_server_read_object (msg, allowed);
+  WeftFlow *flow = weft_server_find_flow (server, msg, arg);
+  g_autoptr(JsonObject) body = flow ? weft_server_read_object (msg, allowed) : NULL;
 
   if (body == NULL || weft_server_refuse_runs (server, msg, 1))
     return;
@@ -470,10 +473,12 @@ weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, WeftFlow
 }
 
 void
-weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow)
+weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                          GHashTable *query)
 {
   static const char *const allowed[] = { "inputs", "max_parallel", NULL };
-  g_autoptr(JsonObject) body = weft_server_read_object (msg, allowed);
+  WeftFlow *flow = weft_server_find_flow (server, msg, arg);
+  g_autoptr(JsonObject) body = flow ? weft_server_read_object (msg, allowed) : NULL;
   g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_run_unref);
 
   if (body == NULL)
@@ -554,8 +559,10 @@ weft_server_cancel_all (WeftServer *server)
 }
 
 void
-weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *id)
+weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                               GHashTable *query)
 {
+  const char *id = arg;
   WeftServerRun *rec = weft_server_lookup (server, id);
 
   if (rec == NULL)
@@ -626,8 +633,11 @@ weft_server_trim_stored_run (JsonObject *run)
 static gboolean
 weft_server_matches (JsonObject *run, const char *status, const char *flow)
 {
-  return (status == NULL || g_strcmp0 (json_object_get_string_member_with_default (run, "status", ""), status) == 0)
-         && (flow == NULL || g_strcmp0 (json_object_get_string_member_with_default (run, "flow", ""), flow) == 0);
+  const char *run_status = json_object_get_string_member_with_default (run, "status", "");
+  const char *run_flow = json_object_get_string_member_with_default (run, "flow", "");
+
+  return (status == NULL || g_str_equal (run_status, status))
+         && (flow == NULL || g_str_equal (run_flow, flow));
 }
 
 static gint64
@@ -713,9 +723,13 @@ weft_server_task_from_run (JsonNode *node)
   json_object_set_string_member (o, "task_id", json_object_get_string_member (run, "run_id"));
   json_object_set_string_member (o, "flow", parent);
   json_object_set_string_member (o, "agent", dot + 1);
-  json_object_set_string_member (o, "status", json_object_get_string_member_with_default (run, "status", "running"));
-  json_object_set_string_member (o, "output", json_object_get_string_member_with_default (t, "output", NULL));
-  json_object_set_string_member (o, "error", json_object_get_string_member_with_default (run, "error", NULL));
+  json_object_set_string_member (o, "status",
+                                 json_object_get_string_member_with_default (run, "status",
+                                                                             "running"));
+  json_object_set_string_member (o, "output",
+                                 json_object_get_string_member_with_default (t, "output", NULL));
+  json_object_set_string_member (o, "error",
+                                 json_object_get_string_member_with_default (run, "error", NULL));
   json_object_set_int_member (o, "created_wall_us", started);
   weft_json_set_time (o, "finished_wall_us", finished);
   json_object_set_int_member (o, "duration_us", finished && started ? finished - started : 0);
@@ -806,8 +820,10 @@ weft_server_read_stores (WeftServer *server, WeftStoreRead *r)
 }
 
 void
-weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *id)
+weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                            GHashTable *query)
 {
+  const char *id = arg;
   WeftServerRun *rec = weft_server_lookup (server, id);
 
   if (rec && rec->finished)
@@ -856,7 +872,8 @@ weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, cons
 }
 
 void
-weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, GHashTable *query)
+weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                              GHashTable *query)
 {
   const char *status = query ? g_hash_table_lookup (query, "status") : NULL;
   const char *flow = query ? g_hash_table_lookup (query, "flow") : NULL;

@@ -335,7 +335,8 @@ weft_server_flow_summary (WeftFlow *flow)
 }
 
 static void
-weft_server_handle_flows (WeftServer *server, SoupServerMessage *msg)
+weft_server_handle_flows (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                          GHashTable *query)
 {
   g_autoptr(GPtrArray) names = weft_server_flow_names (server);
   JsonArray *flows = json_array_new ();
@@ -350,8 +351,13 @@ weft_server_handle_flows (WeftServer *server, SoupServerMessage *msg)
 
 /* Names and plugins only: an agent's options may hold keys. */
 static void
-weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow)
+weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                         GHashTable *query)
 {
+  WeftFlow *flow = weft_server_find_flow (server, msg, arg);
+
+  if (flow == NULL)
+    return;
   JsonObject *o = weft_server_flow_summary (flow);
   JsonArray *agents = json_array_new ();
   JsonArray *tasks = json_array_new ();
@@ -413,7 +419,8 @@ weft_server_plugin_to_json (WeftPlugin *plugin)
 }
 
 static void
-weft_server_handle_plugins (WeftServer *server, SoupServerMessage *msg)
+weft_server_handle_plugins (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                            GHashTable *query)
 {
   g_autoptr(GPtrArray) plugins = weft_registry_list (weft_engine_get_registry (server->engine));
   JsonArray *a = json_array_new ();
@@ -426,7 +433,8 @@ weft_server_handle_plugins (WeftServer *server, SoupServerMessage *msg)
 }
 
 static void
-weft_server_handle_health (WeftServer *server, SoupServerMessage *msg)
+weft_server_handle_health (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                           GHashTable *query)
 {
   JsonObject *o = json_object_new ();
 
@@ -457,7 +465,8 @@ weft_server_get_string (SoupServerMessage *msg, JsonObject *obj, const char *key
 }
 
 static void
-weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg)
+weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                GHashTable *query)
 {
   static const char *const allowed[] = { "agent", "flow", "prompt", NULL };
   g_autoptr(JsonObject) body = weft_server_read_object (msg, allowed);
@@ -499,8 +508,8 @@ weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg)
 }
 
 static void
-weft_server_handle_task (WeftServer *server, SoupServerMessage *msg, const char *id,
-                         gboolean cancel)
+weft_server_reply_task (WeftServer *server, SoupServerMessage *msg, const char *id,
+                        gboolean cancel)
 {
   g_autoptr(GError) error = NULL;
   JsonNode *node = weft_engine_check_task (server->engine, id, &error);
@@ -530,7 +539,22 @@ weft_server_handle_task (WeftServer *server, SoupServerMessage *msg, const char 
 }
 
 static void
-weft_server_handle_tasks (WeftServer *server, SoupServerMessage *msg)
+weft_server_handle_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                         GHashTable *query)
+{
+  weft_server_reply_task (server, msg, arg, FALSE);
+}
+
+static void
+weft_server_handle_cancel_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                GHashTable *query)
+{
+  weft_server_reply_task (server, msg, arg, TRUE);
+}
+
+static void
+weft_server_handle_tasks (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                          GHashTable *query)
 {
   JsonObject *o = json_object_new ();
 
@@ -540,122 +564,26 @@ weft_server_handle_tasks (WeftServer *server, SoupServerMessage *msg)
 
 /* ---- routing ------------------------------------------------------------------------ */
 
-typedef void (*WeftServerHandler) (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                   GHashTable *query);
-
-static void
-weft_server_get_health (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_health (s, m);
-}
-
-static void
-weft_server_get_flows (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_flows (s, m);
-}
-
-static void
-weft_server_get_flow (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  WeftFlow *flow = weft_server_find_flow (s, m, a);
-
-  if (flow)
-    weft_server_handle_flow (s, m, flow);
-}
-
-static void
-weft_server_post_run (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  WeftFlow *flow = weft_server_find_flow (s, m, a);
-
-  if (flow)
-    weft_server_handle_kickoff (s, m, flow);
-}
-
-static void
-weft_server_post_batch (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  WeftFlow *flow = weft_server_find_flow (s, m, a);
-
-  if (flow)
-    weft_server_handle_batch (s, m, flow);
-}
-
-static void
-weft_server_get_runs (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_list_runs (s, m, q);
-}
-
-static void
-weft_server_get_run (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_get_run (s, m, a);
-}
-
-static void
-weft_server_post_cancel_run (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_cancel_run (s, m, a);
-}
-
-static void
-weft_server_get_events (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_events (s, m, a, q);
-}
-
-static void
-weft_server_post_task (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_create_task (s, m);
-}
-
-static void
-weft_server_get_tasks (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_tasks (s, m);
-}
-
-static void
-weft_server_get_task (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_task (s, m, a, FALSE);
-}
-
-static void
-weft_server_post_cancel_task (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_task (s, m, a, TRUE);
-}
-
-static void
-weft_server_get_plugins (WeftServer *s, SoupServerMessage *m, const char *a, GHashTable *q)
-{
-  weft_server_handle_plugins (s, m);
-}
-
 /* "*" is one path segment, handed to the handler. */
 static const struct {
   const char *method;
   const char *path;
   WeftServerHandler handler;
 } weft_server_routes[] = {
-  { "GET",  "/healthz",            weft_server_get_health },
-  { "GET",  "/v1/flows",           weft_server_get_flows },
-  { "GET",  "/v1/flows/*",         weft_server_get_flow },
-  { "POST", "/v1/flows/*/runs",    weft_server_post_run },
-  { "POST", "/v1/flows/*/batch",   weft_server_post_batch },
-  { "GET",  "/v1/runs",            weft_server_get_runs },
-  { "GET",  "/v1/runs/*",          weft_server_get_run },
-  { "POST", "/v1/runs/*/cancel",   weft_server_post_cancel_run },
-  { "GET",  "/v1/runs/*/events",   weft_server_get_events },
-  { "POST", "/v1/tasks",           weft_server_post_task },
-  { "GET",  "/v1/tasks",           weft_server_get_tasks },
-  { "GET",  "/v1/tasks/*",         weft_server_get_task },
-  { "POST", "/v1/tasks/*/cancel",  weft_server_post_cancel_task },
-  { "GET",  "/v1/plugins",         weft_server_get_plugins },
+  { "GET",  "/healthz",            weft_server_handle_health },
+  { "GET",  "/v1/flows",           weft_server_handle_flows },
+  { "GET",  "/v1/flows/*",         weft_server_handle_flow },
+  { "POST", "/v1/flows/*/runs",    weft_server_handle_kickoff },
+  { "POST", "/v1/flows/*/batch",   weft_server_handle_batch },
+  { "GET",  "/v1/runs",            weft_server_handle_list_runs },
+  { "GET",  "/v1/runs/*",          weft_server_handle_get_run },
+  { "POST", "/v1/runs/*/cancel",   weft_server_handle_cancel_run },
+  { "GET",  "/v1/runs/*/events",   weft_server_handle_events },
+  { "POST", "/v1/tasks",           weft_server_handle_create_task },
+  { "GET",  "/v1/tasks",           weft_server_handle_tasks },
+  { "GET",  "/v1/tasks/*",         weft_server_handle_task },
+  { "POST", "/v1/tasks/*/cancel",  weft_server_handle_cancel_task },
+  { "GET",  "/v1/plugins",         weft_server_handle_plugins },
 };
 
 /* Matches `path` against `pattern`; the segment "*" stands for is
@@ -827,7 +755,8 @@ weft_server_accept (GSocket *listener, GIOCondition condition, gpointer data)
           return G_SOURCE_CONTINUE;
         }
       g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-      g_autoptr(GSocketConnection) connection = g_socket_connection_factory_create_connection (client);
+      g_autoptr(GSocketConnection) connection =
+        g_socket_connection_factory_create_connection (client);
       g_autoptr(GSocketAddress) local = g_socket_get_local_address (client, NULL);
       g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (client, NULL);
       if (!soup_server_accept_iostream (server->soup, G_IO_STREAM (connection), local, remote,
