@@ -645,10 +645,9 @@ weft_openai_sse_line (WeftOpenaiExchange *ex, const char *line, GError **error)
 
 /* Feeds what arrived; whole lines are parsed, the rest waits for more. */
 static gboolean
-weft_openai_sse_feed (WeftOpenaiExchange *ex, GBytes *bytes, GError **error)
+weft_openai_sse_feed (WeftOpenaiExchange *ex, const guint8 *data, gsize size, GError **error)
 {
-  gsize size, start = 0;
-  const guint8 *data = g_bytes_get_data (bytes, &size);
+  gsize start = 0;
 
   g_byte_array_append (ex->buffer, data, (guint) size);
   for (gsize i = 0; i < ex->buffer->len; i++)
@@ -726,36 +725,77 @@ weft_openai_exchange_complete (WeftOpenaiExchange *ex)
 
 static void weft_openai_exchange_read (WeftOpenaiExchange *ex);
 
+/* What one read brought: `n` bytes of `data`, 0 at the end of the body,
+ * or -1 and `error`.  TRUE when the exchange wants more; otherwise its
+ * attempt is over (answered, failed, retried, or aborted meanwhile). */
+static gboolean
+weft_openai_exchange_take (WeftOpenaiExchange *ex, const guint8 *data, gssize n,
+                           const GError *error)
+{
+  g_autoptr(GError) sse_error = NULL;
+
+  if (ex->finished)
+    weft_openai_exchange_end_attempt (ex, -1);
+  else if (n < 0)
+    weft_openai_exchange_transport_error (ex, error);
+  else if (n == 0)
+    weft_openai_exchange_complete (ex);
+  else if (ex->streaming && !weft_openai_sse_feed (ex, data, (gsize) n, &sse_error))
+    weft_openai_exchange_malformed (ex, sse_error ? sse_error->message : "an event too large");
+  else if (!ex->streaming && ex->buffer->len + (gsize) n > WEFT_OPENAI_MAX_BODY)
+    weft_openai_exchange_malformed (ex, "the answer is larger than 64 MiB");
+  else
+    {
+      if (!ex->streaming)
+        g_byte_array_append (ex->buffer, data, (guint) n);
+      /* A step reported from the stream may have aborted the exchange. */
+      if (!ex->finished)
+        return TRUE;
+      weft_openai_exchange_end_attempt (ex, -1);
+    }
+  return FALSE;
+}
+
+static void weft_openai_exchange_read (WeftOpenaiExchange *ex);
+
 static void
 weft_openai_exchange_got_bytes (GObject *source, GAsyncResult *result, gpointer data)
 {
   WeftOpenaiExchange *ex = data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  gsize size = 0;
+  const guint8 *got = bytes != NULL ? g_bytes_get_data (bytes, &size) : NULL;
 
-  if (ex->finished)
-    weft_openai_exchange_end_attempt (ex, -1);
-  else if (bytes == NULL)
-    weft_openai_exchange_transport_error (ex, error);
-  else if (g_bytes_get_size (bytes) == 0)
-    weft_openai_exchange_complete (ex);
-  else if (ex->streaming && !weft_openai_sse_feed (ex, bytes, &error))
-    weft_openai_exchange_malformed (ex, error ? error->message : "an event too large");
-  else if (!ex->streaming && ex->buffer->len + g_bytes_get_size (bytes) > WEFT_OPENAI_MAX_BODY)
-    weft_openai_exchange_malformed (ex, "the answer is larger than 64 MiB");
-  else
-    {
-      if (!ex->streaming)
-        g_byte_array_append (ex->buffer, g_bytes_get_data (bytes, NULL), (guint) g_bytes_get_size (bytes));
-      if (!ex->finished)
-        weft_openai_exchange_read (ex);
-    }
+  if (weft_openai_exchange_take (ex, got, bytes != NULL ? (gssize) size : -1, error))
+    weft_openai_exchange_read (ex);
   weft_openai_exchange_unref (ex);
 }
 
+/* Reads on, until the body ends.  What has arrived already is read at once
+ * (a completion's body usually comes in with its headers): an async read
+ * costs a GTask, a source and a later dispatch, two of them per request
+ * (the body, then its end), which with ten thousand requests at once is
+ * real time on the engine loop.  The caller holds a reference. */
 static void
 weft_openai_exchange_read (WeftOpenaiExchange *ex)
 {
+  GPollableInputStream *pollable = G_IS_POLLABLE_INPUT_STREAM (ex->stream)
+                                   ? G_POLLABLE_INPUT_STREAM (ex->stream) : NULL;
+
+  if (pollable != NULL && g_pollable_input_stream_can_poll (pollable))
+    for (;;)
+      {
+        guint8 chunk[WEFT_OPENAI_READ_SIZE];
+        g_autoptr(GError) error = NULL;
+        gssize n = g_pollable_input_stream_read_nonblocking (pollable, chunk, sizeof chunk,
+                                                             ex->cancellable, &error);
+
+        if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+          break;
+        if (!weft_openai_exchange_take (ex, chunk, n, error))
+          return;
+      }
   g_input_stream_read_bytes_async (ex->stream, WEFT_OPENAI_READ_SIZE, G_PRIORITY_DEFAULT,
                                    ex->cancellable, weft_openai_exchange_got_bytes,
                                    weft_openai_exchange_ref (ex));
