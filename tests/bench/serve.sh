@@ -3,7 +3,9 @@
 # --buildtype=release in build-bench/ (as run.sh does; nothing installed),
 # serves two generated no-op flows on 127.0.0.1 (port 0: a free one) and
 # measures
-#   - GET /v1/runs/{id} of one finished run: requests/s and latency;
+#   - GET /v1/runs/{id} of one finished run: requests/s and latency, and
+#     the same against a bare libsoup server (weft-bench-soup-floor: one
+#     handler, a fixed body), libsoup's own ceiling on this machine;
 #   - kickoffs: POST {"inputs": {}} to /v1/flows/FLOW/runs for 60 s per
 #     flow (noop1: 1 noop task; noop3: a chain of 3), counted as runs
 #     *completed* per second from /healthz runs_finished, with the 202s and
@@ -67,8 +69,12 @@ fi
 if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" --buildtype=release >/dev/null || exit 1
 fi
-meson compile -C "$builddir" cli/weft >/dev/null || exit 1
+# (ninja first: it regenerates the build files when a meson.build changed,
+# which `meson compile TARGET` does not before looking the target up)
+ninja -C "$builddir" build.ninja >/dev/null || exit 1
+meson compile -C "$builddir" cli/weft tests/bench/weft-bench-soup-floor >/dev/null || exit 1
 weft="$builddir/cli/weft"
+floor="$builddir/tests/bench/weft-bench-soup-floor"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-serve-bench.XXXXXX") || exit 1
 server_pid=
@@ -183,6 +189,33 @@ printf '%-22s %-10s %4s %10s %9s %9s %9s %8s %9s %s\n' 'GET /v1/runs/{id}' "$get
   "$(wrk_latency "$tmp/wrk-get.txt" 50%)" "$(wrk_latency "$tmp/wrk-get.txt" 99%)" \
   "$(wrk_non2xx "$tmp/wrk-get.txt")" "$(wrk_sock_errors "$tmp/wrk-get.txt")" \
   "$(mib "$rss0")/$(mib "$rss1")"
+
+# ---- the same GETs against a bare libsoup server: libsoup's own ceiling ------------
+"$floor" 2>"$tmp/floor.err" &
+floor_pid=$!
+floor_port=
+for _ in $(seq 50); do
+  floor_port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$tmp/floor.err")
+  [ -n "$floor_port" ] && break
+  sleep 0.1
+done
+if [ -n "$floor_port" ]; then
+  # shellcheck disable=SC2086
+  wrk $get_wrk -d"${get_s}s" --latency "http://127.0.0.1:$floor_port/v1/runs/$run_id" \
+    >"$tmp/wrk-floor.txt" 2>&1
+  printf '%-22s %-10s %4s %10s %9s %9s %9s %8s %9s %s\n' 'bare libsoup (floor)' "$get_wrk" \
+    "$get_s" "$(wrk_requests_s "$tmp/wrk-floor.txt")" "$(wrk_latency_avg "$tmp/wrk-floor.txt")" \
+    "$(wrk_latency "$tmp/wrk-floor.txt" 50%)" "$(wrk_latency "$tmp/wrk-floor.txt" 99%)" \
+    "$(wrk_non2xx "$tmp/wrk-floor.txt")" "$(wrk_sock_errors "$tmp/wrk-floor.txt")" "-"
+else
+  echo "serve.sh: weft-bench-soup-floor did not start:" >&2
+  cat "$tmp/floor.err" >&2
+  status=1
+fi
+kill -TERM "$floor_pid" 2>/dev/null
+wait "$floor_pid" 2>/dev/null
+echo "(bare libsoup: one handler that appends a fixed body of the same size, on one thread:"
+echo " what libsoup 3 alone serves on this machine; weft's GET can only approach it)"
 
 # ---- kickoffs -----------------------------------------------------------------------
 kick_rows=()
