@@ -53,6 +53,7 @@ static gint opt_timeout = 120;
 static gint opt_tool_ms = 1000;
 static gint opt_tool_calls = 5;
 static gboolean opt_json = FALSE;
+static gint opt_runs = 1;
 
 static const GOptionEntry bench_options[] = {
   { "threads", 't', 0, G_OPTION_ARG_INT, &opt_threads,
@@ -67,7 +68,9 @@ static const GOptionEntry bench_options[] = {
     "tools: how long each tool call takes (default 1000)", "MS" },
   { "tool-calls", 0, 0, G_OPTION_ARG_INT, &opt_tool_calls,
     "tools: how many tool calls the model asks for at once (default 5)", "K" },
-  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "One JSON line, for scripts", NULL },
+  { "runs", 'r', 0, G_OPTION_ARG_INT, &opt_runs,
+    "Run the flow this many times, one line each (default 1; later runs find warm connections)", "K" },
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "One JSON line per run, for scripts", NULL },
   G_OPTION_ENTRY_NULL
 };
 
@@ -330,19 +333,10 @@ typedef struct {
   char *first_error;
 } BenchResult;
 
+/* One run of `flow`, from kickoff until its result is back here. */
 static gboolean
-bench_run (WeftEngine *engine, const char *json, const char *mock_pid, BenchResult *res)
+bench_run (WeftFlow *flow, const char *mock_pid, BenchResult *res)
 {
-  g_autoptr(GError) error = NULL;
-  gint64 t_load = g_get_monotonic_time ();
-  WeftFlow *flow = weft_flow_load_data (engine, json, -1, res->label, &error);
-
-  if (flow == NULL)
-    {
-      g_printerr ("weft-bench-llm: %s: %s\n", res->label, error->message);
-      return FALSE;
-    }
-  res->load_us = g_get_monotonic_time () - t_load;
   res->n_tasks = weft_flow_get_n_tasks (flow);
 
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
@@ -375,7 +369,6 @@ bench_run (WeftEngine *engine, const char *json, const char *mock_pid, BenchResu
     {
       g_printerr ("weft-bench-llm: %s: kickoff failed: %s\n", res->label, w.error->message);
       g_error_free (w.error);
-      weft_flow_unref (flow);
       return FALSE;
     }
   gboolean ok = weft_run_get_status (w.run) == WEFT_STATUS_COMPLETED;
@@ -398,7 +391,6 @@ bench_run (WeftEngine *engine, const char *json, const char *mock_pid, BenchResu
                   e ? e->message : "no reason given");
     }
   weft_run_unref (w.run);
-  weft_flow_unref (flow);
   return ok;
 }
 
@@ -506,7 +498,7 @@ main (int argc, char **argv)
       g_printerr ("weft-bench-llm: want `parallel N` or `tools` (see --help)\n");
       return 2;
     }
-  if (opt_threads < 0 || opt_mock_threads < 0 || opt_latency_ms < 0 || opt_timeout < 1 || opt_tool_ms < 0
+  if (opt_threads < 0 || opt_mock_threads < 0 || opt_runs < 1 || opt_latency_ms < 0 || opt_timeout < 1 || opt_tool_ms < 0
       || opt_tool_calls < 1)
     {
       g_printerr ("weft-bench-llm: bad option value\n");
@@ -545,17 +537,33 @@ main (int argc, char **argv)
                                  : g_strdup_printf ("parallel %" G_GUINT64_FORMAT, n);
   g_autofree char *json = tools ? bench_flow_tools (mock.base_url)
                                 : bench_flow_parallel (mock.base_url, (guint) n);
-  BenchResult res = { 0 };
-  res.label = label;
-  gboolean ok = bench_run (engine, json, g_subprocess_get_identifier (mock.proc), &res);
-  bench_print (&res, ok);
+  gint64 t_load = g_get_monotonic_time ();
+  WeftFlow *flow = weft_flow_load_data (engine, json, -1, label, &error);
+  gboolean ok = flow != NULL;
+
+  if (flow == NULL)
+    g_printerr ("weft-bench-llm: %s: %s\n", label, error->message);
+  /* Later runs of the same flow: the agent's kept-alive connections are
+   * warm, the rest are made anew. */
+  for (gint i = 0; ok && i < opt_runs; i++)
+    {
+      g_autofree char *run_label = i == 0 ? g_strdup (label)
+                                          : g_strdup_printf ("%s (run %d)", label, i + 1);
+      BenchResult res = { 0 };
+
+      res.label = run_label;
+      res.load_us = i == 0 ? g_get_monotonic_time () - t_load : 0;
+      ok = bench_run (flow, g_subprocess_get_identifier (mock.proc), &res);
+      bench_print (&res, ok);
+      g_free (res.first_output);
+      g_free (res.first_error);
+    }
   if (tools && !opt_json)
     printf ("  (%d tool calls of %d ms each: %.1f s when they overlap, %.1f s one after another)\n",
             opt_tool_calls, opt_tool_ms, opt_tool_ms / 1000.0,
             opt_tool_calls * opt_tool_ms / 1000.0);
+  g_clear_pointer (&flow, weft_flow_unref);
   weft_engine_shutdown (engine, 1000);
   bench_mock_stop (&mock);
-  g_free (res.first_output);
-  g_free (res.first_error);
   return ok ? 0 : 1;
 }
