@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 static gint opt_threads = 0;
-static gint opt_mock_threads = 0;
+static gint opt_mock_threads = -1;
 static gint opt_latency_ms = 200;
 static gint opt_timeout = 120;
 static gint opt_tool_ms = 1000;
@@ -59,7 +59,9 @@ static const GOptionEntry bench_options[] = {
   { "threads", 't', 0, G_OPTION_ARG_INT, &opt_threads,
     "Worker threads for weft_engine_new (default 0: weft picks)", "N" },
   { "mock-threads", 0, 0, G_OPTION_ARG_INT, &opt_mock_threads,
-    "Threads of the mock server (default 0: one per processor)", "N" },
+    "Threads of the mock server (default: one per processor but one, at least one: the "
+    "engine loop is one thread, and on 2 CPUs a second mock thread only competes with it; "
+    "0: one per processor)", "N" },
   { "latency-ms", 'l', 0, G_OPTION_ARG_INT, &opt_latency_ms,
     "The mock's latency before each answer (default 200)", "MS" },
   { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
@@ -498,6 +500,8 @@ main (int argc, char **argv)
       g_printerr ("weft-bench-llm: want `parallel N` or `tools` (see --help)\n");
       return 2;
     }
+  if (opt_mock_threads == -1)
+    opt_mock_threads = (gint) MAX (1, g_get_num_processors () - 1);
   if (opt_threads < 0 || opt_mock_threads < 0 || opt_runs < 1 || opt_latency_ms < 0 || opt_timeout < 1 || opt_tool_ms < 0
       || opt_tool_calls < 1)
     {
