@@ -51,14 +51,16 @@ echo "(layers L W: task j of layer l waits for tasks j and (j+1)%W of layer l-1;
 echo " peak RSS is the process-wide getrusage maximum, one process per workload)"
 
 # The openai agent against weft-mock-llm-server (its own process, 200 ms per
-# answer): N parallel tasks, then one task whose model asks for 5 tool calls
-# of 1 s each (with 8 workers, so that the pool is not what serialises them).
-# weft-bench-llm takes no --repeat/--store: the extra arguments are not
-# passed on.
+# answer; one thread per CPU but one, as the client's engine loop takes one):
+# N parallel tasks (with the CPU per task of both processes; N = 10000 twice,
+# the second run finding the agent's kept-alive connections warm), then one
+# task whose model asks for 5 tool calls of 1 s each (with 8 workers, so
+# that the pool is not what serialises them).  weft-bench-llm takes no
+# --repeat/--store: the extra arguments are not passed on.
 echo
 echo "weft-bench-llm: openai agent against weft-mock-llm-server (200 ms per answer)"
 bench_llm="$builddir/tests/bench/weft-bench-llm"
-for workload in "parallel 10" "parallel 1000" "parallel 10000" "--threads 8 tools" "tools"; do
+for workload in "parallel 10" "parallel 1000" "--runs 2 parallel 10000" "--threads 8 tools" "tools"; do
   # shellcheck disable=SC2086  # the workload is words on purpose
   if ! "$bench_llm" --timeout 300 $workload; then
     echo "weft-bench-llm $workload: FAILED" >&2
