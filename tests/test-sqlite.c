@@ -254,7 +254,7 @@ test_rows (Fixture *f, gconstpointer data)
   g_assert_cmpint (run->status, ==, WEFT_STATUS_COMPLETED);
   text = query_text (db, "PRAGMA journal_mode");
   g_assert_cmpstr (text, ==, "wal");
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 4);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 5);
 
   /* run.started, 4 × (started, completed), run.completed */
   guint n = g_hash_table_size (expected.json);
@@ -465,7 +465,7 @@ test_migrate_old (Fixture *f, gconstpointer data)
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
   /* Upgraded in place; the old rows are still there. */
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 4);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 5);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   list = weft_store_list_runs (store, 0, &error);
@@ -488,11 +488,11 @@ static const char *const data_v2 =
   "  finished_wall_us) VALUES ('run-2', 'zeta', 'completed', 'Z', 1, 10, 11),"
   "  ('run-2', 'alpha', 'running', NULL, 2, 12, NULL);"
   "INSERT INTO events (run_id, seq, type, task, time, json) VALUES "
-  "  ('run-2', 1, 'run.started', NULL, 2, '{\"seq\":1}'),"
-  "  ('run-2', 2, 'task.started', 'zeta', 10, '{\"seq\":2}'),"
-  "  ('run-2', 3, 'task.completed', 'zeta', 11, '{\"seq\":3}'),"
-  "  ('run-2', 5, 'task.started', 'alpha', 12, '{\"seq\":5}'),"
-  "  ('orphan', 1, 'run.started', NULL, 3, '{\"seq\":1}');";
+  "  ('run-2', 1, 'run.started', NULL, 2, '{\"type\":\"run.started\",\"seq\":1}'),"
+  "  ('run-2', 2, 'task.started', 'zeta', 10, '{\"type\":\"task.started\",\"task\":\"zeta\"}'),"
+  "  ('run-2', 3, 'task.completed', 'zeta', 11, '{\"type\":\"task.completed\",\"task\":\"zeta\"}'),"
+  "  ('run-2', 5, 'task.started', 'alpha', 12, '{\"type\":\"task.started\",\"task\":\"alpha\"}'),"
+  "  ('orphan', 1, 'run.started', NULL, 3, '{\"type\":\"run.started\",\"seq\":1}');";
 
 static void
 test_migrate_v2 (Fixture *f, gconstpointer data)
@@ -510,15 +510,15 @@ test_migrate_v2 (Fixture *f, gconstpointer data)
   exec_sql (db, data_v2);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 4);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 5);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
-  /* Every event, under the same (run_id, seq), through the view. */
-  seqs = query_text (db, "SELECT group_concat(seq || ':' || type || ':' || coalesce(task, '-') "
-                         "|| ':' || json, ' ') FROM (SELECT * FROM events WHERE run_id = 'run-2' "
-                         "ORDER BY seq)");
-  g_assert_cmpstr (seqs, ==, "1:run.started:-:{\"seq\":1} 2:task.started:zeta:{\"seq\":2} "
-                             "3:task.completed:zeta:{\"seq\":3} 5:task.started:alpha:{\"seq\":5}");
+  /* Every event, under the same (run_id, seq), through the view (type and
+   * task read from the JSON since version 5). */
+  seqs = query_text (db, "SELECT group_concat(seq || ':' || type || ':' || coalesce(task, '-'), "
+                         "' ') FROM (SELECT * FROM events WHERE run_id = 'run-2' ORDER BY seq)");
+  g_assert_cmpstr (seqs, ==, "1:run.started:- 2:task.started:zeta 3:task.completed:zeta "
+                             "5:task.started:alpha");
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM events"), ==, 5);
   /* An event whose run had no row keeps it, under a new runs row. */
   orphan = query_text (db, "SELECT status || '|' || seq FROM events JOIN runs USING (run_id) "
@@ -548,7 +548,8 @@ test_migrate_v2 (Fixture *f, gconstpointer data)
 /* Version 3 as released: runs keyed by an integer id, tasks keyed by
  * (run, name) with their order in `ord`, events by run id × 2^32 + seq.
  * Run 7 was killed while "a" was retrying; "b" had completed.  Step 4
- * moves tasks under integer keys and the run's flow source apart. */
+ * moves tasks under integer keys and the run's flow source apart, step 5
+ * keeps only the key and JSON of events. */
 static const char *const schema_v3 =
   "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,"
   "  applied_wall_us INTEGER NOT NULL);"
@@ -571,11 +572,13 @@ static const char *const schema_v3 =
   "    t.finished_wall_us FROM task_rows t JOIN runs r ON r.id = t.run;"
   "INSERT INTO task_rows VALUES (7, 'b', 2, 'completed', 'B', NULL, 1, 10, 11),"
   "  (7, 'a', 5, 'retrying', NULL, 'timed out', 2, 12, NULL);"
-  "INSERT INTO event_rows VALUES ((7 << 32) + 1, 'run.started', NULL, 3, '{\"seq\":1}'),"
-  "  ((7 << 32) + 2, 'task.started', 'b', 10, '{\"seq\":2}'),"
-  "  ((7 << 32) + 3, 'task.completed', 'b', 11, '{\"seq\":3}'),"
-  "  ((7 << 32) + 5, 'task.started', 'a', 12, '{\"seq\":5}'),"
-  "  ((7 << 32) + 7, 'task.retrying', 'a', 13, '{\"seq\":7}');";
+  "INSERT INTO event_rows VALUES ((7 << 32) + 1, 'run.started', NULL, 3,"
+  "  '{\"type\":\"run.started\",\"seq\":1,\"wall_us\":3}'),"
+  "  ((7 << 32) + 2, 'task.started', 'b', 10, '{\"type\":\"task.started\",\"seq\":2,\"task\":\"b\"}'),"
+  "  ((7 << 32) + 3, 'task.completed', 'b', 11, '{\"type\":\"task.completed\",\"seq\":3}'),"
+  "  ((7 << 32) + 5, 'task.started', 'a', 12, '{\"type\":\"task.started\",\"seq\":5}'),"
+  "  ((7 << 32) + 7, 'task.retrying', 'a', 13,"
+  "  '{\"type\":\"task.retrying\",\"seq\":7,\"task\":\"a\",\"wall_us\":13}');";
 
 static void
 check_migrated_v3 (JsonObject *run)
@@ -608,6 +611,7 @@ test_migrate_v3 (Fixture *f, gconstpointer data)
   g_autoptr(JsonNode) run = NULL;
   g_autoptr(JsonNode) resumed = NULL;
   g_autofree char *tasks = NULL;
+  g_autofree char *retrying = NULL;
   char *sql = sqlite3_mprintf ("INSERT INTO runs (id, run_id, flow, status, inputs, flow_source,"
                                "  started_wall_us, last_seq) VALUES (7, 'run-3', 'diamond',"
                                "  'running', '{\"topic\":\"AI\"}', %Q, 3, 7)", diamond_flow);
@@ -617,10 +621,14 @@ test_migrate_v3 (Fixture *f, gconstpointer data)
   sqlite3_free (sql);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 4);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 5);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM events WHERE run_id = 'run-3'"), ==, 5);
+  /* Since version 5, type, task and time are read from the JSON. */
+  retrying = query_text (db, "SELECT type || ':' || task || ':' || time FROM events "
+                             "WHERE run_id = 'run-3' AND seq = 7");
+  g_assert_cmpstr (retrying, ==, "task.retrying:a:13");
   g_assert_cmpint (query_int (db, "SELECT last_seq FROM runs WHERE run_id = 'run-3'"), ==, 7);
   run = weft_store_get_run (store, "run-3", &error);
   g_assert_no_error (error);

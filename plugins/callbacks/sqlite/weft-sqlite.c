@@ -213,13 +213,40 @@ static const char *const weft_sqlite_migrations[] = {
   "    t.finished_wall_us "
   "  FROM run_rows r JOIN task_rows t "
   "    ON t.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295;",
+  /* 5: an event is its key and its JSON: type, task and time repeated what
+   * the JSON says, and cost a third of the row's columns to write.  The
+   * events view reads them from the JSON. */
+  "CREATE TABLE event_rows_v5 ("
+  "  key INTEGER PRIMARY KEY,"
+  "  json TEXT NOT NULL);"
+  "INSERT INTO event_rows_v5 (key, json) SELECT key, json FROM event_rows ORDER BY key;"
+  "DROP VIEW events;"
+  "DROP VIEW runs;"
+  "DROP TABLE event_rows;"
+  "ALTER TABLE event_rows_v5 RENAME TO event_rows;"
+  "CREATE VIEW runs (id, run_id, flow, status, error, inputs, flow_source, started_wall_us,"
+  "  finished_wall_us, last_seq) AS "
+  "  SELECT r.id, r.run_id, r.flow, r.status, r.error, s.inputs, s.flow_source,"
+  "    r.started_wall_us, r.finished_wall_us,"
+  "    coalesce ((SELECT max (e.key) FROM event_rows e"
+  "               WHERE e.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295)"
+  "              & 4294967295, 0) "
+  "  FROM run_rows r LEFT JOIN run_sources s ON s.id = r.id;"
+  "CREATE VIEW events (run_id, seq, type, task, time, json) AS "
+  "  SELECT r.run_id, e.key & 4294967295, json_extract (e.json, '$.type'),"
+  "    json_extract (e.json, '$.task'), json_extract (e.json, '$.wall_us'), e.json "
+  "  FROM run_rows r JOIN event_rows e "
+  "    ON e.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295;",
 };
 
 #define WEFT_SQLITE_SCHEMA_VERSION ((gint64) G_N_ELEMENTS (weft_sqlite_migrations))
 
 typedef enum {
   STMT_EVENT,
+  STMT_EVENTS,
+  STMT_EVENT_TOP,
   STMT_TASK_INSERT,
+  STMT_TASKS,
   STMT_TASK_UPDATE,
   STMT_TASK_LOAD,
   STMT_RUN_SEEN,
@@ -233,9 +260,11 @@ typedef enum {
 } WeftSqliteStmt;
 
 static const char *const weft_sqlite_stmt_sql[N_STMTS] = {
-  [STMT_EVENT] =
-    "INSERT OR IGNORE INTO event_rows (key, type, task, time, json) "
-    "VALUES (?1, ?2, ?3, ?4, ?5)",
+  /* An event that may be stored already, or one of the last few of a
+   * batch; the others go WEFT_SQLITE_ROWS_PER_INSERT at a time (below). */
+  [STMT_EVENT] = "INSERT OR IGNORE INTO event_rows (key, json) VALUES (?1, ?2)",
+  /* The highest key of a run: its events above it are new. */
+  [STMT_EVENT_TOP] = "SELECT max(key) FROM event_rows WHERE key BETWEEN ?1 AND ?2",
   /* The writer holds a task's whole row (docs/store.md): a new one is
    * inserted, a known one updated by its key, never merged in SQL. */
   [STMT_TASK_INSERT] =
@@ -267,6 +296,29 @@ static const char *const weft_sqlite_stmt_sql[N_STMTS] = {
   [STMT_COMMIT] = "COMMIT",
 };
 
+/* Most of a one-row INSERT's cost is the statement's, not the row's: new
+ * events and new task rows are inserted this many to a statement. */
+#define WEFT_SQLITE_ROWS_PER_INSERT 16
+#define WEFT_SQLITE_EVENT_COLUMNS 2
+#define WEFT_SQLITE_TASK_COLUMNS 8
+
+static const struct {
+  WeftSqliteStmt stmt;
+  const char *head;
+  guint columns;
+} weft_sqlite_many_rows[] = {
+  { STMT_EVENTS, "INSERT INTO event_rows (key, json) VALUES ", WEFT_SQLITE_EVENT_COLUMNS },
+  { STMT_TASKS, "INSERT INTO task_rows (key, name, status, output, error, attempts, "
+                "started_wall_us, finished_wall_us) VALUES ", WEFT_SQLITE_TASK_COLUMNS },
+};
+
+/* An event waiting for its INSERT: its JSON is in WeftSqlite.event_text. */
+typedef struct {
+  gint64 key;
+  gsize offset;
+  gsize len;
+} WeftSqliteEventRow;
+
 /* A task's row as the writer knows it.  Fields are those of the task's
  * last event, but `started_wall_us` (the first start) and `attempts` (the
  * last attempt that is not 0).  A row waits in memory until its batch is
@@ -296,6 +348,11 @@ typedef struct {
   char *run_id;
   gint64 id;                  /* run_rows.id */
   gboolean complete;
+  /* The highest seq stored, read at the run's first event of a
+   * transaction (which no other writer can add to): events above it are
+   * new without asking SQLite. */
+  guint64 top_seq;
+  guint top_txn;              /* the WeftSqlite.txn it was read in */
   gboolean ended;             /* its run.* end is stored: forgotten at commit */
   gboolean in_batch;          /* in WeftSqlite.batch */
   GHashTable *tasks;          /* name → WeftSqliteTask (owned) */
@@ -340,7 +397,12 @@ typedef struct {
   GHashTable *runs;           /* run id → WeftSqliteRun */
   GPtrArray *batch;           /* the runs with something to write at commit */
   WeftSqliteRun *cur_run;     /* the last event's */
-  GString *json;              /* the event being stored, as JSON */
+  guint txn;                  /* transactions begun */
+  GString *event_text;        /* the JSON of event_rows, back to back */
+  WeftSqliteEventRow event_rows[WEFT_SQLITE_ROWS_PER_INSERT];
+  guint n_event_rows;         /* events waiting for their INSERT */
+  WeftSqliteTask *new_tasks[WEFT_SQLITE_ROWS_PER_INSERT];
+  guint n_new_tasks;          /* task rows waiting for their INSERT */
 
   GMutex read_lock;
   sqlite3 *reader;            /* opened by the first read */
@@ -646,8 +708,8 @@ weft_sqlite_free (WeftSqlite *self)
   sqlite3_close_v2 (self->writer);
   g_clear_pointer (&self->batch, g_ptr_array_unref);
   g_clear_pointer (&self->runs, g_hash_table_unref);
-  if (self->json != NULL)
-    g_string_free (self->json, TRUE);
+  if (self->event_text != NULL)
+    g_string_free (self->event_text, TRUE);
   g_mutex_clear (&self->read_lock);
   g_mutex_clear (&self->checkpoint_lock);
   g_cond_clear (&self->checkpoint_cond);
@@ -659,13 +721,45 @@ weft_sqlite_free (WeftSqlite *self)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftSqlite, weft_sqlite_free)
 
 static gboolean
+weft_sqlite_prepare_one (WeftSqlite *self, WeftSqliteStmt which, const char *sql,
+                         GError **error)
+{
+  if (sqlite3_prepare_v3 (self->writer, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                          &self->stmts[which], NULL) == SQLITE_OK)
+    return TRUE;
+  return weft_sqlite_fail (self, self->writer, sql, error);
+}
+
+/* `head` followed by WEFT_SQLITE_ROWS_PER_INSERT rows of `columns` `?`. */
+static char *
+weft_sqlite_many_rows_sql (const char *head, guint columns)
+{
+  GString *sql = g_string_new (head);
+
+  for (guint r = 0; r < WEFT_SQLITE_ROWS_PER_INSERT; r++)
+    {
+      g_string_append (sql, r > 0 ? ", (" : "(");
+      for (guint c = 0; c < columns; c++)
+        g_string_append (sql, c > 0 ? ", ?" : "?");
+      g_string_append_c (sql, ')');
+    }
+  return g_string_free (sql, FALSE);
+}
+
+static gboolean
 weft_sqlite_prepare (WeftSqlite *self, GError **error)
 {
   for (guint i = 0; i < N_STMTS; i++)
     if (weft_sqlite_stmt_sql[i] != NULL
-        && sqlite3_prepare_v3 (self->writer, weft_sqlite_stmt_sql[i], -1,
-                               SQLITE_PREPARE_PERSISTENT, &self->stmts[i], NULL) != SQLITE_OK)
-      return weft_sqlite_fail (self, self->writer, weft_sqlite_stmt_sql[i], error);
+        && !weft_sqlite_prepare_one (self, i, weft_sqlite_stmt_sql[i], error))
+      return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (weft_sqlite_many_rows); i++)
+    {
+      g_autofree char *sql = weft_sqlite_many_rows_sql (weft_sqlite_many_rows[i].head,
+                                                        weft_sqlite_many_rows[i].columns);
+      if (!weft_sqlite_prepare_one (self, weft_sqlite_many_rows[i].stmt, sql, error))
+        return FALSE;
+    }
   return TRUE;
 }
 
@@ -682,7 +776,7 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
   self->synchronous = g_ascii_strdown (weft_config_get_string (config, "synchronous"), -1);
   self->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, weft_sqlite_run_free);
   self->batch = g_ptr_array_new ();
-  self->json = g_string_sized_new (512);
+  self->event_text = g_string_sized_new (WEFT_SQLITE_ROWS_PER_INSERT * 512);
   if (!weft_sqlite_check_options (self, config, error))
     return NULL;
 
@@ -699,18 +793,6 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
     return NULL;
   sqlite3_wal_hook (self->writer, weft_sqlite_wal_hook, self);
   return g_steal_pointer (&self);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Event JSON                                                               */
-
-/* The SDK's JSON, written into one buffer reused for every event. */
-static const char *
-weft_sqlite_event_json (WeftSqlite *self, const WeftEvent *event)
-{
-  g_string_truncate (self->json, 0);
-  weft_event_append_json (event, self->json);
-  return self->json->str;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -757,32 +839,133 @@ weft_sqlite_begin (WeftSqlite *self)
   if (!weft_sqlite_step (self, STMT_BEGIN, "cannot start a transaction"))
     return FALSE;
   self->in_batch = TRUE;
+  self->txn++;
   self->batch_events = 0;
   self->batch_started_us = g_get_monotonic_time ();
   return TRUE;
 }
 
-/* Inserts or updates the task's row; its texts are not needed after. */
+/* The row's columns, from parameter base + 1 on (the key at base + 1, the
+ * name at base + 2, which an update has not). */
+static void
+weft_sqlite_bind_task (sqlite3_stmt *stmt, int base, WeftSqliteTask *task)
+{
+  sqlite3_bind_int64 (stmt, base + 1, task->key);
+  if (!task->stored)
+    sqlite3_bind_text (stmt, base + 2, task->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, base + 3, task->status, -1, SQLITE_STATIC);
+  weft_sqlite_bind_text (stmt, base + 4, task->output);
+  weft_sqlite_bind_text (stmt, base + 5, task->error);
+  sqlite3_bind_int (stmt, base + 6, task->attempts);
+  weft_sqlite_bind_time (stmt, base + 7, task->started_wall_us);
+  weft_sqlite_bind_time (stmt, base + 8, task->finished_wall_us);
+}
+
+/* Its texts are not needed once written: the next event brings its own. */
+static void
+weft_sqlite_task_written (WeftSqliteTask *task, gboolean stored)
+{
+  task->stored = task->stored || stored;
+  g_clear_pointer (&task->output, g_free);
+  g_clear_pointer (&task->error, g_free);
+}
+
+/* Inserts the task rows waiting for their INSERT. */
+static void
+weft_sqlite_insert_tasks (WeftSqlite *self)
+{
+  guint n = self->n_new_tasks;
+  gboolean ok = TRUE;
+
+  self->n_new_tasks = 0;
+  if (n == WEFT_SQLITE_ROWS_PER_INSERT)
+    {
+      for (guint i = 0; i < n; i++)
+        weft_sqlite_bind_task (self->stmts[STMT_TASKS], (int) (i * WEFT_SQLITE_TASK_COLUMNS),
+                               self->new_tasks[i]);
+      ok = weft_sqlite_step (self, STMT_TASKS, "cannot store tasks");
+      for (guint i = 0; i < n; i++)
+        weft_sqlite_task_written (self->new_tasks[i], ok);
+      return;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      weft_sqlite_bind_task (self->stmts[STMT_TASK_INSERT], 0, self->new_tasks[i]);
+      ok = weft_sqlite_step (self, STMT_TASK_INSERT, "cannot store a task");
+      weft_sqlite_task_written (self->new_tasks[i], ok);
+    }
+}
+
+/* Inserts the events waiting for their INSERT. */
+static void
+weft_sqlite_insert_events (WeftSqlite *self)
+{
+  guint n = self->n_event_rows;
+  WeftSqliteStmt which = n == WEFT_SQLITE_ROWS_PER_INSERT ? STMT_EVENTS : STMT_EVENT;
+  sqlite3_stmt *stmt = self->stmts[which];
+
+  for (guint i = 0; i < n; i++)
+    {
+      WeftSqliteEventRow *row = &self->event_rows[i];
+      int base = which == STMT_EVENTS ? (int) (i * WEFT_SQLITE_EVENT_COLUMNS) : 0;
+
+      sqlite3_bind_int64 (stmt, base + 1, row->key);
+      sqlite3_bind_text (stmt, base + 2, self->event_text->str + row->offset, (int) row->len,
+                         SQLITE_STATIC);
+      if (which == STMT_EVENT)
+        weft_sqlite_step (self, STMT_EVENT, "cannot store an event");
+    }
+  if (which == STMT_EVENTS)
+    weft_sqlite_step (self, STMT_EVENTS, "cannot store events");
+  self->n_event_rows = 0;
+  g_string_truncate (self->event_text, 0);
+}
+
+/* The event's row, in event_rows[]. */
+static void
+weft_sqlite_add_event (WeftSqlite *self, gint64 key, const WeftEvent *event)
+{
+  WeftSqliteEventRow *row = &self->event_rows[self->n_event_rows++];
+
+  row->key = key;
+  row->offset = self->event_text->len;
+  weft_event_append_json (event, self->event_text);
+  row->len = self->event_text->len - row->offset;
+}
+
+/* The highest seq of the run in event_rows, once a transaction. */
+static guint64
+weft_sqlite_top_seq (WeftSqlite *self, WeftSqliteRun *run)
+{
+  sqlite3_stmt *stmt = self->stmts[STMT_EVENT_TOP];
+
+  if (run->top_txn == self->txn)
+    return run->top_seq;
+  sqlite3_bind_int64 (stmt, 1, run->id << 32);
+  sqlite3_bind_int64 (stmt, 2, (run->id << 32) + (sqlite3_int64) WEFT_SQLITE_MAX_SEQ);
+  run->top_seq = sqlite3_step (stmt) == SQLITE_ROW
+                 ? (guint64) sqlite3_column_int64 (stmt, 0) & WEFT_SQLITE_MAX_SEQ : 0;
+  sqlite3_reset (stmt);
+  run->top_txn = self->txn;
+  return run->top_seq;
+}
+
+/* Updates a known task's row now; a new one waits for its INSERT, with
+ * others (weft_sqlite_insert_tasks at the end of the batch). */
 static void
 weft_sqlite_write_task (WeftSqlite *self, WeftSqliteTask *task)
 {
-  WeftSqliteStmt which = task->stored ? STMT_TASK_UPDATE : STMT_TASK_INSERT;
-  sqlite3_stmt *stmt = self->stmts[which];
-
-  sqlite3_bind_int64 (stmt, 1, task->key);
-  if (!task->stored)
-    sqlite3_bind_text (stmt, 2, task->name, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 3, task->status, -1, SQLITE_STATIC);
-  weft_sqlite_bind_text (stmt, 4, task->output);
-  weft_sqlite_bind_text (stmt, 5, task->error);
-  sqlite3_bind_int (stmt, 6, task->attempts);
-  weft_sqlite_bind_time (stmt, 7, task->started_wall_us);
-  weft_sqlite_bind_time (stmt, 8, task->finished_wall_us);
-  if (weft_sqlite_step (self, which, "cannot store a task"))
-    task->stored = TRUE;
   task->pending = FALSE;
-  g_clear_pointer (&task->output, g_free);
-  g_clear_pointer (&task->error, g_free);
+  if (!task->stored)
+    {
+      self->new_tasks[self->n_new_tasks++] = task;
+      if (self->n_new_tasks == WEFT_SQLITE_ROWS_PER_INSERT)
+        weft_sqlite_insert_tasks (self);
+      return;
+    }
+  weft_sqlite_bind_task (self->stmts[STMT_TASK_UPDATE], 0, task);
+  weft_sqlite_task_written (task, weft_sqlite_step (self, STMT_TASK_UPDATE,
+                                                    "cannot store a task"));
 }
 
 /* A task that has only started, while more events wait: its row can wait
@@ -850,16 +1033,21 @@ weft_sqlite_write_batch (WeftSqlite *self, gboolean idle)
   gint64 now = g_get_monotonic_time ();
   guint kept = 0;
 
+  /* A run stays in the batch while rows of it wait. */
+  for (guint i = 0; i < self->batch->len; i++)
+    {
+      WeftSqliteRun *run = self->batch->pdata[i];
+      run->in_batch = weft_sqlite_write_run (self, run, idle, now);
+    }
+  weft_sqlite_insert_tasks (self);
   for (guint i = 0; i < self->batch->len; i++)
     {
       WeftSqliteRun *run = self->batch->pdata[i];
 
-      if (weft_sqlite_write_run (self, run, idle, now))
+      if (run->in_batch)
         self->batch->pdata[kept++] = run;
       else if (run->ended)
         weft_sqlite_forget_run (self, run);
-      else
-        run->in_batch = FALSE;
     }
   g_ptr_array_set_size (self->batch, kept);
   if (g_hash_table_size (self->runs) > WEFT_SQLITE_MAX_RUNS)
@@ -883,6 +1071,7 @@ weft_sqlite_commit (WeftSqlite *self, gboolean idle)
 {
   if (!self->in_batch)
     return;
+  weft_sqlite_insert_events (self);
   weft_sqlite_write_batch (self, idle);
   self->in_batch = FALSE;
   if (weft_sqlite_step (self, STMT_COMMIT, "cannot commit"))
@@ -954,13 +1143,15 @@ weft_sqlite_run (WeftSqlite *self, const WeftEvent *event)
 }
 
 /* Stores the event itself; FALSE when it was stored before (a second
- * delivery must change nothing) or could not be. */
+ * delivery must change nothing) or could not be.  An event above the
+ * run's highest stored seq is new: it waits to be inserted with others.
+ * One at or below it (a redelivery, or another writer's run) is inserted
+ * alone, and SQLite says whether it was new. */
 static gboolean
 weft_sqlite_insert_event (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *event)
 {
-  sqlite3_stmt *stmt = self->stmts[STMT_EVENT];
   guint64 seq = weft_event_get_seq (event);
-  const char *json;
+  gint64 key = (run->id << 32) + (sqlite3_int64) seq;
 
   if (seq > WEFT_SQLITE_MAX_SEQ)
     {
@@ -970,15 +1161,17 @@ weft_sqlite_insert_event (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent 
                         self->path, run->run_id, seq, (guint64) WEFT_SQLITE_MAX_SEQ);
       return FALSE;
     }
-  json = weft_sqlite_event_json (self, event);
-  sqlite3_bind_int64 (stmt, 1, (run->id << 32) + (sqlite3_int64) seq);
-  sqlite3_bind_text (stmt, 2, weft_event_type_to_string (weft_event_get_event_type (event)),
-                     -1, SQLITE_STATIC);
-  weft_sqlite_bind_text (stmt, 3, weft_event_get_task_name (event));
-  sqlite3_bind_int64 (stmt, 4, weft_event_get_wall_us (event));
-  sqlite3_bind_text (stmt, 5, json, (int) self->json->len, SQLITE_STATIC);
-  if (!weft_sqlite_step (self, STMT_EVENT, "cannot store an event"))
-    return FALSE;
+  if (seq > weft_sqlite_top_seq (self, run))
+    {
+      run->top_seq = seq;
+      weft_sqlite_add_event (self, key, event);
+      if (self->n_event_rows == WEFT_SQLITE_ROWS_PER_INSERT)
+        weft_sqlite_insert_events (self);
+      return TRUE;
+    }
+  weft_sqlite_insert_events (self);
+  weft_sqlite_add_event (self, key, event);
+  weft_sqlite_insert_events (self);
   if (sqlite3_changes (self->writer) > 0)
     return TRUE;
   /* Someone stored it before: another writer may have rows of this run
