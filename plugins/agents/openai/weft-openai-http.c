@@ -17,10 +17,10 @@
 #define WEFT_OPENAI_BACKOFF_CAP_MS 60000
 /* An answer larger than this is refused rather than buffered. */
 #define WEFT_OPENAI_MAX_BODY (64 * 1024 * 1024)
-/* Each read in flight holds a buffer this large, and with ten thousand
- * requests answered at once ten thousand reads are in flight: 16 KiB each
- * was a third of the peak memory.  A completion is usually a few hundred
- * bytes, an event of a stream far less. */
+/* Each async read in flight holds a buffer this large, and with ten
+ * thousand requests answered at once as many reads can be in flight: at
+ * 16 KiB each they were a quarter of the peak heap.  A completion is
+ * usually a few hundred bytes, an event of a stream far less. */
 #define WEFT_OPENAI_READ_SIZE 2048
 
 typedef struct {
@@ -755,8 +755,6 @@ weft_openai_exchange_take (WeftOpenaiExchange *ex, const guint8 *data, gssize n,
     }
   return FALSE;
 }
-
-static void weft_openai_exchange_read (WeftOpenaiExchange *ex);
 
 static void
 weft_openai_exchange_got_bytes (GObject *source, GAsyncResult *result, gpointer data)

@@ -9,9 +9,10 @@
  * cost seconds of CPU.  Here requests are spread over sessions ("shards")
  * that never hold more than WEFT_OPENAI_SHARD_SIZE each: every step stays
  * short, and the number of requests in flight is not capped.  A new shard
- * copies the engine session's settings (user agent, proxy, TLS database,
- * timeouts); features added to the engine's session (a SoupLogger, say) are
- * not copied.
+ * copies the engine session's user agent, accept-language, timeouts, local
+ * address and TLS interaction; not its TLS database (each session loads the
+ * system's default when a request needs it), nor features added to it (a
+ * SoupLogger, say); its proxy is the one looked up below.
  *
  * Proxies: libsoup asks the proxy resolver once per new connection, and
  * the system's (libproxy) answers each question on a worker thread: ten
@@ -24,8 +25,9 @@
  *
  * Connections: the first WEFT_OPENAI_SHARDS_KEPT shards (256 connections)
  * keep their connections alive for the next requests, as one session
- * would, and are used first.  Requests beyond those (more than 256 in flight at once) go
- * to surplus shards with "Connection: close": a burst of ten thousand
+ * would, and are used first.  Requests beyond those (more than 256 in
+ * flight at once) go to surplus shards with "Connection: close": a burst
+ * of ten thousand
  * requests must not leave ten thousand idle connections behind, holding
  * file descriptors and about 7 KiB each (libsoup's header buffer and
  * objects) until the sessions' idle timeout; closed, each request's
@@ -48,7 +50,8 @@
  * request walks the queue once per connection still connecting: about
  * size³/6 weak-reference lookups per session filled at once.  More shards
  * cost a session each (and a GSource in the engine's context).  Measured
- * with 10,000 requests at once: 64 and more cost more CPU, 8 more memory. */
+ * with 10,000 requests at once: 64 and more cost more CPU, 8 and fewer
+ * more memory. */
 #define WEFT_OPENAI_SHARD_SIZE 32
 /* Shards that keep their connections alive, however long they stay empty:
  * 256 connections, what the engine's shared session allows one host. */
