@@ -741,7 +741,7 @@ test_exec_bad_options (void)
                        " \"arguments\": {\"a\": {\"type\": \"string\"}},"
                        " \"positional\": [\"a\", \"a\"]}", "(or is listed twice)");
   assert_tool_refused (engine, "{\"plugin\": \"exec\", \"command\": [\"x\"], \"env\": {\"A\": 1}}",
-                       "option \"env\": \"A\" must be a variable name with a string value");
+                       "option \"env\": the value of \"A\" must be a string");
 }
 
 static void

@@ -388,26 +388,9 @@ weft_exec_set_env (WeftExecTool *self, const WeftConfig *config, GError **error)
 {
   JsonObject *env = weft_config_has (config, "env") ? weft_config_get_object (config, "env")
                                                     : NULL;
-  g_autoptr(GStrvBuilder) entries = g_strv_builder_new ();
-  g_autoptr(GList) members = env != NULL ? json_object_get_members (env) : NULL;
 
-  for (GList *l = members; l != NULL; l = l->next)
-    {
-      const char *name = l->data;
-
-      if (!weft_exec_node_is (json_object_get_member (env, name), G_TYPE_STRING)
-          || *name == '\0' || strchr (name, '=') != NULL)
-        {
-          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                       "option \"env\": \"%s\" must be a variable name with a string value", name);
-          return FALSE;
-        }
-      g_autofree char *entry = g_strconcat (name, "=", json_object_get_string_member (env, name),
-                                            NULL);
-      g_strv_builder_add (entries, entry);
-    }
-  self->env = g_strv_builder_end (entries);
-  return TRUE;
+  self->env = weft_command_env_from_option (env, error);
+  return self->env != NULL;
 }
 
 static gboolean
