@@ -3,13 +3,16 @@
  * them, and read back through the store capability (`weft runs`, `weft
  * replay`, `weft resume`).  Tables and shapes: docs/store.md.
  *
- * Two connections.  The writer belongs to the dispatcher thread (on_event,
- * flush): it opens a transaction at the first event of a batch and commits
- * when the queue runs empty (flush), or when a batch grows large or old, so
- * that a busy run costs a few fsyncs, not one per event.  The reader is
- * opened on first use by list_runs/get_run, which any thread may call while
- * the writer works; a mutex keeps it to one thread at a time.  WAL mode lets
- * the reader see the last committed batch without waiting for the writer.
+ * Three connections.  The writer belongs to the dispatcher thread
+ * (on_event, flush): it opens a transaction at the first event of a batch
+ * and commits when the queue runs empty (flush), or when a batch grows
+ * large or old, so that a busy run costs a few commits, not one per event.
+ * The checkpointer, a thread of the plugin's own started by the first
+ * commit that needs it, copies the WAL into the database beside the writer.
+ * The reader is opened on first use by list_runs/get_run, which any thread
+ * may call while the writer works; a mutex keeps it to one thread at a
+ * time.  WAL mode lets the reader see the last committed batch without
+ * waiting for the writer.
  */
 #include <weft/weft-sdk.h>
 
@@ -870,7 +873,8 @@ weft_sqlite_task_written (WeftSqliteTask *task, gboolean stored)
   g_clear_pointer (&task->error, g_free);
 }
 
-/* Inserts the task rows waiting for their INSERT. */
+/* Inserts the task rows waiting for their INSERT: a full set in one
+ * statement, fewer (the end of a batch) one statement each. */
 static void
 weft_sqlite_insert_tasks (WeftSqlite *self)
 {
@@ -896,7 +900,9 @@ weft_sqlite_insert_tasks (WeftSqlite *self)
     }
 }
 
-/* Inserts the events waiting for their INSERT. */
+/* Inserts the events waiting for their INSERT: a full set in one
+ * statement, fewer (the end of a batch, or an event that may be stored
+ * already) one statement each. */
 static void
 weft_sqlite_insert_events (WeftSqlite *self)
 {
