@@ -670,8 +670,9 @@ weft_sqlite_checkpoint_soon (WeftSqlite *self)
       g_mutex_unlock (&self->checkpoint_lock);
       return;
     }
+  /* Thread names longer than 15 bytes are not set (Linux). */
   if (self->checkpointer == NULL)
-    self->checkpointer = g_thread_new ("weft-sqlite-ckpt", weft_sqlite_checkpointer, self);
+    self->checkpointer = g_thread_new ("weft-checkpoint", weft_sqlite_checkpointer, self);
   self->checkpoint_wanted = TRUE;
   g_cond_signal (&self->checkpoint_cond);
   g_mutex_unlock (&self->checkpoint_lock);
