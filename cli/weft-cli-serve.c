@@ -9,6 +9,7 @@
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
   char *flows_dir;
@@ -124,10 +125,11 @@ weft_cli_serve (WeftCliServeOptions *o)
   guint sigint_id = g_unix_signal_add (SIGINT, weft_cli_serve_on_signal, loop);
   guint sigterm_id = g_unix_signal_add (SIGTERM, weft_cli_serve_on_signal, loop);
   g_autoptr(GSocketConnectable) where = g_network_address_parse (o->listen, 8080, NULL);
-  fprintf (stderr, "weft: serving %s on http://%s:%u (port %u)%s\n", o->flows_dir,
-           g_network_address_get_hostname (G_NETWORK_ADDRESS (where)),
-           weft_server_get_port (server), weft_server_get_port (server),
-           token && *token ? ", token required" : "");
+  const char *host = g_network_address_get_hostname (G_NETWORK_ADDRESS (where));
+  gboolean ipv6 = strchr (host, ':') != NULL;
+  fprintf (stderr, "weft: serving %s on http://%s%s%s:%u (port %u)%s\n", o->flows_dir,
+           ipv6 ? "[" : "", host, ipv6 ? "]" : "", weft_server_get_port (server),
+           weft_server_get_port (server), token && *token ? ", token required" : "");
   g_main_loop_run (loop);
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
