@@ -49,6 +49,8 @@ struct _WeftServer {
 /* Sets `status` and a JSON body; takes `node`. */
 void weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node);
 void weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *object);
+/* `node` as JSON text (the node is not taken). */
+GBytes *weft_server_json_bytes (JsonNode *node);
 /* A JSON body already serialized (a reference is taken). */
 void weft_server_reply_bytes (SoupServerMessage *msg, guint status, GBytes *json);
 /* {"status": N, "error": MESSAGE} */
@@ -56,7 +58,8 @@ void weft_server_reply_error (SoupServerMessage *msg, guint status, const char *
   G_GNUC_PRINTF (3, 4);
 /* The request body parsed as a JSON object; on failure replies 400 (or
  * 413) itself and returns NULL. */
-JsonObject *weft_server_read_object (SoupServerMessage *msg, const char *const *allowed);
+JsonObject *weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
+                                     const char *const *allowed);
 WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name);
 /* A JSON integer member (or the default when absent); on a wrong type
  * replies 400 and returns FALSE. */

@@ -451,7 +451,7 @@ weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const ch
 {
   static const char *const allowed[] = { "inputs", NULL };
   WeftFlow *flow = weft_server_find_flow (server, msg, arg);
-  g_autoptr(JsonObject) body = flow ? weft_server_read_object (msg, allowed) : NULL;
+  g_autoptr(JsonObject) body = flow ? weft_server_read_object (server, msg, allowed) : NULL;
 
   if (body == NULL || weft_server_refuse_runs (server, msg, 1))
     return;
@@ -478,7 +478,7 @@ weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char
 {
   static const char *const allowed[] = { "inputs", "max_parallel", NULL };
   WeftFlow *flow = weft_server_find_flow (server, msg, arg);
-  g_autoptr(JsonObject) body = flow ? weft_server_read_object (msg, allowed) : NULL;
+  g_autoptr(JsonObject) body = flow ? weft_server_read_object (server, msg, allowed) : NULL;
   g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_run_unref);
 
   if (body == NULL)
@@ -832,12 +832,8 @@ weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const ch
       if (rec->reply == NULL)
         {
           g_autoptr(JsonNode) node = json_node_new (JSON_NODE_OBJECT);
-          g_autoptr(JsonGenerator) gen = json_generator_new ();
-          gsize length = 0;
           json_node_take_object (node, weft_server_run_to_json (rec, TRUE));
-          json_generator_set_root (gen, node);
-          char *text = json_generator_to_data (gen, &length);
-          rec->reply = g_bytes_new_take (text, length);
+          rec->reply = weft_server_json_bytes (node);
         }
       weft_server_reply_bytes (msg, SOUP_STATUS_OK, rec->reply);
       return;

@@ -26,26 +26,15 @@ static const char weft_server_request_key[] = "weft-server-request";
 
 /* ---- replies ------------------------------------------------------------------ */
 
-void
-weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node)
+GBytes *
+weft_server_json_bytes (JsonNode *node)
 {
   g_autoptr(JsonGenerator) gen = json_generator_new ();
   gsize length = 0;
 
   json_generator_set_root (gen, node);
   char *text = json_generator_to_data (gen, &length);
-  json_node_unref (node);
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
-}
-
-void
-weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *object)
-{
-  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
-
-  json_node_take_object (node, object);
-  weft_server_reply_json (msg, status, node);
+  return g_bytes_new_take (text, length);
 }
 
 void
@@ -56,6 +45,24 @@ weft_server_reply_bytes (SoupServerMessage *msg, guint status, GBytes *json)
   soup_server_message_set_status (msg, status, NULL);
   soup_message_headers_set_content_type (headers, "application/json", NULL);
   soup_message_body_append_bytes (soup_server_message_get_response_body (msg), json);
+}
+
+void
+weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node)
+{
+  g_autoptr(GBytes) json = weft_server_json_bytes (node);
+
+  json_node_unref (node);
+  weft_server_reply_bytes (msg, status, json);
+}
+
+void
+weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *object)
+{
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_node_take_object (node, object);
+  weft_server_reply_json (msg, status, node);
 }
 
 void
@@ -120,14 +127,17 @@ weft_server_on_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer data)
   g_byte_array_append (req->body, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk));
 }
 
-static gsize
-weft_server_max_body (SoupServerMessage *msg)
+static void
+weft_server_reply_too_large (WeftServer *server, SoupServerMessage *msg)
 {
-  return GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (msg), "weft-max-body"));
+  weft_server_reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                           "the request body is larger than %" G_GSIZE_FORMAT " bytes",
+                           server->max_body);
 }
 
 JsonObject *
-weft_server_read_object (SoupServerMessage *msg, const char *const *allowed)
+weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
+                         const char *const *allowed)
 {
   WeftServerRequest *req = weft_server_request (msg);
   g_autoptr(GBytes) bytes = NULL;
@@ -136,9 +146,7 @@ weft_server_read_object (SoupServerMessage *msg, const char *const *allowed)
 
   if (req && req->too_large)
     {
-      weft_server_reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                               "the request body is larger than %" G_GSIZE_FORMAT " bytes",
-                               weft_server_max_body (msg));
+      weft_server_reply_too_large (server, msg);
       return NULL;
     }
   if (req && req->body)
@@ -244,14 +252,11 @@ weft_server_early (SoupServer *soup, SoupServerMessage *msg, const char *path,
                                  : "this server needs \"Authorization: Bearer TOKEN\"");
       return;
     }
-  g_object_set_data (G_OBJECT (msg), "weft-max-body", GSIZE_TO_POINTER (server->max_body));
   switch (soup_message_headers_get_encoding (headers))
     {
     case SOUP_ENCODING_CONTENT_LENGTH:
       if ((guint64) soup_message_headers_get_content_length (headers) > server->max_body)
-        weft_server_reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                                 "the request body is larger than %" G_GSIZE_FORMAT " bytes",
-                                 server->max_body);
+        weft_server_reply_too_large (server, msg);
       break;
     case SOUP_ENCODING_CHUNKED:
     case SOUP_ENCODING_EOF:
@@ -469,7 +474,7 @@ weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg, cons
                                 GHashTable *query)
 {
   static const char *const allowed[] = { "agent", "flow", "prompt", NULL };
-  g_autoptr(JsonObject) body = weft_server_read_object (msg, allowed);
+  g_autoptr(JsonObject) body = weft_server_read_object (server, msg, allowed);
   g_autoptr(GError) error = NULL;
   const char *agent, *flow_name, *prompt;
   WeftFlow *flow;
