@@ -818,6 +818,9 @@ weft_flow_new (WeftEngine *engine, const char *origin)
   flow->flow_callbacks = g_ptr_array_new ();
   flow->task_index = g_hash_table_new (g_str_hash, g_str_equal);
   flow->roots = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_mutex_init (&flow->agent_sources_lock);
+  flow->agent_sources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                               (GDestroyNotify) g_bytes_unref);
   return flow;
 }
 
@@ -1079,7 +1082,15 @@ weft_flow_new_agent_task (WeftFlow *parent, const char *agent_name, GError **err
   WeftFlow *flow = weft_flow_new (parent->engine, parent->origin);
   flow->parent = weft_flow_ref (parent);
   flow->name = g_strdup_printf ("%s.%s", parent->name, agent_name);
-  flow->source = weft_flow_agent_task_source (parent, agent, flow->name);
+  g_mutex_lock (&parent->agent_sources_lock);
+  GBytes *source = g_hash_table_lookup (parent->agent_sources, agent->name);
+  if (source == NULL)
+    {
+      source = weft_flow_agent_task_source (parent, agent, flow->name);
+      g_hash_table_insert (parent->agent_sources, g_strdup (agent->name), source);
+    }
+  flow->source = g_bytes_ref (source);
+  g_mutex_unlock (&parent->agent_sources_lock);
   g_ptr_array_unref (flow->flow_callbacks);
   flow->flow_callbacks = g_ptr_array_ref (parent->flow_callbacks);
   flow->n_tasks = 1;
@@ -1145,6 +1156,8 @@ weft_flow_finalize (WeftFlow *flow)
   g_free (flow->origin);
   g_clear_pointer (&flow->source, g_bytes_unref);
   g_clear_pointer (&flow->parent, weft_flow_unref);
+  g_hash_table_unref (flow->agent_sources);
+  g_mutex_clear (&flow->agent_sources_lock);
   weft_engine_unref (flow->engine);
   g_free (flow);
 }

@@ -162,6 +162,10 @@ struct _WeftFlow {
   char **input_names;
   gint kicked_off;
   WeftFlow *parent;           /* an agent-task flow borrows its agent from it */
+  /* Agent name → the source of its agent-task flow (GBytes), made once:
+   * it comes from parsing the whole flow text again. */
+  GMutex agent_sources_lock;
+  GHashTable *agent_sources;
 };
 
 WeftFlowTask *weft_flow_get_task (WeftFlow *flow, guint i);
