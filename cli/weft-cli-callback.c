@@ -219,3 +219,26 @@ weft_cli_parse_callback_spec (WeftRegistry *registry, const char *spec,
   *options = g_steal_pointer (&object);
   return TRUE;
 }
+
+WeftStore *
+weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
+                          JsonObject **options, GError **error)
+{
+  g_autofree char *name = NULL;
+  g_autoptr(JsonObject) object = NULL;
+  WeftStore *store = NULL;
+
+  if (weft_cli_parse_callback_spec (weft_engine_get_registry (engine), spec, &name, &object,
+                                    error))
+    store = weft_store_open (engine, name, object, error);
+  if (store == NULL)
+    {
+      g_prefix_error (error, "--store %s: ", spec);
+      return NULL;
+    }
+  if (plugin)
+    *plugin = g_steal_pointer (&name);
+  if (options)
+    *options = g_steal_pointer (&object);
+  return store;
+}

@@ -95,9 +95,6 @@ weft_cli_open_store (WeftEngine *engine, const WeftCliHistoryOptions *options,
                      char **plugin, JsonObject **plugin_options, GError **error)
 {
   const char *spec = options->store ? options->store : WEFT_CLI_DEFAULT_STORE;
-  g_autofree char *name = NULL;
-  g_autoptr(JsonObject) object = NULL;
-  WeftStore *store;
 
   *plugin = NULL;
   *plugin_options = NULL;
@@ -112,21 +109,7 @@ weft_cli_open_store (WeftEngine *engine, const WeftCliHistoryOptions *options,
                    "or name the store with --store PLUGIN[:k=v,...] or --flow FLOW");
       return NULL;
     }
-  if (!weft_cli_parse_callback_spec (weft_engine_get_registry (engine), spec, &name, &object,
-                                     error))
-    {
-      g_prefix_error (error, "--store %s: ", spec);
-      return NULL;
-    }
-  store = weft_store_open (engine, name, object, error);
-  if (store == NULL)
-    {
-      g_prefix_error (error, "--store %s: ", spec);
-      return NULL;
-    }
-  *plugin = g_steal_pointer (&name);
-  *plugin_options = g_steal_pointer (&object);
-  return store;
+  return weft_cli_open_store_spec (engine, spec, plugin, plugin_options, error);
 }
 
 /* The stored run `run_id`: an object of the shape docs/store.md gives. */

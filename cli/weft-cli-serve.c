@@ -75,17 +75,9 @@ weft_cli_serve_add_stores (WeftEngine *engine, WeftServer *server, char **specs,
 {
   for (guint i = 0; specs && specs[i]; i++)
     {
-      g_autofree char *plugin = NULL;
-      g_autoptr(JsonObject) options = NULL;
-      WeftStore *store = NULL;
-      if (weft_cli_parse_callback_spec (weft_engine_get_registry (engine), specs[i], &plugin,
-                                        &options, error))
-        store = weft_store_open (engine, plugin, options, error);
+      WeftStore *store = weft_cli_open_store_spec (engine, specs[i], NULL, NULL, error);
       if (store == NULL)
-        {
-          g_prefix_error (error, "--store %s: ", specs[i]);
-          return FALSE;
-        }
+        return FALSE;
       weft_server_add_store (server, store);
     }
   return TRUE;

@@ -104,6 +104,12 @@ gboolean weft_cli_parse_callback_spec (WeftRegistry *registry,
                                        JsonObject **options,
                                        GError **error);
 
+/* Opens the store a `--store PLUGIN[:k=v,...]` argument names; errors
+ * start with "--store SPEC: ".  *plugin and *options (may be NULL) get
+ * what the spec said, so that a run can be recorded in the same store. */
+WeftStore *weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
+                                     JsonObject **options, GError **error);
+
 /* The JSON value of `text` for an option of `type`; `option` names it in
  * errors. */
 JsonNode *weft_cli_option_value_from_string (WeftOptionType type,
