@@ -152,26 +152,36 @@ weft_engine_create_task (WeftEngine *engine, WeftFlow *flow, const char *agent,
   return g_strdup (run->id);
 }
 
-/* Lock held. */
-static JsonNode *
-weft_background_task_to_json (WeftBackgroundTask *t)
+JsonObject *
+weft_task_summary_to_json (const WeftTaskSummary *t)
 {
   JsonObject *o = json_object_new ();
 
   json_object_set_string_member (o, "task_id", t->id);
   json_object_set_string_member (o, "flow", t->flow);
   json_object_set_string_member (o, "agent", t->agent);
-  json_object_set_string_member (o, "status", weft_status_to_string (t->status));
+  json_object_set_string_member (o, "status", t->status);
   json_object_set_string_member (o, "output", t->output);
   json_object_set_string_member (o, "error", t->error);
   json_object_set_int_member (o, "created_wall_us", t->created_wall_us);
-  if (t->finished_wall_us)
-    json_object_set_int_member (o, "finished_wall_us", t->finished_wall_us);
-  else
-    json_object_set_null_member (o, "finished_wall_us");
+  weft_json_set_time (o, "finished_wall_us", t->finished_wall_us);
   json_object_set_int_member (o, "duration_us", t->duration_us);
+  return o;
+}
+
+/* Lock held. */
+static JsonNode *
+weft_background_task_to_json (WeftBackgroundTask *t)
+{
+  WeftTaskSummary summary = {
+    .id = t->id, .flow = t->flow, .agent = t->agent,
+    .status = weft_status_to_string (t->status), .output = t->output, .error = t->error,
+    .created_wall_us = t->created_wall_us, .finished_wall_us = t->finished_wall_us,
+    .duration_us = t->duration_us,
+  };
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
-  json_node_take_object (node, o);
+
+  json_node_take_object (node, weft_task_summary_to_json (&summary));
   return node;
 }
 

@@ -82,6 +82,15 @@ weft_json_describe (JsonNode *node)
     }
 }
 
+void
+weft_json_set_time (JsonObject *object, const char *key, gint64 wall_us)
+{
+  if (wall_us)
+    json_object_set_int_member (object, key, wall_us);
+  else
+    json_object_set_null_member (object, key);
+}
+
 /* ---- ${ENV} expansion ---------------------------------------------------- */
 
 char *

@@ -35,6 +35,8 @@ gboolean    weft_option_node_matches (WeftOptionType type, JsonNode *node);
 
 /* "an object", "a string", "an integer", ... for messages. */
 const char *weft_json_describe (JsonNode *node);
+/* Sets `key` to a µs time, or to null when it is 0 (not yet, or unknown). */
+void weft_json_set_time (JsonObject *object, const char *key, gint64 wall_us);
 
 /* Expands ${VAR}, ${VAR:-default} and $$ in `text`. */
 char *weft_expand_env (const char *text, GError **error);
@@ -221,6 +223,20 @@ void weft_engine_attempt_finished (WeftEngine *engine);
 const WeftPluginDescriptor *weft_noop_descriptor (void);
 
 /* Background tasks (weft-background.c): the engine's table of them. */
+typedef struct {
+  const char *id;
+  const char *flow;
+  const char *agent;
+  const char *status;
+  const char *output;
+  const char *error;
+  gint64 created_wall_us;
+  gint64 finished_wall_us;    /* 0 while running */
+  gint64 duration_us;
+} WeftTaskSummary;
+/* A background task as weft_engine_check_task and the server show it,
+ * whether kept in memory or read back from a store. */
+JsonObject *weft_task_summary_to_json (const WeftTaskSummary *t);
 typedef struct _WeftBackground WeftBackground;
 WeftBackground *weft_background_new  (void);
 void            weft_background_free (WeftBackground *bg);

@@ -332,15 +332,6 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
 
 /* ---- JSON of a run ------------------------------------------------------------------- */
 
-static void
-weft_json_set_time (JsonObject *o, const char *key, gint64 wall_us)
-{
-  if (wall_us)
-    json_object_set_int_member (o, key, wall_us);
-  else
-    json_object_set_null_member (o, key);
-}
-
 static JsonObject *
 weft_server_task_to_json (WeftRun *run, guint i)
 {
@@ -716,24 +707,21 @@ weft_server_task_from_run (JsonNode *node)
   if (dot == NULL || t == NULL
       || g_strcmp0 (json_object_get_string_member_with_default (t, "name", NULL), dot + 1) != 0)
     return NULL;
-  JsonObject *o = json_object_new ();
   g_autofree char *parent = g_strndup (flow, (gsize) (dot - flow));
   gint64 started = json_object_get_int_member_with_default (run, "started_wall_us", 0);
   gint64 finished = json_object_get_int_member_with_default (run, "finished_wall_us", 0);
-  json_object_set_string_member (o, "task_id", json_object_get_string_member (run, "run_id"));
-  json_object_set_string_member (o, "flow", parent);
-  json_object_set_string_member (o, "agent", dot + 1);
-  json_object_set_string_member (o, "status",
-                                 json_object_get_string_member_with_default (run, "status",
-                                                                             "running"));
-  json_object_set_string_member (o, "output",
-                                 json_object_get_string_member_with_default (t, "output", NULL));
-  json_object_set_string_member (o, "error",
-                                 json_object_get_string_member_with_default (run, "error", NULL));
-  json_object_set_int_member (o, "created_wall_us", started);
-  weft_json_set_time (o, "finished_wall_us", finished);
-  json_object_set_int_member (o, "duration_us", finished && started ? finished - started : 0);
-  return o;
+  WeftTaskSummary summary = {
+    .id = json_object_get_string_member (run, "run_id"),
+    .flow = parent,
+    .agent = dot + 1,
+    .status = json_object_get_string_member_with_default (run, "status", "running"),
+    .output = json_object_get_string_member_with_default (t, "output", NULL),
+    .error = json_object_get_string_member_with_default (run, "error", NULL),
+    .created_wall_us = started,
+    .finished_wall_us = finished,
+    .duration_us = finished && started ? finished - started : 0,
+  };
+  return weft_task_summary_to_json (&summary);
 }
 
 /* Back on the loop with what the stores said. */
