@@ -81,9 +81,12 @@ typedef struct {
   const char *error;
   const char *step_kind;
   gint64 duration_us;
+  gint64 mono_us;             /* when it happened; 0: now */
 } WeftEventFields;
 
 WeftEvent *weft_event_new   (const WeftEventFields *fields);
+/* Wall-clock µs of a monotonic time of this process; 0 for 0.  Any thread. */
+gint64     weft_mono_to_wall_us (gint64 mono_us);
 WeftEvent *weft_event_ref   (WeftEvent *event);
 void       weft_event_unref (WeftEvent *event);
 
@@ -310,8 +313,6 @@ void weft_run_handle_return (WeftTask *task);
 void weft_run_handle_step (WeftTask *task, const char *kind, const char *text);
 /* Hands the engine's reference to the run's done function. */
 void weft_run_return (WeftRun *run);
-/* Engine loop: wall-clock µs of a monotonic time of this process. */
-gint64 weft_mono_to_wall_us (gint64 mono_us);
 
 struct _WeftTask {
   WeftMsg msg;                /* WEFT_MSG_RETURN when handed back */

@@ -177,8 +177,35 @@ weft_run_has_subscribers (WeftRun *run, guint task)
       || weft_engine_has_listeners (run->engine);
 }
 
-/* Numbers the event; returns NULL when nobody listens, so that a run
- * without callbacks builds no events at all. */
+/* When the state change an event reports was recorded, so that the event
+ * does not read the clock again; 0 (now) for those with no time of their
+ * own. */
+static gint64
+weft_run_event_time (WeftRun *run, WeftEventType type, guint task)
+{
+  switch (type)
+    {
+    case WEFT_EVENT_RUN_STARTED:
+    case WEFT_EVENT_RUN_RESUMED:
+      return run->started_us;
+    case WEFT_EVENT_RUN_COMPLETED:
+    case WEFT_EVENT_RUN_FAILED:
+    case WEFT_EVENT_RUN_CANCELLED:
+      return run->finished_us;
+    case WEFT_EVENT_TASK_STARTED:
+      return run->tasks[task].attempt_started_us;
+    case WEFT_EVENT_TASK_COMPLETED:
+    case WEFT_EVENT_TASK_FAILED:
+    case WEFT_EVENT_TASK_CANCELLED:
+    case WEFT_EVENT_TASK_SKIPPED:
+      return run->tasks[task].finished_us;
+    case WEFT_EVENT_TASK_STEP:
+    case WEFT_EVENT_TASK_RETRYING:
+    default:
+      return 0;
+    }
+}
+
 /* Numbers the event; returns NULL when nobody listens, so that a run
  * without callbacks builds no events at all. */
 static WeftEvent *
@@ -194,7 +221,7 @@ weft_run_event_new (WeftRun *run, WeftEventType type, guint task, guint attempt,
     .type = type, .seq = seq, .run_id = run->id, .flow = run->flow->name,
     .task = task != G_MAXUINT ? run->flow->tasks[task].name : NULL,
     .attempt = attempt, .output = output, .error = error, .step_kind = step_kind,
-    .duration_us = duration_us,
+    .duration_us = duration_us, .mono_us = weft_run_event_time (run, type, task),
   };
   return weft_event_new (&f);
 }
@@ -570,7 +597,7 @@ weft_run_start (WeftRun *run)
   weft_engine_run_started (run->engine, run);
   run->status = WEFT_STATUS_RUNNING;
   run->started_us = g_get_monotonic_time ();
-  run->started_wall_us = g_get_real_time ();
+  run->started_wall_us = weft_mono_to_wall_us (run->started_us);
   weft_run_emit_start (run);
 
   /* Cancelled before it reached the loop: it starts nothing. */
@@ -774,12 +801,6 @@ weft_status_to_string (WeftStatus status)
     "pending", "running", "completed", "failed", "skipped", "cancelled",
   };
   return (guint) status < G_N_ELEMENTS (names) ? names[status] : "unknown";
-}
-
-gint64
-weft_mono_to_wall_us (gint64 mono_us)
-{
-  return mono_us ? g_get_real_time () - (g_get_monotonic_time () - mono_us) : 0;
 }
 
 const char *weft_run_get_id (WeftRun *run) { return run->id; }
