@@ -232,13 +232,27 @@ weft_cli_print_node (JsonNode *node)
 
 /* ---- runs list ----------------------------------------------------------- */
 
+/* A run stored as running whose process is gone (the store says it is not
+ * live) is shown as interrupted: the one `weft resume` is for. */
+static const char *
+weft_cli_run_status (JsonObject *run)
+{
+  const char *status = weft_cli_member_string (run, "status");
+  JsonNode *live = json_object_get_member (run, "live");
+
+  if (g_strcmp0 (status, "running") == 0 && live != NULL && JSON_NODE_HOLDS_VALUE (live)
+      && json_node_get_value_type (live) == G_TYPE_BOOLEAN && !json_node_get_boolean (live))
+    return "interrupted";
+  return status;
+}
+
 static char **
 weft_cli_run_row (JsonObject *run)
 {
   gint64 started = weft_cli_member_int (run, "started_wall_us");
   const char *row[] = {
     weft_cli_member_string (run, "run_id"),
-    weft_cli_member_string (run, "status"),
+    weft_cli_run_status (run),
     weft_cli_member_string (run, "flow"),
     NULL, NULL, NULL,
   };
@@ -309,13 +323,16 @@ weft_cli_print_run_header (JsonObject *run)
   g_autofree char *took = weft_cli_format_duration (started,
                                                     weft_cli_member_int (run, "finished_wall_us"));
   const char *error = weft_cli_member_string (run, "error");
-  const char *status = weft_cli_member_string (run, "status");
+  const char *status = weft_cli_run_status (run);
   const char *flow = weft_cli_member_string (run, "flow");
   const char *id = weft_cli_member_string (run, "run_id");
 
   printf ("run      %s\n", id ? id : "-");
   printf ("flow     %s\n", flow ? flow : "-");
-  printf ("status   %s\n", status ? status : "-");
+  if (g_strcmp0 (status, "interrupted") == 0)
+    printf ("status   interrupted (its process is gone; 'weft resume %s' finishes it)\n", id);
+  else
+    printf ("status   %s\n", status ? status : "-");
   printf ("started  %s\n", when);
   printf ("duration %s\n", took);
   if (error != NULL)
@@ -746,8 +763,9 @@ weft_cli_continue_context (WeftCliHistoryOptions *options, gboolean replay)
   else
     g_option_context_set_summary (context,
       "Finish a stored run whose process died (kill -9, a crash): the same run\n"
-      "continues, running only the tasks that had not completed.  Do not resume\n"
-      "a run that another process is still running.");
+      "continues, running only the tasks that had not completed.  A run that\n"
+      "another process is still running is refused ('weft runs list' shows the\n"
+      "ones whose process died as interrupted).");
   weft_cli_add_store_entries (context, options);
   weft_cli_add_exec_entries (context, &options->exec);
   description = g_strconcat (

@@ -179,6 +179,10 @@ WeftFlowTask *weft_flow_get_task (WeftFlow *flow, guint i);
  * `parent` alive).  Its events go to `parent`'s flow callbacks, and its
  * source is a flow file of its own, so that a store can resume it. */
 WeftFlow *weft_flow_new_agent_task (WeftFlow *parent, const char *agent, GError **error);
+/* Asks every store the flow writes to for the stored run `run_id`, before
+ * this process continues it; fails when one says another process still
+ * runs it.  weft-store.c. */
+gboolean weft_flow_claim_run (WeftFlow *flow, const char *run_id, GError **error);
 
 /* ---- engine ------------------------------------------------------------ */
 

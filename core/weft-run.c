@@ -126,7 +126,8 @@ weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
     run->tasks[i].remaining = flow->tasks[i].deps->len;
   run->status = WEFT_STATUS_PENDING;
   run->created_wall_us = g_get_real_time ();
-  if (options->completed && !weft_run_preset (run, options->completed, error))
+  if ((options->completed && !weft_run_preset (run, options->completed, error))
+      || (run->resumed && !weft_flow_claim_run (flow, run->id, error)))
     {
       weft_run_unref (run);
       return NULL;

@@ -58,6 +58,24 @@ weft_flow_dup_store (WeftFlow *flow)
   return NULL;
 }
 
+gboolean
+weft_flow_claim_run (WeftFlow *flow, const char *run_id, GError **error)
+{
+  for (guint i = 0; i < flow->callbacks->len; i++)
+    {
+      WeftCallbackInstance *cb = flow->callbacks->pdata[i];
+      const WeftStoreClass *store = weft_callback_instance_get_plugin (cb)->desc->store;
+      if (store == NULL || store->claim_run == NULL)
+        continue;
+      if (!store->claim_run (weft_callback_instance_get_instance (cb), run_id, error))
+        {
+          g_prefix_error (error, "cannot resume: ");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 void
 weft_store_free (WeftStore *store)
 {

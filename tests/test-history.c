@@ -395,7 +395,21 @@ wait_for_progress (Fixture *fx, GSubprocess *proc, guint lines, const char *task
   g_error ("weft run made no progress: %u lines counted", count_lines (fx));
 }
 
-/* kill -9 partway through a chain of slow tasks, then `weft resume`. */
+/* What the store says of a run marked running: whether a process holds it. */
+static void
+assert_live (Fixture *fx, const char *run_id, gboolean live)
+{
+  g_autoptr(JsonObject) run = NULL;
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "show", run_id, "--json",
+                                                    "--store", fx->store, NULL }), ==, 0);
+  run = parse_object (fx->out);
+  g_assert_cmpstr (json_object_get_string_member (run, "status"), ==, "running");
+  g_assert_true (json_object_get_boolean_member (run, "live") == live);
+}
+
+/* kill -9 partway through a chain of slow tasks, then `weft resume`; a
+ * resume while the run's process lives is refused. */
 static void
 test_kill_resume (Fixture *fx, gconstpointer data)
 {
@@ -414,6 +428,11 @@ test_kill_resume (Fixture *fx, gconstpointer data)
   g_assert_no_error (error);
   /* a finished and is committed; b has started. */
   run_id = wait_for_progress (fx, proc, 2, "a");
+  /* While its process lives, the run is live and cannot be resumed. */
+  assert_live (fx, run_id, TRUE);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "resume", run_id, "--store", fx->store,
+                                                    NULL }), !=, 0);
+  weft_test_assert_contains (fx->err, "still being run by another process");
   g_subprocess_send_signal (proc, SIGKILL);
   g_subprocess_wait (proc, NULL, &error);
   g_assert_no_error (error);
@@ -421,6 +440,10 @@ test_kill_resume (Fixture *fx, gconstpointer data)
 
   status = query (fx, "SELECT status FROM runs WHERE run_id = '%s'", run_id);
   g_assert_cmpstr (status, ==, "running");
+  assert_live (fx, run_id, FALSE);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "show", run_id, "--store",
+                                                    fx->store, NULL }), ==, 0);
+  weft_test_assert_contains (fx->out, "status   interrupted");
   completed_before = query (fx, "SELECT group_concat(name, ',') FROM (SELECT name FROM tasks "
                                 "WHERE run_id = '%s' AND status = 'completed' ORDER BY name)",
                             run_id);

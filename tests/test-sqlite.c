@@ -453,6 +453,86 @@ test_flow_store (Fixture *f, gconstpointer data)
 }
 
 static void
+store_result (GObject *source, GAsyncResult *result, gpointer data)
+{
+  *(GAsyncResult **) data = g_object_ref (result);
+}
+
+/* The one run the store lists, once it does (its row is committed by the
+ * writer's dispatcher thread, a moment after the kickoff). */
+static JsonObject *
+wait_for_stored_run (WeftStore *store)
+{
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) list = weft_store_list_runs (store, 0, &error);
+
+      g_assert_no_error (error);
+      if (json_array_get_length (json_node_get_array (list)) > 0)
+        return json_object_ref (json_array_get_object_element (json_node_get_array (list), 0));
+      g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+    }
+}
+
+/* A run that a live instance is running is live in the store, and another
+ * instance of the same file (another process, as far as the lock goes)
+ * cannot resume it; once it has ended, it is not live any more. */
+static void
+test_claims (Fixture *f, gconstpointer data)
+{
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"held\", \"agents\": {\"slow\": {\"plugin\": \"test-agent\","
+    " \"sleep_ms\": 600000}},"
+    " \"callbacks\": {\"db\": {\"plugin\": \"sqlite\", \"path\": \"%s\"}},"
+    " \"tasks\": [{\"name\": \"a\", \"agent\": \"slow\", \"description\": \"x\"}]}", f->db);
+  WeftFlow *running = weft_test_flow (f->engine, json);
+  g_autoptr(WeftFlow) other = weft_test_flow (f->engine, json);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(JsonObject) stored = NULL;
+  g_autoptr(JsonNode) after = NULL;
+  g_autoptr(WeftRun) resumed = NULL;
+  g_autoptr(WeftRun) run = NULL;
+  g_autofree char *run_id = NULL;
+
+  g_assert_no_error (error);
+  weft_flow_kickoff_async (running, NULL, cancellable, store_result, &result);
+  stored = wait_for_stored_run (store);
+  run_id = g_strdup (json_object_get_string_member (stored, "run_id"));
+  g_assert_cmpstr (json_object_get_string_member (stored, "status"), ==, "running");
+  g_assert_true (json_object_get_boolean_member (stored, "live"));
+
+  WeftKickoffOptions resume = { .resume_run_id = run_id, .resume_seq = 2 };
+  resumed = weft_flow_kickoff_with_options (other, &resume, NULL, &error);
+  g_assert_null (resumed);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_BUSY);
+  weft_test_assert_contains (error->message, f->db);
+  weft_test_assert_contains (error->message, run_id);
+  weft_test_assert_contains (error->message, "another process");
+  g_clear_error (&error);
+
+  g_cancellable_cancel (cancellable);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  run = weft_flow_kickoff_finish (running, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_CANCELLED);
+  g_clear_pointer (&run, weft_run_unref);
+  g_clear_object (&result);
+  /* Released: its callback drains, and the run's end is committed. */
+  weft_flow_unref (running);
+  after = weft_store_get_run (store, run_id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (after), "status"), ==,
+                   "cancelled");
+  g_assert_true (json_object_get_null_member (json_node_get_object (after), "live"));
+}
+
+static void
 test_migrate_old (Fixture *f, gconstpointer data)
 {
   sqlite3 *db = open_db_create (f->db);
@@ -715,6 +795,7 @@ main (int argc, char **argv)
   ADD ("no-event-twice", test_no_event_twice);
   ADD ("store-api", test_store_api);
   ADD ("flow-store", test_flow_store);
+  ADD ("claims", test_claims);
   ADD ("migrate-old", test_migrate_old);
   ADD ("migrate-v2", test_migrate_v2);
   ADD ("migrate-v3", test_migrate_v3);

@@ -17,7 +17,7 @@
 
 G_BEGIN_DECLS
 
-#define WEFT_ABI_VERSION 1
+#define WEFT_ABI_VERSION 2
 
 /* The symbol the registry looks up in every plugin. */
 #define WEFT_PLUGIN_ENTRY_SYMBOL "weft_plugin_descriptor"
@@ -54,6 +54,7 @@ typedef enum {
   WEFT_ERROR_TIMEOUT,       /* a task ran out of time                       */
   WEFT_ERROR_CANCELLED,     /* a task or run was cancelled                  */
   WEFT_ERROR_SKIPPED,       /* a task did not run: a dependency failed      */
+  WEFT_ERROR_BUSY,          /* a stored run another process is running      */
 } WeftErrorCode;
 
 /* ------------------------------------------------------------------------ */
@@ -405,6 +406,12 @@ typedef struct {
    * output, error, attempts, started_wall_us, finished_wall_us}]}, or NULL
    * with WEFT_ERROR_NOT_FOUND. */
   JsonNode *(*get_run)   (gpointer instance, const char *run_id, GError **error);
+  /* Optional: called from the caller's thread before a stored run is
+   * continued by this process (weft resume), to take it for this process.
+   * Fails (WEFT_ERROR_BUSY) when another process still runs it: a store
+   * that can tell keeps runs from being run twice at once.  The claim
+   * lasts until the instance has stored the run's end, or is destroyed. */
+  gboolean (*claim_run)  (gpointer instance, const char *run_id, GError **error);
 } WeftStoreClass;
 
 typedef struct {

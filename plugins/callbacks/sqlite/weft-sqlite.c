@@ -17,6 +17,8 @@
 #include <weft/weft-sdk.h>
 
 #include <sqlite3.h>
+
+#include "weft-sqlite-claims.h"
 #include <string.h>
 #include <time.h>
 
@@ -410,6 +412,10 @@ typedef struct {
   GMutex read_lock;
   sqlite3 *reader;            /* opened by the first read */
 
+  /* The runs this instance is running (started, resumed or claimed), so
+   * that another process can tell they are live. */
+  WeftSqliteClaims claims;
+
   /* The checkpointer: started by the first commit that needs it. */
   GMutex checkpoint_lock;
   GCond checkpoint_cond;
@@ -710,6 +716,7 @@ weft_sqlite_free (WeftSqlite *self)
    * remaining pages to the database. */
   sqlite3_close_v2 (self->reader);
   sqlite3_close_v2 (self->writer);
+  weft_sqlite_claims_close (&self->claims);
   g_clear_pointer (&self->batch, g_ptr_array_unref);
   g_clear_pointer (&self->runs, g_hash_table_unref);
   if (self->event_text != NULL)
@@ -796,6 +803,7 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
       || !weft_sqlite_prepare (self, error))
     return NULL;
   sqlite3_wal_hook (self->writer, weft_sqlite_wal_hook, self);
+  weft_sqlite_claims_open (&self->claims, self->path);
   return g_steal_pointer (&self);
 }
 
@@ -1187,6 +1195,19 @@ weft_sqlite_insert_event (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent 
   return FALSE;
 }
 
+/* Taken before the run's row is committed, so that whoever can read the
+ * row can tell the run is live.  A resumed run was claimed by
+ * claim_run() before it started: taking it again fails only when a run
+ * was resumed without asking (or by a weft without claims). */
+static void
+weft_sqlite_claim (WeftSqlite *self, WeftSqliteRun *run)
+{
+  if (!weft_sqlite_claims_take (&self->claims, run->id))
+    g_log_structured ("weft-sqlite", G_LOG_LEVEL_WARNING, "MESSAGE",
+                      "sqlite store %s: run %s is also being run by another process; "
+                      "its events are stored all the same", self->path, run->run_id);
+}
+
 static void
 weft_sqlite_run_started (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *event)
 {
@@ -1215,6 +1236,7 @@ weft_sqlite_run_ended (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *ev
   sqlite3_bind_int64 (stmt, 4, weft_event_get_wall_us (event));
   weft_sqlite_step (self, STMT_RUN_END, "cannot store a run's end");
   run->ended = TRUE;
+  weft_sqlite_claims_drop (&self->claims, run->id);
 }
 
 static WeftSqliteTask *
@@ -1316,6 +1338,7 @@ weft_sqlite_apply (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *event)
     {
     case WEFT_EVENT_RUN_STARTED:
     case WEFT_EVENT_RUN_RESUMED:
+      weft_sqlite_claim (self, run);
       weft_sqlite_run_started (self, run, event);
       break;
     case WEFT_EVENT_RUN_COMPLETED:
@@ -1396,12 +1419,30 @@ weft_sqlite_destroy (gpointer instance)
 /* ------------------------------------------------------------------------ */
 /* Reading (any thread, one at a time)                                      */
 
+/* weft_run_live(id): whether some process holds the run's claim; NULL
+ * when this instance cannot tell. */
+static void
+weft_sqlite_run_live (sqlite3_context *context, int argc, sqlite3_value **argv)
+{
+  WeftSqlite *self = sqlite3_user_data (context);
+  int held = weft_sqlite_claims_held (&self->claims, sqlite3_value_int64 (argv[0]));
+
+  (void) argc;
+  if (held < 0)
+    sqlite3_result_null (context);
+  else
+    sqlite3_result_int (context, held);
+}
+
 static sqlite3 *
 weft_sqlite_reader (WeftSqlite *self, GError **error)
 {
-  if (self->reader == NULL
-      && !weft_sqlite_open_db (self, SQLITE_OPEN_READONLY, &self->reader, error))
+  if (self->reader != NULL)
+    return self->reader;
+  if (!weft_sqlite_open_db (self, SQLITE_OPEN_READONLY, &self->reader, error))
     return NULL;
+  sqlite3_create_function (self->reader, "weft_run_live", 1, SQLITE_UTF8, self,
+                           weft_sqlite_run_live, NULL, NULL);
   return self->reader;
 }
 
@@ -1421,6 +1462,17 @@ weft_sqlite_add_column (JsonBuilder *b, const char *name, sqlite3_stmt *stmt, in
       json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, col));
       break;
     }
+}
+
+/* `live` is a boolean, or null when the store cannot tell or the run ended. */
+static void
+weft_sqlite_add_bool_column (JsonBuilder *b, const char *name, sqlite3_stmt *stmt, int col)
+{
+  json_builder_set_member_name (b, name);
+  if (sqlite3_column_type (stmt, col) == SQLITE_NULL)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_boolean_value (b, sqlite3_column_int (stmt, col) != 0);
 }
 
 /* `inputs` is stored as JSON text and given back as the object. */
@@ -1446,10 +1498,16 @@ weft_sqlite_add_row (JsonBuilder *b, sqlite3_stmt *stmt)
       const char *name = sqlite3_column_name (stmt, c);
       if (strcmp (name, "inputs") == 0)
         weft_sqlite_add_json_column (b, name, stmt, c);
+      else if (strcmp (name, "live") == 0)
+        weft_sqlite_add_bool_column (b, name, stmt, c);
       else
         weft_sqlite_add_column (b, name, stmt, c);
     }
 }
+
+/* Only a run still marked running can be live. */
+#define WEFT_SQLITE_LIVE_COLUMN \
+  "CASE WHEN status = 'running' THEN weft_run_live (id) END AS live"
 
 static JsonNode *
 weft_sqlite_list_runs_locked (WeftSqlite *self, sqlite3 *db, guint limit, GError **error)
@@ -1460,8 +1518,9 @@ weft_sqlite_list_runs_locked (WeftSqlite *self, sqlite3 *db, guint limit, GError
 
   if (sqlite3_prepare_v2 (db,
                           "SELECT run_id, flow, status, started_wall_us, finished_wall_us, "
-                          "error FROM run_rows ORDER BY started_wall_us DESC, id DESC "
-                          "LIMIT ?1", -1, &stmt, NULL) != SQLITE_OK)
+                          "error, " WEFT_SQLITE_LIVE_COLUMN " FROM run_rows "
+                          "ORDER BY started_wall_us DESC, id DESC LIMIT ?1",
+                          -1, &stmt, NULL) != SQLITE_OK)
     {
       weft_sqlite_fail (self, db, "cannot list runs", error);
       return NULL;
@@ -1541,8 +1600,9 @@ weft_sqlite_get_run_locked (WeftSqlite *self, sqlite3 *db, const char *run_id,
 
   if (sqlite3_prepare_v2 (db,
                           "SELECT run_id, flow, status, error, inputs, flow_source, "
-                          "started_wall_us, finished_wall_us, last_seq FROM runs "
-                          "WHERE run_id = ?1", -1, &stmt, NULL) != SQLITE_OK)
+                          "started_wall_us, finished_wall_us, last_seq, "
+                          WEFT_SQLITE_LIVE_COLUMN " FROM runs WHERE run_id = ?1",
+                          -1, &stmt, NULL) != SQLITE_OK)
     {
       weft_sqlite_fail (self, db, "cannot read a run", error);
       return NULL;
@@ -1587,6 +1647,51 @@ weft_sqlite_get_run (gpointer instance, const char *run_id, GError **error)
   return node;
 }
 
+/* The run's key; 0 when it is not stored here, -1 on an error. */
+static gint64
+weft_sqlite_find_run (WeftSqlite *self, sqlite3 *db, const char *run_id, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  gint64 key = 0;
+  int rc = SQLITE_ERROR;
+
+  if (sqlite3_prepare_v2 (db, "SELECT id FROM run_rows WHERE run_id = ?1", -1, &stmt,
+                          NULL) == SQLITE_OK)
+    {
+      sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
+      rc = sqlite3_step (stmt);
+      if (rc == SQLITE_ROW)
+        key = sqlite3_column_int64 (stmt, 0);
+      sqlite3_finalize (stmt);
+    }
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    return key;
+  weft_sqlite_fail (self, db, "cannot read a run", error);
+  return -1;
+}
+
+static gboolean
+weft_sqlite_claim_run (gpointer instance, const char *run_id, GError **error)
+{
+  WeftSqlite *self = instance;
+  gint64 key;
+
+  g_mutex_lock (&self->read_lock);
+  sqlite3 *db = weft_sqlite_reader (self, error);
+  key = db != NULL ? weft_sqlite_find_run (self, db, run_id, error) : -1;
+  g_mutex_unlock (&self->read_lock);
+  if (key < 0)
+    return FALSE;
+  /* Not stored here (yet): nobody else can be running it from this file. */
+  if (key == 0 || weft_sqlite_claims_take (&self->claims, key))
+    return TRUE;
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_BUSY,
+               "%s: run %s is still being run by another process (it holds the run's "
+               "claim in this file); only a run whose process died can be resumed",
+               self->path, run_id);
+  return FALSE;
+}
+
 /* ------------------------------------------------------------------------ */
 
 static const WeftCallbackClass weft_sqlite_callback_class = {
@@ -1597,6 +1702,7 @@ static const WeftCallbackClass weft_sqlite_callback_class = {
 static const WeftStoreClass weft_sqlite_store_class = {
   .list_runs = weft_sqlite_list_runs,
   .get_run = weft_sqlite_get_run,
+  .claim_run = weft_sqlite_claim_run,
 };
 
 static const WeftPluginDescriptor weft_sqlite_descriptor = {

@@ -1,0 +1,103 @@
+/* weft-sqlite-claims.c — runs claimed with OFD locks (see the header). */
+#define _GNU_SOURCE
+#include "weft-sqlite-claims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* 1 TiB: run keys are rowids, so claims stay well clear of SQLite's locks
+ * (1 GiB + 512) and of any real database's size. */
+#define WEFT_SQLITE_CLAIM_BASE ((off_t) 1 << 40)
+
+void
+weft_sqlite_claims_open (WeftSqliteClaims *claims, const char *path)
+{
+  g_mutex_init (&claims->lock);
+  claims->held = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  claims->fd = open (path, O_RDWR | O_CLOEXEC);
+}
+
+void
+weft_sqlite_claims_close (WeftSqliteClaims *claims)
+{
+  if (claims->held == NULL)
+    return;
+  /* Closing the descriptor releases its locks. */
+  if (claims->fd >= 0)
+    close (claims->fd);
+  claims->fd = -1;
+  g_hash_table_destroy (claims->held);
+  claims->held = NULL;
+  g_mutex_clear (&claims->lock);
+}
+
+static struct flock
+weft_sqlite_claim_range (short type, gint64 key)
+{
+  struct flock range = {
+    .l_type = type,
+    .l_whence = SEEK_SET,
+    .l_start = WEFT_SQLITE_CLAIM_BASE + (off_t) key,
+    .l_len = 1,
+  };
+  return range;
+}
+
+static gboolean
+weft_sqlite_claims_holds (WeftSqliteClaims *claims, gint64 key)
+{
+  return g_hash_table_contains (claims->held, &key);
+}
+
+gboolean
+weft_sqlite_claims_take (WeftSqliteClaims *claims, gint64 key)
+{
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&claims->lock);
+  if (claims->fd >= 0 && !weft_sqlite_claims_holds (claims, key))
+    {
+      struct flock range = weft_sqlite_claim_range (F_WRLCK, key);
+      ok = fcntl (claims->fd, F_OFD_SETLK, &range) == 0;
+      if (ok)
+        {
+          gint64 *stored = g_new (gint64, 1);
+          *stored = key;
+          g_hash_table_add (claims->held, stored);
+        }
+    }
+  g_mutex_unlock (&claims->lock);
+  return ok;
+}
+
+void
+weft_sqlite_claims_drop (WeftSqliteClaims *claims, gint64 key)
+{
+  g_mutex_lock (&claims->lock);
+  if (g_hash_table_remove (claims->held, &key))
+    {
+      struct flock range = weft_sqlite_claim_range (F_UNLCK, key);
+      (void) fcntl (claims->fd, F_OFD_SETLK, &range);
+    }
+  g_mutex_unlock (&claims->lock);
+}
+
+int
+weft_sqlite_claims_held (WeftSqliteClaims *claims, gint64 key)
+{
+  int held = -1;
+
+  g_mutex_lock (&claims->lock);
+  if (weft_sqlite_claims_holds (claims, key))
+    held = 1;
+  else if (claims->fd >= 0)
+    {
+      /* Our own locks never conflict with this descriptor: only others'. */
+      struct flock range = weft_sqlite_claim_range (F_WRLCK, key);
+      if (fcntl (claims->fd, F_OFD_GETLK, &range) == 0)
+        held = range.l_type != F_UNLCK;
+    }
+  g_mutex_unlock (&claims->lock);
+  return held;
+}
