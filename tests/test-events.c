@@ -284,6 +284,23 @@ test_json_schema (void)
   g_assert_true (json_object_has_member (done, "duration_us"));
   g_assert_false (json_object_has_member (done, "error"));
 
+  /* An event carries the time the run recorded for what it reports, and
+   * wall time is that time plus the offset between the two clocks. */
+  gint64 done_mono = json_object_get_int_member (done, "mono_us");
+  gint64 offset = g_get_real_time () - g_get_monotonic_time ();
+  g_assert_cmpint (done_mono, ==,
+                   weft_run_get_task_finished_us (run, weft_test_task_index (flow, "a")));
+  g_assert_cmpint (ABS (json_object_get_int_member (done, "wall_us") - done_mono - offset), <,
+                   G_USEC_PER_SEC);
+  gint64 last_mono = 0;
+  for (guint i = 0; i < s.json->len; i++)
+    {
+      g_autoptr(JsonNode) node = json_from_string (s.json->pdata[i], NULL);
+      gint64 mono = json_object_get_int_member (json_node_get_object (node), "mono_us");
+      g_assert_cmpint (mono, >=, last_mono);   /* raised in order, timed in order */
+      last_mono = mono;
+    }
+
   g_autoptr(JsonObject) retrying = find_event (&s, "task.retrying", "b");
   weft_test_assert_contains (json_object_get_string_member (retrying, "error"), "attempt 1");
   g_autoptr(JsonObject) failed = find_event (&s, "task.failed", "b");
