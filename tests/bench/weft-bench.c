@@ -336,7 +336,7 @@ typedef struct {
 static void
 bench_store_remove (const char *path)
 {
-  const char *suffixes[] = { "", "-wal", "-shm", "-journal" };
+  const char *suffixes[] = { "", "-wal", "-shm", "-journal", "-claims" };
 
   for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
     {

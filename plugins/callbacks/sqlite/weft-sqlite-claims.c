@@ -2,20 +2,21 @@
 #define _GNU_SOURCE
 #include "weft-sqlite-claims.h"
 
-#include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
-
-/* 1 TiB: run keys are rowids, so claims stay well clear of SQLite's locks
- * (1 GiB + 512) and of any real database's size. */
-#define WEFT_SQLITE_CLAIM_BASE ((off_t) 1 << 40)
 
 void
 weft_sqlite_claims_open (WeftSqliteClaims *claims, const char *path)
 {
   g_mutex_init (&claims->lock);
   claims->held = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
-  claims->fd = open (path, O_RDWR | O_CLOEXEC);
+  claims->fd = -1;
+  /* A temporary or in-memory database is this connection's alone. */
+  if (*path == '\0' || strcmp (path, ":memory:") == 0)
+    return;
+  g_autofree char *claims_path = g_strconcat (path, "-claims", NULL);
+  claims->fd = open (claims_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 }
 
 void
@@ -38,7 +39,7 @@ weft_sqlite_claim_range (short type, gint64 key)
   struct flock range = {
     .l_type = type,
     .l_whence = SEEK_SET,
-    .l_start = WEFT_SQLITE_CLAIM_BASE + (off_t) key,
+    .l_start = (off_t) key,
     .l_len = 1,
   };
   return range;

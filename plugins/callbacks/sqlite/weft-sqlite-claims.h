@@ -1,26 +1,27 @@
 /* weft-sqlite-claims.h — which stored runs a live process is running.
  *
  * A run is claimed with an open-file-description lock on one byte of the
- * database file, at WEFT_SQLITE_CLAIM_BASE + the run's key.  The kernel
+ * file PATH-claims beside the database, at the run's key.  The kernel
  * drops the lock when its holder dies, kill -9 included: that is what
  * tells a run whose process died from one that is still running, with no
- * heartbeat to write.  OFD locks belong to the descriptor, not to the
- * process, so SQLite closing a descriptor of the same file (which drops
- * every fcntl F_SETLK lock of the process) leaves them alone; SQLite's own
- * locks are on the bytes just above 1 GiB, far below these. */
+ * heartbeat to write.  A file of its own, not the database: closing any
+ * descriptor of the database would drop the POSIX locks SQLite holds on it
+ * for every connection of this process (sqlite.org/howtocorrupt.html, 2.2).
+ * OFD locks belong to the descriptor, not to the process, so two instances
+ * in one process claim against each other like two processes. */
 #pragma once
 
 #include <glib.h>
 
 typedef struct {
-  int fd;                     /* -1: the file could not be opened; nothing is claimed */
+  int fd;                     /* -1: no claims file; nothing is claimed */
   GMutex lock;
   GHashTable *held;           /* run key → itself: what this descriptor holds */
 } WeftSqliteClaims;
 
-/* Opens `path` (the database, already created) for claims.  Never fails:
- * a database that cannot be opened for writing just keeps no claims, and
- * cannot tell whether a run is live. */
+/* Opens (creates) the claims file of the database `path`.  Never fails:
+ * where it cannot be opened for writing, no claims are kept, and whether a
+ * run is live cannot be told. */
 void     weft_sqlite_claims_open  (WeftSqliteClaims *claims, const char *path);
 /* Drops every claim this instance holds. */
 void     weft_sqlite_claims_close (WeftSqliteClaims *claims);
