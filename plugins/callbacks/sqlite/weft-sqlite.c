@@ -17,10 +17,10 @@
 #include <weft/weft-sdk.h>
 
 #include <sqlite3.h>
-
-#include "weft-sqlite-claims.h"
 #include <string.h>
 #include <time.h>
+
+#include "weft-sqlite-claims.h"
 
 /* A busy run commits at least this often, so that a crash loses little and
  * readers see progress; an idle one commits at every flush. */
@@ -1686,8 +1686,8 @@ weft_sqlite_claim_run (gpointer instance, const char *run_id, GError **error)
   if (key == 0 || weft_sqlite_claims_take (&self->claims, key))
     return TRUE;
   g_set_error (error, WEFT_ERROR, WEFT_ERROR_BUSY,
-               "%s: run %s is still being run by another process (it holds the run's "
-               "claim in this file); only a run whose process died can be resumed",
+               "%s: run %s is still being run by another process (a live process "
+               "holds its claim); only a run whose process died can be resumed",
                self->path, run_id);
   return FALSE;
 }
