@@ -12,6 +12,7 @@ struct _WeftConfig {
   const WeftOption *options;
   JsonObject *values;         /* every option that has a value */
   GHashTable *strvs;          /* name → GStrv, for string lists */
+  gboolean reader;            /* a store opened to read runs back */
 };
 
 const char *
@@ -426,4 +427,17 @@ weft_config_get_instance_name (const WeftConfig *config)
 {
   g_return_val_if_fail (config != NULL, NULL);
   return config->instance_name;
+}
+
+gboolean
+weft_config_is_reader (const WeftConfig *config)
+{
+  g_return_val_if_fail (config != NULL, FALSE);
+  return config->reader;
+}
+
+void
+weft_config_set_reader (WeftConfig *config)
+{
+  config->reader = TRUE;
 }

@@ -29,6 +29,8 @@ WeftConfig *weft_config_new  (const WeftPluginDescriptor *desc,
                               const char *json_path,
                               GError **error);
 void        weft_config_free (WeftConfig *config);
+/* Marks the config of a store opened to read runs back (weft_store_open). */
+void        weft_config_set_reader (WeftConfig *config);
 const char *weft_option_type_to_string (WeftOptionType type);
 /* Checks that `node` has `type`; on mismatch returns FALSE and sets *expected. */
 gboolean    weft_option_node_matches (WeftOptionType type, JsonNode *node);

@@ -27,6 +27,7 @@ weft_store_open (WeftEngine *engine, const char *plugin_name, JsonObject *option
                                         error);
   if (config == NULL)
     return NULL;
+  weft_config_set_reader (config);
   gpointer instance = plugin->desc->create (config, error);
   if (instance == NULL)
     {

@@ -245,7 +245,9 @@ WEFT_API void      weft_engine_set_task_retention (WeftEngine *engine, guint kee
 typedef struct _WeftStore WeftStore;
 
 /* Opens a callback plugin that has the store capability, with `options`
- * (checked against its table; may be NULL), to read from. */
+ * (checked against its table; may be NULL), to read from.  The plugin sees
+ * weft_config_is_reader(): a store with nothing there fails
+ * (WEFT_ERROR_NOT_FOUND) rather than creating an empty one. */
 WEFT_API WeftStore *weft_store_open (WeftEngine *engine, const char *plugin,
                                      JsonObject *options, GError **error);
 /* The store the flow writes to (its first callback with the capability),

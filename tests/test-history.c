@@ -512,6 +512,20 @@ test_default_store_missing (Fixture *fx, gconstpointer data)
   g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
 }
 
+/* A --store that names no database (a typo) is an error, not an empty store. */
+static void
+test_named_store_missing (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *db = g_build_filename (fx->dir, "typo.db", NULL);
+  g_autofree char *spec = g_strdup_printf ("sqlite:path=%s", db);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "list", "--store", spec, NULL }),
+                   ==, 2);
+  weft_test_assert_contains (fx->err, db);
+  weft_test_assert_contains (fx->err, "no such database");
+  g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -525,6 +539,7 @@ main (int argc, char **argv)
   ADD ("resume-refuses-ended", test_resume_refuses_ended);
   ADD ("kill-resume", test_kill_resume);
   ADD ("default-store-missing", test_default_store_missing);
+  ADD ("named-store-missing", test_named_store_missing);
 #undef ADD
 
   return g_test_run ();

@@ -783,6 +783,28 @@ test_bad_options (Fixture *f, gconstpointer data)
     }
 }
 
+/* Opened to read, a store whose file is not there fails and creates
+ * nothing; a flow's store (a writer) creates it. */
+static void
+test_reader_missing (Fixture *f, gconstpointer data)
+{
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) store = weft_store_open (f->engine, "sqlite", options, &error);
+
+  g_assert_null (store);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND);
+  weft_test_assert_contains (error->message, f->db);
+  weft_test_assert_contains (error->message, "no such database");
+  g_assert_false (g_file_test (f->db, G_FILE_TEST_EXISTS));
+  g_clear_error (&error);
+
+  g_autoptr(Ran) ran = run_stored (f, diamond_flow, NULL, NULL);
+  store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (store);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -801,6 +823,7 @@ main (int argc, char **argv)
   ADD ("migrate-v3", test_migrate_v3);
   ADD ("refuse-newer", test_refuse_newer);
   ADD ("bad-options", test_bad_options);
+  ADD ("reader-missing", test_reader_missing);
 #undef ADD
 
   return g_test_run ();

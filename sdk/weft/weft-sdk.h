@@ -101,6 +101,11 @@ WEFT_API const char * const *weft_config_get_strv (const WeftConfig *config, con
 WEFT_API JsonObject  *weft_config_get_object   (const WeftConfig *config, const char *name);
 /* The instance's name in the flow ("researcher", "log"). */
 WEFT_API const char  *weft_config_get_instance_name (const WeftConfig *config);
+/* TRUE for a store opened only to read runs back (weft_store_open: `weft
+ * runs`, `weft serve --store`), not to receive a flow's events: it should
+ * create nothing, and fail (WEFT_ERROR_NOT_FOUND) where there is nothing to
+ * read, so that a mistyped path is an error rather than an empty store. */
+WEFT_API gboolean     weft_config_is_reader (const WeftConfig *config);
 
 /* ------------------------------------------------------------------------ */
 /* Templates: "{name}" placeholders, "{{" and "}}" for literal braces         */

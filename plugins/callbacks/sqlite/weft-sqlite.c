@@ -774,6 +774,15 @@ weft_sqlite_prepare (WeftSqlite *self, GError **error)
   return TRUE;
 }
 
+/* An in-memory or temporary database (SQLite's "" and ":memory:") is made
+ * by opening it; any other path must be there to be read. */
+static gboolean
+weft_sqlite_exists (const char *path)
+{
+  return *path == '\0' || strcmp (path, ":memory:") == 0
+         || g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
 static gpointer
 weft_sqlite_create (const WeftConfig *config, GError **error)
 {
@@ -790,6 +799,12 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
   self->event_text = g_string_sized_new (WEFT_SQLITE_ROWS_PER_INSERT * 512);
   if (!weft_sqlite_check_options (self, config, error))
     return NULL;
+  if (weft_config_is_reader (config) && !weft_sqlite_exists (self->path))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "%s: no such database (no run has been stored there)", self->path);
+      return NULL;
+    }
 
   /* Opened and migrated here, not at the first event, so that a bad path
    * or a newer database stops the flow from loading. */
