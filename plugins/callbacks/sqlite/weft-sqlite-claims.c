@@ -2,12 +2,13 @@
 #define _GNU_SOURCE
 #include "weft-sqlite-claims.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
 void
-weft_sqlite_claims_open (WeftSqliteClaims *claims, const char *path)
+weft_sqlite_claims_open (WeftSqliteClaims *claims, const char *path, gboolean reader)
 {
   g_mutex_init (&claims->lock);
   claims->held = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
@@ -16,7 +17,8 @@ weft_sqlite_claims_open (WeftSqliteClaims *claims, const char *path)
   if (*path == '\0' || strcmp (path, ":memory:") == 0)
     return;
   g_autofree char *claims_path = g_strconcat (path, "-claims", NULL);
-  claims->fd = open (claims_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  claims->fd = reader ? open (claims_path, O_RDONLY | O_CLOEXEC)
+                      : open (claims_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 }
 
 void
@@ -60,8 +62,12 @@ weft_sqlite_claims_take (WeftSqliteClaims *claims, gint64 key)
   if (claims->fd >= 0 && !weft_sqlite_claims_holds (claims, key))
     {
       struct flock range = weft_sqlite_claim_range (F_WRLCK, key);
-      ok = fcntl (claims->fd, F_OFD_SETLK, &range) == 0;
-      if (ok)
+      gboolean locked = fcntl (claims->fd, F_OFD_SETLK, &range) == 0;
+      /* Only a lock someone else holds says no; a file system without
+       * locks (ENOLCK) or a reader's descriptor cannot tell, and must not
+       * stop a resume. */
+      ok = locked || (errno != EAGAIN && errno != EACCES);
+      if (locked)
         {
           gint64 *stored = g_new (gint64, 1);
           *stored = key;

@@ -19,14 +19,17 @@ typedef struct {
   GHashTable *held;           /* run key → itself: what this descriptor holds */
 } WeftSqliteClaims;
 
-/* Opens (creates) the claims file of the database `path`.  Never fails:
- * where it cannot be opened for writing, no claims are kept, and whether a
- * run is live cannot be told. */
-void     weft_sqlite_claims_open  (WeftSqliteClaims *claims, const char *path);
+/* Opens the claims file of the database `path`: created for a writer; a
+ * reader only looks (it claims nothing) and creates nothing.  Never fails:
+ * without the file, nothing is claimed and whether a run is live cannot be
+ * told. */
+void     weft_sqlite_claims_open  (WeftSqliteClaims *claims, const char *path,
+                                   gboolean reader);
 /* Drops every claim this instance holds. */
 void     weft_sqlite_claims_close (WeftSqliteClaims *claims);
-/* Claims the run for this instance: TRUE when it holds it now (also when it
- * already did), FALSE when another descriptor (another process) does. */
+/* Claims the run for this instance: FALSE only when another descriptor
+ * (another process) holds it; TRUE when this one does now or did, and when
+ * no claim can be taken here (no file, no locks on this file system). */
 gboolean weft_sqlite_claims_take  (WeftSqliteClaims *claims, gint64 key);
 void     weft_sqlite_claims_drop  (WeftSqliteClaims *claims, gint64 key);
 /* 1 when some process (this one included) holds the run, 0 when none

@@ -818,7 +818,7 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
       || !weft_sqlite_prepare (self, error))
     return NULL;
   sqlite3_wal_hook (self->writer, weft_sqlite_wal_hook, self);
-  weft_sqlite_claims_open (&self->claims, self->path);
+  weft_sqlite_claims_open (&self->claims, self->path, weft_config_is_reader (config));
   return g_steal_pointer (&self);
 }
 
