@@ -21,7 +21,7 @@ static const WeftCliCommand weft_cli_commands[] = {
   { "validate", "Check flows without running them",             weft_cli_validate_main },
   { "graph",    "Print a flow's task graph (dot or mermaid)",   weft_cli_graph_main },
   { "plugins",  "List plugins, or show one plugin's options",   weft_cli_plugins_main },
-  { "runs",     "List stored runs, or show one (runs list, runs show RUN)", weft_cli_runs_main },
+  { "runs",     "Stored runs: list, show RUN, delete RUN, prune", weft_cli_runs_main },
   { "replay",   "Run a stored run again from one task (--from TASK)", weft_cli_replay_main },
   { "resume",   "Finish a stored run whose process died",      weft_cli_resume_main },
   { "serve",    "Serve flows over HTTP (runs, live events, background tasks)", weft_cli_serve_main },

@@ -102,3 +102,17 @@ weft_store_get_run (WeftStore *store, const char *run_id, GError **error)
 {
   return store->plugin->desc->store->get_run (store->instance, run_id, error);
 }
+
+gboolean
+weft_store_delete_run (WeftStore *store, const char *run_id, GError **error)
+{
+  const WeftStoreClass *klass = store->plugin->desc->store;
+
+  if (klass->delete_run == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "the store plugin \"%s\" cannot delete runs", store->plugin->desc->name);
+      return FALSE;
+    }
+  return klass->delete_run (store->instance, run_id, error);
+}

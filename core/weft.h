@@ -257,6 +257,10 @@ WEFT_API void       weft_store_free (WeftStore *store);
 /* The shapes of docs/store.md; new nodes, or NULL with `error` set. */
 WEFT_API JsonNode  *weft_store_list_runs (WeftStore *store, guint limit, GError **error);
 WEFT_API JsonNode  *weft_store_get_run (WeftStore *store, const char *run_id, GError **error);
+/* Deletes a stored run with its tasks and events.  WEFT_ERROR_NOT_FOUND for
+ * an unknown id, WEFT_ERROR_BUSY while a live process runs it,
+ * WEFT_ERROR_INVALID when the store's plugin cannot delete runs. */
+WEFT_API gboolean weft_store_delete_run (WeftStore *store, const char *run_id, GError **error);
 
 /* ------------------------------------------------------------------------ */
 /* HTTP server (`weft serve`; the API is docs/http-api.md)                  */

@@ -433,6 +433,9 @@ test_kill_resume (Fixture *fx, gconstpointer data)
   g_assert_cmpint (run_weft (fx, (const char *[]) { "resume", run_id, "--store", fx->store,
                                                     NULL }), !=, 0);
   weft_test_assert_contains (fx->err, "still being run by another process");
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "delete", run_id, "--store",
+                                                    fx->store, NULL }), ==, 1);
+  weft_test_assert_contains (fx->err, "still being run by a live process");
   g_subprocess_send_signal (proc, SIGKILL);
   g_subprocess_wait (proc, NULL, &error);
   g_assert_no_error (error);
@@ -488,6 +491,75 @@ test_kill_resume (Fixture *fx, gconstpointer data)
   assert_seq_complete (fx, run_id);
 }
 
+/* How many rows of `table` belong to the run (keys id × 2^32 + n). */
+static gint64
+count_rows (Fixture *fx, const char *table, const char *run_id)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "SELECT count(*) FROM %s t JOIN run_rows r ON t.key BETWEEN r.id << 32 "
+    "AND (r.id << 32) + 4294967295 WHERE r.run_id = '%%s'", table);
+
+  return query_int (fx, sql, run_id);
+}
+
+/* prune keeps the newest --keep ended runs and those newer than
+ * --older-than; delete takes a run's rows from every table. */
+static void
+test_delete_prune (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_flow (fx, "fork.json", "0", fork_tasks);
+  g_autofree char *oldest = run_flow (fx, flow);
+  g_autofree char *middle = run_flow (fx, flow);
+  g_autofree char *newest = run_flow (fx, flow);
+  const char *store = fx->store;
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "prune", "--store", store, NULL }),
+                   ==, 2);
+  weft_test_assert_contains (fx->err, "--older-than");
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "prune", "--store", store,
+                                                    "--older-than", "soon", NULL }), ==, 2);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "prune", "--store", store,
+                                                    "--keep", "1", "--dry-run", NULL }), ==, 0);
+  weft_test_assert_contains (fx->out, "would delete 2 run(s)");
+  weft_test_assert_contains (fx->out, oldest);
+  g_autofree char *kept = query (fx, "SELECT count(*) FROM run_rows");
+  g_assert_cmpstr (kept, ==, "3");
+
+  /* All three finished a moment ago. */
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "prune", "--store", store,
+                                                    "--older-than", "1h", NULL }), ==, 0);
+  weft_test_assert_contains (fx->out, "deleted 0 run(s)");
+
+  g_assert_cmpint (count_rows (fx, "event_rows", oldest), >, 0);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "prune", "--store", store,
+                                                    "--keep", "1", NULL }), ==, 0);
+  weft_test_assert_contains (fx->out, "deleted 2 run(s)");
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *gone = i == 0 ? oldest : middle;
+      g_assert_cmpint (count_rows (fx, "event_rows", gone), ==, 0);
+      g_assert_cmpint (count_rows (fx, "task_rows", gone), ==, 0);
+      g_assert_cmpint (query_int (fx, "SELECT count(*) FROM runs WHERE run_id = '%s'", gone),
+                       ==, 0);
+    }
+  g_assert_cmpint (count_rows (fx, "task_rows", newest), ==, 4);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "delete", "--store", store,
+                                                    newest, "no-such-run", NULL }), ==, 1);
+  weft_test_assert_contains (fx->out, newest);
+  weft_test_assert_contains (fx->err, "no-such-run");
+  for (guint i = 0; i < 4; i++)
+    {
+      const char *table = (const char *[]) { "run_rows", "run_sources", "task_rows",
+                                             "event_rows" }[i];
+      g_autofree char *left = query (fx, "SELECT count(*) FROM %s", table);
+      g_assert_cmpstr (left, ==, "0");
+    }
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "show", "--store", store, newest,
+                                                    NULL }), !=, 0);
+}
+
 /* Without --store, history is read from ./weft.db; where there is none,
  * the command says so and leaves no empty database behind. */
 static void
@@ -540,6 +612,7 @@ main (int argc, char **argv)
   ADD ("kill-resume", test_kill_resume);
   ADD ("default-store-missing", test_default_store_missing);
   ADD ("named-store-missing", test_named_store_missing);
+  ADD ("delete-prune", test_delete_prune);
 #undef ADD
 
   return g_test_run ();

@@ -417,6 +417,11 @@ typedef struct {
    * that can tell keeps runs from being run twice at once.  The claim
    * lasts until the instance has stored the run's end, or is destroyed. */
   gboolean (*claim_run)  (gpointer instance, const char *run_id, GError **error);
+  /* Optional: deletes a stored run with its tasks and events (`weft runs
+   * delete`, `weft runs prune`); caller's thread.  Fails with
+   * WEFT_ERROR_NOT_FOUND for an unknown id, WEFT_ERROR_BUSY while a live
+   * process runs it. */
+  gboolean (*delete_run) (gpointer instance, const char *run_id, GError **error);
 } WeftStoreClass;
 
 typedef struct {

@@ -409,8 +409,9 @@ typedef struct {
   WeftSqliteTask *new_tasks[WEFT_SQLITE_ROWS_PER_INSERT];
   guint n_new_tasks;          /* task rows waiting for their INSERT */
 
-  GMutex read_lock;
+  GMutex read_lock;           /* the reader's and the deleter's */
   sqlite3 *reader;            /* opened by the first read */
+  sqlite3 *deleter;           /* opened by the first delete_run */
 
   /* The runs this instance is running (started, resumed or claimed), so
    * that another process can tell they are live. */
@@ -715,6 +716,7 @@ weft_sqlite_free (WeftSqlite *self)
   /* The writer last: closing the last connection copies the WAL's
    * remaining pages to the database. */
   sqlite3_close_v2 (self->reader);
+  sqlite3_close_v2 (self->deleter);
   sqlite3_close_v2 (self->writer);
   weft_sqlite_claims_close (&self->claims);
   g_clear_pointer (&self->batch, g_ptr_array_unref);
@@ -1605,6 +1607,13 @@ weft_sqlite_add_tasks (WeftSqlite *self, sqlite3 *db, const char *run_id, JsonBu
   return TRUE;
 }
 
+static void
+weft_sqlite_no_run (WeftSqlite *self, const char *run_id, GError **error)
+{
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND, "%s: no run \"%s\" is stored",
+               self->path, run_id);
+}
+
 static JsonNode *
 weft_sqlite_get_run_locked (WeftSqlite *self, sqlite3 *db, const char *run_id,
                             GError **error)
@@ -1629,8 +1638,7 @@ weft_sqlite_get_run_locked (WeftSqlite *self, sqlite3 *db, const char *run_id,
   sqlite3_finalize (stmt);
   if (rc == SQLITE_DONE)
     {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND, "%s: no run \"%s\" is stored",
-                   self->path, run_id);
+      weft_sqlite_no_run (self, run_id, error);
       return NULL;
     }
   if (rc != SQLITE_ROW)
@@ -1707,6 +1715,76 @@ weft_sqlite_claim_run (gpointer instance, const char *run_id, GError **error)
   return FALSE;
 }
 
+/* The run's rows, in one transaction of the deleter (the writer belongs
+ * to the dispatcher thread, the reader is read-only). */
+static gboolean
+weft_sqlite_delete_run_locked (WeftSqlite *self, sqlite3 *db, const char *run_id,
+                               GError **error)
+{
+  gint64 key = weft_sqlite_find_run (self, db, run_id, error);
+
+  if (key < 0)
+    return FALSE;
+  if (key == 0)
+    {
+      weft_sqlite_no_run (self, run_id, error);
+      return FALSE;
+    }
+  if (weft_sqlite_claims_held (&self->claims, key) == 1)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_BUSY,
+                   "%s: run %s is still being run by a live process; cancel it or let "
+                   "it end first", self->path, run_id);
+      return FALSE;
+    }
+  static const char *const deletes[] = {
+    "DELETE FROM event_rows WHERE key BETWEEN ?1 << 32 AND (?1 << 32) + 4294967295",
+    "DELETE FROM task_rows WHERE key BETWEEN ?1 << 32 AND (?1 << 32) + 4294967295",
+    "DELETE FROM run_sources WHERE id = ?1",
+    "DELETE FROM run_rows WHERE id = ?1",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (deletes); i++)
+    {
+      sqlite3_stmt *stmt = NULL;
+      int rc = sqlite3_prepare_v2 (db, deletes[i], -1, &stmt, NULL);
+      if (rc == SQLITE_OK)
+        {
+          sqlite3_bind_int64 (stmt, 1, key);
+          rc = sqlite3_step (stmt);
+          sqlite3_finalize (stmt);
+        }
+      if (rc != SQLITE_DONE)
+        return weft_sqlite_fail (self, db, "cannot delete a run", error);
+    }
+  return TRUE;
+}
+
+static gboolean
+weft_sqlite_delete_run (gpointer instance, const char *run_id, GError **error)
+{
+  WeftSqlite *self = instance;
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&self->read_lock);
+  if (self->deleter == NULL)
+    weft_sqlite_open_db (self, SQLITE_OPEN_READWRITE, &self->deleter, error);
+  /* IMMEDIATE: the write lock first, so that the run cannot change
+   * between the look and the delete. */
+  if (self->deleter != NULL && weft_sqlite_exec (self, self->deleter, "BEGIN IMMEDIATE", error))
+    {
+      ok = weft_sqlite_delete_run_locked (self, self->deleter, run_id, error);
+      if (!ok)
+        sqlite3_exec (self->deleter, "ROLLBACK", NULL, NULL, NULL);
+      else if (!weft_sqlite_exec (self, self->deleter, "COMMIT", error))
+        {
+          sqlite3_exec (self->deleter, "ROLLBACK", NULL, NULL, NULL);
+          ok = FALSE;
+        }
+    }
+  g_mutex_unlock (&self->read_lock);
+  return ok;
+}
+
 /* ------------------------------------------------------------------------ */
 
 static const WeftCallbackClass weft_sqlite_callback_class = {
@@ -1718,6 +1796,7 @@ static const WeftStoreClass weft_sqlite_store_class = {
   .list_runs = weft_sqlite_list_runs,
   .get_run = weft_sqlite_get_run,
   .claim_run = weft_sqlite_claim_run,
+  .delete_run = weft_sqlite_delete_run,
 };
 
 static const WeftPluginDescriptor weft_sqlite_descriptor = {
