@@ -100,8 +100,8 @@ weft_cli_open_store (WeftEngine *engine, const WeftCliHistoryOptions *options,
   *plugin_options = NULL;
   if (options->flow != NULL)
     return weft_cli_flow_store (engine, options->flow, error);
-  /* Opening a store makes its file: reading history from the wrong
-   * directory must not leave an empty weft.db behind. */
+  /* The store would only say "no such database": for the default, say
+   * where runs are looked for and how to name another store. */
   if (options->store == NULL && !g_file_test ("weft.db", G_FILE_TEST_EXISTS))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
