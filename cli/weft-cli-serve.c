@@ -163,7 +163,7 @@ weft_cli_serve_main (char **args)
       "Runs in flight at most; kickoffs beyond get 503 and Retry-After (default 10000)", "N" },
     { "grace", 'g', 0, G_OPTION_ARG_INT, &o.grace_s,
       "On SIGTERM, seconds runs in flight get before they are cancelled (default 30)", "S" },
-    { NULL },
+    G_OPTION_ENTRY_NULL
   };
   g_autoptr(GOptionContext) context = g_option_context_new ("--flows DIR");
   int status;

@@ -800,6 +800,7 @@ test_reader_missing (Fixture *f, gconstpointer data)
   g_clear_error (&error);
 
   g_autoptr(Ran) ran = run_stored (f, diamond_flow, NULL, NULL);
+  g_assert_cmpint (ran->status, ==, WEFT_STATUS_COMPLETED);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
   g_assert_nonnull (store);
