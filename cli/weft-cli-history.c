@@ -112,6 +112,21 @@ weft_cli_open_store (WeftEngine *engine, const WeftCliHistoryOptions *options,
   return weft_cli_open_store_spec (engine, spec, plugin, plugin_options, error);
 }
 
+/* An engine and the store, for the `runs` commands that only use the store
+ * (the engine must outlive it: it holds the plugin). */
+static WeftStore *
+weft_cli_open_engine_and_store (WeftEngine **engine, const WeftCliHistoryOptions *options,
+                                GError **error)
+{
+  g_autofree char *plugin = NULL;
+  g_autoptr(JsonObject) plugin_options = NULL;
+
+  *engine = weft_cli_open_engine (1, options->exec.plugin_dirs, error);
+  if (*engine == NULL)
+    return NULL;
+  return weft_cli_open_store (*engine, options, &plugin, &plugin_options, error);
+}
+
 /* The stored run `run_id`: an object of the shape docs/store.md gives. */
 static JsonObject *
 weft_cli_read_run (WeftEngine *engine, const WeftCliHistoryOptions *options,
@@ -302,19 +317,12 @@ static int
 weft_cli_runs_list (WeftCliHistoryOptions *options)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(WeftEngine) engine = weft_cli_open_engine (1, options->exec.plugin_dirs, &error);
-  g_autofree char *plugin = NULL;
-  g_autoptr(JsonObject) plugin_options = NULL;
-  g_autoptr(WeftStore) store = NULL;
+  g_autoptr(WeftEngine) engine = NULL;
+  g_autoptr(WeftStore) store = weft_cli_open_engine_and_store (&engine, options, &error);
   g_autoptr(JsonNode) runs = NULL;
 
-  if (engine == NULL)
-    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
-  store = weft_cli_open_store (engine, options, &plugin, &plugin_options, &error);
-  if (store == NULL)
-    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
-  runs = weft_store_list_runs (store, (guint) options->limit, &error);
-  if (runs == NULL)
+  if (store == NULL || (runs = weft_store_list_runs (store, (guint) options->limit,
+                                                     &error)) == NULL)
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
   if (options->exec.json)
     weft_cli_print_node (runs);
@@ -444,19 +452,6 @@ weft_cli_runs_show (const char *run_id, WeftCliHistoryOptions *options)
 
 /* ---- runs delete, runs prune ------------------------------------------------ */
 
-static WeftStore *
-weft_cli_open_store_to_change (WeftEngine **engine, const WeftCliHistoryOptions *options,
-                               GError **error)
-{
-  g_autofree char *plugin = NULL;
-  g_autoptr(JsonObject) plugin_options = NULL;
-
-  *engine = weft_cli_open_engine (1, options->exec.plugin_dirs, error);
-  if (*engine == NULL)
-    return NULL;
-  return weft_cli_open_store (*engine, options, &plugin, &plugin_options, error);
-}
-
 /* Deletes one run, saying so; FALSE (and the reason on stderr) if it
  * could not. */
 static gboolean
@@ -478,7 +473,7 @@ weft_cli_runs_delete (char **run_ids, WeftCliHistoryOptions *options)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftEngine) engine = NULL;
-  g_autoptr(WeftStore) store = weft_cli_open_store_to_change (&engine, options, &error);
+  g_autoptr(WeftStore) store = weft_cli_open_engine_and_store (&engine, options, &error);
   gboolean all = TRUE;
 
   if (store == NULL)
@@ -526,7 +521,7 @@ weft_cli_runs_prune (WeftCliHistoryOptions *options, gint64 cutoff_us, gint keep
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftEngine) engine = NULL;
-  g_autoptr(WeftStore) store = weft_cli_open_store_to_change (&engine, options, &error);
+  g_autoptr(WeftStore) store = weft_cli_open_engine_and_store (&engine, options, &error);
   g_autoptr(JsonNode) runs = NULL;
   guint ended = 0, pruned = 0, failed = 0;
 
