@@ -103,12 +103,55 @@ weft_cli_validate_main (char **argv)
 
 /* ---- graph -------------------------------------------------------------- */
 
+static const char *const weft_cli_graph_formats[] = { "dot", "mermaid", "svg", "png", NULL };
+
 static char *
 weft_cli_graph_text (WeftFlow *flow, const char *format)
 {
   if (g_strcmp0 (format, "mermaid") == 0)
     return weft_flow_to_mermaid (flow);
   return weft_flow_to_dot (flow);
+}
+
+/* svg and png: the dot text drawn by Graphviz's `dot`, which writes to our
+ * stdout itself (png is binary) and its complaints to our stderr. */
+static gboolean
+weft_cli_graph_draw (const char *dot_text, const char *format, GError **error)
+{
+  g_autofree char *type = g_strconcat ("-T", format, NULL);
+  const char *argv[] = { "dot", type, NULL };
+  g_autoptr(GBytes) input = g_bytes_new_static (dot_text, strlen (dot_text));
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+
+  fflush (stdout);
+  proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE, &local);
+  if (proc == NULL)
+    {
+      if (g_error_matches (local, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT))
+        g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                     "-T %s needs Graphviz's dot program, which is not on PATH (Debian: "
+                     "apt-get install graphviz); -T dot prints the graph for another tool",
+                     format);
+      else
+        g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "-T %s: cannot run dot: %s",
+                     format, local->message);
+      return FALSE;
+    }
+  if (!g_subprocess_communicate (proc, input, NULL, NULL, NULL, &local))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "-T %s: dot: %s", format,
+                   local->message);
+      return FALSE;
+    }
+  if (!g_subprocess_get_successful (proc))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED,
+                   "-T %s: dot -T%s failed (exit status %d)", format, format,
+                   g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 int
@@ -118,10 +161,11 @@ weft_cli_graph_main (char **argv)
   g_auto(GStrv) positional = NULL;
   g_autofree char *format = NULL;
   g_autoptr(GOptionContext) context = weft_cli_inspect_context (
-    "FLOW", "Print a flow's task graph as Graphviz dot or Mermaid.", &plugin_dirs);
+    "FLOW", "Print a flow's task graph as Graphviz dot or Mermaid, or draw it as SVG or\n"
+    "PNG with Graphviz's dot program.", &plugin_dirs);
   const GOptionEntry entries[] = {
     { "format", 'T', 0, G_OPTION_ARG_STRING, &format,
-      "Output format: dot (the default) or mermaid", "FORMAT" },
+      "Output format: dot (the default), mermaid, svg or png", "FORMAT" },
     G_OPTION_ENTRY_NULL
   };
   g_autoptr(GError) error = NULL;
@@ -136,8 +180,9 @@ weft_cli_graph_main (char **argv)
     return status;
   if (g_strv_length (positional) != 1)
     return weft_cli_usage_error ("graph", "expected one FLOW file");
-  if (format != NULL && g_strcmp0 (format, "dot") != 0 && g_strcmp0 (format, "mermaid") != 0)
-    return weft_cli_usage_error ("graph", "unknown format '%s' (known: dot, mermaid)", format);
+  if (format != NULL && !g_strv_contains (weft_cli_graph_formats, format))
+    return weft_cli_usage_error ("graph", "unknown format '%s' (known: dot, mermaid, svg, "
+                                 "png)", format);
   engine = weft_cli_open_engine (0, plugin_dirs, &error);
   if (engine == NULL)
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
@@ -145,6 +190,9 @@ weft_cli_graph_main (char **argv)
   if (flow == NULL)
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
   text = weft_cli_graph_text (flow, format);
+  if (g_strcmp0 (format, "svg") == 0 || g_strcmp0 (format, "png") == 0)
+    return weft_cli_graph_draw (text, format, &error) ? WEFT_CLI_EXIT_OK
+                                                      : weft_cli_fail (error, WEFT_CLI_EXIT_FAILED);
   weft_cli_put_text (stdout, text);
   return WEFT_CLI_EXIT_OK;
 }

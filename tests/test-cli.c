@@ -410,6 +410,61 @@ test_graph (Fixture *fx, gconstpointer data)
   g_assert_cmpint (run_weft (fx, (const char *[]) { "graph", "-T", "gif", flow, NULL }), ==, 2);
 }
 
+/* `weft graph -T FORMAT FLOW` with PATH set to `path`; its stdout as bytes. */
+static GBytes *
+graph_drawn (Fixture *fx, const char *flow, const char *format, const char *path, int *status)
+{
+  g_auto(GStrv) argv = weft_argv (fx, (const char *[]) { "graph", "-T", format, flow, NULL });
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) err = NULL;
+  GBytes *out = NULL;
+
+  g_subprocess_launcher_setenv (launcher, "PATH", path, TRUE);
+  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv (launcher,
+                                                              (const char * const *) argv, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate (proc, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&fx->err, g_free);
+  fx->err = g_strndup (g_bytes_get_data (err, NULL), g_bytes_get_size (err));
+  *status = weft_test_exit_status (proc);
+  return out;
+}
+
+/* svg and png are drawn by Graphviz's dot (.ci/install-deps installs it);
+ * without dot on PATH the command says what is missing. */
+static void
+test_graph_drawn (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "chain.json", chain_flow);
+  g_autofree char *dot = g_find_program_in_path ("dot");
+  int status;
+
+  if (dot == NULL)
+    {
+      g_test_fail_printf ("Graphviz's dot is not on PATH (.ci/install-deps installs it)");
+      return;
+    }
+  g_autoptr(GBytes) svg = graph_drawn (fx, flow, "svg", g_getenv ("PATH"), &status);
+  g_assert_cmpint (status, ==, 0);
+  g_autofree char *svg_text = g_strndup (g_bytes_get_data (svg, NULL), g_bytes_get_size (svg));
+  weft_test_assert_contains (svg_text, "<svg");
+  weft_test_assert_contains (svg_text, ">a</text>");
+  weft_test_assert_contains (svg_text, ">b</text>");
+
+  g_autoptr(GBytes) png = graph_drawn (fx, flow, "png", g_getenv ("PATH"), &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpuint (g_bytes_get_size (png), >, 8);
+  g_assert_cmpmem (g_bytes_get_data (png, NULL), 8, "\x89PNG\r\n\x1a\n", 8);
+
+  g_autoptr(GBytes) none = graph_drawn (fx, flow, "svg", fx->dir, &status);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_cmpuint (g_bytes_get_size (none), ==, 0);
+  weft_test_assert_contains (fx->err, "needs Graphviz's dot program");
+}
+
 static void
 test_plugins (Fixture *fx, gconstpointer data)
 {
@@ -446,6 +501,7 @@ main (int argc, char **argv)
   ADD ("/cli/run/sigterm", test_run_sigterm);
   ADD ("/cli/validate", test_validate);
   ADD ("/cli/graph", test_graph);
+  ADD ("/cli/graph-drawn", test_graph_drawn);
   ADD ("/cli/plugins", test_plugins);
 #undef ADD
 
