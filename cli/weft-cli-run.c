@@ -12,6 +12,8 @@
 typedef struct {
   char **inputs;
   char *inputs_json;
+  char *inputs_file;
+  gint max_parallel;
   WeftCliExecOptions exec;
 } WeftCliRunOptions;
 
@@ -27,6 +29,7 @@ weft_cli_run_options_clear (WeftCliRunOptions *options)
 {
   g_clear_pointer (&options->inputs, g_strfreev);
   g_clear_pointer (&options->inputs_json, g_free);
+  g_clear_pointer (&options->inputs_file, g_free);
   weft_cli_exec_options_clear (&options->exec);
 }
 
@@ -115,6 +118,62 @@ weft_cli_build_inputs (const WeftCliRunOptions *options, JsonObject **inputs,
       return FALSE;
   *inputs = g_steal_pointer (&object);
   return TRUE;
+}
+
+/* One run's inputs per line of a JSON Lines file (blank lines skipped),
+ * each with the --input pairs over it, and every one checked against the
+ * flow before any run starts.  `lines` gets each one's line number. */
+static GPtrArray *
+weft_cli_load_inputs_file (WeftFlow *flow, const WeftCliRunOptions *options, GArray *lines,
+                           GError **error)
+{
+  const char *path = options->inputs_file;
+  g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) rows = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, error))
+    {
+      g_prefix_error (error, "--inputs-file: ");
+      return NULL;
+    }
+  rows = g_strsplit (text, "\n", -1);
+  for (guint i = 0; rows[i] != NULL; i++)
+    {
+      const char *row = rows[i] + strspn (rows[i], " \t\r");
+      g_autoptr(GError) local = NULL;
+      g_autoptr(JsonNode) node = NULL;
+      guint line = i + 1;
+
+      if (*row == '\0')
+        continue;
+      node = json_from_string (row, &local);
+      if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "%s:%u: each line must be one JSON object of inputs%s%s", path, line,
+                       local ? ": " : "", local ? local->message : "");
+          return NULL;
+        }
+      JsonObject *inputs = json_node_get_object (node);
+      for (guint k = 0; options->inputs != NULL && options->inputs[k] != NULL; k++)
+        if (!weft_cli_add_input (inputs, options->inputs[k], error))
+          return NULL;
+      if (!weft_flow_check_inputs (flow, inputs, error))
+        {
+          g_prefix_error (error, "%s:%u: ", path, line);
+          return NULL;
+        }
+      g_ptr_array_add (all, json_object_ref (inputs));
+      g_array_append_val (lines, line);
+    }
+  if (all->len == 0)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "%s: no inputs (one JSON object per line, one run per object)", path);
+      return NULL;
+    }
+  return g_steal_pointer (&all);
 }
 
 /* ---- callbacks --------------------------------------------------------- */
@@ -356,6 +415,150 @@ weft_cli_execute (WeftEngine *engine, WeftFlow *flow, const WeftKickoffOptions *
   return status;
 }
 
+/* ---- a batch of runs (--inputs-file) ------------------------------------- */
+
+/* What the loop shares while a batch is in flight.  `base` comes first:
+ * the signal handler takes the batch as its WeftCliRunState (its progress
+ * stays NULL: a batch reports a line per finished run instead). */
+typedef struct {
+  WeftCliRunState base;
+  const char *path;
+  GPtrArray *inputs;          /* JsonObject*, one per run */
+  GArray *lines;              /* the line each came from */
+  WeftRun **runs;             /* by index, once finished */
+  GError **errors;            /* by index: a run that could not start */
+  guint max_parallel;
+  guint next_kickoff, running, finished, next_report;
+  gboolean json, quiet;
+} WeftCliBatch;
+
+typedef struct {
+  WeftCliBatch *batch;
+  guint index;
+} WeftCliBatchRun;
+
+static void
+weft_cli_batch_report_one (WeftCliBatch *b, guint i)
+{
+  WeftRun *run = b->runs[i];
+  guint line = g_array_index (b->lines, guint, i);
+
+  if (run == NULL)
+    {
+      fprintf (stderr, "weft: %s:%u: %s\n", b->path, line, b->errors[i]->message);
+      return;
+    }
+  WeftStatus status = weft_run_get_status (run);
+  if (b->json)
+    {
+      g_autoptr(JsonNode) node = weft_run_to_json (run);
+      json_object_set_int_member (json_node_get_object (node), "line", line);
+      g_autofree char *text = json_to_string (node, FALSE);
+      weft_cli_put_text (stdout, text);
+    }
+  else
+    {
+      printf ("%s== line %u: %s ==\n", i > 0 ? "\n" : "", line, weft_status_to_string (status));
+      weft_cli_print_outputs (run, b->base.flow);
+    }
+  fflush (stdout);
+  if (!b->quiet)
+    fprintf (stderr, "weft: %s:%u: run %s %s (%.3fs)\n", b->path, line, weft_run_get_id (run),
+             weft_status_to_string (status),
+             (double) weft_run_get_duration_us (run) / G_USEC_PER_SEC);
+  if (status != WEFT_STATUS_COMPLETED)
+    weft_cli_print_failures (run, b->base.flow);
+}
+
+static void weft_cli_batch_kickoff_more (WeftCliBatch *b);
+
+static void
+weft_cli_batch_on_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  WeftCliBatchRun *r = data;
+  WeftCliBatch *b = r->batch;
+
+  b->runs[r->index] = weft_flow_kickoff_finish (b->base.flow, result, &b->errors[r->index]);
+  g_free (r);
+  b->running--;
+  b->finished++;
+  /* In input order: the i-th result printed is line i's. */
+  while (b->next_report < b->inputs->len
+         && (b->runs[b->next_report] != NULL || b->errors[b->next_report] != NULL))
+    weft_cli_batch_report_one (b, b->next_report++);
+  weft_cli_batch_kickoff_more (b);
+  if (b->finished == b->inputs->len)
+    g_main_loop_quit (b->base.loop);
+}
+
+/* Once cancelled, the rest are still kicked off: each ends at once as
+ * cancelled, so every line gets its answer. */
+static void
+weft_cli_batch_kickoff_more (WeftCliBatch *b)
+{
+  while (b->running < b->max_parallel && b->next_kickoff < b->inputs->len)
+    {
+      WeftCliBatchRun *r = g_new (WeftCliBatchRun, 1);
+
+      r->batch = b;
+      r->index = b->next_kickoff++;
+      b->running++;
+      weft_flow_kickoff_async (b->base.flow, b->inputs->pdata[r->index], b->base.cancellable,
+                               weft_cli_batch_on_done, r);
+    }
+}
+
+static int
+weft_cli_batch_exit_status (WeftCliBatch *b)
+{
+  if (b->base.n_signals > 0)
+    return WEFT_CLI_EXIT_CANCELLED;
+  for (guint i = 0; i < b->inputs->len; i++)
+    if (b->runs[i] == NULL || weft_run_get_status (b->runs[i]) != WEFT_STATUS_COMPLETED)
+      return WEFT_CLI_EXIT_FAILED;
+  return WEFT_CLI_EXIT_OK;
+}
+
+static int
+weft_cli_execute_batch (WeftEngine *engine, WeftFlow *flow, GPtrArray *inputs, GArray *lines,
+                        const WeftCliRunOptions *options)
+{
+  WeftCliBatch b = {
+    .base = { .loop = g_main_loop_new (NULL, FALSE), .flow = flow,
+              .cancellable = g_cancellable_new () },
+    .path = options->inputs_file,
+    .inputs = inputs,
+    .lines = lines,
+    .runs = g_new0 (WeftRun *, inputs->len),
+    .errors = g_new0 (GError *, inputs->len),
+    .max_parallel = options->max_parallel > 0 ? (guint) options->max_parallel : inputs->len,
+    .json = options->exec.json,
+    .quiet = options->exec.quiet,
+  };
+  guint sigint_id = g_unix_signal_add (SIGINT, weft_cli_on_signal, &b.base);
+  guint sigterm_id = g_unix_signal_add (SIGTERM, weft_cli_on_signal, &b.base);
+  int status;
+
+  weft_cli_batch_kickoff_more (&b);
+  g_main_loop_run (b.base.loop);
+  weft_cli_wait_in_thread (weft_cli_shutdown_engine, engine);
+  status = weft_cli_batch_exit_status (&b);
+
+  for (guint i = 0; i < inputs->len; i++)
+    {
+      g_clear_pointer (&b.runs[i], weft_run_unref);
+      g_clear_error (&b.errors[i]);
+    }
+  g_free (b.runs);
+  g_free (b.errors);
+  weft_cli_wait_in_thread (weft_cli_unref_flow, flow);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  g_clear_object (&b.base.cancellable);
+  g_main_loop_unref (b.base.loop);
+  return status;
+}
+
 static int
 weft_cli_run_flow (const char *path, const WeftCliRunOptions *options)
 {
@@ -377,6 +580,14 @@ weft_cli_run_flow (const char *path, const WeftCliRunOptions *options)
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
   if (!weft_cli_add_callbacks (engine, flow, options->exec.callbacks, &error))
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  if (options->inputs_file != NULL)
+    {
+      g_autoptr(GArray) lines = g_array_new (FALSE, FALSE, sizeof (guint));
+      g_autoptr(GPtrArray) batch = weft_cli_load_inputs_file (flow, options, lines, &error);
+      if (batch == NULL)
+        return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+      return weft_cli_execute_batch (engine, g_steal_pointer (&flow), batch, lines, options);
+    }
   kickoff.inputs = inputs;
   return weft_cli_execute (engine, g_steal_pointer (&flow), &kickoff, &options->exec);
 }
@@ -423,11 +634,23 @@ weft_cli_run_context (WeftCliRunOptions *options)
       "Set input KEY to VALUE (a string; repeatable; wins over --inputs-json)", "KEY=VALUE" },
     { "inputs-json", 0, 0, G_OPTION_ARG_STRING, &options->inputs_json,
       "Inputs as a JSON object: a file, or the JSON text itself", "FILE|JSON" },
+    { "inputs-file", 0, 0, G_OPTION_ARG_FILENAME, &options->inputs_file,
+      "One run per line of F, each line a JSON object of inputs (--input pairs apply to "
+      "every one); results in line order", "F.jsonl" },
+    { "max-parallel", 0, 0, G_OPTION_ARG_INT, &options->max_parallel,
+      "With --inputs-file: at most N runs at a time (default: all at once)", "N" },
     G_OPTION_ENTRY_NULL
   };
   GOptionContext *context = g_option_context_new ("FLOW");
 
-  g_option_context_set_summary (context, "Run a flow and print its final outputs.");
+  g_option_context_set_summary (context,
+    "Run a flow and print its final outputs.\n\n"
+    "With --inputs-file, run it once per line of the file (each line a JSON\n"
+    "object of inputs), --max-parallel at a time: every line is checked\n"
+    "before any run starts, the answers come in line order (each under '== line\n"
+    "N: STATUS ==', or one JSON line each with --json, its \"line\" member\n"
+    "saying which), stderr gets a line per finished run, and the exit status is\n"
+    "0 only when every run completed.");
   g_option_context_set_description (context, weft_cli_exec_description ());
   g_option_context_add_main_entries (context, entries, NULL);
   weft_cli_add_exec_entries (context, &options->exec);
@@ -448,5 +671,10 @@ weft_cli_run_main (char **argv)
     return weft_cli_usage_error ("run", "expected one FLOW file");
   if (options.exec.threads < 0)
     return weft_cli_usage_error ("run", "--threads must be 0 or more");
+  if (options.inputs_file != NULL && options.inputs_json != NULL)
+    return weft_cli_usage_error ("run", "give --inputs-json or --inputs-file, not both");
+  if (options.max_parallel < 0 || (options.max_parallel > 0 && options.inputs_file == NULL))
+    return weft_cli_usage_error ("run", "--max-parallel takes a number of runs, with "
+                                 "--inputs-file");
   return weft_cli_run_flow (positional[0], &options);
 }

@@ -96,11 +96,9 @@ weft_run_preset (WeftRun *run, JsonObject *completed, GError **error)
   return TRUE;
 }
 
-WeftRun *
-weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
+static gboolean
+weft_run_check_merged_inputs (WeftFlow *flow, JsonObject *merged, GError **error)
 {
-  g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, options->inputs);
-
   for (guint i = 0; flow->input_names[i]; i++)
     if (!json_object_has_member (merged, flow->input_names[i]))
       {
@@ -108,8 +106,26 @@ weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
                      "%s: missing input \"%s\" (the flow uses it in a task's description; "
                      "give it with --input %s=VALUE or in \"inputs\")",
                      flow->origin, flow->input_names[i], flow->input_names[i]);
-        return NULL;
+        return FALSE;
       }
+  return TRUE;
+}
+
+gboolean
+weft_flow_check_inputs (WeftFlow *flow, JsonObject *inputs, GError **error)
+{
+  g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, inputs);
+
+  return weft_run_check_merged_inputs (flow, merged, error);
+}
+
+WeftRun *
+weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
+{
+  g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, options->inputs);
+
+  if (!weft_run_check_merged_inputs (flow, merged, error))
+    return NULL;
 
   WeftRun *run = g_new0 (WeftRun, 1);
   run->ref_count = 1;

@@ -113,6 +113,10 @@ WEFT_API const char * const *weft_flow_get_task_dependencies (WeftFlow *flow, gu
 WEFT_API const char * const *weft_flow_get_input_names (WeftFlow *flow);
 /* The flow's own default inputs ("inputs" in the file), or NULL. */
 WEFT_API JsonObject *weft_flow_get_default_inputs (WeftFlow *flow);
+/* Whether a kickoff with `inputs` (merged over the flow's own; may be NULL)
+ * would have every input the flow uses: the check a kickoff makes, for a
+ * caller that checks a whole batch before starting any of it. */
+WEFT_API gboolean weft_flow_check_inputs (WeftFlow *flow, JsonObject *inputs, GError **error);
 
 /* Adds a flow-level callback instance before the first kickoff.  `options`
  * (not taken; may be NULL) are checked against the plugin's table like the

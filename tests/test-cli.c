@@ -284,6 +284,101 @@ test_run_callback_log (Fixture *fx, gconstpointer data)
   g_assert_true (saw_end);
 }
 
+/* One template task that needs the inputs topic and who. */
+static const char *const each_flow =
+  "{\"name\": \"each\","
+  " \"agents\": {\"w\": {\"plugin\": \"template\", \"template\": \"out:{prompt}\"}},"
+  " \"tasks\": [{\"name\": \"a\", \"agent\": \"w\", \"description\": \"{topic} by {who}\"}]}";
+
+/* Never two runs in flight at once, by the order of their events. */
+static void
+assert_one_run_at_a_time (const char *log, guint n_runs)
+{
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint open = 0, started = 0;
+
+  g_assert_true (g_file_get_contents (log, &contents, NULL, NULL));
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autoptr(JsonNode) node = lines[i][0] ? json_from_string (lines[i], NULL) : NULL;
+      const char *type = node ? json_object_get_string_member (json_node_get_object (node),
+                                                               "type") : NULL;
+      if (g_strcmp0 (type, "run.started") == 0)
+        {
+          started++;
+          g_assert_cmpuint (++open, ==, 1);
+        }
+      else if (type != NULL && g_str_has_prefix (type, "run."))
+        open--;
+    }
+  g_assert_cmpuint (started, ==, n_runs);
+  g_assert_cmpuint (open, ==, 0);
+}
+
+/* --inputs-file: a run per line (blank lines skipped), answers in line
+ * order, --input over every line; --max-parallel 1 runs one at a time; a
+ * bad or incomplete line refuses the batch before any run starts. */
+static void
+test_run_inputs_file (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "each.json", each_flow);
+  g_autofree char *inputs = write_file (fx, "in.jsonl",
+                                        "{\"topic\": \"one\"}\n\n{\"topic\": \"two\"}\n"
+                                        "{\"topic\": \"three\", \"who\": \"me\"}\n");
+  g_autofree char *bad = write_file (fx, "bad.jsonl", "{\"topic\": \"ok\"}\n[1]\n");
+  g_autofree char *missing = write_file (fx, "missing.jsonl",
+                                         "{\"topic\": \"ok\"}\n{\"other\": \"x\"}\n");
+  g_autofree char *log = g_build_filename (fx->dir, "events.jsonl", NULL);
+  g_autofree char *spec = g_strdup_printf ("log:format=jsonl,path=%s", log);
+  g_auto(GStrv) rows = NULL;
+  guint n = 0;
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--inputs-file", inputs,
+                                                    "--input", "who=cli", NULL }), ==, 0);
+  const char *one = strstr (fx->out, "== line 1: completed ==\nout:one by cli\n");
+  const char *two = strstr (fx->out, "== line 3: completed ==\nout:two by cli\n");
+  const char *three = strstr (fx->out, "== line 4: completed ==\nout:three by cli\n");
+  g_assert_true (one != NULL && two != NULL && three != NULL);
+  g_assert_true (one < two && two < three);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--inputs-file", inputs,
+                                                    "--input", "who=x", "--json", "--quiet",
+                                                    "--max-parallel", "1", "--callback", spec,
+                                                    NULL }), ==, 0);
+  rows = g_strsplit (fx->out, "\n", -1);
+  for (guint i = 0; rows[i] != NULL; i++)
+    {
+      if (rows[i][0] == '\0')
+        continue;
+      g_autoptr(JsonNode) node = json_from_string (rows[i], NULL);
+      g_assert_nonnull (node);
+      JsonObject *o = json_node_get_object (node);
+      static const gint64 expected_lines[] = { 1, 3, 4 };
+      g_assert_cmpuint (n, <, G_N_ELEMENTS (expected_lines));
+      g_assert_cmpint (json_object_get_int_member (o, "line"), ==, expected_lines[n++]);
+      g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "completed");
+    }
+  g_assert_cmpuint (n, ==, 3);
+  assert_one_run_at_a_time (log, 3);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--inputs-file", bad,
+                                                    "--input", "who=x", NULL }), ==, 2);
+  weft_test_assert_contains (fx->err, "bad.jsonl:2:");
+  g_assert_cmpstr (fx->out, ==, "");
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--inputs-file", missing,
+                                                    "--input", "who=x", NULL }), ==, 2);
+  weft_test_assert_contains (fx->err, "missing.jsonl:2:");
+  weft_test_assert_contains (fx->err, "missing input \"topic\"");
+  g_assert_cmpstr (fx->out, ==, "");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--inputs-file", inputs,
+                                                    "--inputs-json", "{}", NULL }), ==, 2);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--max-parallel", "2",
+                                                    NULL }), ==, 2);
+}
+
 static void
 test_run_callback_errors (Fixture *fx, gconstpointer data)
 {
@@ -492,6 +587,7 @@ main (int argc, char **argv)
   ADD ("/cli/usage", test_usage);
   ADD ("/cli/run/success", test_run_success);
   ADD ("/cli/run/inputs", test_run_inputs);
+  ADD ("/cli/run/inputs-file", test_run_inputs_file);
   ADD ("/cli/run/json", test_run_json);
   ADD ("/cli/run/failure", test_run_failure);
   ADD ("/cli/run/bad-flow", test_run_bad_flow);
