@@ -53,19 +53,32 @@ weft_cli_add_store_entries (GOptionContext *context, WeftCliHistoryOptions *opti
   g_option_context_add_main_entries (context, entries, NULL);
 }
 
-/* For `runs list` and `runs show`, which run nothing. */
+/* For the `runs` commands, which run nothing: the store and where its
+ * plugin is. */
 static void
-weft_cli_add_read_entries (GOptionContext *context, WeftCliHistoryOptions *options)
+weft_cli_add_runs_entries (GOptionContext *context, WeftCliHistoryOptions *options)
 {
   const GOptionEntry entries[] = {
     { "plugin-dir", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &options->exec.plugin_dirs,
       "Load plugins from DIR first (repeatable)", "DIR" },
+    G_OPTION_ENTRY_NULL
+  };
+
+  weft_cli_add_store_entries (context, options);
+  g_option_context_add_main_entries (context, entries, NULL);
+}
+
+/* `runs list` and `runs show` also print JSON. */
+static void
+weft_cli_add_read_entries (GOptionContext *context, WeftCliHistoryOptions *options)
+{
+  const GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &options->exec.json,
       "Print what the store returns, as JSON", NULL },
     G_OPTION_ENTRY_NULL
   };
 
-  weft_cli_add_store_entries (context, options);
+  weft_cli_add_runs_entries (context, options);
   g_option_context_add_main_entries (context, entries, NULL);
 }
 
@@ -610,20 +623,6 @@ weft_cli_runs_show_main (char **argv)
   return weft_cli_runs_show (positional[0], &options);
 }
 
-/* Options every changing `runs` command takes: where the store is. */
-static void
-weft_cli_add_change_entries (GOptionContext *context, WeftCliHistoryOptions *options)
-{
-  const GOptionEntry entries[] = {
-    { "plugin-dir", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &options->exec.plugin_dirs,
-      "Load plugins from DIR first (repeatable)", "DIR" },
-    G_OPTION_ENTRY_NULL
-  };
-
-  weft_cli_add_store_entries (context, options);
-  g_option_context_add_main_entries (context, entries, NULL);
-}
-
 static int
 weft_cli_runs_delete_main (char **argv)
 {
@@ -635,7 +634,7 @@ weft_cli_runs_delete_main (char **argv)
   g_option_context_set_summary (context,
                                 "Delete stored runs with their tasks and events.  A run a "
                                 "live process is\nstill running is refused.");
-  weft_cli_add_change_entries (context, &options);
+  weft_cli_add_runs_entries (context, &options);
   status = weft_cli_parse_options (context, argv, &positional);
   if (status >= 0)
     return status;
@@ -671,7 +670,7 @@ weft_cli_runs_prune_main (char **argv)
     "Delete ended runs (completed, failed, cancelled) with their tasks and\n"
     "events: those past the newest --keep N, and finished before --older-than\n"
     "AGE; both, when both are given.  Running and interrupted runs are kept.");
-  weft_cli_add_change_entries (context, &options);
+  weft_cli_add_runs_entries (context, &options);
   g_option_context_add_main_entries (context, entries, NULL);
   status = weft_cli_parse_options (context, argv, &positional);
   if (status >= 0)
