@@ -260,7 +260,7 @@ weft_cli_on_signal (gpointer user_data)
       _exit (WEFT_CLI_EXIT_CANCELLED);
     }
   weft_cli_progress_message (state->progress,
-                             "weft: interrupted; cancelling the run "
+                             "weft: interrupted; cancelling what runs "
                              "(interrupt again to exit at once)");
   g_cancellable_cancel (state->cancellable);
   return G_SOURCE_CONTINUE;
