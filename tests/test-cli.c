@@ -471,6 +471,46 @@ test_run_sigterm (Fixture *fx, gconstpointer data)
   test_run_signal (fx, SIGTERM);
 }
 
+/* SIGINT during a batch: the run in flight is cancelled, those not started
+ * yet end at once as cancelled, and every line still gets its answer. */
+static void
+test_run_inputs_file_sigint (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "slow.json", slow_flow);
+  g_autofree char *inputs = write_file (fx, "three.jsonl", "{}\n{}\n{}\n");
+  g_autofree char *events = g_build_filename (fx->dir, "events.jsonl", NULL);
+  g_autofree char *spec = g_strdup_printf ("log:format=jsonl,path=%s", events);
+  g_auto(GStrv) argv = weft_argv (fx, (const char *[]) { "run", flow, "--inputs-file", inputs,
+                                                         "--max-parallel", "1", "--callback",
+                                                         spec, NULL });
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autofree char *out = NULL;
+
+  proc = g_subprocess_newv ((const char * const *) argv,
+                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                            &error);
+  g_assert_no_error (error);
+  /* A batch prints no per-event progress: the log says when the first
+   * run's task has started. */
+  for (;;)
+    {
+      g_autofree char *logged = NULL;
+      if (g_file_get_contents (events, &logged, NULL, NULL) && strstr (logged, "task.started"))
+        break;
+      g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+    }
+  g_subprocess_send_signal (proc, SIGINT);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (weft_test_exit_status (proc), ==, 130);
+  for (guint line = 1; line <= 3; line++)
+    {
+      g_autofree char *section = g_strdup_printf ("== line %u: cancelled ==", line);
+      weft_test_assert_contains (out, section);
+    }
+}
+
 /* ---- validate, graph, plugins ---------------------------------------------- */
 
 static void
@@ -588,6 +628,7 @@ main (int argc, char **argv)
   ADD ("/cli/run/success", test_run_success);
   ADD ("/cli/run/inputs", test_run_inputs);
   ADD ("/cli/run/inputs-file", test_run_inputs_file);
+  ADD ("/cli/run/inputs-file-sigint", test_run_inputs_file_sigint);
   ADD ("/cli/run/json", test_run_json);
   ADD ("/cli/run/failure", test_run_failure);
   ADD ("/cli/run/bad-flow", test_run_bad_flow);
