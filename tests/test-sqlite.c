@@ -254,7 +254,7 @@ test_rows (Fixture *f, gconstpointer data)
   g_assert_cmpint (run->status, ==, WEFT_STATUS_COMPLETED);
   text = query_text (db, "PRAGMA journal_mode");
   g_assert_cmpstr (text, ==, "wal");
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 5);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 6);
 
   /* run.started, 4 × (started, completed), run.completed */
   guint n = g_hash_table_size (expected.json);
@@ -291,6 +291,29 @@ test_rows (Fixture *f, gconstpointer data)
   sqlite3_close (db);
   g_hash_table_unref (expected.json);
   g_mutex_clear (&expected.lock);
+}
+
+/* A flow's text is stored once, however many runs it has; each run still
+ * gives it back whole. */
+static void
+test_flow_text_once (Fixture *f, gconstpointer data)
+{
+  g_autoptr(Ran) first = run_stored (f, diamond_flow, NULL, NULL);
+  g_autoptr(Ran) second = run_stored (f, diamond_flow, NULL, NULL);
+  g_autoptr(Ran) other = run_stored (f, failing_flow, NULL, NULL);
+  sqlite3 *db = open_db (f->db);
+
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM run_sources"), ==, 3);
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM flow_texts"), ==, 2);
+  for (guint i = 0; i < 3; i++)
+    {
+      Ran *ran = (Ran *[]) { first, second, other }[i];
+      g_autofree char *sql = g_strdup_printf ("SELECT flow_source FROM runs WHERE run_id = '%s'",
+                                              ran->id);
+      g_autofree char *text = query_text (db, sql);
+      g_assert_cmpstr (text, ==, i < 2 ? diamond_flow : failing_flow);
+    }
+  sqlite3_close (db);
 }
 
 static void
@@ -545,7 +568,7 @@ test_migrate_old (Fixture *f, gconstpointer data)
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
   /* Upgraded in place; the old rows are still there. */
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 5);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 6);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   list = weft_store_list_runs (store, 0, &error);
@@ -590,7 +613,7 @@ test_migrate_v2 (Fixture *f, gconstpointer data)
   exec_sql (db, data_v2);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 5);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 6);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   /* Every event, under the same (run_id, seq), through the view (type and
@@ -699,9 +722,16 @@ test_migrate_v3 (Fixture *f, gconstpointer data)
   exec_sql (db, schema_v3);
   exec_sql (db, sql);
   sqlite3_free (sql);
+  /* Two more runs, one with the same flow text, one with another: step 6
+   * keeps two texts, and every run its own. */
+  sql = sqlite3_mprintf ("INSERT INTO runs (id, run_id, flow, status, flow_source, last_seq) "
+                         "VALUES (8, 'run-same', 'diamond', 'completed', %Q, 0), "
+                         "(9, 'run-other', 'fails', 'failed', %Q, 0)", diamond_flow, failing_flow);
+  exec_sql (db, sql);
+  sqlite3_free (sql);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 5);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 6);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM events WHERE run_id = 'run-3'"), ==, 5);
@@ -710,6 +740,14 @@ test_migrate_v3 (Fixture *f, gconstpointer data)
                              "WHERE run_id = 'run-3' AND seq = 7");
   g_assert_cmpstr (retrying, ==, "task.retrying:a:13");
   g_assert_cmpint (query_int (db, "SELECT last_seq FROM runs WHERE run_id = 'run-3'"), ==, 7);
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM flow_texts"), ==, 2);
+  for (guint i = 0; i < 3; i++)
+    {
+      const char *id = (const char *[]) { "run-3", "run-same", "run-other" }[i];
+      g_autofree char *q = g_strdup_printf ("SELECT flow_source FROM runs WHERE run_id = '%s'", id);
+      g_autofree char *text = query_text (db, q);
+      g_assert_cmpstr (text, ==, i < 2 ? diamond_flow : failing_flow);
+    }
   run = weft_store_get_run (store, "run-3", &error);
   g_assert_no_error (error);
   check_migrated_v3 (json_node_get_object (run));
@@ -814,6 +852,7 @@ main (int argc, char **argv)
 #define ADD(path, func) \
   g_test_add ("/sqlite/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD ("rows", test_rows);
+  ADD ("flow-text-once", test_flow_text_once);
   ADD ("failed-run", test_failed_run);
   ADD ("no-event-twice", test_no_event_twice);
   ADD ("store-api", test_store_api);

@@ -242,6 +242,36 @@ static const char *const weft_sqlite_migrations[] = {
   "    json_extract (e.json, '$.task'), json_extract (e.json, '$.wall_us'), e.json "
   "  FROM run_rows r JOIN event_rows e "
   "    ON e.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295;",
+  /* 6: a flow's text is stored once, however many runs it has (a server
+   * that runs one flow 10,000 times kept 10,000 copies).  `flow_texts`
+   * holds each distinct text under its SHA-256 (weft_sha256() is the
+   * writer's own SQL function); a run's source row points at one. */
+  "CREATE TABLE flow_texts ("
+  "  id INTEGER PRIMARY KEY,"
+  "  sha256 TEXT NOT NULL UNIQUE,"
+  "  text TEXT NOT NULL);"
+  "INSERT OR IGNORE INTO flow_texts (sha256, text) "
+  "SELECT weft_sha256 (flow_source), flow_source FROM run_sources "
+  "WHERE flow_source IS NOT NULL ORDER BY id;"
+  "CREATE TABLE run_sources_v6 ("
+  "  id INTEGER PRIMARY KEY,"
+  "  inputs TEXT,"
+  "  flow_text INTEGER);"
+  "INSERT INTO run_sources_v6 (id, inputs, flow_text) "
+  "SELECT s.id, s.inputs, f.id FROM run_sources s "
+  "LEFT JOIN flow_texts f ON f.sha256 = weft_sha256 (s.flow_source);"
+  "DROP VIEW runs;"
+  "DROP TABLE run_sources;"
+  "ALTER TABLE run_sources_v6 RENAME TO run_sources;"
+  "CREATE VIEW runs (id, run_id, flow, status, error, inputs, flow_source, started_wall_us,"
+  "  finished_wall_us, last_seq) AS "
+  "  SELECT r.id, r.run_id, r.flow, r.status, r.error, s.inputs, f.text,"
+  "    r.started_wall_us, r.finished_wall_us,"
+  "    coalesce ((SELECT max (e.key) FROM event_rows e"
+  "               WHERE e.key BETWEEN r.id << 32 AND (r.id << 32) + 4294967295)"
+  "              & 4294967295, 0) "
+  "  FROM run_rows r LEFT JOIN run_sources s ON s.id = r.id"
+  "    LEFT JOIN flow_texts f ON f.id = s.flow_text;",
 };
 
 #define WEFT_SQLITE_SCHEMA_VERSION ((gint64) G_N_ELEMENTS (weft_sqlite_migrations))
@@ -257,6 +287,7 @@ typedef enum {
   STMT_RUN_SEEN,
   STMT_RUN_ID,
   STMT_RUN_START,
+  STMT_FLOW_TEXT,
   STMT_RUN_SOURCE,
   STMT_RUN_END,
   STMT_BEGIN,
@@ -290,11 +321,14 @@ static const char *const weft_sqlite_stmt_sql[N_STMTS] = {
     "UPDATE run_rows SET flow = ?2, status = 'running', error = NULL, "
     "  finished_wall_us = NULL, started_wall_us = coalesce(started_wall_us, ?3) "
     "WHERE id = ?1",
+  [STMT_FLOW_TEXT] =
+    "INSERT INTO flow_texts (sha256, text) VALUES (?1, ?2) ON CONFLICT (sha256) DO NOTHING",
   [STMT_RUN_SOURCE] =
-    "INSERT INTO run_sources (id, inputs, flow_source) VALUES (?1, ?2, ?3) "
+    "INSERT INTO run_sources (id, inputs, flow_text) "
+    "VALUES (?1, ?2, (SELECT id FROM flow_texts WHERE sha256 = ?3)) "
     "ON CONFLICT (id) DO UPDATE SET inputs = coalesce(inputs, excluded.inputs), "
-    "  flow_source = coalesce(flow_source, excluded.flow_source) "
-    "WHERE inputs IS NULL OR flow_source IS NULL",
+    "  flow_text = coalesce(flow_text, excluded.flow_text) "
+    "WHERE inputs IS NULL OR flow_text IS NULL",
   [STMT_RUN_END] =
     "UPDATE run_rows SET status = ?2, error = ?3, finished_wall_us = ?4 WHERE id = ?1",
   [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -526,12 +560,35 @@ weft_sqlite_apply_steps (WeftSqlite *self, gint64 from, GError **error)
   return TRUE;
 }
 
+/* weft_sha256(text): the hex SHA-256 of a flow text, as the writer keys
+ * flow_texts; NULL for NULL.  Step 6 uses it to fold the old copies. */
+static void
+weft_sqlite_sha256 (sqlite3_context *context, int argc, sqlite3_value **argv)
+{
+  const unsigned char *text = sqlite3_value_text (argv[0]);
+
+  (void) argc;
+  if (text == NULL)
+    {
+      sqlite3_result_null (context);
+      return;
+    }
+  sqlite3_result_text (context,
+                       g_compute_checksum_for_data (G_CHECKSUM_SHA256, text,
+                                                    (gsize) sqlite3_value_bytes (argv[0])),
+                       -1, g_free);
+}
+
 /* Brings the database to this plugin's schema, all steps or none; refuses a
  * database a newer weft has written, whose tables this one may misread. */
 static gboolean
 weft_sqlite_migrate (WeftSqlite *self, GError **error)
 {
   gint64 version;
+
+  sqlite3_create_function (self->writer, "weft_sha256", 1,
+                           SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, weft_sqlite_sha256,
+                           NULL, NULL);
 
   /* IMMEDIATE: two processes opening a new file at once must not both
    * decide to create the tables. */
@@ -1235,9 +1292,19 @@ weft_sqlite_run_started (WeftSqlite *self, WeftSqliteRun *run, const WeftEvent *
   weft_sqlite_bind_text (stmt, 2, weft_event_get_flow_name (event));
   sqlite3_bind_int64 (stmt, 3, weft_event_get_wall_us (event));
   weft_sqlite_step (self, STMT_RUN_START, "cannot store a run");
+  const char *text = weft_event_get_flow_source (event);
+  g_autofree char *sha256 = text ? g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1)
+                                 : NULL;
+  if (sha256 != NULL)
+    {
+      sqlite3_stmt *flow_text = self->stmts[STMT_FLOW_TEXT];
+      sqlite3_bind_text (flow_text, 1, sha256, -1, SQLITE_STATIC);
+      sqlite3_bind_text (flow_text, 2, text, -1, SQLITE_STATIC);
+      weft_sqlite_step (self, STMT_FLOW_TEXT, "cannot store a flow's text");
+    }
   sqlite3_bind_int64 (source, 1, run->id);
   weft_sqlite_bind_text (source, 2, weft_event_get_inputs (event));
-  weft_sqlite_bind_text (source, 3, weft_event_get_flow_source (event));
+  weft_sqlite_bind_text (source, 3, sha256);
   weft_sqlite_step (self, STMT_RUN_SOURCE, "cannot store a run's flow");
 }
 
