@@ -13,8 +13,8 @@ weft_sqlite_claims_open (WeftSqliteClaims *claims, const char *path, gboolean re
   g_mutex_init (&claims->lock);
   claims->held = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   claims->fd = -1;
-  /* A temporary or in-memory database is this connection's alone. */
-  if (*path == '\0' || strcmp (path, ":memory:") == 0)
+  /* An in-memory database is this connection's alone. */
+  if (strcmp (path, ":memory:") == 0)
     return;
   g_autofree char *claims_path = g_strconcat (path, "-claims", NULL);
   claims->fd = reader ? open (claims_path, O_RDONLY | O_CLOEXEC)

@@ -833,13 +833,12 @@ weft_sqlite_prepare (WeftSqlite *self, GError **error)
   return TRUE;
 }
 
-/* An in-memory or temporary database (SQLite's "" and ":memory:") is made
- * by opening it; any other path must be there to be read. */
+/* An in-memory database is made by opening it; any other path must be
+ * there to be read.  (An empty path was refused with the options.) */
 static gboolean
 weft_sqlite_exists (const char *path)
 {
-  return *path == '\0' || strcmp (path, ":memory:") == 0
-         || g_file_test (path, G_FILE_TEST_EXISTS);
+  return strcmp (path, ":memory:") == 0 || g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
 static gpointer
@@ -1745,8 +1744,8 @@ weft_sqlite_find_run (WeftSqlite *self, sqlite3 *db, const char *run_id, GError 
   gint64 key = 0;
   int rc = SQLITE_ERROR;
 
-  if (sqlite3_prepare_v2 (db, "SELECT id FROM run_rows WHERE run_id = ?1", -1, &stmt,
-                          NULL) == SQLITE_OK)
+  /* The writer's own query, on the caller's connection. */
+  if (sqlite3_prepare_v2 (db, weft_sqlite_stmt_sql[STMT_RUN_ID], -1, &stmt, NULL) == SQLITE_OK)
     {
       sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
       rc = sqlite3_step (stmt);
