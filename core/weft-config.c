@@ -64,34 +64,6 @@ weft_option_node_matches (WeftOptionType type, JsonNode *node)
     }
 }
 
-const char *
-weft_json_describe (JsonNode *node)
-{
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return "null";
-  if (JSON_NODE_HOLDS_ARRAY (node))
-    return "an array";
-  if (JSON_NODE_HOLDS_OBJECT (node))
-    return "an object";
-  switch (json_node_get_value_type (node))
-    {
-    case G_TYPE_STRING: return "a string";
-    case G_TYPE_INT64: return "an integer";
-    case G_TYPE_DOUBLE: return "a number";
-    case G_TYPE_BOOLEAN: return "a boolean";
-    default: return "a value";
-    }
-}
-
-void
-weft_json_set_time (JsonObject *object, const char *key, gint64 wall_us)
-{
-  if (wall_us)
-    json_object_set_int_member (object, key, wall_us);
-  else
-    json_object_set_null_member (object, key);
-}
-
 /* ---- ${ENV} expansion ---------------------------------------------------- */
 
 char *

@@ -824,146 +824,32 @@ weft_flow_new (WeftEngine *engine, const char *origin)
   return flow;
 }
 
-/* json-glib keeps the last of two equal keys without a word; a flow names
- * agents, tools and callbacks by key, so a repeated key is refused.  The
- * parser reports each member after adding it: an object whose size did not
- * grow with it had the key already. */
-typedef struct {
-  GHashTable *members;        /* JsonObject* → members reported so far */
-  JsonObject *dup_object;
-  char *dup_key;
-  guint dup_line;
-} WeftDupKeys;
-
-static void
-weft_dup_keys_clear (WeftDupKeys *d)
-{
-  g_clear_pointer (&d->members, g_hash_table_unref);
-  g_clear_pointer (&d->dup_key, g_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftDupKeys, weft_dup_keys_clear)
-
-static void
-weft_dup_keys_on_member (JsonParser *parser, JsonObject *object, const char *name,
-                         gpointer data)
-{
-  WeftDupKeys *d = data;
-  guint seen = GPOINTER_TO_UINT (g_hash_table_lookup (d->members, object)) + 1;
-
-  g_hash_table_insert (d->members, object, GUINT_TO_POINTER (seen));
-  if (d->dup_object == NULL && json_object_get_size (object) < seen)
-    {
-      d->dup_object = object;
-      d->dup_key = g_strdup (name);
-      d->dup_line = json_parser_get_current_line (parser);
-    }
-}
-
-static void
-weft_dup_keys_on_end (JsonParser *parser, JsonObject *object, gpointer data)
-{
-  g_hash_table_remove (((WeftDupKeys *) data)->members, object);
-}
-
-/* The JSON path of `target` below `node`, appended to `path`. */
-static gboolean
-weft_json_find_path (JsonNode *node, JsonObject *target, GString *path)
-{
-  gsize len = path->len;
-
-  if (JSON_NODE_HOLDS_OBJECT (node))
-    {
-      JsonObjectIter iter;
-      const char *key;
-      JsonNode *member;
-      if (json_node_get_object (node) == target)
-        return TRUE;
-      json_object_iter_init (&iter, json_node_get_object (node));
-      while (json_object_iter_next (&iter, &key, &member))
-        {
-          g_string_append_printf (path, ".%s", key);
-          if (weft_json_find_path (member, target, path))
-            return TRUE;
-          g_string_truncate (path, len);
-        }
-    }
-  else if (JSON_NODE_HOLDS_ARRAY (node))
-    {
-      JsonArray *arr = json_node_get_array (node);
-      for (guint i = 0; i < json_array_get_length (arr); i++)
-        {
-          g_string_append_printf (path, "[%u]", i);
-          if (weft_json_find_path (json_array_get_element (arr, i), target, path))
-            return TRUE;
-          g_string_truncate (path, len);
-        }
-    }
-  return FALSE;
-}
-
-static gboolean
-weft_dup_keys_check (WeftDupKeys *d, JsonNode *root, const char *origin, GError **error)
-{
-  if (d->dup_object == NULL)
-    return TRUE;
-  g_autoptr(GString) path = g_string_new ("$");
-  weft_json_find_path (root, d->dup_object, path);
-  g_set_error (error, WEFT_ERROR, WEFT_ERROR_DUPLICATE,
-               "%s: %s: duplicate key \"%s\" on line %u (each name may be declared once)",
-               origin, path->str, d->dup_key, d->dup_line);
-  return FALSE;
-}
-
-/* json-glib names the data "<data>"; the user wants the file. */
-static void
-weft_flow_set_parse_error (GError **error, GError *parse, const char *origin)
-{
-  const char *msg = parse->message;
-
-  if (g_str_has_prefix (msg, "<data>"))
-    msg += strlen ("<data>");
-  g_set_error (error, WEFT_ERROR, WEFT_ERROR_PARSE, "%s%s%s", origin,
-               *msg == ':' ? "" : ": ", msg);
-}
-
 WeftFlow *
 weft_flow_load_data (WeftEngine *engine, const char *data, gssize length, const char *origin,
                      GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) parse_error = NULL;
-  g_auto(WeftDupKeys) dups = { g_hash_table_new (NULL, NULL), NULL, NULL, 0 };
-
   g_return_val_if_fail (engine != NULL && data != NULL, NULL);
   if (origin == NULL)
     origin = "<flow>";
-  g_signal_connect (parser, "object-member", G_CALLBACK (weft_dup_keys_on_member), &dups);
-  g_signal_connect (parser, "object-end", G_CALLBACK (weft_dup_keys_on_end), &dups);
-  gboolean parsed = json_parser_load_from_data (parser, data, length, &parse_error);
-  g_signal_handlers_disconnect_by_data (parser, &dups);
-  if (!parsed)
+  gsize size = length < 0 ? strlen (data) : (gsize) length;
+  if (size > WEFT_FLOW_MAX_BYTES)
     {
-      weft_flow_set_parse_error (error, parse_error, origin);
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "%s: %" G_GSIZE_FORMAT " bytes, larger than a flow may be (%d MiB)", origin,
+                   size, WEFT_FLOW_MAX_BYTES / (1024 * 1024));
       return NULL;
     }
-  if (json_parser_get_root (parser) == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_PARSE, "%s: empty file, expected a JSON object",
-                   origin);
-      return NULL;
-    }
-  if (!weft_dup_keys_check (&dups, json_parser_get_root (parser), origin, error))
+  g_autoptr(JsonNode) root = weft_json_parse_named (data, (gssize) size, origin, error);
+  if (root == NULL)
     return NULL;
 
   WeftFlow *flow = weft_flow_new (engine, origin);
-  gsize size = length < 0 ? strlen (data) : (gsize) length;
   char *source = g_malloc (size + 1);
   memcpy (source, data, size);
   source[size] = '\0';
   flow->source = g_bytes_new_take (source, size + 1);
   WeftLoad l = { flow, origin, error, NULL };
-  gboolean loaded = weft_load_flow (&l, json_parser_get_root (parser));
+  gboolean loaded = weft_load_flow (&l, root);
   g_free (l.listed);
   if (!loaded)
     {
@@ -976,15 +862,11 @@ weft_flow_load_data (WeftEngine *engine, const char *data, gssize length, const 
 WeftFlow *
 weft_flow_load_file (WeftEngine *engine, const char *path, GError **error)
 {
-  g_autofree char *data = NULL;
   gsize length = 0;
-  g_autoptr(GError) local = NULL;
+  g_autofree char *data = weft_read_file (path, WEFT_FLOW_MAX_BYTES, &length, error);
 
-  if (!g_file_get_contents (path, &data, &length, &local))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND, "%s", local->message);
-      return NULL;
-    }
+  if (data == NULL)
+    return NULL;
   return weft_flow_load_data (engine, data, (gssize) length, path, error);
 }
 

@@ -35,10 +35,24 @@ const char *weft_option_type_to_string (WeftOptionType type);
 /* Checks that `node` has `type`; on mismatch returns FALSE and sets *expected. */
 gboolean    weft_option_node_matches (WeftOptionType type, JsonNode *node);
 
+/* ---- JSON (weft-json.c) ------------------------------------------------- */
+
+/* The one-pass check weft_json_parse makes before json-glib sees a text.
+ * With an `origin` (a file's name), errors start "ORIGIN:LINE:COLUMN: "
+ * as compilers' do; without, "line L, column C: ". */
+gboolean weft_json_check (const char *text, gssize length, const char *origin,
+                          GError **error);
+/* weft_json_parse, its errors naming `origin` (may be NULL). */
+JsonNode *weft_json_parse_named (const char *text, gssize length, const char *origin,
+                                 GError **error);
 /* "an object", "a string", "an integer", ... for messages. */
 const char *weft_json_describe (JsonNode *node);
 /* Sets `key` to a µs time, or to null when it is 0 (not yet, or unknown). */
 void weft_json_set_time (JsonObject *object, const char *key, gint64 wall_us);
+/* `text` quoted for a message: at most `max_chars` characters, invalid
+ * UTF-8 and control characters escaped, and "… (N bytes)" after a cut, so
+ * that what a client sent is never echoed back raw or whole. */
+char *weft_json_quote_for_message (const char *text, gsize max_chars);
 
 /* Expands ${VAR}, ${VAR:-default} and $$ in `text`. */
 char *weft_expand_env (const char *text, GError **error);

@@ -89,14 +89,29 @@ WEFT_API void  weft_engine_remove_listener (WeftEngine *engine, guint id);
 WEFT_API void weft_engine_shutdown (WeftEngine *engine, guint grace_ms);
 
 /* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+
+/* Reads a file of at most `max_bytes` bytes and adds a NUL (not counted in
+ * `length`, which may be NULL).  A larger file is refused once `max_bytes`
+ * have been read, so one that never ends (/dev/zero, a FIFO) costs no more
+ * memory than that.  Errors name the path. */
+WEFT_API char *weft_read_file (const char *path, gsize max_bytes, gsize *length,
+                               GError **error);
+
+/* ------------------------------------------------------------------------ */
 /* Flows                                                                    */
 
 typedef struct _WeftFlow WeftFlow;
 
+/* A flow larger than this is refused, from a file before it is read in
+ * full (a flow of 100,000 tasks is about 10 MB). */
+#define WEFT_FLOW_MAX_BYTES (64 * 1024 * 1024)
+
 /* Parses and validates a flow: every error names `path`, the JSON path and
  * the reason.  Creates the flow's agent, tool and callback instances. */
 WEFT_API WeftFlow *weft_flow_load_file (WeftEngine *engine, const char *path, GError **error);
-/* `origin` names the data in error messages. */
+/* `origin` names the data in error messages.  The text is checked as
+ * weft_json_parse checks it: depth, numbers, "\u0000", duplicate keys. */
 WEFT_API WeftFlow *weft_flow_load_data (WeftEngine *engine, const char *data, gssize length,
                                         const char *origin, GError **error);
 WEFT_API WeftFlow *weft_flow_ref   (WeftFlow *flow);

@@ -108,6 +108,25 @@ WEFT_API const char  *weft_config_get_instance_name (const WeftConfig *config);
 WEFT_API gboolean     weft_config_is_reader (const WeftConfig *config);
 
 /* ------------------------------------------------------------------------ */
+/* JSON from outside: what a server answers, what a model gives a tool, a   */
+/* stored row.  Never hand such text to json-glib directly.                 */
+
+/* Nesting deeper than this is refused: json-glib's parser recurses once
+ * per level, and a few kilobytes of "[" would overflow a thread's stack. */
+#define WEFT_JSON_MAX_DEPTH 64
+
+/* Parses `text` (`length` bytes, or up to its NUL when -1) after checking
+ * it in one pass: well-formed JSON in valid UTF-8, at most
+ * WEFT_JSON_MAX_DEPTH levels deep, every integer within 64 bits and every
+ * other number finite as a double (1e999 is refused), no "\u0000" in a
+ * string (it would cut the string short), no key twice in one object.
+ * On failure returns NULL with WEFT_ERROR_PARSE and a message that says
+ * where: "$.choices[0]: line 1, column 57: expected ',' or '}', found
+ * ']'"; an empty or all-blank text is an error too.  The size is the
+ * caller's to bound before the text is read in full. */
+WEFT_API JsonNode *weft_json_parse (const char *text, gssize length, GError **error);
+
+/* ------------------------------------------------------------------------ */
 /* Templates: "{name}" placeholders, "{{" and "}}" for literal braces         */
 
 /* Returns the value for `key`, or NULL when there is none (an error). */
