@@ -87,7 +87,7 @@ static JsonNode *
 weft_cli_object_value (const char *option, const char *text, GError **error)
 {
   g_autoptr(GError) local_error = NULL;
-  g_autoptr(JsonNode) node = json_from_string (text, &local_error);
+  g_autoptr(JsonNode) node = weft_json_parse (text, -1, &local_error);
 
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
     {

@@ -48,29 +48,42 @@ typedef struct {
 
 /* ---- inputs ------------------------------------------------------------ */
 
+/* The most read of an --inputs-json file and of an --inputs-file (one run
+ * per line): enough for 100,000 runs of inputs, and a bound on a file that
+ * never ends. */
+#define WEFT_CLI_INPUTS_MAX_BYTES (64 * 1024 * 1024)
+#define WEFT_CLI_INPUTS_FILE_MAX_BYTES (1024 * 1024 * 1024)
+
 /* `source` is JSON text when it starts with '{' or '[', else a file name. */
 static JsonObject *
 weft_cli_load_inputs_json (const char *source, GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
   const char *text = source + strspn (source, " \t\r\n");
   gboolean inline_json = text[0] == '{' || text[0] == '[';
   g_autofree char *label = inline_json ? g_strdup ("--inputs-json")
                                        : g_strdup_printf ("--inputs-json %s", source);
-  gboolean ok;
-  JsonNode *root;
+  g_autofree char *file_text = NULL;
+  gsize length = 0;
 
-  if (inline_json)
-    ok = json_parser_load_from_data (parser, text, -1, error);
+  if (!inline_json)
+    {
+      file_text = weft_read_file (source, WEFT_CLI_INPUTS_MAX_BYTES, &length, error);
+      if (file_text == NULL)
+        {
+          g_prefix_error (error, "--inputs-json: ");
+          return NULL;
+        }
+      text = file_text;
+    }
   else
-    ok = json_parser_load_from_file (parser, source, error);
-  if (!ok)
+    length = strlen (text);
+  g_autoptr(JsonNode) root = weft_json_parse (text, (gssize) length, error);
+  if (root == NULL)
     {
       g_prefix_error (error, "%s: ", label);
       return NULL;
     }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
                    "%s: inputs must be a JSON object", label);
@@ -132,9 +145,19 @@ weft_cli_load_inputs_file (WeftFlow *flow, const WeftCliRunOptions *options, GAr
   g_autofree char *text = NULL;
   g_auto(GStrv) rows = NULL;
 
-  if (!g_file_get_contents (path, &text, NULL, error))
+  gsize length = 0;
+  text = weft_read_file (path, WEFT_CLI_INPUTS_FILE_MAX_BYTES, &length, error);
+  if (text == NULL)
     {
       g_prefix_error (error, "--inputs-file: ");
+      return NULL;
+    }
+  /* Lines are split as C strings: a NUL would end the file early. */
+  if (strlen (text) != length)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "%s: a NUL byte at offset %" G_GSIZE_FORMAT " (not a JSON Lines file)", path,
+                   strlen (text));
       return NULL;
     }
   rows = g_strsplit (text, "\n", -1);
@@ -147,7 +170,7 @@ weft_cli_load_inputs_file (WeftFlow *flow, const WeftCliRunOptions *options, GAr
 
       if (*row == '\0')
         continue;
-      node = json_from_string (row, &local);
+      node = weft_json_parse (row, -1, &local);
       if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
         {
           g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,

@@ -98,7 +98,7 @@ weft_task_call_tool (WeftTask *task, const char *name, const char *arguments,
       return FALSE;
     }
   g_autoptr(GError) parse_error = NULL;
-  g_autoptr(JsonNode) args = json_from_string (arguments ? arguments : "{}", &parse_error);
+  g_autoptr(JsonNode) args = weft_json_parse (arguments ? arguments : "{}", -1, &parse_error);
   if (args == NULL || !JSON_NODE_HOLDS_OBJECT (args))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
