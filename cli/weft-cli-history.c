@@ -200,6 +200,15 @@ weft_cli_member_int (JsonObject *object, const char *name)
   return json_node_get_int (node);
 }
 
+/* A stored run's tasks; NULL when it has none. */
+static JsonArray *
+weft_cli_stored_tasks (JsonObject *run)
+{
+  JsonNode *node = json_object_get_member (run, "tasks");
+
+  return node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+}
+
 static char *
 weft_cli_format_wall (gint64 wall_us, const char *format)
 {
@@ -417,9 +426,7 @@ weft_cli_print_full_outputs (JsonArray *tasks)
 static void
 weft_cli_print_run (JsonObject *run, gboolean full)
 {
-  JsonNode *tasks_node = json_object_get_member (run, "tasks");
-  JsonArray *tasks = tasks_node && JSON_NODE_HOLDS_ARRAY (tasks_node)
-                     ? json_node_get_array (tasks_node) : NULL;
+  JsonArray *tasks = weft_cli_stored_tasks (run);
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   const char *header[] = { "TASK", "STATUS", "ATTEMPTS", "STARTED", "DURATION",
                            full ? NULL : "OUTPUT", NULL };
@@ -791,9 +798,7 @@ static JsonObject *
 weft_cli_completed_outputs (JsonObject *run, char **except)
 {
   JsonObject *completed = json_object_new ();
-  JsonNode *tasks_node = json_object_get_member (run, "tasks");
-  JsonArray *tasks = tasks_node && JSON_NODE_HOLDS_ARRAY (tasks_node)
-                     ? json_node_get_array (tasks_node) : NULL;
+  JsonArray *tasks = weft_cli_stored_tasks (run);
 
   for (guint i = 0; tasks != NULL && i < json_array_get_length (tasks); i++)
     {
@@ -943,6 +948,9 @@ weft_cli_resume (const char *run_id, WeftCliHistoryOptions *options)
   kickoff.completed = completed;
   kickoff.resume_run_id = run_id;
   kickoff.resume_seq = (guint64) MAX (last_seq, 0);
+  /* Attempts go on after the stored ones: one the dead process had in
+   * flight is run again as the next attempt, not stored twice. */
+  kickoff.stored_tasks = weft_cli_stored_tasks (stored.run);
   return weft_cli_execute (engine, g_steal_pointer (&stored.flow), &kickoff, &options->exec);
 }
 

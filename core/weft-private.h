@@ -274,7 +274,8 @@ void weft_engine_invoke_sync (WeftEngine *engine, GSourceFunc func, gpointer dat
 typedef struct {
   WeftStatus status;
   guint remaining;            /* dependencies not yet completed */
-  guint attempts;
+  guint attempts;             /* the last attempt's number */
+  guint failures;             /* attempts that failed: what retries are counted against */
   char *output;
   GError *error;
   gint64 started_us;

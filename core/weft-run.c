@@ -96,6 +96,71 @@ weft_run_preset (WeftRun *run, JsonObject *completed, GError **error)
   return TRUE;
 }
 
+/* A stored task's count, from a store's get_run object: `fallback` when
+ * the store does not give it. */
+static gboolean
+weft_run_stored_count (JsonObject *task, const char *member, gint64 fallback, guint *count)
+{
+  JsonNode *node = json_object_get_member (task, member);
+  gint64 value = fallback;
+
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+        return FALSE;
+      value = json_node_get_int (node);
+    }
+  if (value < 0 || value > G_MAXUINT / 2)
+    return FALSE;
+  *count = (guint) value;
+  return TRUE;
+}
+
+/* A resumed run numbers each task's attempts after the stored ones, so
+ * that an attempt in flight when the process died is run again as a new
+ * attempt, never as a second event of the same one.  Only the attempts
+ * that failed count against the task's retries; a store that does not
+ * say which did has all of them counted. */
+static gboolean
+weft_run_restore_attempts (WeftRun *run, JsonArray *stored, GError **error)
+{
+  for (guint k = 0; k < json_array_get_length (stored); k++)
+    {
+      JsonNode *node = json_array_get_element (stored, k);
+      JsonObject *task = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      JsonNode *name_node = task ? json_object_get_member (task, "name") : NULL;
+      const char *name = name_node && JSON_NODE_HOLDS_VALUE (name_node)
+                         ? json_node_get_string (name_node) : NULL;
+      guint i = name ? GPOINTER_TO_UINT (g_hash_table_lookup (run->flow->task_index, name)) : 0;
+      guint attempts = 0, failures = 0;
+
+      if (name == NULL)
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "%s: stored task %u has no name", run->flow->origin, k);
+          return FALSE;
+        }
+      if (i == 0)
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                       "%s: stored task \"%s\": the flow has no such task",
+                       run->flow->origin, name);
+          return FALSE;
+        }
+      if (!weft_run_stored_count (task, "attempts", 0, &attempts)
+          || !weft_run_stored_count (task, "failures", attempts, &failures))
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                       "%s: stored task \"%s\": its attempts and failures must be counts",
+                       run->flow->origin, name);
+          return FALSE;
+        }
+      run->tasks[i - 1].attempts = attempts;
+      run->tasks[i - 1].failures = MIN (failures, attempts);
+    }
+  return TRUE;
+}
+
 static gboolean
 weft_run_check_merged_inputs (WeftFlow *flow, JsonObject *merged, GError **error)
 {
@@ -143,6 +208,8 @@ weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
   run->status = WEFT_STATUS_PENDING;
   run->created_wall_us = g_get_real_time ();
   if ((options->completed && !weft_run_preset (run, options->completed, error))
+      || (run->resumed && options->stored_tasks
+          && !weft_run_restore_attempts (run, options->stored_tasks, error))
       || (run->resumed && !weft_flow_claim_run (flow, run->id, error)))
     {
       weft_run_unref (run);
@@ -444,7 +511,7 @@ weft_run_attempt_failed (WeftRun *run, guint i, GError *error)
   WeftTaskState *st = &run->tasks[i];
   WeftFlowTask *ft = &run->flow->tasks[i];
 
-  if (st->attempts > ft->retries)
+  if (++st->failures > ft->retries)
     {
       weft_run_fail_task (run, i, error);
       return;
@@ -455,7 +522,7 @@ weft_run_attempt_failed (WeftRun *run, guint i, GError *error)
   WeftRetry *r = g_new (WeftRetry, 1);
   r->run = run;
   r->index = i;
-  st->timer = g_timeout_source_new (weft_retry_delay_ms (ft->retry_delay_ms, st->attempts));
+  st->timer = g_timeout_source_new (weft_retry_delay_ms (ft->retry_delay_ms, st->failures));
   g_source_set_callback (st->timer, weft_run_on_retry, r, g_free);
   g_source_attach (st->timer, weft_engine_get_main_context (run->engine));
 }
@@ -549,7 +616,8 @@ weft_run_start_task (WeftRun *run, guint i)
   st->status = WEFT_STATUS_RUNNING;
   st->attempts++;
   st->attempt_started_us = g_get_monotonic_time ();
-  if (st->attempts == 1)
+  /* The first start in this process (a resumed task's number may be past 1). */
+  if (st->started_us == 0)
     st->started_us = st->attempt_started_us;
 
   WeftTask *task = weft_task_new (run, i, st->attempts, description, prompt);

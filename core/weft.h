@@ -183,7 +183,13 @@ typedef struct {
    * numbers after `resume_seq` (its last stored event). */
   const char *resume_run_id;
   guint64 resume_seq;
-  gpointer reserved[4];
+  /* With `resume_run_id`: the stored run's tasks, as a store's get_run
+   * lists them (docs/store.md; may be NULL).  A task's attempts go on
+   * after its stored `attempts`, and only its stored `failures` count
+   * against its retries: an attempt in flight when the process died did
+   * not fail. */
+  JsonArray *stored_tasks;
+  gpointer reserved[3];
 } WeftKickoffOptions;
 
 WEFT_API void weft_flow_kickoff_with_options_async (WeftFlow *flow,

@@ -491,6 +491,166 @@ test_kill_resume (Fixture *fx, gconstpointer data)
   assert_seq_complete (fx, run_id);
 }
 
+/* An exec flow whose tasks wait while the hold file exists, so that a test
+ * can kill weft with them in flight.  Task "r" (2 retries) fails its 1st
+ * and 3rd executions, counted in the count file; every other task and
+ * execution answers once the hold file is gone. */
+static char *
+write_held_flow (Fixture *fx, const char *hold)
+{
+  g_autoptr(GError) error = NULL;
+  char *path = g_build_filename (fx->dir, "held.json", NULL);
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"held\","
+    " \"agents\": {\"x\": {\"plugin\": \"exec\", \"command\": [\"sh\", \"-c\","
+    "   \"read t rest; echo $t >> %s; n=$(grep -cx $t %s);"
+    "    case $t-$n in r-1|r-3) exit 1;; esac;"
+    "    while [ -e %s ]; do sleep 0.05; done; echo out-$t-$n\"]}},"
+    " \"tasks\": [{\"name\": \"r\", \"agent\": \"x\", \"description\": \"r\", \"retries\": 2,"
+    "              \"retry_delay_ms\": 10},"
+    "            {\"name\": \"b\", \"agent\": \"x\", \"description\": \"b\"},"
+    "            {\"name\": \"c\", \"agent\": \"x\", \"description\": \"c\"},"
+    "            {\"name\": \"after\", \"agent\": \"x\", \"description\": \"after\","
+    "             \"context\": [\"r\", \"b\", \"c\"]}]}",
+    fx->count, fx->count, hold);
+
+  g_file_set_contents (path, json, -1, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+/* How many task.started events of `task` with attempt `attempt` are stored. */
+static gint64
+count_started (Fixture *fx, const char *run_id, const char *task, gint64 attempt)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "SELECT count(*) FROM events WHERE run_id = '%%s' AND type = 'task.started' "
+    "AND task = '%s' AND json_extract (json, '$.attempt') = %" G_GINT64_FORMAT, task, attempt);
+
+  return query_int (fx, sql, run_id);
+}
+
+/* Polls until r's 2nd attempt and b's and c's 1st are stored as started
+ * (and so are running, held). */
+static char *
+wait_for_in_flight (Fixture *fx, GSubprocess *proc)
+{
+  for (guint i = 0; i < 1200; i++)
+    {
+      g_autofree char *run_id = NULL;
+
+      if (g_subprocess_get_identifier (proc) == NULL)
+        g_error ("weft run exited early");
+      if (!g_file_test (fx->db, G_FILE_TEST_EXISTS))
+        {
+          g_usleep (50 * 1000);
+          continue;
+        }
+      run_id = query (fx, "SELECT run_id FROM runs");
+      if (run_id != NULL && count_started (fx, run_id, "r", 2) == 1
+          && count_started (fx, run_id, "b", 1) == 1 && count_started (fx, run_id, "c", 1) == 1)
+        return g_steal_pointer (&run_id);
+      g_usleep (50 * 1000);
+    }
+  g_error ("the tasks never were all in flight");
+}
+
+/* No two stored events of the run say the same thing: one (type, task,
+ * attempt) each, but steps (an attempt has many). */
+static void
+assert_no_repeated_event (Fixture *fx, const char *run_id)
+{
+  g_autofree char *repeated = query (
+    fx, "SELECT group_concat (what, ', ') FROM (SELECT type || ' ' || task || ' ' || "
+        "json_extract (json, '$.attempt') || ' ×' || count(*) AS what FROM events "
+        "WHERE run_id = '%s' AND task IS NOT NULL AND type != 'task.step' "
+        "GROUP BY type, task, json_extract (json, '$.attempt') HAVING count(*) > 1)", run_id);
+
+  if (repeated != NULL)
+    g_error ("events stored twice: %s", repeated);
+}
+
+/* kill -9 with three tasks in flight (one of them a retry), then `weft
+ * resume`: each attempt in flight is run again as the next attempt, no
+ * event is stored twice, and the interrupted attempt, which did not fail,
+ * costs none of its task's retries. */
+static void
+test_kill_resume_in_flight (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *hold = g_build_filename (fx->dir, "hold", NULL);
+  g_autofree char *flow = write_held_flow (fx, hold);
+  g_auto(GStrv) argv = weft_argv (fx, (const char *[]) { "run", "--quiet", "--callback",
+                                                         fx->store, flow, NULL });
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(JsonObject) shown = NULL;
+  g_autofree char *run_id = NULL;
+
+  g_file_set_contents (hold, "", 0, &error);
+  g_assert_no_error (error);
+  proc = g_subprocess_newv ((const char * const *) argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                            | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+  g_assert_no_error (error);
+  run_id = wait_for_in_flight (fx, proc);
+  g_subprocess_send_signal (proc, SIGKILL);
+  g_subprocess_wait (proc, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_runs (fx, "r"), ==, 2);
+  g_assert_cmpuint (count_runs (fx, "b"), ==, 1);
+
+  /* What resume reads: the attempts in flight, and r's one failure. */
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "show", run_id, "--json",
+                                                    "--store", fx->store, NULL }), ==, 0);
+  shown = parse_object (fx->out);
+  JsonArray *tasks = json_object_get_array_member (shown, "tasks");
+  for (guint i = 0; i < json_array_get_length (tasks); i++)
+    {
+      JsonObject *task = json_array_get_object_element (tasks, i);
+      const char *name = json_object_get_string_member (task, "name");
+
+      g_assert_cmpstr (json_object_get_string_member (task, "status"), ==, "running");
+      g_assert_cmpint (json_object_get_int_member (task, "attempts"), ==,
+                       g_str_equal (name, "r") ? 2 : 1);
+      g_assert_cmpint (json_object_get_int_member (task, "failures"), ==,
+                       g_str_equal (name, "r") ? 1 : 0);
+    }
+
+  g_remove (hold);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "resume", run_id, "--store", fx->store,
+                                                    NULL }), ==, 0);
+  weft_test_assert_contains (fx->out, "out-after-1");
+  assert_no_repeated_event (fx, run_id);
+  assert_seq_complete (fx, run_id);
+
+  /* b and c: attempt 1 cut short, attempt 2 run by the resume. */
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *task = (const char *[]) { "b", "c" }[i];
+      g_autofree char *sql = g_strdup_printf (
+        "SELECT status || '|' || attempts FROM tasks WHERE run_id = '%%s' AND name = '%s'",
+        task);
+      g_autofree char *row = query (fx, sql, run_id);
+
+      g_assert_cmpint (count_started (fx, run_id, task, 1), ==, 1);
+      g_assert_cmpint (count_started (fx, run_id, task, 2), ==, 1);
+      g_assert_cmpuint (count_runs (fx, task), ==, 2);
+      g_assert_cmpstr (row, ==, "completed|2");
+    }
+  /* r: 1 failed, 2 cut short, 3 failed and was retried (two failures of
+   * its two retries), 4 completed. */
+  for (gint64 attempt = 1; attempt <= 4; attempt++)
+    g_assert_cmpint (count_started (fx, run_id, "r", attempt), ==, 1);
+  g_assert_cmpint (query_int (fx, "SELECT count(*) FROM events WHERE run_id = '%s' "
+                                  "AND type = 'task.retrying' AND task = 'r'", run_id), ==, 2);
+  g_autofree char *r = query (fx, "SELECT status || '|' || attempts || '|' || output FROM tasks "
+                                  "WHERE run_id = '%s' AND name = 'r'", run_id);
+  g_assert_cmpstr (r, ==, "completed|4|out-r-4");
+  g_assert_cmpint (query_int (fx, "SELECT attempts FROM tasks WHERE run_id = '%s' "
+                                  "AND name = 'after'", run_id), ==, 1);
+  g_assert_cmpint (query_int (fx, "SELECT count(*) FROM tasks WHERE run_id = '%s'", run_id),
+                   ==, 4);
+}
+
 /* How many rows of `table` belong to the run (keys id × 2^32 + n). */
 static gint64
 count_rows (Fixture *fx, const char *table, const char *run_id)
@@ -610,6 +770,7 @@ main (int argc, char **argv)
   ADD ("replay", test_replay);
   ADD ("resume-refuses-ended", test_resume_refuses_ended);
   ADD ("kill-resume", test_kill_resume);
+  ADD ("kill-resume-in-flight", test_kill_resume_in_flight);
   ADD ("default-store-missing", test_default_store_missing);
   ADD ("named-store-missing", test_named_store_missing);
   ADD ("delete-prune", test_delete_prune);
