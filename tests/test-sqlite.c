@@ -555,6 +555,107 @@ test_claims (Fixture *f, gconstpointer data)
   g_assert_true (json_object_get_null_member (json_node_get_object (after), "live"));
 }
 
+/* The stored task named `name` in get_run's answer. */
+static JsonObject *
+stored_task (JsonNode *run, const char *name)
+{
+  JsonObject *task = find_task (json_object_get_array_member (json_node_get_object (run),
+                                                              "tasks"), name);
+  g_assert_nonnull (task);
+  return task;
+}
+
+/* What a writer that died leaves: its last committed events, and rows of
+ * tasks that had only started still in its memory (docs/store.md,
+ * Writing).  Made here from a finished run: its end taken away, c's row
+ * one attempt behind (its attempt 1 failed, attempt 2 started: seq 11 and
+ * 12), d's row never written. */
+static void
+make_interrupted (sqlite3 *db, const char *run_id)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "UPDATE run_rows SET status = 'running', finished_wall_us = NULL WHERE run_id = '%s';"
+    "CREATE TEMP TABLE k AS SELECT id << 32 AS lo, (id << 32) + 4294967295 AS hi "
+    "  FROM run_rows WHERE run_id = '%s';"
+    "DELETE FROM event_rows WHERE key BETWEEN (SELECT lo FROM k) AND (SELECT hi FROM k)"
+    "  AND (json_extract (json, '$.type') = 'run.completed'"
+    "       OR (json_extract (json, '$.type') = 'task.completed'"
+    "           AND json_extract (json, '$.task') IN ('c', 'd')));"
+    "UPDATE task_rows SET status = 'retrying', output = NULL, error = 'boom',"
+    "  finished_wall_us = NULL"
+    "  WHERE key BETWEEN (SELECT lo FROM k) AND (SELECT hi FROM k) AND name = 'c';"
+    "INSERT INTO event_rows (key, json) SELECT lo + 11,"
+    "  '{\"type\":\"task.retrying\",\"seq\":11,\"task\":\"c\",\"attempt\":1}' FROM k;"
+    "INSERT INTO event_rows (key, json) SELECT lo + 12,"
+    "  '{\"type\":\"task.started\",\"seq\":12,\"task\":\"c\",\"attempt\":2,"
+    "    \"wall_us\":1}' FROM k;"
+    "DELETE FROM task_rows WHERE key BETWEEN (SELECT lo FROM k) AND (SELECT hi FROM k)"
+    "  AND name = 'd';"
+    "DROP TABLE k;", run_id, run_id);
+
+  exec_sql (db, sql);
+}
+
+/* get_run tells a task's attempts from its events, not only from its row
+ * (which a writer that died may not have written), with the failures
+ * among them; a resume fed with them runs each attempt in flight again
+ * as the next one, and stores no event twice. */
+static void
+test_resume_after_lag (Fixture *f, gconstpointer data)
+{
+  g_autoptr(Ran) first = run_stored (f, diamond_flow, NULL, NULL);
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_autoptr(JsonObject) completed = json_object_new ();
+  g_autoptr(JsonNode) stored = NULL;
+  sqlite3 *db = open_db (f->db);
+
+  g_assert_no_error (error);
+  make_interrupted (db, first->id);
+  stored = weft_store_get_run (store, first->id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (
+                      json_node_get_object (stored), "tasks")), ==, 4);
+  JsonObject *c = stored_task (stored, "c");
+  g_assert_cmpstr (json_object_get_string_member (c, "status"), ==, "running");
+  g_assert_cmpint (json_object_get_int_member (c, "attempts"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (c, "failures"), ==, 1);
+  g_assert_true (json_object_get_null_member (c, "error"));
+  JsonObject *d = stored_task (stored, "d");
+  g_assert_cmpstr (json_object_get_string_member (d, "status"), ==, "running");
+  g_assert_cmpint (json_object_get_int_member (d, "attempts"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (d, "failures"), ==, 0);
+  g_assert_false (json_object_get_null_member (d, "started_wall_us"));
+  g_assert_cmpint (json_object_get_int_member (stored_task (stored, "a"), "attempts"), ==, 1);
+
+  /* d waits for c: with b's and a's outputs, the resume runs c, then d. */
+  json_object_set_string_member (completed, "a", first->outputs->pdata[0]);
+  json_object_set_string_member (completed, "b", first->outputs->pdata[1]);
+  WeftKickoffOptions resume = {
+    .completed = completed, .resume_run_id = first->id,
+    .resume_seq = (guint64) json_object_get_int_member (json_node_get_object (stored),
+                                                         "last_seq"),
+    .stored_tasks = json_object_get_array_member (json_node_get_object (stored), "tasks"),
+  };
+  g_autoptr(Ran) again = run_stored (f, diamond_flow, &resume, NULL);
+  g_assert_cmpint (again->status, ==, WEFT_STATUS_COMPLETED);
+
+  g_autofree char *rows = g_strdup_printf (
+    "SELECT group_concat (name || ':' || status || ':' || attempts, ' ') FROM "
+    "(SELECT * FROM tasks WHERE run_id = '%s' ORDER BY name)", first->id);
+  g_autofree char *text = query_text (db, rows);
+  g_assert_cmpstr (text, ==, "a:completed:1 b:completed:1 c:completed:3 d:completed:2");
+  g_autofree char *started = g_strdup_printf (
+    "SELECT group_concat (task || json_extract (json, '$.attempt'), ' ') FROM "
+    "(SELECT * FROM events WHERE run_id = '%s' AND type = 'task.started' AND seq > 12 "
+    " ORDER BY seq)", first->id);
+  g_free (text);
+  text = query_text (db, started);
+  g_assert_cmpstr (text, ==, "c3 d2");
+  sqlite3_close (db);
+}
+
 static void
 test_migrate_old (Fixture *f, gconstpointer data)
 {
@@ -858,6 +959,7 @@ main (int argc, char **argv)
   ADD ("store-api", test_store_api);
   ADD ("flow-store", test_flow_store);
   ADD ("claims", test_claims);
+  ADD ("resume-after-lag", test_resume_after_lag);
   ADD ("migrate-old", test_migrate_old);
   ADD ("migrate-v2", test_migrate_v2);
   ADD ("migrate-v3", test_migrate_v3);
