@@ -88,6 +88,31 @@ weft_cli_help (const char *name)
   return command->main (argv);
 }
 
+/* Plugins' own warnings may quote their config ("POST to URL failed"):
+ * what came from the environment is redacted before it is written. */
+static GLogWriterOutput
+weft_cli_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+                     gpointer data)
+{
+  g_autofree GLogField *copy = g_new (GLogField, n_fields);
+  g_autofree char *redacted = NULL;
+
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      copy[i] = fields[i];
+      if (redacted == NULL && g_str_equal (fields[i].key, "MESSAGE"))
+        {
+          g_autofree char *text = fields[i].length < 0
+            ? g_strdup (fields[i].value)
+            : g_strndup (fields[i].value, (gsize) fields[i].length);
+          redacted = weft_secrets_redact (text);
+          copy[i].value = redacted;
+          copy[i].length = -1;
+        }
+    }
+  return g_log_writer_default (level, copy, n_fields, data);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -100,6 +125,7 @@ main (int argc, char **argv)
    * without reading its input, `weft run … | head`) gets EPIPE, instead of
    * the whole process dying mid-run with its events undelivered. */
   signal (SIGPIPE, SIG_IGN);
+  g_log_set_writer_func (weft_cli_log_writer, NULL, NULL);
 
   if (argc < 2)
     {

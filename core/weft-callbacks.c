@@ -47,7 +47,7 @@ weft_callback_dispatch (gpointer data)
 WeftCallbackInstance *
 weft_callback_instance_new (WeftPlugin *plugin, WeftConfig *config, GError **error)
 {
-  gpointer instance = plugin->desc->create (config, error);
+  gpointer instance = weft_plugin_create (plugin, config, error);
 
   if (instance == NULL)
     {

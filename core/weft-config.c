@@ -107,6 +107,8 @@ weft_expand_env (const char *text, GError **error)
       const char *value = g_getenv (ref);
       if (value == NULL || (*value == '\0' && dflt != NULL))
         value = dflt;
+      else
+        weft_secrets_add (value);
       if (value == NULL)
         {
           g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,

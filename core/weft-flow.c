@@ -677,13 +677,13 @@ weft_flow_create_instance (WeftLoad *l, const char *section, WeftPlugin *plugin,
 {
   g_autoptr(GError) local = NULL;
 
-  *instance = plugin->desc->create (config, &local);
+  *instance = weft_plugin_create (plugin, config, &local);
   if (*instance != NULL)
     return TRUE;
   g_autofree char *path = g_strdup_printf ("$.%s.%s", section,
                                            weft_config_get_instance_name (config));
-  return weft_load_fail (l, local ? local->code : WEFT_ERROR_FAILED, path, "plugin %s: %s",
-                         plugin->desc->name, local ? local->message : "create() failed");
+  return weft_load_fail (l, local->code, path, "plugin %s: %s", plugin->desc->name,
+                         local->message);
 }
 
 /* The schema a model is shown for the tool: it must be a JSON object. */

@@ -15,6 +15,10 @@ struct _WeftPlugin {
 
 WeftRegistry *weft_registry_new  (void);
 void          weft_registry_free (WeftRegistry *registry);
+/* The plugin's create(): on failure, always an error, and one with the
+ * config's secrets redacted (a plugin may quote the value it refuses). */
+gpointer      weft_plugin_create (WeftPlugin *plugin, const WeftConfig *config,
+                                  GError **error);
 
 /* ---- config ------------------------------------------------------------ */
 
@@ -54,8 +58,16 @@ void weft_json_set_time (JsonObject *object, const char *key, gint64 wall_us);
  * that what a client sent is never echoed back raw or whole. */
 char *weft_json_quote_for_message (const char *text, gsize max_chars);
 
-/* Expands ${VAR}, ${VAR:-default} and $$ in `text`. */
+/* Expands ${VAR}, ${VAR:-default} and $$ in `text`; each value read from
+ * the environment is recorded as a secret. */
 char *weft_expand_env (const char *text, GError **error);
+
+/* ---- secrets (weft-secrets.c) ------------------------------------------ */
+
+/* Records a value to redact from now on, in every thread. */
+void weft_secrets_add (const char *value);
+/* Redacts the message of `error` in place; NULL is fine. */
+void weft_secrets_redact_error (GError *error);
 
 /* ---- templates --------------------------------------------------------- */
 

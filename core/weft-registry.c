@@ -394,3 +394,18 @@ weft_plugin_get_path (WeftPlugin *plugin)
   g_return_val_if_fail (plugin != NULL, NULL);
   return plugin->path;
 }
+
+gpointer
+weft_plugin_create (WeftPlugin *plugin, const WeftConfig *config, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  gpointer instance = plugin->desc->create (config, &local);
+
+  if (instance != NULL)
+    return instance;
+  if (local == NULL)
+    local = g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "create() failed without a reason");
+  weft_secrets_redact_error (local);
+  g_propagate_error (error, g_steal_pointer (&local));
+  return NULL;
+}

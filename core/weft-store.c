@@ -28,7 +28,7 @@ weft_store_open (WeftEngine *engine, const char *plugin_name, JsonObject *option
   if (config == NULL)
     return NULL;
   weft_config_set_reader (config);
-  gpointer instance = plugin->desc->create (config, error);
+  gpointer instance = weft_plugin_create (plugin, config, error);
   if (instance == NULL)
     {
       weft_config_free (config);

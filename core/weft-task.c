@@ -204,7 +204,7 @@ weft_task_step (WeftTask *task, const char *kind, const char *text)
   m->msg.type = WEFT_MSG_STEP;
   m->task = weft_task_ref (task);
   m->kind = g_strdup (kind ? kind : "step");
-  m->text = g_strdup (text ? text : "");
+  m->text = weft_secrets_redact (text ? text : "");
   weft_engine_post (task->run->engine, &m->msg);
 }
 
@@ -214,8 +214,9 @@ weft_task_log (WeftTask *task, GLogLevelFlags level, const char *format, ...)
   va_list args;
 
   va_start (args, format);
-  g_autofree char *text = g_strdup_vprintf (format, args);
+  g_autofree char *given = g_strdup_vprintf (format, args);
   va_end (args);
+  g_autofree char *text = weft_secrets_redact (given);
   g_log_structured ("weft", level,
                     "WEFT_RUN", task->run->id,
                     "WEFT_TASK", weft_task_get_name (task),
@@ -256,5 +257,7 @@ weft_task_return_error (WeftTask *task, GError *error)
     }
   task->error = error ? error
                       : g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "agent failed without a reason");
+  /* From here the message reaches events, stores, logs and clients. */
+  weft_secrets_redact_error (task->error);
   weft_engine_post (task->run->engine, &task->msg);
 }

@@ -214,6 +214,8 @@ weft_tool_call_return_error (WeftToolCall *call, GError *error)
       g_clear_error (&error);
       return;
     }
+  /* It goes back to the model, and into events, as the tool's result. */
+  weft_secrets_redact_error (error);
   call->error = error ? error
                       : g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "tool failed without a reason");
   weft_engine_post (call->task->run->engine, &call->msg);

@@ -127,6 +127,16 @@ WEFT_API gboolean     weft_config_is_reader (const WeftConfig *config);
 WEFT_API JsonNode *weft_json_parse (const char *text, gssize length, GError **error);
 
 /* ------------------------------------------------------------------------ */
+/* Secrets: every value a config read from the environment ("${KEY}")       */
+
+/* A copy of `text` with each value that came from the environment (4
+ * characters or more), as given or percent-encoded, replaced by "***".
+ * weft applies it to task and tool errors, steps, task logs and plugin
+ * create() errors; a plugin that writes text of its own about its config
+ * anywhere else (its own log lines, a file) passes it through this. */
+WEFT_API char *weft_secrets_redact (const char *text);
+
+/* ------------------------------------------------------------------------ */
 /* Templates: "{name}" placeholders, "{{" and "}}" for literal braces         */
 
 /* Returns the value for `key`, or NULL when there is none (an error). */
