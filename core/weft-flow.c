@@ -618,6 +618,32 @@ weft_flow_link (WeftFlow *flow)
     }
 }
 
+/* "a -> b -> a", or for a long cycle its first tasks, its last and its
+ * length: a message is one line, not 89 KB. */
+#define WEFT_CYCLE_SHOWN 6
+
+static char *
+weft_flow_describe_cycle (WeftFlow *flow, GArray *walk, guint from)
+{
+  guint n = walk->len - from;
+  g_autoptr(GString) cycle = g_string_new (NULL);
+
+  for (guint k = 0; k < n; k++)
+    {
+      if (n > WEFT_CYCLE_SHOWN + 1 && k == WEFT_CYCLE_SHOWN)
+        {
+          g_string_append (cycle, "… -> ");
+          k = n - 1;
+        }
+      g_string_append_printf (cycle, "%s -> ",
+                              flow->tasks[g_array_index (walk, guint, from + k)].name);
+    }
+  g_string_append (cycle, flow->tasks[g_array_index (walk, guint, from)].name);
+  if (n > WEFT_CYCLE_SHOWN + 1)
+    g_string_append_printf (cycle, ", %u tasks in all", n);
+  return g_string_free (g_steal_pointer (&cycle), FALSE);
+}
+
 /* Kahn's algorithm; on a cycle, walks it to name its tasks. */
 static gboolean
 weft_flow_check_cycles (WeftLoad *l)
@@ -661,12 +687,9 @@ weft_flow_check_cycles (WeftLoad *l)
             break;
           }
     }
-  g_autoptr(GString) cycle = g_string_new (NULL);
-  for (guint k = seen_at[i] - 1; k < walk->len; k++)
-    g_string_append_printf (cycle, "%s -> ", flow->tasks[g_array_index (walk, guint, k)].name);
-  g_string_append (cycle, flow->tasks[i].name);
+  g_autofree char *cycle = weft_flow_describe_cycle (flow, walk, seen_at[i] - 1);
   return weft_load_fail (l, WEFT_ERROR_CYCLE, "$.tasks",
-                         "dependency cycle: %s (each waits for the next)", cycle->str);
+                         "dependency cycle: %s (each waits for the next)", cycle);
 }
 
 /* ---- making the instances ------------------------------------------------ */

@@ -1,16 +1,38 @@
 /* weft-graph.c — a flow drawn as Graphviz dot or Mermaid. */
 #include "weft-private.h"
 
+/* Mermaid renders labels as HTML and reads "#…;" as an entity: a name's
+ * own markup ("</x>"), ampersands, hashes and backticks are written as
+ * entity codes, so that the name shows as written. */
+static const char *
+weft_mermaid_entity (char c)
+{
+  switch (c)
+    {
+    case '"': return "#quot;";
+    case '<': return "#lt;";
+    case '>': return "#gt;";
+    case '&': return "#amp;";
+    case '#': return "#35;";
+    case '`': return "#96;";
+    default: return NULL;
+    }
+}
+
 static void
 weft_append_quoted (GString *out, const char *text, gboolean mermaid)
 {
   g_string_append_c (out, '"');
   for (const char *p = text; *p; p++)
     {
-      if (*p == '"')
-        g_string_append (out, mermaid ? "#quot;" : "\\\"");
-      else if (*p == '\\' && !mermaid)
-        g_string_append (out, "\\\\");
+      const char *entity = mermaid ? weft_mermaid_entity (*p) : NULL;
+      if (entity)
+        g_string_append (out, entity);
+      else if ((*p == '"' || *p == '\\') && !mermaid)
+        {
+          g_string_append_c (out, '\\');
+          g_string_append_c (out, *p);
+        }
       else if (*p == '\n')
         g_string_append (out, mermaid ? "<br/>" : "\\n");
       else

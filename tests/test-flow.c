@@ -529,6 +529,48 @@ test_ref_duplicate_keys (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "\"w\""));
 }
 
+/* Mermaid reads labels as HTML: a name's own markup shows as written. */
+static void
+test_accessors_graph_labels (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftFlow) flow = load (f, "{'name': 'x', " AGENTS ", 'tasks': ["
+                                      "{'name': '</x> & #1 `q`', 'agent': 'w', "
+                                      "'description': 'd'}]}", &error);
+  g_assert_no_error (error);
+  g_autofree char *mermaid = weft_flow_to_mermaid (flow);
+  g_autofree char *dot = weft_flow_to_dot (flow);
+
+  weft_test_assert_contains (mermaid, "t0[\"#lt;/x#gt; #amp; #35;1 #96;q#96;<br/>w\"]");
+  g_assert_null (strstr (mermaid, "</x>"));
+  weft_test_assert_contains (dot, "\"</x> & #1 `q`\" [label=\"</x> & #1 `q`\\n(w)\"]");
+}
+
+/* A cycle through 10,000 tasks is named by its first tasks, its last and
+ * its length, on a line that fits a terminal, not in 89 KB. */
+static void
+test_ref_long_cycle (Fixture *f, gconstpointer data)
+{
+  guint n = 10000;
+  g_autoptr(GString) json = g_string_new ("{\"name\": \"x\", \"agents\": {\"w\": "
+                                          "{\"plugin\": \"test-agent\"}}, \"tasks\": [");
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (json, "%s{\"name\": \"t%u\", \"agent\": \"w\", "
+                            "\"description\": \"d\", \"context\": [\"t%u\"]}",
+                            i ? ", " : "", i, (i + n - 1) % n);
+  g_string_append (json, "]}");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftFlow) flow = weft_flow_load_data (f->engine, json->str, -1, ORIGIN, &error);
+
+  g_assert_null (flow);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_CYCLE);
+  g_test_message ("%s", error->message);
+  g_assert_cmpuint (strlen (error->message), <, 200);
+  weft_test_assert_contains (error->message, ORIGIN ": $.tasks: dependency cycle: ");
+  weft_test_assert_contains (error->message, " -> … -> ");
+  weft_test_assert_contains (error->message, ", 10000 tasks in all (each waits for the next)");
+}
+
 static void
 test_ref_context (Fixture *f, gconstpointer data)
 {
@@ -1194,6 +1236,8 @@ main (int argc, char **argv)
   ADD ("/flow/ref/unknown-callback", test_ref_unknown_callback);
   ADD ("/flow/ref/duplicate-task", test_ref_duplicate_task);
   ADD ("/flow/ref/duplicate-keys", test_ref_duplicate_keys);
+  ADD ("/flow/ref/long-cycle", test_ref_long_cycle);
+  ADD ("/flow/accessors/graph-labels", test_accessors_graph_labels);
   ADD ("/flow/ref/context", test_ref_context);
   ADD ("/flow/ref/cycle", test_ref_cycle);
   ADD ("/flow/types/options", test_types_options);
