@@ -537,6 +537,146 @@ test_drop (void)
   g_assert_cmpuint (in_flight_settled (mock), ==, 0);
 }
 
+/* Sends a chat request on a plain socket and reads until the server
+ * closes: the answer's exact bytes. */
+static GBytes *
+raw_exchange (WeftMockLlm *mock)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnection) connection =
+    g_socket_client_connect_to_host (client, "127.0.0.1", (guint16) weft_mock_llm_get_port (mock),
+                                     NULL, &error);
+  const char *body = "{\"messages\": []}";
+  g_autofree char *request = g_strdup_printf ("POST /v1/chat/completions HTTP/1.1\r\n"
+                                              "Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                              "Content-Length: %zu\r\n\r\n%s", strlen (body), body);
+  GByteArray *got = g_byte_array_new ();
+  guint8 buffer[4096];
+  gssize n;
+
+  g_assert_no_error (error);
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)), request,
+                             strlen (request), NULL, NULL, &error);
+  g_assert_no_error (error);
+  while ((n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (connection)),
+                                   buffer, sizeof buffer, NULL, &error)) > 0)
+    g_byte_array_append (got, buffer, (guint) n);
+  g_assert_no_error (error);
+  return g_byte_array_free_to_bytes (got);
+}
+
+static void
+assert_bytes (GBytes *bytes, const char *want, gsize want_len)
+{
+  gsize len = 0;
+  const char *data = g_bytes_get_data (bytes, &len);
+
+  if (len != want_len || (len > 0 && memcmp (data, want, len) != 0))
+    g_error ("got %" G_GSIZE_FORMAT " bytes \"%.*s\", want %" G_GSIZE_FORMAT " \"%s\"",
+             len, (int) len, data, want_len, want);
+}
+
+/* Raw answers, on the wire exactly as asked: an empty 200, a body with a
+ * NUL and bytes that are not UTF-8, a Content-Length promising more than
+ * comes, none at all, no Content-Type. */
+static void
+test_raw_bytes (void)
+{
+  g_autoptr(WeftMockLlm) mock = mock_new ();
+  const char nasty[] = "a\0b\xff\xfe";
+  const char *head = "Server: weft-mock-llm\r\n";
+
+  weft_mock_llm_push_raw (mock, 200, "application/json", "", 0, -1, WEFT_MOCK_LLM_RAW_NONE);
+  weft_mock_llm_push_raw (mock, 502, "text/html", nasty, sizeof nasty - 1, -1, WEFT_MOCK_LLM_RAW_NONE);
+  weft_mock_llm_push_raw (mock, 200, "application/json", "{\"cho", -1, 1000, WEFT_MOCK_LLM_RAW_NONE);
+  weft_mock_llm_push_raw (mock, 299, NULL, "xyz", -1, WEFT_MOCK_LLM_NO_LENGTH, WEFT_MOCK_LLM_RAW_NONE);
+  {
+    g_autoptr(GBytes) got = raw_exchange (mock);
+    g_autofree char *want = g_strdup_printf ("HTTP/1.1 200 OK\r\n%sContent-Type: application/json\r\n"
+                                             "Content-Length: 0\r\nConnection: close\r\n\r\n", head);
+    assert_bytes (got, want, strlen (want));
+  }
+  {
+    g_autoptr(GBytes) got = raw_exchange (mock);
+    g_autofree char *want = g_strdup_printf ("HTTP/1.1 502 Bad Gateway\r\n%sContent-Type: text/html\r\n"
+                                             "Content-Length: 5\r\nConnection: close\r\n\r\n", head);
+    g_autoptr(GString) all = g_string_new (want);
+    g_string_append_len (all, nasty, sizeof nasty - 1);
+    assert_bytes (got, all->str, all->len);
+  }
+  {
+    g_autoptr(GBytes) got = raw_exchange (mock);
+    g_autofree char *want = g_strdup_printf ("HTTP/1.1 200 OK\r\n%sContent-Type: application/json\r\n"
+                                             "Content-Length: 1000\r\nConnection: close\r\n\r\n{\"cho",
+                                             head);
+    assert_bytes (got, want, strlen (want));
+  }
+  {
+    g_autoptr(GBytes) got = raw_exchange (mock);
+    g_autofree char *want = g_strdup_printf ("HTTP/1.1 299 Unknown Error\r\n%sConnection: close\r\n\r\nxyz",
+                                             head);
+    assert_bytes (got, want, strlen (want));
+  }
+  g_assert_cmpuint (weft_mock_llm_get_n_requests (mock), ==, 4);
+  g_assert_cmpuint (in_flight_settled (mock), ==, 0);
+}
+
+/* Through libsoup: an empty 401, a body cut short; a held connection stays
+ * in flight until the client lets it go, and one still held when the mock
+ * stops is closed. */
+static void
+test_raw_soup (void)
+{
+  WeftMockLlm *mock = mock_new ();
+  g_autoptr(SoupSession) session = session_new ();
+  g_autofree char *request = user_request ("x", FALSE);
+
+  weft_mock_llm_set_latency (mock, 50, 50);
+  weft_mock_llm_push_raw (mock, 401, "application/json", "", 0, -1, WEFT_MOCK_LLM_RAW_NONE);
+  weft_mock_llm_push_raw (mock, 200, "application/json", "{\"choices\"", -1, 500, WEFT_MOCK_LLM_RAW_NONE);
+  {
+    g_auto(Response) r = { 0 };
+
+    post (session, mock, request, &r);
+    g_assert_no_error (r.error);
+    g_assert_cmpuint (r.status, ==, 401);
+    /* An empty GBytes has no data: the body comes back NULL. */
+    g_assert_null (r.body);
+  }
+  {
+    g_auto(Response) r = { 0 };
+
+    /* libsoup 3.2 says nothing of a body cut short: a client must
+     * count what it got against the Content-Length itself. */
+    post (session, mock, request, &r);
+    g_assert_no_error (r.error);
+    g_assert_cmpuint (r.status, ==, 200);
+    g_assert_cmpstr (r.body, ==, "{\"choices\"");
+  }
+  g_assert_cmpuint (in_flight_settled (mock), ==, 0);
+
+  /* Held: the client has read all it was promised and stops reading. */
+  weft_mock_llm_set_latency (mock, 0, 0);
+  weft_mock_llm_push_raw (mock, 200, "text/plain", "held", -1, 1000000, WEFT_MOCK_LLM_RAW_HOLD);
+  {
+    g_autoptr(SoupMessage) msg = chat_message (mock, request);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GInputStream) in = soup_session_send (session, msg, NULL, &error);
+    char buffer[4];
+    gsize n = 0;
+
+    g_assert_no_error (error);
+    g_input_stream_read_all (in, buffer, sizeof buffer, &n, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (buffer, n, "held", 4);
+    g_usleep (100000);
+    g_assert_cmpuint (weft_mock_llm_get_in_flight (mock), ==, 1);
+  }
+  weft_mock_llm_free (mock);
+  soup_session_abort (session);
+}
+
 /* Reads a response in pieces as they come. */
 static void
 read_trickle (SoupSession *session, WeftMockLlm *mock, const char *request, guint *n_reads,
@@ -983,6 +1123,8 @@ main (int argc, char **argv)
   g_test_add_func ("/mock-llm/bad-request", test_bad_request);
   g_test_add_func ("/mock-llm/malformed", test_malformed);
   g_test_add_func ("/mock-llm/drop", test_drop);
+  g_test_add_func ("/mock-llm/raw/bytes", test_raw_bytes);
+  g_test_add_func ("/mock-llm/raw/soup", test_raw_soup);
   g_test_add_func ("/mock-llm/trickle", test_trickle);
   g_test_add_func ("/mock-llm/latency", test_latency);
   g_test_add_func ("/mock-llm/rules", test_rules);

@@ -26,7 +26,7 @@
  * GSource whose ready time is the earliest deadline, so ten thousand
  * waiting requests cost one source, not ten thousand.
  */
-#include "weft-mock-llm.h"
+#include "weft-mock-llm-private.h"
 
 #include <errno.h>
 #include <string.h>
@@ -59,6 +59,7 @@ typedef enum {
   ANSWER_MALFORMED,
   ANSWER_DROP,
   ANSWER_TRICKLE,
+  ANSWER_RAW,
 } AnswerKind;
 
 /* A scripted answer, or a rule's answer. */
@@ -71,6 +72,8 @@ typedef struct {
   char *retry_after;    /* ERROR, nullable */
   char *body;           /* ERROR, nullable */
   guint total_ms;       /* TRICKLE */
+  GBytes *raw;          /* RAW: the whole HTTP answer */
+  gboolean hold;        /* RAW: keep the connection open after it */
 } Answer;
 
 typedef struct {
@@ -98,6 +101,7 @@ typedef enum {
   REPLY_FULL,
   REPLY_DROP,
   REPLY_TRICKLE,
+  REPLY_RAW,
 } ReplyKind;
 
 /* An answer built for one request. */
@@ -110,6 +114,8 @@ typedef struct {
   gsize len;
   gboolean chunked;
   guint total_ms;
+  GBytes *raw;          /* RAW */
+  gboolean hold;
 } Reply;
 
 /* The ids one reply uses, reserved under the lock: its completion's, and
@@ -129,8 +135,10 @@ typedef struct {
   SoupServerMessage *msg; /* borrowed: valid until "finished" (NULL once stolen) */
   gulong finished_id;
   ReplyKind kind;
-  GIOStream *stolen;      /* DROP: the connection, closed at the deadline */
-  GBytes *body;           /* TRICKLE: the whole body */
+  GIOStream *stolen;      /* DROP, RAW: the connection, closed when done */
+  GBytes *body;           /* TRICKLE: the whole body; RAW: the whole answer */
+  gboolean hold;          /* RAW */
+  WeftMockRawWrite *raw_write; /* RAW, while writing (or held) */
   gsize offset, piece;
   gint64 interval_us;
   gboolean chunked;
@@ -209,6 +217,7 @@ answer_free (Answer *a)
   g_clear_pointer (&a->tool_calls, json_node_unref);
   g_free (a->retry_after);
   g_free (a->body);
+  g_clear_pointer (&a->raw, g_bytes_unref);
   g_free (a);
 }
 
@@ -234,6 +243,8 @@ answer_copy (const Answer *a)
   copy->retry_after = g_strdup (a->retry_after);
   copy->body = g_strdup (a->body);
   copy->total_ms = a->total_ms;
+  copy->raw = a->raw ? g_bytes_ref (a->raw) : NULL;
+  copy->hold = a->hold;
   return copy;
 }
 
@@ -270,6 +281,7 @@ reply_clear (Reply *reply)
 {
   g_free (reply->retry_after);
   g_free (reply->body);
+  g_clear_pointer (&reply->raw, g_bytes_unref);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Request, request_clear)
@@ -651,6 +663,11 @@ build_reply (Ids *ids, const Request *req, const Answer *a, Reply *reply)
     case ANSWER_DROP:
       reply->kind = REPLY_DROP;
       break;
+    case ANSWER_RAW:
+      reply->kind = REPLY_RAW;
+      reply->raw = g_bytes_ref (a->raw);
+      reply->hold = a->hold;
+      break;
     default:
       g_assert_not_reached ();
     }
@@ -805,6 +822,8 @@ pending_free (gpointer data)
 {
   Pending *p = data;
 
+  if (p->raw_write != NULL)
+    weft_mock_raw_write_cancel (g_steal_pointer (&p->raw_write));
   if (p->stolen != NULL)
     {
       g_io_stream_close (p->stolen, NULL, NULL);
@@ -860,6 +879,21 @@ trickle_next (Pending *p, gboolean in_handler)
     timer_add (p, g_get_monotonic_time () + p->interval_us);
 }
 
+static void
+raw_done (gpointer data)
+{
+  Pending *p = data;
+
+  p->raw_write = NULL;
+  pending_done (p);
+}
+
+static void
+raw_start (Pending *p)
+{
+  p->raw_write = weft_mock_raw_write_start (p->stolen, p->body, p->hold, raw_done, p);
+}
+
 /* A deadline came: the latency is over, or a trickle pause. */
 static void
 pending_step (Pending *p)
@@ -874,6 +908,9 @@ pending_step (Pending *p)
       break;
     case REPLY_TRICKLE:
       trickle_next (p, FALSE);
+      break;
+    case REPLY_RAW:
+      raw_start (p);
       break;
     default:
       g_assert_not_reached ();
@@ -938,6 +975,17 @@ start_reply (Worker *w, SoupServerMessage *msg, Reply *reply, gint64 arrival, gu
         timer_add (p, arrival + delay_ms * G_GINT64_CONSTANT (1000));
       else
         pending_done (p);
+      return;
+
+    case REPLY_RAW:
+      p->stolen = soup_server_message_steal_connection (msg);
+      p->msg = NULL;
+      p->body = g_bytes_ref (reply->raw);
+      p->hold = reply->hold;
+      if (delay_ms > 0)
+        timer_add (p, arrival + delay_ms * G_GINT64_CONSTANT (1000));
+      else
+        raw_start (p);
       return;
 
     case REPLY_FULL:
@@ -1680,6 +1728,24 @@ weft_mock_llm_push_trickle (WeftMockLlm *mock, const char *content, guint total_
   a = answer_new (ANSWER_TRICKLE);
   a->content = g_strdup (content);
   a->total_ms = total_ms;
+  push (mock, a);
+}
+
+void
+weft_mock_llm_push_raw (WeftMockLlm *mock, guint status, const char *content_type,
+                        const char *body, gssize length, gssize declared,
+                        WeftMockLlmRawFlags flags)
+{
+  Answer *a;
+  gsize n;
+
+  g_return_if_fail (mock != NULL && status >= 100 && status <= 999);
+  g_return_if_fail (body != NULL || length == 0);
+  g_return_if_fail (declared >= -1 || declared == WEFT_MOCK_LLM_NO_LENGTH);
+  n = length < 0 ? strlen (body) : (gsize) length;
+  a = answer_new (ANSWER_RAW);
+  a->raw = weft_mock_raw_response (status, content_type, body, n, declared);
+  a->hold = (flags & WEFT_MOCK_LLM_RAW_HOLD) != 0;
   push (mock, a);
 }
 

@@ -221,6 +221,47 @@ void weft_mock_llm_push_drop (WeftMockLlm *mock);
  */
 void weft_mock_llm_push_trickle (WeftMockLlm *mock, const char *content, guint total_ms);
 
+/* weft_mock_llm_push_raw()'s `declared`: no Content-Length header at all
+ * (the body ends when the connection closes). */
+#define WEFT_MOCK_LLM_NO_LENGTH ((gssize) -2)
+
+/* weft_mock_llm_push_raw()'s flags. */
+typedef enum {
+  WEFT_MOCK_LLM_RAW_NONE = 0,
+  /* After the body, keep the connection open (idle) until the client
+   * closes it or the mock is freed, instead of closing it at once. */
+  WEFT_MOCK_LLM_RAW_HOLD = 1 << 0,
+} WeftMockLlmRawFlags;
+
+/**
+ * weft_mock_llm_push_raw:
+ * @mock: a mock
+ * @status: the status line's code, 100 to 999 (any, known or not)
+ * @content_type: (nullable): the Content-Type header's value, or %NULL for
+ *   no Content-Type
+ * @body: (array length=length) (nullable): the body, sent byte for byte
+ *   (NUL bytes and invalid UTF-8 included); %NULL only with @length 0
+ * @length: the bytes of @body, or -1 for up to its NUL
+ * @declared: the Content-Length header's value: -1 for @length; more than
+ *   @length announces bytes that never come (a body cut off mid-way: the
+ *   connection closes after @length bytes); %WEFT_MOCK_LLM_NO_LENGTH for no
+ *   Content-Length (the body then ends when the connection closes)
+ * @flags: #WeftMockLlmRawFlags
+ *
+ * Appends an answer written on the connection as it is, bypassing
+ * libsoup's server: "HTTP/1.1 STATUS PHRASE", Content-Type, Content-Length,
+ * "Connection: close", an empty line, the body; then the connection is
+ * closed (unless %WEFT_MOCK_LLM_RAW_HOLD).  It is sent whether or not the
+ * request streams, after the latency like any answer.  For what a broken
+ * server, proxy or gateway sends and libsoup's server would not: an empty
+ * 200, a truncated body, bytes that are not UTF-8, an HTML error page, a
+ * body of gigabytes announced and never sent.  A request waits in flight
+ * until its bytes are written (or, held, until its connection closes).
+ */
+void weft_mock_llm_push_raw (WeftMockLlm *mock, guint status, const char *content_type,
+                             const char *body, gssize length, gssize declared,
+                             WeftMockLlmRawFlags flags);
+
 /**
  * weft_mock_llm_add_text_rule:
  * @mock: a mock
