@@ -29,6 +29,17 @@ weft_cli_usage_error (const char *command, const char *format, ...)
   return WEFT_CLI_EXIT_USAGE;
 }
 
+int
+weft_cli_check_range (const char *command, const char *option, gint64 value, gint64 min,
+                      gint64 max)
+{
+  if (value >= min && value <= max)
+    return -1;
+  return weft_cli_usage_error (command, "%s must be from %" G_GINT64_FORMAT " to %"
+                               G_GINT64_FORMAT ", not %" G_GINT64_FORMAT, option, min, max,
+                               value);
+}
+
 static void
 weft_cli_print_help (GOptionContext *context)
 {

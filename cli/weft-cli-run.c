@@ -554,7 +554,8 @@ weft_cli_execute_batch (WeftEngine *engine, WeftFlow *flow, GPtrArray *inputs, G
     .lines = lines,
     .runs = g_new0 (WeftRun *, inputs->len),
     .errors = g_new0 (GError *, inputs->len),
-    .max_parallel = options->max_parallel > 0 ? (guint) options->max_parallel : inputs->len,
+    .max_parallel = options->max_parallel != WEFT_CLI_UNSET ? (guint) options->max_parallel
+                                                            : inputs->len,
     .json = options->exec.json,
     .quiet = options->exec.quiet,
   };
@@ -683,7 +684,7 @@ weft_cli_run_context (WeftCliRunOptions *options)
 int
 weft_cli_run_main (char **argv)
 {
-  g_auto(WeftCliRunOptions) options = { 0 };
+  g_auto(WeftCliRunOptions) options = { .max_parallel = WEFT_CLI_UNSET };
   g_autoptr(GOptionContext) context = weft_cli_run_context (&options);
   g_auto(GStrv) positional = NULL;
   int status = weft_cli_parse_options (context, argv, &positional);
@@ -692,12 +693,16 @@ weft_cli_run_main (char **argv)
     return status;
   if (g_strv_length (positional) != 1)
     return weft_cli_usage_error ("run", "expected one FLOW file");
-  if (options.exec.threads < 0)
-    return weft_cli_usage_error ("run", "--threads must be 0 or more");
+  if ((status = weft_cli_check_range ("run", "--threads", options.exec.threads, 0,
+                                      WEFT_CLI_MAX_THREADS)) >= 0)
+    return status;
   if (options.inputs_file != NULL && options.inputs_json != NULL)
     return weft_cli_usage_error ("run", "give --inputs-json or --inputs-file, not both");
-  if (options.max_parallel < 0 || (options.max_parallel > 0 && options.inputs_file == NULL))
-    return weft_cli_usage_error ("run", "--max-parallel takes a number of runs, with "
-                                 "--inputs-file");
+  if (options.max_parallel != WEFT_CLI_UNSET && options.inputs_file == NULL)
+    return weft_cli_usage_error ("run", "--max-parallel goes with --inputs-file");
+  if (options.max_parallel != WEFT_CLI_UNSET
+      && (status = weft_cli_check_range ("run", "--max-parallel", options.max_parallel, 1,
+                                         G_MAXINT)) >= 0)
+    return status;
   return weft_cli_run_flow (positional[0], &options);
 }

@@ -73,6 +73,15 @@ int  weft_cli_parse_options (GOptionContext *context, char **argv,
 /* Prints "weft: MESSAGE" (and, for usage errors, a hint) to stderr and
  * returns `status`. */
 int  weft_cli_fail (const GError *error, int status);
+/* -1 when `value` of `option` is within [min, max]; else a usage error
+ * that names the option, the range and the value (its exit status). */
+int  weft_cli_check_range (const char *command, const char *option, gint64 value,
+                           gint64 min, gint64 max);
+/* Worker threads a command may ask for (--threads). */
+#define WEFT_CLI_MAX_THREADS 1024
+/* What an integer option holds when it was not given: GOption leaves the
+ * variable alone, and 0 may be a value the user gave. */
+#define WEFT_CLI_UNSET G_MININT
 int  weft_cli_usage_error (const char *command, const char *format, ...)
   G_GNUC_PRINTF (2, 3);
 
