@@ -61,6 +61,10 @@ static gboolean weft_json_scan_value (WeftJsonScan *s);
 
 static char *weft_json_decode_key (const WeftJsonKey *key);
 
+/* Deep paths show their first and last levels: "$[0][0][0][0]…[0][0]". */
+#define WEFT_JSON_PATH_HEAD 4
+#define WEFT_JSON_PATH_TAIL 2
+
 /* "$.tasks[3].name", each key decoded and quoted where it is not a word. */
 static char *
 weft_json_scan_path (WeftJsonScan *s, guint depth)
@@ -70,6 +74,12 @@ weft_json_scan_path (WeftJsonScan *s, guint depth)
   for (guint i = 0; i < depth; i++)
     {
       const WeftJsonLevel *l = &s->levels[i];
+      if (depth > WEFT_JSON_PATH_HEAD + WEFT_JSON_PATH_TAIL + 1 && i == WEFT_JSON_PATH_HEAD)
+        {
+          g_string_append (path, "…");
+          i = depth - WEFT_JSON_PATH_TAIL - 1;
+          continue;
+        }
       if (l->array)
         {
           g_string_append_printf (path, "[%u]", l->index);
