@@ -103,6 +103,37 @@ weft_load_string (WeftLoad *l, JsonObject *obj, const char *path, const char *ke
   return ok;
 }
 
+/* Names are shown in messages, paths, URLs and graphs: one short line. */
+#define WEFT_NAME_MAX_BYTES 200
+
+static gboolean
+weft_load_check_name (WeftLoad *l, const char *path, const char *what, const char *name)
+{
+  g_autofree char *shown = weft_json_quote_for_message (name, 40);
+
+  if (*name == '\0')
+    return weft_load_fail (l, WEFT_ERROR_INVALID, path, "%s must not be empty", what);
+  if (strlen (name) > WEFT_NAME_MAX_BYTES)
+    return weft_load_fail (l, WEFT_ERROR_INVALID, path, "%s %s is longer than %d bytes", what,
+                           shown, WEFT_NAME_MAX_BYTES);
+  for (const char *p = name; *p; p++)
+    if ((guchar) *p < 0x20 || *p == 0x7f)
+      return weft_load_fail (l, WEFT_ERROR_INVALID, path,
+                             "%s %s holds a control character (0x%02x)", what, shown,
+                             (guchar) *p);
+  return TRUE;
+}
+
+/* A required string member that names something. */
+static gboolean
+weft_load_name (WeftLoad *l, JsonObject *obj, const char *path, const char *key, char **out)
+{
+  g_autofree char *where = g_strdup_printf ("%s.%s", path, key);
+
+  return weft_load_string (l, obj, path, key, TRUE, out)
+         && weft_load_check_name (l, where, "a name", *out);
+}
+
 static gboolean
 weft_load_bool (WeftLoad *l, JsonObject *obj, const char *path, const char *key, gboolean *out)
 {
@@ -196,8 +227,10 @@ weft_load_section (WeftLoad *l, JsonObject *root, const char *section, WeftLoadM
     return ok;
   JsonObject *obj = json_node_get_object (node);
   g_autoptr(GList) names = json_object_get_members (obj);
+  g_autofree char *path = g_strdup_printf ("$.%s", section);
   for (GList *n = names; n; n = n->next)
-    if (!load (l, n->data, json_object_get_member (obj, n->data), data))
+    if (!weft_load_check_name (l, path, "a key", n->data)
+        || !load (l, n->data, json_object_get_member (obj, n->data), data))
       return FALSE;
   return TRUE;
 }
@@ -431,8 +464,8 @@ weft_load_task_names (WeftLoad *l, JsonArray *tasks)
       if (!JSON_NODE_HOLDS_OBJECT (node))
         return weft_load_fail (l, WEFT_ERROR_INVALID, path, "a task must be an object");
       if (!weft_load_check_keys (l, json_node_get_object (node), weft_task_keys, path)
-          || !weft_load_string (l, json_node_get_object (node), path, "name", TRUE,
-                                &flow->tasks[i].name))
+          || !weft_load_name (l, json_node_get_object (node), path, "name",
+                              &flow->tasks[i].name))
         return FALSE;
       gpointer first = g_hash_table_lookup (flow->task_index, flow->tasks[i].name);
       if (first)
@@ -776,12 +809,15 @@ weft_load_header (WeftLoad *l, JsonObject *root)
   gboolean ok;
 
   if (!weft_load_check_keys (l, root, weft_root_keys, "$")
-      || !weft_load_string (l, root, "$", "name", TRUE, &flow->name)
+      || !weft_load_name (l, root, "$", "name", &flow->name)
       || !weft_load_string (l, root, "$", "process", FALSE, &process))
     return FALSE;
   if (process && !g_str_equal (process, "graph") && !g_str_equal (process, "sequential"))
-    return weft_load_fail (l, WEFT_ERROR_INVALID, "$.process",
-                           "must be \"graph\" or \"sequential\", not \"%s\"", process);
+    {
+      g_autofree char *shown = weft_json_quote_for_message (process, 40);
+      return weft_load_fail (l, WEFT_ERROR_INVALID, "$.process",
+                             "must be \"graph\" or \"sequential\", not %s", shown);
+    }
   flow->sequential = process && g_str_equal (process, "sequential");
 
   JsonNode *inputs = weft_load_member (l, root, "$", "inputs", WEFT_OPTION_OBJECT, FALSE, &ok);
