@@ -23,7 +23,23 @@ typedef struct {
   gint max_body;
   gint max_runs;
   gint grace_s;
+  gint header_timeout_s;
+  gint body_timeout_s;
+  gint idle_timeout_s;
+  gint max_connections;
+  gint accept_backoff_ms;
+  gint max_url;
+  gint max_headers;
 } WeftCliServeOptions;
+
+/* An integer option: its name, where GOption puts it, and what it may be.
+ * None takes 0 for "the default": leaving the option out is that. */
+typedef struct {
+  const char *name;
+  gint *value;
+  gint min;
+  gint max;
+} WeftCliServeNumber;
 
 static void
 weft_cli_serve_options_clear (WeftCliServeOptions *o)
@@ -94,18 +110,26 @@ static int
 weft_cli_serve (WeftCliServeOptions *o)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(WeftEngine) engine = weft_cli_open_engine ((guint) MAX (o->threads, 0),
-                                                       o->plugin_dirs, &error);
+  g_autoptr(WeftEngine) engine = weft_cli_open_engine ((guint) o->threads, o->plugin_dirs,
+                                                       &error);
   const char *token = o->token ? o->token : g_getenv ("WEFT_TOKEN");
 
   if (engine == NULL)
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  /* An option left out is 0 here: the server's default. */
   WeftServerOptions options = {
     .token = token,
-    .max_body = (gsize) MAX (o->max_body, 0),
-    .keep_runs = (guint) MAX (o->keep_runs, 0),
-    .keep_s = (guint) MAX (o->keep_s, 0),
-    .max_runs = (guint) MAX (o->max_runs, 0),
+    .max_body = (gsize) o->max_body,
+    .keep_runs = (guint) o->keep_runs,
+    .keep_s = (guint) o->keep_s,
+    .max_runs = (guint) o->max_runs,
+    .header_timeout_s = (guint) o->header_timeout_s,
+    .body_timeout_s = (guint) o->body_timeout_s,
+    .idle_timeout_s = (guint) o->idle_timeout_s,
+    .max_connections = (guint) o->max_connections,
+    .accept_backoff_ms = (guint) o->accept_backoff_ms,
+    .max_url = (guint) o->max_url,
+    .max_headers = (guint) o->max_headers,
   };
   g_autoptr(WeftServer) server = weft_server_new (engine, &options);
   if (!weft_cli_serve_load_flows (engine, server, o->flows_dir, &error)
@@ -133,11 +157,51 @@ weft_cli_serve (WeftCliServeOptions *o)
   return WEFT_CLI_EXIT_OK;
 }
 
+/* Checks the integer options given, and turns those left out into 0 (the
+ * server's defaults) or, for --grace, 30; -1 when all are fine. */
+static int
+weft_cli_serve_check_numbers (WeftCliServeOptions *o)
+{
+  const WeftCliServeNumber numbers[] = {
+    { "--threads", &o->threads, 1, WEFT_CLI_MAX_THREADS },
+    { "--keep-runs", &o->keep_runs, 1, 1000000 },
+    { "--keep-for", &o->keep_s, 1, 366 * 24 * 3600 },
+    { "--max-body", &o->max_body, 1, 1024 * 1024 * 1024 },
+    { "--max-runs", &o->max_runs, 1, 1000000 },
+    { "--grace", &o->grace_s, 0, 24 * 3600 },
+    { "--header-timeout", &o->header_timeout_s, 1, 3600 },
+    { "--body-timeout", &o->body_timeout_s, 1, 24 * 3600 },
+    { "--idle-timeout", &o->idle_timeout_s, 1, 24 * 3600 },
+    { "--max-connections", &o->max_connections, 1, 1000000 },
+    { "--accept-backoff", &o->accept_backoff_ms, 1, 60000 },
+    { "--max-url", &o->max_url, 64, WEFT_SERVER_MAX_HEADERS_LIMIT },
+    { "--max-headers", &o->max_headers, 1024, WEFT_SERVER_MAX_HEADERS_LIMIT },
+  };
+  int status;
+
+  for (guint i = 0; i < G_N_ELEMENTS (numbers); i++)
+    {
+      if (*numbers[i].value == WEFT_CLI_UNSET)
+        *numbers[i].value = numbers[i].value == &o->grace_s ? 30 : 0;
+      else if ((status = weft_cli_check_range ("serve", numbers[i].name, *numbers[i].value,
+                                               numbers[i].min, numbers[i].max)) >= 0)
+        return status;
+    }
+  return -1;
+}
+
 int
 weft_cli_serve_main (char **args)
 {
   g_auto(GStrv) positional = NULL;
-  WeftCliServeOptions o = { .listen = NULL, .grace_s = 30 };
+  WeftCliServeOptions o = {
+    .threads = WEFT_CLI_UNSET, .keep_runs = WEFT_CLI_UNSET, .keep_s = WEFT_CLI_UNSET,
+    .max_body = WEFT_CLI_UNSET, .max_runs = WEFT_CLI_UNSET, .grace_s = WEFT_CLI_UNSET,
+    .header_timeout_s = WEFT_CLI_UNSET, .body_timeout_s = WEFT_CLI_UNSET,
+    .idle_timeout_s = WEFT_CLI_UNSET, .max_connections = WEFT_CLI_UNSET,
+    .accept_backoff_ms = WEFT_CLI_UNSET, .max_url = WEFT_CLI_UNSET,
+    .max_headers = WEFT_CLI_UNSET,
+  };
   GOptionEntry entries[] = {
     { "flows", 'f', 0, G_OPTION_ARG_FILENAME, &o.flows_dir,
       "Serve every flow file (*.json) of DIR (required)", "DIR" },
@@ -152,7 +216,7 @@ weft_cli_serve_main (char **args)
     { "plugin-dir", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &o.plugin_dirs,
       "Load plugins from DIR first (repeatable)", "DIR" },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &o.threads,
-      "Worker threads for blocking agents (default: 2 per CPU, at least 4)", "N" },
+      "Worker threads for blocking agents, 1 to 1024 (default: 2 per CPU, at least 4)", "N" },
     { "keep-runs", 0, 0, G_OPTION_ARG_INT, &o.keep_runs,
       "Finished runs and tasks kept in memory (default 1000)", "N" },
     { "keep-for", 0, 0, G_OPTION_ARG_INT, &o.keep_s,
@@ -163,6 +227,23 @@ weft_cli_serve_main (char **args)
       "Runs in flight at most; kickoffs beyond get 503 and Retry-After (default 10000)", "N" },
     { "grace", 'g', 0, G_OPTION_ARG_INT, &o.grace_s,
       "On SIGTERM, seconds runs in flight get before they are cancelled (default 30)", "S" },
+    { "header-timeout", 0, 0, G_OPTION_ARG_INT, &o.header_timeout_s,
+      "Seconds a request head may take; a new connection's counts from its accept (default 10)",
+      "S" },
+    { "body-timeout", 0, 0, G_OPTION_ARG_INT, &o.body_timeout_s,
+      "Seconds a request body may take, whole, after its head (default 60)", "S" },
+    { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &o.idle_timeout_s,
+      "Seconds a kept-alive connection may wait for its next request (default 30)", "S" },
+    { "max-connections", 0, 0, G_OPTION_ARG_INT, &o.max_connections,
+      "Connections open at once at most; more wait to be accepted (default 1000)", "N" },
+    { "accept-backoff", 0, 0, G_OPTION_ARG_INT, &o.accept_backoff_ms,
+      "Out of file descriptors, milliseconds accepting pauses before it tries again "
+      "(default 500)", "MS" },
+    { "max-url", 0, 0, G_OPTION_ARG_INT, &o.max_url,
+      "Longest request URL in bytes; longer ones get 414 (default 8192)", "BYTES" },
+    { "max-headers", 0, 0, G_OPTION_ARG_INT, &o.max_headers,
+      "Largest request head (request line and headers) in bytes; larger ones get 431 "
+      "(default 32768, at most 64512)", "BYTES" },
     G_OPTION_ENTRY_NULL
   };
   g_autoptr(GOptionContext) context = g_option_context_new ("--flows DIR");
@@ -182,10 +263,7 @@ weft_cli_serve_main (char **args)
         status = weft_cli_usage_error ("serve", "unexpected argument '%s'", positional[0]);
       else if (o.flows_dir == NULL)
         status = weft_cli_usage_error ("serve", "--flows DIR is required");
-      else if (o.threads < 0 || o.keep_runs < 0 || o.keep_s < 0 || o.max_body < 0
-               || o.max_runs < 0 || o.grace_s < 0)
-        status = weft_cli_usage_error ("serve", "numbers must not be negative");
-      else
+      else if ((status = weft_cli_serve_check_numbers (&o)) < 0)
         {
           if (o.listen == NULL)
             o.listen = g_strdup ("127.0.0.1:8080");

@@ -15,19 +15,34 @@ G_BEGIN_DECLS
 typedef struct _WeftServerRun WeftServerRun;
 typedef struct _WeftServerBatch WeftServerBatch;
 
+/* 431, which libsoup 3.2 does not name. */
+#define WEFT_SERVER_STATUS_HEADERS_TOO_LARGE 431
+
+/* What a connection's requests may be. */
+typedef struct {
+  guint64 max_body;
+  guint max_url;
+  guint max_headers;
+} WeftServerLimits;
+
 struct _WeftServer {
   WeftEngine *engine;
   SoupServer *soup;           /* made and used on the loop */
   GSocket *listener;          /* ours: libsoup 3.2's own listener leaks each
                                * socket it accepts */
-  GSource *accept_source;
+  GSource *accept_source;     /* NULL while accepting is paused */
   GSocket *parked;            /* see weft_server_park_listener */
   guint port;
   char *token;                /* NULL: no Authorization needed */
-  gsize max_body;
+  WeftServerLimits limits;
   guint keep_runs;
   guint keep_s;
   guint max_runs;
+  guint header_timeout_s;
+  guint body_timeout_s;
+  guint idle_timeout_s;
+  guint max_connections;
+  guint accept_backoff_ms;
   GHashTable *flows;          /* name → WeftFlow* (a reference) */
   GPtrArray *stores;          /* WeftStore*, owned: where older runs are read */
   GThreadPool *store_pool;    /* one thread: store reads never block the loop */
@@ -42,10 +57,25 @@ struct _WeftServer {
   guint64 n_started;
   guint64 n_finished;
   gboolean stopping;
+
+  /* Connections (weft-server-conn.c), loop only. */
+  GHashTable *conns;          /* WeftServerConn*: open ones (not references) */
+  GSource *backoff;           /* accepting paused after an accept error */
+  gint64 accept_warned_us;    /* when accept errors were last logged */
+  guint accept_errors;        /* since then */
 };
 
-/* ---- weft-server.c: replies ---------------------------------------------- */
+/* ---- weft-server-reply.c: admission and replies --------------------------- */
 
+/* An error's JSON body, {"status": N, "error": MESSAGE}: the message made
+ * valid UTF-8, every word of it cut to a readable length (an echoed id or
+ * path may be anything) and the whole bounded. */
+GBytes *weft_server_error_bytes (guint status, const char *message);
+/* Before the body: 401, 413, and OPTIONS * answered as an error; FALSE
+ * with the error reply set when the request is refused.  Also gives an
+ * error that libsoup set without a body (a path that does not decode) the
+ * JSON shape. */
+gboolean weft_server_admit (WeftServer *server, SoupServerMessage *msg);
 /* Sets `status` and a JSON body; takes `node`. */
 void weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node);
 void weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *object);
@@ -56,8 +86,11 @@ void weft_server_reply_bytes (SoupServerMessage *msg, guint status, GBytes *json
 /* {"status": N, "error": MESSAGE} */
 void weft_server_reply_error (SoupServerMessage *msg, guint status, const char *format, ...)
   G_GNUC_PRINTF (3, 4);
-/* The request body parsed as a JSON object; on failure replies 400 (or
- * 413) itself and returns NULL. */
+
+/* ---- weft-server.c: bodies and flows ------------------------------------------- */
+
+/* The request body parsed as a JSON object; on failure replies 400 itself
+ * and returns NULL. */
 JsonObject *weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
                                      const char *const *allowed);
 WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name);
@@ -65,6 +98,57 @@ WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, con
  * replies 400 and returns FALSE. */
 gboolean weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char *key,
                                       guint min, guint max, guint *out);
+
+/* ---- weft-server-conn.c: connections ------------------------------------------ */
+
+#define WEFT_TYPE_SERVER_CONN (weft_server_conn_get_type ())
+G_DECLARE_FINAL_TYPE (WeftServerConn, weft_server_conn, WEFT, SERVER_CONN, GIOStream)
+
+/* Hooks up the SoupServer's signals (on the loop, once). */
+void weft_server_conns_init (WeftServer *server);
+/* Starts or resumes accepting on server->listener, unless paused by a
+ * back-off or the connection cap. */
+void weft_server_accept_resume (WeftServer *server);
+/* Stops accepting for good; open connections go on. */
+void weft_server_accept_stop (WeftServer *server);
+/* Forgets every connection still open (the server is being freed). */
+void weft_server_conns_clear (WeftServer *server);
+/* "HOST:PORT" (an IP address or localhost), or NULL with `error` set. */
+GSocketAddress *weft_server_parse_address (const char *address, GError **error);
+
+/* Called by the connection's input (weft-server-input.c), on the loop. */
+void weft_server_conn_request_started (WeftServerConn *conn);
+void weft_server_conn_body_done (WeftServerConn *conn);
+/* Answers `status` with the error `message` and closes the connection. */
+void weft_server_conn_refuse (WeftServerConn *conn, guint status, const char *message);
+
+/* ---- weft-server-input.c: what libsoup reads, request by request -------------- */
+
+typedef enum {
+  WEFT_SERVER_FRAME_WAIT,     /* between requests */
+  WEFT_SERVER_FRAME_HEAD,     /* a request head is coming */
+  WEFT_SERVER_FRAME_PARSING,  /* the head is in; libsoup parses it */
+  WEFT_SERVER_FRAME_BODY,     /* its body is coming */
+  WEFT_SERVER_FRAME_BLOCKED,  /* refused: libsoup waits and gets nothing */
+  WEFT_SERVER_FRAME_CLOSED,   /* libsoup reads EOF */
+} WeftServerFrame;
+
+#define WEFT_TYPE_SERVER_INPUT (weft_server_input_get_type ())
+G_DECLARE_FINAL_TYPE (WeftServerInput, weft_server_input, WEFT, SERVER_INPUT, GInputStream)
+
+/* Reads `base` (pollable) for `conn`, which it does not keep alive. */
+WeftServerInput *weft_server_input_new (GInputStream *base, WeftServerConn *conn,
+                                        const WeftServerLimits *limits);
+/* The head just parsed declares this body (got-headers). */
+void weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding,
+                                    goffset length);
+/* libsoup gets nothing more, and waits. */
+void weft_server_input_block (WeftServerInput *self);
+/* libsoup reads EOF from now on, and is woken if it waits. */
+void weft_server_input_close (WeftServerInput *self);
+WeftServerFrame weft_server_input_get_frame (WeftServerInput *self);
+/* The connection is gone. */
+void weft_server_input_detach (WeftServerInput *self);
 
 /* ---- weft-server-runs.c ------------------------------------------------------ */
 

@@ -1,83 +1,28 @@
 /* weft-server.c — `weft serve`: flows, runs and background tasks over HTTP.
  *
- * One SoupServer on the engine loop.  An early handler sees each request
- * once its headers are in: it refuses a missing or wrong token (401) and a
- * body over the limit (413) before the body is read; the handler then
- * routes by path.  Runs live in weft-server-runs.c. */
+ * One SoupServer on the engine loop.  A request is admitted once its head
+ * is in, before any of its body is read (weft-server-reply.c, which also
+ * makes the replies); the handler then routes it by path.  Connections,
+ * their limits and timeouts are weft-server-conn.c's; runs live in
+ * weft-server-runs.c. */
 #include "weft-server-private.h"
 
 #include <gio/gunixsocketaddress.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 
 #define WEFT_SERVER_MAX_BODY_DEFAULT (1024 * 1024)
 #define WEFT_SERVER_KEEP_RUNS_DEFAULT 1000
 #define WEFT_SERVER_KEEP_S_DEFAULT 3600
 #define WEFT_SERVER_MAX_RUNS_DEFAULT 10000
-
-/* Per-request state, on the message. */
-typedef struct {
-  GByteArray *body;           /* a chunked body, gathered up to the limit */
-  gboolean too_large;
-} WeftServerRequest;
-
-static const char weft_server_request_key[] = "weft-server-request";
+#define WEFT_SERVER_HEADER_TIMEOUT_DEFAULT 10
+#define WEFT_SERVER_BODY_TIMEOUT_DEFAULT 60
+#define WEFT_SERVER_IDLE_TIMEOUT_DEFAULT 30
+#define WEFT_SERVER_MAX_CONNECTIONS_DEFAULT 1000
+#define WEFT_SERVER_ACCEPT_BACKOFF_DEFAULT 500
+#define WEFT_SERVER_MAX_URL_DEFAULT 8192
+#define WEFT_SERVER_MAX_HEADERS_DEFAULT 32768
 
 /* ---- replies ------------------------------------------------------------------ */
-
-GBytes *
-weft_server_json_bytes (JsonNode *node)
-{
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  gsize length = 0;
-
-  json_generator_set_root (gen, node);
-  char *text = json_generator_to_data (gen, &length);
-  return g_bytes_new_take (text, length);
-}
-
-void
-weft_server_reply_bytes (SoupServerMessage *msg, guint status, GBytes *json)
-{
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-
-  soup_server_message_set_status (msg, status, NULL);
-  soup_message_headers_set_content_type (headers, "application/json", NULL);
-  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), json);
-}
-
-void
-weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node)
-{
-  g_autoptr(GBytes) json = weft_server_json_bytes (node);
-
-  json_node_unref (node);
-  weft_server_reply_bytes (msg, status, json);
-}
-
-void
-weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *object)
-{
-  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
-
-  json_node_take_object (node, object);
-  weft_server_reply_json (msg, status, node);
-}
-
-void
-weft_server_reply_error (SoupServerMessage *msg, guint status, const char *format, ...)
-{
-  va_list args;
-  JsonObject *o = json_object_new ();
-
-  va_start (args, format);
-  g_autofree char *message = g_strdup_vprintf (format, args);
-  va_end (args);
-  json_object_set_int_member (o, "status", status);
-  json_object_set_string_member (o, "error", message);
-  weft_server_reply_object (msg, status, o);
-}
 
 static void
 weft_server_reply_method (SoupServerMessage *msg, const char *allowed)
@@ -92,67 +37,16 @@ weft_server_reply_method (SoupServerMessage *msg, const char *allowed)
 
 /* ---- request bodies --------------------------------------------------------------- */
 
-static WeftServerRequest *
-weft_server_request (SoupServerMessage *msg)
-{
-  return g_object_get_data (G_OBJECT (msg), weft_server_request_key);
-}
-
-static void
-weft_server_request_free (gpointer data)
-{
-  WeftServerRequest *req = data;
-
-  if (req->body)
-    g_byte_array_unref (req->body);
-  g_free (req);
-}
-
-static void
-weft_server_on_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer data)
-{
-  WeftServer *server = data;
-  WeftServerRequest *req = weft_server_request (msg);
-
-  if (req->too_large)
-    return;
-  if (req->body->len + g_bytes_get_size (chunk) > server->max_body)
-    {
-      /* Stop gathering: what has come is dropped, the rest is read and
-       * thrown away, and the handler answers 413. */
-      req->too_large = TRUE;
-      g_byte_array_set_size (req->body, 0);
-      return;
-    }
-  g_byte_array_append (req->body, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk));
-}
-
-static void
-weft_server_reply_too_large (WeftServer *server, SoupServerMessage *msg)
-{
-  weft_server_reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                           "the request body is larger than %" G_GSIZE_FORMAT " bytes",
-                           server->max_body);
-}
-
 JsonObject *
 weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
                          const char *const *allowed)
 {
-  WeftServerRequest *req = weft_server_request (msg);
-  g_autoptr(GBytes) bytes = NULL;
+  /* No larger than the limit: the connection refused it otherwise,
+   * chunked or not, before reading past it. */
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
 
-  if (req && req->too_large)
-    {
-      weft_server_reply_too_large (server, msg);
-      return NULL;
-    }
-  if (req && req->body)
-    bytes = g_bytes_new (req->body->data, req->body->len);
-  else
-    bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   /* No body at all is an empty object: a kickoff needs nothing more. */
   if (g_bytes_get_size (bytes) == 0)
     return json_object_new ();
@@ -205,75 +99,6 @@ weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char
     }
   *out = (guint) json_node_get_int (node);
   return TRUE;
-}
-
-/* ---- authorization and limits, before the body ------------------------------------- */
-
-/* Compares in time that depends on the lengths only. */
-static gboolean
-weft_server_token_equal (const char *given, const char *token)
-{
-  gsize n = strlen (token);
-  gsize m = strlen (given);
-  guchar diff = m != n;
-
-  for (gsize i = 0; i < n; i++)
-    diff |= (guchar) (token[i] ^ (i < m ? given[i] : 0));
-  return diff == 0;
-}
-
-static gboolean
-weft_server_authorized (WeftServer *server, SoupServerMessage *msg)
-{
-  const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                   "Authorization");
-
-  if (server->token == NULL || g_str_equal (g_uri_get_path (soup_server_message_get_uri (msg)),
-                                            "/healthz"))
-    return TRUE;
-  return auth != NULL && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0
-         && weft_server_token_equal (auth + 7, server->token);
-}
-
-static void
-weft_server_early (SoupServer *soup, SoupServerMessage *msg, const char *path,
-                   GHashTable *query, gpointer data)
-{
-  WeftServer *server = data;
-  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
-
-  if (!weft_server_authorized (server, msg))
-    {
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "WWW-Authenticate", "Bearer realm=\"weft\"");
-      weft_server_reply_error (msg, SOUP_STATUS_UNAUTHORIZED,
-                               soup_message_headers_get_one (headers, "Authorization")
-                                 ? "the bearer token is wrong"
-                                 : "this server needs \"Authorization: Bearer TOKEN\"");
-      return;
-    }
-  switch (soup_message_headers_get_encoding (headers))
-    {
-    case SOUP_ENCODING_CONTENT_LENGTH:
-      if ((guint64) soup_message_headers_get_content_length (headers) > server->max_body)
-        weft_server_reply_too_large (server, msg);
-      break;
-    case SOUP_ENCODING_CHUNKED:
-    case SOUP_ENCODING_EOF:
-      {
-        /* No length up front: gather it ourselves, so that a huge body is
-         * never held in memory. */
-        WeftServerRequest *req = g_new0 (WeftServerRequest, 1);
-        req->body = g_byte_array_new ();
-        g_object_set_data_full (G_OBJECT (msg), weft_server_request_key, req,
-                                weft_server_request_free);
-        soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
-        g_signal_connect (msg, "got-chunk", G_CALLBACK (weft_server_on_chunk), server);
-        break;
-      }
-    default:
-      break;
-    }
 }
 
 /* ---- flows, plugins, tasks ----------------------------------------------------------- */
@@ -652,7 +477,7 @@ weft_server_handle (SoupServer *soup, SoupServerMessage *msg, const char *path,
 
 /* libsoup 3.2 keeps a connection alive after a response only when the
  * server has a listener of its own, and its listener leaks every socket it
- * accepts.  So the server accepts on its own socket (weft_server_accept)
+ * accepts.  So the server accepts on its own socket (weft-server-conn.c)
  * and gives libsoup one that nobody connects to: a Unix socket with a
  * random abstract name. */
 static void
@@ -683,8 +508,8 @@ weft_server_create_on_loop (gpointer data)
 
   server->soup = soup_server_new ("server-header", "weft", NULL);
   weft_server_park_listener (server);
-  soup_server_add_early_handler (server->soup, NULL, weft_server_early, server, NULL);
   soup_server_add_handler (server->soup, NULL, weft_server_handle, server, NULL);
+  weft_server_conns_init (server);
   weft_server_runs_init (server);
   return G_SOURCE_REMOVE;
 }
@@ -699,10 +524,24 @@ weft_server_new (WeftEngine *engine, const WeftServerOptions *options)
     options = &defaults;
   server->engine = weft_engine_ref (engine);
   server->token = options->token && *options->token ? g_strdup (options->token) : NULL;
-  server->max_body = options->max_body ? options->max_body : WEFT_SERVER_MAX_BODY_DEFAULT;
+  server->limits.max_body = options->max_body ? options->max_body : WEFT_SERVER_MAX_BODY_DEFAULT;
+  server->limits.max_url = options->max_url ? options->max_url : WEFT_SERVER_MAX_URL_DEFAULT;
+  server->limits.max_headers = MIN (options->max_headers ? options->max_headers
+                                                         : WEFT_SERVER_MAX_HEADERS_DEFAULT,
+                                    WEFT_SERVER_MAX_HEADERS_LIMIT);
   server->keep_runs = options->keep_runs ? options->keep_runs : WEFT_SERVER_KEEP_RUNS_DEFAULT;
   server->keep_s = options->keep_s ? options->keep_s : WEFT_SERVER_KEEP_S_DEFAULT;
   server->max_runs = options->max_runs ? options->max_runs : WEFT_SERVER_MAX_RUNS_DEFAULT;
+  server->header_timeout_s = options->header_timeout_s ? options->header_timeout_s
+                                                       : WEFT_SERVER_HEADER_TIMEOUT_DEFAULT;
+  server->body_timeout_s = options->body_timeout_s ? options->body_timeout_s
+                                                   : WEFT_SERVER_BODY_TIMEOUT_DEFAULT;
+  server->idle_timeout_s = options->idle_timeout_s ? options->idle_timeout_s
+                                                   : WEFT_SERVER_IDLE_TIMEOUT_DEFAULT;
+  server->max_connections = options->max_connections ? options->max_connections
+                                                     : WEFT_SERVER_MAX_CONNECTIONS_DEFAULT;
+  server->accept_backoff_ms = options->accept_backoff_ms ? options->accept_backoff_ms
+                                                         : WEFT_SERVER_ACCEPT_BACKOFF_DEFAULT;
   server->flows = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify) weft_flow_unref);
   server->stores = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_store_free);
@@ -744,33 +583,6 @@ typedef struct {
 } WeftServerListen;
 
 static gboolean
-weft_server_accept (GSocket *listener, GIOCondition condition, gpointer data)
-{
-  WeftServer *server = data;
-
-  /* All that are waiting: a burst of connections costs one wakeup. */
-  for (;;)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) client = g_socket_accept (listener, NULL, &error);
-      if (client == NULL)
-        {
-          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-            g_warning ("accepting a connection: %s", error->message);
-          return G_SOURCE_CONTINUE;
-        }
-      g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-      g_autoptr(GSocketConnection) connection =
-        g_socket_connection_factory_create_connection (client);
-      g_autoptr(GSocketAddress) local = g_socket_get_local_address (client, NULL);
-      g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (client, NULL);
-      if (!soup_server_accept_iostream (server->soup, G_IO_STREAM (connection), local, remote,
-                                        &error))
-        g_warning ("serving a connection: %s", error->message);
-    }
-}
-
-static gboolean
 weft_server_listen_on_loop (gpointer data)
 {
   WeftServerListen *l = data;
@@ -791,55 +603,8 @@ weft_server_listen_on_loop (gpointer data)
     return G_SOURCE_REMOVE;
   server->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
   server->listener = g_steal_pointer (&listener);
-  server->accept_source = g_socket_create_source (server->listener, G_IO_IN, NULL);
-  g_source_set_callback (server->accept_source, G_SOURCE_FUNC (weft_server_accept), server, NULL);
-  g_source_attach (server->accept_source, weft_engine_get_main_context (server->engine));
+  weft_server_accept_resume (server);
   return G_SOURCE_REMOVE;
-}
-
-/* Loop: stops accepting new connections; open ones go on. */
-static void
-weft_server_close_listener (WeftServer *server)
-{
-  if (server->accept_source)
-    {
-      g_source_destroy (server->accept_source);
-      g_clear_pointer (&server->accept_source, g_source_unref);
-    }
-  if (server->listener)
-    {
-      g_socket_close (server->listener, NULL);
-      g_clear_object (&server->listener);
-    }
-}
-
-static GSocketAddress *
-weft_server_parse_address (const char *address, GError **error)
-{
-  g_autoptr(GSocketConnectable) parsed = g_network_address_parse (address, 8080, NULL);
-  g_autoptr(GInetAddress) ip = NULL;
-
-  if (parsed == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "listen address \"%s\": expected HOST:PORT (an IP address or localhost)",
-                   address);
-      return NULL;
-    }
-  const char *host = g_network_address_get_hostname (G_NETWORK_ADDRESS (parsed));
-  guint16 port = g_network_address_get_port (G_NETWORK_ADDRESS (parsed));
-  if (g_ascii_strcasecmp (host, "localhost") == 0)
-    ip = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  else
-    ip = g_inet_address_new_from_string (host);
-  if (ip == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "listen address \"%s\": \"%s\" is not an IP address (or localhost)",
-                   address, host);
-      return NULL;
-    }
-  return g_inet_socket_address_new (ip, port);
 }
 
 gboolean
@@ -887,7 +652,7 @@ weft_server_close_listener_on_loop (gpointer data)
   WeftServer *server = data;
 
   server->stopping = TRUE;
-  weft_server_close_listener (server);
+  weft_server_accept_stop (server);
   return G_SOURCE_REMOVE;
 }
 
@@ -974,10 +739,11 @@ weft_server_free_on_loop (gpointer data)
 {
   WeftServer *server = data;
 
-  weft_server_close_listener (server);
+  weft_server_accept_stop (server);
   weft_server_runs_clear (server);
   weft_server_streams_clear (server);
   soup_server_disconnect (server->soup);
+  weft_server_conns_clear (server);
   g_clear_object (&server->soup);
   g_clear_object (&server->parked);
   return G_SOURCE_REMOVE;

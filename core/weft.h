@@ -304,7 +304,32 @@ typedef struct {
    * any load.  0: 10000. */
   guint max_runs;
   gpointer reserved[4];
+  /* Connections (0 means the default given for each).  A new connection
+   * must send its first request head within `header_timeout_s` (10), a
+   * kept-alive one its next request's first byte within `idle_timeout_s`
+   * (30) of the last response, then the head within `header_timeout_s`
+   * of that byte; a body must be in whole within `body_timeout_s` (60) of
+   * its head.  An idle connection that times out is closed; a request
+   * that does gets 408. */
+  guint header_timeout_s;
+  guint body_timeout_s;
+  guint idle_timeout_s;
+  /* Connections open at once at most (1000); beyond, new ones wait in the
+   * kernel's backlog until one closes. */
+  guint max_connections;
+  /* Out of descriptors (EMFILE, ENFILE), accepting pauses this long (500
+   * ms) and is tried again; a warning is logged at most every 10 s. */
+  guint accept_backoff_ms;
+  /* A request's URL longer than `max_url` bytes (8192) gets 414; a request
+   * head (request line and headers) longer than `max_headers` bytes
+   * (32768; at most WEFT_SERVER_MAX_HEADERS_LIMIT) gets 431. */
+  guint max_url;
+  guint max_headers;
 } WeftServerOptions;
+
+/* The largest `max_headers`: libsoup drops a connection whose request head
+ * passes 64 KiB without answering, so weft answers 431 below that. */
+#define WEFT_SERVER_MAX_HEADERS_LIMIT 64512
 
 /* A server on the engine's loop; `options` may be NULL.  Background tasks
  * follow the same retention (weft_engine_set_task_retention). */

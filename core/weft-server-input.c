@@ -1,0 +1,621 @@
+/* weft-server-input.c — the bytes of a connection that libsoup reads,
+ * request by request.
+ *
+ * libsoup 3.2 reads the whole body of a request that has already been
+ * refused, has no URL limit and no head limit but its own 64 KiB (past
+ * which it drops the connection without an answer), and takes a malformed
+ * chunk size for the end of the body.  So everything it reads comes
+ * through this stream, which follows HTTP/1.1's framing itself:
+ *
+ *   - a head ends at its first empty line; its URL and its size are
+ *     checked on the way (414, 431);
+ *   - once libsoup has parsed the head, the connection says what body
+ *     follows (weft_server_input_expect_body): a length, which is all
+ *     libsoup is given, or chunks, whose framing is checked (400) and
+ *     whose sizes are counted against the limit before their data is read
+ *     (413);
+ *   - bytes of the next request are kept back until this one's body is
+ *     done, so each request is seen from its first byte.
+ *
+ * It tells its connection (weft-server-conn.c) when a request starts, when
+ * its body is done, and what it refuses.  A refusal blocks the stream:
+ * libsoup waits, gets nothing more, and reads EOF once the connection has
+ * answered and let go (weft_server_input_close). */
+#include "weft-server-private.h"
+
+#include <string.h>
+
+/* Where a chunked body is. */
+typedef enum {
+  CHUNK_SIZE,                 /* hex digits of a chunk's size */
+  CHUNK_EXT,                  /* ";name=value" after the size, skipped */
+  CHUNK_SIZE_LF,              /* the size line's CR came, its LF must */
+  CHUNK_DATA,
+  CHUNK_DATA_CR,              /* a chunk's data ends with CRLF */
+  CHUNK_DATA_LF,
+  CHUNK_TRAILER,              /* at the start of a trailer line */
+  CHUNK_TRAILER_LINE,
+  CHUNK_END_LF,               /* the last empty line's CR came */
+} WeftServerChunk;
+
+/* A chunk extension or the trailers longer than this are refused. */
+#define WEFT_SERVER_CHUNK_EXT_MAX 4096
+
+/* A request line this much longer than the URL limit is refused before
+ * its end: method, spaces and "HTTP/1.1" fit in it. */
+#define WEFT_SERVER_REQUEST_LINE_SLACK 32
+
+struct _WeftServerInput {
+  GInputStream parent;
+  GInputStream *base;         /* the socket's; pollable */
+  WeftServerConn *conn;       /* the owner; NULL once it is gone */
+  GByteArray *kept;           /* read from base, not yet given out */
+  GCancellable *wake;         /* cancelled when a blocked stream closes */
+  WeftServerFrame frame;
+  gboolean pass;              /* framing lost: bytes go through unchecked */
+  guint max_url;
+  guint max_headers;
+  guint64 max_body;
+
+  /* The head. */
+  gsize head_bytes;
+  gsize line_bytes;           /* of the current line, a CR included */
+  gboolean prev_cr;
+  gboolean first_line;
+  gssize url_start;           /* first line: its first space, or -1 */
+  gssize url_end;             /* ... and its last */
+
+  /* The body. */
+  SoupEncoding encoding;
+  guint64 remaining;          /* of the length, or of the chunk's data */
+  guint64 body_bytes;         /* chunked or to EOF: data so far */
+  WeftServerChunk chunk;
+  guint chunk_digits;
+  guint64 chunk_size;
+  gsize chunk_aside;          /* bytes of extensions or trailers */
+};
+
+static void weft_server_input_pollable_init (GPollableInputStreamInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (WeftServerInput, weft_server_input, G_TYPE_INPUT_STREAM,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
+                                                      weft_server_input_pollable_init))
+
+/* ---- refusing ---------------------------------------------------------------------- */
+
+static gssize
+weft_server_input_refuse (WeftServerInput *self, guint status, const char *format, ...)
+  G_GNUC_PRINTF (3, 4);
+
+/* Blocks and tells the connection, which answers; -1 for the caller to
+ * return. */
+static gssize
+weft_server_input_refuse (WeftServerInput *self, guint status, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  self->frame = WEFT_SERVER_FRAME_BLOCKED;
+  if (self->conn)
+    weft_server_conn_refuse (self->conn, status, message);
+  return -1;
+}
+
+/* ---- the head ---------------------------------------------------------------------- */
+
+static void
+weft_server_input_start_head (WeftServerInput *self)
+{
+  self->frame = WEFT_SERVER_FRAME_HEAD;
+  self->head_bytes = 0;
+  self->line_bytes = 0;
+  self->prev_cr = FALSE;
+  self->first_line = TRUE;
+  self->url_start = self->url_end = -1;
+  if (self->conn)
+    weft_server_conn_request_started (self->conn);
+}
+
+/* The URL is between the request line's first and last spaces (or runs
+ * to its end when there is one space). */
+static gsize
+weft_server_input_url_length (WeftServerInput *self)
+{
+  gsize line = self->line_bytes - (self->prev_cr ? 1 : 0);
+
+  if (self->url_start < 0)
+    return 0;
+  if (self->url_end > self->url_start)
+    return (gsize) (self->url_end - self->url_start - 1);
+  return line - (gsize) self->url_start - 1;
+}
+
+/* One byte of the request line, not its LF. */
+static gssize
+weft_server_input_request_line_byte (WeftServerInput *self, guchar c)
+{
+  if (c == ' ')
+    {
+      if (self->url_start < 0)
+        self->url_start = (gssize) self->line_bytes;
+      self->url_end = (gssize) self->line_bytes;
+    }
+  if (self->url_start >= 0
+      && self->line_bytes - (gsize) self->url_start > self->max_url + WEFT_SERVER_REQUEST_LINE_SLACK)
+    return weft_server_input_refuse (self, SOUP_STATUS_REQUEST_URI_TOO_LONG,
+                                     "the URL is longer than %u bytes", self->max_url);
+  return 0;
+}
+
+/* Bytes of a head: how many are the head's (all of them unless it ends
+ * among them), or -1 when it is refused. */
+static gssize
+weft_server_input_frame_head (WeftServerInput *self, const guchar *data, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      guchar c = data[i];
+
+      if (++self->head_bytes > self->max_headers)
+        return weft_server_input_refuse (self, WEFT_SERVER_STATUS_HEADERS_TOO_LARGE,
+                                         "the request head (request line and headers) is "
+                                         "larger than %u bytes", self->max_headers);
+      if (c != '\n')
+        {
+          if (self->first_line && weft_server_input_request_line_byte (self, c) < 0)
+            return -1;
+          self->line_bytes++;
+          self->prev_cr = c == '\r';
+          continue;
+        }
+      /* An empty line ends the head, as it ends libsoup's reading of it. */
+      if (self->line_bytes == 0 || (self->line_bytes == 1 && self->prev_cr))
+        {
+          self->frame = WEFT_SERVER_FRAME_PARSING;
+          return (gssize) i + 1;
+        }
+      if (self->first_line && weft_server_input_url_length (self) > self->max_url)
+        return weft_server_input_refuse (self, SOUP_STATUS_REQUEST_URI_TOO_LONG,
+                                         "the URL is longer than %u bytes", self->max_url);
+      self->first_line = FALSE;
+      self->line_bytes = 0;
+      self->prev_cr = FALSE;
+    }
+  return (gssize) n;
+}
+
+/* ---- the body ---------------------------------------------------------------------- */
+
+static void
+weft_server_input_body_done (WeftServerInput *self)
+{
+  self->frame = WEFT_SERVER_FRAME_WAIT;
+  if (self->conn)
+    weft_server_conn_body_done (self->conn);
+}
+
+static gssize
+weft_server_input_too_large (WeftServerInput *self)
+{
+  return weft_server_input_refuse (self, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                                   "the request body is larger than %" G_GUINT64_FORMAT " bytes",
+                                   self->max_body);
+}
+
+static gssize
+weft_server_input_bad_chunk (WeftServerInput *self, const char *what)
+{
+  return weft_server_input_refuse (self, SOUP_STATUS_BAD_REQUEST,
+                                   "malformed chunked body: %s", what);
+}
+
+/* The size line is in: data follows, or the trailers. */
+static gssize
+weft_server_input_chunk_sized (WeftServerInput *self)
+{
+  if (self->chunk_size == 0)
+    {
+      self->chunk = CHUNK_TRAILER;
+      self->chunk_aside = 0;
+      return 0;
+    }
+  self->remaining = self->chunk_size;
+  self->chunk = CHUNK_DATA;
+  return 0;
+}
+
+static gssize
+weft_server_input_chunk_size_byte (WeftServerInput *self, guchar c)
+{
+  if (g_ascii_isxdigit (c))
+    {
+      if (self->chunk_size > G_MAXUINT64 / 16)
+        return weft_server_input_too_large (self);
+      self->chunk_size = self->chunk_size * 16 + (guint64) g_ascii_xdigit_value ((char) c);
+      self->chunk_digits++;
+      /* Refused as soon as it would pass the limit, before its data. */
+      if (self->chunk_size > self->max_body - self->body_bytes)
+        return weft_server_input_too_large (self);
+      return 0;
+    }
+  if (self->chunk_digits == 0)
+    return weft_server_input_bad_chunk (self, "a chunk must start with its size in hexadecimal");
+  if (c == ';' || c == ' ' || c == '\t')
+    self->chunk = CHUNK_EXT;
+  else if (c == '\r')
+    self->chunk = CHUNK_SIZE_LF;
+  else if (c == '\n')
+    return weft_server_input_chunk_sized (self);
+  else
+    return weft_server_input_bad_chunk (self, "a chunk size must be hexadecimal digits");
+  return 0;
+}
+
+/* One byte of the framing around the data; 1 when the body is done. */
+static gssize
+weft_server_input_chunk_byte (WeftServerInput *self, guchar c)
+{
+  switch (self->chunk)
+    {
+    case CHUNK_SIZE:
+      return weft_server_input_chunk_size_byte (self, c);
+    case CHUNK_EXT:
+      if (c == '\n')
+        return weft_server_input_chunk_sized (self);
+      if (c == '\r')
+        self->chunk = CHUNK_SIZE_LF;
+      else if (++self->chunk_aside > WEFT_SERVER_CHUNK_EXT_MAX)
+        return weft_server_input_bad_chunk (self, "a chunk extension is too long");
+      return 0;
+    case CHUNK_SIZE_LF:
+      if (c != '\n')
+        return weft_server_input_bad_chunk (self, "a chunk size line must end with CRLF");
+      return weft_server_input_chunk_sized (self);
+    case CHUNK_DATA_CR:
+      if (c == '\r')
+        {
+          self->chunk = CHUNK_DATA_LF;
+          return 0;
+        }
+      G_GNUC_FALLTHROUGH;
+    case CHUNK_DATA_LF:
+      if (c != '\n')
+        return weft_server_input_bad_chunk (self, "a chunk's data must end with CRLF");
+      self->chunk = CHUNK_SIZE;
+      self->chunk_size = 0;
+      self->chunk_digits = 0;
+      self->chunk_aside = 0;
+      return 0;
+    case CHUNK_TRAILER:
+      if (c == '\n')
+        return 1;
+      self->chunk = c == '\r' ? CHUNK_END_LF : CHUNK_TRAILER_LINE;
+      return 0;
+    case CHUNK_TRAILER_LINE:
+      if (c == '\n')
+        self->chunk = CHUNK_TRAILER;
+      else if (++self->chunk_aside > self->max_headers)
+        return weft_server_input_bad_chunk (self, "the trailers are too long");
+      return 0;
+    case CHUNK_END_LF:
+      if (c != '\n')
+        return weft_server_input_bad_chunk (self, "the last chunk must end with CRLF");
+      return 1;
+    case CHUNK_DATA:
+    default:
+      g_return_val_if_reached (-1);
+    }
+}
+
+static gssize
+weft_server_input_frame_chunked (WeftServerInput *self, const guchar *data, gsize n)
+{
+  gsize i = 0;
+
+  while (i < n)
+    {
+      if (self->chunk == CHUNK_DATA)
+        {
+          gsize k = (gsize) MIN ((guint64) (n - i), self->remaining);
+          self->remaining -= k;
+          self->body_bytes += k;
+          i += k;
+          if (self->remaining == 0)
+            self->chunk = CHUNK_DATA_CR;
+          continue;
+        }
+      gssize r = weft_server_input_chunk_byte (self, data[i++]);
+      if (r < 0)
+        return -1;
+      if (r == 1)
+        {
+          weft_server_input_body_done (self);
+          return (gssize) i;
+        }
+    }
+  return (gssize) n;
+}
+
+static gssize
+weft_server_input_frame_body (WeftServerInput *self, const guchar *data, gsize n)
+{
+  switch (self->encoding)
+    {
+    case SOUP_ENCODING_CONTENT_LENGTH:
+      /* Reads never ask for more than what remains. */
+      self->remaining -= MIN ((guint64) n, self->remaining);
+      if (self->remaining == 0)
+        weft_server_input_body_done (self);
+      return (gssize) n;
+    case SOUP_ENCODING_CHUNKED:
+      return weft_server_input_frame_chunked (self, data, n);
+    default:
+      /* To EOF. */
+      self->body_bytes += n;
+      if (self->body_bytes > self->max_body)
+        return weft_server_input_too_large (self);
+      return (gssize) n;
+    }
+}
+
+/* Runs the framing over bytes just read: how many libsoup gets now (the
+ * rest is kept for later), or -1 when the request is refused. */
+static gssize
+weft_server_input_frame (WeftServerInput *self, const guchar *data, gsize n)
+{
+  gsize given = 0;
+
+  if (self->pass)
+    return (gssize) n;
+  while (given < n)
+    {
+      gssize used;
+
+      switch (self->frame)
+        {
+        case WEFT_SERVER_FRAME_WAIT:
+          weft_server_input_start_head (self);
+          continue;
+        case WEFT_SERVER_FRAME_HEAD:
+          used = weft_server_input_frame_head (self, data + given, n - given);
+          break;
+        case WEFT_SERVER_FRAME_BODY:
+          used = weft_server_input_frame_body (self, data + given, n - given);
+          break;
+        case WEFT_SERVER_FRAME_PARSING:
+          /* libsoup parsed a head without got-headers reaching the
+           * connection: nothing tells where the body ends any more. */
+          g_warning ("HTTP request framing lost on a connection; its requests are no "
+                     "longer checked");
+          self->pass = TRUE;
+          return (gssize) n;
+        default:
+          return -1;
+        }
+      if (used < 0)
+        return -1;
+      given += (gsize) used;
+      /* One request at a time: stop where a head or a body ends. */
+      if (self->frame == WEFT_SERVER_FRAME_PARSING || self->frame == WEFT_SERVER_FRAME_WAIT)
+        break;
+    }
+  return (gssize) given;
+}
+
+/* ---- reading ----------------------------------------------------------------------- */
+
+/* The most a read may take from the socket: a length-framed body is
+ * never read past its end. */
+static gsize
+weft_server_input_cap (WeftServerInput *self, gsize count)
+{
+  if (!self->pass && self->frame == WEFT_SERVER_FRAME_BODY
+      && self->encoding == SOUP_ENCODING_CONTENT_LENGTH)
+    return (gsize) MIN ((guint64) count, self->remaining);
+  return count;
+}
+
+static gssize
+weft_server_input_fill (WeftServerInput *self, void *buffer, gsize count, gboolean blocking,
+                        GCancellable *cancellable, GError **error)
+{
+  if (self->kept->len > 0)
+    {
+      gsize n = MIN (count, self->kept->len);
+      memcpy (buffer, self->kept->data, n);
+      g_byte_array_remove_range (self->kept, 0, (guint) n);
+      return (gssize) n;
+    }
+  if (blocking)
+    return g_input_stream_read (self->base, buffer, count, cancellable, error);
+  return g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (self->base), buffer,
+                                                   count, cancellable, error);
+}
+
+static gssize
+weft_server_input_read_framed (WeftServerInput *self, void *buffer, gsize count,
+                               gboolean blocking, GCancellable *cancellable, GError **error)
+{
+  if (self->frame == WEFT_SERVER_FRAME_CLOSED)
+    return 0;
+  if (self->frame == WEFT_SERVER_FRAME_BLOCKED)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                           "the request was refused");
+      return -1;
+    }
+  count = weft_server_input_cap (self, count);
+  if (count == 0)
+    return 0;
+  gssize n = weft_server_input_fill (self, buffer, count, blocking, cancellable, error);
+  if (n <= 0)
+    return n;
+  gssize given = weft_server_input_frame (self, buffer, (gsize) n);
+  if (given < 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                           "the request was refused");
+      return -1;
+    }
+  if (given < n)
+    g_byte_array_prepend (self->kept, (const guint8 *) buffer + given, (guint) (n - given));
+  return given;
+}
+
+static gssize
+weft_server_input_read (GInputStream *stream, void *buffer, gsize count,
+                        GCancellable *cancellable, GError **error)
+{
+  return weft_server_input_read_framed (WEFT_SERVER_INPUT (stream), buffer, count, TRUE,
+                                        cancellable, error);
+}
+
+static gssize
+weft_server_input_read_nonblocking (GPollableInputStream *stream, void *buffer, gsize count,
+                                    GError **error)
+{
+  return weft_server_input_read_framed (WEFT_SERVER_INPUT (stream), buffer, count, FALSE, NULL,
+                                        error);
+}
+
+static gboolean
+weft_server_input_can_poll (GPollableInputStream *stream)
+{
+  return TRUE;
+}
+
+static gboolean
+weft_server_input_is_readable (GPollableInputStream *stream)
+{
+  WeftServerInput *self = WEFT_SERVER_INPUT (stream);
+
+  if (self->frame == WEFT_SERVER_FRAME_CLOSED || self->kept->len > 0)
+    return TRUE;
+  if (self->frame == WEFT_SERVER_FRAME_BLOCKED)
+    return FALSE;
+  return g_pollable_input_stream_is_readable (G_POLLABLE_INPUT_STREAM (self->base));
+}
+
+static GSource *
+weft_server_input_create_source (GPollableInputStream *stream, GCancellable *cancellable)
+{
+  WeftServerInput *self = WEFT_SERVER_INPUT (stream);
+  g_autoptr(GSource) child = NULL;
+
+  if (self->frame == WEFT_SERVER_FRAME_CLOSED || self->kept->len > 0)
+    child = g_timeout_source_new (0);
+  else if (self->frame == WEFT_SERVER_FRAME_BLOCKED)
+    /* Ready only once the stream closes: a refused request waits. */
+    child = g_cancellable_source_new (self->wake);
+  else
+    child = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (self->base), NULL);
+  return g_pollable_source_new_full (stream, child, cancellable);
+}
+
+/* The socket is the connection's to close. */
+static gboolean
+weft_server_input_close_fn (GInputStream *stream, GCancellable *cancellable, GError **error)
+{
+  return TRUE;
+}
+
+/* ---- lifetime ---------------------------------------------------------------------- */
+
+static void
+weft_server_input_finalize (GObject *object)
+{
+  WeftServerInput *self = WEFT_SERVER_INPUT (object);
+
+  g_clear_object (&self->base);
+  g_clear_object (&self->wake);
+  g_byte_array_unref (self->kept);
+  G_OBJECT_CLASS (weft_server_input_parent_class)->finalize (object);
+}
+
+static void
+weft_server_input_init (WeftServerInput *self)
+{
+  self->kept = g_byte_array_new ();
+  self->wake = g_cancellable_new ();
+  self->frame = WEFT_SERVER_FRAME_WAIT;
+}
+
+static void
+weft_server_input_class_init (WeftServerInputClass *klass)
+{
+  GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = weft_server_input_finalize;
+  stream_class->read_fn = weft_server_input_read;
+  stream_class->close_fn = weft_server_input_close_fn;
+}
+
+static void
+weft_server_input_pollable_init (GPollableInputStreamInterface *iface)
+{
+  iface->can_poll = weft_server_input_can_poll;
+  iface->is_readable = weft_server_input_is_readable;
+  iface->create_source = weft_server_input_create_source;
+  iface->read_nonblocking = weft_server_input_read_nonblocking;
+}
+
+WeftServerInput *
+weft_server_input_new (GInputStream *base, WeftServerConn *conn, const WeftServerLimits *limits)
+{
+  WeftServerInput *self = g_object_new (WEFT_TYPE_SERVER_INPUT, NULL);
+
+  self->base = g_object_ref (base);
+  self->conn = conn;
+  self->max_url = limits->max_url;
+  self->max_headers = limits->max_headers;
+  self->max_body = limits->max_body;
+  return self;
+}
+
+void
+weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding, goffset length)
+{
+  if (self->frame != WEFT_SERVER_FRAME_PARSING)
+    return;
+  self->encoding = encoding;
+  self->body_bytes = 0;
+  self->chunk = CHUNK_SIZE;
+  self->chunk_size = 0;
+  self->chunk_digits = 0;
+  self->chunk_aside = 0;
+  self->remaining = encoding == SOUP_ENCODING_CONTENT_LENGTH ? (guint64) MAX (length, 0) : 0;
+  if (encoding == SOUP_ENCODING_CHUNKED || encoding == SOUP_ENCODING_EOF
+      || (encoding == SOUP_ENCODING_CONTENT_LENGTH && self->remaining > 0))
+    self->frame = WEFT_SERVER_FRAME_BODY;
+  else
+    self->frame = WEFT_SERVER_FRAME_WAIT;
+}
+
+void
+weft_server_input_block (WeftServerInput *self)
+{
+  if (self->frame != WEFT_SERVER_FRAME_CLOSED)
+    self->frame = WEFT_SERVER_FRAME_BLOCKED;
+}
+
+void
+weft_server_input_close (WeftServerInput *self)
+{
+  self->frame = WEFT_SERVER_FRAME_CLOSED;
+  g_byte_array_set_size (self->kept, 0);
+  g_cancellable_cancel (self->wake);
+}
+
+WeftServerFrame
+weft_server_input_get_frame (WeftServerInput *self)
+{
+  return self->frame;
+}
+
+void
+weft_server_input_detach (WeftServerInput *self)
+{
+  self->conn = NULL;
+}

@@ -1,0 +1,210 @@
+/* weft-server-reply.c — what a request gets before and after its handler:
+ * its admission, once its head is in and before any of its body is read
+ * (the token, 401; the length it declares, 413; libsoup's own refusals
+ * given weft's error shape), and the JSON replies.
+ *
+ * Every error has one shape, {"status": N, "error": MESSAGE}, and its
+ * message is made fit to send: it often echoes what the client sent (an
+ * id, a path, a member name), which may be any bytes at any length. */
+#include "weft-server-private.h"
+
+#include <string.h>
+
+/* Words of an error message longer than this many characters are cut in
+ * the middle... */
+#define WEFT_SERVER_WORD_MAX 80
+/* ... and the whole message to this many bytes. */
+#define WEFT_SERVER_MESSAGE_MAX 2048
+
+/* ---- replies ------------------------------------------------------------------ */
+
+GBytes *
+weft_server_json_bytes (JsonNode *node)
+{
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  gsize length = 0;
+
+  json_generator_set_root (gen, node);
+  char *text = json_generator_to_data (gen, &length);
+  return g_bytes_new_take (text, length);
+}
+
+void
+weft_server_reply_bytes (SoupServerMessage *msg, guint status, GBytes *json)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  soup_server_message_set_status (msg, status, NULL);
+  soup_message_headers_set_content_type (headers, "application/json", NULL);
+  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), json);
+}
+
+void
+weft_server_reply_json (SoupServerMessage *msg, guint status, JsonNode *node)
+{
+  g_autoptr(GBytes) json = weft_server_json_bytes (node);
+
+  json_node_unref (node);
+  weft_server_reply_bytes (msg, status, json);
+}
+
+void
+weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *object)
+{
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_node_take_object (node, object);
+  weft_server_reply_json (msg, status, node);
+}
+
+/* A word of `word_len` bytes, cut in its middle when it is too long. */
+static void
+weft_server_append_word (GString *out, const char *word, gsize word_len)
+{
+  glong chars = g_utf8_strlen (word, (gssize) word_len);
+
+  if (chars <= WEFT_SERVER_WORD_MAX)
+    {
+      g_string_append_len (out, word, (gssize) word_len);
+      return;
+    }
+  const char *head_end = g_utf8_offset_to_pointer (word, WEFT_SERVER_WORD_MAX - 16);
+  const char *tail = g_utf8_offset_to_pointer (word, chars - 8);
+  g_string_append_len (out, word, head_end - word);
+  g_string_append_printf (out, "…(%ld characters)…", chars);
+  g_string_append_len (out, tail, (gssize) (word + word_len - tail));
+}
+
+static char *
+weft_server_tidy_message (const char *message)
+{
+  g_autofree char *valid = g_utf8_make_valid (message, -1);
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = valid; *p;)
+    {
+      gsize len = strcspn (p, " ");
+      weft_server_append_word (out, p, len);
+      p += len;
+      if (*p == ' ')
+        g_string_append_c (out, *p++);
+    }
+  if (out->len > WEFT_SERVER_MESSAGE_MAX)
+    {
+      gsize cut = WEFT_SERVER_MESSAGE_MAX;
+      while (cut > 0 && (out->str[cut] & 0xC0) == 0x80)
+        cut--;
+      g_string_truncate (out, cut);
+      g_string_append (out, "…");
+    }
+  return g_string_free (out, FALSE);
+}
+
+GBytes *
+weft_server_error_bytes (guint status, const char *message)
+{
+  g_autoptr(JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  JsonObject *o = json_object_new ();
+  g_autofree char *tidy = weft_server_tidy_message (message);
+
+  json_object_set_int_member (o, "status", status);
+  json_object_set_string_member (o, "error", tidy);
+  json_node_take_object (node, o);
+  return weft_server_json_bytes (node);
+}
+
+void
+weft_server_reply_error (SoupServerMessage *msg, guint status, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_autoptr(GBytes) json = weft_server_error_bytes (status, message);
+  weft_server_reply_bytes (msg, status, json);
+}
+
+/* ---- authorization and limits, before the body ------------------------------------- */
+
+/* Compares in time that depends on the lengths only. */
+static gboolean
+weft_server_token_equal (const char *given, const char *token)
+{
+  gsize n = strlen (token);
+  gsize m = strlen (given);
+  guchar diff = m != n;
+
+  for (gsize i = 0; i < n; i++)
+    diff |= (guchar) (token[i] ^ (i < m ? given[i] : 0));
+  return diff == 0;
+}
+
+static gboolean
+weft_server_authorized (WeftServer *server, SoupServerMessage *msg)
+{
+  const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                   "Authorization");
+
+  if (server->token == NULL || g_str_equal (g_uri_get_path (soup_server_message_get_uri (msg)),
+                                            "/healthz"))
+    return TRUE;
+  return auth != NULL && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0
+         && weft_server_token_equal (auth + 7, server->token);
+}
+
+/* libsoup's own refusals come without a body: give them the error shape. */
+static void
+weft_server_describe_soup_status (SoupServerMessage *msg, guint status)
+{
+  const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
+  g_autofree char *decoded = g_uri_unescape_string (path, NULL);
+
+  if (soup_server_message_get_response_body (msg)->length > 0)
+    return;
+  if (status == SOUP_STATUS_BAD_REQUEST && decoded == NULL)
+    weft_server_reply_error (msg, status, "the path %s does not decode: it has %%00 or an "
+                             "escape that is not %%XX", path);
+  else if (status == SOUP_STATUS_BAD_REQUEST
+           && (strstr (decoded, "/../") || g_str_has_suffix (decoded, "/..")))
+    weft_server_reply_error (msg, status, "the path %s has a \"..\" segment", path);
+  else
+    weft_server_reply_error (msg, status, "%s", soup_status_get_phrase (status));
+}
+
+static void
+weft_server_reply_unauthorized (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "WWW-Authenticate", "Bearer realm=\"weft\"");
+  weft_server_reply_error (msg, SOUP_STATUS_UNAUTHORIZED,
+                           soup_message_headers_get_one (headers, "Authorization")
+                             ? "the bearer token is wrong"
+                             : "this server needs \"Authorization: Bearer TOKEN\"");
+}
+
+gboolean
+weft_server_admit (WeftServer *server, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  guint status = soup_server_message_get_status (msg);
+
+  if (status != 0)
+    weft_server_describe_soup_status (msg, status);
+  else if (!weft_server_authorized (server, msg))
+    weft_server_reply_unauthorized (msg);
+  else if (soup_server_message_is_options_ping (msg))
+    weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND,
+                             "no such endpoint: OPTIONS * (see docs/http-api.md)");
+  else if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH
+           && (guint64) soup_message_headers_get_content_length (headers)
+                > server->limits.max_body)
+    weft_server_reply_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                             "the request body is larger than %" G_GUINT64_FORMAT " bytes",
+                             server->limits.max_body);
+  else
+    return TRUE;
+  return FALSE;
+}
