@@ -11,23 +11,21 @@
  */
 #include "weft-openai.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Backoff never waits longer than this, unless the server says so. */
 #define WEFT_OPENAI_BACKOFF_CAP_MS 60000
-/* An answer larger than this is refused rather than buffered. */
-#define WEFT_OPENAI_MAX_BODY (64 * 1024 * 1024)
+/* Nor longer than this when it does. */
+#define WEFT_OPENAI_MAX_RETRY_AFTER_MS (G_GINT64_CONSTANT (86400) * 1000)
+/* Of an error's body, this much is read: enough for any JSON error, and
+ * a gateway's 100 MB page is not waited for. */
+#define WEFT_OPENAI_MAX_ERROR_BODY (64 * 1024)
 /* Each async read in flight holds a buffer this large, and with ten
  * thousand requests answered at once as many reads can be in flight: at
  * 16 KiB each they were a quarter of the peak heap.  A completion is
  * usually a few hundred bytes, an event of a stream far less. */
 #define WEFT_OPENAI_READ_SIZE 2048
-
-typedef struct {
-  char *id;
-  GString *name;
-  GString *arguments;
-} WeftOpenaiCallDelta;
 
 struct _WeftOpenaiExchange {
   gatomicrefcount ref_count;
@@ -53,17 +51,15 @@ struct _WeftOpenaiExchange {
   GCancellable *cancellable;    /* this attempt's: abort and timeout     */
   SoupMessage *message;
   GInputStream *stream;
-  GByteArray *buffer;           /* the body, or the unparsed SSE tail     */
+  GByteArray *buffer;           /* the body (not streamed, or an error)  */
+  gsize received;               /* bytes of the body read                */
+  goffset declared;             /* its Content-Length, or -1             */
+  gsize limit;                  /* the most of it read                   */
 
   /* A streamed answer, as it arrives. */
   gboolean streaming;
-  gboolean stream_done;         /* [DONE] or a finish_reason was seen     */
+  WeftOpenaiStream *parser;
   gboolean emitted;             /* chunks were reported: never retried    */
-  GString *sse_data;
-  GString *content;
-  gboolean has_content;
-  GArray *calls;                /* WeftOpenaiCallDelta, by index          */
-  gint64 usage;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -100,27 +96,14 @@ weft_openai_exchange_ref (WeftOpenaiExchange *ex)
   return ex;
 }
 
+/* Forgets the last attempt's answer, for a fresh one. */
 static void
-weft_openai_call_delta_clear (gpointer data)
+weft_openai_exchange_reset_answer (WeftOpenaiExchange *ex)
 {
-  WeftOpenaiCallDelta *d = data;
-
-  g_free (d->id);
-  g_string_free (d->name, TRUE);
-  g_string_free (d->arguments, TRUE);
-}
-
-/* Forgets a streamed answer, for a fresh attempt. */
-static void
-weft_openai_exchange_reset_stream (WeftOpenaiExchange *ex)
-{
-  ex->stream_done = FALSE;
-  ex->has_content = FALSE;
-  ex->usage = -1;
-  g_string_truncate (ex->sse_data, 0);
-  g_string_truncate (ex->content, 0);
-  g_array_set_size (ex->calls, 0);
+  g_clear_pointer (&ex->parser, weft_openai_stream_free);
   g_byte_array_set_size (ex->buffer, 0);
+  ex->received = 0;
+  ex->declared = -1;
 }
 
 static void
@@ -140,9 +123,7 @@ weft_openai_exchange_unref (gpointer data)
   if (ex->shard != NULL)
     weft_openai_pool_give (ex->client->pool, g_steal_pointer (&ex->shard));
   g_byte_array_unref (ex->buffer);
-  g_string_free (ex->sse_data, TRUE);
-  g_string_free (ex->content, TRUE);
-  g_array_unref (ex->calls);
+  weft_openai_stream_free (ex->parser);
   g_bytes_unref (ex->body);
   g_object_unref (ex->like);
   g_main_context_unref (ex->context);
@@ -190,39 +171,15 @@ weft_openai_exchange_fail (WeftOpenaiExchange *ex, GError *error)
 /* ------------------------------------------------------------------------ */
 /* Errors and retries                                                       */
 
-/* Never lets the key reach an error: some providers quote it back. */
-static char *
-weft_openai_redact (const WeftOpenaiClient *client, const char *text)
+/* A server's wait in milliseconds: none when it is not a number ("nan",
+ * "1e999", negative), at most a day (a year is a server's mistake, not a
+ * reason to wait a year). */
+static gint64
+weft_openai_clamp_ms (double ms)
 {
-  g_autofree char *valid = g_utf8_make_valid (text, -1);
-  g_auto(GStrv) parts = NULL;
-
-  if (client->api_key == NULL || client->api_key[0] == '\0')
-    return g_steal_pointer (&valid);
-  parts = g_strsplit (valid, client->api_key, -1);
-  return g_strjoinv ("[redacted]", parts);
-}
-
-/* The provider's own words: {"error": {"message": ...}}, {"error": "..."},
- * {"message": ...}, or the start of the body. */
-static char *
-weft_openai_provider_message (const WeftOpenaiClient *client, GByteArray *body)
-{
-  g_autofree char *text = g_strndup ((const char *) body->data, MIN (body->len, 2000));
-  g_autoptr(JsonNode) root = json_from_string (text, NULL);
-  JsonObject *obj = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
-  JsonNode *err = obj ? json_object_get_member (obj, "error") : NULL;
-  const char *message = NULL;
-
-  if (err != NULL && JSON_NODE_HOLDS_OBJECT (err))
-    obj = json_node_get_object (err);
-  else if (err != NULL && json_node_get_value_type (err) == G_TYPE_STRING)
-    message = json_node_get_string (err);
-  if (message == NULL && obj != NULL)
-    message = json_object_get_string_member_with_default (obj, "message", NULL);
-  if (message == NULL)
-    message = g_strstrip (text);
-  return weft_openai_redact (client, message[0] != '\0' ? message : "(empty body)");
+  if (!isfinite (ms) || ms < 0)
+    return 0;
+  return (gint64) MIN (ms, (double) WEFT_OPENAI_MAX_RETRY_AFTER_MS);
 }
 
 /* Retry-After in seconds or as an HTTP date, and OpenAI's retry-after-ms;
@@ -239,18 +196,18 @@ weft_openai_retry_after_ms (SoupMessage *msg)
   if (value != NULL)
     {
       double seconds = g_ascii_strtod (value, &end);
-      if (end != value && *end == '\0' && seconds >= 0)
-        delay = (gint64) (seconds * 1000);
+      if (end != value && *end == '\0')
+        delay = weft_openai_clamp_ms (seconds * 1000);
       else
         {
           g_autoptr(GDateTime) when = soup_date_time_new_from_http_string (value);
           g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
           if (when != NULL)
-            delay = MAX (0, g_date_time_difference (when, now) / 1000);
+            delay = weft_openai_clamp_ms ((double) g_date_time_difference (when, now) / 1000);
         }
     }
   if (ms != NULL)
-    delay = MAX (delay, (gint64) g_ascii_strtod (ms, NULL));
+    delay = MAX (delay, weft_openai_clamp_ms (g_ascii_strtod (ms, NULL)));
   return delay;
 }
 
@@ -331,15 +288,17 @@ weft_openai_exchange_transport_error (WeftOpenaiExchange *ex, const GError *caus
     {
       reason = g_strdup_printf ("connection error (%s)", cause->message);
       error = g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "openai: %s %s: %s",
-                           ex->emitted ? "stream broke off from" : "cannot reach",
+                           ex->emitted ? "stream broke off from"
+                           : ex->stream != NULL ? "the answer broke off from" : "cannot reach",
                            client->base_url, cause->message);
     }
   weft_openai_exchange_retry (ex, reason, 0, error);
 }
 
 /* The usual phrase for the statuses an API answers with: servers differ
- * (libsoup's own server says "Unknown Error" for 429, HTTP/2 has none). */
-static const char *
+ * (libsoup's own server says "Unknown Error" for 429, HTTP/2 has none).
+ * Else the server's, which may be anything: an excerpt. */
+static char *
 weft_openai_status_phrase (guint status, const char *said)
 {
   static const struct { guint status; const char *phrase; } known[] = {
@@ -350,18 +309,22 @@ weft_openai_status_phrase (guint status, const char *said)
     { 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
   };
 
+  g_autofree char *excerpt = said ? weft_openai_excerpt (said, strlen (said), NULL) : NULL;
+
   for (guint i = 0; i < G_N_ELEMENTS (known); i++)
     if (known[i].status == status)
-      return known[i].phrase;
-  return said != NULL && said[0] != '\0' ? said : "HTTP error";
+      return g_strdup (known[i].phrase);
+  return g_strdup (excerpt != NULL && excerpt[0] != '\0' ? excerpt : "HTTP error");
 }
 
-/* A complete answer whose status says it failed. */
+/* An answer (read whole, or its first WEFT_OPENAI_MAX_ERROR_BODY bytes)
+ * whose status says it failed. */
 static void
 weft_openai_exchange_http_error (WeftOpenaiExchange *ex, guint status)
 {
-  const char *phrase = weft_openai_status_phrase (status, soup_message_get_reason_phrase (ex->message));
-  g_autofree char *said = weft_openai_provider_message (ex->client, ex->buffer);
+  g_autofree char *phrase = weft_openai_status_phrase (status, soup_message_get_reason_phrase (ex->message));
+  g_autofree char *said = weft_openai_provider_message ((const char *) ex->buffer->data, ex->buffer->len,
+                                                        ex->client->api_key);
   g_autofree char *reason = NULL;
   GError *error;
 
@@ -383,305 +346,6 @@ weft_openai_exchange_malformed (WeftOpenaiExchange *ex, const char *what)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Answers                                                                  */
-
-static JsonNode *
-weft_openai_string_or_null (const char *text)
-{
-  return text ? json_node_init_string (json_node_alloc (), text) : json_node_init_null (json_node_alloc ());
-}
-
-/* {"id", "type": "function", "function": {"name", "arguments"}} */
-static JsonObject *
-weft_openai_tool_call_new (const char *id, const char *name, const char *arguments)
-{
-  JsonObject *call = json_object_new ();
-  JsonObject *function = json_object_new ();
-
-  json_object_set_string_member (call, "id", id);
-  json_object_set_string_member (call, "type", "function");
-  json_object_set_string_member (function, "name", name);
-  json_object_set_string_member (function, "arguments", arguments);
-  json_object_set_object_member (call, "function", function);
-  return call;
-}
-
-/* The assistant message as weft sends it back in the conversation. */
-static JsonObject *
-weft_openai_message_new (const char *content, JsonArray *tool_calls /* transfer full */)
-{
-  JsonObject *message = json_object_new ();
-
-  json_object_set_string_member (message, "role", "assistant");
-  json_object_set_member (message, "content", weft_openai_string_or_null (content));
-  if (tool_calls != NULL && json_array_get_length (tool_calls) > 0)
-    json_object_set_array_member (message, "tool_calls", tool_calls);
-  else if (tool_calls != NULL)
-    json_array_unref (tool_calls);
-  return message;
-}
-
-static JsonObject *
-weft_openai_member_object (JsonObject *object, const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static const char *
-weft_openai_member_string (JsonObject *object, const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-  return node != NULL && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
-         ? json_node_get_string (node) : NULL;
-}
-
-static gint64
-weft_openai_usage (JsonObject *root)
-{
-  JsonObject *usage = weft_openai_member_object (root, "usage");
-  JsonNode *total = usage ? json_object_get_member (usage, "total_tokens") : NULL;
-
-  return total && JSON_NODE_HOLDS_VALUE (total) && json_node_get_value_type (total) == G_TYPE_INT64
-         ? json_node_get_int (total) : -1;
-}
-
-/* The first choice's object `member` ("message", or "delta" in a stream). */
-static JsonObject *
-weft_openai_first_choice (JsonObject *root, const char *member, JsonObject **choice_out)
-{
-  JsonNode *choices = json_object_get_member (root, "choices");
-  JsonArray *array = choices && JSON_NODE_HOLDS_ARRAY (choices) ? json_node_get_array (choices) : NULL;
-  JsonNode *first = array && json_array_get_length (array) > 0 ? json_array_get_element (array, 0) : NULL;
-  JsonObject *choice = first && JSON_NODE_HOLDS_OBJECT (first) ? json_node_get_object (first) : NULL;
-
-  if (choice_out != NULL)
-    *choice_out = choice;
-  return weft_openai_member_object (choice, member);
-}
-
-/* A model's function arguments are a JSON string; a few servers send the
- * object itself. */
-static char *
-weft_openai_arguments_text (JsonObject *function)
-{
-  JsonNode *node = json_object_get_member (function, "arguments");
-
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return g_strdup ("{}");
-  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
-    return g_strdup (json_node_get_string (node));
-  return json_to_string (node, FALSE);
-}
-
-static JsonArray *
-weft_openai_parse_tool_calls (JsonObject *message, GError **error)
-{
-  JsonNode *node = json_object_get_member (message, "tool_calls");
-  JsonArray *in = node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-  g_autoptr(JsonArray) out = json_array_new ();
-
-  for (guint i = 0; in != NULL && i < json_array_get_length (in); i++)
-    {
-      JsonNode *e = json_array_get_element (in, i);
-      JsonObject *call = JSON_NODE_HOLDS_OBJECT (e) ? json_node_get_object (e) : NULL;
-      JsonObject *function = weft_openai_member_object (call, "function");
-      const char *name = weft_openai_member_string (function, "name");
-      const char *id = weft_openai_member_string (call, "id");
-      g_autofree char *made_id = id ? NULL : g_strdup_printf ("call_%u", i);
-      g_autofree char *arguments = NULL;
-
-      if (name == NULL)
-        {
-          g_set_error (error, WEFT_ERROR, WEFT_ERROR_PARSE, "tool_calls[%u] has no function name", i);
-          return NULL;
-        }
-      arguments = weft_openai_arguments_text (function);
-      json_array_add_object_element (out, weft_openai_tool_call_new (id ? id : made_id, name, arguments));
-    }
-  return g_steal_pointer (&out);
-}
-
-/* A whole (not streamed) answer. */
-static JsonObject *
-weft_openai_parse_answer (GByteArray *body, gint64 *usage, GError **error)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  JsonObject *root, *message;
-  JsonArray *calls;
-
-  if (!json_parser_load_from_data (parser, (const char *) body->data, (gssize) body->len, error))
-    return NULL;
-  root = JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))
-         ? json_node_get_object (json_parser_get_root (parser)) : NULL;
-  message = weft_openai_first_choice (root, "message", NULL);
-  if (message == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_PARSE, "no choices[0].message in the answer");
-      return NULL;
-    }
-  calls = weft_openai_parse_tool_calls (message, error);
-  if (calls == NULL)
-    return NULL;
-  *usage = weft_openai_usage (root);
-  return weft_openai_message_new (weft_openai_member_string (message, "content"), calls);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Streams: server-sent events                                              */
-
-static WeftOpenaiCallDelta *
-weft_openai_call_delta (WeftOpenaiExchange *ex, guint index)
-{
-  /* A server may skip indices; a silly one could claim a huge index. */
-  if (index >= 1024)
-    return NULL;
-  while (ex->calls->len <= index)
-    {
-      WeftOpenaiCallDelta d = { NULL, g_string_new (NULL), g_string_new (NULL) };
-      g_array_append_val (ex->calls, d);
-    }
-  return &g_array_index (ex->calls, WeftOpenaiCallDelta, index);
-}
-
-static void
-weft_openai_append (GString *to, const char *text)
-{
-  if (text != NULL)
-    g_string_append (to, text);
-}
-
-static gboolean
-weft_openai_sse_tool_calls (WeftOpenaiExchange *ex, JsonObject *delta, GError **error)
-{
-  JsonNode *node = json_object_get_member (delta, "tool_calls");
-  JsonArray *calls = node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-
-  for (guint i = 0; calls != NULL && i < json_array_get_length (calls); i++)
-    {
-      JsonNode *e = json_array_get_element (calls, i);
-      JsonObject *call = JSON_NODE_HOLDS_OBJECT (e) ? json_node_get_object (e) : NULL;
-      JsonObject *function = weft_openai_member_object (call, "function");
-      gint64 index = call ? json_object_get_int_member_with_default (call, "index", i) : -1;
-      WeftOpenaiCallDelta *d = index >= 0 ? weft_openai_call_delta (ex, (guint) index) : NULL;
-      const char *id = weft_openai_member_string (call, "id");
-
-      if (d == NULL)
-        {
-          g_set_error (error, WEFT_ERROR, WEFT_ERROR_PARSE, "bad tool_calls delta");
-          return FALSE;
-        }
-      if (id != NULL && d->id == NULL)
-        d->id = g_strdup (id);
-      weft_openai_append (d->name, weft_openai_member_string (function, "name"));
-      weft_openai_append (d->arguments, weft_openai_member_string (function, "arguments"));
-    }
-  return TRUE;
-}
-
-/* One event's data: a chunk of the answer, or [DONE]. */
-static gboolean
-weft_openai_sse_event (WeftOpenaiExchange *ex, const char *data, GError **error)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  JsonObject *root, *delta, *choice;
-  const char *text;
-
-  if (g_str_equal (data, "[DONE]"))
-    {
-      ex->stream_done = TRUE;
-      return TRUE;
-    }
-  if (!json_parser_load_from_data (parser, data, -1, error))
-    return FALSE;
-  root = JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))
-         ? json_node_get_object (json_parser_get_root (parser)) : NULL;
-  if (root == NULL || json_object_has_member (root, "error"))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_PARSE, "the stream carried an error: %s", data);
-      return FALSE;
-    }
-  if (weft_openai_usage (root) >= 0)
-    ex->usage = weft_openai_usage (root);
-  delta = weft_openai_first_choice (root, "delta", &choice);
-  if (choice != NULL && weft_openai_member_string (choice, "finish_reason") != NULL)
-    ex->stream_done = TRUE;
-  if (delta == NULL)
-    return TRUE;                 /* the usage chunk has no choices */
-  text = weft_openai_member_string (delta, "content");
-  if (text != NULL)
-    {
-      ex->has_content = TRUE;
-      g_string_append (ex->content, text);
-      if (text[0] != '\0')
-        {
-          ex->emitted = TRUE;
-          ex->step ("chunk", text, ex->data);
-        }
-    }
-  return weft_openai_sse_tool_calls (ex, delta, error);
-}
-
-/* One line of the stream; an empty line ends an event. */
-static gboolean
-weft_openai_sse_line (WeftOpenaiExchange *ex, const char *line, GError **error)
-{
-  if (line[0] == '\0')
-    {
-      gboolean ok = ex->sse_data->len == 0 || weft_openai_sse_event (ex, ex->sse_data->str, error);
-      g_string_truncate (ex->sse_data, 0);
-      return ok;
-    }
-  if (!g_str_has_prefix (line, "data:"))
-    return TRUE;                 /* event:, id:, retry:, ": comment" */
-  line += strlen ("data:");
-  if (line[0] == ' ')
-    line++;
-  if (ex->sse_data->len > 0)
-    g_string_append_c (ex->sse_data, '\n');
-  g_string_append (ex->sse_data, line);
-  return TRUE;
-}
-
-/* Feeds what arrived; whole lines are parsed, the rest waits for more. */
-static gboolean
-weft_openai_sse_feed (WeftOpenaiExchange *ex, const guint8 *data, gsize size, GError **error)
-{
-  gsize start = 0;
-
-  g_byte_array_append (ex->buffer, data, (guint) size);
-  for (gsize i = 0; i < ex->buffer->len; i++)
-    {
-      if (ex->buffer->data[i] != '\n')
-        continue;
-      gsize end = i > start && ex->buffer->data[i - 1] == '\r' ? i - 1 : i;
-      g_autofree char *line = g_strndup ((const char *) ex->buffer->data + start, end - start);
-      start = i + 1;
-      if (!ex->finished && !weft_openai_sse_line (ex, line, error))
-        return FALSE;
-    }
-  g_byte_array_remove_range (ex->buffer, 0, (guint) start);
-  return ex->buffer->len <= WEFT_OPENAI_MAX_BODY;
-}
-
-static JsonObject *
-weft_openai_stream_answer (WeftOpenaiExchange *ex)
-{
-  JsonArray *calls = json_array_new ();
-
-  for (guint i = 0; i < ex->calls->len; i++)
-    {
-      WeftOpenaiCallDelta *d = &g_array_index (ex->calls, WeftOpenaiCallDelta, i);
-      g_autofree char *id = d->id ? g_strdup (d->id) : g_strdup_printf ("call_%u", i);
-
-      if (d->name->len > 0)
-        json_array_add_object_element (calls, weft_openai_tool_call_new (
-          id, d->name->str, d->arguments->len > 0 ? d->arguments->str : "{}"));
-    }
-  return weft_openai_message_new (ex->has_content ? ex->content->str : NULL, calls);
-}
-
-/* ------------------------------------------------------------------------ */
 /* The request                                                              */
 
 static void
@@ -690,6 +354,26 @@ weft_openai_exchange_succeed (WeftOpenaiExchange *ex, JsonObject *message, gint6
   weft_openai_exchange_end_attempt (ex, usage);
   weft_openai_exchange_finish (ex, message, NULL);
   json_object_unref (message);
+}
+
+/* Fewer bytes than the Content-Length announced: the connection closed
+ * mid-answer (libsoup reports no error for that), which is worth a retry
+ * as any dropped connection is.  Not when the body was compressed: the
+ * header counts the bytes before they were decoded. */
+static gboolean
+weft_openai_exchange_cut_short (WeftOpenaiExchange *ex)
+{
+  const char *coding = soup_message_headers_get_one (soup_message_get_response_headers (ex->message),
+                                                     "Content-Encoding");
+
+  if (ex->declared < 0 || (gsize) ex->declared <= ex->received
+      || (coding != NULL && g_ascii_strcasecmp (coding, "identity") != 0))
+    return FALSE;
+  g_autoptr(GError) cause = g_error_new (G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                                         "the connection closed after %" G_GSIZE_FORMAT " of the %"
+                                         G_GOFFSET_FORMAT " bytes announced", ex->received, ex->declared);
+  weft_openai_exchange_transport_error (ex, cause);
+  return TRUE;
 }
 
 /* The body has been read to its end. */
@@ -702,25 +386,61 @@ weft_openai_exchange_complete (WeftOpenaiExchange *ex)
   gint64 usage = -1;
 
   if (!SOUP_STATUS_IS_SUCCESSFUL (status))
+    weft_openai_exchange_http_error (ex, status);
+  else if (weft_openai_exchange_cut_short (ex))
+    return;
+  else
     {
-      weft_openai_exchange_http_error (ex, status);
-      return;
+      if (ex->streaming)
+        message = weft_openai_stream_finish (ex->parser, &error);
+      else
+        message = weft_openai_parse_answer ((const char *) ex->buffer->data, ex->buffer->len,
+                                            ex->client->api_key, &usage, &error);
+      if (ex->streaming)
+        usage = weft_openai_stream_get_usage (ex->parser);
+      if (message == NULL)
+        weft_openai_exchange_malformed (ex, error->message);
+      else
+        weft_openai_exchange_succeed (ex, message, usage);
     }
-  if (ex->streaming && !ex->stream_done)
-    {
-      weft_openai_exchange_malformed (ex, "the stream ended before [DONE]");
-      return;
-    }
+}
+
+/* `n` more bytes of the body.  TRUE when the exchange wants more;
+ * otherwise its attempt is over (failed, or aborted by a step). */
+static gboolean
+weft_openai_exchange_keep (WeftOpenaiExchange *ex, const guint8 *data, gsize n)
+{
+  g_autoptr(GError) error = NULL;
+
+  ex->received += n;
   if (ex->streaming)
     {
-      weft_openai_exchange_succeed (ex, weft_openai_stream_answer (ex), ex->usage);
-      return;
+      if (!weft_openai_stream_feed (ex->parser, data, n, &error))
+        weft_openai_exchange_malformed (ex, error->message);
+      else if (!ex->finished)
+        return TRUE;
+      else
+        weft_openai_exchange_end_attempt (ex, -1);   /* a step aborted it */
+      return FALSE;
     }
-  message = weft_openai_parse_answer (ex->buffer, &usage, &error);
-  if (message == NULL)
-    weft_openai_exchange_malformed (ex, error->message);
-  else
-    weft_openai_exchange_succeed (ex, message, usage);
+  if (SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (ex->message)))
+    {
+      if (ex->buffer->len + n <= ex->limit)
+        {
+          g_byte_array_append (ex->buffer, data, (guint) n);
+          return TRUE;
+        }
+      g_autofree char *what = g_strdup_printf ("the answer is larger than max_response_bytes (%"
+                                               G_GSIZE_FORMAT ")", ex->limit);
+      weft_openai_exchange_malformed (ex, what);
+      return FALSE;
+    }
+  /* An error: its start says what it is. */
+  g_byte_array_append (ex->buffer, data, (guint) MIN (n, ex->limit - ex->buffer->len));
+  if (ex->buffer->len < ex->limit)
+    return TRUE;
+  weft_openai_exchange_http_error (ex, soup_message_get_status (ex->message));
+  return FALSE;
 }
 
 static void weft_openai_exchange_read (WeftOpenaiExchange *ex);
@@ -732,27 +452,14 @@ static gboolean
 weft_openai_exchange_take (WeftOpenaiExchange *ex, const guint8 *data, gssize n,
                            const GError *error)
 {
-  g_autoptr(GError) sse_error = NULL;
-
   if (ex->finished)
     weft_openai_exchange_end_attempt (ex, -1);
   else if (n < 0)
     weft_openai_exchange_transport_error (ex, error);
   else if (n == 0)
     weft_openai_exchange_complete (ex);
-  else if (ex->streaming && !weft_openai_sse_feed (ex, data, (gsize) n, &sse_error))
-    weft_openai_exchange_malformed (ex, sse_error ? sse_error->message : "an event too large");
-  else if (!ex->streaming && ex->buffer->len + (gsize) n > WEFT_OPENAI_MAX_BODY)
-    weft_openai_exchange_malformed (ex, "the answer is larger than 64 MiB");
   else
-    {
-      if (!ex->streaming)
-        g_byte_array_append (ex->buffer, data, (guint) n);
-      /* A step reported from the stream may have aborted the exchange. */
-      if (!ex->finished)
-        return TRUE;
-      weft_openai_exchange_end_attempt (ex, -1);
-    }
+    return weft_openai_exchange_keep (ex, data, (gsize) n);
   return FALSE;
 }
 
@@ -799,6 +506,44 @@ weft_openai_exchange_read (WeftOpenaiExchange *ex)
                                    weft_openai_exchange_ref (ex));
 }
 
+/* A piece of a streamed answer. */
+static gboolean
+weft_openai_exchange_chunk (const char *text, gpointer data)
+{
+  WeftOpenaiExchange *ex = data;
+
+  ex->emitted = TRUE;
+  ex->step ("chunk", text, ex->data);
+  /* The step may have aborted the exchange. */
+  return !ex->finished;
+}
+
+/* The headers are in: how the body is read, and how much of it.  FALSE
+ * when an answer announces more than it may be (failed at once: nothing
+ * of it is read). */
+static gboolean
+weft_openai_exchange_headers (WeftOpenaiExchange *ex)
+{
+  SoupMessageHeaders *headers = soup_message_get_response_headers (ex->message);
+  gboolean ok = SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (ex->message));
+  gsize max = ex->client->max_response_bytes;
+
+  ex->declared = soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH
+                 ? soup_message_headers_get_content_length (headers) : -1;
+  ex->limit = ok ? max : MIN (max, (gsize) WEFT_OPENAI_MAX_ERROR_BODY);
+  /* Only a successful answer is an event stream; an error is JSON. */
+  ex->streaming = ex->client->stream && ok;
+  if (ex->streaming)
+    ex->parser = weft_openai_stream_new (max, ex->client->api_key, weft_openai_exchange_chunk, ex);
+  if (!ok || ex->declared < 0 || (guint64) ex->declared <= (guint64) max)
+    return TRUE;
+  g_autofree char *what = g_strdup_printf ("the answer announces %" G_GOFFSET_FORMAT " bytes, more "
+                                           "than max_response_bytes (%" G_GSIZE_FORMAT ")",
+                                           ex->declared, max);
+  weft_openai_exchange_malformed (ex, what);
+  return FALSE;
+}
+
 static void
 weft_openai_exchange_sent (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -816,10 +561,8 @@ weft_openai_exchange_sent (GObject *source, GAsyncResult *result, gpointer data)
   else
     {
       ex->stream = stream;
-      /* Only a successful answer is an event stream; an error is JSON. */
-      ex->streaming = ex->client->stream
-                      && SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (ex->message));
-      weft_openai_exchange_read (ex);
+      if (weft_openai_exchange_headers (ex))
+        weft_openai_exchange_read (ex);
     }
   weft_openai_exchange_unref (ex);
 }
@@ -872,7 +615,7 @@ weft_openai_exchange_send (WeftOpenaiExchange *ex)
 {
   ex->holds_slot = TRUE;
   ex->timed_out = FALSE;
-  weft_openai_exchange_reset_stream (ex);
+  weft_openai_exchange_reset_answer (ex);
   ex->shard = weft_openai_pool_take (ex->client->pool, ex->like, ex->context);
   ex->message = weft_openai_request_new (ex->client, ex->body,
                                          weft_openai_shard_keeps_connections (ex->shard));
@@ -939,11 +682,7 @@ weft_openai_exchange_start (WeftOpenaiClient *client, SoupSession *like, GMainCo
   ex->done = done;
   ex->data = data;
   ex->buffer = g_byte_array_new ();
-  ex->sse_data = g_string_new (NULL);
-  ex->content = g_string_new (NULL);
-  ex->calls = g_array_new (FALSE, TRUE, sizeof (WeftOpenaiCallDelta));
-  g_array_set_clear_func (ex->calls, weft_openai_call_delta_clear);
-  ex->usage = -1;
+  ex->declared = -1;
   if (weft_openai_pool_ready (client->pool, like, context, client->url, &ex->ready,
                               weft_openai_exchange_pool_ready, ex))
     weft_openai_exchange_attempt (ex);

@@ -59,6 +59,8 @@ static const WeftOption weft_openai_options[] = {
   { "max_tpm", WEFT_OPTION_INT, "0", FALSE, "tokens per minute for this agent, all runs together (0: no limit)" },
   { "max_concurrency", WEFT_OPTION_INT, "0", FALSE,
     "requests in flight for this agent at once (0: as many as 3/4 of the open-file limit allows)" },
+  { "max_response_bytes", WEFT_OPTION_INT, "8388608", FALSE,
+    "the largest answer read, streamed or not (1024 to 1 GiB; default 8 MiB): a larger one fails the task" },
   WEFT_OPTION_END
 };
 
@@ -136,7 +138,8 @@ weft_openai_check_options (const WeftConfig *config, GError **error)
       || !weft_openai_check_range (config, "retry_base_ms", 0, 600000, error)
       || !weft_openai_check_range (config, "max_rpm", 0, G_MAXINT32, error)
       || !weft_openai_check_range (config, "max_tpm", 0, G_MAXINT32, error)
-      || !weft_openai_check_range (config, "max_concurrency", 0, G_MAXINT32, error))
+      || !weft_openai_check_range (config, "max_concurrency", 0, G_MAXINT32, error)
+      || !weft_openai_check_range (config, "max_response_bytes", 1024, 1 << 30, error))
     return FALSE;
   if (!(timeout_s >= 0 && timeout_s <= 86400))
     {
@@ -209,6 +212,7 @@ weft_openai_client_new (const WeftConfig *config, GError **error)
   client->retry_base_ms = (guint) weft_config_get_int (config, "retry_base_ms");
   client->stream = weft_config_get_bool (config, "stream");
   client->max_tokens = weft_config_has (config, "max_tokens") ? weft_config_get_int (config, "max_tokens") : 0;
+  client->max_response_bytes = (gsize) weft_config_get_int (config, "max_response_bytes");
   client->limiter = weft_openai_limiter_new (weft_config_get_int (config, "max_rpm"),
                                              weft_config_get_int (config, "max_tpm"),
                                              weft_config_get_int (config, "max_concurrency"));
@@ -532,12 +536,13 @@ weft_openai_job_call_tools (WeftOpenaiJob *job, JsonObject *message)
 /* Answers                                                                  */
 
 /* With response_format: the answer must parse and match the schema.  The
- * first mismatch is sent back once with the reason; the second fails. */
+ * first mismatch is sent back once with the reason; the second fails.
+ * The model's JSON is as hostile as any server's: weft_json_parse. */
 static void
 weft_openai_job_check_answer (WeftOpenaiJob *job, JsonObject *message, const char *content)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) value = json_from_string (content, &error);
+  g_autoptr(JsonNode) value = weft_json_parse (content, -1, &error);
   g_autofree char *correction = NULL;
 
   if (value != NULL && weft_openai_schema_validate (job->schema, value, &error))
@@ -545,8 +550,6 @@ weft_openai_job_check_answer (WeftOpenaiJob *job, JsonObject *message, const cha
       weft_openai_job_finish (job, content, NULL);
       return;
     }
-  if (value == NULL && error == NULL)
-    g_set_error_literal (&error, WEFT_ERROR, WEFT_ERROR_PARSE, "the answer is empty, not JSON");
   if (job->corrected)
     {
       weft_openai_job_fail (job, g_error_new (WEFT_ERROR, WEFT_ERROR_INVALID,

@@ -3,6 +3,7 @@
  *
  *   weft-openai.c          options, instance, messages, the tool loop
  *   weft-openai-http.c     one chat completion: HTTP, retries, streaming
+ *   weft-openai-answer.c   reading what a server answered (no network)
  *   weft-openai-limiter.c  requests/min, tokens/min and concurrency limits
  *   weft-openai-pool.c     the instance's SoupSessions, request deadlines
  *   weft-openai-schema.c   a small JSON-schema validator for response_format
@@ -110,6 +111,51 @@ void weft_openai_pool_remove_deadline (WeftOpenaiPool *pool, WeftOpenaiDeadline 
 gboolean weft_openai_schema_validate (JsonNode *schema, JsonNode *value, GError **error);
 
 /* ------------------------------------------------------------------------ */
+/* Answers: what a server sent, read without a network (tests, fuzzers)     */
+
+/* At most a few hundred characters of `text` (`length` bytes, any bytes)
+ * for an error message: valid UTF-8, blanks and control characters folded
+ * into single spaces, `secret` (may be NULL) redacted, "…" where it was
+ * cut.  "" when nothing but blanks is left. */
+char *weft_openai_excerpt (const char *text, gsize length, const char *secret);
+/* The server's own words from an error body, whatever its shape (JSON of
+ * the usual forms, HTML, nothing): an excerpt, never empty. */
+char *weft_openai_provider_message (const char *body, gsize length, const char *secret);
+/* The same from a parsed JSON error. */
+char *weft_openai_error_node_message (JsonNode *root, const char *secret);
+/* A whole (not streamed) answer, `length` bytes: the assistant message
+ * {"role", "content", "tool_calls"?} and the usage's total tokens (-1 when
+ * not given), or NULL with WEFT_ERROR_PARSE. */
+JsonObject *weft_openai_parse_answer (const char *body, gsize length, const char *secret,
+                                      gint64 *usage, GError **error);
+
+typedef struct _WeftOpenaiStream WeftOpenaiStream;
+
+/* A piece of streamed content; FALSE stops the stream (its consumer went
+ * away): nothing more is read from what was fed. */
+typedef gboolean (*WeftOpenaiChunkFunc) (const char *text, gpointer data);
+
+/* A streamed answer (server-sent events), fed as it arrives, at most
+ * `max_bytes` in all. */
+WeftOpenaiStream *weft_openai_stream_new  (gsize max_bytes, const char *secret,
+                                           WeftOpenaiChunkFunc chunk, gpointer data);
+void              weft_openai_stream_free (WeftOpenaiStream *stream);
+/* FALSE with WEFT_ERROR_PARSE on a malformed event, an error event, or
+ * more than max_bytes. */
+gboolean   weft_openai_stream_feed        (WeftOpenaiStream *stream, const guint8 *data, gsize size,
+                                           GError **error);
+gboolean   weft_openai_stream_is_stopped  (const WeftOpenaiStream *stream);
+/* Content was reported through `chunk`: the answer cannot be taken back. */
+gboolean   weft_openai_stream_has_emitted (const WeftOpenaiStream *stream);
+gint64     weft_openai_stream_get_usage   (const WeftOpenaiStream *stream);
+/* At the end of the body: the assistant message, or NULL with
+ * WEFT_ERROR_PARSE (the stream ended before [DONE], or its last event,
+ * not ended by an empty line, is malformed). */
+JsonObject *weft_openai_stream_finish     (WeftOpenaiStream *stream, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftOpenaiStream, weft_openai_stream_free)
+
+/* ------------------------------------------------------------------------ */
 /* Client: how to reach the provider; immutable once made (but for the
  * limiter and the pool, which only the engine loop touches), shared by refs */
 
@@ -125,6 +171,7 @@ typedef struct {
   guint retry_base_ms;
   gboolean stream;
   gint64 max_tokens;         /* for the token estimate; 0 when unset     */
+  gsize max_response_bytes;  /* the most of an answer read               */
   WeftOpenaiLimiter *limiter;
   WeftOpenaiPool *pool;
 } WeftOpenaiClient;
