@@ -4,12 +4,25 @@
  * dance, so it lives here once: stdin from an unlinked private file, a
  * process group per command, a kill of the whole group on cancellation or
  * timeout, a wait so that nothing lingers as a zombie, UTF-8 text out,
- * and bounds on what is kept of stdout and stderr. */
+ * and bounds on what is kept of stdout and stderr.
+ *
+ * The command is spawned with g_spawn_async_with_pipes_and_fds(), not
+ * GSubprocess: the group's id is the child's pid, which the spawn call
+ * writes into this thread's own variable before anything can read it.
+ * GSubprocess's only way to it, g_subprocess_get_identifier(), reads a
+ * field that GLib's worker thread clears, without a lock, when it reaps
+ * the child: a data race, and a group left unkilled when a command exits
+ * at once (the id read as 0).  Its exit is watched on the private context
+ * that reads its pipes, so nothing here is shared with another thread. */
 #include "weft-private.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixinputstream.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Enough of stderr to explain a failure; its end is where the complaint is. */
@@ -115,12 +128,13 @@ weft_command_child_setup (gpointer data)
   setpgid (0, 0);
 }
 
-/* "NAME=value" sets, a bare "NAME" unsets: see WeftCommand.env. */
-static void
-weft_command_apply_env (GSubprocessLauncher *launcher, const WeftCommand *command)
+/* The child's environment: ours (or none, with clear_env) with the
+ * command's changes, in order: "NAME=value" sets, a bare "NAME" unsets. */
+static char **
+weft_command_environ (const WeftCommand *command)
 {
-  if (command->clear_env)
-    g_subprocess_launcher_set_environ (launcher, (char *[]) { NULL });
+  char **env = command->clear_env ? g_new0 (char *, 1) : g_get_environ ();
+
   for (guint i = 0; command->env && command->env[i]; i++)
     {
       const char *entry = command->env[i];
@@ -129,54 +143,76 @@ weft_command_apply_env (GSubprocessLauncher *launcher, const WeftCommand *comman
 
       if (*name == '\0')
         continue;
-      if (eq)
-        g_subprocess_launcher_setenv (launcher, name, eq + 1, TRUE);
-      else
-        g_subprocess_launcher_unsetenv (launcher, name);
+      env = eq ? g_environ_setenv (env, name, eq + 1, TRUE) : g_environ_unsetenv (env, name);
     }
+  return env;
 }
 
-static GSubprocess *
-weft_command_spawn (const WeftCommand *command, GError **error)
-{
-  GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDERR_PIPE
-    | (command->discard_stdout ? G_SUBPROCESS_FLAGS_STDOUT_SILENCE : G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
-  g_autofree char *stdin_path = NULL;
+/* A started command.  Its pid is also its process group's id. */
+typedef struct {
+  GPid pid;
+  GInputStream *out;          /* NULL: stdout discarded */
+  GInputStream *err;
+} WeftCommandChild;
 
-  weft_command_apply_env (launcher, command);
-  if (command->cwd)
-    g_subprocess_launcher_set_cwd (launcher, command->cwd);
-  if (command->stdin_data)
-    {
-      stdin_path = weft_command_stdin_file (command->stdin_data, command->stdin_length, error);
-      if (stdin_path == NULL)
-        return NULL;
-      g_subprocess_launcher_set_stdin_file_path (launcher, stdin_path);
-    }
-  g_subprocess_launcher_set_child_setup (launcher, weft_command_child_setup, NULL, NULL);
-  GSubprocess *proc = g_subprocess_launcher_spawnv (launcher, command->argv, error);
-  if (stdin_path)
-    g_unlink (stdin_path);   /* the child holds it open */
-  return proc;
-}
-
-/* Kills the whole group -- by the id it was given at spawn, so that what
- * the command left running goes even when the command itself has exited
- * -- then reaps the command so that it never lingers as a zombie. */
 static void
-weft_command_kill (GSubprocess *proc, GPid pgid)
+weft_command_child_clear (WeftCommandChild *child)
 {
-  if (pgid > 0)
-    kill (-pgid, SIGKILL);
-  g_subprocess_force_exit (proc);
-  g_subprocess_wait (proc, NULL, NULL);
+  g_clear_object (&child->out);
+  g_clear_object (&child->err);
+}
+
+/* stdin's file, opened and unlinked at once: the child inherits the
+ * descriptor, and nothing is left on disk whatever happens next. */
+static int
+weft_command_open_stdin (const WeftCommand *command, GError **error)
+{
+  g_autofree char *path = weft_command_stdin_file (command->stdin_data, command->stdin_length,
+                                                   error);
+  int fd, saved;
+
+  if (path == NULL)
+    return -1;
+  fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  saved = errno;
+  g_unlink (path);
+  if (fd < 0)
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", path,
+                 g_strerror (saved));
+  return fd;
+}
+
+static gboolean
+weft_command_spawn (const WeftCommand *command, WeftCommandChild *child, GError **error)
+{
+  g_auto(GStrv) env = weft_command_environ (command);
+  int stdin_fd = -1, out_fd = -1, err_fd = -1;
+  /* Not reaped by GLib on its own: weft_command_wait watches for the exit. */
+  GSpawnFlags flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CLOEXEC_PIPES
+    | (strchr (command->argv[0], '/') ? 0 : G_SPAWN_SEARCH_PATH)
+    | (command->discard_stdout ? G_SPAWN_STDOUT_TO_DEV_NULL : 0);
+  gboolean ok;
+
+  if (command->stdin_data && (stdin_fd = weft_command_open_stdin (command, error)) < 0)
+    return FALSE;
+  ok = g_spawn_async_with_pipes_and_fds (command->cwd, command->argv, (const char * const *) env,
+                                         flags, weft_command_child_setup, NULL,
+                                         stdin_fd, -1, -1, NULL, NULL, 0, &child->pid, NULL,
+                                         command->discard_stdout ? NULL : &out_fd, &err_fd,
+                                         error);
+  if (stdin_fd >= 0)
+    close (stdin_fd);
+  if (!ok)
+    return FALSE;
+  child->out = out_fd >= 0 ? g_unix_input_stream_new (out_fd, TRUE) : NULL;
+  child->err = g_unix_input_stream_new (err_fd, TRUE);
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Waiting: stdout and stderr are read here, with async reads on a private
- * main context, rather than by g_subprocess_communicate(), so that each
- * can be bounded while it arrives. */
+ * main context, so that each can be bounded while it arrives; the child's
+ * exit is watched there too. */
 
 #define WEFT_COMMAND_CHUNK 16384
 
@@ -202,8 +238,10 @@ typedef struct {
 
 struct _WeftCommandWait {
   GMainContext *context;      /* private: where everything below happens */
-  GCancellable *cancellable;  /* ours: stops the reads and the wait at once */
-  guint pending;              /* reads and the wait still under way */
+  GCancellable *cancellable;  /* ours: stops the reads at once */
+  guint pending;              /* reads still under way */
+  gboolean reaped;            /* the child exited and was waited for */
+  int wait_status;            /* then: as waitpid() gives it */
   WeftCommandEnd end;         /* the first reason to stop */
   GError *error;              /* BROKEN: why */
   WeftCommandPipe out;
@@ -278,15 +316,12 @@ weft_command_read (WeftCommandPipe *pipe)
 }
 
 static void
-weft_command_waited (GObject *source, GAsyncResult *res, gpointer data)
+weft_command_exited (GPid pid, int status, gpointer data)
 {
   WeftCommandWait *wait = data;
-  g_autoptr(GError) error = NULL;
 
-  wait->pending--;
-  /* Only a cancellation ends a wait early (sometimes without an error). */
-  if (!g_subprocess_wait_finish (G_SUBPROCESS (source), res, &error))
-    weft_command_stop (wait, WEFT_COMMAND_CANCELLED);
+  wait->reaped = TRUE;
+  wait->wait_status = status;
 }
 
 static gboolean
@@ -334,16 +369,30 @@ weft_command_pipe_clear (WeftCommandPipe *pipe)
   g_clear_pointer (&pipe->chunk, g_free);
 }
 
+/* Kills the whole group -- by the id it was given at spawn, so that what
+ * the command left running goes even when the command itself has exited
+ * -- and the command itself, unless it was reaped (its pid may then be
+ * another process's). */
+static void
+weft_command_kill (WeftCommandWait *wait, GPid pid)
+{
+  kill (-pid, SIGKILL);
+  if (!wait->reaped)
+    kill (pid, SIGKILL);
+}
+
 /* Reads both pipes and waits for the command on a private main context:
  * the calling thread has no loop of its own, and the timeout needs one.
  * Returns when both pipes are at their end and the command has exited, or
- * as soon as something stops it. */
+ * as soon as something stops it, once the command is killed and reaped:
+ * it never lingers as a zombie. */
 static void
-weft_command_wait (WeftCommandWait *wait, GSubprocess *proc, const WeftCommand *command,
+weft_command_wait (WeftCommandWait *wait, WeftCommandChild *child, const WeftCommand *command,
                    GCancellable *cancellable)
 {
   g_autoptr(GMainContext) context = g_main_context_new ();
   g_autoptr(GSource) timer = command->timeout_ms ? g_timeout_source_new (command->timeout_ms) : NULL;
+  g_autoptr(GSource) exit_watch = g_child_watch_source_new (child->pid);
   gulong handler = 0;
 
   g_main_context_push_thread_default (context);
@@ -357,16 +406,18 @@ weft_command_wait (WeftCommandWait *wait, GSubprocess *proc, const WeftCommand *
       g_source_set_callback (timer, weft_command_timed_out, wait, NULL);
       g_source_attach (timer, context);
     }
-  weft_command_pipe_init (&wait->out, wait, g_subprocess_get_stdout_pipe (proc),
-                          command->max_output, FALSE);
-  weft_command_pipe_init (&wait->err, wait, g_subprocess_get_stderr_pipe (proc),
-                          command->max_stderr, TRUE);
-  wait->pending++;
-  g_subprocess_wait_async (proc, wait->cancellable, weft_command_waited, wait);
-  while (wait->pending > 0)
+  g_source_set_callback (exit_watch, G_SOURCE_FUNC (weft_command_exited), wait, NULL);
+  g_source_attach (exit_watch, context);
+  weft_command_pipe_init (&wait->out, wait, child->out, command->max_output, FALSE);
+  weft_command_pipe_init (&wait->err, wait, child->err, command->max_stderr, TRUE);
+  while (wait->pending > 0 || (!wait->reaped && wait->end == WEFT_COMMAND_RUNNING))
     g_main_context_iteration (context, TRUE);
   if (timer)
     g_source_destroy (timer);
+  if (wait->end != WEFT_COMMAND_RUNNING)
+    weft_command_kill (wait, child->pid);
+  while (!wait->reaped)
+    g_main_context_iteration (context, TRUE);
   /* Waits for a forward_cancel running on another thread: none comes
    * after this, and an idle it attached goes with the context. */
   if (handler)
@@ -395,13 +446,15 @@ weft_command_pipe_text (const WeftCommandPipe *pipe)
 }
 
 static void
-weft_command_fill (WeftCommandResult *result, WeftCommandWait *wait, GSubprocess *proc)
+weft_command_fill (WeftCommandResult *result, WeftCommandWait *wait)
 {
+  int status = wait->wait_status;
+
   result->stdout_text = weft_command_pipe_text (&wait->out);
   result->stderr_text = weft_command_pipe_text (&wait->err);
-  result->exited = g_subprocess_get_if_exited (proc);
-  result->exit_status = result->exited ? g_subprocess_get_exit_status (proc) : -1;
-  result->term_signal = g_subprocess_get_if_signaled (proc) ? g_subprocess_get_term_sig (proc) : 0;
+  result->exited = WIFEXITED (status);
+  result->exit_status = result->exited ? WEXITSTATUS (status) : -1;
+  result->term_signal = WIFSIGNALED (status) ? WTERMSIG (status) : 0;
 }
 
 static void
@@ -433,15 +486,6 @@ weft_command_set_error (const WeftCommand *command, const WeftCommandWait *wait,
     }
 }
 
-/* The group's id, taken before the command can be reaped. */
-static GPid
-weft_command_pgid (GSubprocess *proc)
-{
-  const char *id = g_subprocess_get_identifier (proc);
-
-  return id ? (GPid) g_ascii_strtoll (id, NULL, 10) : 0;
-}
-
 gboolean
 weft_command_run (const WeftCommand *command, GCancellable *cancellable,
                   WeftCommandResult *result, GError **error)
@@ -451,6 +495,7 @@ weft_command_run (const WeftCommand *command, GCancellable *cancellable,
   g_autofree char *display = weft_command_display (command->argv);
   g_autoptr(GError) local = NULL;
   WeftCommandWait wait = { 0 };
+  WeftCommandChild child = { 0 };
 
   memset (result, 0, sizeof *result);
   if (g_cancellable_is_cancelled (cancellable))
@@ -459,22 +504,18 @@ weft_command_run (const WeftCommand *command, GCancellable *cancellable,
                    "command \"%s\" was cancelled before it started", display);
       return FALSE;
     }
-  g_autoptr(GSubprocess) proc = weft_command_spawn (command, &local);
-  if (proc == NULL)
+  if (!weft_command_spawn (command, &child, &local))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "command \"%s\" could not start: %s",
                    display, local->message);
       return FALSE;
     }
-  GPid pgid = weft_command_pgid (proc);
-  weft_command_wait (&wait, proc, command, cancellable);
+  weft_command_wait (&wait, &child, command, cancellable);
   if (wait.end != WEFT_COMMAND_RUNNING)
-    {
-      weft_command_kill (proc, pgid);
-      weft_command_set_error (command, &wait, display, error);
-    }
+    weft_command_set_error (command, &wait, display, error);
   if (wait.end == WEFT_COMMAND_RUNNING || wait.end == WEFT_COMMAND_OVERFLOWED)
-    weft_command_fill (result, &wait, proc);
+    weft_command_fill (result, &wait);
+  weft_command_child_clear (&child);
   weft_command_pipe_clear (&wait.out);
   weft_command_pipe_clear (&wait.err);
   g_clear_error (&wait.error);

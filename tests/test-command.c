@@ -1,6 +1,8 @@
 /* test-command.c — weft_command_run(), the SDK's way to run a program. */
 #include "weft-test.h"
 
+#include <sys/wait.h>
+
 static gboolean
 run (const WeftCommand *command, GCancellable *cancellable, WeftCommandResult *result,
      GError **error)
@@ -240,6 +242,126 @@ test_discard_stdout (void)
   weft_command_result_clear (&result);
 }
 
+/* ---- many commands run and cancelled at once ------------------------------ */
+
+#define WEFT_TEST_WORKERS 12
+#define WEFT_TEST_COMMANDS_PER_WORKER 9
+
+/* Polls (no timing is asserted): a SIGKILL lands at once, but the kernel
+ * may take a moment on a loaded machine. */
+static void
+assert_killed (const char *pid_file)
+{
+  g_autofree char *text = NULL;
+  GPid pid;
+
+  /* Not written: cancelled before the shell got to it. */
+  if (!g_file_get_contents (pid_file, &text, NULL, NULL) || *g_strstrip (text) == '\0')
+    return;
+  pid = (GPid) g_ascii_strtoll (text, NULL, 10);
+  g_assert_cmpint (pid, >, 1);
+  for (guint i = 0; i < 15; i++)
+    if (process_gone (pid))
+      return;
+  g_error ("process %d of a cancelled command is still running", (int) pid);
+}
+
+typedef struct {
+  GCancellable *cancellable;
+  guint delay_ms;
+} Canceller;
+
+static gpointer
+cancel_after (gpointer data)
+{
+  Canceller *c = data;
+
+  g_usleep (c->delay_ms * 1000);
+  g_cancellable_cancel (c->cancellable);
+  return NULL;
+}
+
+/* One command of worker `w`: by turns one that exits at once (reaped while
+ * its runner may still be starting), one whose shell exits at once and
+ * leaves a child holding stdout, and one that runs until killed; the last
+ * two are cancelled from another thread after 0 to 20 ms, and every
+ * process of their group must be gone when weft_command_run returns.
+ * (With GSubprocess, the group's id was read after GLib's worker thread
+ * could reap the shell, racing with it: read as 0, and the group was not
+ * killed, so that the background sleep outlived the cancel.) */
+static void
+run_one (const char *dir, guint w, guint k)
+{
+  g_autofree char *pid_file = g_strdup_printf ("%s/pid-%u-%u", dir, w, k);
+  g_autofree char *leaves = g_strdup_printf ("sleep 300 & echo $! > %s; exit 0", pid_file);
+  g_autofree char *stays = g_strdup_printf ("echo $$ > %s; cat; sleep 30", pid_file);
+  const char *quick[] = { "true", NULL };
+  const char *left[] = { "sh", "-c", leaves, NULL };
+  const char *held[] = { "sh", "-c", stays, NULL };
+  guint kind = (w + k) % 3;
+  WeftCommand command = { .argv = kind == 0 ? quick : kind == 1 ? left : held,
+                          .stdin_data = kind == 2 ? "input" : NULL, .stdin_length = -1 };
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Canceller c = { cancellable, g_random_int_range (0, 21) };
+  GThread *thread = kind == 0 ? NULL : g_thread_new ("cancel", cancel_after, &c);
+  WeftCommandResult result;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = run (&command, cancellable, &result, &error);
+
+  if (thread)
+    g_thread_join (thread);
+  if (kind == 0)
+    {
+      g_assert_no_error (error);
+      g_assert_true (ok && weft_command_result_succeeded (&result));
+      weft_command_result_clear (&result);
+      return;
+    }
+  g_assert_false (ok);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED);
+  assert_killed (pid_file);
+}
+
+typedef struct {
+  const char *dir;
+  guint index;
+} Worker;
+
+static gpointer
+run_many (gpointer data)
+{
+  Worker *worker = data;
+
+  for (guint k = 0; k < WEFT_TEST_COMMANDS_PER_WORKER; k++)
+    run_one (worker->dir, worker->index, k);
+  return NULL;
+}
+
+/* Commands started, reaped, cancelled and killed on many threads at once:
+ * each group is killed whole, even when its first process exited at once,
+ * and no child is left unreaped. */
+static void
+test_concurrent_cancel (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("weft-test-command-XXXXXX", &error);
+  Worker workers[WEFT_TEST_WORKERS];
+  GThread *threads[WEFT_TEST_WORKERS];
+  int status;
+
+  g_assert_no_error (error);
+  for (guint w = 0; w < WEFT_TEST_WORKERS; w++)
+    {
+      workers[w] = (Worker) { dir, w };
+      threads[w] = g_thread_new ("worker", run_many, &workers[w]);
+    }
+  for (guint w = 0; w < WEFT_TEST_WORKERS; w++)
+    g_thread_join (threads[w]);
+  /* Every command was waited for: no zombie of ours is left. */
+  g_assert_cmpint (waitpid (-1, &status, WNOHANG), <=, 0);
+  weft_test_remove_dir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -255,5 +377,6 @@ main (int argc, char **argv)
   g_test_add_func ("/command/max-output-exact", test_max_output_exact);
   g_test_add_func ("/command/max-stderr", test_max_stderr);
   g_test_add_func ("/command/discard-stdout", test_discard_stdout);
+  g_test_add_func ("/command/concurrent-cancel", test_concurrent_cancel);
   return g_test_run ();
 }
