@@ -496,7 +496,8 @@ test_bad_streams (Fixture *f, gconstpointer data)
 /* Tool-call arguments                                                      */
 
 /* Arguments that are not an object, nested too deep, 1e999, 2^64, a key
- * twice: each goes back to the model as the tool's error; the task goes on. */
+ * twice, a bad escape: each goes back to the model as the tool's error, in
+ * valid UTF-8; the task goes on. */
 static void
 test_hostile_arguments (Fixture *f, gconstpointer data)
 {
@@ -505,11 +506,13 @@ test_hostile_arguments (Fixture *f, gconstpointer data)
   const char *args[] = {
     open, "{\"n\": 1e999}", "{\"n\": 18446744073709551616}", "[1]", "\"text\"", "{\"n\": 1, \"n\": 2}",
     "{\"n\": ", "",
+    /* The core quotes the byte after the backslash, half a character. */
+    "{\"q\": \"\\\xf0\x9f\x98\x80\"}",
   };
   const char *why[] = {
     "nested deeper than 64 levels", "too large for a double", "does not fit in 64 bits",
     "not a JSON object", "not a JSON object", "duplicate key \"n\"", "expected a JSON value",
-    "no JSON value",
+    "no JSON value", "is not a JSON escape",
   };
 
   json_builder_begin_array (b);

@@ -192,24 +192,31 @@ weft_openai_provider_message (const char *body, gsize length, const char *secret
 
 /* The check's words about a JSON text a server sent, at most a few
  * hundred characters: the start (where) and the end (why) of a long one,
- * whose middle is a path through many levels. */
+ * whose middle is a path through many levels.  The path quotes the text's
+ * keys, which may hold the key: redacted first. */
 static char *
-weft_openai_shorten (const char *message)
+weft_openai_shorten (const char *message, const char *secret)
 {
-  glong n = g_utf8_strlen (message, -1);
+  /* Tidied too: the check may quote a byte of the text as it is. */
+  g_autoptr(GString) text = weft_openai_tidy (message, strlen (message));
+  glong n;
   const char *head_end, *tail;
 
+  if (secret != NULL && secret[0] != '\0')
+    weft_openai_redact (text, secret);
+  n = g_utf8_strlen (text->str, -1);
   if (n <= WEFT_OPENAI_EXCERPT_CHARS)
-    return g_strdup (message);
-  head_end = g_utf8_offset_to_pointer (message, WEFT_OPENAI_EXCERPT_CHARS / 3);
-  tail = g_utf8_offset_to_pointer (message, n - WEFT_OPENAI_EXCERPT_CHARS * 2 / 3);
-  return g_strdup_printf ("%.*s…%s", (int) (head_end - message), message, tail);
+    return g_string_free (g_steal_pointer (&text), FALSE);
+  head_end = g_utf8_offset_to_pointer (text->str, WEFT_OPENAI_EXCERPT_CHARS / 3);
+  tail = g_utf8_offset_to_pointer (text->str, n - WEFT_OPENAI_EXCERPT_CHARS * 2 / 3);
+  return g_strdup_printf ("%.*s…%s", (int) (head_end - text->str), text->str, tail);
 }
 
 static void
-weft_openai_set_json_error (GError **error, const char *what, const GError *cause)
+weft_openai_set_json_error (GError **error, const char *what, const GError *cause,
+                            const char *secret)
 {
-  g_autofree char *said = weft_openai_shorten (cause->message);
+  g_autofree char *said = weft_openai_shorten (cause->message, secret);
 
   g_set_error (error, WEFT_ERROR, WEFT_ERROR_PARSE, "%s: %s", what, said);
 }
@@ -251,6 +258,14 @@ weft_openai_message_new (const char *content, JsonArray *tool_calls /* transfer 
   else if (tool_calls != NULL)
     json_array_unref (tool_calls);
   return message;
+}
+
+char *
+weft_openai_tool_result_text (const char *result, const GError *error)
+{
+  g_autofree char *valid = g_utf8_make_valid (error ? error->message : result ? result : "", -1);
+
+  return error ? g_strconcat ("error: ", valid, NULL) : g_steal_pointer (&valid);
 }
 
 static gint64
@@ -351,7 +366,7 @@ weft_openai_parse_answer (const char *body, gsize length, const char *secret, gi
   if (node == NULL)
     {
       g_autofree char *start = weft_openai_excerpt (body, MIN (length, 60), secret);
-      g_autofree char *why = weft_openai_shorten (local->message);
+      g_autofree char *why = weft_openai_shorten (local->message, secret);
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_PARSE,
                    "the answer is not JSON weft accepts: %s (it starts \"%s%s\")", why, start,
                    length > 60 ? "…" : "");
@@ -547,7 +562,7 @@ weft_openai_stream_event (WeftOpenaiStream *s, const char *data, gsize length, G
   node = weft_json_parse (data, (gssize) length, &local);
   if (node == NULL)
     {
-      weft_openai_set_json_error (error, "a streamed event is not JSON", local);
+      weft_openai_set_json_error (error, "a streamed event is not JSON", local, s->secret);
       return FALSE;
     }
   root = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
@@ -633,17 +648,16 @@ weft_openai_stream_feed (WeftOpenaiStream *s, const guint8 *data, gsize size, GE
   return TRUE;
 }
 
-gboolean
-weft_openai_stream_is_stopped (const WeftOpenaiStream *s)
-{
-  return s->stopped;
-}
-
 JsonObject *
 weft_openai_stream_finish (WeftOpenaiStream *s, GError **error)
 {
   JsonArray *calls;
 
+  if (s->stopped)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED, "the stream was stopped");
+      return NULL;
+    }
   /* A last line and event the server did not end: taken as they are. */
   if (s->line->len > 0
       && !weft_openai_stream_line (s, (const char *) s->line->data, s->line->len, error))

@@ -398,7 +398,13 @@ weft_openai_exchange_complete (WeftOpenaiExchange *ex)
                                             ex->client->api_key, &usage, &error);
       if (ex->streaming)
         usage = weft_openai_stream_get_usage (ex->parser);
-      if (message == NULL)
+      /* The stream's last piece, reported as a step, may have aborted it. */
+      if (ex->finished)
+        {
+          g_clear_pointer (&message, json_object_unref);
+          weft_openai_exchange_end_attempt (ex, -1);
+        }
+      else if (message == NULL)
         weft_openai_exchange_malformed (ex, error->message);
       else
         weft_openai_exchange_succeed (ex, message, usage);

@@ -494,8 +494,7 @@ weft_openai_job_tool_done (WeftTask *task, const char *result, const GError *err
   WeftOpenaiJob *job = slot->job;
 
   if (job->task != NULL)
-    weft_openai_job_tool_returned (job, slot->index,
-                                   error ? g_strdup_printf ("error: %s", error->message) : g_strdup (result));
+    weft_openai_job_tool_returned (job, slot->index, weft_openai_tool_result_text (result, error));
   weft_openai_job_unref (job);
   g_free (slot);
 }
@@ -525,7 +524,7 @@ weft_openai_job_call_tools (WeftOpenaiJob *job, JsonObject *message)
         continue;
       /* An unknown tool or arguments that are not an object: the model is
        * told, as it is of a tool's own error. */
-      weft_openai_job_tool_returned (job, i, g_strdup_printf ("error: %s", error->message));
+      weft_openai_job_tool_returned (job, i, weft_openai_tool_result_text (NULL, error));
       weft_openai_job_unref (job);
       g_free (slot);
     }

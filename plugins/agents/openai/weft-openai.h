@@ -129,6 +129,11 @@ char *weft_openai_error_node_message (JsonNode *root, const char *secret);
 JsonObject *weft_openai_parse_answer (const char *body, gsize length, const char *secret,
                                       gint64 *usage, GError **error);
 
+/* What the model is told of a tool call: its result, or "error: " and why
+ * it failed; valid UTF-8 either way (a tool's words, or the core's about
+ * the model's arguments, may quote bytes as they came). */
+char *weft_openai_tool_result_text (const char *result, const GError *error);
+
 typedef struct _WeftOpenaiStream WeftOpenaiStream;
 
 /* A piece of streamed content; FALSE stops the stream (its consumer went
@@ -144,13 +149,13 @@ void              weft_openai_stream_free (WeftOpenaiStream *stream);
  * more than max_bytes. */
 gboolean   weft_openai_stream_feed        (WeftOpenaiStream *stream, const guint8 *data, gsize size,
                                            GError **error);
-gboolean   weft_openai_stream_is_stopped  (const WeftOpenaiStream *stream);
 /* Content was reported through `chunk`: the answer cannot be taken back. */
 gboolean   weft_openai_stream_has_emitted (const WeftOpenaiStream *stream);
 gint64     weft_openai_stream_get_usage   (const WeftOpenaiStream *stream);
 /* At the end of the body: the assistant message, or NULL with
  * WEFT_ERROR_PARSE (the stream ended before [DONE], or its last event,
- * not ended by an empty line, is malformed). */
+ * not ended by an empty line, is malformed), or WEFT_ERROR_CANCELLED when
+ * `chunk` stopped it. */
 JsonObject *weft_openai_stream_finish     (WeftOpenaiStream *stream, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftOpenaiStream, weft_openai_stream_free)
