@@ -291,6 +291,26 @@ test_numbers_and_nul (Fixture *f, gconstpointer data)
     }
 }
 
+/* What the fuzzer found: a member name holding the key, quoted by the
+ * check's path; a bad escape whose byte is a control character or half a
+ * character, quoted as it is. */
+static void
+test_fuzz_findings (Fixture *f, gconstpointer data)
+{
+  const char *bodies[] = {
+    "{\"choices\": [{\"message\": {\"" SECRET "\" 1}}]}",
+    "{\"model\": \"m\\\x01\", \"choices\": []}",
+    "{\"model\": \"m\\\xf0\x9f\x98\x80\", \"choices\": []}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
+    {
+      push_raw (f, 200, "application/json", bodies[i], -1);
+      g_autoptr(WeftRun) run = run_one (f, "\"api_key\": \"" SECRET "\"", "Hi");
+      weft_test_assert_contains (task_error (run), "the answer is not JSON weft accepts: line 1, column ");
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Errors of every shape                                                    */
 
@@ -688,6 +708,7 @@ main (int argc, char **argv)
   ADD ("deep/answer", test_deep_answer);
   ADD ("deep/structured-output", test_deep_structured_output);
   ADD ("numbers-and-nul", test_numbers_and_nul);
+  ADD ("fuzz-findings", test_fuzz_findings);
   ADD ("error-shapes", test_error_shapes);
   ADD ("huge-error", test_huge_error);
   ADD ("too-large", test_too_large);
