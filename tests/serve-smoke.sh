@@ -237,6 +237,22 @@ expect 400 "kickoff without a body"
 grep -q 'missing input' <<<"$body" || fail "kickoff without a body: not the missing input: $body"
 step "404 and 400 answered with the error shape"
 
+# Limits: a body over --max-body is refused before it is read, chunked or
+# not; a URL over --max-url is a 414, not a dropped connection.
+head -c 2000000 /dev/zero >"$tmp/big"
+request POST "$base/v1/flows/smoke/runs" -H 'Expect:' --data-binary @"$tmp/big"
+expect 413 "a 2 MB body"
+request POST "$base/v1/flows/smoke/runs" -H 'Transfer-Encoding: chunked' --data-binary @"$tmp/big"
+expect 413 "a 2 MB chunked body"
+grep -q '^{"status":413,"error":"' <<<"$body" || fail "413 body is not the error shape: $body"
+request GET "$base/v1/runs/$(head -c 9000 /dev/zero | tr '\0' a)"
+expect 414 "a 9000-byte URL"
+rc=0
+"$weft" serve --flows "$tmp/flows" --max-body 0 2>"$tmp/options.err" || rc=$?
+[ "$rc" -eq 2 ] && grep -qF -- '--max-body must be from 1 to 1073741824, not 0' "$tmp/options.err" \
+  || fail "--max-body 0: expected exit 2 naming the option, got $rc: $(cat "$tmp/options.err")"
+step "413 before the body (chunked too), 414, and --max-body 0 refused"
+
 # ---- a server with a token ---------------------------------------------------------
 
 token="smoke-$RANDOM-$RANDOM"
