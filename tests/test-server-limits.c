@@ -26,6 +26,11 @@ static const char noop_flow[] =
   "{\"name\": \"noop\", \"agents\": {\"n\": {\"plugin\": \"noop\"}},"
   " \"tasks\": [{\"name\": \"t\", \"agent\": \"n\", \"description\": \"x\"}]}";
 
+/* Runs for 2.5 s: longer than the short timeouts below. */
+static const char slow_flow[] =
+  "{\"name\": \"slow\", \"agents\": {\"a\": {\"plugin\": \"test-agent\", \"sleep_ms\": 2500}},"
+  " \"tasks\": [{\"name\": \"t\", \"agent\": \"a\", \"description\": \"x\"}]}";
+
 typedef struct {
   WeftEngine *engine;
   WeftServer *server;
@@ -38,11 +43,14 @@ fixture_set_up (Fixture *f, gconstpointer data)
   const WeftServerOptions *options = data;
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftFlow) flow = NULL;
+  g_autoptr(WeftFlow) slow = NULL;
 
   f->engine = weft_test_engine_new (2);
   f->server = weft_server_new (f->engine, options);
   flow = weft_test_flow (f->engine, noop_flow);
+  slow = weft_test_flow (f->engine, slow_flow);
   g_assert_true (weft_server_add_flow (f->server, flow, &error));
+  g_assert_true (weft_server_add_flow (f->server, slow, &error));
   g_assert_true (weft_server_listen (f->server, "127.0.0.1:0", &error));
   g_assert_no_error (error);
   f->port = weft_server_get_port (f->server);
@@ -392,6 +400,36 @@ test_slow_requests (Fixture *f, gconstpointer data)
   raw_assert_closed (slow_head);
 }
 
+/* Nothing is timed while a response is written: an event stream outlives
+ * every timeout. */
+static void
+test_stream_outlives_timeouts (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GSocket) socket = raw_connect (f->port);
+  g_autoptr(GString) stream = g_string_new (NULL);
+  g_autofree char *body = NULL;
+  g_autoptr(JsonNode) json = NULL;
+  char buffer[4096];
+
+  raw_send_text (socket, "POST /v1/flows/slow/runs HTTP/1.1\r\nHost: x\r\n"
+                         "Content-Length: 0\r\n\r\n");
+  g_assert_cmpuint (raw_response (socket, &body), ==, SOUP_STATUS_ACCEPTED);
+  json = json_from_string (body, NULL);
+  g_autofree char *get = g_strdup_printf (
+    "GET /v1/runs/%s/events HTTP/1.1\r\nHost: x\r\n\r\n",
+    json_object_get_string_member (json_node_get_object (json), "run_id"));
+  raw_send_text (socket, get);
+  while (strstr (stream->str, "event: run.completed") == NULL)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, &error);
+      if (n <= 0)
+        g_error ("the event stream ended before run.completed (%s): %s",
+                 error ? error->message : "closed", stream->str);
+      g_string_append_len (stream, buffer, n);
+    }
+}
+
 /* ---- the number of connections -------------------------------------------------------- */
 
 static const WeftServerOptions two_connections_options = { .max_connections = 2 };
@@ -630,6 +668,8 @@ main (int argc, char **argv)
               test_idle_connections_closed, fixture_tear_down);
   g_test_add ("/server-limits/slow-requests", Fixture, &quick_options, fixture_set_up,
               test_slow_requests, fixture_tear_down);
+  g_test_add ("/server-limits/stream-outlives-timeouts", Fixture, &quick_options,
+              fixture_set_up, test_stream_outlives_timeouts, fixture_tear_down);
   g_test_add ("/server-limits/connection-cap", Fixture, &two_connections_options,
               fixture_set_up, test_connection_cap, fixture_tear_down);
   g_test_add ("/server-limits/error-shapes", Fixture, NULL, fixture_set_up, test_error_shapes,
