@@ -1640,52 +1640,51 @@ weft_sqlite_list_runs (gpointer instance, guint limit, GError **error)
   return node;
 }
 
-/* A run's tasks as its events tell them: a task's last attempt started
- * (`attempts`), its attempts that failed (`failures`: task.retrying and
- * task.failed) and its first start.  The row of a task that only started
- * may have waited in the writer's memory (Writing, docs/store.md) when
- * its process died, while its task.started was committed: what resume
- * reads must not lag its events, or it would start that attempt again.
- * Events are told apart by the start of their JSON ({"type":"...), so
- * that only these three kinds are parsed. */
-#define WEFT_SQLITE_TASK_EVENTS \
-  "ev AS (SELECT json_extract (e.json, '$.task') AS name," \
-  "  substr (e.json, 10, 13) = 'task.started\"' AS started," \
-  "  json_extract (e.json, '$.attempt') AS attempt," \
-  "  json_extract (e.json, '$.wall_us') AS wall_us, e.key AS key" \
-  "  FROM run r JOIN event_rows e ON e.key BETWEEN r.lo AND r.hi" \
-  "  WHERE substr (e.json, 10, 13) = 'task.started\"'" \
-  "     OR substr (e.json, 10, 14) = 'task.retrying\"'" \
-  "     OR substr (e.json, 10, 12) = 'task.failed\"')," \
-  "told AS (SELECT name, max (CASE WHEN started THEN attempt END) AS attempts," \
-  "  sum (NOT started) AS failures, min (CASE WHEN started THEN wall_us END) AS first_start," \
-  "  min (key) AS key FROM ev GROUP BY name)"
-
-/* In key order, the order the run reached them.  A row that lags its
- * events (an attempt started since it was written) is the attempt in
- * flight; a task known only from its events gets the key the writer
- * would have given it (the seq of its first event). */
+/* A run's tasks, from their rows and from their events.  The row of a
+ * task that had only started may have been waiting in the writer's memory
+ * (Writing, docs/store.md) when its process died, while its task.started
+ * was committed: what resume reads must not lag the events, or it would
+ * start that attempt again.  So each task's `attempts` is the last it
+ * started as its events tell, and `failures` the count of its
+ * task.retrying and task.failed; a row behind its events is the attempt
+ * in flight (running), and a task known only from its events is running,
+ * with the key the writer would have given it (the seq of its first
+ * event).  Events are told apart by the start of their JSON
+ * ({"type":"...), so that only these three kinds are parsed.  One pass
+ * over both, grouped by name: joining them by name cost a scan per task. */
 static const char weft_sqlite_tasks_sql[] =
   "WITH run AS (SELECT id << 32 AS lo, (id << 32) + 4294967295 AS hi FROM run_rows"
-  "  WHERE run_id = ?1), " WEFT_SQLITE_TASK_EVENTS ", "
-  "rows AS (SELECT t.* FROM run r JOIN task_rows t ON t.key BETWEEN r.lo AND r.hi) "
-  "SELECT name, status, output, error, attempts, failures, started_wall_us, finished_wall_us "
-  "FROM ("
-  "  SELECT t.key AS key, t.name AS name,"
-  "    CASE WHEN d.attempts > t.attempts THEN 'running' ELSE t.status END AS status,"
-  "    CASE WHEN d.attempts > t.attempts THEN NULL ELSE t.output END AS output,"
-  "    CASE WHEN d.attempts > t.attempts THEN NULL ELSE t.error END AS error,"
-  "    max (t.attempts, coalesce (d.attempts, 0)) AS attempts,"
-  "    coalesce (d.failures, 0) AS failures,"
-  "    coalesce (t.started_wall_us, d.first_start) AS started_wall_us,"
-  "    CASE WHEN d.attempts > t.attempts THEN NULL ELSE t.finished_wall_us END"
-  "      AS finished_wall_us"
-  "  FROM rows t LEFT JOIN told d ON d.name = t.name"
+  "  WHERE run_id = ?1), "
+  "told AS (SELECT json_extract (e.json, '$.task') AS name, e.key AS key,"
+  "    substr (e.json, 10, 13) = 'task.started\"' AS started,"
+  "    json_extract (e.json, '$.attempt') AS attempt,"
+  "    json_extract (e.json, '$.wall_us') AS wall_us"
+  "  FROM run r JOIN event_rows e ON e.key BETWEEN r.lo AND r.hi"
+  "  WHERE substr (e.json, 10, 13) = 'task.started\"'"
+  "     OR substr (e.json, 10, 14) = 'task.retrying\"'"
+  "     OR substr (e.json, 10, 12) = 'task.failed\"'), "
+  "facts AS (SELECT t.name AS name, t.key AS key, 1 AS has_row, t.status AS status,"
+  "    t.output AS output, t.error AS error, t.attempts AS row_attempts,"
+  "    t.started_wall_us AS row_start, t.finished_wall_us AS finished,"
+  "    NULL AS attempt, 0 AS failed, NULL AS first_start"
+  "  FROM run r JOIN task_rows t ON t.key BETWEEN r.lo AND r.hi"
   "  UNION ALL"
-  "  SELECT d.key, d.name, 'running', NULL, NULL, d.attempts, d.failures, d.first_start, NULL"
-  "  FROM told d WHERE d.attempts IS NOT NULL"
-  "    AND NOT EXISTS (SELECT 1 FROM rows t WHERE t.name = d.name)"
-  ") ORDER BY key";
+  "  SELECT name, key, 0, NULL, NULL, NULL, NULL, NULL, NULL,"
+  "    CASE WHEN started THEN attempt END, NOT started, CASE WHEN started THEN wall_us END"
+  "  FROM told), "
+  "task AS (SELECT name, min (key) AS key, max (has_row) AS has_row, max (status) AS status,"
+  "    max (output) AS output, max (error) AS error,"
+  "    coalesce (max (row_attempts), 0) AS row_attempts, max (attempt) AS attempt,"
+  "    sum (failed) AS failures, coalesce (max (row_start), min (first_start)) AS started,"
+  "    max (finished) AS finished,"
+  "    max (attempt) > coalesce (max (row_attempts), 0) AS behind"
+  "  FROM facts GROUP BY name) "
+  "SELECT name, CASE WHEN behind THEN 'running' ELSE status END AS status,"
+  "  CASE WHEN behind THEN NULL ELSE output END AS output,"
+  "  CASE WHEN behind THEN NULL ELSE error END AS error,"
+  "  max (row_attempts, coalesce (attempt, 0)) AS attempts, failures,"
+  "  started AS started_wall_us, CASE WHEN behind THEN NULL ELSE finished END AS finished_wall_us "
+  "FROM task WHERE has_row OR attempt IS NOT NULL ORDER BY key";
 
 static gboolean
 weft_sqlite_add_tasks (WeftSqlite *self, sqlite3 *db, const char *run_id, JsonBuilder *b,
