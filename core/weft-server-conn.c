@@ -67,6 +67,7 @@ struct _WeftServerConn {
 };
 
 G_DEFINE_FINAL_TYPE (WeftServerConn, weft_server_conn, G_TYPE_IO_STREAM)
+
 static GQuark
 weft_server_conn_quark (void)
 {
