@@ -45,23 +45,19 @@ weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
    * chunked or not, before reading past it. */
   g_autoptr(GBytes) bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
 
   /* No body at all is an empty object: a kickoff needs nothing more. */
   if (g_bytes_get_size (bytes) == 0)
     return json_object_new ();
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (bytes, NULL),
-                                   (gssize) g_bytes_get_size (bytes), &error))
+  g_autoptr(JsonNode) root = weft_json_parse (g_bytes_get_data (bytes, NULL),
+                                              (gssize) g_bytes_get_size (bytes), &error);
+  if (root == NULL)
     {
-      const char *m = error->message;
-      if (g_str_has_prefix (m, "<data>:"))
-        m += strlen ("<data>:");
       weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "malformed JSON in the body: %s",
-                               m);
+                               error->message);
       return NULL;
     }
-  JsonNode *root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
                                "the body must be a JSON object, not %s", weft_json_describe (root));
@@ -75,8 +71,9 @@ weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
     if (!g_strv_contains (allowed, key))
       {
         g_autofree char *known = g_strjoinv (", ", (char **) allowed);
+        g_autofree char *shown = weft_json_quote_for_message (key, 40);
         weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                                 "unknown member \"%s\" in the body (known: %s)", key, known);
+                                 "unknown member %s in the body (known: %s)", shown, known);
         return NULL;
       }
   return json_object_ref (obj);

@@ -66,6 +66,7 @@ test_json_deep_nesting (void)
   for (guint k = 0; k < WEFT_JSON_MAX_DEPTH; k++)
     g_string_append_c (ok, ']');
   g_autoptr(JsonNode) node = assert_parses (ok->str);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
   g_string_prepend_c (ok, '[');
   g_string_append_c (ok, ']');
   /* The path shows its first levels and its last. */
@@ -164,6 +165,7 @@ test_json_duplicate_keys (void)
 
   /* The same key in two objects is no duplicate. */
   g_autoptr(JsonNode) two = assert_parses ("[{\"a\": 1}, {\"a\": 2, \"b\": {\"a\": 3}}]");
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (two)), ==, 2);
 }
 
 static void

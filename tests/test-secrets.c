@@ -303,6 +303,7 @@ test_secrets_redact (Fixture *f, gconstpointer data)
   g_autoptr(WeftEngine) engine = weft_test_engine_new (1);
   g_autofree char *flow_text = leaky_flow (f, FALSE);
   g_autoptr(WeftFlow) flow = weft_test_flow (engine, flow_text);
+  g_assert_nonnull (flow);
   g_autofree char *a = weft_secrets_redact ("x " SECRET_URL " y " SECRET_URL);
   g_autofree char *none = weft_secrets_redact ("nothing to hide");
 
