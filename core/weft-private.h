@@ -319,7 +319,8 @@ struct _WeftRun {
   gint64 started_us;
   gint64 finished_us;
   gboolean resumed;           /* continues a stored run */
-  gboolean has_preset;        /* some tasks were settled from `completed` */
+  gboolean has_preset;        /* some tasks were settled before it started: from
+                               * `completed`, or kept as a resume found them */
   gint64 created_wall_us;
   gint64 started_wall_us;
   WeftRunDoneFunc done;       /* called on the loop once finished */

@@ -116,21 +116,91 @@ weft_run_stored_count (JsonObject *task, const char *member, gint64 fallback, gu
   return TRUE;
 }
 
-/* A resumed run numbers each task's attempts after the stored ones, so
- * that an attempt in flight when the process died is run again as a new
- * attempt, never as a second event of the same one.  Only the attempts
- * that failed count against the task's retries; a store that does not
- * say which did has all of them counted. */
-static gboolean
-weft_run_restore_attempts (WeftRun *run, JsonArray *stored, GError **error)
+/* The stored task's status, when it is an end: the stored run had settled
+ * the task, and a resume keeps it so (completed ones come through
+ * `completed`, with their outputs).  PENDING for the rest. */
+static WeftStatus
+weft_run_stored_end (JsonObject *task)
 {
+  static const WeftStatus ends[] = {
+    WEFT_STATUS_FAILED, WEFT_STATUS_SKIPPED, WEFT_STATUS_CANCELLED,
+  };
+  JsonNode *node = json_object_get_member (task, "status");
+  const char *status = node && JSON_NODE_HOLDS_VALUE (node)
+                       && json_node_get_value_type (node) == G_TYPE_STRING
+                       ? json_node_get_string (node) : NULL;
+
+  for (guint k = 0; status != NULL && k < G_N_ELEMENTS (ends); k++)
+    if (g_str_equal (status, weft_status_to_string (ends[k])))
+      return ends[k];
+  return WEFT_STATUS_PENDING;
+}
+
+static const char *
+weft_run_stored_string (JsonObject *task, const char *member)
+{
+  JsonNode *node = json_object_get_member (task, member);
+
+  return node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
+         ? json_node_get_string (node) : NULL;
+}
+
+/* A task the stored run had failed, skipped or cancelled stays so, with
+ * no event (its end is stored): running it again would store a second
+ * end, and a second task.skipped of what it had skipped.  A stored
+ * failure fails the resumed run as it would have failed the dead one: the
+ * earliest (`*first_failed_wall_us`) is the run's error. */
+static void
+weft_run_keep_ended (WeftRun *run, guint i, WeftStatus end, JsonObject *task,
+                     gint64 *first_failed_wall_us)
+{
+  static const char *const defaults[] = {
+    [WEFT_STATUS_FAILED] = "failed", [WEFT_STATUS_SKIPPED] = "skipped",
+    [WEFT_STATUS_CANCELLED] = "cancelled",
+  };
+  static const WeftErrorCode codes[] = {
+    [WEFT_STATUS_FAILED] = WEFT_ERROR_FAILED, [WEFT_STATUS_SKIPPED] = WEFT_ERROR_SKIPPED,
+    [WEFT_STATUS_CANCELLED] = WEFT_ERROR_CANCELLED,
+  };
+  WeftTaskState *st = &run->tasks[i];
+  const char *why = weft_run_stored_string (task, "error");
+  JsonNode *wall = json_object_get_member (task, "finished_wall_us");
+  gint64 finished = wall && JSON_NODE_HOLDS_VALUE (wall)
+                    && json_node_get_value_type (wall) == G_TYPE_INT64
+                    ? json_node_get_int (wall) : G_MAXINT64;
+
+  if (why == NULL)
+    why = defaults[end];
+  st->status = end;
+  st->error = g_error_new (WEFT_ERROR, codes[end], "%s", why);
+  run->n_finished++;
+  run->has_preset = TRUE;
+  if (end == WEFT_STATUS_FAILED && (run->error == NULL || finished < *first_failed_wall_us))
+    {
+      g_clear_error (&run->error);
+      run->error = g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "task \"%s\" failed: %s",
+                                run->flow->tasks[i].name, why);
+      *first_failed_wall_us = finished;
+    }
+}
+
+/* A resumed run goes on from the stored one's tasks.  Those that ended
+ * (failed, skipped, cancelled) stay as they ended; the others number
+ * their attempts after the stored ones, so that an attempt in flight
+ * when the process died is run again as a new attempt, never as a second
+ * event of the same one.  Only the attempts that failed count against
+ * the task's retries; a store that does not say which did has all of
+ * them counted. */
+static gboolean
+weft_run_restore_stored (WeftRun *run, JsonArray *stored, GError **error)
+{
+  gint64 first_failed_wall_us = G_MAXINT64;
+
   for (guint k = 0; k < json_array_get_length (stored); k++)
     {
       JsonNode *node = json_array_get_element (stored, k);
       JsonObject *task = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      JsonNode *name_node = task ? json_object_get_member (task, "name") : NULL;
-      const char *name = name_node && JSON_NODE_HOLDS_VALUE (name_node)
-                         ? json_node_get_string (name_node) : NULL;
+      const char *name = task ? weft_run_stored_string (task, "name") : NULL;
       guint i = name ? GPOINTER_TO_UINT (g_hash_table_lookup (run->flow->task_index, name)) : 0;
       guint attempts = 0, failures = 0;
 
@@ -157,6 +227,9 @@ weft_run_restore_attempts (WeftRun *run, JsonArray *stored, GError **error)
         }
       run->tasks[i - 1].attempts = attempts;
       run->tasks[i - 1].failures = MIN (failures, attempts);
+      WeftStatus end = weft_run_stored_end (task);
+      if (end != WEFT_STATUS_PENDING && run->tasks[i - 1].status == WEFT_STATUS_PENDING)
+        weft_run_keep_ended (run, i - 1, end, task, &first_failed_wall_us);
     }
   return TRUE;
 }
@@ -209,7 +282,7 @@ weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
   run->created_wall_us = g_get_real_time ();
   if ((options->completed && !weft_run_preset (run, options->completed, error))
       || (run->resumed && options->stored_tasks
-          && !weft_run_restore_attempts (run, options->stored_tasks, error))
+          && !weft_run_restore_stored (run, options->stored_tasks, error))
       || (run->resumed && !weft_flow_claim_run (flow, run->id, error)))
     {
       weft_run_unref (run);
@@ -674,6 +747,53 @@ weft_run_emit_start (WeftRun *run)
       weft_run_emit (run, WEFT_EVENT_TASK_COMPLETED, i, run->tasks[i].output, NULL, 0);
 }
 
+/* Whether the stored run a resume continues was being cancelled when its
+ * process died: a task of it was cancelled, or skipped with nothing
+ * failed or skipped above it, which only a cancel does (events are
+ * stored in order, so a skip's cause is stored before it). */
+static gboolean
+weft_run_was_cancelling (WeftRun *run)
+{
+  for (guint i = 0; i < run->flow->n_tasks; i++)
+    {
+      WeftStatus status = run->tasks[i].status;
+      GArray *deps = run->flow->tasks[i].deps;
+      gboolean cause_above = FALSE;
+
+      if (status == WEFT_STATUS_CANCELLED)
+        return TRUE;
+      if (status != WEFT_STATUS_SKIPPED)
+        continue;
+      for (guint k = 0; k < deps->len && !cause_above; k++)
+        {
+          WeftStatus dep = run->tasks[g_array_index (deps, guint, k)].status;
+          cause_above = dep == WEFT_STATUS_FAILED || dep == WEFT_STATUS_SKIPPED;
+        }
+      if (!cause_above)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* What a kept failure or skip reaches is skipped, once: the stored run
+ * skipped most of it already (those are kept), the rest had not been
+ * stored when its process died. */
+static void
+weft_run_skip_after_kept (WeftRun *run)
+{
+  for (guint i = 0; i < run->flow->n_tasks; i++)
+    {
+      WeftTaskState *st = &run->tasks[i];
+      g_autofree char *failed = NULL;
+
+      if (st->status == WEFT_STATUS_FAILED)
+        failed = g_strdup_printf ("task \"%s\" failed", run->flow->tasks[i].name);
+      else if (st->status != WEFT_STATUS_SKIPPED)
+        continue;
+      weft_run_skip_dependants (run, i, failed ? failed : st->error->message);
+    }
+}
+
 void
 weft_run_start (WeftRun *run)
 {
@@ -694,6 +814,15 @@ weft_run_start (WeftRun *run)
   if (run->cancellable)
     run->cancel_handler = g_cancellable_connect (run->cancellable,
                                                  G_CALLBACK (weft_run_on_cancelled), run, NULL);
+  /* A resume ends the run the dead process was running as that process
+   * would have: a cancel it was carrying out is carried out. */
+  if (run->resumed && weft_run_was_cancelling (run))
+    {
+      weft_run_cancel (run);
+      return;
+    }
+  if (run->resumed)
+    weft_run_skip_after_kept (run);
   if (!run->has_preset)
     for (guint k = 0; k < flow->roots->len && run->status == WEFT_STATUS_RUNNING; k++)
       weft_run_start_task (run, g_array_index (flow->roots, guint, k));
@@ -724,6 +853,15 @@ weft_run_cancel (WeftRun *run)
                            g_error_new (WEFT_ERROR, WEFT_ERROR_CANCELLED, "cancelled"));
           weft_run_emit (run, WEFT_EVENT_TASK_CANCELLED, i, NULL, "cancelled",
                          st->finished_us - st->attempt_started_us);
+        }
+      else if (st->status == WEFT_STATUS_PENDING && st->attempts > 0)
+        {
+          /* A resumed run's task whose stored attempt was in flight, not
+           * started again yet: that attempt is the one cancelled.  How
+           * long it ran, its dead process knew. */
+          weft_run_settle (run, i, WEFT_STATUS_CANCELLED,
+                           g_error_new (WEFT_ERROR, WEFT_ERROR_CANCELLED, "cancelled"));
+          weft_run_emit (run, WEFT_EVENT_TASK_CANCELLED, i, NULL, "cancelled", 0);
         }
       else if (st->status == WEFT_STATUS_PENDING)
         {

@@ -651,6 +651,164 @@ test_kill_resume_in_flight (Fixture *fx, gconstpointer data)
                    ==, 4);
 }
 
+/* An exec flow with a branch that fails for good and one held while the
+ * hold file exists.  "f" (1 retry) fails every execution; "s1" needs it,
+ * "s2" needs s1, and "join" needs f and b: all three are skipped when f
+ * fails.  "b" answers once the hold file is gone, "after" follows b. */
+static char *
+write_failed_branch_flow (Fixture *fx, const char *hold)
+{
+  g_autoptr(GError) error = NULL;
+  char *path = g_build_filename (fx->dir, "branches.json", NULL);
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"branches\","
+    " \"agents\": {\"x\": {\"plugin\": \"exec\", \"command\": [\"sh\", \"-c\","
+    "   \"read t rest; echo $t >> %s; n=$(grep -cx $t %s);"
+    "    case $t in f) echo f broke >&2; exit 1;; esac;"
+    "    while [ -e %s ]; do sleep 0.05; done; echo out-$t-$n\"]}},"
+    " \"tasks\": [{\"name\": \"f\", \"agent\": \"x\", \"description\": \"f\", \"retries\": 1,"
+    "              \"retry_delay_ms\": 10},"
+    "            {\"name\": \"s1\", \"agent\": \"x\", \"description\": \"s1\","
+    "             \"context\": [\"f\"]},"
+    "            {\"name\": \"s2\", \"agent\": \"x\", \"description\": \"s2\","
+    "             \"context\": [\"s1\"]},"
+    "            {\"name\": \"b\", \"agent\": \"x\", \"description\": \"b\"},"
+    "            {\"name\": \"join\", \"agent\": \"x\", \"description\": \"join\","
+    "             \"context\": [\"f\", \"b\"]},"
+    "            {\"name\": \"after\", \"agent\": \"x\", \"description\": \"after\","
+    "             \"context\": [\"b\"]}]}",
+    fx->count, fx->count, hold);
+
+  g_file_set_contents (path, json, -1, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+static char *
+task_row (Fixture *fx, const char *run_id, const char *task)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "SELECT status || '|' || attempts FROM tasks WHERE run_id = '%%s' AND name = '%s'", task);
+
+  return query (fx, sql, run_id);
+}
+
+/* Polls until f is stored as failed for good, its dependants as skipped,
+ * and b's 1st attempt as started (and so running, held). */
+static char *
+wait_for_failed_branch (Fixture *fx, GSubprocess *proc)
+{
+  for (guint i = 0; i < 1200; i++)
+    {
+      g_autofree char *run_id = NULL;
+      g_autofree char *skipped = NULL;
+      g_autofree char *f = NULL;
+
+      if (g_subprocess_get_identifier (proc) == NULL)
+        g_error ("weft run exited early");
+      if (g_file_test (fx->db, G_FILE_TEST_EXISTS))
+        run_id = query (fx, "SELECT run_id FROM runs");
+      if (run_id != NULL)
+        {
+          f = task_row (fx, run_id, "f");
+          skipped = query (fx, "SELECT count(*) FROM tasks WHERE run_id = '%s' "
+                               "AND status = 'skipped'", run_id);
+        }
+      if (g_strcmp0 (f, "failed|2") == 0 && g_strcmp0 (skipped, "3") == 0
+          && count_started (fx, run_id, "b", 1) == 1)
+        return g_steal_pointer (&run_id);
+      g_usleep (50 * 1000);
+    }
+  g_error ("f never failed with b in flight");
+}
+
+/* Each task's stored events read as one story: nothing of a task is
+ * stored after its end (completed, failed, skipped, cancelled). */
+static void
+assert_story_coherent (Fixture *fx, const char *run_id)
+{
+  g_autofree char *after_end = query (
+    fx, "SELECT group_concat (e.type || ' ' || e.task || ' after ' || x.type, ', ') "
+        "FROM events e JOIN events x ON x.run_id = e.run_id AND x.task = e.task "
+        "AND x.seq < e.seq WHERE e.run_id = '%s' AND x.type IN ('task.completed', "
+        "'task.failed', 'task.skipped', 'task.cancelled')", run_id);
+
+  if (after_end != NULL)
+    g_error ("events stored after their task's end: %s", after_end);
+}
+
+/* kill -9 after a task failed for good and its dependants were skipped,
+ * with another branch in flight, then `weft resume`: what had ended stays
+ * as it ended (f is not run again, nothing it skipped runs or is skipped
+ * twice), what was in flight finishes, and the run fails, as it would
+ * have without the kill. */
+static void
+test_kill_resume_failed (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *hold = g_build_filename (fx->dir, "hold", NULL);
+  g_autofree char *flow = write_failed_branch_flow (fx, hold);
+  g_auto(GStrv) argv = weft_argv (fx, (const char *[]) { "run", "--quiet", "--callback",
+                                                         fx->store, flow, NULL });
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(JsonObject) result = NULL;
+  g_autofree char *run_id = NULL;
+  g_autofree char *run_row = NULL;
+
+  g_file_set_contents (hold, "", 0, &error);
+  g_assert_no_error (error);
+  proc = g_subprocess_newv ((const char * const *) argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                            | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+  g_assert_no_error (error);
+  run_id = wait_for_failed_branch (fx, proc);
+  g_subprocess_send_signal (proc, SIGKILL);
+  g_subprocess_wait (proc, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_runs (fx, "f"), ==, 2);
+
+  g_remove (hold);
+  /* A task failed: exit 1, as `weft run` would have exited. */
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "resume", run_id, "--store", fx->store,
+                                                    "--json", NULL }), ==, 1);
+  weft_test_assert_contains (fx->err, "resuming run");
+  result = parse_object (fx->out);
+  g_assert_cmpstr (json_object_get_string_member (result, "status"), ==, "failed");
+  weft_test_assert_contains (json_object_get_string_member (result, "error"), "task \"f\"");
+  assert_no_repeated_event (fx, run_id);
+  assert_story_coherent (fx, run_id);
+  assert_seq_complete (fx, run_id);
+
+  run_row = query (fx, "SELECT status || '|' || error FROM runs WHERE run_id = '%s'", run_id);
+  g_assert_true (g_str_has_prefix (run_row, "failed|task \"f\" failed"));
+  /* f stays failed: not run again, no third attempt. */
+  g_autofree char *f = task_row (fx, run_id, "f");
+  g_assert_cmpstr (f, ==, "failed|2");
+  g_assert_cmpuint (count_runs (fx, "f"), ==, 2);
+  g_assert_cmpint (count_started (fx, run_id, "f", 3), ==, 0);
+  /* What f skipped stays skipped, with its one task.skipped, and never
+   * runs; join is not started by b completing. */
+  for (guint i = 0; i < 3; i++)
+    {
+      const char *task = (const char *[]) { "s1", "s2", "join" }[i];
+      g_autofree char *row = task_row (fx, run_id, task);
+      g_autofree char *sql = g_strdup_printf (
+        "SELECT count(*) FROM events WHERE run_id = '%%s' AND task = '%s'", task);
+
+      g_assert_cmpstr (row, ==, "skipped|0");
+      g_assert_cmpint (query_int (fx, sql, run_id), ==, 1);
+      g_assert_cmpuint (count_runs (fx, task), ==, 0);
+    }
+  /* b: attempt 1 cut short, attempt 2 run by the resume; after follows. */
+  g_autofree char *b = task_row (fx, run_id, "b");
+  g_autofree char *after = task_row (fx, run_id, "after");
+  g_assert_cmpstr (b, ==, "completed|2");
+  g_assert_cmpstr (after, ==, "completed|1");
+  g_assert_cmpint (query_int (fx, "SELECT count(*) FROM events WHERE run_id = '%s' "
+                                  "AND type IN ('run.failed', 'run.completed')", run_id), ==, 1);
+  g_assert_cmpint (query_int (fx, "SELECT count(*) FROM tasks WHERE run_id = '%s'", run_id),
+                   ==, 6);
+}
+
 /* How many rows of `table` belong to the run (keys id × 2^32 + n). */
 static gint64
 count_rows (Fixture *fx, const char *table, const char *run_id)
@@ -771,6 +929,7 @@ main (int argc, char **argv)
   ADD ("resume-refuses-ended", test_resume_refuses_ended);
   ADD ("kill-resume", test_kill_resume);
   ADD ("kill-resume-in-flight", test_kill_resume_in_flight);
+  ADD ("kill-resume-failed", test_kill_resume_failed);
   ADD ("default-store-missing", test_default_store_missing);
   ADD ("named-store-missing", test_named_store_missing);
   ADD ("delete-prune", test_delete_prune);

@@ -656,6 +656,145 @@ test_resume_after_lag (Fixture *f, gconstpointer data)
   sqlite3_close (db);
 }
 
+/* Resumes the stored run `run_id` of `json` as `weft resume` does: the
+ * outputs of the tasks it completed, and all its tasks as get_run gives
+ * them. */
+static Ran *
+resume_stored (Fixture *f, const char *json, const char *run_id)
+{
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_autoptr(JsonObject) completed = json_object_new ();
+  g_autoptr(JsonNode) stored = NULL;
+
+  g_assert_no_error (error);
+  stored = weft_store_get_run (store, run_id, &error);
+  g_assert_no_error (error);
+  JsonObject *run = json_node_get_object (stored);
+  JsonArray *tasks = json_object_get_array_member (run, "tasks");
+  for (guint i = 0; i < json_array_get_length (tasks); i++)
+    {
+      JsonObject *task = json_array_get_object_element (tasks, i);
+      if (g_str_equal (json_object_get_string_member (task, "status"), "completed"))
+        json_object_set_string_member (completed, json_object_get_string_member (task, "name"),
+                                       json_object_get_string_member (task, "output"));
+    }
+  WeftKickoffOptions resume = {
+    .completed = completed, .resume_run_id = run_id,
+    .resume_seq = (guint64) json_object_get_int_member (run, "last_seq"), .stored_tasks = tasks,
+  };
+  return run_stored (f, json, &resume, NULL);
+}
+
+/* The run's events after `seq`, as "TYPE[:TASK:ATTEMPT]" by seq. */
+static char *
+events_after (sqlite3 *db, const char *run_id, gint64 seq)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "SELECT group_concat (what, ' ') FROM (SELECT type || coalesce (':' || task || ':' || "
+    "json_extract (json, '$.attempt'), '') AS what FROM events WHERE run_id = '%s' "
+    "AND seq > %" G_GINT64_FORMAT " ORDER BY seq)", run_id, seq);
+
+  return query_text (db, sql);
+}
+
+/* What a process killed while it cancelled its run leaves: a finished
+ * diamond run cut after a's completion (seq 3) and b's and c's starts (4,
+ * 5), with b's task.cancelled stored (seq 6) and nothing after it: c's
+ * attempt 1 in flight, d never reached. */
+static void
+make_cancelling (sqlite3 *db, const char *run_id)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "UPDATE run_rows SET status = 'running', finished_wall_us = NULL WHERE run_id = '%s';"
+    "CREATE TEMP TABLE k AS SELECT id << 32 AS lo, (id << 32) + 4294967295 AS hi "
+    "  FROM run_rows WHERE run_id = '%s';"
+    "DELETE FROM event_rows WHERE key BETWEEN (SELECT lo FROM k) + 6 AND (SELECT hi FROM k);"
+    "INSERT INTO event_rows (key, json) SELECT lo + 6,"
+    "  '{\"type\":\"task.cancelled\",\"seq\":6,\"task\":\"b\",\"attempt\":1,"
+    "    \"error\":\"cancelled\"}' FROM k;"
+    "UPDATE task_rows SET status = 'cancelled', output = NULL, error = 'cancelled'"
+    "  WHERE key BETWEEN (SELECT lo FROM k) AND (SELECT hi FROM k) AND name = 'b';"
+    "UPDATE task_rows SET status = 'running', output = NULL, finished_wall_us = NULL"
+    "  WHERE key BETWEEN (SELECT lo FROM k) AND (SELECT hi FROM k) AND name = 'c';"
+    "DELETE FROM task_rows WHERE key BETWEEN (SELECT lo FROM k) AND (SELECT hi FROM k)"
+    "  AND name = 'd';"
+    "DROP TABLE k;", run_id, run_id);
+
+  exec_sql (db, sql);
+}
+
+/* A run whose process died while cancelling it is ended as cancelled by
+ * its resume: the cancelled task stays so, the attempt in flight is the
+ * one cancelled (no new attempt starts), the rest is skipped, and no
+ * event is stored twice. */
+static void
+test_resume_cancelling (Fixture *f, gconstpointer data)
+{
+  g_autoptr(Ran) first = run_stored (f, diamond_flow, NULL, NULL);
+  sqlite3 *db = open_db (f->db);
+
+  make_cancelling (db, first->id);
+  g_autoptr(Ran) again = resume_stored (f, diamond_flow, first->id);
+  g_assert_cmpint (again->status, ==, WEFT_STATUS_CANCELLED);
+
+  g_autofree char *after = events_after (db, first->id, 6);
+  g_assert_cmpstr (after, ==, "run.resumed task.cancelled:c:1 task.skipped:d:0 run.cancelled");
+  g_autofree char *rows = g_strdup_printf (
+    "SELECT group_concat (name || ':' || status || ':' || attempts, ' ') FROM "
+    "(SELECT * FROM tasks WHERE run_id = '%s' ORDER BY name)", first->id);
+  g_autofree char *text = query_text (db, rows);
+  g_assert_cmpstr (text, ==, "a:completed:1 b:cancelled:1 c:cancelled:1 d:skipped:0");
+  sqlite3_close (db);
+}
+
+/* What a process killed between a task's failure and the skips it causes
+ * leaves: "after"'s task.skipped lost with the run's end. */
+static void
+make_skip_lost (sqlite3 *db, const char *run_id)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "UPDATE run_rows SET status = 'running', error = NULL, finished_wall_us = NULL "
+    "  WHERE run_id = '%s';"
+    "CREATE TEMP TABLE k AS SELECT id << 32 AS lo, (id << 32) + 4294967295 AS hi "
+    "  FROM run_rows WHERE run_id = '%s';"
+    "DELETE FROM event_rows WHERE key BETWEEN (SELECT lo FROM k) AND (SELECT hi FROM k)"
+    "  AND (json_extract (json, '$.type') = 'run.failed'"
+    "       OR json_extract (json, '$.task') = 'after');"
+    "DELETE FROM task_rows WHERE key BETWEEN (SELECT lo FROM k) AND (SELECT hi FROM k)"
+    "  AND name = 'after';"
+    "DROP TABLE k;", run_id, run_id);
+
+  exec_sql (db, sql);
+}
+
+/* A resume keeps a task that failed for good as failed (it does not run
+ * again) and the run fails; what the failure skips and the store had not
+ * been told of yet is skipped, once. */
+static void
+test_resume_failed_kept (Fixture *f, gconstpointer data)
+{
+  g_autoptr(Ran) first = run_stored (f, failing_flow, NULL, NULL);
+  sqlite3 *db = open_db (f->db);
+
+  g_assert_cmpint (first->status, ==, WEFT_STATUS_FAILED);
+  make_skip_lost (db, first->id);
+  gint64 last = query_int (db, "SELECT last_seq FROM runs");
+  g_autoptr(Ran) again = resume_stored (f, failing_flow, first->id);
+  g_assert_cmpint (again->status, ==, WEFT_STATUS_FAILED);
+
+  g_autofree char *after = events_after (db, first->id, last);
+  g_assert_cmpstr (after, ==, "run.resumed task.skipped:after:0 run.failed");
+  g_autofree char *run = query_text (db, "SELECT status || '|' || error FROM runs");
+  g_assert_true (g_str_has_prefix (run, "failed|task \"broken\" failed: "));
+  g_autofree char *rows = query_text (
+    db, "SELECT group_concat (name || ':' || status || ':' || attempts, ' ') FROM "
+        "(SELECT * FROM tasks ORDER BY name)");
+  g_assert_cmpstr (rows, ==, "after:skipped:0 broken:failed:1 fine:completed:1");
+  sqlite3_close (db);
+}
+
 static void
 test_migrate_old (Fixture *f, gconstpointer data)
 {
@@ -960,6 +1099,8 @@ main (int argc, char **argv)
   ADD ("flow-store", test_flow_store);
   ADD ("claims", test_claims);
   ADD ("resume-after-lag", test_resume_after_lag);
+  ADD ("resume-cancelling", test_resume_cancelling);
+  ADD ("resume-failed-kept", test_resume_failed_kept);
   ADD ("migrate-old", test_migrate_old);
   ADD ("migrate-v2", test_migrate_v2);
   ADD ("migrate-v3", test_migrate_v3);
