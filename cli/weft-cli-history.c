@@ -903,6 +903,24 @@ weft_cli_replay (const char *run_id, WeftCliHistoryOptions *options)
   return weft_cli_execute (engine, g_steal_pointer (&stored.flow), &kickoff, &options->exec);
 }
 
+/* How many of the stored run's tasks ended otherwise than completed: a
+ * resume keeps them as they are. */
+static guint
+weft_cli_count_ended (JsonObject *run)
+{
+  static const char *const ends[] = { "failed", "skipped", "cancelled", NULL };
+  JsonArray *tasks = weft_cli_stored_tasks (run);
+  guint n = 0;
+
+  for (guint i = 0; tasks != NULL && i < json_array_get_length (tasks); i++)
+    {
+      const char *status = weft_cli_member_string (json_array_get_object_element (tasks, i),
+                                                   "status");
+      n += status != NULL && g_strv_contains (ends, status);
+    }
+  return n;
+}
+
 /* A run that ended has nothing left to resume: a failed or cancelled one
  * is replayed instead, which reruns what it names. */
 static gboolean
@@ -942,8 +960,9 @@ weft_cli_resume (const char *run_id, WeftCliHistoryOptions *options)
   last_seq = weft_cli_member_int (stored.run, "last_seq");
   if (!options->exec.quiet)
     fprintf (stderr, "weft: resuming run %s after event %" G_GINT64_FORMAT ": %u of %u "
-             "task(s) already completed\n", run_id, last_seq,
-             json_object_get_size (completed), weft_flow_get_n_tasks (stored.flow));
+             "task(s) already completed, %u failed, skipped or cancelled (kept as they "
+             "ended)\n", run_id, last_seq, json_object_get_size (completed),
+             weft_flow_get_n_tasks (stored.flow), weft_cli_count_ended (stored.run));
   kickoff.inputs = weft_cli_stored_inputs (stored.run);
   kickoff.completed = completed;
   kickoff.resume_run_id = run_id;
@@ -976,9 +995,11 @@ weft_cli_continue_context (WeftCliHistoryOptions *options, gboolean replay)
   else
     g_option_context_set_summary (context,
       "Finish a stored run whose process died (kill -9, a crash): the same run\n"
-      "continues, running only the tasks that had not completed.  A run that\n"
-      "another process is still running is refused ('weft runs list' shows the\n"
-      "ones whose process died as interrupted).");
+      "continues, running only the tasks that had not ended: one that had\n"
+      "failed, been skipped or cancelled stays so ('weft replay RUN --from TASK'\n"
+      "runs it again, as a new run).  A run that another process is still\n"
+      "running is refused ('weft runs list' shows the ones whose process died\n"
+      "as interrupted).");
   weft_cli_add_store_entries (context, options);
   weft_cli_add_exec_entries (context, &options->exec);
   description = g_strconcat (

@@ -184,10 +184,12 @@ typedef struct {
   const char *resume_run_id;
   guint64 resume_seq;
   /* With `resume_run_id`: the stored run's tasks, as a store's get_run
-   * lists them (docs/store.md; may be NULL).  A task's attempts go on
-   * after its stored `attempts`, and only its stored `failures` count
-   * against its retries: an attempt in flight when the process died did
-   * not fail. */
+   * lists them (docs/store.md; may be NULL).  A task whose `status` is
+   * failed, skipped or cancelled stays so, without events: a stored
+   * failure fails the run, and a run that was being cancelled is ended
+   * cancelled.  The others' attempts go on after their stored
+   * `attempts`, and only their stored `failures` count against their
+   * retries: an attempt in flight when the process died did not fail. */
   JsonArray *stored_tasks;
   gpointer reserved[3];
 } WeftKickoffOptions;

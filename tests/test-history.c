@@ -771,6 +771,7 @@ test_kill_resume_failed (Fixture *fx, gconstpointer data)
   g_assert_cmpint (run_weft (fx, (const char *[]) { "resume", run_id, "--store", fx->store,
                                                     "--json", NULL }), ==, 1);
   weft_test_assert_contains (fx->err, "resuming run");
+  weft_test_assert_contains (fx->err, "4 failed, skipped or cancelled (kept as they ended)");
   result = parse_object (fx->out);
   g_assert_cmpstr (json_object_get_string_member (result, "status"), ==, "failed");
   weft_test_assert_contains (json_object_get_string_member (result, "error"), "task \"f\"");
