@@ -210,7 +210,12 @@ weft_json_scan_escape (WeftJsonScan *s)
     }
   if (*s->p != 'u')
     {
-      weft_json_scan_fail_at (s, at, s->depth, "\"\\%c\" is not a JSON escape", *s->p);
+      /* The byte may be a control or half a character: never copy it. */
+      if (g_ascii_isprint (*s->p))
+        weft_json_scan_fail_at (s, at, s->depth, "\"\\%c\" is not a JSON escape", *s->p);
+      else
+        weft_json_scan_fail_at (s, at, s->depth, "a backslash before byte 0x%02x is not a JSON "
+                                "escape", (guchar) *s->p);
       return FALSE;
     }
   gint unit = s->end - s->p >= 5 ? weft_json_hex4 (s->p + 1) : -1;

@@ -120,6 +120,9 @@ test_json_strings (void)
     { "[\"\\ud800\"]", "line 1, column 3: $[0]: \"\\ud800\" is half of a surrogate pair, alone" },
     { "[\"\\udc00x\"]", "line 1, column 3: $[0]: \"\\udc00\" is half of a surrogate pair, alone" },
     { "\"\\x41\"", "line 1, column 2: \"\\x\" is not a JSON escape" },
+    { "\"\\\x01\"", "line 1, column 2: a backslash before byte 0x01 is not a JSON escape" },
+    { "\"\\\xf0\x9f\x98\x80\"", "line 1, column 2: a backslash before byte 0xf0 is not a JSON "
+                                    "escape" },
     { "\"\\u12\"", "line 1, column 2: \"\\u\" needs four hex digits" },
     { "\"a\tb\"", "line 1, column 3: a control character (0x09) in a string: write it as an "
                   "escape" },

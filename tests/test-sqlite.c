@@ -451,6 +451,30 @@ test_store_api (Fixture *f, gconstpointer data)
   weft_test_assert_contains (error->message, "no-such-run");
 }
 
+/* A stored row is text from outside: inputs another program wrote as
+ * 100,000 "[" (or as 1e999) read back as null, without a crash. */
+static void
+test_hostile_row (Fixture *f, gconstpointer data)
+{
+  g_autoptr(Ran) run = run_stored (f, diamond_flow, NULL, NULL);
+  g_autoptr(JsonObject) options = store_options (f->db);
+  g_autoptr(GError) error = NULL;
+  sqlite3 *db = NULL;
+
+  g_assert_cmpint (sqlite3_open (f->db, &db), ==, SQLITE_OK);
+  g_autofree char *deep = g_strnfill (100000, '[');
+  g_autofree char *sql = g_strdup_printf ("UPDATE run_sources SET inputs = '%s' WHERE id = "
+                                          "(SELECT id FROM run_rows WHERE run_id = '%s')", deep,
+                                          run->id);
+  exec_sql (db, sql);
+  sqlite3_close (db);
+  g_autoptr(WeftStore) store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_assert_no_error (error);
+  g_autoptr(JsonNode) one = weft_store_get_run (store, run->id, &error);
+  g_assert_no_error (error);
+  g_assert_true (json_object_get_null_member (json_node_get_object (one), "inputs"));
+}
+
 /* A flow that declares the store gives it back with weft_flow_dup_store. */
 static void
 test_flow_store (Fixture *f, gconstpointer data)
@@ -1096,6 +1120,7 @@ main (int argc, char **argv)
   ADD ("failed-run", test_failed_run);
   ADD ("no-event-twice", test_no_event_twice);
   ADD ("store-api", test_store_api);
+  ADD ("hostile-row", test_hostile_row);
   ADD ("flow-store", test_flow_store);
   ADD ("claims", test_claims);
   ADD ("resume-after-lag", test_resume_after_lag);

@@ -1558,12 +1558,14 @@ weft_sqlite_add_bool_column (JsonBuilder *b, const char *name, sqlite3_stmt *stm
     json_builder_add_boolean_value (b, sqlite3_column_int (stmt, col) != 0);
 }
 
-/* `inputs` is stored as JSON text and given back as the object. */
+/* `inputs` is stored as JSON text and given back as the object.  A row
+ * is read like any text from outside (another program may have written
+ * the file): one that does not parse as weft would write it is null. */
 static void
 weft_sqlite_add_json_column (JsonBuilder *b, const char *name, sqlite3_stmt *stmt, int col)
 {
   const char *text = (const char *) sqlite3_column_text (stmt, col);
-  JsonNode *node = text ? json_from_string (text, NULL) : NULL;
+  JsonNode *node = text ? weft_json_parse (text, sqlite3_column_bytes (stmt, col), NULL) : NULL;
 
   json_builder_set_member_name (b, name);
   if (node != NULL)
