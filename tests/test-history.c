@@ -570,6 +570,21 @@ assert_no_repeated_event (Fixture *fx, const char *run_id)
     g_error ("events stored twice: %s", repeated);
 }
 
+/* Each task's stored events read as one story: nothing of a task is
+ * stored after its end (completed, failed, skipped, cancelled). */
+static void
+assert_story_coherent (Fixture *fx, const char *run_id)
+{
+  g_autofree char *after_end = query (
+    fx, "SELECT group_concat (e.type || ' ' || e.task || ' after ' || x.type, ', ') "
+        "FROM events e JOIN events x ON x.run_id = e.run_id AND x.task = e.task "
+        "AND x.seq < e.seq WHERE e.run_id = '%s' AND x.type IN ('task.completed', "
+        "'task.failed', 'task.skipped', 'task.cancelled')", run_id);
+
+  if (after_end != NULL)
+    g_error ("events stored after their task's end: %s", after_end);
+}
+
 /* kill -9 with three tasks in flight (one of them a retry), then `weft
  * resume`: each attempt in flight is run again as the next attempt, no
  * event is stored twice, and the interrupted attempt, which did not fail,
@@ -620,6 +635,7 @@ test_kill_resume_in_flight (Fixture *fx, gconstpointer data)
                                                     NULL }), ==, 0);
   weft_test_assert_contains (fx->out, "out-after-1");
   assert_no_repeated_event (fx, run_id);
+  assert_story_coherent (fx, run_id);
   assert_seq_complete (fx, run_id);
 
   /* b and c: attempt 1 cut short, attempt 2 run by the resume. */
@@ -720,21 +736,6 @@ wait_for_failed_branch (Fixture *fx, GSubprocess *proc)
       g_usleep (50 * 1000);
     }
   g_error ("f never failed with b in flight");
-}
-
-/* Each task's stored events read as one story: nothing of a task is
- * stored after its end (completed, failed, skipped, cancelled). */
-static void
-assert_story_coherent (Fixture *fx, const char *run_id)
-{
-  g_autofree char *after_end = query (
-    fx, "SELECT group_concat (e.type || ' ' || e.task || ' after ' || x.type, ', ') "
-        "FROM events e JOIN events x ON x.run_id = e.run_id AND x.task = e.task "
-        "AND x.seq < e.seq WHERE e.run_id = '%s' AND x.type IN ('task.completed', "
-        "'task.failed', 'task.skipped', 'task.cancelled')", run_id);
-
-  if (after_end != NULL)
-    g_error ("events stored after their task's end: %s", after_end);
 }
 
 /* kill -9 after a task failed for good and its dependants were skipped,
