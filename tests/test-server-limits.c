@@ -7,11 +7,16 @@
  * Content-Length), chunked bodies stopped at the limit and their
  * malformed framing refused, idle and slowloris connections timed out,
  * the connection cap, accepting at the descriptor limit without spinning,
- * and error answers in weft's JSON shape (414, 431, %00, OPTIONS *, long
- * or invalid ids).  Deadlines are generous: the machine may be busy. */
+ * error answers in weft's JSON shape (414, 431, %00, OPTIONS *, long or
+ * invalid ids, and every malformed head libsoup would answer with an empty
+ * body), clients that half-close or close between requests (answered,
+ * then let go at once, their slots freed), and clients that stop reading
+ * (closed after the write timeout).  Deadlines are generous: the machine
+ * may be busy. */
 #include "weft-test.h"
 
 #include <libsoup/soup.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -31,6 +36,12 @@ static const char slow_flow[] =
   "{\"name\": \"slow\", \"agents\": {\"a\": {\"plugin\": \"test-agent\", \"sleep_ms\": 2500}},"
   " \"tasks\": [{\"name\": \"t\", \"agent\": \"a\", \"description\": \"x\"}]}";
 
+/* Answers with what it is given: {text} as its output. */
+static const char echo_flow[] =
+  "{\"name\": \"echo\", \"agents\": {\"say\": {\"plugin\": \"template\","
+  " \"template\": \"{description}\"}},"
+  " \"tasks\": [{\"name\": \"t\", \"agent\": \"say\", \"description\": \"{text}\"}]}";
+
 typedef struct {
   WeftEngine *engine;
   WeftServer *server;
@@ -44,13 +55,16 @@ fixture_set_up (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftFlow) flow = NULL;
   g_autoptr(WeftFlow) slow = NULL;
+  g_autoptr(WeftFlow) echo = NULL;
 
   f->engine = weft_test_engine_new (2);
   f->server = weft_server_new (f->engine, options);
   flow = weft_test_flow (f->engine, noop_flow);
   slow = weft_test_flow (f->engine, slow_flow);
+  echo = weft_test_flow (f->engine, echo_flow);
   g_assert_true (weft_server_add_flow (f->server, flow, &error));
   g_assert_true (weft_server_add_flow (f->server, slow, &error));
+  g_assert_true (weft_server_add_flow (f->server, echo, &error));
   g_assert_true (weft_server_listen (f->server, "127.0.0.1:0", &error));
   g_assert_no_error (error);
   f->port = weft_server_get_port (f->server);
@@ -104,33 +118,60 @@ raw_send_text (GSocket *socket, const char *text)
   return raw_send (socket, text, strlen (text));
 }
 
+static void
+raw_free_string (gpointer string)
+{
+  g_string_free (string, TRUE);
+}
+
+/* What was read past a response: the start of the next one. */
+static GString *
+raw_leftover (GSocket *socket)
+{
+  GString *left = g_object_get_data (G_OBJECT (socket), "leftover");
+
+  if (left == NULL)
+    {
+      left = g_string_new (NULL);
+      g_object_set_data_full (G_OBJECT (socket), "leftover", left, raw_free_string);
+    }
+  return left;
+}
+
 /* Reads one response (the head, then a body of its Content-Length) within
- * SLOW_S; returns its status and, when asked, its body. */
+ * SLOW_S; returns its status and, when asked, its body.  What comes after
+ * it is kept for the next call. */
 static guint
 raw_response (GSocket *socket, char **body)
 {
-  g_autoptr(GString) in = g_string_new (NULL);
+  GString *in = raw_leftover (socket);
   const char *end = NULL;
   gsize length = 0;
   char buffer[4096];
 
-  while ((end = strstr (in->str, "\r\n\r\n")) == NULL
-         || in->len < (gsize) (end - in->str) + 4 + length)
+  for (;;)
     {
+      end = strstr (in->str, "\r\n\r\n");
+      if (end)
+        {
+          const char *cl = g_strstr_len (in->str, end - in->str, "Content-Length: ");
+          length = cl ? (gsize) g_ascii_strtoull (cl + strlen ("Content-Length: "), NULL, 10) : 0;
+          if (in->len >= (gsize) (end - in->str) + 4 + length)
+            break;
+        }
       g_autoptr(GError) error = NULL;
       gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, &error);
       if (n <= 0)
         g_error ("no whole response within %d s (%s); got: %.300s", SLOW_S,
                  error ? error->message : "closed", in->str);
       g_string_append_len (in, buffer, n);
-      const char *cl = strstr (in->str, "Content-Length: ");
-      if (cl)
-        length = (gsize) g_ascii_strtoull (cl + strlen ("Content-Length: "), NULL, 10);
     }
   g_assert_true (g_str_has_prefix (in->str, "HTTP/1.1 "));
+  guint status = (guint) g_ascii_strtoull (in->str + strlen ("HTTP/1.1 "), NULL, 10);
   if (body)
     *body = g_strndup (end + 4, length);
-  return (guint) g_ascii_strtoull (in->str + strlen ("HTTP/1.1 "), NULL, 10);
+  g_string_erase (in, 0, (end - in->str) + 4 + (gssize) length);
+  return status;
 }
 
 /* The server closes the connection within SLOW_S. */
@@ -147,6 +188,69 @@ raw_assert_closed (GSocket *socket)
         return;
       if (n < 0)
         g_error ("the server did not close the connection: %s", error->message);
+    }
+}
+
+/* Shuts the client's sending side, as HTTP/1.0-style clients, `nc -q`
+ * and many scripts do once their request is out. */
+static void
+raw_half_close (GSocket *socket)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_socket_shutdown (socket, FALSE, TRUE, &error));
+  g_assert_no_error (error);
+}
+
+/* The "run_id" of a kickoff's answer. */
+static char *
+run_id_of (const char *body)
+{
+  g_autoptr(JsonNode) json = json_from_string (body, NULL);
+
+  g_assert_nonnull (json);
+  return g_strdup (json_object_get_string_member (json_node_get_object (json), "run_id"));
+}
+
+/* Kicks off `flow` on a connection of its own; returns the run's id. */
+static char *
+raw_kickoff (guint port, const char *flow)
+{
+  g_autoptr(GSocket) socket = raw_connect (port);
+  g_autofree char *request = g_strdup_printf ("POST /v1/flows/%s/runs HTTP/1.1\r\nHost: x\r\n"
+                                              "Content-Length: 0\r\n\r\n", flow);
+  g_autofree char *body = NULL;
+
+  raw_send_text (socket, request);
+  g_assert_cmpuint (raw_response (socket, &body), ==, SOUP_STATUS_ACCEPTED);
+  return run_id_of (body);
+}
+
+/* Reads an event stream until its run's last event. */
+static void
+raw_read_stream (GSocket *socket)
+{
+  g_autoptr(GString) stream = g_string_new (NULL);
+  char buffer[4096];
+
+  while (strstr (stream->str, "event: run.completed") == NULL)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, &error);
+      if (n <= 0)
+        g_error ("the event stream ended before run.completed (%s): %s",
+                 error ? error->message : "closed", stream->str);
+      g_string_append_len (stream, buffer, n);
+    }
+  /* The stream's last chunk, then nothing more. */
+  while (!g_str_has_suffix (stream->str, "0\r\n\r\n"))
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, &error);
+      if (n <= 0)
+        g_error ("the event stream did not end (%s): %s", error ? error->message : "closed",
+                 stream->str);
+      g_string_append_len (stream, buffer, n);
     }
 }
 
@@ -430,6 +534,117 @@ test_stream_outlives_timeouts (Fixture *f, gconstpointer data)
     }
 }
 
+/* ---- clients that leave ------------------------------------------------------------- */
+
+/* No idle timeout comes into it: the connections must close because the
+ * clients left. */
+static const WeftServerOptions patient_options = { .idle_timeout_s = 3600 };
+
+/* Sends `request`, shuts the sending side, and expects `status` and then
+ * the connection closed at once. */
+static void
+assert_half_closed (guint port, const char *request, guint status)
+{
+  g_autoptr(GSocket) socket = raw_connect (port);
+  g_autofree char *body = NULL;
+
+  g_test_message ("half-closed after %.60s", request);
+  raw_send_text (socket, request);
+  raw_half_close (socket);
+  g_assert_cmpuint (raw_response (socket, &body), ==, status);
+  raw_assert_closed (socket);
+}
+
+/* A client that half-closes after its request gets its response, then
+ * the end of the connection, whatever the request: before, it waited for
+ * the idle timeout. */
+static void
+test_half_close (Fixture *f, gconstpointer data)
+{
+  static const char chunked[] = "POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+
+  assert_half_closed (f->port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", SOUP_STATUS_OK);
+  assert_half_closed (f->port, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", SOUP_STATUS_NOT_FOUND);
+  assert_half_closed (f->port, "POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Length: 2\r\n\r\n{}", SOUP_STATUS_ACCEPTED);
+  assert_half_closed (f->port, chunked, SOUP_STATUS_ACCEPTED);
+  assert_half_closed (f->port, "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                      SOUP_STATUS_OK);
+
+  /* After other requests on the same connection, pipelined or not. */
+  g_autoptr(GSocket) kept = raw_connect (f->port);
+  raw_send_text (kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  g_assert_cmpuint (raw_response (kept, NULL), ==, SOUP_STATUS_OK);
+  raw_send_text (kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "GET /v1/flows HTTP/1.1\r\nHost: x\r\n\r\n");
+  raw_half_close (kept);
+  g_assert_cmpuint (raw_response (kept, NULL), ==, SOUP_STATUS_OK);
+  g_assert_cmpuint (raw_response (kept, NULL), ==, SOUP_STATUS_OK);
+  raw_assert_closed (kept);
+
+  /* Half-closed while its response is still to come: an event stream is
+   * sent whole, then the connection ends. */
+  g_autofree char *id = raw_kickoff (f->port, "slow");
+  g_autofree char *get = g_strdup_printf ("GET /v1/runs/%s/events HTTP/1.1\r\nHost: x\r\n\r\n",
+                                          id);
+  g_autoptr(GSocket) stream = raw_connect (f->port);
+  raw_send_text (stream, get);
+  raw_half_close (stream);
+  raw_read_stream (stream);
+  raw_assert_closed (stream);
+
+  /* A request cut short by the half-close is answered, not taken whole
+   * or dropped. */
+  g_autofree char *body = NULL;
+  g_autoptr(GSocket) head = raw_connect (f->port);
+  raw_send_text (head, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  raw_half_close (head);
+  g_assert_cmpuint (raw_response (head, &body), ==, SOUP_STATUS_BAD_REQUEST);
+  g_free (assert_error_body (body, 400, "the request head ended before its empty line"));
+  raw_assert_closed (head);
+  g_clear_pointer (&body, g_free);
+  g_autoptr(GSocket) short_body = raw_connect (f->port);
+  raw_send_text (short_body, "POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Length: 10\r\n\r\n{}");
+  raw_half_close (short_body);
+  g_assert_cmpuint (raw_response (short_body, &body), ==, SOUP_STATUS_BAD_REQUEST);
+  g_free (assert_error_body (body, 400, "the request body ended after 2 of its 10 bytes"));
+  raw_assert_closed (short_body);
+}
+
+static const WeftServerOptions two_slots_options = { .idle_timeout_s = 1, .max_connections = 2 };
+
+/* A connection that ends between requests frees its slot, whichever side
+ * ends it: before, libsoup kept every such connection open, so that after
+ * --max-connections of them (1000 curl requests) nothing was accepted. */
+static void
+test_connection_slots_freed (Fixture *f, gconstpointer data)
+{
+  /* Closed by the client once it has its answer, as curl does. */
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autoptr(GSocket) socket = raw_connect (f->port);
+      g_test_message ("connection %u, closed by the client", i);
+      raw_send_text (socket, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+      g_assert_cmpuint (raw_response (socket, NULL), ==, SOUP_STATUS_OK);
+      g_socket_close (socket, NULL);
+    }
+  /* Closed by the idle timeout. */
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GSocket) first = raw_connect (f->port);
+      g_autoptr(GSocket) second = raw_connect (f->port);
+      g_test_message ("connections %u, closed by the idle timeout", i);
+      raw_send_text (first, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+      raw_send_text (second, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+      g_assert_cmpuint (raw_response (first, NULL), ==, SOUP_STATUS_OK);
+      g_assert_cmpuint (raw_response (second, NULL), ==, SOUP_STATUS_OK);
+      raw_assert_closed (first);
+      raw_assert_closed (second);
+    }
+}
+
 /* ---- the number of connections -------------------------------------------------------- */
 
 static const WeftServerOptions two_connections_options = { .max_connections = 2 };
@@ -502,6 +717,121 @@ test_error_shapes (Fixture *f, gconstpointer data)
   g_autofree char *message = assert_error_body (body, 404, "no run \"bbbb");
   weft_test_assert_contains (message, "…(5003 characters)…");
   g_assert_cmpuint (strlen (message), <, 400);
+}
+
+/* Every head that libsoup would answer with an empty 400, 417, 501 or 505
+ * (or not at all, or read another way than the framing does) gets weft's
+ * error shape, naming what is wrong. */
+static void
+test_malformed_heads (Fixture *f, gconstpointer data)
+{
+  static const char post[] = "POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\n";
+  static const struct {
+    const char *head;         /* after `post` when it starts with a body's header */
+    guint status;
+    const char *needle;
+  } cases[] = {
+    { "HELLO\r\n\r\n", 400, "malformed request line \"HELLO\"" },
+    { "GET /healthz\r\nHost: x\r\n\r\n", 400, "malformed request line \"GET /healthz\"" },
+    { "GET /healthz HTTP/1.1 x\r\nHost: x\r\n\r\n", 400, "malformed request line" },
+    { "GET /healthz HTTP/1.1x\r\nHost: x\r\n\r\n", 400, "\"HTTP/1.1x\" is not an HTTP version" },
+    { "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP/2.0 is not supported" },
+    { "GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n", 505, "HTTP/1.2 is not supported" },
+    { "GET /healthz HTTP/0.9\r\nHost: x\r\n\r\n", 505, "HTTP/0.9 is not supported" },
+    { "GET /healthz HTTP/1.1\r\n\r\n", 400, "an HTTP/1.1 request needs a Host header" },
+    { "GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, "more than one Host" },
+    { "GET /healthz HTTP/1.1\r\nHost: x/y\r\n\r\n", 400, "Host header \"x/y\"" },
+    { "GET /healthz HTTP/1.1\r\nHost: x:99999999\r\n\r\n", 400, "Host header \"x:99999999\"" },
+    { "GET abc HTTP/1.1\r\nHost: x\r\n\r\n", 400, "request target \"abc\"" },
+    { "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "request target \"/a%zz\"" },
+    { "GET ftp://x/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "not an http URL" },
+    { "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n", 400, "malformed header line \"Host x\": no colon" },
+    { "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Line\r\n\r\n", 400, "\"Bad Line\": no colon" },
+    { "GET /healthz HTTP/1.1\r\nHost: x\r\nX\xff\xfe\r\n\r\n", 400, "no colon" },
+    { "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A : y\r\n\r\n", 400, "malformed header name \"X-A \"" },
+    { "GET /healthz HTTP/1.1\r\nHost: x\r\n: y\r\n\r\n", 400, "no name before its colon" },
+    { "GET /healthz HTTP/1.1\r\nHost: x\r\n X-Fold: y\r\n\r\n", 400, "line folding" },
+    { "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400, "a CR not followed by LF" },
+    { "GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n", 417, "expectation \"teapot\"" },
+    { "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "empty lines before" },
+    { "Content-Length: abc\r\n\r\n", 400, "Content-Length \"abc\" is not a number" },
+    { "Content-Length: -1\r\n\r\n", 400, "Content-Length \"-1\" is not a number" },
+    { "Content-Length: +2\r\n\r\n{}", 400, "Content-Length \"+2\" is not a number" },
+    { "Content-Length: 2, 2\r\n\r\n{}", 400, "Content-Length \"2, 2\" is not a number" },
+    { "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400,
+      "two different Content-Length headers (\"2\" and \"3\")" },
+    { "Content-Length: 99999999999999999999999\r\n\r\n", 413, "larger than 1048576 bytes" },
+    { "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 400,
+      "both Content-Length and Transfer-Encoding" },
+    { "Transfer-Encoding: gzip\r\n\r\n", 501, "transfer coding \"gzip\"" },
+    { "Transfer-Encoding: gzip, chunked\r\n\r\n", 501, "transfer coding \"gzip\"" },
+    { "Transfer-Encoding: chunked, chunked\r\n\r\n", 400, "\"chunked\" more than once" },
+    { "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+      "\"chunked\" more than once" },
+    { "Transfer-Encoding: chunked,\r\n\r\n", 400, "malformed Transfer-Encoding" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gboolean header = g_str_has_prefix (cases[i].head, "Content-Length")
+                        || g_str_has_prefix (cases[i].head, "Transfer-Encoding");
+      g_autofree char *request = g_strconcat (header ? post : "", cases[i].head, NULL);
+
+      g_test_message ("malformed head %u: %s", i, cases[i].head);
+      assert_refused (f->port, request, strlen (request), cases[i].status, cases[i].needle);
+    }
+  /* A NUL, in the request line and in a header. */
+  static const char nul_line[] = "GET /a\0b HTTP/1.1\r\nHost: x\r\n\r\n";
+  static const char nul_header[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n";
+  assert_refused (f->port, nul_line, sizeof nul_line - 1, 400, "NUL");
+  assert_refused (f->port, nul_header, sizeof nul_header - 1, 400, "NUL");
+}
+
+/* What is well formed still works, each on a kept-alive connection that
+ * goes on being framed: a body over the limit after it is still refused
+ * before it is read. */
+static void
+test_wellformed_heads (Fixture *f, gconstpointer data)
+{
+  static const struct {
+    const char *request;
+    guint status;
+  } cases[] = {
+    { "\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 200 },
+    { "\nGET /healthz HTTP/1.1\nHost: x\n\n", 200 },
+    { "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200 },
+    { "GET  /healthz  HTTP/1.1 \r\nHost: x\r\n\r\n", 200 },
+    { "GET http://x/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 200 },
+    { "GET /healthz HTTP/1.1\r\nHost: \r\n\r\n", 200 },
+    { "GET /healthz HTTP/1.1\r\nhOsT: x:8080\r\nX-Empty:\r\n\r\n", 200 },
+    { "POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\nContent-Length:  2 \r\n\r\n{}", 202 },
+    { "POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+      "Content-Length: 2\r\n\r\n{}", 202 },
+    { "POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+      "2\r\n{}\r\n0\r\n\r\n", 202 },
+    { "POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n"
+      "Content-Length: 2\r\n\r\n{}", 202 },
+  };
+  g_autofree char *big = g_strnfill (2048, ' ');
+  g_autofree char *over = g_strdup_printf ("POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\n"
+                                           "Transfer-Encoding: chunked\r\n\r\n800\r\n%s\r\n"
+                                           "0\r\n\r\n", big);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GSocket) socket = raw_connect (f->port);
+      g_autofree char *body = NULL;
+      g_test_message ("well-formed head %u: %s", i, cases[i].request);
+      raw_send_text (socket, cases[i].request);
+      guint status = raw_response (socket, &body);
+      if (strstr (cases[i].request, "100-Continue") && status == SOUP_STATUS_CONTINUE)
+        status = raw_response (socket, &body);
+      g_assert_cmpuint (status, ==, cases[i].status);
+      raw_send_text (socket, over);
+      g_clear_pointer (&body, g_free);
+      g_assert_cmpuint (raw_response (socket, &body), ==, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
+      g_free (assert_error_body (body, 413, "larger than 1024 bytes"));
+    }
 }
 
 /* ---- out of descriptors -------------------------------------------------------------- */
@@ -674,6 +1004,14 @@ main (int argc, char **argv)
               fixture_set_up, test_connection_cap, fixture_tear_down);
   g_test_add ("/server-limits/error-shapes", Fixture, NULL, fixture_set_up, test_error_shapes,
               fixture_tear_down);
+  g_test_add ("/server-limits/malformed-heads", Fixture, NULL, fixture_set_up,
+              test_malformed_heads, fixture_tear_down);
+  g_test_add ("/server-limits/wellformed-heads", Fixture, &small_body_options, fixture_set_up,
+              test_wellformed_heads, fixture_tear_down);
+  g_test_add ("/server-limits/half-close", Fixture, &patient_options, fixture_set_up,
+              test_half_close, fixture_tear_down);
+  g_test_add ("/server-limits/connection-slots-freed", Fixture, &two_slots_options,
+              fixture_set_up, test_connection_slots_freed, fixture_tear_down);
   g_test_add_func ("/server-limits/out-of-descriptors", test_out_of_descriptors);
   g_test_add_func ("/server-limits/serve-options", test_serve_options);
   return g_test_run ();
