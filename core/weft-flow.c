@@ -109,7 +109,7 @@ weft_load_string (WeftLoad *l, JsonObject *obj, const char *path, const char *ke
 static gboolean
 weft_load_check_name (WeftLoad *l, const char *path, const char *what, const char *name)
 {
-  g_autofree char *shown = weft_json_quote_for_message (name, 40);
+  g_autofree char *shown = weft_message_quote (name, 40);
 
   if (*name == '\0')
     return weft_load_fail (l, WEFT_ERROR_INVALID, path, "%s must not be empty", what);
@@ -814,7 +814,7 @@ weft_load_header (WeftLoad *l, JsonObject *root)
     return FALSE;
   if (process && !g_str_equal (process, "graph") && !g_str_equal (process, "sequential"))
     {
-      g_autofree char *shown = weft_json_quote_for_message (process, 40);
+      g_autofree char *shown = weft_message_quote (process, 40);
       return weft_load_fail (l, WEFT_ERROR_INVALID, "$.process",
                              "must be \"graph\" or \"sequential\", not %s", shown);
     }
@@ -912,6 +912,9 @@ weft_flow_load_data (WeftEngine *engine, const char *data, gssize length, const 
   g_free (l.listed);
   if (!loaded)
     {
+      /* Messages quote the flow's own words: keys, names, values. */
+      if (error)
+        weft_message_tidy_error (*error);
       weft_flow_unref (flow);
       return NULL;
     }

@@ -95,7 +95,7 @@ weft_json_scan_path (WeftJsonScan *s, guint depth)
         g_string_append_printf (path, ".%s", key);
       else
         {
-          g_autofree char *shown = weft_json_quote_for_message (key, 40);
+          g_autofree char *shown = weft_message_quote (key, 40);
           g_string_append_printf (path, "[%s]", shown);
         }
     }
@@ -493,7 +493,7 @@ weft_json_scan_object (WeftJsonScan *s)
       if (!weft_json_keys_add (&keys, &key))
         {
           g_autofree char *name = weft_json_decode_key (&key);
-          g_autofree char *shown = weft_json_quote_for_message (name, 80);
+          g_autofree char *shown = weft_message_quote (name, 80);
           /* The path is the object's: the key it names is this one. */
           s->code = WEFT_ERROR_DUPLICATE;
           weft_json_scan_fail_at (s, key_at, s->depth - 1, "duplicate key %s (each name may "
@@ -614,39 +614,6 @@ weft_json_parse (const char *text, gssize length, GError **error)
 }
 
 /* ---- describing values ------------------------------------------------------------ */
-
-char *
-weft_json_quote_for_message (const char *text, gsize max_chars)
-{
-  g_autoptr(GString) out = g_string_new ("\"");
-  const char *p = text ? text : "";
-  gsize shown = 0;
-
-  while (*p && shown < max_chars)
-    {
-      gunichar c = g_utf8_get_char_validated (p, -1);
-      if (c == (gunichar) -1 || c == (gunichar) -2)
-        {
-          g_string_append (out, "\\ufffd");
-          p++;
-        }
-      else
-        {
-          if (c == '"' || c == '\\')
-            g_string_append_printf (out, "\\%c", (char) c);
-          else if (c < 0x20 || c == 0x7f)
-            g_string_append_printf (out, "\\u%04x", c);
-          else
-            g_string_append_unichar (out, c);
-          p = g_utf8_next_char (p);
-        }
-      shown++;
-    }
-  g_string_append_c (out, '"');
-  if (*p)
-    g_string_append_printf (out, "… (%" G_GSIZE_FORMAT " bytes)", strlen (text));
-  return g_string_free (g_steal_pointer (&out), FALSE);
-}
 
 const char *
 weft_json_describe (JsonNode *node)

@@ -16,7 +16,8 @@ struct _WeftPlugin {
 WeftRegistry *weft_registry_new  (void);
 void          weft_registry_free (WeftRegistry *registry);
 /* The plugin's create(): on failure, always an error, and one with the
- * config's secrets redacted (a plugin may quote the value it refuses). */
+ * config's secrets redacted (a plugin may quote the value it refuses),
+ * made fit to show (weft_message_tidy). */
 gpointer      weft_plugin_create (WeftPlugin *plugin, const WeftConfig *config,
                                   GError **error);
 
@@ -53,10 +54,22 @@ JsonNode *weft_json_parse_named (const char *text, gssize length, const char *or
 const char *weft_json_describe (JsonNode *node);
 /* Sets `key` to a µs time, or to null when it is 0 (not yet, or unknown). */
 void weft_json_set_time (JsonObject *object, const char *key, gint64 wall_us);
+/* ---- messages (weft-message.c) ----------------------------------------- */
+
 /* `text` quoted for a message: at most `max_chars` characters, invalid
  * UTF-8 and control characters escaped, and "… (N bytes)" after a cut, so
  * that what a client sent is never echoed back raw or whole. */
-char *weft_json_quote_for_message (const char *text, gsize max_chars);
+char *weft_message_quote (const char *text, gsize max_chars);
+/* `message` made fit to show: valid UTF-8, control characters escaped,
+ * words of more than `word_max` characters cut in their middle ("…(5002
+ * characters)…"), at most about `max_bytes` bytes in all. */
+char *weft_message_tidy (const char *message, glong word_max, gsize max_bytes);
+/* What messages about a flow or a plugin's config keep: a file path is a
+ * word too. */
+#define WEFT_MESSAGE_WORD_MAX 256
+#define WEFT_MESSAGE_MAX_BYTES 4096
+/* Tidies the message of `error` in place with those; NULL is fine. */
+void weft_message_tidy_error (GError *error);
 
 /* Expands ${VAR}, ${VAR:-default} and $$ in `text`; each value read from
  * the environment is recorded as a secret. */

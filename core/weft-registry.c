@@ -406,6 +406,7 @@ weft_plugin_create (WeftPlugin *plugin, const WeftConfig *config, GError **error
   if (local == NULL)
     local = g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "create() failed without a reason");
   weft_secrets_redact_error (local);
+  weft_message_tidy_error (local);
   g_propagate_error (error, g_steal_pointer (&local));
   return NULL;
 }

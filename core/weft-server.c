@@ -71,7 +71,7 @@ weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
     if (!g_strv_contains (allowed, key))
       {
         g_autofree char *known = g_strjoinv (", ", (char **) allowed);
-        g_autofree char *shown = weft_json_quote_for_message (key, 40);
+        g_autofree char *shown = weft_message_quote (key, 40);
         weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
                                  "unknown member %s in the body (known: %s)", shown, known);
         return NULL;

@@ -245,6 +245,28 @@ test_parse_hostile (Fixture *f, gconstpointer data)
       g_assert_cmpstr (error->message, ==, cases[i].message);
     }
 
+  /* The flow's own words in a message: control characters escaped, a
+   * long word cut (the fuzzer's finding: a key holding a newline). */
+  g_autoptr(GError) word_error = NULL;
+  g_autofree char *long_key = g_strnfill (5000, 'k');
+  g_autofree char *words = g_strdup ("{'name': 'x', 'agents': {'w': {'plugin': 'template', "
+                                            "'a\\nb\\u007f': 1}}, 'tasks': [{'name': 'a', "
+                                            "'agent': 'w', 'description': 'd'}]}");
+  g_autoptr(WeftFlow) worded = load (f, words, &word_error);
+  g_assert_null (worded);
+  g_test_message ("%s", word_error->message);
+  weft_test_assert_contains (word_error->message, "$.agents.w.a\\nb\\u007f: unknown option "
+                                                  "\"a\\nb\\u007f\"");
+  g_assert_null (strchr (word_error->message, '\n'));
+  g_autoptr(GError) long_error = NULL;
+  g_autofree char *long_words = g_strdup_printf ("{'name': 'x', " AGENTS ", 'tasks': [{'name': "
+                                                 "'a', 'agent': '%s', 'description': 'd'}]}",
+                                                 long_key);
+  g_autoptr(WeftFlow) longer = load (f, long_words, &long_error);
+  g_assert_null (longer);
+  weft_test_assert_contains (long_error->message, "…(5002 characters)…");
+  g_assert_cmpuint (strlen (long_error->message), <, 600);
+
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftFlow) flow = weft_flow_load_data (f->engine, deep->str, (gssize) deep->len,
                                                   ORIGIN, &error);
