@@ -26,6 +26,7 @@ typedef struct {
   gint header_timeout_s;
   gint body_timeout_s;
   gint idle_timeout_s;
+  gint write_timeout_s;
   gint max_connections;
   gint accept_backoff_ms;
   gint max_url;
@@ -126,6 +127,7 @@ weft_cli_serve (WeftCliServeOptions *o)
     .header_timeout_s = (guint) o->header_timeout_s,
     .body_timeout_s = (guint) o->body_timeout_s,
     .idle_timeout_s = (guint) o->idle_timeout_s,
+    .write_timeout_s = (guint) o->write_timeout_s,
     .max_connections = (guint) o->max_connections,
     .accept_backoff_ms = (guint) o->accept_backoff_ms,
     .max_url = (guint) o->max_url,
@@ -172,6 +174,7 @@ weft_cli_serve_check_numbers (WeftCliServeOptions *o)
     { "--header-timeout", &o->header_timeout_s, 1, 3600 },
     { "--body-timeout", &o->body_timeout_s, 1, 24 * 3600 },
     { "--idle-timeout", &o->idle_timeout_s, 1, 24 * 3600 },
+    { "--write-timeout", &o->write_timeout_s, 1, 24 * 3600 },
     { "--max-connections", &o->max_connections, 1, 1000000 },
     { "--accept-backoff", &o->accept_backoff_ms, 1, 60000 },
     { "--max-url", &o->max_url, 64, WEFT_SERVER_MAX_HEADERS_LIMIT },
@@ -198,7 +201,8 @@ weft_cli_serve_main (char **args)
     .threads = WEFT_CLI_UNSET, .keep_runs = WEFT_CLI_UNSET, .keep_s = WEFT_CLI_UNSET,
     .max_body = WEFT_CLI_UNSET, .max_runs = WEFT_CLI_UNSET, .grace_s = WEFT_CLI_UNSET,
     .header_timeout_s = WEFT_CLI_UNSET, .body_timeout_s = WEFT_CLI_UNSET,
-    .idle_timeout_s = WEFT_CLI_UNSET, .max_connections = WEFT_CLI_UNSET,
+    .idle_timeout_s = WEFT_CLI_UNSET, .write_timeout_s = WEFT_CLI_UNSET,
+    .max_connections = WEFT_CLI_UNSET,
     .accept_backoff_ms = WEFT_CLI_UNSET, .max_url = WEFT_CLI_UNSET,
     .max_headers = WEFT_CLI_UNSET,
   };
@@ -234,6 +238,9 @@ weft_cli_serve_main (char **args)
       "Seconds a request body may take, whole, after its head (default 60)", "S" },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &o.idle_timeout_s,
       "Seconds a kept-alive connection may wait for its next request (default 30)", "S" },
+    { "write-timeout", 0, 0, G_OPTION_ARG_INT, &o.write_timeout_s,
+      "Seconds a response may wait for a client that does not read before its connection "
+      "is closed (default 60)", "S" },
     { "max-connections", 0, 0, G_OPTION_ARG_INT, &o.max_connections,
       "Connections open at once at most; more wait to be accepted (default 1000)", "N" },
     { "accept-backoff", 0, 0, G_OPTION_ARG_INT, &o.accept_backoff_ms,

@@ -1,30 +1,35 @@
-/* weft-server-conn.c — the server's connections: accepting them, bounding
- * them in time and number, and answering a refused request without reading
- * its body.
+/* weft-server-conn.c — the server's connections: bounding them in time,
+ * answering a refused request without reading its body, and ending them
+ * when the client has gone.
  *
- * weft accepts connections itself (libsoup 3.2's listener leaks every
- * socket it accepts) and hands each to libsoup as a WeftServerConn: a
- * GIOStream over the socket whose input (weft-server-input.c) follows the
- * requests' framing.  For each connection:
+ * weft accepts connections itself (weft-server-accept.c) and hands each to
+ * libsoup as a WeftServerConn: a GIOStream over the socket whose input
+ * (weft-server-input.c) follows the requests' framing and whose output
+ * (weft-server-output.c) tells whether writes move.  For each connection:
  *
- *   - One deadline at a time.  A new connection must send its first
+ *   - One read deadline at a time.  A new connection must send its first
  *     request head within the header timeout; a kept-alive one the first
  *     byte of its next request within the idle timeout, then the head
  *     within the header timeout; a body must come whole within the body
  *     timeout of its head.  A connection waiting for a request is shut
- *     down (libsoup reads EOF and lets it go); a request that stalls gets
- *     408.  Nothing is timed while a handler runs or a response (an event
- *     stream) is written.
- *   - A refused request (401 or 413 from its head; 414, 431, 400 or 413
- *     found in its bytes; 408) is answered here: its input is blocked, so
- *     that libsoup reads nothing more, the answer is written on the
- *     socket, the write side is shut, and what the client still sends is
- *     read and thrown away for a while (closing at once could reset the
- *     connection before the client reads the answer).  Then libsoup reads
- *     EOF and closes the connection.
- *   - Accepting stops at the connection cap and resumes when one closes.
- *     An accept error (out of descriptors) pauses it for the back-off; the
- *     warning is logged at most every 10 s.
+ *     down; a request that stalls gets 408.  Nothing is read, so nothing
+ *     is timed, while a handler runs or a response is written.
+ *   - A send-stall deadline: while a write can take nothing (the client
+ *     does not read), the write timeout runs; any write that takes
+ *     something stops it.  A quiet event stream writes nothing and is
+ *     never timed.  When it passes, the output fails, libsoup gives up the
+ *     response, and the connection is reset (its unread bytes dropped).
+ *   - A refused request (401 or 413 from its head; 400, 413, 414, 417,
+ *     431, 501 or 505 found in its bytes; 408) is answered here: its input
+ *     is blocked, so that libsoup reads nothing more, the answer is
+ *     written on the socket, the write side is shut, and what the client
+ *     still sends is read and thrown away for a while (closing at once
+ *     could reset the connection before the client reads the answer).
+ *     Then libsoup reads EOF and closes the connection.
+ *   - The end of the input between requests (the client closed or
+ *     half-closed, or the idle timeout shut the socket) ends the
+ *     connection: the write side is shut, and the input makes libsoup let
+ *     it go (see weft_server_input_read_closed).
  *
  * A message finds its connection through the remote address object the
  * connection gave libsoup: soup_server_message_get_socket() is NULL for a
@@ -33,6 +38,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 /* How long a refused request's client gets to read the answer while what
  * it still sends is thrown away. */
@@ -40,7 +46,6 @@
 /* Read and thrown away per wakeup while lingering, so that a fast client
  * cannot hold the loop. */
 #define WEFT_SERVER_LINGER_READS 64
-#define WEFT_SERVER_ACCEPT_WARN_US (10 * G_USEC_PER_SEC)
 
 typedef enum {
   WEFT_SERVER_DEADLINE_NONE,
@@ -56,9 +61,11 @@ struct _WeftServerConn {
   GSocketConnection *base;
   GSocket *socket;
   WeftServerInput *input;
+  WeftServerOutput *output;
   GSocketAddress *remote;       /* carries the connection as qdata */
-  GSource *timer;               /* ready at the deadline */
+  GSource *timer;               /* ready at the read deadline */
   WeftServerDeadline deadline;
+  GSource *stall;               /* ready at the send-stall deadline */
   guint requests;               /* begun on this connection */
   gboolean answering;           /* a refusal is being answered */
   GBytes *answer;
@@ -282,6 +289,7 @@ weft_server_conn_expire (gpointer data)
   switch (kind)
     {
     case WEFT_SERVER_DEADLINE_WAIT:
+      /* The input reads the end and has libsoup let the connection go. */
       g_socket_shutdown (conn->socket, TRUE, TRUE, NULL);
       break;
     case WEFT_SERVER_DEADLINE_HEAD:
@@ -326,6 +334,50 @@ weft_server_conn_body_done (WeftServerConn *conn)
 {
   if (conn->server && !conn->answering)
     weft_server_conn_set_deadline (conn, WEFT_SERVER_DEADLINE_NONE, 0);
+}
+
+void
+weft_server_conn_peer_done (WeftServerConn *conn)
+{
+  if (conn->server == NULL)
+    return;
+  weft_server_conn_set_deadline (conn, WEFT_SERVER_DEADLINE_NONE, 0);
+  /* libsoup answers the end of its input with a 400 of its own, which
+   * must not reach the client. */
+  g_socket_shutdown (conn->socket, FALSE, TRUE, NULL);
+}
+
+/* ---- writes that do not move ---------------------------------------------------------- */
+
+void
+weft_server_conn_output_blocked (WeftServerConn *conn)
+{
+  if (conn->server && g_source_get_ready_time (conn->stall) < 0)
+    g_source_set_ready_time (conn->stall, g_get_monotonic_time ()
+                                            + weft_server_seconds (conn->server->write_timeout_s));
+}
+
+void
+weft_server_conn_output_moved (WeftServerConn *conn)
+{
+  if (conn->stall && g_source_get_ready_time (conn->stall) >= 0)
+    g_source_set_ready_time (conn->stall, -1);
+}
+
+/* The client has read nothing for the write timeout. */
+static gboolean
+weft_server_conn_stalled (gpointer data)
+{
+  WeftServerConn *conn = data;
+  struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+  g_autofree char *message = g_strdup_printf ("the client read nothing for %u s (the write "
+                                              "timeout)", conn->server->write_timeout_s);
+
+  /* Closing then resets the connection: what the client did not read is
+   * dropped rather than held by the kernel for a client that never will. */
+  setsockopt (g_socket_get_fd (conn->socket), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  weft_server_output_fail (conn->output, message);
+  return G_SOURCE_CONTINUE;
 }
 
 static WeftServerConn *
@@ -418,6 +470,7 @@ weft_server_conn_detach (WeftServerConn *conn)
     return;
   conn->server = NULL;
   weft_server_clear_source (&conn->timer);
+  weft_server_clear_source (&conn->stall);
   weft_server_clear_source (&conn->io);
   g_hash_table_remove (server->conns, conn);
   weft_server_accept_resume (server);
@@ -432,7 +485,7 @@ weft_server_conn_get_input_stream (GIOStream *stream)
 static GOutputStream *
 weft_server_conn_get_output_stream (GIOStream *stream)
 {
-  return g_io_stream_get_output_stream (G_IO_STREAM (WEFT_SERVER_CONN (stream)->base));
+  return G_OUTPUT_STREAM (WEFT_SERVER_CONN (stream)->output);
 }
 
 static gboolean
@@ -442,6 +495,7 @@ weft_server_conn_close_fn (GIOStream *stream, GCancellable *cancellable, GError 
 
   weft_server_conn_detach (conn);
   g_input_stream_close (G_INPUT_STREAM (conn->input), NULL, NULL);
+  g_output_stream_close (G_OUTPUT_STREAM (conn->output), NULL, NULL);
   return g_io_stream_close (G_IO_STREAM (conn->base), cancellable, error);
 }
 
@@ -476,7 +530,9 @@ weft_server_conn_finalize (GObject *object)
   if (conn->remote)
     g_object_set_qdata (G_OBJECT (conn->remote), weft_server_conn_quark (), NULL);
   weft_server_input_detach (conn->input);
+  weft_server_output_detach (conn->output);
   g_clear_object (&conn->input);
+  g_clear_object (&conn->output);
   g_clear_object (&conn->base);
   g_clear_object (&conn->socket);
   g_clear_object (&conn->remote);
@@ -502,8 +558,17 @@ weft_server_conn_class_init (WeftServerConnClass *klass)
   stream_class->close_finish = weft_server_conn_close_finish;
 }
 
-/* Hands an accepted socket to libsoup. */
-static void
+static GSource *
+weft_server_conn_add_timer (WeftServerConn *conn, GSourceFunc func)
+{
+  GSource *timer = g_source_new (&weft_server_timer_funcs, sizeof (GSource));
+
+  g_source_set_callback (timer, func, conn, NULL);
+  g_source_attach (timer, weft_server_context (conn->server));
+  return timer;
+}
+
+void
 weft_server_conn_start (WeftServer *server, GSocket *client)
 {
   g_autoptr(GError) error = NULL;
@@ -519,11 +584,12 @@ weft_server_conn_start (WeftServer *server, GSocket *client)
   conn->base = g_socket_connection_factory_create_connection (client);
   conn->input = weft_server_input_new (g_io_stream_get_input_stream (G_IO_STREAM (conn->base)),
                                        conn, &server->limits);
+  conn->output = weft_server_output_new (
+    g_io_stream_get_output_stream (G_IO_STREAM (conn->base)), conn);
   conn->remote = g_object_ref (remote);
   g_object_set_qdata (G_OBJECT (remote), weft_server_conn_quark (), conn);
-  conn->timer = g_source_new (&weft_server_timer_funcs, sizeof (GSource));
-  g_source_set_callback (conn->timer, weft_server_conn_expire, conn, NULL);
-  g_source_attach (conn->timer, weft_server_context (server));
+  conn->timer = weft_server_conn_add_timer (conn, weft_server_conn_expire);
+  conn->stall = weft_server_conn_add_timer (conn, weft_server_conn_stalled);
   g_hash_table_add (server->conns, conn);
   weft_server_conn_set_deadline (conn, WEFT_SERVER_DEADLINE_WAIT,
                                  weft_server_seconds (server->header_timeout_s));
@@ -531,98 +597,6 @@ weft_server_conn_start (WeftServer *server, GSocket *client)
     {
       g_warning ("serving a connection: %s", error->message);
       g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
-    }
-}
-
-/* ---- accepting ---------------------------------------------------------------------- */
-
-static void
-weft_server_accept_pause (WeftServer *server)
-{
-  weft_server_clear_source (&server->accept_source);
-}
-
-static gboolean
-weft_server_on_backoff_done (gpointer data)
-{
-  WeftServer *server = data;
-
-  g_clear_pointer (&server->backoff, g_source_unref);
-  weft_server_accept_resume (server);
-  return G_SOURCE_REMOVE;
-}
-
-/* Out of descriptors (or any other accept error): trying again at once
- * would fail again, as fast as the loop turns. */
-static void
-weft_server_accept_back_off (WeftServer *server, const GError *error)
-{
-  gint64 now = g_get_monotonic_time ();
-
-  weft_server_accept_pause (server);
-  if (server->accept_warned_us == 0 || now - server->accept_warned_us >= WEFT_SERVER_ACCEPT_WARN_US)
-    {
-      g_autofree char *since = server->accept_errors
-        ? g_strdup_printf (" (%u more since the last such warning)", server->accept_errors)
-        : g_strdup ("");
-      g_warning ("accepting a connection: %s; accepting pauses for %u ms at a time while it "
-                 "lasts, warned at most every %d s%s", error->message, server->accept_backoff_ms,
-                 (int) (WEFT_SERVER_ACCEPT_WARN_US / G_USEC_PER_SEC), since);
-      server->accept_warned_us = now;
-      server->accept_errors = 0;
-    }
-  server->accept_errors++;
-  server->backoff = g_timeout_source_new (server->accept_backoff_ms);
-  g_source_set_callback (server->backoff, weft_server_on_backoff_done, server, NULL);
-  g_source_attach (server->backoff, weft_server_context (server));
-}
-
-static gboolean
-weft_server_on_accept (GSocket *listener, GIOCondition condition, gpointer data)
-{
-  WeftServer *server = data;
-
-  /* All that are waiting: a burst of connections costs one wakeup. */
-  while (g_hash_table_size (server->conns) < server->max_connections)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) client = g_socket_accept (listener, NULL, &error);
-
-      if (client == NULL)
-        {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-            return G_SOURCE_CONTINUE;
-          weft_server_accept_back_off (server, error);
-          return G_SOURCE_REMOVE;
-        }
-      weft_server_conn_start (server, client);
-    }
-  /* At the cap: the rest wait in the backlog until a connection closes. */
-  weft_server_accept_pause (server);
-  return G_SOURCE_REMOVE;
-}
-
-void
-weft_server_accept_resume (WeftServer *server)
-{
-  if (server->listener == NULL || server->accept_source || server->backoff || server->stopping
-      || g_hash_table_size (server->conns) >= server->max_connections)
-    return;
-  server->accept_source = g_socket_create_source (server->listener, G_IO_IN, NULL);
-  g_source_set_callback (server->accept_source, G_SOURCE_FUNC (weft_server_on_accept), server,
-                         NULL);
-  g_source_attach (server->accept_source, weft_server_context (server));
-}
-
-void
-weft_server_accept_stop (WeftServer *server)
-{
-  weft_server_accept_pause (server);
-  weft_server_clear_source (&server->backoff);
-  if (server->listener)
-    {
-      g_socket_close (server->listener, NULL);
-      g_clear_object (&server->listener);
     }
 }
 
@@ -653,68 +627,9 @@ weft_server_conns_clear (WeftServer *server)
       g_socket_shutdown (WEFT_SERVER_CONN (conn)->socket, TRUE, TRUE, NULL);
       WEFT_SERVER_CONN (conn)->server = NULL;
       weft_server_clear_source (&WEFT_SERVER_CONN (conn)->timer);
+      weft_server_clear_source (&WEFT_SERVER_CONN (conn)->stall);
       weft_server_clear_source (&WEFT_SERVER_CONN (conn)->io);
     }
   g_clear_pointer (&server->conns, g_hash_table_unref);
 }
 
-/* ---- the address to listen on ---------------------------------------------------- */
-
-/* The port of "HOST:PORT" or "[IPV6]:PORT", checked, so that a wrong one
- * is not reported as a wrong address. */
-static gboolean
-weft_server_check_port (const char *address, GError **error)
-{
-  const char *bracket = strrchr (address, ']');
-  const char *colon = strchr (address, ':');
-  const char *port;
-  guint64 value = 0;
-
-  if (address[0] == '[' && bracket && bracket[1] == ':')
-    port = bracket + 2;
-  else if (address[0] != '[' && colon && colon == strrchr (address, ':'))
-    port = colon + 1;
-  else
-    return TRUE;                /* no port, or a bare IPv6 address */
-  if (*port == '\0' || strspn (port, "0123456789") != strlen (port) || strlen (port) > 5
-      || (value = g_ascii_strtoull (port, NULL, 10)) > 65535)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "listen address \"%s\": the port must be a number from 0 to 65535, not "
-                   "\"%s\"", address, port);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-GSocketAddress *
-weft_server_parse_address (const char *address, GError **error)
-{
-  g_autoptr(GSocketConnectable) parsed = NULL;
-  g_autoptr(GInetAddress) ip = NULL;
-
-  if (!weft_server_check_port (address, error))
-    return NULL;
-  parsed = g_network_address_parse (address, 8080, NULL);
-  if (parsed == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "listen address \"%s\": expected HOST:PORT (an IP address or localhost)",
-                   address);
-      return NULL;
-    }
-  const char *host = g_network_address_get_hostname (G_NETWORK_ADDRESS (parsed));
-  guint16 port = g_network_address_get_port (G_NETWORK_ADDRESS (parsed));
-  if (g_ascii_strcasecmp (host, "localhost") == 0)
-    ip = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  else
-    ip = g_inet_address_new_from_string (host);
-  if (ip == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "listen address \"%s\": \"%s\" is not an IP address (or localhost)",
-                   address, host);
-      return NULL;
-    }
-  return g_inet_socket_address_new (ip, port);
-}

@@ -3,24 +3,32 @@
  *
  * libsoup 3.2 reads the whole body of a request that has already been
  * refused, has no URL limit and no head limit but its own 64 KiB (past
- * which it drops the connection without an answer), and takes a malformed
- * chunk size for the end of the body.  So everything it reads comes
- * through this stream, which follows HTTP/1.1's framing itself:
+ * which it drops the connection without an answer), takes a malformed
+ * chunk size for the end of the body, answers a malformed head with an
+ * empty body, and never closes a kept-alive connection whose client left
+ * between requests.  So everything it reads comes through this stream,
+ * which follows HTTP/1.1's framing itself:
  *
- *   - a head ends at its first empty line; its URL and its size are
- *     checked on the way (414, 431);
+ *   - a head ends at its first empty line (one before the request line is
+ *     skipped, as libsoup does); its URL and its size are checked on the
+ *     way (414, 431), and each line as it ends (weft-server-head.c: 400,
+ *     413, 417, 501, 505);
  *   - once libsoup has parsed the head, the connection says what body
  *     follows (weft_server_input_expect_body): a length, which is all
  *     libsoup is given, or chunks, whose framing is checked (400) and
  *     whose sizes are counted against the limit before their data is read
  *     (413);
  *   - bytes of the next request are kept back until this one's body is
- *     done, so each request is seen from its first byte.
+ *     done, so each request is seen from its first byte;
+ *   - the end of the input inside a request is refused (400: the client
+ *     may still read); between requests it ends the connection (see
+ *     weft_server_input_read_closed).
  *
  * It tells its connection (weft-server-conn.c) when a request starts, when
- * its body is done, and what it refuses.  A refusal blocks the stream:
- * libsoup waits, gets nothing more, and reads EOF once the connection has
- * answered and let go (weft_server_input_close). */
+ * its body is done, what it refuses, and when the client is done.  A
+ * refusal blocks the stream: libsoup waits, gets nothing more, and reads
+ * the end once the connection has answered and let go
+ * (weft_server_input_close). */
 #include "weft-server-private.h"
 
 #include <string.h>
@@ -53,13 +61,14 @@ struct _WeftServerInput {
   GCancellable *wake;         /* cancelled when a blocked stream closes */
   WeftServerFrame frame;
   gboolean pass;              /* framing lost: bytes go through unchecked */
+  gboolean fresh;             /* libsoup has had no byte of its current request */
   guint max_url;
   guint max_headers;
   guint64 max_body;
 
   /* The head. */
+  WeftServerHead head;        /* its current line is head.line */
   gsize head_bytes;
-  gsize line_bytes;           /* of the current line, a CR included */
   gboolean prev_cr;
   gboolean first_line;
   gssize url_start;           /* first line: its first space, or -1 */
@@ -67,6 +76,7 @@ struct _WeftServerInput {
 
   /* The body. */
   SoupEncoding encoding;
+  guint64 length;             /* declared */
   guint64 remaining;          /* of the length, or of the chunk's data */
   guint64 body_bytes;         /* chunked or to EOF: data so far */
   WeftServerChunk chunk;
@@ -109,8 +119,8 @@ static void
 weft_server_input_start_head (WeftServerInput *self)
 {
   self->frame = WEFT_SERVER_FRAME_HEAD;
+  weft_server_head_reset (&self->head);
   self->head_bytes = 0;
-  self->line_bytes = 0;
   self->prev_cr = FALSE;
   self->first_line = TRUE;
   self->url_start = self->url_end = -1;
@@ -123,7 +133,7 @@ weft_server_input_start_head (WeftServerInput *self)
 static gsize
 weft_server_input_url_length (WeftServerInput *self)
 {
-  gsize line = self->line_bytes - (self->prev_cr ? 1 : 0);
+  gsize line = self->head.line->len;
 
   if (self->url_start < 0)
     return 0;
@@ -132,20 +142,44 @@ weft_server_input_url_length (WeftServerInput *self)
   return line - (gsize) self->url_start - 1;
 }
 
-/* One byte of the request line, not its LF. */
+/* One byte of the request line, not its CR or LF. */
 static gssize
 weft_server_input_request_line_byte (WeftServerInput *self, guchar c)
 {
+  gsize at = self->head.line->len;
+
   if (c == ' ')
     {
       if (self->url_start < 0)
-        self->url_start = (gssize) self->line_bytes;
-      self->url_end = (gssize) self->line_bytes;
+        self->url_start = (gssize) at;
+      self->url_end = (gssize) at;
     }
-  if (self->url_start >= 0
-      && self->line_bytes - (gsize) self->url_start > self->max_url + WEFT_SERVER_REQUEST_LINE_SLACK)
+  if (self->url_start >= 0 && at - (gsize) self->url_start > self->max_url
+                                                                + WEFT_SERVER_REQUEST_LINE_SLACK)
     return weft_server_input_refuse (self, SOUP_STATUS_REQUEST_URI_TOO_LONG,
                                      "the URL is longer than %u bytes", self->max_url);
+  return 0;
+}
+
+/* A line of the head has ended: the head goes on (0), ends (1), or is
+ * refused (-1). */
+static gssize
+weft_server_input_line_done (WeftServerInput *self)
+{
+  g_autoptr(GError) error = NULL;
+  guint status;
+
+  if (self->first_line && weft_server_input_url_length (self) > self->max_url)
+    return weft_server_input_refuse (self, SOUP_STATUS_REQUEST_URI_TOO_LONG,
+                                     "the URL is longer than %u bytes", self->max_url);
+  status = weft_server_head_take_line (&self->head, &error);
+  if (status == WEFT_SERVER_HEAD_ENDED)
+    return 1;
+  if (status != 0)
+    return weft_server_input_refuse (self, status, "%s", error->message);
+  /* An empty line before the request line leaves it still to come. */
+  self->first_line = self->head.method == NULL;
+  self->url_start = self->url_end = -1;
   return 0;
 }
 
@@ -162,26 +196,32 @@ weft_server_input_frame_head (WeftServerInput *self, const guchar *data, gsize n
         return weft_server_input_refuse (self, WEFT_SERVER_STATUS_HEADERS_TOO_LARGE,
                                          "the request head (request line and headers) is "
                                          "larger than %u bytes", self->max_headers);
+      /* libsoup would take a lone CR for a space, where others see a line
+       * break: a request read two ways. */
+      if (self->prev_cr && c != '\n')
+        return weft_server_input_refuse (self, SOUP_STATUS_BAD_REQUEST,
+                                         "the request head has a CR not followed by LF");
+      if (c == '\0')
+        return weft_server_input_refuse (self, SOUP_STATUS_BAD_REQUEST,
+                                         "the request head has a NUL byte");
+      self->prev_cr = c == '\r';
+      if (c == '\r')
+        continue;
       if (c != '\n')
         {
           if (self->first_line && weft_server_input_request_line_byte (self, c) < 0)
             return -1;
-          self->line_bytes++;
-          self->prev_cr = c == '\r';
+          g_string_append_c (self->head.line, (char) c);
           continue;
         }
-      /* An empty line ends the head, as it ends libsoup's reading of it. */
-      if (self->line_bytes == 0 || (self->line_bytes == 1 && self->prev_cr))
+      gssize done = weft_server_input_line_done (self);
+      if (done < 0)
+        return -1;
+      if (done == 1)
         {
           self->frame = WEFT_SERVER_FRAME_PARSING;
           return (gssize) i + 1;
         }
-      if (self->first_line && weft_server_input_url_length (self) > self->max_url)
-        return weft_server_input_refuse (self, SOUP_STATUS_REQUEST_URI_TOO_LONG,
-                                         "the URL is longer than %u bytes", self->max_url);
-      self->first_line = FALSE;
-      self->line_bytes = 0;
-      self->prev_cr = FALSE;
     }
   return (gssize) n;
 }
@@ -192,6 +232,7 @@ static void
 weft_server_input_body_done (WeftServerInput *self)
 {
   self->frame = WEFT_SERVER_FRAME_WAIT;
+  self->fresh = TRUE;
   if (self->conn)
     weft_server_conn_body_done (self->conn);
 }
@@ -434,33 +475,111 @@ weft_server_input_fill (WeftServerInput *self, void *buffer, gsize count, gboole
                                                    count, cancellable, error);
 }
 
+/* ---- the end of the input ------------------------------------------------------------ */
+
+/* libsoup 3.2 lets a connection go when its input ends inside a request;
+ * but when it ends before the next request on a kept-alive connection has
+ * begun, libsoup drops that request and keeps the connection open for
+ * good (its descriptor, and its place under the connection cap).  So when
+ * libsoup has had nothing of its current request, the end is a lone line
+ * break first: a request begun, and malformed, whose 400 libsoup cannot
+ * write (the write side is shut by then) and after which it closes the
+ * connection. */
+static gssize
+weft_server_input_read_closed (WeftServerInput *self, void *buffer, gsize count)
+{
+  if (!self->fresh || count == 0)
+    return 0;
+  self->fresh = FALSE;
+  *(char *) buffer = '\n';
+  return 1;
+}
+
+/* The client sends no more: between requests, the connection ends; inside
+ * one, the request is refused (the client may still be reading). */
+static gssize
+weft_server_input_at_end (WeftServerInput *self, void *buffer, gsize count)
+{
+  switch (self->frame)
+    {
+    case WEFT_SERVER_FRAME_WAIT:
+      self->frame = WEFT_SERVER_FRAME_CLOSED;
+      if (self->conn)
+        weft_server_conn_peer_done (self->conn);
+      return weft_server_input_read_closed (self, buffer, count);
+    case WEFT_SERVER_FRAME_HEAD:
+      return weft_server_input_refuse (self, SOUP_STATUS_BAD_REQUEST,
+                                       "the request head ended before its empty line (the "
+                                       "client sent no more)");
+    case WEFT_SERVER_FRAME_BODY:
+      if (self->encoding == SOUP_ENCODING_CONTENT_LENGTH)
+        return weft_server_input_refuse (self, SOUP_STATUS_BAD_REQUEST,
+                                         "the request body ended after %" G_GUINT64_FORMAT
+                                         " of its %" G_GUINT64_FORMAT " bytes (the client "
+                                         "sent no more)", self->length - self->remaining,
+                                         self->length);
+      if (self->encoding == SOUP_ENCODING_CHUNKED)
+        return weft_server_input_refuse (self, SOUP_STATUS_BAD_REQUEST,
+                                         "malformed chunked body: it ended before its last "
+                                         "chunk (the client sent no more)");
+      return 0;
+    default:
+      return 0;
+    }
+}
+
+/* ---- reading, continued -------------------------------------------------------------- */
+
+static gssize
+weft_server_input_would_block (GError **error)
+{
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "the request was refused");
+  return -1;
+}
+
+/* The end of the input, or an error that ends it (a reset), rather than
+ * bytes or the wait for them. */
+static gboolean
+weft_server_input_ended (WeftServerInput *self, gssize n, const GError *error)
+{
+  if (self->pass)
+    return FALSE;
+  return n == 0 || (n < 0 && self->frame == WEFT_SERVER_FRAME_WAIT
+                    && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)
+                    && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+}
+
 static gssize
 weft_server_input_read_framed (WeftServerInput *self, void *buffer, gsize count,
                                gboolean blocking, GCancellable *cancellable, GError **error)
 {
+  g_autoptr(GError) local = NULL;
+
   if (self->frame == WEFT_SERVER_FRAME_CLOSED)
-    return 0;
+    return weft_server_input_read_closed (self, buffer, count);
   if (self->frame == WEFT_SERVER_FRAME_BLOCKED)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                           "the request was refused");
-      return -1;
-    }
+    return weft_server_input_would_block (error);
   count = weft_server_input_cap (self, count);
   if (count == 0)
     return 0;
-  gssize n = weft_server_input_fill (self, buffer, count, blocking, cancellable, error);
-  if (n <= 0)
-    return n;
-  gssize given = weft_server_input_frame (self, buffer, (gsize) n);
-  if (given < 0)
+  gssize n = weft_server_input_fill (self, buffer, count, blocking, cancellable, &local);
+  if (weft_server_input_ended (self, n, local))
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                           "the request was refused");
+      n = weft_server_input_at_end (self, buffer, count);
+      return n < 0 ? weft_server_input_would_block (error) : n;
+    }
+  if (n < 0)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
       return -1;
     }
+  gssize given = weft_server_input_frame (self, buffer, (gsize) n);
+  if (given < 0)
+    return weft_server_input_would_block (error);
   if (given < n)
     g_byte_array_prepend (self->kept, (const guint8 *) buffer + given, (guint) (n - given));
+  if (given > 0)
+    self->fresh = FALSE;
   return given;
 }
 
@@ -528,6 +647,7 @@ weft_server_input_finalize (GObject *object)
 {
   WeftServerInput *self = WEFT_SERVER_INPUT (object);
 
+  weft_server_head_clear (&self->head);
   g_clear_object (&self->base);
   g_clear_object (&self->wake);
   g_byte_array_unref (self->kept);
@@ -540,6 +660,7 @@ weft_server_input_init (WeftServerInput *self)
   self->kept = g_byte_array_new ();
   self->wake = g_cancellable_new ();
   self->frame = WEFT_SERVER_FRAME_WAIT;
+  self->fresh = TRUE;
 }
 
 static void
@@ -571,6 +692,7 @@ weft_server_input_new (GInputStream *base, WeftServerConn *conn, const WeftServe
   self->max_url = limits->max_url;
   self->max_headers = limits->max_headers;
   self->max_body = limits->max_body;
+  weft_server_head_init (&self->head, limits->max_body);
   return self;
 }
 
@@ -585,12 +707,16 @@ weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding, gof
   self->chunk_size = 0;
   self->chunk_digits = 0;
   self->chunk_aside = 0;
-  self->remaining = encoding == SOUP_ENCODING_CONTENT_LENGTH ? (guint64) MAX (length, 0) : 0;
+  self->length = encoding == SOUP_ENCODING_CONTENT_LENGTH ? (guint64) MAX (length, 0) : 0;
+  self->remaining = self->length;
   if (encoding == SOUP_ENCODING_CHUNKED || encoding == SOUP_ENCODING_EOF
       || (encoding == SOUP_ENCODING_CONTENT_LENGTH && self->remaining > 0))
     self->frame = WEFT_SERVER_FRAME_BODY;
   else
-    self->frame = WEFT_SERVER_FRAME_WAIT;
+    {
+      self->frame = WEFT_SERVER_FRAME_WAIT;
+      self->fresh = TRUE;
+    }
 }
 
 void

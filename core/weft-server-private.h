@@ -41,6 +41,7 @@ struct _WeftServer {
   guint header_timeout_s;
   guint body_timeout_s;
   guint idle_timeout_s;
+  guint write_timeout_s;
   guint max_connections;
   guint accept_backoff_ms;
   GHashTable *flows;          /* name → WeftFlow* (a reference) */
@@ -99,6 +100,16 @@ WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, con
 gboolean weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char *key,
                                       guint min, guint max, guint *out);
 
+/* ---- weft-server-accept.c: listening ------------------------------------------ */
+
+/* Starts or resumes accepting on server->listener, unless paused by a
+ * back-off or the connection cap. */
+void weft_server_accept_resume (WeftServer *server);
+/* Stops accepting for good; open connections go on. */
+void weft_server_accept_stop (WeftServer *server);
+/* "HOST:PORT" (an IP address or localhost), or NULL with `error` set. */
+GSocketAddress *weft_server_parse_address (const char *address, GError **error);
+
 /* ---- weft-server-conn.c: connections ------------------------------------------ */
 
 #define WEFT_TYPE_SERVER_CONN (weft_server_conn_get_type ())
@@ -106,21 +117,68 @@ G_DECLARE_FINAL_TYPE (WeftServerConn, weft_server_conn, WEFT, SERVER_CONN, GIOSt
 
 /* Hooks up the SoupServer's signals (on the loop, once). */
 void weft_server_conns_init (WeftServer *server);
-/* Starts or resumes accepting on server->listener, unless paused by a
- * back-off or the connection cap. */
-void weft_server_accept_resume (WeftServer *server);
-/* Stops accepting for good; open connections go on. */
-void weft_server_accept_stop (WeftServer *server);
+/* Hands an accepted socket to libsoup. */
+void weft_server_conn_start (WeftServer *server, GSocket *client);
 /* Forgets every connection still open (the server is being freed). */
 void weft_server_conns_clear (WeftServer *server);
-/* "HOST:PORT" (an IP address or localhost), or NULL with `error` set. */
-GSocketAddress *weft_server_parse_address (const char *address, GError **error);
 
 /* Called by the connection's input (weft-server-input.c), on the loop. */
 void weft_server_conn_request_started (WeftServerConn *conn);
 void weft_server_conn_body_done (WeftServerConn *conn);
 /* Answers `status` with the error `message` and closes the connection. */
 void weft_server_conn_refuse (WeftServerConn *conn, guint status, const char *message);
+/* The client sends no more, between requests: nothing more is written
+ * either, and the connection ends. */
+void weft_server_conn_peer_done (WeftServerConn *conn);
+/* Called by the connection's output (weft-server-output.c): a write could
+ * not take anything (the send-stall deadline starts, unless running), or
+ * took something (it stops). */
+void weft_server_conn_output_blocked (WeftServerConn *conn);
+void weft_server_conn_output_moved (WeftServerConn *conn);
+
+/* ---- weft-server-head.c: a request head, line by line --------------------------- */
+
+/* weft_server_head_take_line: the (empty) line that ends a head fit for
+ * libsoup. */
+#define WEFT_SERVER_HEAD_ENDED 1
+
+typedef struct {
+  GString *line;              /* the line being read, without its line break */
+  guint64 max_body;
+  gboolean blank_skipped;     /* one empty line may come before the request line */
+  char *method;               /* NULL until the request line is in */
+  char *target;
+  guint minor;                /* HTTP/1.minor */
+  char *host;                 /* NULL: none */
+  char *length;               /* Content-Length as given */
+  gboolean chunked;           /* Transfer-Encoding: chunked */
+  char *expect;               /* Expect as given */
+} WeftServerHead;
+
+void weft_server_head_init (WeftServerHead *head, guint64 max_body);
+/* Forgets the last head: a new request starts. */
+void weft_server_head_reset (WeftServerHead *head);
+void weft_server_head_clear (WeftServerHead *head);
+/* Takes head->line, one line of a head (its CRLF or LF not included).
+ * Returns 0 when the head goes on, WEFT_SERVER_HEAD_ENDED when this empty
+ * line ends it, or the HTTP status to refuse the request with, `error`
+ * set: what libsoup would answer with an empty body, or read another way
+ * than the framing does. */
+guint weft_server_head_take_line (WeftServerHead *head, GError **error);
+
+/* ---- weft-server-output.c: what libsoup writes -------------------------------- */
+
+#define WEFT_TYPE_SERVER_OUTPUT (weft_server_output_get_type ())
+G_DECLARE_FINAL_TYPE (WeftServerOutput, weft_server_output, WEFT, SERVER_OUTPUT, GOutputStream)
+
+/* Writes to `base` (pollable) for `conn`, which it does not keep alive,
+ * and tells it whether writes make progress. */
+WeftServerOutput *weft_server_output_new (GOutputStream *base, WeftServerConn *conn);
+/* Every write fails with `message` from now on; a writer that waits is
+ * woken. */
+void weft_server_output_fail (WeftServerOutput *self, const char *message);
+/* The connection is gone. */
+void weft_server_output_detach (WeftServerOutput *self);
 
 /* ---- weft-server-input.c: what libsoup reads, request by request -------------- */
 

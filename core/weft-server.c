@@ -17,6 +17,7 @@
 #define WEFT_SERVER_HEADER_TIMEOUT_DEFAULT 10
 #define WEFT_SERVER_BODY_TIMEOUT_DEFAULT 60
 #define WEFT_SERVER_IDLE_TIMEOUT_DEFAULT 30
+#define WEFT_SERVER_WRITE_TIMEOUT_DEFAULT 60
 #define WEFT_SERVER_MAX_CONNECTIONS_DEFAULT 1000
 #define WEFT_SERVER_ACCEPT_BACKOFF_DEFAULT 500
 #define WEFT_SERVER_MAX_URL_DEFAULT 8192
@@ -535,6 +536,8 @@ weft_server_new (WeftEngine *engine, const WeftServerOptions *options)
                                                    : WEFT_SERVER_BODY_TIMEOUT_DEFAULT;
   server->idle_timeout_s = options->idle_timeout_s ? options->idle_timeout_s
                                                    : WEFT_SERVER_IDLE_TIMEOUT_DEFAULT;
+  server->write_timeout_s = options->write_timeout_s ? options->write_timeout_s
+                                                     : WEFT_SERVER_WRITE_TIMEOUT_DEFAULT;
   server->max_connections = options->max_connections ? options->max_connections
                                                      : WEFT_SERVER_MAX_CONNECTIONS_DEFAULT;
   server->accept_backoff_ms = options->accept_backoff_ms ? options->accept_backoff_ms

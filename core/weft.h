@@ -327,6 +327,10 @@ typedef struct {
    * (32768; at most WEFT_SERVER_MAX_HEADERS_LIMIT) gets 431. */
   guint max_url;
   guint max_headers;
+  /* A connection whose response cannot be written for `write_timeout_s`
+   * (60) is closed: the client has stopped reading.  A response with
+   * nothing to send (a quiet event stream) is not timed. */
+  guint write_timeout_s;
 } WeftServerOptions;
 
 /* The largest `max_headers`: libsoup drops a connection whose request head
