@@ -253,6 +253,36 @@ rc=0
   || fail "--max-body 0: expected exit 2 naming the option, got $rc: $(cat "$tmp/options.err")"
 step "413 before the body (chunked too), 414, and --max-body 0 refused"
 
+# Malformed heads get the error shape, not libsoup's empty answers.
+request POST "$base/v1/flows/smoke/runs" -H 'Transfer-Encoding: gzip' -d '{}'
+expect 501 "Transfer-Encoding: gzip"
+grep -q '^{"status":501,"error":"unsupported transfer coding \\"gzip\\"' <<<"$body" \
+  || fail "501 body is not the error shape naming gzip: $body"
+request GET "$base/healthz" -H 'Expect: teapot'
+expect 417 "Expect: teapot"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'HELLO\r\n\r\n' >&3
+raw=$(timeout 10 cat <&3 || true)
+exec 3<&-
+grep -q '^HTTP/1.1 400 ' <<<"$raw" && grep -q '"error":"malformed request line' <<<"$raw" \
+  || fail "a request line HELLO: expected a 400 naming the request line, got: $raw"
+step "501, 417 and a malformed request line answered with the error shape"
+
+# Connections that end after their response free their slot: with two
+# slots, five curls in a row are all served (each used to keep its slot).
+start_server capped --max-connections 2
+capped_pid=$pid
+for i in 1 2 3 4 5; do
+  request GET "http://127.0.0.1:$port/healthz"
+  expect 200 "curl $i of 5 with --max-connections 2"
+done
+stop_server "$capped_pid" capped
+rc=0
+"$weft" serve --flows "$tmp/flows" --write-timeout 0 2>"$tmp/options.err" || rc=$?
+[ "$rc" -eq 2 ] && grep -qF -- '--write-timeout must be from 1 to 86400, not 0' "$tmp/options.err" \
+  || fail "--write-timeout 0: expected exit 2 naming the option, got $rc: $(cat "$tmp/options.err")"
+step "closed connections free their slots; --write-timeout 0 refused"
+
 # ---- a server with a token ---------------------------------------------------------
 
 token="smoke-$RANDOM-$RANDOM"
