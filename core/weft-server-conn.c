@@ -364,7 +364,9 @@ weft_server_conn_output_moved (WeftServerConn *conn)
     g_source_set_ready_time (conn->stall, -1);
 }
 
-/* The client has read nothing for the write timeout. */
+/* Nothing written for the write timeout: the client has stopped reading,
+ * unless the socket takes bytes again and the writer has not yet had its
+ * turn (a loop busy with a large answer). */
 static gboolean
 weft_server_conn_stalled (gpointer data)
 {
@@ -373,6 +375,11 @@ weft_server_conn_stalled (gpointer data)
   g_autofree char *message = g_strdup_printf ("the client read nothing for %u s (the write "
                                               "timeout)", conn->server->write_timeout_s);
 
+  if (g_socket_condition_check (conn->socket, G_IO_OUT) & G_IO_OUT)
+    {
+      weft_server_conn_output_blocked (conn);
+      return G_SOURCE_CONTINUE;
+    }
   /* Closing then resets the connection: what the client did not read is
    * dropped rather than held by the kernel for a client that never will. */
   setsockopt (g_socket_get_fd (conn->socket), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
@@ -590,6 +597,8 @@ weft_server_conn_start (WeftServer *server, GSocket *client)
   g_object_set_qdata (G_OBJECT (remote), weft_server_conn_quark (), conn);
   conn->timer = weft_server_conn_add_timer (conn, weft_server_conn_expire);
   conn->stall = weft_server_conn_add_timer (conn, weft_server_conn_stalled);
+  /* A writer whose socket is ready goes first. */
+  g_source_set_priority (conn->stall, G_PRIORITY_LOW);
   g_hash_table_add (server->conns, conn);
   weft_server_conn_set_deadline (conn, WEFT_SERVER_DEADLINE_WAIT,
                                  weft_server_seconds (server->header_timeout_s));

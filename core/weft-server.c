@@ -2,8 +2,10 @@
  *
  * One SoupServer on the engine loop.  A request is admitted once its head
  * is in, before any of its body is read (weft-server-reply.c, which also
- * makes the replies); the handler then routes it by path.  Connections,
- * their limits and timeouts are weft-server-conn.c's; runs live in
+ * makes the replies); the handler then routes it by path.  Connections
+ * are accepted in weft-server-accept.c and bounded in weft-server-conn.c,
+ * whose input (weft-server-input.c, weft-server-head.c) and output
+ * (weft-server-output.c) are what libsoup reads and writes; runs live in
  * weft-server-runs.c. */
 #include "weft-server-private.h"
 

@@ -147,11 +147,13 @@ raw_response (GSocket *socket, char **body)
   GString *in = raw_leftover (socket);
   const char *end = NULL;
   gsize length = 0;
-  char buffer[4096];
+  char buffer[65536];
 
   for (;;)
     {
-      end = strstr (in->str, "\r\n\r\n");
+      /* Not strstr: a large body is read in many pieces, and the head is
+       * at its start. */
+      end = g_strstr_len (in->str, (gssize) in->len, "\r\n\r\n");
       if (end)
         {
           const char *cl = g_strstr_len (in->str, end - in->str, "Content-Length: ");
@@ -934,9 +936,9 @@ test_wellformed_heads (Fixture *f, gconstpointer data)
 
       g_test_message ("well-formed head %u: %s", i, shown);
       raw_send_text (socket, cases[i].request);
-      guint status = raw_response (socket, &body);
+      guint status = raw_response (socket, NULL);
       if (strstr (cases[i].request, "100-Continue") && status == SOUP_STATUS_CONTINUE)
-        status = raw_response (socket, &body);
+        status = raw_response (socket, NULL);
       g_assert_cmpuint (status, ==, cases[i].status);
       /* libsoup closes an HTTP/1.0 connection after its response. */
       if (strstr (cases[i].request, "HTTP/1.0"))
@@ -945,7 +947,6 @@ test_wellformed_heads (Fixture *f, gconstpointer data)
           continue;
         }
       raw_send_text (socket, over);
-      g_clear_pointer (&body, g_free);
       g_assert_cmpuint (raw_response (socket, &body), ==, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
       g_free (assert_error_body (body, 413, "larger than 1024 bytes"));
     }
