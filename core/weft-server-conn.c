@@ -347,46 +347,6 @@ weft_server_conn_peer_done (WeftServerConn *conn)
   g_socket_shutdown (conn->socket, FALSE, TRUE, NULL);
 }
 
-/* ---- writes that do not move ---------------------------------------------------------- */
-
-void
-weft_server_conn_output_blocked (WeftServerConn *conn)
-{
-  if (conn->server && g_source_get_ready_time (conn->stall) < 0)
-    g_source_set_ready_time (conn->stall, g_get_monotonic_time ()
-                                            + weft_server_seconds (conn->server->write_timeout_s));
-}
-
-void
-weft_server_conn_output_moved (WeftServerConn *conn)
-{
-  if (conn->stall && g_source_get_ready_time (conn->stall) >= 0)
-    g_source_set_ready_time (conn->stall, -1);
-}
-
-/* Nothing written for the write timeout: the client has stopped reading,
- * unless the socket takes bytes again and the writer has not yet had its
- * turn (a loop busy with a large answer). */
-static gboolean
-weft_server_conn_stalled (gpointer data)
-{
-  WeftServerConn *conn = data;
-  struct linger reset = { .l_onoff = 1, .l_linger = 0 };
-  g_autofree char *message = g_strdup_printf ("the client read nothing for %u s (the write "
-                                              "timeout)", conn->server->write_timeout_s);
-
-  if (g_socket_condition_check (conn->socket, G_IO_OUT) & G_IO_OUT)
-    {
-      weft_server_conn_output_blocked (conn);
-      return G_SOURCE_CONTINUE;
-    }
-  /* Closing then resets the connection: what the client did not read is
-   * dropped rather than held by the kernel for a client that never will. */
-  setsockopt (g_socket_get_fd (conn->socket), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-  weft_server_output_fail (conn->output, message);
-  return G_SOURCE_CONTINUE;
-}
-
 static WeftServerConn *
 weft_server_conn_of (SoupServerMessage *msg)
 {
@@ -463,6 +423,46 @@ weft_server_on_request_done (SoupServer *soup, SoupServerMessage *msg, gpointer 
   if (conn && weft_server_input_get_frame (conn->input) == WEFT_SERVER_FRAME_WAIT)
     weft_server_conn_set_deadline (conn, WEFT_SERVER_DEADLINE_WAIT,
                                    weft_server_seconds (server->idle_timeout_s));
+}
+
+/* ---- writes that do not move ---------------------------------------------------------- */
+
+void
+weft_server_conn_output_blocked (WeftServerConn *conn)
+{
+  if (conn->server && g_source_get_ready_time (conn->stall) < 0)
+    g_source_set_ready_time (conn->stall, g_get_monotonic_time ()
+                                            + weft_server_seconds (conn->server->write_timeout_s));
+}
+
+void
+weft_server_conn_output_moved (WeftServerConn *conn)
+{
+  if (conn->stall && g_source_get_ready_time (conn->stall) >= 0)
+    g_source_set_ready_time (conn->stall, -1);
+}
+
+/* Nothing written for the write timeout: the client has stopped reading,
+ * unless the socket takes bytes again and the writer has not yet had its
+ * turn (a loop busy with a large answer). */
+static gboolean
+weft_server_conn_stalled (gpointer data)
+{
+  WeftServerConn *conn = data;
+  struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+  g_autofree char *message = g_strdup_printf ("the client read nothing for %u s (the write "
+                                              "timeout)", conn->server->write_timeout_s);
+
+  if (g_socket_condition_check (conn->socket, G_IO_OUT) & G_IO_OUT)
+    {
+      weft_server_conn_output_blocked (conn);
+      return G_SOURCE_CONTINUE;
+    }
+  /* Closing then resets the connection: what the client did not read is
+   * dropped rather than held by the kernel for a client that never will. */
+  setsockopt (g_socket_get_fd (conn->socket), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  weft_server_output_fail (conn->output, message);
+  return G_SOURCE_CONTINUE;
 }
 
 /* ---- the connection as a stream ---------------------------------------------------- */

@@ -445,36 +445,6 @@ weft_server_input_frame (WeftServerInput *self, const guchar *data, gsize n)
   return (gssize) given;
 }
 
-/* ---- reading ----------------------------------------------------------------------- */
-
-/* The most a read may take from the socket: a length-framed body is
- * never read past its end. */
-static gsize
-weft_server_input_cap (WeftServerInput *self, gsize count)
-{
-  if (!self->pass && self->frame == WEFT_SERVER_FRAME_BODY
-      && self->encoding == SOUP_ENCODING_CONTENT_LENGTH)
-    return (gsize) MIN ((guint64) count, self->remaining);
-  return count;
-}
-
-static gssize
-weft_server_input_fill (WeftServerInput *self, void *buffer, gsize count, gboolean blocking,
-                        GCancellable *cancellable, GError **error)
-{
-  if (self->kept->len > 0)
-    {
-      gsize n = MIN (count, self->kept->len);
-      memcpy (buffer, self->kept->data, n);
-      g_byte_array_remove_range (self->kept, 0, (guint) n);
-      return (gssize) n;
-    }
-  if (blocking)
-    return g_input_stream_read (self->base, buffer, count, cancellable, error);
-  return g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (self->base), buffer,
-                                                   count, cancellable, error);
-}
-
 /* ---- the end of the input ------------------------------------------------------------ */
 
 /* libsoup 3.2 lets a connection go when its input ends inside a request;
@@ -528,7 +498,35 @@ weft_server_input_at_end (WeftServerInput *self, void *buffer, gsize count)
     }
 }
 
-/* ---- reading, continued -------------------------------------------------------------- */
+/* ---- reading ----------------------------------------------------------------------- */
+
+/* The most a read may take from the socket: a length-framed body is
+ * never read past its end. */
+static gsize
+weft_server_input_cap (WeftServerInput *self, gsize count)
+{
+  if (!self->pass && self->frame == WEFT_SERVER_FRAME_BODY
+      && self->encoding == SOUP_ENCODING_CONTENT_LENGTH)
+    return (gsize) MIN ((guint64) count, self->remaining);
+  return count;
+}
+
+static gssize
+weft_server_input_fill (WeftServerInput *self, void *buffer, gsize count, gboolean blocking,
+                        GCancellable *cancellable, GError **error)
+{
+  if (self->kept->len > 0)
+    {
+      gsize n = MIN (count, self->kept->len);
+      memcpy (buffer, self->kept->data, n);
+      g_byte_array_remove_range (self->kept, 0, (guint) n);
+      return (gssize) n;
+    }
+  if (blocking)
+    return g_input_stream_read (self->base, buffer, count, cancellable, error);
+  return g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (self->base), buffer,
+                                                   count, cancellable, error);
+}
 
 static gssize
 weft_server_input_would_block (GError **error)
