@@ -124,7 +124,7 @@ weft_server_parse_version (const char *version, guint64 *major, guint64 *minor)
 }
 
 /* METHOD TARGET HTTP/1.x: libsoup allows runs of spaces and tabs between
- * them, and spaces after. */
+ * them, and spaces (not tabs) after. */
 static guint
 weft_server_head_request_line (WeftServerHead *head, const char *line, gsize len,
                                GError **error)
@@ -133,9 +133,12 @@ weft_server_head_request_line (WeftServerHead *head, const char *line, gsize len
   g_autofree char *quoted = weft_server_head_quote (line, len);
   g_autofree char *method = weft_server_head_word (&p, end);
   g_autofree char *target = weft_server_head_word (&p, end);
-  g_autofree char *version = weft_server_head_word (&p, end);
+  const char *version_start = p;
   guint64 major = 0, minor = 0;
 
+  while (p < end && !weft_server_is_space (*p))
+    p++;
+  g_autofree char *version = g_strndup (version_start, (gsize) (p - version_start));
   if (*method == '\0' || *target == '\0' || *version == '\0'
       || (gsize) (end - p) != strspn (p, " "))
     return weft_server_head_refuse (error, SOUP_STATUS_BAD_REQUEST,

@@ -843,6 +843,7 @@ test_malformed_heads (Fixture *f, gconstpointer data)
     { "HELLO\r\n\r\n", 400, "malformed request line \"HELLO\"" },
     { "GET /healthz\r\nHost: x\r\n\r\n", 400, "malformed request line \"GET /healthz\"" },
     { "GET /healthz HTTP/1.1 x\r\nHost: x\r\n\r\n", 400, "malformed request line" },
+    { "GET /healthz HTTP/1.1\t\r\nHost: x\r\n\r\n", 400, "malformed request line" },
     { "GET /healthz HTTP/1.1x\r\nHost: x\r\n\r\n", 400, "\"HTTP/1.1x\" is not an HTTP version" },
     { "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP/2.0 is not supported" },
     { "GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n", 505, "HTTP/1.2 is not supported" },
