@@ -595,8 +595,8 @@ weft_cli_runs_list_main (char **argv)
     return status;
   if (g_strv_length (positional) != 0)
     return weft_cli_usage_error (argv[0], "unexpected argument '%s'", positional[0]);
-  if (options.limit < 0)
-    return weft_cli_usage_error (argv[0], "--limit must be 0 or more");
+  if ((status = weft_cli_check_range (argv[0], "--limit", options.limit, 0, G_MAXINT)) >= 0)
+    return status;
   if (!weft_cli_check_store_args (argv[0], &options))
     return WEFT_CLI_EXIT_USAGE;
   return weft_cli_runs_list (&options);
@@ -659,7 +659,7 @@ weft_cli_runs_prune_main (char **argv)
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
   g_auto(GStrv) positional = NULL;
   g_autofree char *older_than = NULL;
-  gint keep = -1;
+  gint keep = WEFT_CLI_UNSET;
   gboolean dry_run = FALSE;
   gint64 age_us = 0;
   const GOptionEntry entries[] = {
@@ -684,7 +684,10 @@ weft_cli_runs_prune_main (char **argv)
     return status;
   if (g_strv_length (positional) != 0)
     return weft_cli_usage_error (argv[0], "unexpected argument '%s'", positional[0]);
-  if (older_than == NULL && keep < 0)
+  if (keep != WEFT_CLI_UNSET
+      && (status = weft_cli_check_range (argv[0], "--keep", keep, 0, G_MAXINT)) >= 0)
+    return status;
+  if (older_than == NULL && keep == WEFT_CLI_UNSET)
     return weft_cli_usage_error (argv[0], "give --older-than AGE, --keep N or both "
                                  "(--keep 0 deletes every ended run)");
   if (older_than != NULL && !weft_cli_parse_age (older_than, &age_us))
@@ -692,8 +695,8 @@ weft_cli_runs_prune_main (char **argv)
                                  "or d (30d)", older_than);
   if (!weft_cli_check_store_args (argv[0], &options))
     return WEFT_CLI_EXIT_USAGE;
-  return weft_cli_runs_prune (&options, older_than ? g_get_real_time () - age_us : 0, keep,
-                              dry_run);
+  return weft_cli_runs_prune (&options, older_than ? g_get_real_time () - age_us : 0,
+                              keep == WEFT_CLI_UNSET ? -1 : keep, dry_run);
 }
 
 /* argv with its first element replaced by `name` ("runs list"), so that
@@ -1023,8 +1026,9 @@ weft_cli_continue_main (char **argv, gboolean replay)
     return weft_cli_usage_error (argv[0], "expected one RUN id");
   if (replay && options.from == NULL)
     return weft_cli_usage_error (argv[0], "--from TASK is required: the task to run again");
-  if (options.exec.threads < 0)
-    return weft_cli_usage_error (argv[0], "--threads must be 0 or more");
+  if ((status = weft_cli_check_range (argv[0], "--threads", options.exec.threads, 0,
+                                      WEFT_CLI_MAX_THREADS)) >= 0)
+    return status;
   if (!weft_cli_check_store_args (argv[0], &options))
     return WEFT_CLI_EXIT_USAGE;
   return replay ? weft_cli_replay (positional[0], &options)

@@ -2,6 +2,8 @@
  * either one the caller opens or the one a flow writes to. */
 #include "weft-private.h"
 
+#include <string.h>
+
 struct _WeftStore {
   WeftPlugin *plugin;
   gpointer instance;
@@ -97,10 +99,39 @@ weft_store_list_runs (WeftStore *store, guint limit, GError **error)
   return store->plugin->desc->store->list_runs (store->instance, limit, error);
 }
 
+/* Run ids are weft's (UUIDs); what a user or a client types in their place
+ * can be anything.  Something no store could hold is refused before a
+ * plugin sees it, and a plugin's message, which quotes the id, is made fit
+ * to show. */
+#define WEFT_RUN_ID_MAX_BYTES 128
+
+static gboolean
+weft_store_check_run_id (const char *run_id, GError **error)
+{
+  gboolean ok = *run_id != '\0' && strlen (run_id) <= WEFT_RUN_ID_MAX_BYTES
+                && g_utf8_validate (run_id, -1, NULL);
+
+  for (const char *p = run_id; ok && *p; p++)
+    ok = (guchar) *p >= 0x20 && *p != 0x7f;
+  if (ok)
+    return TRUE;
+  g_autofree char *shown = weft_message_quote (run_id, 40);
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND, "no run %s: not a run id", shown);
+  return FALSE;
+}
+
 JsonNode *
 weft_store_get_run (WeftStore *store, const char *run_id, GError **error)
 {
-  return store->plugin->desc->store->get_run (store->instance, run_id, error);
+  g_autoptr(GError) local = NULL;
+
+  if (!weft_store_check_run_id (run_id, error))
+    return NULL;
+  JsonNode *run = store->plugin->desc->store->get_run (store->instance, run_id, &local);
+  weft_message_tidy_error (local);
+  if (local)
+    g_propagate_error (error, g_steal_pointer (&local));
+  return run;
 }
 
 gboolean
@@ -114,5 +145,12 @@ weft_store_delete_run (WeftStore *store, const char *run_id, GError **error)
                    "the store plugin \"%s\" cannot delete runs", store->plugin->desc->name);
       return FALSE;
     }
-  return klass->delete_run (store->instance, run_id, error);
+  if (!weft_store_check_run_id (run_id, error))
+    return FALSE;
+  g_autoptr(GError) local = NULL;
+  gboolean deleted = klass->delete_run (store->instance, run_id, &local);
+  weft_message_tidy_error (local);
+  if (local)
+    g_propagate_error (error, g_steal_pointer (&local));
+  return deleted;
 }
