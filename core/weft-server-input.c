@@ -576,7 +576,12 @@ weft_server_input_read_framed (WeftServerInput *self, void *buffer, gsize count,
     return weft_server_input_would_block (error);
   if (given < n)
     g_byte_array_prepend (self->kept, (const guint8 *) buffer + given, (guint) (n - given));
-  if (given > 0)
+  /* Bytes that end a body leave libsoup at the start of the next request
+   * (the framing has said so): only those of a request still going on
+   * mean that libsoup has had some of it.  Taken as "some" after a body,
+   * the end of the input that follows left libsoup keeping the
+   * connection for good (see weft_server_input_read_closed). */
+  if (given > 0 && self->frame != WEFT_SERVER_FRAME_WAIT)
     self->fresh = FALSE;
   return given;
 }
