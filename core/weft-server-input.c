@@ -46,8 +46,10 @@ typedef enum {
   CHUNK_END_LF,               /* the last empty line's CR came */
 } WeftServerChunk;
 
-/* A chunk extension or the trailers longer than this are refused. */
-#define WEFT_SERVER_CHUNK_EXT_MAX 4096
+/* A chunk size line (its extensions and CRLF included) longer than this
+ * is refused: libsoup 3.2 reads it into 128 bytes, and past them drops the
+ * connection without an answer. */
+#define WEFT_SERVER_CHUNK_LINE_MAX 128
 
 /* A request line this much longer than the URL limit is refused before
  * its end: method, spaces and "HTTP/1.1" fit in it. */
@@ -61,7 +63,8 @@ struct _WeftServerInput {
   GCancellable *wake;         /* cancelled when a blocked stream closes */
   WeftServerFrame frame;
   gboolean pass;              /* framing lost: bytes go through unchecked */
-  gboolean fresh;             /* libsoup has had no byte of its current request */
+  gboolean in_head;           /* libsoup reads a request head, or waits for one */
+  guint end_given;            /* closed: bytes of WEFT_SERVER_INPUT_END given */
   guint max_url;
   guint max_headers;
   guint64 max_body;
@@ -82,7 +85,8 @@ struct _WeftServerInput {
   WeftServerChunk chunk;
   guint chunk_digits;
   guint64 chunk_size;
-  gsize chunk_aside;          /* bytes of extensions or trailers */
+  guint chunk_line;           /* bytes of the size line so far */
+  gsize chunk_aside;          /* bytes of the trailers */
 };
 
 static void weft_server_input_pollable_init (GPollableInputStreamInterface *iface);
@@ -220,6 +224,7 @@ weft_server_input_frame_head (WeftServerInput *self, const guchar *data, gsize n
       if (done == 1)
         {
           self->frame = WEFT_SERVER_FRAME_PARSING;
+          self->in_head = FALSE;
           return (gssize) i + 1;
         }
     }
@@ -232,7 +237,7 @@ static void
 weft_server_input_body_done (WeftServerInput *self)
 {
   self->frame = WEFT_SERVER_FRAME_WAIT;
-  self->fresh = TRUE;
+  self->in_head = TRUE;
   if (self->conn)
     weft_server_conn_body_done (self->conn);
 }
@@ -298,6 +303,9 @@ weft_server_input_chunk_size_byte (WeftServerInput *self, guchar c)
 static gssize
 weft_server_input_chunk_byte (WeftServerInput *self, guchar c)
 {
+  if (self->chunk <= CHUNK_SIZE_LF && ++self->chunk_line > WEFT_SERVER_CHUNK_LINE_MAX)
+    return weft_server_input_bad_chunk (self, "a chunk size line is longer than 128 bytes "
+                                              "(its extensions included)");
   switch (self->chunk)
     {
     case CHUNK_SIZE:
@@ -307,8 +315,6 @@ weft_server_input_chunk_byte (WeftServerInput *self, guchar c)
         return weft_server_input_chunk_sized (self);
       if (c == '\r')
         self->chunk = CHUNK_SIZE_LF;
-      else if (++self->chunk_aside > WEFT_SERVER_CHUNK_EXT_MAX)
-        return weft_server_input_bad_chunk (self, "a chunk extension is too long");
       return 0;
     case CHUNK_SIZE_LF:
       if (c != '\n')
@@ -327,7 +333,7 @@ weft_server_input_chunk_byte (WeftServerInput *self, guchar c)
       self->chunk = CHUNK_SIZE;
       self->chunk_size = 0;
       self->chunk_digits = 0;
-      self->chunk_aside = 0;
+      self->chunk_line = 0;
       return 0;
     case CHUNK_TRAILER:
       if (c == '\n')
@@ -350,12 +356,24 @@ weft_server_input_chunk_byte (WeftServerInput *self, guchar c)
     }
 }
 
+/* After the last chunk: the trailer fields, up to the empty line. */
+static gboolean
+weft_server_input_in_trailers (WeftServerInput *self)
+{
+  return !self->pass && self->frame == WEFT_SERVER_FRAME_BODY
+         && self->encoding == SOUP_ENCODING_CHUNKED
+         && (self->chunk == CHUNK_TRAILER || self->chunk == CHUNK_TRAILER_LINE
+             || self->chunk == CHUNK_END_LF);
+}
+
+/* Chunks up to the last one's size line: the trailers are
+ * weft_server_input_frame_trailers's, from a read of their own. */
 static gssize
 weft_server_input_frame_chunked (WeftServerInput *self, const guchar *data, gsize n)
 {
   gsize i = 0;
 
-  while (i < n)
+  while (i < n && !weft_server_input_in_trailers (self))
     {
       if (self->chunk == CHUNK_DATA)
         {
@@ -367,16 +385,37 @@ weft_server_input_frame_chunked (WeftServerInput *self, const guchar *data, gsiz
             self->chunk = CHUNK_DATA_CR;
           continue;
         }
-      gssize r = weft_server_input_chunk_byte (self, data[i++]);
+      if (weft_server_input_chunk_byte (self, data[i++]) < 0)
+        return -1;
+    }
+  return (gssize) i;
+}
+
+/* The trailers, at the start of `data`, are read and dropped, and libsoup
+ * gets a lone line break for them when they end: libsoup 3.2 takes
+ * whatever line follows the last chunk for the end of the body, so that
+ * a trailer field would end the body for libsoup while the framing still
+ * read trailers (the next request's bytes, or the end of the input, then
+ * read two ways).  Returns the bytes given (0, or 1 once the body is
+ * done) and sets how many of `data` were read. */
+static gssize
+weft_server_input_frame_trailers (WeftServerInput *self, guchar *data, gsize n, gsize *read)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      gssize r = weft_server_input_chunk_byte (self, data[i]);
       if (r < 0)
         return -1;
       if (r == 1)
         {
+          *read = i + 1;
+          data[0] = '\n';
           weft_server_input_body_done (self);
-          return (gssize) i;
+          return 1;
         }
     }
-  return (gssize) n;
+  *read = n;
+  return 0;
 }
 
 static gssize
@@ -401,15 +440,20 @@ weft_server_input_frame_body (WeftServerInput *self, const guchar *data, gsize n
     }
 }
 
-/* Runs the framing over bytes just read: how many libsoup gets now (the
- * rest is kept for later), or -1 when the request is refused. */
+/* Runs the framing over bytes just read: how many libsoup gets now (from
+ * the start of `data`), or -1 when the request is refused; `read` is set
+ * to how many of `data` the framing has taken (the rest is kept for
+ * later).  Only dropped trailer fields make the two differ. */
 static gssize
-weft_server_input_frame (WeftServerInput *self, const guchar *data, gsize n)
+weft_server_input_frame (WeftServerInput *self, guchar *data, gsize n, gsize *read)
 {
   gsize given = 0;
 
+  *read = n;
   if (self->pass)
     return (gssize) n;
+  if (weft_server_input_in_trailers (self))
+    return weft_server_input_frame_trailers (self, data, n, read);
   while (given < n)
     {
       gssize used;
@@ -438,37 +482,62 @@ weft_server_input_frame (WeftServerInput *self, const guchar *data, gsize n)
       if (used < 0)
         return -1;
       given += (gsize) used;
-      /* One request at a time: stop where a head or a body ends. */
-      if (self->frame == WEFT_SERVER_FRAME_PARSING || self->frame == WEFT_SERVER_FRAME_WAIT)
+      /* One request at a time: stop where a head or a body ends, and
+       * before the trailers (they are read apart). */
+      if (self->frame == WEFT_SERVER_FRAME_PARSING || self->frame == WEFT_SERVER_FRAME_WAIT
+          || weft_server_input_in_trailers (self))
         break;
     }
+  *read = given;
   return (gssize) given;
 }
 
 /* ---- the end of the input ------------------------------------------------------------ */
 
-/* libsoup 3.2 lets a connection go when its input ends inside a request;
- * but when it ends before the next request on a kept-alive connection has
- * begun, libsoup drops that request and keeps the connection open for
- * good (its descriptor, and its place under the connection cap).  So when
- * libsoup has had nothing of its current request, the end is a lone line
- * break first: a request begun, and malformed, whose 400 libsoup cannot
- * write (the write side is shut by then) and after which it closes the
- * connection. */
+/* What libsoup reads once the input is closed: the connection must end
+ * without libsoup taking anything more for a request.
+ *
+ *   - Past a head (a body refused, or cut short), an error: libsoup gives
+ *     the request up and closes the connection.  Not EOF: libsoup 3.2
+ *     takes an EOF at a chunked body's line break for the end of the body,
+ *     and would run the handler of a request already refused (a run
+ *     started for a client told 400).
+ *   - Reading a head, or waiting for one, a line it cannot use, then the
+ *     error.  Not EOF: libsoup parses what it has of a head at EOF, so
+ *     that a head cut before its empty line was handled after its 400.
+ *     Not the error alone: on a kept-alive connection libsoup 3.2 gives a
+ *     request its place (the callback that ends the connection with it)
+ *     only once a byte of its head has reached it whole, a line at a time;
+ *     a request that fails before that leaves the connection open for good,
+ *     its descriptor and its slot under the connection cap kept.  The line
+ *     ends whatever libsoup has of a line, and its NUL keeps it from
+ *     ending the head. */
+#define WEFT_SERVER_INPUT_END "\0\n"
+
 static gssize
-weft_server_input_read_closed (WeftServerInput *self, void *buffer, gsize count)
+weft_server_input_read_closed (WeftServerInput *self, void *buffer, gsize count, GError **error)
 {
-  if (!self->fresh || count == 0)
+  const gsize size = sizeof WEFT_SERVER_INPUT_END - 1;
+
+  if (count == 0)
     return 0;
-  self->fresh = FALSE;
-  *(char *) buffer = '\n';
-  return 1;
+  if (self->in_head && self->end_given < size)
+    {
+      gsize n = MIN (count, size - self->end_given);
+      memcpy (buffer, WEFT_SERVER_INPUT_END + self->end_given, n);
+      self->end_given += (guint) n;
+      return (gssize) n;
+    }
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                       "the connection is closed");
+  return -1;
 }
 
-/* The client sends no more: between requests, the connection ends; inside
- * one, the request is refused (the client may still be reading). */
+/* The client sends no more: between requests, the connection ends (the
+ * input is closed); inside one, the request is refused (-1: the client
+ * may still be reading). */
 static gssize
-weft_server_input_at_end (WeftServerInput *self, void *buffer, gsize count)
+weft_server_input_at_end (WeftServerInput *self)
 {
   switch (self->frame)
     {
@@ -476,7 +545,7 @@ weft_server_input_at_end (WeftServerInput *self, void *buffer, gsize count)
       self->frame = WEFT_SERVER_FRAME_CLOSED;
       if (self->conn)
         weft_server_conn_peer_done (self->conn);
-      return weft_server_input_read_closed (self, buffer, count);
+      return 0;
     case WEFT_SERVER_FRAME_HEAD:
       return weft_server_input_refuse (self, SOUP_STATUS_BAD_REQUEST,
                                        "the request head ended before its empty line (the "
@@ -547,14 +616,21 @@ weft_server_input_ended (WeftServerInput *self, gssize n, const GError *error)
                     && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
 }
 
+/* weft_server_input_read_once: every byte read was a trailer field,
+ * none for libsoup (0 would be the end of the input). */
+#define WEFT_SERVER_INPUT_ALL_DROPPED (-2)
+
+/* One read of the socket (or of what was kept), framed: what libsoup
+ * gets, or -1 with `error` set. */
 static gssize
-weft_server_input_read_framed (WeftServerInput *self, void *buffer, gsize count,
-                               gboolean blocking, GCancellable *cancellable, GError **error)
+weft_server_input_read_once (WeftServerInput *self, void *buffer, gsize count,
+                             gboolean blocking, GCancellable *cancellable, GError **error)
 {
   g_autoptr(GError) local = NULL;
+  gsize read = 0;
 
   if (self->frame == WEFT_SERVER_FRAME_CLOSED)
-    return weft_server_input_read_closed (self, buffer, count);
+    return weft_server_input_read_closed (self, buffer, count, error);
   if (self->frame == WEFT_SERVER_FRAME_BLOCKED)
     return weft_server_input_would_block (error);
   count = weft_server_input_cap (self, count);
@@ -563,26 +639,36 @@ weft_server_input_read_framed (WeftServerInput *self, void *buffer, gsize count,
   gssize n = weft_server_input_fill (self, buffer, count, blocking, cancellable, &local);
   if (weft_server_input_ended (self, n, local))
     {
-      n = weft_server_input_at_end (self, buffer, count);
-      return n < 0 ? weft_server_input_would_block (error) : n;
+      if (weft_server_input_at_end (self) < 0)
+        return weft_server_input_would_block (error);
+      if (self->frame == WEFT_SERVER_FRAME_CLOSED)
+        return weft_server_input_read_closed (self, buffer, count, error);
+      return 0;
     }
   if (n < 0)
     {
       g_propagate_error (error, g_steal_pointer (&local));
       return -1;
     }
-  gssize given = weft_server_input_frame (self, buffer, (gsize) n);
+  gssize given = weft_server_input_frame (self, buffer, (gsize) n, &read);
   if (given < 0)
     return weft_server_input_would_block (error);
-  if (given < n)
-    g_byte_array_prepend (self->kept, (const guint8 *) buffer + given, (guint) (n - given));
-  /* Bytes that end a body leave libsoup at the start of the next request
-   * (the framing has said so): only those of a request still going on
-   * mean that libsoup has had some of it.  Taken as "some" after a body,
-   * the end of the input that follows left libsoup keeping the
-   * connection for good (see weft_server_input_read_closed). */
-  if (given > 0 && self->frame != WEFT_SERVER_FRAME_WAIT)
-    self->fresh = FALSE;
+  if (read < (gsize) n)
+    g_byte_array_prepend (self->kept, (const guint8 *) buffer + read, (guint) ((gsize) n - read));
+  return given == 0 ? WEFT_SERVER_INPUT_ALL_DROPPED : given;
+}
+
+static gssize
+weft_server_input_read_framed (WeftServerInput *self, void *buffer, gsize count,
+                               gboolean blocking, GCancellable *cancellable, GError **error)
+{
+  gssize given;
+
+  /* Trailer fields are dropped: read on (a non-blocking read that finds
+   * nothing more says it would block). */
+  do
+    given = weft_server_input_read_once (self, buffer, count, blocking, cancellable, error);
+  while (given == WEFT_SERVER_INPUT_ALL_DROPPED);
   return given;
 }
 
@@ -663,7 +749,7 @@ weft_server_input_init (WeftServerInput *self)
   self->kept = g_byte_array_new ();
   self->wake = g_cancellable_new ();
   self->frame = WEFT_SERVER_FRAME_WAIT;
-  self->fresh = TRUE;
+  self->in_head = TRUE;
 }
 
 static void
@@ -709,6 +795,7 @@ weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding, gof
   self->chunk = CHUNK_SIZE;
   self->chunk_size = 0;
   self->chunk_digits = 0;
+  self->chunk_line = 0;
   self->chunk_aside = 0;
   self->length = encoding == SOUP_ENCODING_CONTENT_LENGTH ? (guint64) MAX (length, 0) : 0;
   self->remaining = self->length;
@@ -718,7 +805,7 @@ weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding, gof
   else
     {
       self->frame = WEFT_SERVER_FRAME_WAIT;
-      self->fresh = TRUE;
+      self->in_head = TRUE;
     }
 }
 
