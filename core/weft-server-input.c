@@ -64,7 +64,7 @@ struct _WeftServerInput {
   WeftServerFrame frame;
   gboolean pass;              /* framing lost: bytes go through unchecked */
   gboolean in_head;           /* libsoup reads a request head, or waits for one */
-  guint end_given;            /* closed: bytes of WEFT_SERVER_INPUT_END given */
+  guint end_given;            /* closed: bytes of weft_server_input_end given */
   guint max_url;
   guint max_headers;
   guint64 max_body;
@@ -512,19 +512,19 @@ weft_server_input_frame (WeftServerInput *self, guchar *data, gsize n, gsize *re
  *     its descriptor and its slot under the connection cap kept.  The line
  *     ends whatever libsoup has of a line, and its NUL keeps it from
  *     ending the head. */
-#define WEFT_SERVER_INPUT_END "\0\n"
+static const char weft_server_input_end[] = "\0\n";
 
 static gssize
 weft_server_input_read_closed (WeftServerInput *self, void *buffer, gsize count, GError **error)
 {
-  const gsize size = sizeof WEFT_SERVER_INPUT_END - 1;
+  const gsize size = sizeof weft_server_input_end - 1;
 
   if (count == 0)
     return 0;
   if (self->in_head && self->end_given < size)
     {
       gsize n = MIN (count, size - self->end_given);
-      memcpy (buffer, WEFT_SERVER_INPUT_END + self->end_given, n);
+      memcpy (buffer, &weft_server_input_end[self->end_given], n);
       self->end_given += (guint) n;
       return (gssize) n;
     }
