@@ -25,7 +25,8 @@
  *     written on the socket, the write side is shut, and what the client
  *     still sends is read and thrown away for a while (closing at once
  *     could reset the connection before the client reads the answer).
- *     Then libsoup reads EOF and closes the connection.
+ *     Then the input ends the request for libsoup, which closes the
+ *     connection (see weft_server_input_read_closed).
  *   - The end of the input between requests (the client closed or
  *     half-closed, or the idle timeout shut the socket) ends the
  *     connection: the write side is shut, and the input makes libsoup let
@@ -162,7 +163,8 @@ weft_server_conn_watch (WeftServerConn *conn, GIOCondition condition, GSocketSou
   g_source_attach (conn->io, weft_server_context (conn->server));
 }
 
-/* The answer is out: libsoup reads EOF, and closes the connection. */
+/* The answer is out: the input ends the request for libsoup, which
+ * closes the connection. */
 static void
 weft_server_conn_let_go (WeftServerConn *conn)
 {

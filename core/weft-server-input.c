@@ -17,12 +17,14 @@
  *     follows (weft_server_input_expect_body): a length, which is all
  *     libsoup is given, or chunks, whose framing is checked (400) and
  *     whose sizes are counted against the limit before their data is read
- *     (413);
+ *     (413), and whose trailer fields are read here and not given (libsoup
+ *     reads one line there);
  *   - bytes of the next request are kept back until this one's body is
  *     done, so each request is seen from its first byte;
  *   - the end of the input inside a request is refused (400: the client
- *     may still read); between requests it ends the connection (see
- *     weft_server_input_read_closed).
+ *     may still read); between requests it ends the connection; either
+ *     way libsoup then reads an end that lets the connection go without
+ *     handling anything more (weft_server_input_read_closed).
  *
  * It tells its connection (weft-server-conn.c) when a request starts, when
  * its body is done, what it refuses, and when the client is done.  A
@@ -303,7 +305,10 @@ weft_server_input_chunk_size_byte (WeftServerInput *self, guchar c)
 static gssize
 weft_server_input_chunk_byte (WeftServerInput *self, guchar c)
 {
-  if (self->chunk <= CHUNK_SIZE_LF && ++self->chunk_line > WEFT_SERVER_CHUNK_LINE_MAX)
+  /* Refused at the limit's last byte unless it ends the line: libsoup
+   * reads the limit's worth before the framing sees more. */
+  if (self->chunk <= CHUNK_SIZE_LF && ++self->chunk_line >= WEFT_SERVER_CHUNK_LINE_MAX
+      && c != '\n')
     return weft_server_input_bad_chunk (self, "a chunk size line is longer than 128 bytes "
                                               "(its extensions included)");
   switch (self->chunk)

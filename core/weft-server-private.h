@@ -188,7 +188,7 @@ typedef enum {
   WEFT_SERVER_FRAME_PARSING,  /* the head is in; libsoup parses it */
   WEFT_SERVER_FRAME_BODY,     /* its body is coming */
   WEFT_SERVER_FRAME_BLOCKED,  /* refused: libsoup waits and gets nothing */
-  WEFT_SERVER_FRAME_CLOSED,   /* libsoup reads EOF */
+  WEFT_SERVER_FRAME_CLOSED,   /* libsoup reads the end (weft_server_input_read_closed) */
 } WeftServerFrame;
 
 #define WEFT_TYPE_SERVER_INPUT (weft_server_input_get_type ())
@@ -202,7 +202,8 @@ void weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding
                                     goffset length);
 /* libsoup gets nothing more, and waits. */
 void weft_server_input_block (WeftServerInput *self);
-/* libsoup reads EOF from now on, and is woken if it waits. */
+/* libsoup reads the end from now on (the request it is reading, if any,
+ * ended so that it is not handled), and is woken if it waits. */
 void weft_server_input_close (WeftServerInput *self);
 WeftServerFrame weft_server_input_get_frame (WeftServerInput *self);
 /* The connection is gone. */

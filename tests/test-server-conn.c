@@ -278,7 +278,7 @@ typedef enum {
 
 /* `request` on more connections than there are slots, one after the
  * other, each client leaving as `leave` says; the answers (when read)
- * are `statuses`, ended by 0, the first error's message containing
+ * are `statuses`, ended by 0, the last error's message containing
  * `needle`.  Each connection is served only if those before it freed
  * their slots, and a last request checks that the server still answers:
  * a slot kept would leave it waiting in the backlog past SLOW_S. */
@@ -301,13 +301,21 @@ assert_slots_freed (guint port, const char *request, Leave leave, const guint *s
         }
       if (leave == LEAVE_HALF_CLOSE)
         raw_half_close (socket);
+      g_autofree char *error = NULL;
+      guint error_status = 0;
       for (const guint *status = statuses; *status; status++)
         {
           g_autofree char *body = NULL;
           g_assert_cmpuint (raw_response (socket, &body), ==, *status);
-          if (*status >= 400 && needle && status == statuses)
-            g_free (assert_error_body (body, *status, needle));
+          if (*status >= 400)
+            {
+              g_free (error);
+              error = g_steal_pointer (&body);
+              error_status = *status;
+            }
         }
+      if (needle)
+        g_free (assert_error_body (error, error_status, needle));
       if (leave == LEAVE_HALF_CLOSE)
         raw_assert_closed (socket);
       g_socket_close (socket, NULL);
@@ -395,6 +403,71 @@ test_cut_bodies_free_slots (Fixture *f, gconstpointer data)
       g_assert_cmpuint (raw_response (socket, &body), ==, SOUP_STATUS_BAD_REQUEST);
       g_free (assert_error_body (body, 400, "the request body ended after 20 of its 100 bytes"));
       raw_assert_closed (socket);
+    }
+}
+
+/* "runs_started" of /healthz. */
+static guint64
+raw_runs_started (guint port)
+{
+  g_autoptr(GSocket) socket = raw_connect (port);
+  g_autofree char *body = NULL;
+
+  raw_send_text (socket, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  g_assert_cmpuint (raw_response (socket, &body), ==, SOUP_STATUS_OK);
+  g_autoptr(JsonNode) json = json_from_string (body, NULL);
+  g_assert_nonnull (json);
+  return (guint64) json_object_get_int_member (json_node_get_object (json), "runs_started");
+}
+
+/* A request refused because its client left in the middle of it is never
+ * handled, and its connection ends: before, libsoup read the end of the
+ * input after the 400 as the end of a chunked body (or of a head), handled
+ * the request, and started the run the client had been told was refused;
+ * and a request cut after an earlier one on the same connection kept the
+ * connection for good.  Each is sent on more connections than there are
+ * slots. */
+static void
+test_refused_not_handled (Fixture *f, gconstpointer data)
+{
+  static const char chunked[] = "POST /v1/flows/echo/runs HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n"
+                                "19\r\n{\"inputs\": {\"text\": \"a\"}}\r\n";
+  static const char unended[] = "POST /v1/flows/echo/runs HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Length: 0\r\n";
+  static const char cut_chunk[] = "it ended before its last chunk";
+  static const char cut_head[] = "the request head ended before its empty line";
+  g_autofree char *after_chunk = g_strdup (chunked);
+  g_autofree char *after_last = g_strconcat (chunked, "0\r\n", NULL);
+  g_autofree char *after_trailer = g_strconcat (chunked, "0\r\nX-T: 1\r\n", NULL);
+  g_autofree char *after_get = g_strconcat ("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", unended,
+                                            NULL);
+  g_autofree char *after_body = g_strconcat ("POST /v1/flows/echo/runs HTTP/1.1\r\nHost: x\r\n"
+                                             "Content-Length: 2\r\n\r\n{]", unended, NULL);
+  g_autofree char *after_body_short = g_strconcat ("POST /v1/flows/echo/runs HTTP/1.1\r\n"
+                                                   "Host: x\r\nContent-Length: 2\r\n\r\n{]POST",
+                                                   NULL);
+  const struct {
+    const char *request;
+    const guint *statuses;
+    const char *needle;
+  } cases[] = {
+    { after_chunk, (const guint[]) { 400, 0 }, cut_chunk },
+    { after_last, (const guint[]) { 400, 0 }, cut_chunk },
+    { after_trailer, (const guint[]) { 400, 0 }, cut_chunk },
+    { unended, (const guint[]) { 400, 0 }, cut_head },
+    { after_get, (const guint[]) { 200, 400, 0 }, cut_head },
+    { after_body, (const guint[]) { 400, 400, 0 }, cut_head },
+    { after_body_short, (const guint[]) { 400, 400, 0 }, cut_head },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      guint64 before = raw_runs_started (f->port);
+      assert_slots_freed (f->port, cases[i].request, LEAVE_HALF_CLOSE, cases[i].statuses,
+                          cases[i].needle);
+      /* Handled, it would have been by now: the slots it freed come after. */
+      g_assert_cmpuint (raw_runs_started (f->port), ==, before);
     }
 }
 
@@ -656,6 +729,8 @@ main (int argc, char **argv)
               fixture_set_up, test_bodies_free_slots, fixture_tear_down);
   g_test_add ("/server-conn/cut-bodies-free-slots", Fixture, &patient_options,
               fixture_set_up, test_cut_bodies_free_slots, fixture_tear_down);
+  g_test_add ("/server-conn/refused-not-handled", Fixture, &patient_options, fixture_set_up,
+              test_refused_not_handled, fixture_tear_down);
   g_test_add ("/server-conn/write-timeout", Fixture, &write_options, fixture_set_up,
               test_write_timeout, fixture_tear_down);
   g_test_add_func ("/server-conn/out-of-descriptors", test_out_of_descriptors);

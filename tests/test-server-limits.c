@@ -142,6 +142,43 @@ test_chunked_malformed (Fixture *f, gconstpointer data)
   g_autoptr(GSocket) socket = raw_connect (f->port);
   raw_send_text (socket, good);
   g_assert_cmpuint (raw_response (socket, NULL), ==, SOUP_STATUS_ACCEPTED);
+
+  /* Trailers, however many, end where the framing says, and the next
+   * request is read from its first byte: libsoup 3.2 alone ends the body
+   * at the first trailer field and took the second for a request. */
+  g_autofree char *trailers = g_strconcat (head, "2\r\n{}\r\n0\r\nX-A: 1\r\nX-B: 2\r\n\r\n"
+                                           "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+  raw_send_text (socket, trailers);
+  g_assert_cmpuint (raw_response (socket, NULL), ==, SOUP_STATUS_ACCEPTED);
+  g_assert_cmpuint (raw_response (socket, NULL), ==, SOUP_STATUS_OK);
+  raw_send_text (socket, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  g_assert_cmpuint (raw_response (socket, NULL), ==, SOUP_STATUS_OK);
+}
+
+/* A chunk size line is at most 128 bytes, extensions and CRLF included:
+ * libsoup 3.2 reads it into that much, and past it dropped the connection
+ * without an answer. */
+static void
+test_chunk_size_line (Fixture *f, gconstpointer data)
+{
+  static const char head[] = "POST /v1/flows/noop/runs HTTP/1.1\r\nHost: x\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n";
+  /* "2;" and CRLF, then the extension's name. */
+  g_autofree char *fits = g_strnfill (128 - 4, 'e');
+  g_autofree char *over = g_strnfill (128 - 4 + 1, 'e');
+  g_autofree char *zeros = g_strnfill (200, '0');
+
+  g_autoptr(GSocket) socket = raw_connect (f->port);
+  g_autofree char *at_limit = g_strconcat (head, "2;", fits, "\r\n{}\r\n0\r\n\r\n", NULL);
+  raw_send_text (socket, at_limit);
+  g_assert_cmpuint (raw_response (socket, NULL), ==, SOUP_STATUS_ACCEPTED);
+
+  g_autofree char *past = g_strconcat (head, "2;", over, "\r\n{}\r\n0\r\n\r\n", NULL);
+  assert_refused (f->port, past, strlen (past), SOUP_STATUS_BAD_REQUEST,
+                  "a chunk size line is longer than 128 bytes");
+  g_autofree char *long_size = g_strconcat (head, zeros, "2\r\n{}\r\n0\r\n\r\n", NULL);
+  assert_refused (f->port, long_size, strlen (long_size), SOUP_STATUS_BAD_REQUEST,
+                  "a chunk size line is longer than 128 bytes");
 }
 
 /* ---- errors in weft's shape ---------------------------------------------------------- */
@@ -372,6 +409,8 @@ main (int argc, char **argv)
               fixture_set_up, test_chunked_stops_at_limit, fixture_tear_down);
   g_test_add ("/server-limits/chunked-malformed", Fixture, NULL, fixture_set_up,
               test_chunked_malformed, fixture_tear_down);
+  g_test_add ("/server-limits/chunk-size-line", Fixture, NULL, fixture_set_up,
+              test_chunk_size_line, fixture_tear_down);
   g_test_add ("/server-limits/error-shapes", Fixture, NULL, fixture_set_up, test_error_shapes,
               fixture_tear_down);
   g_test_add ("/server-limits/malformed-heads", Fixture, NULL, fixture_set_up,
