@@ -83,6 +83,24 @@ weft_server_is_space (char c)
   return c == ' ' || c == '\t';
 }
 
+/* Spaces and tabs around `value` removed, in place: all that libsoup
+ * takes for whitespace around a header's value.  (Not g_strstrip: a form
+ * feed or vertical tab it removes stays in libsoup's value, so that a
+ * Transfer-Encoding the framing read as "chunked" was unknown to libsoup,
+ * which answered it with an empty 501 and leaked the request's path.) */
+static char *
+weft_server_head_trim (char *value)
+{
+  char *end = value + strlen (value);
+
+  while (weft_server_is_space (*value))
+    value++;
+  while (end > value && weft_server_is_space (end[-1]))
+    end--;
+  *end = '\0';
+  return value;
+}
+
 /* The characters of a token (RFC 9110 5.6.2): a header's name. */
 static gboolean
 weft_server_is_tchar (char c)
@@ -196,7 +214,7 @@ weft_server_head_codings (WeftServerHead *head, const char *value, GError **erro
 
   for (guint i = 0; codings[i]; i++)
     {
-      const char *coding = g_strstrip (codings[i]);
+      const char *coding = weft_server_head_trim (codings[i]);
       if (*coding == '\0')
         return weft_server_head_refuse (error, SOUP_STATUS_BAD_REQUEST,
                                         "malformed Transfer-Encoding \"%s\": an empty coding",
@@ -250,8 +268,14 @@ weft_server_head_field (WeftServerHead *head, const char *line, gsize len, GErro
                                       "malformed header name \"%s\": a name is letters, "
                                       "digits and !#$%%&'*+-.^_`|~, with no space before its "
                                       "colon", name);
-  g_autofree char *value = g_strndup (colon + 1, len - (gsize) (colon + 1 - line));
-  g_strstrip (value);
+  /* The value without the spaces and tabs around it, as libsoup takes
+   * it (see weft_server_head_trim). */
+  const char *start = colon + 1, *end = line + len;
+  while (start < end && weft_server_is_space (*start))
+    start++;
+  while (end > start && weft_server_is_space (end[-1]))
+    end--;
+  g_autofree char *value = g_strndup (start, (gsize) (end - start));
   if (g_ascii_strcasecmp (name, "Content-Length") == 0)
     return weft_server_head_length (head, value, error);
   if (g_ascii_strcasecmp (name, "Transfer-Encoding") == 0)
