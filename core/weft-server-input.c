@@ -402,9 +402,9 @@ weft_server_input_frame_chunked (WeftServerInput *self, const guchar *data, gsiz
  * a trailer field would end the body for libsoup while the framing still
  * read trailers (the next request's bytes, or the end of the input, then
  * read two ways).  Returns the bytes given (0, or 1 once the body is
- * done) and sets how many of `data` were read. */
+ * done) and sets `taken` to how many of `data` were read. */
 static gssize
-weft_server_input_frame_trailers (WeftServerInput *self, guchar *data, gsize n, gsize *read)
+weft_server_input_frame_trailers (WeftServerInput *self, guchar *data, gsize n, gsize *taken)
 {
   for (gsize i = 0; i < n; i++)
     {
@@ -413,13 +413,13 @@ weft_server_input_frame_trailers (WeftServerInput *self, guchar *data, gsize n, 
         return -1;
       if (r == 1)
         {
-          *read = i + 1;
+          *taken = i + 1;
           data[0] = '\n';
           weft_server_input_body_done (self);
           return 1;
         }
     }
-  *read = n;
+  *taken = n;
   return 0;
 }
 
@@ -446,19 +446,19 @@ weft_server_input_frame_body (WeftServerInput *self, const guchar *data, gsize n
 }
 
 /* Runs the framing over bytes just read: how many libsoup gets now (from
- * the start of `data`), or -1 when the request is refused; `read` is set
- * to how many of `data` the framing has taken (the rest is kept for
+ * the start of `data`), or -1 when the request is refused; `taken` is
+ * set to how many of `data` the framing has read (the rest is kept for
  * later).  Only dropped trailer fields make the two differ. */
 static gssize
-weft_server_input_frame (WeftServerInput *self, guchar *data, gsize n, gsize *read)
+weft_server_input_frame (WeftServerInput *self, guchar *data, gsize n, gsize *taken)
 {
   gsize given = 0;
 
-  *read = n;
+  *taken = n;
   if (self->pass)
     return (gssize) n;
   if (weft_server_input_in_trailers (self))
-    return weft_server_input_frame_trailers (self, data, n, read);
+    return weft_server_input_frame_trailers (self, data, n, taken);
   while (given < n)
     {
       gssize used;
@@ -493,7 +493,7 @@ weft_server_input_frame (WeftServerInput *self, guchar *data, gsize n, gsize *re
           || weft_server_input_in_trailers (self))
         break;
     }
-  *read = given;
+  *taken = given;
   return (gssize) given;
 }
 
@@ -632,7 +632,7 @@ weft_server_input_read_once (WeftServerInput *self, void *buffer, gsize count,
                              gboolean blocking, GCancellable *cancellable, GError **error)
 {
   g_autoptr(GError) local = NULL;
-  gsize read = 0;
+  gsize taken = 0;
 
   if (self->frame == WEFT_SERVER_FRAME_CLOSED)
     return weft_server_input_read_closed (self, buffer, count, error);
@@ -655,11 +655,12 @@ weft_server_input_read_once (WeftServerInput *self, void *buffer, gsize count,
       g_propagate_error (error, g_steal_pointer (&local));
       return -1;
     }
-  gssize given = weft_server_input_frame (self, buffer, (gsize) n, &read);
+  gssize given = weft_server_input_frame (self, buffer, (gsize) n, &taken);
   if (given < 0)
     return weft_server_input_would_block (error);
-  if (read < (gsize) n)
-    g_byte_array_prepend (self->kept, (const guint8 *) buffer + read, (guint) ((gsize) n - read));
+  if (taken < (gsize) n)
+    g_byte_array_prepend (self->kept, (const guint8 *) buffer + taken,
+                          (guint) ((gsize) n - taken));
   return given == 0 ? WEFT_SERVER_INPUT_ALL_DROPPED : given;
 }
 
