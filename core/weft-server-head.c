@@ -212,6 +212,10 @@ weft_server_head_codings (WeftServerHead *head, const char *value, GError **erro
 {
   g_auto(GStrv) codings = g_strsplit (value, ",", -1);
 
+  /* g_strsplit makes no coding of "": libsoup makes an unknown one. */
+  if (*value == '\0')
+    return weft_server_head_refuse (error, SOUP_STATUS_BAD_REQUEST,
+                                    "malformed Transfer-Encoding \"\": an empty coding");
   for (guint i = 0; codings[i]; i++)
     {
       const char *coding = weft_server_head_trim (codings[i]);

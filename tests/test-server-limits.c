@@ -280,6 +280,8 @@ test_malformed_heads (Fixture *f, gconstpointer data)
     { "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
       "\"chunked\" more than once" },
     { "Transfer-Encoding: chunked,\r\n\r\n", 400, "malformed Transfer-Encoding" },
+    { "Transfer-Encoding: \r\n\r\n{}", 400, "malformed Transfer-Encoding \"\"" },
+    { "Transfer-Encoding:\t\n\r\n{}", 400, "malformed Transfer-Encoding \"\"" },
     /* Around a value libsoup takes only spaces and tabs for whitespace: it
      * answered these itself, with empty bodies (and leaked the path). */
     { "Transfer-Encoding: chunked\f\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 501,
