@@ -610,13 +610,17 @@ weft_server_input_would_block (GError **error)
 }
 
 /* The end of the input, or an error that ends it (a reset), rather than
- * bytes or the wait for them. */
+ * bytes or the wait for them.  In a head, or waiting for one, an error is
+ * an end like EOF, so that libsoup reads the end that lets it go
+ * (weft_server_input_read_closed): given to libsoup there, a reset after
+ * part of a kept-alive connection's next head left the connection open
+ * for good.  In a body libsoup takes the error itself. */
 static gboolean
 weft_server_input_ended (WeftServerInput *self, gssize n, const GError *error)
 {
   if (self->pass)
     return FALSE;
-  return n == 0 || (n < 0 && self->frame == WEFT_SERVER_FRAME_WAIT
+  return n == 0 || (n < 0 && self->in_head
                     && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)
                     && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
 }

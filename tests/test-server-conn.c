@@ -274,6 +274,7 @@ typedef enum {
   LEAVE_HALF_CLOSE,           /* shuts its sending side, reads the answer */
   LEAVE_CLOSE_AFTER,          /* reads the answer, then closes (curl) */
   LEAVE_CLOSE_AT_ONCE,        /* closes without reading anything */
+  LEAVE_RESET,                /* reads the answers, then resets */
 } Leave;
 
 /* `request` on more connections than there are slots, one after the
@@ -318,6 +319,12 @@ assert_slots_freed (guint port, const char *request, Leave leave, const guint *s
         g_free (assert_error_body (error, error_status, needle));
       if (leave == LEAVE_HALF_CLOSE)
         raw_assert_closed (socket);
+      if (leave == LEAVE_RESET)
+        {
+          struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+          g_assert_cmpint (setsockopt (g_socket_get_fd (socket), SOL_SOCKET, SO_LINGER, &reset,
+                                       sizeof reset), ==, 0);
+        }
       g_socket_close (socket, NULL);
     }
   g_autoptr(GSocket) last = raw_connect (port);
@@ -469,6 +476,16 @@ test_refused_not_handled (Fixture *f, gconstpointer data)
       /* Handled, it would have been by now: the slots it freed come after. */
       g_assert_cmpuint (raw_runs_started (f->port), ==, before);
     }
+  /* Reset after part of the next head: before, the reset reached libsoup
+   * as an error there, and the connection was kept for good. */
+  g_autofree char *get_then_part = g_strconcat ("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                                                "POST /v1", NULL);
+  g_autofree char *body_then_part = g_strconcat ("POST /v1/flows/echo/runs HTTP/1.1\r\n"
+                                                 "Host: x\r\nContent-Length: 2\r\n\r\n{]",
+                                                 "POST /v1", NULL);
+  assert_slots_freed (f->port, get_then_part, LEAVE_RESET, (const guint[]) { 200, 0 }, NULL);
+  assert_slots_freed (f->port, body_then_part, LEAVE_RESET, (const guint[]) { 400, 0 },
+                      "malformed JSON");
 }
 
 /* ---- clients that do not read ------------------------------------------------------- */
