@@ -6,8 +6,9 @@
  * timeout, the connection cap, accepting at the descriptor limit without
  * spinning, clients that half-close or close after a request, with or
  * without a body, or in the middle of one (answered, then let go at
- * once, their slots freed), and clients that stop reading (reset after
- * the write timeout).  Sizes and framing are test-server-limits.c's. */
+ * once, their slots freed, and a request left unfinished never handled),
+ * and clients that stop reading (reset after the write timeout).  Sizes
+ * and framing are test-server-limits.c's. */
 #include "weft-test-raw-http.h"
 
 #include <netinet/in.h>

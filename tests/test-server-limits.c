@@ -4,7 +4,8 @@
  * Over raw sockets (weft-test-raw-http.h): bodies refused before they
  * are read (the server's memory unchanged by a 100 MB body after a 100 GB
  * Content-Length), chunked bodies stopped at the limit and their
- * malformed framing refused, error answers in weft's JSON shape (414,
+ * malformed framing refused (trailers and size lines read where libsoup
+ * reads them), error answers in weft's JSON shape (414,
  * 431, %00, OPTIONS *, long or invalid ids, and every malformed head
  * libsoup would answer with an empty body), well-formed heads read on
  * kept-alive connections, and serve's options.  Connection lifetimes,
