@@ -1,0 +1,67 @@
+/* weft-dag.c — the benchmark agent "dag": the work each task of
+ * ../shared/bench/dag_asyncio.py does, so that `weft run` and the asyncio
+ * reference executor compute the same values and print the same checksum.
+ *
+ * Task "t<i>" answers "t<i>:<val(i)>", where val(i) = (7*i + the sum of the
+ * values its context outputs carry) mod 1000003.  Built in tests/bench only,
+ * never installed: tests/bench/process.sh points `weft run --plugin-dir` at
+ * it.  Asynchronous, like the reference's coroutines: it answers at once,
+ * on the engine loop, holding no thread. */
+#include <weft/weft-sdk.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#define DAG_P 1000003
+
+static gpointer
+dag_create (const WeftConfig *config, GError **error)
+{
+  return GINT_TO_POINTER (1);
+}
+
+static void
+dag_destroy (gpointer instance)
+{
+}
+
+/* The value after the ':' of an output "t<i>:<val>"; 0 for anything else. */
+static guint64
+dag_parse_val (const char *output)
+{
+  const char *colon = output ? strchr (output, ':') : NULL;
+
+  return colon ? g_ascii_strtoull (colon + 1, NULL, 10) : 0;
+}
+
+static void
+dag_run (gpointer instance, WeftTask *task)
+{
+  const char *name = weft_task_get_name (task);
+  guint64 i = g_ascii_strtoull (name[0] == 't' ? name + 1 : name, NULL, 10);
+  guint64 sum = 7 * i;
+  char out[48];
+
+  for (guint k = 0; k < weft_task_get_n_context (task); k++)
+    sum += dag_parse_val (weft_task_get_context_output (task, k));
+  snprintf (out, sizeof out, "t%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, i, sum % DAG_P);
+  weft_task_return (task, out);
+}
+
+static const WeftAgentClass dag_agent = {
+  .flags = WEFT_AGENT_ASYNC,
+  .run = dag_run,
+};
+
+static const WeftPluginDescriptor dag_descriptor = {
+  .abi = WEFT_ABI_VERSION,
+  .kind = WEFT_PLUGIN_AGENT,
+  .name = "dag",
+  .version = "0.1.0",
+  .description = "Benchmark agent: t<i> answers t<i>:val(i) as dag_asyncio.py defines it",
+  .create = dag_create,
+  .destroy = dag_destroy,
+  .agent = &dag_agent,
+};
+
+WEFT_PLUGIN_DEFINE (dag_descriptor)
