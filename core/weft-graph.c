@@ -59,14 +59,18 @@ weft_flow_to_dot (WeftFlow *flow)
       g_string_append (out, t->exclude ? ", style=\"rounded,dashed\"];\n" : "];\n");
     }
   for (guint i = 0; i < flow->n_tasks; i++)
-    for (guint k = 0; k < flow->tasks[i].deps->len; k++)
-      {
-        g_string_append (out, "  ");
-        weft_append_quoted (out, flow->tasks[g_array_index (flow->tasks[i].deps, guint, k)].name, FALSE);
-        g_string_append (out, " -> ");
-        weft_append_quoted (out, flow->tasks[i].name, FALSE);
-        g_string_append (out, ";\n");
-      }
+    {
+      guint n;
+      const guint *deps = weft_flow_get_deps (flow, i, &n);
+      for (guint k = 0; k < n; k++)
+        {
+          g_string_append (out, "  ");
+          weft_append_quoted (out, flow->tasks[deps[k]].name, FALSE);
+          g_string_append (out, " -> ");
+          weft_append_quoted (out, flow->tasks[i].name, FALSE);
+          g_string_append (out, ";\n");
+        }
+    }
   g_string_append (out, "}\n");
   return g_string_free (out, FALSE);
 }
@@ -86,8 +90,11 @@ weft_flow_to_mermaid (WeftFlow *flow)
       g_string_append (out, "]\n");
     }
   for (guint i = 0; i < flow->n_tasks; i++)
-    for (guint k = 0; k < flow->tasks[i].deps->len; k++)
-      g_string_append_printf (out, "  t%u --> t%u\n",
-                              g_array_index (flow->tasks[i].deps, guint, k), i);
+    {
+      guint n;
+      const guint *deps = weft_flow_get_deps (flow, i, &n);
+      for (guint k = 0; k < n; k++)
+        g_string_append_printf (out, "  t%u --> t%u\n", deps[k], i);
+    }
   return g_string_free (out, FALSE);
 }

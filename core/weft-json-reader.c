@@ -633,6 +633,7 @@ gboolean
 weft_json_reader_skip_rest (WeftJsonReader *r)
 {
   guint depth = r->depth;
+  const char *start = r->value_start;
 
   while (r->depth >= depth)
     {
@@ -644,25 +645,21 @@ weft_json_reader_skip_rest (WeftJsonReader *r)
       else if (r->failed)
         return FALSE;
     }
+  /* The span is the container's, not its last value's. */
+  r->value_start = start;
   return TRUE;
 }
 
 gboolean
 weft_json_reader_skip (WeftJsonReader *r)
 {
-  const char *start;
-
   switch (weft_json_reader_read (r))
     {
     case WEFT_JSON_NONE:
       return FALSE;
     case WEFT_JSON_OBJECT:
     case WEFT_JSON_ARRAY:
-      start = r->value_start;
-      if (!weft_json_reader_skip_rest (r))
-        return FALSE;
-      r->value_start = start;
-      return TRUE;
+      return weft_json_reader_skip_rest (r);
     default:
       return TRUE;
     }

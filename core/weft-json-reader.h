@@ -45,7 +45,8 @@ WeftJsonToken weft_json_reader_read (WeftJsonReader *reader);
 gboolean weft_json_reader_next (WeftJsonReader *reader);
 /* Reads past the value that is due, checking all of it. */
 gboolean weft_json_reader_skip (WeftJsonReader *reader);
-/* Reads past the rest of the container entered last. */
+/* Reads past the rest of the container entered last; the span is then
+ * the container's. */
 gboolean weft_json_reader_skip_rest (WeftJsonReader *reader);
 /* After the text's value: nothing but space may follow. */
 gboolean weft_json_reader_end (WeftJsonReader *reader);

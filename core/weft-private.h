@@ -152,12 +152,17 @@ void weft_callback_instance_close (WeftCallbackInstance *cb);
 
 /* ---- flows ------------------------------------------------------------- */
 
+/* What flow code means by "no task": a run's own events, a name that
+ * names none. */
+#define WEFT_NO_TASK G_MAXUINT
+
 typedef struct {
   char *name;
   WeftPlugin *plugin;
   WeftConfig *config;
   gpointer instance;
   GPtrArray *tools;           /* WeftToolInstance*, not owned */
+  JsonNode *declaration;      /* as the flow gave it: what an agent-task flow copies */
 } WeftAgentInstance;
 
 typedef struct {
@@ -167,27 +172,42 @@ typedef struct {
   WeftPlugin *plugin;
   WeftConfig *config;
   gpointer instance;
+  JsonNode *declaration;      /* as the flow gave it */
 } WeftToolInstance;
 
+/* One task as the scheduler reads it.  Its texts live in the flow's one
+ * block of strings, its edges in the flow's graph (weft_flow_get_deps()
+ * and friends): a flow of 100,000 tasks is a few allocations, not
+ * hundreds of thousands. */
 typedef struct {
-  char *name;
-  guint index;
+  const char *name;
   WeftAgentInstance *agent;
-  char *description;
-  char *expected_output;      /* NULL when none */
-  gboolean templated;         /* description or expected output has {keys} */
-  char *static_prompt;        /* the prompt when not templated */
-  gboolean async;
-  gboolean exclude;
-  guint retries;
+  const char *description;
+  const char *expected_output;  /* NULL when none */
+  const char *static_prompt;    /* the prompt when not templated */
+  gint64 timeout_us;            /* 0: none */
   guint retry_delay_ms;
-  gint64 timeout_us;          /* 0: none */
-  GArray *deps;               /* guint: tasks it waits for */
-  GArray *dependants;         /* guint: tasks that wait for it */
-  GArray *receives;           /* guint: outputs it is handed (excluded ones left out) */
-  char **dep_names;
-  GPtrArray *callbacks;       /* WeftCallbackInstance*, not owned */
+  guint16 retries;
+  guint8 templated;             /* description or expected output has {keys} */
+  guint8 async;
+  guint8 exclude;
 } WeftFlowTask;
+
+/* The edges, each task's list a run of one array: task i waits for
+ * deps[deps_at[i]] up to deps[deps_at[i + 1]], and so on. */
+typedef struct {
+  guint *block;               /* all of the arrays below but `callbacks` */
+  guint *deps_at;
+  guint *deps;                /* tasks it waits for */
+  guint *dependants_at;
+  guint *dependants;          /* tasks that wait for it */
+  guint *receives_at;
+  guint *receives;            /* outputs it is handed (excluded ones left out) */
+  guint *roots;               /* tasks with no dependencies, in order */
+  guint n_roots;
+  guint *callbacks_at;        /* NULL when no task names a callback */
+  WeftCallbackInstance **callbacks;
+} WeftFlowGraph;
 
 struct _WeftFlow {
   gint ref_count;
@@ -201,20 +221,34 @@ struct _WeftFlow {
   GPtrArray *tools;           /* WeftToolInstance* */
   GPtrArray *callbacks;       /* WeftCallbackInstance*, all of them */
   GPtrArray *flow_callbacks;  /* the ones that get every event, not owned */
+  JsonObject *callback_declarations;  /* name → as the flow gave it */
   WeftFlowTask *tasks;
   guint n_tasks;
-  GHashTable *task_index;     /* name → index + 1 */
-  GArray *roots;              /* guint: tasks with no dependencies */
+  char *strings;              /* every task's texts */
+  WeftFlowGraph graph;
+  guint *index_slots;         /* task names: index + 1 by hash, 0 when empty */
+  guint index_mask;
   char **input_names;
   gint kicked_off;
   WeftFlow *parent;           /* an agent-task flow borrows its agent from it */
-  /* Agent name → the source of its agent-task flow (GBytes), made once:
-   * it comes from parsing the whole flow text again. */
-  GMutex agent_sources_lock;
+  GMutex lock;                /* for what is made on first use: */
+  const char **dep_names;     /* weft_flow_get_task_dependencies() */
+  /* Agent name → the source of its agent-task flow (GBytes), made once. */
   GHashTable *agent_sources;
 };
 
 WeftFlowTask *weft_flow_get_task (WeftFlow *flow, guint i);
+/* The edges of task `task`: `*n` entries. */
+const guint *weft_flow_get_deps       (WeftFlow *flow, guint task, guint *n);
+const guint *weft_flow_get_dependants (WeftFlow *flow, guint task, guint *n);
+const guint *weft_flow_get_receives   (WeftFlow *flow, guint task, guint *n);
+/* Tasks that wait for nothing, in the flow's order. */
+const guint *weft_flow_get_roots      (WeftFlow *flow, guint *n);
+/* The callback instances task `task` names (task-level callbacks). */
+WeftCallbackInstance * const *weft_flow_get_task_callbacks (WeftFlow *flow, guint task,
+                                                            guint *n);
+/* The index of the task named `name`, or WEFT_NO_TASK. */
+guint weft_flow_lookup_task (WeftFlow *flow, const char *name);
 /* A flow of one task, named "FLOW.AGENT", that hands the input `prompt` to
  * the agent instance `agent` of `parent` (borrowed: the new flow keeps
  * `parent` alive).  Its events go to `parent`'s flow callbacks, and its

@@ -73,24 +73,27 @@ weft_run_preset (WeftRun *run, JsonObject *completed, GError **error)
   json_object_iter_init (&iter, completed);
   while (json_object_iter_next (&iter, &name, &output))
     {
-      guint i = GPOINTER_TO_UINT (g_hash_table_lookup (run->flow->task_index, name));
-      if (i == 0 || !JSON_NODE_HOLDS_VALUE (output)
+      guint i = weft_flow_lookup_task (run->flow, name);
+      if (i == WEFT_NO_TASK || !JSON_NODE_HOLDS_VALUE (output)
           || json_node_get_value_type (output) != G_TYPE_STRING)
         {
-          g_set_error (error, WEFT_ERROR, i == 0 ? WEFT_ERROR_NOT_FOUND : WEFT_ERROR_INVALID,
+          g_set_error (error, WEFT_ERROR,
+                       i == WEFT_NO_TASK ? WEFT_ERROR_NOT_FOUND : WEFT_ERROR_INVALID,
                        "%s: completed task \"%s\": %s", run->flow->origin, name,
-                       i == 0 ? "the flow has no such task" : "its output must be a string");
+                       i == WEFT_NO_TASK ? "the flow has no such task"
+                                         : "its output must be a string");
           return FALSE;
         }
-      WeftTaskState *st = &run->tasks[i - 1];
+      WeftTaskState *st = &run->tasks[i];
       if (st->status == WEFT_STATUS_COMPLETED)
         continue;
       st->status = WEFT_STATUS_COMPLETED;
       st->output = g_strdup (json_node_get_string (output));
       run->n_finished++;
-      GArray *deps = run->flow->tasks[i - 1].dependants;
-      for (guint k = 0; k < deps->len; k++)
-        run->tasks[g_array_index (deps, guint, k)].remaining--;
+      guint n;
+      const guint *dependants = weft_flow_get_dependants (run->flow, i, &n);
+      for (guint k = 0; k < n; k++)
+        run->tasks[dependants[k]].remaining--;
     }
   run->has_preset = TRUE;
   return TRUE;
@@ -201,7 +204,7 @@ weft_run_restore_stored (WeftRun *run, JsonArray *stored, GError **error)
       JsonNode *node = json_array_get_element (stored, k);
       JsonObject *task = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
       const char *name = task ? weft_run_stored_string (task, "name") : NULL;
-      guint i = name ? GPOINTER_TO_UINT (g_hash_table_lookup (run->flow->task_index, name)) : 0;
+      guint i = name ? weft_flow_lookup_task (run->flow, name) : WEFT_NO_TASK;
       guint attempts = 0, failures = 0;
 
       if (name == NULL)
@@ -210,7 +213,7 @@ weft_run_restore_stored (WeftRun *run, JsonArray *stored, GError **error)
                        "%s: stored task %u has no name", run->flow->origin, k);
           return FALSE;
         }
-      if (i == 0)
+      if (i == WEFT_NO_TASK)
         {
           g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
                        "%s: stored task \"%s\": the flow has no such task",
@@ -225,11 +228,11 @@ weft_run_restore_stored (WeftRun *run, JsonArray *stored, GError **error)
                        run->flow->origin, name);
           return FALSE;
         }
-      run->tasks[i - 1].attempts = attempts;
-      run->tasks[i - 1].failures = MIN (failures, attempts);
+      run->tasks[i].attempts = attempts;
+      run->tasks[i].failures = MIN (failures, attempts);
       WeftStatus end = weft_run_stored_end (task);
-      if (end != WEFT_STATUS_PENDING && run->tasks[i - 1].status == WEFT_STATUS_PENDING)
-        weft_run_keep_ended (run, i - 1, end, task, &first_failed_wall_us);
+      if (end != WEFT_STATUS_PENDING && run->tasks[i].status == WEFT_STATUS_PENDING)
+        weft_run_keep_ended (run, i, end, task, &first_failed_wall_us);
     }
   return TRUE;
 }
@@ -277,7 +280,7 @@ weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
   run->inputs = g_steal_pointer (&merged);
   run->tasks = g_new0 (WeftTaskState, flow->n_tasks);
   for (guint i = 0; i < flow->n_tasks; i++)
-    run->tasks[i].remaining = flow->tasks[i].deps->len;
+    weft_flow_get_deps (flow, i, &run->tasks[i].remaining);
   run->status = WEFT_STATUS_PENDING;
   run->created_wall_us = g_get_real_time ();
   if ((options->completed && !weft_run_preset (run, options->completed, error))
@@ -327,10 +330,11 @@ weft_run_unref (WeftRun *run)
 static gboolean
 weft_run_has_subscribers (WeftRun *run, guint task)
 {
-  WeftFlow *flow = run->flow;
+  guint task_callbacks = 0;
 
-  return flow->flow_callbacks->len > 0
-      || (task != G_MAXUINT && flow->tasks[task].callbacks->len > 0)
+  if (task != G_MAXUINT)
+    weft_flow_get_task_callbacks (run->flow, task, &task_callbacks);
+  return run->flow->flow_callbacks->len > 0 || task_callbacks > 0
       || weft_engine_has_listeners (run->engine);
 }
 
@@ -393,10 +397,11 @@ weft_run_dispatch (WeftRun *run, WeftEvent *e, guint task)
       weft_engine_mark_pending (run->engine, cbs->pdata[i]);
   if (task != G_MAXUINT)
     {
-      cbs = run->flow->tasks[task].callbacks;
-      for (guint i = 0; i < cbs->len; i++)
-        if (weft_callback_instance_push (cbs->pdata[i], e))
-          weft_engine_mark_pending (run->engine, cbs->pdata[i]);
+      guint n;
+      WeftCallbackInstance * const *task_cbs = weft_flow_get_task_callbacks (run->flow, task, &n);
+      for (guint i = 0; i < n; i++)
+        if (weft_callback_instance_push (task_cbs[i], e))
+          weft_engine_mark_pending (run->engine, task_cbs[i]);
     }
   if (weft_engine_has_listeners (run->engine))
     weft_engine_notify_listeners (run->engine, e);
@@ -498,10 +503,11 @@ weft_run_skip_dependants (WeftRun *run, guint failed, const char *why)
     {
       guint j = g_array_index (stack, guint, stack->len - 1);
       g_array_set_size (stack, stack->len - 1);
-      GArray *deps = run->flow->tasks[j].dependants;
-      for (guint k = 0; k < deps->len; k++)
+      guint n;
+      const guint *dependants = weft_flow_get_dependants (run->flow, j, &n);
+      for (guint k = 0; k < n; k++)
         {
-          guint d = g_array_index (deps, guint, k);
+          guint d = dependants[k];
           if (run->tasks[d].status != WEFT_STATUS_PENDING)
             continue;
           weft_run_settle (run, d, WEFT_STATUS_SKIPPED,
@@ -533,15 +539,16 @@ static void
 weft_run_complete_task (WeftRun *run, guint i, char *output)
 {
   WeftTaskState *st = &run->tasks[i];
-  GArray *deps = run->flow->tasks[i].dependants;
+  guint n;
+  const guint *dependants = weft_flow_get_dependants (run->flow, i, &n);
 
   st->output = output;
   weft_run_settle (run, i, WEFT_STATUS_COMPLETED, NULL);
   weft_run_emit (run, WEFT_EVENT_TASK_COMPLETED, i, output, NULL,
                  st->finished_us - st->attempt_started_us);
-  for (guint k = 0; k < deps->len; k++)
+  for (guint k = 0; k < n; k++)
     {
-      guint d = g_array_index (deps, guint, k);
+      guint d = dependants[k];
       if (--run->tasks[d].remaining == 0 && run->tasks[d].status == WEFT_STATUS_PENDING)
         weft_run_start_task (run, d);
     }
@@ -757,16 +764,17 @@ weft_run_was_cancelling (WeftRun *run)
   for (guint i = 0; i < run->flow->n_tasks; i++)
     {
       WeftStatus status = run->tasks[i].status;
-      GArray *deps = run->flow->tasks[i].deps;
+      guint n;
+      const guint *deps = weft_flow_get_deps (run->flow, i, &n);
       gboolean cause_above = FALSE;
 
       if (status == WEFT_STATUS_CANCELLED)
         return TRUE;
       if (status != WEFT_STATUS_SKIPPED)
         continue;
-      for (guint k = 0; k < deps->len && !cause_above; k++)
+      for (guint k = 0; k < n && !cause_above; k++)
         {
-          WeftStatus dep = run->tasks[g_array_index (deps, guint, k)].status;
+          WeftStatus dep = run->tasks[deps[k]].status;
           cause_above = dep == WEFT_STATUS_FAILED || dep == WEFT_STATUS_SKIPPED;
         }
       if (!cause_above)
@@ -823,9 +831,11 @@ weft_run_start (WeftRun *run)
     }
   if (run->resumed)
     weft_run_skip_after_kept (run);
+  guint n_roots;
+  const guint *roots = weft_flow_get_roots (flow, &n_roots);
   if (!run->has_preset)
-    for (guint k = 0; k < flow->roots->len && run->status == WEFT_STATUS_RUNNING; k++)
-      weft_run_start_task (run, g_array_index (flow->roots, guint, k));
+    for (guint k = 0; k < n_roots && run->status == WEFT_STATUS_RUNNING; k++)
+      weft_run_start_task (run, roots[k]);
   else
     /* Settled tasks released some dependants: whatever waits for nothing
      * now starts, in flow order. */
@@ -1094,7 +1104,9 @@ weft_run_get_outputs (WeftRun *run)
   for (guint i = 0; i < run->flow->n_tasks; i++)
     {
       WeftFlowTask *ft = &run->flow->tasks[i];
-      if (ft->dependants->len == 0 && !ft->exclude
+      guint n;
+      weft_flow_get_dependants (run->flow, i, &n);
+      if (n == 0 && !ft->exclude
           && run->tasks[i].status == WEFT_STATUS_COMPLETED)
         json_object_set_string_member (outputs, ft->name, run->tasks[i].output);
     }

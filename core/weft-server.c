@@ -208,7 +208,7 @@ weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, const char 
       json_object_set_string_member (to, "name", t->name);
       json_object_set_string_member (to, "agent", t->agent->name);
       json_object_set_array_member (to, "depends_on",
-                                    weft_server_strv_array ((const char *const *) t->dep_names));
+                                    weft_server_strv_array (weft_flow_get_task_dependencies (flow, i)));
       json_array_add_object_element (tasks, to);
     }
   json_object_set_array_member (o, "agents", agents);

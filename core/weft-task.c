@@ -138,27 +138,32 @@ weft_task_get_inputs (WeftTask *task)
 guint
 weft_task_get_n_context (WeftTask *task)
 {
-  return weft_task_get_flow_task (task)->receives->len;
+  guint n;
+
+  weft_flow_get_receives (task->run->flow, task->index, &n);
+  return n;
 }
 
 const char *
 weft_task_get_context_name (WeftTask *task, guint i)
 {
-  GArray *receives = weft_task_get_flow_task (task)->receives;
+  guint n;
+  const guint *receives = weft_flow_get_receives (task->run->flow, task->index, &n);
 
-  g_return_val_if_fail (i < receives->len, NULL);
-  return weft_flow_get_task (task->run->flow, g_array_index (receives, guint, i))->name;
+  g_return_val_if_fail (i < n, NULL);
+  return weft_flow_get_task (task->run->flow, receives[i])->name;
 }
 
 const char *
 weft_task_get_context_output (WeftTask *task, guint i)
 {
-  GArray *receives = weft_task_get_flow_task (task)->receives;
+  guint n;
+  const guint *receives = weft_flow_get_receives (task->run->flow, task->index, &n);
 
-  g_return_val_if_fail (i < receives->len, NULL);
+  g_return_val_if_fail (i < n, NULL);
   /* Outputs of completed tasks never change, so reading them from another
    * thread is safe: the task only started after they were set. */
-  return task->run->tasks[g_array_index (receives, guint, i)].output;
+  return task->run->tasks[receives[i]].output;
 }
 
 const char *

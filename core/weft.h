@@ -148,6 +148,104 @@ WEFT_API char *weft_flow_to_dot     (WeftFlow *flow);
 WEFT_API char *weft_flow_to_mermaid (WeftFlow *flow);
 
 /* ------------------------------------------------------------------------ */
+/* Flows built in code                                                      */
+
+/* A flow made with calls instead of JSON text: the same flow a file
+ * describes (docs/flow-format.md), the same checks when it is finished,
+ * refusals naming the call instead of a JSON path:
+ *
+ *   weft_flow_builder_add_task ("b"): context[0]: unknown task "zz" (known: a)
+ *
+ * Strings are copied; NULL where a string is required, or a call after
+ * weft_flow_builder_finish(), is a programming error (a critical, as GLib
+ * reports them).  docs/embedding.md has a whole program. */
+
+/* How tasks wait for each other: "process" in a flow file. */
+typedef enum {
+  WEFT_PROCESS_GRAPH,           /* a task waits exactly for its context */
+  WEFT_PROCESS_SEQUENTIAL,      /* CrewAI's: list order, async tasks together */
+} WeftProcess;
+
+typedef struct _WeftFlowBuilder WeftFlowBuilder;
+/* An agent, tool or callback instance being declared; the builder's. */
+typedef struct _WeftBuilderInstance WeftBuilderInstance;
+/* A task being declared; the builder's. */
+typedef struct _WeftBuilderTask WeftBuilderTask;
+
+WEFT_API WeftFlowBuilder *weft_flow_builder_new (WeftEngine *engine, const char *name,
+                                                 WeftProcess process);
+WEFT_API void weft_flow_builder_free (WeftFlowBuilder *builder);
+WEFT_API void weft_flow_builder_set_description (WeftFlowBuilder *builder,
+                                                 const char *description);
+/* The default value of an input ("inputs" in a file); kickoffs override it. */
+WEFT_API void weft_flow_builder_add_input (WeftFlowBuilder *builder, const char *name,
+                                           const char *value);
+
+/* An instance of the agent, tool or callback plugin `plugin`, named `name`
+ * among the flow's instances of its kind.  `options` (may be NULL; copied)
+ * are as a file gives them, and the setters below add to them: each is
+ * checked against the plugin's table when the flow is finished. */
+WEFT_API WeftBuilderInstance *weft_flow_builder_add_agent    (WeftFlowBuilder *builder,
+                                                              const char *name,
+                                                              const char *plugin,
+                                                              JsonObject *options);
+WEFT_API WeftBuilderInstance *weft_flow_builder_add_tool     (WeftFlowBuilder *builder,
+                                                              const char *name,
+                                                              const char *plugin,
+                                                              JsonObject *options);
+WEFT_API WeftBuilderInstance *weft_flow_builder_add_callback (WeftFlowBuilder *builder,
+                                                              const char *name,
+                                                              const char *plugin,
+                                                              JsonObject *options);
+WEFT_API void weft_builder_instance_set_string (WeftBuilderInstance *instance,
+                                                const char *option, const char *value);
+WEFT_API void weft_builder_instance_set_int    (WeftBuilderInstance *instance,
+                                                const char *option, gint64 value);
+WEFT_API void weft_builder_instance_set_double (WeftBuilderInstance *instance,
+                                                const char *option, double value);
+WEFT_API void weft_builder_instance_set_bool   (WeftBuilderInstance *instance,
+                                                const char *option, gboolean value);
+/* A string list option; `value` is NULL-terminated. */
+WEFT_API void weft_builder_instance_set_strv   (WeftBuilderInstance *instance,
+                                                const char *option,
+                                                const char * const *value);
+/* An object option (an exec agent's "env", an HTTP tool's "headers"); copied. */
+WEFT_API void weft_builder_instance_set_object (WeftBuilderInstance *instance,
+                                                const char *option, JsonObject *value);
+/* Agents: hands the agent a tool instance of the flow ("tools" in a file). */
+WEFT_API void weft_builder_instance_add_tool   (WeftBuilderInstance *agent, const char *tool);
+/* Tools: what the tool does, as a model is told (default: the plugin's). */
+WEFT_API void weft_builder_instance_set_description (WeftBuilderInstance *tool,
+                                                     const char *description);
+
+/* A task, after those added before it (the order matters for
+ * WEFT_PROCESS_SEQUENTIAL), done by the agent instance `agent`;
+ * `description` may hold {input} placeholders. */
+WEFT_API WeftBuilderTask *weft_flow_builder_add_task (WeftFlowBuilder *builder,
+                                                      const char *name, const char *agent,
+                                                      const char *description);
+WEFT_API void weft_builder_task_set_expected_output (WeftBuilderTask *task,
+                                                     const char *expected_output);
+/* A task whose output this one waits for and receives, by name. */
+WEFT_API void weft_builder_task_add_context  (WeftBuilderTask *task, const char *name);
+WEFT_API void weft_builder_task_set_async    (WeftBuilderTask *task, gboolean async);
+WEFT_API void weft_builder_task_set_exclude  (WeftBuilderTask *task, gboolean exclude);
+/* At most 100 more attempts after a failed one (default 0). */
+WEFT_API void weft_builder_task_set_retries  (WeftBuilderTask *task, guint retries);
+/* The base of the backoff between attempts, at most an hour (default 500). */
+WEFT_API void weft_builder_task_set_retry_delay (WeftBuilderTask *task, guint retry_delay_ms);
+/* Time allowed for one attempt: 0.001 s to a week (default: none). */
+WEFT_API void weft_builder_task_set_timeout  (WeftBuilderTask *task, double seconds);
+/* A callback instance of the flow that gets this task's events (and, as
+ * any named by a task, no others). */
+WEFT_API void weft_builder_task_add_callback (WeftBuilderTask *task, const char *callback);
+
+/* Checks the flow as weft_flow_load_data() checks a file, then makes its
+ * instances: the flow, or NULL with `error` set.  Once only: the builder
+ * can then only be freed. */
+WEFT_API WeftFlow *weft_flow_builder_finish (WeftFlowBuilder *builder, GError **error);
+
+/* ------------------------------------------------------------------------ */
 /* Runs                                                                     */
 
 typedef struct _WeftRun WeftRun;
@@ -361,6 +459,7 @@ WEFT_API void        weft_server_free (WeftServer *server);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftEngine, weft_engine_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftFlow, weft_flow_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftFlowBuilder, weft_flow_builder_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftRun, weft_run_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftStore, weft_store_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftServer, weft_server_free)
