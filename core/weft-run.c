@@ -244,9 +244,8 @@ weft_run_check_merged_inputs (WeftFlow *flow, JsonObject *merged, GError **error
     if (!json_object_has_member (merged, flow->input_names[i]))
       {
         g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
-                     "%s: missing input \"%s\" (the flow uses it in a task's description; "
-                     "give it with --input %s=VALUE or in \"inputs\")",
-                     flow->origin, flow->input_names[i], flow->input_names[i]);
+                     "%s: missing input \"%s\" (the flow uses it in a task's description)",
+                     flow->origin, flow->input_names[i]);
         return FALSE;
       }
   return TRUE;
