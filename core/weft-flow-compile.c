@@ -233,6 +233,14 @@ weft_compile_derive_sequential (WeftFlowLoad *l, WeftEdges *e)
 
 /* ---- the graph's one block ---------------------------------------------------- */
 
+/* An empty GArray may have no data at all. */
+static void
+weft_compile_copy (guint *to, const guint *from, gsize n)
+{
+  if (n > 0)
+    memcpy (to, from, n * sizeof (guint));
+}
+
 /* Lays out deps, receives, dependants (the deps turned round, each list in
  * task order) and roots in one allocation. */
 static void
@@ -256,10 +264,10 @@ weft_compile_lay_out (WeftFlowGraph *g, guint n, WeftEdges *e)
   g->receives = g->dependants + n_deps;
   g->roots = g->receives + n_receives;
   g->n_roots = 0;
-  memcpy (g->deps_at, e->deps_at, ((gsize) n + 1) * sizeof (guint));
-  memcpy (g->receives_at, e->receives_at, ((gsize) n + 1) * sizeof (guint));
-  memcpy (g->deps, e->deps->data, (gsize) n_deps * sizeof (guint));
-  memcpy (g->receives, e->receives->data, (gsize) n_receives * sizeof (guint));
+  weft_compile_copy (g->deps_at, e->deps_at, n + 1);
+  weft_compile_copy (g->receives_at, e->receives_at, n + 1);
+  weft_compile_copy (g->deps, (const guint *) e->deps->data, n_deps);
+  weft_compile_copy (g->receives, (const guint *) e->receives->data, n_receives);
 
   /* Counting, then placing: dependants_at[d] runs ahead until it is right. */
   memset (g->dependants_at, 0, ((gsize) n + 1) * sizeof (guint));
