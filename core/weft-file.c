@@ -61,8 +61,10 @@ weft_read_file (const char *path, gsize max_bytes, gsize *length, GError **error
   close (fd);
   if (!ok)
     return NULL;
+  gsize n = out->len;
   if (length)
-    *length = out->len;
+    *length = n;
   g_byte_array_append (out, (const guint8 *) "", 1);
-  return (char *) g_byte_array_free (g_steal_pointer (&out), FALSE);
+  /* The array grew by doubling: a flow kept as its text keeps no more. */
+  return g_realloc (g_byte_array_free (g_steal_pointer (&out), FALSE), n + 1);
 }
