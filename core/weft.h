@@ -158,7 +158,8 @@ WEFT_API char *weft_flow_to_mermaid (WeftFlow *flow);
  *
  * Strings are copied; NULL where a string is required, or a call after
  * weft_flow_builder_finish(), is a programming error (a critical, as GLib
- * reports them).  docs/embedding.md has a whole program. */
+ * reports them).  docs/flow-format.md ("Flows built in code") maps every
+ * key of a file to its call; examples/embed/builder.c is a whole program. */
 
 /* How tasks wait for each other: "process" in a flow file. */
 typedef enum {
@@ -236,8 +237,8 @@ WEFT_API void weft_builder_task_set_retries  (WeftBuilderTask *task, guint retri
 WEFT_API void weft_builder_task_set_retry_delay (WeftBuilderTask *task, guint retry_delay_ms);
 /* Time allowed for one attempt: 0.001 s to a week (default: none). */
 WEFT_API void weft_builder_task_set_timeout  (WeftBuilderTask *task, double seconds);
-/* A callback instance of the flow that gets this task's events (and, as
- * any named by a task, no others). */
+/* A callback instance of the flow that gets this task's events: as in a
+ * file, a callback some task names gets only those tasks' events. */
 WEFT_API void weft_builder_task_add_callback (WeftBuilderTask *task, const char *callback);
 
 /* Checks the flow as weft_flow_load_data() checks a file, then makes its

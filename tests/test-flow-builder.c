@@ -388,6 +388,7 @@ test_free_unfinished (Fixture *f, gconstpointer data)
   weft_flow_builder_add_agent (done, "w", "noop", NULL);
   weft_flow_builder_add_task (done, "t", "w", "d");
   g_autoptr(WeftFlow) flow = finish_ok (done);
+  g_assert_cmpstr (weft_flow_get_name (flow), ==, "y");
   g_test_expect_message ("weft", G_LOG_LEVEL_CRITICAL, "*finished*");
   g_assert_null (weft_flow_builder_finish (done, NULL));
   g_test_assert_expected_messages ();
@@ -415,6 +416,7 @@ test_source_of_built_flow (Fixture *f, gconstpointer data)
   json_object_set_string_member (inputs, "subject", "s");
   g_autoptr(WeftRun) run = weft_flow_kickoff (built, inputs, NULL, &error);
   g_assert_no_error (error);
+  g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
   g_autofree char *source = take_flow_source (f);
   g_autoptr(WeftFlow) again = weft_flow_load_data (f->engine, source, -1, "again.json", &error);
   g_assert_no_error (error);
@@ -553,7 +555,7 @@ test_refused_plugins (Fixture *f, gconstpointer data)
   WeftFlowBuilder *b = weft_flow_builder_new (f->engine, "x", WEFT_PROCESS_GRAPH);
   weft_flow_builder_add_agent (b, "w", "gpt", NULL);
   weft_flow_builder_add_task (b, "a", "w", "d");
-  g_autoptr(WeftFlow) flow = weft_flow_builder_finish (b, &error);
+  g_assert_null (weft_flow_builder_finish (b, &error));
   weft_flow_builder_free (b);
   g_assert_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND);
   g_assert_true (g_str_has_prefix (error->message, "weft_flow_builder_add_agent (\"w\"): plugin: "
@@ -769,6 +771,7 @@ test_refused_task_fields (Fixture *f, gconstpointer data)
   weft_builder_task_set_timeout (t, 604800);
   g_autoptr(WeftFlow) flow = finish_ok (b);
   weft_flow_builder_free (b);
+  g_assert_cmpuint (weft_flow_get_n_tasks (flow), ==, 1);
 }
 
 /* Nothing is made before every check has passed; inputs are a kickoff's. */
