@@ -18,7 +18,9 @@
 # of tests/bench/weft-dag.c); the flows are written there by
 # tests/bench/dag-flow.py.  The reference runs with the interpreter's real
 # path (a version manager's shim adds ~85 ms a start); set PYTHON to choose
-# another, REFERENCE to point at another dag_asyncio.py.
+# another, REFERENCE to point at another dag_asyncio.py, WEFT to run another
+# weft binary (another tree's build-bench/cli/weft, for before and after;
+# the dag plugin from this tree loads into any weft of its ABI).
 #
 # The numbers are for reading, never asserted; it exits non-zero when a
 # build or a run fails, or when the checksums differ.
@@ -46,7 +48,7 @@ if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" --buildtype=release >/dev/null || exit 1
 fi
 meson compile -C "$builddir" cli/weft tests/bench/weft-dag >/dev/null || exit 1
-weft="$root/$builddir/cli/weft"
+weft=${WEFT:-$root/$builddir/cli/weft}
 plugin_dir="$root/$builddir/tests/bench"
 flows="$root/$builddir/dag-flows"
 mkdir -p "$flows"
@@ -78,7 +80,7 @@ weft_checksum() {
 }
 
 status=0
-printf '%s runs each, alternating, on %s CPU(s); reference: %s %s\n' "$runs" "$(nproc)" "$python" "$reference"
+printf '%s runs each, alternating, on %s CPU(s)\nweft: %s\nreference: %s %s\n' "$runs" "$(nproc)" "$weft" "$python" "$reference"
 printf '%-16s %10s %10s %8s %10s %10s %9s  %s\n' shape weft_s asyncio_s ratio weft_MiB asyncio_MiB checksum agree
 for shape in "${shapes[@]}"; do
   # shellcheck disable=SC2086  # the shape is words on purpose
