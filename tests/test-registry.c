@@ -59,12 +59,45 @@ test_missing_entry_symbol (void)
   assert_refused ("weft-no-entry.so", WEFT_ERROR_PLUGIN, "no weft_plugin_descriptor() entry point");
 }
 
+/* A plugin of ABI 2 (one number, where abi_major is now) is told what it
+ * is and what to do. */
 static void
-test_abi_mismatch (void)
+test_abi_2 (void)
 {
-  g_autofree char *both = g_strdup_printf ("ABI %u, but this weft speaks ABI %u",
-                                           WEFT_ABI_VERSION + 998, WEFT_ABI_VERSION);
+  g_autofree char *both = g_strdup_printf ("built for weft plugin ABI 2, but this weft speaks "
+                                           "ABI %u.%u, a major version apart",
+                                           WEFT_ABI_MAJOR, WEFT_ABI_MINOR);
   assert_refused ("weft-old-abi.so", WEFT_ERROR_ABI, both);
+  assert_refused ("weft-old-abi.so", WEFT_ERROR_ABI, "Porting from ABI 2");
+}
+
+static void
+test_abi_newer_minor (void)
+{
+  g_autofree char *both = g_strdup_printf ("built for weft plugin ABI %u.%u, newer than this "
+                                           "weft's ABI %u.%u", WEFT_ABI_MAJOR,
+                                           WEFT_ABI_MINOR + 1, WEFT_ABI_MAJOR, WEFT_ABI_MINOR);
+  assert_refused ("weft-new-minor.so", WEFT_ERROR_ABI, both);
+}
+
+static void
+test_abi_other_major (void)
+{
+  g_autofree char *both = g_strdup_printf ("built for weft plugin ABI %u.0, but this weft "
+                                           "speaks ABI %u.%u, another major version",
+                                           WEFT_ABI_MAJOR + 1, WEFT_ABI_MAJOR, WEFT_ABI_MINOR);
+  assert_refused ("weft-new-major.so", WEFT_ERROR_ABI, both);
+}
+
+/* A newer plugin calling a function this weft lacks cannot even be
+ * opened; the message still says why. */
+static void
+test_abi_missing_function (void)
+{
+  g_autofree char *version = g_strdup_printf ("ABI %u.%u, does not have", WEFT_ABI_MAJOR,
+                                              WEFT_ABI_MINOR);
+  assert_refused ("weft-new-symbol.so", WEFT_ERROR_PLUGIN, "weft_task_get_from_the_future");
+  assert_refused ("weft-new-symbol.so", WEFT_ERROR_PLUGIN, version);
 }
 
 static void
@@ -78,6 +111,123 @@ test_bad_default (void)
 {
   assert_refused ("weft-bad-default.so", WEFT_ERROR_PLUGIN,
                   "default of option \"count\" is not a valid int");
+}
+
+/* ---- options tables the registry refuses --------------------------------- */
+
+typedef struct {
+  const char *text;
+  gint64 count;
+  double ratio;
+  gint mode;
+} Opts;
+
+static const char * const modes[] = { "fast", "slow", NULL };
+static gpointer opts_create (const WeftConfig *c, GError **e) { return g_new0 (int, 1); }
+static void opts_run (gpointer i, WeftTask *t) { weft_task_return (t, ""); }
+static const WeftAgentClass opts_class = { .run = opts_run };
+
+#define TEXT_ROW { .name = "text", .type = WEFT_OPTION_STRING, \
+                   .offset = offsetof (Opts, text), .description = "a text" }
+#define COUNT_ROW(...) { .name = "count", .type = WEFT_OPTION_INT, \
+                         .offset = offsetof (Opts, count), .description = "a count", __VA_ARGS__ }
+
+static const WeftOption no_size[] = { TEXT_ROW, WEFT_OPTION_END };
+static const WeftOption overlap[] = {
+  TEXT_ROW, { .name = "other", .type = WEFT_OPTION_STRING, .description = "x" }, WEFT_OPTION_END
+};
+static const WeftOption twice[] = { TEXT_ROW, COUNT_ROW (), COUNT_ROW (), WEFT_OPTION_END };
+static const WeftOption outside[] = {
+  { .name = "far", .type = WEFT_OPTION_INT, .offset = sizeof (Opts), .description = "x" },
+  WEFT_OPTION_END
+};
+static const WeftOption misaligned[] = {
+  { .name = "odd", .type = WEFT_OPTION_INT, .offset = 4, .description = "x" }, WEFT_OPTION_END
+};
+static const WeftOption min_above_max[] = { COUNT_ROW (.min = 1), WEFT_OPTION_END };
+static const WeftOption fraction[] = { COUNT_ROW (.min = 0.5, .max = 2), WEFT_OPTION_END };
+static const WeftOption range_on_text[] = {
+  { .name = "text", .type = WEFT_OPTION_STRING, .offset = offsetof (Opts, text), .min = 1,
+    .max = 2, .description = "a text" },
+  WEFT_OPTION_END
+};
+static const WeftOption default_outside[] = {
+  COUNT_ROW (.default_json = "7", .min = 0, .max = 5), WEFT_OPTION_END
+};
+static const WeftOption enum_no_choices[] = {
+  { .name = "mode", .type = WEFT_OPTION_ENUM, .offset = offsetof (Opts, mode),
+    .description = "a mode" },
+  WEFT_OPTION_END
+};
+static const WeftOption choices_on_text[] = {
+  { .name = "text", .type = WEFT_OPTION_STRING, .offset = offsetof (Opts, text),
+    .choices = modes, .description = "a text" },
+  WEFT_OPTION_END
+};
+static const WeftOption enum_bad_default[] = {
+  { .name = "mode", .type = WEFT_OPTION_ENUM, .offset = offsetof (Opts, mode), .choices = modes,
+    .default_json = "\"medium\"", .description = "a mode" },
+  WEFT_OPTION_END
+};
+static const WeftOption reserved_set[] = {
+  { .name = "text", .type = WEFT_OPTION_STRING, .offset = offsetof (Opts, text),
+    .reserved = { (gpointer) modes }, .description = "a text" },
+  WEFT_OPTION_END
+};
+static const WeftOption unknown_type[] = {
+  { .name = "text", .type = 99, .offset = offsetof (Opts, text), .description = "a text" },
+  WEFT_OPTION_END
+};
+
+static void
+assert_table_refused (const WeftOption *options, gsize size, const char *reason)
+{
+  g_autoptr(WeftEngine) engine = weft_engine_new (1);
+  g_autoptr(GError) error = NULL;
+  const WeftPluginDescriptor d = {
+    .abi_major = WEFT_ABI_MAJOR, .abi_minor = WEFT_ABI_MINOR, .kind = WEFT_PLUGIN_AGENT,
+    .name = "opts", .version = "1", .description = "options", .options = options,
+    .options_size = size, .create = opts_create, .destroy = g_free, .agent = &opts_class,
+  };
+
+  g_assert_null (weft_registry_add_static (weft_engine_get_registry (engine), &d, &error));
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_PLUGIN);
+  weft_test_assert_contains (error->message, "built-in plugin: ");
+  weft_test_assert_contains (error->message, reason);
+}
+
+/* Every check of an options table, each with the message that says what
+ * to fix.  The descriptors are built here, through weft_registry_add_static,
+ * which runs the same checks as a file's. */
+static void
+test_option_tables (void)
+{
+  assert_table_refused (no_size, 0, "descriptor has options but no options_size");
+  assert_table_refused (overlap, sizeof (Opts),
+                        "options \"text\" and \"other\" overlap in the options struct "
+                        "(offsets 0 and 0; is an .offset missing?)");
+  assert_table_refused (twice, sizeof (Opts), "option \"count\" is declared twice");
+  assert_table_refused (outside, sizeof (Opts), "option \"far\" lies outside the options struct");
+  assert_table_refused (misaligned, sizeof (Opts),
+                        "option \"odd\" is at offset 4, not aligned for its type");
+  assert_table_refused (min_above_max, sizeof (Opts),
+                        "option \"count\" has min 1 above max 0 (for an open end, give "
+                        "INFINITY or -INFINITY)");
+  assert_table_refused (fraction, sizeof (Opts),
+                        "option \"count\" has a min or max that is not a whole number");
+  assert_table_refused (range_on_text, sizeof (Opts),
+                        "option \"text\" has a min or max but is not an int or a double");
+  assert_table_refused (default_outside, sizeof (Opts),
+                        "default of option \"count\" breaks its own row: option \"count\": "
+                        "must be between 0 and 5, not 7");
+  assert_table_refused (enum_no_choices, sizeof (Opts), "option \"mode\" is an enum without choices");
+  assert_table_refused (choices_on_text, sizeof (Opts),
+                        "option \"text\" has choices but is not an enum");
+  assert_table_refused (enum_bad_default, sizeof (Opts),
+                        "option \"mode\": must be \"fast\" or \"slow\", not \"medium\"");
+  assert_table_refused (reserved_set, sizeof (Opts),
+                        "option \"text\" has reserved fields that are not zero");
+  assert_table_refused (unknown_type, sizeof (Opts), "option \"text\" has an unknown type");
 }
 
 static void
@@ -121,6 +271,9 @@ test_scan_broken_dir (void)
   g_autofree char *all = g_strjoinv ("\n", (char **) warnings->pdata);
   weft_test_assert_contains (all, "weft-no-entry.so");
   weft_test_assert_contains (all, "weft-old-abi.so");
+  weft_test_assert_contains (all, "weft-new-minor.so");
+  weft_test_assert_contains (all, "weft-new-major.so");
+  weft_test_assert_contains (all, "weft-new-symbol.so");
   weft_test_assert_contains (all, "weft-no-run.so");
   weft_test_assert_contains (all, "weft-bad-default.so");
   weft_test_assert_contains (all, "weft-dup-b.so");
@@ -184,7 +337,11 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/registry/not-a-shared-object", test_not_a_shared_object);
   g_test_add_func ("/registry/missing-entry-symbol", test_missing_entry_symbol);
-  g_test_add_func ("/registry/abi-mismatch", test_abi_mismatch);
+  g_test_add_func ("/registry/abi-2", test_abi_2);
+  g_test_add_func ("/registry/abi-newer-minor", test_abi_newer_minor);
+  g_test_add_func ("/registry/abi-other-major", test_abi_other_major);
+  g_test_add_func ("/registry/abi-missing-function", test_abi_missing_function);
+  g_test_add_func ("/registry/option-tables", test_option_tables);
   g_test_add_func ("/registry/missing-fields", test_missing_fields);
   g_test_add_func ("/registry/bad-default", test_bad_default);
   g_test_add_func ("/registry/duplicate-name", test_duplicate_name);
