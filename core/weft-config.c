@@ -413,10 +413,28 @@ weft_option_describe_choices (const WeftOption *option)
 static gint
 weft_option_find_choice (const WeftOption *option, const char *value)
 {
+  gboolean any_case = (option->flags & WEFT_OPTION_ANY_CASE) != 0;
+
   for (gint i = 0; option->choices && option->choices[i]; i++)
-    if (g_str_equal (option->choices[i], value))
+    if (any_case ? g_ascii_strcasecmp (option->choices[i], value) == 0
+                 : g_str_equal (option->choices[i], value))
       return i;
   return -1;
+}
+
+/* WEFT_OPTION_NOT_EMPTY: "" for a string, [] for a list. */
+static gboolean
+weft_option_check_not_empty (const WeftOption *option, JsonNode *node, GError **error)
+{
+  gboolean empty = JSON_NODE_HOLDS_ARRAY (node)
+                   ? json_array_get_length (json_node_get_array (node)) == 0
+                   : *json_node_get_string (node) == '\0';
+
+  if (!(option->flags & WEFT_OPTION_NOT_EMPTY) || !empty)
+    return TRUE;
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID, "option \"%s\": must not be empty",
+               option->name);
+  return FALSE;
 }
 
 static gboolean
@@ -458,6 +476,9 @@ weft_option_check_value (const WeftOption *option, JsonNode *node, GError **erro
                      json_node_get_string (node));
         return FALSE;
       }
+    case WEFT_OPTION_STRING:
+    case WEFT_OPTION_STRING_LIST:
+      return weft_option_check_not_empty (option, node, error);
     default:
       return TRUE;
     }

@@ -164,6 +164,26 @@ weft_check_option_type (const WeftOption *o, const char *where, GError **error)
   return TRUE;
 }
 
+/* Each flag on a type it means something for: a flag that does nothing
+ * would be a plugin author's mistaken belief. */
+static gboolean
+weft_check_option_flags (const WeftOption *o, const char *where, GError **error)
+{
+  guint known = WEFT_OPTION_NOT_EMPTY | WEFT_OPTION_ANY_CASE;
+
+  if ((o->flags & ~known) != 0)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" has unknown flags (0x%x)",
+                        where, o->name, o->flags & ~known);
+  if ((o->flags & WEFT_OPTION_NOT_EMPTY)
+      && o->type != WEFT_OPTION_STRING && o->type != WEFT_OPTION_STRING_LIST)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" is WEFT_OPTION_NOT_EMPTY "
+                        "but not a string or a string list", where, o->name);
+  if ((o->flags & WEFT_OPTION_ANY_CASE) && o->type != WEFT_OPTION_ENUM)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" is WEFT_OPTION_ANY_CASE "
+                        "but not an enum", where, o->name);
+  return TRUE;
+}
+
 static gboolean
 weft_check_option_range (const WeftOption *o, const char *where, GError **error)
 {
@@ -249,6 +269,7 @@ weft_check_options (const WeftPluginDescriptor *d, const char *where, GError **e
                         "struct they bind into)", where);
   for (const WeftOption *o = d->options; o && o->name; o++)
     if (!weft_check_option_type (o, where, error)
+        || !weft_check_option_flags (o, where, error)
         || !weft_check_option_range (o, where, error)
         || !weft_check_option_default (o, where, error)
         || !weft_check_option_field (d, o, where, error))

@@ -30,7 +30,7 @@ typedef struct {
 
 static const WeftAbiPin weft_abi_pins[] = {
   PIN_VALUE (WEFT_ABI_MAJOR, 3),
-  PIN_VALUE (WEFT_ABI_MINOR, 0),
+  PIN_VALUE (WEFT_ABI_MINOR, 1),
 
   PIN_SIZE (WeftOption, 120),
   PIN_OFFSET (WeftOption, name, 0),
@@ -42,7 +42,10 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_OFFSET (WeftOption, min, 48),
   PIN_OFFSET (WeftOption, max, 56),
   PIN_OFFSET (WeftOption, choices, 64),
-  PIN_OFFSET (WeftOption, reserved, 72),
+  PIN_OFFSET (WeftOption, flags, 72),              /* 3.1 */
+  PIN_OFFSET (WeftOption, reserved, 80),
+  PIN_VALUE (WEFT_OPTION_NOT_EMPTY, 1),            /* 3.1 */
+  PIN_VALUE (WEFT_OPTION_ANY_CASE, 2),             /* 3.1 */
   PIN_SIZE (WeftOptionType, 4),
   PIN_VALUE (WEFT_OPTION_STRING, 1),
   PIN_VALUE (WEFT_OPTION_INT, 2),

@@ -2,6 +2,8 @@
  * with a message that names the file and the reason, never crashing. */
 #include "weft-test.h"
 
+#include <math.h>
+
 static char *
 broken_plugin (const char *name)
 {
@@ -174,6 +176,19 @@ static const WeftOption reserved_set[] = {
     .reserved = { (gpointer) modes }, .description = "a text" },
   WEFT_OPTION_END
 };
+static const WeftOption not_empty_int[] = {
+  COUNT_ROW (.flags = WEFT_OPTION_NOT_EMPTY), WEFT_OPTION_END
+};
+static const WeftOption any_case_text[] = {
+  { .name = "text", .type = WEFT_OPTION_STRING, .offset = offsetof (Opts, text),
+    .flags = WEFT_OPTION_ANY_CASE, .description = "a text" },
+  WEFT_OPTION_END
+};
+static const WeftOption unknown_flag[] = {
+  { .name = "text", .type = WEFT_OPTION_STRING, .offset = offsetof (Opts, text), .flags = 1u << 7,
+    .description = "a text" },
+  WEFT_OPTION_END
+};
 static const WeftOption unknown_type[] = {
   { .name = "text", .type = 99, .offset = offsetof (Opts, text), .description = "a text" },
   WEFT_OPTION_END
@@ -228,6 +243,122 @@ test_option_tables (void)
   assert_table_refused (reserved_set, sizeof (Opts),
                         "option \"text\" has reserved fields that are not zero");
   assert_table_refused (unknown_type, sizeof (Opts), "option \"text\" has an unknown type");
+  assert_table_refused (not_empty_int, sizeof (Opts),
+                        "option \"count\" is WEFT_OPTION_NOT_EMPTY but not a string or a string "
+                        "list");
+  assert_table_refused (any_case_text, sizeof (Opts),
+                        "option \"text\" is WEFT_OPTION_ANY_CASE but not an enum");
+  assert_table_refused (unknown_flag, sizeof (Opts), "option \"text\" has unknown flags (0x80)");
+}
+
+/* ---- binding ----------------------------------------------------------------- */
+
+typedef struct {
+  const char *text;
+  const char * const *words;
+  gint mode;
+  double ratio;
+  gint64 count;
+} Bound;
+
+static const WeftOption bound_options[] = {
+  { .name = "text", .type = WEFT_OPTION_STRING, .flags = WEFT_OPTION_NOT_EMPTY,
+    .offset = offsetof (Bound, text), .description = "a text" },
+  { .name = "words", .type = WEFT_OPTION_STRING_LIST, .flags = WEFT_OPTION_NOT_EMPTY,
+    .offset = offsetof (Bound, words), .description = "words" },
+  { .name = "mode", .type = WEFT_OPTION_ENUM, .choices = modes, .flags = WEFT_OPTION_ANY_CASE,
+    .offset = offsetof (Bound, mode), .description = "a mode" },
+  { .name = "ratio", .type = WEFT_OPTION_DOUBLE, .min = 0.001, .max = INFINITY,
+    .offset = offsetof (Bound, ratio), .description = "a ratio" },
+  { .name = "count", .type = WEFT_OPTION_INT, .min = 1, .max = INFINITY,
+    .offset = offsetof (Bound, count), .description = "a count" },
+  WEFT_OPTION_END
+};
+
+/* The instance is what create() found: a copy of the struct, with the
+ * text and the first word copied too (the struct's strings are the
+ * config's, alive as long as the instance; the copies outlive it). */
+static gpointer
+bound_create (const WeftConfig *config, GError **error)
+{
+  const Bound *options = weft_config_get_options (config);
+  GString *seen = g_string_new (NULL);
+
+  g_string_append_printf (seen, "text=%s words=%s mode=%d ratio=%g count=%" G_GINT64_FORMAT
+                          " given=%d", options->text ? options->text : "(none)",
+                          options->words ? options->words[0] : "(none)", options->mode,
+                          options->ratio, options->count,
+                          weft_config_is_given (config, &options->count));
+  return g_string_free (seen, FALSE);
+}
+
+static void bound_run (gpointer i, WeftTask *t) { weft_task_return (t, i); }
+static const WeftAgentClass bound_class = { .flags = WEFT_AGENT_ASYNC, .run = bound_run };
+static const WeftPluginDescriptor bound_plugin = {
+  .abi_major = WEFT_ABI_MAJOR, .abi_minor = WEFT_ABI_MINOR, .kind = WEFT_PLUGIN_AGENT,
+  .name = "bound", .version = "1", .description = "binds its options", .options = bound_options,
+  .options_size = sizeof (Bound), .create = bound_create, .destroy = g_free, .agent = &bound_class,
+};
+
+/* What an agent of plugin "bound" with `options` answers; NULL and an
+ * error when the flow does not load. */
+static char *
+bound_answer (const char *options, GError **error)
+{
+  g_autoptr(WeftEngine) engine = weft_engine_new (1);
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"b\", \"agents\": {\"a\": {\"plugin\": \"bound\"%s%s}},"
+    " \"tasks\": [{\"name\": \"t\", \"agent\": \"a\", \"description\": \"d\"}]}",
+    *options ? ", " : "", options);
+
+  g_assert_nonnull (weft_registry_add_static (weft_engine_get_registry (engine), &bound_plugin,
+                                              NULL));
+  g_autoptr(WeftFlow) flow = weft_flow_load_data (engine, json, -1, "b.json", error);
+  if (flow == NULL)
+    return NULL;
+  g_autoptr(WeftRun) run = weft_flow_kickoff (flow, NULL, NULL, error);
+  return g_strdup (weft_run_get_task_output (run, 0));
+}
+
+/* Values with no default: NULL, -1 for an enum, 0; given ones bound; the
+ * flags' and ranges' refusals in the words plugins used. */
+static void
+test_option_binding (void)
+{
+  static const struct {
+    const char *options;
+    const char *message;
+  } refused[] = {
+    { "\"text\": \"\"", "b.json: $.agents.a: plugin bound: option \"text\": must not be empty" },
+    { "\"words\": []", "b.json: $.agents.a: plugin bound: option \"words\": must not be empty" },
+    { "\"mode\": \"medium\"",
+      "b.json: $.agents.a: plugin bound: option \"mode\": must be \"fast\" or \"slow\", not "
+      "\"medium\"" },
+    { "\"ratio\": 0", "b.json: $.agents.a: plugin bound: option \"ratio\": must be at least "
+      "0.001, not 0" },
+    { "\"count\": 0", "b.json: $.agents.a: plugin bound: option \"count\": must be positive, "
+      "not 0" },
+  };
+  g_autoptr(GError) error = NULL;
+
+  g_autofree char *none = bound_answer ("", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (none, ==, "text=(none) words=(none) mode=-1 ratio=0 count=0 given=0");
+
+  g_autofree char *given = bound_answer ("\"text\": \"x\", \"words\": [\"w\"], \"mode\": \"SLOW\","
+                                         " \"ratio\": 2, \"count\": 3", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (given, ==, "text=x words=w mode=1 ratio=2 count=3 given=1");
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr(GError) refusal = NULL;
+      g_autofree char *answer = bound_answer (refused[i].options, &refusal);
+
+      g_assert_null (answer);
+      g_assert_error (refusal, WEFT_ERROR, WEFT_ERROR_INVALID);
+      g_assert_cmpstr (refusal->message, ==, refused[i].message);
+    }
 }
 
 static void
@@ -342,6 +473,7 @@ main (int argc, char **argv)
   g_test_add_func ("/registry/abi-other-major", test_abi_other_major);
   g_test_add_func ("/registry/abi-missing-function", test_abi_missing_function);
   g_test_add_func ("/registry/option-tables", test_option_tables);
+  g_test_add_func ("/registry/option-binding", test_option_binding);
   g_test_add_func ("/registry/missing-fields", test_missing_fields);
   g_test_add_func ("/registry/bad-default", test_bad_default);
   g_test_add_func ("/registry/duplicate-name", test_duplicate_name);

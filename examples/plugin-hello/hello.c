@@ -15,11 +15,11 @@ typedef struct {
 
 /* What a flow may give a "hello" agent, and where each value goes in
  * HelloOptions.  weft checks a flow's config against this table before
- * anything runs (names, types, the range of "repeat"), then fills the
- * struct: the plugin reads no option by name. */
+ * anything runs (names, types, an empty greeting, the range of "repeat"),
+ * then fills the struct: the plugin reads no option by name. */
 static const WeftOption hello_options[] = {
   { .name = "greeting", .type = WEFT_OPTION_STRING, .default_json = "\"Hello\"",
-    .offset = offsetof (HelloOptions, greeting),
+    .flags = WEFT_OPTION_NOT_EMPTY, .offset = offsetof (HelloOptions, greeting),
     .description = "word to greet with" },
   { .name = "shout", .type = WEFT_OPTION_BOOL, .default_json = "false",
     .offset = offsetof (HelloOptions, shout),
@@ -36,22 +36,15 @@ typedef struct {
   const HelloOptions *options;   /* weft's: lives as long as the instance */
 } Hello;
 
+/* Called once per instance when the flow loads.  The options are already
+ * checked and filled in (defaults too); what the table cannot say would be
+ * checked here, failing with a GError that names the option. */
 static gpointer
 hello_create (const WeftConfig *config, GError **error)
 {
-  const HelloOptions *options = weft_config_get_options (config);
-  Hello *self;
+  Hello *self = g_new0 (Hello, 1);
 
-  /* Defaults are already filled in, and repeat is within 1..10.  What the
-   * table cannot say is checked here. */
-  if (options->greeting[0] == '\0') {
-    g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                 "agent \"%s\": greeting must not be empty",
-                 weft_config_get_instance_name (config));
-    return NULL;
-  }
-  self = g_new0 (Hello, 1);
-  self->options = options;
+  self->options = weft_config_get_options (config);
   return self;
 }
 

@@ -42,6 +42,7 @@
  *
  * 3.0  the descriptor's major and minor; options bound by table into the
  *      plugin's own struct (offset, min/max, choices); reserved space.
+ * 3.1  WeftOption.flags: WEFT_OPTION_NOT_EMPTY, WEFT_OPTION_ANY_CASE.
  */
 #pragma once
 
@@ -52,7 +53,7 @@
 G_BEGIN_DECLS
 
 #define WEFT_ABI_MAJOR 3
-#define WEFT_ABI_MINOR 0
+#define WEFT_ABI_MINOR 1
 
 /* The symbol the registry looks up in every plugin. */
 #define WEFT_PLUGIN_ENTRY_SYMBOL "weft_plugin_descriptor"
@@ -119,6 +120,14 @@ typedef enum {
   WEFT_OPTION_ENUM,
 } WeftOptionType;
 
+/* More checks an option may ask for (WeftOption.flags, since 3.1). */
+typedef enum {
+  /* STRING: "" is refused ("must not be empty"); STRING_LIST: [] is. */
+  WEFT_OPTION_NOT_EMPTY = 1 << 0,
+  /* ENUM: the flow's value matches a choice whatever its ASCII case. */
+  WEFT_OPTION_ANY_CASE = 1 << 1,
+} WeftOptionFlags;
+
 /* One row of a plugin's options table.  weft checks a flow's values
  * against it (unknown names, types, required options, ranges, choices),
  * then fills the plugin's options struct before create(), so a plugin
@@ -150,7 +159,10 @@ typedef struct {
   /* ENUM: the values allowed, NULL-terminated; the field gets the index
    * of the one given.  Errors and `weft plugins` list them in this order. */
   const char * const *choices;
-  gpointer reserved[6];      /* zero */
+  /* Since 3.1: WeftOptionFlags.  A plugin of 3.0 has 0 here (it was
+   * reserved): no more checks than 3.0 made. */
+  guint flags;
+  gpointer reserved[5];      /* zero */
 } WeftOption;
 
 /* A table of options ends with an entry whose name is NULL. */

@@ -52,7 +52,8 @@ static const WeftOption weft_exec_options[] = {
   { .name = "inherit_env", .type = WEFT_OPTION_BOOL, .default_json = "true",
     .offset = offsetof (WeftExecOptions, inherit_env),
     .description = "start from the engine's environment (false: only env)" },
-  { .name = "cwd", .type = WEFT_OPTION_STRING, .offset = offsetof (WeftExecOptions, cwd),
+  { .name = "cwd", .type = WEFT_OPTION_STRING, .flags = WEFT_OPTION_NOT_EMPTY,
+    .offset = offsetof (WeftExecOptions, cwd),
     .description = "working directory of the command (default: the engine's)" },
   { .name = "stdin", .type = WEFT_OPTION_ENUM, .default_json = "\"prompt\"",
     .choices = weft_exec_stdin_choices, .offset = offsetof (WeftExecOptions, stdin_mode),
@@ -87,12 +88,6 @@ weft_exec_create (const WeftConfig *config, GError **error)
   self->env = weft_command_env_from_option (options->env, error);
   if (self->env == NULL)
     return NULL;
-  if (options->cwd != NULL && *options->cwd == '\0')
-    {
-      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                           "option \"cwd\": must not be empty");
-      return NULL;
-    }
   return g_steal_pointer (&self);
 }
 

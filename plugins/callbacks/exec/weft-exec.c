@@ -54,7 +54,8 @@ static const WeftOption weft_exec_cb_options[] = {
     .description = "event types to run the command for (default: task and run endings)" },
   { .name = "env", .type = WEFT_OPTION_OBJECT, .offset = offsetof (WeftExecCbOptions, env),
     .description = "environment variables (name: string value) added for the command" },
-  { .name = "cwd", .type = WEFT_OPTION_STRING, .offset = offsetof (WeftExecCbOptions, cwd),
+  { .name = "cwd", .type = WEFT_OPTION_STRING, .flags = WEFT_OPTION_NOT_EMPTY,
+    .offset = offsetof (WeftExecCbOptions, cwd),
     .description = "working directory of the command (default: the engine's)" },
   { .name = "timeout_s", .type = WEFT_OPTION_DOUBLE, .default_json = "30",
     .min = 0.001, .max = 86400, .offset = offsetof (WeftExecCbOptions, timeout_s),
@@ -92,12 +93,6 @@ weft_exec_cb_create (const WeftConfig *config, GError **error)
   if (self->env == NULL)
     return NULL;
   self->timeout_ms = (guint) (options->timeout_s * 1000 + 0.5);
-  if (options->cwd != NULL && *options->cwd == '\0')
-    {
-      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                           "option \"cwd\": must not be empty");
-      return NULL;
-    }
   self->cwd = options->cwd;
   return g_steal_pointer (&self);
 }

@@ -463,18 +463,22 @@ typedef struct {
 typedef struct {
   const char *path;
   gint64 busy_timeout_ms;
-  const char *synchronous;
+  gint synchronous;           /* an index in weft_sqlite_synchronous */
 } WeftSqliteOptions;
+
+/* SQLite's own names, which it takes in any case. */
+static const char * const weft_sqlite_synchronous[] = { "off", "normal", "full", "extra", NULL };
 
 static const WeftOption weft_sqlite_options[] = {
   { .name = "path", .type = WEFT_OPTION_STRING, .default_json = "\"weft.db\"",
-    .offset = offsetof (WeftSqliteOptions, path),
+    .flags = WEFT_OPTION_NOT_EMPTY, .offset = offsetof (WeftSqliteOptions, path),
     .description = "the database file, created if missing (relative to the working "
                    "directory)" },
   { .name = "busy_timeout_ms", .type = WEFT_OPTION_INT, .default_json = "5000", .min = 0,
     .max = G_MAXINT, .offset = offsetof (WeftSqliteOptions, busy_timeout_ms),
     .description = "how long to wait for another process holding the database (ms)" },
-  { .name = "synchronous", .type = WEFT_OPTION_STRING, .default_json = "\"normal\"",
+  { .name = "synchronous", .type = WEFT_OPTION_ENUM, .default_json = "\"normal\"",
+    .choices = weft_sqlite_synchronous, .flags = WEFT_OPTION_ANY_CASE,
     .offset = offsetof (WeftSqliteOptions, synchronous),
     .description = "SQLite's synchronous pragma: \"off\", \"normal\" (safe from crashes in WAL "
                    "mode), \"full\" or \"extra\" (also from power loss)" },
@@ -662,27 +666,6 @@ weft_sqlite_set_wal (WeftSqlite *self, GError **error)
   return TRUE;
 }
 
-static gboolean
-weft_sqlite_check_options (WeftSqlite *self, GError **error)
-{
-  static const char *const levels[] = { "off", "normal", "full", "extra", NULL };
-
-  if (*self->path == '\0')
-    {
-      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                           "option \"path\": must not be empty");
-      return FALSE;
-    }
-  if (!g_strv_contains (levels, self->synchronous))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"synchronous\": must be \"off\", \"normal\", \"full\" or "
-                   "\"extra\", not \"%s\"", self->synchronous);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Checkpoints (a thread of their own)                                      */
 
@@ -855,13 +838,11 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
   const WeftSqliteOptions *options = weft_config_get_options (config);
 
   self->path = g_strdup (options->path);
-  self->synchronous = g_ascii_strdown (options->synchronous, -1);
+  self->synchronous = g_strdup (weft_sqlite_synchronous[options->synchronous]);
   self->busy_timeout_ms = (gint) options->busy_timeout_ms;
   self->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, weft_sqlite_run_free);
   self->batch = g_ptr_array_new ();
   self->event_text = g_string_sized_new (WEFT_SQLITE_ROWS_PER_INSERT * 512);
-  if (!weft_sqlite_check_options (self, error))
-    return NULL;
   if (weft_config_is_reader (config) && !weft_sqlite_exists (self->path))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,

@@ -73,7 +73,8 @@ static const WeftOption weft_exec_options[] = {
   { .name = "positional", .type = WEFT_OPTION_STRING_LIST, .default_json = "[]",
     .offset = offsetof (WeftExecToolOptions, positional),
     .description = "parameters passed as plain arguments, in this order, after the flags" },
-  { .name = "cwd", .type = WEFT_OPTION_STRING, .offset = offsetof (WeftExecToolOptions, cwd),
+  { .name = "cwd", .type = WEFT_OPTION_STRING, .flags = WEFT_OPTION_NOT_EMPTY,
+    .offset = offsetof (WeftExecToolOptions, cwd),
     .description = "working directory (default: the engine's)" },
   { .name = "env", .type = WEFT_OPTION_OBJECT, .offset = offsetof (WeftExecToolOptions, env),
     .description = "environment variables (name: string value) added for the command" },
@@ -411,9 +412,6 @@ weft_exec_set_basics (WeftExecTool *self, const WeftExecToolOptions *options, GE
   if (command == NULL || command[0] == NULL || *command[0] == '\0')
     g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
                          "option \"command\": must name a program (it is empty)");
-  else if (options->cwd != NULL && *options->cwd == '\0')
-    g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                         "option \"cwd\": must not be empty");
   else
     {
       self->command = g_strdupv ((char **) command);
