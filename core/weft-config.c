@@ -345,6 +345,13 @@ weft_config_free (WeftConfig *config)
 
 /* ---- checking a value against its row ------------------------------------- */
 
+/* Without floor() and fabs(): libweft does not link libm. */
+gboolean
+weft_number_is_whole (double value)
+{
+  return value > -0x1p63 && value < 0x1p63 && value == (double) (gint64) value;
+}
+
 /* A bound as a reader would write it: an INT's as a whole number, a
  * DOUBLE's as the shortest text that reads back the same (0.001, not
  * 0.00100000000000000002). */
@@ -353,13 +360,11 @@ weft_option_format_number (WeftOptionType type, double value)
 {
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
 
-  if (type == WEFT_OPTION_INT && fabs (value) < 0x1p63)
+  /* Whole numbers as such: 86400, not 8.64e+04. */
+  if (weft_number_is_whole (value))
     return g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) value);
   if (type == WEFT_OPTION_INT)
     return g_strdup_printf ("%" G_GINT64_FORMAT, value < 0 ? G_MININT64 : G_MAXINT64);
-  /* Whole numbers as such: 86400, not 8.64e+04. */
-  if (value == floor (value) && fabs (value) < 1e15)
-    return g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) value);
   for (int digits = 1; digits <= 17; digits++)
     {
       char format[8];

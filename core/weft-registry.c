@@ -194,8 +194,8 @@ weft_check_option_range (const WeftOption *o, const char *where, GError **error)
                         "%s: option \"%s\" has a min or max but is not an int or a double",
                         where, o->name);
   if (isnan (o->min) || isnan (o->max)
-      || (o->type == WEFT_OPTION_INT && ((isfinite (o->min) && o->min != floor (o->min))
-                                         || (isfinite (o->max) && o->max != floor (o->max)))))
+      || (o->type == WEFT_OPTION_INT && ((isfinite (o->min) && !weft_number_is_whole (o->min))
+                                         || (isfinite (o->max) && !weft_number_is_whole (o->max)))))
     return weft_refuse (error, WEFT_ERROR_PLUGIN,
                         "%s: option \"%s\" has a min or max that is not a %s", where, o->name,
                         o->type == WEFT_OPTION_INT ? "whole number" : "number");
