@@ -327,7 +327,7 @@ weft_cli_option_range (const WeftOption *o)
 }
 
 /* "(int, 0 to 2147483647; default 0)", "(string, one of: text, jsonl;
- * default "text")", "(string list, required)". */
+ * default "text")", "(string list, not empty, required)". */
 static char *
 weft_cli_option_summary (const WeftOption *o)
 {
@@ -341,8 +341,12 @@ weft_cli_option_summary (const WeftOption *o)
     }
   else
     g_string_append (s, weft_cli_option_type_to_string (o->type));
+  if (o->flags & WEFT_OPTION_ANY_CASE)
+    g_string_append (s, " (any case)");
   if (range != NULL)
     g_string_append_printf (s, ", %s", range);
+  if (o->flags & WEFT_OPTION_NOT_EMPTY)
+    g_string_append (s, ", not empty");
   if (o->required)
     g_string_append (s, ", required");
   else if (o->default_json != NULL)

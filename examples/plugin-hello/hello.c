@@ -44,6 +44,7 @@ hello_create (const WeftConfig *config, GError **error)
 {
   Hello *self = g_new0 (Hello, 1);
 
+  (void) error;   /* nothing left that can fail */
   self->options = weft_config_get_options (config);
   return self;
 }
