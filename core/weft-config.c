@@ -376,7 +376,7 @@ weft_option_format_number (WeftOptionType type, double value)
   return g_strdup (buf);
 }
 
-gboolean
+static gboolean
 weft_option_has_range (const WeftOption *option)
 {
   return (option->type == WEFT_OPTION_INT || option->type == WEFT_OPTION_DOUBLE)
@@ -384,7 +384,8 @@ weft_option_has_range (const WeftOption *option)
 }
 
 /* "between 0 and 10", "at least 1", "at most 10", or "positive": what a
- * value of `option` must be, for messages and `weft plugins`. */
+ * value of `option` must be, in the words plugins used before the table
+ * held their ranges. */
 static char *
 weft_option_describe_range (const WeftOption *option)
 {

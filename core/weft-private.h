@@ -52,7 +52,6 @@ gboolean    weft_option_check_value (const WeftOption *option, JsonNode *node,
 /* The bytes an option of `type` takes in the options struct; 0 for an
  * unknown type. */
 gsize       weft_option_field_size (WeftOptionType type);
-gboolean    weft_option_has_range (const WeftOption *option);
 char       *weft_option_format_number (WeftOptionType type, double value);
 /* A whole number within gint64's range. */
 gboolean    weft_number_is_whole (double value);

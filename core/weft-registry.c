@@ -78,6 +78,9 @@ weft_refuse (GError **error, gint code, const char *format, ...)
   return FALSE;
 }
 
+/* The first ABI whose descriptor has a minor. */
+#define WEFT_ABI_FIRST_WITH_MINOR 3
+
 /* Same major, same or older minor: what is older lies in reserved space,
  * zero in the plugin's descriptor (weft-sdk.h, "ABI versions"). */
 static gboolean
@@ -92,7 +95,7 @@ weft_check_abi (const WeftPluginDescriptor *d, const char *where, GError **error
                         "%s: descriptor has no ABI version (abi_major is 0): set .abi_major = "
                         "WEFT_ABI_MAJOR and .abi_minor = WEFT_ABI_MINOR", where);
   /* ABI 1 and 2 had one number, where abi_major is now. */
-  if (major < 3)
+  if (major < WEFT_ABI_FIRST_WITH_MINOR)
     return weft_refuse (error, WEFT_ERROR_ABI,
                         "%s: built for weft plugin ABI %u, but this weft speaks ABI %u.%u, a "
                         "major version apart (descriptor and options laid out anew): port the "

@@ -91,6 +91,20 @@ test_abi_other_major (void)
   assert_refused ("weft-new-major.so", WEFT_ERROR_ABI, both);
 }
 
+/* A descriptor that forgot its version (all zero) is told how to set it. */
+static void
+test_abi_none (void)
+{
+  g_autoptr(WeftEngine) engine = weft_engine_new (1);
+  g_autoptr(GError) error = NULL;
+  static const WeftPluginDescriptor none = { .name = "none" };
+
+  g_assert_null (weft_registry_add_static (weft_engine_get_registry (engine), &none, &error));
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_ABI);
+  g_assert_cmpstr (error->message, ==, "built-in plugin: descriptor has no ABI version (abi_major "
+                   "is 0): set .abi_major = WEFT_ABI_MAJOR and .abi_minor = WEFT_ABI_MINOR");
+}
+
 /* A newer plugin calling a function this weft lacks cannot even be
  * opened; the message still says why. */
 static void
@@ -472,6 +486,7 @@ main (int argc, char **argv)
   g_test_add_func ("/registry/abi-newer-minor", test_abi_newer_minor);
   g_test_add_func ("/registry/abi-other-major", test_abi_other_major);
   g_test_add_func ("/registry/abi-missing-function", test_abi_missing_function);
+  g_test_add_func ("/registry/abi-none", test_abi_none);
   g_test_add_func ("/registry/option-tables", test_option_tables);
   g_test_add_func ("/registry/option-binding", test_option_binding);
   g_test_add_func ("/registry/missing-fields", test_missing_fields);
