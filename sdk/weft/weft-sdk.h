@@ -41,7 +41,9 @@
  * tests/abi/ against this one; docs/plugin-guide.md has the history.
  *
  * 3.0  the descriptor's major and minor; options bound by table into the
- *      plugin's own struct (offset, min/max, choices); reserved space.
+ *      plugin's own struct (offset, min/max, choices); reserved space;
+ *      the getters by name (weft_config_get_string, ...) dropped: one way
+ *      to read options, which a major may choose.
  * 3.1  WeftOption.flags: WEFT_OPTION_NOT_EMPTY, WEFT_OPTION_ANY_CASE.
  */
 #pragma once
