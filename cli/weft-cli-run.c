@@ -133,12 +133,38 @@ weft_cli_build_inputs (const WeftCliRunOptions *options, JsonObject **inputs,
   return TRUE;
 }
 
+/* The library's check of a run's inputs, its error said the CLI's way:
+ * with the flag that gives a missing input. */
+static gboolean
+weft_cli_check_inputs (const char *flow_path, WeftFlow *flow, JsonObject *inputs,
+                       GError **error)
+{
+  const char * const *names = weft_flow_get_input_names (flow);
+  JsonObject *defaults = weft_flow_get_default_inputs (flow);
+  g_autoptr(GError) local = NULL;
+
+  if (weft_flow_check_inputs (flow, inputs, &local))
+    return TRUE;
+  for (guint i = 0; names[i] != NULL; i++)
+    if ((inputs == NULL || !json_object_has_member (inputs, names[i]))
+        && (defaults == NULL || !json_object_has_member (defaults, names[i])))
+      {
+        g_set_error (error, local->domain, local->code,
+                     "%s: missing input \"%s\" (the flow uses it in a task's description; "
+                     "give it with --input %s=VALUE or in \"inputs\")",
+                     flow_path, names[i], names[i]);
+        return FALSE;
+      }
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
 /* One run's inputs per line of a JSON Lines file (blank lines skipped),
  * each with the --input pairs over it, and every one checked against the
  * flow before any run starts.  `lines` gets each one's line number. */
 static GPtrArray *
-weft_cli_load_inputs_file (WeftFlow *flow, const WeftCliRunOptions *options, GArray *lines,
-                           GError **error)
+weft_cli_load_inputs_file (const char *flow_path, WeftFlow *flow,
+                           const WeftCliRunOptions *options, GArray *lines, GError **error)
 {
   const char *path = options->inputs_file;
   g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
@@ -182,7 +208,7 @@ weft_cli_load_inputs_file (WeftFlow *flow, const WeftCliRunOptions *options, GAr
       for (guint k = 0; options->inputs != NULL && options->inputs[k] != NULL; k++)
         if (!weft_cli_add_input (inputs, options->inputs[k], error))
           return NULL;
-      if (!weft_flow_check_inputs (flow, inputs, error))
+      if (!weft_cli_check_inputs (flow_path, flow, inputs, error))
         {
           g_prefix_error (error, "%s:%u: ", path, line);
           return NULL;
@@ -607,11 +633,14 @@ weft_cli_run_flow (const char *path, const WeftCliRunOptions *options)
   if (options->inputs_file != NULL)
     {
       g_autoptr(GArray) lines = g_array_new (FALSE, FALSE, sizeof (guint));
-      g_autoptr(GPtrArray) batch = weft_cli_load_inputs_file (flow, options, lines, &error);
+      g_autoptr(GPtrArray) batch = weft_cli_load_inputs_file (path, flow, options, lines,
+                                                              &error);
       if (batch == NULL)
         return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
       return weft_cli_execute_batch (engine, g_steal_pointer (&flow), batch, lines, options);
     }
+  if (!weft_cli_check_inputs (path, flow, inputs, &error))
+    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
   kickoff.inputs = inputs;
   return weft_cli_execute (engine, g_steal_pointer (&flow), &kickoff, &options->exec);
 }
