@@ -17,6 +17,8 @@ struct _WeftTask {
   WeftMsg job;                /* a blocking agent's call, on a worker */
   gint ref_count;
   const WeftAttemptOwner *owner;
+  gpointer run;               /* a reference, released through owner->unref */
+  WeftBus *bus;               /* the run's: every return and step goes there */
   WeftFlowTask *flow_task;
   guint index;
   guint number;
@@ -44,8 +46,8 @@ weft_attempt_on_job (WeftMsg *job)
 }
 
 WeftTask *
-weft_attempt_new (const WeftAttemptOwner *owner, guint index, guint number,
-                  const char *description, const char *prompt)
+weft_attempt_new (const WeftAttemptOwner *owner, gpointer run, WeftFlowTask *task,
+                  guint number, const char *description, const char *prompt)
 {
   WeftTask *attempt = g_new0 (WeftTask, 1);
 
@@ -53,10 +55,12 @@ weft_attempt_new (const WeftAttemptOwner *owner, guint index, guint number,
   attempt->job.handle = weft_attempt_on_job;
   attempt->ref_count = 1;
   attempt->owner = owner;
-  /* The flow's own array: the attempt reads the flow task's fields, never
-   * calls into the flow (which is above it). */
-  attempt->flow_task = &owner->flow->tasks[index];
-  attempt->index = index;
+  attempt->run = run;
+  attempt->bus = owner->get_bus (run);
+  /* The attempt reads the flow task's fields, and never calls into the
+   * flow (which is above it). */
+  attempt->flow_task = task;
+  attempt->index = task->index;
   attempt->number = number;
   attempt->description = description;
   attempt->prompt = prompt;
@@ -79,7 +83,7 @@ weft_attempt_unref (WeftTask *attempt)
   g_clear_pointer (&attempt->inputs, json_object_unref);
   g_free (attempt->output);
   g_clear_error (&attempt->error);
-  attempt->owner->unref (attempt->owner->run);
+  attempt->owner->unref (attempt->run);
   g_free (attempt);
 }
 
@@ -92,7 +96,7 @@ weft_attempt_from_msg (WeftMsg *returned)
 gpointer
 weft_attempt_get_run (WeftTask *attempt)
 {
-  return attempt->owner->run;
+  return attempt->run;
 }
 
 guint
@@ -104,7 +108,13 @@ weft_attempt_get_index (WeftTask *attempt)
 WeftEngine *
 weft_attempt_get_engine (WeftTask *attempt)
 {
-  return attempt->owner->engine;
+  return attempt->owner->get_engine (attempt->run);
+}
+
+WeftBus *
+weft_attempt_get_bus (WeftTask *attempt)
+{
+  return attempt->bus;
 }
 
 WeftFlowTask *
@@ -113,15 +123,10 @@ weft_attempt_get_flow_task (WeftTask *attempt)
   return attempt->flow_task;
 }
 
-char *
-weft_attempt_steal_output (WeftTask *attempt)
-{
-  return g_steal_pointer (&attempt->output);
-}
-
 GError *
-weft_attempt_steal_error (WeftTask *attempt)
+weft_attempt_take_result (WeftTask *attempt, char **output)
 {
+  *output = g_steal_pointer (&attempt->output);
   return g_steal_pointer (&attempt->error);
 }
 
@@ -180,13 +185,13 @@ weft_task_get_name (WeftTask *task)
 const char *
 weft_task_get_run_id (WeftTask *task)
 {
-  return task->owner->run_id;
+  return task->owner->get_id (task->run);
 }
 
 const char *
 weft_task_get_flow_name (WeftTask *task)
 {
-  return task->owner->flow->name;
+  return task->owner->get_flow (task->run)->name;
 }
 
 const char *
@@ -216,7 +221,7 @@ weft_task_get_inputs (WeftTask *task)
 
   if (inputs)
     return inputs;
-  JsonNode *node = json_from_string (task->owner->inputs_json, NULL);
+  JsonNode *node = json_from_string (task->owner->get_inputs_json (task->run), NULL);
   JsonObject *made = json_object_ref (json_node_get_object (node));
   json_node_unref (node);
   if (!g_atomic_pointer_compare_and_exchange (&task->inputs, NULL, made))
@@ -244,7 +249,7 @@ const char *
 weft_task_get_context_name (WeftTask *task, guint i)
 {
   g_return_val_if_fail (i < weft_task_get_n_context (task), NULL);
-  return task->owner->flow->tasks[weft_attempt_context_task (task, i)].name;
+  return task->owner->get_flow (task->run)->tasks[weft_attempt_context_task (task, i)].name;
 }
 
 const char *
@@ -253,7 +258,7 @@ weft_task_get_context_output (WeftTask *task, guint i)
   g_return_val_if_fail (i < weft_task_get_n_context (task), NULL);
   /* Outputs of completed tasks never change, so reading them from another
    * thread is safe: the task only started after they were set. */
-  return task->owner->get_output (task->owner->run, weft_attempt_context_task (task, i));
+  return task->owner->get_output (task->run, weft_attempt_context_task (task, i));
 }
 
 const char *
@@ -276,13 +281,13 @@ weft_task_get_attempt (WeftTask *task)
 GMainContext *
 weft_task_get_main_context (WeftTask *task)
 {
-  return task->owner->context;
+  return task->owner->get_context (task->run);
 }
 
 SoupSession *
 weft_task_get_soup_session (WeftTask *task)
 {
-  return task->owner->soup;
+  return task->owner->get_soup (task->run);
 }
 
 /* ---- steps and the return: back to the run, on the loop ------------------------ */
@@ -320,14 +325,14 @@ weft_task_step (WeftTask *task, const char *kind, const char *text)
   m->attempt = weft_attempt_ref (task);
   m->kind = g_strdup (kind ? kind : "step");
   m->text = weft_secrets_redact (text ? text : "");
-  weft_bus_post (task->owner->bus, &m->msg);
+  weft_bus_post (task->bus, &m->msg);
 }
 
 void
 weft_task_log (WeftTask *task, GLogLevelFlags level, const char *format, ...)
 {
   va_list args;
-  const char *run_id = task->owner->run_id;
+  const char *run_id = weft_task_get_run_id (task);
 
   va_start (args, format);
   g_autofree char *given = g_strdup_vprintf (format, args);
@@ -358,7 +363,7 @@ weft_task_return (WeftTask *task, const char *output)
   if (!weft_attempt_claim_return (task))
     return;
   task->output = g_strdup (output ? output : "");
-  weft_bus_post (task->owner->bus, &task->returned);
+  weft_bus_post (task->bus, &task->returned);
 }
 
 void
@@ -375,5 +380,5 @@ weft_task_return_error (WeftTask *task, GError *error)
                       : g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "agent failed without a reason");
   /* From here the message reaches events, stores, logs and clients. */
   weft_secrets_redact_error (task->error);
-  weft_bus_post (task->owner->bus, &task->returned);
+  weft_bus_post (task->bus, &task->returned);
 }

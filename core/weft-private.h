@@ -313,44 +313,43 @@ const WeftPluginDescriptor *weft_noop_descriptor (void);
 
 /* ---- attempts (weft-attempt.c) ------------------------------------------ */
 
-/* The run an attempt belongs to, as the attempt sees it.  The run fills
- * one when it starts and keeps it until it is freed; each attempt holds a
- * reference on the run (released through `unref`), so it may read this
- * from any thread.  The attempt calls back into the run only through
- * these functions: the run is above the attempt, which cannot call it. */
+/* The run an attempt belongs to, as the attempt sees it: a table of
+ * functions the run gives (weft-run-scheduler.c), one for every run.  The
+ * run is above the attempt, which cannot call it otherwise.  The getters
+ * may be called from any thread: what they read does not change once the
+ * run has started. */
 typedef struct {
-  gpointer run;
   void (*unref) (gpointer run);
+  const char *(*get_id) (gpointer run);
+  WeftFlow *(*get_flow) (gpointer run);
+  const char *(*get_inputs_json) (gpointer run);
   /* A completed task's output (outputs never change once set). */
   const char *(*get_output) (gpointer run, guint task);
+  WeftEngine *(*get_engine) (gpointer run);
+  GMainContext *(*get_context) (gpointer run);
+  SoupSession *(*get_soup) (gpointer run);
+  WeftBus *(*get_bus) (gpointer run);
   /* Engine loop: the attempt's agent returned (the attempt's `returned`
    * message; weft_attempt_from_msg gives the attempt). */
   WeftMsgFunc returned;
   /* Engine loop: the agent reported a step. */
   void (*step) (WeftTask *attempt, const char *kind, const char *text);
-  WeftEngine *engine;         /* for tool calls (weft-tool.c) */
-  WeftBus *bus;
-  GMainContext *context;
-  SoupSession *soup;
-  WeftFlow *flow;
-  const char *run_id;
-  const char *inputs_json;    /* each attempt parses its own copy */
 } WeftAttemptOwner;
 
-/* Attempt `number` of task `index`, taking over a reference on
- * `owner->run`.  `description` and `prompt` are the run's or the flow's. */
-WeftTask *weft_attempt_new   (const WeftAttemptOwner *owner, guint index, guint number,
-                              const char *description, const char *prompt);
+/* Attempt `number` of `task` in `run`, taking over a reference on the
+ * run.  `description` and `prompt` are the run's or the flow's. */
+WeftTask *weft_attempt_new   (const WeftAttemptOwner *owner, gpointer run, WeftFlowTask *task,
+                              guint number, const char *description, const char *prompt);
 WeftTask *weft_attempt_ref   (WeftTask *attempt);
 void      weft_attempt_unref (WeftTask *attempt);
 WeftTask *weft_attempt_from_msg (WeftMsg *returned);
 gpointer  weft_attempt_get_run   (WeftTask *attempt);
 guint     weft_attempt_get_index (WeftTask *attempt);
 WeftEngine *weft_attempt_get_engine (WeftTask *attempt);
+WeftBus  *weft_attempt_get_bus (WeftTask *attempt);
 WeftFlowTask *weft_attempt_get_flow_task (WeftTask *attempt);
-/* What the agent returned: one of them, taken by the caller. */
-char     *weft_attempt_steal_output (WeftTask *attempt);
-GError   *weft_attempt_steal_error  (WeftTask *attempt);
+/* What the agent returned, taken: its error, or NULL and its output. */
+GError   *weft_attempt_take_result (WeftTask *attempt, char **output);
 /* Calls the agent's run() on this thread: an async agent's on the loop;
  * a blocking one's from its job (weft_attempt_get_job) on a worker. */
 void      weft_attempt_call_agent (WeftTask *attempt);

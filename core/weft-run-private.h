@@ -65,7 +65,6 @@ struct _WeftRun {
   gpointer done_data;
   GCancellable *cancellable;
   gulong cancel_handler;
-  WeftAttemptOwner owner;     /* what its attempts see of it, filled at the start */
   /* Its messages to the loop, each posted with a reference it hands back. */
   WeftMsg start_msg;          /* kicked off */
   WeftMsg cancel_msg;         /* its cancellable fired */

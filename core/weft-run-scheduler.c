@@ -236,13 +236,14 @@ weft_run_on_attempt_returned (WeftMsg *msg)
 
   if (st->current == attempt)
     {
-      GError *error = weft_attempt_steal_error (attempt);
+      char *output;
+      GError *error = weft_attempt_take_result (attempt, &output);
       st->current = NULL;
       weft_run_clear_timer (st);
       if (error)
         weft_run_attempt_failed (run, i, error);
       else
-        weft_run_complete_task (run, i, weft_attempt_steal_output (attempt));
+        weft_run_complete_task (run, i, output);
     }
   weft_attempt_unref (attempt);
   weft_engine_attempt_finished (engine);
@@ -264,10 +265,31 @@ weft_run_on_attempt_step (WeftTask *attempt, const char *kind, const char *text)
     weft_run_publish (run, e, i);
 }
 
+/* What its attempts see of a run (WeftAttemptOwner): read from any
+ * thread, and all of it set before the first attempt. */
+
 static void
 weft_run_owner_unref (gpointer run)
 {
   weft_run_unref (run);
+}
+
+static const char *
+weft_run_owner_get_id (gpointer run)
+{
+  return ((WeftRun *) run)->id;
+}
+
+static WeftFlow *
+weft_run_owner_get_flow (gpointer run)
+{
+  return ((WeftRun *) run)->flow;
+}
+
+static const char *
+weft_run_owner_get_inputs_json (gpointer run)
+{
+  return ((WeftRun *) run)->inputs_json;
 }
 
 static const char *
@@ -276,25 +298,43 @@ weft_run_owner_get_output (gpointer run, guint task)
   return ((WeftRun *) run)->tasks[task].output;
 }
 
-/* What its attempts see of the run; filled once, before the first. */
-static void
-weft_run_fill_owner (WeftRun *run)
+static WeftEngine *
+weft_run_owner_get_engine (gpointer run)
 {
-  run->owner = (WeftAttemptOwner) {
-    .run = run,
-    .unref = weft_run_owner_unref,
-    .get_output = weft_run_owner_get_output,
-    .returned = weft_run_on_attempt_returned,
-    .step = weft_run_on_attempt_step,
-    .engine = run->engine,
-    .bus = run->bus,
-    .context = weft_engine_get_main_context (run->engine),
-    .soup = weft_engine_get_soup_session (run->engine),
-    .flow = run->flow,
-    .run_id = run->id,
-    .inputs_json = run->inputs_json,
-  };
+  return ((WeftRun *) run)->engine;
 }
+
+static GMainContext *
+weft_run_owner_get_context (gpointer run)
+{
+  return weft_engine_get_main_context (((WeftRun *) run)->engine);
+}
+
+static SoupSession *
+weft_run_owner_get_soup (gpointer run)
+{
+  return weft_engine_get_soup_session (((WeftRun *) run)->engine);
+}
+
+static WeftBus *
+weft_run_owner_get_bus (gpointer run)
+{
+  return ((WeftRun *) run)->bus;
+}
+
+static const WeftAttemptOwner weft_run_owner = {
+  .unref = weft_run_owner_unref,
+  .get_id = weft_run_owner_get_id,
+  .get_flow = weft_run_owner_get_flow,
+  .get_inputs_json = weft_run_owner_get_inputs_json,
+  .get_output = weft_run_owner_get_output,
+  .get_engine = weft_run_owner_get_engine,
+  .get_context = weft_run_owner_get_context,
+  .get_soup = weft_run_owner_get_soup,
+  .get_bus = weft_run_owner_get_bus,
+  .returned = weft_run_on_attempt_returned,
+  .step = weft_run_on_attempt_step,
+};
 
 /* ---- starting tasks ---------------------------------------------------------- */
 
@@ -382,8 +422,8 @@ weft_run_start_task (WeftRun *run, guint i)
   if (st->started_us == 0)
     st->started_us = st->attempt_started_us;
 
-  WeftTask *attempt = weft_attempt_new (&run->owner, i, st->attempts, description, prompt);
-  weft_run_ref (run);         /* the attempt's, released through the owner */
+  WeftTask *attempt = weft_attempt_new (&weft_run_owner, weft_run_ref (run), ft, st->attempts,
+                                       description, prompt);
   st->current = attempt;
   weft_run_emit (run, WEFT_EVENT_TASK_STARTED, i, NULL, NULL, 0);
 
@@ -512,7 +552,6 @@ weft_run_on_start (WeftMsg *msg)
 
   run->cancel_msg.handle = weft_run_on_cancel;
   run->shutdown_msg.handle = weft_run_on_shutdown;
-  weft_run_fill_owner (run);
   weft_engine_add_live_run (run->engine, &run->shutdown_msg);
   run->status = WEFT_STATUS_RUNNING;
   run->started_us = g_get_monotonic_time ();

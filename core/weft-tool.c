@@ -203,7 +203,7 @@ weft_tool_call_get_task_name (WeftToolCall *call)
 static void
 weft_tool_call_post (WeftToolCall *call)
 {
-  weft_bus_post (weft_engine_get_bus (weft_attempt_get_engine (call->task)), &call->returned);
+  weft_bus_post (weft_attempt_get_bus (call->task), &call->returned);
 }
 
 static gboolean
