@@ -17,15 +17,15 @@ struct _WeftToolCall {
 };
 
 static GPtrArray *
-weft_task_tools (WeftTask *task)
+weft_attempt_tools (WeftTask *task)
 {
   return weft_attempt_get_flow_task (task)->agent->tools;
 }
 
 static WeftToolInstance *
-weft_task_tool (WeftTask *task, guint i)
+weft_attempt_tool (WeftTask *task, guint i)
 {
-  GPtrArray *tools = weft_task_tools (task);
+  GPtrArray *tools = weft_attempt_tools (task);
 
   g_return_val_if_fail (i < tools->len, NULL);
   return tools->pdata[i];
@@ -34,34 +34,34 @@ weft_task_tool (WeftTask *task, guint i)
 guint
 weft_task_get_n_tools (WeftTask *task)
 {
-  return weft_task_tools (task)->len;
+  return weft_attempt_tools (task)->len;
 }
 
 const char *
 weft_task_get_tool_name (WeftTask *task, guint i)
 {
-  WeftToolInstance *t = weft_task_tool (task, i);
+  WeftToolInstance *t = weft_attempt_tool (task, i);
   return t ? t->name : NULL;
 }
 
 const char *
 weft_task_get_tool_description (WeftTask *task, guint i)
 {
-  WeftToolInstance *t = weft_task_tool (task, i);
+  WeftToolInstance *t = weft_attempt_tool (task, i);
   return t ? t->description : NULL;
 }
 
 const char *
 weft_task_get_tool_schema (WeftTask *task, guint i)
 {
-  WeftToolInstance *t = weft_task_tool (task, i);
+  WeftToolInstance *t = weft_attempt_tool (task, i);
   return t ? t->schema : NULL;
 }
 
 static WeftToolInstance *
-weft_task_find_tool (WeftTask *task, const char *name)
+weft_attempt_find_tool (WeftTask *task, const char *name)
 {
-  GPtrArray *tools = weft_task_tools (task);
+  GPtrArray *tools = weft_attempt_tools (task);
 
   for (guint i = 0; i < tools->len; i++)
     if (g_str_equal (((WeftToolInstance *) tools->pdata[i])->name, name))
@@ -128,7 +128,7 @@ weft_task_call_tool (WeftTask *task, const char *name, const char *arguments,
 {
   g_return_val_if_fail (task != NULL && name != NULL && callback != NULL, FALSE);
 
-  WeftToolInstance *tool = weft_task_find_tool (task, name);
+  WeftToolInstance *tool = weft_attempt_find_tool (task, name);
   if (tool == NULL)
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
