@@ -39,6 +39,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCliRunOptions, weft_cli_run_options_clear)
 typedef struct {
   GMainLoop *loop;
   WeftFlow *flow;
+  JsonObject *inputs;         /* the kickoff's, not owned */
   GCancellable *cancellable;
   WeftCliProgress *progress;
   WeftRun *run;
@@ -133,38 +134,44 @@ weft_cli_build_inputs (const WeftCliRunOptions *options, JsonObject **inputs,
   return TRUE;
 }
 
-/* The library's check of a run's inputs, its error said the CLI's way:
- * with the flag that gives a missing input. */
-static gboolean
-weft_cli_check_inputs (const char *flow_path, WeftFlow *flow, JsonObject *inputs,
-                       GError **error)
+/* The first input the flow uses that neither `inputs` (may be NULL) nor
+ * the flow's own defaults give, or NULL. */
+static const char *
+weft_cli_missing_input (WeftFlow *flow, JsonObject *inputs)
 {
   const char * const *names = weft_flow_get_input_names (flow);
   JsonObject *defaults = weft_flow_get_default_inputs (flow);
-  g_autoptr(GError) local = NULL;
 
-  if (weft_flow_check_inputs (flow, inputs, &local))
-    return TRUE;
-  for (guint i = 0; names[i] != NULL; i++)
-    if ((inputs == NULL || !json_object_has_member (inputs, names[i]))
-        && (defaults == NULL || !json_object_has_member (defaults, names[i])))
-      {
-        g_set_error (error, local->domain, local->code,
-                     "%s: missing input \"%s\" (the flow uses it in a task's description; "
-                     "give it with --input %s=VALUE or in \"inputs\")",
-                     flow_path, names[i], names[i]);
-        return FALSE;
-      }
-  g_propagate_error (error, g_steal_pointer (&local));
-  return FALSE;
+  for (guint i = 0; names[i]; i++)
+    if (!(inputs && json_object_has_member (inputs, names[i]))
+        && !(defaults && json_object_has_member (defaults, names[i])))
+      return names[i];
+  return NULL;
+}
+
+/* libweft names a missing input and where the flow uses it; the command
+ * line adds how to give it here:  ... (the flow uses it in a task's
+ * description; give it with --input who=VALUE or in "inputs"). */
+static void
+weft_cli_hint_missing_input (WeftFlow *flow, JsonObject *inputs, GError *error)
+{
+  const char *missing = weft_cli_missing_input (flow, inputs);
+
+  if (missing == NULL || error == NULL || !g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND)
+      || !g_str_has_suffix (error->message, ")"))
+    return;
+  char *hinted = g_strdup_printf ("%.*s; give it with --input %s=VALUE or in \"inputs\")",
+                                  (int) strlen (error->message) - 1, error->message, missing);
+  g_free (error->message);
+  error->message = hinted;
 }
 
 /* One run's inputs per line of a JSON Lines file (blank lines skipped),
  * each with the --input pairs over it, and every one checked against the
  * flow before any run starts.  `lines` gets each one's line number. */
 static GPtrArray *
-weft_cli_load_inputs_file (const char *flow_path, WeftFlow *flow,
-                           const WeftCliRunOptions *options, GArray *lines, GError **error)
+weft_cli_load_inputs_file (WeftFlow *flow, const WeftCliRunOptions *options, GArray *lines,
+                           GError **error)
 {
   const char *path = options->inputs_file;
   g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
@@ -208,8 +215,9 @@ weft_cli_load_inputs_file (const char *flow_path, WeftFlow *flow,
       for (guint k = 0; options->inputs != NULL && options->inputs[k] != NULL; k++)
         if (!weft_cli_add_input (inputs, options->inputs[k], error))
           return NULL;
-      if (!weft_cli_check_inputs (flow_path, flow, inputs, error))
+      if (!weft_flow_check_inputs (flow, inputs, error))
         {
+          weft_cli_hint_missing_input (flow, inputs, *error);
           g_prefix_error (error, "%s:%u: ", path, line);
           return NULL;
         }
@@ -321,6 +329,8 @@ weft_cli_on_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
   WeftCliRunState *state = user_data;
 
   state->run = weft_flow_kickoff_finish (state->flow, result, &state->error);
+  if (state->run == NULL)
+    weft_cli_hint_missing_input (state->flow, state->inputs, state->error);
   g_main_loop_quit (state->loop);
 }
 
@@ -437,6 +447,7 @@ weft_cli_execute (WeftEngine *engine, WeftFlow *flow, const WeftKickoffOptions *
 
   state.loop = g_main_loop_new (NULL, FALSE);
   state.flow = flow;
+  state.inputs = kickoff->inputs;
   state.cancellable = g_cancellable_new ();
   if (!options->quiet)
     state.progress = weft_cli_progress_new (engine, flow, weft_cli_stderr_is_terminal ());
@@ -633,14 +644,11 @@ weft_cli_run_flow (const char *path, const WeftCliRunOptions *options)
   if (options->inputs_file != NULL)
     {
       g_autoptr(GArray) lines = g_array_new (FALSE, FALSE, sizeof (guint));
-      g_autoptr(GPtrArray) batch = weft_cli_load_inputs_file (path, flow, options, lines,
-                                                              &error);
+      g_autoptr(GPtrArray) batch = weft_cli_load_inputs_file (flow, options, lines, &error);
       if (batch == NULL)
         return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
       return weft_cli_execute_batch (engine, g_steal_pointer (&flow), batch, lines, options);
     }
-  if (!weft_cli_check_inputs (path, flow, inputs, &error))
-    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
   kickoff.inputs = inputs;
   return weft_cli_execute (engine, g_steal_pointer (&flow), &kickoff, &options->exec);
 }

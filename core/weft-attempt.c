@@ -47,7 +47,7 @@ weft_attempt_on_job (WeftMsg *job)
 
 WeftTask *
 weft_attempt_new (const WeftAttemptOwner *owner, gpointer run, WeftFlowTask *task,
-                  guint number, const char *description, const char *prompt)
+                  guint index, guint number, const char *description, const char *prompt)
 {
   WeftTask *attempt = g_new0 (WeftTask, 1);
 
@@ -57,10 +57,10 @@ weft_attempt_new (const WeftAttemptOwner *owner, gpointer run, WeftFlowTask *tas
   attempt->owner = owner;
   attempt->run = run;
   attempt->bus = owner->get_bus (run);
-  /* The attempt reads the flow task's fields, and never calls into the
-   * flow (which is above it). */
+  /* The attempt reads a few of the flow task's fields, and never calls
+   * into the flow (which is above it): the rest it asks its run. */
   attempt->flow_task = task;
-  attempt->index = task->index;
+  attempt->index = index;
   attempt->number = number;
   attempt->description = description;
   attempt->prompt = prompt;
@@ -191,7 +191,7 @@ weft_task_get_run_id (WeftTask *task)
 const char *
 weft_task_get_flow_name (WeftTask *task)
 {
-  return task->owner->get_flow (task->run)->name;
+  return task->owner->get_flow_name (task->run);
 }
 
 const char *
@@ -235,21 +235,14 @@ weft_task_get_inputs (WeftTask *task)
 guint
 weft_task_get_n_context (WeftTask *task)
 {
-  return task->flow_task->receives->len;
-}
-
-/* The flow task of the i-th output the attempt receives. */
-static guint
-weft_attempt_context_task (WeftTask *task, guint i)
-{
-  return g_array_index (task->flow_task->receives, guint, i);
+  return task->owner->get_n_context (task->run, task->index);
 }
 
 const char *
 weft_task_get_context_name (WeftTask *task, guint i)
 {
   g_return_val_if_fail (i < weft_task_get_n_context (task), NULL);
-  return task->owner->get_flow (task->run)->tasks[weft_attempt_context_task (task, i)].name;
+  return task->owner->get_context_name (task->run, task->index, i);
 }
 
 const char *
@@ -258,7 +251,7 @@ weft_task_get_context_output (WeftTask *task, guint i)
   g_return_val_if_fail (i < weft_task_get_n_context (task), NULL);
   /* Outputs of completed tasks never change, so reading them from another
    * thread is safe: the task only started after they were set. */
-  return task->owner->get_output (task->run, weft_attempt_context_task (task, i));
+  return task->owner->get_context_output (task->run, task->index, i);
 }
 
 const char *

@@ -321,10 +321,13 @@ const WeftPluginDescriptor *weft_noop_descriptor (void);
 typedef struct {
   void (*unref) (gpointer run);
   const char *(*get_id) (gpointer run);
-  WeftFlow *(*get_flow) (gpointer run);
+  const char *(*get_flow_name) (gpointer run);
   const char *(*get_inputs_json) (gpointer run);
-  /* A completed task's output (outputs never change once set). */
-  const char *(*get_output) (gpointer run, guint task);
+  /* The outputs task `task` receives (its context): how many, and the
+   * i-th's task name and output (outputs never change once set). */
+  guint (*get_n_context) (gpointer run, guint task);
+  const char *(*get_context_name) (gpointer run, guint task, guint i);
+  const char *(*get_context_output) (gpointer run, guint task, guint i);
   WeftEngine *(*get_engine) (gpointer run);
   GMainContext *(*get_context) (gpointer run);
   SoupSession *(*get_soup) (gpointer run);
@@ -336,10 +339,13 @@ typedef struct {
   void (*step) (WeftTask *attempt, const char *kind, const char *text);
 } WeftAttemptOwner;
 
-/* Attempt `number` of `task` in `run`, taking over a reference on the
- * run.  `description` and `prompt` are the run's or the flow's. */
+/* Attempt `number` of `task` (the flow's task `index`) in `run`, taking
+ * over a reference on the run.  Of the flow task the attempt reads its
+ * name, expected output and agent.  `description` and `prompt` are the
+ * run's or the flow's. */
 WeftTask *weft_attempt_new   (const WeftAttemptOwner *owner, gpointer run, WeftFlowTask *task,
-                              guint number, const char *description, const char *prompt);
+                              guint index, guint number, const char *description,
+                              const char *prompt);
 WeftTask *weft_attempt_ref   (WeftTask *attempt);
 void      weft_attempt_unref (WeftTask *attempt);
 WeftTask *weft_attempt_from_msg (WeftMsg *returned);

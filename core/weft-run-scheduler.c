@@ -280,10 +280,10 @@ weft_run_owner_get_id (gpointer run)
   return ((WeftRun *) run)->id;
 }
 
-static WeftFlow *
-weft_run_owner_get_flow (gpointer run)
+static const char *
+weft_run_owner_get_flow_name (gpointer run)
 {
-  return ((WeftRun *) run)->flow;
+  return ((WeftRun *) run)->flow->name;
 }
 
 static const char *
@@ -292,10 +292,33 @@ weft_run_owner_get_inputs_json (gpointer run)
   return ((WeftRun *) run)->inputs_json;
 }
 
-static const char *
-weft_run_owner_get_output (gpointer run, guint task)
+/* The i-th task whose output `task` receives. */
+static guint
+weft_run_context_task (WeftRun *run, guint task, guint i)
 {
-  return ((WeftRun *) run)->tasks[task].output;
+  return g_array_index (run->flow->tasks[task].receives, guint, i);
+}
+
+static guint
+weft_run_owner_get_n_context (gpointer run, guint task)
+{
+  return ((WeftRun *) run)->flow->tasks[task].receives->len;
+}
+
+static const char *
+weft_run_owner_get_context_name (gpointer run, guint task, guint i)
+{
+  WeftRun *r = run;
+
+  return r->flow->tasks[weft_run_context_task (r, task, i)].name;
+}
+
+static const char *
+weft_run_owner_get_context_output (gpointer run, guint task, guint i)
+{
+  WeftRun *r = run;
+
+  return r->tasks[weft_run_context_task (r, task, i)].output;
 }
 
 static WeftEngine *
@@ -325,9 +348,11 @@ weft_run_owner_get_bus (gpointer run)
 static const WeftAttemptOwner weft_run_owner = {
   .unref = weft_run_owner_unref,
   .get_id = weft_run_owner_get_id,
-  .get_flow = weft_run_owner_get_flow,
+  .get_flow_name = weft_run_owner_get_flow_name,
   .get_inputs_json = weft_run_owner_get_inputs_json,
-  .get_output = weft_run_owner_get_output,
+  .get_n_context = weft_run_owner_get_n_context,
+  .get_context_name = weft_run_owner_get_context_name,
+  .get_context_output = weft_run_owner_get_context_output,
   .get_engine = weft_run_owner_get_engine,
   .get_context = weft_run_owner_get_context,
   .get_soup = weft_run_owner_get_soup,
@@ -422,8 +447,8 @@ weft_run_start_task (WeftRun *run, guint i)
   if (st->started_us == 0)
     st->started_us = st->attempt_started_us;
 
-  WeftTask *attempt = weft_attempt_new (&weft_run_owner, weft_run_ref (run), ft, st->attempts,
-                                       description, prompt);
+  WeftTask *attempt = weft_attempt_new (&weft_run_owner, weft_run_ref (run), ft, i,
+                                       st->attempts, description, prompt);
   st->current = attempt;
   weft_run_emit (run, WEFT_EVENT_TASK_STARTED, i, NULL, NULL, 0);
 

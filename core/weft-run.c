@@ -40,8 +40,7 @@ weft_run_check_merged_inputs (WeftFlow *flow, JsonObject *merged, GError **error
     if (!json_object_has_member (merged, names[i]))
       {
         g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
-                     "%s: missing input \"%s\" (the flow uses it in a task's description; "
-                     "give it in the kickoff's inputs or in the flow's \"inputs\")",
+                     "%s: missing input \"%s\" (the flow uses it in a task's description)",
                      flow->origin, names[i]);
         return FALSE;
       }
