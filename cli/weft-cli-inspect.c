@@ -2,6 +2,7 @@
  * `weft validate`, `weft graph` and `weft plugins`. */
 #include "weft-cli.h"
 
+#include <math.h>
 #include <string.h>
 
 /* ---- shared ------------------------------------------------------------- */
@@ -217,75 +218,187 @@ weft_cli_or_dash (const char *text)
   return text && *text ? text : "-";
 }
 
-static char **
-weft_cli_row (const char *first, ...) G_GNUC_NULL_TERMINATED;
+/* What `weft plugins` prints fits in this many columns. */
+#define WEFT_CLI_PLUGINS_WIDTH 100
 
-static char **
-weft_cli_row (const char *first, ...)
+/* Appends `text` word by word, breaking lines before `width` columns;
+ * `column` is where the cursor already is, and each new line starts with
+ * `indent` spaces.  A word longer than a line (a path) goes on whole. */
+static void
+weft_cli_wrap (GString *out, const char *text, guint column, guint indent, guint width)
 {
-  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-  va_list args;
+  g_auto(GStrv) words = g_strsplit_set (text, " \n", -1);
+  guint start = column;
 
-  va_start (args, first);
-  for (const char *cell = first; cell != NULL; cell = va_arg (args, const char *))
-    g_strv_builder_add (builder, cell);
-  va_end (args);
-  return g_strv_builder_end (builder);
+  for (guint i = 0; words[i] != NULL; i++)
+    {
+      guint len = (guint) g_utf8_strlen (words[i], -1);
+      if (len == 0)
+        continue;
+      if (column > start && column + 1 + len > width)
+        {
+          g_string_append_printf (out, "\n%*s", (int) indent, "");
+          column = start = indent;
+        }
+      else if (column > start)
+        {
+          g_string_append_c (out, ' ');
+          column++;
+        }
+      g_string_append (out, words[i]);
+      column += len;
+    }
+  g_string_append_c (out, '\n');
 }
 
+/* Appends `text` and pads it to `width` characters. */
+static void
+weft_cli_cell (GString *out, const char *text, guint width)
+{
+  guint len = (guint) g_utf8_strlen (text, -1);
+
+  g_string_append (out, text);
+  for (; len < width + 2; len++)
+    g_string_append_c (out, ' ');
+}
+
+/* One plugin a paragraph: kind, name and version, then its description
+ * wrapped within the width, then the file it came from. */
 static void
 weft_cli_list_plugins (WeftRegistry *registry)
 {
   g_autoptr(GPtrArray) plugins = weft_registry_list (registry);
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  g_autoptr(GString) out = g_string_new (NULL);
+  guint widths[3] = { strlen ("KIND"), strlen ("NAME"), strlen ("VERSION") };
 
-  g_ptr_array_add (rows, weft_cli_row ("KIND", "NAME", "VERSION", "DESCRIPTION",
-                                       "PATH", NULL));
   for (guint i = 0; i < plugins->len; i++)
     {
       const WeftPluginDescriptor *d = weft_plugin_get_descriptor (plugins->pdata[i]);
 
-      g_ptr_array_add (rows, weft_cli_row (weft_plugin_kind_to_string (d->kind),
-                                           d->name, weft_cli_or_dash (d->version),
-                                           weft_cli_or_dash (d->description),
-                                           weft_cli_plugin_location (plugins->pdata[i]),
-                                           NULL));
+      widths[0] = MAX (widths[0], strlen (weft_plugin_kind_to_string (d->kind)));
+      widths[1] = MAX (widths[1], (guint) g_utf8_strlen (d->name, -1));
+      widths[2] = MAX (widths[2], (guint) g_utf8_strlen (weft_cli_or_dash (d->version), -1));
     }
-  weft_cli_print_table (stdout, "", rows);
+  guint indent = widths[0] + widths[1] + widths[2] + 6;
+  weft_cli_cell (out, "KIND", widths[0]);
+  weft_cli_cell (out, "NAME", widths[1]);
+  weft_cli_cell (out, "VERSION", widths[2]);
+  g_string_append (out, "DESCRIPTION, FILE\n");
+  for (guint i = 0; i < plugins->len; i++)
+    {
+      const WeftPluginDescriptor *d = weft_plugin_get_descriptor (plugins->pdata[i]);
+
+      weft_cli_cell (out, weft_plugin_kind_to_string (d->kind), widths[0]);
+      weft_cli_cell (out, d->name, widths[1]);
+      weft_cli_cell (out, weft_cli_or_dash (d->version), widths[2]);
+      weft_cli_wrap (out, weft_cli_or_dash (d->description), indent, indent,
+                     WEFT_CLI_PLUGINS_WIDTH);
+      g_string_append_printf (out, "%*s%s\n", (int) indent, "",
+                              weft_cli_plugin_location (plugins->pdata[i]));
+    }
+  fputs (out->str, stdout);
 }
 
+/* A bound as the table means it: 0.001, 86400, 2147483647. */
+static char *
+weft_cli_format_bound (double value)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (value == floor (value) && fabs (value) < 0x1p63)
+    return g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) value);
+  return g_strdup (g_ascii_formatd (buf, sizeof buf, "%g", value));
+}
+
+/* "0 to 2147483647", "at least 1", "at most 10", or NULL for no range. */
+static char *
+weft_cli_option_range (const WeftOption *o)
+{
+  if ((o->type != WEFT_OPTION_INT && o->type != WEFT_OPTION_DOUBLE)
+      || (o->min == 0 && o->max == 0) || (isinf (o->min) && isinf (o->max)))
+    return NULL;
+  g_autofree char *min = weft_cli_format_bound (o->min);
+  g_autofree char *max = weft_cli_format_bound (o->max);
+  if (isinf (o->max))
+    return g_strdup_printf ("at least %s", min);
+  if (isinf (o->min))
+    return g_strdup_printf ("at most %s", max);
+  return g_strdup_printf ("%s to %s", min, max);
+}
+
+/* "(int, 0 to 2147483647; default 0)", "(string, one of: text, jsonl;
+ * default "text")", "(string list, not empty, required)". */
+static char *
+weft_cli_option_summary (const WeftOption *o)
+{
+  g_autoptr(GString) s = g_string_new ("(");
+  g_autofree char *range = weft_cli_option_range (o);
+
+  if (o->type == WEFT_OPTION_ENUM)
+    {
+      g_autofree char *choices = g_strjoinv (", ", (char **) o->choices);
+      g_string_append_printf (s, "string, one of: %s", choices);
+    }
+  else
+    g_string_append (s, weft_cli_option_type_to_string (o->type));
+  if (o->flags & WEFT_OPTION_ANY_CASE)
+    g_string_append (s, " (any case)");
+  if (range != NULL)
+    g_string_append_printf (s, ", %s", range);
+  if (o->flags & WEFT_OPTION_NOT_EMPTY)
+    g_string_append (s, ", not empty");
+  if (o->required)
+    g_string_append (s, ", required");
+  else if (o->default_json != NULL)
+    g_string_append_printf (s, "; default %s", o->default_json);
+  g_string_append_c (s, ')');
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+/* Each option a paragraph: its name and what it takes, then its
+ * description, so that long defaults and descriptions wrap within the
+ * width rather than widen a table. */
 static void
 weft_cli_show_options (const WeftOption *options)
 {
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  g_autoptr(GString) out = g_string_new (NULL);
 
   if (options == NULL || options[0].name == NULL)
     {
       printf ("  (no options)\n");
       return;
     }
-  g_ptr_array_add (rows, weft_cli_row ("OPTION", "TYPE", "REQUIRED", "DEFAULT",
-                                       "DESCRIPTION", NULL));
+  g_string_append (out, "  Options:\n");
   for (guint i = 0; options[i].name != NULL; i++)
-    g_ptr_array_add (rows, weft_cli_row (options[i].name,
-                                         weft_cli_option_type_to_string (options[i].type),
-                                         options[i].required ? "yes" : "no",
-                                         weft_cli_or_dash (options[i].default_json),
-                                         weft_cli_or_dash (options[i].description),
-                                         NULL));
-  weft_cli_print_table (stdout, "  ", rows);
+    {
+      g_autofree char *summary = weft_cli_option_summary (&options[i]);
+      guint column = 5 + (guint) g_utf8_strlen (options[i].name, -1);
+
+      g_string_append_printf (out, "    %s ", options[i].name);
+      weft_cli_wrap (out, summary, column, column, WEFT_CLI_PLUGINS_WIDTH);
+      g_string_append (out, "        ");
+      weft_cli_wrap (out, weft_cli_or_dash (options[i].description), 8, 8,
+                     WEFT_CLI_PLUGINS_WIDTH);
+    }
+  fputs (out->str, stdout);
 }
 
 static void
 weft_cli_show_plugin (WeftPlugin *plugin)
 {
   const WeftPluginDescriptor *d = weft_plugin_get_descriptor (plugin);
+  g_autoptr(GString) out = g_string_new (NULL);
 
-  printf ("%s (%s) %s\n", d->name, weft_plugin_kind_to_string (d->kind),
-          weft_cli_or_dash (d->version));
+  g_string_append_printf (out, "%s (%s) %s\n", d->name, weft_plugin_kind_to_string (d->kind),
+                          weft_cli_or_dash (d->version));
   if (d->description != NULL && *d->description != '\0')
-    printf ("  %s\n", d->description);
-  printf ("  from: %s\n\n", weft_cli_plugin_location (plugin));
+    {
+      g_string_append (out, "  ");
+      weft_cli_wrap (out, d->description, 2, 2, WEFT_CLI_PLUGINS_WIDTH);
+    }
+  g_string_append_printf (out, "  from: %s (plugin ABI %u.%u)\n\n",
+                          weft_cli_plugin_location (plugin), d->abi_major, d->abi_minor);
+  fputs (out->str, stdout);
   weft_cli_show_options (d->options);
 }
 

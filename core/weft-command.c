@@ -28,11 +28,6 @@
 /* Enough of stderr to explain a failure; its end is where the complaint is. */
 #define WEFT_COMMAND_MAX_STDERR 4096
 
-/* The options added since the first version took reserved slots: the
- * struct a plugin allocates keeps its size. */
-G_STATIC_ASSERT (sizeof (WeftCommand)
-                 == G_STRUCT_OFFSET (WeftCommand, max_output) + 4 * sizeof (gpointer));
-
 char *
 weft_command_display (const char * const *argv)
 {

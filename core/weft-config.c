@@ -1,17 +1,29 @@
-/* weft-config.c — a plugin instance's options, checked against its table.
+/* weft-config.c — a plugin instance's options, checked against its table
+ * and bound into the plugin's own struct.
  *
- * Every option a flow gives is checked here, before any instance is made:
- * unknown names (the valid ones listed), wrong types, missing required
- * ones.  Values never appear in messages: they may be secrets. */
+ * Two steps.  weft_config_new() checks what a flow gives, before any
+ * instance is made: unknown names (the valid ones listed), wrong types,
+ * missing required ones; its messages name the option's JSON path.  Values
+ * never appear in those: they may be secrets.  weft_config_bind(), just
+ * before create(), checks each value against the table (ranges, choices)
+ * and writes it into the struct at the option's offset; its messages are
+ * worded as a plugin's create() errors were before the table held those
+ * checks ("option \"delay_ms\": must be between 0 and 2147483647, not -1"),
+ * and are redacted like them. */
 #include "weft-private.h"
 
+#include <math.h>
 #include <string.h>
 
 struct _WeftConfig {
   char *instance_name;
   const WeftOption *options;
+  guint n_options;
+  gsize options_size;
   JsonObject *values;         /* every option that has a value */
-  GHashTable *strvs;          /* name → GStrv, for string lists */
+  gboolean *given;            /* per option: the flow gave it */
+  GStrv *strvs;               /* per option: a string list's values */
+  gpointer bound;             /* the plugin's options struct, once bound */
   gboolean reader;            /* a store opened to read runs back */
 };
 
@@ -26,6 +38,8 @@ weft_option_type_to_string (WeftOptionType type)
     case WEFT_OPTION_BOOL: return "bool";
     case WEFT_OPTION_STRING_LIST: return "string list";
     case WEFT_OPTION_OBJECT: return "object";
+    /* What the flow writes: the choices are shown apart. */
+    case WEFT_OPTION_ENUM: return "string";
     default: return "unknown";
     }
 }
@@ -42,6 +56,7 @@ weft_option_node_matches (WeftOptionType type, JsonNode *node)
   switch (type)
     {
     case WEFT_OPTION_STRING:
+    case WEFT_OPTION_ENUM:
       return weft_node_is_value_of (node, G_TYPE_STRING);
     case WEFT_OPTION_INT:
       return weft_node_is_value_of (node, G_TYPE_INT64);
@@ -249,6 +264,7 @@ weft_config_take_given (WeftConfig *config, const WeftPluginDescriptor *desc,
           return FALSE;
         }
       json_object_set_member (config->values, key, expanded);
+      config->given[opt - desc->options] = TRUE;
     }
   return TRUE;
 }
@@ -279,20 +295,14 @@ weft_config_fill_defaults (WeftConfig *config, const WeftPluginDescriptor *desc,
   return TRUE;
 }
 
-static void
-weft_config_index_lists (WeftConfig *config)
+static guint
+weft_options_count (const WeftOption *options)
 {
-  for (const WeftOption *o = config->options; o && o->name; o++)
-    {
-      if (o->type != WEFT_OPTION_STRING_LIST || !json_object_has_member (config->values, o->name))
-        continue;
-      JsonArray *arr = json_object_get_array_member (config->values, o->name);
-      GStrvBuilder *b = g_strv_builder_new ();
-      for (guint i = 0; i < json_array_get_length (arr); i++)
-        g_strv_builder_add (b, json_array_get_string_element (arr, i));
-      g_hash_table_insert (config->strvs, g_strdup (o->name), g_strv_builder_end (b));
-      g_strv_builder_unref (b);
-    }
+  guint n = 0;
+
+  while (options && options[n].name)
+    n++;
+  return n;
 }
 
 WeftConfig *
@@ -304,16 +314,17 @@ weft_config_new (const WeftPluginDescriptor *desc, const char *instance_name,
 
   config->instance_name = g_strdup (instance_name);
   config->options = desc->options;
+  config->n_options = weft_options_count (desc->options);
+  config->options_size = desc->options_size;
   config->values = json_object_new ();
-  config->strvs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                         (GDestroyNotify) g_strfreev);
+  config->given = g_new0 (gboolean, config->n_options + 1);
+  config->strvs = g_new0 (GStrv, config->n_options + 1);
   if ((given && !weft_config_take_given (config, desc, given, core_keys, origin, json_path, error))
       || !weft_config_fill_defaults (config, desc, origin, json_path, error))
     {
       weft_config_free (config);
       return NULL;
     }
-  weft_config_index_lists (config);
   return config;
 }
 
@@ -324,76 +335,267 @@ weft_config_free (WeftConfig *config)
     return;
   g_free (config->instance_name);
   json_object_unref (config->values);
-  g_hash_table_unref (config->strvs);
+  g_free (config->given);
+  for (guint i = 0; i < config->n_options; i++)
+    g_strfreev (config->strvs[i]);
+  g_free (config->strvs);
+  g_free (config->bound);
   g_free (config);
 }
 
-/* ---- getters (SDK) ---------------------------------------------------------- */
+/* ---- checking a value against its row ------------------------------------- */
 
-/* The value of a declared option of `type`, or NULL when it has none. */
-static JsonNode *
-weft_config_lookup (const WeftConfig *config, const char *name, WeftOptionType type)
+/* Without floor() and fabs(): libweft does not link libm. */
+gboolean
+weft_number_is_whole (double value)
 {
-  g_return_val_if_fail (config != NULL && name != NULL, NULL);
+  return value > -0x1p63 && value < 0x1p63 && value == (double) (gint64) value;
+}
 
-  const WeftOption *opt = weft_options_find (config->options, name);
-  if (opt == NULL || opt->type != type)
+/* A bound as a reader would write it: an INT's as a whole number, a
+ * DOUBLE's as the shortest text that reads back the same (0.001, not
+ * 0.00100000000000000002). */
+char *
+weft_option_format_number (WeftOptionType type, double value)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  /* Whole numbers as such: 86400, not 8.64e+04. */
+  if (weft_number_is_whole (value))
+    return g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) value);
+  if (type == WEFT_OPTION_INT)
+    return g_strdup_printf ("%" G_GINT64_FORMAT, value < 0 ? G_MININT64 : G_MAXINT64);
+  for (int digits = 1; digits <= 17; digits++)
     {
-      g_critical ("weft_config_get_%s (\"%s\"): %s", weft_option_type_to_string (type), name,
-                  opt ? "the option has another type" : "no such option in the plugin's table");
-      return NULL;
+      char format[8];
+      g_snprintf (format, sizeof format, "%%.%dg", digits);
+      g_ascii_formatd (buf, sizeof buf, format, value);
+      if (g_ascii_strtod (buf, NULL) == value)
+        break;
     }
-  return json_object_get_member (config->values, name);
+  return g_strdup (buf);
+}
+
+static gboolean
+weft_option_has_range (const WeftOption *option)
+{
+  return (option->type == WEFT_OPTION_INT || option->type == WEFT_OPTION_DOUBLE)
+         && (option->min != 0 || option->max != 0);
+}
+
+/* "between 0 and 10", "at least 1", "at most 10", or "positive": what a
+ * value of `option` must be, in the words plugins used before the table
+ * held their ranges. */
+static char *
+weft_option_describe_range (const WeftOption *option)
+{
+  g_autofree char *min = weft_option_format_number (option->type, option->min);
+  g_autofree char *max = weft_option_format_number (option->type, option->max);
+
+  if (isinf (option->min) && isinf (option->max))
+    return g_strdup ("any number");
+  if (isinf (option->max) && option->type == WEFT_OPTION_INT && option->min == 1)
+    return g_strdup ("positive");
+  if (isinf (option->max))
+    return g_strdup_printf ("at least %s", min);
+  if (isinf (option->min))
+    return g_strdup_printf ("at most %s", max);
+  return g_strdup_printf ("between %s and %s", min, max);
+}
+
+/* "\"a\", \"b\" or \"c\"". */
+static char *
+weft_option_describe_choices (const WeftOption *option)
+{
+  g_autoptr(GString) s = g_string_new (NULL);
+
+  for (guint i = 0; option->choices && option->choices[i]; i++)
+    g_string_append_printf (s, "%s\"%s\"", i == 0 ? "" : option->choices[i + 1] ? ", " : " or ",
+                            option->choices[i]);
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+/* The index of `value` among the choices, or -1. */
+static gint
+weft_option_find_choice (const WeftOption *option, const char *value)
+{
+  gboolean any_case = (option->flags & WEFT_OPTION_ANY_CASE) != 0;
+
+  for (gint i = 0; option->choices && option->choices[i]; i++)
+    if (any_case ? g_ascii_strcasecmp (option->choices[i], value) == 0
+                 : g_str_equal (option->choices[i], value))
+      return i;
+  return -1;
+}
+
+/* WEFT_OPTION_NOT_EMPTY: "" for a string, [] for a list. */
+static gboolean
+weft_option_check_not_empty (const WeftOption *option, JsonNode *node, GError **error)
+{
+  gboolean empty = JSON_NODE_HOLDS_ARRAY (node)
+                   ? json_array_get_length (json_node_get_array (node)) == 0
+                   : *json_node_get_string (node) == '\0';
+
+  if (!(option->flags & WEFT_OPTION_NOT_EMPTY) || !empty)
+    return TRUE;
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID, "option \"%s\": must not be empty",
+               option->name);
+  return FALSE;
+}
+
+static gboolean
+weft_option_check_number (const WeftOption *option, double value, const char *text,
+                          GError **error)
+{
+  if (!weft_option_has_range (option) || (value >= option->min && value <= option->max))
+    return TRUE;
+  g_autofree char *range = weft_option_describe_range (option);
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID, "option \"%s\": must be %s, not %s",
+               option->name, range, text);
+  return FALSE;
 }
 
 gboolean
-weft_config_has (const WeftConfig *config, const char *name)
+weft_option_check_value (const WeftOption *option, JsonNode *node, GError **error)
 {
-  g_return_val_if_fail (config != NULL && name != NULL, FALSE);
-  return json_object_has_member (config->values, name);
+  switch (option->type)
+    {
+    case WEFT_OPTION_INT:
+      {
+        gint64 value = json_node_get_int (node);
+        g_autofree char *text = g_strdup_printf ("%" G_GINT64_FORMAT, value);
+        return weft_option_check_number (option, (double) value, text, error);
+      }
+    case WEFT_OPTION_DOUBLE:
+      {
+        double value = json_node_get_double (node);
+        g_autofree char *text = weft_option_format_number (WEFT_OPTION_DOUBLE, value);
+        return weft_option_check_number (option, value, text, error);
+      }
+    case WEFT_OPTION_ENUM:
+      {
+        if (weft_option_find_choice (option, json_node_get_string (node)) >= 0)
+          return TRUE;
+        g_autofree char *choices = weft_option_describe_choices (option);
+        g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                     "option \"%s\": must be %s, not \"%s\"", option->name, choices,
+                     json_node_get_string (node));
+        return FALSE;
+      }
+    case WEFT_OPTION_STRING:
+    case WEFT_OPTION_STRING_LIST:
+      return weft_option_check_not_empty (option, node, error);
+    default:
+      return TRUE;
+    }
 }
 
-const char *
-weft_config_get_string (const WeftConfig *config, const char *name)
+gsize
+weft_option_field_size (WeftOptionType type)
 {
-  JsonNode *node = weft_config_lookup (config, name, WEFT_OPTION_STRING);
-  return node ? json_node_get_string (node) : NULL;
+  switch (type)
+    {
+    case WEFT_OPTION_STRING: return sizeof (const char *);
+    case WEFT_OPTION_INT: return sizeof (gint64);
+    case WEFT_OPTION_DOUBLE: return sizeof (double);
+    case WEFT_OPTION_BOOL: return sizeof (gboolean);
+    case WEFT_OPTION_STRING_LIST: return sizeof (const char * const *);
+    case WEFT_OPTION_OBJECT: return sizeof (JsonObject *);
+    case WEFT_OPTION_ENUM: return sizeof (gint);
+    default: return 0;
+    }
 }
 
-gint64
-weft_config_get_int (const WeftConfig *config, const char *name)
+/* ---- binding ------------------------------------------------------------- */
+
+static const char * const *
+weft_config_strv (WeftConfig *config, guint i, JsonNode *node)
 {
-  JsonNode *node = weft_config_lookup (config, name, WEFT_OPTION_INT);
-  return node ? json_node_get_int (node) : 0;
+  JsonArray *arr = json_node_get_array (node);
+  GStrvBuilder *b = g_strv_builder_new ();
+
+  for (guint k = 0; k < json_array_get_length (arr); k++)
+    g_strv_builder_add (b, json_array_get_string_element (arr, k));
+  config->strvs[i] = g_strv_builder_end (b);
+  g_strv_builder_unref (b);
+  return (const char * const *) config->strvs[i];
 }
 
-double
-weft_config_get_double (const WeftConfig *config, const char *name)
+/* Writes the value of option `i` (NULL: none) at its offset.  memcpy: the
+ * struct is the plugin's, typed only by the table. */
+static void
+weft_config_store (WeftConfig *config, guint i, JsonNode *node)
 {
-  JsonNode *node = weft_config_lookup (config, name, WEFT_OPTION_DOUBLE);
-  return node ? json_node_get_double (node) : 0.0;
+  const WeftOption *o = &config->options[i];
+  guchar *field = (guchar *) config->bound + o->offset;
+  union {
+    const char *s;
+    gint64 i64;
+    double d;
+    gboolean b;
+    const char * const *strv;
+    JsonObject *obj;
+    gint index;
+  } v = { 0 };
+
+  switch (o->type)
+    {
+    case WEFT_OPTION_STRING: v.s = node ? json_node_get_string (node) : NULL; break;
+    case WEFT_OPTION_INT: v.i64 = node ? json_node_get_int (node) : 0; break;
+    case WEFT_OPTION_DOUBLE: v.d = node ? json_node_get_double (node) : 0; break;
+    case WEFT_OPTION_BOOL: v.b = node ? json_node_get_boolean (node) : FALSE; break;
+    case WEFT_OPTION_STRING_LIST: v.strv = node ? weft_config_strv (config, i, node) : NULL; break;
+    case WEFT_OPTION_OBJECT: v.obj = node ? json_node_get_object (node) : NULL; break;
+    case WEFT_OPTION_ENUM:
+      v.index = node ? weft_option_find_choice (o, json_node_get_string (node)) : -1;
+      break;
+    default: return;
+    }
+  memcpy (field, &v, weft_option_field_size (o->type));
 }
 
 gboolean
-weft_config_get_bool (const WeftConfig *config, const char *name)
+weft_config_bind (WeftConfig *config, GError **error)
 {
-  JsonNode *node = weft_config_lookup (config, name, WEFT_OPTION_BOOL);
-  return node ? json_node_get_boolean (node) : FALSE;
+  if (config->bound != NULL || config->options_size == 0)
+    return TRUE;
+  /* In the table's order, as plugins checked their options. */
+  for (guint i = 0; i < config->n_options; i++)
+    {
+      JsonNode *node = json_object_get_member (config->values, config->options[i].name);
+      if (node && !weft_option_check_value (&config->options[i], node, error))
+        return FALSE;
+    }
+  config->bound = g_malloc0 (config->options_size);
+  for (guint i = 0; i < config->n_options; i++)
+    weft_config_store (config, i,
+                       json_object_get_member (config->values, config->options[i].name));
+  return TRUE;
 }
 
-const char * const *
-weft_config_get_strv (const WeftConfig *config, const char *name)
+/* ---- what a plugin reads (SDK) ------------------------------------------ */
+
+gconstpointer
+weft_config_get_options (const WeftConfig *config)
 {
-  if (weft_config_lookup (config, name, WEFT_OPTION_STRING_LIST) == NULL)
-    return NULL;
-  return g_hash_table_lookup (config->strvs, name);
+  g_return_val_if_fail (config != NULL, NULL);
+  return config->bound;
 }
 
-JsonObject *
-weft_config_get_object (const WeftConfig *config, const char *name)
+gboolean
+weft_config_is_given (const WeftConfig *config, gconstpointer field)
 {
-  JsonNode *node = weft_config_lookup (config, name, WEFT_OPTION_OBJECT);
-  return node ? json_node_get_object (node) : NULL;
+  g_return_val_if_fail (config != NULL && field != NULL, FALSE);
+
+  const guchar *base = config->bound;
+  const guchar *at = field;
+  if (base != NULL && at >= base && at < base + config->options_size)
+    for (guint i = 0; i < config->n_options; i++)
+      if (config->options[i].offset == (gsize) (at - base))
+        return config->given[i];
+  g_critical ("weft_config_is_given: %p is not the field of an option of plugin instance "
+              "\"%s\"", field, config->instance_name);
+  return FALSE;
 }
 
 const char *

@@ -3,15 +3,29 @@
  * else. */
 #include "weft-private.h"
 
+typedef struct {
+  const char *output;
+} WeftNoopOptions;
+
 static const WeftOption weft_noop_options[] = {
-  { "output", WEFT_OPTION_STRING, "\"\"", FALSE, "text every task returns" },
+  { .name = "output", .type = WEFT_OPTION_STRING, .default_json = "\"\"",
+    .offset = offsetof (WeftNoopOptions, output),
+    .description = "text every task returns" },
   WEFT_OPTION_END
 };
 
+/* The output is the config's: it lives as long as the instance. */
 static gpointer
 weft_noop_create (const WeftConfig *config, GError **error)
 {
-  return g_strdup (weft_config_get_string (config, "output"));
+  const WeftNoopOptions *options = weft_config_get_options (config);
+
+  return (gpointer) options->output;
+}
+
+static void
+weft_noop_destroy (gpointer instance)
+{
 }
 
 static void
@@ -26,14 +40,16 @@ static const WeftAgentClass weft_noop_agent = {
 };
 
 static const WeftPluginDescriptor weft_noop = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "noop",
   .version = "0.1.0",
   .description = "Returns a fixed text at once, on the engine loop (for benchmarks)",
   .options = weft_noop_options,
+  .options_size = sizeof (WeftNoopOptions),
   .create = weft_noop_create,
-  .destroy = g_free,
+  .destroy = weft_noop_destroy,
   .agent = &weft_noop_agent,
 };
 

@@ -29,10 +29,12 @@ struct _WeftPlugin {
 
 WeftRegistry *weft_registry_new  (void);
 void          weft_registry_free (WeftRegistry *registry);
-/* The plugin's create(): on failure, always an error, and one with the
- * config's secrets redacted (a plugin may quote the value it refuses),
- * made fit to show (weft_message_tidy). */
-gpointer      weft_plugin_create (WeftPlugin *plugin, const WeftConfig *config,
+/* Binds the config (weft_config_bind), then calls the plugin's create():
+ * on failure, always an error, and one with the config's secrets redacted
+ * (a plugin, or a choice refused, may quote the value), made fit to show
+ * (weft_message_tidy).  The config must outlive the instance: free it
+ * only after destroy(). */
+gpointer      weft_plugin_create (WeftPlugin *plugin, WeftConfig *config,
                                   GError **error);
 
 /* ---- config ------------------------------------------------------------ */
@@ -50,9 +52,23 @@ WeftConfig *weft_config_new  (const WeftPluginDescriptor *desc,
 void        weft_config_free (WeftConfig *config);
 /* Marks the config of a store opened to read runs back (weft_store_open). */
 void        weft_config_set_reader (WeftConfig *config);
+/* Checks every value against its row (ranges, choices) and fills the
+ * plugin's options struct; once, before create().  Errors read as a
+ * plugin's create() errors: `option "NAME": must be ...`. */
+gboolean    weft_config_bind (WeftConfig *config, GError **error);
+/* What the flow writes for `type`: "string" for ENUM too. */
 const char *weft_option_type_to_string (WeftOptionType type);
-/* Checks that `node` has `type`; on mismatch returns FALSE and sets *expected. */
+/* TRUE when `node` is a JSON value of `type`. */
 gboolean    weft_option_node_matches (WeftOptionType type, JsonNode *node);
+/* A value of the option's type against the row's range or choices. */
+gboolean    weft_option_check_value (const WeftOption *option, JsonNode *node,
+                                     GError **error);
+/* The bytes an option of `type` takes in the options struct; 0 for an
+ * unknown type. */
+gsize       weft_option_field_size (WeftOptionType type);
+char       *weft_option_format_number (WeftOptionType type, double value);
+/* A whole number within gint64's range. */
+gboolean    weft_number_is_whole (double value);
 
 /* ---- JSON (weft-json.c) ------------------------------------------------- */
 

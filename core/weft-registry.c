@@ -6,6 +6,7 @@
 #include "weft-private.h"
 
 #include <dlfcn.h>
+#include <math.h>
 #include <string.h>
 
 struct _WeftRegistry {
@@ -63,28 +64,219 @@ weft_plugin_key (WeftPluginKind kind, const char *name)
 /* ---- descriptor checks -------------------------------------------------- */
 
 static gboolean
+weft_refuse (GError **error, gint code, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+weft_refuse (GError **error, gint code, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, WEFT_ERROR, code, message);
+  return FALSE;
+}
+
+/* The first ABI whose descriptor has a minor. */
+#define WEFT_ABI_FIRST_WITH_MINOR 3
+
+/* Same major, same or older minor: what is older lies in reserved space,
+ * zero in the plugin's descriptor (weft-sdk.h, "ABI versions"). */
+static gboolean
+weft_check_abi (const WeftPluginDescriptor *d, const char *where, GError **error)
+{
+  guint major = d->abi_major, minor = d->abi_minor;
+
+  if (major == WEFT_ABI_MAJOR && minor <= WEFT_ABI_MINOR)
+    return TRUE;
+  if (major == 0)
+    return weft_refuse (error, WEFT_ERROR_ABI,
+                        "%s: descriptor has no ABI version (abi_major is 0): set .abi_major = "
+                        "WEFT_ABI_MAJOR and .abi_minor = WEFT_ABI_MINOR", where);
+  /* ABI 1 and 2 had one number, where abi_major is now. */
+  if (major < WEFT_ABI_FIRST_WITH_MINOR)
+    return weft_refuse (error, WEFT_ERROR_ABI,
+                        "%s: built for weft plugin ABI %u, but this weft speaks ABI %u.%u, a "
+                        "major version apart (descriptor and options laid out anew): port the "
+                        "plugin (docs/plugin-guide.md, \"Porting from ABI 2\") and rebuild it "
+                        "against this weft's SDK", where, major, WEFT_ABI_MAJOR, WEFT_ABI_MINOR);
+  if (major != WEFT_ABI_MAJOR)
+    return weft_refuse (error, WEFT_ERROR_ABI,
+                        "%s: built for weft plugin ABI %u.%u, but this weft speaks ABI %u.%u, "
+                        "another major version: rebuild the plugin against this weft's SDK",
+                        where, major, minor, WEFT_ABI_MAJOR, WEFT_ABI_MINOR);
+  return weft_refuse (error, WEFT_ERROR_ABI,
+                      "%s: built for weft plugin ABI %u.%u, newer than this weft's ABI %u.%u: "
+                      "it may need what this weft lacks; run it with a weft of ABI %u.%u or "
+                      "later, or rebuild it against this weft's SDK",
+                      where, major, minor, WEFT_ABI_MAJOR, WEFT_ABI_MINOR, major, minor);
+}
+
+static gboolean
+weft_is_zero (const void *data, gsize size)
+{
+  const guchar *bytes = data;
+
+  for (gsize i = 0; i < size; i++)
+    if (bytes[i] != 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* Reserved space that is not zero was written by a newer or modified SDK:
+ * weft would one day read it as a field it never was. */
+static gboolean
+weft_check_reserved (const WeftPluginDescriptor *d, const char *where, GError **error)
+{
+  g_autofree char *what = NULL;
+
+  if (!weft_is_zero (d->reserved, sizeof d->reserved))
+    what = g_strdup ("the descriptor");
+  else if (d->agent && !weft_is_zero (d->agent->reserved, sizeof d->agent->reserved))
+    what = g_strdup ("the agent class");
+  else if (d->tool && !weft_is_zero (d->tool->reserved, sizeof d->tool->reserved))
+    what = g_strdup ("the tool class");
+  else if (d->callback && !weft_is_zero (d->callback->reserved, sizeof d->callback->reserved))
+    what = g_strdup ("the callback class");
+  else if (d->store && !weft_is_zero (d->store->reserved, sizeof d->store->reserved))
+    what = g_strdup ("the store class");
+  for (const WeftOption *o = d->options; what == NULL && o && o->name; o++)
+    if (!weft_is_zero (o->reserved, sizeof o->reserved))
+      what = g_strdup_printf ("option \"%s\"", o->name);
+  if (what == NULL)
+    return TRUE;
+  return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                      "%s: %s has reserved fields that are not zero (built against a newer or "
+                      "a modified SDK?)", where, what);
+}
+
+static gboolean
+weft_check_option_type (const WeftOption *o, const char *where, GError **error)
+{
+  if (weft_option_field_size (o->type) == 0 || o->description == NULL)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" has %s", where, o->name,
+                        o->description ? "an unknown type" : "no description");
+  if ((o->type == WEFT_OPTION_ENUM) != (o->choices != NULL))
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" %s", where, o->name,
+                        o->choices ? "has choices but is not an enum"
+                                   : "is an enum without choices");
+  if (o->choices && o->choices[0] == NULL)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" has no choices", where,
+                        o->name);
+  return TRUE;
+}
+
+/* Each flag on a type it means something for: a flag that does nothing
+ * would be a plugin author's mistaken belief. */
+static gboolean
+weft_check_option_flags (const WeftOption *o, const char *where, GError **error)
+{
+  guint known = WEFT_OPTION_NOT_EMPTY | WEFT_OPTION_ANY_CASE;
+
+  if ((o->flags & ~known) != 0)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" has unknown flags (0x%x)",
+                        where, o->name, o->flags & ~known);
+  if ((o->flags & WEFT_OPTION_NOT_EMPTY)
+      && o->type != WEFT_OPTION_STRING && o->type != WEFT_OPTION_STRING_LIST)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" is WEFT_OPTION_NOT_EMPTY "
+                        "but not a string or a string list", where, o->name);
+  if ((o->flags & WEFT_OPTION_ANY_CASE) && o->type != WEFT_OPTION_ENUM)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" is WEFT_OPTION_ANY_CASE "
+                        "but not an enum", where, o->name);
+  return TRUE;
+}
+
+static gboolean
+weft_check_option_range (const WeftOption *o, const char *where, GError **error)
+{
+  if (o->min == 0 && o->max == 0)
+    return TRUE;
+  if (o->type != WEFT_OPTION_INT && o->type != WEFT_OPTION_DOUBLE)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                        "%s: option \"%s\" has a min or max but is not an int or a double",
+                        where, o->name);
+  if (isnan (o->min) || isnan (o->max)
+      || (o->type == WEFT_OPTION_INT && ((isfinite (o->min) && !weft_number_is_whole (o->min))
+                                         || (isfinite (o->max) && !weft_number_is_whole (o->max)))))
+    return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                        "%s: option \"%s\" has a min or max that is not a %s", where, o->name,
+                        o->type == WEFT_OPTION_INT ? "whole number" : "number");
+  if (o->min > o->max)
+    {
+      g_autofree char *min = weft_option_format_number (o->type, o->min);
+      g_autofree char *max = weft_option_format_number (o->type, o->max);
+      return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                          "%s: option \"%s\" has min %s above max %s (for an open end, give "
+                          "INFINITY or -INFINITY)", where, o->name, min, max);
+    }
+  return TRUE;
+}
+
+static gboolean
+weft_check_option_default (const WeftOption *o, const char *where, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+
+  if (o->default_json == NULL)
+    return TRUE;
+  g_autoptr(JsonNode) dflt = json_from_string (o->default_json, NULL);
+  if (dflt == NULL || !weft_option_node_matches (o->type, dflt))
+    return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                        "%s: default of option \"%s\" is not a valid %s in JSON: %s",
+                        where, o->name, weft_option_type_to_string (o->type), o->default_json);
+  if (!weft_option_check_value (o, dflt, &local))
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: default of option \"%s\" breaks its own "
+                        "row: %s", where, o->name, local->message);
+  return TRUE;
+}
+
+/* Each field inside the struct, aligned for its type, and apart from
+ * every other: two options at one offset are a forgotten .offset. */
+static gboolean
+weft_check_option_field (const WeftPluginDescriptor *d, const WeftOption *o,
+                         const char *where, GError **error)
+{
+  gsize size = weft_option_field_size (o->type);
+
+  if (o->offset > d->options_size || size > d->options_size - o->offset)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                        "%s: option \"%s\" lies outside the options struct (%" G_GSIZE_FORMAT
+                        " bytes at offset %" G_GSIZE_FORMAT ", options_size %" G_GSIZE_FORMAT
+                        ")", where, o->name, size, o->offset, d->options_size);
+  if (o->offset % size != 0)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                        "%s: option \"%s\" is at offset %" G_GSIZE_FORMAT
+                        ", not aligned for its type", where, o->name, o->offset);
+  for (const WeftOption *p = d->options; p != o; p++)
+    {
+      if (g_str_equal (p->name, o->name))
+        return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" is declared twice",
+                            where, o->name);
+      if (p->offset < o->offset + size && o->offset < p->offset + weft_option_field_size (p->type))
+        return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                            "%s: options \"%s\" and \"%s\" overlap in the options struct "
+                            "(offsets %" G_GSIZE_FORMAT " and %" G_GSIZE_FORMAT
+                            "; is an .offset missing?)", where, p->name, o->name,
+                            p->offset, o->offset);
+    }
+  return TRUE;
+}
+
+static gboolean
 weft_check_options (const WeftPluginDescriptor *d, const char *where, GError **error)
 {
+  if (d->options && d->options[0].name && d->options_size == 0)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                        "%s: descriptor has options but no options_size (the size of the "
+                        "struct they bind into)", where);
   for (const WeftOption *o = d->options; o && o->name; o++)
-    {
-      if (o->type < WEFT_OPTION_STRING || o->type > WEFT_OPTION_OBJECT || o->description == NULL)
-        {
-          g_set_error (error, WEFT_ERROR, WEFT_ERROR_PLUGIN,
-                       "%s: option \"%s\" has %s", where, o->name,
-                       o->description ? "an unknown type" : "no description");
-          return FALSE;
-        }
-      if (o->default_json == NULL)
-        continue;
-      g_autoptr(JsonNode) dflt = json_from_string (o->default_json, NULL);
-      if (dflt == NULL || !weft_option_node_matches (o->type, dflt))
-        {
-          g_set_error (error, WEFT_ERROR, WEFT_ERROR_PLUGIN,
-                       "%s: default of option \"%s\" is not a valid %s in JSON: %s",
-                       where, o->name, weft_option_type_to_string (o->type), o->default_json);
-          return FALSE;
-        }
-    }
+    if (!weft_check_option_type (o, where, error)
+        || !weft_check_option_flags (o, where, error)
+        || !weft_check_option_range (o, where, error)
+        || !weft_check_option_default (o, where, error)
+        || !weft_check_option_field (d, o, where, error))
+      return FALSE;
   return TRUE;
 }
 
@@ -122,29 +314,19 @@ weft_descriptor_missing_field (const WeftPluginDescriptor *d)
 static gboolean
 weft_check_descriptor (const WeftPluginDescriptor *d, const char *where, GError **error)
 {
-  if (d->abi != WEFT_ABI_VERSION)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_ABI,
-                   "%s: built for weft plugin ABI %u, but this weft speaks ABI %u; "
-                   "rebuild the plugin against this weft's SDK",
-                   where, d->abi, (guint) WEFT_ABI_VERSION);
-      return FALSE;
-    }
+  if (!weft_check_abi (d, where, error))
+    return FALSE;
   if (d->store && (d->kind != WEFT_PLUGIN_CALLBACK || !d->store->list_runs || !d->store->get_run))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_PLUGIN,
-                   "%s: a store must be a callback plugin with list_runs and get_run", where);
-      return FALSE;
-    }
+    return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                        "%s: a store must be a callback plugin with list_runs and get_run", where);
   const char *missing = weft_descriptor_missing_field (d);
   if (missing)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_PLUGIN,
-                   "%s: descriptor has no %s%s", where, missing,
-                   g_str_equal (missing, "kind") ? " (agent, tool or callback)" : "");
-      return FALSE;
-    }
-  return weft_check_options (d, where, error);
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: descriptor has no %s%s", where, missing,
+                        g_str_equal (missing, "kind") ? " (agent, tool or callback)" : "");
+  if (d->kind == WEFT_PLUGIN_AGENT && (d->agent->flags & ~(guint) WEFT_AGENT_ASYNC) != 0)
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: agent->flags has unknown bits (0x%x)",
+                        where, d->agent->flags & ~(guint) WEFT_AGENT_ASYNC);
+  return weft_check_reserved (d, where, error) && weft_check_options (d, where, error);
 }
 
 static WeftPlugin *
@@ -220,12 +402,21 @@ weft_registry_load_file (WeftRegistry *registry, const char *path, GError **erro
       return NULL;
     }
 
-  /* RTLD_LOCAL: plugins never see each other's symbols, only libweft's. */
+  /* RTLD_LOCAL: plugins never see each other's symbols, only libweft's.
+   * RTLD_NOW: a missing symbol refuses the file here rather than aborting
+   * the process when first called.  That comes before the descriptor can
+   * be read, so a plugin of a newer minor that calls a function this weft
+   * lacks is recognised by the symbol's name. */
   void *handle = dlopen (path, RTLD_NOW | RTLD_LOCAL);
   if (handle == NULL)
     {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_PLUGIN, "%s: cannot be loaded: %s",
-                   path, dlerror ());
+      const char *why = dlerror ();
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_PLUGIN, "%s: cannot be loaded: %s%s",
+                   path, why, strstr (why, "undefined symbol: weft_") == NULL ? ""
+                   : " (a weft function this weft's SDK, ABI " G_STRINGIFY (WEFT_ABI_MAJOR)
+                     "." G_STRINGIFY (WEFT_ABI_MINOR) ", does not have: the plugin was built "
+                     "against a newer weft; run it with that one, or rebuild it against this "
+                     "weft's SDK)");
       return NULL;
     }
 
@@ -396,10 +587,13 @@ weft_plugin_get_path (WeftPlugin *plugin)
 }
 
 gpointer
-weft_plugin_create (WeftPlugin *plugin, const WeftConfig *config, GError **error)
+weft_plugin_create (WeftPlugin *plugin, WeftConfig *config, GError **error)
 {
   g_autoptr(GError) local = NULL;
-  gpointer instance = plugin->desc->create (config, &local);
+  gpointer instance = NULL;
+
+  if (weft_config_bind (config, &local))
+    instance = plugin->desc->create (config, &local);
 
   if (instance != NULL)
     return instance;

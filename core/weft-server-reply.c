@@ -57,55 +57,13 @@ weft_server_reply_object (SoupServerMessage *msg, guint status, JsonObject *obje
   weft_server_reply_json (msg, status, node);
 }
 
-/* A word of `word_len` bytes, cut in its middle when it is too long. */
-static void
-weft_server_append_word (GString *out, const char *word, gsize word_len)
-{
-  glong chars = g_utf8_strlen (word, (gssize) word_len);
-
-  if (chars <= WEFT_SERVER_WORD_MAX)
-    {
-      g_string_append_len (out, word, (gssize) word_len);
-      return;
-    }
-  const char *head_end = g_utf8_offset_to_pointer (word, WEFT_SERVER_WORD_MAX - 16);
-  const char *tail = g_utf8_offset_to_pointer (word, chars - 8);
-  g_string_append_len (out, word, head_end - word);
-  g_string_append_printf (out, "…(%ld characters)…", chars);
-  g_string_append_len (out, tail, (gssize) (word + word_len - tail));
-}
-
-static char *
-weft_server_tidy_message (const char *message)
-{
-  g_autofree char *valid = g_utf8_make_valid (message, -1);
-  GString *out = g_string_new (NULL);
-
-  for (const char *p = valid; *p;)
-    {
-      gsize len = strcspn (p, " ");
-      weft_server_append_word (out, p, len);
-      p += len;
-      if (*p == ' ')
-        g_string_append_c (out, *p++);
-    }
-  if (out->len > WEFT_SERVER_MESSAGE_MAX)
-    {
-      gsize cut = WEFT_SERVER_MESSAGE_MAX;
-      while (cut > 0 && (out->str[cut] & 0xC0) == 0x80)
-        cut--;
-      g_string_truncate (out, cut);
-      g_string_append (out, "…");
-    }
-  return g_string_free (out, FALSE);
-}
-
 GBytes *
 weft_server_error_bytes (guint status, const char *message)
 {
   g_autoptr(JsonNode) node = json_node_new (JSON_NODE_OBJECT);
   JsonObject *o = json_object_new ();
-  g_autofree char *tidy = weft_server_tidy_message (message);
+  g_autofree char *tidy = weft_message_tidy (message, WEFT_SERVER_WORD_MAX,
+                                             WEFT_SERVER_MESSAGE_MAX);
 
   json_object_set_int_member (o, "status", status);
   json_object_set_string_member (o, "error", tidy);

@@ -191,7 +191,9 @@ typedef struct {
    * `attempts`, and only their stored `failures` count against their
    * retries: an attempt in flight when the process died did not fail. */
   JsonArray *stored_tasks;
-  gpointer reserved[3];
+  /* Zero (initialise with { .inputs = ... }): room for fields to come, so
+   * that the struct a caller allocates keeps its size. */
+  gpointer reserved[8];
 } WeftKickoffOptions;
 
 WEFT_API void weft_flow_kickoff_with_options_async (WeftFlow *flow,
@@ -305,7 +307,6 @@ typedef struct {
    * beyond gets 503 with Retry-After, so that memory stays bounded under
    * any load.  0: 10000. */
   guint max_runs;
-  gpointer reserved[4];
   /* Connections (0 means the default given for each).  A new connection
    * must send its first request head within `header_timeout_s` (10), a
    * kept-alive one its next request's first byte within `idle_timeout_s`
@@ -331,6 +332,9 @@ typedef struct {
    * (60) is closed: the client has stopped reading.  A response with
    * nothing to send (a quiet event stream) is not timed. */
   guint write_timeout_s;
+  /* Zero: room for options to come, so that the struct a caller allocates
+   * keeps its size (new ones take these slots, zero meaning the default). */
+  gpointer reserved[8];
 } WeftServerOptions;
 
 /* The largest `max_headers`: libsoup drops a connection whose request head

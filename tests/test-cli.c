@@ -617,6 +617,43 @@ test_plugins (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (fx->err, "template"));
 }
 
+/* `weft plugins` and `weft plugins NAME` fit in 100 columns (a line of one
+ * word, a long path, aside), and show what an option takes: its range, its
+ * choices, whether it may be empty. */
+static void
+assert_fits_100_columns (const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree char *trimmed = g_strstrip (g_strdup (lines[i]));
+      if (g_utf8_strlen (lines[i], -1) > 100 && strchr (trimmed, ' ') != NULL)
+        g_error ("a line of %ld columns: %s", g_utf8_strlen (lines[i], -1), lines[i]);
+    }
+}
+
+static void
+test_plugins_width (Fixture *fx, gconstpointer data)
+{
+  const char *names[] = { "exec", "noop", "openai", "template", "http-get", "log", "sqlite",
+                          "webhook" };
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "plugins", NULL }), ==, 0);
+  assert_fits_100_columns (fx->out);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_assert_cmpint (run_weft (fx, (const char *[]) { "plugins", names[i], NULL }), ==, 0);
+      assert_fits_100_columns (fx->out);
+    }
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "plugins", "template", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "delay_ms (int, 0 to 2147483647; default 0)"));
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "plugins", "log", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "format (string, one of: text, jsonl; default \"text\")"));
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "plugins", "sqlite", NULL }), ==, 0);
+  g_assert_nonnull (strstr (fx->out, "path (string, not empty; default \"weft.db\")"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -640,6 +677,7 @@ main (int argc, char **argv)
   ADD ("/cli/graph", test_graph);
   ADD ("/cli/graph-drawn", test_graph_drawn);
   ADD ("/cli/plugins", test_plugins);
+  ADD ("/cli/plugins-width", test_plugins_width);
 #undef ADD
 
   return g_test_run ();

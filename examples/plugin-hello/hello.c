@@ -6,50 +6,53 @@
  */
 #include <weft/weft-sdk.h>
 
-/* The options a flow may give a "hello" agent; the core checks a flow's
- * config against this table before anything runs. */
+/* The options of a "hello" agent, as weft fills them in for create(). */
+typedef struct {
+  const char *greeting;
+  gboolean shout;
+  gint64 repeat;
+} HelloOptions;
+
+/* What a flow may give a "hello" agent, and where each value goes in
+ * HelloOptions.  weft checks a flow's config against this table before
+ * anything runs (names, types, an empty greeting, the range of "repeat"),
+ * then fills the struct: the plugin reads no option by name. */
 static const WeftOption hello_options[] = {
-  { "greeting", WEFT_OPTION_STRING, "\"Hello\"", FALSE,
-    "word to greet with" },
-  { "shout", WEFT_OPTION_BOOL, "false", FALSE,
-    "upper-case the whole answer" },
+  { .name = "greeting", .type = WEFT_OPTION_STRING, .default_json = "\"Hello\"",
+    .flags = WEFT_OPTION_NOT_EMPTY, .offset = offsetof (HelloOptions, greeting),
+    .description = "word to greet with" },
+  { .name = "shout", .type = WEFT_OPTION_BOOL, .default_json = "false",
+    .offset = offsetof (HelloOptions, shout),
+    .description = "upper-case the whole answer" },
+  { .name = "repeat", .type = WEFT_OPTION_INT, .default_json = "1", .min = 1, .max = 10,
+    .offset = offsetof (HelloOptions, repeat),
+    .description = "how many times to greet" },
   WEFT_OPTION_END
 };
 
 /* One instance per agent of the flow that uses this plugin.  No globals: two
  * "hello" agents in one flow get two instances. */
 typedef struct {
-  char *greeting;
-  gboolean shout;
+  const HelloOptions *options;   /* weft's: lives as long as the instance */
 } Hello;
 
+/* Called once per instance when the flow loads.  The options are already
+ * checked and filled in (defaults too); what the table cannot say would be
+ * checked here, failing with a GError that names the option. */
 static gpointer
 hello_create (const WeftConfig *config, GError **error)
 {
   Hello *self = g_new0 (Hello, 1);
 
-  /* Defaults are already filled in: every declared option has a value. */
-  self->greeting = g_strdup (weft_config_get_string (config, "greeting"));
-  self->shout = weft_config_get_bool (config, "shout");
-
-  if (self->greeting[0] == '\0') {
-    g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                 "agent \"%s\": greeting must not be empty",
-                 weft_config_get_instance_name (config));
-    g_free (self->greeting);
-    g_free (self);
-    return NULL;
-  }
+  (void) error;   /* nothing left that can fail */
+  self->options = weft_config_get_options (config);
   return self;
 }
 
 static void
 hello_destroy (gpointer instance)
 {
-  Hello *self = instance;
-
-  g_free (self->greeting);
-  g_free (self);
+  g_free (instance);
 }
 
 /* Called on a worker thread.  Must end with exactly one call of
@@ -59,7 +62,7 @@ hello_run (gpointer instance, WeftTask *task)
 {
   Hello *self = instance;
   GError *error = NULL;
-  char *answer;
+  GString *answer;
 
   /* A timeout or a cancelled run cancels this; a long-running agent checks
    * it often (or passes it to the GIO calls it makes). */
@@ -70,15 +73,18 @@ hello_run (gpointer instance, WeftTask *task)
 
   weft_task_step (task, "thinking", "choosing a greeting");
 
-  answer = g_strdup_printf ("%s, %s!", self->greeting, weft_task_get_prompt (task));
-  if (self->shout) {
-    char *upper = g_utf8_strup (answer, -1);
-    g_free (answer);
-    answer = upper;
+  answer = g_string_new (NULL);
+  for (gint64 i = 0; i < self->options->repeat; i++)
+    g_string_append_printf (answer, "%s%s, %s!", i > 0 ? " " : "",
+                            self->options->greeting, weft_task_get_prompt (task));
+  if (self->options->shout) {
+    char *upper = g_utf8_strup (answer->str, -1);
+    g_string_assign (answer, upper);
+    g_free (upper);
   }
 
-  weft_task_return (task, answer);   /* the output is copied */
-  g_free (answer);
+  weft_task_return (task, answer->str);   /* the output is copied */
+  g_string_free (answer, TRUE);
 }
 
 static const WeftAgentClass hello_agent = {
@@ -87,12 +93,14 @@ static const WeftAgentClass hello_agent = {
 };
 
 static const WeftPluginDescriptor hello_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,      /* the SDK it is built against */
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "hello",
   .version = "0.1.0",
   .description = "Greets whatever the task says",
   .options = hello_options,
+  .options_size = sizeof (HelloOptions),
   .create = hello_create,
   .destroy = hello_destroy,
   .agent = &hello_agent,

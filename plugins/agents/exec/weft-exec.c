@@ -15,33 +15,50 @@
 /* Enough of stderr to explain a failure without flooding the run's record. */
 #define WEFT_EXEC_MAX_STDERR 4096
 
+/* In the order of weft_exec_stdin_choices: weft binds the index. */
 typedef enum {
   WEFT_EXEC_STDIN_PROMPT,
   WEFT_EXEC_STDIN_JSON,
   WEFT_EXEC_STDIN_NONE,
 } WeftExecStdin;
 
+static const char * const weft_exec_stdin_choices[] = { "prompt", "json", "none", NULL };
+
+/* The options, as weft binds them (see weft_exec_options). */
 typedef struct {
+  const char * const *command;
+  gboolean shell;
+  JsonObject *env;
+  gboolean inherit_env;
+  const char *cwd;            /* NULL: the engine's */
+  gint stdin_mode;            /* WeftExecStdin */
+} WeftExecOptions;
+
+typedef struct {
+  const WeftExecOptions *options;  /* the config's: lives as long as the instance */
   char **argv;            /* what is spawned (/bin/sh -c … for shell) */
   char **env;             /* "NAME=value" added to the child's env    */
-  gboolean inherit_env;
-  char *cwd;              /* NULL: the engine's                       */
-  WeftExecStdin stdin_mode;
 } WeftExec;
 
 static const WeftOption weft_exec_options[] = {
-  { "command", WEFT_OPTION_STRING_LIST, NULL, TRUE,
-    "argv of the command; with shell, one shell command line" },
-  { "shell", WEFT_OPTION_BOOL, "false", FALSE,
-    "run the single element of command with /bin/sh -c" },
-  { "env", WEFT_OPTION_OBJECT, NULL, FALSE,
-    "environment variables (name: string value) added for the command" },
-  { "inherit_env", WEFT_OPTION_BOOL, "true", FALSE,
-    "start from the engine's environment (false: only env)" },
-  { "cwd", WEFT_OPTION_STRING, NULL, FALSE,
-    "working directory of the command (default: the engine's)" },
-  { "stdin", WEFT_OPTION_STRING, "\"prompt\"", FALSE,
-    "what the command reads: \"prompt\", \"json\" (task, prompt, inputs, context, attempt) or \"none\"" },
+  { .name = "command", .type = WEFT_OPTION_STRING_LIST, .required = TRUE,
+    .offset = offsetof (WeftExecOptions, command),
+    .description = "argv of the command; with shell, one shell command line" },
+  { .name = "shell", .type = WEFT_OPTION_BOOL, .default_json = "false",
+    .offset = offsetof (WeftExecOptions, shell),
+    .description = "run the single element of command with /bin/sh -c" },
+  { .name = "env", .type = WEFT_OPTION_OBJECT, .offset = offsetof (WeftExecOptions, env),
+    .description = "environment variables (name: string value) added for the command" },
+  { .name = "inherit_env", .type = WEFT_OPTION_BOOL, .default_json = "true",
+    .offset = offsetof (WeftExecOptions, inherit_env),
+    .description = "start from the engine's environment (false: only env)" },
+  { .name = "cwd", .type = WEFT_OPTION_STRING, .flags = WEFT_OPTION_NOT_EMPTY,
+    .offset = offsetof (WeftExecOptions, cwd),
+    .description = "working directory of the command (default: the engine's)" },
+  { .name = "stdin", .type = WEFT_OPTION_ENUM, .default_json = "\"prompt\"",
+    .choices = weft_exec_stdin_choices, .offset = offsetof (WeftExecOptions, stdin_mode),
+    .description = "what the command reads: \"prompt\", \"json\" (task, prompt, inputs, "
+                   "context, attempt) or \"none\"" },
   WEFT_OPTION_END
 };
 
@@ -50,7 +67,6 @@ weft_exec_free (WeftExec *self)
 {
   g_strfreev (self->argv);
   g_strfreev (self->env);
-  g_free (self->cwd);
   g_free (self);
 }
 
@@ -59,66 +75,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftExec, weft_exec_free)
 /* ------------------------------------------------------------------------ */
 /* create                                                                   */
 
-static gboolean
-weft_exec_parse_stdin (const char *value, WeftExecStdin *mode, GError **error)
-{
-  if (g_strcmp0 (value, "prompt") == 0)
-    *mode = WEFT_EXEC_STDIN_PROMPT;
-  else if (g_strcmp0 (value, "json") == 0)
-    *mode = WEFT_EXEC_STDIN_JSON;
-  else if (g_strcmp0 (value, "none") == 0)
-    *mode = WEFT_EXEC_STDIN_NONE;
-  else
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"stdin\": must be \"prompt\", \"json\" or \"none\", not \"%s\"",
-                   value);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-weft_exec_set_command (WeftExec *self, const WeftConfig *config, GError **error)
-{
-  self->argv = weft_command_argv_from_option (weft_config_get_strv (config, "command"),
-                                              weft_config_get_bool (config, "shell"), error);
-  return self->argv != NULL;
-}
-
-static gboolean
-weft_exec_set_env (WeftExec *self, const WeftConfig *config, GError **error)
-{
-  self->env = weft_command_env_from_option (weft_config_has (config, "env")
-                                            ? weft_config_get_object (config, "env") : NULL,
-                                            error);
-  return self->env != NULL;
-}
-
 static gpointer
 weft_exec_create (const WeftConfig *config, GError **error)
 {
   g_autoptr(WeftExec) self = g_new0 (WeftExec, 1);
+  const WeftExecOptions *options = weft_config_get_options (config);
 
-  if (!weft_exec_set_command (self, config, error) ||
-      !weft_exec_set_env (self, config, error) ||
-      !weft_exec_parse_stdin (weft_config_get_string (config, "stdin"),
-                              &self->stdin_mode, error))
+  self->options = options;
+  self->argv = weft_command_argv_from_option (options->command, options->shell, error);
+  if (self->argv == NULL)
     return NULL;
-
-  self->inherit_env = weft_config_get_bool (config, "inherit_env");
-  if (weft_config_has (config, "cwd"))
-    {
-      const char *cwd = weft_config_get_string (config, "cwd");
-
-      if (cwd == NULL || *cwd == '\0')
-        {
-          g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                               "option \"cwd\": must not be empty");
-          return NULL;
-        }
-      self->cwd = g_strdup (cwd);
-    }
+  self->env = weft_command_env_from_option (options->env, error);
+  if (self->env == NULL)
+    return NULL;
   return g_steal_pointer (&self);
 }
 
@@ -177,7 +146,7 @@ weft_exec_task_json (WeftTask *task)
 static char *
 weft_exec_stdin_data (WeftExec *self, WeftTask *task)
 {
-  switch (self->stdin_mode)
+  switch ((WeftExecStdin) self->options->stdin_mode)
     {
     case WEFT_EXEC_STDIN_PROMPT:
       return g_strdup (weft_task_get_prompt (task));
@@ -212,8 +181,8 @@ weft_exec_run_command (WeftExec *self, WeftTask *task, GError **error)
   WeftCommand command = {
     .argv = (const char * const *) self->argv,
     .env = (const char * const *) self->env,
-    .clear_env = !self->inherit_env,
-    .cwd = self->cwd,
+    .clear_env = !self->options->inherit_env,
+    .cwd = self->options->cwd,
     .stdin_data = data,   /* NULL: /dev/null */
     .stdin_length = -1,
     .max_stderr = WEFT_EXEC_MAX_STDERR,
@@ -254,12 +223,14 @@ static const WeftAgentClass weft_exec_class = {
 };
 
 static const WeftPluginDescriptor weft_exec_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "exec",
   .version = "0.1.0",
   .description = "Runs a command: the prompt (or the task as JSON) on stdin, stdout is the output",
   .options = weft_exec_options,
+  .options_size = sizeof (WeftExecOptions),
   .create = weft_exec_create,
   .destroy = weft_exec_destroy,
   .agent = &weft_exec_class,

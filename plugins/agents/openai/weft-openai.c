@@ -32,35 +32,87 @@ typedef struct {
   gboolean stream_usage;       /* ask a stream for its usage (max_tpm) */
 } WeftOpenai;
 
+/* The options, as weft binds them (see weft_openai_options). */
+typedef struct {
+  const char *base_url;
+  const char *api_key;
+  const char *model;
+  double temperature;
+  gint64 max_tokens;           /* 0 when not given */
+  const char *role;
+  const char *goal;
+  const char *backstory;
+  const char *system;
+  double timeout_s;
+  gint64 max_iterations;
+  JsonObject *response_format;
+  gboolean stream;
+  JsonObject *headers;
+  gint64 max_retries;
+  gint64 retry_base_ms;
+  gint64 max_rpm;
+  gint64 max_tpm;
+  gint64 max_concurrency;
+  gint64 max_response_bytes;
+} WeftOpenaiOptions;
+
+#define WEFT_OPENAI_OPTION(field) .name = #field, .offset = offsetof (WeftOpenaiOptions, field)
+
 static const WeftOption weft_openai_options[] = {
-  { "base_url", WEFT_OPTION_STRING, "\"https://api.openai.com/v1\"", FALSE,
-    "the API's base URL (chat completions are POSTed to BASE/chat/completions)" },
-  { "api_key", WEFT_OPTION_STRING, NULL, FALSE,
-    "sent as \"Authorization: Bearer KEY\"; normally \"${OPENAI_API_KEY}\"; none for local servers" },
-  { "model", WEFT_OPTION_STRING, NULL, TRUE, "the model's name, e.g. gpt-4o-mini" },
-  { "temperature", WEFT_OPTION_DOUBLE, NULL, FALSE, "sampling temperature (the server's default if unset)" },
-  { "max_tokens", WEFT_OPTION_INT, NULL, FALSE, "most tokens in one answer (the server's default if unset)" },
-  { "role", WEFT_OPTION_STRING, NULL, FALSE, "who the agent is: \"You are ROLE.\" in the system message" },
-  { "goal", WEFT_OPTION_STRING, NULL, FALSE, "\"Your personal goal is: GOAL\" in the system message" },
-  { "backstory", WEFT_OPTION_STRING, NULL, FALSE, "follows the role in the system message" },
-  { "system", WEFT_OPTION_STRING, NULL, FALSE, "more system-message text, after role, backstory and goal" },
-  { "timeout_s", WEFT_OPTION_DOUBLE, "120", FALSE, "seconds one HTTP request may take (0: no limit)" },
-  { "max_iterations", WEFT_OPTION_INT, "10", FALSE,
-    "most requests per task; the task fails if the last answer still calls tools" },
-  { "response_format", WEFT_OPTION_OBJECT, NULL, FALSE,
-    "a JSON schema the answer must match (structured output; retried once, then fails)" },
-  { "stream", WEFT_OPTION_BOOL, "false", FALSE, "stream the answer; each piece is a task.step \"chunk\" event" },
-  { "headers", WEFT_OPTION_OBJECT, "{}", FALSE, "extra request headers, name: value" },
-  { "max_retries", WEFT_OPTION_INT, "5", FALSE,
-    "retries of one request on 429, 5xx and connection errors" },
-  { "retry_base_ms", WEFT_OPTION_INT, "500", FALSE,
-    "backoff: retry n waits a random time up to retry_base_ms * 2^n" },
-  { "max_rpm", WEFT_OPTION_INT, "0", FALSE, "requests per minute for this agent, all runs together (0: no limit)" },
-  { "max_tpm", WEFT_OPTION_INT, "0", FALSE, "tokens per minute for this agent, all runs together (0: no limit)" },
-  { "max_concurrency", WEFT_OPTION_INT, "0", FALSE,
-    "requests in flight for this agent at once (0: as many as 3/4 of the open-file limit allows)" },
-  { "max_response_bytes", WEFT_OPTION_INT, "8388608", FALSE,
-    "the largest answer read, streamed or not (1024 to 1 GiB; default 8 MiB): a larger one fails the task" },
+  { WEFT_OPENAI_OPTION (base_url), .type = WEFT_OPTION_STRING,
+    .default_json = "\"https://api.openai.com/v1\"",
+    .description = "the API's base URL (chat completions are POSTed to BASE/chat/completions)" },
+  { WEFT_OPENAI_OPTION (api_key), .type = WEFT_OPTION_STRING,
+    .description = "sent as \"Authorization: Bearer KEY\"; normally \"${OPENAI_API_KEY}\"; none "
+                   "for local servers" },
+  { WEFT_OPENAI_OPTION (model), .type = WEFT_OPTION_STRING, .required = TRUE,
+    .description = "the model's name, e.g. gpt-4o-mini" },
+  { WEFT_OPENAI_OPTION (temperature), .type = WEFT_OPTION_DOUBLE,
+    .description = "sampling temperature (the server's default if unset)" },
+  { WEFT_OPENAI_OPTION (max_tokens), .type = WEFT_OPTION_INT, .min = 1, .max = G_MAXINT32,
+    .description = "most tokens in one answer (the server's default if unset)" },
+  { WEFT_OPENAI_OPTION (role), .type = WEFT_OPTION_STRING,
+    .description = "who the agent is: \"You are ROLE.\" in the system message" },
+  { WEFT_OPENAI_OPTION (goal), .type = WEFT_OPTION_STRING,
+    .description = "\"Your personal goal is: GOAL\" in the system message" },
+  { WEFT_OPENAI_OPTION (backstory), .type = WEFT_OPTION_STRING,
+    .description = "follows the role in the system message" },
+  { WEFT_OPENAI_OPTION (system), .type = WEFT_OPTION_STRING,
+    .description = "more system-message text, after role, backstory and goal" },
+  { WEFT_OPENAI_OPTION (timeout_s), .type = WEFT_OPTION_DOUBLE, .default_json = "120",
+    .min = 0, .max = 86400,
+    .description = "seconds one HTTP request may take (0: no limit)" },
+  { WEFT_OPENAI_OPTION (max_iterations), .type = WEFT_OPTION_INT, .default_json = "10",
+    .min = 1, .max = 1000,
+    .description = "most requests per task; the task fails if the last answer still calls "
+                   "tools" },
+  { WEFT_OPENAI_OPTION (response_format), .type = WEFT_OPTION_OBJECT,
+    .description = "a JSON schema the answer must match (structured output; retried once, "
+                   "then fails)" },
+  { WEFT_OPENAI_OPTION (stream), .type = WEFT_OPTION_BOOL, .default_json = "false",
+    .description = "stream the answer; each piece is a task.step \"chunk\" event" },
+  { WEFT_OPENAI_OPTION (headers), .type = WEFT_OPTION_OBJECT, .default_json = "{}",
+    .description = "extra request headers, name: value" },
+  { WEFT_OPENAI_OPTION (max_retries), .type = WEFT_OPTION_INT, .default_json = "5",
+    .min = 0, .max = 100,
+    .description = "retries of one request on 429, 5xx and connection errors" },
+  { WEFT_OPENAI_OPTION (retry_base_ms), .type = WEFT_OPTION_INT, .default_json = "500",
+    .min = 0, .max = 600000,
+    .description = "backoff: retry n waits a random time up to retry_base_ms * 2^n" },
+  { WEFT_OPENAI_OPTION (max_rpm), .type = WEFT_OPTION_INT, .default_json = "0",
+    .min = 0, .max = G_MAXINT32,
+    .description = "requests per minute for this agent, all runs together (0: no limit)" },
+  { WEFT_OPENAI_OPTION (max_tpm), .type = WEFT_OPTION_INT, .default_json = "0",
+    .min = 0, .max = G_MAXINT32,
+    .description = "tokens per minute for this agent, all runs together (0: no limit)" },
+  { WEFT_OPENAI_OPTION (max_concurrency), .type = WEFT_OPTION_INT, .default_json = "0",
+    .min = 0, .max = G_MAXINT32,
+    .description = "requests in flight for this agent at once (0: as many as 3/4 of the "
+                   "open-file limit allows)" },
+  { WEFT_OPENAI_OPTION (max_response_bytes), .type = WEFT_OPTION_INT,
+    .default_json = "8388608", .min = 1024, .max = 1 << 30,
+    .description = "the largest answer read, streamed or not (1024 to 1 GiB; default 8 MiB): a "
+                   "larger one fails the task" },
   WEFT_OPTION_END
 };
 
@@ -79,22 +131,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftOpenai, weft_openai_free)
 /* ------------------------------------------------------------------------ */
 /* create                                                                   */
 
+/* An option's text, or NULL when it is not given or empty. */
 static const char *
-weft_openai_opt_string (const WeftConfig *config, const char *name)
+weft_openai_nonempty (const char *value)
 {
-  const char *value = weft_config_has (config, name) ? weft_config_get_string (config, name) : NULL;
   return value != NULL && value[0] != '\0' ? value : NULL;
 }
 
 /* CrewAI's wording: "You are {role}. {backstory}\nYour personal goal is:
  * {goal}", then the `system` text; NULL when there is nothing to say. */
 static char *
-weft_openai_system_text (const WeftConfig *config)
+weft_openai_system_text (const WeftOpenaiOptions *options)
 {
-  const char *role = weft_openai_opt_string (config, "role");
-  const char *backstory = weft_openai_opt_string (config, "backstory");
-  const char *goal = weft_openai_opt_string (config, "goal");
-  const char *system = weft_openai_opt_string (config, "system");
+  const char *role = weft_openai_nonempty (options->role);
+  const char *backstory = weft_openai_nonempty (options->backstory);
+  const char *goal = weft_openai_nonempty (options->goal);
+  const char *system = weft_openai_nonempty (options->system);
   GString *text = g_string_new (NULL);
 
   if (role != NULL)
@@ -113,48 +165,10 @@ weft_openai_system_text (const WeftConfig *config)
   return g_string_free (text, FALSE);
 }
 
-static gboolean
-weft_openai_check_range (const WeftConfig *config, const char *name, gint64 min, gint64 max,
-                         GError **error)
-{
-  gint64 value = weft_config_has (config, name) ? weft_config_get_int (config, name) : min;
-
-  if (value >= min && value <= max)
-    return TRUE;
-  g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-               "option \"%s\": must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
-               ", not %" G_GINT64_FORMAT, name, min, max, value);
-  return FALSE;
-}
-
-static gboolean
-weft_openai_check_options (const WeftConfig *config, GError **error)
-{
-  double timeout_s = weft_config_get_double (config, "timeout_s");
-
-  if (!weft_openai_check_range (config, "max_tokens", 1, G_MAXINT32, error)
-      || !weft_openai_check_range (config, "max_iterations", 1, 1000, error)
-      || !weft_openai_check_range (config, "max_retries", 0, 100, error)
-      || !weft_openai_check_range (config, "retry_base_ms", 0, 600000, error)
-      || !weft_openai_check_range (config, "max_rpm", 0, G_MAXINT32, error)
-      || !weft_openai_check_range (config, "max_tpm", 0, G_MAXINT32, error)
-      || !weft_openai_check_range (config, "max_concurrency", 0, G_MAXINT32, error)
-      || !weft_openai_check_range (config, "max_response_bytes", 1024, 1 << 30, error))
-    return FALSE;
-  if (!(timeout_s >= 0 && timeout_s <= 86400))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"timeout_s\": must be between 0 and 86400, not %g", timeout_s);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* Extra headers: every value must be a string. */
 static gboolean
-weft_openai_read_headers (const WeftConfig *config, WeftOpenaiClient *client, GError **error)
+weft_openai_read_headers (JsonObject *headers, WeftOpenaiClient *client, GError **error)
 {
-  JsonObject *headers = weft_config_get_object (config, "headers");
   g_autoptr(GList) names = headers ? json_object_get_members (headers) : NULL;
   g_autoptr(GStrvBuilder) n = g_strv_builder_new ();
   g_autoptr(GStrvBuilder) v = g_strv_builder_new ();
@@ -195,27 +209,26 @@ weft_openai_fd_budget (void)
 }
 
 static WeftOpenaiClient *
-weft_openai_client_new (const WeftConfig *config, GError **error)
+weft_openai_client_new (const WeftOpenaiOptions *options, GError **error)
 {
   g_autoptr(GUri) uri = NULL;
   WeftOpenaiClient *client = g_new0 (WeftOpenaiClient, 1);
-  g_autofree char *base = g_strdup (weft_config_get_string (config, "base_url"));
+  g_autofree char *base = g_strdup (options->base_url);
 
   g_atomic_ref_count_init (&client->ref_count);
   while (g_str_has_suffix (base, "/"))
     base[strlen (base) - 1] = '\0';
   client->base_url = g_steal_pointer (&base);
   client->url = g_strconcat (client->base_url, "/chat/completions", NULL);
-  client->api_key = g_strdup (weft_openai_opt_string (config, "api_key"));
-  client->timeout_ms = (guint) (weft_config_get_double (config, "timeout_s") * 1000);
-  client->max_retries = (guint) weft_config_get_int (config, "max_retries");
-  client->retry_base_ms = (guint) weft_config_get_int (config, "retry_base_ms");
-  client->stream = weft_config_get_bool (config, "stream");
-  client->max_tokens = weft_config_has (config, "max_tokens") ? weft_config_get_int (config, "max_tokens") : 0;
-  client->max_response_bytes = (gsize) weft_config_get_int (config, "max_response_bytes");
-  client->limiter = weft_openai_limiter_new (weft_config_get_int (config, "max_rpm"),
-                                             weft_config_get_int (config, "max_tpm"),
-                                             weft_config_get_int (config, "max_concurrency"));
+  client->api_key = g_strdup (weft_openai_nonempty (options->api_key));
+  client->timeout_ms = (guint) (options->timeout_s * 1000);
+  client->max_retries = (guint) options->max_retries;
+  client->retry_base_ms = (guint) options->retry_base_ms;
+  client->stream = options->stream;
+  client->max_tokens = options->max_tokens;
+  client->max_response_bytes = (gsize) options->max_response_bytes;
+  client->limiter = weft_openai_limiter_new (options->max_rpm, options->max_tpm,
+                                             options->max_concurrency);
   weft_openai_limiter_cap_concurrency (client->limiter, weft_openai_fd_budget ());
   client->pool = weft_openai_pool_new ();
   uri = g_uri_parse (client->url, G_URI_FLAGS_NONE, NULL);
@@ -227,7 +240,7 @@ weft_openai_client_new (const WeftConfig *config, GError **error)
       weft_openai_client_unref (client);
       return NULL;
     }
-  if (!weft_openai_read_headers (config, client, error))
+  if (!weft_openai_read_headers (options->headers, client, error))
     g_clear_pointer (&client, weft_openai_client_unref);
   return client;
 }
@@ -236,26 +249,26 @@ static gpointer
 weft_openai_create (const WeftConfig *config, GError **error)
 {
   g_autoptr(WeftOpenai) self = g_new0 (WeftOpenai, 1);
+  const WeftOpenaiOptions *options = weft_config_get_options (config);
 
-  if (!weft_openai_check_options (config, error))
-    return NULL;
-  self->client = weft_openai_client_new (config, error);
+  self->client = weft_openai_client_new (options, error);
   if (self->client == NULL)
     return NULL;
-  self->model = g_strdup (weft_config_get_string (config, "model"));
-  self->has_temperature = weft_config_has (config, "temperature");
-  self->temperature = self->has_temperature ? weft_config_get_double (config, "temperature") : 0;
+  self->model = g_strdup (options->model);
+  /* 0 is a temperature too: only the flow's saying so sends one. */
+  self->has_temperature = weft_config_is_given (config, &options->temperature);
+  self->temperature = options->temperature;
   self->max_tokens = self->client->max_tokens;
-  self->system = weft_openai_system_text (config);
-  self->max_iterations = (guint) weft_config_get_int (config, "max_iterations");
+  self->system = weft_openai_system_text (options);
+  self->max_iterations = (guint) options->max_iterations;
   self->stream = self->client->stream;
-  self->stream_usage = self->stream && weft_config_get_int (config, "max_tpm") > 0;
+  self->stream_usage = self->stream && options->max_tpm > 0;
   /* Kept as text: the config's json-glib objects must not be shared with
    * the engine loop, and each task parses its own copy. */
-  if (weft_config_has (config, "response_format"))
+  if (options->response_format != NULL)
     {
       g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (),
-                                                        weft_config_get_object (config, "response_format"));
+                                                        options->response_format);
       self->schema = json_to_string (node, FALSE);
     }
   return g_steal_pointer (&self);
@@ -680,12 +693,14 @@ static const WeftAgentClass weft_openai_class = {
 };
 
 static const WeftPluginDescriptor weft_openai_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "openai",
   .version = "0.1.0",
   .description = "Asks an OpenAI-compatible chat-completions API (tools, structured output, streaming, rate limits)",
   .options = weft_openai_options,
+  .options_size = sizeof (WeftOpenaiOptions),
   .create = weft_openai_create,
   .destroy = weft_openai_destroy,
   .agent = &weft_openai_class,

@@ -9,27 +9,27 @@
 
 #include <string.h>
 
+/* The options, as weft binds them (see weft_template_options). */
 typedef struct {
-  char *template;
-  guint delay_ms;
+  const char *template;
+  gint64 delay_ms;
+} WeftTemplateOptions;
+
+/* The options struct is the config's and lives as long as the instance. */
+typedef struct {
+  const WeftTemplateOptions *options;
 } WeftTemplate;
 
 static const WeftOption weft_template_options[] = {
-  { "template", WEFT_OPTION_STRING, "\"{prompt}\"", FALSE,
-    "output text; keys: prompt description task attempt run_id flow context input.NAME context.NAME" },
-  { "delay_ms", WEFT_OPTION_INT, "0", FALSE,
-    "milliseconds to wait (without holding a thread) before returning" },
+  { .name = "template", .type = WEFT_OPTION_STRING, .default_json = "\"{prompt}\"",
+    .offset = offsetof (WeftTemplateOptions, template),
+    .description = "output text; keys: prompt description task attempt run_id flow context "
+                   "input.NAME context.NAME" },
+  { .name = "delay_ms", .type = WEFT_OPTION_INT, .default_json = "0", .min = 0, .max = G_MAXINT,
+    .offset = offsetof (WeftTemplateOptions, delay_ms),
+    .description = "milliseconds to wait (without holding a thread) before returning" },
   WEFT_OPTION_END
 };
-
-static void
-weft_template_free (WeftTemplate *self)
-{
-  g_free (self->template);
-  g_free (self);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftTemplate, weft_template_free)
 
 /* ------------------------------------------------------------------------ */
 /* Rendering                                                                */
@@ -117,7 +117,8 @@ weft_template_render_task (WeftTemplate *self, WeftTask *task, GError **error)
 {
   WeftTemplateLookupData data = { task, g_ptr_array_new_with_free_func (g_free), NULL };
   g_autoptr(GError) local = NULL;
-  char *output = weft_template_render (self->template, weft_template_lookup, &data, &local);
+  char *output = weft_template_render (self->options->template, weft_template_lookup, &data,
+                                       &local);
 
   if (output == NULL && data.unknown != NULL)
     g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
@@ -137,36 +138,25 @@ weft_template_render_task (WeftTemplate *self, WeftTask *task, GError **error)
 static gpointer
 weft_template_create (const WeftConfig *config, GError **error)
 {
-  g_autoptr(WeftTemplate) self = g_new0 (WeftTemplate, 1);
-  gint64 delay_ms = weft_config_get_int (config, "delay_ms");
+  WeftTemplate self = { .options = weft_config_get_options (config) };
   g_autofree char *checked = NULL;
   g_autoptr(GError) local = NULL;
 
-  if (delay_ms < 0 || delay_ms > G_MAXINT)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"delay_ms\": must be between 0 and %d, not %" G_GINT64_FORMAT,
-                   G_MAXINT, delay_ms);
-      return NULL;
-    }
-  self->delay_ms = (guint) delay_ms;
-  self->template = g_strdup (weft_config_get_string (config, "template"));
-
   /* Catch a malformed template (an unclosed brace) at load, not mid-run. */
-  checked = weft_template_render_task (self, NULL, &local);
+  checked = weft_template_render_task (&self, NULL, &local);
   if (checked == NULL)
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
                    "option \"template\": %s", local->message);
       return NULL;
     }
-  return g_steal_pointer (&self);
+  return g_memdup2 (&self, sizeof self);
 }
 
 static void
 weft_template_destroy (gpointer instance)
 {
-  weft_template_free (instance);
+  g_free (instance);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -289,7 +279,7 @@ weft_template_return_later (WeftTemplate *self, WeftTask *task, char *output)
                                              weft_template_delay_unref);
   if (!g_atomic_int_get (&delay->finished))
     {
-      delay->timeout = g_timeout_source_new (self->delay_ms);
+      delay->timeout = g_timeout_source_new ((guint) self->options->delay_ms);
       g_source_set_callback (delay->timeout, weft_template_delay_elapsed,
                              weft_template_delay_ref (delay), weft_template_delay_unref);
       g_source_attach (delay->timeout, delay->context);
@@ -310,7 +300,7 @@ weft_template_run (gpointer instance, WeftTask *task)
 
   if (output == NULL)
     weft_task_return_error (task, error);
-  else if (self->delay_ms == 0)
+  else if (self->options->delay_ms == 0)
     {
       weft_task_return (task, output);
       g_free (output);
@@ -325,12 +315,14 @@ static const WeftAgentClass weft_template_class = {
 };
 
 static const WeftPluginDescriptor weft_template_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "template",
   .version = "0.1.0",
   .description = "Returns a template filled from the task (prompt, inputs, context), optionally after a delay",
   .options = weft_template_options,
+  .options_size = sizeof (WeftTemplateOptions),
   .create = weft_template_create,
   .destroy = weft_template_destroy,
   .agent = &weft_template_class,

@@ -20,39 +20,54 @@
 /* Enough of stderr to explain a failure in one warning. */
 #define WEFT_EXEC_CB_MAX_STDERR 1000
 
+/* The options, as weft binds them (see weft_exec_cb_options). */
 typedef struct {
-  char *instance;          /* the callback's name in the flow, for logs */
+  const char * const *command;
+  gboolean shell;
+  const char * const *events;
+  JsonObject *env;
+  const char *cwd;
+  double timeout_s;
+} WeftExecCbOptions;
+
+/* Strings not copied are the config's, which lives as long as the instance. */
+typedef struct {
+  const char *instance;    /* the callback's name in the flow, for logs */
   char **argv;             /* what is spawned (/bin/sh -c … for shell)  */
   char **env;              /* "NAME=value" added to the command's env   */
-  char *cwd;               /* NULL: the engine's                        */
+  const char *cwd;         /* NULL: the engine's                        */
   WeftEventSet events;     /* the types a command runs for */
   guint timeout_ms;
 } WeftExecCb;
 
 static const WeftOption weft_exec_cb_options[] = {
-  { "command", WEFT_OPTION_STRING_LIST, NULL, TRUE,
-    "argv of the command (no shell); with shell, one shell command line" },
-  { "shell", WEFT_OPTION_BOOL, "false", FALSE,
-    "run the single element of command with /bin/sh -c" },
-  { "events", WEFT_OPTION_STRING_LIST,
-    "[\"task.completed\", \"task.failed\", \"task.cancelled\", \"run.completed\", \"run.failed\", \"run.cancelled\"]",
-    FALSE, "event types to run the command for (default: task and run endings)" },
-  { "env", WEFT_OPTION_OBJECT, NULL, FALSE,
-    "environment variables (name: string value) added for the command" },
-  { "cwd", WEFT_OPTION_STRING, NULL, FALSE,
-    "working directory of the command (default: the engine's)" },
-  { "timeout_s", WEFT_OPTION_DOUBLE, "30", FALSE,
-    "kill the command's process group after this many seconds" },
+  { .name = "command", .type = WEFT_OPTION_STRING_LIST, .required = TRUE,
+    .offset = offsetof (WeftExecCbOptions, command),
+    .description = "argv of the command (no shell); with shell, one shell command line" },
+  { .name = "shell", .type = WEFT_OPTION_BOOL, .default_json = "false",
+    .offset = offsetof (WeftExecCbOptions, shell),
+    .description = "run the single element of command with /bin/sh -c" },
+  { .name = "events", .type = WEFT_OPTION_STRING_LIST,
+    .default_json = "[\"task.completed\", \"task.failed\", \"task.cancelled\", "
+                    "\"run.completed\", \"run.failed\", \"run.cancelled\"]",
+    .offset = offsetof (WeftExecCbOptions, events),
+    .description = "event types to run the command for (default: task and run endings)" },
+  { .name = "env", .type = WEFT_OPTION_OBJECT, .offset = offsetof (WeftExecCbOptions, env),
+    .description = "environment variables (name: string value) added for the command" },
+  { .name = "cwd", .type = WEFT_OPTION_STRING, .flags = WEFT_OPTION_NOT_EMPTY,
+    .offset = offsetof (WeftExecCbOptions, cwd),
+    .description = "working directory of the command (default: the engine's)" },
+  { .name = "timeout_s", .type = WEFT_OPTION_DOUBLE, .default_json = "30",
+    .min = 0.001, .max = 86400, .offset = offsetof (WeftExecCbOptions, timeout_s),
+    .description = "kill the command's process group after this many seconds" },
   WEFT_OPTION_END
 };
 
 static void
 weft_exec_cb_free (WeftExecCb *self)
 {
-  g_free (self->instance);
   g_strfreev (self->argv);
   g_strfreev (self->env);
-  g_free (self->cwd);
   g_free (self);
 }
 
@@ -61,71 +76,24 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftExecCb, weft_exec_cb_free)
 /* ------------------------------------------------------------------------ */
 /* create                                                                   */
 
-static gboolean
-weft_exec_cb_set_command (WeftExecCb *self, const WeftConfig *config, GError **error)
-{
-  self->argv = weft_command_argv_from_option (weft_config_get_strv (config, "command"),
-                                              weft_config_get_bool (config, "shell"), error);
-  return self->argv != NULL;
-}
-
-static gboolean
-weft_exec_cb_set_events (WeftExecCb *self, const WeftConfig *config, GError **error)
-{
-  return weft_event_set_parse (weft_config_get_strv (config, "events"), "events",
-                               &self->events, error);
-}
-
-
-/* Copied out of the config: its JsonObject must not be read from the
- * dispatcher thread while other threads may touch it. */
-static gboolean
-weft_exec_cb_set_env (WeftExecCb *self, const WeftConfig *config, GError **error)
-{
-  self->env = weft_command_env_from_option (weft_config_has (config, "env")
-                                            ? weft_config_get_object (config, "env") : NULL,
-                                            error);
-  return self->env != NULL;
-}
-
-static gboolean
-weft_exec_cb_set_rest (WeftExecCb *self, const WeftConfig *config, GError **error)
-{
-  double timeout_s = weft_config_get_double (config, "timeout_s");
-
-  if (!(timeout_s >= 0.001 && timeout_s <= 86400))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"timeout_s\": must be between 0.001 and 86400, not %g", timeout_s);
-      return FALSE;
-    }
-  self->timeout_ms = (guint) (timeout_s * 1000 + 0.5);
-  if (weft_config_has (config, "cwd"))
-    {
-      const char *cwd = weft_config_get_string (config, "cwd");
-
-      if (cwd == NULL || *cwd == '\0')
-        {
-          g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                               "option \"cwd\": must not be empty");
-          return FALSE;
-        }
-      self->cwd = g_strdup (cwd);
-    }
-  return TRUE;
-}
-
+/* env is turned into "NAME=value" here: the config's JsonObject must not be
+ * read from the dispatcher thread while other threads may touch it. */
 static gpointer
 weft_exec_cb_create (const WeftConfig *config, GError **error)
 {
   g_autoptr(WeftExecCb) self = g_new0 (WeftExecCb, 1);
+  const WeftExecCbOptions *options = weft_config_get_options (config);
 
-  self->instance = g_strdup (weft_config_get_instance_name (config));
-  if (!weft_exec_cb_set_command (self, config, error) ||
-      !weft_exec_cb_set_events (self, config, error) ||
-      !weft_exec_cb_set_env (self, config, error) ||
-      !weft_exec_cb_set_rest (self, config, error))
+  self->instance = weft_config_get_instance_name (config);
+  self->argv = weft_command_argv_from_option (options->command, options->shell, error);
+  if (self->argv == NULL
+      || !weft_event_set_parse (options->events, "events", &self->events, error))
     return NULL;
+  self->env = weft_command_env_from_option (options->env, error);
+  if (self->env == NULL)
+    return NULL;
+  self->timeout_ms = (guint) (options->timeout_s * 1000 + 0.5);
+  self->cwd = options->cwd;
   return g_steal_pointer (&self);
 }
 
@@ -223,12 +191,14 @@ static const WeftCallbackClass weft_exec_cb_class = {
 };
 
 static const WeftPluginDescriptor weft_exec_cb_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_CALLBACK,
   .name = "exec",
   .version = "0.1.0",
   .description = "Runs a command for each selected event, the event JSON on its stdin",
   .options = weft_exec_cb_options,
+  .options_size = sizeof (WeftExecCbOptions),
   .create = weft_exec_cb_create,
   .destroy = weft_exec_cb_destroy,
   .callback = &weft_exec_cb_class,

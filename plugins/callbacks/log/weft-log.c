@@ -11,6 +11,22 @@
 #include <stdio.h>
 #include <string.h>
 
+/* In the order of weft_log_formats: weft binds the index. */
+typedef enum {
+  WEFT_LOG_TEXT,
+  WEFT_LOG_JSONL,
+} WeftLogFormat;
+
+static const char * const weft_log_formats[] = { "text", "jsonl", NULL };
+
+/* The options, as weft binds them (see weft_log_options). */
+typedef struct {
+  gint format;                /* WeftLogFormat */
+  const char *path;
+  const char * const *events;
+  gint64 max_output;
+} WeftLogOptions;
+
 typedef struct {
   FILE *out;
   gboolean owns_out;      /* opened from `path`: closed by destroy */
@@ -20,14 +36,19 @@ typedef struct {
 } WeftLog;
 
 static const WeftOption weft_log_options[] = {
-  { "format", WEFT_OPTION_STRING, "\"text\"", FALSE,
-    "\"text\" (one readable line per event) or \"jsonl\" (the event JSON, one per line)" },
-  { "path", WEFT_OPTION_STRING, NULL, FALSE,
-    "file to append to, created if missing (default: stderr)" },
-  { "events", WEFT_OPTION_STRING_LIST, NULL, FALSE,
-    "event types to log, e.g. [\"task.completed\", \"task.failed\"] (default: all)" },
-  { "max_output", WEFT_OPTION_INT, "200", FALSE,
-    "text format: cut outputs and errors to this many characters (0: never cut)" },
+  { .name = "format", .type = WEFT_OPTION_ENUM, .default_json = "\"text\"",
+    .choices = weft_log_formats, .offset = offsetof (WeftLogOptions, format),
+    .description = "\"text\" (one readable line per event) or \"jsonl\" (the event JSON, one "
+                   "per line)" },
+  { .name = "path", .type = WEFT_OPTION_STRING, .offset = offsetof (WeftLogOptions, path),
+    .description = "file to append to, created if missing (default: stderr)" },
+  { .name = "events", .type = WEFT_OPTION_STRING_LIST,
+    .offset = offsetof (WeftLogOptions, events),
+    .description = "event types to log, e.g. [\"task.completed\", \"task.failed\"] (default: "
+                   "all)" },
+  { .name = "max_output", .type = WEFT_OPTION_INT, .default_json = "200", .min = 0,
+    .max = G_MAXINT, .offset = offsetof (WeftLogOptions, max_output),
+    .description = "text format: cut outputs and errors to this many characters (0: never cut)" },
   WEFT_OPTION_END
 };
 
@@ -45,35 +66,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftLog, weft_log_free)
 /* create                                                                   */
 
 static gboolean
-weft_log_set_format (WeftLog *self, const char *format, GError **error)
+weft_log_open (WeftLog *self, const char *path, GError **error)
 {
-  if (g_strcmp0 (format, "text") == 0)
-    self->jsonl = FALSE;
-  else if (g_strcmp0 (format, "jsonl") == 0)
-    self->jsonl = TRUE;
-  else
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"format\": must be \"text\" or \"jsonl\", not \"%s\"", format);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-
-static gboolean
-weft_log_set_events (WeftLog *self, const WeftConfig *config, GError **error)
-{
-  return weft_event_set_parse (weft_config_has (config, "events")
-                               ? weft_config_get_strv (config, "events") : NULL,
-                               "events", &self->events, error);
-}
-
-static gboolean
-weft_log_open (WeftLog *self, const WeftConfig *config, GError **error)
-{
-  const char *path = weft_config_has (config, "path")
-                     ? weft_config_get_string (config, "path") : NULL;
   int saved_errno;
 
   if (path == NULL)
@@ -108,21 +102,13 @@ static gpointer
 weft_log_create (const WeftConfig *config, GError **error)
 {
   g_autoptr(WeftLog) self = g_new0 (WeftLog, 1);
-  gint64 max_output = weft_config_get_int (config, "max_output");
+  const WeftLogOptions *options = weft_config_get_options (config);
 
-  if (max_output < 0 || max_output > G_MAXINT)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"max_output\": must be between 0 and %d, not %" G_GINT64_FORMAT,
-                   G_MAXINT, max_output);
-      return NULL;
-    }
-  self->max_output = (guint) max_output;
-
+  self->max_output = (guint) options->max_output;
+  self->jsonl = options->format == WEFT_LOG_JSONL;
   /* The file is opened last so that a bad option leaves no file behind. */
-  if (!weft_log_set_format (self, weft_config_get_string (config, "format"), error) ||
-      !weft_log_set_events (self, config, error) ||
-      !weft_log_open (self, config, error))
+  if (!weft_event_set_parse (options->events, "events", &self->events, error) ||
+      !weft_log_open (self, options->path, error))
     return NULL;
   return g_steal_pointer (&self);
 }
@@ -297,12 +283,14 @@ static const WeftCallbackClass weft_log_class = {
 };
 
 static const WeftPluginDescriptor weft_log_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_CALLBACK,
   .name = "log",
   .version = "0.1.0",
   .description = "Writes every event as a line of text or JSON to stderr or a file",
   .options = weft_log_options,
+  .options_size = sizeof (WeftLogOptions),
   .create = weft_log_create,
   .destroy = weft_log_destroy,
   .callback = &weft_log_class,

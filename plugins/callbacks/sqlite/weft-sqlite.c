@@ -459,14 +459,29 @@ typedef struct {
   gboolean checkpoint_stop;
 } WeftSqlite;
 
+/* The options, as weft binds them (see weft_sqlite_options). */
+typedef struct {
+  const char *path;
+  gint64 busy_timeout_ms;
+  gint synchronous;           /* an index in weft_sqlite_synchronous */
+} WeftSqliteOptions;
+
+/* SQLite's own names, which it takes in any case. */
+static const char * const weft_sqlite_synchronous[] = { "off", "normal", "full", "extra", NULL };
+
 static const WeftOption weft_sqlite_options[] = {
-  { "path", WEFT_OPTION_STRING, "\"weft.db\"", FALSE,
-    "the database file, created if missing (relative to the working directory)" },
-  { "busy_timeout_ms", WEFT_OPTION_INT, "5000", FALSE,
-    "how long to wait for another process holding the database (ms)" },
-  { "synchronous", WEFT_OPTION_STRING, "\"normal\"", FALSE,
-    "SQLite's synchronous pragma: \"off\", \"normal\" (safe from crashes in WAL mode), "
-    "\"full\" or \"extra\" (also from power loss)" },
+  { .name = "path", .type = WEFT_OPTION_STRING, .default_json = "\"weft.db\"",
+    .flags = WEFT_OPTION_NOT_EMPTY, .offset = offsetof (WeftSqliteOptions, path),
+    .description = "the database file, created if missing (relative to the working "
+                   "directory)" },
+  { .name = "busy_timeout_ms", .type = WEFT_OPTION_INT, .default_json = "5000", .min = 0,
+    .max = G_MAXINT, .offset = offsetof (WeftSqliteOptions, busy_timeout_ms),
+    .description = "how long to wait for another process holding the database (ms)" },
+  { .name = "synchronous", .type = WEFT_OPTION_ENUM, .default_json = "\"normal\"",
+    .choices = weft_sqlite_synchronous, .flags = WEFT_OPTION_ANY_CASE,
+    .offset = offsetof (WeftSqliteOptions, synchronous),
+    .description = "SQLite's synchronous pragma: \"off\", \"normal\" (safe from crashes in WAL "
+                   "mode), \"full\" or \"extra\" (also from power loss)" },
   WEFT_OPTION_END
 };
 
@@ -651,36 +666,6 @@ weft_sqlite_set_wal (WeftSqlite *self, GError **error)
   return TRUE;
 }
 
-static gboolean
-weft_sqlite_check_options (WeftSqlite *self, const WeftConfig *config, GError **error)
-{
-  static const char *const levels[] = { "off", "normal", "full", "extra", NULL };
-  gint64 timeout = weft_config_get_int (config, "busy_timeout_ms");
-
-  if (*self->path == '\0')
-    {
-      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                           "option \"path\": must not be empty");
-      return FALSE;
-    }
-  if (timeout < 0 || timeout > G_MAXINT)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"busy_timeout_ms\": must be between 0 and %d, not %"
-                   G_GINT64_FORMAT, G_MAXINT, timeout);
-      return FALSE;
-    }
-  self->busy_timeout_ms = (gint) timeout;
-  if (!g_strv_contains (levels, self->synchronous))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"synchronous\": must be \"off\", \"normal\", \"full\" or "
-                   "\"extra\", not \"%s\"", self->synchronous);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Checkpoints (a thread of their own)                                      */
 
@@ -850,13 +835,14 @@ weft_sqlite_create (const WeftConfig *config, GError **error)
   g_mutex_init (&self->read_lock);
   g_mutex_init (&self->checkpoint_lock);
   g_cond_init (&self->checkpoint_cond);
-  self->path = g_strdup (weft_config_get_string (config, "path"));
-  self->synchronous = g_ascii_strdown (weft_config_get_string (config, "synchronous"), -1);
+  const WeftSqliteOptions *options = weft_config_get_options (config);
+
+  self->path = g_strdup (options->path);
+  self->synchronous = g_strdup (weft_sqlite_synchronous[options->synchronous]);
+  self->busy_timeout_ms = (gint) options->busy_timeout_ms;
   self->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, weft_sqlite_run_free);
   self->batch = g_ptr_array_new ();
   self->event_text = g_string_sized_new (WEFT_SQLITE_ROWS_PER_INSERT * 512);
-  if (!weft_sqlite_check_options (self, config, error))
-    return NULL;
   if (weft_config_is_reader (config) && !weft_sqlite_exists (self->path))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
@@ -1905,13 +1891,15 @@ static const WeftStoreClass weft_sqlite_store_class = {
 };
 
 static const WeftPluginDescriptor weft_sqlite_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_CALLBACK,
   .name = "sqlite",
   .version = "0.1.0",
   .description = "Stores runs, tasks and events in a SQLite file (WAL, batched); "
                  "the default store of `weft runs`, `replay` and `resume`",
   .options = weft_sqlite_options,
+  .options_size = sizeof (WeftSqliteOptions),
   .create = weft_sqlite_create,
   .destroy = weft_sqlite_destroy,
   .callback = &weft_sqlite_callback_class,

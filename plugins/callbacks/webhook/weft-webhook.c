@@ -47,27 +47,55 @@ typedef struct {
   gboolean down;           /* the last event was given up on                */
 } WeftWebhook;
 
+/* The options, as weft binds them (see weft_webhook_options). */
+typedef struct {
+  const char *url;
+  const char * const *events;
+  const char *secret;
+  JsonObject *headers;
+  const char *template;
+  const char *content_type;
+  double timeout_s;
+  gint64 max_retries;
+  gint64 retry_base_ms;
+  double max_retry_s;
+} WeftWebhookOptions;
+
 static const WeftOption weft_webhook_options[] = {
-  { "url", WEFT_OPTION_STRING, NULL, TRUE,
-    "http:// or https:// URL to POST each event to" },
-  { "events", WEFT_OPTION_STRING_LIST, NULL, FALSE,
-    "event types to send, e.g. [\"task.completed\", \"run.failed\"] (default: all)" },
-  { "secret", WEFT_OPTION_STRING, NULL, FALSE,
-    "key for the X-Weft-Signature header: sha256=HMAC-SHA256(secret, body) in hex" },
-  { "headers", WEFT_OPTION_OBJECT, NULL, FALSE,
-    "extra request headers (name: string value), e.g. {\"Authorization\": \"Bearer ${TOKEN}\"}" },
-  { "template", WEFT_OPTION_STRING, NULL, FALSE,
-    "body template with {type} {run_id} {flow} {task} {attempt} {seq} {time} {output} {error} {json}" },
-  { "content_type", WEFT_OPTION_STRING, "\"application/json\"", FALSE,
-    "Content-Type of the body; with a JSON type, template values are JSON-escaped" },
-  { "timeout_s", WEFT_OPTION_DOUBLE, "10", FALSE,
-    "seconds a request may go without progress (rounded up to whole seconds)" },
-  { "max_retries", WEFT_OPTION_INT, "5", FALSE,
-    "retries of one event after a connection error, 408, 429 or 5xx" },
-  { "retry_base_ms", WEFT_OPTION_INT, "500", FALSE,
-    "first backoff wait; doubles each retry, with jitter" },
-  { "max_retry_s", WEFT_OPTION_DOUBLE, "30", FALSE,
-    "give an event up once retrying it would go past this many seconds" },
+  { .name = "url", .type = WEFT_OPTION_STRING, .required = TRUE,
+    .offset = offsetof (WeftWebhookOptions, url),
+    .description = "http:// or https:// URL to POST each event to" },
+  { .name = "events", .type = WEFT_OPTION_STRING_LIST,
+    .offset = offsetof (WeftWebhookOptions, events),
+    .description = "event types to send, e.g. [\"task.completed\", \"run.failed\"] (default: "
+                   "all)" },
+  { .name = "secret", .type = WEFT_OPTION_STRING, .offset = offsetof (WeftWebhookOptions, secret),
+    .description = "key for the X-Weft-Signature header: sha256=HMAC-SHA256(secret, body) in "
+                   "hex" },
+  { .name = "headers", .type = WEFT_OPTION_OBJECT,
+    .offset = offsetof (WeftWebhookOptions, headers),
+    .description = "extra request headers (name: string value), e.g. {\"Authorization\": "
+                   "\"Bearer ${TOKEN}\"}" },
+  { .name = "template", .type = WEFT_OPTION_STRING,
+    .offset = offsetof (WeftWebhookOptions, template),
+    .description = "body template with {type} {run_id} {flow} {task} {attempt} {seq} {time} "
+                   "{output} {error} {json}" },
+  { .name = "content_type", .type = WEFT_OPTION_STRING, .default_json = "\"application/json\"",
+    .offset = offsetof (WeftWebhookOptions, content_type),
+    .description = "Content-Type of the body; with a JSON type, template values are "
+                   "JSON-escaped" },
+  { .name = "timeout_s", .type = WEFT_OPTION_DOUBLE, .default_json = "10", .min = 0.001,
+    .max = 3600, .offset = offsetof (WeftWebhookOptions, timeout_s),
+    .description = "seconds a request may go without progress (rounded up to whole seconds)" },
+  { .name = "max_retries", .type = WEFT_OPTION_INT, .default_json = "5", .min = 0, .max = 1000,
+    .offset = offsetof (WeftWebhookOptions, max_retries),
+    .description = "retries of one event after a connection error, 408, 429 or 5xx" },
+  { .name = "retry_base_ms", .type = WEFT_OPTION_INT, .default_json = "500", .min = 0,
+    .max = 3600000, .offset = offsetof (WeftWebhookOptions, retry_base_ms),
+    .description = "first backoff wait; doubles each retry, with jitter" },
+  { .name = "max_retry_s", .type = WEFT_OPTION_DOUBLE, .default_json = "30", .min = 0,
+    .max = 86400, .offset = offsetof (WeftWebhookOptions, max_retry_s),
+    .description = "give an event up once retrying it would go past this many seconds" },
   WEFT_OPTION_END
 };
 
@@ -123,14 +151,6 @@ weft_webhook_set_url (WeftWebhook *self, const char *url, GError **error)
 }
 
 
-static gboolean
-weft_webhook_set_events (WeftWebhook *self, const WeftConfig *config, GError **error)
-{
-  return weft_event_set_parse (weft_config_has (config, "events")
-                               ? weft_config_get_strv (config, "events") : NULL,
-                               "events", &self->events, error);
-}
-
 /* An HTTP token (RFC 9110): what a header name may be made of. */
 static gboolean
 weft_webhook_is_token (const char *name)
@@ -171,10 +191,8 @@ weft_webhook_check_header (const char *name, JsonNode *value, GError **error)
 /* Copied out of the config: its JsonObject must not be read from the
  * dispatcher thread while other threads may touch it. */
 static gboolean
-weft_webhook_set_headers (WeftWebhook *self, const WeftConfig *config, GError **error)
+weft_webhook_set_headers (WeftWebhook *self, JsonObject *headers, GError **error)
 {
-  JsonObject *headers = weft_config_has (config, "headers")
-                        ? weft_config_get_object (config, "headers") : NULL;
   g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
   g_autoptr(GStrvBuilder) values = g_strv_builder_new ();
   JsonObjectIter iter;
@@ -228,9 +246,10 @@ weft_webhook_is_media_type (const char *value)
 }
 
 static gboolean
-weft_webhook_set_template (WeftWebhook *self, const WeftConfig *config, GError **error)
+weft_webhook_set_template (WeftWebhook *self, const WeftWebhookOptions *options,
+                           GError **error)
 {
-  const char *content_type = weft_config_get_string (config, "content_type");
+  const char *content_type = options->content_type;
   g_autofree char *trial = NULL;
   g_autoptr(GError) local = NULL;
 
@@ -245,11 +264,11 @@ weft_webhook_set_template (WeftWebhook *self, const WeftConfig *config, GError *
   /* "application/json", "application/vnd.foo+json; charset=utf-8", … */
   self->escape_json = strstr (content_type, "json") != NULL;
 
-  if (!weft_config_has (config, "template"))
+  if (options->template == NULL)
     return TRUE;
   /* Rendered once with empty values, so that a bad placeholder is an
    * error when the flow loads rather than a warning per event. */
-  trial = weft_template_render (weft_config_get_string (config, "template"),
+  trial = weft_template_render (options->template,
                                 weft_webhook_check_key, NULL, &local);
   if (trial == NULL)
     {
@@ -260,16 +279,13 @@ weft_webhook_set_template (WeftWebhook *self, const WeftConfig *config, GError *
                    "for literal braces)", local->message, keys);
       return FALSE;
     }
-  self->template = g_strdup (weft_config_get_string (config, "template"));
+  self->template = g_strdup (options->template);
   return TRUE;
 }
 
 static gboolean
-weft_webhook_set_secret (WeftWebhook *self, const WeftConfig *config, GError **error)
+weft_webhook_set_secret (WeftWebhook *self, const char *secret, GError **error)
 {
-  const char *secret = weft_config_has (config, "secret")
-                       ? weft_config_get_string (config, "secret") : NULL;
-
   if (secret == NULL)
     return TRUE;
   /* An unset ${VAR} that came out empty would sign with an empty key:
@@ -284,54 +300,33 @@ weft_webhook_set_secret (WeftWebhook *self, const WeftConfig *config, GError **e
   return TRUE;
 }
 
-static gboolean
-weft_webhook_check_range (const char *name, double value, double min, double max,
-                          GError **error)
+/* The table holds the ranges: weft checked them before create(). */
+static void
+weft_webhook_set_numbers (WeftWebhook *self, const WeftWebhookOptions *options)
 {
-  if (value >= min && value <= max)
-    return TRUE;
-  g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-               "option \"%s\": must be between %g and %g, not %g", name, min, max, value);
-  return FALSE;
-}
-
-static gboolean
-weft_webhook_set_numbers (WeftWebhook *self, const WeftConfig *config, GError **error)
-{
-  double timeout_s = weft_config_get_double (config, "timeout_s");
-  double max_retry_s = weft_config_get_double (config, "max_retry_s");
-  gint64 max_retries = weft_config_get_int (config, "max_retries");
-  gint64 retry_base_ms = weft_config_get_int (config, "retry_base_ms");
-
-  if (!weft_webhook_check_range ("timeout_s", timeout_s, 0.001, 3600, error) ||
-      !weft_webhook_check_range ("max_retry_s", max_retry_s, 0, 86400, error) ||
-      !weft_webhook_check_range ("max_retries", (double) max_retries, 0, 1000, error) ||
-      !weft_webhook_check_range ("retry_base_ms", (double) retry_base_ms, 0, 3600000, error))
-    return FALSE;
-
-  self->max_retries = max_retries;
-  self->retry_base_us = retry_base_ms * 1000;
-  self->max_retry_us = (gint64) (max_retry_s * G_USEC_PER_SEC);
+  self->max_retries = options->max_retries;
+  self->retry_base_us = options->retry_base_ms * 1000;
+  self->max_retry_us = (gint64) (options->max_retry_s * G_USEC_PER_SEC);
   /* libsoup's I/O timeout counts whole seconds. */
-  self->session = soup_session_new_with_options ("timeout", (guint) ceil (timeout_s),
+  self->session = soup_session_new_with_options ("timeout", (guint) ceil (options->timeout_s),
                                                  "user-agent", "weft-webhook/" WEFT_WEBHOOK_VERSION,
                                                  NULL);
-  return TRUE;
 }
 
 static gpointer
 weft_webhook_create (const WeftConfig *config, GError **error)
 {
   g_autoptr(WeftWebhook) self = g_new0 (WeftWebhook, 1);
+  const WeftWebhookOptions *options = weft_config_get_options (config);
 
   self->instance = g_strdup (weft_config_get_instance_name (config));
-  if (!weft_webhook_set_url (self, weft_config_get_string (config, "url"), error) ||
-      !weft_webhook_set_events (self, config, error) ||
-      !weft_webhook_set_headers (self, config, error) ||
-      !weft_webhook_set_template (self, config, error) ||
-      !weft_webhook_set_secret (self, config, error) ||
-      !weft_webhook_set_numbers (self, config, error))
+  if (!weft_webhook_set_url (self, options->url, error) ||
+      !weft_event_set_parse (options->events, "events", &self->events, error) ||
+      !weft_webhook_set_headers (self, options->headers, error) ||
+      !weft_webhook_set_template (self, options, error) ||
+      !weft_webhook_set_secret (self, options->secret, error))
     return NULL;
+  weft_webhook_set_numbers (self, options);
   self->rand = g_rand_new ();
   return g_steal_pointer (&self);
 }
@@ -675,12 +670,14 @@ static const WeftCallbackClass weft_webhook_class = {
 };
 
 static const WeftPluginDescriptor weft_webhook_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_CALLBACK,
   .name = "webhook",
   .version = WEFT_WEBHOOK_VERSION,
   .description = "POSTs selected events (the event JSON or a template) to a URL, signed, with retries",
   .options = weft_webhook_options,
+  .options_size = sizeof (WeftWebhookOptions),
   .create = weft_webhook_create,
   .destroy = weft_webhook_destroy,
   .callback = &weft_webhook_class,

@@ -51,20 +51,41 @@ typedef struct {
   gint64 max_output;
 } WeftExecTool;
 
+/* The options, as weft binds them (see weft_exec_options). */
+typedef struct {
+  const char * const *command;
+  JsonObject *arguments;
+  const char * const *positional;
+  const char *cwd;
+  JsonObject *env;
+  double timeout_s;
+  gint64 max_output_bytes;
+} WeftExecToolOptions;
+
 static const WeftOption weft_exec_options[] = {
-  { "command", WEFT_OPTION_STRING_LIST, NULL, TRUE,
-    "the program and its fixed first arguments, e.g. [\"git\", \"log\"]" },
-  { "arguments", WEFT_OPTION_OBJECT, "{}", FALSE,
-    "the parameters the model may give: name -> {type, description, enum, flag, required}" },
-  { "positional", WEFT_OPTION_STRING_LIST, "[]", FALSE,
-    "parameters passed as plain arguments, in this order, after the flags" },
-  { "cwd", WEFT_OPTION_STRING, NULL, FALSE, "working directory (default: the engine's)" },
-  { "env", WEFT_OPTION_OBJECT, NULL, FALSE,
-    "environment variables (name: string value) added for the command" },
-  { "timeout_s", WEFT_OPTION_DOUBLE, "60", FALSE,
-    "time limit of one call; the command is killed after it" },
-  { "max_output_bytes", WEFT_OPTION_INT, "1048576", FALSE,
-    "read at most this much stdout; the command is then stopped and the output cut, with a note" },
+  { .name = "command", .type = WEFT_OPTION_STRING_LIST, .required = TRUE,
+    .offset = offsetof (WeftExecToolOptions, command),
+    .description = "the program and its fixed first arguments, e.g. [\"git\", \"log\"]" },
+  { .name = "arguments", .type = WEFT_OPTION_OBJECT, .default_json = "{}",
+    .offset = offsetof (WeftExecToolOptions, arguments),
+    .description = "the parameters the model may give: name -> {type, description, enum, "
+                   "flag, required}" },
+  { .name = "positional", .type = WEFT_OPTION_STRING_LIST, .default_json = "[]",
+    .offset = offsetof (WeftExecToolOptions, positional),
+    .description = "parameters passed as plain arguments, in this order, after the flags" },
+  { .name = "cwd", .type = WEFT_OPTION_STRING, .flags = WEFT_OPTION_NOT_EMPTY,
+    .offset = offsetof (WeftExecToolOptions, cwd),
+    .description = "working directory (default: the engine's)" },
+  { .name = "env", .type = WEFT_OPTION_OBJECT, .offset = offsetof (WeftExecToolOptions, env),
+    .description = "environment variables (name: string value) added for the command" },
+  /* At most G_MAXUINT ms: the time limit is a guint of milliseconds. */
+  { .name = "timeout_s", .type = WEFT_OPTION_DOUBLE, .default_json = "60", .min = 0.001,
+    .max = G_MAXUINT / 1000, .offset = offsetof (WeftExecToolOptions, timeout_s),
+    .description = "time limit of one call; the command is killed after it" },
+  { .name = "max_output_bytes", .type = WEFT_OPTION_INT, .default_json = "1048576", .min = 1,
+    .max = INFINITY, .offset = offsetof (WeftExecToolOptions, max_output_bytes),
+    .description = "read at most this much stdout; the command is then stopped and the output "
+                   "cut, with a note" },
   WEFT_OPTION_END
 };
 
@@ -384,40 +405,19 @@ weft_exec_build_schema (WeftExecTool *self, JsonObject *arguments)
 /* create: the rest                                                         */
 
 static gboolean
-weft_exec_set_env (WeftExecTool *self, const WeftConfig *config, GError **error)
+weft_exec_set_basics (WeftExecTool *self, const WeftExecToolOptions *options, GError **error)
 {
-  JsonObject *env = weft_config_has (config, "env") ? weft_config_get_object (config, "env")
-                                                    : NULL;
-
-  self->env = weft_command_env_from_option (env, error);
-  return self->env != NULL;
-}
-
-static gboolean
-weft_exec_set_basics (WeftExecTool *self, const WeftConfig *config, GError **error)
-{
-  const char * const *command = weft_config_get_strv (config, "command");
-  double timeout_s = weft_config_get_double (config, "timeout_s");
+  const char * const *command = options->command;
 
   if (command == NULL || command[0] == NULL || *command[0] == '\0')
     g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
                          "option \"command\": must name a program (it is empty)");
-  else if (!(timeout_s >= 0.001 && timeout_s <= G_MAXUINT / 1000.0))
-    g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                 "option \"timeout_s\": must be between 0.001 and %u", G_MAXUINT / 1000);
-  else if (weft_config_get_int (config, "max_output_bytes") <= 0)
-    g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                         "option \"max_output_bytes\": must be positive");
-  else if (weft_config_has (config, "cwd") && *weft_config_get_string (config, "cwd") == '\0')
-    g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                         "option \"cwd\": must not be empty");
   else
     {
       self->command = g_strdupv ((char **) command);
-      self->timeout_ms = (guint) ceil (timeout_s * 1000.0);
-      self->max_output = weft_config_get_int (config, "max_output_bytes");
-      self->cwd = weft_config_has (config, "cwd")
-                  ? g_strdup (weft_config_get_string (config, "cwd")) : NULL;
+      self->timeout_ms = (guint) ceil (options->timeout_s * 1000.0);
+      self->max_output = options->max_output_bytes;
+      self->cwd = g_strdup (options->cwd);
       return TRUE;
     }
   return FALSE;
@@ -427,14 +427,16 @@ static gpointer
 weft_exec_create (const WeftConfig *config, GError **error)
 {
   g_autoptr(WeftExecTool) self = g_new0 (WeftExecTool, 1);
-  JsonObject *arguments = weft_config_get_object (config, "arguments");
+  const WeftExecToolOptions *options = weft_config_get_options (config);
 
-  if (!weft_exec_set_basics (self, config, error) || !weft_exec_set_env (self, config, error)
-      || !weft_exec_set_params (self, arguments, error)
-      || !weft_exec_set_positional (self, weft_config_get_strv (config, "positional"), arguments,
-                                    error))
+  if (!weft_exec_set_basics (self, options, error))
     return NULL;
-  self->schema = weft_exec_build_schema (self, arguments);
+  self->env = weft_command_env_from_option (options->env, error);
+  if (self->env == NULL
+      || !weft_exec_set_params (self, options->arguments, error)
+      || !weft_exec_set_positional (self, options->positional, options->arguments, error))
+    return NULL;
+  self->schema = weft_exec_build_schema (self, options->arguments);
   return g_steal_pointer (&self);
 }
 
@@ -646,12 +648,14 @@ static const WeftToolClass weft_exec_class = {
 };
 
 static const WeftPluginDescriptor weft_exec_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_TOOL,
   .name = "exec",
   .version = "0.1.0",
   .description = "Runs a fixed command with the arguments its parameters allow; stdout is the result",
   .options = weft_exec_options,
+  .options_size = sizeof (WeftExecToolOptions),
   .create = weft_exec_create,
   .destroy = weft_exec_destroy,
   .tool = &weft_exec_class,

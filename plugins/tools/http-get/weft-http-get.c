@@ -36,17 +36,32 @@ typedef struct {
   WeftHttpGetTimer timer;
 } WeftHttpGet;
 
+/* The options, as weft binds them (see weft_http_get_options). */
+typedef struct {
+  const char * const *allow;
+  gint64 max_bytes;
+  double timeout_s;
+  JsonObject *headers;
+  const char *user_agent;
+} WeftHttpGetOptions;
+
 static const WeftOption weft_http_get_options[] = {
-  { "allow", WEFT_OPTION_STRING_LIST, NULL, TRUE,
-    "URL prefixes that may be fetched, e.g. [\"https://en.wikipedia.org/\"]" },
-  { "max_bytes", WEFT_OPTION_INT, "1048576", FALSE,
-    "read at most this many bytes of a body; a longer body is cut, with a note" },
-  { "timeout_s", WEFT_OPTION_DOUBLE, "20", FALSE,
-    "time limit of one call, redirects and body included" },
-  { "headers", WEFT_OPTION_OBJECT, NULL, FALSE,
-    "extra request headers (name: string value)" },
-  { "user_agent", WEFT_OPTION_STRING, "\"weft/0.1\"", FALSE,
-    "the User-Agent header" },
+  { .name = "allow", .type = WEFT_OPTION_STRING_LIST, .required = TRUE,
+    .offset = offsetof (WeftHttpGetOptions, allow),
+    .description = "URL prefixes that may be fetched, e.g. [\"https://en.wikipedia.org/\"]" },
+  { .name = "max_bytes", .type = WEFT_OPTION_INT, .default_json = "1048576", .min = 1,
+    .max = INFINITY, .offset = offsetof (WeftHttpGetOptions, max_bytes),
+    .description = "read at most this many bytes of a body; a longer body is cut, with a note" },
+  /* At most G_MAXUINT ms: the time limit is a guint of milliseconds. */
+  { .name = "timeout_s", .type = WEFT_OPTION_DOUBLE, .default_json = "20", .min = 0.001,
+    .max = G_MAXUINT / 1000, .offset = offsetof (WeftHttpGetOptions, timeout_s),
+    .description = "time limit of one call, redirects and body included" },
+  { .name = "headers", .type = WEFT_OPTION_OBJECT,
+    .offset = offsetof (WeftHttpGetOptions, headers),
+    .description = "extra request headers (name: string value)" },
+  { .name = "user_agent", .type = WEFT_OPTION_STRING, .default_json = "\"weft/0.1\"",
+    .offset = offsetof (WeftHttpGetOptions, user_agent),
+    .description = "the User-Agent header" },
   WEFT_OPTION_END
 };
 
@@ -215,9 +230,8 @@ weft_http_get_free (WeftHttpGet *self)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftHttpGet, weft_http_get_free)
 
 static gboolean
-weft_http_get_set_allow (WeftHttpGet *self, const WeftConfig *config, GError **error)
+weft_http_get_set_allow (WeftHttpGet *self, const char * const *allow, GError **error)
 {
-  const char * const *allow = weft_config_get_strv (config, "allow");
   g_autoptr(GStrvBuilder) normal = g_strv_builder_new ();
   g_autoptr(GString) display = g_string_new (NULL);
 
@@ -247,10 +261,8 @@ weft_http_get_set_allow (WeftHttpGet *self, const WeftConfig *config, GError **e
 }
 
 static gboolean
-weft_http_get_set_headers (WeftHttpGet *self, const WeftConfig *config, GError **error)
+weft_http_get_set_headers (WeftHttpGet *self, JsonObject *headers, GError **error)
 {
-  JsonObject *headers = weft_config_has (config, "headers")
-                        ? weft_config_get_object (config, "headers") : NULL;
   g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
   g_autoptr(GStrvBuilder) values = g_strv_builder_new ();
   g_autoptr(GList) members = headers != NULL ? json_object_get_members (headers) : NULL;
@@ -274,42 +286,21 @@ weft_http_get_set_headers (WeftHttpGet *self, const WeftConfig *config, GError *
   return TRUE;
 }
 
-static gboolean
-weft_http_get_set_limits (WeftHttpGet *self, const WeftConfig *config, GError **error)
-{
-  double timeout_s = weft_config_get_double (config, "timeout_s");
-
-  self->max_bytes = weft_config_get_int (config, "max_bytes");
-  if (self->max_bytes <= 0)
-    {
-      g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                           "option \"max_bytes\": must be positive");
-      return FALSE;
-    }
-  if (!(timeout_s >= 0.001 && timeout_s <= G_MAXUINT / 1000.0))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"timeout_s\": must be between 0.001 and %u", G_MAXUINT / 1000);
-      return FALSE;
-    }
-  self->timeout_ms = (guint) ceil (timeout_s * 1000.0);
-  return TRUE;
-}
-
 static gpointer
 weft_http_get_create (const WeftConfig *config, GError **error)
 {
   g_autoptr(WeftHttpGet) self = g_new0 (WeftHttpGet, 1);
+  const WeftHttpGetOptions *options = weft_config_get_options (config);
 
-  if (!weft_http_get_set_allow (self, config, error) ||
-      !weft_http_get_set_headers (self, config, error) ||
-      !weft_http_get_set_limits (self, config, error))
+  if (!weft_http_get_set_allow (self, options->allow, error) ||
+      !weft_http_get_set_headers (self, options->headers, error))
     return NULL;
+  self->max_bytes = options->max_bytes;
+  self->timeout_ms = (guint) ceil (options->timeout_s * 1000.0);
 
   /* Configured here, before any request: afterwards only sending is
    * allowed from other threads. */
-  self->session = soup_session_new_with_options ("user-agent",
-                                                 weft_config_get_string (config, "user_agent"),
+  self->session = soup_session_new_with_options ("user-agent", options->user_agent,
                                                  "max-conns", 64,
                                                  "max-conns-per-host", 16,
                                                  NULL);
@@ -583,12 +574,14 @@ static const WeftToolClass weft_http_get_class = {
 };
 
 static const WeftPluginDescriptor weft_http_get_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_TOOL,
   .name = "http-get",
   .version = "0.1.0",
   .description = "Fetches a web page or JSON document by URL (GET) and returns its text",
   .options = weft_http_get_options,
+  .options_size = sizeof (WeftHttpGetOptions),
   .create = weft_http_get_create,
   .destroy = weft_http_get_destroy,
   .tool = &weft_http_get_class,

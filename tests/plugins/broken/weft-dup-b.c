@@ -5,7 +5,8 @@ static gpointer dup_create (const WeftConfig *c, GError **e) { return g_new0 (in
 static void dup_run (gpointer i, WeftTask *t) { weft_task_return (t, "dup-b"); }
 static const WeftAgentClass dup_class = { .run = dup_run };
 static const WeftPluginDescriptor dup_plugin = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "dup", .version = "1", .description = "dup-b",
   .create = dup_create, .destroy = g_free, .agent = &dup_class,

@@ -4,6 +4,7 @@
  * was handed which outputs. */
 #include <weft/weft-sdk.h>
 
+/* The options struct, copied whole as the instance. */
 typedef struct {
   gint64 sleep_ms;
   gint64 fail_attempts;
@@ -11,21 +12,20 @@ typedef struct {
 } TestAgent;
 
 static const WeftOption test_agent_options[] = {
-  { "sleep_ms", WEFT_OPTION_INT, "0", FALSE, "how long each attempt takes" },
-  { "fail_attempts", WEFT_OPTION_INT, "0", FALSE, "attempts up to this one fail" },
-  { "ignore_cancel", WEFT_OPTION_BOOL, "false", FALSE, "sleep on when cancelled" },
+  { .name = "sleep_ms", .type = WEFT_OPTION_INT, .default_json = "0",
+    .offset = offsetof (TestAgent, sleep_ms), .description = "how long each attempt takes" },
+  { .name = "fail_attempts", .type = WEFT_OPTION_INT, .default_json = "0",
+    .offset = offsetof (TestAgent, fail_attempts),
+    .description = "attempts up to this one fail" },
+  { .name = "ignore_cancel", .type = WEFT_OPTION_BOOL, .default_json = "false",
+    .offset = offsetof (TestAgent, ignore_cancel), .description = "sleep on when cancelled" },
   WEFT_OPTION_END
 };
 
 static gpointer
 test_agent_create (const WeftConfig *config, GError **error)
 {
-  TestAgent *a = g_new0 (TestAgent, 1);
-
-  a->sleep_ms = weft_config_get_int (config, "sleep_ms");
-  a->fail_attempts = weft_config_get_int (config, "fail_attempts");
-  a->ignore_cancel = weft_config_get_bool (config, "ignore_cancel");
-  return a;
+  return g_memdup2 (weft_config_get_options (config), sizeof (TestAgent));
 }
 
 /* "name" or "name<-a,b" for the outputs it received. */
@@ -70,12 +70,14 @@ test_agent_run (gpointer instance, WeftTask *task)
 static const WeftAgentClass test_agent_class = { .flags = 0, .run = test_agent_run };
 
 static const WeftPluginDescriptor test_agent = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "test-agent",
   .version = "1",
   .description = "Blocking test agent: sleeps, fails on cue, reports what it received",
   .options = test_agent_options,
+  .options_size = sizeof (TestAgent),
   .create = test_agent_create,
   .destroy = g_free,
   .agent = &test_agent_class,

@@ -20,18 +20,24 @@ typedef struct {
   guint slot;
 } TestArgsSlot;
 
+typedef struct {
+  const char * const *arguments;
+} TestArgsCallerOptions;
+
 static const WeftOption test_args_caller_options[] = {
-  { "arguments", WEFT_OPTION_STRING_LIST, "[]", FALSE,
-    "the JSON argument texts to call the first tool with" },
+  { .name = "arguments", .type = WEFT_OPTION_STRING_LIST, .default_json = "[]",
+    .offset = offsetof (TestArgsCallerOptions, arguments),
+    .description = "the JSON argument texts to call the first tool with" },
   WEFT_OPTION_END
 };
 
 static gpointer
 test_args_caller_create (const WeftConfig *config, GError **error)
 {
+  const TestArgsCallerOptions *options = weft_config_get_options (config);
   TestArgsCaller *c = g_new0 (TestArgsCaller, 1);
 
-  c->arguments = g_strdupv ((char **) weft_config_get_strv (config, "arguments"));
+  c->arguments = g_strdupv ((char **) options->arguments);
   return c;
 }
 
@@ -130,12 +136,14 @@ static const WeftAgentClass test_args_caller_class = {
 };
 
 static const WeftPluginDescriptor test_args_caller = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "test-args-caller",
   .version = "1",
   .description = "Test agent: calls its first tool with each of the given arguments, all at once",
   .options = test_args_caller_options,
+  .options_size = sizeof (TestArgsCallerOptions),
   .create = test_args_caller_create,
   .destroy = test_args_caller_destroy,
   .agent = &test_args_caller_class,

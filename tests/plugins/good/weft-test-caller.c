@@ -3,6 +3,7 @@
  * returns the results in the order of the calls, one per line. */
 #include <weft/weft-sdk.h>
 
+/* The options struct, copied whole as the instance. */
 typedef struct {
   gint64 calls;
   gint64 fail_call;
@@ -20,19 +21,18 @@ typedef struct {
 } TestCallerSlot;
 
 static const WeftOption test_caller_options[] = {
-  { "calls", WEFT_OPTION_INT, "1", FALSE, "calls per tool" },
-  { "fail_call", WEFT_OPTION_INT, "-1", FALSE, "this call (0-based) asks its tool to fail" },
+  { .name = "calls", .type = WEFT_OPTION_INT, .default_json = "1", .min = 0, .max = 10000,
+    .offset = offsetof (TestCaller, calls), .description = "calls per tool" },
+  { .name = "fail_call", .type = WEFT_OPTION_INT, .default_json = "-1",
+    .offset = offsetof (TestCaller, fail_call),
+    .description = "this call (0-based) asks its tool to fail" },
   WEFT_OPTION_END
 };
 
 static gpointer
 test_caller_create (const WeftConfig *config, GError **error)
 {
-  TestCaller *c = g_new0 (TestCaller, 1);
-
-  c->calls = weft_config_get_int (config, "calls");
-  c->fail_call = weft_config_get_int (config, "fail_call");
-  return c;
+  return g_memdup2 (weft_config_get_options (config), sizeof (TestCaller));
 }
 
 static void
@@ -88,12 +88,14 @@ test_caller_run (gpointer instance, WeftTask *task)
 static const WeftAgentClass test_caller_class = { .flags = WEFT_AGENT_ASYNC, .run = test_caller_run };
 
 static const WeftPluginDescriptor test_caller = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "test-caller",
   .version = "1",
   .description = "Test agent: calls its tools all at once, returns their results in order",
   .options = test_caller_options,
+  .options_size = sizeof (TestCaller),
   .create = test_caller_create,
   .destroy = g_free,
   .agent = &test_caller_class,

@@ -10,16 +10,26 @@ typedef struct {
   gint64 delay_ms;
 } TestRecorder;
 
+typedef struct {
+  const char *path;
+  gint64 delay_ms;
+} TestRecorderOptions;
+
 static const WeftOption test_recorder_options[] = {
-  { "path", WEFT_OPTION_STRING, NULL, TRUE, "file to write one line per event to" },
-  { "delay_ms", WEFT_OPTION_INT, "0", FALSE, "time to spend on each event" },
+  { .name = "path", .type = WEFT_OPTION_STRING, .required = TRUE,
+    .offset = offsetof (TestRecorderOptions, path),
+    .description = "file to write one line per event to" },
+  { .name = "delay_ms", .type = WEFT_OPTION_INT, .default_json = "0", .min = 0, .max = 60000,
+    .offset = offsetof (TestRecorderOptions, delay_ms),
+    .description = "time to spend on each event" },
   WEFT_OPTION_END
 };
 
 static gpointer
 test_recorder_create (const WeftConfig *config, GError **error)
 {
-  const char *path = weft_config_get_string (config, "path");
+  const TestRecorderOptions *options = weft_config_get_options (config);
+  const char *path = options->path;
   FILE *out = fopen (path, "w");
 
   if (out == NULL)
@@ -29,7 +39,7 @@ test_recorder_create (const WeftConfig *config, GError **error)
     }
   TestRecorder *r = g_new0 (TestRecorder, 1);
   r->out = out;
-  r->delay_ms = weft_config_get_int (config, "delay_ms");
+  r->delay_ms = options->delay_ms;
   return r;
 }
 
@@ -58,12 +68,14 @@ test_recorder_on_event (gpointer instance, const WeftEvent *event)
 static const WeftCallbackClass test_recorder_class = { .on_event = test_recorder_on_event };
 
 static const WeftPluginDescriptor test_recorder = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_CALLBACK,
   .name = "test-recorder",
   .version = "1",
   .description = "Test callback: records every event with the time it handled it",
   .options = test_recorder_options,
+  .options_size = sizeof (TestRecorderOptions),
   .create = test_recorder_create,
   .destroy = test_recorder_destroy,
   .callback = &test_recorder_class,

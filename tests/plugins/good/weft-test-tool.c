@@ -2,18 +2,17 @@
  * ran, so tests can see tool calls overlap; {"fail": true} makes it fail. */
 #include <weft/weft-sdk.h>
 
+/* The options struct is one number: the instance is a copy of it. */
 static const WeftOption test_tool_options[] = {
-  { "sleep_ms", WEFT_OPTION_INT, "0", FALSE, "how long each call takes" },
+  { .name = "sleep_ms", .type = WEFT_OPTION_INT, .default_json = "0", .offset = 0,
+    .description = "how long each call takes" },
   WEFT_OPTION_END
 };
 
 static gpointer
 test_tool_create (const WeftConfig *config, GError **error)
 {
-  gint64 *sleep_ms = g_new (gint64, 1);
-
-  *sleep_ms = weft_config_get_int (config, "sleep_ms");
-  return sleep_ms;
+  return g_memdup2 (weft_config_get_options (config), sizeof (gint64));
 }
 
 static void
@@ -44,12 +43,14 @@ static const WeftToolClass test_tool_class = {
 };
 
 static const WeftPluginDescriptor test_tool = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_TOOL,
   .name = "test-tool",
   .version = "1",
   .description = "Test tool: sleeps, then says when it ran",
   .options = test_tool_options,
+  .options_size = sizeof (gint64),
   .create = test_tool_create,
   .destroy = g_free,
   .tool = &test_tool_class,
