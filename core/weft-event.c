@@ -1,8 +1,30 @@
-/* weft-event.c — events and their one JSON form (docs/events.md). */
+/* weft-event.c — events and their one JSON form (docs/events.md).
+ *
+ * An event is immutable once made and reference-counted: the bus hands
+ * the same one to every callback queue and listener.  Its strings live in
+ * the same allocation as the event itself. */
 #include "weft-private.h"
 
 #include <string.h>
 #include <time.h>
+
+struct _WeftEvent {
+  gint ref_count;
+  WeftEventType type;
+  guint attempt;
+  guint64 seq;
+  gint64 mono_us;
+  gint64 wall_us;
+  gint64 duration_us;
+  const char *run_id;         /* these point into the event's own allocation */
+  const char *flow;
+  const char *task;
+  const char *output;
+  const char *error;
+  const char *step_kind;
+  const char *inputs;         /* run.started / run.resumed */
+  GBytes *flow_source;        /* run.started / run.resumed; NUL-terminated */
+};
 
 static const char *const weft_event_names[] = {
   [WEFT_EVENT_RUN_STARTED] = "run.started",
@@ -42,7 +64,7 @@ weft_event_type_from_string (const char *name, WeftEventType *type)
   return FALSE;
 }
 
-static char *
+static const char *
 weft_event_pack (char **cursor, const char *text)
 {
   if (text == NULL)
@@ -77,7 +99,9 @@ weft_mono_to_wall_us (gint64 mono_us)
 WeftEvent *
 weft_event_new (const WeftEventFields *f)
 {
-  const char *texts[] = { f->run_id, f->flow, f->task, f->output, f->error, f->step_kind };
+  const char *texts[] = {
+    f->run_id, f->flow, f->task, f->output, f->error, f->step_kind, f->inputs,
+  };
   gsize size = sizeof (WeftEvent);
 
   for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
@@ -98,6 +122,8 @@ weft_event_new (const WeftEventFields *f)
   event->output = weft_event_pack (&cursor, f->output);
   event->error = weft_event_pack (&cursor, f->error);
   event->step_kind = weft_event_pack (&cursor, f->step_kind);
+  event->inputs = weft_event_pack (&cursor, f->inputs);
+  event->flow_source = f->flow_source ? g_bytes_ref (f->flow_source) : NULL;
   return event;
 }
 
@@ -158,7 +184,6 @@ weft_event_unref (WeftEvent *event)
 {
   if (!g_atomic_int_dec_and_test (&event->ref_count))
     return;
-  g_free (event->inputs);
   g_clear_pointer (&event->flow_source, g_bytes_unref);
   g_free (event);
 }

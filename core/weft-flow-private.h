@@ -14,6 +14,8 @@
  *                            rules), links, the cycle check, the task-name
  *                            index → the compiled graph the scheduler reads
  *   weft-flow-instantiate.c  plugin instances, once all of the above passed
+ *   weft-flow-load.c         what those steps share (WeftFlowLoad) and their
+ *                            refusals: below all of them, calling none
  *   weft-flow.c              the entry points, lifetime and accessors, and
  *                            agent-task flows (a description made from the
  *                            parent's declarations)
@@ -187,7 +189,8 @@ typedef struct {
   guint element;                  /* an element of that member, or WEFT_PLACE_NO_ELEMENT */
 } WeftFlowPlace;
 
-/* One flow being made: validate, compile and instantiate in turn. */
+/* One flow being made: validate, compile and instantiate in turn
+ * (weft-flow-load.c). */
 typedef struct {
   WeftFlowDesc *desc;             /* freed once the flow has compiled */
   WeftDescSource source;

@@ -1,4 +1,18 @@
-/* weft-private.h — what the parts of libweft share; never installed. */
+/* weft-private.h — what the parts of libweft share; never installed.
+ *
+ * Opaque types and the functions that cross files.  A struct's layout
+ * lives in the file that owns it (the run's in weft-run-private.h, shared
+ * by the weft-run*.c files only); the layouts still here are the ones
+ * several files fill or embed: parameter structs (WeftEventFields,
+ * WeftAttemptOwner, WeftJobSummary), the message header WeftMsg, and the
+ * flow's compiled form, which the scheduler reads as it is.
+ *
+ * Words (docs/architecture.md): a *flow task* (WeftFlowTask) is a task as
+ * the flow declares it; a run's *task state* (weft-run-private.h) is what
+ * one run knows of it; an *attempt* (struct _WeftTask, the SDK's WeftTask)
+ * is one try of it, what an agent is handed; a *background job*
+ * (weft-background.c) is one agent call that weft.h and the HTTP API call
+ * a "task" (weft_engine_create_task, /v1/tasks). */
 #pragma once
 
 #include "weft.h"
@@ -105,28 +119,18 @@ void weft_secrets_redact_error (GError *error);
 gboolean weft_template_collect_keys (const char *tmpl, GPtrArray *keys, GError **error);
 gboolean weft_template_has_keys (const char *tmpl);
 
-/* ---- events ------------------------------------------------------------ */
+/* ---- errors (weft-error.c) ---------------------------------------------- */
 
-struct _WeftEvent {
-  gint ref_count;
-  WeftEventType type;
-  guint attempt;
-  guint64 seq;
-  gint64 mono_us;
-  gint64 wall_us;
-  gint64 duration_us;
-  char *run_id;
-  char *flow;
-  char *task;
-  char *output;
-  char *error;
-  char *step_kind;
-  char *inputs;               /* run.started / run.resumed */
-  GBytes *flow_source;        /* run.started / run.resumed; NUL-terminated */
-};
+/* WEFT_ERROR's quark lives in a file of its own, which uses nothing: every
+ * part of libweft sets errors, so it sits below all of them. */
 
-/* Everything but inputs and flow_source in one allocation: a busy run
- * with a store raises hundreds of thousands of these. */
+/* ---- events (weft-event.c) ---------------------------------------------- */
+
+/* "No task": a run's own events and states, a name that names none. */
+#define WEFT_NO_TASK G_MAXUINT
+
+/* What an event is made of.  Everything but flow_source goes into one
+ * allocation: a busy run with a store raises hundreds of thousands. */
 typedef struct {
   WeftEventType type;
   guint64 seq;
@@ -139,6 +143,8 @@ typedef struct {
   const char *step_kind;
   gint64 duration_us;
   gint64 mono_us;             /* when it happened; 0: now */
+  const char *inputs;         /* run.started / run.resumed: compact JSON */
+  GBytes *flow_source;        /* run.started / run.resumed (a reference is taken) */
 } WeftEventFields;
 
 WeftEvent *weft_event_new   (const WeftEventFields *fields);
@@ -147,7 +153,62 @@ gint64     weft_mono_to_wall_us (gint64 mono_us);
 WeftEvent *weft_event_ref   (WeftEvent *event);
 void       weft_event_unref (WeftEvent *event);
 
-/* ---- callback instances ------------------------------------------------ */
+/* ---- the bus (weft-bus.c) ----------------------------------------------- */
+
+/* Every message to the engine loop starts with this: the bus calls
+ * `handle` on the loop and knows nothing else of it.  The handler owns the
+ * message from then on (a message embedded in a longer-lived object, like
+ * a run's, is not freed).  The worker pools run jobs the same way. */
+typedef struct _WeftMsg WeftMsg;
+typedef void (*WeftMsgFunc) (WeftMsg *msg);
+struct _WeftMsg {
+  WeftMsgFunc handle;
+};
+
+/* The message whose member `member` of a `type` is `msg`. */
+#define WEFT_MSG_OWNER(msg, type, member) \
+  ((type *) (void *) ((char *) (msg) - G_STRUCT_OFFSET (type, member)))
+
+typedef struct _WeftBus WeftBus;
+/* One callback instance's events: batches in a queue its thread pops. */
+typedef struct _WeftBusQueue WeftBusQueue;
+
+/* A bus for the loop of `context` (its inbox and flush sources attached). */
+WeftBus *weft_bus_new  (GMainContext *context);
+/* After the loop has stopped: handles what the inbox still holds. */
+void     weft_bus_free (WeftBus *bus);
+/* The loop's thread, once, before it runs: posts from it need no wakeup. */
+void     weft_bus_set_loop_thread (WeftBus *bus, GThread *thread);
+
+/* Any thread: `msg` is handled on the loop, in the order posted. */
+void weft_bus_post (WeftBus *bus, WeftMsg *msg);
+/* Engine loop: `msg` is handled once every event raised before it has
+ * been handed to its callbacks (the end of this iteration). */
+void weft_bus_post_after_flush (WeftBus *bus, WeftMsg *msg);
+
+/* Engine loop: `event` (a reference is taken) joins this iteration's batch
+ * of `queue`, handed over at the iteration's end. */
+void     weft_bus_push (WeftBus *bus, WeftBusQueue *queue, WeftEvent *event);
+/* Engine loop: calls every listener with `event`, now. */
+void     weft_bus_notify (WeftBus *bus, const WeftEvent *event);
+gboolean weft_bus_has_listeners (WeftBus *bus);
+guint    weft_bus_add_listener (WeftBus *bus, WeftEventFunc func, gpointer user_data,
+                                GDestroyNotify destroy);
+void     weft_bus_remove_listener (WeftBus *bus, guint id);
+
+WeftBusQueue *weft_bus_queue_new   (void);
+WeftBusQueue *weft_bus_queue_ref   (WeftBusQueue *queue);
+void          weft_bus_queue_unref (WeftBusQueue *queue);
+/* The reader's thread: waits for the next batch (WeftEvent*, in the order
+ * raised; unref the array), NULL once the queue is closed and drained. */
+GPtrArray    *weft_bus_queue_pop (WeftBusQueue *queue);
+/* The reader's thread: whether no batch waits (the time to flush). */
+gboolean      weft_bus_queue_is_idle (WeftBusQueue *queue);
+/* Hands over a batch still gathered and ends the queue: the reader gets
+ * NULL after every batch before.  Only once no run can push to it. */
+void          weft_bus_queue_close (WeftBusQueue *queue);
+
+/* ---- callback instances (weft-callbacks.c) ------------------------------ */
 
 /* One callback plugin instance with its own queue and dispatcher thread. */
 typedef struct _WeftCallbackInstance WeftCallbackInstance;
@@ -157,20 +218,12 @@ WeftCallbackInstance *weft_callback_instance_new (WeftPlugin *plugin, WeftConfig
 const char *weft_callback_instance_get_name (WeftCallbackInstance *cb);
 WeftPlugin *weft_callback_instance_get_plugin (WeftCallbackInstance *cb);
 gpointer    weft_callback_instance_get_instance (WeftCallbackInstance *cb);
-/* Engine loop only: adds the event (a reference) to this iteration's
- * batch; TRUE when it is the batch's first, so that the engine delivers
- * it at the end of the iteration. */
-gboolean weft_callback_instance_push (WeftCallbackInstance *cb, WeftEvent *event);
-/* Hands the batch to the dispatcher thread; never blocks. */
-void weft_callback_instance_deliver (WeftCallbackInstance *cb);
+/* Where the events for this instance are pushed (weft_bus_push). */
+WeftBusQueue *weft_callback_instance_get_queue (WeftCallbackInstance *cb);
 /* Delivers every queued event, calls flush, joins the thread, destroys. */
 void weft_callback_instance_close (WeftCallbackInstance *cb);
 
 /* ---- flows ------------------------------------------------------------- */
-
-/* What flow code means by "no task": a run's own events, a name that
- * names none. */
-#define WEFT_NO_TASK G_MAXUINT
 
 typedef struct {
   char *name;
@@ -275,52 +328,124 @@ WeftFlow *weft_flow_new_agent_task (WeftFlow *parent, const char *agent, GError 
  * runs it.  weft-store.c. */
 gboolean weft_flow_claim_run (WeftFlow *flow, const char *run_id, GError **error);
 
-/* ---- engine ------------------------------------------------------------ */
+/* ---- engine (weft-engine.c) --------------------------------------------- */
 
-typedef enum {
-  WEFT_MSG_KICKOFF,
-  WEFT_MSG_RETURN,
-  WEFT_MSG_STEP,
-  WEFT_MSG_CANCEL_RUN,
-  WEFT_MSG_SHUTDOWN,
-  WEFT_MSG_TOOL_RETURN,
-} WeftMsgType;
-
-/* Every message through the engine's inbox starts with this. */
-typedef struct {
-  WeftMsgType type;
-} WeftMsg;
-
-/* Hands a message to the engine loop; any thread.  The inbox is the only
- * way back to the scheduler. */
-void weft_engine_post (WeftEngine *engine, WeftMsg *msg);
 gboolean weft_engine_is_loop_thread (WeftEngine *engine);
-/* Queues a blocking agent's attempt, or a tool call, for its pool. */
-void weft_engine_run_blocking (WeftEngine *engine, WeftTask *task);
-void weft_engine_run_tool (WeftEngine *engine, WeftToolCall *call);
-gboolean weft_engine_has_listeners (WeftEngine *engine);
-void weft_engine_notify_listeners (WeftEngine *engine, const WeftEvent *event);
+WeftBus *weft_engine_get_bus (WeftEngine *engine);
 SoupSession *weft_engine_get_soup_session (WeftEngine *engine);
-/* Live-run bookkeeping, engine loop only.  A finished run is handed back
- * to its caller by weft_engine_end_batch(), called once whatever finished
- * it (an inbox batch, a timer) has let go of the run: the caller's
- * reference is then the last one, and its last unref of the flow drains
- * the callbacks on its own thread. */
-void weft_engine_run_started  (WeftEngine *engine, WeftRun *run);
-guint weft_engine_count_live_runs (WeftEngine *engine);
-void weft_engine_run_finished (WeftEngine *engine, WeftRun *run);
-/* Engine loop only: `cb` has events to deliver at the end of this
- * iteration. */
-void weft_engine_mark_pending (WeftEngine *engine, WeftCallbackInstance *cb);
-/* Ends an iteration of the loop's work (an inbox batch, a timer): hands
- * each callback its batch of events, then returns finished runs. */
-void weft_engine_end_batch (WeftEngine *engine);
+/* Queues a job (its `handle` runs on a worker): a blocking agent's call,
+ * or a tool call, each on its own pool. */
+void weft_engine_run_agent_job (WeftEngine *engine, WeftMsg *job);
+void weft_engine_run_tool_job  (WeftEngine *engine, WeftMsg *job);
+/* Agent and tool calls in flight, which weft_engine_shutdown waits for;
+ * any thread. */
 void weft_engine_attempt_started  (WeftEngine *engine);
 void weft_engine_attempt_finished (WeftEngine *engine);
+/* Runs in flight, engine loop only.  `cancel` is the run's own message:
+ * weft_engine_shutdown handles it (it is not freed) to cancel the run. */
+void  weft_engine_add_live_run    (WeftEngine *engine, WeftMsg *cancel);
+void  weft_engine_remove_live_run (WeftEngine *engine, WeftMsg *cancel);
+guint weft_engine_count_live_runs (WeftEngine *engine);
+/* State a part of libweft keeps per engine without the engine knowing the
+ * part: `make` makes it on first use (any thread), `free_part` frees it with
+ * the engine.  `key` names the part. */
+gpointer weft_engine_get_part (WeftEngine *engine, GQuark key, gpointer (*make) (void),
+                               GDestroyNotify free_part);
+/* Runs `func` on the engine loop and returns when it has; any thread but
+ * the loop's own. */
+void weft_engine_invoke_sync (WeftEngine *engine, GSourceFunc func, gpointer data);
 
 const WeftPluginDescriptor *weft_noop_descriptor (void);
 
-/* Background tasks (weft-background.c): the engine's table of them. */
+/* ---- attempts (weft-attempt.c) ------------------------------------------ */
+
+/* The run an attempt belongs to, as the attempt sees it: a table of
+ * functions the run gives (weft-run-scheduler.c), one for every run.  The
+ * run is above the attempt, which cannot call it otherwise.  The getters
+ * may be called from any thread: what they read does not change once the
+ * run has started. */
+typedef struct {
+  void (*unref) (gpointer run);
+  const char *(*get_id) (gpointer run);
+  const char *(*get_flow_name) (gpointer run);
+  const char *(*get_inputs_json) (gpointer run);
+  /* The outputs task `task` receives (its context): how many, and the
+   * i-th's task name and output (outputs never change once set). */
+  guint (*get_n_context) (gpointer run, guint task);
+  const char *(*get_context_name) (gpointer run, guint task, guint i);
+  const char *(*get_context_output) (gpointer run, guint task, guint i);
+  WeftEngine *(*get_engine) (gpointer run);
+  GMainContext *(*get_context) (gpointer run);
+  SoupSession *(*get_soup) (gpointer run);
+  WeftBus *(*get_bus) (gpointer run);
+  /* Engine loop: the attempt's agent returned (the attempt's `returned`
+   * message; weft_attempt_from_msg gives the attempt). */
+  WeftMsgFunc returned;
+  /* Engine loop: the agent reported a step. */
+  void (*step) (WeftTask *attempt, const char *kind, const char *text);
+} WeftAttemptOwner;
+
+/* Attempt `number` of `task` (the flow's task `index`) in `run`, taking
+ * over a reference on the run.  Of the flow task the attempt reads its
+ * name, expected output and agent.  `description` and `prompt` are the
+ * run's or the flow's. */
+WeftTask *weft_attempt_new   (const WeftAttemptOwner *owner, gpointer run, WeftFlowTask *task,
+                              guint index, guint number, const char *description,
+                              const char *prompt);
+WeftTask *weft_attempt_ref   (WeftTask *attempt);
+void      weft_attempt_unref (WeftTask *attempt);
+WeftTask *weft_attempt_from_msg (WeftMsg *returned);
+gpointer  weft_attempt_get_run   (WeftTask *attempt);
+guint     weft_attempt_get_index (WeftTask *attempt);
+WeftEngine *weft_attempt_get_engine (WeftTask *attempt);
+WeftBus  *weft_attempt_get_bus (WeftTask *attempt);
+WeftFlowTask *weft_attempt_get_flow_task (WeftTask *attempt);
+/* What the agent returned, taken: its error, or NULL and its output. */
+GError   *weft_attempt_take_result (WeftTask *attempt, char **output);
+/* Calls the agent's run() on this thread: an async agent's on the loop;
+ * a blocking one's from its job (weft_attempt_get_job) on a worker. */
+void      weft_attempt_call_agent (WeftTask *attempt);
+WeftMsg  *weft_attempt_get_job (WeftTask *attempt);
+/* Cancels the attempt's cancellable, now or when it is first asked for. */
+void      weft_attempt_cancel (WeftTask *attempt);
+/* Engine loop: reports a step as weft_task_step does, at once. */
+void      weft_attempt_raise_step (WeftTask *attempt, const char *kind, const char *text);
+
+/* ---- runs (weft-run*.c) ------------------------------------------------- */
+
+/* Engine loop: `run` has finished and its events are with its callbacks.
+ * The function takes the loop's reference: a kickoff's caller whose
+ * reference is the last one then drains the flow's callbacks on its own
+ * thread. */
+typedef void (*WeftRunDoneFunc) (WeftRun *run, gpointer data);
+
+/* Creates a run: merges inputs, checks every input is there; settles what
+ * `options` says is done; claims a resumed run from the flow's stores. */
+WeftRun *weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error);
+/* Any thread: hands `run` to the engine loop to start.  `done` is called
+ * on the loop when it has finished. */
+void weft_run_kickoff (WeftRun *run, GCancellable *cancellable, WeftRunDoneFunc done,
+                       gpointer done_data);
+
+/* The one JSON shape of a run (docs/http-api.md: times in wall-clock µs):
+ * the summary (id, flow, status, error, times, duration), or all of it
+ * (inputs, outputs and every task too).  Engine loop, or once finished. */
+typedef enum {
+  WEFT_RUN_JSON_SUMMARY,
+  WEFT_RUN_JSON_FULL,
+} WeftRunJsonDetail;
+JsonObject *weft_run_to_json_object (WeftRun *run, WeftRunJsonDetail detail);
+
+/* ---- tool calls (weft-tool.c) ------------------------------------------- */
+
+/* The tool call API is the SDK's (weft_task_call_tool, weft_tool_call_*):
+ * nothing of it crosses files. */
+
+/* ---- background jobs (weft-background.c) -------------------------------- */
+
+/* A background job (weft_engine_create_task: "a task" in weft.h and the
+ * HTTP API) as weft_engine_check_task and the server show it, whether
+ * kept in memory or read back from a store. */
 typedef struct {
   const char *id;
   const char *flow;
@@ -331,120 +456,7 @@ typedef struct {
   gint64 created_wall_us;
   gint64 finished_wall_us;    /* 0 while running */
   gint64 duration_us;
-} WeftTaskSummary;
-/* A background task as weft_engine_check_task and the server show it,
- * whether kept in memory or read back from a store. */
-JsonObject *weft_task_summary_to_json (const WeftTaskSummary *t);
-typedef struct _WeftBackground WeftBackground;
-WeftBackground *weft_background_new  (void);
-void            weft_background_free (WeftBackground *bg);
-WeftBackground *weft_engine_get_background (WeftEngine *engine);
-
-/* Runs `func` on the engine loop and returns when it has; any thread but
- * the loop's own. */
-void weft_engine_invoke_sync (WeftEngine *engine, GSourceFunc func, gpointer data);
-
-/* ---- runs and tasks ---------------------------------------------------- */
-
-typedef struct {
-  WeftStatus status;
-  guint remaining;            /* dependencies not yet completed */
-  guint attempts;             /* the last attempt's number */
-  guint failures;             /* attempts that failed: what retries are counted against */
-  char *output;
-  GError *error;
-  gint64 started_us;
-  gint64 finished_us;
-  gint64 attempt_started_us;
-  char *description;          /* rendered, when the task is templated */
-  char *prompt;               /* rendered, when the task is templated */
-  WeftTask *current;          /* the running attempt, not a reference */
-  GSource *timer;             /* timeout or retry backoff */
-} WeftTaskState;
-
-/* Engine loop: `run` has finished and let go of the loop.  The function
- * takes the engine's reference: a kickoff's caller whose reference is the
- * last one then drains the flow's callbacks on its own thread. */
-typedef void (*WeftRunDoneFunc) (WeftRun *run, gpointer data);
-
-struct _WeftRun {
-  gint ref_count;
-  WeftFlow *flow;
-  WeftEngine *engine;
-  char *id;
-  JsonObject *inputs;         /* engine loop only, after kickoff */
-  char *inputs_json;          /* the same, immutable: attempts parse their own copy */
-  WeftTaskState *tasks;
-  guint n_finished;
-  WeftStatus status;
-  GError *error;
-  guint64 seq;
-  gint64 started_us;
-  gint64 finished_us;
-  gboolean resumed;           /* continues a stored run */
-  gboolean has_preset;        /* some tasks were settled before it started: from
-                               * `completed`, or kept as a resume found them */
-  gint64 created_wall_us;
-  gint64 started_wall_us;
-  WeftRunDoneFunc done;       /* called on the loop once finished */
-  gpointer done_data;
-  GCancellable *cancellable;
-  gulong cancel_handler;
-};
-
-typedef struct {
-  WeftMsg msg;
-  WeftRun *run;
-} WeftRunMsg;
-
-/* Creates a run: merges inputs, checks every input is there. */
-WeftRun *weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error);
-/* Any thread: hands `run` (a new reference is taken) to the engine loop
- * to start.  `done` is called on the loop when it has finished. */
-void weft_run_kickoff (WeftRun *run, GCancellable *cancellable, WeftRunDoneFunc done,
-                       gpointer done_data);
-/* Engine loop only. */
-void weft_run_start  (WeftRun *run);
-void weft_run_cancel (WeftRun *run);
-void weft_run_handle_return (WeftTask *task);
-void weft_run_handle_step (WeftTask *task, const char *kind, const char *text);
-/* Hands the engine's reference to the run's done function. */
-void weft_run_return (WeftRun *run);
-
-struct _WeftTask {
-  WeftMsg msg;                /* WEFT_MSG_RETURN when handed back */
-  gint ref_count;
-  WeftRun *run;
-  guint index;
-  guint attempt;
-  const char *description;    /* owned by the run or the flow */
-  const char *prompt;         /* owned by the run or the flow */
-  GCancellable *cancellable;  /* made on first use */
-  JsonObject *inputs;         /* made on first use, from the run's inputs_json */
-  gint cancelled;
-  gint returned;
-  char *output;
-  GError *error;
-};
-
-typedef struct {
-  WeftMsg msg;
-  WeftTask *task;
-  char *kind;
-  char *text;
-} WeftStepMsg;
-
-/* Tool calls (weft-tool.c).  Both run on the engine loop / a worker as
- * the engine dispatches them. */
-void weft_tool_call_invoke (WeftToolCall *call);
-void weft_tool_call_handle_return (WeftToolCall *call);
-
-WeftTask *weft_task_new   (WeftRun *run, guint index, guint attempt,
-                           const char *description, const char *prompt);
-WeftTask *weft_task_ref   (WeftTask *task);
-void      weft_task_unref (WeftTask *task);
-/* Cancels the attempt's cancellable, now or when it is first asked for. */
-void      weft_task_cancel (WeftTask *task);
-WeftFlowTask *weft_task_get_flow_task (WeftTask *task);
+} WeftJobSummary;
+JsonObject *weft_job_summary_to_json (const WeftJobSummary *job);
 
 G_END_DECLS

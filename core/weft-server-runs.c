@@ -98,7 +98,7 @@ weft_server_run_new (WeftServer *server, WeftRun *run)
   rec->cancellable = g_cancellable_new ();
   rec->events = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_event_unref);
   rec->watchers = g_ptr_array_new ();
-  g_hash_table_insert (server->runs, run->id, rec);
+  g_hash_table_insert (server->runs, (char *) weft_run_get_id (run), rec);
   server->n_live++;
   server->n_started++;
   return rec;
@@ -157,7 +157,7 @@ weft_server_evict (WeftServer *server)
          && (server->finished.length > server->keep_runs || rec->finished_wall_us < oldest))
     {
       g_queue_pop_head (&server->finished);
-      g_hash_table_remove (server->runs, rec->run->id);
+      g_hash_table_remove (server->runs, weft_run_get_id (rec->run));
     }
 }
 
@@ -332,50 +332,12 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
 
 /* ---- JSON of a run ------------------------------------------------------------------- */
 
-static JsonObject *
-weft_server_task_to_json (WeftRun *run, guint i)
-{
-  WeftTaskState *st = &run->tasks[i];
-  JsonObject *o = json_object_new ();
-
-  json_object_set_string_member (o, "name", run->flow->tasks[i].name);
-  json_object_set_string_member (o, "status", weft_status_to_string (st->status));
-  json_object_set_string_member (o, "output", st->output);
-  json_object_set_string_member (o, "error", st->error ? st->error->message : NULL);
-  json_object_set_int_member (o, "attempts", st->attempts);
-  weft_json_set_time (o, "started_wall_us", weft_mono_to_wall_us (st->started_us));
-  weft_json_set_time (o, "finished_wall_us",
-                      st->started_us ? weft_mono_to_wall_us (st->finished_us) : 0);
-  json_object_set_int_member (o, "duration_us", st->started_us && st->finished_us
-                                                  ? st->finished_us - st->started_us : 0);
-  return o;
-}
-
-/* The shape a store gives (docs/store.md), plus outputs and timings;
- * `full` adds inputs, outputs and tasks. */
+/* The run's one shape (weft-run-json.c); `full` adds inputs, outputs and
+ * tasks. */
 static JsonObject *
 weft_server_run_to_json (WeftServerRun *rec, gboolean full)
 {
-  WeftRun *run = rec->run;
-  JsonObject *o = json_object_new ();
-
-  json_object_set_string_member (o, "run_id", run->id);
-  json_object_set_string_member (o, "flow", run->flow->name);
-  json_object_set_string_member (o, "status", weft_status_to_string (run->status));
-  json_object_set_string_member (o, "error", run->error ? run->error->message : NULL);
-  json_object_set_int_member (o, "created_wall_us", run->created_wall_us);
-  weft_json_set_time (o, "started_wall_us", run->started_wall_us);
-  weft_json_set_time (o, "finished_wall_us", rec->finished ? rec->finished_wall_us : 0);
-  json_object_set_int_member (o, "duration_us", weft_run_get_duration_us (run));
-  if (!full)
-    return o;
-  json_object_set_object_member (o, "inputs", json_object_ref (run->inputs));
-  json_object_set_object_member (o, "outputs", weft_run_get_outputs (run));
-  JsonArray *tasks = json_array_new ();
-  for (guint i = 0; i < run->flow->n_tasks; i++)
-    json_array_add_object_element (tasks, weft_server_task_to_json (run, i));
-  json_object_set_array_member (o, "tasks", tasks);
-  return o;
+  return weft_run_to_json_object (rec->run, full ? WEFT_RUN_JSON_FULL : WEFT_RUN_JSON_SUMMARY);
 }
 
 /* ---- kickoff ---------------------------------------------------------------------- */
@@ -453,11 +415,11 @@ weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const ch
   WeftServerRun *rec = weft_server_run_new (server, run);
   weft_server_run_kickoff (rec);
 
-  g_autofree char *location = g_strdup_printf ("/v1/runs/%s", run->id);
+  g_autofree char *location = g_strdup_printf ("/v1/runs/%s", weft_run_get_id (run));
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Location",
                                 location);
   JsonObject *o = json_object_new ();
-  json_object_set_string_member (o, "run_id", run->id);
+  json_object_set_string_member (o, "run_id", weft_run_get_id (run));
   json_object_set_string_member (o, "status", "running");
   weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
   weft_server_evict (server);
@@ -510,7 +472,7 @@ weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char
       rec->batch = batch;
       batch->ref_count++;
       g_queue_push_tail (&batch->queued, rec);
-      json_array_add_string_element (ids, rec->run->id);
+      json_array_add_string_element (ids, weft_run_get_id (rec->run));
     }
   weft_server_batch_pump (batch);
   weft_server_batch_unref (batch);
@@ -564,7 +526,7 @@ weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const
   if (rec->finished)
     {
       weft_server_reply_error (msg, SOUP_STATUS_CONFLICT, "run \"%s\" has already %s", id,
-                               weft_status_to_string (rec->run->status));
+                               weft_status_to_string (weft_run_get_status (rec->run)));
       return;
     }
   weft_server_run_cancel (rec);
@@ -663,7 +625,7 @@ weft_server_reply_list (WeftServer *server, SoupServerMessage *msg, JsonNode *st
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       JsonObject *o = weft_server_run_to_json (value, FALSE);
-      g_hash_table_add (seen, ((WeftServerRun *) value)->run->id);
+      g_hash_table_add (seen, (char *) weft_run_get_id (((WeftServerRun *) value)->run));
       if (weft_server_matches (o, status, flow))
         g_ptr_array_add (runs, o);
       else
@@ -710,7 +672,7 @@ weft_server_task_from_run (JsonNode *node)
   g_autofree char *parent = g_strndup (flow, (gsize) (dot - flow));
   gint64 started = json_object_get_int_member_with_default (run, "started_wall_us", 0);
   gint64 finished = json_object_get_int_member_with_default (run, "finished_wall_us", 0);
-  WeftTaskSummary summary = {
+  WeftJobSummary summary = {
     .id = json_object_get_string_member (run, "run_id"),
     .flow = parent,
     .agent = dot + 1,
@@ -721,7 +683,7 @@ weft_server_task_from_run (JsonNode *node)
     .finished_wall_us = finished,
     .duration_us = finished && started ? finished - started : 0,
   };
-  return weft_task_summary_to_json (&summary);
+  return weft_job_summary_to_json (&summary);
 }
 
 /* Back on the loop with what the stores said. */

@@ -1,14 +1,15 @@
-/* weft-tool.c — tool calls: an agent asks, a worker runs the tool, the
- * result comes back through the engine's inbox to the agent's callback on
- * the loop.  Many calls of one task run at once. */
+/* weft-tool.c — tool calls: an attempt's agent asks, a worker runs the
+ * tool, the result comes back by the bus to the agent's callback on the
+ * loop.  Many calls of one attempt run at once. */
 #include "weft-private.h"
 
 struct _WeftToolCall {
-  WeftMsg msg;                /* WEFT_MSG_TOOL_RETURN when handed back */
+  WeftMsg job;                /* the tool's call, on a worker */
+  WeftMsg returned;           /* the tool returned: on the loop */
   WeftTask *task;             /* a reference: the caller's attempt */
   WeftToolInstance *tool;
   JsonObject *arguments;
-  gint returned;
+  gint has_returned;
   char *result;
   GError *error;
   WeftToolCallback callback;
@@ -16,15 +17,15 @@ struct _WeftToolCall {
 };
 
 static GPtrArray *
-weft_task_tools (WeftTask *task)
+weft_attempt_tools (WeftTask *task)
 {
-  return weft_task_get_flow_task (task)->agent->tools;
+  return weft_attempt_get_flow_task (task)->agent->tools;
 }
 
 static WeftToolInstance *
-weft_task_tool (WeftTask *task, guint i)
+weft_attempt_tool (WeftTask *task, guint i)
 {
-  GPtrArray *tools = weft_task_tools (task);
+  GPtrArray *tools = weft_attempt_tools (task);
 
   g_return_val_if_fail (i < tools->len, NULL);
   return tools->pdata[i];
@@ -33,34 +34,34 @@ weft_task_tool (WeftTask *task, guint i)
 guint
 weft_task_get_n_tools (WeftTask *task)
 {
-  return weft_task_tools (task)->len;
+  return weft_attempt_tools (task)->len;
 }
 
 const char *
 weft_task_get_tool_name (WeftTask *task, guint i)
 {
-  WeftToolInstance *t = weft_task_tool (task, i);
+  WeftToolInstance *t = weft_attempt_tool (task, i);
   return t ? t->name : NULL;
 }
 
 const char *
 weft_task_get_tool_description (WeftTask *task, guint i)
 {
-  WeftToolInstance *t = weft_task_tool (task, i);
+  WeftToolInstance *t = weft_attempt_tool (task, i);
   return t ? t->description : NULL;
 }
 
 const char *
 weft_task_get_tool_schema (WeftTask *task, guint i)
 {
-  WeftToolInstance *t = weft_task_tool (task, i);
+  WeftToolInstance *t = weft_attempt_tool (task, i);
   return t ? t->schema : NULL;
 }
 
 static WeftToolInstance *
-weft_task_find_tool (WeftTask *task, const char *name)
+weft_attempt_find_tool (WeftTask *task, const char *name)
 {
-  GPtrArray *tools = weft_task_tools (task);
+  GPtrArray *tools = weft_attempt_tools (task);
 
   for (guint i = 0; i < tools->len; i++)
     if (g_str_equal (((WeftToolInstance *) tools->pdata[i])->name, name))
@@ -84,47 +85,12 @@ weft_tool_step_text (const char *tool, const char *key, JsonNode *value)
   return json_to_string (root, FALSE);
 }
 
-gboolean
-weft_task_call_tool (WeftTask *task, const char *name, const char *arguments,
-                     WeftToolCallback callback, gpointer user_data, GError **error)
+/* On a worker: the tool's call, unless the attempt was cancelled meanwhile. */
+static void
+weft_tool_call_on_job (WeftMsg *job)
 {
-  g_return_val_if_fail (task != NULL && name != NULL && callback != NULL, FALSE);
+  WeftToolCall *call = WEFT_MSG_OWNER (job, WeftToolCall, job);
 
-  WeftToolInstance *tool = weft_task_find_tool (task, name);
-  if (tool == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
-                   "task \"%s\" has no tool \"%s\"", weft_task_get_name (task), name);
-      return FALSE;
-    }
-  g_autoptr(GError) parse_error = NULL;
-  g_autoptr(JsonNode) args = weft_json_parse (arguments ? arguments : "{}", -1, &parse_error);
-  if (args == NULL || !JSON_NODE_HOLDS_OBJECT (args))
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "arguments of tool \"%s\" are not a JSON object%s%s", name,
-                   parse_error ? ": " : "", parse_error ? parse_error->message : "");
-      return FALSE;
-    }
-
-  WeftToolCall *call = g_new0 (WeftToolCall, 1);
-  call->msg.type = WEFT_MSG_TOOL_RETURN;
-  call->task = weft_task_ref (task);
-  call->tool = tool;
-  call->arguments = json_object_ref (json_node_get_object (args));
-  call->callback = callback;
-  call->user_data = user_data;
-
-  g_autofree char *step = weft_tool_step_text (name, "arguments", json_node_copy (args));
-  weft_task_step (task, "tool_call", step);
-  weft_engine_attempt_started (task->run->engine);
-  weft_engine_run_tool (task->run->engine, call);
-  return TRUE;
-}
-
-void
-weft_tool_call_invoke (WeftToolCall *call)
-{
   if (g_cancellable_is_cancelled (weft_task_get_cancellable (call->task)))
     {
       weft_tool_call_return_error (call, g_error_new (WEFT_ERROR, WEFT_ERROR_CANCELLED,
@@ -134,22 +100,72 @@ weft_tool_call_invoke (WeftToolCall *call)
   call->tool->plugin->desc->tool->invoke (call->tool->instance, call);
 }
 
-void
-weft_tool_call_handle_return (WeftToolCall *call)
+/* On the loop: the result is a step of the attempt, then the agent's. */
+static void
+weft_tool_call_on_returned (WeftMsg *msg)
 {
+  WeftToolCall *call = WEFT_MSG_OWNER (msg, WeftToolCall, returned);
+  WeftEngine *engine = weft_attempt_get_engine (call->task);
   JsonNode *value = call->error ? json_node_init_string (json_node_alloc (), call->error->message)
                                 : json_node_init_string (json_node_alloc (), call->result);
   g_autofree char *step = weft_tool_step_text (call->tool->name,
                                                call->error ? "error" : "result", value);
 
-  weft_run_handle_step (call->task, "tool_result", step);
+  weft_attempt_raise_step (call->task, "tool_result", step);
   call->callback (call->task, call->result, call->error, call->user_data);
 
-  weft_task_unref (call->task);
+  weft_attempt_unref (call->task);
   json_object_unref (call->arguments);
   g_free (call->result);
   g_clear_error (&call->error);
   g_free (call);
+  weft_engine_attempt_finished (engine);
+}
+
+gboolean
+weft_task_call_tool (WeftTask *task, const char *name, const char *arguments,
+                     WeftToolCallback callback, gpointer user_data, GError **error)
+{
+  g_return_val_if_fail (task != NULL && name != NULL && callback != NULL, FALSE);
+
+  WeftToolInstance *tool = weft_attempt_find_tool (task, name);
+  if (tool == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "task \"%s\" has no tool \"%s\"", weft_task_get_name (task), name);
+      return FALSE;
+    }
+  GError *parse_error = NULL;
+  g_autoptr(JsonNode) args = weft_json_parse (arguments ? arguments : "{}", -1, &parse_error);
+  if (args == NULL)
+    {
+      /* The parser's error as it is (its domain and code), said of the tool. */
+      g_propagate_prefixed_error (error, parse_error,
+                                  "arguments of tool \"%s\" are not a JSON object: ", name);
+      return FALSE;
+    }
+  if (!JSON_NODE_HOLDS_OBJECT (args))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "arguments of tool \"%s\" are not a JSON object", name);
+      return FALSE;
+    }
+
+  WeftEngine *engine = weft_attempt_get_engine (task);
+  WeftToolCall *call = g_new0 (WeftToolCall, 1);
+  call->job.handle = weft_tool_call_on_job;
+  call->returned.handle = weft_tool_call_on_returned;
+  call->task = weft_attempt_ref (task);
+  call->tool = tool;
+  call->arguments = json_object_ref (json_node_get_object (args));
+  call->callback = callback;
+  call->user_data = user_data;
+
+  g_autofree char *step = weft_tool_step_text (name, "arguments", json_node_copy (args));
+  weft_task_step (task, "tool_call", step);
+  weft_engine_attempt_started (engine);
+  weft_engine_run_tool_job (engine, &call->job);
+  return TRUE;
 }
 
 /* ---- the tool's side (SDK) ------------------------------------------------ */
@@ -184,10 +200,16 @@ weft_tool_call_get_task_name (WeftToolCall *call)
   return weft_task_get_name (call->task);
 }
 
+static void
+weft_tool_call_post (WeftToolCall *call)
+{
+  weft_bus_post (weft_attempt_get_bus (call->task), &call->returned);
+}
+
 static gboolean
 weft_tool_call_claim_return (WeftToolCall *call)
 {
-  if (g_atomic_int_compare_and_exchange (&call->returned, 0, 1))
+  if (g_atomic_int_compare_and_exchange (&call->has_returned, 0, 1))
     return TRUE;
   g_critical ("tool \"%s\" returned twice: a tool must return exactly once", call->tool->name);
   return FALSE;
@@ -201,7 +223,7 @@ weft_tool_call_return (WeftToolCall *call, const char *result)
   if (!weft_tool_call_claim_return (call))
     return;
   call->result = g_strdup (result ? result : "");
-  weft_engine_post (call->task->run->engine, &call->msg);
+  weft_tool_call_post (call);
 }
 
 void
@@ -218,5 +240,5 @@ weft_tool_call_return_error (WeftToolCall *call, GError *error)
   weft_secrets_redact_error (error);
   call->error = error ? error
                       : g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "tool failed without a reason");
-  weft_engine_post (call->task->run->engine, &call->msg);
+  weft_tool_call_post (call);
 }

@@ -1,5 +1,6 @@
 /* test-events.c — every callback instance sees every event once, in order,
- * on its own thread; a slow one holds nobody up; the JSON has one schema. */
+ * on its own thread, whether a message or a timer raised it; a slow one
+ * holds nobody up; the JSON has one schema. */
 #include "weft-test.h"
 
 typedef struct {
@@ -352,6 +353,46 @@ test_json_escaping (void)
   g_mutex_clear (&s.lock);
 }
 
+/* Events raised by timers, outside any batch of messages (a timeout, a
+ * retry's start, the run's end after a timeout), reach the callbacks all
+ * the same, in order, and the run comes back after them: nothing has to
+ * remember to hand them over. */
+static void
+test_timer_events (void)
+{
+  g_autoptr(WeftEngine) engine = weft_test_engine_new (2);
+  g_autofree char *dir = g_dir_make_tmp ("weft-events-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "timers.txt", NULL);
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"timers\", \"agents\": {\"slow\": {\"plugin\": \"test-agent\", \"sleep_ms\": 5000}},"
+    " \"callbacks\": {\"rec\": {\"plugin\": \"test-recorder\", \"path\": \"%s\"}},"
+    " \"tasks\": [{\"name\": \"t\", \"agent\": \"slow\", \"description\": \"x\","
+    "              \"timeout_s\": 0.02, \"retries\": 1, \"retry_delay_ms\": 1}]}", path);
+  WeftFlow *flow = weft_test_flow (engine, json);
+  g_autoptr(GError) error = NULL;
+  static const char *const expected[] = {
+    "run.started", "task.started", "task.retrying", "task.started", "task.failed", "run.failed",
+  };
+
+  WeftRun *run = weft_flow_kickoff (flow, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_FAILED);
+  weft_run_unref (run);
+  /* The abandoned attempts hold the flow until their agent gives up. */
+  weft_engine_shutdown (engine, 10000);
+  weft_flow_unref (flow);
+
+  g_autoptr(GPtrArray) records = read_records (path);
+  g_assert_cmpuint (records->len, ==, G_N_ELEMENTS (expected));
+  for (guint i = 0; i < records->len; i++)
+    {
+      g_assert_cmpstr (ev_type (records, i), ==, expected[i]);
+      g_assert_cmpint (ev_seq (records, i), ==, i + 1);
+    }
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 /* What plugins use to read an "events" option. */
 static void
 test_event_set_parse (void)
@@ -383,6 +424,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/events/order-and-slow-callback", test_order_and_slow_callback);
   g_test_add_func ("/events/order-per-run", test_order_per_run);
+  g_test_add_func ("/events/timer-events", test_timer_events);
   g_test_add_func ("/events/json-schema", test_json_schema);
   g_test_add_func ("/events/json-escaping", test_json_escaping);
   g_test_add_func ("/events/event-set-parse", test_event_set_parse);

@@ -462,6 +462,48 @@ test_result_json (Fixture *f, gconstpointer data)
   g_assert_true (json_object_has_member (json_object_get_object_member (obj, "outputs"), "a"));
 }
 
+/* The one shape of a run (the server's too): times in wall-clock µs, null
+ * for what did not happen; the run's inputs and the reasons of its ends. */
+static void
+test_result_json_shape (Fixture *f, gconstpointer data)
+{
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine,
+    "{\"name\": \"shape\", \"inputs\": {\"who\": \"me\"},"
+    " \"agents\": {\"s\": {\"plugin\": \"test-agent\", \"sleep_ms\": 2},"
+    "              \"bad\": {\"plugin\": \"test-agent\", \"fail_attempts\": 1}},"
+    " \"tasks\": [{\"name\": \"a\", \"agent\": \"s\", \"description\": \"x\"},"
+    "             {\"name\": \"b\", \"agent\": \"bad\", \"description\": \"x\"},"
+    "             {\"name\": \"c\", \"agent\": \"s\", \"description\": \"x\", \"context\": [\"b\"]}]}");
+  gint64 before = g_get_real_time ();
+  g_autoptr(WeftRun) run = run_flow (flow);
+  gint64 after = g_get_real_time ();
+  g_autoptr(JsonNode) node = weft_run_to_json (run);
+  JsonObject *obj = json_node_get_object (node);
+  gint64 started = json_object_get_int_member (obj, "started_wall_us");
+  gint64 finished = json_object_get_int_member (obj, "finished_wall_us");
+
+  g_assert_cmpint (json_object_get_int_member (obj, "created_wall_us"), >=, before - G_USEC_PER_SEC);
+  g_assert_cmpint (started, >=, json_object_get_int_member (obj, "created_wall_us") - G_USEC_PER_SEC);
+  g_assert_cmpint (finished, >=, started);
+  g_assert_cmpint (finished, <=, after + G_USEC_PER_SEC);
+  g_assert_cmpint (json_object_get_int_member (obj, "duration_us"), ==,
+                   weft_run_get_duration_us (run));
+  weft_test_assert_contains (json_object_get_string_member (obj, "error"), "task \"b\" failed");
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (obj, "inputs"),
+                                                  "who"), ==, "me");
+  JsonArray *tasks = json_object_get_array_member (obj, "tasks");
+  JsonObject *a = json_array_get_object_element (tasks, 0);
+  g_assert_cmpint (json_object_get_int_member (a, "started_wall_us"), >=, started - G_USEC_PER_SEC);
+  g_assert_cmpint (json_object_get_int_member (a, "finished_wall_us"), >=,
+                   json_object_get_int_member (a, "started_wall_us"));
+  g_assert_false (json_object_has_member (a, "started_us"));
+  JsonObject *c = json_array_get_object_element (tasks, 2);
+  g_assert_cmpstr (json_object_get_string_member (c, "status"), ==, "skipped");
+  g_assert_true (json_object_get_null_member (c, "started_wall_us"));
+  g_assert_true (json_object_get_null_member (c, "finished_wall_us"));
+  g_assert_cmpint (json_object_get_int_member (c, "duration_us"), ==, 0);
+}
+
 /* ---- many runs at once, async kickoff ------------------------------------------- */
 
 typedef struct {
@@ -629,6 +671,7 @@ main (int argc, char **argv)
   ADD ("exclude", test_exclude);
   ADD ("inputs-and-prompt", test_inputs_and_prompt);
   ADD ("result-json", test_result_json);
+  ADD ("result-json-shape", test_result_json_shape);
   ADD ("concurrent-runs", test_concurrent_runs);
   ADD ("replay-reuses-outputs", test_replay_reuses_outputs);
   ADD ("resume-continues-run", test_resume_continues_run);

@@ -86,7 +86,8 @@ static const WeftAgentClass dag_agent = {
 };
 
 static const WeftPluginDescriptor dag_descriptor = {
-  .abi = WEFT_ABI_VERSION,
+  .abi_major = WEFT_ABI_MAJOR,
+  .abi_minor = WEFT_ABI_MINOR,
   .kind = WEFT_PLUGIN_AGENT,
   .name = "dag",
   .version = "0.1.0",

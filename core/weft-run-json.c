@@ -1,0 +1,77 @@
+/* weft-run-json.c — the one JSON shape of a run and of its tasks.
+ *
+ * Written here only, and read by everyone who shows a run in memory: the
+ * CLI (`weft run --json`), the HTTP server (GET /v1/runs, /v1/runs/{id})
+ * and embedders (weft_run_to_json).  A store gives a stored run in the
+ * same shape (docs/store.md), less what only memory knows (outputs, task
+ * durations, created_wall_us).  Times are wall-clock µs since the Unix
+ * epoch, null until they happen; durations are µs. */
+#include "weft-run-private.h"
+
+/* Its inputs as a new object: the run's own is the loop's (json-glib's
+ * reference counts are not atomic), so the caller gets a copy. */
+static JsonObject *
+weft_run_copy_inputs (WeftRun *run)
+{
+  JsonObject *copy = json_object_new ();
+  JsonObjectIter iter;
+  const char *key;
+  JsonNode *value;
+
+  json_object_iter_init (&iter, run->inputs);
+  while (json_object_iter_next (&iter, &key, &value))
+    json_object_set_member (copy, key, json_node_copy (value));
+  return copy;
+}
+
+static JsonObject *
+weft_run_task_to_json (WeftRun *run, guint i)
+{
+  WeftTaskState *st = &run->tasks[i];
+  gboolean ran = st->started_us != 0;
+  JsonObject *o = json_object_new ();
+
+  json_object_set_string_member (o, "name", run->flow->tasks[i].name);
+  json_object_set_string_member (o, "status", weft_status_to_string (st->status));
+  json_object_set_string_member (o, "output", st->output);
+  json_object_set_string_member (o, "error", st->error ? st->error->message : NULL);
+  json_object_set_int_member (o, "attempts", st->attempts);
+  weft_json_set_time (o, "started_wall_us", weft_mono_to_wall_us (st->started_us));
+  weft_json_set_time (o, "finished_wall_us", ran ? weft_mono_to_wall_us (st->finished_us) : 0);
+  json_object_set_int_member (o, "duration_us",
+                              ran && st->finished_us ? st->finished_us - st->started_us : 0);
+  return o;
+}
+
+JsonObject *
+weft_run_to_json_object (WeftRun *run, WeftRunJsonDetail detail)
+{
+  JsonObject *o = json_object_new ();
+
+  json_object_set_string_member (o, "run_id", run->id);
+  json_object_set_string_member (o, "flow", weft_flow_get_name (run->flow));
+  json_object_set_string_member (o, "status", weft_status_to_string (run->status));
+  json_object_set_string_member (o, "error", run->error ? run->error->message : NULL);
+  json_object_set_int_member (o, "created_wall_us", run->created_wall_us);
+  weft_json_set_time (o, "started_wall_us", run->started_wall_us);
+  weft_json_set_time (o, "finished_wall_us", run->finished_wall_us);
+  json_object_set_int_member (o, "duration_us", weft_run_get_duration_us (run));
+  if (detail == WEFT_RUN_JSON_SUMMARY)
+    return o;
+  json_object_set_object_member (o, "inputs", weft_run_copy_inputs (run));
+  json_object_set_object_member (o, "outputs", weft_run_get_outputs (run));
+  JsonArray *tasks = json_array_new ();
+  for (guint i = 0; i < run->flow->n_tasks; i++)
+    json_array_add_object_element (tasks, weft_run_task_to_json (run, i));
+  json_object_set_array_member (o, "tasks", tasks);
+  return o;
+}
+
+JsonNode *
+weft_run_to_json (WeftRun *run)
+{
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_node_take_object (node, weft_run_to_json_object (run, WEFT_RUN_JSON_FULL));
+  return node;
+}
