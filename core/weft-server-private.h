@@ -209,15 +209,38 @@ WeftServerFrame weft_server_input_get_frame (WeftServerInput *self);
 /* The connection is gone. */
 void weft_server_input_detach (WeftServerInput *self);
 
-/* ---- weft-server-runs.c ------------------------------------------------------ */
+/* ---- weft-server-runs.c: the runs the server started ------------------------- */
+
+/* The server's record of a run it started: read by the event streams
+ * (weft-server-events.c) and the reads (weft-server-runs.c) as well. */
+struct _WeftServerBatch {
+  gint ref_count;
+  guint max_parallel;
+  guint running;
+  GQueue queued;              /* WeftServerRun*, not yet kicked off */
+};
+
+struct _WeftServerRun {
+  WeftServer *server;
+  WeftRun *run;               /* a reference; its state belongs to the loop */
+  GCancellable *cancellable;
+  GPtrArray *events;          /* WeftEvent* (references), in order: framed
+                               * only when someone watches */
+  GBytes *reply;              /* once finished: GET's body, made once */
+  GPtrArray *watchers;        /* SoupServerMessage* streaming the events */
+  WeftServerBatch *batch;     /* a reference while queued or running in a batch */
+  gboolean kicked_off;
+  gboolean finished;
+  gint64 finished_wall_us;
+};
 
 void weft_server_runs_init (WeftServer *server);
 void weft_server_runs_clear (WeftServer *server);
-/* Forgets the event streams still open (their connections are about to
- * close). */
-void weft_server_streams_clear (WeftServer *server);
-/* The engine listener: every event of every run, on the loop. */
-void weft_server_on_event (const WeftEvent *event, gpointer data);
+/* The record of run `id`, once finished runs past their count or age are
+ * forgotten; NULL when there is none. */
+WeftServerRun *weft_server_lookup (WeftServer *server, const char *id);
+/* Ends every event stream of the run: the client sees the body end. */
+void weft_server_run_close_watchers (WeftServerRun *rec);
 
 /* Cancels every run the server started that has not finished, queued
  * ones of a batch included. */
@@ -237,9 +260,19 @@ void weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, c
                                    GHashTable *query);
 void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                     GHashTable *query);
-void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                GHashTable *query);
 /* A background task no longer in memory, from the stores. */
 void weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id);
+
+/* ---- weft-server-events.c: a run's events as a stream (SSE) ------------------- */
+
+/* The open streams and the heartbeat that keeps them talking. */
+void weft_server_streams_init (WeftServer *server);
+/* Forgets the event streams still open (their connections are about to
+ * close). */
+void weft_server_streams_clear (WeftServer *server);
+/* The engine listener: every event of every run, on the loop. */
+void weft_server_on_event (const WeftEvent *event, gpointer data);
+void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                GHashTable *query);
 
 G_END_DECLS

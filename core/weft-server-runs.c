@@ -1,10 +1,10 @@
 /* weft-server-runs.c — the runs a server started: kickoff, batches,
- * status, cancel, live events (SSE), and older runs from the stores.
+ * status, cancel, and older runs from the stores.
  *
  * All on the engine loop.  Each run the server started has a record that
  * keeps the run (its state is read directly: the loop owns it) and its
- * events as server-sent-event frames, so that a client can replay them
- * from the start or from Last-Event-ID.  Finished records are kept for a
+ * events, so that a client can replay them from the start or from
+ * Last-Event-ID (weft-server-events.c).  Finished records are kept for a
  * bounded time and number; older runs come from the stores, read on a
  * thread of their own so that the loop never waits on a disk. */
 #include "weft-server-private.h"
@@ -14,30 +14,6 @@
 #define WEFT_SERVER_LIST_LIMIT_DEFAULT 100
 #define WEFT_SERVER_LIST_LIMIT_MAX 1000
 #define WEFT_SERVER_BATCH_MAX 10000
-/* A comment line on every open event stream this often, so that proxies
- * and clients do not take a long quiet task for a dead connection. */
-#define WEFT_SERVER_HEARTBEAT_S 15
-
-struct _WeftServerBatch {
-  gint ref_count;
-  guint max_parallel;
-  guint running;
-  GQueue queued;              /* WeftServerRun*, not yet kicked off */
-};
-
-struct _WeftServerRun {
-  WeftServer *server;
-  WeftRun *run;               /* a reference; its state belongs to the loop */
-  GCancellable *cancellable;
-  GPtrArray *events;          /* WeftEvent* (references), in order: framed
-                               * only when someone watches */
-  GBytes *reply;              /* once finished: GET's body, made once */
-  GPtrArray *watchers;        /* SoupServerMessage* streaming the events */
-  WeftServerBatch *batch;     /* a reference while queued or running in a batch */
-  gboolean kicked_off;
-  gboolean finished;
-  gint64 finished_wall_us;
-};
 
 static void weft_server_run_kickoff (WeftServerRun *rec);
 
@@ -52,17 +28,8 @@ weft_server_batch_unref (WeftServerBatch *batch)
   g_free (batch);
 }
 
-static void
-weft_server_watcher_finished (SoupServerMessage *msg, gpointer data)
-{
-  WeftServerRun *rec = data;
-
-  g_signal_handlers_disconnect_by_data (msg, rec);
-  g_ptr_array_remove (rec->watchers, msg);
-}
-
 /* Ends every stream of the run: the client sees the body end. */
-static void
+void
 weft_server_run_close_watchers (WeftServerRun *rec)
 {
   while (rec->watchers->len > 0)
@@ -104,44 +71,16 @@ weft_server_run_new (WeftServer *server, WeftRun *run)
   return rec;
 }
 
-static gboolean
-weft_server_heartbeat (gpointer data)
-{
-  WeftServer *server = data;
-  GHashTableIter iter;
-  gpointer value;
-
-  g_hash_table_iter_init (&iter, server->runs);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    {
-      WeftServerRun *rec = value;
-      for (guint i = 0; i < rec->watchers->len; i++)
-        {
-          SoupServerMessage *msg = rec->watchers->pdata[i];
-          soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
-                                    ": keep-alive\n\n", strlen (": keep-alive\n\n"));
-          soup_server_message_unpause (msg);
-        }
-    }
-  return G_SOURCE_CONTINUE;
-}
-
 void
 weft_server_runs_init (WeftServer *server)
 {
   server->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                         (GDestroyNotify) weft_server_run_free);
-  server->streams = g_hash_table_new (NULL, NULL);
-  server->heartbeat = g_timeout_source_new_seconds (WEFT_SERVER_HEARTBEAT_S);
-  g_source_set_callback (server->heartbeat, weft_server_heartbeat, server, NULL);
-  g_source_attach (server->heartbeat, weft_engine_get_main_context (server->engine));
 }
 
 void
 weft_server_runs_clear (WeftServer *server)
 {
-  g_source_destroy (server->heartbeat);
-  g_clear_pointer (&server->heartbeat, g_source_unref);
   g_queue_clear (&server->finished);
   g_clear_pointer (&server->runs, g_hash_table_unref);
 }
@@ -161,7 +100,7 @@ weft_server_evict (WeftServer *server)
     }
 }
 
-static WeftServerRun *
+WeftServerRun *
 weft_server_lookup (WeftServer *server, const char *id)
 {
   weft_server_evict (server);
@@ -210,124 +149,6 @@ weft_server_run_kickoff (WeftServerRun *rec)
 {
   rec->kicked_off = TRUE;
   weft_run_kickoff (rec->run, rec->cancellable, weft_server_on_run_done, rec);
-}
-
-/* ---- events ------------------------------------------------------------------------- */
-
-static gboolean
-weft_event_type_ends_run (WeftEventType type)
-{
-  return type == WEFT_EVENT_RUN_COMPLETED || type == WEFT_EVENT_RUN_FAILED
-         || type == WEFT_EVENT_RUN_CANCELLED;
-}
-
-static GBytes *
-weft_server_event_frame (const WeftEvent *event)
-{
-  GString *frame = g_string_sized_new (256);
-
-  g_string_append_printf (frame, "id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: ",
-                          weft_event_get_seq (event),
-                          weft_event_type_to_string (weft_event_get_event_type (event)));
-  weft_event_append_json (event, frame);
-  g_string_append (frame, "\n\n");
-  return g_string_free_to_bytes (frame);
-}
-
-void
-weft_server_on_event (const WeftEvent *event, gpointer data)
-{
-  WeftServer *server = data;
-  WeftServerRun *rec = server->runs
-    ? g_hash_table_lookup (server->runs, weft_event_get_run_id (event)) : NULL;
-
-  if (rec == NULL)
-    return;
-  /* Listeners get the event for the call only: keep a reference. */
-  g_ptr_array_add (rec->events, weft_event_ref ((WeftEvent *) event));
-  if (rec->watchers->len > 0)
-    {
-      g_autoptr(GBytes) frame = weft_server_event_frame (event);
-      for (guint i = 0; i < rec->watchers->len; i++)
-        {
-          SoupServerMessage *watcher = rec->watchers->pdata[i];
-          soup_message_body_append_bytes (soup_server_message_get_response_body (watcher), frame);
-          soup_server_message_unpause (watcher);
-        }
-    }
-  if (weft_event_type_ends_run (weft_event_get_event_type (event)))
-    weft_server_run_close_watchers (rec);
-}
-
-static void
-weft_server_stream_finished (SoupServerMessage *msg, gpointer data)
-{
-  WeftServer *server = data;
-
-  g_signal_handlers_disconnect_by_data (msg, server);
-  g_hash_table_remove (server->streams, msg);
-}
-
-void
-weft_server_streams_clear (WeftServer *server)
-{
-  GHashTableIter iter;
-  gpointer msg;
-
-  g_hash_table_iter_init (&iter, server->streams);
-  while (g_hash_table_iter_next (&iter, &msg, NULL))
-    g_signal_handlers_disconnect_by_data (msg, server);
-  g_clear_pointer (&server->streams, g_hash_table_unref);
-}
-
-void
-weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                           GHashTable *query)
-{
-  const char *id = arg;
-  WeftServerRun *rec = weft_server_lookup (server, id);
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  const char *last = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                   "Last-Event-ID");
-  guint64 after = 0;
-
-  if (rec == NULL)
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND,
-                               "no run \"%s\" in memory: events are kept while a run is "
-                               "(finished runs: %u s, %u at most)", id, server->keep_s,
-                               server->keep_runs);
-      return;
-    }
-  if (last == NULL && query)
-    last = g_hash_table_lookup (query, "last_event_id");
-  if (last && !g_ascii_string_to_unsigned (last, 10, 0, G_MAXUINT64, &after, NULL))
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "Last-Event-ID must be an event id (a number), not \"%s\"", last);
-      return;
-    }
-  /* Counted until sent in full, so that a stop lets it finish. */
-  g_hash_table_add (server->streams, msg);
-  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_stream_finished), server);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_message_headers_set_content_type (headers, "text/event-stream", NULL);
-  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
-  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
-  SoupMessageBody *body = soup_server_message_get_response_body (msg);
-  for (guint i = 0; i < rec->events->len; i++)
-    if (weft_event_get_seq (rec->events->pdata[i]) > after)
-      {
-        g_autoptr(GBytes) frame = weft_server_event_frame (rec->events->pdata[i]);
-        soup_message_body_append_bytes (body, frame);
-      }
-  if (rec->finished)
-    {
-      soup_message_body_complete (body);
-      return;
-    }
-  g_ptr_array_add (rec->watchers, msg);
-  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_watcher_finished), rec);
 }
 
 /* ---- JSON of a run ------------------------------------------------------------------- */

@@ -6,7 +6,7 @@
  * are accepted in weft-server-accept.c and bounded in weft-server-conn.c,
  * whose input (weft-server-input.c, weft-server-head.c) and output
  * (weft-server-output.c) are what libsoup reads and writes; runs live in
- * weft-server-runs.c. */
+ * weft-server-runs.c, their event streams in weft-server-events.c. */
 #include "weft-server-private.h"
 
 #include <gio/gunixsocketaddress.h>
@@ -511,6 +511,7 @@ weft_server_create_on_loop (gpointer data)
   soup_server_add_handler (server->soup, NULL, weft_server_handle, server, NULL);
   weft_server_conns_init (server);
   weft_server_runs_init (server);
+  weft_server_streams_init (server);
   return G_SOURCE_REMOVE;
 }
 
