@@ -212,7 +212,7 @@ void weft_server_input_detach (WeftServerInput *self);
 /* ---- weft-server-runs.c: the runs the server started ------------------------- */
 
 /* The server's record of a run it started: read by the event streams
- * (weft-server-events.c) and the reads (weft-server-runs.c) as well. */
+ * (weft-server-events.c) and the reads (weft-server-stored.c) as well. */
 struct _WeftServerBatch {
   gint ref_count;
   guint max_parallel;
@@ -236,11 +236,16 @@ struct _WeftServerRun {
 
 void weft_server_runs_init (WeftServer *server);
 void weft_server_runs_clear (WeftServer *server);
+/* Forgets finished runs beyond the number or the age kept. */
+void weft_server_evict (WeftServer *server);
 /* The record of run `id`, once finished runs past their count or age are
  * forgotten; NULL when there is none. */
 WeftServerRun *weft_server_lookup (WeftServer *server, const char *id);
 /* Ends every event stream of the run: the client sees the body end. */
 void weft_server_run_close_watchers (WeftServerRun *rec);
+/* The shape a store gives (docs/store.md), plus outputs and timings;
+ * `full` adds inputs, outputs and tasks. */
+JsonObject *weft_server_run_to_json (WeftServerRun *rec, gboolean full);
 
 /* Cancels every run the server started that has not finished, queued
  * ones of a batch included. */
@@ -254,12 +259,15 @@ void weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, con
                                  GHashTable *query);
 void weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                GHashTable *query);
+void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                    GHashTable *query);
+
+/* ---- weft-server-stored.c: reading runs, from memory then the stores ----------- */
+
 void weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                  GHashTable *query);
 void weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                    GHashTable *query);
-void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                    GHashTable *query);
 /* A background task no longer in memory, from the stores. */
 void weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id);
 
