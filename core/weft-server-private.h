@@ -236,6 +236,12 @@ struct _WeftServerRun {
 
 void weft_server_runs_init (WeftServer *server);
 void weft_server_runs_clear (WeftServer *server);
+/* A record for `run` (taken), counted in flight; kicked off later. */
+WeftServerRun *weft_server_run_new (WeftServer *server, WeftRun *run);
+void weft_server_run_kickoff (WeftServerRun *rec);
+/* Kicks off queued runs of the batch while fewer than max_parallel run. */
+void weft_server_batch_pump (WeftServerBatch *batch);
+void weft_server_batch_unref (WeftServerBatch *batch);
 /* Forgets finished runs beyond the number or the age kept. */
 void weft_server_evict (WeftServer *server);
 /* The record of run `id`, once finished runs past their count or age are
@@ -255,12 +261,15 @@ void weft_server_cancel_all (WeftServer *server);
 typedef void (*WeftServerHandler) (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                    GHashTable *query);
 
+void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                    GHashTable *query);
+
+/* ---- weft-server-kickoff.c: new runs from requests --------------------------- */
+
 void weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                  GHashTable *query);
 void weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                GHashTable *query);
-void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                    GHashTable *query);
 
 /* ---- weft-server-stored.c: reading runs, from memory then the stores ----------- */
 
