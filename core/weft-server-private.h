@@ -66,7 +66,7 @@ struct _WeftServer {
   guint accept_errors;        /* since then */
 };
 
-/* ---- weft-server-reply.c: admission and replies --------------------------- */
+/* ---- weft-server-reply.c: admission, replies, request bodies ----------------- */
 
 /* An error's JSON body, {"status": N, "error": MESSAGE}: the message made
  * valid UTF-8, every word of it cut to a readable length (an echoed id or
@@ -88,17 +88,18 @@ void weft_server_reply_bytes (SoupServerMessage *msg, guint status, GBytes *json
 void weft_server_reply_error (SoupServerMessage *msg, guint status, const char *format, ...)
   G_GNUC_PRINTF (3, 4);
 
-/* ---- weft-server.c: bodies and flows ------------------------------------------- */
-
-/* The request body parsed as a JSON object; on failure replies 400 itself
- * and returns NULL. */
+/* The request body parsed as a JSON object whose members are all in
+ * `allowed`; on failure replies 400 itself and returns NULL. */
 JsonObject *weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
                                      const char *const *allowed);
-WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name);
 /* A JSON integer member (or the default when absent); on a wrong type
  * replies 400 and returns FALSE. */
 gboolean weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char *key,
                                       guint min, guint max, guint *out);
+
+/* ---- weft-server.c: flows ------------------------------------------------------ */
+
+WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name);
 
 /* ---- weft-server-accept.c: listening ------------------------------------------ */
 
