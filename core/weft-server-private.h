@@ -97,9 +97,6 @@ JsonObject *weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
 gboolean weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char *key,
                                       guint min, guint max, guint *out);
 
-/* ---- weft-server.c: flows ------------------------------------------------------ */
-
-WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name);
 
 /* ---- weft-server-accept.c: listening ------------------------------------------ */
 
@@ -264,6 +261,30 @@ typedef void (*WeftServerHandler) (WeftServer *server, SoupServerMessage *msg, c
 
 void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                     GHashTable *query);
+
+/* ---- weft-server-flows.c: flows, plugins, health ---------------------------- */
+
+/* The flow named `name`, or NULL after a 404 that lists the flows. */
+WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name);
+void weft_server_handle_flows (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                               GHashTable *query);
+void weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                              GHashTable *query);
+void weft_server_handle_plugins (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                 GHashTable *query);
+void weft_server_handle_health (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                GHashTable *query);
+
+/* ---- weft-server-tasks.c: background tasks ----------------------------------- */
+
+void weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                     GHashTable *query);
+void weft_server_handle_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                              GHashTable *query);
+void weft_server_handle_cancel_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                     GHashTable *query);
+void weft_server_handle_tasks (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                               GHashTable *query);
 
 /* ---- weft-server-kickoff.c: new runs from requests --------------------------- */
 
