@@ -255,12 +255,17 @@ JsonObject *weft_server_run_to_json (WeftServerRun *rec, gboolean full);
  * ones of a batch included. */
 void weft_server_cancel_all (WeftServer *server);
 
+void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                    GHashTable *query);
+
+/* ---- weft-server-routes.c: the route table ------------------------------------ */
+
+/* The SoupServer handler: finds the request's route and calls it. */
+void weft_server_handle (SoupServer *soup, SoupServerMessage *msg, const char *path,
+                         GHashTable *query, gpointer data);
 /* Route handlers: `arg` is the path's {flow} or {id}, `query` may be NULL. */
 typedef void (*WeftServerHandler) (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                    GHashTable *query);
-
-void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                    GHashTable *query);
 
 /* ---- weft-server-flows.c: flows, plugins, health ---------------------------- */
 

@@ -1,16 +1,17 @@
-/* weft-server.c — `weft serve`: flows, runs and background tasks over HTTP.
+/* weft-server.c — `weft serve`'s server as weft.h gives it: made from its
+ * options, given flows and stores, listening, stopped and freed.
  *
- * One SoupServer on the engine loop.  A request is admitted once its head
- * is in, before any of its body is read (weft-server-reply.c, which also
- * makes the replies); the handler then routes it by path.  Connections
- * are accepted in weft-server-accept.c and bounded in weft-server-conn.c,
- * whose input (weft-server-input.c, weft-server-head.c) and output
- * (weft-server-output.c) are what libsoup reads and writes; runs live in
- * weft-server-runs.c, their event streams in weft-server-events.c. */
+ * These are the only server functions called from other threads; each
+ * hops onto the engine loop, where the rest of the server lives (its
+ * files are mapped in weft-server-private.h).  Making it attaches a
+ * SoupServer to the loop, with the route handler (weft-server-routes.c),
+ * and registers the engine listener that feeds the event streams.
+ * Stopping closes the listener, waits up to the grace period for the runs
+ * in flight, cancels the rest, lets the event streams send their last
+ * frames, and then closes every connection. */
 #include "weft-server-private.h"
 
 #include <gio/gunixsocketaddress.h>
-#include <string.h>
 
 #define WEFT_SERVER_MAX_BODY_DEFAULT (1024 * 1024)
 #define WEFT_SERVER_KEEP_RUNS_DEFAULT 1000
@@ -24,100 +25,6 @@
 #define WEFT_SERVER_ACCEPT_BACKOFF_DEFAULT 500
 #define WEFT_SERVER_MAX_URL_DEFAULT 8192
 #define WEFT_SERVER_MAX_HEADERS_DEFAULT 32768
-
-/* ---- replies ------------------------------------------------------------------ */
-
-static void
-weft_server_reply_method (SoupServerMessage *msg, const char *allowed)
-{
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow",
-                                allowed);
-  weft_server_reply_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
-                           "method %s is not allowed on %s (allowed: %s)",
-                           soup_server_message_get_method (msg),
-                           g_uri_get_path (soup_server_message_get_uri (msg)), allowed);
-}
-
-/* ---- routing ------------------------------------------------------------------------ */
-
-/* "*" is one path segment, handed to the handler. */
-static const struct {
-  const char *method;
-  const char *path;
-  WeftServerHandler handler;
-} weft_server_routes[] = {
-  { "GET",  "/healthz",            weft_server_handle_health },
-  { "GET",  "/v1/flows",           weft_server_handle_flows },
-  { "GET",  "/v1/flows/*",         weft_server_handle_flow },
-  { "POST", "/v1/flows/*/runs",    weft_server_handle_kickoff },
-  { "POST", "/v1/flows/*/batch",   weft_server_handle_batch },
-  { "GET",  "/v1/runs",            weft_server_handle_list_runs },
-  { "GET",  "/v1/runs/*",          weft_server_handle_get_run },
-  { "POST", "/v1/runs/*/cancel",   weft_server_handle_cancel_run },
-  { "GET",  "/v1/runs/*/events",   weft_server_handle_events },
-  { "POST", "/v1/tasks",           weft_server_handle_create_task },
-  { "GET",  "/v1/tasks",           weft_server_handle_tasks },
-  { "GET",  "/v1/tasks/*",         weft_server_handle_task },
-  { "POST", "/v1/tasks/*/cancel",  weft_server_handle_cancel_task },
-  { "GET",  "/v1/plugins",         weft_server_handle_plugins },
-};
-
-/* Matches `path` against `pattern`; the segment "*" stands for is
- * decoded into *arg. */
-static gboolean
-weft_server_match (const char *pattern, const char *path, char **arg)
-{
-  while (*pattern && *path)
-    {
-      if (*pattern == '*')
-        {
-          const char *end = strchr (path, '/');
-          gsize len = end ? (gsize) (end - path) : strlen (path);
-          if (len == 0)
-            return FALSE;
-          g_autofree char *raw = g_strndup (path, len);
-          g_free (*arg);
-          *arg = g_uri_unescape_string (raw, NULL);
-          if (*arg == NULL)
-            return FALSE;
-          pattern++;
-          path += len;
-        }
-      else if (*pattern++ != *path++)
-        return FALSE;
-    }
-  return *pattern == '\0' && *path == '\0';
-}
-
-static void
-weft_server_handle (SoupServer *soup, SoupServerMessage *msg, const char *path,
-                    GHashTable *query, gpointer data)
-{
-  WeftServer *server = data;
-  const char *method = soup_server_message_get_method (msg);
-  g_autoptr(GString) allowed = g_string_new (NULL);
-
-  for (guint i = 0; i < G_N_ELEMENTS (weft_server_routes); i++)
-    {
-      g_autofree char *arg = NULL;
-      if (!weft_server_match (weft_server_routes[i].path, path, &arg))
-        continue;
-      /* HEAD is GET without the body (libsoup leaves it out). */
-      if (g_str_equal (method, weft_server_routes[i].method)
-          || (g_str_equal (method, "HEAD") && g_str_equal (weft_server_routes[i].method, "GET")))
-        {
-          weft_server_routes[i].handler (server, msg, arg, query);
-          return;
-        }
-      g_string_append_printf (allowed, "%s%s", allowed->len ? ", " : "",
-                              weft_server_routes[i].method);
-    }
-  if (allowed->len)
-    weft_server_reply_method (msg, allowed->str);
-  else
-    weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND,
-                             "no such endpoint: %s %s (see docs/http-api.md)", method, path);
-}
 
 /* ---- lifetime ----------------------------------------------------------------------- */
 
