@@ -17,8 +17,8 @@
  *     follows (weft_server_input_expect_body): a length, which is all
  *     libsoup is given, or chunks, whose framing is checked (400) and
  *     whose sizes are counted against the limit before their data is read
- *     (413), and whose trailer fields are read here and not given (libsoup
- *     reads one line there);
+ *     (413) by weft-server-chunked.c, and whose trailer fields are read
+ *     here and not given (libsoup reads one line there);
  *   - bytes of the next request are kept back until this one's body is
  *     done, so each request is seen from its first byte;
  *   - the end of the input inside a request is refused (400: the client
@@ -34,24 +34,6 @@
 #include "weft-server-private.h"
 
 #include <string.h>
-
-/* Where a chunked body is. */
-typedef enum {
-  CHUNK_SIZE,                 /* hex digits of a chunk's size */
-  CHUNK_EXT,                  /* ";name=value" after the size, skipped */
-  CHUNK_SIZE_LF,              /* the size line's CR came, its LF must */
-  CHUNK_DATA,
-  CHUNK_DATA_CR,              /* a chunk's data ends with CRLF */
-  CHUNK_DATA_LF,
-  CHUNK_TRAILER,              /* at the start of a trailer line */
-  CHUNK_TRAILER_LINE,
-  CHUNK_END_LF,               /* the last empty line's CR came */
-} WeftServerChunk;
-
-/* A chunk size line (its extensions and CRLF included) longer than this
- * is refused: libsoup 3.2 reads it into 128 bytes, and past them drops the
- * connection without an answer. */
-#define WEFT_SERVER_CHUNK_LINE_MAX 128
 
 /* A request line this much longer than the URL limit is refused before
  * its end: method, spaces and "HTTP/1.1" fit in it. */
@@ -82,13 +64,9 @@ struct _WeftServerInput {
   /* The body. */
   SoupEncoding encoding;
   guint64 length;             /* declared */
-  guint64 remaining;          /* of the length, or of the chunk's data */
-  guint64 body_bytes;         /* chunked or to EOF: data so far */
-  WeftServerChunk chunk;
-  guint chunk_digits;
-  guint64 chunk_size;
-  guint chunk_line;           /* bytes of the size line so far */
-  gsize chunk_aside;          /* bytes of the trailers */
+  guint64 remaining;          /* of the length */
+  guint64 body_bytes;         /* to EOF: data so far */
+  WeftServerChunked chunked;  /* chunked: its framing (weft-server-chunked.c) */
 };
 
 static void weft_server_input_pollable_init (GPollableInputStreamInterface *iface);
@@ -252,123 +230,13 @@ weft_server_input_too_large (WeftServerInput *self)
                                    self->max_body);
 }
 
-static gssize
-weft_server_input_bad_chunk (WeftServerInput *self, const char *what)
-{
-  return weft_server_input_refuse (self, SOUP_STATUS_BAD_REQUEST,
-                                   "malformed chunked body: %s", what);
-}
-
-/* The size line is in: data follows, or the trailers. */
-static gssize
-weft_server_input_chunk_sized (WeftServerInput *self)
-{
-  if (self->chunk_size == 0)
-    {
-      self->chunk = CHUNK_TRAILER;
-      self->chunk_aside = 0;
-      return 0;
-    }
-  self->remaining = self->chunk_size;
-  self->chunk = CHUNK_DATA;
-  return 0;
-}
-
-static gssize
-weft_server_input_chunk_size_byte (WeftServerInput *self, guchar c)
-{
-  if (g_ascii_isxdigit (c))
-    {
-      if (self->chunk_size > G_MAXUINT64 / 16)
-        return weft_server_input_too_large (self);
-      self->chunk_size = self->chunk_size * 16 + (guint64) g_ascii_xdigit_value ((char) c);
-      self->chunk_digits++;
-      /* Refused as soon as it would pass the limit, before its data. */
-      if (self->chunk_size > self->max_body - self->body_bytes)
-        return weft_server_input_too_large (self);
-      return 0;
-    }
-  if (self->chunk_digits == 0)
-    return weft_server_input_bad_chunk (self, "a chunk must start with its size in hexadecimal");
-  if (c == ';' || c == ' ' || c == '\t')
-    self->chunk = CHUNK_EXT;
-  else if (c == '\r')
-    self->chunk = CHUNK_SIZE_LF;
-  else if (c == '\n')
-    return weft_server_input_chunk_sized (self);
-  else
-    return weft_server_input_bad_chunk (self, "a chunk size must be hexadecimal digits");
-  return 0;
-}
-
-/* One byte of the framing around the data; 1 when the body is done. */
-static gssize
-weft_server_input_chunk_byte (WeftServerInput *self, guchar c)
-{
-  /* Refused at the limit's last byte unless it ends the line: libsoup
-   * reads the limit's worth before the framing sees more. */
-  if (self->chunk <= CHUNK_SIZE_LF && ++self->chunk_line >= WEFT_SERVER_CHUNK_LINE_MAX
-      && c != '\n')
-    return weft_server_input_bad_chunk (self, "a chunk size line is longer than 128 bytes "
-                                              "(its extensions included)");
-  switch (self->chunk)
-    {
-    case CHUNK_SIZE:
-      return weft_server_input_chunk_size_byte (self, c);
-    case CHUNK_EXT:
-      if (c == '\n')
-        return weft_server_input_chunk_sized (self);
-      if (c == '\r')
-        self->chunk = CHUNK_SIZE_LF;
-      return 0;
-    case CHUNK_SIZE_LF:
-      if (c != '\n')
-        return weft_server_input_bad_chunk (self, "a chunk size line must end with CRLF");
-      return weft_server_input_chunk_sized (self);
-    case CHUNK_DATA_CR:
-      if (c == '\r')
-        {
-          self->chunk = CHUNK_DATA_LF;
-          return 0;
-        }
-      G_GNUC_FALLTHROUGH;
-    case CHUNK_DATA_LF:
-      if (c != '\n')
-        return weft_server_input_bad_chunk (self, "a chunk's data must end with CRLF");
-      self->chunk = CHUNK_SIZE;
-      self->chunk_size = 0;
-      self->chunk_digits = 0;
-      self->chunk_line = 0;
-      return 0;
-    case CHUNK_TRAILER:
-      if (c == '\n')
-        return 1;
-      self->chunk = c == '\r' ? CHUNK_END_LF : CHUNK_TRAILER_LINE;
-      return 0;
-    case CHUNK_TRAILER_LINE:
-      if (c == '\n')
-        self->chunk = CHUNK_TRAILER;
-      else if (++self->chunk_aside > self->max_headers)
-        return weft_server_input_bad_chunk (self, "the trailers are too long");
-      return 0;
-    case CHUNK_END_LF:
-      if (c != '\n')
-        return weft_server_input_bad_chunk (self, "the last chunk must end with CRLF");
-      return 1;
-    case CHUNK_DATA:
-    default:
-      g_return_val_if_reached (-1);
-    }
-}
-
 /* After the last chunk: the trailer fields, up to the empty line. */
 static gboolean
 weft_server_input_in_trailers (WeftServerInput *self)
 {
   return !self->pass && self->frame == WEFT_SERVER_FRAME_BODY
          && self->encoding == SOUP_ENCODING_CHUNKED
-         && (self->chunk == CHUNK_TRAILER || self->chunk == CHUNK_TRAILER_LINE
-             || self->chunk == CHUNK_END_LF);
+         && weft_server_chunked_in_trailers (&self->chunked);
 }
 
 /* Chunks up to the last one's size line: the trailers are
@@ -376,24 +244,13 @@ weft_server_input_in_trailers (WeftServerInput *self)
 static gssize
 weft_server_input_frame_chunked (WeftServerInput *self, const guchar *data, gsize n)
 {
-  gsize i = 0;
+  g_autoptr(GError) error = NULL;
+  gsize used = 0;
+  guint status = weft_server_chunked_frame (&self->chunked, data, n, &used, &error);
 
-  while (i < n && !weft_server_input_in_trailers (self))
-    {
-      if (self->chunk == CHUNK_DATA)
-        {
-          gsize k = (gsize) MIN ((guint64) (n - i), self->remaining);
-          self->remaining -= k;
-          self->body_bytes += k;
-          i += k;
-          if (self->remaining == 0)
-            self->chunk = CHUNK_DATA_CR;
-          continue;
-        }
-      if (weft_server_input_chunk_byte (self, data[i++]) < 0)
-        return -1;
-    }
-  return (gssize) i;
+  if (status != 0)
+    return weft_server_input_refuse (self, status, "%s", error->message);
+  return (gssize) used;
 }
 
 /* The trailers, at the start of `data`, are read and dropped, and libsoup
@@ -408,10 +265,11 @@ weft_server_input_frame_trailers (WeftServerInput *self, guchar *data, gsize n, 
 {
   for (gsize i = 0; i < n; i++)
     {
-      gssize r = weft_server_input_chunk_byte (self, data[i]);
-      if (r < 0)
-        return -1;
-      if (r == 1)
+      g_autoptr(GError) error = NULL;
+      guint status = weft_server_chunked_byte (&self->chunked, data[i], &error);
+      if (status != 0 && status != WEFT_SERVER_CHUNKED_ENDED)
+        return weft_server_input_refuse (self, status, "%s", error->message);
+      if (status == WEFT_SERVER_CHUNKED_ENDED)
         {
           *taken = i + 1;
           data[0] = '\n';
@@ -802,11 +660,7 @@ weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding, gof
     return;
   self->encoding = encoding;
   self->body_bytes = 0;
-  self->chunk = CHUNK_SIZE;
-  self->chunk_size = 0;
-  self->chunk_digits = 0;
-  self->chunk_line = 0;
-  self->chunk_aside = 0;
+  weft_server_chunked_init (&self->chunked, self->max_body, self->max_headers);
   self->length = encoding == SOUP_ENCODING_CONTENT_LENGTH ? (guint64) MAX (length, 0) : 0;
   self->remaining = self->length;
   if (encoding == SOUP_ENCODING_CHUNKED || encoding == SOUP_ENCODING_EOF

@@ -1,4 +1,31 @@
-/* weft-server-private.h — what the parts of the HTTP server share.
+/* weft-server-private.h — what the parts of the HTTP server share (never
+ * installed; nothing outside core/weft-server*.c includes it).
+ *
+ * The server, its requests and its runs:
+ *
+ *   weft-server.c          weft.h's WeftServer: new, flows and stores, listen, stop, free
+ *   weft-server-routes.c   the route table and the SoupServer handler (404, 405)
+ *   weft-server-flows.c    GET /v1/flows, /v1/flows/{flow}, /v1/plugins, /healthz
+ *   weft-server-tasks.c    /v1/tasks: background tasks (create, check, cancel, list)
+ *   weft-server-kickoff.c  POST /v1/flows/{flow}/runs and /batch: new runs from requests
+ *   weft-server-runs.c     the run records: start and end (batches), cancel, their JSON
+ *   weft-server-stored.c   GET /v1/runs and /v1/runs/{id}: memory, then the stores' thread
+ *   weft-server-events.c   GET /v1/runs/{id}/events: the SSE streams, the heartbeat
+ *   weft-server-reply.c    admission from the head (401, 413), JSON bodies and replies
+ *
+ * Its connections (libsoup parses, routes and writes; weft owns the
+ * sockets and what libsoup reads and writes on them):
+ *
+ *   weft-server-accept.c   the listening socket: accepting, the connection cap, back-off
+ *   weft-server-conn.c     one connection: deadlines, refusals with a lingering close
+ *   weft-server-input.c    what libsoup reads: HTTP/1.1 framing, request by request
+ *   weft-server-head.c     a request head, checked line by line (400, 417, 501, 505)
+ *   weft-server-chunked.c  a chunked body, checked byte by byte (400, 413)
+ *   weft-server-output.c   what libsoup writes: the send-stall deadline
+ *
+ * Each file calls only those below it in the first list, or those of the
+ * second (the connections know no request's meaning); within the second,
+ * a connection and its input, output and accepting call each other back.
  *
  * Everything in the server runs on the engine loop: the SoupServer is
  * attached to the engine's main context, so handlers read and change run
@@ -66,7 +93,119 @@ struct _WeftServer {
   guint accept_errors;        /* since then */
 };
 
-/* ---- weft-server-reply.c: admission and replies --------------------------- */
+/* ---- weft-server-routes.c: the route table ------------------------------------ */
+
+/* The SoupServer handler: finds the request's route and calls it. */
+void weft_server_handle (SoupServer *soup, SoupServerMessage *msg, const char *path,
+                         GHashTable *query, gpointer data);
+/* Route handlers: `arg` is the path's {flow} or {id}, `query` may be NULL. */
+typedef void (*WeftServerHandler) (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                   GHashTable *query);
+
+/* ---- weft-server-flows.c: flows, plugins, health ---------------------------- */
+
+/* The flow named `name`, or NULL after a 404 that lists the flows. */
+WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name);
+void weft_server_handle_flows (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                               GHashTable *query);
+void weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                              GHashTable *query);
+void weft_server_handle_plugins (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                 GHashTable *query);
+void weft_server_handle_health (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                GHashTable *query);
+
+/* ---- weft-server-tasks.c: background tasks ----------------------------------- */
+
+void weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                     GHashTable *query);
+void weft_server_handle_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                              GHashTable *query);
+void weft_server_handle_cancel_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                     GHashTable *query);
+void weft_server_handle_tasks (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                               GHashTable *query);
+
+/* ---- weft-server-kickoff.c: new runs from requests --------------------------- */
+
+void weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                 GHashTable *query);
+void weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                               GHashTable *query);
+
+/* ---- weft-server-runs.c: the runs the server started ------------------------- */
+
+/* The server's record of a run it started: read by the event streams
+ * (weft-server-events.c) and the reads (weft-server-stored.c) as well. */
+struct _WeftServerBatch {
+  gint ref_count;
+  guint max_parallel;
+  guint running;
+  GQueue queued;              /* WeftServerRun*, not yet kicked off */
+};
+
+struct _WeftServerRun {
+  WeftServer *server;
+  WeftRun *run;               /* a reference; its state belongs to the loop */
+  GCancellable *cancellable;
+  GPtrArray *events;          /* WeftEvent* (references), in order: framed
+                               * only when someone watches */
+  GBytes *reply;              /* once finished: GET's body, made once */
+  GPtrArray *watchers;        /* SoupServerMessage* streaming the events */
+  WeftServerBatch *batch;     /* a reference while queued or running in a batch */
+  gboolean kicked_off;
+  gboolean finished;
+  gint64 finished_wall_us;
+};
+
+void weft_server_runs_init (WeftServer *server);
+void weft_server_runs_clear (WeftServer *server);
+/* A record for `run` (taken), counted in flight; kicked off later. */
+WeftServerRun *weft_server_run_new (WeftServer *server, WeftRun *run);
+void weft_server_run_kickoff (WeftServerRun *rec);
+/* Kicks off queued runs of the batch while fewer than max_parallel run. */
+void weft_server_batch_pump (WeftServerBatch *batch);
+void weft_server_batch_unref (WeftServerBatch *batch);
+/* Forgets finished runs beyond the number or the age kept. */
+void weft_server_evict (WeftServer *server);
+/* The record of run `id`, once finished runs past their count or age are
+ * forgotten; NULL when there is none. */
+WeftServerRun *weft_server_lookup (WeftServer *server, const char *id);
+/* Ends every event stream of the run: the client sees the body end. */
+void weft_server_run_close_watchers (WeftServerRun *rec);
+/* The shape a store gives (docs/store.md), plus outputs and timings;
+ * `full` adds inputs, outputs and tasks. */
+JsonObject *weft_server_run_to_json (WeftServerRun *rec, gboolean full);
+
+/* Cancels every run the server started that has not finished, queued
+ * ones of a batch included. */
+void weft_server_cancel_all (WeftServer *server);
+
+void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                    GHashTable *query);
+
+/* ---- weft-server-stored.c: reading runs, from memory then the stores ----------- */
+
+void weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                 GHashTable *query);
+void weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                   GHashTable *query);
+/* A background task no longer in memory, from the stores. */
+void weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id);
+
+/* ---- weft-server-events.c: a run's events as a stream (SSE) ------------------- */
+
+/* The open streams and the heartbeat that keeps them talking. */
+void weft_server_streams_init (WeftServer *server);
+/* Forgets the event streams still open (their connections are about to
+ * close). */
+void weft_server_streams_clear (WeftServer *server);
+/* The engine listener: every event of every run, on the loop. */
+void weft_server_on_event (const WeftEvent *event, gpointer data);
+void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                GHashTable *query);
+
+/* ---- weft-server-reply.c: admission, replies, request bodies ----------------- */
 
 /* An error's JSON body, {"status": N, "error": MESSAGE}: the message made
  * valid UTF-8, every word of it cut to a readable length (an echoed id or
@@ -88,13 +227,10 @@ void weft_server_reply_bytes (SoupServerMessage *msg, guint status, GBytes *json
 void weft_server_reply_error (SoupServerMessage *msg, guint status, const char *format, ...)
   G_GNUC_PRINTF (3, 4);
 
-/* ---- weft-server.c: bodies and flows ------------------------------------------- */
-
-/* The request body parsed as a JSON object; on failure replies 400 itself
- * and returns NULL. */
+/* The request body parsed as a JSON object whose members are all in
+ * `allowed`; on failure replies 400 itself and returns NULL. */
 JsonObject *weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
                                      const char *const *allowed);
-WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name);
 /* A JSON integer member (or the default when absent); on a wrong type
  * replies 400 and returns FALSE. */
 gboolean weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char *key,
@@ -136,6 +272,35 @@ void weft_server_conn_peer_done (WeftServerConn *conn);
 void weft_server_conn_output_blocked (WeftServerConn *conn);
 void weft_server_conn_output_moved (WeftServerConn *conn);
 
+/* ---- weft-server-input.c: what libsoup reads, request by request -------------- */
+
+typedef enum {
+  WEFT_SERVER_FRAME_WAIT,     /* between requests */
+  WEFT_SERVER_FRAME_HEAD,     /* a request head is coming */
+  WEFT_SERVER_FRAME_PARSING,  /* the head is in; libsoup parses it */
+  WEFT_SERVER_FRAME_BODY,     /* its body is coming */
+  WEFT_SERVER_FRAME_BLOCKED,  /* refused: libsoup waits and gets nothing */
+  WEFT_SERVER_FRAME_CLOSED,   /* libsoup reads the end (weft_server_input_read_closed) */
+} WeftServerFrame;
+
+#define WEFT_TYPE_SERVER_INPUT (weft_server_input_get_type ())
+G_DECLARE_FINAL_TYPE (WeftServerInput, weft_server_input, WEFT, SERVER_INPUT, GInputStream)
+
+/* Reads `base` (pollable) for `conn`, which it does not keep alive. */
+WeftServerInput *weft_server_input_new (GInputStream *base, WeftServerConn *conn,
+                                        const WeftServerLimits *limits);
+/* The head just parsed declares this body (got-headers). */
+void weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding,
+                                    goffset length);
+/* libsoup gets nothing more, and waits. */
+void weft_server_input_block (WeftServerInput *self);
+/* libsoup reads the end from now on (the request it is reading, if any,
+ * ended so that it is not handled), and is woken if it waits. */
+void weft_server_input_close (WeftServerInput *self);
+WeftServerFrame weft_server_input_get_frame (WeftServerInput *self);
+/* The connection is gone. */
+void weft_server_input_detach (WeftServerInput *self);
+
 /* ---- weft-server-head.c: a request head, line by line --------------------------- */
 
 /* weft_server_head_take_line: the (empty) line that ends a head fit for
@@ -166,6 +331,52 @@ void weft_server_head_clear (WeftServerHead *head);
  * than the framing does. */
 guint weft_server_head_take_line (WeftServerHead *head, GError **error);
 
+/* ---- weft-server-chunked.c: a chunked body, byte by byte ----------------------- */
+
+/* weft_server_chunked_byte: the empty line that ends the trailers, and the
+ * body. */
+#define WEFT_SERVER_CHUNKED_ENDED 1
+
+/* Where a chunked body is. */
+typedef enum {
+  WEFT_SERVER_CHUNK_SIZE,             /* hex digits of a chunk's size */
+  WEFT_SERVER_CHUNK_EXT,              /* ";name=value" after the size, skipped */
+  WEFT_SERVER_CHUNK_SIZE_LF,          /* the size line's CR came, its LF must */
+  WEFT_SERVER_CHUNK_DATA,
+  WEFT_SERVER_CHUNK_DATA_CR,          /* a chunk's data ends with CRLF */
+  WEFT_SERVER_CHUNK_DATA_LF,
+  WEFT_SERVER_CHUNK_TRAILER,          /* at the start of a trailer line */
+  WEFT_SERVER_CHUNK_TRAILER_LINE,
+  WEFT_SERVER_CHUNK_END_LF,           /* the last empty line's CR came */
+} WeftServerChunk;
+
+typedef struct {
+  WeftServerChunk chunk;
+  guint64 max_body;
+  guint max_headers;          /* bounds the trailers too */
+  guint64 remaining;          /* of the chunk's data */
+  guint64 body_bytes;         /* data so far */
+  guint chunk_digits;
+  guint64 chunk_size;
+  guint chunk_line;           /* bytes of the size line so far */
+  gsize chunk_aside;          /* bytes of the trailers */
+} WeftServerChunked;
+
+/* A body starts. */
+void weft_server_chunked_init (WeftServerChunked *self, guint64 max_body, guint max_headers);
+/* Reads `data` up to the trailers (or its end): sets `used` to the bytes
+ * read and returns 0, or returns the HTTP status to refuse the request
+ * with, `error` set. */
+guint weft_server_chunked_frame (WeftServerChunked *self, const guchar *data, gsize n,
+                                 gsize *used, GError **error);
+/* After the last chunk's size line: the trailer fields are next. */
+gboolean weft_server_chunked_in_trailers (const WeftServerChunked *self);
+/* One byte of the framing around the data (a size line, a data's CRLF, the
+ * trailers): 0 when the body goes on, WEFT_SERVER_CHUNKED_ENDED when this
+ * byte ends it, or the HTTP status to refuse the request with, `error`
+ * set. */
+guint weft_server_chunked_byte (WeftServerChunked *self, guchar c, GError **error);
+
 /* ---- weft-server-output.c: what libsoup writes -------------------------------- */
 
 #define WEFT_TYPE_SERVER_OUTPUT (weft_server_output_get_type ())
@@ -179,67 +390,5 @@ WeftServerOutput *weft_server_output_new (GOutputStream *base, WeftServerConn *c
 void weft_server_output_fail (WeftServerOutput *self, const char *message);
 /* The connection is gone. */
 void weft_server_output_detach (WeftServerOutput *self);
-
-/* ---- weft-server-input.c: what libsoup reads, request by request -------------- */
-
-typedef enum {
-  WEFT_SERVER_FRAME_WAIT,     /* between requests */
-  WEFT_SERVER_FRAME_HEAD,     /* a request head is coming */
-  WEFT_SERVER_FRAME_PARSING,  /* the head is in; libsoup parses it */
-  WEFT_SERVER_FRAME_BODY,     /* its body is coming */
-  WEFT_SERVER_FRAME_BLOCKED,  /* refused: libsoup waits and gets nothing */
-  WEFT_SERVER_FRAME_CLOSED,   /* libsoup reads the end (weft_server_input_read_closed) */
-} WeftServerFrame;
-
-#define WEFT_TYPE_SERVER_INPUT (weft_server_input_get_type ())
-G_DECLARE_FINAL_TYPE (WeftServerInput, weft_server_input, WEFT, SERVER_INPUT, GInputStream)
-
-/* Reads `base` (pollable) for `conn`, which it does not keep alive. */
-WeftServerInput *weft_server_input_new (GInputStream *base, WeftServerConn *conn,
-                                        const WeftServerLimits *limits);
-/* The head just parsed declares this body (got-headers). */
-void weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding,
-                                    goffset length);
-/* libsoup gets nothing more, and waits. */
-void weft_server_input_block (WeftServerInput *self);
-/* libsoup reads the end from now on (the request it is reading, if any,
- * ended so that it is not handled), and is woken if it waits. */
-void weft_server_input_close (WeftServerInput *self);
-WeftServerFrame weft_server_input_get_frame (WeftServerInput *self);
-/* The connection is gone. */
-void weft_server_input_detach (WeftServerInput *self);
-
-/* ---- weft-server-runs.c ------------------------------------------------------ */
-
-void weft_server_runs_init (WeftServer *server);
-void weft_server_runs_clear (WeftServer *server);
-/* Forgets the event streams still open (their connections are about to
- * close). */
-void weft_server_streams_clear (WeftServer *server);
-/* The engine listener: every event of every run, on the loop. */
-void weft_server_on_event (const WeftEvent *event, gpointer data);
-
-/* Cancels every run the server started that has not finished, queued
- * ones of a batch included. */
-void weft_server_cancel_all (WeftServer *server);
-
-/* Route handlers: `arg` is the path's {flow} or {id}, `query` may be NULL. */
-typedef void (*WeftServerHandler) (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                   GHashTable *query);
-
-void weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                 GHashTable *query);
-void weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                               GHashTable *query);
-void weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                 GHashTable *query);
-void weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                   GHashTable *query);
-void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                    GHashTable *query);
-void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                                GHashTable *query);
-/* A background task no longer in memory, from the stores. */
-void weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id);
 
 G_END_DECLS

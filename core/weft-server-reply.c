@@ -1,7 +1,8 @@
 /* weft-server-reply.c — what a request gets before and after its handler:
  * its admission, once its head is in and before any of its body is read
  * (the token, 401; the length it declares, 413; libsoup's own refusals
- * given weft's error shape), and the JSON replies.
+ * given weft's error shape), and the JSON replies; and, for handlers, its
+ * body read as a JSON object with known members.
  *
  * Every error has one shape, {"status": N, "error": MESSAGE}, and its
  * message is made fit to send: it often echoes what the client sent (an
@@ -165,4 +166,67 @@ weft_server_admit (WeftServer *server, SoupServerMessage *msg)
   else
     return TRUE;
   return FALSE;
+}
+
+/* ---- the request body, for handlers ------------------------------------------------ */
+
+JsonObject *
+weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
+                         const char *const *allowed)
+{
+  /* No larger than the limit: the connection refused it otherwise,
+   * chunked or not, before reading past it. */
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  g_autoptr(GError) error = NULL;
+
+  /* No body at all is an empty object: a kickoff needs nothing more. */
+  if (g_bytes_get_size (bytes) == 0)
+    return json_object_new ();
+  g_autoptr(JsonNode) root = weft_json_parse (g_bytes_get_data (bytes, NULL),
+                                              (gssize) g_bytes_get_size (bytes), &error);
+  if (root == NULL)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "malformed JSON in the body: %s",
+                               error->message);
+      return NULL;
+    }
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "the body must be a JSON object, not %s", weft_json_describe (root));
+      return NULL;
+    }
+  JsonObject *obj = json_node_get_object (root);
+  JsonObjectIter iter;
+  const char *key;
+  json_object_iter_init (&iter, obj);
+  while (json_object_iter_next (&iter, &key, NULL))
+    if (!g_strv_contains (allowed, key))
+      {
+        g_autofree char *known = g_strjoinv (", ", (char **) allowed);
+        g_autofree char *shown = weft_message_quote (key, 40);
+        weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                                 "unknown member %s in the body (known: %s)", shown, known);
+        return NULL;
+      }
+  return json_object_ref (obj);
+}
+
+gboolean
+weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char *key,
+                             guint min, guint max, guint *out)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64
+      || json_node_get_int (node) < min || json_node_get_int (node) > max)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "\"%s\" must be an integer from %u to %u", key, min, max);
+      return FALSE;
+    }
+  *out = (guint) json_node_get_int (node);
+  return TRUE;
 }

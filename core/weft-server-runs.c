@@ -1,49 +1,18 @@
-/* weft-server-runs.c — the runs a server started: kickoff, batches,
- * status, cancel, live events (SSE), and older runs from the stores.
+/* weft-server-runs.c — the runs a server started: their records, their
+ * start and end (at once, or queued in a batch), cancel, and their JSON.
  *
- * All on the engine loop.  Each run the server started has a record that
+ * All on the engine loop.  Runs are made from requests in
+ * weft-server-kickoff.c.  Each run the server started has a record that
  * keeps the run (its state is read directly: the loop owns it) and its
- * events as server-sent-event frames, so that a client can replay them
- * from the start or from Last-Event-ID.  Finished records are kept for a
- * bounded time and number; older runs come from the stores, read on a
- * thread of their own so that the loop never waits on a disk. */
+ * events, so that a client can replay them from the start or from
+ * Last-Event-ID (weft-server-events.c).  Finished records are kept for a
+ * bounded time and number; older runs are read from the stores
+ * (weft-server-stored.c). */
 #include "weft-server-private.h"
-
-#include <string.h>
-
-#define WEFT_SERVER_LIST_LIMIT_DEFAULT 100
-#define WEFT_SERVER_LIST_LIMIT_MAX 1000
-#define WEFT_SERVER_BATCH_MAX 10000
-/* A comment line on every open event stream this often, so that proxies
- * and clients do not take a long quiet task for a dead connection. */
-#define WEFT_SERVER_HEARTBEAT_S 15
-
-struct _WeftServerBatch {
-  gint ref_count;
-  guint max_parallel;
-  guint running;
-  GQueue queued;              /* WeftServerRun*, not yet kicked off */
-};
-
-struct _WeftServerRun {
-  WeftServer *server;
-  WeftRun *run;               /* a reference; its state belongs to the loop */
-  GCancellable *cancellable;
-  GPtrArray *events;          /* WeftEvent* (references), in order: framed
-                               * only when someone watches */
-  GBytes *reply;              /* once finished: GET's body, made once */
-  GPtrArray *watchers;        /* SoupServerMessage* streaming the events */
-  WeftServerBatch *batch;     /* a reference while queued or running in a batch */
-  gboolean kicked_off;
-  gboolean finished;
-  gint64 finished_wall_us;
-};
-
-static void weft_server_run_kickoff (WeftServerRun *rec);
 
 /* ---- records ------------------------------------------------------------------ */
 
-static void
+void
 weft_server_batch_unref (WeftServerBatch *batch)
 {
   if (--batch->ref_count > 0)
@@ -52,17 +21,8 @@ weft_server_batch_unref (WeftServerBatch *batch)
   g_free (batch);
 }
 
-static void
-weft_server_watcher_finished (SoupServerMessage *msg, gpointer data)
-{
-  WeftServerRun *rec = data;
-
-  g_signal_handlers_disconnect_by_data (msg, rec);
-  g_ptr_array_remove (rec->watchers, msg);
-}
-
 /* Ends every stream of the run: the client sees the body end. */
-static void
+void
 weft_server_run_close_watchers (WeftServerRun *rec)
 {
   while (rec->watchers->len > 0)
@@ -88,7 +48,7 @@ weft_server_run_free (WeftServerRun *rec)
   g_free (rec);
 }
 
-static WeftServerRun *
+WeftServerRun *
 weft_server_run_new (WeftServer *server, WeftRun *run)
 {
   WeftServerRun *rec = g_new0 (WeftServerRun, 1);
@@ -104,50 +64,22 @@ weft_server_run_new (WeftServer *server, WeftRun *run)
   return rec;
 }
 
-static gboolean
-weft_server_heartbeat (gpointer data)
-{
-  WeftServer *server = data;
-  GHashTableIter iter;
-  gpointer value;
-
-  g_hash_table_iter_init (&iter, server->runs);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    {
-      WeftServerRun *rec = value;
-      for (guint i = 0; i < rec->watchers->len; i++)
-        {
-          SoupServerMessage *msg = rec->watchers->pdata[i];
-          soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
-                                    ": keep-alive\n\n", strlen (": keep-alive\n\n"));
-          soup_server_message_unpause (msg);
-        }
-    }
-  return G_SOURCE_CONTINUE;
-}
-
 void
 weft_server_runs_init (WeftServer *server)
 {
   server->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                         (GDestroyNotify) weft_server_run_free);
-  server->streams = g_hash_table_new (NULL, NULL);
-  server->heartbeat = g_timeout_source_new_seconds (WEFT_SERVER_HEARTBEAT_S);
-  g_source_set_callback (server->heartbeat, weft_server_heartbeat, server, NULL);
-  g_source_attach (server->heartbeat, weft_engine_get_main_context (server->engine));
 }
 
 void
 weft_server_runs_clear (WeftServer *server)
 {
-  g_source_destroy (server->heartbeat);
-  g_clear_pointer (&server->heartbeat, g_source_unref);
   g_queue_clear (&server->finished);
   g_clear_pointer (&server->runs, g_hash_table_unref);
 }
 
 /* Forgets finished runs beyond the number or the age kept. */
-static void
+void
 weft_server_evict (WeftServer *server)
 {
   gint64 oldest = g_get_real_time () - (gint64) server->keep_s * G_USEC_PER_SEC;
@@ -161,7 +93,7 @@ weft_server_evict (WeftServer *server)
     }
 }
 
-static WeftServerRun *
+WeftServerRun *
 weft_server_lookup (WeftServer *server, const char *id)
 {
   weft_server_evict (server);
@@ -170,7 +102,7 @@ weft_server_lookup (WeftServer *server, const char *id)
 
 /* ---- a run finishes ------------------------------------------------------------------ */
 
-static void
+void
 weft_server_batch_pump (WeftServerBatch *batch)
 {
   WeftServerRun *rec;
@@ -205,282 +137,21 @@ weft_server_on_run_done (WeftRun *run, gpointer data)
   weft_server_evict (server);
 }
 
-static void
+void
 weft_server_run_kickoff (WeftServerRun *rec)
 {
   rec->kicked_off = TRUE;
   weft_run_kickoff (rec->run, rec->cancellable, weft_server_on_run_done, rec);
 }
 
-/* ---- events ------------------------------------------------------------------------- */
-
-static gboolean
-weft_event_type_ends_run (WeftEventType type)
-{
-  return type == WEFT_EVENT_RUN_COMPLETED || type == WEFT_EVENT_RUN_FAILED
-         || type == WEFT_EVENT_RUN_CANCELLED;
-}
-
-static GBytes *
-weft_server_event_frame (const WeftEvent *event)
-{
-  GString *frame = g_string_sized_new (256);
-
-  g_string_append_printf (frame, "id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: ",
-                          weft_event_get_seq (event),
-                          weft_event_type_to_string (weft_event_get_event_type (event)));
-  weft_event_append_json (event, frame);
-  g_string_append (frame, "\n\n");
-  return g_string_free_to_bytes (frame);
-}
-
-void
-weft_server_on_event (const WeftEvent *event, gpointer data)
-{
-  WeftServer *server = data;
-  WeftServerRun *rec = server->runs
-    ? g_hash_table_lookup (server->runs, weft_event_get_run_id (event)) : NULL;
-
-  if (rec == NULL)
-    return;
-  /* Listeners get the event for the call only: keep a reference. */
-  g_ptr_array_add (rec->events, weft_event_ref ((WeftEvent *) event));
-  if (rec->watchers->len > 0)
-    {
-      g_autoptr(GBytes) frame = weft_server_event_frame (event);
-      for (guint i = 0; i < rec->watchers->len; i++)
-        {
-          SoupServerMessage *watcher = rec->watchers->pdata[i];
-          soup_message_body_append_bytes (soup_server_message_get_response_body (watcher), frame);
-          soup_server_message_unpause (watcher);
-        }
-    }
-  if (weft_event_type_ends_run (weft_event_get_event_type (event)))
-    weft_server_run_close_watchers (rec);
-}
-
-static void
-weft_server_stream_finished (SoupServerMessage *msg, gpointer data)
-{
-  WeftServer *server = data;
-
-  g_signal_handlers_disconnect_by_data (msg, server);
-  g_hash_table_remove (server->streams, msg);
-}
-
-void
-weft_server_streams_clear (WeftServer *server)
-{
-  GHashTableIter iter;
-  gpointer msg;
-
-  g_hash_table_iter_init (&iter, server->streams);
-  while (g_hash_table_iter_next (&iter, &msg, NULL))
-    g_signal_handlers_disconnect_by_data (msg, server);
-  g_clear_pointer (&server->streams, g_hash_table_unref);
-}
-
-void
-weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                           GHashTable *query)
-{
-  const char *id = arg;
-  WeftServerRun *rec = weft_server_lookup (server, id);
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  const char *last = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                   "Last-Event-ID");
-  guint64 after = 0;
-
-  if (rec == NULL)
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND,
-                               "no run \"%s\" in memory: events are kept while a run is "
-                               "(finished runs: %u s, %u at most)", id, server->keep_s,
-                               server->keep_runs);
-      return;
-    }
-  if (last == NULL && query)
-    last = g_hash_table_lookup (query, "last_event_id");
-  if (last && !g_ascii_string_to_unsigned (last, 10, 0, G_MAXUINT64, &after, NULL))
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "Last-Event-ID must be an event id (a number), not \"%s\"", last);
-      return;
-    }
-  /* Counted until sent in full, so that a stop lets it finish. */
-  g_hash_table_add (server->streams, msg);
-  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_stream_finished), server);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_message_headers_set_content_type (headers, "text/event-stream", NULL);
-  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
-  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
-  SoupMessageBody *body = soup_server_message_get_response_body (msg);
-  for (guint i = 0; i < rec->events->len; i++)
-    if (weft_event_get_seq (rec->events->pdata[i]) > after)
-      {
-        g_autoptr(GBytes) frame = weft_server_event_frame (rec->events->pdata[i]);
-        soup_message_body_append_bytes (body, frame);
-      }
-  if (rec->finished)
-    {
-      soup_message_body_complete (body);
-      return;
-    }
-  g_ptr_array_add (rec->watchers, msg);
-  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_watcher_finished), rec);
-}
-
 /* ---- JSON of a run ------------------------------------------------------------------- */
 
 /* The run's one shape (weft-run-json.c); `full` adds inputs, outputs and
  * tasks. */
-static JsonObject *
+JsonObject *
 weft_server_run_to_json (WeftServerRun *rec, gboolean full)
 {
   return weft_run_to_json_object (rec->run, full ? WEFT_RUN_JSON_FULL : WEFT_RUN_JSON_SUMMARY);
-}
-
-/* ---- kickoff ---------------------------------------------------------------------- */
-
-/* The run, or NULL after a 4xx reply naming what is wrong (`where` says
- * which inputs, for a batch). */
-static WeftRun *
-weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
-                     const char *where)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (inputs && !JSON_NODE_HOLDS_OBJECT (inputs))
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s must be a JSON object of "
-                               "input names to values, not %s", where,
-                               weft_json_describe (inputs));
-      return NULL;
-    }
-  JsonObject *given = inputs ? json_node_get_object (inputs) : NULL;
-  for (guint i = 0; flow->input_names[i]; i++)
-    {
-      const char *name = flow->input_names[i];
-      if ((given && json_object_has_member (given, name))
-          || (flow->default_inputs && json_object_has_member (flow->default_inputs, name)))
-        continue;
-      g_autofree char *names = g_strjoinv (", ", flow->input_names);
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "%s: missing input \"%s\" (flow \"%s\" needs: %s)", where, name,
-                               flow->name, names);
-      return NULL;
-    }
-  WeftKickoffOptions options = { .inputs = given };
-  WeftRun *run = weft_run_new (flow, &options, &error);
-  if (run == NULL)
-    weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
-  return run;
-}
-
-/* Refuses `n` more runs when stopping, or when they would take the runs
- * in flight past the limit: memory stays bounded however hard clients
- * push. */
-static gboolean
-weft_server_refuse_runs (WeftServer *server, SoupServerMessage *msg, guint n)
-{
-  if (server->stopping)
-    weft_server_reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "the server is stopping");
-  else if (server->n_live + n > server->max_runs)
-    {
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "Retry-After", "1");
-      weft_server_reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-                               "%u runs are in flight and %u more would pass the limit of %u "
-                               "(--max-runs): retry later", server->n_live, n, server->max_runs);
-    }
-  else
-    return FALSE;
-  return TRUE;
-}
-
-void
-weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                            GHashTable *query)
-{
-  static const char *const allowed[] = { "inputs", NULL };
-  WeftFlow *flow = weft_server_find_flow (server, msg, arg);
-  g_autoptr(JsonObject) body = flow ? weft_server_read_object (server, msg, allowed) : NULL;
-
-  if (body == NULL || weft_server_refuse_runs (server, msg, 1))
-    return;
-  WeftRun *run = weft_server_new_run (msg, flow, json_object_get_member (body, "inputs"),
-                                      "\"inputs\"");
-  if (run == NULL)
-    return;
-  WeftServerRun *rec = weft_server_run_new (server, run);
-  weft_server_run_kickoff (rec);
-
-  g_autofree char *location = g_strdup_printf ("/v1/runs/%s", weft_run_get_id (run));
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Location",
-                                location);
-  JsonObject *o = json_object_new ();
-  json_object_set_string_member (o, "run_id", weft_run_get_id (run));
-  json_object_set_string_member (o, "status", "running");
-  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
-  weft_server_evict (server);
-}
-
-void
-weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                          GHashTable *query)
-{
-  static const char *const allowed[] = { "inputs", "max_parallel", NULL };
-  WeftFlow *flow = weft_server_find_flow (server, msg, arg);
-  g_autoptr(JsonObject) body = flow ? weft_server_read_object (server, msg, allowed) : NULL;
-  g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_run_unref);
-
-  if (body == NULL)
-    return;
-  JsonNode *inputs = json_object_get_member (body, "inputs");
-  guint n = inputs && JSON_NODE_HOLDS_ARRAY (inputs)
-            ? json_array_get_length (json_node_get_array (inputs)) : 0;
-  if (n == 0 || n > WEFT_SERVER_BATCH_MAX)
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "\"inputs\" must be an array of 1 to %u input objects, one per run",
-                               WEFT_SERVER_BATCH_MAX);
-      return;
-    }
-  guint max_parallel = n;
-  if (!weft_server_get_uint_member (msg, body, "max_parallel", 1, G_MAXINT, &max_parallel)
-      || weft_server_refuse_runs (server, msg, n))
-    return;
-  /* Every run is checked before any starts: a bad one refuses the batch. */
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree char *where = g_strdup_printf ("\"inputs\"[%u]", i);
-      WeftRun *run = weft_server_new_run (msg, flow,
-                                          json_array_get_element (json_node_get_array (inputs), i),
-                                          where);
-      if (run == NULL)
-        return;
-      g_ptr_array_add (runs, run);
-    }
-
-  WeftServerBatch *batch = g_new0 (WeftServerBatch, 1);
-  batch->ref_count = 1;
-  batch->max_parallel = max_parallel;
-  JsonArray *ids = json_array_new ();
-  for (guint i = 0; i < n; i++)
-    {
-      WeftServerRun *rec = weft_server_run_new (server, g_steal_pointer (&runs->pdata[i]));
-      rec->batch = batch;
-      batch->ref_count++;
-      g_queue_push_tail (&batch->queued, rec);
-      json_array_add_string_element (ids, weft_run_get_id (rec->run));
-    }
-  weft_server_batch_pump (batch);
-  weft_server_batch_unref (batch);
-
-  JsonObject *o = json_object_new ();
-  json_object_set_array_member (o, "run_ids", ids);
-  json_object_set_int_member (o, "max_parallel", max_parallel);
-  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
 }
 
 /* ---- cancel ------------------------------------------------------------------------- */
@@ -534,329 +205,4 @@ weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, const
   json_object_set_string_member (o, "run_id", id);
   json_object_set_string_member (o, "status", "cancelling");
   weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
-}
-
-/* ---- reading runs: memory, then the stores -------------------------------------------- */
-
-typedef struct {
-  WeftServer *server;
-  SoupServerMessage *msg;     /* a reference; paused meanwhile */
-  gboolean gone;              /* the client went away */
-  char *run_id;               /* get one, or list when NULL */
-  gboolean as_task;           /* the run of a background task, shown as one */
-  guint limit;
-  guint store_limit;          /* how many each store is asked for */
-  char *status;
-  char *flow;
-  JsonNode *result;           /* from the pool thread */
-  char *error;
-} WeftStoreRead;
-
-static void
-weft_store_read_free (WeftStoreRead *r)
-{
-  g_signal_handlers_disconnect_by_data (r->msg, r);
-  g_object_unref (r->msg);
-  g_free (r->run_id);
-  g_free (r->status);
-  g_free (r->flow);
-  g_clear_pointer (&r->result, json_node_unref);
-  g_free (r->error);
-  g_free (r);
-}
-
-static void
-weft_store_read_on_finished (SoupServerMessage *msg, gpointer data)
-{
-  ((WeftStoreRead *) data)->gone = TRUE;
-}
-
-/* A stored run as the server shows it: without the flow's own text (an
- * agent's options may be written in it), with its duration. */
-static void
-weft_server_trim_stored_run (JsonObject *run)
-{
-  gint64 started = json_object_get_int_member_with_default (run, "started_wall_us", 0);
-  gint64 finished = json_object_get_int_member_with_default (run, "finished_wall_us", 0);
-
-  json_object_remove_member (run, "flow_source");
-  json_object_set_int_member (run, "duration_us", started && finished ? finished - started : 0);
-}
-
-static gboolean
-weft_server_matches (JsonObject *run, const char *status, const char *flow)
-{
-  const char *run_status = json_object_get_string_member_with_default (run, "status", "");
-  const char *run_flow = json_object_get_string_member_with_default (run, "flow", "");
-
-  return (status == NULL || g_str_equal (run_status, status))
-         && (flow == NULL || g_str_equal (run_flow, flow));
-}
-
-static gint64
-weft_server_run_time (JsonObject *run)
-{
-  gint64 t = json_object_get_int_member_with_default (run, "started_wall_us", 0);
-
-  return t ? t : json_object_get_int_member_with_default (run, "created_wall_us", 0);
-}
-
-static gint
-weft_server_newest_first (gconstpointer a, gconstpointer b)
-{
-  gint64 x = weft_server_run_time (*(JsonObject *const *) a);
-  gint64 y = weft_server_run_time (*(JsonObject *const *) b);
-
-  return (x < y) - (x > y);
-}
-
-/* The runs in memory, then the stored ones it does not have, filtered,
- * newest first. */
-static void
-weft_server_reply_list (WeftServer *server, SoupServerMessage *msg, JsonNode *stored,
-                        guint limit, const char *status, const char *flow)
-{
-  g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
-  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-  GHashTableIter iter;
-  gpointer value;
-
-  g_hash_table_iter_init (&iter, server->runs);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    {
-      JsonObject *o = weft_server_run_to_json (value, FALSE);
-      g_hash_table_add (seen, (char *) weft_run_get_id (((WeftServerRun *) value)->run));
-      if (weft_server_matches (o, status, flow))
-        g_ptr_array_add (runs, o);
-      else
-        json_object_unref (o);
-    }
-  JsonArray *from_store = stored ? json_node_get_array (stored) : NULL;
-  for (guint i = 0; from_store && i < json_array_get_length (from_store); i++)
-    {
-      JsonObject *o = json_array_get_object_element (from_store, i);
-      const char *id = o ? json_object_get_string_member_with_default (o, "run_id", NULL) : NULL;
-      if (id == NULL || g_hash_table_contains (seen, id) || !weft_server_matches (o, status, flow))
-        continue;
-      g_hash_table_add (seen, (gpointer) id);
-      weft_server_trim_stored_run (o);
-      g_ptr_array_add (runs, json_object_ref (o));
-    }
-  g_ptr_array_sort (runs, weft_server_newest_first);
-  JsonArray *out = json_array_new ();
-  for (guint i = 0; i < runs->len && i < limit; i++)
-    json_array_add_object_element (out, json_object_ref (runs->pdata[i]));
-  JsonObject *o = json_object_new ();
-  json_object_set_array_member (o, "runs", out);
-  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
-}
-
-/* A stored run of a background task (flow "FLOW.AGENT", one task), in
- * the shape weft_engine_check_task gives; NULL for any other run. */
-static JsonObject *
-weft_server_task_from_run (JsonNode *node)
-{
-  JsonObject *run = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-  const char *flow = run ? json_object_get_string_member_with_default (run, "flow", "") : "";
-  const char *dot = strrchr (flow, '.');
-  JsonArray *tasks = run && json_object_has_member (run, "tasks")
-                     ? json_object_get_array_member (run, "tasks") : NULL;
-
-  JsonObject *t = tasks && json_array_get_length (tasks) == 1
-                  ? json_array_get_object_element (tasks, 0) : NULL;
-
-  /* The task of such a flow is named after its agent. */
-  if (dot == NULL || t == NULL
-      || g_strcmp0 (json_object_get_string_member_with_default (t, "name", NULL), dot + 1) != 0)
-    return NULL;
-  g_autofree char *parent = g_strndup (flow, (gsize) (dot - flow));
-  gint64 started = json_object_get_int_member_with_default (run, "started_wall_us", 0);
-  gint64 finished = json_object_get_int_member_with_default (run, "finished_wall_us", 0);
-  WeftJobSummary summary = {
-    .id = json_object_get_string_member (run, "run_id"),
-    .flow = parent,
-    .agent = dot + 1,
-    .status = json_object_get_string_member_with_default (run, "status", "running"),
-    .output = json_object_get_string_member_with_default (t, "output", NULL),
-    .error = json_object_get_string_member_with_default (run, "error", NULL),
-    .created_wall_us = started,
-    .finished_wall_us = finished,
-    .duration_us = finished && started ? finished - started : 0,
-  };
-  return weft_job_summary_to_json (&summary);
-}
-
-/* Back on the loop with what the stores said. */
-static gboolean
-weft_store_read_reply (gpointer data)
-{
-  WeftStoreRead *r = data;
-
-  JsonObject *task = NULL;
-
-  if (r->gone)
-    ;
-  else if (r->run_id == NULL)
-    weft_server_reply_list (r->server, r->msg, r->result, r->limit, r->status, r->flow);
-  else if (r->as_task && r->result && (task = weft_server_task_from_run (r->result)))
-    weft_server_reply_object (r->msg, SOUP_STATUS_OK, task);
-  else if (r->as_task && r->error == NULL)
-    weft_server_reply_error (r->msg, SOUP_STATUS_NOT_FOUND, "no task \"%s\" (in memory or in "
-                             "a store)", r->run_id);
-  else if (r->result && JSON_NODE_HOLDS_OBJECT (r->result))
-    {
-      weft_server_trim_stored_run (json_node_get_object (r->result));
-      weft_server_reply_json (r->msg, SOUP_STATUS_OK, g_steal_pointer (&r->result));
-    }
-  else if (r->error)
-    weft_server_reply_error (r->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", r->error);
-  else
-    weft_server_reply_error (r->msg, SOUP_STATUS_NOT_FOUND, "no run \"%s\" (in memory or in "
-                             "a store)", r->run_id);
-  if (!r->gone)
-    soup_server_message_unpause (r->msg);
-  weft_store_read_free (r);
-  return G_SOURCE_REMOVE;
-}
-
-/* The store thread. */
-static void
-weft_store_read_run (gpointer data, gpointer user_data)
-{
-  WeftStoreRead *r = data;
-  GPtrArray *stores = r->server->stores;
-  g_autoptr(JsonArray) merged = json_array_new ();
-
-  for (guint i = 0; i < stores->len && (r->run_id == NULL || r->result == NULL); i++)
-    {
-      g_autoptr(GError) error = NULL;
-      JsonNode *node = r->run_id ? weft_store_get_run (stores->pdata[i], r->run_id, &error)
-                                 : weft_store_list_runs (stores->pdata[i], r->store_limit, &error);
-      if (node == NULL)
-        {
-          if (!g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
-            {
-              g_warning ("reading a store: %s", error->message);
-              if (r->error == NULL)
-                r->error = g_strdup_printf ("reading a store: %s", error->message);
-            }
-          continue;
-        }
-      if (r->run_id)
-        r->result = node;
-      else
-        {
-          JsonArray *a = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-          for (guint k = 0; a && k < json_array_get_length (a); k++)
-            json_array_add_element (merged, json_node_copy (json_array_get_element (a, k)));
-          json_node_unref (node);
-        }
-    }
-  if (r->run_id == NULL)
-    r->result = json_node_init_array (json_node_alloc (), merged);
-  g_main_context_invoke (weft_engine_get_main_context (r->server->engine),
-                         weft_store_read_reply, r);
-}
-
-static void
-weft_server_read_stores (WeftServer *server, WeftStoreRead *r)
-{
-  if (server->store_pool == NULL)
-    server->store_pool = g_thread_pool_new (weft_store_read_run, NULL, 1, FALSE, NULL);
-  r->server = server;
-  g_signal_connect (r->msg, "finished", G_CALLBACK (weft_store_read_on_finished), r);
-  soup_server_message_pause (r->msg);
-  g_thread_pool_push (server->store_pool, r, NULL);
-}
-
-void
-weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                            GHashTable *query)
-{
-  const char *id = arg;
-  WeftServerRun *rec = weft_server_lookup (server, id);
-
-  if (rec && rec->finished)
-    {
-      /* A finished run no longer changes: its body is made once. */
-      if (rec->reply == NULL)
-        {
-          g_autoptr(JsonNode) node = json_node_new (JSON_NODE_OBJECT);
-          json_node_take_object (node, weft_server_run_to_json (rec, TRUE));
-          rec->reply = weft_server_json_bytes (node);
-        }
-      weft_server_reply_bytes (msg, SOUP_STATUS_OK, rec->reply);
-      return;
-    }
-  if (rec)
-    {
-      weft_server_reply_object (msg, SOUP_STATUS_OK, weft_server_run_to_json (rec, TRUE));
-      return;
-    }
-  if (server->stores->len == 0)
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "no run \"%s\" (finished runs are "
-                               "kept %u s, %u at most, and no store is configured)", id,
-                               server->keep_s, server->keep_runs);
-      return;
-    }
-  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
-  r->msg = g_object_ref (msg);
-  r->run_id = g_strdup (id);
-  weft_server_read_stores (server, r);
-}
-
-void
-weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id)
-{
-  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
-
-  r->msg = g_object_ref (msg);
-  r->run_id = g_strdup (id);
-  r->as_task = TRUE;
-  weft_server_read_stores (server, r);
-}
-
-void
-weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const char *arg,
-                              GHashTable *query)
-{
-  const char *status = query ? g_hash_table_lookup (query, "status") : NULL;
-  const char *flow = query ? g_hash_table_lookup (query, "flow") : NULL;
-  const char *limit_text = query ? g_hash_table_lookup (query, "limit") : NULL;
-  guint64 limit = WEFT_SERVER_LIST_LIMIT_DEFAULT;
-  static const char *const statuses[] = {
-    "pending", "running", "completed", "failed", "cancelled", NULL
-  };
-
-  if (limit_text && !g_ascii_string_to_unsigned (limit_text, 10, 1, WEFT_SERVER_LIST_LIMIT_MAX,
-                                                 &limit, NULL))
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "limit must be a number from 1 to %u, not \"%s\"",
-                               WEFT_SERVER_LIST_LIMIT_MAX, limit_text);
-      return;
-    }
-  if (status && !g_strv_contains (statuses, status))
-    {
-      g_autofree char *known = g_strjoinv (", ", (char **) statuses);
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "status must be one of %s, not \"%s\"", known, status);
-      return;
-    }
-  weft_server_evict (server);
-  if (server->stores->len == 0)
-    {
-      weft_server_reply_list (server, msg, NULL, (guint) limit, status, flow);
-      return;
-    }
-  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
-  r->msg = g_object_ref (msg);
-  r->limit = (guint) limit;
-  /* Stores only know "the newest N": with a filter, look as far back as
-   * a list may, and filter that. */
-  r->store_limit = status || flow ? WEFT_SERVER_LIST_LIMIT_MAX : (guint) limit;
-  r->status = g_strdup (status);
-  r->flow = g_strdup (flow);
-  weft_server_read_stores (server, r);
 }
