@@ -138,7 +138,7 @@ weft_engine_create_task (WeftEngine *engine, WeftFlow *flow, const char *agent,
 {
   WeftBackground *bg = weft_background_get (engine);
 
-  g_return_val_if_fail (flow != NULL && flow->engine == engine, NULL);
+  g_return_val_if_fail (flow != NULL && weft_flow_get_engine (flow) == engine, NULL);
   g_return_val_if_fail (agent != NULL && prompt != NULL, NULL);
 
   g_autoptr(WeftFlow) job_flow = weft_flow_new_agent_task (flow, agent, error);

@@ -30,6 +30,38 @@
 
 G_BEGIN_DECLS
 
+/* ---- the flow --------------------------------------------------------------- */
+
+/* What a loaded flow is.  Only the weft-flow*.c files see it; the rest of
+ * libweft reads it through the functions of weft-private.h. */
+struct _WeftFlow {
+  gint ref_count;
+  WeftEngine *engine;
+  char *name;
+  char *origin;
+  GBytes *source;             /* the flow's JSON text, NUL-terminated */
+  gboolean sequential;
+  JsonObject *default_inputs;
+  GPtrArray *agents;          /* WeftAgentInstance* */
+  GPtrArray *tools;           /* WeftToolInstance* */
+  GPtrArray *callbacks;       /* WeftCallbackInstance*, all of them */
+  GPtrArray *flow_callbacks;  /* the ones that get every event, not owned */
+  JsonObject *callback_declarations;  /* name → as the flow gave it */
+  WeftFlowTask *tasks;
+  guint n_tasks;
+  char *strings;              /* every task's texts */
+  WeftFlowGraph graph;
+  guint *index_slots;         /* task names: index + 1 by hash, 0 when empty */
+  guint index_mask;
+  char **input_names;
+  gint kicked_off;
+  WeftFlow *parent;           /* an agent-task flow borrows its agent from it */
+  GMutex lock;                /* for what is made on first use: */
+  const char **dep_names;     /* weft_flow_get_task_dependencies() */
+  /* Agent name → the source of its agent-task flow (GBytes), made once. */
+  GHashTable *agent_sources;
+};
+
 /* ---- the description ---------------------------------------------------- */
 
 /* A string of the description: an offset into its pool. */

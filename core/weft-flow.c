@@ -287,6 +287,57 @@ weft_flow_dup_downstream (WeftFlow *flow, const char *task)
 
 /* ---- accessors ------------------------------------------------------------------- */
 
+WeftEngine *
+weft_flow_get_engine (WeftFlow *flow)
+{
+  return flow->engine;
+}
+
+const char *
+weft_flow_get_origin (WeftFlow *flow)
+{
+  return flow->origin;
+}
+
+GBytes *
+weft_flow_get_source (WeftFlow *flow)
+{
+  return flow->source;
+}
+
+gboolean
+weft_flow_is_sequential (WeftFlow *flow)
+{
+  return flow->sequential;
+}
+
+void
+weft_flow_mark_kicked_off (WeftFlow *flow)
+{
+  g_atomic_int_set (&flow->kicked_off, 1);
+}
+
+WeftAgentInstance *
+weft_flow_get_agent (WeftFlow *flow, guint i)
+{
+  g_return_val_if_fail (i < flow->agents->len, NULL);
+  return flow->agents->pdata[i];
+}
+
+WeftCallbackInstance * const *
+weft_flow_get_callbacks (WeftFlow *flow, guint *n)
+{
+  *n = flow->callbacks->len;
+  return (WeftCallbackInstance * const *) flow->callbacks->pdata;
+}
+
+WeftCallbackInstance * const *
+weft_flow_get_flow_callbacks (WeftFlow *flow, guint *n)
+{
+  *n = flow->flow_callbacks->len;
+  return (WeftCallbackInstance * const *) flow->flow_callbacks->pdata;
+}
+
 guint
 weft_flow_get_n_instances (WeftFlow *flow, WeftPluginKind kind)
 {

@@ -46,11 +46,11 @@ weft_flow_to_dot (WeftFlow *flow)
 {
   GString *out = g_string_new ("digraph ");
 
-  weft_append_quoted (out, flow->name, FALSE);
+  weft_append_quoted (out, weft_flow_get_name (flow), FALSE);
   g_string_append (out, " {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
-  for (guint i = 0; i < flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
     {
-      WeftFlowTask *t = &flow->tasks[i];
+      WeftFlowTask *t = weft_flow_get_task (flow, i);
       g_autofree char *label = g_strdup_printf ("%s\n(%s)", t->name, t->agent->name);
       g_string_append (out, "  ");
       weft_append_quoted (out, t->name, FALSE);
@@ -58,16 +58,16 @@ weft_flow_to_dot (WeftFlow *flow)
       weft_append_quoted (out, label, FALSE);
       g_string_append (out, t->exclude ? ", style=\"rounded,dashed\"];\n" : "];\n");
     }
-  for (guint i = 0; i < flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
     {
       guint n;
       const guint *deps = weft_flow_get_deps (flow, i, &n);
       for (guint k = 0; k < n; k++)
         {
           g_string_append (out, "  ");
-          weft_append_quoted (out, flow->tasks[deps[k]].name, FALSE);
+          weft_append_quoted (out, weft_flow_get_task (flow, deps[k])->name, FALSE);
           g_string_append (out, " -> ");
-          weft_append_quoted (out, flow->tasks[i].name, FALSE);
+          weft_append_quoted (out, weft_flow_get_task (flow, i)->name, FALSE);
           g_string_append (out, ";\n");
         }
     }
@@ -81,15 +81,15 @@ weft_flow_to_mermaid (WeftFlow *flow)
   GString *out = g_string_new ("flowchart LR\n");
 
   /* Mermaid ids must be plain words; task names need not be. */
-  for (guint i = 0; i < flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
     {
-      WeftFlowTask *t = &flow->tasks[i];
+      WeftFlowTask *t = weft_flow_get_task (flow, i);
       g_autofree char *label = g_strdup_printf ("%s\n%s", t->name, t->agent->name);
       g_string_append_printf (out, "  t%u[", i);
       weft_append_quoted (out, label, TRUE);
       g_string_append (out, "]\n");
     }
-  for (guint i = 0; i < flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
     {
       guint n;
       const guint *deps = weft_flow_get_deps (flow, i, &n);

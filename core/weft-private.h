@@ -4,8 +4,9 @@
  * lives in the file that owns it (the run's in weft-run-private.h, shared
  * by the weft-run*.c files only); the layouts still here are the ones
  * several files fill or embed: parameter structs (WeftEventFields,
- * WeftAttemptOwner, WeftJobSummary), the message header WeftMsg, and the
- * flow's compiled form, which the scheduler reads as it is.
+ * WeftAttemptOwner, WeftJobSummary), the message header WeftMsg, and a
+ * flow's compiled tasks and instances, which the scheduler reads as they
+ * are (the flow itself is private to weft-flow*.c).
  *
  * Words (docs/architecture.md): a *flow task* (WeftFlowTask) is a task as
  * the flow declares it; a run's *task state* (weft-run-private.h) is what
@@ -278,33 +279,22 @@ typedef struct {
   WeftCallbackInstance **callbacks;
 } WeftFlowGraph;
 
-struct _WeftFlow {
-  gint ref_count;
-  WeftEngine *engine;
-  char *name;
-  char *origin;
-  GBytes *source;             /* the flow's JSON text, NUL-terminated */
-  gboolean sequential;
-  JsonObject *default_inputs;
-  GPtrArray *agents;          /* WeftAgentInstance* */
-  GPtrArray *tools;           /* WeftToolInstance* */
-  GPtrArray *callbacks;       /* WeftCallbackInstance*, all of them */
-  GPtrArray *flow_callbacks;  /* the ones that get every event, not owned */
-  JsonObject *callback_declarations;  /* name → as the flow gave it */
-  WeftFlowTask *tasks;
-  guint n_tasks;
-  char *strings;              /* every task's texts */
-  WeftFlowGraph graph;
-  guint *index_slots;         /* task names: index + 1 by hash, 0 when empty */
-  guint index_mask;
-  char **input_names;
-  gint kicked_off;
-  WeftFlow *parent;           /* an agent-task flow borrows its agent from it */
-  GMutex lock;                /* for what is made on first use: */
-  const char **dep_names;     /* weft_flow_get_task_dependencies() */
-  /* Agent name → the source of its agent-task flow (GBytes), made once. */
-  GHashTable *agent_sources;
-};
+/* The flow's own state is private to the weft-flow*.c files
+ * (weft-flow-private.h); the rest of libweft reads it through these. */
+WeftEngine *weft_flow_get_engine (WeftFlow *flow);
+/* Where it came from, as its messages name it: the file, or "NAME (built
+ * in code)". */
+const char *weft_flow_get_origin (WeftFlow *flow);
+/* Its JSON text (NUL-terminated), what run.started hands to stores. */
+GBytes     *weft_flow_get_source (WeftFlow *flow);
+gboolean    weft_flow_is_sequential (WeftFlow *flow);
+/* From now on, callbacks can no longer be added (weft_flow_add_callback). */
+void        weft_flow_mark_kicked_off (WeftFlow *flow);
+/* Agent instance `i`, of weft_flow_get_n_instances (WEFT_PLUGIN_AGENT). */
+WeftAgentInstance *weft_flow_get_agent (WeftFlow *flow, guint i);
+/* Every callback instance of the flow; those that get every event. */
+WeftCallbackInstance * const *weft_flow_get_callbacks (WeftFlow *flow, guint *n);
+WeftCallbackInstance * const *weft_flow_get_flow_callbacks (WeftFlow *flow, guint *n);
 
 WeftFlowTask *weft_flow_get_task (WeftFlow *flow, guint i);
 /* The edges of task `task`: `*n` entries. */

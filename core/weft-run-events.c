@@ -11,11 +11,12 @@
 gboolean
 weft_run_has_subscribers (WeftRun *run, guint task)
 {
-  guint task_callbacks = 0;
+  guint task_callbacks = 0, flow_callbacks;
 
   if (task != WEFT_NO_TASK)
     weft_flow_get_task_callbacks (run->flow, task, &task_callbacks);
-  return run->flow->flow_callbacks->len > 0 || task_callbacks > 0
+  weft_flow_get_flow_callbacks (run->flow, &flow_callbacks);
+  return flow_callbacks > 0 || task_callbacks > 0
       || weft_bus_has_listeners (run->bus);
 }
 
@@ -58,8 +59,8 @@ weft_run_event_new (WeftRun *run, WeftEventType type, guint task, guint attempt,
   if (!weft_run_has_subscribers (run, task))
     return NULL;
   WeftEventFields f = {
-    .type = type, .seq = seq, .run_id = run->id, .flow = run->flow->name,
-    .task = task != WEFT_NO_TASK ? run->flow->tasks[task].name : NULL,
+    .type = type, .seq = seq, .run_id = run->id, .flow = weft_flow_get_name (run->flow),
+    .task = task != WEFT_NO_TASK ? weft_flow_get_task (run->flow, task)->name : NULL,
     .attempt = attempt, .output = output, .error = error, .step_kind = step_kind,
     .duration_us = duration_us, .mono_us = weft_run_event_time (run, type, task),
   };
@@ -77,10 +78,10 @@ weft_run_push (WeftRun *run, WeftCallbackInstance * const *callbacks, guint n,
 void
 weft_run_publish (WeftRun *run, WeftEvent *event, guint task)
 {
-  GPtrArray *flow_callbacks = run->flow->flow_callbacks;
+  guint n_flow;
+  WeftCallbackInstance * const *flow_callbacks = weft_flow_get_flow_callbacks (run->flow, &n_flow);
 
-  weft_run_push (run, (WeftCallbackInstance * const *) flow_callbacks->pdata,
-                 flow_callbacks->len, event);
+  weft_run_push (run, flow_callbacks, n_flow, event);
   if (task != WEFT_NO_TASK)
     {
       guint n;
@@ -116,15 +117,15 @@ weft_run_emit_start (WeftRun *run)
   if (weft_run_has_subscribers (run, WEFT_NO_TASK))
     {
       WeftEventFields f = {
-        .type = type, .seq = seq, .run_id = run->id, .flow = run->flow->name,
+        .type = type, .seq = seq, .run_id = run->id, .flow = weft_flow_get_name (run->flow),
         .mono_us = run->started_us, .inputs = run->inputs_json,
-        .flow_source = run->flow->source,
+        .flow_source = weft_flow_get_source (run->flow),
       };
       weft_run_publish (run, weft_event_new (&f), WEFT_NO_TASK);
     }
   if (run->resumed || !run->has_preset)
     return;
-  for (guint i = 0; i < run->flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (run->flow); i++)
     if (run->tasks[i].status == WEFT_STATUS_COMPLETED)
       weft_run_emit (run, WEFT_EVENT_TASK_COMPLETED, i, run->tasks[i].output, NULL, 0);
 }

@@ -31,7 +31,7 @@ weft_run_task_to_json (WeftRun *run, guint i)
   gboolean ran = st->started_us != 0;
   JsonObject *o = json_object_new ();
 
-  json_object_set_string_member (o, "name", run->flow->tasks[i].name);
+  json_object_set_string_member (o, "name", weft_flow_get_task (run->flow, i)->name);
   json_object_set_string_member (o, "status", weft_status_to_string (st->status));
   json_object_set_string_member (o, "output", st->output);
   json_object_set_string_member (o, "error", st->error ? st->error->message : NULL);
@@ -61,7 +61,7 @@ weft_run_to_json_object (WeftRun *run, WeftRunJsonDetail detail)
   json_object_set_object_member (o, "inputs", weft_run_copy_inputs (run));
   json_object_set_object_member (o, "outputs", weft_run_get_outputs (run));
   JsonArray *tasks = json_array_new ();
-  for (guint i = 0; i < run->flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (run->flow); i++)
     json_array_add_object_element (tasks, weft_run_task_to_json (run, i));
   json_object_set_array_member (o, "tasks", tasks);
   return o;

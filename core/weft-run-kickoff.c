@@ -32,7 +32,7 @@ weft_run_kickoff (WeftRun *run, GCancellable *cancellable, WeftRunDoneFunc done,
 {
   g_return_if_fail (run->status == WEFT_STATUS_PENDING && run->done == NULL);
 
-  g_atomic_int_set (&run->flow->kicked_off, 1);
+  weft_flow_mark_kicked_off (run->flow);
   run->done = done;
   run->done_data = done_data;
   run->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
@@ -69,7 +69,7 @@ weft_flow_kickoff_with_options_async (WeftFlow *flow, const WeftKickoffOptions *
   g_autoptr(WeftRun) run = weft_run_new (flow, options, &error);
   if (run == NULL)
     {
-      g_atomic_int_set (&flow->kicked_off, 1);
+      weft_flow_mark_kicked_off (flow);
       g_task_return_error (gtask, g_steal_pointer (&error));
       g_object_unref (gtask);
       return;
@@ -115,7 +115,7 @@ WeftRun *
 weft_flow_kickoff_with_options (WeftFlow *flow, const WeftKickoffOptions *options,
                                 GCancellable *cancellable, GError **error)
 {
-  g_return_val_if_fail (!weft_engine_is_loop_thread (flow->engine), NULL);
+  g_return_val_if_fail (!weft_engine_is_loop_thread (weft_flow_get_engine (flow)), NULL);
 
   g_autoptr(GMainContext) context = g_main_context_new ();
   g_autoptr(GAsyncResult) result = NULL;

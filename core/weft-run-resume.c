@@ -22,7 +22,7 @@ weft_run_preset (WeftRun *run, JsonObject *completed, GError **error)
         {
           g_set_error (error, WEFT_ERROR,
                        i == WEFT_NO_TASK ? WEFT_ERROR_NOT_FOUND : WEFT_ERROR_INVALID,
-                       "%s: completed task \"%s\": %s", run->flow->origin, name,
+                       "%s: completed task \"%s\": %s", weft_flow_get_origin (run->flow), name,
                        i == WEFT_NO_TASK ? "the flow has no such task"
                                          : "its output must be a string");
           return FALSE;
@@ -122,7 +122,7 @@ weft_run_keep_ended (WeftRun *run, guint i, WeftStatus end, JsonObject *task,
     {
       g_clear_error (&run->error);
       run->error = g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "task \"%s\" failed: %s",
-                                run->flow->tasks[i].name, why);
+                                weft_flow_get_task (run->flow, i)->name, why);
       *first_failed_wall_us = finished;
     }
 }
@@ -141,13 +141,14 @@ weft_run_stored_index (WeftRun *run, JsonArray *stored, guint k, JsonObject **ta
   if (name == NULL)
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "%s: stored task %u has no name", run->flow->origin, k);
+                   "%s: stored task %u has no name", weft_flow_get_origin (run->flow), k);
       return WEFT_NO_TASK;
     }
   i = weft_flow_lookup_task (run->flow, name);
   if (i == WEFT_NO_TASK)
     g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
-                 "%s: stored task \"%s\": the flow has no such task", run->flow->origin, name);
+                 "%s: stored task \"%s\": the flow has no such task",
+                 weft_flow_get_origin (run->flow), name);
   return i;
 }
 
@@ -175,7 +176,7 @@ weft_run_restore_stored (WeftRun *run, JsonArray *stored, GError **error)
         {
           g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
                        "%s: stored task \"%s\": its attempts and failures must be counts",
-                       run->flow->origin, run->flow->tasks[i].name);
+                       weft_flow_get_origin (run->flow), weft_flow_get_task (run->flow, i)->name);
           return FALSE;
         }
       run->tasks[i].attempts = attempts;
@@ -193,7 +194,7 @@ weft_run_restore_stored (WeftRun *run, JsonArray *stored, GError **error)
 gboolean
 weft_run_was_cancelling (WeftRun *run)
 {
-  for (guint i = 0; i < run->flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (run->flow); i++)
     {
       WeftStatus status = run->tasks[i].status;
       guint n;

@@ -62,7 +62,7 @@ weft_run_finish (WeftRun *run, WeftStatus status)
 static void
 weft_run_maybe_finish (WeftRun *run)
 {
-  if (run->n_finished < run->flow->n_tasks || run->status != WEFT_STATUS_RUNNING)
+  if (run->n_finished < weft_flow_get_n_tasks (run->flow) || run->status != WEFT_STATUS_RUNNING)
     return;
   weft_run_finish (run, run->error ? WEFT_STATUS_FAILED : WEFT_STATUS_COMPLETED);
 }
@@ -119,7 +119,7 @@ static void
 weft_run_fail_task (WeftRun *run, guint i, GError *error)
 {
   WeftTaskState *st = &run->tasks[i];
-  const char *name = run->flow->tasks[i].name;
+  const char *name = weft_flow_get_task (run->flow, i)->name;
 
   weft_run_settle (run, i, WEFT_STATUS_FAILED, error);
   weft_run_emit (run, WEFT_EVENT_TASK_FAILED, i, NULL, error->message,
@@ -185,7 +185,7 @@ static void
 weft_run_attempt_failed (WeftRun *run, guint i, GError *error)
 {
   WeftTaskState *st = &run->tasks[i];
-  WeftFlowTask *ft = &run->flow->tasks[i];
+  WeftFlowTask *ft = weft_flow_get_task (run->flow, i);
 
   if (++st->failures > ft->retries)
     {
@@ -210,7 +210,7 @@ weft_run_on_timeout (gpointer data)
   WeftRun *run = weft_attempt_get_run (attempt);
   guint i = weft_attempt_get_index (attempt);
   WeftTaskState *st = &run->tasks[i];
-  WeftFlowTask *ft = &run->flow->tasks[i];
+  WeftFlowTask *ft = weft_flow_get_task (run->flow, i);
 
   g_clear_pointer (&st->timer, g_source_unref);
   /* The attempt is abandoned: its late return will find it no longer current. */
@@ -285,7 +285,7 @@ weft_run_owner_get_id (gpointer run)
 static const char *
 weft_run_owner_get_flow_name (gpointer run)
 {
-  return ((WeftRun *) run)->flow->name;
+  return weft_flow_get_name (((WeftRun *) run)->flow);
 }
 
 static const char *
@@ -317,7 +317,7 @@ weft_run_owner_get_context_name (gpointer run, guint task, guint i)
 {
   WeftRun *r = run;
 
-  return r->flow->tasks[weft_run_context_task (r, task, i)].name;
+  return weft_flow_get_task (r->flow, weft_run_context_task (r, task, i))->name;
 }
 
 static const char *
@@ -430,7 +430,7 @@ static void
 weft_run_start_task (WeftRun *run, guint i)
 {
   WeftTaskState *st = &run->tasks[i];
-  WeftFlowTask *ft = &run->flow->tasks[i];
+  WeftFlowTask *ft = weft_flow_get_task (run->flow, i);
   const char *description = ft->description;
   const char *prompt = ft->static_prompt;
 
@@ -476,7 +476,7 @@ weft_run_cancel (WeftRun *run)
   if (run->status != WEFT_STATUS_RUNNING)
     return;
 
-  for (guint i = 0; i < run->flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (run->flow); i++)
     {
       WeftTaskState *st = &run->tasks[i];
       if (st->status == WEFT_STATUS_RUNNING)
@@ -545,13 +545,13 @@ weft_run_on_cancelled (GCancellable *cancellable, gpointer data)
 static void
 weft_run_skip_after_kept (WeftRun *run)
 {
-  for (guint i = 0; i < run->flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (run->flow); i++)
     {
       WeftTaskState *st = &run->tasks[i];
       g_autofree char *failed = NULL;
 
       if (st->status == WEFT_STATUS_FAILED)
-        failed = g_strdup_printf ("task \"%s\" failed", run->flow->tasks[i].name);
+        failed = g_strdup_printf ("task \"%s\" failed", weft_flow_get_task (run->flow, i)->name);
       else if (st->status != WEFT_STATUS_SKIPPED)
         continue;
       weft_run_skip_dependants (run, i, failed ? failed : st->error->message);
@@ -572,7 +572,7 @@ weft_run_start_ready (WeftRun *run)
     for (guint k = 0; k < n_roots && run->status == WEFT_STATUS_RUNNING; k++)
       weft_run_start_task (run, roots[k]);
   else
-    for (guint i = 0; i < flow->n_tasks && run->status == WEFT_STATUS_RUNNING; i++)
+    for (guint i = 0; i < weft_flow_get_n_tasks (flow) && run->status == WEFT_STATUS_RUNNING; i++)
       if (run->tasks[i].status == WEFT_STATUS_PENDING && run->tasks[i].remaining == 0)
         weft_run_start_task (run, i);
 }

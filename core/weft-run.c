@@ -41,7 +41,7 @@ weft_run_check_merged_inputs (WeftFlow *flow, JsonObject *merged, GError **error
       {
         g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
                      "%s: missing input \"%s\" (the flow uses it in a task's description)",
-                     flow->origin, names[i]);
+                     weft_flow_get_origin (flow), names[i]);
         return FALSE;
       }
   return TRUE;
@@ -96,16 +96,16 @@ weft_run_alloc (WeftFlow *flow, const WeftKickoffOptions *options, GError **erro
   WeftRun *run = g_new0 (WeftRun, 1);
   run->ref_count = 1;
   run->flow = weft_flow_ref (flow);
-  run->engine = flow->engine;
-  run->bus = weft_engine_get_bus (flow->engine);
+  run->engine = weft_flow_get_engine (flow);
+  run->bus = weft_engine_get_bus (weft_flow_get_engine (flow));
   run->resumed = options->resume_run_id != NULL;
   run->id = run->resumed ? g_strdup (options->resume_run_id) : weft_run_make_id ();
   run->seq = options->resume_seq;
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), merged);
   run->inputs_json = json_to_string (node, FALSE);
   run->inputs = g_steal_pointer (&merged);
-  run->tasks = g_new0 (WeftTaskState, flow->n_tasks);
-  for (guint i = 0; i < flow->n_tasks; i++)
+  run->tasks = g_new0 (WeftTaskState, weft_flow_get_n_tasks (flow));
+  for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
     weft_flow_get_deps (flow, i, &run->tasks[i].remaining);
   run->status = WEFT_STATUS_PENDING;
   run->created_wall_us = g_get_real_time ();
@@ -124,7 +124,7 @@ weft_run_unref (WeftRun *run)
 {
   if (run == NULL || !g_atomic_int_dec_and_test (&run->ref_count))
     return;
-  for (guint i = 0; i < run->flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (run->flow); i++)
     {
       WeftTaskState *st = &run->tasks[i];
       g_free (st->output);
@@ -168,7 +168,7 @@ weft_run_get_duration_us (WeftRun *run)
 WeftTaskState *
 weft_run_task_state (WeftRun *run, guint i)
 {
-  g_return_val_if_fail (i < run->flow->n_tasks, NULL);
+  g_return_val_if_fail (i < weft_flow_get_n_tasks (run->flow), NULL);
   return &run->tasks[i];
 }
 
@@ -219,9 +219,9 @@ weft_run_get_outputs (WeftRun *run)
 {
   JsonObject *outputs = json_object_new ();
 
-  for (guint i = 0; i < run->flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (run->flow); i++)
     {
-      WeftFlowTask *ft = &run->flow->tasks[i];
+      WeftFlowTask *ft = weft_flow_get_task (run->flow, i);
       guint n;
       weft_flow_get_dependants (run->flow, i, &n);
       if (n == 0 && !ft->exclude

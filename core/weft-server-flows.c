@@ -59,12 +59,13 @@ weft_server_flow_summary (WeftFlow *flow)
 {
   JsonObject *o = json_object_new ();
 
-  json_object_set_string_member (o, "name", flow->name);
-  json_object_set_string_member (o, "file", flow->origin);
-  json_object_set_string_member (o, "process", flow->sequential ? "sequential" : "graph");
-  json_object_set_int_member (o, "task_count", flow->n_tasks);
+  json_object_set_string_member (o, "name", weft_flow_get_name (flow));
+  json_object_set_string_member (o, "file", weft_flow_get_origin (flow));
+  json_object_set_string_member (o, "process",
+                                 weft_flow_is_sequential (flow) ? "sequential" : "graph");
+  json_object_set_int_member (o, "task_count", weft_flow_get_n_tasks (flow));
   json_object_set_array_member (o, "inputs",
-                                weft_server_strv_array ((const char *const *) flow->input_names));
+                                weft_server_strv_array (weft_flow_get_input_names (flow)));
   return o;
 }
 
@@ -97,17 +98,17 @@ weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, const char 
   JsonArray *tasks = json_array_new ();
   JsonObject *graph = json_object_new ();
 
-  for (guint i = 0; i < flow->agents->len; i++)
+  for (guint i = 0; i < weft_flow_get_n_instances (flow, WEFT_PLUGIN_AGENT); i++)
     {
-      WeftAgentInstance *a = flow->agents->pdata[i];
+      WeftAgentInstance *a = weft_flow_get_agent (flow, i);
       JsonObject *ao = json_object_new ();
       json_object_set_string_member (ao, "name", a->name);
       json_object_set_string_member (ao, "plugin", a->plugin->desc->name);
       json_array_add_object_element (agents, ao);
     }
-  for (guint i = 0; i < flow->n_tasks; i++)
+  for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
     {
-      WeftFlowTask *t = &flow->tasks[i];
+      WeftFlowTask *t = weft_flow_get_task (flow, i);
       JsonObject *to = json_object_new ();
       json_object_set_string_member (to, "name", t->name);
       json_object_set_string_member (to, "agent", t->agent->name);

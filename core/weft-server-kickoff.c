@@ -28,16 +28,18 @@ weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
       return NULL;
     }
   JsonObject *given = inputs ? json_node_get_object (inputs) : NULL;
-  for (guint i = 0; flow->input_names[i]; i++)
+  JsonObject *defaults = weft_flow_get_default_inputs (flow);
+  const char *const *input_names = weft_flow_get_input_names (flow);
+  for (guint i = 0; input_names[i]; i++)
     {
-      const char *name = flow->input_names[i];
+      const char *name = input_names[i];
       if ((given && json_object_has_member (given, name))
-          || (flow->default_inputs && json_object_has_member (flow->default_inputs, name)))
+          || (defaults && json_object_has_member (defaults, name)))
         continue;
-      g_autofree char *names = g_strjoinv (", ", flow->input_names);
+      g_autofree char *names = g_strjoinv (", ", (char **) input_names);
       weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
                                "%s: missing input \"%s\" (flow \"%s\" needs: %s)", where, name,
-                               flow->name, names);
+                               weft_flow_get_name (flow), names);
       return NULL;
     }
   WeftKickoffOptions options = { .inputs = given };

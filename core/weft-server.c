@@ -110,16 +110,17 @@ weft_server_new (WeftEngine *engine, const WeftServerOptions *options)
 gboolean
 weft_server_add_flow (WeftServer *server, WeftFlow *flow, GError **error)
 {
-  WeftFlow *other = g_hash_table_lookup (server->flows, flow->name);
+  WeftFlow *other = g_hash_table_lookup (server->flows, weft_flow_get_name (flow));
 
   if (other != NULL)
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_DUPLICATE,
-                   "%s: a flow named \"%s\" is already served (from %s)", flow->origin,
-                   flow->name, other->origin);
+                   "%s: a flow named \"%s\" is already served (from %s)",
+                   weft_flow_get_origin (flow), weft_flow_get_name (flow),
+                   weft_flow_get_origin (other));
       return FALSE;
     }
-  g_hash_table_insert (server->flows, flow->name, weft_flow_ref (flow));
+  g_hash_table_insert (server->flows, (char *) weft_flow_get_name (flow), weft_flow_ref (flow));
   WeftStore *store = weft_flow_dup_store (flow);
   if (store)
     weft_server_add_store (server, store);

@@ -46,9 +46,12 @@ weft_store_open (WeftEngine *engine, const char *plugin_name, JsonObject *option
 WeftStore *
 weft_flow_dup_store (WeftFlow *flow)
 {
-  for (guint i = 0; i < flow->callbacks->len; i++)
+  guint n;
+  WeftCallbackInstance * const *callbacks = weft_flow_get_callbacks (flow, &n);
+
+  for (guint i = 0; i < n; i++)
     {
-      WeftCallbackInstance *cb = flow->callbacks->pdata[i];
+      WeftCallbackInstance *cb = callbacks[i];
       WeftPlugin *plugin = weft_callback_instance_get_plugin (cb);
       if (plugin->desc->store == NULL)
         continue;
@@ -64,9 +67,12 @@ weft_flow_dup_store (WeftFlow *flow)
 gboolean
 weft_flow_claim_run (WeftFlow *flow, const char *run_id, GError **error)
 {
-  for (guint i = 0; i < flow->callbacks->len; i++)
+  guint n;
+  WeftCallbackInstance * const *callbacks = weft_flow_get_callbacks (flow, &n);
+
+  for (guint i = 0; i < n; i++)
     {
-      WeftCallbackInstance *cb = flow->callbacks->pdata[i];
+      WeftCallbackInstance *cb = callbacks[i];
       const WeftStoreClass *store = weft_callback_instance_get_plugin (cb)->desc->store;
       if (store == NULL || store->claim_run == NULL)
         continue;
