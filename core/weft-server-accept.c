@@ -84,7 +84,7 @@ weft_server_on_accept (GSocket *listener, GIOCondition condition, gpointer data)
           weft_server_accept_back_off (server, error);
           return G_SOURCE_REMOVE;
         }
-      weft_server_conn_start (server, client);
+      weft_server_conn_start (server, client, weft_server_accept_resume);
     }
   /* At the cap: the rest wait in the backlog until a connection closes. */
   weft_server_accept_pause (server);

@@ -59,6 +59,7 @@ typedef enum {
 struct _WeftServerConn {
   GIOStream parent;
   WeftServer *server;           /* NULL once closed, or the server gone */
+  WeftServerConnClosedFunc closed;  /* told once, when it no longer counts */
   GSocketConnection *base;
   GSocket *socket;
   WeftServerInput *input;
@@ -262,9 +263,11 @@ weft_server_message_response (SoupServerMessage *msg)
                                      soup_server_message_get_response_headers (msg), body);
 }
 
-void
-weft_server_conn_refuse (WeftServerConn *conn, guint status, const char *message)
+/* Answers `status` with the error `message` and closes the connection. */
+static void
+weft_server_conn_refuse (gpointer data, guint status, const char *message)
 {
+  WeftServerConn *conn = data;
   g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
   g_autoptr(GBytes) body = weft_server_error_bytes (status, message);
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
@@ -317,9 +320,11 @@ weft_server_conn_expire (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-void
-weft_server_conn_request_started (WeftServerConn *conn)
+static void
+weft_server_conn_request_started (gpointer data)
 {
+  WeftServerConn *conn = data;
+
   if (conn->server == NULL || conn->answering)
     return;
   /* A new connection's first head keeps the deadline it got when it was
@@ -331,16 +336,20 @@ weft_server_conn_request_started (WeftServerConn *conn)
                                    weft_server_seconds (conn->server->header_timeout_s));
 }
 
-void
-weft_server_conn_body_done (WeftServerConn *conn)
+static void
+weft_server_conn_body_done (gpointer data)
 {
+  WeftServerConn *conn = data;
+
   if (conn->server && !conn->answering)
     weft_server_conn_set_deadline (conn, WEFT_SERVER_DEADLINE_NONE, 0);
 }
 
-void
-weft_server_conn_peer_done (WeftServerConn *conn)
+static void
+weft_server_conn_peer_done (gpointer data)
 {
+  WeftServerConn *conn = data;
+
   if (conn->server == NULL)
     return;
   weft_server_conn_set_deadline (conn, WEFT_SERVER_DEADLINE_NONE, 0);
@@ -429,17 +438,21 @@ weft_server_on_request_done (SoupServer *soup, SoupServerMessage *msg, gpointer 
 
 /* ---- writes that do not move ---------------------------------------------------------- */
 
-void
-weft_server_conn_output_blocked (WeftServerConn *conn)
+static void
+weft_server_conn_output_blocked (gpointer data)
 {
+  WeftServerConn *conn = data;
+
   if (conn->server && g_source_get_ready_time (conn->stall) < 0)
     g_source_set_ready_time (conn->stall, g_get_monotonic_time ()
                                             + weft_server_seconds (conn->server->write_timeout_s));
 }
 
-void
-weft_server_conn_output_moved (WeftServerConn *conn)
+static void
+weft_server_conn_output_moved (gpointer data)
 {
+  WeftServerConn *conn = data;
+
   if (conn->stall && g_source_get_ready_time (conn->stall) >= 0)
     g_source_set_ready_time (conn->stall, -1);
 }
@@ -482,7 +495,7 @@ weft_server_conn_detach (WeftServerConn *conn)
   weft_server_clear_source (&conn->stall);
   weft_server_clear_source (&conn->io);
   g_hash_table_remove (server->conns, conn);
-  weft_server_accept_resume (server);
+  conn->closed (server);
 }
 
 static GInputStream *
@@ -577,8 +590,20 @@ weft_server_conn_add_timer (WeftServerConn *conn, GSourceFunc func)
   return timer;
 }
 
+static const WeftServerInputEvents weft_server_conn_input_events = {
+  .request_started = weft_server_conn_request_started,
+  .body_done = weft_server_conn_body_done,
+  .refuse = weft_server_conn_refuse,
+  .peer_done = weft_server_conn_peer_done,
+};
+
+static const WeftServerOutputEvents weft_server_conn_output_events = {
+  .blocked = weft_server_conn_output_blocked,
+  .moved = weft_server_conn_output_moved,
+};
+
 void
-weft_server_conn_start (WeftServer *server, GSocket *client)
+weft_server_conn_start (WeftServer *server, GSocket *client, WeftServerConnClosedFunc closed)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocketAddress) local = g_socket_get_local_address (client, NULL);
@@ -589,12 +614,14 @@ weft_server_conn_start (WeftServer *server, GSocket *client)
   g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
   g_autoptr(WeftServerConn) conn = g_object_new (WEFT_TYPE_SERVER_CONN, NULL);
   conn->server = server;
+  conn->closed = closed;
   conn->socket = g_object_ref (client);
   conn->base = g_socket_connection_factory_create_connection (client);
   conn->input = weft_server_input_new (g_io_stream_get_input_stream (G_IO_STREAM (conn->base)),
-                                       conn, &server->limits);
+                                       &weft_server_conn_input_events, conn, &server->limits);
   conn->output = weft_server_output_new (
-    g_io_stream_get_output_stream (G_IO_STREAM (conn->base)), conn);
+    g_io_stream_get_output_stream (G_IO_STREAM (conn->base)), &weft_server_conn_output_events,
+    conn);
   conn->remote = g_object_ref (remote);
   g_object_set_qdata (G_OBJECT (remote), weft_server_conn_quark (), conn);
   conn->timer = weft_server_conn_add_timer (conn, weft_server_conn_expire);

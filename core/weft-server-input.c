@@ -42,7 +42,8 @@
 struct _WeftServerInput {
   GInputStream parent;
   GInputStream *base;         /* the socket's; pollable */
-  WeftServerConn *conn;       /* the owner; NULL once it is gone */
+  const WeftServerInputEvents *events;
+  gpointer owner;             /* the connection; NULL once it is gone */
   GByteArray *kept;           /* read from base, not yet given out */
   GCancellable *wake;         /* cancelled when a blocked stream closes */
   WeftServerFrame frame;
@@ -92,8 +93,8 @@ weft_server_input_refuse (WeftServerInput *self, guint status, const char *forma
   g_autofree char *message = g_strdup_vprintf (format, args);
   va_end (args);
   self->frame = WEFT_SERVER_FRAME_BLOCKED;
-  if (self->conn)
-    weft_server_conn_refuse (self->conn, status, message);
+  if (self->owner)
+    self->events->refuse (self->owner, status, message);
   return -1;
 }
 
@@ -108,8 +109,8 @@ weft_server_input_start_head (WeftServerInput *self)
   self->prev_cr = FALSE;
   self->first_line = TRUE;
   self->url_start = self->url_end = -1;
-  if (self->conn)
-    weft_server_conn_request_started (self->conn);
+  if (self->owner)
+    self->events->request_started (self->owner);
 }
 
 /* The URL is between the request line's first and last spaces (or runs
@@ -218,8 +219,8 @@ weft_server_input_body_done (WeftServerInput *self)
 {
   self->frame = WEFT_SERVER_FRAME_WAIT;
   self->in_head = TRUE;
-  if (self->conn)
-    weft_server_conn_body_done (self->conn);
+  if (self->owner)
+    self->events->body_done (self->owner);
 }
 
 static gssize
@@ -406,8 +407,8 @@ weft_server_input_at_end (WeftServerInput *self)
     {
     case WEFT_SERVER_FRAME_WAIT:
       self->frame = WEFT_SERVER_FRAME_CLOSED;
-      if (self->conn)
-        weft_server_conn_peer_done (self->conn);
+      if (self->owner)
+        self->events->peer_done (self->owner);
       return 0;
     case WEFT_SERVER_FRAME_HEAD:
       return weft_server_input_refuse (self, SOUP_STATUS_BAD_REQUEST,
@@ -640,12 +641,14 @@ weft_server_input_pollable_init (GPollableInputStreamInterface *iface)
 }
 
 WeftServerInput *
-weft_server_input_new (GInputStream *base, WeftServerConn *conn, const WeftServerLimits *limits)
+weft_server_input_new (GInputStream *base, const WeftServerInputEvents *events, gpointer owner,
+                       const WeftServerLimits *limits)
 {
   WeftServerInput *self = g_object_new (WEFT_TYPE_SERVER_INPUT, NULL);
 
   self->base = g_object_ref (base);
-  self->conn = conn;
+  self->events = events;
+  self->owner = owner;
   self->max_url = limits->max_url;
   self->max_headers = limits->max_headers;
   self->max_body = limits->max_body;
@@ -697,5 +700,5 @@ weft_server_input_get_frame (WeftServerInput *self)
 void
 weft_server_input_detach (WeftServerInput *self)
 {
-  self->conn = NULL;
+  self->owner = NULL;
 }

@@ -14,7 +14,8 @@
 struct _WeftServerOutput {
   GOutputStream parent;
   GOutputStream *base;        /* the socket's; pollable */
-  WeftServerConn *conn;       /* the owner; NULL once it is gone */
+  const WeftServerOutputEvents *events;
+  gpointer owner;             /* the connection; NULL once it is gone */
   GCancellable *wake;         /* cancelled when the stream fails */
   char *failure;              /* NULL while writes go through */
 };
@@ -29,12 +30,12 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (WeftServerOutput, weft_server_output, G_TYPE_OUTP
 static void
 weft_server_output_note (WeftServerOutput *self, gssize n, const GError *error)
 {
-  if (self->conn == NULL)
+  if (self->owner == NULL)
     return;
   if (n > 0)
-    weft_server_conn_output_moved (self->conn);
+    self->events->moved (self->owner);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    weft_server_conn_output_blocked (self->conn);
+    self->events->blocked (self->owner);
 }
 
 static gboolean
@@ -150,12 +151,14 @@ weft_server_output_pollable_init (GPollableOutputStreamInterface *iface)
 }
 
 WeftServerOutput *
-weft_server_output_new (GOutputStream *base, WeftServerConn *conn)
+weft_server_output_new (GOutputStream *base, const WeftServerOutputEvents *events,
+                        gpointer owner)
 {
   WeftServerOutput *self = g_object_new (WEFT_TYPE_SERVER_OUTPUT, NULL);
 
   self->base = g_object_ref (base);
-  self->conn = conn;
+  self->events = events;
+  self->owner = owner;
   return self;
 }
 
@@ -171,5 +174,5 @@ weft_server_output_fail (WeftServerOutput *self, const char *message)
 void
 weft_server_output_detach (WeftServerOutput *self)
 {
-  self->conn = NULL;
+  self->owner = NULL;
 }

@@ -23,9 +23,11 @@
  *   weft-server-chunked.c  a chunked body, checked byte by byte (400, 413)
  *   weft-server-output.c   what libsoup writes: the send-stall deadline
  *
- * Each file calls only those below it in the first list, or those of the
- * second (the connections know no request's meaning); within the second,
- * a connection and its input, output and accepting call each other back.
+ * Each file calls only those below it in its list, and the first list may
+ * call the second (the connections know no request's meaning).  Calls
+ * back up go through what the caller handed down: accepting passes a
+ * connection the function to call when it closes, a connection passes its
+ * input and output a table of what they tell it.
  *
  * Everything in the server runs on the engine loop: the SoupServer is
  * attached to the engine's main context, so handlers read and change run
@@ -253,24 +255,15 @@ G_DECLARE_FINAL_TYPE (WeftServerConn, weft_server_conn, WEFT, SERVER_CONN, GIOSt
 
 /* Hooks up the SoupServer's signals (on the loop, once). */
 void weft_server_conns_init (WeftServer *server);
+/* Told when a connection closes: one fewer counts against the cap.  The
+ * accepting side passes it, so that connections know nothing of it. */
+typedef void (*WeftServerConnClosedFunc) (WeftServer *server);
 /* Hands an accepted socket to libsoup. */
-void weft_server_conn_start (WeftServer *server, GSocket *client);
+void weft_server_conn_start (WeftServer *server, GSocket *client,
+                             WeftServerConnClosedFunc closed);
 /* Forgets every connection still open (the server is being freed). */
 void weft_server_conns_clear (WeftServer *server);
 
-/* Called by the connection's input (weft-server-input.c), on the loop. */
-void weft_server_conn_request_started (WeftServerConn *conn);
-void weft_server_conn_body_done (WeftServerConn *conn);
-/* Answers `status` with the error `message` and closes the connection. */
-void weft_server_conn_refuse (WeftServerConn *conn, guint status, const char *message);
-/* The client sends no more, between requests: nothing more is written
- * either, and the connection ends. */
-void weft_server_conn_peer_done (WeftServerConn *conn);
-/* Called by the connection's output (weft-server-output.c): a write could
- * not take anything (the send-stall deadline starts, unless running), or
- * took something (it stops). */
-void weft_server_conn_output_blocked (WeftServerConn *conn);
-void weft_server_conn_output_moved (WeftServerConn *conn);
 
 /* ---- weft-server-input.c: what libsoup reads, request by request -------------- */
 
@@ -286,9 +279,21 @@ typedef enum {
 #define WEFT_TYPE_SERVER_INPUT (weft_server_input_get_type ())
 G_DECLARE_FINAL_TYPE (WeftServerInput, weft_server_input, WEFT, SERVER_INPUT, GInputStream)
 
-/* Reads `base` (pollable) for `conn`, which it does not keep alive. */
-WeftServerInput *weft_server_input_new (GInputStream *base, WeftServerConn *conn,
-                                        const WeftServerLimits *limits);
+/* What the input tells its owner (the connection), on the loop: passed in
+ * rather than called by name, so that the input knows nothing above it. */
+typedef struct {
+  void (*request_started) (gpointer owner);
+  void (*body_done) (gpointer owner);
+  /* Answer `status` with the error `message` and close the connection. */
+  void (*refuse) (gpointer owner, guint status, const char *message);
+  /* The client sends no more, between requests: nothing more is written
+   * either, and the connection ends. */
+  void (*peer_done) (gpointer owner);
+} WeftServerInputEvents;
+
+/* Reads `base` (pollable) for `owner`, which it does not keep alive. */
+WeftServerInput *weft_server_input_new (GInputStream *base, const WeftServerInputEvents *events,
+                                        gpointer owner, const WeftServerLimits *limits);
 /* The head just parsed declares this body (got-headers). */
 void weft_server_input_expect_body (WeftServerInput *self, SoupEncoding encoding,
                                     goffset length);
@@ -382,9 +387,18 @@ guint weft_server_chunked_byte (WeftServerChunked *self, guchar c, GError **erro
 #define WEFT_TYPE_SERVER_OUTPUT (weft_server_output_get_type ())
 G_DECLARE_FINAL_TYPE (WeftServerOutput, weft_server_output, WEFT, SERVER_OUTPUT, GOutputStream)
 
-/* Writes to `base` (pollable) for `conn`, which it does not keep alive,
+/* What the output tells its owner (the connection): a write could not take
+ * anything (the send-stall deadline starts, unless running), or took
+ * something (it stops). */
+typedef struct {
+  void (*blocked) (gpointer owner);
+  void (*moved) (gpointer owner);
+} WeftServerOutputEvents;
+
+/* Writes to `base` (pollable) for `owner`, which it does not keep alive,
  * and tells it whether writes make progress. */
-WeftServerOutput *weft_server_output_new (GOutputStream *base, WeftServerConn *conn);
+WeftServerOutput *weft_server_output_new (GOutputStream *base,
+                                          const WeftServerOutputEvents *events, gpointer owner);
 /* Every write fails with `message` from now on; a writer that waits is
  * woken. */
 void weft_server_output_fail (WeftServerOutput *self, const char *message);
