@@ -148,4 +148,61 @@ void weft_cli_progress_message (WeftCliProgress *progress, const char *format,
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftCliProgress, weft_cli_progress_free)
 
+/* ---- weft-cli-stored.c ------------------------------------------------ */
+
+/* Where the commands about stored runs look when given no --store. */
+#define WEFT_CLI_DEFAULT_STORE "sqlite:path=weft.db"
+
+/* What the commands about stored runs (runs, replay, resume) accept; each
+ * fills the part it offers. */
+typedef struct {
+  char *store;
+  char *flow;
+  char *from;
+  gint limit;
+  gboolean full;
+  WeftCliExecOptions exec;
+} WeftCliHistoryOptions;
+
+void weft_cli_history_options_clear (WeftCliHistoryOptions *options);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCliHistoryOptions, weft_cli_history_options_clear)
+
+/* Adds --store and --flow. */
+void weft_cli_add_store_entries (GOptionContext *context, WeftCliHistoryOptions *options);
+/* For the `runs` commands, which run nothing: the store and where its
+ * plugin is (--store, --flow, --plugin-dir). */
+void weft_cli_add_runs_entries (GOptionContext *context, WeftCliHistoryOptions *options);
+/* FALSE, after a usage error, when both --store and --flow are given. */
+gboolean weft_cli_check_store_args (const char *command,
+                                    const WeftCliHistoryOptions *options);
+
+/* An engine and the store, for the `runs` commands that only use the store
+ * (the engine must outlive it: it holds the plugin). */
+WeftStore *weft_cli_open_engine_and_store (WeftEngine **engine,
+                                           const WeftCliHistoryOptions *options,
+                                           GError **error);
+/* The stored run `run_id`: an object of the shape docs/store.md gives.
+ * With --store (or the default), *plugin and *plugin_options say which
+ * store, so that a replayed run can be recorded in it too; with --flow
+ * they are NULL. */
+JsonObject *weft_cli_read_run (WeftEngine *engine, const WeftCliHistoryOptions *options,
+                               const char *run_id, char **plugin,
+                               JsonObject **plugin_options, GError **error);
+
+/* A JSON member as text, NULL when absent or null. */
+const char *weft_cli_member_string (JsonObject *object, const char *name);
+/* A JSON member as an integer, 0 when absent or not one. */
+gint64 weft_cli_member_int (JsonObject *object, const char *name);
+/* A stored run's tasks; NULL when it has none. */
+JsonArray *weft_cli_stored_tasks (JsonObject *run);
+/* A run that reached its end: nothing of it will run again unless replayed. */
+gboolean weft_cli_run_ended (JsonObject *run);
+
+/* ---- weft-cli-delete.c ------------------------------------------------ */
+
+/* `weft runs delete` and `weft runs prune`, which `weft runs` picks;
+ * argv[0] is the whole command's name ("runs delete"). */
+int weft_cli_runs_delete_main (char **argv);
+int weft_cli_runs_prune_main  (char **argv);
+
 G_END_DECLS
