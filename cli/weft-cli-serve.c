@@ -107,6 +107,20 @@ weft_cli_serve_on_signal (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* libweft refuses to listen beyond loopback without a token; the command
+ * line says how to give one. */
+static void
+weft_cli_serve_hint_token (const char *token, GError *error)
+{
+  if ((token && *token) || !g_error_matches (error, WEFT_ERROR, WEFT_ERROR_INVALID)
+      || !g_str_has_prefix (error->message, "refusing to listen on "))
+    return;
+  char *hinted = g_strconcat (error->message,
+                              " (give --token or WEFT_TOKEN, or listen on 127.0.0.1)", NULL);
+  g_free (error->message);
+  error->message = hinted;
+}
+
 static int
 weft_cli_serve (WeftCliServeOptions *o)
 {
@@ -137,7 +151,10 @@ weft_cli_serve (WeftCliServeOptions *o)
   if (!weft_cli_serve_load_flows (engine, server, o->flows_dir, &error)
       || !weft_cli_serve_add_stores (engine, server, o->stores, &error)
       || !weft_server_listen (server, o->listen, &error))
-    return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+    {
+      weft_cli_serve_hint_token (token, error);
+      return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+    }
 
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   guint sigint_id = g_unix_signal_add (SIGINT, weft_cli_serve_on_signal, loop);

@@ -176,7 +176,7 @@ weft_server_listen (WeftServer *server, const char *address, GError **error)
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
                    "refusing to listen on %s without a token: anyone who can reach it could "
-                   "run flows (give --token or WEFT_TOKEN, or listen on 127.0.0.1)", address);
+                   "run flows", address);
       return FALSE;
     }
   if (server->listener)
