@@ -13,15 +13,15 @@ static gboolean
 weft_instantiate_one (WeftFlowLoad *l, WeftPluginKind kind, WeftPlugin *plugin,
                       WeftConfig *config, gpointer *instance)
 {
-  g_autoptr(GError) local = NULL;
+  GError *local = NULL;
 
   *instance = weft_plugin_create (plugin, config, &local);
   if (*instance != NULL)
     return TRUE;
   WeftFlowPlace place = { WEFT_PLACE_INSTANCE, kind, weft_config_get_instance_name (config),
                           0, NULL, WEFT_PLACE_NO_ELEMENT };
-  return weft_flow_load_fail (l, local->code, &place, "plugin %s: %s", plugin->desc->name,
-                              local->message);
+  g_autofree char *what = g_strdup_printf ("plugin %s", plugin->desc->name);
+  return weft_flow_load_propagate (l, local, &place, what);
 }
 
 /* The schema a model is shown for the tool: it must be a JSON object. */
@@ -52,13 +52,13 @@ weft_instantiate_callbacks (WeftFlowLoad *l)
   for (guint i = 0; i < l->pending->len; i++)
     {
       WeftPendingCallback *p = l->pending->pdata[i];
-      g_autoptr(GError) local = NULL;
+      GError *local = NULL;
       p->instance = weft_callback_instance_new (p->plugin, g_steal_pointer (&p->config), &local);
       if (p->instance == NULL)
         {
           WeftFlowPlace place = { WEFT_PLACE_INSTANCE, WEFT_PLUGIN_CALLBACK, p->name, 0, NULL,
                                   WEFT_PLACE_NO_ELEMENT };
-          return weft_flow_load_fail (l, local->code, &place, "%s", local->message);
+          return weft_flow_load_propagate (l, local, &place, NULL);
         }
       g_ptr_array_add (flow->callbacks, p->instance);
       if (!p->task_scoped)

@@ -128,6 +128,17 @@ weft_flow_load_fail (WeftFlowLoad *l, gint code, const WeftFlowPlace *place,
   return FALSE;
 }
 
+gboolean
+weft_flow_load_propagate (WeftFlowLoad *l, GError *local, const WeftFlowPlace *place,
+                          const char *what)
+{
+  g_autofree char *where = weft_flow_place_to_string (l, place);
+
+  g_propagate_prefixed_error (l->error, local, "%s%s%s: %s%s", l->origin ? l->origin : "",
+                              l->origin ? ": " : "", where, what ? what : "", what ? ": " : "");
+  return FALSE;
+}
+
 char *
 weft_flow_join_names (GPtrArray *names)
 {

@@ -242,6 +242,11 @@ void     weft_flow_load_clear (WeftFlowLoad *l);
  * a builder; FALSE. */
 gboolean weft_flow_load_fail  (WeftFlowLoad *l, gint code, const WeftFlowPlace *place,
                                const char *format, ...) G_GNUC_PRINTF (4, 5);
+/* Takes `local` (a plugin's or the config's error, its domain and code
+ * kept) and passes it on prefixed as weft_flow_load_fail() words it, with
+ * "WHAT: " before its message when `what` is given; FALSE. */
+gboolean weft_flow_load_propagate (WeftFlowLoad *l, GError *local, const WeftFlowPlace *place,
+                                   const char *what);
 /* The place, as the message shows it. */
 char    *weft_flow_place_to_string (WeftFlowLoad *l, const WeftFlowPlace *place);
 /* The names of `names`, ", " between them. */

@@ -212,7 +212,7 @@ weft_validate_config (WeftFlowLoad *l, WeftPlugin *plugin, WeftPluginKind kind, 
   if (path)
     g_propagate_error (l->error, g_steal_pointer (&local));
   else
-    weft_flow_load_fail (l, local->code, &place, "%s", local->message);
+    weft_flow_load_propagate (l, g_steal_pointer (&local), &place, NULL);
   return NULL;
 }
 
