@@ -98,6 +98,24 @@ weft_sqlite_add_row (JsonBuilder *b, sqlite3_stmt *stmt)
     }
 }
 
+/* Every row of `stmt` as an array of objects; finalizes it.  SQLITE_DONE
+ * when all were read. */
+static int
+weft_sqlite_add_rows (JsonBuilder *b, sqlite3_stmt *stmt)
+{
+  int rc;
+
+  json_builder_begin_array (b);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      weft_sqlite_add_row (b, stmt);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  sqlite3_finalize (stmt);
+  return rc;
+}
+
 /* Only a run still marked running can be live. */
 #define WEFT_SQLITE_LIVE_COLUMN \
   "CASE WHEN status = 'running' THEN weft_run_live (id) END AS live"
@@ -119,14 +137,7 @@ weft_sqlite_list_runs_locked (WeftSqlite *self, sqlite3 *db, guint limit, GError
       return NULL;
     }
   sqlite3_bind_int64 (stmt, 1, limit > 0 ? (sqlite3_int64) limit : -1);
-  json_builder_begin_array (b);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      weft_sqlite_add_row (b, stmt);
-      json_builder_end_object (b);
-    }
-  json_builder_end_array (b);
-  sqlite3_finalize (stmt);
+  rc = weft_sqlite_add_rows (b, stmt);
   if (rc != SQLITE_DONE)
     {
       weft_sqlite_fail (self, db, "cannot list runs", error);
@@ -207,14 +218,7 @@ weft_sqlite_add_tasks (WeftSqlite *self, sqlite3 *db, const char *run_id, JsonBu
     return weft_sqlite_fail (self, db, "cannot read a run's tasks", error);
   sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
   json_builder_set_member_name (b, "tasks");
-  json_builder_begin_array (b);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      weft_sqlite_add_row (b, stmt);
-      json_builder_end_object (b);
-    }
-  json_builder_end_array (b);
-  sqlite3_finalize (stmt);
+  rc = weft_sqlite_add_rows (b, stmt);
   if (rc != SQLITE_DONE)
     return weft_sqlite_fail (self, db, "cannot read a run's tasks", error);
   return TRUE;
