@@ -16,7 +16,8 @@
 # files are exactly those is printed and does not fail the check; a cycle
 # that grows, shrinks or changes is a new one.
 #
-# Run by meson as the test "check-layering" on libweft's own objects.
+# Run by meson as the test "check-layering" on libweft's own objects, and
+# as "check-layering-sqlite" on the sqlite store plugin's.
 set -uo pipefail
 
 print=0

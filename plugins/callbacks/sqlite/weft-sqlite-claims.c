@@ -1,6 +1,16 @@
-/* weft-sqlite-claims.c — runs claimed with OFD locks (see the header). */
+/* weft-sqlite-claims.c — which stored runs a live process is running.  A
+ * run is claimed with an open-file-description lock on one byte of the
+ * file PATH-claims beside the database, at the run's key.  The kernel
+ * drops the lock when its holder dies, kill -9 included: that is what
+ * tells a run whose process died from one that is still running, with no
+ * heartbeat to write.  A file of its own, not the database: closing any
+ * descriptor of the database would drop the POSIX locks SQLite holds on it
+ * for every connection of this process (sqlite.org/howtocorrupt.html,
+ * 2.2).  OFD locks belong to the descriptor, not to the process, so two
+ * instances in one process claim against each other like two processes.
+ */
 #define _GNU_SOURCE
-#include "weft-sqlite-claims.h"
+#include "weft-sqlite.h"
 
 #include <errno.h>
 #include <fcntl.h>
