@@ -7,6 +7,8 @@
  * which answers 404 with the flows there are. */
 #include "weft-server-private.h"
 
+#include <math.h>
+
 static gint
 weft_server_compare_strings (gconstpointer a, gconstpointer b)
 {
@@ -126,6 +128,41 @@ weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, const char 
   weft_server_reply_object (msg, SOUP_STATUS_OK, o);
 }
 
+/* An INT's bounds are whole (the registry checks): written as integers. */
+static void
+weft_server_set_bound (JsonObject *oo, const char *member, WeftOptionType type, double bound)
+{
+  if (!isfinite (bound))
+    return;
+  if (type == WEFT_OPTION_INT)
+    json_object_set_int_member (oo, member, (gint64) bound);
+  else
+    json_object_set_double_member (oo, member, bound);
+}
+
+/* What a row checks beyond its type: "min"/"max" for a declared range (an
+ * open end left out), "choices" for an enum, "not_empty". */
+static void
+weft_server_option_checks_to_json (JsonObject *oo, const WeftOption *opt)
+{
+  gboolean numeric = opt->type == WEFT_OPTION_INT || opt->type == WEFT_OPTION_DOUBLE;
+
+  if (numeric && !(opt->min == 0 && opt->max == 0))
+    {
+      weft_server_set_bound (oo, "min", opt->type, opt->min);
+      weft_server_set_bound (oo, "max", opt->type, opt->max);
+    }
+  if (opt->type == WEFT_OPTION_ENUM && opt->choices)
+    {
+      JsonArray *choices = json_array_new ();
+      for (guint k = 0; opt->choices[k]; k++)
+        json_array_add_string_element (choices, opt->choices[k]);
+      json_object_set_array_member (oo, "choices", choices);
+    }
+  if (opt->flags & WEFT_OPTION_NOT_EMPTY)
+    json_object_set_boolean_member (oo, "not_empty", TRUE);
+}
+
 static JsonObject *
 weft_server_plugin_to_json (WeftPlugin *plugin)
 {
@@ -147,6 +184,7 @@ weft_server_plugin_to_json (WeftPlugin *plugin)
       json_object_set_boolean_member (oo, "required", opt->required);
       json_object_set_member (oo, "default", def ? def : json_node_new (JSON_NODE_NULL));
       json_object_set_string_member (oo, "description", opt->description);
+      weft_server_option_checks_to_json (oo, opt);
       json_array_add_object_element (options, oo);
     }
   json_object_set_array_member (o, "options", options);

@@ -407,6 +407,11 @@ test_health_flows_plugins (Fixture *f, gconstpointer data)
   g_assert_cmpuint (http_full (f, m3, &plugins_text, &plugins), ==, SOUP_STATUS_OK);
   weft_test_assert_contains (plugins_text, "\"name\":\"openai\"");
   weft_test_assert_contains (plugins_text, "\"name\":\"sqlite\"");
+  /* What a table checks is shown: a range, the choices of an enum. */
+  weft_test_assert_contains (plugins_text, "\"name\":\"delay_ms\"");
+  weft_test_assert_contains (plugins_text, "\"min\":0");
+  weft_test_assert_contains (plugins_text, "\"max\":2147483647");
+  weft_test_assert_contains (plugins_text, "\"choices\":[\"text\",\"jsonl\"]");
 
   /* An agent's options may hold keys: no response shows them. */
   g_autofree char *keys_text = NULL;
