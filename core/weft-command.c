@@ -493,6 +493,16 @@ weft_command_run (const WeftCommand *command, GCancellable *cancellable,
   WeftCommandChild child = { 0 };
 
   memset (result, 0, sizeof *result);
+  /* Room for fields of later minors: a caller that left it uninitialised
+   * would have them read as set once they exist. */
+  for (guint k = 0; k < G_N_ELEMENTS (command->reserved); k++)
+    if (command->reserved[k] != NULL)
+      {
+        g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                     "command \"%s\": WeftCommand.reserved must be zero (initialise the "
+                     "struct with designated initialisers or { 0 })", display);
+        return FALSE;
+      }
   if (g_cancellable_is_cancelled (cancellable))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED,

@@ -52,6 +52,22 @@ test_failure_described (void)
   weft_command_result_clear (&result);
 }
 
+/* The room kept for later minors must be zero: an uninitialised struct is
+ * refused, nothing is started. */
+static void
+test_reserved_must_be_zero (void)
+{
+  const char *argv[] = { "sh", "-c", "exit 0", NULL };
+  WeftCommand command = { .argv = argv };
+  WeftCommandResult result;
+  g_autoptr(GError) error = NULL;
+
+  command.reserved[5] = &command;
+  g_assert_false (run (&command, NULL, &result, &error));
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_INVALID);
+  weft_test_assert_contains (error->message, "WeftCommand.reserved must be zero");
+}
+
 /* A large stdin the command never reads: no SIGPIPE, no deadlock. */
 static void
 test_unread_stdin (void)
@@ -378,5 +394,6 @@ main (int argc, char **argv)
   g_test_add_func ("/command/max-stderr", test_max_stderr);
   g_test_add_func ("/command/discard-stdout", test_discard_stdout);
   g_test_add_func ("/command/concurrent-cancel", test_concurrent_cancel);
+  g_test_add_func ("/command/reserved-must-be-zero", test_reserved_must_be_zero);
   return g_test_run ();
 }

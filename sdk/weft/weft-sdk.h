@@ -283,7 +283,8 @@ typedef struct {
  * (WEFT_ERROR_TIMEOUT) or passed max_output (WEFT_ERROR_FAILED, `result`
  * filled): the whole process group is then killed and the command reaped.
  * Otherwise `result` is left empty on FALSE.  A command that ran and
- * failed is not an error here: see `result`. */
+ * failed is not an error here: see `result`.  A command whose reserved
+ * fields are not zero is refused (WEFT_ERROR_INVALID), nothing started. */
 WEFT_API gboolean weft_command_run (const WeftCommand *command, GCancellable *cancellable,
                                     WeftCommandResult *result, GError **error);
 WEFT_API void weft_command_result_clear (WeftCommandResult *result);
