@@ -9,6 +9,7 @@
  * store keeps to run it again) and a background task's are flow files
  * that load. */
 #include "weft-test.h"
+#include "weft-mock-llm.h"
 
 #define ENV_UNSET "WEFT_TEST_BUILDER_NEVER_SET"
 
@@ -172,6 +173,64 @@ build_content (Fixture *f)
   return finish_ok (b);
 }
 
+/* The openai agents' common options, as the file writes them: the
+ * provider comes from the environment (main() points it at the mock). */
+static WeftBuilderInstance *
+add_openai_agent (WeftFlowBuilder *b, const char *name, const char *role, const char *goal,
+                  const char *backstory, double temperature, gint64 max_tokens)
+{
+  WeftBuilderInstance *a = weft_flow_builder_add_agent (b, name, "openai", NULL);
+
+  weft_builder_instance_set_string (a, "base_url",
+                                    "${OPENAI_BASE_URL:-https://api.openai.com/v1}");
+  weft_builder_instance_set_string (a, "api_key", "${OPENAI_API_KEY:-}");
+  weft_builder_instance_set_string (a, "model", "${OPENAI_MODEL:-gpt-4o-mini}");
+  weft_builder_instance_set_string (a, "role", role);
+  weft_builder_instance_set_string (a, "goal", goal);
+  weft_builder_instance_set_string (a, "backstory", backstory);
+  weft_builder_instance_set_double (a, "temperature", temperature);
+  weft_builder_instance_set_int (a, "max_tokens", max_tokens);
+  return a;
+}
+
+static WeftFlow *
+build_openai (Fixture *f)
+{
+  g_autoptr(WeftFlowBuilder) b = weft_flow_builder_new (f->engine, "blog-openai",
+                                                        WEFT_PROCESS_SEQUENTIAL);
+  weft_flow_builder_set_description (
+      b, "CrewAI's blog crew against a real OpenAI-compatible API: set OPENAI_API_KEY (or "
+         "OPENAI_BASE_URL for a local server such as Ollama, http://localhost:11434/v1) and "
+         "optionally OPENAI_MODEL. Two research tasks run at the same time; the writer "
+         "combines them.");
+  weft_flow_builder_add_input (b, "topic", "AI");
+  WeftBuilderInstance *researcher = add_openai_agent (
+      b, "researcher", "Senior Researcher", "Uncover accurate, interesting facts about the topic",
+      "You are a meticulous researcher who cites only well-established facts.", 0.3, 600);
+  weft_builder_instance_set_int (researcher, "max_concurrency", 4);
+  WeftBuilderInstance *writer = add_openai_agent (
+      b, "writer", "Tech Writer", "Write clear, engaging articles for a general audience",
+      "You turn research notes into readable prose.", 0.7, 1200);
+  weft_builder_instance_set_bool (writer, "stream", TRUE);
+  weft_flow_builder_add_callback (b, "log", "log", NULL);
+
+  WeftBuilderTask *t = weft_flow_builder_add_task (
+      b, "ideas", "researcher", "List 5 interesting ideas for an article about {topic}.");
+  weft_builder_task_set_expected_output (t, "Bullet point list of 5 {topic} article ideas.");
+  weft_builder_task_set_async (t, TRUE);
+  t = weft_flow_builder_add_task (b, "history", "researcher",
+                                  "Research the history of {topic} and find 5 key events.");
+  weft_builder_task_set_expected_output (t, "Bullet point list of 5 key {topic} history events.");
+  weft_builder_task_set_async (t, TRUE);
+  t = weft_flow_builder_add_task (b, "article", "writer",
+                                  "Write an article about {topic}, its history, and interesting "
+                                  "ideas.");
+  weft_builder_task_set_expected_output (t, "A 4-paragraph article about {topic}.");
+  weft_builder_task_set_retries (t, 1);
+  weft_builder_task_set_timeout (t, 300);
+  return finish_ok (b);
+}
+
 static WeftFlow *
 build_weather (Fixture *f)
 {
@@ -326,6 +385,14 @@ static void
 test_example_weather (Fixture *f, gconstpointer data)
 {
   test_example (f, "weather.json", build_weather);
+}
+
+/* Against the mock server, whose echo answers make the outputs depend on
+ * every prompt, context included. */
+static void
+test_example_openai (Fixture *f, gconstpointer data)
+{
+  test_example (f, "openai.json", build_openai);
 }
 
 /* ---- options of every type, and what they do -------------------------------------- */
@@ -809,12 +876,22 @@ test_refused_before_instances (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
+  g_autoptr(GError) error = NULL;
+
   g_test_init (&argc, &argv, NULL);
   g_unsetenv (ENV_UNSET);
+  /* Set before any engine's thread exists: the openai example reads its
+   * provider from the environment. */
+  g_autoptr(WeftMockLlm) mock = weft_mock_llm_new (&error);
+  g_assert_no_error (error);
+  g_setenv ("OPENAI_BASE_URL", weft_mock_llm_get_base_url (mock), TRUE);
+  g_setenv ("OPENAI_API_KEY", "sk-test-builder", TRUE);
+  g_unsetenv ("OPENAI_MODEL");
 
   ADD ("/flow-builder/example/blog", test_example_blog);
   ADD ("/flow-builder/example/content", test_example_content);
   ADD ("/flow-builder/example/weather", test_example_weather);
+  ADD ("/flow-builder/example/openai", test_example_openai);
   ADD ("/flow-builder/options", test_options);
   ADD ("/flow-builder/free-unfinished", test_free_unfinished);
   ADD ("/flow-builder/source/built", test_source_of_built_flow);
