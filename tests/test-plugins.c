@@ -832,6 +832,68 @@ test_log_stderr (Fixture *f, gconstpointer data)
   g_test_trap_assert_stderr ("*logged * task b completed in *: got line one⏎line two*run completed in *");
 }
 
+/* What weft_terminal_write handed the writer an embedding program set. */
+typedef struct {
+  GMutex lock;
+  GPtrArray *texts;
+  gboolean destroyed;
+} TerminalTexts;
+
+static void
+terminal_collect (const char *lines, gpointer data)
+{
+  TerminalTexts *t = data;
+
+  g_mutex_lock (&t->lock);
+  g_ptr_array_add (t->texts, g_strdup (lines));
+  g_mutex_unlock (&t->lock);
+}
+
+static void
+terminal_destroyed (gpointer data)
+{
+  ((TerminalTexts *) data)->destroyed = TRUE;
+}
+
+/* Without a path the log writes for the terminal: to the writer the
+ * program set (weft_terminal_set_writer), a whole line at a time, with
+ * what came from the environment redacted. */
+static void
+test_log_terminal_writer (Fixture *f, gconstpointer data)
+{
+  TerminalTexts t = { .texts = g_ptr_array_new_with_free_func (g_free) };
+
+  g_setenv ("WEFT_TEST_TERMINAL_SECRET", "s3cr3t-value", TRUE);
+  weft_terminal_set_writer (terminal_collect, &t, terminal_destroyed);
+  g_autofree char *json = flow_json (
+    "{'name': 'logged',"
+    " 'agents': {'a': {'plugin': 'template', 'template': 'key ${WEFT_TEST_TERMINAL_SECRET}'}},"
+    " 'callbacks': {'log': {'plugin': 'log'}},"
+    " 'tasks': [{'name': 'a', 'agent': 'a', 'description': 'x'}]}");
+  WeftFlow *flow = load_flow (f, json);
+  g_autoptr(WeftRun) run = run_flow (flow, NULL);
+
+  g_clear_pointer (&run, weft_run_unref);
+  weft_flow_unref (flow);   /* drains the log's queue */
+  weft_terminal_set_writer (NULL, NULL, NULL);
+  g_assert_true (t.destroyed);
+
+  /* run.started, task started and completed, run.completed */
+  g_assert_cmpuint (t.texts->len, ==, 4);
+  for (guint i = 0; i < t.texts->len; i++)
+    {
+      const char *text = t.texts->pdata[i];
+      /* One line, ending with its newline. */
+      g_assert_true (strchr (text, '\n') == text + strlen (text) - 1);
+      g_assert_null (strstr (text, "s3cr3t-value"));
+    }
+  weft_test_assert_contains (t.texts->pdata[2], "task a completed in ");
+  weft_test_assert_contains (t.texts->pdata[2], ": key ***");
+  g_ptr_array_unref (t.texts);
+  g_mutex_clear (&t.lock);
+  g_unsetenv ("WEFT_TEST_TERMINAL_SECRET");
+}
+
 static void
 test_log_bad_options (Fixture *f, gconstpointer data)
 {
@@ -899,6 +961,7 @@ main (int argc, char **argv)
   add_test ("/log/text-failure", test_log_text_failure, 0);
   add_test ("/log/two-instances-append", test_log_two_instances_append, 0);
   add_test ("/log/stderr", test_log_stderr, 0);
+  add_test ("/log/terminal-writer", test_log_terminal_writer, 0);
   add_test ("/log/bad-options", test_log_bad_options, 0);
 
   return g_test_run ();
