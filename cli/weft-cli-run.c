@@ -676,11 +676,9 @@ weft_cli_add_exec_entries (GOptionContext *context, WeftCliExecOptions *options)
     { "json", 0, 0, G_OPTION_ARG_NONE, &options->json,
       "Print the whole result (status, outputs, every task) as JSON", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &options->quiet,
-      "Print only errors and the result: no progress, nothing the flow's callbacks write to "
-      "the terminal", NULL },
+      "Only errors and the result (no progress, no callbacks' text)", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &options->verbose,
-      "Trace the run on stderr: each task with its agent, each tool call with its arguments and "
-      "result, streamed text as it arrives, each answer", NULL },
+      "Trace agents, tool calls and results, streamed text, answers", NULL },
     G_OPTION_ENTRY_NULL
   };
 

@@ -138,8 +138,9 @@ weft_cli_trace_describe_completed (const WeftEvent *event, const WeftCliTraceTas
   if (about != NULL && about->streamed)
     return g_strdup_printf ("task %s completed (%.3fs); its answer is the text it wrote above",
                             task, seconds);
-  *block = weft_cli_trace_cut (weft_cli_str (weft_event_get_output (event)),
-                               WEFT_CLI_TRACE_MAX_CHARS);
+  if (*weft_cli_str (weft_event_get_output (event)) == '\0')
+    return g_strdup_printf ("task %s completed (%.3fs) with an empty answer", task, seconds);
+  *block = weft_cli_trace_cut (weft_event_get_output (event), WEFT_CLI_TRACE_MAX_CHARS);
   return g_strdup_printf ("task %s completed (%.3fs), its answer:", task, seconds);
 }
 

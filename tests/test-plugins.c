@@ -627,7 +627,8 @@ test_template_delay_race (Fixture *f, gconstpointer data)
 
 typedef struct {
   GMutex lock;
-  GPtrArray *lines;   /* weft_event_to_json of every event, in order */
+  GPtrArray *lines;   /* weft_event_to_json of every event, or the terminal's texts, in order */
+  gboolean destroyed; /* the terminal writer's destroy ran */
 } Collected;
 
 static void
@@ -832,27 +833,21 @@ test_log_stderr (Fixture *f, gconstpointer data)
   g_test_trap_assert_stderr ("*logged * task b completed in *: got line one⏎line two*run completed in *");
 }
 
-/* What weft_terminal_write handed the writer an embedding program set. */
-typedef struct {
-  GMutex lock;
-  GPtrArray *texts;
-  gboolean destroyed;
-} TerminalTexts;
-
+/* What weft_terminal_write hands the writer an embedding program set. */
 static void
 terminal_collect (const char *lines, gpointer data)
 {
-  TerminalTexts *t = data;
+  Collected *c = data;
 
-  g_mutex_lock (&t->lock);
-  g_ptr_array_add (t->texts, g_strdup (lines));
-  g_mutex_unlock (&t->lock);
+  g_mutex_lock (&c->lock);
+  g_ptr_array_add (c->lines, g_strdup (lines));
+  g_mutex_unlock (&c->lock);
 }
 
 static void
 terminal_destroyed (gpointer data)
 {
-  ((TerminalTexts *) data)->destroyed = TRUE;
+  ((Collected *) data)->destroyed = TRUE;
 }
 
 /* Without a path the log writes for the terminal: to the writer the
@@ -861,7 +856,7 @@ terminal_destroyed (gpointer data)
 static void
 test_log_terminal_writer (Fixture *f, gconstpointer data)
 {
-  TerminalTexts t = { .texts = g_ptr_array_new_with_free_func (g_free) };
+  Collected t = { .lines = g_ptr_array_new_with_free_func (g_free) };
 
   g_setenv ("WEFT_TEST_TERMINAL_SECRET", "s3cr3t-value", TRUE);
   weft_terminal_set_writer (terminal_collect, &t, terminal_destroyed);
@@ -879,18 +874,17 @@ test_log_terminal_writer (Fixture *f, gconstpointer data)
   g_assert_true (t.destroyed);
 
   /* run.started, task started and completed, run.completed */
-  g_assert_cmpuint (t.texts->len, ==, 4);
-  for (guint i = 0; i < t.texts->len; i++)
+  g_assert_cmpuint (t.lines->len, ==, 4);
+  for (guint i = 0; i < t.lines->len; i++)
     {
-      const char *text = t.texts->pdata[i];
+      const char *text = t.lines->pdata[i];
       /* One line, ending with its newline. */
       g_assert_true (strchr (text, '\n') == text + strlen (text) - 1);
       g_assert_null (strstr (text, "s3cr3t-value"));
     }
-  weft_test_assert_contains (t.texts->pdata[2], "task a completed in ");
-  weft_test_assert_contains (t.texts->pdata[2], ": key ***");
-  g_ptr_array_unref (t.texts);
-  g_mutex_clear (&t.lock);
+  weft_test_assert_contains (t.lines->pdata[2], "task a completed in ");
+  weft_test_assert_contains (t.lines->pdata[2], ": key ***");
+  g_ptr_array_unref (t.lines);
   g_unsetenv ("WEFT_TEST_TERMINAL_SECRET");
 }
 
