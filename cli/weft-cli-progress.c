@@ -278,9 +278,8 @@ weft_cli_progress_on_event (const WeftEvent *event, gpointer user_data)
   g_mutex_lock (&self->lock);
   if (!self->stopped)
     {
-      /* Shown first: a completed task's line reads whether it streamed. */
-      weft_cli_progress_show (self, event);
       weft_cli_progress_update (self, event);
+      weft_cli_progress_show (self, event);
       weft_cli_progress_draw (self);
     }
   g_mutex_unlock (&self->lock);
