@@ -220,8 +220,8 @@ WEFT_API JsonNode *weft_json_parse (const char *text, gssize length, GError **er
 
 /* A copy of `text` with each value that came from the environment (4
  * characters or more), as given or percent-encoded, replaced by "***".
- * weft applies it to task and tool errors, steps, task logs and plugin
- * create() errors; a plugin that writes text of its own about its config
+ * weft applies it to task and tool errors, steps, task logs, plugin
+ * create() errors and weft_terminal_write's text; a plugin that writes text of its own about its config
  * anywhere else (its own log lines, a file) passes it through this. */
 WEFT_API char *weft_secrets_redact (const char *text);
 
