@@ -3,11 +3,40 @@
 #include "weft-cli.h"
 
 #include <string.h>
+#include <unistd.h>
+
+WeftCliTerm *
+weft_cli_term (void)
+{
+  static WeftCliTerm *term;
+  static gsize made;
+
+  if (g_once_init_enter (&made))
+    {
+      gboolean terminal = isatty (STDERR_FILENO)
+                          && g_strcmp0 (g_getenv ("TERM"), "dumb") != 0;
+      term = weft_cli_term_new (stderr, terminal, 0);
+      g_once_init_leave (&made, 1);
+    }
+  return term;
+}
+
+void
+weft_cli_printerr (const char *format, ...)
+{
+  va_list args;
+  g_autofree char *text = NULL;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  weft_cli_term_write (weft_cli_term (), text);
+}
 
 int
 weft_cli_fail (const GError *error, int status)
 {
-  fprintf (stderr, "weft: %s\n", error ? error->message : "unknown error");
+  weft_cli_printerr ("weft: %s", error ? error->message : "unknown error");
   return status;
 }
 
@@ -21,11 +50,10 @@ weft_cli_usage_error (const char *command, const char *format, ...)
   message = g_strdup_vprintf (format, args);
   va_end (args);
 
-  fprintf (stderr, "weft: %s\n", message);
   if (command != NULL)
-    fprintf (stderr, "Run 'weft %s --help' for usage.\n", command);
+    weft_cli_printerr ("weft: %s\nRun 'weft %s --help' for usage.", message, command);
   else
-    fprintf (stderr, "Run 'weft --help' for usage.\n");
+    weft_cli_printerr ("weft: %s\nRun 'weft --help' for usage.", message);
   return WEFT_CLI_EXIT_USAGE;
 }
 
@@ -97,7 +125,7 @@ weft_cli_open_engine (guint n_threads, char **plugin_dirs, GError **error)
   ok = weft_engine_load_plugins (engine, (const char * const *) plugin_dirs,
                                  warnings, error);
   for (guint i = 0; i < warnings->len; i++)
-    fprintf (stderr, "weft: warning: %s\n", (const char *) warnings->pdata[i]);
+    weft_cli_printerr ("weft: warning: %s", (const char *) warnings->pdata[i]);
   if (!ok)
     return NULL;
   return g_steal_pointer (&engine);

@@ -439,8 +439,8 @@ weft_cli_describe_plugin (WeftRegistry *registry, const char *name)
     {
       g_autofree char *known = weft_cli_known_plugin_names (registry);
 
-      fprintf (stderr, "weft: no plugin named '%s' (known: %s)\n", name,
-               *known ? known : "none");
+      weft_cli_printerr ("weft: no plugin named '%s' (known: %s)", name,
+                         *known ? known : "none");
       return WEFT_CLI_EXIT_USAGE;
     }
   return WEFT_CLI_EXIT_OK;

@@ -1,18 +1,22 @@
-/* weft-cli-progress.c — a run's progress on stderr.
+/* weft-cli-progress.c — a run's progress on stderr, through the command's
+ * one writer (weft-cli-term.c).
  *
- * Events arrive on the engine loop's thread (weft_engine_add_listener);
- * the main thread writes to stderr too (messages, the ticking clock), so
- * every write to stderr goes through `lock`.
+ * Events arrive on the engine loop's thread (weft_engine_add_listener); the
+ * main thread ticks the status line's clock: `lock` guards the state both
+ * read.  What an event says is weft-cli-trace.c's; here is when it shows:
  *
- * On a terminal: a status line redrawn in place, with a permanent line
- * above it for each task that completes, fails, retries or is skipped.
- * Elsewhere: one plain line per event.
+ *   - on a terminal, a status line redrawn in place (counts, the clock,
+ *     the latest step: a tool call, the tail of streamed text), and above
+ *     it a line for the run's id and for each task that ends, fails,
+ *     retries or is skipped;
+ *   - elsewhere, one line per event, streamed chunks left out;
+ *   - with --verbose, on a terminal or not, the whole trace: every event,
+ *     each tool call with its arguments and its result, streamed text as
+ *     text as it arrives, each task's answer.
  */
 #include "weft-cli.h"
 
 #include <string.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 typedef enum {
   WEFT_CLI_TASK_PENDING,
@@ -25,63 +29,35 @@ typedef enum {
 } WeftCliTaskState;
 
 #define WEFT_CLI_TICK_MS 200
-#define WEFT_CLI_PLAIN_STEP_CHARS 160
+/* Streamed text kept per task for the status line: its tail. */
+#define WEFT_CLI_STREAM_TAIL_BYTES 400
+/* Indentation of an answer or a tool's result under its line. */
+#define WEFT_CLI_BLOCK_INDENT "    "
+
+typedef struct {
+  WeftCliTraceTask about;     /* first: what weft-cli-trace.c reads */
+  WeftCliTaskState state;
+} WeftCliTask;
 
 struct _WeftCliProgress {
   GMutex lock;
   WeftEngine *engine;          /* not owned: outlives the progress */
+  WeftCliTerm *term;           /* not owned */
   guint listener_id;
   guint ticker_id;
-  gboolean terminal;
+  gboolean live;               /* a status line, on a terminal */
+  gboolean verbose;
   gboolean stopped;
-  gboolean line_shown;         /* the status line is on screen */
   char *flow_name;
   guint n_tasks;
-  GHashTable *states;          /* task name → WeftCliTaskState */
+  GHashTable *tasks;           /* task name (the flow's) → WeftCliTask in task_block */
+  WeftCliTask *task_block;     /* one per task of the flow */
   guint counts[WEFT_CLI_TASK_N_STATES];
   gint64 start_us;
   char *step;                  /* the latest step, for the status line */
   char *step_task;             /* the task that step belongs to */
+  GString *stream_tail;        /* step_task's streamed text, its tail */
 };
-
-/* ---- text helpers ------------------------------------------------------ */
-
-/* `text` on one line, valid UTF-8, at most `max_chars` characters. */
-static char *
-weft_cli_shorten (const char *text, glong max_chars)
-{
-  g_autofree char *valid = g_utf8_make_valid (text ? text : "", -1);
-  g_autofree char *flat = NULL;
-
-  for (char *p = valid; *p != '\0'; p++)
-    if ((guchar) *p < 0x20 || *p == 0x7f)
-      *p = ' ';
-  flat = g_strstrip (g_steal_pointer (&valid));
-  if (g_utf8_strlen (flat, -1) <= max_chars)
-    return g_steal_pointer (&flat);
-  if (max_chars <= 1)
-    return g_strdup ("");
-  {
-    g_autofree char *head = g_utf8_substring (flat, 0, max_chars - 1);
-    return g_strconcat (head, "…", NULL);
-  }
-}
-
-static const char *
-weft_cli_str (const char *text)
-{
-  return text ? text : "";
-}
-
-static guint
-weft_cli_terminal_width (void)
-{
-  struct winsize size;
-
-  if (ioctl (STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
-    return size.ws_col;
-  return 80;
-}
 
 static double
 weft_cli_seconds (gint64 us)
@@ -92,39 +68,61 @@ weft_cli_seconds (gint64 us)
 /* ---- state ------------------------------------------------------------- */
 
 static void
-weft_cli_progress_set_task (WeftCliProgress *self, const char *task,
-                            WeftCliTaskState state)
+weft_cli_progress_clear_step (WeftCliProgress *self)
 {
-  gpointer old = NULL;
+  g_clear_pointer (&self->step, g_free);
+  g_clear_pointer (&self->step_task, g_free);
+  g_string_truncate (self->stream_tail, 0);
+}
 
-  WeftCliTaskState previous = WEFT_CLI_TASK_PENDING;
+static void
+weft_cli_progress_set_task (WeftCliProgress *self, const char *name, WeftCliTaskState state)
+{
+  WeftCliTask *task = name != NULL ? g_hash_table_lookup (self->tasks, name) : NULL;
 
   if (task == NULL)
     return;
-  if (g_hash_table_lookup_extended (self->states, task, NULL, &old))
-    previous = GPOINTER_TO_INT (old);
-  if (self->counts[previous] > 0)
-    self->counts[previous]--;
-  if (g_strcmp0 (task, self->step_task) == 0)
-    {
-      g_clear_pointer (&self->step, g_free);
-      g_clear_pointer (&self->step_task, g_free);
-    }
-  g_hash_table_insert (self->states, g_strdup (task), GINT_TO_POINTER (state));
+  if (self->counts[task->state] > 0)
+    self->counts[task->state]--;
+  task->state = state;
   self->counts[state]++;
+  if (state == WEFT_CLI_TASK_RUNNING)
+    task->about.streamed = FALSE;
+  if (g_strcmp0 (name, self->step_task) == 0)
+    weft_cli_progress_clear_step (self);
 }
 
+/* The status line's step: a stream shows the end of what it wrote. */
 static void
 weft_cli_progress_set_step (WeftCliProgress *self, const WeftEvent *event)
 {
   const char *task = weft_event_get_task_name (event);
+  const char *kind = weft_event_get_step_kind (event);
 
+  if (g_strcmp0 (task, self->step_task) != 0)
+    {
+      weft_cli_progress_clear_step (self);
+      self->step_task = g_strdup (task);
+    }
   g_free (self->step);
-  g_free (self->step_task);
-  self->step_task = g_strdup (task);
-  self->step = g_strdup_printf ("%s: %s %s", weft_cli_str (task),
-                                weft_cli_str (weft_event_get_step_kind (event)),
-                                weft_cli_str (weft_event_get_output (event)));
+  if (g_strcmp0 (kind, WEFT_CLI_STEP_CHUNK) == 0)
+    {
+      const char *text = weft_event_get_output (event);
+
+      g_string_append (self->stream_tail, text != NULL ? text : "");
+      if (self->stream_tail->len > WEFT_CLI_STREAM_TAIL_BYTES)
+        {
+          const char *cut = self->stream_tail->str + self->stream_tail->len
+                            - WEFT_CLI_STREAM_TAIL_BYTES;
+          /* At a character's start, so the tail stays valid UTF-8. */
+          while ((*cut & 0xc0) == 0x80)
+            cut++;
+          g_string_erase (self->stream_tail, 0, cut - self->stream_tail->str);
+        }
+      self->step = g_strdup_printf ("%s: …%s", task, self->stream_tail->str);
+    }
+  else
+    self->step = weft_cli_trace_step_status (event);
 }
 
 static void
@@ -157,88 +155,12 @@ weft_cli_progress_update (WeftCliProgress *self, const WeftEvent *event)
     case WEFT_EVENT_TASK_SKIPPED:
       weft_cli_progress_set_task (self, task, WEFT_CLI_TASK_SKIPPED);
       break;
-    case WEFT_EVENT_RUN_COMPLETED:
-    case WEFT_EVENT_RUN_FAILED:
-    case WEFT_EVENT_RUN_CANCELLED:
     default:
       break;
     }
 }
 
-/* ---- what an event says ------------------------------------------------ */
-
-static char *
-weft_cli_describe_task_event (const WeftEvent *event, glong step_chars)
-{
-  const char *task = weft_cli_str (weft_event_get_task_name (event));
-  const char *error = weft_cli_str (weft_event_get_error (event));
-  guint attempt = weft_event_get_attempt (event);
-  double seconds = weft_cli_seconds (weft_event_get_duration_us (event));
-
-  switch (weft_event_get_event_type (event))
-    {
-    case WEFT_EVENT_TASK_STARTED:
-      if (attempt > 1)
-        return g_strdup_printf ("task %s started (attempt %u)", task, attempt);
-      return g_strdup_printf ("task %s started", task);
-    case WEFT_EVENT_TASK_STEP:
-      {
-        g_autofree char *text = weft_cli_shorten (weft_event_get_output (event),
-                                                  step_chars);
-        return g_strdup_printf ("task %s step %s: %s", task,
-                                weft_cli_str (weft_event_get_step_kind (event)),
-                                text);
-      }
-    case WEFT_EVENT_TASK_COMPLETED:
-      /* Attempt 0: a replay took the output of the stored run. */
-      if (attempt == 0)
-        return g_strdup_printf ("task %s reused (output of the stored run)", task);
-      return g_strdup_printf ("task %s completed (%.3fs)", task, seconds);
-    case WEFT_EVENT_TASK_FAILED:
-      return g_strdup_printf ("task %s failed: %s", task, error);
-    case WEFT_EVENT_TASK_CANCELLED:
-      return g_strdup_printf ("task %s cancelled", task);
-    case WEFT_EVENT_TASK_RETRYING:
-      return g_strdup_printf ("task %s retrying after attempt %u: %s",
-                              task, attempt, error);
-    case WEFT_EVENT_TASK_SKIPPED:
-      return g_strdup_printf ("task %s skipped: %s", task, error);
-    default:
-      return NULL;
-    }
-}
-
-static char *
-weft_cli_describe_event (WeftCliProgress *self, const WeftEvent *event,
-                         glong step_chars)
-{
-  double seconds = weft_cli_seconds (weft_event_get_duration_us (event));
-
-  switch (weft_event_get_event_type (event))
-    {
-    case WEFT_EVENT_RUN_STARTED:
-      return g_strdup_printf ("run %s started (flow %s, %u tasks)",
-                              weft_cli_str (weft_event_get_run_id (event)),
-                              weft_cli_str (weft_event_get_flow_name (event)),
-                              self->n_tasks);
-    case WEFT_EVENT_RUN_RESUMED:
-      return g_strdup_printf ("run %s resumed (flow %s, %u tasks)",
-                              weft_cli_str (weft_event_get_run_id (event)),
-                              weft_cli_str (weft_event_get_flow_name (event)),
-                              self->n_tasks);
-    case WEFT_EVENT_RUN_COMPLETED:
-      return g_strdup_printf ("run completed (%.3fs)", seconds);
-    case WEFT_EVENT_RUN_FAILED:
-      return g_strdup_printf ("run failed: %s",
-                              weft_cli_str (weft_event_get_error (event)));
-    case WEFT_EVENT_RUN_CANCELLED:
-      return g_strdup ("run cancelled");
-    default:
-      return weft_cli_describe_task_event (event, step_chars);
-    }
-}
-
-/* ---- drawing ----------------------------------------------------------- */
+/* ---- the status line ---------------------------------------------------- */
 
 static gint64
 weft_cli_progress_elapsed_us (WeftCliProgress *self, gint64 now_us)
@@ -251,7 +173,7 @@ weft_cli_progress_status_line (WeftCliProgress *self)
 {
   const char *sep = weft_cli_separator ();
   gint64 elapsed = weft_cli_progress_elapsed_us (self, g_get_monotonic_time ());
-  g_autoptr(GString) line = g_string_new (NULL);
+  GString *line = g_string_new (NULL);
 
   g_string_printf (line, "%s  %u/%u done %s %u running %s %u failed",
                    self->flow_name, self->counts[WEFT_CLI_TASK_DONE],
@@ -265,16 +187,7 @@ weft_cli_progress_status_line (WeftCliProgress *self)
   g_string_append_printf (line, " %s %.1fs", sep, weft_cli_seconds (elapsed));
   if (self->step != NULL)
     g_string_append_printf (line, "  %s %s", sep, self->step);
-  return weft_cli_shorten (line->str, (glong) weft_cli_terminal_width () - 1);
-}
-
-/* Call with the lock held. */
-static void
-weft_cli_progress_clear_line (WeftCliProgress *self)
-{
-  if (self->line_shown)
-    fputs ("\r\033[K", stderr);
-  self->line_shown = FALSE;
+  return g_string_free (line, FALSE);
 }
 
 /* Call with the lock held. */
@@ -283,40 +196,78 @@ weft_cli_progress_draw (WeftCliProgress *self)
 {
   g_autofree char *status = NULL;
 
-  if (!self->terminal || self->stopped)
+  if (!self->live || self->stopped)
     return;
   status = weft_cli_progress_status_line (self);
-  fprintf (stderr, "\r\033[K%s", status);
-  fflush (stderr);
-  self->line_shown = TRUE;
+  weft_cli_term_set_status (self->term, status);
 }
 
+/* ---- lines --------------------------------------------------------------- */
+
+/* On a terminal without --verbose, the run's start and every task's end
+ * stay; the rest is the status line's. */
 static gboolean
-weft_cli_is_permanent (WeftEventType type)
+weft_cli_progress_is_permanent (WeftEventType type)
 {
-  return type != WEFT_EVENT_RUN_STARTED && type != WEFT_EVENT_RUN_RESUMED
-         && type != WEFT_EVENT_TASK_STARTED
-         && type != WEFT_EVENT_TASK_STEP;
+  return type != WEFT_EVENT_TASK_STARTED && type != WEFT_EVENT_TASK_STEP;
+}
+
+/* "[  1.234s] LINE", then the block indented under it. */
+static void
+weft_cli_progress_write (WeftCliProgress *self, gint64 at_us, const char *line,
+                         const char *block)
+{
+  g_autofree char *flat = weft_cli_term_fit (line, G_MAXUINT);
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  g_string_printf (text, "[%7.3fs] %s\n", weft_cli_seconds (at_us), flat);
+  if (block != NULL)
+    {
+      g_auto(GStrv) rows = g_strsplit (block, "\n", -1);
+
+      for (guint i = 0; rows[i] != NULL; i++)
+        g_string_append_printf (text, "%s%s\n", rows[i][0] ? WEFT_CLI_BLOCK_INDENT : "",
+                                rows[i]);
+    }
+  weft_cli_term_write (self->term, text->str);
+}
+
+static void
+weft_cli_progress_stream (WeftCliProgress *self, const WeftEvent *event, gint64 at_us)
+{
+  const char *name = weft_event_get_task_name (event);
+  WeftCliTask *task = name != NULL ? g_hash_table_lookup (self->tasks, name) : NULL;
+  g_autofree char *header = g_strdup_printf ("[%7.3fs] task %s writes:",
+                                             weft_cli_seconds (at_us), name ? name : "");
+
+  if (task != NULL)
+    task->about.streamed = TRUE;
+  weft_cli_term_stream (self->term, name, header, weft_event_get_output (event));
 }
 
 static void
 weft_cli_progress_show (WeftCliProgress *self, const WeftEvent *event)
 {
   WeftEventType type = weft_event_get_event_type (event);
-  g_autofree char *text = NULL;
+  const char *name = weft_event_get_task_name (event);
   gint64 at = weft_cli_progress_elapsed_us (self, weft_event_get_mono_us (event));
+  WeftCliTask *task = name != NULL ? g_hash_table_lookup (self->tasks, name) : NULL;
+  g_autofree char *line = NULL;
+  g_autofree char *block = NULL;
 
-  if (self->terminal && !weft_cli_is_permanent (type))
+  if (type == WEFT_EVENT_TASK_STEP
+      && g_strcmp0 (weft_event_get_step_kind (event), WEFT_CLI_STEP_CHUNK) == 0)
     {
-      weft_cli_progress_draw (self);
+      if (self->verbose)
+        weft_cli_progress_stream (self, event, at);
       return;
     }
-  text = weft_cli_describe_event (self, event, WEFT_CLI_PLAIN_STEP_CHARS);
-  if (text == NULL)
+  if (self->live && !self->verbose && !weft_cli_progress_is_permanent (type))
     return;
-  weft_cli_progress_clear_line (self);
-  fprintf (stderr, "[%7.3fs] %s\n", weft_cli_seconds (at), text);
-  weft_cli_progress_draw (self);
+  line = weft_cli_trace_describe (event, task != NULL ? &task->about : NULL, self->n_tasks,
+                                  self->verbose, &block);
+  if (line != NULL)
+    weft_cli_progress_write (self, at, line, block);
 }
 
 static void
@@ -329,6 +280,7 @@ weft_cli_progress_on_event (const WeftEvent *event, gpointer user_data)
     {
       weft_cli_progress_update (self, event);
       weft_cli_progress_show (self, event);
+      weft_cli_progress_draw (self);
     }
   g_mutex_unlock (&self->lock);
 }
@@ -346,22 +298,39 @@ weft_cli_progress_tick (gpointer user_data)
 
 /* ---- life cycle -------------------------------------------------------- */
 
+static void
+weft_cli_progress_add_tasks (WeftCliProgress *self, WeftFlow *flow)
+{
+  WeftCliTask *tasks = g_new0 (WeftCliTask, self->n_tasks);
+
+  for (guint i = 0; i < self->n_tasks; i++)
+    {
+      tasks[i].about.agent = weft_flow_get_task_agent (flow, i);
+      g_hash_table_insert (self->tasks, (gpointer) weft_flow_get_task_name (flow, i), &tasks[i]);
+    }
+  self->counts[WEFT_CLI_TASK_PENDING] = self->n_tasks;
+  self->task_block = tasks;
+}
+
 WeftCliProgress *
-weft_cli_progress_new (WeftEngine *engine, WeftFlow *flow, gboolean terminal)
+weft_cli_progress_new (WeftEngine *engine, WeftFlow *flow, WeftCliTerm *term, gboolean verbose)
 {
   WeftCliProgress *self = g_new0 (WeftCliProgress, 1);
 
   g_mutex_init (&self->lock);
   self->engine = engine;
-  self->terminal = terminal;
+  self->term = term;
+  self->live = weft_cli_term_is_terminal (term);
+  self->verbose = verbose;
   self->flow_name = g_strdup (weft_flow_get_name (flow));
   self->n_tasks = weft_flow_get_n_tasks (flow);
-  self->counts[WEFT_CLI_TASK_PENDING] = self->n_tasks;
-  self->states = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->tasks = g_hash_table_new (g_str_hash, g_str_equal);
+  self->stream_tail = g_string_new (NULL);
+  weft_cli_progress_add_tasks (self, flow);
   self->start_us = g_get_monotonic_time ();
   self->listener_id = weft_engine_add_listener (engine, weft_cli_progress_on_event,
                                                 self, NULL);
-  if (terminal)
+  if (self->live)
     self->ticker_id = g_timeout_add (WEFT_CLI_TICK_MS, weft_cli_progress_tick, self);
   return self;
 }
@@ -371,8 +340,8 @@ weft_cli_progress_stop (WeftCliProgress *self)
 {
   g_mutex_lock (&self->lock);
   g_clear_handle_id (&self->ticker_id, g_source_remove);
-  weft_cli_progress_clear_line (self);
   self->stopped = TRUE;
+  weft_cli_term_finish (self->term);
   g_mutex_unlock (&self->lock);
 }
 
@@ -383,32 +352,11 @@ weft_cli_progress_free (WeftCliProgress *self)
     return;
   weft_cli_progress_stop (self);
   weft_engine_remove_listener (self->engine, self->listener_id);
-  g_hash_table_unref (self->states);
+  g_hash_table_unref (self->tasks);
+  g_free (self->task_block);
   g_free (self->flow_name);
-  g_free (self->step);
-  g_free (self->step_task);
+  weft_cli_progress_clear_step (self);
+  g_string_free (self->stream_tail, TRUE);
   g_mutex_clear (&self->lock);
   g_free (self);
-}
-
-void
-weft_cli_progress_message (WeftCliProgress *self, const char *format, ...)
-{
-  va_list args;
-  g_autofree char *message = NULL;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-
-  if (self == NULL)
-    {
-      fprintf (stderr, "%s\n", message);
-      return;
-    }
-  g_mutex_lock (&self->lock);
-  weft_cli_progress_clear_line (self);
-  fprintf (stderr, "%s\n", message);
-  weft_cli_progress_draw (self);
-  g_mutex_unlock (&self->lock);
 }

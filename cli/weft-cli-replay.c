@@ -92,8 +92,9 @@ weft_cli_record_in_store (WeftCliStoredRun *stored, const char *command, GError 
   if (stored->store_plugin == NULL)
     {
       /* --flow names a flow whose store we cannot name as a callback. */
-      fprintf (stderr, "weft: warning: run %s's flow declares no store: this %s is not "
-               "recorded (add --callback PLUGIN:... to record it)\n", stored->run_id, command);
+      weft_cli_printerr ("weft: warning: run %s's flow declares no store: this %s is not "
+                         "recorded (add --callback PLUGIN:... to record it)", stored->run_id,
+                         command);
       return TRUE;
     }
   if (!weft_flow_add_callback (stored->flow, stored->store_plugin, stored->store_options, error))
@@ -160,9 +161,9 @@ weft_cli_replay (const char *run_id, WeftCliHistoryOptions *options)
       || !weft_cli_add_callbacks (engine, stored.flow, options->exec.callbacks, &error))
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
   if (!options->exec.quiet)
-    fprintf (stderr, "weft: replaying run %s from task %s: %u task(s) run again, "
-             "%u output(s) reused\n", run_id, options->from, n_rerun,
-             json_object_get_size (completed));
+    weft_cli_printerr ("weft: replaying run %s from task %s: %u task(s) run again, "
+                       "%u output(s) reused", run_id, options->from, n_rerun,
+                       json_object_get_size (completed));
   kickoff.inputs = weft_cli_stored_inputs (stored.run);
   kickoff.completed = completed;
   return weft_cli_execute (engine, g_steal_pointer (&stored.flow), &kickoff, &options->exec);
@@ -224,10 +225,10 @@ weft_cli_resume (const char *run_id, WeftCliHistoryOptions *options)
   completed = weft_cli_completed_outputs (stored.run, NULL);
   last_seq = weft_cli_member_int (stored.run, "last_seq");
   if (!options->exec.quiet)
-    fprintf (stderr, "weft: resuming run %s after event %" G_GINT64_FORMAT ": %u of %u "
-             "task(s) already completed, %u failed, skipped or cancelled (kept as they "
-             "ended)\n", run_id, last_seq, json_object_get_size (completed),
-             weft_flow_get_n_tasks (stored.flow), weft_cli_count_ended (stored.run));
+    weft_cli_printerr ("weft: resuming run %s after event %" G_GINT64_FORMAT ": %u of %u "
+                       "task(s) already completed, %u failed, skipped or cancelled (kept as they "
+                       "ended)", run_id, last_seq, json_object_get_size (completed),
+                       weft_flow_get_n_tasks (stored.flow), weft_cli_count_ended (stored.run));
   kickoff.inputs = weft_cli_stored_inputs (stored.run);
   kickoff.completed = completed;
   kickoff.resume_run_id = run_id;
@@ -288,8 +289,7 @@ weft_cli_continue_main (char **argv, gboolean replay)
     return weft_cli_usage_error (argv[0], "expected one RUN id");
   if (replay && options.from == NULL)
     return weft_cli_usage_error (argv[0], "--from TASK is required: the task to run again");
-  if ((status = weft_cli_check_range (argv[0], "--threads", options.exec.threads, 0,
-                                      WEFT_CLI_MAX_THREADS)) >= 0)
+  if ((status = weft_cli_check_exec_args (argv[0], &options.exec)) >= 0)
     return status;
   if (!weft_cli_check_store_args (argv[0], &options))
     return WEFT_CLI_EXIT_USAGE;

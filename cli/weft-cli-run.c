@@ -313,12 +313,10 @@ weft_cli_on_signal (gpointer user_data)
 
   if (state->n_signals++ > 0)
     {
-      weft_cli_progress_message (state->progress, "weft: interrupted again; exiting now");
+      weft_cli_printerr ("weft: interrupted again; exiting now");
       _exit (WEFT_CLI_EXIT_CANCELLED);
     }
-  weft_cli_progress_message (state->progress,
-                             "weft: interrupted; cancelling what runs "
-                             "(interrupt again to exit at once)");
+  weft_cli_printerr ("weft: interrupted; cancelling what runs (interrupt again to exit at once)");
   g_cancellable_cancel (state->cancellable);
   return G_SOURCE_CONTINUE;
 }
@@ -334,31 +332,30 @@ weft_cli_on_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_main_loop_quit (state->loop);
 }
 
-static gboolean
-weft_cli_stderr_is_terminal (void)
-{
-  return isatty (STDERR_FILENO) && g_strcmp0 (g_getenv ("TERM"), "dumb") != 0;
-}
-
 /* ---- the result -------------------------------------------------------- */
 
+/* The final outputs, each under '== TASK ==' when there are several, or
+ * when a person reads them (stdout is a terminal): a script piping one
+ * output gets it bare. */
 static void
 weft_cli_print_outputs (WeftRun *run, WeftFlow *flow)
 {
   g_autoptr(JsonObject) outputs = weft_run_get_outputs (run);
   g_autoptr(GArray) shown = g_array_new (FALSE, FALSE, sizeof (guint));
   guint n_tasks = weft_flow_get_n_tasks (flow);
+  gboolean headers;
 
   /* In the flow's task order, so that the output is stable. */
   for (guint i = 0; i < n_tasks && outputs != NULL; i++)
     if (json_object_has_member (outputs, weft_flow_get_task_name (flow, i)))
       g_array_append_val (shown, i);
 
+  headers = shown->len > 1 || isatty (STDOUT_FILENO);
   for (guint k = 0; k < shown->len; k++)
     {
       guint i = g_array_index (shown, guint, k);
 
-      if (shown->len > 1)
+      if (headers)
         printf ("%s== %s ==\n", k > 0 ? "\n" : "", weft_flow_get_task_name (flow, i));
       weft_cli_put_text (stdout, weft_run_get_task_output (run, i));
     }
@@ -373,36 +370,42 @@ weft_cli_print_json (WeftRun *run)
   weft_cli_put_text (stdout, text);
 }
 
+/* Why a run did not complete, for a reader who has not seen it: each task
+ * that failed (once, with its name and error), then what did not run.  A
+ * run whose progress was shown said all that as it happened. */
 static void
 weft_cli_print_failures (WeftRun *run, WeftFlow *flow)
 {
   const GError *run_error = weft_run_get_error (run);
   g_autoptr(GPtrArray) skipped = g_ptr_array_new ();
+  guint n_failed = 0;
 
-  if (weft_run_get_status (run) == WEFT_STATUS_CANCELLED)
-    fprintf (stderr, "weft: run cancelled\n");
-  else
-    fprintf (stderr, "weft: run failed: %s\n",
-             run_error ? run_error->message : "no reason given");
   for (guint i = 0; i < weft_flow_get_n_tasks (flow); i++)
     {
       const char *name = weft_flow_get_task_name (flow, i);
       const GError *error = weft_run_get_task_error (run, i);
       WeftStatus status = weft_run_get_task_status (run, i);
+      guint attempts = weft_run_get_task_attempts (run, i);
 
       if (status == WEFT_STATUS_FAILED || status == WEFT_STATUS_CANCELLED)
-        fprintf (stderr, "weft: task %s %s after %u attempt%s: %s\n", name,
-                 weft_status_to_string (status), weft_run_get_task_attempts (run, i),
-                 weft_run_get_task_attempts (run, i) == 1 ? "" : "s",
-                 error ? error->message : "no reason given");
+        {
+          weft_cli_printerr ("weft: task %s %s after %u attempt%s: %s", name,
+                             weft_status_to_string (status), attempts, attempts == 1 ? "" : "s",
+                             error ? error->message : "no reason given");
+          n_failed++;
+        }
       else if (status == WEFT_STATUS_SKIPPED || status == WEFT_STATUS_PENDING)
         g_ptr_array_add (skipped, (gpointer) name);
     }
+  if (n_failed == 0 && weft_run_get_status (run) == WEFT_STATUS_CANCELLED)
+    weft_cli_printerr ("weft: run cancelled");
+  else if (n_failed == 0)
+    weft_cli_printerr ("weft: run failed: %s", run_error ? run_error->message : "no reason given");
   if (skipped->len > 0)
     {
       g_ptr_array_add (skipped, NULL);
       g_autofree char *names = g_strjoinv (", ", (char **) skipped->pdata);
-      fprintf (stderr, "weft: not run: %s\n", names);
+      weft_cli_printerr ("weft: not run: %s", names);
     }
 }
 
@@ -432,7 +435,7 @@ weft_cli_report (WeftCliRunState *state, gboolean json)
   else
     weft_cli_print_outputs (state->run, state->flow);
   fflush (stdout);
-  if (weft_run_get_status (state->run) != WEFT_STATUS_COMPLETED)
+  if (weft_run_get_status (state->run) != WEFT_STATUS_COMPLETED && state->progress == NULL)
     weft_cli_print_failures (state->run, state->flow);
   return weft_cli_exit_status (state);
 }
@@ -449,8 +452,9 @@ weft_cli_execute (WeftEngine *engine, WeftFlow *flow, const WeftKickoffOptions *
   state.flow = flow;
   state.inputs = kickoff->inputs;
   state.cancellable = g_cancellable_new ();
+  weft_cli_term_set_quiet (weft_cli_term (), options->quiet);
   if (!options->quiet)
-    state.progress = weft_cli_progress_new (engine, flow, weft_cli_stderr_is_terminal ());
+    state.progress = weft_cli_progress_new (engine, flow, weft_cli_term (), options->verbose);
   sigint_id = g_unix_signal_add (SIGINT, weft_cli_on_signal, &state);
   sigterm_id = g_unix_signal_add (SIGTERM, weft_cli_on_signal, &state);
 
@@ -463,6 +467,7 @@ weft_cli_execute (WeftEngine *engine, WeftFlow *flow, const WeftKickoffOptions *
     weft_cli_progress_stop (state.progress);
   status = weft_cli_report (&state, options->json);
 
+  /* Freed after the report, which reads whether progress was shown. */
   g_clear_pointer (&state.progress, weft_cli_progress_free);
   g_clear_pointer (&state.run, weft_run_unref);
   weft_cli_wait_in_thread (weft_cli_unref_flow, g_steal_pointer (&state.flow));
@@ -505,7 +510,7 @@ weft_cli_batch_report_one (WeftCliBatch *b, guint i)
 
   if (run == NULL)
     {
-      fprintf (stderr, "weft: %s:%u: %s\n", b->path, line, b->errors[i]->message);
+      weft_cli_printerr ("weft: %s:%u: %s", b->path, line, b->errors[i]->message);
       return;
     }
   WeftStatus status = weft_run_get_status (run);
@@ -523,9 +528,9 @@ weft_cli_batch_report_one (WeftCliBatch *b, guint i)
     }
   fflush (stdout);
   if (!b->quiet)
-    fprintf (stderr, "weft: %s:%u: run %s %s (%.3fs)\n", b->path, line, weft_run_get_id (run),
-             weft_status_to_string (status),
-             (double) weft_run_get_duration_us (run) / G_USEC_PER_SEC);
+    weft_cli_printerr ("weft: %s:%u: run %s %s (%.3fs)", b->path, line, weft_run_get_id (run),
+                       weft_status_to_string (status),
+                       (double) weft_run_get_duration_us (run) / G_USEC_PER_SEC);
   if (status != WEFT_STATUS_COMPLETED)
     weft_cli_print_failures (run, b->base.flow);
 }
@@ -596,9 +601,13 @@ weft_cli_execute_batch (WeftEngine *engine, WeftFlow *flow, GPtrArray *inputs, G
     .json = options->exec.json,
     .quiet = options->exec.quiet,
   };
-  guint sigint_id = g_unix_signal_add (SIGINT, weft_cli_on_signal, &b.base);
-  guint sigterm_id = g_unix_signal_add (SIGTERM, weft_cli_on_signal, &b.base);
+  guint sigint_id;
+  guint sigterm_id;
   int status;
+
+  weft_cli_term_set_quiet (weft_cli_term (), options->exec.quiet);
+  sigint_id = g_unix_signal_add (SIGINT, weft_cli_on_signal, &b.base);
+  sigterm_id = g_unix_signal_add (SIGTERM, weft_cli_on_signal, &b.base);
 
   weft_cli_batch_kickoff_more (&b);
   g_main_loop_run (b.base.loop);
@@ -667,7 +676,9 @@ weft_cli_add_exec_entries (GOptionContext *context, WeftCliExecOptions *options)
     { "json", 0, 0, G_OPTION_ARG_NONE, &options->json,
       "Print the whole result (status, outputs, every task) as JSON", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &options->quiet,
-      "Print no progress on stderr", NULL },
+      "Only errors and the result (no progress, no callbacks' text)", NULL },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &options->verbose,
+      "Trace agents, tool calls and results, streamed text, answers", NULL },
     G_OPTION_ENTRY_NULL
   };
 
@@ -675,12 +686,32 @@ weft_cli_add_exec_entries (GOptionContext *context, WeftCliExecOptions *options)
   g_option_context_add_main_entries (context, entries, NULL);
 }
 
+int
+weft_cli_check_exec_args (const char *command, const WeftCliExecOptions *options)
+{
+  int status = weft_cli_check_range (command, "--threads", options->threads, 0,
+                                     WEFT_CLI_MAX_THREADS);
+
+  if (status >= 0)
+    return status;
+  if (options->quiet && options->verbose)
+    return weft_cli_usage_error (command, "give --quiet or --verbose, not both");
+  return -1;
+}
+
 const char *
 weft_cli_exec_description (void)
 {
-  return "Progress goes to stderr: a live status line on a terminal, one line per\n"
-         "event otherwise.  With one final output, stdout gets that output; with\n"
-         "several, each under a '== TASK ==' header.\n"
+  return "Progress goes to stderr: on a terminal, the run's id, a line as each task\n"
+         "ends and a live status line below them; otherwise one line per event.\n"
+         "What the flow's callbacks write to the terminal (the log callback without\n"
+         "a path) is written above the status line; --quiet drops it with the\n"
+         "progress.  --verbose keeps the whole trace in the scrollback.  A failure\n"
+         "is reported once, with its task's name.\n"
+         "\n"
+         "stdout gets the final outputs (of the tasks nothing depends on), each\n"
+         "under a '== TASK ==' header when there are several or stdout is a\n"
+         "terminal; a single output piped elsewhere comes bare.\n"
          "\n"
          "Exit status: 0 completed, 1 the run failed, 2 usage, flow or plugin\n"
          "error, 130 interrupted (SIGINT/SIGTERM cancel the run; a second one\n"
@@ -730,8 +761,7 @@ weft_cli_run_main (char **argv)
     return status;
   if (g_strv_length (positional) != 1)
     return weft_cli_usage_error ("run", "expected one FLOW file");
-  if ((status = weft_cli_check_range ("run", "--threads", options.exec.threads, 0,
-                                      WEFT_CLI_MAX_THREADS)) >= 0)
+  if ((status = weft_cli_check_exec_args ("run", &options.exec)) >= 0)
     return status;
   if (options.inputs_file != NULL && options.inputs_json != NULL)
     return weft_cli_usage_error ("run", "give --inputs-json or --inputs-file, not both");

@@ -162,17 +162,17 @@ weft_cli_serve (WeftCliServeOptions *o)
   g_autoptr(GSocketConnectable) where = g_network_address_parse (o->listen, 8080, NULL);
   const char *host = g_network_address_get_hostname (G_NETWORK_ADDRESS (where));
   gboolean ipv6 = strchr (host, ':') != NULL;
-  fprintf (stderr, "weft: serving %s on http://%s%s%s:%u (port %u)%s\n", o->flows_dir,
-           ipv6 ? "[" : "", host, ipv6 ? "]" : "", weft_server_get_port (server),
-           weft_server_get_port (server), token && *token ? ", token required" : "");
+  weft_cli_printerr ("weft: serving %s on http://%s%s%s:%u (port %u)%s", o->flows_dir,
+                     ipv6 ? "[" : "", host, ipv6 ? "]" : "", weft_server_get_port (server),
+                     weft_server_get_port (server), token && *token ? ", token required" : "");
   g_main_loop_run (loop);
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
 
-  fprintf (stderr, "weft: stopping (runs in flight get %d s to finish)\n", o->grace_s);
+  weft_cli_printerr ("weft: stopping (runs in flight get %d s to finish)", o->grace_s);
   weft_server_stop (server, (guint) o->grace_s * 1000);
   g_clear_pointer (&server, weft_server_free);
-  fprintf (stderr, "weft: stopped\n");
+  weft_cli_printerr ("weft: stopped");
   return WEFT_CLI_EXIT_OK;
 }
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <weft.h>
 
+#include "weft-cli-term.h"
+
 G_BEGIN_DECLS
 
 /* Exit statuses of every subcommand. */
@@ -41,11 +43,15 @@ typedef struct {
   gint threads;
   gboolean json;
   gboolean quiet;
+  gboolean verbose;
 } WeftCliExecOptions;
 
 void weft_cli_exec_options_clear (WeftCliExecOptions *options);
-/* Adds --callback, --plugin-dir, --threads, --json and --quiet. */
+/* Adds --callback, --plugin-dir, --threads, --json, --quiet and --verbose. */
 void weft_cli_add_exec_entries (GOptionContext *context, WeftCliExecOptions *options);
+/* -1 when --threads is in range and not both --quiet and --verbose are
+ * given; else the exit status of the usage error it printed. */
+int weft_cli_check_exec_args (const char *command, const WeftCliExecOptions *options);
 /* The help text's part about progress, output and exit statuses. */
 const char *weft_cli_exec_description (void);
 
@@ -90,6 +96,12 @@ int  weft_cli_usage_error (const char *command, const char *format, ...)
 WeftEngine *weft_cli_open_engine (guint n_threads, char **plugin_dirs,
                                   GError **error);
 
+/* The command's one writer of stderr (weft-cli-term.c): a terminal's
+ * when stderr is one (and TERM is not "dumb").  Made on first use. */
+WeftCliTerm *weft_cli_term (void);
+/* Writes a line to stderr through weft_cli_term(). */
+void weft_cli_printerr (const char *format, ...) G_GNUC_PRINTF (1, 2);
+
 /* Writes `text` to `stream`, adding a newline when it lacks one. */
 void weft_cli_put_text (FILE *stream, const char *text);
 
@@ -132,21 +144,38 @@ const char *weft_cli_option_type_to_string (WeftOptionType type);
 
 typedef struct _WeftCliProgress WeftCliProgress;
 
-/* Shows the progress of the runs of `flow` on stderr: a live status line
- * when `terminal`, else one plain line per event. */
-WeftCliProgress *weft_cli_progress_new (WeftEngine *engine, WeftFlow *flow,
-                                        gboolean terminal);
+/* Shows the progress of the runs of `flow` through `term` (which outlives
+ * it): on a terminal a live status line, else one plain line per event;
+ * `verbose`: the whole trace (tool calls and results, streamed text, each
+ * answer) either way. */
+WeftCliProgress *weft_cli_progress_new (WeftEngine *engine, WeftFlow *flow, WeftCliTerm *term,
+                                        gboolean verbose);
 /* Clears the status line and stops showing events; idempotent. */
 void weft_cli_progress_stop (WeftCliProgress *progress);
 /* Stops listening and frees; call after the engine has been shut down. */
 void weft_cli_progress_free (WeftCliProgress *progress);
 
-/* Writes a message to stderr without garbling the status line.  With a
- * NULL progress it writes directly. */
-void weft_cli_progress_message (WeftCliProgress *progress, const char *format,
-                                ...) G_GNUC_PRINTF (2, 3);
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftCliProgress, weft_cli_progress_free)
+
+/* ---- weft-cli-trace.c ------------------------------------------------- */
+
+/* The step kind of streamed text (the openai agent's). */
+#define WEFT_CLI_STEP_CHUNK "chunk"
+
+/* What the trace knows of a task beside its events. */
+typedef struct {
+  const char *agent;          /* its agent instance's name */
+  gboolean streamed;          /* this attempt streamed text: its answer is shown */
+} WeftCliTraceTask;
+
+/* The line an event is shown as, without its time, or NULL for none
+ * (streamed chunks are text, never a line each).  `about` may be NULL.
+ * With `verbose`, *block may get text to show under the line (an answer,
+ * a long tool result); else it is NULL. */
+char *weft_cli_trace_describe (const WeftEvent *event, const WeftCliTraceTask *about,
+                               guint n_tasks, gboolean verbose, char **block);
+/* A step as the status line shows it: "TASK: calls TOOL {...}". */
+char *weft_cli_trace_step_status (const WeftEvent *event);
 
 /* ---- weft-cli-stored.c ------------------------------------------------ */
 

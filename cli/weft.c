@@ -19,7 +19,7 @@ typedef struct {
 static const WeftCliCommand weft_cli_commands[] = {
   { "run",      "Run a flow and print its final outputs",       weft_cli_run_main },
   { "validate", "Check flows without running them",             weft_cli_validate_main },
-  { "graph",    "Print a flow's task graph (dot or mermaid)",   weft_cli_graph_main },
+  { "graph",    "Print or draw a flow's task graph (dot, mermaid, svg, png)", weft_cli_graph_main },
   { "plugins",  "List plugins, or show one plugin's options",   weft_cli_plugins_main },
   { "runs",     "Stored runs: list, show RUN, delete RUN, prune", weft_cli_runs_main },
   { "replay",   "Run a stored run again from one task (--from TASK)", weft_cli_replay_main },
@@ -36,28 +36,36 @@ weft_cli_find_command (const char *name)
   return NULL;
 }
 
+/* The usage, to stdout (asked for) or through the writer of stderr. */
 static void
-weft_cli_print_usage (FILE *stream)
+weft_cli_print_usage (gboolean to_stdout)
 {
-  fprintf (stream,
-           "Usage:\n"
-           "  weft COMMAND [OPTION…] [ARGUMENT…]\n"
-           "\n"
-           "Run AI-agent workflows (flows) described in JSON.\n"
-           "\n"
-           "Commands:\n");
+  g_autoptr(GString) text = g_string_new (
+    "Usage:\n"
+    "  weft COMMAND [OPTION…] [ARGUMENT…]\n"
+    "\n"
+    "Run AI-agent workflows (flows) described in JSON.\n"
+    "\n"
+    "Commands:\n");
+
   for (guint i = 0; i < G_N_ELEMENTS (weft_cli_commands); i++)
-    fprintf (stream, "  %-10s %s\n", weft_cli_commands[i].name,
-             weft_cli_commands[i].summary);
-  fprintf (stream,
-           "  %-10s %s\n"
-           "\n"
-           "Options:\n"
-           "  -h, --help     Show this help\n"
-           "  --version      Show the version\n"
-           "\n"
-           "Run 'weft COMMAND --help' for a command's options.\n",
-           "help", "Show help for a command");
+    g_string_append_printf (text, "  %-10s %s\n", weft_cli_commands[i].name,
+                            weft_cli_commands[i].summary);
+  g_string_append_printf (text,
+    "  %-10s %s\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help     Show this help\n"
+    "  --version      Show the version\n"
+    "\n"
+    "Run 'weft COMMAND --help' for a command's options: 'weft run --help' says\n"
+    "what a run shows on the terminal (-v/--verbose traces it, -q/--quiet keeps\n"
+    "to errors and the result).\n",
+    "help", "Show help for a command");
+  if (to_stdout)
+    fputs (text->str, stdout);
+  else
+    weft_cli_term_write (weft_cli_term (), text->str);
 }
 
 static gboolean
@@ -76,7 +84,7 @@ weft_cli_help (const char *name)
 
   if (name == NULL)
     {
-      weft_cli_print_usage (stdout);
+      weft_cli_print_usage (TRUE);
       return WEFT_CLI_EXIT_OK;
     }
   command = weft_cli_find_command (name);
@@ -88,18 +96,23 @@ weft_cli_help (const char *name)
   return command->main (argv);
 }
 
-/* Plugins' own warnings may quote their config ("POST to URL failed"):
- * what came from the environment is redacted before it is written. */
+/* GLib's log goes through the command's one writer, so that a warning
+ * never lands on the status line.  Plugins' own warnings may quote their
+ * config ("POST to URL failed"): what came from the environment is
+ * redacted before it is written.  Below a warning, --quiet drops it. */
 static GLogWriterOutput
 weft_cli_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
                      gpointer data)
 {
   g_autofree GLogField *copy = g_new (GLogField, n_fields);
   g_autofree char *redacted = NULL;
+  const char *domain = NULL;
 
   for (gsize i = 0; i < n_fields; i++)
     {
       copy[i] = fields[i];
+      if (g_str_equal (fields[i].key, "GLIB_DOMAIN") && fields[i].length < 0)
+        domain = fields[i].value;
       if (redacted == NULL && g_str_equal (fields[i].key, "MESSAGE"))
         {
           g_autofree char *text = fields[i].length < 0
@@ -110,7 +123,22 @@ weft_cli_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fiel
           copy[i].length = -1;
         }
     }
-  return g_log_writer_default (level, copy, n_fields, data);
+  if (g_log_writer_default_would_drop (level, domain))
+    return G_LOG_WRITER_HANDLED;
+
+  g_autofree char *line = g_log_writer_format_fields (level, copy, n_fields, FALSE);
+  if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    weft_cli_term_write (weft_cli_term (), line);
+  else
+    weft_cli_term_note (weft_cli_term (), line);
+  return G_LOG_WRITER_HANDLED;
+}
+
+/* What a flow's callbacks write to the terminal (weft_terminal_write). */
+static void
+weft_cli_terminal_writer (const char *lines, gpointer data)
+{
+  weft_cli_term_note (weft_cli_term (), lines);
 }
 
 int
@@ -126,10 +154,11 @@ main (int argc, char **argv)
    * the whole process dying mid-run with its events undelivered. */
   signal (SIGPIPE, SIG_IGN);
   g_log_set_writer_func (weft_cli_log_writer, NULL, NULL);
+  weft_terminal_set_writer (weft_cli_terminal_writer, NULL, NULL);
 
   if (argc < 2)
     {
-      weft_cli_print_usage (stderr);
+      weft_cli_print_usage (FALSE);
       return WEFT_CLI_EXIT_USAGE;
     }
   if (weft_cli_is_help_flag (argv[1]))

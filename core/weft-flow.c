@@ -369,6 +369,13 @@ weft_flow_get_task_name (WeftFlow *flow, guint i)
   return flow->tasks[i].name;
 }
 
+const char *
+weft_flow_get_task_agent (WeftFlow *flow, guint i)
+{
+  g_return_val_if_fail (i < flow->n_tasks, NULL);
+  return flow->tasks[i].agent->name;
+}
+
 /* Every task's names in one array, each list ending with NULL: made on
  * first use, as only graphs and inspection ask. */
 static const char **

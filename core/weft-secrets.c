@@ -6,7 +6,8 @@
  * line), a message that mentions the option's value — a connection error
  * naming the URL, "failed to execute /opt/SECRET/bin" — passes through
  * weft_secrets_redact on its way out (task and tool errors, steps, task
- * logs, plugin create errors, the CLI's log writer), which writes "***"
+ * logs, plugin create errors, text for the terminal, the CLI's log
+ * writer), which writes "***"
  * in place of each recorded value, as given and as a URL would carry it.
  *
  * The table is the process's, like the environment it mirrors; it only

@@ -89,6 +89,23 @@ WEFT_API void  weft_engine_remove_listener (WeftEngine *engine, guint id);
 WEFT_API void weft_engine_shutdown (WeftEngine *engine, guint grace_ms);
 
 /* ------------------------------------------------------------------------ */
+/* The terminal: where plugins' text for a person goes                      */
+
+/* Takes the text plugins write with weft_terminal_write (the log callback
+ * without a path): one or more whole lines, each ending with a newline,
+ * secrets already redacted.  Called from any thread, at once by several:
+ * the writer serialises what it writes.  It must not call
+ * weft_terminal_set_writer. */
+typedef void (*WeftTerminalWriter) (const char *lines, gpointer user_data);
+/* Sets the process's writer (NULL: stderr, the default), like
+ * g_log_set_writer_func: the program that owns the terminal sets it before
+ * it runs anything, e.g. to draw the lines above a status line of its own,
+ * or to drop them.  The previous writer's `destroy` is called once no
+ * write is using it. */
+WEFT_API void weft_terminal_set_writer (WeftTerminalWriter writer, gpointer user_data,
+                                        GDestroyNotify destroy);
+
+/* ------------------------------------------------------------------------ */
 /* Files                                                                    */
 
 /* Reads a file of at most `max_bytes` bytes and adds a NUL (not counted in
@@ -122,6 +139,8 @@ WEFT_API void      weft_flow_unref (WeftFlow *flow);
 WEFT_API const char *weft_flow_get_name (WeftFlow *flow);
 WEFT_API guint       weft_flow_get_n_tasks (WeftFlow *flow);
 WEFT_API const char *weft_flow_get_task_name (WeftFlow *flow, guint i);
+/* The name of the agent instance that does task i ("agents" in the file). */
+WEFT_API const char *weft_flow_get_task_agent (WeftFlow *flow, guint i);
 /* Names of the tasks task i waits for; NULL-terminated, owned by the flow. */
 WEFT_API const char * const *weft_flow_get_task_dependencies (WeftFlow *flow, guint i);
 /* Inputs the flow's templates use, NULL-terminated, owned by the flow. */

@@ -9,7 +9,8 @@
  *    holds in the current header: a minor only ever adds.
  * 3. A plugin built against the frozen 3.0 header loads into this weft,
  *    has its options bound as it expects, and its zeroed reserved space
- *    reads as "nothing newer" (no option flags).
+ *    reads as "nothing newer" (no option flags); one built against the
+ *    frozen 3.1 header keeps the option flags it asked for.
  *
  * When a minor is added: pin its new fields here and bump nothing else;
  * freeze the header it replaces in tests/abi/.  When a major is: pin
@@ -30,7 +31,7 @@ typedef struct {
 
 static const WeftAbiPin weft_abi_pins[] = {
   PIN_VALUE (WEFT_ABI_MAJOR, 3),
-  PIN_VALUE (WEFT_ABI_MINOR, 1),
+  PIN_VALUE (WEFT_ABI_MINOR, 2),
 
   PIN_SIZE (WeftOption, 120),
   PIN_OFFSET (WeftOption, name, 0),
@@ -257,35 +258,38 @@ static void
 test_older_minors (void)
 {
   assert_facts_hold (weft_abi_facts_3_0, "tests/abi/weft-sdk-3.0.h");
+  assert_facts_hold (weft_abi_facts_3_1, "tests/abi/weft-sdk-3.1.h");
 }
 
-/* ---- 3. a plugin of 3.0 ------------------------------------------------------ */
+/* ---- 3. plugins of earlier minors ----------------------------------------------- */
 
+/* An engine with the plugin of minor 3.`minor` (built in tests/abi/). */
 static WeftEngine *
-abi_engine_new (void)
+abi_engine_new (guint minor)
 {
   WeftEngine *engine = weft_engine_new (1);
   g_autofree char *dir = g_build_filename (g_getenv ("WEFT_BUILD_ROOT"), "tests", "abi", NULL);
-  g_autofree char *path = g_build_filename (dir, "weft-abi30.so", NULL);
+  g_autofree char *file = g_strdup_printf ("weft-abi3%u.so", minor);
+  g_autofree char *path = g_build_filename (dir, file, NULL);
   g_autoptr(GError) error = NULL;
   WeftPlugin *plugin = weft_registry_load_file (weft_engine_get_registry (engine), path, &error);
 
   g_assert_no_error (error);
   g_assert_nonnull (plugin);
   g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_major, ==, 3);
-  g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_minor, ==, 0);
-  g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_minor, <=, WEFT_ABI_MINOR);
+  g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_minor, ==, minor);
+  g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_minor, <, WEFT_ABI_MINOR);
   return engine;
 }
 
-/* The answer of an abi30 agent with `options` (JSON members). */
+/* The answer of an agent of plugin `plugin` with `options` (JSON members). */
 static char *
-abi30_answer (WeftEngine *engine, const char *options, GError **error)
+abi_answer (WeftEngine *engine, const char *plugin, const char *options, GError **error)
 {
   g_autofree char *json = g_strdup_printf (
-    "{\"name\": \"abi\", \"agents\": {\"a\": {\"plugin\": \"abi30\"%s%s}},"
+    "{\"name\": \"abi\", \"agents\": {\"a\": {\"plugin\": \"%s\"%s%s}},"
     " \"tasks\": [{\"name\": \"t\", \"agent\": \"a\", \"description\": \"d\"}]}",
-    *options ? ", " : "", options);
+    plugin, *options ? ", " : "", options);
   g_autoptr(WeftFlow) flow = weft_flow_load_data (engine, json, -1, "abi.json", error);
   if (flow == NULL)
     return NULL;
@@ -298,21 +302,21 @@ abi30_answer (WeftEngine *engine, const char *options, GError **error)
 static void
 test_plugin_of_3_0 (void)
 {
-  g_autoptr(WeftEngine) engine = abi_engine_new ();
+  g_autoptr(WeftEngine) engine = abi_engine_new (0);
   g_autoptr(GError) error = NULL;
 
-  g_autofree char *defaults = abi30_answer (engine, "", &error);
+  g_autofree char *defaults = abi_answer (engine, "abi30", "", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (defaults, ==, "text=hi count=1 ratio=0(default) loud=0 words= extra= mode=fast");
 
-  g_autofree char *given = abi30_answer (engine, "\"text\": \"yo\", \"count\": 10, \"ratio\": 0,"
+  g_autofree char *given = abi_answer (engine, "abi30", "\"text\": \"yo\", \"count\": 10, \"ratio\": 0,"
                                          " \"loud\": true, \"words\": [\"a\", \"b\"],"
                                          " \"extra\": {\"k\": 1}, \"mode\": \"slow\"", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (given, ==, "text=yo count=10 ratio=0 loud=1 words=a,b extra=k mode=slow");
 
   /* Zero in what was reserved at 3.0 means what 3.0 meant. */
-  g_autofree char *empty = abi30_answer (engine, "\"text\": \"\"", &error);
+  g_autofree char *empty = abi_answer (engine, "abi30", "\"text\": \"\"", &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (empty, "text= count=1"));
 }
@@ -336,17 +340,38 @@ test_plugin_of_3_0_refused_values (void)
       "abi.json: $.agents.a.mode: option \"mode\" of plugin \"abi30\" must be a string, not an "
       "integer" },
   };
-  g_autoptr(WeftEngine) engine = abi_engine_new ();
+  g_autoptr(WeftEngine) engine = abi_engine_new (0);
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autofree char *answer = abi30_answer (engine, cases[i].options, &error);
+      g_autofree char *answer = abi_answer (engine, "abi30", cases[i].options, &error);
 
       g_assert_null (answer);
       g_assert_error (error, WEFT_ERROR, WEFT_ERROR_INVALID);
       g_assert_cmpstr (error->message, ==, cases[i].message);
     }
+}
+
+/* 3.1's flags still check what a 3.1 plugin asked for. */
+static void
+test_plugin_of_3_1 (void)
+{
+  g_autoptr(WeftEngine) engine = abi_engine_new (1);
+  g_autoptr(GError) error = NULL;
+
+  g_autofree char *defaults = abi_answer (engine, "abi31", "", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (defaults, ==, "text=hi mode=fast");
+
+  g_autofree char *any_case = abi_answer (engine, "abi31", "\"mode\": \"SLOW\"", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (any_case, ==, "text=hi mode=slow");
+
+  g_autofree char *empty = abi_answer (engine, "abi31", "\"text\": \"\"", &error);
+  g_assert_null (empty);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_INVALID);
+  weft_test_assert_contains (error->message, "option \"text\": must not be empty");
 }
 
 int
@@ -358,5 +383,6 @@ main (int argc, char **argv)
   g_test_add_func ("/abi/older-minors", test_older_minors);
   g_test_add_func ("/abi/plugin-of-3.0", test_plugin_of_3_0);
   g_test_add_func ("/abi/plugin-of-3.0-refused-values", test_plugin_of_3_0_refused_values);
+  g_test_add_func ("/abi/plugin-of-3.1", test_plugin_of_3_1);
   return g_test_run ();
 }

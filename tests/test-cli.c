@@ -3,7 +3,9 @@
  * Each test writes small flows into a temporary directory and runs
  * $WEFT_BUILD_ROOT/cli/weft on them, checking the exit status, stdout and
  * stderr.  The flows use the in-tree `template` and `exec` agents and the
- * `log` callback.
+ * `log` callback; --verbose's trace runs tests/term/tools.json, whose tools
+ * and streaming agent are test plugins (tests/plugins/good).  What a
+ * terminal shows is test-term.sh's (tmux).
  */
 #include "weft-test.h"
 
@@ -235,6 +237,115 @@ test_run_failure (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (fx->err, "after"));
   /* The independent branch finished and is a final output. */
   g_assert_nonnull (strstr (fx->out, "fine"));
+}
+
+/* How often `needle` occurs in `haystack`. */
+static guint
+count_occurrences (const char *haystack, const char *needle)
+{
+  guint n = 0;
+
+  for (const char *p = strstr (haystack, needle); p != NULL; p = strstr (p + 1, needle))
+    n++;
+  return n;
+}
+
+/* A failure is reported once, with its task's name: as it happens, or at
+ * the end under --quiet. */
+static void
+test_run_failure_once (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "fails.json", failing_flow);
+  const char *why = "command \"false\" exited with status 1";
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, NULL }), ==, 1);
+  g_assert_cmpuint (count_occurrences (fx->err, why), ==, 1);
+  weft_test_assert_contains (fx->err, "task broken failed after 1 attempt: command");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "--quiet", flow, NULL }), ==, 1);
+  g_assert_cmpuint (count_occurrences (fx->err, why), ==, 1);
+  weft_test_assert_contains (fx->err, "weft: task broken failed after 1 attempt: command");
+  weft_test_assert_contains (fx->err, "weft: not run: after");
+}
+
+/* --quiet drops what callbacks write to the terminal, not to a file. */
+static void
+test_run_quiet_callbacks (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "chain.json", chain_flow);
+  g_autofree char *log = g_build_filename (fx->dir, "events.log", NULL);
+  g_autofree char *to_file = g_strdup_printf ("log:path=%s", log);
+  g_autofree char *logged = NULL;
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--callback", "log", NULL }),
+                   ==, 0);
+  weft_test_assert_contains (fx->err, " t ");
+  weft_test_assert_contains (fx->err, "task b completed in ");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "--json", "--quiet", flow,
+                                                    "--callback", "log", NULL }), ==, 0);
+  g_assert_cmpstr (fx->err, ==, "");
+  weft_test_assert_contains (fx->out, "\"status\" : \"completed\"");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "--quiet", flow,
+                                                    "--callback", to_file, NULL }), ==, 0);
+  g_assert_cmpstr (fx->err, ==, "");
+  g_assert_true (g_file_get_contents (log, &logged, NULL, NULL));
+  weft_test_assert_contains (logged, "task b completed in ");
+}
+
+/* tests/term/tools.json: tool calls and streamed text, no key. */
+static char *
+tools_flow_path (void)
+{
+  return g_build_filename (g_getenv ("WEFT_SOURCE_ROOT"), "tests", "term", "tools.json", NULL);
+}
+
+static int
+run_tools_flow (Fixture *fx, const char *option)
+{
+  g_autofree char *flow = tools_flow_path ();
+  g_autofree char *test_plugins = g_build_filename (g_getenv ("WEFT_BUILD_ROOT"), "tests",
+                                                    "plugins", "good", NULL);
+
+  return run_weft (fx, (const char *[]) { "run", "-P", test_plugins, flow, option, NULL });
+}
+
+/* --verbose off a terminal: the trace, streamed text as text. */
+static void
+test_run_verbose (Fixture *fx, gconstpointer data)
+{
+  g_assert_cmpint (run_tools_flow (fx, "--verbose"), ==, 0);
+  weft_test_assert_contains (fx->err, "] run ");
+  weft_test_assert_contains (fx->err, "] task gather started (agent caller)\n");
+  for (guint i = 0; i < 4; i++)
+    {
+      const char *tool = i < 2 ? "lookup" : "fetch";
+      g_autofree char *call = g_strdup_printf ("] task gather calls tool %s with {\"n\":%u}\n",
+                                               tool, i);
+      g_autofree char *result = g_strdup_printf ("] task gather: tool %s returned: %s n=%u ",
+                                                 tool, tool, i);
+      weft_test_assert_contains (fx->err, call);
+      weft_test_assert_contains (fx->err, result);
+    }
+  weft_test_assert_contains (fx->err, "] task gather completed (");
+  weft_test_assert_contains (fx->err, "), its answer:\n    lookup n=0 ");
+  weft_test_assert_contains (fx->err, "] task summary writes:\n"
+                                      "    Streamed words arrive one by one,\n"
+                                      "    and stay as text in the scrollback.\n");
+  g_assert_null (strstr (fx->err, "chunk"));
+  g_assert_null (strstr (fx->err, "\033["));
+
+  /* Without it: a line per tool call, none per streamed chunk. */
+  g_assert_cmpint (run_tools_flow (fx, NULL), ==, 0);
+  weft_test_assert_contains (fx->err, "] task gather calls tool lookup with {\"n\":0}");
+  g_assert_null (strstr (fx->err, "Streamed"));
+  g_assert_null (strstr (fx->err, "chunk"));
+
+  g_assert_cmpint (run_tools_flow (fx, "--quiet"), ==, 0);
+  g_assert_cmpstr (fx->err, ==, "");
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", "-q", "-v", "x.json", NULL }), ==, 2);
+  weft_test_assert_contains (fx->err, "give --quiet or --verbose, not both");
 }
 
 static void
@@ -668,6 +779,9 @@ main (int argc, char **argv)
   ADD ("/cli/run/inputs-file-sigint", test_run_inputs_file_sigint);
   ADD ("/cli/run/json", test_run_json);
   ADD ("/cli/run/failure", test_run_failure);
+  ADD ("/cli/run/failure-once", test_run_failure_once);
+  ADD ("/cli/run/quiet-callbacks", test_run_quiet_callbacks);
+  ADD ("/cli/run/verbose", test_run_verbose);
   ADD ("/cli/run/bad-flow", test_run_bad_flow);
   ADD ("/cli/run/callback-log", test_run_callback_log);
   ADD ("/cli/run/callback-errors", test_run_callback_errors);

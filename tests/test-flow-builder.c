@@ -109,7 +109,6 @@ build_blog (Fixture *f)
                                     "From the history research:\n{context.history}\n\n"
                                     "From the ideas research:\n{context.ideas}\n\n"
                                     "(written by task {task} of flow {flow}, run {run_id})");
-  weft_flow_builder_add_callback (b, "log", "log", NULL);
 
   WeftBuilderTask *t = weft_flow_builder_add_task (
       b, "ideas", "researcher", "List 5 interesting ideas for an article about {topic}.");

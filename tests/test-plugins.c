@@ -627,7 +627,8 @@ test_template_delay_race (Fixture *f, gconstpointer data)
 
 typedef struct {
   GMutex lock;
-  GPtrArray *lines;   /* weft_event_to_json of every event, in order */
+  GPtrArray *lines;   /* weft_event_to_json of every event, or the terminal's texts, in order */
+  gboolean destroyed; /* the terminal writer's destroy ran */
 } Collected;
 
 static void
@@ -832,6 +833,61 @@ test_log_stderr (Fixture *f, gconstpointer data)
   g_test_trap_assert_stderr ("*logged * task b completed in *: got line one⏎line two*run completed in *");
 }
 
+/* What weft_terminal_write hands the writer an embedding program set. */
+static void
+terminal_collect (const char *lines, gpointer data)
+{
+  Collected *c = data;
+
+  g_mutex_lock (&c->lock);
+  g_ptr_array_add (c->lines, g_strdup (lines));
+  g_mutex_unlock (&c->lock);
+}
+
+static void
+terminal_destroyed (gpointer data)
+{
+  ((Collected *) data)->destroyed = TRUE;
+}
+
+/* Without a path the log writes for the terminal: to the writer the
+ * program set (weft_terminal_set_writer), a whole line at a time, with
+ * what came from the environment redacted. */
+static void
+test_log_terminal_writer (Fixture *f, gconstpointer data)
+{
+  Collected t = { .lines = g_ptr_array_new_with_free_func (g_free) };
+
+  g_setenv ("WEFT_TEST_TERMINAL_SECRET", "s3cr3t-value", TRUE);
+  weft_terminal_set_writer (terminal_collect, &t, terminal_destroyed);
+  g_autofree char *json = flow_json (
+    "{'name': 'logged',"
+    " 'agents': {'a': {'plugin': 'template', 'template': 'key ${WEFT_TEST_TERMINAL_SECRET}'}},"
+    " 'callbacks': {'log': {'plugin': 'log'}},"
+    " 'tasks': [{'name': 'a', 'agent': 'a', 'description': 'x'}]}");
+  WeftFlow *flow = load_flow (f, json);
+  g_autoptr(WeftRun) run = run_flow (flow, NULL);
+
+  g_clear_pointer (&run, weft_run_unref);
+  weft_flow_unref (flow);   /* drains the log's queue */
+  weft_terminal_set_writer (NULL, NULL, NULL);
+  g_assert_true (t.destroyed);
+
+  /* run.started, task started and completed, run.completed */
+  g_assert_cmpuint (t.lines->len, ==, 4);
+  for (guint i = 0; i < t.lines->len; i++)
+    {
+      const char *text = t.lines->pdata[i];
+      /* One line, ending with its newline. */
+      g_assert_true (strchr (text, '\n') == text + strlen (text) - 1);
+      g_assert_null (strstr (text, "s3cr3t-value"));
+    }
+  weft_test_assert_contains (t.lines->pdata[2], "task a completed in ");
+  weft_test_assert_contains (t.lines->pdata[2], ": key ***");
+  g_ptr_array_unref (t.lines);
+  g_unsetenv ("WEFT_TEST_TERMINAL_SECRET");
+}
+
 static void
 test_log_bad_options (Fixture *f, gconstpointer data)
 {
@@ -899,6 +955,7 @@ main (int argc, char **argv)
   add_test ("/log/text-failure", test_log_text_failure, 0);
   add_test ("/log/two-instances-append", test_log_two_instances_append, 0);
   add_test ("/log/stderr", test_log_stderr, 0);
+  add_test ("/log/terminal-writer", test_log_terminal_writer, 0);
   add_test ("/log/bad-options", test_log_bad_options, 0);
 
   return g_test_run ();

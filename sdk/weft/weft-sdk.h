@@ -45,6 +45,9 @@
  *      the getters by name (weft_config_get_string, ...) dropped: one way
  *      to read options, which a major may choose.
  * 3.1  WeftOption.flags: WEFT_OPTION_NOT_EMPTY, WEFT_OPTION_ANY_CASE.
+ * 3.2  weft_terminal_write: lines for the person at the terminal, which
+ *      the program embedding weft may take over (the `weft` command draws
+ *      them above its status line, and --quiet drops them).
  */
 #pragma once
 
@@ -55,7 +58,7 @@
 G_BEGIN_DECLS
 
 #define WEFT_ABI_MAJOR 3
-#define WEFT_ABI_MINOR 1
+#define WEFT_ABI_MINOR 2
 
 /* The symbol the registry looks up in every plugin. */
 #define WEFT_PLUGIN_ENTRY_SYMBOL "weft_plugin_descriptor"
@@ -217,10 +220,23 @@ WEFT_API JsonNode *weft_json_parse (const char *text, gssize length, GError **er
 
 /* A copy of `text` with each value that came from the environment (4
  * characters or more), as given or percent-encoded, replaced by "***".
- * weft applies it to task and tool errors, steps, task logs and plugin
- * create() errors; a plugin that writes text of its own about its config
+ * weft applies it to task and tool errors, steps, task logs, plugin
+ * create() errors and weft_terminal_write's text; a plugin that writes text of its own about its config
  * anywhere else (its own log lines, a file) passes it through this. */
 WEFT_API char *weft_secrets_redact (const char *text);
+
+/* ------------------------------------------------------------------------ */
+/* The terminal: text for the person watching (since 3.2)                   */
+
+/* Writes `text`, one or more whole lines (a newline is added when the last
+ * lacks one), for the person watching the program: what a plugin would
+ * otherwise write to stderr.  By default it goes to stderr in one write;
+ * the program embedding weft may take it over (weft.h,
+ * weft_terminal_set_writer): the `weft` command draws it above its status
+ * line, so the two never share a line, and drops it under --quiet.  Values
+ * from the environment are redacted (weft_secrets_redact).  Any thread.
+ * Text meant for a file, a store or a server is not for this. */
+WEFT_API void weft_terminal_write (const char *text);
 
 /* ------------------------------------------------------------------------ */
 /* Templates: "{name}" placeholders, "{{" and "}}" for literal braces         */

@@ -12,8 +12,15 @@ typedef struct {
   gsize value;
 } WeftAbiFact;
 
+/* The entries of a list of facts, as the frozen header in scope has them. */
+#define SIZE(T) { "sizeof " #T, sizeof (T) }
+#define OFFSET(T, field) { #T "." #field, offsetof (T, field) }
+#define VALUE(constant) { #constant, (gsize) (constant) }
+
 /* A list of facts ends with this. */
 #define WEFT_ABI_FACT_END { NULL, 0 }
 
-/* The facts of tests/abi/weft-sdk-3.0.h (weft-abi-3.0.c). */
+/* The facts of tests/abi/weft-sdk-3.0.h (weft-abi-3.0.c) and of
+ * weft-sdk-3.1.h (weft-abi-3.1.c). */
 extern const WeftAbiFact weft_abi_facts_3_0[];
+extern const WeftAbiFact weft_abi_facts_3_1[];

@@ -1,5 +1,8 @@
-/* weft-log.c — a callback that writes every event as a line, to stderr or a
- * file: human-readable text, or the SDK's event JSON (one object a line).
+/* weft-log.c — a callback that writes every event as a line, to the
+ * terminal or a file: human-readable text, or the SDK's event JSON (one
+ * object a line).  Without a path the lines go through weft_terminal_write,
+ * so that the program running the flow decides where they land (`weft run`
+ * draws them above its status line, and drops them with --quiet).
  *
  * on_event runs on this instance's own dispatcher thread, so the writes here
  * may block without delaying the engine.
@@ -28,8 +31,7 @@ typedef struct {
 } WeftLogOptions;
 
 typedef struct {
-  FILE *out;
-  gboolean owns_out;      /* opened from `path`: closed by destroy */
+  FILE *out;              /* opened from `path`; NULL: the terminal */
   gboolean jsonl;
   WeftEventSet events;    /* the types logged */
   guint max_output;       /* characters of output/error in text; 0 = all */
@@ -41,7 +43,7 @@ static const WeftOption weft_log_options[] = {
     .description = "\"text\" (one readable line per event) or \"jsonl\" (the event JSON, one "
                    "per line)" },
   { .name = "path", .type = WEFT_OPTION_STRING, .offset = offsetof (WeftLogOptions, path),
-    .description = "file to append to, created if missing (default: stderr)" },
+    .description = "file to append to, created if missing (default: the terminal, stderr)" },
   { .name = "events", .type = WEFT_OPTION_STRING_LIST,
     .offset = offsetof (WeftLogOptions, events),
     .description = "event types to log, e.g. [\"task.completed\", \"task.failed\"] (default: "
@@ -55,7 +57,7 @@ static const WeftOption weft_log_options[] = {
 static void
 weft_log_free (WeftLog *self)
 {
-  if (self->owns_out && self->out != NULL)
+  if (self->out != NULL)
     fclose (self->out);
   g_free (self);
 }
@@ -71,14 +73,11 @@ weft_log_open (WeftLog *self, const char *path, GError **error)
   int saved_errno;
 
   if (path == NULL)
-    {
-      self->out = stderr;
-      return TRUE;
-    }
+    return TRUE;
   if (*path == '\0')
     {
       g_set_error_literal (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                           "option \"path\": must not be empty (leave it out for stderr)");
+                           "option \"path\": must not be empty (leave it out for the terminal)");
       return FALSE;
     }
 
@@ -91,7 +90,6 @@ weft_log_open (WeftLog *self, const char *path, GError **error)
                    path, g_strerror (saved_errno));
       return FALSE;
     }
-  self->owns_out = TRUE;
   /* Unbuffered: each line then leaves in one write(2), which O_APPEND makes
    * atomic, so two loggers (or processes) sharing a file never mix lines. */
   setvbuf (self->out, NULL, _IONBF, 0);
@@ -262,8 +260,13 @@ weft_log_on_event (gpointer instance, const WeftEvent *event)
     return;
 
   line = self->jsonl ? weft_log_format_jsonl (event) : weft_log_format_text (self, event);
+  if (self->out == NULL)
+    {
+      weft_terminal_write (line);
+      return;
+    }
   /* One fwrite per line: stdio locks the stream for the call, so loggers
-   * sharing stderr never cut into each other's lines; flushing per event
+   * sharing a file never cut into each other's lines; flushing per event
    * keeps the file current for whoever tails it. */
   fwrite (line, 1, strlen (line), self->out);
   fflush (self->out);
@@ -274,7 +277,8 @@ weft_log_flush (gpointer instance)
 {
   WeftLog *self = instance;
 
-  fflush (self->out);
+  if (self->out != NULL)
+    fflush (self->out);
 }
 
 static const WeftCallbackClass weft_log_class = {
@@ -288,7 +292,7 @@ static const WeftPluginDescriptor weft_log_descriptor = {
   .kind = WEFT_PLUGIN_CALLBACK,
   .name = "log",
   .version = "0.1.0",
-  .description = "Writes every event as a line of text or JSON to stderr or a file",
+  .description = "Writes every event as a line of text or JSON to the terminal or a file",
   .options = weft_log_options,
   .options_size = sizeof (WeftLogOptions),
   .create = weft_log_create,
