@@ -211,7 +211,6 @@ build_openai (Fixture *f)
       b, "writer", "Tech Writer", "Write clear, engaging articles for a general audience",
       "You turn research notes into readable prose.", 0.7, 1200);
   weft_builder_instance_set_bool (writer, "stream", TRUE);
-  weft_flow_builder_add_callback (b, "log", "log", NULL);
 
   WeftBuilderTask *t = weft_flow_builder_add_task (
       b, "ideas", "researcher", "List 5 interesting ideas for an article about {topic}.");
