@@ -67,6 +67,8 @@ function route() {
   current?.unmount();
   current = null;
   main.replaceChildren();
+  // What a view says of itself (data-status, timings) is its own.
+  for (const key of Object.keys(main.dataset)) delete main.dataset[key];
   for (const [pattern, mount, section] of routes) {
     const m = hash.match(pattern);
     if (!m) continue;

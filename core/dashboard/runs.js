@@ -11,7 +11,7 @@
 
 import { get } from './api.js';
 import { EventStream } from './sse.js';
-import { STATUSES, badge, clear, el, errorBox, fill, formatDuration, formatTime, frameScheduler,
+import { STATUSES, badge, el, errorBox, fill, formatDuration, formatTime, frameScheduler,
          setLive, shortId } from './util.js';
 
 const LIMIT = 1000;
@@ -29,7 +29,8 @@ export function mount(main) {
   let flows = new Set();             // served flows: background tasks are not runs here
   let loaded = false;
   let pending = [];                  // events that came before the runs were read
-  let order = [];                    // ids shown, in order
+  let order = [];                    // ids shown, in order; null: sort again
+  const added = [];                  // runs new since the last drawing
   const filter = { flow: '', status: '', q: '' };
 
   const flowSelect = el('select', { id: 'filter-flow', onchange: () => {
@@ -41,15 +42,23 @@ export function mount(main) {
   const search = el('input', { id: 'filter-id', type: 'search', placeholder: 'run id',
                                autocomplete: 'off', oninput: () => {
                                  filter.q = search.value.trim().toLowerCase(); reorder(); } });
-  const counts = el('ul', { class: 'counts', 'aria-label': 'Runs by status' });
-  const tbody = el('tbody');
+  const countOf = {};                // status → the number shown on its button
+  const counts = el('ul', { class: 'counts', 'aria-label': 'Runs by status' },
+    STATUSES.map((s) => el('li', {}, el('button', {
+      type: 'button', class: `count st-${s}`, 'aria-pressed': 'false',
+      onclick: () => { filter.status = filter.status === s ? '' : s;
+                       statusSelect.value = filter.status; reorder(); } },
+      countOf[s] = el('span', { class: 'n' }, '0'), ` ${s}`))));
+  const tbody = el('tbody', { role: 'rowgroup' });
   const note = el('p', { class: 'note', role: 'status' }, 'Loading runs…');
-  const table = el('table', { class: 'runs', 'aria-describedby': 'runs-note' },
-    el('caption', { class: 'visually-hidden' }, 'Runs, newest first'),
-    el('thead', {}, el('tr', {},
-      el('th', { scope: 'col' }, 'Run'), el('th', { scope: 'col' }, 'Flow'),
-      el('th', { scope: 'col' }, 'Status'), el('th', { scope: 'col', class: 'wide' }, 'Started'),
-      el('th', { scope: 'col' }, 'Duration'))),
+  // Table roles are given: the style sheet lays rows out as grids.
+  const header = (text, wide) => el('th', { scope: 'col', role: 'columnheader',
+                                            class: wide ? 'wide' : undefined }, text);
+  const table = el('table', { class: 'runs', role: 'table', 'aria-label': 'Runs, newest first',
+                              'aria-describedby': 'runs-note' },
+    el('thead', { role: 'rowgroup' }, el('tr', { role: 'row' },
+      header('Run'), header('Flow'), header('Status'), header('Started', true),
+      header('Duration'))),
     tbody);
   note.id = 'runs-note';
 
@@ -63,7 +72,7 @@ export function mount(main) {
     note,
     el('div', { class: 'table-wrap' }, table));
 
-  const draw = frameScheduler(render);
+  const draw = frameScheduler(render, 100);
 
   function matches(run) {
     return (!filter.flow || run.flow === filter.flow)
@@ -71,15 +80,16 @@ export function mount(main) {
       && (!filter.q || run.run_id.toLowerCase().includes(filter.q));
   }
 
+  // A person's choice is answered at once, not at the next drawing.
   function reorder() {
     order = null;
-    draw();
+    render();
   }
 
   function rowFor(run) {
     let tr = rows.get(run.run_id);
     if (!tr) {
-      tr = el('tr', { dataset: { run: run.run_id } });
+      tr = el('tr', { role: 'row', dataset: { run: run.run_id } });
       rows.set(run.run_id, tr);
       dirty.add(run.run_id);
     }
@@ -88,12 +98,14 @@ export function mount(main) {
         ? run.finished_wall_us - run.started_wall_us : run.duration_us;
       tr.dataset.status = run.status;
       fill(tr,
-        el('td', {}, el('a', { href: `#/run/${encodeURIComponent(run.run_id)}`,
-                               title: run.run_id, class: 'mono' }, shortId(run.run_id))),
-        el('td', {}, run.flow),
-        el('td', {}, badge(run.status)),
-        el('td', { class: 'wide' }, formatTime(startedOf(run))),
-        el('td', {}, run.status === 'running' ? 'running' : formatDuration(duration)));
+        el('td', { role: 'cell' }, el('a', { href: `#/run/${encodeURIComponent(run.run_id)}`,
+                                             title: run.run_id, class: 'mono' },
+                                      shortId(run.run_id))),
+        el('td', { role: 'cell' }, run.flow),
+        el('td', { role: 'cell' }, badge(run.status)),
+        el('td', { role: 'cell', class: 'wide' }, formatTime(startedOf(run))),
+        el('td', { role: 'cell' }, run.status === 'running' ? 'running'
+                                                            : formatDuration(duration)));
       dirty.delete(run.run_id);
     }
     return tr;
@@ -101,6 +113,19 @@ export function mount(main) {
 
   function render() {
     const t0 = performance.now();
+    // New runs are the newest, mostly: their rows go on top, no re-sort.
+    if (order !== null && added.length) {
+      const first = order.length ? startedOf(runs.get(order[0])) : 0;
+      const fresh = added.filter((id) => matches(runs.get(id)))
+        .sort((a, b) => startedOf(runs.get(a)) - startedOf(runs.get(b)));
+      if (fresh.every((id) => startedOf(runs.get(id)) >= first))
+        for (const id of fresh) {
+          tbody.prepend(rowFor(runs.get(id)));
+          order.unshift(id);
+        }
+      else order = null;
+    }
+    added.length = 0;
     if (order === null) {
       order = [...runs.values()].filter(matches)
         .sort((a, b) => startedOf(b) - startedOf(a)).map((r) => r.run_id);
@@ -112,11 +137,10 @@ export function mount(main) {
     const byStatus = Object.fromEntries(STATUSES.map((s) => [s, 0]));
     for (const run of runs.values())
       if (!filter.flow || run.flow === filter.flow) byStatus[run.status] = (byStatus[run.status] || 0) + 1;
-    clear(counts).append(...STATUSES.map((s) => el('li', {},
-      el('button', { type: 'button', class: `count st-${s}`, 'aria-pressed': String(filter.status === s),
-                     onclick: () => { filter.status = filter.status === s ? '' : s;
-                                      statusSelect.value = filter.status; reorder(); } },
-        el('span', { class: 'n' }, byStatus[s]), ` ${s}`))));
+    for (const s of STATUSES) {
+      countOf[s].textContent = String(byStatus[s]);
+      countOf[s].parentElement.setAttribute('aria-pressed', String(filter.status === s));
+    }
     note.textContent = loaded ? (order.length ? `${order.length} of ${runs.size} runs shown`
       : runs.size ? 'No run matches.' : 'No runs yet: start one from Start.') : 'Loading runs…';
     // The time the page took to draw the runs, for tests and the curious.
@@ -141,7 +165,7 @@ export function mount(main) {
       run = { run_id: id, flow: event.flow, status: 'running', last_seq: 0,
               started_wall_us: event.wall_us };
       runs.set(id, run);
-      order = null;
+      added.push(id);
     }
     if (event.seq <= run.last_seq) return;
     run.last_seq = event.seq;
@@ -174,6 +198,8 @@ export function mount(main) {
       order = null;
       render();
       main.dataset.loadMs = (performance.now() - started).toFixed(1);
+      // From the page's start: what a person waits for.
+      main.dataset.shownAt ??= performance.now().toFixed(1);
     } catch (error) {
       note.replaceWith(errorBox(error));
     }

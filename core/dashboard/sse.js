@@ -62,16 +62,23 @@ export class EventStream {
 
   async read(body) {
     const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    const lineEnd = /\r\n|\r|\n/g;
     let buffer = '';
     let frame = { id: null, type: 'message', data: [] };
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
       buffer += value;
-      let end;
-      while ((end = buffer.search(/\r\n|\r|\n/)) >= 0) {
-        const line = buffer.slice(0, end);
-        buffer = buffer.slice(end + (buffer.startsWith('\r\n', end) ? 2 : 1));
+      // Lines are read where they are; what is left is kept once per chunk
+      // (slicing the buffer line by line copies a big chunk quadratically).
+      let start = 0;
+      let m;
+      lineEnd.lastIndex = 0;
+      while ((m = lineEnd.exec(buffer)) !== null) {
+        // A CR at the chunk's end may be half of a CRLF: wait for the next.
+        if (m[0] === '\r' && m.index === buffer.length - 1) break;
+        const line = buffer.slice(start, m.index);
+        start = lineEnd.lastIndex;
         if (line === '') {
           if (frame.data.length) this.dispatch(frame);
           frame = { id: null, type: 'message', data: [] };
@@ -87,6 +94,7 @@ export class EventStream {
         else if (field === 'event') frame.type = text;
         else if (field === 'id') frame.id = text;
       }
+      buffer = buffer.slice(start);
     }
   }
 

@@ -16,7 +16,7 @@ export function mount(main) {
   const agentSelect = el('select', { id: 'task-agent', required: true });
   const prompt = el('textarea', { id: 'task-prompt', rows: 3, required: true });
   const status = el('div', { class: 'form-status', role: 'status' });
-  const tbody = el('tbody');
+  const tbody = el('tbody', { role: 'rowgroup' });
   const detail = el('section', { class: 'panel', id: 'task-detail', 'aria-live': 'polite' });
   const form = el('form', { class: 'panel kickoff', 'aria-label': 'Start a background task' },
     el('h2', {}, 'New background task'),
@@ -26,9 +26,11 @@ export function mount(main) {
     el('button', { type: 'submit' }, 'Start'), status);
 
   main.append(el('h1', {}, 'Background tasks'), form,
-    el('div', { class: 'table-wrap' }, el('table', { class: 'runs', id: 'tasks' },
-      el('thead', {}, el('tr', {}, ['Task', 'Flow', 'Agent', 'Status', 'Created', 'Duration', '']
-        .map((h) => el('th', { scope: 'col' }, h)))), tbody)),
+    el('div', { class: 'table-wrap' }, el('table', { class: 'runs tasks', id: 'tasks', role: 'table',
+                                                'aria-label': 'Background tasks, newest first' },
+      el('thead', { role: 'rowgroup' }, el('tr', { role: 'row' },
+        ['Task', 'Flow', 'Agent', 'Status', 'Created', 'Duration', '']
+          .map((h) => el('th', { scope: 'col', role: 'columnheader' }, h)))), tbody)),
     detail);
 
   const agents = new Map();
@@ -62,13 +64,13 @@ export function mount(main) {
 
   function render() {
     const list = [...tasks.values()].sort((a, b) => b.created_wall_us - a.created_wall_us);
-    tbody.replaceChildren(...list.map((t) => el('tr', { dataset: { task: t.task_id } },
-      el('td', {}, el('button', { type: 'button', class: 'link mono', title: t.task_id,
+    const td = (...content) => el('td', { role: 'cell' }, ...content);
+    tbody.replaceChildren(...list.map((t) => el('tr', { role: 'row', dataset: { task: t.task_id } },
+      td( el('button', { type: 'button', class: 'link mono', title: t.task_id,
                                   onclick: () => show(t.task_id) }, shortId(t.task_id))),
-      el('td', {}, t.flow), el('td', {}, t.agent), el('td', {}, badge(t.status)),
-      el('td', {}, formatTime(t.created_wall_us)),
-      el('td', {}, t.status === 'running' ? 'running' : formatDuration(t.duration_us)),
-      el('td', {}, t.status === 'running'
+      td(t.flow), td(t.agent), td(badge(t.status)), td(formatTime(t.created_wall_us)),
+      td(t.status === 'running' ? 'running' : formatDuration(t.duration_us)),
+      td(t.status === 'running'
         ? el('button', { type: 'button', class: 'danger', onclick: () => cancel(t.task_id) },
              'Cancel') : ''))));
     if (open) show(open);

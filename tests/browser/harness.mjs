@@ -64,11 +64,13 @@ export function serve(flows, args = []) {
         child.url = `http://127.0.0.1:${m[1]}`;
         resolve({
           url: child.url,
+          // Resolves with its exit status (a sanitizer's leak report fails it).
           stop: () => new Promise((done) => {
-            if (child.exitCode !== null) return done();
-            child.on('exit', () => done());
+            if (child.exitCode !== null) return done(child.exitCode);
+            child.on('exit', (code) => done(code));
             child.kill('SIGTERM');
           }),
+          log: () => err,
         });
       }
     });
