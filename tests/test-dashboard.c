@@ -350,16 +350,11 @@ test_replay (Fixture *f, gconstpointer data)
                 SOUP_STATUS_NOT_FOUND, "no run \"nope\"");
 }
 
-static const Config store_config = { .keep_runs = 1, .with_store = TRUE };
-
 /* A run no longer in memory is replayed from what its store kept. */
 static void
 test_replay_from_store (Fixture *f, gconstpointer data)
 {
-  g_autofree char *old = kickoff (f, "kept", "{}");
-  json_node_unref (wait_run (f, old));
-  g_autofree char *newer = kickoff (f, "kept", "{}");
-  json_node_unref (wait_run (f, newer));
+  g_autofree char *old = kickoff_forgotten (f, NULL);
   g_autofree char *events = g_strdup_printf ("/v1/runs/%s/events", old);
   assert_error (f, "GET", events, NULL, SOUP_STATUS_NOT_FOUND, "in memory");
 

@@ -357,3 +357,35 @@ assert_frames (GPtrArray *frames, guint64 first)
       g_assert_cmpstr (json_object_get_string_member (o, "type"), ==, fr->type);
     }
 }
+
+/* With store_config: a finished run of "kept" that memory no longer holds
+ * (a second run, whose id goes to *newer when not NULL, pushed it out),
+ * once the store has it as completed (it writes on its own thread). */
+static const Config store_config = { .keep_runs = 1, .with_store = TRUE };
+
+static inline char *
+kickoff_forgotten (Fixture *f, char **newer)
+{
+  char *old = kickoff (f, "kept", "{}");
+  json_node_unref (wait_run (f, old));
+  char *second = kickoff (f, "kept", "{}");
+  json_node_unref (wait_run (f, second));
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s", old);
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+  for (;;)
+    {
+      g_autoptr(JsonNode) run = NULL;
+      g_autoptr(SoupMessage) msg = request_new (f, "GET", path, NULL);
+      if (http_full (f, msg, NULL, NULL) == SOUP_STATUS_OK
+          && http (f, "GET", path, NULL, &run) == SOUP_STATUS_OK
+          && g_str_equal (member (run, "status"), "completed"))
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (20000);
+    }
+  if (newer)
+    *newer = second;
+  else
+    g_free (second);
+  return old;
+}
