@@ -30,7 +30,7 @@ static void
 test_page_and_files (Fixture *f, gconstpointer data)
 {
   g_autoptr(SoupMessage) page = NULL, script = NULL, style = NULL;
-  g_autofree char *html = NULL, *js = NULL, *css = NULL, *missing = NULL, *other = NULL;
+  g_autofree char *html = NULL, *js = NULL, *css = NULL;
 
   g_assert_cmpuint (get_text (f, "/", &html, &page), ==, SOUP_STATUS_OK);
   g_assert_cmpstr (header (page, "Content-Type"), ==, "text/html; charset=utf-8");
@@ -261,8 +261,9 @@ test_graph_svg (Fixture *f, gconstpointer data)
 {
   g_autoptr(SoupMessage) msg = NULL;
   g_autofree char *svg = NULL;
+  g_autofree char *dot = g_find_program_in_path ("dot");
 
-  if (!g_find_program_in_path ("dot"))
+  if (dot == NULL)
     {
       g_test_skip ("Graphviz's dot is not installed (apt-get install graphviz)");
       return;
