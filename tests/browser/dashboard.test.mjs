@@ -14,7 +14,7 @@
 
 import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { api, finish, launch, newPage, ok, screenshot, serve, sourceRoot, tempDir,
+import { api, buildRoot, finish, launch, newPage, ok, screenshot, serve, sourceRoot, tempDir,
          waitFor } from './harness.mjs';
 
 const browser = await launch();
@@ -36,7 +36,19 @@ writeFileSync(join(flows, 'kept.json'), JSON.stringify({
           { name: 'c', agent: 'say', description: 'third', context: ['b'] }],
 }));
 
-const server = await serve(flows);
+// The test plugins (tests/plugins/good): an agent that calls tools, twice
+// each, and one that reports a step.
+writeFileSync(join(flows, 'tools.json'), JSON.stringify({
+  name: 'tools',
+  tools: { clock: { plugin: 'test-tool', sleep_ms: 50 } },
+  agents: { caller: { plugin: 'test-caller', calls: 2, fail_call: 1, tools: ['clock'] },
+            noter: { plugin: 'test-agent', sleep_ms: 10 } },
+  tasks: [{ name: 'call', agent: 'caller', description: 'use the clock' },
+          { name: 'note', agent: 'noter', description: 'take a note' }],
+}));
+
+const plugins = ['--plugin-dir', join(buildRoot, 'tests', 'plugins', 'good')];
+const server = await serve(flows, plugins);
 const errors = [];
 
 // Every change of a graph node's state, in the order the page saw them.
@@ -103,6 +115,21 @@ try {
   ok((await page.locator('#task-output').textContent()).startsWith('DRAFT'),
      'a graph node is chosen with the keyboard');
 
+  // ---- a task's steps: tool calls and their results, an agent's notes ------------------
+  const tools = await api(server.url, 'POST', '/v1/flows/tools/runs', {});
+  await page.goto(`${server.url}/#/run/${tools.body.run_id}/call`);
+  await page.locator('main[data-status=completed]').waitFor();
+  await page.locator('.steps .step-tool_call').first().waitFor();
+  ok(await page.locator('.steps .step-tool_call').count() === 2
+     && await page.locator('.steps .step-tool_result').count() === 2
+     && (await page.locator('.steps .step-tool_call').first().textContent()).includes('clock')
+     && (await page.locator('.steps .step-tool_result pre.error').textContent()).includes('asked to fail'),
+     'the task panel shows tool calls with their arguments and results (and a failed one)');
+  await page.goto(`${server.url}/#/run/${tools.body.run_id}/note`);
+  await page.locator('.steps .step-note').waitFor();
+  ok((await page.locator('.steps .step-note').textContent()).includes('about to return'),
+     'and an agent\'s own steps');
+
   // ---- cancel a slow run ---------------------------------------------------------------
   await page.goto(`${server.url}/#/start`);
   await page.locator('section[data-flow=slow] form.kickoff button[type=submit]').click();
@@ -137,7 +164,7 @@ try {
       console.log('# DEBUG', await page.locator(`tr[data-run="${replayId}"]`).innerText(),
                   JSON.stringify((await api(server.url, 'GET', '/v1/runs')).body));
     });
-  ok(await page.locator('tbody tr').count() === 4, 'the table lists the four runs');
+  ok(await page.locator('tbody tr').count() === 5, 'the table lists the five runs');
   ok(await page.locator('tbody tr').first().getAttribute('data-run') === replayId,
      'newest first');
   await page.selectOption('#filter-status', 'cancelled');
@@ -152,7 +179,7 @@ try {
   await waitFor(async () => await page.locator('tbody tr').count() === 2, 'the flow filter');
   ok(true, 'filtered by flow');
   await page.selectOption('#filter-flow', '');
-  ok((await page.locator('.count.st-completed .n').textContent()) === '3', 'counts by status');
+  ok((await page.locator('.count.st-completed .n').textContent()) === '4', 'counts by status');
   // A run started elsewhere appears live.
   const other = await api(server.url, 'POST', '/v1/flows/blog/runs', {});
   await page.locator(`tr[data-run="${other.body.run_id}"][data-status=completed]`)
@@ -197,7 +224,7 @@ try {
 }
 
 // ---- behind a token: the prompt comes first -------------------------------------------------
-const guarded = await serve(flows, ['--token', 'open-sesame']);
+const guarded = await serve(flows, [...plugins, '--token', 'open-sesame']);
 try {
   const page = await newPage(browser);
   const refused = [];
