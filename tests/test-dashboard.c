@@ -129,19 +129,7 @@ test_token (Fixture *f, gconstpointer data)
 static GInputStream *
 open_feed (Fixture *f, const char *last_event_id)
 {
-  g_autoptr(SoupMessage) msg = request_new (f, "GET", "/v1/events", NULL);
-  g_autoptr(GError) error = NULL;
-
-  if (last_event_id)
-    soup_message_headers_replace (soup_message_get_request_headers (msg), "Last-Event-ID",
-                                  last_event_id);
-  GInputStream *stream = soup_session_send (f->session, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_OK);
-  g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg),
-                                                          NULL), ==, "text/event-stream");
-  g_assert_cmpstr (header (msg, "Cache-Control"), ==, "no-cache");
-  return stream;
+  return open_stream (f, "/v1/events", last_event_id);
 }
 
 static guint64

@@ -273,11 +273,11 @@ frame_free (Frame *fr)
   g_free (fr);
 }
 
-/* Opens a run's event stream (from `last_event_id` when not NULL). */
+/* Opens the event stream at `path` (from `last_event_id` when not NULL):
+ * 200, text/event-stream, Cache-Control: no-cache. */
 static inline GInputStream *
-open_events (Fixture *f, const char *id, const char *last_event_id)
+open_stream (Fixture *f, const char *path, const char *last_event_id)
 {
-  g_autofree char *path = g_strdup_printf ("/v1/runs/%s/events", id);
   g_autoptr(SoupMessage) msg = request_new (f, "GET", path, NULL);
   g_autoptr(GError) error = NULL;
 
@@ -286,10 +286,20 @@ open_events (Fixture *f, const char *id, const char *last_event_id)
                                   last_event_id);
   GInputStream *stream = soup_session_send (f->session, msg, NULL, &error);
   g_assert_no_error (error);
+  SoupMessageHeaders *headers = soup_message_get_response_headers (msg);
   g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_OK);
-  g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg),
-                                                          NULL), ==, "text/event-stream");
+  g_assert_cmpstr (soup_message_headers_get_content_type (headers, NULL), ==, "text/event-stream");
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "Cache-Control"), ==, "no-cache");
   return stream;
+}
+
+/* Opens a run's event stream (from `last_event_id` when not NULL). */
+static inline GInputStream *
+open_events (Fixture *f, const char *id, const char *last_event_id)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s/events", id);
+
+  return open_stream (f, path, last_event_id);
 }
 
 /* Reads frames to the stream's end (the server ends it with the run), or

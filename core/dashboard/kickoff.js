@@ -17,7 +17,8 @@ function inputField(flow, name, value) {
        long ? value : undefined));
 }
 
-// A JSON value typed in a field stays text unless it is an object or array.
+// What the fields hold, as text (templates fill in text); an empty field
+// is left out, so that the flow's default applies.
 function readInputs(form) {
   const inputs = {};
   for (const field of form.querySelectorAll('[data-input]')) {
