@@ -211,6 +211,11 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
   ok(overflow <= 0, 'nothing overflows a phone\'s width', `${overflow}px`);
   await screenshot(page, 'run-page-phone.png');
+  await page.goto(`${server.url}/#/runs`);
+  await page.locator(`tr[data-run="${runId}"]`).waitFor();
+  const tableOverflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+  ok(tableOverflow <= 0, 'nor does the runs table', `${tableOverflow}px`);
+  await screenshot(page, 'runs-table-phone.png');
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.goto(`${server.url}/#/run/${runId}`);
