@@ -57,29 +57,6 @@ weft_cli_load_stored_run (WeftEngine *engine, const WeftCliHistoryOptions *optio
   return stored->flow != NULL;
 }
 
-/* Task name → output of every task the stored run completed, except
- * those in `except` (may be NULL). */
-static JsonObject *
-weft_cli_completed_outputs (JsonObject *run, char **except)
-{
-  JsonObject *completed = json_object_new ();
-  JsonArray *tasks = weft_cli_stored_tasks (run);
-
-  for (guint i = 0; tasks != NULL && i < json_array_get_length (tasks); i++)
-    {
-      JsonObject *task = json_array_get_object_element (tasks, i);
-      const char *name = weft_cli_member_string (task, "name");
-      const char *output = weft_cli_member_string (task, "output");
-
-      if (name == NULL || output == NULL
-          || g_strcmp0 (weft_cli_member_string (task, "status"), "completed") != 0
-          || (except != NULL && g_strv_contains ((const char * const *) except, name)))
-        continue;
-      json_object_set_string_member (completed, name, output);
-    }
-  return completed;
-}
-
 /* The new run is recorded where the old one was: the stored flow's own
  * store if it has one, else the --store one, added as a callback. */
 static gboolean
@@ -139,7 +116,7 @@ weft_cli_replay_completed (WeftCliStoredRun *stored, const char *from, guint *n_
       return NULL;
     }
   *n_rerun = g_strv_length (downstream);
-  return weft_cli_completed_outputs (stored->run, downstream);
+  return weft_run_json_get_completed (stored->run, (const char *const *) downstream);
 }
 
 static int
@@ -222,7 +199,7 @@ weft_cli_resume (const char *run_id, WeftCliHistoryOptions *options)
       || !weft_cli_record_in_store (&stored, "resume", &error)
       || !weft_cli_add_callbacks (engine, stored.flow, options->exec.callbacks, &error))
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
-  completed = weft_cli_completed_outputs (stored.run, NULL);
+  completed = weft_run_json_get_completed (stored.run, NULL);
   last_seq = weft_cli_member_int (stored.run, "last_seq");
   if (!options->exec.quiet)
     weft_cli_printerr ("weft: resuming run %s after event %" G_GINT64_FORMAT ": %u of %u "

@@ -5,7 +5,8 @@
  * and embedders (weft_run_to_json).  A store gives a stored run in the
  * same shape (docs/store.md), less what only memory knows (outputs, task
  * durations, created_wall_us).  Times are wall-clock µs since the Unix
- * epoch, null until they happen; durations are µs. */
+ * epoch, null until they happen; durations are µs.  What a replay or a
+ * resume reuses is read back from that shape here too. */
 #include "weft-run-private.h"
 
 /* Its inputs as a new object: the run's own is the loop's (json-glib's
@@ -74,4 +75,37 @@ weft_run_to_json (WeftRun *run)
 
   json_node_take_object (node, weft_run_to_json_object (run, WEFT_RUN_JSON_FULL));
   return node;
+}
+
+/* A string member, or NULL when absent or of another type. */
+static const char *
+weft_run_json_string (JsonObject *object, const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  return node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
+         ? json_node_get_string (node) : NULL;
+}
+
+JsonObject *
+weft_run_json_get_completed (JsonObject *run, const char *const *except)
+{
+  JsonObject *completed = json_object_new ();
+  JsonNode *node = json_object_get_member (run, "tasks");
+  JsonArray *tasks = node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+
+  for (guint i = 0; tasks != NULL && i < json_array_get_length (tasks); i++)
+    {
+      JsonNode *element = json_array_get_element (tasks, i);
+      JsonObject *task = JSON_NODE_HOLDS_OBJECT (element) ? json_node_get_object (element) : NULL;
+      const char *name = task ? weft_run_json_string (task, "name") : NULL;
+      const char *output = task ? weft_run_json_string (task, "output") : NULL;
+
+      if (name == NULL || output == NULL
+          || g_strcmp0 (weft_run_json_string (task, "status"), "completed") != 0
+          || (except != NULL && g_strv_contains (except, name)))
+        continue;
+      json_object_set_string_member (completed, name, output);
+    }
+  return completed;
 }

@@ -8,7 +8,8 @@
  * (from the start, or after Last-Event-ID) and ends after the run's last
  * event.  A comment line every WEFT_SERVER_HEARTBEAT_S keeps a quiet
  * stream alive.  Open streams are counted until they are sent in full, so
- * that a stopping server lets them finish. */
+ * that a stopping server lets them finish.  Every event also goes to the
+ * feed of all runs (weft-server-feed.c), which frames them the same way. */
 #include "weft-server-private.h"
 
 #include <string.h>
@@ -47,6 +48,7 @@ weft_server_heartbeat (gpointer data)
           soup_server_message_unpause (msg);
         }
     }
+  weft_server_feed_heartbeat (server);
   return G_SOURCE_CONTINUE;
 }
 
@@ -59,19 +61,6 @@ weft_event_type_ends_run (WeftEventType type)
          || type == WEFT_EVENT_RUN_CANCELLED;
 }
 
-static GBytes *
-weft_server_event_frame (const WeftEvent *event)
-{
-  GString *frame = g_string_sized_new (256);
-
-  g_string_append_printf (frame, "id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: ",
-                          weft_event_get_seq (event),
-                          weft_event_type_to_string (weft_event_get_event_type (event)));
-  weft_event_append_json (event, frame);
-  g_string_append (frame, "\n\n");
-  return g_string_free_to_bytes (frame);
-}
-
 void
 weft_server_on_event (const WeftEvent *event, gpointer data)
 {
@@ -79,31 +68,20 @@ weft_server_on_event (const WeftEvent *event, gpointer data)
   WeftServerRun *rec = server->runs
     ? g_hash_table_lookup (server->runs, weft_event_get_run_id (event)) : NULL;
 
+  if (server->feed)
+    weft_server_feed_publish (server, event);
   if (rec == NULL)
     return;
   /* Listeners get the event for the call only: keep a reference. */
   g_ptr_array_add (rec->events, weft_event_ref ((WeftEvent *) event));
   if (rec->watchers->len > 0)
     {
-      g_autoptr(GBytes) frame = weft_server_event_frame (event);
+      g_autoptr(GBytes) frame = weft_server_event_frame (event, weft_event_get_seq (event));
       for (guint i = 0; i < rec->watchers->len; i++)
-        {
-          SoupServerMessage *watcher = rec->watchers->pdata[i];
-          soup_message_body_append_bytes (soup_server_message_get_response_body (watcher), frame);
-          soup_server_message_unpause (watcher);
-        }
+        weft_server_stream_append (rec->watchers->pdata[i], frame);
     }
   if (weft_event_type_ends_run (weft_event_get_event_type (event)))
     weft_server_run_close_watchers (rec);
-}
-
-static void
-weft_server_stream_finished (SoupServerMessage *msg, gpointer data)
-{
-  WeftServer *server = data;
-
-  g_signal_handlers_disconnect_by_data (msg, server);
-  g_hash_table_remove (server->streams, msg);
 }
 
 void
@@ -135,10 +113,8 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
 {
   const char *id = arg;
   WeftServerRun *rec = weft_server_lookup (server, id);
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  const char *last = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                   "Last-Event-ID");
-  guint64 after = 0;
+  gboolean given;
+  guint64 after;
 
   if (rec == NULL)
     {
@@ -148,26 +124,15 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
                                server->keep_runs);
       return;
     }
-  if (last == NULL && query)
-    last = g_hash_table_lookup (query, "last_event_id");
-  if (last && !g_ascii_string_to_unsigned (last, 10, 0, G_MAXUINT64, &after, NULL))
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "Last-Event-ID must be an event id (a number), not \"%s\"", last);
-      return;
-    }
-  /* Counted until sent in full, so that a stop lets it finish. */
-  g_hash_table_add (server->streams, msg);
-  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_stream_finished), server);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_message_headers_set_content_type (headers, "text/event-stream", NULL);
-  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
-  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  if (!weft_server_parse_last_event_id (msg, query, &given, &after))
+    return;
+  weft_server_stream_start (server, msg);
   SoupMessageBody *body = soup_server_message_get_response_body (msg);
   for (guint i = 0; i < rec->events->len; i++)
     if (weft_event_get_seq (rec->events->pdata[i]) > after)
       {
-        g_autoptr(GBytes) frame = weft_server_event_frame (rec->events->pdata[i]);
+        g_autoptr(GBytes) frame = weft_server_event_frame (rec->events->pdata[i],
+                                                           weft_event_get_seq (rec->events->pdata[i]));
         soup_message_body_append_bytes (body, frame);
       }
   if (rec->finished)

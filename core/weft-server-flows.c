@@ -120,6 +120,19 @@ weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, const char 
     }
   json_object_set_array_member (o, "agents", agents);
   json_object_set_array_member (o, "tasks", tasks);
+  /* Inputs are no secret: every run shows its own, merged over these. */
+  JsonObject *defaults = weft_flow_get_default_inputs (flow);
+  JsonObject *copy = json_object_new ();
+  JsonObjectIter iter;
+  const char *key;
+  JsonNode *value;
+  if (defaults)
+    {
+      json_object_iter_init (&iter, defaults);
+      while (json_object_iter_next (&iter, &key, &value))
+        json_object_set_member (copy, key, json_node_copy (value));
+    }
+  json_object_set_object_member (o, "defaults", copy);
   g_autofree char *dot = weft_flow_to_dot (flow);
   g_autofree char *mermaid = weft_flow_to_mermaid (flow);
   json_object_set_string_member (graph, "dot", dot);
@@ -212,6 +225,9 @@ weft_server_handle_health (WeftServer *server, SoupServerMessage *msg, const cha
   JsonObject *o = json_object_new ();
 
   json_object_set_string_member (o, "status", server->stopping ? "stopping" : "ok");
+  /* The dashboard asks for a token before its first request when one is
+   * needed: that much every 401 says too. */
+  json_object_set_boolean_member (o, "token_required", server->token != NULL);
   json_object_set_int_member (o, "flows", g_hash_table_size (server->flows));
   json_object_set_int_member (o, "runs_live", server->n_live);
   json_object_set_int_member (o, "runs_kept", g_hash_table_size (server->runs));

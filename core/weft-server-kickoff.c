@@ -7,16 +7,15 @@
  * refuses the request with a 4xx naming it.  The runs in flight are
  * bounded (--max-runs): past the limit, or while the server stops, a
  * kickoff is refused with 503.  The runs made are given to
- * weft-server-runs.c, which keeps their records and starts them. */
+ * weft-server-runs.c, which keeps their records and starts them.  A
+ * replay (weft-server-replay.c) makes and starts its run here too. */
 #include "weft-server-private.h"
 
 #define WEFT_SERVER_BATCH_MAX 10000
 
-/* The run, or NULL after a 4xx reply naming what is wrong (`where` says
- * which inputs, for a batch). */
-static WeftRun *
+WeftRun *
 weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
-                     const char *where)
+                     JsonObject *completed, const char *where)
 {
   g_autoptr(GError) error = NULL;
 
@@ -42,17 +41,15 @@ weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
                                weft_flow_get_name (flow), names);
       return NULL;
     }
-  WeftKickoffOptions options = { .inputs = given };
+  WeftKickoffOptions options = { .inputs = given, .completed = completed };
   WeftRun *run = weft_run_new (flow, &options, &error);
   if (run == NULL)
     weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
   return run;
 }
 
-/* Refuses `n` more runs when stopping, or when they would take the runs
- * in flight past the limit: memory stays bounded however hard clients
- * push. */
-static gboolean
+/* Memory stays bounded however hard clients push. */
+gboolean
 weft_server_refuse_runs (WeftServer *server, SoupServerMessage *msg, guint n)
 {
   if (server->stopping)
@@ -80,21 +77,27 @@ weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const ch
 
   if (body == NULL || weft_server_refuse_runs (server, msg, 1))
     return;
-  WeftRun *run = weft_server_new_run (msg, flow, json_object_get_member (body, "inputs"),
+  WeftRun *run = weft_server_new_run (msg, flow, json_object_get_member (body, "inputs"), NULL,
                                       "\"inputs\"");
   if (run == NULL)
     return;
-  WeftServerRun *rec = weft_server_run_new (server, run);
-  weft_server_run_kickoff (rec);
+  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, weft_server_start_run (server, msg, run));
+}
 
+JsonObject *
+weft_server_start_run (WeftServer *server, SoupServerMessage *msg, WeftRun *run)
+{
+  WeftServerRun *rec = weft_server_run_new (server, run);
   g_autofree char *location = g_strdup_printf ("/v1/runs/%s", weft_run_get_id (run));
+  JsonObject *o = json_object_new ();
+
+  weft_server_run_kickoff (rec);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Location",
                                 location);
-  JsonObject *o = json_object_new ();
   json_object_set_string_member (o, "run_id", weft_run_get_id (run));
   json_object_set_string_member (o, "status", "running");
-  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
   weft_server_evict (server);
+  return o;
 }
 
 void
@@ -128,7 +131,7 @@ weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char
       g_autofree char *where = g_strdup_printf ("\"inputs\"[%u]", i);
       WeftRun *run = weft_server_new_run (msg, flow,
                                           json_array_get_element (json_node_get_array (inputs), i),
-                                          where);
+                                          NULL, where);
       if (run == NULL)
         return;
       g_ptr_array_add (runs, run);

@@ -5,12 +5,16 @@
  *
  *   weft-server.c          weft.h's WeftServer: new, flows and stores, listen, stop, free
  *   weft-server-routes.c   the route table and the SoupServer handler (404, 405)
+ *   weft-server-dashboard.c GET / and /ui/{file}: the dashboard, from a GResource
+ *   weft-server-graph.c    GET /v1/flows/{flow}/graph.svg: Graphviz's layout, kept
  *   weft-server-flows.c    GET /v1/flows, /v1/flows/{flow}, /v1/plugins, /healthz
  *   weft-server-tasks.c    /v1/tasks: background tasks (create, check, cancel, list)
+ *   weft-server-replay.c   POST /v1/runs/{id}/replay: a run again from one of its tasks
  *   weft-server-kickoff.c  POST /v1/flows/{flow}/runs and /batch: new runs from requests
  *   weft-server-runs.c     the run records: start and end (batches), cancel, their JSON
  *   weft-server-stored.c   GET /v1/runs and /v1/runs/{id}: memory, then the stores' thread
- *   weft-server-events.c   GET /v1/runs/{id}/events: the SSE streams, the heartbeat
+ *   weft-server-events.c   GET /v1/runs/{id}/events: a run's SSE stream, the heartbeat
+ *   weft-server-feed.c     GET /v1/events: every run's events, one SSE stream; framing
  *   weft-server-reply.c    admission from the head (401, 413), JSON bodies and replies
  *
  * Its connections (libsoup parses, routes and writes; weft owns the
@@ -43,6 +47,7 @@ G_BEGIN_DECLS
 
 typedef struct _WeftServerRun WeftServerRun;
 typedef struct _WeftServerBatch WeftServerBatch;
+typedef struct _WeftServerFeed WeftServerFeed;
 
 /* 431, which libsoup 3.2 does not name. */
 #define WEFT_SERVER_STATUS_HEADERS_TOO_LARGE 431
@@ -83,6 +88,9 @@ struct _WeftServer {
   GQueue finished;            /* WeftServerRun*, oldest first */
   GSource *heartbeat;         /* keeps open event streams talking */
   GHashTable *streams;        /* SoupServerMessage*: event streams not yet sent in full */
+  WeftServerFeed *feed;       /* GET /v1/events (weft-server-feed.c) */
+  GHashTable *graphs;         /* flow name → GBytes: its SVG, once drawn */
+  GHashTable *drawing;        /* flow name → its drawing being made (weft-server-graph.c) */
   guint n_live;               /* kicked off, not yet finished (queued included) */
   guint64 n_started;
   guint64 n_finished;
@@ -103,6 +111,21 @@ void weft_server_handle (SoupServer *soup, SoupServerMessage *msg, const char *p
 /* Route handlers: `arg` is the path's {flow} or {id}, `query` may be NULL. */
 typedef void (*WeftServerHandler) (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                    GHashTable *query);
+
+/* ---- weft-server-dashboard.c: the dashboard's page and files ---------------- */
+
+void weft_server_handle_dashboard (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                   GHashTable *query);
+void weft_server_handle_dashboard_file (WeftServer *server, SoupServerMessage *msg,
+                                        const char *arg, GHashTable *query);
+
+/* ---- weft-server-graph.c: a flow's graph as SVG ------------------------------- */
+
+void weft_server_graphs_init (WeftServer *server);
+/* Forgets the drawings made; those being made are given up. */
+void weft_server_graphs_clear (WeftServer *server);
+void weft_server_handle_graph (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                               GHashTable *query);
 
 /* ---- weft-server-flows.c: flows, plugins, health ---------------------------- */
 
@@ -128,7 +151,24 @@ void weft_server_handle_cancel_task (WeftServer *server, SoupServerMessage *msg,
 void weft_server_handle_tasks (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                GHashTable *query);
 
+/* ---- weft-server-replay.c: a run again, from one of its tasks ---------------- */
+
+void weft_server_handle_replay (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                GHashTable *query);
+
 /* ---- weft-server-kickoff.c: new runs from requests --------------------------- */
+
+/* Refuses `n` more runs (503) when stopping, or when they would take the
+ * runs in flight past the limit; TRUE when it did. */
+gboolean weft_server_refuse_runs (WeftServer *server, SoupServerMessage *msg, guint n);
+/* A run of `flow` with `inputs` (a JSON object, or NULL) and the outputs
+ * of `completed` tasks reused (may be NULL), not yet started; or NULL
+ * after a 4xx reply naming what is wrong (`where` says which inputs). */
+WeftRun *weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
+                              JsonObject *completed, const char *where);
+/* Keeps `run` (taken) and starts it, with the reply's Location; returns
+ * the reply's body, {"run_id", "status"}, for the caller to add to. */
+JsonObject *weft_server_start_run (WeftServer *server, SoupServerMessage *msg, WeftRun *run);
 
 void weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                  GHashTable *query);
@@ -194,6 +234,13 @@ void weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, c
                                    GHashTable *query);
 /* A background task no longer in memory, from the stores. */
 void weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id);
+/* Given, on the loop, the run `id` as a store gives it (NULL when no store
+ * has it, with `error` when one could not be read); replies to `msg`. */
+typedef void (*WeftServerStoredFunc) (WeftServer *server, SoupServerMessage *msg, const char *id,
+                                      JsonObject *run, const char *error);
+/* Reads run `id` from the stores, `msg` paused meanwhile, for `func`. */
+void weft_server_read_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
+                                  WeftServerStoredFunc func);
 
 /* ---- weft-server-events.c: a run's events as a stream (SSE) ------------------- */
 
@@ -206,6 +253,30 @@ void weft_server_streams_clear (WeftServer *server);
 void weft_server_on_event (const WeftEvent *event, gpointer data);
 void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                 GHashTable *query);
+
+/* ---- weft-server-feed.c: every run's events, one stream; SSE framing ---------- */
+
+/* `event` as an SSE frame whose id is `id` (its seq, or a feed id). */
+GBytes *weft_server_event_frame (const WeftEvent *event, guint64 id);
+/* Answers `msg` with an event stream (200, text/event-stream, chunked)
+ * counted among the open streams until it is sent in full. */
+void weft_server_stream_start (WeftServer *server, SoupServerMessage *msg);
+/* Appends a frame to an open stream. */
+void weft_server_stream_append (SoupServerMessage *msg, GBytes *frame);
+/* Last-Event-ID (or ?last_event_id=): *given says whether there is one,
+ * *after is it (0 when not); FALSE after a 400 when it is not a number. */
+gboolean weft_server_parse_last_event_id (SoupServerMessage *msg, GHashTable *query,
+                                          gboolean *given, guint64 *after);
+void weft_server_feed_init (WeftServer *server);
+void weft_server_feed_clear (WeftServer *server);
+/* Gives `event` a feed id, keeps it, and sends it to the feed's streams. */
+void weft_server_feed_publish (WeftServer *server, const WeftEvent *event);
+/* A comment line on each of the feed's streams. */
+void weft_server_feed_heartbeat (WeftServer *server);
+/* Ends the feed's streams (the server stops); new ones get 503. */
+void weft_server_feed_end (WeftServer *server);
+void weft_server_handle_feed (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                              GHashTable *query);
 
 /* ---- weft-server-reply.c: admission, replies, request bodies ----------------- */
 

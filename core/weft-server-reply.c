@@ -99,14 +99,24 @@ weft_server_token_equal (const char *given, const char *token)
   return diff == 0;
 }
 
+/* What needs no token: /healthz, and the dashboard's page and files
+ * (weft-server-dashboard.c), which a browser fetches without one and
+ * which hold no data. */
+static gboolean
+weft_server_is_open_path (const char *path)
+{
+  return g_str_equal (path, "/healthz") || g_str_equal (path, "/")
+         || g_str_has_prefix (path, "/ui/");
+}
+
 static gboolean
 weft_server_authorized (WeftServer *server, SoupServerMessage *msg)
 {
   const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                    "Authorization");
 
-  if (server->token == NULL || g_str_equal (g_uri_get_path (soup_server_message_get_uri (msg)),
-                                            "/healthz"))
+  if (server->token == NULL
+      || weft_server_is_open_path (g_uri_get_path (soup_server_message_get_uri (msg))))
     return TRUE;
   return auth != NULL && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0
          && weft_server_token_equal (auth + 7, server->token);

@@ -5,9 +5,11 @@
  * and its body read.  A path that matches a route under another method
  * gets 405 with Allow; one that matches none, 404.  Each handler lives
  * with its concern: flows, plugins and health (weft-server-flows.c), new
- * runs (weft-server-kickoff.c), cancel (weft-server-runs.c), reading runs
- * (weft-server-stored.c), event streams (weft-server-events.c) and
- * background tasks (weft-server-tasks.c). */
+ * runs (weft-server-kickoff.c), cancel (weft-server-runs.c), replay
+ * (weft-server-replay.c), reading runs (weft-server-stored.c), event
+ * streams (weft-server-events.c, weft-server-feed.c), background tasks
+ * (weft-server-tasks.c), the dashboard (weft-server-dashboard.c) and
+ * graphs drawn (weft-server-graph.c). */
 #include "weft-server-private.h"
 
 #include <string.h>
@@ -30,15 +32,20 @@ static const struct {
   const char *path;
   WeftServerHandler handler;
 } weft_server_routes[] = {
+  { "GET",  "/",                   weft_server_handle_dashboard },
+  { "GET",  "/ui/*",               weft_server_handle_dashboard_file },
   { "GET",  "/healthz",            weft_server_handle_health },
   { "GET",  "/v1/flows",           weft_server_handle_flows },
   { "GET",  "/v1/flows/*",         weft_server_handle_flow },
+  { "GET",  "/v1/flows/*/graph.svg", weft_server_handle_graph },
   { "POST", "/v1/flows/*/runs",    weft_server_handle_kickoff },
   { "POST", "/v1/flows/*/batch",   weft_server_handle_batch },
   { "GET",  "/v1/runs",            weft_server_handle_list_runs },
   { "GET",  "/v1/runs/*",          weft_server_handle_get_run },
   { "POST", "/v1/runs/*/cancel",   weft_server_handle_cancel_run },
+  { "POST", "/v1/runs/*/replay",   weft_server_handle_replay },
   { "GET",  "/v1/runs/*/events",   weft_server_handle_events },
+  { "GET",  "/v1/events",          weft_server_handle_feed },
   { "POST", "/v1/tasks",           weft_server_handle_create_task },
   { "GET",  "/v1/tasks",           weft_server_handle_tasks },
   { "GET",  "/v1/tasks/*",         weft_server_handle_task },

@@ -147,11 +147,19 @@ weft_server_run_kickoff (WeftServerRun *rec)
 /* ---- JSON of a run ------------------------------------------------------------------- */
 
 /* The run's one shape (weft-run-json.c); `full` adds inputs, outputs and
- * tasks. */
+ * tasks.  Plus `last_seq`, the seq of its last event so far (0: none), as
+ * a store gives it: a client that reads the run and follows events knows
+ * which are already in what it read. */
 JsonObject *
 weft_server_run_to_json (WeftServerRun *rec, gboolean full)
 {
-  return weft_run_to_json_object (rec->run, full ? WEFT_RUN_JSON_FULL : WEFT_RUN_JSON_SUMMARY);
+  JsonObject *o = weft_run_to_json_object (rec->run, full ? WEFT_RUN_JSON_FULL
+                                                          : WEFT_RUN_JSON_SUMMARY);
+  guint n = rec->events->len;
+
+  json_object_set_int_member (o, "last_seq",
+                              n ? (gint64) weft_event_get_seq (rec->events->pdata[n - 1]) : 0);
+  return o;
 }
 
 /* ---- cancel ------------------------------------------------------------------------- */

@@ -7,7 +7,8 @@
  * own, one request at a time, with the message paused meanwhile, so that
  * the loop never waits on a disk; the answer is made back on the loop.
  * A stored run is shown without the flow's own text (an agent's options
- * may be written in it). */
+ * may be written in it).  A handler may also have one run read for itself
+ * (a replay, weft-server-replay.c). */
 #include "weft-server-private.h"
 
 #include <string.h>
@@ -21,6 +22,7 @@ typedef struct {
   gboolean gone;              /* the client went away */
   char *run_id;               /* get one, or list when NULL */
   gboolean as_task;           /* the run of a background task, shown as one */
+  WeftServerStoredFunc func;  /* the run goes to it rather than to the client */
   guint limit;
   guint store_limit;          /* how many each store is asked for */
   char *status;
@@ -173,6 +175,10 @@ weft_store_read_reply (gpointer data)
 
   if (r->gone)
     ;
+  else if (r->func)
+    r->func (r->server, r->msg, r->run_id,
+             r->result && JSON_NODE_HOLDS_OBJECT (r->result) ? json_node_get_object (r->result)
+                                                              : NULL, r->error);
   else if (r->run_id == NULL)
     weft_server_reply_list (r->server, r->msg, r->result, r->limit, r->status, r->flow);
   else if (r->as_task && r->result && (task = weft_server_task_from_run (r->result)))
@@ -280,6 +286,18 @@ weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const ch
   WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
   r->msg = g_object_ref (msg);
   r->run_id = g_strdup (id);
+  weft_server_read_stores (server, r);
+}
+
+void
+weft_server_read_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
+                             WeftServerStoredFunc func)
+{
+  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+
+  r->msg = g_object_ref (msg);
+  r->run_id = g_strdup (id);
+  r->func = func;
   weft_server_read_stores (server, r);
 }
 

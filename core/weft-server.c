@@ -65,6 +65,8 @@ weft_server_create_on_loop (gpointer data)
   weft_server_conns_init (server);
   weft_server_runs_init (server);
   weft_server_streams_init (server);
+  weft_server_feed_init (server);
+  weft_server_graphs_init (server);
   return G_SOURCE_REMOVE;
 }
 
@@ -260,6 +262,13 @@ weft_server_cancel_all_on_loop (gpointer data)
 }
 
 static gboolean
+weft_server_end_feed_on_loop (gpointer data)
+{
+  weft_server_feed_end (data);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
 weft_server_disconnect_on_loop (gpointer data)
 {
   WeftServer *server = data;
@@ -285,8 +294,10 @@ weft_server_stop (WeftServer *server, guint grace_ms)
       weft_engine_shutdown (server->engine, MAX (grace_ms, WEFT_SERVER_DRAIN_MS));
       weft_server_wait_zero (server, weft_server_count_live_on_loop, WEFT_SERVER_DRAIN_MS);
     }
-  /* Every run has ended, so every event stream has its last frame: let
-   * the clients read them to the end before the connections close. */
+  /* Every run has ended, so every event stream has its last frame (the
+   * feed of all runs ends here): let the clients read them to the end
+   * before the connections close. */
+  weft_engine_invoke_sync (server->engine, weft_server_end_feed_on_loop, server);
   weft_server_wait_zero (server, weft_server_count_streams_on_loop, WEFT_SERVER_DRAIN_MS);
   weft_engine_invoke_sync (server->engine, weft_server_disconnect_on_loop, server);
 }
@@ -298,6 +309,8 @@ weft_server_free_on_loop (gpointer data)
 
   weft_server_accept_stop (server);
   weft_server_runs_clear (server);
+  weft_server_feed_clear (server);
+  weft_server_graphs_clear (server);
   weft_server_streams_clear (server);
   soup_server_disconnect (server->soup);
   weft_server_conns_clear (server);

@@ -348,6 +348,12 @@ WEFT_API gint64      weft_run_get_duration_us (WeftRun *run);
 WEFT_API JsonObject *weft_run_get_outputs (WeftRun *run);
 /* The whole result (status, outputs, every task) as JSON; a new node. */
 WEFT_API JsonNode   *weft_run_to_json (WeftRun *run);
+/* From a run's JSON (weft_run_to_json's shape, or a store's get_run): task
+ * name → output of each task it completed, but those named in `except`
+ * (may be NULL): what a replay or a resume reuses (WeftKickoffOptions'
+ * `completed`).  A new object; members that are not as described are
+ * skipped. */
+WEFT_API JsonObject *weft_run_json_get_completed (JsonObject *run, const char *const *except);
 
 /* Per task, by index in the flow (weft_flow_get_task_name). */
 WEFT_API WeftStatus  weft_run_get_task_status   (WeftRun *run, guint i);
