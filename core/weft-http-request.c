@@ -190,7 +190,8 @@ weft_http_request_origin (const WeftHttpRequest *request)
     return NULL;
   g_autofree char *scheme = g_strndup (url, (gsize) (sep - url));
   g_autofree char *authority = g_strndup (host, (gsize) (end - host));
-  return g_ascii_strdown (g_strconcat (scheme, "://", authority, NULL), -1);
+  g_autofree char *origin = g_strconcat (scheme, "://", authority, NULL);
+  return g_ascii_strdown (origin, -1);
 }
 
 /* ---- responses ------------------------------------------------------------- */
@@ -249,8 +250,9 @@ weft_http_response_status_line (WeftHttpResponse *response, const char *line)
   g_ptr_array_set_size (response->values, 0);
   response->status = status;
   response->version = major * 10 + minor;
+  g_autofree char *reason = g_strstrip (g_strdup (*p == ' ' ? p + 1 : p));
   g_free (response->reason);
-  response->reason = g_utf8_make_valid (g_strstrip (g_strdup (*p == ' ' ? p + 1 : p)), -1);
+  response->reason = g_utf8_make_valid (reason, -1);
   response->head_done = FALSE;
   return TRUE;
 }
