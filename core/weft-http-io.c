@@ -11,23 +11,36 @@
  * checks, proxies from the environment, redirects and timeouts.
  *
  * One thread, started on first use and kept for the process: every
- * engine's requests share its connection pool.  Other threads hand it
+ * engine's requests share its connections.  Other threads hand it
  * commands (start, cancel) through a locked array and an eventfd, which
- * is written only when the array was empty (one wakeup per batch).  The
- * multi handle and everything below are the thread's alone.
+ * is written only when the array was empty (one wakeup per batch).  What
+ * follows is the thread's alone.
+ *
+ * Shards.  libcurl 7.88 keeps a host's connections in one linked list per
+ * multi handle, which it walks to find an idle connection for each new
+ * request and to take one out when it closes: with ten thousand
+ * connections to one host that is quadratic, most of the CPU of a burst.
+ * So transfers are spread over multi handles ("shards") of at most
+ * WEFT_HTTP_SHARD_SIZE each, always into the first shard with room, so
+ * that a second burst lands where the first left its idle connections and
+ * reuses them.  All shards share one DNS cache and TLS session cache (a
+ * share handle), and one epoll set.  A shard beyond the first left empty
+ * for WEFT_HTTP_SHARD_LINGER_US is closed with its idle connections: a
+ * burst of ten thousand does not keep ten thousand sockets forever.
  *
  * Per host (scheme, host and port: an "origin"):
  *  - the first request opens a connection alone; the others wait until it
  *    is connected (libcurl's PREREQFUNCTION), so that ten thousand
  *    requests to a new host cost one DNS lookup and, over TLS, find out
  *    from the first handshake whether HTTP/2 lets them share a connection;
- *  - at most `max_per_host` connections (libcurl queues what is beyond);
- *  - the first WEFT_HTTP_KEPT_PER_HOST requests in flight may leave their
- *    connection for the next; over cleartext HTTP/1.1, requests beyond
- *    them take a new connection and close it once answered: a burst of
- *    ten thousand must not leave ten thousand idle connections behind,
- *    and libcurl's connection cache walks its list of a host's
- *    connections when one is put back or looked for.
+ *  - at most `max_per_host` requests at once (over HTTP/1.1, connections);
+ *    the others wait here, in order;
+ *  - over cleartext HTTP/1.1, the first `keep_per_host` requests in flight
+ *    (256) may leave their connection for the next; those beyond take a
+ *    new one and ask for it to be closed once answered ("Connection:
+ *    close"): a burst of ten thousand must not leave ten thousand idle
+ *    connections behind.  An embedder that bursts again and again raises
+ *    it (weft_http_set_keep_alive_per_host).
  */
 #include "weft-http-private.h"
 
@@ -38,11 +51,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-/* Requests per host that keep their connection for the next. */
-#define WEFT_HTTP_KEPT_PER_HOST 256
-/* Connections kept in libcurl's cache, idle or not, before it closes the
- * oldest idle one. */
-#define WEFT_HTTP_CACHE_SIZE 1024
+/* Transfers per multi handle: what one of libcurl's list walks costs. */
+#define WEFT_HTTP_SHARD_SIZE 256
+/* Requests per host whose connections are kept by default. */
+#define WEFT_HTTP_KEEP_PER_HOST 256
+/* An empty shard (but the first) is closed after this long. */
+#define WEFT_HTTP_SHARD_LINGER_US (10 * G_USEC_PER_SEC)
 /* Each transfer's receive buffer: libcurl allocates it per handle, and with
  * ten thousand handles at once its default 16 KiB was most of the memory;
  * a 10 MB answer read 4 KiB at a time costs 2,500 reads. */
@@ -62,6 +76,7 @@ typedef enum {
   WEFT_HTTP_CMD_START,
   WEFT_HTTP_CMD_CANCEL,
   WEFT_HTTP_CMD_MAX_PER_HOST,
+  WEFT_HTTP_CMD_KEEP_PER_HOST,
 } WeftHttpCmdType;
 
 typedef struct {
@@ -78,27 +93,48 @@ typedef enum {
 
 typedef struct {
   WeftHttpOriginState state;
-  gboolean cleartext;
-  GQueue held;                  /* WeftHttpTransfer*, until the probe connects */
+  GQueue held;                  /* WeftHttpTransfer*, waiting their turn */
   WeftHttpTransfer *probe;
-  guint n_kept;                 /* transfers in flight that keep their connection */
+  gboolean cleartext;
   guint n_active;
+  guint n_kept;                 /* active ones that keep their connection */
   gint64 idle_since;
   gboolean release;             /* on the release list */
 } WeftHttpOrigin;
 
+typedef struct _WeftHttpIo WeftHttpIo;
+
 typedef struct {
+  WeftHttpIo *io;
   CURLM *multi;
+  guint index;
+  guint n_active;
+  gint64 timeout_at;            /* monotonic µs of its libcurl timer, or -1 */
+  gint64 emptied_at;
+} WeftHttpShard;
+
+/* A socket libcurl asked to watch: what epoll hands back. */
+typedef struct {
+  WeftHttpShard *shard;
+  curl_socket_t fd;
+} WeftHttpSocket;
+
+struct _WeftHttpIo {
   int epfd;
   int wakefd;
-  gint64 timeout_at;            /* monotonic µs of libcurl's timer, or -1 */
+  CURLSH *share;
+  GPtrArray *shards;            /* WeftHttpShard*, NULL where one was closed */
+  guint lowest_open;            /* no shard below it has room */
   GHashTable *origins;          /* char* → WeftHttpOrigin* */
   GPtrArray *release;           /* origins whose probe connected */
+  guint max_per_host;
+  guint keep_per_host;
+  gint64 next_trim;             /* when to look for empty shards, or -1 */
 
   GMutex lock;                  /* guards what follows */
   GArray *commands;             /* WeftHttpCmd */
   gboolean wake_pending;
-} WeftHttpIo;
+};
 
 static WeftHttpIo *weft_http_io;
 
@@ -125,46 +161,47 @@ weft_http_transfer_unref (WeftHttpTransfer *transfer)
     transfer->destroy (transfer);
 }
 
-guint
-weft_http_transfer_get_local_port (WeftHttpTransfer *transfer)
-{
-  return g_atomic_int_get (&transfer->local_port);
-}
-
 /* ---- libcurl's callbacks --------------------------------------------------- */
 
 static int
 weft_http_io_socket_cb (CURL *easy, curl_socket_t fd, int what, void *data, void *socketp)
 {
-  WeftHttpIo *io = data;
+  WeftHttpShard *shard = data;
+  WeftHttpSocket *sock = socketp;
   struct epoll_event ev = { 0 };
 
   if (what == CURL_POLL_REMOVE)
     {
       /* The socket may be closed already: nothing to undo then. */
-      epoll_ctl (io->epfd, EPOLL_CTL_DEL, fd, NULL);
-      curl_multi_assign (io->multi, fd, NULL);
+      epoll_ctl (shard->io->epfd, EPOLL_CTL_DEL, fd, NULL);
+      curl_multi_assign (shard->multi, fd, NULL);
+      g_free (sock);
       return 0;
     }
   ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-  ev.data.fd = fd;
-  if (socketp == NULL)
+  if (sock == NULL)
     {
-      if (epoll_ctl (io->epfd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
-        epoll_ctl (io->epfd, EPOLL_CTL_MOD, fd, &ev);
-      curl_multi_assign (io->multi, fd, io);
+      sock = g_new (WeftHttpSocket, 1);
+      sock->shard = shard;
+      sock->fd = fd;
+      curl_multi_assign (shard->multi, fd, sock);
+      ev.data.ptr = sock;
+      if (epoll_ctl (shard->io->epfd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
+        epoll_ctl (shard->io->epfd, EPOLL_CTL_MOD, fd, &ev);
+      return 0;
     }
-  else if (epoll_ctl (io->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
-    epoll_ctl (io->epfd, EPOLL_CTL_ADD, fd, &ev);
+  ev.data.ptr = sock;
+  if (epoll_ctl (shard->io->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
+    epoll_ctl (shard->io->epfd, EPOLL_CTL_ADD, fd, &ev);
   return 0;
 }
 
 static int
 weft_http_io_timer_cb (CURLM *multi, long timeout_ms, void *data)
 {
-  WeftHttpIo *io = data;
+  WeftHttpShard *shard = data;
 
-  io->timeout_at = timeout_ms < 0 ? -1 : g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  shard->timeout_at = timeout_ms < 0 ? -1 : g_get_monotonic_time () + (gint64) timeout_ms * 1000;
   return 0;
 }
 
@@ -177,13 +214,78 @@ weft_http_io_prereq_cb (void *data, char *primary_ip, char *local_ip, int primar
   WeftHttpTransfer *transfer = data;
   WeftHttpOrigin *origin = transfer->origin_state;
 
-  g_atomic_int_set (&transfer->local_port, (guint) local_port);
   if (origin->probe == transfer && !origin->release)
     {
       origin->release = TRUE;
       g_ptr_array_add (weft_http_io->release, origin);
     }
   return CURL_PREREQFUNC_OK;
+}
+
+/* ---- shards ------------------------------------------------------------------ */
+
+static WeftHttpShard *
+weft_http_shard_new (WeftHttpIo *io, guint index)
+{
+  WeftHttpShard *shard = g_new0 (WeftHttpShard, 1);
+
+  shard->io = io;
+  shard->index = index;
+  shard->timeout_at = -1;
+  shard->multi = curl_multi_init ();
+  curl_multi_setopt (shard->multi, CURLMOPT_SOCKETFUNCTION, weft_http_io_socket_cb);
+  curl_multi_setopt (shard->multi, CURLMOPT_SOCKETDATA, shard);
+  curl_multi_setopt (shard->multi, CURLMOPT_TIMERFUNCTION, weft_http_io_timer_cb);
+  curl_multi_setopt (shard->multi, CURLMOPT_TIMERDATA, shard);
+  /* Its idle connections, for the next burst. */
+  curl_multi_setopt (shard->multi, CURLMOPT_MAXCONNECTS, (long) WEFT_HTTP_SHARD_SIZE);
+  curl_multi_setopt (shard->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+  return shard;
+}
+
+/* The first shard with room, made when there is none. */
+static WeftHttpShard *
+weft_http_io_shard_with_room (WeftHttpIo *io)
+{
+  for (guint i = io->lowest_open;; i++)
+    {
+      WeftHttpShard *shard;
+
+      if (i == io->shards->len)
+        g_ptr_array_add (io->shards, NULL);
+      shard = io->shards->pdata[i];
+      if (shard == NULL)
+        shard = io->shards->pdata[i] = weft_http_shard_new (io, i);
+      if (shard->n_active < WEFT_HTTP_SHARD_SIZE)
+        {
+          io->lowest_open = i;
+          return shard;
+        }
+    }
+}
+
+/* Closes the shards (but the first) that stayed empty long enough. */
+static void
+weft_http_io_trim (WeftHttpIo *io, gint64 now)
+{
+  gboolean again = FALSE;
+
+  for (guint i = 1; i < io->shards->len; i++)
+    {
+      WeftHttpShard *shard = io->shards->pdata[i];
+
+      if (shard == NULL || shard->n_active > 0)
+        continue;
+      if (now - shard->emptied_at < WEFT_HTTP_SHARD_LINGER_US)
+        {
+          again = TRUE;
+          continue;
+        }
+      curl_multi_cleanup (shard->multi);
+      g_free (shard);
+      io->shards->pdata[i] = NULL;
+    }
+  io->next_trim = again ? now + G_USEC_PER_SEC : -1;
 }
 
 /* ---- origins ----------------------------------------------------------------- */
@@ -215,17 +317,20 @@ weft_http_io_origin (WeftHttpIo *io, WeftHttpTransfer *transfer)
   return origin;
 }
 
-/* Into the multi handle.  Over cleartext, a transfer beyond the kept ones
- * takes a connection of its own and closes it when done. */
+/* Into the first shard with room.  Over cleartext, a request beyond the
+ * kept ones takes a connection of its own and closes it when done. */
 static void
 weft_http_io_add (WeftHttpIo *io, WeftHttpTransfer *transfer)
 {
   WeftHttpOrigin *origin = transfer->origin_state;
+  WeftHttpShard *shard = weft_http_io_shard_with_room (io);
 
   transfer->state = WEFT_HTTP_TRANSFER_ACTIVE;
-  transfer->kept = !origin->cleartext || origin->n_kept < WEFT_HTTP_KEPT_PER_HOST;
-  origin->n_kept += transfer->kept;
+  transfer->shard = shard;
+  shard->n_active++;
   origin->n_active++;
+  transfer->kept = !origin->cleartext || origin->n_kept < io->keep_per_host;
+  origin->n_kept += transfer->kept;
   if (!transfer->kept)
     {
       /* The server may let go of it too. */
@@ -234,9 +339,20 @@ weft_http_io_add (WeftHttpIo *io, WeftHttpTransfer *transfer)
       curl_easy_setopt (transfer->easy, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt (transfer->easy, CURLOPT_FORBID_REUSE, 1L);
     }
+  curl_easy_setopt (transfer->easy, CURLOPT_SHARE, io->share);
   curl_easy_setopt (transfer->easy, CURLOPT_PREREQFUNCTION, weft_http_io_prereq_cb);
   curl_easy_setopt (transfer->easy, CURLOPT_PREREQDATA, transfer);
-  curl_multi_add_handle (io->multi, transfer->easy);
+  curl_multi_add_handle (shard->multi, transfer->easy);
+}
+
+static void
+weft_http_io_hold (WeftHttpTransfer *transfer)
+{
+  WeftHttpOrigin *origin = transfer->origin_state;
+
+  transfer->state = WEFT_HTTP_TRANSFER_HELD;
+  transfer->link.data = transfer;
+  g_queue_push_tail_link (&origin->held, &transfer->link);
 }
 
 static void
@@ -245,37 +361,40 @@ weft_http_io_start_transfer (WeftHttpIo *io, WeftHttpTransfer *transfer)
   WeftHttpOrigin *origin = weft_http_io_origin (io, transfer);
 
   transfer->origin_state = origin;
-  switch (origin->state)
+  if (origin->state == WEFT_HTTP_ORIGIN_NEW)
     {
-    case WEFT_HTTP_ORIGIN_NEW:
       origin->state = WEFT_HTTP_ORIGIN_PROBING;
       origin->probe = transfer;
       weft_http_io_add (io, transfer);
-      break;
-    case WEFT_HTTP_ORIGIN_PROBING:
-      transfer->state = WEFT_HTTP_TRANSFER_HELD;
-      transfer->link.data = transfer;
-      g_queue_push_tail_link (&origin->held, &transfer->link);
-      break;
-    case WEFT_HTTP_ORIGIN_OPEN:
-      weft_http_io_add (io, transfer);
-      break;
     }
+  else if (origin->state == WEFT_HTTP_ORIGIN_PROBING || origin->n_active >= io->max_per_host
+           || !g_queue_is_empty (&origin->held))
+    weft_http_io_hold (transfer);
+  else
+    weft_http_io_add (io, transfer);
 }
 
-/* The probe connected, or ended without: whatever waited goes now. */
+/* Lets held requests go, as many as the bound allows. */
 static void
-weft_http_io_open_origin (WeftHttpIo *io, WeftHttpOrigin *origin)
+weft_http_io_let_go (WeftHttpIo *io, WeftHttpOrigin *origin)
 {
   GList *link;
 
-  origin->state = WEFT_HTTP_ORIGIN_OPEN;
-  origin->probe = NULL;
-  while ((link = g_queue_pop_head_link (&origin->held)) != NULL)
+  while (origin->state == WEFT_HTTP_ORIGIN_OPEN && origin->n_active < io->max_per_host
+         && (link = g_queue_pop_head_link (&origin->held)) != NULL)
     {
       link->data = NULL;
       weft_http_io_add (io, (WeftHttpTransfer *) ((char *) link - G_STRUCT_OFFSET (WeftHttpTransfer, link)));
     }
+}
+
+/* The probe connected, or ended without. */
+static void
+weft_http_io_open_origin (WeftHttpIo *io, WeftHttpOrigin *origin)
+{
+  origin->state = WEFT_HTTP_ORIGIN_OPEN;
+  origin->probe = NULL;
+  weft_http_io_let_go (io, origin);
 }
 
 static void
@@ -294,21 +413,33 @@ weft_http_io_release_origins (WeftHttpIo *io)
 
 /* ---- ends ---------------------------------------------------------------------- */
 
-/* Out of the multi handle (or the origin's queue): tells the owner, then
- * drops the I/O thread's reference. */
+/* Out of its shard (or the origin's queue): tells the owner, lets the
+ * next held request of its origin go, drops the thread's reference. */
 static void
 weft_http_io_finish (WeftHttpIo *io, WeftHttpTransfer *transfer, CURLcode result)
 {
   WeftHttpOrigin *origin = transfer->origin_state;
+  WeftHttpShard *shard = transfer->shard;
 
   if (transfer->state == WEFT_HTTP_TRANSFER_ACTIVE)
     {
-      curl_multi_remove_handle (io->multi, transfer->easy);
+      curl_multi_remove_handle (shard->multi, transfer->easy);
+      /* The handle may be freed on another thread: no longer shared. */
+      curl_easy_setopt (transfer->easy, CURLOPT_SHARE, NULL);
+      if (--shard->n_active == 0)
+        {
+          shard->emptied_at = g_get_monotonic_time ();
+          if (io->next_trim < 0 && shard->index > 0)
+            io->next_trim = shard->emptied_at + G_USEC_PER_SEC;
+        }
+      io->lowest_open = MIN (io->lowest_open, shard->index);
       origin->n_kept -= transfer->kept;
       if (--origin->n_active == 0)
         origin->idle_since = g_get_monotonic_time ();
       if (origin->probe == transfer)
         weft_http_io_open_origin (io, origin);
+      else
+        weft_http_io_let_go (io, origin);
     }
   else if (transfer->state == WEFT_HTTP_TRANSFER_HELD)
     {
@@ -321,12 +452,13 @@ weft_http_io_finish (WeftHttpIo *io, WeftHttpTransfer *transfer, CURLcode result
 }
 
 static void
-weft_http_io_read_done (WeftHttpIo *io)
+weft_http_io_read_done (WeftHttpIo *io, WeftHttpShard *shard)
 {
   CURLMsg *msg;
   int left;
 
-  while ((msg = curl_multi_info_read (io->multi, &left)) != NULL)
+  weft_http_io_release_origins (io);
+  while ((msg = curl_multi_info_read (shard->multi, &left)) != NULL)
     {
       WeftHttpTransfer *transfer = NULL;
 
@@ -335,6 +467,7 @@ weft_http_io_read_done (WeftHttpIo *io)
       curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **) &transfer);
       weft_http_io_finish (io, transfer, msg->data.result);
     }
+  weft_http_io_release_origins (io);
 }
 
 /* ---- commands ------------------------------------------------------------------ */
@@ -372,7 +505,10 @@ weft_http_io_run_command (WeftHttpIo *io, WeftHttpCmd *cmd)
       weft_http_transfer_unref (cmd->transfer);
       return;
     case WEFT_HTTP_CMD_MAX_PER_HOST:
-      curl_multi_setopt (io->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) cmd->value);
+      io->max_per_host = cmd->value;
+      return;
+    case WEFT_HTTP_CMD_KEEP_PER_HOST:
+      io->keep_per_host = cmd->value;
       return;
     }
 }
@@ -398,20 +534,30 @@ weft_http_io_drain (WeftHttpIo *io, GArray **spare)
 
 /* ---- the thread ------------------------------------------------------------------ */
 
+/* Until the nearest of the shards' timers, or the next trim. */
 static int
 weft_http_io_wait_ms (WeftHttpIo *io)
 {
-  gint64 left;
+  gint64 first = io->next_trim, left;
 
-  if (io->timeout_at < 0)
+  for (guint i = 0; i < io->shards->len; i++)
+    {
+      WeftHttpShard *shard = io->shards->pdata[i];
+
+      if (shard != NULL && shard->timeout_at >= 0 && (first < 0 || shard->timeout_at < first))
+        first = shard->timeout_at;
+    }
+  if (first < 0)
     return -1;
-  left = io->timeout_at - g_get_monotonic_time ();
+  left = first - g_get_monotonic_time ();
   return left <= 0 ? 0 : (int) MIN ((left + 999) / 1000, G_MAXINT);
 }
 
 static void
 weft_http_io_socket_ready (WeftHttpIo *io, const struct epoll_event *ev)
 {
+  WeftHttpSocket *sock = ev->data.ptr;
+  WeftHttpShard *shard = sock->shard;
   int flags = 0, running;
 
   if (ev->events & EPOLLIN)
@@ -420,7 +566,29 @@ weft_http_io_socket_ready (WeftHttpIo *io, const struct epoll_event *ev)
     flags |= CURL_CSELECT_OUT;
   if (ev->events & (EPOLLERR | EPOLLHUP))
     flags |= CURL_CSELECT_ERR;
-  curl_multi_socket_action (io->multi, ev->data.fd, flags, &running);
+  /* `sock` may be freed in there. */
+  curl_multi_socket_action (shard->multi, sock->fd, flags, &running);
+  weft_http_io_read_done (io, shard);
+}
+
+static void
+weft_http_io_timers (WeftHttpIo *io)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  for (guint i = 0; i < io->shards->len; i++)
+    {
+      WeftHttpShard *shard = io->shards->pdata[i];
+      int running;
+
+      if (shard == NULL || shard->timeout_at < 0 || shard->timeout_at > now)
+        continue;
+      shard->timeout_at = -1;
+      curl_multi_socket_action (shard->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      weft_http_io_read_done (io, shard);
+    }
+  if (io->next_trim >= 0 && io->next_trim <= now)
+    weft_http_io_trim (io, now);
 }
 
 static gpointer
@@ -438,42 +606,33 @@ weft_http_io_thread (gpointer data)
         g_error ("weft http: epoll_wait: %s", g_strerror (errno));
       for (int i = 0; i < n; i++)
         {
-          if (events[i].data.fd == io->wakefd)
+          if (events[i].data.ptr == NULL)
             weft_http_io_drain (io, &spare);
           else
             weft_http_io_socket_ready (io, &events[i]);
         }
-      if (io->timeout_at >= 0 && io->timeout_at <= g_get_monotonic_time ())
-        {
-          int running;
-
-          io->timeout_at = -1;
-          curl_multi_socket_action (io->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
-      weft_http_io_release_origins (io);
-      weft_http_io_read_done (io);
-      weft_http_io_release_origins (io);
+      weft_http_io_timers (io);
     }
   return NULL;
 }
 
 /* As many connections to one host as 3/4 of the open-file limit allows:
  * more would fail on the file limit instead of waiting their turn. */
-static long
+static guint
 weft_http_io_default_max_per_host (void)
 {
   struct rlimit limit;
 
   if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
-    return 0;
-  return (long) MAX (16, limit.rlim_cur / 4 * 3);
+    return G_MAXUINT;
+  return (guint) MIN (G_MAXUINT, MAX (16, limit.rlim_cur / 4 * 3));
 }
 
 static gpointer
 weft_http_io_new (gpointer unused)
 {
   WeftHttpIo *io = g_new0 (WeftHttpIo, 1);
-  struct epoll_event ev = { .events = EPOLLIN };
+  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
   CURLcode code = curl_global_init (CURL_GLOBAL_DEFAULT);
 
   if (code != CURLE_OK)
@@ -482,21 +641,19 @@ weft_http_io_new (gpointer unused)
   io->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (io->epfd < 0 || io->wakefd < 0)
     g_error ("weft http: epoll or eventfd: %s", g_strerror (errno));
-  ev.data.fd = io->wakefd;
   epoll_ctl (io->epfd, EPOLL_CTL_ADD, io->wakefd, &ev);
-  io->timeout_at = -1;
+  /* Used by the I/O thread alone: no lock functions. */
+  io->share = curl_share_init ();
+  curl_share_setopt (io->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt (io->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  io->shards = g_ptr_array_new ();
   io->origins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, weft_http_origin_free);
   io->release = g_ptr_array_new ();
+  io->max_per_host = weft_http_io_default_max_per_host ();
+  io->keep_per_host = WEFT_HTTP_KEEP_PER_HOST;
+  io->next_trim = -1;
   io->commands = g_array_new (FALSE, FALSE, sizeof (WeftHttpCmd));
   g_mutex_init (&io->lock);
-  io->multi = curl_multi_init ();
-  curl_multi_setopt (io->multi, CURLMOPT_SOCKETFUNCTION, weft_http_io_socket_cb);
-  curl_multi_setopt (io->multi, CURLMOPT_SOCKETDATA, io);
-  curl_multi_setopt (io->multi, CURLMOPT_TIMERFUNCTION, weft_http_io_timer_cb);
-  curl_multi_setopt (io->multi, CURLMOPT_TIMERDATA, io);
-  curl_multi_setopt (io->multi, CURLMOPT_MAXCONNECTS, (long) WEFT_HTTP_CACHE_SIZE);
-  curl_multi_setopt (io->multi, CURLMOPT_MAX_HOST_CONNECTIONS, weft_http_io_default_max_per_host ());
-  curl_multi_setopt (io->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
   weft_http_io = io;
   /* Kept for the process: every engine shares its connections. */
   g_thread_unref (g_thread_new ("weft-http", weft_http_io_thread, io));
@@ -513,20 +670,13 @@ weft_http_io_ensure (void)
 
 /* ---- what the other files call ------------------------------------------------------ */
 
-/* What every transfer's handle has: set once, on the caller's thread. */
-static void
-weft_http_io_prepare (WeftHttpTransfer *transfer)
-{
-  curl_easy_setopt (transfer->easy, CURLOPT_PRIVATE, transfer);
-  curl_easy_setopt (transfer->easy, CURLOPT_BUFFERSIZE, (long) WEFT_HTTP_BUFFER_SIZE);
-  curl_easy_setopt (transfer->easy, CURLOPT_NOSIGNAL, 1L);
-}
-
 void
 weft_http_io_start (WeftHttpTransfer *transfer)
 {
   weft_http_io_ensure ();
-  weft_http_io_prepare (transfer);
+  curl_easy_setopt (transfer->easy, CURLOPT_PRIVATE, transfer);
+  curl_easy_setopt (transfer->easy, CURLOPT_BUFFERSIZE, (long) WEFT_HTTP_BUFFER_SIZE);
+  curl_easy_setopt (transfer->easy, CURLOPT_NOSIGNAL, 1L);
   weft_http_io_post ((WeftHttpCmd) { WEFT_HTTP_CMD_START, weft_http_transfer_ref (transfer), 0 });
 }
 
@@ -541,5 +691,13 @@ weft_http_set_max_connections_per_host (guint n)
 {
   weft_http_io_ensure ();
   weft_http_io_post ((WeftHttpCmd) { WEFT_HTTP_CMD_MAX_PER_HOST, NULL,
-                                     n > 0 ? n : (guint) weft_http_io_default_max_per_host () });
+                                     n > 0 ? n : weft_http_io_default_max_per_host () });
+}
+
+void
+weft_http_set_keep_alive_per_host (guint n)
+{
+  weft_http_io_ensure ();
+  weft_http_io_post ((WeftHttpCmd) { WEFT_HTTP_CMD_KEEP_PER_HOST, NULL,
+                                     n > 0 ? n : WEFT_HTTP_KEEP_PER_HOST });
 }

@@ -4,7 +4,8 @@
  *   weft-http-request.c   a request as a plugin builds it; a response as it
  *                         is read (the status line and headers parsed)
  *   weft-http-io.c        the process's I/O thread: one epoll, libcurl's
- *                         multi_socket interface, connection limits per host
+ *                         multi_socket interface over shards of multi
+ *                         handles, connection limits per host
  *   weft-http-call.c      one request on its way: the libcurl handle made
  *                         from the request, the answer gathered on the I/O
  *                         thread, handed to the engine loop (its bus) or to
@@ -82,8 +83,8 @@ struct _WeftHttpTransfer {
   gpointer origin_state;
   GList link;                   /* while held for its origin */
   guint state;
+  gpointer shard;               /* the multi handle it is in */
   gboolean kept;                /* may leave its connection to the next */
-  guint local_port;             /* of its connection, once connected */
 };
 
 void weft_http_transfer_init  (WeftHttpTransfer *transfer);
@@ -96,8 +97,6 @@ void weft_http_transfer_unref (WeftHttpTransfer *transfer);
 void weft_http_io_start  (WeftHttpTransfer *transfer);
 /* Any thread: stops it, unless it has finished already. */
 void weft_http_io_cancel (WeftHttpTransfer *transfer);
-/* The local port of its connection, 0 before it connected (tests). */
-guint weft_http_transfer_get_local_port (WeftHttpTransfer *transfer);
 
 /* ---- calls (weft-http-call.c) -------------------------------------------- */
 

@@ -477,5 +477,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftServer, weft_server_free)
  * open-file limit as it was when the client started.  Applies to
  * requests started afterwards, in every engine of the process. */
 WEFT_API void weft_http_set_max_connections_per_host (guint n);
+/* Over cleartext HTTP/1.1, how many requests to one host in flight at once
+ * leave their connection open for the next; those beyond ask for theirs to
+ * be closed once answered.  0: the default, 256.  A program that sends
+ * bursts of thousands again and again raises it to keep them all warm. */
+WEFT_API void weft_http_set_keep_alive_per_host (guint n);
 
 G_END_DECLS

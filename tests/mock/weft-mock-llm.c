@@ -1131,16 +1131,84 @@ handle_chat (Worker *w, SoupServerMessage *msg)
   start_reply (w, msg, &reply, arrival, delay_ms);
 }
 
-static void
-respond_now (SoupServerMessage *msg, guint status, char *body /* taken */)
+/* ------------------------------------------------------------------ */
+/* Answers without libsoup: for another transport (weft-mock-llm-epoll.c) */
+
+static void raise_fd_limit (void);
+
+WeftMockLlm *
+weft_mock_llm_new_core (void)
 {
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body,
-                                    strlen (body));
+  WeftMockLlm *mock = g_new0 (WeftMockLlm, 1);
+
+  raise_fd_limit ();
+  g_mutex_init (&mock->lock);
+  g_mutex_init (&mock->start_lock);
+  g_cond_init (&mock->start_cond);
+  g_queue_init (&mock->script);
+  mock->rules = g_ptr_array_new_with_free_func (rule_free);
+  mock->records = g_ptr_array_new_with_free_func (record_free);
+  mock->rand = g_rand_new ();
+  return mock;
 }
 
-static void
-handle_models (SoupServerMessage *msg)
+/* handle_chat's work without a SoupServerMessage; nothing is recorded. */
+gboolean
+weft_mock_llm_answer (WeftMockLlm *mock, const char *data, gsize len, WeftMockReply *out)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_auto(Request) req = { 0 };
+  g_auto(Reply) reply = { 0 };
+  Answer *answer;
+  Ids ids = { 0 };
+  gboolean valid;
+
+  valid = len > 0 && json_parser_load_from_data (parser, data, (gssize) len, NULL)
+          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser));
+  if (valid)
+    request_parse (json_node_get_object (json_parser_get_root (parser)), &req);
+  g_mutex_lock (&mock->lock);
+  answer = take_answer (mock, &req, valid, NULL, &ids, &out->delay_ms);
+  g_mutex_unlock (&mock->lock);
+  if (!valid)
+    reply_error (&reply, 400,
+                 "We could not parse the JSON body of your request. (weft-mock-llm expects a "
+                 "JSON object.)");
+  else if (answer != NULL)
+    build_reply (&ids, &req, answer, &reply);
+  else
+    {
+      Answer echo = { .kind = ANSWER_TEXT };
+
+      echo.content = g_strconcat ("echo: ", req.last_user ? req.last_user : "", NULL);
+      build_reply (&ids, &req, &echo, &reply);
+      g_free (echo.content);
+    }
+  answer_free (answer);
+  if (reply.kind != REPLY_FULL)
+    {
+      g_clear_pointer (&reply.body, g_free);
+      reply_error (&reply, 500, "this answer needs the libsoup mock (weft-mock-llm)");
+    }
+  out->status = reply.status;
+  out->content_type = reply.content_type;
+  out->body = g_steal_pointer (&reply.body);
+  out->len = reply.len;
+  out->retry_after = g_steal_pointer (&reply.retry_after);
+  return reply.kind == REPLY_FULL;
+}
+
+void
+weft_mock_llm_answered (WeftMockLlm *mock)
+{
+  g_mutex_lock (&mock->lock);
+  mock->in_flight--;
+  g_mutex_unlock (&mock->lock);
+}
+
+/* The body of GET /models. */
+char *
+weft_mock_llm_models_json (void)
 {
   JsonObject *root = json_object_new ();
   JsonObject *model = json_object_new ();
@@ -1153,7 +1221,21 @@ handle_models (SoupServerMessage *msg)
   json_array_add_object_element (data, model);
   json_object_set_string_member (root, "object", "list");
   json_object_set_array_member (root, "data", data);
-  respond_now (msg, 200, object_to_json (root));
+  return object_to_json (root);
+}
+
+static void
+respond_now (SoupServerMessage *msg, guint status, char *body /* taken */)
+{
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body,
+                                    strlen (body));
+}
+
+static void
+handle_models (SoupServerMessage *msg)
+{
+  respond_now (msg, 200, weft_mock_llm_models_json ());
 }
 
 static void
