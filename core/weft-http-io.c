@@ -117,6 +117,7 @@ typedef struct {
 typedef struct {
   WeftHttpShard *shard;
   curl_socket_t fd;
+  gboolean removed;             /* libcurl let go of it: freed after this batch */
 } WeftHttpSocket;
 
 struct _WeftHttpIo {
@@ -127,6 +128,7 @@ struct _WeftHttpIo {
   guint lowest_open;            /* no shard below it has room */
   GHashTable *origins;          /* char* → WeftHttpOrigin* */
   GPtrArray *release;           /* origins whose probe connected */
+  GPtrArray *removed;           /* WeftHttpSocket* let go in this batch of events */
   guint max_per_host;
   guint keep_per_host;
   gint64 next_trim;             /* when to look for empty shards, or -1 */
@@ -175,13 +177,18 @@ weft_http_io_socket_cb (CURL *easy, curl_socket_t fd, int what, void *data, void
       /* The socket may be closed already: nothing to undo then. */
       epoll_ctl (shard->io->epfd, EPOLL_CTL_DEL, fd, NULL);
       curl_multi_assign (shard->multi, fd, NULL);
-      g_free (sock);
+      /* An event for it may still wait further in this batch. */
+      if (sock != NULL)
+        {
+          sock->removed = TRUE;
+          g_ptr_array_add (shard->io->removed, sock);
+        }
       return 0;
     }
   ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
   if (sock == NULL)
     {
-      sock = g_new (WeftHttpSocket, 1);
+      sock = g_new0 (WeftHttpSocket, 1);
       sock->shard = shard;
       sock->fd = fd;
       curl_multi_assign (shard->multi, fd, sock);
@@ -560,13 +567,14 @@ weft_http_io_socket_ready (WeftHttpIo *io, const struct epoll_event *ev)
   WeftHttpShard *shard = sock->shard;
   int flags = 0, running;
 
+  if (sock->removed)
+    return;
   if (ev->events & EPOLLIN)
     flags |= CURL_CSELECT_IN;
   if (ev->events & EPOLLOUT)
     flags |= CURL_CSELECT_OUT;
   if (ev->events & (EPOLLERR | EPOLLHUP))
     flags |= CURL_CSELECT_ERR;
-  /* `sock` may be freed in there. */
   curl_multi_socket_action (shard->multi, sock->fd, flags, &running);
   weft_http_io_read_done (io, shard);
 }
@@ -612,6 +620,7 @@ weft_http_io_thread (gpointer data)
             weft_http_io_socket_ready (io, &events[i]);
         }
       weft_http_io_timers (io);
+      g_ptr_array_set_size (io->removed, 0);
     }
   return NULL;
 }
@@ -649,6 +658,7 @@ weft_http_io_new (gpointer unused)
   io->shards = g_ptr_array_new ();
   io->origins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, weft_http_origin_free);
   io->release = g_ptr_array_new ();
+  io->removed = g_ptr_array_new_with_free_func (g_free);
   io->max_per_host = weft_http_io_default_max_per_host ();
   io->keep_per_host = WEFT_HTTP_KEEP_PER_HOST;
   io->next_trim = -1;
