@@ -448,15 +448,24 @@ bench_print (const BenchResult *res, gboolean ok)
 
 /* ---- flows ------------------------------------------------------------------ */
 
+/* A flow's start, up to its first task: the openai agent "llm". */
+static GString *
+bench_flow_begin (const char *name, const char *base_url, guint n)
+{
+  GString *s = g_string_sized_new ((gsize) n * 96 + 512);
+
+  g_string_append_printf (s, "{\"name\": \"%s\", \"agents\": {\"llm\": "
+                             "{\"plugin\": \"openai\", \"base_url\": \"%s\", \"model\": \"bench\","
+                             " \"max_retries\": %d}},"
+                             " \"tasks\": [\n", name, base_url, opt_max_retries);
+  return s;
+}
+
 static char *
 bench_flow_parallel (const char *base_url, guint n)
 {
-  GString *s = g_string_sized_new ((gsize) n * 64 + 512);
+  GString *s = bench_flow_begin ("bench-llm-parallel", base_url, n);
 
-  g_string_append_printf (s, "{\"name\": \"bench-llm-parallel\", \"agents\": {\"llm\": "
-                             "{\"plugin\": \"openai\", \"base_url\": \"%s\", \"model\": \"bench\","
-                             " \"max_retries\": %d}},"
-                             " \"tasks\": [\n", base_url, opt_max_retries);
   for (guint i = 0; i < n; i++)
     g_string_append_printf (s, "%s{\"name\": \"t%u\", \"agent\": \"llm\", \"description\": \"x%u\"}",
                             i > 0 ? ",\n" : "", i, i);
@@ -468,14 +477,9 @@ bench_flow_parallel (const char *base_url, guint n)
 static char *
 bench_flow_wide (const char *base_url, guint n)
 {
-  GString *s = g_string_sized_new ((gsize) n * 96 + 512);
+  GString *s = bench_flow_begin ("bench-llm-wide", base_url, n);
 
-  g_string_append_printf (s, "{\"name\": \"bench-llm-wide\", \"agents\": {\"llm\": "
-                             "{\"plugin\": \"openai\", \"base_url\": \"%s\", \"model\": \"bench\","
-                             " \"max_retries\": %d}},"
-                             " \"tasks\": [\n"
-                             "{\"name\": \"r\", \"agent\": \"llm\", \"description\": \"root\"}",
-                          base_url, opt_max_retries);
+  g_string_append (s, "{\"name\": \"r\", \"agent\": \"llm\", \"description\": \"root\"}");
   for (guint i = 0; i < n; i++)
     g_string_append_printf (s, ",\n{\"name\": \"t%u\", \"agent\": \"llm\", \"description\": \"x%u\","
                                " \"context\": [\"r\"]}", i, i);

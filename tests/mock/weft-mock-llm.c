@@ -1082,6 +1082,44 @@ take_answer (WeftMockLlm *mock, const Request *req, gboolean valid, Record *rec,
   return answer;
 }
 
+/* The reply to a chat completion's body (`rec`, when recording, takes the
+ * request's place in the records), counted in flight, with its latency. */
+static void
+answer_body (WeftMockLlm *mock, const char *data, gsize len, Record *rec, Reply *reply,
+             guint *delay_ms)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_auto(Request) req = { 0 };
+  Answer *answer;
+  Ids ids = { 0 };
+  gboolean valid;
+
+  valid = len > 0 && json_parser_load_from_data (parser, data, (gssize) len, NULL)
+          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser));
+  if (valid)
+    request_parse (json_node_get_object (json_parser_get_root (parser)), &req);
+
+  g_mutex_lock (&mock->lock);
+  answer = take_answer (mock, &req, valid, rec, &ids, delay_ms);
+  g_mutex_unlock (&mock->lock);
+
+  if (!valid)
+    reply_error (reply, 400,
+                 "We could not parse the JSON body of your request. (weft-mock-llm expects a "
+                 "JSON object.)");
+  else if (answer != NULL)
+    build_reply (&ids, &req, answer, reply);
+  else
+    {
+      Answer echo = { .kind = ANSWER_TEXT };
+
+      echo.content = g_strconcat ("echo: ", req.last_user ? req.last_user : "", NULL);
+      build_reply (&ids, &req, &echo, reply);
+      g_free (echo.content);
+    }
+  answer_free (answer);
+}
+
 static void
 handle_chat (Worker *w, SoupServerMessage *msg)
 {
@@ -1089,14 +1127,10 @@ handle_chat (Worker *w, SoupServerMessage *msg)
   g_autoptr(GBytes) bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   gsize len = 0;
   const char *data = g_bytes_get_data (bytes, &len);
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_auto(Request) req = { 0 };
   g_auto(Reply) reply = { 0 };
   gint64 arrival = g_get_monotonic_time ();
   Record *rec = NULL;
-  Answer *answer;
-  Ids ids = { 0 };
-  gboolean valid, recording;
+  gboolean recording;
   guint delay_ms;
 
   g_mutex_lock (&mock->lock);
@@ -1104,30 +1138,7 @@ handle_chat (Worker *w, SoupServerMessage *msg)
   g_mutex_unlock (&mock->lock);
   if (recording)
     rec = record_new (msg, data ? data : "", len, arrival);
-  valid = len > 0 && json_parser_load_from_data (parser, data, (gssize) len, NULL)
-          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser));
-  if (valid)
-    request_parse (json_node_get_object (json_parser_get_root (parser)), &req);
-
-  g_mutex_lock (&mock->lock);
-  answer = take_answer (mock, &req, valid, rec, &ids, &delay_ms);
-  g_mutex_unlock (&mock->lock);
-
-  if (!valid)
-    reply_error (&reply, 400,
-                 "We could not parse the JSON body of your request. (weft-mock-llm expects a "
-                 "JSON object.)");
-  else if (answer != NULL)
-    build_reply (&ids, &req, answer, &reply);
-  else
-    {
-      Answer echo = { .kind = ANSWER_TEXT };
-
-      echo.content = g_strconcat ("echo: ", req.last_user ? req.last_user : "", NULL);
-      build_reply (&ids, &req, &echo, &reply);
-      g_free (echo.content);
-    }
-  answer_free (answer);
+  answer_body (mock, data, len, rec, &reply, &delay_ms);
   start_reply (w, msg, &reply, arrival, delay_ms);
 }
 
@@ -1156,35 +1167,9 @@ weft_mock_llm_new_core (void)
 gboolean
 weft_mock_llm_answer (WeftMockLlm *mock, const char *data, gsize len, WeftMockReply *out)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_auto(Request) req = { 0 };
   g_auto(Reply) reply = { 0 };
-  Answer *answer;
-  Ids ids = { 0 };
-  gboolean valid;
 
-  valid = len > 0 && json_parser_load_from_data (parser, data, (gssize) len, NULL)
-          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser));
-  if (valid)
-    request_parse (json_node_get_object (json_parser_get_root (parser)), &req);
-  g_mutex_lock (&mock->lock);
-  answer = take_answer (mock, &req, valid, NULL, &ids, &out->delay_ms);
-  g_mutex_unlock (&mock->lock);
-  if (!valid)
-    reply_error (&reply, 400,
-                 "We could not parse the JSON body of your request. (weft-mock-llm expects a "
-                 "JSON object.)");
-  else if (answer != NULL)
-    build_reply (&ids, &req, answer, &reply);
-  else
-    {
-      Answer echo = { .kind = ANSWER_TEXT };
-
-      echo.content = g_strconcat ("echo: ", req.last_user ? req.last_user : "", NULL);
-      build_reply (&ids, &req, &echo, &reply);
-      g_free (echo.content);
-    }
-  answer_free (answer);
+  answer_body (mock, data, len, NULL, &reply, &out->delay_ms);
   if (reply.kind != REPLY_FULL)
     {
       g_clear_pointer (&reply.body, g_free);
@@ -1627,17 +1612,9 @@ weft_mock_llm_new_full (guint port, guint n_threads, GError **error)
 
   g_return_val_if_fail (port <= 65535, NULL);
   g_return_val_if_fail (n_threads <= 256, NULL);
-  raise_fd_limit ();
 
-  mock = g_new0 (WeftMockLlm, 1);
-  g_mutex_init (&mock->lock);
-  g_mutex_init (&mock->start_lock);
-  g_cond_init (&mock->start_cond);
-  g_queue_init (&mock->script);
-  mock->rules = g_ptr_array_new_with_free_func (rule_free);
-  mock->records = g_ptr_array_new_with_free_func (record_free);
+  mock = weft_mock_llm_new_core ();
   mock->recording = TRUE;
-  mock->rand = g_rand_new ();
   mock->n_threads = n_threads > 0 ? n_threads : g_get_num_processors ();
   mock->n_workers = mock->n_threads * WEFT_MOCK_CONTEXTS_PER_THREAD;
   mock->workers = g_new0 (Worker, mock->n_workers);
