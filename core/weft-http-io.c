@@ -58,9 +58,11 @@
 /* An empty shard (but the first) is closed after this long. */
 #define WEFT_HTTP_SHARD_LINGER_US (10 * G_USEC_PER_SEC)
 /* Each transfer's receive buffer: libcurl allocates it per handle, and with
- * ten thousand handles at once its default 16 KiB was most of the memory;
- * a 10 MB answer read 4 KiB at a time costs 2,500 reads. */
-#define WEFT_HTTP_BUFFER_SIZE 4096
+ * ten thousand handles at once its default 16 KiB was most of the memory
+ * (at 10,000 in flight: 4 KiB, 190 MiB peak; 1 KiB, 143 MiB, the same CPU).
+ * A chat completion is a few hundred bytes, an event of a stream less; a
+ * 10 MB page read 1 KiB at a time costs 10,000 reads, about 10 ms. */
+#define WEFT_HTTP_BUFFER_SIZE 1024
 /* An origin idle this long has its first request open a connection alone
  * again: its connections and DNS entry may be gone. */
 #define WEFT_HTTP_ORIGIN_STALE_US (50 * G_USEC_PER_SEC)
