@@ -41,7 +41,6 @@ struct _WeftHttpCall {
   WeftHttpResponse *response;
   gsize received;               /* I/O thread: bytes of the body */
   gsize max_body;
-  gboolean head_too_large;
   char errbuf[CURL_ERROR_SIZE];
 
   WeftHttpSink *sink;           /* NULL for a call that is waited for */
@@ -138,12 +137,8 @@ weft_http_call_header_cb (char *data, size_t size, size_t n, void *user_data)
 {
   WeftHttpCall *call = user_data;
 
-  if (!weft_http_response_add_line (call->response, data, n))
-    {
-      call->head_too_large = TRUE;
-      return 0;
-    }
-  return n;
+  /* Less than n stops the transfer; the response says why. */
+  return weft_http_response_add_line (call->response, data, n) ? n : 0;
 }
 
 /* Posts the hand-over unless it is on its way; under the call's lock. */
@@ -202,10 +197,9 @@ weft_http_call_error (WeftHttpCall *call, CURLcode result)
     case CURLE_WRITE_ERROR:
       if (weft_http_response_is_truncated (call->response))
         return NULL;            /* max_body reached: the answer, cut */
-      if (call->head_too_large)
-        return g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED,
-                            "the answer's status line and headers are larger than %u bytes",
-                            WEFT_HTTP_MAX_HEAD);
+      if (weft_http_response_get_head_error (call->response) != NULL)
+        return g_error_new_literal (WEFT_ERROR, WEFT_ERROR_FAILED,
+                                    weft_http_response_get_head_error (call->response));
       break;
     case CURLE_OPERATION_TIMEDOUT:
       return g_error_new (WEFT_ERROR, WEFT_ERROR_TIMEOUT, "no complete answer within %.1f s",

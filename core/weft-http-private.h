@@ -40,7 +40,7 @@ struct _WeftHttpRequest {
 
 /* The body kept when a request says nothing (max_body 0). */
 #define WEFT_HTTP_DEFAULT_MAX_BODY (8 * 1024 * 1024)
-/* The most bytes of status line and headers read. */
+/* The most bytes of status line and headers read (its message says 256 KiB). */
 #define WEFT_HTTP_MAX_HEAD (256 * 1024)
 
 /* The request's own check before anything is sent: method, URL, headers. */
@@ -55,6 +55,9 @@ WeftHttpResponse *weft_http_response_new (void);
  * adds to it, the blank line ends it.  FALSE when the head grew beyond
  * WEFT_HTTP_MAX_HEAD or a status line is not one. */
 gboolean weft_http_response_add_line (WeftHttpResponse *response, const char *line, gsize length);
+/* Why add_line refused a line (the head too large, a status line that is
+ * not one), or NULL. */
+const char *weft_http_response_get_head_error (const WeftHttpResponse *response);
 /* TRUE once the blank line after a final (not 1xx) status was seen. */
 gboolean weft_http_response_head_is_done (const WeftHttpResponse *response);
 /* The body so far, appended to by the I/O thread. */

@@ -22,6 +22,7 @@ struct _WeftHttpResponse {
   GPtrArray *values;
   gsize head_bytes;
   gboolean head_done;
+  const char *head_error;       /* why add_line refused, or NULL */
   GByteArray *body;
   GBytes *body_bytes;           /* made on the first get_body */
   gboolean truncated;
@@ -265,12 +266,20 @@ weft_http_response_add_line (WeftHttpResponse *response, const char *data, gsize
 
   response->head_bytes += length;
   if (response->head_bytes > WEFT_HTTP_MAX_HEAD)
-    return FALSE;
+    {
+      response->head_error = "the answer's status line and headers are larger than 256 KiB";
+      return FALSE;
+    }
   while (length > 0 && (data[length - 1] == '\n' || data[length - 1] == '\r'))
     length--;
   line = g_strndup (data, length);
   if (g_str_has_prefix (line, "HTTP/"))
-    return weft_http_response_status_line (response, line);
+    {
+      if (weft_http_response_status_line (response, line))
+        return TRUE;
+      response->head_error = "the answer's status line is not HTTP's";
+      return FALSE;
+    }
   if (length == 0)
     {
       /* An interim answer (100 Continue) is followed by the real one. */
@@ -283,6 +292,12 @@ weft_http_response_add_line (WeftHttpResponse *response, const char *data, gsize
   g_ptr_array_add (response->names, g_strndup (line, (gsize) (colon - line)));
   g_ptr_array_add (response->values, g_strstrip (g_strdup (colon + 1)));
   return TRUE;
+}
+
+const char *
+weft_http_response_get_head_error (const WeftHttpResponse *response)
+{
+  return response->head_error;
 }
 
 gboolean
