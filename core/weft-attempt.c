@@ -277,7 +277,7 @@ weft_task_get_main_context (WeftTask *task)
   return task->owner->get_context (task->run);
 }
 
-SoupSession *
+gpointer
 weft_task_get_soup_session (WeftTask *task)
 {
   return task->owner->get_soup (task->run);

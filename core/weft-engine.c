@@ -6,7 +6,7 @@
  * whose messages carry their own handlers: the engine runs the loop and
  * the pools and knows none of the parts that use them.  Runs register
  * with it while in flight only so that a shutdown can cancel them. */
-#include "weft-private.h"
+#include "weft-http-private.h"
 
 #include <libsoup/soup.h>
 #include <string.h>
@@ -29,7 +29,8 @@ struct _WeftEngine {
   GMainLoop *loop;
   GThread *thread;
   WeftBus *bus;
-  SoupSession *soup;
+  WeftHttpSink *http;         /* where its HTTP calls end: the bus */
+  SoupSession *soup;          /* weft_task_get_soup_session (deprecated) */
 
   GHashTable *live_runs;      /* WeftMsg* (a run's cancel) → itself; loop only */
 
@@ -127,6 +128,7 @@ weft_engine_new (guint n_threads)
   engine->context = g_main_context_new ();
   engine->loop = g_main_loop_new (engine->context, FALSE);
   engine->bus = weft_bus_new (engine->context);
+  engine->http = weft_http_sink_new (engine->bus);
 
   engine->thread = g_thread_new ("weft-engine", weft_engine_loop_thread, engine);
   g_mutex_lock (&engine->lock);
@@ -159,6 +161,8 @@ weft_engine_finalize (WeftEngine *engine)
   g_thread_join (engine->thread);
   g_thread_pool_free (engine->tool_pool, FALSE, TRUE);
   g_thread_pool_free (engine->pool, FALSE, TRUE);
+  /* HTTP calls still in flight end with nobody to tell. */
+  weft_http_sink_close (engine->http);
   /* Before the runs' table: a late shutdown request still reads it. */
   weft_bus_free (engine->bus);
 
@@ -212,7 +216,13 @@ weft_engine_get_bus (WeftEngine *engine)
   return engine->bus;
 }
 
-SoupSession *
+WeftHttpSink *
+weft_engine_get_http_sink (WeftEngine *engine)
+{
+  return engine->http;
+}
+
+gpointer
 weft_engine_get_soup_session (WeftEngine *engine)
 {
   return engine->soup;

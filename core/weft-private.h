@@ -322,7 +322,10 @@ gboolean weft_flow_claim_run (WeftFlow *flow, const char *run_id, GError **error
 
 gboolean weft_engine_is_loop_thread (WeftEngine *engine);
 WeftBus *weft_engine_get_bus (WeftEngine *engine);
-SoupSession *weft_engine_get_soup_session (WeftEngine *engine);
+/* Where HTTP calls of the engine's tasks end (weft-http-private.h). */
+typedef struct _WeftHttpSink WeftHttpSink;
+WeftHttpSink *weft_engine_get_http_sink (WeftEngine *engine);
+gpointer weft_engine_get_soup_session (WeftEngine *engine);   /* a SoupSession * */
 /* Queues a job (its `handle` runs on a worker): a blocking agent's call,
  * or a tool call, each on its own pool. */
 void weft_engine_run_agent_job (WeftEngine *engine, WeftMsg *job);
@@ -366,7 +369,7 @@ typedef struct {
   const char *(*get_context_output) (gpointer run, guint task, guint i);
   WeftEngine *(*get_engine) (gpointer run);
   GMainContext *(*get_context) (gpointer run);
-  SoupSession *(*get_soup) (gpointer run);
+  gpointer (*get_soup) (gpointer run);   /* a SoupSession *, deprecated */
   WeftBus *(*get_bus) (gpointer run);
   /* Engine loop: the attempt's agent returned (the attempt's `returned`
    * message; weft_attempt_from_msg gives the attempt). */

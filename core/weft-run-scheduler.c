@@ -340,7 +340,7 @@ weft_run_owner_get_context (gpointer run)
   return weft_engine_get_main_context (((WeftRun *) run)->engine);
 }
 
-static SoupSession *
+static gpointer
 weft_run_owner_get_soup (gpointer run)
 {
   return weft_engine_get_soup_session (((WeftRun *) run)->engine);

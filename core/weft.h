@@ -494,4 +494,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftRun, weft_run_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftStore, weft_store_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftServer, weft_server_free)
 
+/* ------------------------------------------------------------------------ */
+/* The process's HTTP client (weft-sdk.h's weft_http_*)                     */
+
+/* At most `n` connections to one host (scheme, host and port) at once;
+ * requests beyond wait for one.  0: the default, 3/4 of the soft
+ * open-file limit as it was when the client started.  Applies to
+ * requests started afterwards, in every engine of the process. */
+WEFT_API void weft_http_set_max_connections_per_host (guint n);
+/* Over cleartext HTTP/1.1, how many requests to one host in flight at once
+ * leave their connection open for the next; those beyond ask for theirs to
+ * be closed once answered.  0: the default, 256.  A program that sends
+ * bursts of thousands again and again raises it to keep them all warm. */
+WEFT_API void weft_http_set_keep_alive_per_host (guint n);
+
 G_END_DECLS

@@ -31,7 +31,7 @@ typedef struct {
 
 static const WeftAbiPin weft_abi_pins[] = {
   PIN_VALUE (WEFT_ABI_MAJOR, 3),
-  PIN_VALUE (WEFT_ABI_MINOR, 2),
+  PIN_VALUE (WEFT_ABI_MINOR, 2),                   /* 3.2: the terminal, the HTTP client */
 
   PIN_SIZE (WeftOption, 120),
   PIN_OFFSET (WeftOption, name, 0),

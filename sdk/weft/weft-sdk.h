@@ -47,7 +47,11 @@
  * 3.1  WeftOption.flags: WEFT_OPTION_NOT_EMPTY, WEFT_OPTION_ANY_CASE.
  * 3.2  weft_terminal_write: lines for the person at the terminal, which
  *      the program embedding weft may take over (the `weft` command draws
- *      them above its status line, and --quiet drops them).
+ *      them above its status line, and --quiet drops them).  The
+ *      engine's HTTP client (weft_http_*, weft_task_http_send);
+ *      weft_task_get_soup_session deprecated, and declared returning a
+ *      gpointer (the same pointer: no third-party type in this header),
+ *      to go at 4.0.
  */
 #pragma once
 
@@ -327,7 +331,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WeftCommandResult, weft_command_result_clear)
 /* Tasks: what an agent is handed                                           */
 
 typedef struct _WeftTask WeftTask;
-typedef struct _SoupSession SoupSession;
 
 WEFT_API const char   *weft_task_get_name        (WeftTask *task);
 WEFT_API const char   *weft_task_get_run_id      (WeftTask *task);
@@ -355,8 +358,10 @@ WEFT_API guint         weft_task_get_attempt     (WeftTask *task);
 WEFT_API GCancellable *weft_task_get_cancellable (WeftTask *task);
 /* The engine loop's context: async agents attach their sources here. */
 WEFT_API GMainContext *weft_task_get_main_context (WeftTask *task);
-/* The engine's shared HTTP session (one connection pool for all tasks). */
-WEFT_API SoupSession  *weft_task_get_soup_session (WeftTask *task);
+/* Deprecated since 3.2, gone at 4.0: the engine's SoupSession (a
+ * SoupSession *, made on the engine loop).  Use weft_task_http_send. */
+G_DEPRECATED_FOR (weft_task_http_send)
+WEFT_API gpointer      weft_task_get_soup_session (WeftTask *task);
 
 /* The tools the flow gave this task's agent ("tools" of the agent), in
  * the flow's order: the name the model calls it by (the tool instance's
@@ -395,6 +400,99 @@ WEFT_API void weft_task_log (WeftTask *task, GLogLevelFlags level,
  * thread; the task must not be touched afterwards. */
 WEFT_API void weft_task_return       (WeftTask *task, const char *output);
 WEFT_API void weft_task_return_error (WeftTask *task, GError *error /* transfer full */);
+
+/* ------------------------------------------------------------------------ */
+/* HTTP: the engine's client (since 3.2)                                    */
+/*                                                                          */
+/* One client for the process: one connection pool (kept-alive connections */
+/* reused, a bounded number per host, HTTP/2 multiplexing where a TLS       */
+/* server offers it), one I/O thread.  TLS certificates are verified; the   */
+/* proxy comes from the environment (http_proxy, https_proxy, no_proxy);    */
+/* redirects are followed only when asked, and never for a POST.            */
+
+typedef struct _WeftHttpRequest WeftHttpRequest;
+typedef struct _WeftHttpResponse WeftHttpResponse;
+typedef struct _WeftHttpCall WeftHttpCall;
+
+/* A request, built on one thread, then handed to a send function, which
+ * takes it.  `method` is "GET", "POST", ...; `url` an absolute http or
+ * https URL (checked when sent). */
+WEFT_API WeftHttpRequest *weft_http_request_new  (const char *method, const char *url);
+/* Only for a request that is never sent. */
+WEFT_API void weft_http_request_free             (WeftHttpRequest *request);
+/* Adds a header line; a name given twice is sent twice.  Names and values
+ * with a CR, LF or NUL are refused when the request is sent. */
+WEFT_API void weft_http_request_add_header       (WeftHttpRequest *request, const char *name,
+                                                  const char *value);
+/* The body (a reference is taken) and its Content-Type (NULL: none). */
+WEFT_API void weft_http_request_set_body         (WeftHttpRequest *request, const char *content_type,
+                                                  GBytes *body);
+/* The whole exchange's time limit, connecting included; 0 (the default):
+ * none.  Past it the request fails with WEFT_ERROR_TIMEOUT. */
+WEFT_API void weft_http_request_set_timeout_ms   (WeftHttpRequest *request, guint timeout_ms);
+/* At most this many bytes of the body are read (0, the default: 8 MiB).
+ * When the body is longer, the request ends there: the response has the
+ * first max_bytes and says it was cut (weft_http_response_is_truncated). */
+WEFT_API void weft_http_request_set_max_body     (WeftHttpRequest *request, gsize max_bytes);
+/* Follow up to `max` redirects (0, the default: none; the response is the
+ * redirect).  Ignored for any method but GET and HEAD. */
+WEFT_API void weft_http_request_set_follow_redirects (WeftHttpRequest *request, guint max);
+/* Trust the certificates of this PEM file instead of the system's (a
+ * server with its own certificate authority).  Verification stays on. */
+WEFT_API void weft_http_request_set_ca_file      (WeftHttpRequest *request, const char *path);
+
+/* The status (200, 404, ...); the reason phrase ("" when none, as in
+ * HTTP/2); the protocol: 10, 11 or 20 for HTTP/1.0, 1.1, 2. */
+WEFT_API guint       weft_http_response_get_status  (const WeftHttpResponse *response);
+WEFT_API const char *weft_http_response_get_reason  (const WeftHttpResponse *response);
+WEFT_API guint       weft_http_response_get_version (const WeftHttpResponse *response);
+/* The first header of that name (any case), or NULL. */
+WEFT_API const char *weft_http_response_get_header  (const WeftHttpResponse *response,
+                                                     const char *name);
+/* Every header, in the order received. */
+WEFT_API guint       weft_http_response_get_n_headers     (const WeftHttpResponse *response);
+WEFT_API const char *weft_http_response_get_header_name   (const WeftHttpResponse *response, guint i);
+WEFT_API const char *weft_http_response_get_header_value  (const WeftHttpResponse *response, guint i);
+/* The body read (empty when it went to a chunk function); the response's. */
+WEFT_API GBytes     *weft_http_response_get_body    (const WeftHttpResponse *response);
+/* TRUE when the body was longer than max_body and was cut there. */
+WEFT_API gboolean    weft_http_response_is_truncated (const WeftHttpResponse *response);
+WEFT_API void        weft_http_response_free        (WeftHttpResponse *response);
+/* An HTTP date (a Retry-After, a Date header) in any of the three forms
+ * HTTP allows, or NULL. */
+WEFT_API GDateTime  *weft_http_parse_date (const char *text);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftHttpRequest, weft_http_request_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftHttpResponse, weft_http_response_free)
+
+/* Pieces of the body as they arrive, on the engine loop, instead of a body
+ * in the response; `head` has the status and headers.  Return FALSE to
+ * stop: the request is cancelled, and `done` is not called. */
+typedef gboolean (*WeftHttpChunkFunc) (const WeftHttpResponse *head, const guint8 *data,
+                                       gsize size, gpointer user_data);
+/* The end, on the engine loop: a response (the callee's to keep or free),
+ * or NULL and an error: WEFT_ERROR_TIMEOUT, or WEFT_ERROR_FAILED saying
+ * what failed (no connection, a connection cut mid-answer, a bad
+ * certificate, ...). */
+typedef void (*WeftHttpDoneFunc) (WeftHttpResponse *response /* transfer full */,
+                                  const GError *error, gpointer user_data);
+
+/* On the engine loop (an async agent): sends `request` (taken) and calls
+ * `chunk` (may be NULL) and then `done` on the loop, exactly once unless
+ * the call is cancelled first.  The call is valid until `done` is called
+ * or it is cancelled.  Nothing holds a thread while it waits. */
+WEFT_API WeftHttpCall *weft_task_http_send (WeftTask *task, WeftHttpRequest *request,
+                                            WeftHttpChunkFunc chunk, WeftHttpDoneFunc done,
+                                            gpointer user_data);
+/* On the engine loop: stops the call (its connection is closed if it was
+ * mid-answer); neither callback is called afterwards. */
+WEFT_API void weft_http_call_cancel (WeftHttpCall *call);
+
+/* Any thread but the engine loop (a blocking agent, a tool, a callback's
+ * dispatcher): sends `request` (taken) and waits for the whole answer.
+ * NULL with an error as WeftHttpDoneFunc says, or WEFT_ERROR_CANCELLED. */
+WEFT_API WeftHttpResponse *weft_http_send (WeftHttpRequest *request, GCancellable *cancellable,
+                                           GError **error);
 
 /* ------------------------------------------------------------------------ */
 /* Events: what callbacks receive                                           */

@@ -9,6 +9,10 @@
  *   weft-bench-llm [OPTION…] parallel N   one flow of N independent openai
  *                                         tasks; the mock answers each after
  *                                         --latency-ms (default 200)
+ *   weft-bench-llm [OPTION…] wide N       1 → N → 1 openai tasks: a root, N
+ *                                         tasks that receive it, a last one
+ *                                         that receives them all (the shape
+ *                                         of ../shared/bench's `wide N`)
  *   weft-bench-llm [OPTION…] tools        one openai task whose model asks for
  *                                         5 calls of a tool that takes 1 s
  *                                         (test-tool, sleep_ms 1000), then
@@ -32,6 +36,10 @@
  * processing (soup_session_steal_preconnection walks the whole queue, with
  * a g_weak_ref_get per item, for every connection still connecting).
  *
+ * With --mock-url the flow goes to a mock already running (whose CPU is
+ * then read from /proc/--mock-pid, when given): tests/bench/llm-asyncio.sh
+ * runs weft and the asyncio reference alternately against one mock.
+ *
  * Exits 1 when the mock cannot be started, the flow fails to load or the run
  * does not complete in --timeout seconds; 2 on bad arguments. */
 #include "weft.h"
@@ -54,6 +62,10 @@ static gint opt_tool_ms = 1000;
 static gint opt_tool_calls = 5;
 static gboolean opt_json = FALSE;
 static gint opt_runs = 1;
+static gint opt_max_retries = 5;
+static gint opt_keep_alive = 0;
+static char *opt_mock_url = NULL;
+static char *opt_mock_pid = NULL;
 
 static const GOptionEntry bench_options[] = {
   { "threads", 't', 0, G_OPTION_ARG_INT, &opt_threads,
@@ -73,6 +85,15 @@ static const GOptionEntry bench_options[] = {
   { "runs", 'r', 0, G_OPTION_ARG_INT, &opt_runs,
     "Run the flow this many times, one line each (default 1; later runs find warm connections)", "K" },
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "One JSON line per run, for scripts", NULL },
+  { "keep-alive", 0, 0, G_OPTION_ARG_INT, &opt_keep_alive,
+    "Requests to the mock whose connections stay open for the next run "
+    "(weft_http_set_keep_alive_per_host; default 0: weft's, 256)", "N" },
+  { "mock-url", 0, 0, G_OPTION_ARG_STRING, &opt_mock_url,
+    "Use this running mock's base URL (http://127.0.0.1:PORT/v1) instead of starting one", "URL" },
+  { "mock-pid", 0, 0, G_OPTION_ARG_STRING, &opt_mock_pid,
+    "With --mock-url: the mock's process id, to read its CPU time", "PID" },
+  { "max-retries", 0, 0, G_OPTION_ARG_INT, &opt_max_retries,
+    "parallel: the agent's max_retries (default 5, the agent's own; 0 shows every failure)", "N" },
   G_OPTION_ENTRY_NULL
 };
 
@@ -427,18 +448,46 @@ bench_print (const BenchResult *res, gboolean ok)
 
 /* ---- flows ------------------------------------------------------------------ */
 
+/* A flow's start, up to its first task: the openai agent "llm". */
+static GString *
+bench_flow_begin (const char *name, const char *base_url, guint n)
+{
+  GString *s = g_string_sized_new ((gsize) n * 96 + 512);
+
+  g_string_append_printf (s, "{\"name\": \"%s\", \"agents\": {\"llm\": "
+                             "{\"plugin\": \"openai\", \"base_url\": \"%s\", \"model\": \"bench\","
+                             " \"max_retries\": %d}},"
+                             " \"tasks\": [\n", name, base_url, opt_max_retries);
+  return s;
+}
+
 static char *
 bench_flow_parallel (const char *base_url, guint n)
 {
-  GString *s = g_string_sized_new ((gsize) n * 64 + 512);
+  GString *s = bench_flow_begin ("bench-llm-parallel", base_url, n);
 
-  g_string_append_printf (s, "{\"name\": \"bench-llm-parallel\", \"agents\": {\"llm\": "
-                             "{\"plugin\": \"openai\", \"base_url\": \"%s\", \"model\": \"bench\"}},"
-                             " \"tasks\": [\n", base_url);
   for (guint i = 0; i < n; i++)
     g_string_append_printf (s, "%s{\"name\": \"t%u\", \"agent\": \"llm\", \"description\": \"x%u\"}",
                             i > 0 ? ",\n" : "", i, i);
   g_string_append (s, "\n]}\n");
+  return g_string_free (s, FALSE);
+}
+
+/* 1 → n → 1: "r", then "t0" … "t<n-1>" receiving it, then "j" receiving them. */
+static char *
+bench_flow_wide (const char *base_url, guint n)
+{
+  GString *s = bench_flow_begin ("bench-llm-wide", base_url, n);
+
+  g_string_append (s, "{\"name\": \"r\", \"agent\": \"llm\", \"description\": \"root\"}");
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (s, ",\n{\"name\": \"t%u\", \"agent\": \"llm\", \"description\": \"x%u\","
+                               " \"context\": [\"r\"]}", i, i);
+  g_string_append (s, ",\n{\"name\": \"j\", \"agent\": \"llm\", \"description\": \"join\", "
+                      "\"context\": [");
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (s, "%s\"t%u\"", i > 0 ? ", " : "", i);
+  g_string_append (s, "]}\n]}\n");
   return g_string_free (s, FALSE);
 }
 
@@ -476,7 +525,7 @@ main (int argc, char **argv)
 {
   g_autoptr(GOptionContext) ctx = g_option_context_new ("parallel N | tools");
   g_autoptr(GError) error = NULL;
-  gboolean tools = FALSE;
+  gboolean tools = FALSE, wide = FALSE;
   guint64 n = 0;
 
   g_option_context_add_main_entries (ctx, bench_options, NULL);
@@ -490,14 +539,14 @@ main (int argc, char **argv)
       g_printerr ("weft-bench-llm: %s\n", error->message);
       return 2;
     }
-  if (argc == 3 && strcmp (argv[1], "parallel") == 0
+  if (argc == 3 && (strcmp (argv[1], "parallel") == 0 || strcmp (argv[1], "wide") == 0)
       && g_ascii_string_to_unsigned (argv[2], 10, 1, 10000000, &n, NULL))
-    tools = FALSE;
+    wide = strcmp (argv[1], "wide") == 0;
   else if (argc == 2 && strcmp (argv[1], "tools") == 0)
     tools = TRUE;
   else
     {
-      g_printerr ("weft-bench-llm: want `parallel N` or `tools` (see --help)\n");
+      g_printerr ("weft-bench-llm: want `parallel N`, `wide N` or `tools` (see --help)\n");
       return 2;
     }
   if (opt_mock_threads == -1)
@@ -520,12 +569,16 @@ main (int argc, char **argv)
   g_autofree char *rule = tools ? bench_tool_rule () : NULL;
   const char *extra[] = { rule, NULL };
   BenchMock mock = { NULL, NULL, NULL };
-  if (!bench_mock_start (&mock, root, extra, &error))
+  if (opt_mock_url != NULL)
+    mock.base_url = g_strdup (opt_mock_url);
+  else if (!bench_mock_start (&mock, root, extra, &error))
     {
       g_printerr ("weft-bench-llm: starting the mock: %s\n", error->message);
       return 1;
     }
 
+  if (opt_keep_alive > 0)
+    weft_http_set_keep_alive_per_host ((guint) opt_keep_alive);
   g_autoptr(WeftEngine) engine = weft_engine_new ((guint) opt_threads);
   g_autofree char *test_plugins = g_build_filename (root, "tests", "plugins", "good", NULL);
   const char *dirs[] = { test_plugins, NULL };
@@ -538,9 +591,10 @@ main (int argc, char **argv)
     }
 
   g_autofree char *label = tools ? g_strdup ("tools")
-                                 : g_strdup_printf ("parallel %" G_GUINT64_FORMAT, n);
+                                 : g_strdup_printf ("%s %" G_GUINT64_FORMAT, wide ? "wide" : "parallel", n);
   g_autofree char *json = tools ? bench_flow_tools (mock.base_url)
-                                : bench_flow_parallel (mock.base_url, (guint) n);
+                          : wide ? bench_flow_wide (mock.base_url, (guint) n)
+                                 : bench_flow_parallel (mock.base_url, (guint) n);
   gint64 t_load = g_get_monotonic_time ();
   WeftFlow *flow = weft_flow_load_data (engine, json, -1, label, &error);
   gboolean ok = flow != NULL;
@@ -557,7 +611,8 @@ main (int argc, char **argv)
 
       res.label = run_label;
       res.load_us = i == 0 ? g_get_monotonic_time () - t_load : 0;
-      ok = bench_run (flow, g_subprocess_get_identifier (mock.proc), &res);
+      ok = bench_run (flow, mock.proc != NULL ? g_subprocess_get_identifier (mock.proc) : opt_mock_pid,
+                      &res);
       bench_print (&res, ok);
       g_free (res.first_output);
       g_free (res.first_error);

@@ -13,17 +13,24 @@
  * request whose last "user" or "tool" message contains NEEDLE is answered
  * with TEXT, or with the tool calls of JSON (an array of {"name",
  * "arguments"}), e.g. --tool-rule 'GO=[{"name": "slow", "arguments": {}}]'.
- * --threads (default: one per processor) sets how many threads answer
- * (weft_mock_llm_new_full()).  Requests are counted, not recorded: its
- * memory does not grow with the requests it has answered.
+ * --threads (default: one per processor) sets how many threads answer.
+ * Requests are counted, not recorded: its memory does not grow with the
+ * requests it has answered.
+ *
+ * It serves over plain sockets and epoll (weft-mock-llm-epoll.c: a thread
+ * per --threads, each with its own listening socket, SO_REUSEPORT), not
+ * libsoup, so that a benchmark measures its client rather than its mock.
+ * On exit it prints its requests, the most in flight at once, and the CPU
+ * it used (user + system) in all and per request.
  */
-#include "weft-mock-llm.h"
+#include "weft-mock-llm-private.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
+#include <sys/resource.h>
 
 static gboolean
 on_signal (gpointer data)
@@ -54,6 +61,10 @@ main (int argc, char **argv)
   g_autoptr(GOptionContext) options = g_option_context_new ("— a mock OpenAI-compatible server");
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftMockLlm) mock = NULL;
+  WeftMockEpoll *server;
+  struct rusage usage;
+  double cpu;
+  guint n;
   g_autoptr(GMainLoop) loop = NULL;
   guint sigint, sigterm;
 
@@ -98,13 +109,7 @@ main (int argc, char **argv)
         }
     }
 
-  mock = weft_mock_llm_new_full ((guint) port, (guint) threads, &error);
-  if (mock == NULL)
-    {
-      g_printerr ("weft-mock-llm-server: %s\n", error->message);
-      return 1;
-    }
-  weft_mock_llm_set_recording (mock, FALSE);
+  mock = weft_mock_llm_new_core ();
   weft_mock_llm_set_latency (mock, (guint) latency_ms,
                              (guint) MAX (latency_ms, max_latency_ms));
   for (guint i = 0; tool_rules != NULL && tool_rules[i] != NULL; i++)
@@ -118,15 +123,28 @@ main (int argc, char **argv)
       weft_mock_llm_add_text_rule (mock, needle, strchr (text_rules[i], '=') + 1);
     }
 
+  server = weft_mock_epoll_start (mock, (guint) port,
+                                  threads > 0 ? (guint) threads : g_get_num_processors (), &error);
+  if (server == NULL)
+    {
+      g_printerr ("weft-mock-llm-server: %s\n", error->message);
+      return 1;
+    }
   loop = g_main_loop_new (NULL, FALSE);
   sigint = g_unix_signal_add (SIGINT, on_signal, loop);
   sigterm = g_unix_signal_add (SIGTERM, on_signal, loop);
-  printf ("listening on %s\n", weft_mock_llm_get_base_url (mock));
+  printf ("listening on http://127.0.0.1:%u/v1\n", weft_mock_epoll_get_port (server));
   fflush (stdout);
   g_main_loop_run (loop);
   g_source_remove (sigint);
   g_source_remove (sigterm);
-  g_printerr ("weft-mock-llm-server: %u requests, at most %u in flight\n",
-              weft_mock_llm_get_n_requests (mock), weft_mock_llm_get_max_in_flight (mock));
+  weft_mock_epoll_stop (server);
+  getrusage (RUSAGE_SELF, &usage);
+  cpu = (double) (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + (double) (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  n = weft_mock_llm_get_n_requests (mock);
+  g_printerr ("weft-mock-llm-server: %u requests, at most %u in flight, %.3f s of CPU "
+              "(%.1f us per request)\n", n, weft_mock_llm_get_max_in_flight (mock), cpu,
+              n > 0 ? cpu * 1e6 / n : 0.0);
   return 0;
 }

@@ -1082,6 +1082,44 @@ take_answer (WeftMockLlm *mock, const Request *req, gboolean valid, Record *rec,
   return answer;
 }
 
+/* The reply to a chat completion's body (`rec`, when recording, takes the
+ * request's place in the records), counted in flight, with its latency. */
+static void
+answer_body (WeftMockLlm *mock, const char *data, gsize len, Record *rec, Reply *reply,
+             guint *delay_ms)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_auto(Request) req = { 0 };
+  Answer *answer;
+  Ids ids = { 0 };
+  gboolean valid;
+
+  valid = len > 0 && json_parser_load_from_data (parser, data, (gssize) len, NULL)
+          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser));
+  if (valid)
+    request_parse (json_node_get_object (json_parser_get_root (parser)), &req);
+
+  g_mutex_lock (&mock->lock);
+  answer = take_answer (mock, &req, valid, rec, &ids, delay_ms);
+  g_mutex_unlock (&mock->lock);
+
+  if (!valid)
+    reply_error (reply, 400,
+                 "We could not parse the JSON body of your request. (weft-mock-llm expects a "
+                 "JSON object.)");
+  else if (answer != NULL)
+    build_reply (&ids, &req, answer, reply);
+  else
+    {
+      Answer echo = { .kind = ANSWER_TEXT };
+
+      echo.content = g_strconcat ("echo: ", req.last_user ? req.last_user : "", NULL);
+      build_reply (&ids, &req, &echo, reply);
+      g_free (echo.content);
+    }
+  answer_free (answer);
+}
+
 static void
 handle_chat (Worker *w, SoupServerMessage *msg)
 {
@@ -1089,14 +1127,10 @@ handle_chat (Worker *w, SoupServerMessage *msg)
   g_autoptr(GBytes) bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   gsize len = 0;
   const char *data = g_bytes_get_data (bytes, &len);
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_auto(Request) req = { 0 };
   g_auto(Reply) reply = { 0 };
   gint64 arrival = g_get_monotonic_time ();
   Record *rec = NULL;
-  Answer *answer;
-  Ids ids = { 0 };
-  gboolean valid, recording;
+  gboolean recording;
   guint delay_ms;
 
   g_mutex_lock (&mock->lock);
@@ -1104,31 +1138,75 @@ handle_chat (Worker *w, SoupServerMessage *msg)
   g_mutex_unlock (&mock->lock);
   if (recording)
     rec = record_new (msg, data ? data : "", len, arrival);
-  valid = len > 0 && json_parser_load_from_data (parser, data, (gssize) len, NULL)
-          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser));
-  if (valid)
-    request_parse (json_node_get_object (json_parser_get_root (parser)), &req);
-
-  g_mutex_lock (&mock->lock);
-  answer = take_answer (mock, &req, valid, rec, &ids, &delay_ms);
-  g_mutex_unlock (&mock->lock);
-
-  if (!valid)
-    reply_error (&reply, 400,
-                 "We could not parse the JSON body of your request. (weft-mock-llm expects a "
-                 "JSON object.)");
-  else if (answer != NULL)
-    build_reply (&ids, &req, answer, &reply);
-  else
-    {
-      Answer echo = { .kind = ANSWER_TEXT };
-
-      echo.content = g_strconcat ("echo: ", req.last_user ? req.last_user : "", NULL);
-      build_reply (&ids, &req, &echo, &reply);
-      g_free (echo.content);
-    }
-  answer_free (answer);
+  answer_body (mock, data, len, rec, &reply, &delay_ms);
   start_reply (w, msg, &reply, arrival, delay_ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* Answers without libsoup: for another transport (weft-mock-llm-epoll.c) */
+
+static void raise_fd_limit (void);
+
+WeftMockLlm *
+weft_mock_llm_new_core (void)
+{
+  WeftMockLlm *mock = g_new0 (WeftMockLlm, 1);
+
+  raise_fd_limit ();
+  g_mutex_init (&mock->lock);
+  g_mutex_init (&mock->start_lock);
+  g_cond_init (&mock->start_cond);
+  g_queue_init (&mock->script);
+  mock->rules = g_ptr_array_new_with_free_func (rule_free);
+  mock->records = g_ptr_array_new_with_free_func (record_free);
+  mock->rand = g_rand_new ();
+  return mock;
+}
+
+/* handle_chat's work without a SoupServerMessage; nothing is recorded. */
+gboolean
+weft_mock_llm_answer (WeftMockLlm *mock, const char *data, gsize len, WeftMockReply *out)
+{
+  g_auto(Reply) reply = { 0 };
+
+  answer_body (mock, data, len, NULL, &reply, &out->delay_ms);
+  if (reply.kind != REPLY_FULL)
+    {
+      g_clear_pointer (&reply.body, g_free);
+      reply_error (&reply, 500, "this answer needs the libsoup mock (weft-mock-llm)");
+    }
+  out->status = reply.status;
+  out->content_type = reply.content_type;
+  out->body = g_steal_pointer (&reply.body);
+  out->len = reply.len;
+  out->retry_after = g_steal_pointer (&reply.retry_after);
+  return reply.kind == REPLY_FULL;
+}
+
+void
+weft_mock_llm_answered (WeftMockLlm *mock)
+{
+  g_mutex_lock (&mock->lock);
+  mock->in_flight--;
+  g_mutex_unlock (&mock->lock);
+}
+
+/* The body of GET /models. */
+char *
+weft_mock_llm_models_json (void)
+{
+  JsonObject *root = json_object_new ();
+  JsonObject *model = json_object_new ();
+  JsonArray *data = json_array_new ();
+
+  json_object_set_string_member (model, "id", WEFT_MOCK_MODEL);
+  json_object_set_string_member (model, "object", "model");
+  json_object_set_int_member (model, "created", 1700000000);
+  json_object_set_string_member (model, "owned_by", "weft");
+  json_array_add_object_element (data, model);
+  json_object_set_string_member (root, "object", "list");
+  json_object_set_array_member (root, "data", data);
+  return object_to_json (root);
 }
 
 static void
@@ -1142,18 +1220,7 @@ respond_now (SoupServerMessage *msg, guint status, char *body /* taken */)
 static void
 handle_models (SoupServerMessage *msg)
 {
-  JsonObject *root = json_object_new ();
-  JsonObject *model = json_object_new ();
-  JsonArray *data = json_array_new ();
-
-  json_object_set_string_member (model, "id", WEFT_MOCK_MODEL);
-  json_object_set_string_member (model, "object", "model");
-  json_object_set_int_member (model, "created", 1700000000);
-  json_object_set_string_member (model, "owned_by", "weft");
-  json_array_add_object_element (data, model);
-  json_object_set_string_member (root, "object", "list");
-  json_object_set_array_member (root, "data", data);
-  respond_now (msg, 200, object_to_json (root));
+  respond_now (msg, 200, weft_mock_llm_models_json ());
 }
 
 static void
@@ -1545,17 +1612,9 @@ weft_mock_llm_new_full (guint port, guint n_threads, GError **error)
 
   g_return_val_if_fail (port <= 65535, NULL);
   g_return_val_if_fail (n_threads <= 256, NULL);
-  raise_fd_limit ();
 
-  mock = g_new0 (WeftMockLlm, 1);
-  g_mutex_init (&mock->lock);
-  g_mutex_init (&mock->start_lock);
-  g_cond_init (&mock->start_cond);
-  g_queue_init (&mock->script);
-  mock->rules = g_ptr_array_new_with_free_func (rule_free);
-  mock->records = g_ptr_array_new_with_free_func (record_free);
+  mock = weft_mock_llm_new_core ();
   mock->recording = TRUE;
-  mock->rand = g_rand_new ();
   mock->n_threads = n_threads > 0 ? n_threads : g_get_num_processors ();
   mock->n_workers = mock->n_threads * WEFT_MOCK_CONTEXTS_PER_THREAD;
   mock->workers = g_new0 (Worker, mock->n_workers);

@@ -1,13 +1,14 @@
 /* weft-openai-http.c — one chat completion against an OpenAI-compatible
- * server: waits for the rate limiter, sends the request on one of the
- * client's SoupSessions (weft-openai-pool.c), reads the answer (whole, or
- * as server-sent events), and retries what a production client retries.
+ * server: waits for the rate limiter, sends the request with the engine's
+ * HTTP client (weft_task_http_send: one connection pool for the process,
+ * an I/O thread of its own), reads the answer (whole, or as server-sent
+ * events), and retries what a production client retries.
  *
- * Everything runs on the engine loop: libsoup's callbacks (the sessions'
- * context is the loop's), the limiter's grant, the timers.  So the state
- * below needs no lock; `finished` alone decides whether `done` may still be
- * called.  Each pending callback holds a reference, so an aborted exchange
- * lives until libsoup has let go of it.
+ * Everything here runs on the engine loop: the client's callbacks (the
+ * answer's head and pieces, then its end), the limiter's grant, the
+ * timers.  So the state below needs no lock; `finished` alone decides
+ * whether `done` may still be called.  A cancelled request calls nothing
+ * back; the backoff timer and the limiter's grant hold references.
  */
 #include "weft-openai.h"
 
@@ -21,16 +22,11 @@
 /* Of an error's body, this much is read: enough for any JSON error, and
  * a gateway's 100 MB page is not waited for. */
 #define WEFT_OPENAI_MAX_ERROR_BODY (64 * 1024)
-/* Each async read in flight holds a buffer this large, and with ten
- * thousand requests answered at once as many reads can be in flight: at
- * 16 KiB each they were a quarter of the peak heap.  A completion is
- * usually a few hundred bytes, an event of a stream far less. */
-#define WEFT_OPENAI_READ_SIZE 2048
 
 struct _WeftOpenaiExchange {
   gatomicrefcount ref_count;
   WeftOpenaiClient *client;
-  SoupSession *like;            /* the engine's: new sessions copy it     */
+  WeftTask *task;               /* whose engine sends the requests       */
   GMainContext *context;
   GBytes *body;
   gint64 estimate;              /* tokens debited from the limiter       */
@@ -44,13 +40,11 @@ struct _WeftOpenaiExchange {
   WeftOpenaiWaiter *waiter;     /* queued in the limiter                 */
   gboolean holds_slot;          /* the limiter let it start              */
   GSource *timer;               /* backoff                               */
-  WeftOpenaiDeadline timeout;   /* the request's, in the client's pool   */
-  gboolean timed_out;
-  WeftOpenaiShard *shard;       /* the session the request went to       */
-  WeftOpenaiPoolWaiter ready;   /* waits for the pool's first lookup     */
-  GCancellable *cancellable;    /* this attempt's: abort and timeout     */
-  SoupMessage *message;
-  GInputStream *stream;
+  WeftHttpCall *call;           /* the request, until it ends            */
+  gboolean answered;            /* its status and headers are in         */
+  guint status;
+  char *reason;                 /* the server's reason phrase            */
+  gint64 retry_after_ms;        /* what its headers ask for, or 0        */
   GByteArray *buffer;           /* the body (not streamed, or an error)  */
   gsize received;               /* bytes of the body read                */
   goffset declared;             /* its Content-Length, or -1             */
@@ -85,7 +79,6 @@ weft_openai_client_unref (WeftOpenaiClient *client)
   g_strfreev (client->header_names);
   g_strfreev (client->header_values);
   weft_openai_limiter_unref (client->limiter);
-  weft_openai_pool_free (client->pool);
   g_free (client);
 }
 
@@ -104,6 +97,10 @@ weft_openai_exchange_reset_answer (WeftOpenaiExchange *ex)
   g_byte_array_set_size (ex->buffer, 0);
   ex->received = 0;
   ex->declared = -1;
+  ex->answered = FALSE;
+  ex->status = 0;
+  g_clear_pointer (&ex->reason, g_free);
+  ex->retry_after_ms = 0;
 }
 
 static void
@@ -116,23 +113,19 @@ weft_openai_exchange_unref (gpointer data)
   /* A timer or a slot still held here means the engine loop stopped with
    * this request pending: nothing is left to give them back to. */
   g_clear_pointer (&ex->timer, g_source_unref);
-  weft_openai_pool_remove_deadline (ex->client->pool, &ex->timeout);
-  g_clear_object (&ex->cancellable);
-  g_clear_object (&ex->message);
-  g_clear_object (&ex->stream);
-  if (ex->shard != NULL)
-    weft_openai_pool_give (ex->client->pool, g_steal_pointer (&ex->shard));
+  g_warn_if_fail (ex->call == NULL);
   g_byte_array_unref (ex->buffer);
   weft_openai_stream_free (ex->parser);
+  g_free (ex->reason);
   g_bytes_unref (ex->body);
-  g_object_unref (ex->like);
   g_main_context_unref (ex->context);
   weft_openai_client_unref (ex->client);
   g_free (ex);
 }
 
 /* Ends the attempt in flight: gives its slot back (correcting the token
- * estimate by `used`, -1 when unknown) and drops its timer and streams. */
+ * estimate by `used`, -1 when unknown), drops its timer, and stops its
+ * request if it is still going. */
 static void
 weft_openai_exchange_end_attempt (WeftOpenaiExchange *ex, gint64 used)
 {
@@ -142,12 +135,8 @@ weft_openai_exchange_end_attempt (WeftOpenaiExchange *ex, gint64 used)
   if (ex->timer != NULL)
     g_source_destroy (ex->timer);
   g_clear_pointer (&ex->timer, g_source_unref);
-  weft_openai_pool_remove_deadline (ex->client->pool, &ex->timeout);
-  g_clear_object (&ex->stream);
-  g_clear_object (&ex->message);
-  g_clear_object (&ex->cancellable);
-  if (ex->shard != NULL)
-    weft_openai_pool_give (ex->client->pool, g_steal_pointer (&ex->shard));
+  if (ex->call != NULL)
+    weft_http_call_cancel (g_steal_pointer (&ex->call));
 }
 
 static void
@@ -185,11 +174,10 @@ weft_openai_clamp_ms (double ms)
 /* Retry-After in seconds or as an HTTP date, and OpenAI's retry-after-ms;
  * the larger wins.  0 when absent. */
 static gint64
-weft_openai_retry_after_ms (SoupMessage *msg)
+weft_openai_retry_after_ms (const WeftHttpResponse *head)
 {
-  SoupMessageHeaders *headers = soup_message_get_response_headers (msg);
-  const char *value = soup_message_headers_get_one (headers, "Retry-After");
-  const char *ms = soup_message_headers_get_one (headers, "retry-after-ms");
+  const char *value = weft_http_response_get_header (head, "Retry-After");
+  const char *ms = weft_http_response_get_header (head, "retry-after-ms");
   gint64 delay = 0;
   char *end = NULL;
 
@@ -200,7 +188,7 @@ weft_openai_retry_after_ms (SoupMessage *msg)
         delay = weft_openai_clamp_ms (seconds * 1000);
       else
         {
-          g_autoptr(GDateTime) when = soup_date_time_new_from_http_string (value);
+          g_autoptr(GDateTime) when = weft_http_parse_date (value);
           g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
           if (when != NULL)
             delay = weft_openai_clamp_ms ((double) g_date_time_difference (when, now) / 1000);
@@ -278,7 +266,7 @@ weft_openai_exchange_transport_error (WeftOpenaiExchange *ex, const GError *caus
   g_autofree char *reason = NULL;
   GError *error;
 
-  if (ex->timed_out)
+  if (g_error_matches (cause, WEFT_ERROR, WEFT_ERROR_TIMEOUT))
     {
       reason = g_strdup_printf ("no answer within %.1f s", client->timeout_ms / 1000.0);
       error = g_error_new (WEFT_ERROR, WEFT_ERROR_TIMEOUT, "openai: no answer from %s within %.1f s",
@@ -289,7 +277,7 @@ weft_openai_exchange_transport_error (WeftOpenaiExchange *ex, const GError *caus
       reason = g_strdup_printf ("connection error (%s)", cause->message);
       error = g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "openai: %s %s: %s",
                            ex->emitted ? "stream broke off from"
-                           : ex->stream != NULL ? "the answer broke off from" : "cannot reach",
+                           : ex->answered ? "the answer broke off from" : "cannot reach",
                            client->base_url, cause->message);
     }
   weft_openai_exchange_retry (ex, reason, 0, error);
@@ -322,7 +310,7 @@ weft_openai_status_phrase (guint status, const char *said)
 static void
 weft_openai_exchange_http_error (WeftOpenaiExchange *ex, guint status)
 {
-  g_autofree char *phrase = weft_openai_status_phrase (status, soup_message_get_reason_phrase (ex->message));
+  g_autofree char *phrase = weft_openai_status_phrase (status, ex->reason);
   g_autofree char *said = weft_openai_provider_message ((const char *) ex->buffer->data, ex->buffer->len,
                                                         ex->client->api_key);
   g_autofree char *reason = NULL;
@@ -332,7 +320,7 @@ weft_openai_exchange_http_error (WeftOpenaiExchange *ex, guint status)
   error = g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "openai: HTTP %s from %s: %s",
                        reason, ex->client->base_url, said);
   if (weft_openai_status_is_retryable (status))
-    weft_openai_exchange_retry (ex, reason, weft_openai_retry_after_ms (ex->message), error);
+    weft_openai_exchange_retry (ex, reason, ex->retry_after_ms, error);
   else
     weft_openai_exchange_fail (ex, error);
 }
@@ -356,59 +344,72 @@ weft_openai_exchange_succeed (WeftOpenaiExchange *ex, JsonObject *message, gint6
   json_object_unref (message);
 }
 
-/* Fewer bytes than the Content-Length announced: the connection closed
- * mid-answer (libsoup reports no error for that), which is worth a retry
- * as any dropped connection is.  Not when the body was compressed: the
- * header counts the bytes before they were decoded. */
-static gboolean
-weft_openai_exchange_cut_short (WeftOpenaiExchange *ex)
-{
-  const char *coding = soup_message_headers_get_one (soup_message_get_response_headers (ex->message),
-                                                     "Content-Encoding");
+/* The request failed.  Fewer bytes than the Content-Length announced:
+ * the connection closed mid-answer, which is worth a retry as any dropped
+ * connection is.  Said
+ * in the words of the bytes counted here; not when the body was
+ * compressed (the header counts the bytes before they were decoded). */
+static gboolean weft_openai_status_ok (guint status);
 
-  if (ex->declared < 0 || (gsize) ex->declared <= ex->received
-      || (coding != NULL && g_ascii_strcasecmp (coding, "identity") != 0))
-    return FALSE;
-  g_autoptr(GError) cause = g_error_new (G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
-                                         "the connection closed after %" G_GSIZE_FORMAT " of the %"
-                                         G_GOFFSET_FORMAT " bytes announced", ex->received, ex->declared);
-  weft_openai_exchange_transport_error (ex, cause);
-  return TRUE;
+static void
+weft_openai_exchange_broke_off (WeftOpenaiExchange *ex, const GError *error)
+{
+  /* An error cut short is that error: its start says what it was. */
+  if (ex->answered && !weft_openai_status_ok (ex->status)
+      && g_error_matches (error, WEFT_ERROR, WEFT_ERROR_FAILED))
+    {
+      weft_openai_exchange_http_error (ex, ex->status);
+      return;
+    }
+  if (ex->answered && ex->declared >= 0 && (gsize) ex->declared > ex->received
+      && g_error_matches (error, WEFT_ERROR, WEFT_ERROR_FAILED))
+    {
+      g_autoptr(GError) cause = g_error_new (G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                                             "the connection closed after %" G_GSIZE_FORMAT " of the %"
+                                             G_GOFFSET_FORMAT " bytes announced", ex->received,
+                                             ex->declared);
+      weft_openai_exchange_transport_error (ex, cause);
+      return;
+    }
+  weft_openai_exchange_transport_error (ex, error);
+}
+
+static gboolean
+weft_openai_status_ok (guint status)
+{
+  return status >= 200 && status < 300;
 }
 
 /* The body has been read to its end. */
 static void
 weft_openai_exchange_complete (WeftOpenaiExchange *ex)
 {
-  guint status = soup_message_get_status (ex->message);
   g_autoptr(GError) error = NULL;
   JsonObject *message;
   gint64 usage = -1;
 
-  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
-    weft_openai_exchange_http_error (ex, status);
-  else if (weft_openai_exchange_cut_short (ex))
-    return;
-  else
+  if (!weft_openai_status_ok (ex->status))
     {
-      if (ex->streaming)
-        message = weft_openai_stream_finish (ex->parser, &error);
-      else
-        message = weft_openai_parse_answer ((const char *) ex->buffer->data, ex->buffer->len,
-                                            ex->client->api_key, &usage, &error);
-      if (ex->streaming)
-        usage = weft_openai_stream_get_usage (ex->parser);
-      /* The stream's last piece, reported as a step, may have aborted it. */
-      if (ex->finished)
-        {
-          g_clear_pointer (&message, json_object_unref);
-          weft_openai_exchange_end_attempt (ex, -1);
-        }
-      else if (message == NULL)
-        weft_openai_exchange_malformed (ex, error->message);
-      else
-        weft_openai_exchange_succeed (ex, message, usage);
+      weft_openai_exchange_http_error (ex, ex->status);
+      return;
     }
+  if (ex->streaming)
+    message = weft_openai_stream_finish (ex->parser, &error);
+  else
+    message = weft_openai_parse_answer ((const char *) ex->buffer->data, ex->buffer->len,
+                                        ex->client->api_key, &usage, &error);
+  if (ex->streaming)
+    usage = weft_openai_stream_get_usage (ex->parser);
+  /* The stream's last piece, reported as a step, may have aborted it. */
+  if (ex->finished)
+    {
+      g_clear_pointer (&message, json_object_unref);
+      weft_openai_exchange_end_attempt (ex, -1);
+    }
+  else if (message == NULL)
+    weft_openai_exchange_malformed (ex, error->message);
+  else
+    weft_openai_exchange_succeed (ex, message, usage);
 }
 
 /* `n` more bytes of the body.  TRUE when the exchange wants more;
@@ -429,7 +430,7 @@ weft_openai_exchange_keep (WeftOpenaiExchange *ex, const guint8 *data, gsize n)
         weft_openai_exchange_end_attempt (ex, -1);   /* a step aborted it */
       return FALSE;
     }
-  if (SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (ex->message)))
+  if (weft_openai_status_ok (ex->status))
     {
       if (ex->buffer->len + n <= ex->limit)
         {
@@ -445,71 +446,8 @@ weft_openai_exchange_keep (WeftOpenaiExchange *ex, const guint8 *data, gsize n)
   g_byte_array_append (ex->buffer, data, (guint) MIN (n, ex->limit - ex->buffer->len));
   if (ex->buffer->len < ex->limit)
     return TRUE;
-  weft_openai_exchange_http_error (ex, soup_message_get_status (ex->message));
+  weft_openai_exchange_http_error (ex, ex->status);
   return FALSE;
-}
-
-static void weft_openai_exchange_read (WeftOpenaiExchange *ex);
-
-/* What one read brought: `n` bytes of `data`, 0 at the end of the body,
- * or -1 and `error`.  TRUE when the exchange wants more; otherwise its
- * attempt is over (answered, failed, retried, or aborted meanwhile). */
-static gboolean
-weft_openai_exchange_take (WeftOpenaiExchange *ex, const guint8 *data, gssize n,
-                           const GError *error)
-{
-  if (ex->finished)
-    weft_openai_exchange_end_attempt (ex, -1);
-  else if (n < 0)
-    weft_openai_exchange_transport_error (ex, error);
-  else if (n == 0)
-    weft_openai_exchange_complete (ex);
-  else
-    return weft_openai_exchange_keep (ex, data, (gsize) n);
-  return FALSE;
-}
-
-static void
-weft_openai_exchange_got_bytes (GObject *source, GAsyncResult *result, gpointer data)
-{
-  WeftOpenaiExchange *ex = data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
-  gsize size = 0;
-  const guint8 *got = bytes != NULL ? g_bytes_get_data (bytes, &size) : NULL;
-
-  if (weft_openai_exchange_take (ex, got, bytes != NULL ? (gssize) size : -1, error))
-    weft_openai_exchange_read (ex);
-  weft_openai_exchange_unref (ex);
-}
-
-/* Reads on, until the body ends.  What has arrived already is read at once
- * (a completion's body usually comes in with its headers): an async read
- * costs a GTask, a source and a later dispatch, two of them per request
- * (the body, then its end), which with ten thousand requests at once is
- * real time on the engine loop.  The caller holds a reference. */
-static void
-weft_openai_exchange_read (WeftOpenaiExchange *ex)
-{
-  GPollableInputStream *pollable = G_IS_POLLABLE_INPUT_STREAM (ex->stream)
-                                   ? G_POLLABLE_INPUT_STREAM (ex->stream) : NULL;
-
-  if (pollable != NULL && g_pollable_input_stream_can_poll (pollable))
-    for (;;)
-      {
-        guint8 chunk[WEFT_OPENAI_READ_SIZE];
-        g_autoptr(GError) error = NULL;
-        gssize n = g_pollable_input_stream_read_nonblocking (pollable, chunk, sizeof chunk,
-                                                             ex->cancellable, &error);
-
-        if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-          break;
-        if (!weft_openai_exchange_take (ex, chunk, n, error))
-          return;
-      }
-  g_input_stream_read_bytes_async (ex->stream, WEFT_OPENAI_READ_SIZE, G_PRIORITY_DEFAULT,
-                                   ex->cancellable, weft_openai_exchange_got_bytes,
-                                   weft_openai_exchange_ref (ex));
 }
 
 /* A piece of a streamed answer. */
@@ -524,18 +462,38 @@ weft_openai_exchange_chunk (const char *text, gpointer data)
   return !ex->finished;
 }
 
+/* Content-Length, when the answer has one and is not chunked. */
+static goffset
+weft_openai_declared_length (const WeftHttpResponse *head)
+{
+  const char *length = weft_http_response_get_header (head, "Content-Length");
+  const char *coding = weft_http_response_get_header (head, "Transfer-Encoding");
+  guint64 value;
+
+  if (length == NULL || (coding != NULL && g_ascii_strcasecmp (coding, "identity") != 0)
+      || !g_ascii_string_to_unsigned (length, 10, 0, G_MAXINT64, &value, NULL))
+    return -1;
+  return (goffset) value;
+}
+
 /* The headers are in: how the body is read, and how much of it.  FALSE
  * when an answer announces more than it may be (failed at once: nothing
  * of it is read). */
 static gboolean
-weft_openai_exchange_headers (WeftOpenaiExchange *ex)
+weft_openai_exchange_headers (WeftOpenaiExchange *ex, const WeftHttpResponse *head)
 {
-  SoupMessageHeaders *headers = soup_message_get_response_headers (ex->message);
-  gboolean ok = SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (ex->message));
+  const char *coding = weft_http_response_get_header (head, "Content-Encoding");
+  gboolean ok;
   gsize max = ex->client->max_response_bytes;
 
-  ex->declared = soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH
-                 ? soup_message_headers_get_content_length (headers) : -1;
+  ex->answered = TRUE;
+  ex->status = weft_http_response_get_status (head);
+  ex->reason = g_strdup (weft_http_response_get_reason (head));
+  ex->retry_after_ms = weft_openai_retry_after_ms (head);
+  ok = weft_openai_status_ok (ex->status);
+  /* A compressed body's length says nothing of what it decodes to. */
+  ex->declared = coding != NULL && g_ascii_strcasecmp (coding, "identity") != 0
+                 ? -1 : weft_openai_declared_length (head);
   ex->limit = ok ? max : MIN (max, (gsize) WEFT_OPENAI_MAX_ERROR_BODY);
   /* Only a successful answer is an event stream; an error is JSON. */
   ex->streaming = ex->client->stream && ok;
@@ -550,69 +508,68 @@ weft_openai_exchange_headers (WeftOpenaiExchange *ex)
   return FALSE;
 }
 
-static void
-weft_openai_exchange_sent (GObject *source, GAsyncResult *result, gpointer data)
+/* The client's pieces: the head first (no bytes), then the body as it
+ * comes.  FALSE stops the request: the attempt is over, and the client
+ * has let go of the call. */
+static gboolean
+weft_openai_exchange_got_piece (const WeftHttpResponse *head, const guint8 *data, gsize size,
+                                gpointer user_data)
 {
-  WeftOpenaiExchange *ex = data;
-  g_autoptr(GError) error = NULL;
-  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  WeftOpenaiExchange *ex = user_data;
+  /* Taken while the piece is read: an attempt that ends meanwhile must
+   * not cancel the call, which the client stops itself on FALSE. */
+  WeftHttpCall *call = g_steal_pointer (&ex->call);
+  gboolean more;
 
-  if (ex->finished)
-    {
-      g_clear_object (&stream);
-      weft_openai_exchange_end_attempt (ex, -1);
-    }
-  else if (stream == NULL)
-    weft_openai_exchange_transport_error (ex, error);
+  if (size == 0)
+    more = weft_openai_exchange_headers (ex, head);
   else
-    {
-      ex->stream = stream;
-      if (weft_openai_exchange_headers (ex))
-        weft_openai_exchange_read (ex);
-    }
-  weft_openai_exchange_unref (ex);
+    more = weft_openai_exchange_keep (ex, data, size);
+  if (more)
+    ex->call = call;
+  return more;
 }
 
-/* The request's deadline: its own callback reports the timeout. */
+/* The request's end: the body is whole, or it failed. */
 static void
-weft_openai_exchange_timeout (gpointer data)
+weft_openai_exchange_ended (WeftHttpResponse *response, const GError *error, gpointer user_data)
 {
-  WeftOpenaiExchange *ex = data;
+  WeftOpenaiExchange *ex = user_data;
 
-  ex->timed_out = TRUE;
-  g_cancellable_cancel (ex->cancellable);
+  ex->call = NULL;
+  if (response == NULL)
+    weft_openai_exchange_broke_off (ex, error);
+  else if (!ex->answered)
+    {
+      /* Only a truncated answer ends without a head shown: never here. */
+      g_autoptr(GError) cause = g_error_new_literal (WEFT_ERROR, WEFT_ERROR_FAILED, "no answer");
+      weft_openai_exchange_transport_error (ex, cause);
+    }
+  else
+    weft_openai_exchange_complete (ex);
+  weft_http_response_free (response);
 }
 
-/* `keep_alive` FALSE: "Connection: close", unless the agent's headers say
- * otherwise. */
-static SoupMessage *
-weft_openai_request_new (const WeftOpenaiClient *client, GBytes *body, gboolean keep_alive)
+static WeftHttpRequest *
+weft_openai_request_new (const WeftOpenaiClient *client, GBytes *body)
 {
-  /* Not SOUP_METHOD_POST: that macro interns a string literal of this
-   * plugin's, which dangles in GLib's intern table once the plugin is
-   * unloaded (a later engine crashes on it); "POST" is copied. */
-  SoupMessage *msg = soup_message_new ("POST", client->url);
-  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+  WeftHttpRequest *request = weft_http_request_new ("POST", client->url);
 
   if (client->api_key != NULL && client->api_key[0] != '\0')
     {
       g_autofree char *bearer = g_strconcat ("Bearer ", client->api_key, NULL);
-      soup_message_headers_replace (headers, "Authorization", bearer);
+      weft_http_request_add_header (request, "Authorization", bearer);
     }
-  soup_message_headers_replace (headers, "Accept",
+  weft_http_request_add_header (request, "Accept",
                                 client->stream ? "text/event-stream" : "application/json");
-  if (!keep_alive)
-    soup_message_headers_replace (headers, "Connection", "close");
   for (guint i = 0; client->header_names[i] != NULL; i++)
-    soup_message_headers_replace (headers, client->header_names[i], client->header_values[i]);
-  soup_message_set_request_body_from_bytes (msg, "application/json", body);
-  /* libsoup reuses a kept-alive connection only for idempotent requests;
-   * without this flag every chat completion opened a new connection
-   * (10,000 tasks, 10,000 connects).  The cost: on a stale connection
-   * libsoup may send the request again, which for a completion at worst
-   * means one answer billed twice. */
-  soup_message_add_flags (msg, SOUP_MESSAGE_IDEMPOTENT);
-  return msg;
+    weft_http_request_add_header (request, client->header_names[i], client->header_values[i]);
+  weft_http_request_set_body (request, "application/json", body);
+  weft_http_request_set_timeout_ms (request, client->timeout_ms);
+  /* One byte more than the agent reads: its own limits fail first, in
+   * its own words. */
+  weft_http_request_set_max_body (request, client->max_response_bytes + 1);
+  return request;
 }
 
 /* The limiter let the attempt start. */
@@ -620,22 +577,9 @@ static void
 weft_openai_exchange_send (WeftOpenaiExchange *ex)
 {
   ex->holds_slot = TRUE;
-  ex->timed_out = FALSE;
   weft_openai_exchange_reset_answer (ex);
-  ex->shard = weft_openai_pool_take (ex->client->pool, ex->like, ex->context);
-  ex->message = weft_openai_request_new (ex->client, ex->body,
-                                         weft_openai_shard_keeps_connections (ex->shard));
-  ex->cancellable = g_cancellable_new ();
-  /* No reference: the attempt's end, which libsoup's callbacks (holding
-   * references) always reach, removes the deadline. */
-  if (ex->client->timeout_ms > 0)
-    weft_openai_pool_add_deadline (ex->client->pool, ex->context, &ex->timeout,
-                                   g_get_monotonic_time ()
-                                   + (gint64) ex->client->timeout_ms * G_TIME_SPAN_MILLISECOND,
-                                   weft_openai_exchange_timeout, ex);
-  soup_session_send_async (weft_openai_shard_get_session (ex->shard), ex->message,
-                           G_PRIORITY_DEFAULT, ex->cancellable,
-                           weft_openai_exchange_sent, weft_openai_exchange_ref (ex));
+  ex->call = weft_task_http_send (ex->task, weft_openai_request_new (ex->client, ex->body),
+                                  weft_openai_exchange_got_piece, weft_openai_exchange_ended, ex);
 }
 
 static void
@@ -659,28 +603,17 @@ weft_openai_exchange_attempt (WeftOpenaiExchange *ex)
     weft_openai_exchange_ref (ex);
 }
 
-static void
-weft_openai_exchange_pool_ready (gpointer data)
-{
-  WeftOpenaiExchange *ex = data;
-
-  if (!ex->finished)
-    weft_openai_exchange_attempt (ex);
-  weft_openai_exchange_unref (ex);          /* the pool waiter's */
-}
-
 WeftOpenaiExchange *
-weft_openai_exchange_start (WeftOpenaiClient *client, SoupSession *like, GMainContext *context,
-                            const char *body, WeftOpenaiStepFunc step, WeftOpenaiDoneFunc done,
-                            gpointer data)
+weft_openai_exchange_start (WeftOpenaiClient *client, WeftTask *task, const char *body,
+                            WeftOpenaiStepFunc step, WeftOpenaiDoneFunc done, gpointer data)
 {
   WeftOpenaiExchange *ex = g_new0 (WeftOpenaiExchange, 1);
   gsize len = strlen (body);
 
   g_atomic_ref_count_init (&ex->ref_count);
   ex->client = weft_openai_client_ref (client);
-  ex->like = g_object_ref (like);
-  ex->context = g_main_context_ref (context);
+  ex->task = task;
+  ex->context = g_main_context_ref (weft_task_get_main_context (task));
   ex->body = g_bytes_new (body, len);
   /* About four bytes a token, plus what the answer may take. */
   ex->estimate = (gint64) (len / 4) + client->max_tokens;
@@ -689,11 +622,7 @@ weft_openai_exchange_start (WeftOpenaiClient *client, SoupSession *like, GMainCo
   ex->data = data;
   ex->buffer = g_byte_array_new ();
   ex->declared = -1;
-  if (weft_openai_pool_ready (client->pool, like, context, client->url, &ex->ready,
-                              weft_openai_exchange_pool_ready, ex))
-    weft_openai_exchange_attempt (ex);
-  else
-    weft_openai_exchange_ref (ex);          /* the pool waiter's */
+  weft_openai_exchange_attempt (ex);
   return ex;
 }
 
@@ -703,24 +632,14 @@ weft_openai_exchange_abort (WeftOpenaiExchange *ex)
   g_return_if_fail (!ex->finished);
 
   ex->finished = TRUE;
-  if (ex->ready.link.data != NULL)
-    {
-      weft_openai_pool_withdraw (ex->client->pool, &ex->ready);
-      weft_openai_exchange_unref (ex);      /* the pool waiter's */
-    }
   if (ex->waiter != NULL)
     {
       weft_openai_limiter_withdraw (ex->client->limiter, ex->waiter);
       ex->waiter = NULL;
       weft_openai_exchange_unref (ex);      /* the waiter's reference */
     }
-  if (ex->timer != NULL)
-    g_source_destroy (ex->timer);
-  g_clear_pointer (&ex->timer, g_source_unref);
-  weft_openai_pool_remove_deadline (ex->client->pool, &ex->timeout);
-  /* A request in flight completes with G_IO_ERROR_CANCELLED on the loop;
-   * that callback gives the limiter slot back. */
-  if (ex->cancellable != NULL)
-    g_cancellable_cancel (ex->cancellable);
+  /* Stops the request in flight (its connection closed), gives the
+   * limiter slot back, drops the backoff timer. */
+  weft_openai_exchange_end_attempt (ex, -1);
   weft_openai_exchange_unref (ex);          /* the caller's reference */
 }

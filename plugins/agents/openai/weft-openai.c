@@ -2,15 +2,15 @@
  * (OpenAI, Ollama, vLLM, llama.cpp's server, LocalAI, ...).
  *
  * Async: run() is called on the engine loop and returns at once; every
- * request goes through one of the agent's own SoupSessions, on the engine
- * loop (weft-openai-pool.c says why not the engine's shared one), so ten
- * thousand tasks waiting on a model hold no thread.  A task is a conversation:
+ * request goes through the engine's HTTP client (weft_task_http_send),
+ * whose I/O thread waits for all of them at once, so ten thousand tasks
+ * waiting on a model hold no thread of their own.  A task is a conversation:
  * ask, run the tool calls the model asks for (all at once, on the worker
  * pool), ask again with their results, until the model answers in words;
  * then, with response_format, check the answer against the schema.
  *
  * Threads: create() runs on whichever thread loads the flow, destroy() on
- * whichever drops it; everything else (run, libsoup callbacks, tool
+ * whichever drops it; everything else (run, HTTP callbacks, tool
  * callbacks, the task's cancellation) runs on the engine loop, so a job
  * is only ever touched by that one thread.
  */
@@ -230,7 +230,6 @@ weft_openai_client_new (const WeftOpenaiOptions *options, GError **error)
   client->limiter = weft_openai_limiter_new (options->max_rpm, options->max_tpm,
                                              options->max_concurrency);
   weft_openai_limiter_cap_concurrency (client->limiter, weft_openai_fd_budget ());
-  client->pool = weft_openai_pool_new ();
   uri = g_uri_parse (client->url, G_URI_FLAGS_NONE, NULL);
   if (uri == NULL || (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0
                       && g_strcmp0 (g_uri_get_scheme (uri), "https") != 0))
@@ -274,8 +273,8 @@ weft_openai_create (const WeftConfig *config, GError **error)
   return g_steal_pointer (&self);
 }
 
-/* Any thread.  Exchanges still finishing (a cancelled request libsoup has
- * not let go of yet) keep the client, and so the limiter, alive. */
+/* Any thread.  Exchanges still finishing (one waiting for its backoff
+ * timer to be dropped) keep the client, and so the limiter, alive. */
 static void
 weft_openai_destroy (gpointer instance)
 {
@@ -460,10 +459,8 @@ weft_openai_job_ask (WeftOpenaiJob *job)
   g_autofree char *body = weft_openai_job_body (job);
 
   job->asked++;
-  job->exchange = weft_openai_exchange_start (job->self->client,
-                                              weft_task_get_soup_session (job->task),
-                                              job->context, body, weft_openai_job_step,
-                                              weft_openai_job_answered, job);
+  job->exchange = weft_openai_exchange_start (job->self->client, job->task, body,
+                                              weft_openai_job_step, weft_openai_job_answered, job);
 }
 
 /* ------------------------------------------------------------------------ */

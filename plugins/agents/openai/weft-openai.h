@@ -5,7 +5,6 @@
  *   weft-openai-http.c     one chat completion: HTTP, retries, streaming
  *   weft-openai-answer.c   reading what a server answered (no network)
  *   weft-openai-limiter.c  requests/min, tokens/min and concurrency limits
- *   weft-openai-pool.c     the instance's SoupSessions, request deadlines
  *   weft-openai-schema.c   a small JSON-schema validator for response_format
  *
  * Threads: everything here runs on the engine loop, except create() and
@@ -14,7 +13,6 @@
 #pragma once
 
 #include <weft/weft-sdk.h>
-#include <libsoup/soup.h>
 
 G_BEGIN_DECLS
 
@@ -49,57 +47,6 @@ void              weft_openai_limiter_cap_concurrency (WeftOpenaiLimiter *limite
  * debit (the provider's usage.total_tokens), or -1 to keep the estimate. */
 void              weft_openai_limiter_release  (WeftOpenaiLimiter *limiter, gint64 estimated,
                                                 gint64 used);
-
-/* ------------------------------------------------------------------------ */
-/* Pool: the instance's own SoupSessions, and its requests' deadlines       */
-
-typedef struct _WeftOpenaiPool WeftOpenaiPool;
-typedef struct _WeftOpenaiShard WeftOpenaiShard;
-
-typedef void (*WeftOpenaiDeadlineFunc) (gpointer data);
-
-/* A deadline; embedded in its owner, zero-filled before the first use. */
-typedef struct {
-  GList link;                  /* data is non-NULL while queued */
-  gint64 deadline;             /* monotonic µs */
-  WeftOpenaiDeadlineFunc func;
-  gpointer data;
-} WeftOpenaiDeadline;
-
-/* A request waiting for the pool; embedded, zero-filled before first use. */
-typedef struct {
-  GList link;                  /* data is non-NULL while queued */
-  WeftOpenaiDeadlineFunc func;
-  gpointer data;
-} WeftOpenaiPoolWaiter;
-
-/* Any thread. */
-WeftOpenaiPool  *weft_openai_pool_new  (void);
-void             weft_openai_pool_free (WeftOpenaiPool *pool);
-/* On the engine loop (`context`).  TRUE when shards may be taken now;
- * else `func (data)` is called later, on the loop, once they may (the
- * first use looks the proxy for `url` up), unless withdrawn first.  `like`
- * is the engine's session, whose settings new sessions copy. */
-gboolean         weft_openai_pool_ready    (WeftOpenaiPool *pool, SoupSession *like,
-                                            GMainContext *context, const char *url,
-                                            WeftOpenaiPoolWaiter *w,
-                                            WeftOpenaiDeadlineFunc func, gpointer data);
-void             weft_openai_pool_withdraw (WeftOpenaiPool *pool, WeftOpenaiPoolWaiter *w);
-/* On the engine loop, once ready.  A session with room for one more
- * request, given back once the request's message and stream are dropped. */
-WeftOpenaiShard *weft_openai_pool_take (WeftOpenaiPool *pool, SoupSession *like,
-                                        GMainContext *context);
-void             weft_openai_pool_give (WeftOpenaiPool *pool, WeftOpenaiShard *shard);
-SoupSession     *weft_openai_shard_get_session (WeftOpenaiShard *shard);
-/* FALSE for a request beyond the connections kept alive: it should ask
- * for its connection to be closed once answered. */
-gboolean         weft_openai_shard_keeps_connections (WeftOpenaiShard *shard);
-/* On the engine loop: `func (data)` is called at `deadline`, once, unless
- * removed first (removing one not queued does nothing). */
-void weft_openai_pool_add_deadline    (WeftOpenaiPool *pool, GMainContext *context,
-                                       WeftOpenaiDeadline *d, gint64 deadline,
-                                       WeftOpenaiDeadlineFunc func, gpointer data);
-void weft_openai_pool_remove_deadline (WeftOpenaiPool *pool, WeftOpenaiDeadline *d);
 
 /* ------------------------------------------------------------------------ */
 /* JSON schema: the subset response_format needs                            */
@@ -162,7 +109,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftOpenaiStream, weft_openai_stream_free)
 
 /* ------------------------------------------------------------------------ */
 /* Client: how to reach the provider; immutable once made (but for the
- * limiter and the pool, which only the engine loop touches), shared by refs */
+ * limiter, which only the engine loop touches), shared by refs */
 
 typedef struct {
   gatomicrefcount ref_count;
@@ -178,7 +125,6 @@ typedef struct {
   gint64 max_tokens;         /* for the token estimate; 0 when unset     */
   gsize max_response_bytes;  /* the most of an answer read               */
   WeftOpenaiLimiter *limiter;
-  WeftOpenaiPool *pool;
 } WeftOpenaiClient;
 
 WeftOpenaiClient *weft_openai_client_ref   (WeftOpenaiClient *client);
@@ -196,13 +142,12 @@ typedef void (*WeftOpenaiStepFunc) (const char *kind, const char *text, gpointer
 typedef void (*WeftOpenaiDoneFunc) (JsonObject *message, const GError *error, gpointer data);
 
 /* On the engine loop.  `body` is the request (JSON); `done` is called
- * exactly once, on the loop, unless the exchange is aborted first.
- * `like` is the engine's session: the requests go through the client's
- * pool, whose sessions copy its settings. */
-WeftOpenaiExchange *weft_openai_exchange_start (WeftOpenaiClient *client, SoupSession *like,
-                                                GMainContext *context, const char *body,
-                                                WeftOpenaiStepFunc step, WeftOpenaiDoneFunc done,
-                                                gpointer data);
+ * exactly once, on the loop, unless the exchange is aborted first.  The
+ * requests go through the engine's HTTP client, on behalf of `task`,
+ * which must stay valid until then. */
+WeftOpenaiExchange *weft_openai_exchange_start (WeftOpenaiClient *client, WeftTask *task,
+                                                const char *body, WeftOpenaiStepFunc step,
+                                                WeftOpenaiDoneFunc done, gpointer data);
 /* On the engine loop: stops the request, any wait and any timer at once;
  * `done` and `step` are not called again. */
 void weft_openai_exchange_abort (WeftOpenaiExchange *exchange);

@@ -1,7 +1,8 @@
 /* weft-webhook.c — a callback that POSTs each selected event to a URL.
  *
  * on_event runs on this instance's own dispatcher thread, so each event is
- * sent there with libsoup's blocking API: waiting for a slow or failing
+ * sent there with the engine's HTTP client, blocking (weft_http_send):
+ * waiting for a slow or failing
  * receiver delays nobody but this instance, and sending one event at a time
  * keeps the receiver's view in the order the events were raised.  The run
  * itself never waits: its events queue up in front of this thread.
@@ -16,7 +17,6 @@
 #define G_LOG_DOMAIN "weft-webhook"
 
 #include <weft/weft-sdk.h>
-#include <libsoup/soup.h>
 
 #include <math.h>
 #include <string.h>
@@ -26,10 +26,17 @@
 #define WEFT_WEBHOOK_MAX_BACKOFF_US (60 * G_USEC_PER_SEC)
 /* Characters of a receiver's error reply quoted in a warning. */
 #define WEFT_WEBHOOK_MAX_REPLY 200
+/* Of a reply, this much is read: its start is all a warning shows. */
+#define WEFT_WEBHOOK_MAX_REPLY_BYTES 4096
+/* The flags of libsoup's HTTP URIs: the URL is taken as written. */
+#define WEFT_WEBHOOK_URI_FLAGS (G_URI_FLAGS_HAS_PASSWORD | G_URI_FLAGS_ENCODED_PATH           \
+                                | G_URI_FLAGS_ENCODED_QUERY | G_URI_FLAGS_ENCODED_FRAGMENT    \
+                                | G_URI_FLAGS_SCHEME_NORMALIZE)
 
 typedef struct {
   char *instance;          /* the callback's name in the flow, for logs     */
   GUri *uri;               /* where to POST                                  */
+  char *url;               /* the same, as text                              */
   char *url_display;       /* scheme://host:port/… : logs never show the
                             * path or query, where chat webhooks keep tokens */
   GBytes *secret;          /* HMAC key, or NULL: never logged               */
@@ -42,7 +49,7 @@ typedef struct {
   gint64 max_retries;
   gint64 retry_base_us;
   gint64 max_retry_us;     /* retry budget per event                        */
-  SoupSession *session;
+  guint timeout_ms;        /* one attempt's                                  */
   GRand *rand;             /* jitter; touched only on the dispatcher thread */
   gboolean down;           /* the last event was given up on                */
 } WeftWebhook;
@@ -86,7 +93,7 @@ static const WeftOption weft_webhook_options[] = {
                    "JSON-escaped" },
   { .name = "timeout_s", .type = WEFT_OPTION_DOUBLE, .default_json = "10", .min = 0.001,
     .max = 3600, .offset = offsetof (WeftWebhookOptions, timeout_s),
-    .description = "seconds a request may go without progress (rounded up to whole seconds)" },
+    .description = "seconds one attempt may take, from connecting to the end of the reply" },
   { .name = "max_retries", .type = WEFT_OPTION_INT, .default_json = "5", .min = 0, .max = 1000,
     .offset = offsetof (WeftWebhookOptions, max_retries),
     .description = "retries of one event after a connection error, 408, 429 or 5xx" },
@@ -104,13 +111,13 @@ weft_webhook_free (WeftWebhook *self)
 {
   g_free (self->instance);
   g_clear_pointer (&self->uri, g_uri_unref);
+  g_free (self->url);
   g_free (self->url_display);
   g_clear_pointer (&self->secret, g_bytes_unref);
   g_strfreev (self->header_names);
   g_strfreev (self->header_values);
   g_free (self->template);
   g_free (self->content_type);
-  g_clear_object (&self->session);
   g_clear_pointer (&self->rand, g_rand_free);
   g_free (self);
 }
@@ -126,7 +133,7 @@ weft_webhook_set_url (WeftWebhook *self, const char *url, GError **error)
   g_autoptr(GError) local = NULL;
   const char *scheme;
 
-  self->uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, &local);
+  self->uri = g_uri_parse (url, WEFT_WEBHOOK_URI_FLAGS, &local);
   if (self->uri == NULL)
     {
       /* The parser's message quotes the URL, which may hold a token. */
@@ -142,6 +149,7 @@ weft_webhook_set_url (WeftWebhook *self, const char *url, GError **error)
                            "option \"url\": must be an http:// or https:// URL with a host");
       return FALSE;
     }
+  self->url = g_uri_to_string (self->uri);
   if (g_uri_get_port (self->uri) > 0)
     self->url_display = g_strdup_printf ("%s://%s:%d/…", scheme, g_uri_get_host (self->uri),
                                          g_uri_get_port (self->uri));
@@ -307,10 +315,7 @@ weft_webhook_set_numbers (WeftWebhook *self, const WeftWebhookOptions *options)
   self->max_retries = options->max_retries;
   self->retry_base_us = options->retry_base_ms * 1000;
   self->max_retry_us = (gint64) (options->max_retry_s * G_USEC_PER_SEC);
-  /* libsoup's I/O timeout counts whole seconds. */
-  self->session = soup_session_new_with_options ("timeout", (guint) ceil (options->timeout_s),
-                                                 "user-agent", "weft-webhook/" WEFT_WEBHOOK_VERSION,
-                                                 NULL);
+  self->timeout_ms = (guint) ceil (options->timeout_s * 1000);
 }
 
 static gpointer
@@ -459,10 +464,9 @@ typedef struct {
 
 /* Retry-After is either seconds or an HTTP date. */
 static gint64
-weft_webhook_retry_after (SoupMessage *msg)
+weft_webhook_retry_after (const WeftHttpResponse *response)
 {
-  const char *value = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                    "Retry-After");
+  const char *value = weft_http_response_get_header (response, "Retry-After");
   g_autoptr(GDateTime) date = NULL;
   g_autoptr(GDateTime) now = NULL;
   guint64 seconds;
@@ -474,34 +478,33 @@ weft_webhook_retry_after (SoupMessage *msg)
   trimmed = g_strstrip (g_strdup (value));
   if (g_ascii_string_to_unsigned (trimmed, 10, 0, G_MAXINT32, &seconds, NULL))
     return (gint64) seconds * G_USEC_PER_SEC;
-  date = soup_date_time_new_from_http_string (value);
+  date = weft_http_parse_date (value);
   if (date == NULL)
     return -1;
   now = g_date_time_new_now_utc ();
   return MAX (0, g_date_time_difference (date, now));
 }
 
-static SoupMessage *
-weft_webhook_message (WeftWebhook *self, WeftWebhookDelivery *d)
+/* The client never redirects a POST (one may turn into a GET without its
+ * body), and keeps connections alive between events: a POST on a
+ * connection the receiver just closed may be sent again, with the same
+ * X-Weft-Delivery for receivers to deduplicate. */
+static WeftHttpRequest *
+weft_webhook_request (WeftWebhook *self, WeftWebhookDelivery *d)
 {
-  SoupMessage *msg = soup_message_new_from_uri ("POST", self->uri);
-  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+  WeftHttpRequest *request = weft_http_request_new ("POST", self->url);
 
-  /* A redirected POST may turn into a GET without its body: not followed.
-   * IDEMPOTENT: libsoup otherwise opens a new connection for every POST (a
-   * POST on a kept-alive connection the receiver just closed cannot be
-   * resent safely).  Ours are resent anyway, with the same X-Weft-Delivery
-   * for receivers to deduplicate, so reusing connections costs nothing
-   * and saves a TCP (and TLS) handshake per event. */
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
-  soup_message_headers_replace (headers, "X-Weft-Event", d->type);
-  soup_message_headers_replace (headers, "X-Weft-Delivery", d->delivery);
+  weft_http_request_add_header (request, "User-Agent", "weft-webhook/" WEFT_WEBHOOK_VERSION);
+  weft_http_request_add_header (request, "X-Weft-Event", d->type);
+  weft_http_request_add_header (request, "X-Weft-Delivery", d->delivery);
   if (d->signature != NULL)
-    soup_message_headers_replace (headers, "X-Weft-Signature", d->signature);
+    weft_http_request_add_header (request, "X-Weft-Signature", d->signature);
   for (guint i = 0; self->header_names[i] != NULL; i++)
-    soup_message_headers_replace (headers, self->header_names[i], self->header_values[i]);
-  soup_message_set_request_body_from_bytes (msg, self->content_type, d->body);
-  return msg;
+    weft_http_request_add_header (request, self->header_names[i], self->header_values[i]);
+  weft_http_request_set_body (request, self->content_type, d->body);
+  weft_http_request_set_timeout_ms (request, self->timeout_ms);
+  weft_http_request_set_max_body (request, WEFT_WEBHOOK_MAX_REPLY_BYTES);
+  return request;
 }
 
 /* The start of a reply, for the warning: receivers often say why. */
@@ -520,32 +523,29 @@ weft_webhook_reply_excerpt (GBytes *reply)
 static WeftWebhookOutcome
 weft_webhook_send_once (WeftWebhook *self, WeftWebhookDelivery *d)
 {
-  g_autoptr(SoupMessage) msg = weft_webhook_message (self, d);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = soup_session_send_and_read (self->session, msg, NULL, &error);
+  g_autoptr(WeftHttpResponse) response = weft_http_send (weft_webhook_request (self, d), NULL,
+                                                         &error);
   g_autofree char *excerpt = NULL;
   guint status;
 
   g_clear_pointer (&d->problem, g_free);
   d->retry_after_us = -1;
-  if (reply == NULL)
+  if (response == NULL)
     {
       d->problem = g_strdup (error->message);
       return WEFT_WEBHOOK_RETRY;
     }
-  status = soup_message_get_status (msg);
-  if (SOUP_STATUS_IS_SUCCESSFUL (status))
+  status = weft_http_response_get_status (response);
+  if (status >= 200 && status < 300)
     return WEFT_WEBHOOK_SENT;
 
-  excerpt = weft_webhook_reply_excerpt (reply);
-  d->problem = g_strdup_printf ("HTTP %u %s%s%s", status,
-                                soup_message_get_reason_phrase (msg) != NULL
-                                ? soup_message_get_reason_phrase (msg) : "",
+  excerpt = weft_webhook_reply_excerpt (weft_http_response_get_body (response));
+  d->problem = g_strdup_printf ("HTTP %u %s%s%s", status, weft_http_response_get_reason (response),
                                 *excerpt != '\0' ? ": " : "", excerpt);
-  /* 429 Too Many Requests has no name in libsoup's enum. */
-  if (status == SOUP_STATUS_REQUEST_TIMEOUT || status == 429 || status >= 500)
+  if (status == 408 || status == 429 || status >= 500)
     {
-      d->retry_after_us = weft_webhook_retry_after (msg);
+      d->retry_after_us = weft_webhook_retry_after (response);
       return WEFT_WEBHOOK_RETRY;
     }
   return WEFT_WEBHOOK_REFUSED;

@@ -4,36 +4,26 @@
  * parsed and normalised URL (scheme and host lower-cased, default port
  * dropped, dot segments removed, no userinfo), and so is every redirect.
  *
- * A blocking tool: invoke() runs on a worker thread and uses the instance's
- * own SoupSession with the sync API, which libsoup ≥ 3.2 allows from several
- * threads at once (the session is configured in create(), before any
- * request).  The time limit is a timer on the instance's own small thread
- * that cancels the request; the calling task's cancellable cancels it too.
+ * A blocking tool: invoke() runs on a worker thread and waits for the
+ * engine's HTTP client (weft_http_send), which follows no redirect itself.
+ * The time limit covers the whole call: each hop gets what is left of it;
+ * the calling task's cancellable cancels the request in flight.
  */
 #include <weft/weft-sdk.h>
 
-#include <libsoup/soup.h>
 #include <math.h>
 #include <string.h>
 
 #define WEFT_HTTP_GET_MAX_REDIRECTS 5
-#define WEFT_HTTP_GET_CHUNK 16384
 
 typedef struct {
-  GMainContext *context;      /* where the time limits fire ...          */
-  GMainLoop *loop;
-  GThread *thread;            /* ... on this thread of the instance's    */
-} WeftHttpGetTimer;
-
-typedef struct {
-  SoupSession *session;
+  char *user_agent;
   char **allow;               /* normalised URL prefixes                 */
   char *allow_display;        /* the prefixes as errors list them        */
   gint64 max_bytes;
   guint timeout_ms;
   char **header_names;        /* extra request headers ...               */
   char **header_values;       /* ... and their values, index for index   */
-  WeftHttpGetTimer timer;
 } WeftHttpGet;
 
 /* The options, as weft binds them (see weft_http_get_options). */
@@ -147,79 +137,12 @@ weft_http_get_check_url (WeftHttpGet *self, const char *url, GError **error)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The timer thread: time limits without a main loop on the worker          */
-
-static gpointer
-weft_http_get_timer_main (gpointer data)
-{
-  WeftHttpGetTimer *timer = data;
-
-  g_main_context_push_thread_default (timer->context);
-  g_main_loop_run (timer->loop);
-  g_main_context_pop_thread_default (timer->context);
-  return NULL;
-}
-
-static void
-weft_http_get_timer_start (WeftHttpGetTimer *timer)
-{
-  timer->context = g_main_context_new ();
-  timer->loop = g_main_loop_new (timer->context, FALSE);
-  timer->thread = g_thread_new ("weft-http-get", weft_http_get_timer_main, timer);
-}
-
-static gboolean
-weft_http_get_timer_quit (gpointer data)
-{
-  g_main_loop_quit (data);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-weft_http_get_timer_stop (WeftHttpGetTimer *timer)
-{
-  GSource *quit;
-
-  if (timer->thread == NULL)
-    return;
-  /* Quit from inside the loop: a quit before the loop runs would be lost. */
-  quit = g_idle_source_new ();
-  g_source_set_callback (quit, weft_http_get_timer_quit, timer->loop, NULL);
-  g_source_attach (quit, timer->context);
-  g_source_unref (quit);
-  g_thread_join (timer->thread);
-  g_main_loop_unref (timer->loop);
-  g_main_context_unref (timer->context);
-}
-
-static gboolean
-weft_http_get_timer_fired (gpointer data)
-{
-  g_cancellable_cancel (data);
-  return G_SOURCE_REMOVE;
-}
-
-/* Cancels `cancellable` after `ms`, unless the returned source is destroyed
- * first. */
-static GSource *
-weft_http_get_timer_arm (WeftHttpGetTimer *timer, GCancellable *cancellable, guint ms)
-{
-  GSource *source = g_timeout_source_new (ms);
-
-  g_source_set_callback (source, weft_http_get_timer_fired, g_object_ref (cancellable),
-                         g_object_unref);
-  g_source_attach (source, timer->context);
-  return source;
-}
-
-/* ------------------------------------------------------------------------ */
 /* create                                                                   */
 
 static void
 weft_http_get_free (WeftHttpGet *self)
 {
-  weft_http_get_timer_stop (&self->timer);
-  g_clear_object (&self->session);
+  g_free (self->user_agent);
   g_strfreev (self->allow);
   g_free (self->allow_display);
   g_strfreev (self->header_names);
@@ -298,13 +221,7 @@ weft_http_get_create (const WeftConfig *config, GError **error)
   self->max_bytes = options->max_bytes;
   self->timeout_ms = (guint) ceil (options->timeout_s * 1000.0);
 
-  /* Configured here, before any request: afterwards only sending is
-   * allowed from other threads. */
-  self->session = soup_session_new_with_options ("user-agent", options->user_agent,
-                                                 "max-conns", 64,
-                                                 "max-conns-per-host", 16,
-                                                 NULL);
-  weft_http_get_timer_start (&self->timer);
+  self->user_agent = g_strdup (options->user_agent);
   return g_steal_pointer (&self);
 }
 
@@ -326,83 +243,74 @@ weft_http_get_is_text_type (const char *type)
          || g_str_equal (type, "application/javascript");
 }
 
-/* Reads up to max_bytes; *truncated when there was more. */
-static GByteArray *
-weft_http_get_read (WeftHttpGet *self, GInputStream *stream, GCancellable *cancellable,
-                    gboolean *truncated, GError **error)
+/* "text/html; charset=ISO-8859-1": the type, lower-cased, and its charset
+ * (NULL when none is given). */
+static char *
+weft_http_get_content_type (const char *header, char **charset)
 {
-  g_autoptr(GByteArray) body = g_byte_array_new ();
-  guint8 buffer[WEFT_HTTP_GET_CHUNK];
-  gssize n;
+  g_auto(GStrv) parts = g_strsplit (header, ";", -1);
 
-  *truncated = FALSE;
-  do
+  *charset = NULL;
+  for (guint i = 1; parts[i] != NULL; i++)
     {
-      gsize room = (gsize) MIN ((gint64) sizeof buffer, self->max_bytes - (gint64) body->len);
+      char *param = g_strstrip (parts[i]);
 
-      /* At the limit, one more byte tells whether the body goes on. */
-      n = g_input_stream_read (stream, buffer, MAX (room, 1), cancellable, error);
-      if (n < 0)
-        return NULL;
-      if (room == 0 && n > 0)
-        *truncated = TRUE;
-      else
-        g_byte_array_append (body, buffer, (guint) n);
+      if (g_ascii_strncasecmp (param, "charset=", strlen ("charset=")) == 0)
+        {
+          g_free (*charset);
+          *charset = g_strdup (param + strlen ("charset="));
+          g_strstrip (g_strdelimit (*charset, "\"", ' '));
+        }
     }
-  while (n > 0 && !*truncated);
-  return g_steal_pointer (&body);
+  return g_ascii_strdown (g_strstrip (parts[0]), -1);
 }
 
 /* The body as UTF-8: converted from its declared charset where that works,
  * anything still invalid replaced. */
 static char *
-weft_http_get_text (GByteArray *body, GHashTable *params)
+weft_http_get_text (GBytes *body, const char *charset)
 {
-  const char *charset = params != NULL ? g_hash_table_lookup (params, "charset") : NULL;
-  const char *data = body->len > 0 ? (const char *) body->data : "";
+  gsize size;
+  const char *data = g_bytes_get_data (body, &size);
 
+  data = data != NULL ? data : "";
   if (charset != NULL && g_ascii_strcasecmp (charset, "utf-8") != 0
       && g_ascii_strcasecmp (charset, "utf8") != 0)
     {
-      g_autofree char *converted = g_convert (data, body->len, "UTF-8",
-                                              charset, NULL, NULL, NULL);
+      g_autofree char *converted = g_convert (data, (gssize) size, "UTF-8", charset, NULL, NULL, NULL);
       if (converted != NULL)
         return g_utf8_make_valid (converted, -1);
     }
-  return g_utf8_make_valid (data, body->len);
+  return g_utf8_make_valid (data, (gssize) size);
 }
 
 static char *
-weft_http_get_body (WeftHttpGet *self, SoupMessage *msg, GInputStream *stream,
-                    const char *url, GCancellable *cancellable, GError **error)
+weft_http_get_body (WeftHttpGet *self, const WeftHttpResponse *response, const char *url,
+                    GError **error)
 {
-  g_autoptr(GHashTable) params = NULL;
-  const char *type = soup_message_headers_get_content_type (
-    soup_message_get_response_headers (msg), &params);
-  g_autoptr(GByteArray) body = NULL;
-  gboolean truncated;
+  const char *header = weft_http_response_get_header (response, "Content-Type");
+  g_autofree char *charset = NULL;
+  g_autofree char *type = header != NULL ? weft_http_get_content_type (header, &charset) : NULL;
+  GBytes *body = weft_http_response_get_body (response);
+  gsize size;
+  const char *data = g_bytes_get_data (body, &size);
   char *text;
 
-  if (type != NULL && !weft_http_get_is_text_type (type))
+  if (type != NULL && *type != '\0' && !weft_http_get_is_text_type (type))
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED,
                    "%s is %s, not text: only text and JSON bodies are returned", url, type);
       return NULL;
     }
-  body = weft_http_get_read (self, stream, cancellable, &truncated, error);
-  if (body == NULL)
-    return NULL;
-  if (type == NULL && body->len > 0 && memchr (body->data, '\0', body->len) != NULL)
+  if ((type == NULL || *type == '\0') && size > 0 && memchr (data, '\0', size) != NULL)
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED,
                    "%s has no content type and looks binary: only text is returned", url);
       return NULL;
     }
-  text = weft_http_get_text (body, params);
-  if (!truncated)
+  text = weft_http_get_text (body, charset);
+  if (!weft_http_response_is_truncated (response))
     return text;
-  /* Stop the rest of the body: closing would otherwise read it all. */
-  g_cancellable_cancel (cancellable);
   g_autofree char *cut = text;
   return g_strdup_printf ("%s\n\n[weft http-get: the body was cut after %" G_GINT64_FORMAT
                           " bytes (max_bytes)]", cut, self->max_bytes);
@@ -411,33 +319,41 @@ weft_http_get_body (WeftHttpGet *self, SoupMessage *msg, GInputStream *stream,
 /* ------------------------------------------------------------------------ */
 /* The request                                                              */
 
-static SoupMessage *
-weft_http_get_message (WeftHttpGet *self, const char *url)
+/* Redirects are never followed by the client: each hop is checked here
+ * against the allowlist first.  `ms` is what is left of the call's time. */
+static WeftHttpRequest *
+weft_http_get_request (WeftHttpGet *self, const char *url, guint ms)
 {
-  SoupMessage *msg = soup_message_new ("GET", url);
-  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+  WeftHttpRequest *request = weft_http_request_new ("GET", url);
 
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  weft_http_request_add_header (request, "User-Agent", self->user_agent);
   for (guint i = 0; self->header_names[i] != NULL; i++)
-    soup_message_headers_replace (headers, self->header_names[i], self->header_values[i]);
-  return msg;
+    weft_http_request_add_header (request, self->header_names[i], self->header_values[i]);
+  weft_http_request_set_timeout_ms (request, MAX (ms, 1));
+  weft_http_request_set_max_body (request, (gsize) self->max_bytes);
+  return request;
+}
+
+static gboolean
+weft_http_get_is_redirect (guint status)
+{
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 /* Where a redirect leads, checked against the allowlist: *next stays NULL
- * when `msg` is not a redirect; FALSE when it may not be followed. */
+ * when `response` is not a redirect; FALSE when it may not be followed. */
 static gboolean
-weft_http_get_redirect (WeftHttpGet *self, SoupMessage *msg, const char *url, char **next,
-                        GError **error)
+weft_http_get_redirect (WeftHttpGet *self, const WeftHttpResponse *response, const char *url,
+                        char **next, GError **error)
 {
-  const char *location = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                       "Location");
+  const char *location = weft_http_response_get_header (response, "Location");
   g_autoptr(GUri) base = NULL;
   g_autoptr(GUri) target = NULL;
   g_autoptr(GError) local = NULL;
   g_autofree char *resolved = NULL;
 
   *next = NULL;
-  if (!SOUP_STATUS_IS_REDIRECTION (soup_message_get_status (msg)) || location == NULL)
+  if (!weft_http_get_is_redirect (weft_http_response_get_status (response)) || location == NULL)
     return TRUE;
   base = g_uri_parse (url, G_URI_FLAGS_ENCODED, NULL);
   target = base != NULL ? g_uri_parse_relative (base, location, G_URI_FLAGS_ENCODED, NULL) : NULL;
@@ -455,37 +371,67 @@ weft_http_get_redirect (WeftHttpGet *self, SoupMessage *msg, const char *url, ch
   return *next != NULL;
 }
 
+/* The client's timeout and cancellation, in this tool's words. */
+static void
+weft_http_get_explain (WeftHttpGet *self, const char *url, GError **error)
+{
+  if (g_error_matches (*error, WEFT_ERROR, WEFT_ERROR_CANCELLED))
+    {
+      g_clear_error (error);
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED, "GET %s was cancelled", url);
+    }
+  else if (g_error_matches (*error, WEFT_ERROR, WEFT_ERROR_TIMEOUT))
+    {
+      g_clear_error (error);
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_TIMEOUT, "GET %s timed out after %.3g s",
+                   url, self->timeout_ms / 1000.0);
+    }
+}
+
 static char *
 weft_http_get_fetch (WeftHttpGet *self, const char *first_url, GCancellable *cancellable,
                      GError **error)
 {
   g_autofree char *url = g_strdup (first_url);
+  gint64 deadline = g_get_monotonic_time () + (gint64) self->timeout_ms * 1000;
 
   for (guint hop = 0;; hop++)
     {
-      g_autoptr(SoupMessage) msg = weft_http_get_message (self, url);
-      g_autoptr(GInputStream) stream = soup_session_send (self->session, msg, cancellable, error);
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      g_autoptr(WeftHttpResponse) response = NULL;
       g_autofree char *next = NULL;
       guint status;
 
-      if (stream == NULL || !weft_http_get_redirect (self, msg, url, &next, error))
+      if (left_ms <= 0)
+        {
+          g_set_error (error, WEFT_ERROR, WEFT_ERROR_TIMEOUT, "GET %s timed out after %.3g s",
+                       first_url, self->timeout_ms / 1000.0);
+          return NULL;
+        }
+      response = weft_http_send (weft_http_get_request (self, url, (guint) left_ms), cancellable,
+                                 error);
+      if (response == NULL)
+        {
+          weft_http_get_explain (self, first_url, error);
+          return NULL;
+        }
+      if (!weft_http_get_redirect (self, response, url, &next, error))
         return NULL;
-      status = soup_message_get_status (msg);
-      if (next == NULL && !SOUP_STATUS_IS_SUCCESSFUL (status))
+      status = weft_http_response_get_status (response);
+      if (next == NULL && (status < 200 || status >= 300))
         {
           g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED, "HTTP %u %s from %s", status,
-                       soup_message_get_reason_phrase (msg), url);
+                       weft_http_response_get_reason (response), url);
           return NULL;
         }
       if (next == NULL)
-        return weft_http_get_body (self, msg, stream, url, cancellable, error);
+        return weft_http_get_body (self, response, url, error);
       if (hop == WEFT_HTTP_GET_MAX_REDIRECTS)
         {
           g_set_error (error, WEFT_ERROR, WEFT_ERROR_FAILED,
                        "%s: more than %d redirects", first_url, WEFT_HTTP_GET_MAX_REDIRECTS);
           return NULL;
         }
-      g_input_stream_close (stream, cancellable, NULL);
       g_free (url);
       url = g_steal_pointer (&next);
     }
@@ -494,38 +440,12 @@ weft_http_get_fetch (WeftHttpGet *self, const char *first_url, GCancellable *can
 /* ------------------------------------------------------------------------ */
 /* invoke                                                                   */
 
-static void
-weft_http_get_cancel_other (GCancellable *cancelled, gpointer other)
-{
-  g_cancellable_cancel (other);
-}
-
-/* A cancelled request says why: the task's cancellation or our limit. */
-static void
-weft_http_get_explain_cancel (WeftHttpGet *self, GCancellable *task_cancellable,
-                              const char *url, GError **error)
-{
-  if (!g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  g_clear_error (error);
-  if (g_cancellable_is_cancelled (task_cancellable))
-    g_set_error (error, WEFT_ERROR, WEFT_ERROR_CANCELLED, "GET %s was cancelled", url);
-  else
-    g_set_error (error, WEFT_ERROR, WEFT_ERROR_TIMEOUT, "GET %s timed out after %.3g s",
-                 url, self->timeout_ms / 1000.0);
-}
-
 static char *
 weft_http_get_run (WeftHttpGet *self, WeftToolCall *call, GError **error)
 {
   JsonObject *args = weft_tool_call_get_arguments (call);
   JsonNode *node = json_object_get_member (args, "url");
-  GCancellable *task_cancellable = weft_tool_call_get_cancellable (call);
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autofree char *url = NULL;
-  GSource *timer;
-  gulong handler;
-  char *text;
 
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
       || json_node_get_value_type (node) != G_TYPE_STRING)
@@ -537,17 +457,7 @@ weft_http_get_run (WeftHttpGet *self, WeftToolCall *call, GError **error)
   url = weft_http_get_check_url (self, json_node_get_string (node), error);
   if (url == NULL)
     return NULL;
-
-  handler = g_cancellable_connect (task_cancellable, G_CALLBACK (weft_http_get_cancel_other),
-                                   g_object_ref (cancellable), g_object_unref);
-  timer = weft_http_get_timer_arm (&self->timer, cancellable, self->timeout_ms);
-  text = weft_http_get_fetch (self, url, cancellable, error);
-  g_source_destroy (timer);
-  g_source_unref (timer);
-  g_cancellable_disconnect (task_cancellable, handler);
-  if (text == NULL)
-    weft_http_get_explain_cancel (self, task_cancellable, url, error);
-  return text;
+  return weft_http_get_fetch (self, url, weft_tool_call_get_cancellable (call), error);
 }
 
 static void
