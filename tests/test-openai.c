@@ -603,7 +603,9 @@ test_many_at_once (Fixture *f, gconstpointer data)
       guint closing = 0;
 
       weft_mock_llm_reset (f->mock);
-      weft_mock_llm_set_latency (f->mock, 1000, 1000);
+      /* Long enough that every request is sent before the first answer
+       * comes, even on a loaded machine under a sanitizer. */
+      weft_mock_llm_set_latency (f->mock, 3000, 3000);
       g_autoptr(WeftRun) run = run_flow (flow);
 
       g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
