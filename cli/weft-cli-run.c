@@ -246,14 +246,11 @@ weft_cli_add_callbacks (WeftEngine *engine, WeftFlow *flow, char **specs,
       g_autofree char *plugin = NULL;
       g_autoptr(JsonObject) options = NULL;
 
-      if (!weft_cli_parse_callback_spec (registry, specs[i], &plugin, &options, error))
+      if (!weft_cli_parse_callback_spec (registry, specs[i], &plugin, &options, error)
+          || !weft_flow_add_callback (flow, plugin, options, error))
         {
-          g_prefix_error (error, "--callback %s: ", specs[i]);
-          return FALSE;
-        }
-      if (!weft_flow_add_callback (flow, plugin, options, error))
-        {
-          g_prefix_error (error, "--callback %s: ", specs[i]);
+          g_autofree char *shown = weft_cli_spec_shown (specs[i]);
+          g_prefix_error (error, "--callback %s: ", shown);
           return FALSE;
         }
     }

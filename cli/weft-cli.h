@@ -113,6 +113,11 @@ gboolean weft_cli_parse_callback_spec (WeftRegistry *registry,
                                        JsonObject **options,
                                        GError **error);
 
+/* A `--callback` or `--store` argument as messages show it: a password
+ * in it (a URI's user:PASSWORD@, a password=VALUE) and what came from the
+ * environment become "***". */
+char *weft_cli_spec_shown (const char *spec);
+
 /* Opens the store a `--store PLUGIN[:k=v,...]` argument names; errors
  * start with "--store SPEC: ".  *plugin and *options (may be NULL) get
  * what the spec said, so that a run can be recorded in the same store. */

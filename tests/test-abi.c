@@ -30,7 +30,7 @@ typedef struct {
 
 static const WeftAbiPin weft_abi_pins[] = {
   PIN_VALUE (WEFT_ABI_MAJOR, 3),
-  PIN_VALUE (WEFT_ABI_MINOR, 1),
+  PIN_VALUE (WEFT_ABI_MINOR, 2),
 
   PIN_SIZE (WeftOption, 120),
   PIN_OFFSET (WeftOption, name, 0),
@@ -94,7 +94,16 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_OFFSET (WeftStoreClass, get_run, 8),
   PIN_OFFSET (WeftStoreClass, claim_run, 16),
   PIN_OFFSET (WeftStoreClass, delete_run, 24),
-  PIN_OFFSET (WeftStoreClass, reserved, 32),
+  PIN_OFFSET (WeftStoreClass, queue, 32),          /* 3.2 */
+  PIN_OFFSET (WeftStoreClass, reserved, 40),
+  PIN_SIZE (WeftQueueClass, 112),                  /* 3.2 */
+  PIN_OFFSET (WeftQueueClass, enqueue, 0),
+  PIN_OFFSET (WeftQueueClass, join, 8),
+  PIN_OFFSET (WeftQueueClass, claim_next, 16),
+  PIN_OFFSET (WeftQueueClass, wait, 24),
+  PIN_OFFSET (WeftQueueClass, hand_back, 32),
+  PIN_OFFSET (WeftQueueClass, list_workers, 40),
+  PIN_OFFSET (WeftQueueClass, reserved, 48),
 
   PIN_SIZE (WeftPluginDescriptor, 232),
   PIN_OFFSET (WeftPluginDescriptor, abi_major, 0),
@@ -257,6 +266,7 @@ static void
 test_older_minors (void)
 {
   assert_facts_hold (weft_abi_facts_3_0, "tests/abi/weft-sdk-3.0.h");
+  assert_facts_hold (weft_abi_facts_3_1, "tests/abi/weft-sdk-3.1.h");
 }
 
 /* ---- 3. a plugin of 3.0 ------------------------------------------------------ */

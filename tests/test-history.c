@@ -98,17 +98,7 @@ static const char *const chain_tasks =
 static GStrv
 weft_argv (Fixture *fx, const char *const *args)
 {
-  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-
-  g_strv_builder_add (builder, fx->weft);
-  for (guint i = 0; args[i] != NULL; i++)
-    {
-      g_strv_builder_add (builder, args[i]);
-      /* After the command ("runs list" counts as one). */
-      if ((i == 0 && strcmp (args[0], "runs") != 0) || (i == 1 && strcmp (args[0], "runs") == 0))
-        g_strv_builder_add_many (builder, "--plugin-dir", fx->plugin_dir, NULL);
-    }
-  return g_strv_builder_end (builder);
+  return weft_test_weft_argv (fx->weft, fx->plugin_dir, args);
 }
 
 static int

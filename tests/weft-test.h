@@ -125,6 +125,25 @@ weft_test_run_command (const char * const *argv, char **out, char **err)
   return weft_test_exit_status (proc);
 }
 
+/* The argv of `weft ARGS...` (`weft` at `weft`), with `--plugin-dir
+ * plugin_dir` after the command (after "runs list": the two words of a
+ * `runs` command count as one). */
+static inline GStrv
+weft_test_weft_argv (const char *weft, const char *plugin_dir, const char *const *args)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  gboolean runs = args[0] != NULL && strcmp (args[0], "runs") == 0;
+
+  g_strv_builder_add (builder, weft);
+  for (guint i = 0; args[i] != NULL; i++)
+    {
+      g_strv_builder_add (builder, args[i]);
+      if ((i == 0 && !runs) || (i == 1 && runs))
+        g_strv_builder_add_many (builder, "--plugin-dir", plugin_dir, NULL);
+    }
+  return g_strv_builder_end (builder);
+}
+
 /* Removes a test's temporary directory and the files in it; every removal
  * must succeed. */
 static inline void

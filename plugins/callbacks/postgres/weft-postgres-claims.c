@@ -1,0 +1,101 @@
+/* weft-postgres-claims.c — claim_run (a run taken for this process
+ * before it is resumed or started from the queue) and hand_back (a run
+ * given back to the queue: what the writer holds of it is committed
+ * first, then nothing more of it is stored here, its claim is dropped and
+ * waiting workers are woken).  The locks themselves are
+ * weft-postgres-locks.c's.
+ */
+#include "weft-postgres.h"
+
+gboolean
+weft_postgres_claim_run (gpointer instance, const char *run_id, GError **error)
+{
+  WeftPostgres *self = instance;
+  int taken = -1;
+
+  g_mutex_lock (&self->session_lock);
+  PGconn *session = weft_postgres_session (self, error);
+  gint64 key = session ? weft_postgres_find_run (self, session, run_id, error) : -1;
+  /* Not stored here (yet): nobody else can be running it from this
+   * database; run.started will claim it. */
+  if (key == 0)
+    taken = 1;
+  else if (key > 0)
+    taken = weft_postgres_claims_take (self, session, key, run_id, error);
+  g_mutex_unlock (&self->session_lock);
+  if (taken == 0)
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_BUSY,
+                 "%s: run %s is still being run by another process (a live session holds "
+                 "its claim); only a run whose process died can be resumed", self->where,
+                 run_id);
+  return taken == 1;
+}
+
+/* The run back in the queue, with why (a run that ended only loses its
+ * claim); its claim dropped inside the transaction, so that a worker
+ * woken by the commit finds it free. */
+static gboolean
+weft_postgres_hand_back_locked (WeftPostgres *self, PGconn *session, const char *run_id,
+                                const char *reason, GError **error)
+{
+  g_autofree char *worker = g_strdup_printf ("%" G_GINT64_FORMAT, self->worker_id);
+  const char *params[] = { run_id, reason, worker };
+  PGresult *result = NULL;
+
+  if (!weft_postgres_exec (self, session, "BEGIN", "cannot hand a run back", error))
+    return FALSE;
+  if (!weft_postgres_query (self, session,
+                            "UPDATE run_rows SET worker = CASE WHEN status IN ('queued',"
+                            "    'running') THEN NULL ELSE worker END,"
+                            "  handed_back = CASE WHEN status IN ('queued', 'running')"
+                            "    THEN $2 ELSE handed_back END,"
+                            "  queued_wall_us = coalesce (queued_wall_us,"
+                            "    (extract (epoch FROM clock_timestamp ()) * 1000000)::bigint),"
+                            "  refused_by = CASE WHEN $3::bigint > 0"
+                            "    THEN array_append (coalesce (refused_by, '{}'), $3::bigint)"
+                            "    ELSE refused_by END"
+                            " WHERE run_id = $1 RETURNING id",
+                            3, params, PGRES_TUPLES_OK, &result, "cannot hand a run back",
+                            error))
+    {
+      PQclear (PQexec (session, "ROLLBACK"));
+      return FALSE;
+    }
+  gint64 key = PQntuples (result) > 0 ? g_ascii_strtoll (PQgetvalue (result, 0, 0), NULL, 10)
+                                      : 0;
+  PQclear (result);
+  if (key == 0)
+    {
+      PQclear (PQexec (session, "ROLLBACK"));
+      weft_postgres_no_run (self, run_id, error);
+      return FALSE;
+    }
+  weft_postgres_claims_drop (self, key);
+  if (weft_postgres_exec (self, session, "NOTIFY " WEFT_PG_CHANNEL "; COMMIT",
+                          "cannot hand a run back", error))
+    return TRUE;
+  PQclear (PQexec (session, "ROLLBACK"));
+  return FALSE;
+}
+
+gboolean
+weft_postgres_hand_back (gpointer instance, const char *run_id, const char *reason,
+                         GError **error)
+{
+  WeftPostgres *self = instance;
+  gboolean ok = FALSE;
+
+  /* What was raised before is the run's story: stored first.  From now on
+   * its events are dropped (the writer cannot add any: it waits for
+   * writer_lock). */
+  g_mutex_lock (&self->writer_lock);
+  weft_postgres_commit (self);
+  g_mutex_lock (&self->session_lock);
+  g_hash_table_add (self->detached, g_strdup (run_id));
+  PGconn *session = weft_postgres_session (self, error);
+  if (session != NULL)
+    ok = weft_postgres_hand_back_locked (self, session, run_id, reason, error);
+  g_mutex_unlock (&self->session_lock);
+  g_mutex_unlock (&self->writer_lock);
+  return ok;
+}
