@@ -259,9 +259,9 @@ weft_cli_spec_shown (const char *spec)
   return weft_secrets_redact (text);
 }
 
-WeftStore *
-weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
-                          JsonObject **options, GError **error)
+static WeftStore *
+weft_cli_open_spec (WeftEngine *engine, const char *spec, gboolean queue, char **plugin,
+                    JsonObject **options, GError **error)
 {
   g_autofree char *name = NULL;
   g_autoptr(JsonObject) object = NULL;
@@ -269,7 +269,8 @@ weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
 
   if (weft_cli_parse_callback_spec (weft_engine_get_registry (engine), spec, &name, &object,
                                     error))
-    store = weft_store_open (engine, name, object, error);
+    store = queue ? weft_store_open_queue (engine, name, object, error)
+                  : weft_store_open (engine, name, object, error);
   if (store == NULL)
     {
       g_autofree char *shown = weft_cli_spec_shown (spec);
@@ -281,4 +282,18 @@ weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
   if (options)
     *options = g_steal_pointer (&object);
   return store;
+}
+
+WeftStore *
+weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
+                          JsonObject **options, GError **error)
+{
+  return weft_cli_open_spec (engine, spec, FALSE, plugin, options, error);
+}
+
+WeftStore *
+weft_cli_open_queue_spec (WeftEngine *engine, const char *spec, char **plugin,
+                          JsonObject **options, GError **error)
+{
+  return weft_cli_open_spec (engine, spec, TRUE, plugin, options, error);
 }

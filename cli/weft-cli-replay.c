@@ -57,29 +57,6 @@ weft_cli_load_stored_run (WeftEngine *engine, const WeftCliHistoryOptions *optio
   return stored->flow != NULL;
 }
 
-/* Task name → output of every task the stored run completed, except
- * those in `except` (may be NULL). */
-static JsonObject *
-weft_cli_completed_outputs (JsonObject *run, char **except)
-{
-  JsonObject *completed = json_object_new ();
-  JsonArray *tasks = weft_cli_stored_tasks (run);
-
-  for (guint i = 0; tasks != NULL && i < json_array_get_length (tasks); i++)
-    {
-      JsonObject *task = json_array_get_object_element (tasks, i);
-      const char *name = weft_cli_member_string (task, "name");
-      const char *output = weft_cli_member_string (task, "output");
-
-      if (name == NULL || output == NULL
-          || g_strcmp0 (weft_cli_member_string (task, "status"), "completed") != 0
-          || (except != NULL && g_strv_contains ((const char * const *) except, name)))
-        continue;
-      json_object_set_string_member (completed, name, output);
-    }
-  return completed;
-}
-
 /* The new run is recorded where the old one was: the stored flow's own
  * store if it has one, else the --store one, added as a callback. */
 static gboolean
@@ -102,14 +79,6 @@ weft_cli_record_in_store (WeftCliStoredRun *stored, const char *command, GError 
       return FALSE;
     }
   return TRUE;
-}
-
-static JsonObject *
-weft_cli_stored_inputs (JsonObject *run)
-{
-  JsonNode *node = json_object_get_member (run, "inputs");
-
-  return node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
 }
 
 static char *
@@ -213,7 +182,6 @@ weft_cli_resume (const char *run_id, WeftCliHistoryOptions *options)
   g_autoptr(WeftEngine) engine = weft_cli_open_engine ((guint) options->exec.threads,
                                                        options->exec.plugin_dirs, &error);
   WeftKickoffOptions kickoff = { 0 };
-  gint64 last_seq;
 
   if (engine == NULL || !weft_cli_load_stored_run (engine, options, run_id, &stored, &error))
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
@@ -221,20 +189,12 @@ weft_cli_resume (const char *run_id, WeftCliHistoryOptions *options)
       || !weft_cli_record_in_store (&stored, "resume", &error)
       || !weft_cli_add_callbacks (engine, stored.flow, options->exec.callbacks, &error))
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
-  completed = weft_cli_completed_outputs (stored.run, NULL);
-  last_seq = weft_cli_member_int (stored.run, "last_seq");
+  completed = weft_cli_resume_kickoff (stored.run, run_id, &kickoff);
   if (!options->exec.quiet)
-    fprintf (stderr, "weft: resuming run %s after event %" G_GINT64_FORMAT ": %u of %u "
+    fprintf (stderr, "weft: resuming run %s after event %" G_GUINT64_FORMAT ": %u of %u "
              "task(s) already completed, %u failed, skipped or cancelled (kept as they "
-             "ended)\n", run_id, last_seq, json_object_get_size (completed),
+             "ended)\n", run_id, kickoff.resume_seq, json_object_get_size (completed),
              weft_flow_get_n_tasks (stored.flow), weft_cli_count_ended (stored.run));
-  kickoff.inputs = weft_cli_stored_inputs (stored.run);
-  kickoff.completed = completed;
-  kickoff.resume_run_id = run_id;
-  kickoff.resume_seq = (guint64) MAX (last_seq, 0);
-  /* Attempts go on after the stored ones: one the dead process had in
-   * flight is run again as the next attempt, not stored twice. */
-  kickoff.stored_tasks = weft_cli_stored_tasks (stored.run);
   return weft_cli_execute (engine, g_steal_pointer (&stored.flow), &kickoff, &options->exec);
 }
 

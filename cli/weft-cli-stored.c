@@ -178,3 +178,49 @@ weft_cli_run_ended (JsonObject *run)
 
   return status != NULL && g_strv_contains (ended, status);
 }
+
+/* Task name → output of every task the stored run completed, except
+ * those in `except` (may be NULL). */
+JsonObject *
+weft_cli_completed_outputs (JsonObject *run, char **except)
+{
+  JsonObject *completed = json_object_new ();
+  JsonArray *tasks = weft_cli_stored_tasks (run);
+
+  for (guint i = 0; tasks != NULL && i < json_array_get_length (tasks); i++)
+    {
+      JsonObject *task = json_array_get_object_element (tasks, i);
+      const char *name = weft_cli_member_string (task, "name");
+      const char *output = weft_cli_member_string (task, "output");
+
+      if (name == NULL || output == NULL
+          || g_strcmp0 (weft_cli_member_string (task, "status"), "completed") != 0
+          || (except != NULL && g_strv_contains ((const char * const *) except, name)))
+        continue;
+      json_object_set_string_member (completed, name, output);
+    }
+  return completed;
+}
+
+JsonObject *
+weft_cli_stored_inputs (JsonObject *run)
+{
+  JsonNode *node = json_object_get_member (run, "inputs");
+
+  return node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+JsonObject *
+weft_cli_resume_kickoff (JsonObject *run, const char *run_id, WeftKickoffOptions *kickoff)
+{
+  JsonObject *completed = weft_cli_completed_outputs (run, NULL);
+
+  kickoff->inputs = weft_cli_stored_inputs (run);
+  kickoff->completed = completed;
+  kickoff->resume_run_id = run_id;
+  kickoff->resume_seq = (guint64) MAX (weft_cli_member_int (run, "last_seq"), 0);
+  /* Attempts go on after the stored ones: one the dead process had in
+   * flight is run again as the next attempt, not stored twice. */
+  kickoff->stored_tasks = weft_cli_stored_tasks (run);
+  return completed;
+}

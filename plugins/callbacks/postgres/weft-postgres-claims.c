@@ -47,6 +47,8 @@ weft_postgres_hand_back_locked (WeftPostgres *self, PGconn *session, const char 
   if (!weft_postgres_query (self, session,
                             "UPDATE run_rows SET worker = CASE WHEN status IN ('queued',"
                             "    'running') THEN NULL ELSE worker END,"
+                            "  worker_name = CASE WHEN status IN ('queued', 'running')"
+                            "    THEN NULL ELSE worker_name END,"
                             "  handed_back = CASE WHEN status IN ('queued', 'running')"
                             "    THEN $2 ELSE handed_back END,"
                             "  queued_wall_us = coalesce (queued_wall_us,"
