@@ -500,6 +500,12 @@ WEFT_API WeftServer *weft_server_new (WeftEngine *engine, const WeftServerOption
 WEFT_API gboolean    weft_server_add_flow (WeftServer *server, WeftFlow *flow, GError **error);
 /* Reads older runs from `store` too (taken). */
 WEFT_API void        weft_server_add_store (WeftServer *server, WeftStore *store);
+/* Kickoffs and batches go to the queue of `store` (taken; a store with a
+ * queue, weft_store_open_queue) instead of running here: each is answered
+ * 202 with the queued run ids, and its status is read from the store like
+ * any stored run's (the store is read for older runs too).  Before
+ * listening; once. */
+WEFT_API void        weft_server_set_queue (WeftServer *server, WeftStore *store);
 /* Listens on "HOST:PORT" (an IP address or "localhost"; port 0 picks a
  * free one).  Refuses any address that is not loopback when the server
  * has no token. */

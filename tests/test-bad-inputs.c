@@ -823,7 +823,7 @@ static const WeftBadHttp weft_bad_http[] = {
     400, "limit must be a number from 1 to 1000, not \"-1\"" },
   { "runs-bad-status", FALSE,
     "GET /v1/runs?status=bogus HTTP/1.1\r\nHost: x\r\n\r\n",
-    400, "status must be one of pending, running, completed, failed, cancelled, not \"bogus\"" },
+    400, "status must be one of pending, queued, running, completed, failed, cancelled, not \"bogus\"" },
   { "task-unknown", FALSE,
     "GET /v1/tasks/no-such-task HTTP/1.1\r\nHost: x\r\n\r\n",
     404, "no task \"no-such-task\" (finished tasks are kept for 3600 s, 1000 at most)" },
