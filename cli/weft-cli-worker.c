@@ -66,6 +66,7 @@ struct _WeftCliWorker {
   GMainContext *context;
   GHashTable *flows;          /* source text → WeftCliWorkerFlow */
   GHashTable *runs;           /* run id → WeftCliWorkerRun */
+  GQueue claimed;             /* run ids taken but not started: the store failed */
   gboolean stopping;
   guint n_signals;
   guint grace_id;
@@ -248,12 +249,24 @@ weft_cli_worker_kickoff (WeftCliWorker *w, WeftCliWorkerFlow *flow, JsonObject *
                                         weft_cli_worker_on_done, record);
 }
 
+/* What became of a claimed run. */
+typedef enum {
+  WEFT_CLI_WORKER_STARTED,
+  WEFT_CLI_WORKER_GONE,       /* handed back, or another process has it */
+  WEFT_CLI_WORKER_LATER,      /* the store failed: held, tried again */
+} WeftCliWorkerStart;
+
 /* A claimed run: its flow, its claim through the flow's store, its state
  * read again under the claim, then the kickoff. */
-static void
+static WeftCliWorkerStart
 weft_cli_worker_start (WeftCliWorker *w, const char *run_id)
 {
   g_autoptr(GError) error = NULL;
+
+  /* Given again (a claim this worker held went back to the queue while
+   * the store was away, and came back to it): it runs here already. */
+  if (g_hash_table_contains (w->runs, run_id))
+    return WEFT_CLI_WORKER_GONE;
   g_autoptr(JsonNode) queued = weft_store_get_run (w->queue, run_id, &error);
   JsonObject *object = queued && JSON_NODE_HOLDS_OBJECT (queued)
                        ? json_node_get_object (queued) : NULL;
@@ -262,7 +275,8 @@ weft_cli_worker_start (WeftCliWorker *w, const char *run_id)
   if (queued == NULL)
     {
       weft_cli_worker_say (w, "run %s: %s", run_id, error->message);
-      return;
+      return g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND)
+             ? WEFT_CLI_WORKER_GONE : WEFT_CLI_WORKER_LATER;
     }
   WeftCliWorkerFlow *flow = source ? weft_cli_worker_flow (w, source, run_id, &error) : NULL;
   if (flow == NULL)
@@ -271,21 +285,27 @@ weft_cli_worker_start (WeftCliWorker *w, const char *run_id)
                                                  error ? error->message
                                                        : "the store has no flow text for it");
       weft_cli_worker_hand_back (w, w->queue, run_id, reason);
-      return;
+      return WEFT_CLI_WORKER_GONE;
     }
   if (!weft_store_claim_run (flow->store, run_id, &error))
     {
       weft_cli_worker_say (w, "run %s: %s", run_id, error->message);
-      return;
+      return g_error_matches (error, WEFT_ERROR, WEFT_ERROR_BUSY)
+             ? WEFT_CLI_WORKER_GONE : WEFT_CLI_WORKER_LATER;
     }
   g_autoptr(JsonNode) claimed = weft_store_get_run (flow->store, run_id, &error);
-  if (claimed == NULL || weft_cli_run_ended (json_node_get_object (claimed)))
+  if (claimed == NULL)
     {
-      weft_cli_worker_hand_back (w, flow->store, run_id,
-                                 claimed ? "it had ended" : error->message);
-      return;
+      weft_cli_worker_say (w, "run %s: %s", run_id, error->message);
+      return WEFT_CLI_WORKER_LATER;
+    }
+  if (weft_cli_run_ended (json_node_get_object (claimed)))
+    {
+      weft_cli_worker_hand_back (w, flow->store, run_id, "it had ended");
+      return WEFT_CLI_WORKER_GONE;
     }
   weft_cli_worker_kickoff (w, flow, json_node_get_object (claimed), run_id);
+  return WEFT_CLI_WORKER_STARTED;
 }
 
 /* ---- looking for work -------------------------------------------------------------- */
@@ -300,15 +320,39 @@ weft_cli_worker_retry (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Claims runs while there is room. */
+static gboolean
+weft_cli_worker_has_room (WeftCliWorker *w)
+{
+  return !w->stopping && w->retry_id == 0
+         && g_hash_table_size (w->runs) < (guint) w->options->concurrency;
+}
+
+/* Starts a claimed run (taken); one the store failed on waits in
+ * `claimed` for the next try.  FALSE then. */
+static gboolean
+weft_cli_worker_try (WeftCliWorker *w, char *run_id)
+{
+  if (weft_cli_worker_start (w, run_id) != WEFT_CLI_WORKER_LATER)
+    {
+      g_free (run_id);
+      return TRUE;
+    }
+  g_queue_push_head (&w->claimed, run_id);
+  w->retry_id = g_timeout_add_seconds (WEFT_CLI_WORKER_RETRY_S, weft_cli_worker_retry, w);
+  return FALSE;
+}
+
+/* Claims runs while there is room, those claimed already first. */
 static void
 weft_cli_worker_look (WeftCliWorker *w)
 {
-  while (!w->stopping && w->retry_id == 0
-         && g_hash_table_size (w->runs) < (guint) w->options->concurrency)
+  while (weft_cli_worker_has_room (w) && !g_queue_is_empty (&w->claimed))
+    if (!weft_cli_worker_try (w, g_queue_pop_head (&w->claimed)))
+      return;
+  while (weft_cli_worker_has_room (w))
     {
       g_autoptr(GError) error = NULL;
-      g_autofree char *run_id = weft_store_claim_next (w->queue, &error);
+      char *run_id = weft_store_claim_next (w->queue, &error);
 
       weft_cli_worker_store_state (w, error);
       if (error != NULL)
@@ -316,9 +360,8 @@ weft_cli_worker_look (WeftCliWorker *w)
           w->retry_id = g_timeout_add_seconds (WEFT_CLI_WORKER_RETRY_S, weft_cli_worker_retry, w);
           return;
         }
-      if (run_id == NULL)
+      if (run_id == NULL || !weft_cli_worker_try (w, run_id))
         return;
-      weft_cli_worker_start (w, run_id);
     }
 }
 
@@ -505,6 +548,9 @@ weft_cli_worker (const WeftCliWorkerOptions *options)
     weft_engine_shutdown (w.engine, 1000);
   g_hash_table_unref (w.runs);
   g_hash_table_unref (w.flows);
+  /* What was claimed and not started returns to the queue with the
+   * worker's claim, below. */
+  g_queue_clear_full (&w.claimed, g_free);
   /* Last: closing it drops the worker's claim on the queue. */
   g_clear_pointer (&w.queue, weft_store_free);
   g_clear_pointer (&w.engine, weft_engine_unref);

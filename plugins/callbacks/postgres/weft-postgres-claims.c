@@ -7,22 +7,20 @@
  */
 #include "weft-postgres.h"
 
-gboolean
-weft_postgres_claim_run (gpointer instance, const char *run_id, GError **error)
+/* The run's claim: `data` is its id; BUSY when another session holds it. */
+static gboolean
+weft_postgres_claim_locked (WeftPostgres *self, PGconn *session, gpointer data, GError **error)
 {
-  WeftPostgres *self = instance;
+  const char *run_id = data;
+  gint64 key = weft_postgres_find_run (self, session, run_id, error);
   int taken = -1;
 
-  g_mutex_lock (&self->session_lock);
-  PGconn *session = weft_postgres_session (self, error);
-  gint64 key = session ? weft_postgres_find_run (self, session, run_id, error) : -1;
   /* Not stored here (yet): nobody else can be running it from this
    * database; run.started will claim it. */
   if (key == 0)
-    taken = 1;
-  else if (key > 0)
+    return TRUE;
+  if (key > 0)
     taken = weft_postgres_claims_take (self, session, key, run_id, error);
-  g_mutex_unlock (&self->session_lock);
   if (taken == 0)
     g_set_error (error, WEFT_ERROR, WEFT_ERROR_BUSY,
                  "%s: run %s is still being run by another process (a live session holds "
@@ -31,13 +29,30 @@ weft_postgres_claim_run (gpointer instance, const char *run_id, GError **error)
   return taken == 1;
 }
 
+gboolean
+weft_postgres_claim_run (gpointer instance, const char *run_id, GError **error)
+{
+  /* Tried again on a new session when the first was lost: a lock taken
+   * on a lost session went with it. */
+  return weft_postgres_with_session (instance, weft_postgres_claim_locked, (gpointer) run_id,
+                                     TRUE, error);
+}
+
 /* The run back in the queue, with why (a run that ended only loses its
  * claim); its claim dropped inside the transaction, so that a worker
  * woken by the commit finds it free. */
+typedef struct {
+  const char *run_id;
+  const char *reason;
+} WeftPostgresHandBack;
+
 static gboolean
-weft_postgres_hand_back_locked (WeftPostgres *self, PGconn *session, const char *run_id,
-                                const char *reason, GError **error)
+weft_postgres_hand_back_locked (WeftPostgres *self, PGconn *session, gpointer data,
+                                GError **error)
 {
+  const WeftPostgresHandBack *back = data;
+  const char *run_id = back->run_id;
+  const char *reason = back->reason;
   g_autofree char *worker = g_strdup_printf ("%" G_GINT64_FORMAT, self->worker_id);
   const char *params[] = { run_id, reason, worker };
   PGresult *result = NULL;
@@ -85,19 +100,21 @@ weft_postgres_hand_back (gpointer instance, const char *run_id, const char *reas
                          GError **error)
 {
   WeftPostgres *self = instance;
-  gboolean ok = FALSE;
+  gboolean ok;
 
   /* What was raised before is the run's story: stored first.  From now on
    * its events are dropped (the writer cannot add any: it waits for
    * writer_lock). */
+  WeftPostgresHandBack back = { run_id, reason };
+
   g_mutex_lock (&self->writer_lock);
   weft_postgres_commit (self);
   g_mutex_lock (&self->session_lock);
   g_hash_table_add (self->detached, g_strdup (run_id));
-  PGconn *session = weft_postgres_session (self, error);
-  if (session != NULL)
-    ok = weft_postgres_hand_back_locked (self, session, run_id, reason, error);
   g_mutex_unlock (&self->session_lock);
+  /* Tried again on a new session: the same change, and a claim on a lost
+   * session went with it. */
+  ok = weft_postgres_with_session (self, weft_postgres_hand_back_locked, &back, TRUE, error);
   g_mutex_unlock (&self->writer_lock);
   return ok;
 }

@@ -123,12 +123,7 @@ weft_postgres_worker_restore (WeftPostgres *self, PGconn *session, GError **erro
 
   if (self->worker_id == 0)
     return TRUE;
-  /* Its row back if a reaper took it while this worker was away.  A claim
-   * whose answer was lost with the old session may have left a queued run
-   * held by this worker, which never heard of it: every queued run it
-   * holds without a live claim goes back to the queue (a run this worker
-   * went on to start has its claim taken before the next call to the
-   * store: the worker's calls come one at a time). */
+  /* Its row back if a reaper took it while this worker was away. */
   return weft_postgres_lock_worker (self, session, error)
          && weft_postgres_query (self, session,
                                  "INSERT INTO workers (id, host, pid, concurrency,"
@@ -136,12 +131,5 @@ weft_postgres_worker_restore (WeftPostgres *self, PGconn *session, GError **erro
                                  " VALUES ($1::bigint, $2, $3::int, $4::int, $5::bigint)"
                                  " ON CONFLICT (id) DO NOTHING",
                                  5, params, PGRES_COMMAND_OK, NULL, "cannot join the queue",
-                                 error)
-         && weft_postgres_query (self, session,
-                                 "UPDATE run_rows SET worker = NULL WHERE worker = $1::bigint"
-                                 "  AND status = 'queued' AND NOT "
-                                 WEFT_PG_RUN_LIVE_SQL ("id"),
-                                 1, params, PGRES_COMMAND_OK, NULL, "cannot join the queue",
                                  error);
 }
-

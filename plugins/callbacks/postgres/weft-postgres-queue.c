@@ -14,6 +14,9 @@
  */
 #include "weft-postgres.h"
 
+/* Run ids claim_next gave kept in mind at most before the ones that
+ * started are forgotten. */
+#define WEFT_POSTGRES_HANDED_OUT_MAX 1000
 /* Workers whose process died are looked for at most this often. */
 #define WEFT_POSTGRES_REAP_US (500 * 1000)
 
@@ -170,6 +173,57 @@ weft_postgres_reap (WeftPostgres *self, PGconn *session, GError **error)
     1, params, PGRES_COMMAND_OK, NULL, "cannot look for workers that died", error);
 }
 
+/* The run ids claim_next gave, as an array parameter. */
+static char *
+weft_postgres_handed_out_array (WeftPostgres *self)
+{
+  GString *array = g_string_new (NULL);
+  GHashTableIter iter;
+  gpointer run_id;
+
+  weft_postgres_array_begin (array);
+  g_hash_table_iter_init (&iter, self->handed_out);
+  while (g_hash_table_iter_next (&iter, &run_id, NULL))
+    weft_postgres_array_text (array, run_id, -1);
+  weft_postgres_array_end (array);
+  return g_string_free (array, FALSE);
+}
+
+/* A claim whose answer was lost (the connection broke as it committed)
+ * may have left a queued run held by this worker, which never heard of
+ * it: every queued run it holds that claim_next did not give goes back.
+ * The runs it gave are kept in mind while they are queued (a run's start
+ * may be stored later than it began). */
+static gboolean
+weft_postgres_settle_claims (WeftPostgres *self, PGconn *session, const char *worker,
+                             GError **error)
+{
+  g_autofree char *given = weft_postgres_handed_out_array (self);
+  const char *params[] = { worker, given };
+  PGresult *result = NULL;
+
+  if (self->claim_unsure
+      && !weft_postgres_query (self, session,
+                               "UPDATE run_rows SET worker = NULL, worker_name = NULL"
+                               " WHERE worker = $1::bigint AND status = 'queued'"
+                               "  AND NOT (run_id = ANY ($2::text[]))",
+                               2, params, PGRES_COMMAND_OK, NULL, "cannot claim a run", error))
+    return FALSE;
+  self->claim_unsure = FALSE;
+  if (g_hash_table_size (self->handed_out) < WEFT_POSTGRES_HANDED_OUT_MAX)
+    return TRUE;
+  if (!weft_postgres_query (self, session,
+                            "SELECT run_id FROM run_rows WHERE run_id = ANY ($2::text[])"
+                            "  AND status = 'queued' AND worker = $1::bigint",
+                            2, params, PGRES_TUPLES_OK, &result, "cannot claim a run", error))
+    return FALSE;
+  g_hash_table_remove_all (self->handed_out);
+  for (int r = 0; r < PQntuples (result); r++)
+    g_hash_table_add (self->handed_out, g_strdup (PQgetvalue (result, r, 0)));
+  PQclear (result);
+  return TRUE;
+}
+
 static gboolean
 weft_postgres_claim_locked (WeftPostgres *self, PGconn *session, gpointer data, GError **error)
 {
@@ -179,6 +233,8 @@ weft_postgres_claim_locked (WeftPostgres *self, PGconn *session, gpointer data, 
   PGresult *result = NULL;
   gint64 now = g_get_monotonic_time ();
 
+  if (!weft_postgres_settle_claims (self, session, worker, error))
+    return FALSE;
   if (now - self->last_reap_us >= WEFT_POSTGRES_REAP_US)
     {
       if (!weft_postgres_reap (self, session, error))
@@ -200,6 +256,8 @@ weft_postgres_claim_locked (WeftPostgres *self, PGconn *session, gpointer data, 
     return FALSE;
   *run_id = PQntuples (result) > 0 ? g_strdup (PQgetvalue (result, 0, 0)) : NULL;
   PQclear (result);
+  if (*run_id != NULL)
+    g_hash_table_add (self->handed_out, g_strdup (*run_id));
   return TRUE;
 }
 
@@ -215,9 +273,10 @@ weft_postgres_claim_next (gpointer instance, GError **error)
                    "%s: only a worker claims runs (join the queue first)", self->where);
       return NULL;
     }
-  /* Not tried twice: an update whose answer was lost is undone when the
-   * next session joins again (weft_postgres_worker_restore). */
-  weft_postgres_with_session (self, weft_postgres_claim_locked, &run_id, FALSE, error);
+  /* Not tried twice: an update whose answer was lost is settled at the
+   * next call (weft_postgres_settle_claims). */
+  if (!weft_postgres_with_session (self, weft_postgres_claim_locked, &run_id, FALSE, error))
+    self->claim_unsure = TRUE;
   return run_id;
 }
 

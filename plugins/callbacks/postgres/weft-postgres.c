@@ -46,6 +46,7 @@ weft_postgres_free (WeftPostgres *self)
   weft_postgres_writer_clear (self);
   g_clear_pointer (&self->claims, g_hash_table_unref);
   g_clear_pointer (&self->detached, g_hash_table_unref);
+  g_clear_pointer (&self->handed_out, g_hash_table_unref);
   g_mutex_clear (&self->writer_lock);
   g_mutex_clear (&self->session_lock);
   g_mutex_clear (&self->listen_lock);
@@ -75,6 +76,7 @@ weft_postgres_create (const WeftConfig *config, GError **error)
   self->reader = weft_config_is_reader (config);
   self->claims = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->detached = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->handed_out = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   weft_postgres_writer_init (self);
   if (!weft_postgres_check_conninfo (self->conninfo, error))
     return NULL;

@@ -102,6 +102,8 @@ typedef struct {
   guint worker_pid;
   guint worker_concurrency;
   gint64 last_reap_us;
+  GHashTable *handed_out;     /* run ids claim_next gave, while queued */
+  gboolean claim_unsure;      /* a claim failed: it may have been made */
 
   /* The listener: wait's (one thread at a time, under listen_lock). */
   GMutex listen_lock;
