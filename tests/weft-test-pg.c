@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -156,10 +157,15 @@ weft_test_pg_up (WeftTestPg *pg)
   g_autofree char *ready = weft_test_pg_socket_conninfo (pg, "postgres");
   g_autoptr(GError) error = NULL;
   g_autoptr(GSubprocessLauncher) launcher = weft_test_pg_launcher (pg, log);
-  /* Nothing here must survive a crash of the machine: no fsync. */
+  /* Nothing here must survive a crash of the machine: no fsync, unless
+   * WEFT_TEST_PG_DURABLE asks (a benchmark measuring commits). */
+  const char *durable = g_getenv ("WEFT_TEST_PG_DURABLE") ? "on" : "off";
+  g_autofree char *fsync = g_strdup_printf ("fsync=%s", durable);
+  g_autofree char *sync_commit = g_strdup_printf ("synchronous_commit=%s", durable);
+  g_autofree char *full_pages = g_strdup_printf ("full_page_writes=%s", durable);
   const char *argv[] = { postgres, "-D", pg->data, "-p", port, "-k", pg->dir,
-                         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                         "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                         "-c", "listen_addresses=127.0.0.1", "-c", fsync,
+                         "-c", sync_commit, "-c", full_pages,
                          "-c", "max_connections=300", NULL };
 
   g_assert_null (pg->server);
@@ -276,6 +282,12 @@ guint
 weft_test_pg_port (WeftTestPg *pg)
 {
   return pg->port;
+}
+
+GPid
+weft_test_pg_server_pid (WeftTestPg *pg)
+{
+  return pg->server ? atoi (g_subprocess_get_identifier (pg->server)) : 0;
 }
 
 const char *

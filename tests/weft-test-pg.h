@@ -9,6 +9,9 @@
  * directory handed to it.  The server dies with the test (it gets SIGQUIT
  * when its parent exits), so a test that crashes leaves no server either.
  *
+ * The server runs without fsync (nothing of a test must survive a crash of
+ * the machine), unless WEFT_TEST_PG_DURABLE is set in the environment.
+ *
  * Over the socket anyone is trusted; over TCP the user `weft` needs its
  * password (weft_test_pg_password), so that a wrong one can be tried.
  */
@@ -36,6 +39,9 @@ char       *weft_test_pg_tcp_conninfo (WeftTestPg *pg, const char *database,
                                        const char *password);
 const char *weft_test_pg_password (WeftTestPg *pg);
 guint       weft_test_pg_port (WeftTestPg *pg);
+/* The postmaster's pid (its CPU time, with its children's, is the
+ * server's), or 0 while down. */
+GPid        weft_test_pg_server_pid (WeftTestPg *pg);
 /* A connection to `database` for a test to read tables with; aborts on
  * failure.  PQfinish it. */
 PGconn     *weft_test_pg_connect (WeftTestPg *pg, const char *database);

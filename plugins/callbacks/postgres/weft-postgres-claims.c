@@ -7,26 +7,42 @@
  */
 #include "weft-postgres.h"
 
-/* The run's claim: `data` is its id; BUSY when another session holds it. */
+/* The run's claim: `data` is its id; BUSY when another session holds it.
+ * Found and locked in one statement. */
 static gboolean
 weft_postgres_claim_locked (WeftPostgres *self, PGconn *session, gpointer data, GError **error)
 {
   const char *run_id = data;
-  gint64 key = weft_postgres_find_run (self, session, run_id, error);
-  int taken = -1;
+  const char *params[] = { run_id };
+  PGresult *result = NULL;
+  GHashTableIter iter;
+  gpointer held;
 
+  /* Held already: a lock taken twice would need two unlocks. */
+  g_hash_table_iter_init (&iter, self->claims);
+  while (g_hash_table_iter_next (&iter, NULL, &held))
+    if (g_str_equal (held, run_id))
+      return TRUE;
+  if (!weft_postgres_query (self, session,
+                            "SELECT id, pg_try_advisory_lock (2003133044,"
+                            "  (id % 2147483648)::int) FROM run_rows WHERE run_id = $1",
+                            1, params, PGRES_TUPLES_OK, &result, "cannot claim a run", error))
+    return FALSE;
   /* Not stored here (yet): nobody else can be running it from this
    * database; run.started will claim it. */
-  if (key == 0)
-    return TRUE;
-  if (key > 0)
-    taken = weft_postgres_claims_take (self, session, key, run_id, error);
-  if (taken == 0)
+  gboolean taken = PQntuples (result) == 0 || PQgetvalue (result, 0, 1)[0] == 't';
+  if (PQntuples (result) > 0 && taken)
+    {
+      gint64 key = g_ascii_strtoll (PQgetvalue (result, 0, 0), NULL, 10);
+      g_hash_table_insert (self->claims, g_memdup2 (&key, sizeof key), g_strdup (run_id));
+    }
+  PQclear (result);
+  if (!taken)
     g_set_error (error, WEFT_ERROR, WEFT_ERROR_BUSY,
                  "%s: run %s is still being run by another process (a live session holds "
                  "its claim); only a run whose process died can be resumed", self->where,
                  run_id);
-  return taken == 1;
+  return taken;
 }
 
 gboolean

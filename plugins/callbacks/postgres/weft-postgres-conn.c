@@ -159,8 +159,13 @@ weft_postgres_now_text (void)
 }
 
 void
-weft_postgres_forget (PGconn **conn)
+weft_postgres_forget (WeftPostgres *self, PGconn **conn)
 {
+  if (*conn == NULL)
+    return;
+  g_mutex_lock (&self->prepared_lock);
+  g_hash_table_remove (self->prepared, *conn);
+  g_mutex_unlock (&self->prepared_lock);
   g_clear_pointer (conn, PQfinish);
 }
 
@@ -190,15 +195,54 @@ weft_postgres_fail (WeftPostgres *self, PGconn *conn, PGresult *result, const ch
   return FALSE;
 }
 
+/* The name of the statement `sql` (a literal: its address names it) on
+ * `conn`, prepared there at its first use: a statement the plugin runs
+ * for every run is parsed and planned once a connection. */
+static char *
+weft_postgres_prepared (WeftPostgres *self, PGconn *conn, const char *sql, int n,
+                        GError **error)
+{
+  char *name = g_strdup_printf ("weft_%p", (const void *) sql);
+
+  g_mutex_lock (&self->prepared_lock);
+  GHashTable *names = g_hash_table_lookup (self->prepared, conn);
+  gboolean known = names != NULL && g_hash_table_contains (names, sql);
+  g_mutex_unlock (&self->prepared_lock);
+  if (known)
+    return name;
+  PGresult *result = PQprepare (conn, name, sql, n, NULL);
+  if (result == NULL || PQresultStatus (result) != PGRES_COMMAND_OK)
+    {
+      weft_postgres_fail (self, conn, result, "cannot prepare a statement", error);
+      g_free (name);
+      return NULL;
+    }
+  PQclear (result);
+  g_mutex_lock (&self->prepared_lock);
+  names = g_hash_table_lookup (self->prepared, conn);
+  if (names == NULL)
+    {
+      names = g_hash_table_new (g_direct_hash, g_direct_equal);
+      g_hash_table_insert (self->prepared, conn, names);
+    }
+  g_hash_table_add (names, (gpointer) sql);
+  g_mutex_unlock (&self->prepared_lock);
+  return name;
+}
+
 gboolean
 weft_postgres_query (WeftPostgres *self, PGconn *conn, const char *sql, int n,
                      const char * const *params, ExecStatusType expected, PGresult **out,
                      const char *what, GError **error)
 {
-  PGresult *result = PQexecParams (conn, sql, n, NULL, params, NULL, NULL, 0);
+  g_autofree char *name = weft_postgres_prepared (self, conn, sql, n, error);
 
   if (out)
     *out = NULL;
+  if (name == NULL)
+    return FALSE;
+  PGresult *result = PQexecPrepared (conn, name, n, params, NULL, NULL, 0);
+
   if (result == NULL || PQresultStatus (result) != expected)
     return weft_postgres_fail (self, conn, result, what, error);
   if (out)

@@ -35,7 +35,7 @@ weft_postgres_listen_start (WeftPostgres *self, GError **error)
   if (weft_postgres_exec (self, self->listener, "LISTEN " WEFT_PG_CHANNEL,
                           "cannot wait for work", error))
     return TRUE;
-  weft_postgres_forget (&self->listener);
+  weft_postgres_forget (self, &self->listener);
   return FALSE;
 }
 
@@ -69,7 +69,7 @@ weft_postgres_wait (gpointer instance, guint timeout_ms, GCancellable *cancellab
   g_mutex_lock (&self->listen_lock);
   if (self->listener == NULL || PQstatus (self->listener) != CONNECTION_OK)
     {
-      weft_postgres_forget (&self->listener);
+      weft_postgres_forget (self, &self->listener);
       /* A new listener: the caller looks now. */
       ok = weft_postgres_listen_start (self, error);
       g_mutex_unlock (&self->listen_lock);
@@ -86,7 +86,7 @@ weft_postgres_wait (gpointer instance, guint timeout_ms, GCancellable *cancellab
       /* Told at once: the caller waits for the database to come back. */
       weft_postgres_fail (self, self->listener, NULL, "lost the connection while waiting",
                           error);
-      weft_postgres_forget (&self->listener);
+      weft_postgres_forget (self, &self->listener);
       ok = FALSE;
     }
   g_mutex_unlock (&self->listen_lock);

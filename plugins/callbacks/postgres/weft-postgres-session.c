@@ -11,7 +11,7 @@ weft_postgres_session (WeftPostgres *self, GError **error)
 {
   if (self->session != NULL && PQstatus (self->session) == CONNECTION_OK)
     return self->session;
-  weft_postgres_forget (&self->session);
+  weft_postgres_forget (self, &self->session);
   self->session = weft_postgres_connect (self, error);
   if (self->session == NULL)
     return NULL;
@@ -20,7 +20,7 @@ weft_postgres_session (WeftPostgres *self, GError **error)
   if (!weft_postgres_claims_restore (self, self->session, error)
       || !weft_postgres_worker_restore (self, self->session, error))
     {
-      weft_postgres_forget (&self->session);
+      weft_postgres_forget (self, &self->session);
       return NULL;
     }
   return self->session;
@@ -40,14 +40,14 @@ weft_postgres_with_session (WeftPostgres *self, WeftPostgresOp op, gpointer data
   /* A session the server dropped (a restart): once more on a new one. */
   if (!ok && session != NULL && retry && weft_postgres_is_lost (session, NULL))
     {
-      weft_postgres_forget (&self->session);
+      weft_postgres_forget (self, &self->session);
       g_clear_error (&local);
       session = weft_postgres_session (self, &local);
       if (session != NULL)
         ok = op (self, session, data, &local);
     }
   if (!ok && session != NULL && weft_postgres_is_lost (session, NULL))
-    weft_postgres_forget (&self->session);
+    weft_postgres_forget (self, &self->session);
   g_mutex_unlock (&self->session_lock);
   if (!ok)
     g_propagate_error (error, g_steal_pointer (&local));

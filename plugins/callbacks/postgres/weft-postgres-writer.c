@@ -75,6 +75,52 @@ weft_postgres_batch_reset (WeftPostgresBatch *batch)
 
 /* ---- one transaction ------------------------------------------------------------ */
 
+/* Keys of the runs of `params` ($1: run ids, $2: flows) that `sql` gives
+ * (rows of run_id, id), into `found`. */
+static gboolean
+weft_postgres_find_runs (WeftPostgres *self, PGconn *conn, const char *sql,
+                         const char * const *params, GHashTable *found, GError **error)
+{
+  PGresult *result = NULL;
+
+  if (!weft_postgres_query (self, conn, sql, 2, params, PGRES_TUPLES_OK, &result,
+                            "cannot store runs", error))
+    return FALSE;
+  for (int r = 0; r < PQntuples (result); r++)
+    {
+      gint64 *key = g_new (gint64, 1);
+      *key = g_ascii_strtoll (PQgetvalue (result, r, 1), NULL, 10);
+      g_hash_table_insert (found, g_strdup (PQgetvalue (result, r, 0)), key);
+    }
+  PQclear (result);
+  return TRUE;
+}
+
+/* The run ids (and flows) of `events` not known yet, as array parameters;
+ * `skip` the ones to leave out.  FALSE when there is none. */
+static gboolean
+weft_postgres_unknown_runs (WeftPostgres *self, GArray *events, GHashTable *skip,
+                            GString *ids, GString *flows)
+{
+  g_autoptr(GHashTable) asked = g_hash_table_new (g_str_hash, g_str_equal);
+
+  weft_postgres_array_begin (ids);
+  weft_postgres_array_begin (flows);
+  for (guint i = 0; i < events->len; i++)
+    {
+      WeftPostgresEvent *ev = &g_array_index (events, WeftPostgresEvent, i);
+      if (g_hash_table_contains (self->run_keys, ev->run_id)
+          || g_hash_table_contains (skip, ev->run_id)
+          || !g_hash_table_add (asked, (gpointer) ev->run_id))
+        continue;
+      weft_postgres_array_text (ids, ev->run_id, -1);
+      weft_postgres_array_text (flows, ev->flow, -1);
+    }
+  weft_postgres_array_end (ids);
+  weft_postgres_array_end (flows);
+  return g_hash_table_size (asked) > 0;
+}
+
 /* The run_rows.id of every event's run, rows made for runs not stored yet
  * (an instance that only some tasks name sees no run.* events: the row
  * then holds what task events tell).  `found` gets the keys read here,
@@ -85,41 +131,26 @@ weft_postgres_resolve_runs (WeftPostgres *self, PGconn *conn, GArray *events,
 {
   g_autoptr(GString) ids = g_string_new (NULL);
   g_autoptr(GString) flows = g_string_new (NULL);
-  g_autoptr(GHashTable) asked = g_hash_table_new (g_str_hash, g_str_equal);
-  PGresult *result = NULL;
+  const char *params[] = { NULL, NULL };
 
-  weft_postgres_array_begin (ids);
-  weft_postgres_array_begin (flows);
-  for (guint i = 0; i < events->len; i++)
+  /* Found first (a queued run has its row), then the rest made; made by
+   * another writer meanwhile, found again. */
+  for (guint pass = 0; pass < 3; pass++)
     {
-      WeftPostgresEvent *ev = &g_array_index (events, WeftPostgresEvent, i);
-      if (g_hash_table_contains (self->run_keys, ev->run_id)
-          || !g_hash_table_add (asked, (gpointer) ev->run_id))
-        continue;
-      weft_postgres_array_text (ids, ev->run_id, -1);
-      weft_postgres_array_text (flows, ev->flow, -1);
-    }
-  weft_postgres_array_end (ids);
-  weft_postgres_array_end (flows);
-  if (g_hash_table_size (asked) > 0)
-    {
-      const char *params[] = { ids->str, flows->str };
-      if (!weft_postgres_query (self, conn,
-                                "INSERT INTO run_rows (run_id, flow, status)"
-                                " SELECT id, flow, 'running' FROM unnest ($1::text[], $2::text[])"
-                                "   AS u (id, flow) ON CONFLICT (run_id) DO NOTHING",
-                                2, params, PGRES_COMMAND_OK, NULL, "cannot store runs", error)
-          || !weft_postgres_query (self, conn,
-                                   "SELECT run_id, id FROM run_rows WHERE run_id = ANY ($1::text[])",
-                                   1, params, PGRES_TUPLES_OK, &result, "cannot read runs", error))
+      if (!weft_postgres_unknown_runs (self, events, found, ids, flows))
+        break;
+      params[0] = ids->str;
+      params[1] = flows->str;
+      if (!weft_postgres_find_runs (self, conn, pass == 1
+                                    ? "INSERT INTO run_rows (run_id, flow, status)"
+                                      " SELECT id, flow, 'running'"
+                                      " FROM unnest ($1::text[], $2::text[]) AS u (id, flow)"
+                                      " ON CONFLICT (run_id) DO NOTHING RETURNING run_id, id"
+                                    /* $2 unused, there so both take the same two */
+                                    : "SELECT run_id, id FROM run_rows"
+                                      " WHERE run_id = ANY ($1::text[]) AND $2::text[] IS NOT NULL",
+                                    params, found, error))
         return FALSE;
-      for (int r = 0; r < PQntuples (result); r++)
-        {
-          gint64 *key = g_new (gint64, 1);
-          *key = g_ascii_strtoll (PQgetvalue (result, r, 1), NULL, 10);
-          g_hash_table_insert (found, g_strdup (PQgetvalue (result, r, 0)), key);
-        }
-      PQclear (result);
     }
   for (guint i = 0; i < events->len; i++)
     {
@@ -298,7 +329,7 @@ weft_postgres_commit (WeftPostgres *self)
                             "again for up to %d s", error->message, batch->events->len,
                             self->retry_s);
       warned = TRUE;
-      weft_postgres_forget (&self->writer);
+      weft_postgres_forget (self, &self->writer);
       weft_postgres_pause (attempt);
     }
   weft_postgres_batch_reset (batch);

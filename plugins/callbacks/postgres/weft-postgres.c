@@ -39,10 +39,10 @@ static const WeftOption weft_postgres_options[] = {
 static void
 weft_postgres_free (WeftPostgres *self)
 {
-  weft_postgres_forget (&self->listener);
+  weft_postgres_forget (self, &self->listener);
   /* Closing the session drops every claim it holds, and the worker's lock. */
-  weft_postgres_forget (&self->session);
-  weft_postgres_forget (&self->writer);
+  weft_postgres_forget (self, &self->session);
+  weft_postgres_forget (self, &self->writer);
   weft_postgres_writer_clear (self);
   g_clear_pointer (&self->claims, g_hash_table_unref);
   g_clear_pointer (&self->detached, g_hash_table_unref);
@@ -50,6 +50,8 @@ weft_postgres_free (WeftPostgres *self)
   g_mutex_clear (&self->writer_lock);
   g_mutex_clear (&self->session_lock);
   g_mutex_clear (&self->listen_lock);
+  g_mutex_clear (&self->prepared_lock);
+  g_clear_pointer (&self->prepared, g_hash_table_unref);
   g_free (self->conninfo);
   g_free (self->where);
   g_free (self->worker_name);
@@ -68,6 +70,9 @@ weft_postgres_create (const WeftConfig *config, GError **error)
   g_mutex_init (&self->writer_lock);
   g_mutex_init (&self->session_lock);
   g_mutex_init (&self->listen_lock);
+  g_mutex_init (&self->prepared_lock);
+  self->prepared = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
+                                          (GDestroyNotify) g_hash_table_unref);
   self->conninfo = g_strdup (options->conninfo);
   self->where = g_strdup ("postgres");
   self->connect_timeout_s = (gint) options->connect_timeout_s;

@@ -105,6 +105,11 @@ typedef struct {
   GHashTable *handed_out;     /* run ids claim_next gave, while queued */
   gboolean claim_unsure;      /* a claim failed: it may have been made */
 
+  /* The statements prepared on each connection: PGconn * → set of SQL
+   * texts (their addresses); every thread's, under prepared_lock. */
+  GMutex prepared_lock;
+  GHashTable *prepared;
+
   /* The listener: wait's (one thread at a time, under listen_lock). */
   GMutex listen_lock;
   PGconn *listener;
@@ -127,7 +132,9 @@ gboolean  weft_postgres_is_lost     (PGconn *conn, const PGresult *result);
 gboolean  weft_postgres_fail        (WeftPostgres *self, PGconn *conn, PGresult *result,
                                      const char *what, GError **error);
 /* Runs a command with text parameters (n, may be NULL); TRUE when it gave
- * `expected` (PGRES_COMMAND_OK or PGRES_TUPLES_OK).  The result is handed
+ * `expected` (PGRES_COMMAND_OK or PGRES_TUPLES_OK).  `sql` must be a
+ * literal: it is prepared on the connection at its first use, under a name
+ * made of its address.  The result is handed
  * back in *out when out is not NULL, else freed. */
 gboolean  weft_postgres_query       (WeftPostgres *self, PGconn *conn, const char *sql,
                                      int n, const char * const *params,
@@ -150,7 +157,7 @@ gboolean  weft_postgres_with_session (WeftPostgres *self, WeftPostgresOp op, gpo
 /* The wall clock in µs, as a parameter's text. */
 char     *weft_postgres_now_text    (void);
 /* Drops a connection found lost, so that its next use opens another. */
-void      weft_postgres_forget      (PGconn **conn);
+void      weft_postgres_forget      (WeftPostgres *self, PGconn **conn);
 /* Logged under the "weft-postgres" domain, through weft_secrets_redact. */
 void      weft_postgres_warn        (WeftPostgres *self, const char *format, ...)
   G_GNUC_PRINTF (2, 3);
