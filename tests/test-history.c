@@ -537,8 +537,11 @@ wait_for_in_flight (Fixture *fx, GSubprocess *proc)
           continue;
         }
       run_id = query (fx, "SELECT run_id FROM runs");
+      /* Their commands have begun too (an attempt's task.started may be
+       * stored before its command writes to the count file). */
       if (run_id != NULL && count_started (fx, run_id, "r", 2) == 1
-          && count_started (fx, run_id, "b", 1) == 1 && count_started (fx, run_id, "c", 1) == 1)
+          && count_started (fx, run_id, "b", 1) == 1 && count_started (fx, run_id, "c", 1) == 1
+          && count_runs (fx, "r") == 2 && count_runs (fx, "b") == 1)
         return g_steal_pointer (&run_id);
       g_usleep (50 * 1000);
     }

@@ -499,24 +499,8 @@ test_delete_prune (Fixture *f, gconstpointer data)
 
 /* ---- migrations ----------------------------------------------------------------------- */
 
-/* Version 1 of each store's schema as released, with one finished run:
- * what an older weft left. */
-static const char *const sqlite_v1 =
-  "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,"
-  "  applied_wall_us INTEGER NOT NULL);"
-  "INSERT INTO schema_version VALUES (1, 0);"
-  "CREATE TABLE runs (run_id TEXT PRIMARY KEY NOT NULL, flow TEXT, status TEXT NOT NULL,"
-  "  error TEXT, inputs TEXT, flow_source TEXT, started_wall_us INTEGER,"
-  "  finished_wall_us INTEGER, last_seq INTEGER NOT NULL DEFAULT 0);"
-  "CREATE TABLE tasks (run_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,"
-  "  output TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, started_wall_us INTEGER,"
-  "  finished_wall_us INTEGER, PRIMARY KEY (run_id, name));"
-  "CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
-  "  task TEXT, time INTEGER NOT NULL, json TEXT NOT NULL,"
-  "  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
-  "INSERT INTO runs (run_id, flow, status, started_wall_us, finished_wall_us)"
-  "  VALUES ('old-run', 'old', 'completed', 1, 2);";
-
+/* Version 1 of the postgres store's schema as released, with one finished
+ * run: what an older weft left (sqlite's: weft-test.h). */
 static const char *const postgres_v1 =
   "CREATE TABLE schema_version (version integer PRIMARY KEY, applied_wall_us bigint NOT NULL);"
   "INSERT INTO schema_version VALUES (1, 0);"
@@ -567,7 +551,8 @@ test_migrations (Fixture *f, gconstpointer data)
     return;
   g_autoptr(GError) error = NULL;
 
-  write_database (f, g_str_equal (f->kind, "sqlite") ? sqlite_v1 : postgres_v1);
+  write_database (f, g_str_equal (f->kind, "sqlite") ? WEFT_TEST_SQLITE_SCHEMA_V1
+                                                   : postgres_v1);
   {
     /* Opened: brought to the current schema, the old run still there, and
      * new runs stored beside it. */

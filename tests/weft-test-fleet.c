@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 WeftTestPg *weft_fleet_cluster;
 
@@ -69,6 +70,13 @@ weft_fleet_run (WeftFleet *f, const char *const *args)
   return weft_test_run_command ((const char * const *) argv, &f->out, &f->err);
 }
 
+/* A worker dies with the test: one that fails leaves none behind. */
+static void
+weft_fleet_die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 /* `weft worker` with `extra` arguments, its stderr in the test's
  * directory (shown when the test fails). */
 GSubprocess *
@@ -85,6 +93,7 @@ weft_fleet_start (WeftFleet *f, const char *const *extra)
     g_strv_builder_add (builder, extra[i]);
   g_auto(GStrv) argv = g_strv_builder_end (builder);
   g_subprocess_launcher_set_stderr_file_path (launcher, log);
+  g_subprocess_launcher_set_child_setup (launcher, weft_fleet_die_with_parent, NULL, NULL);
   GSubprocess *proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv,
                                                     &error);
   g_assert_no_error (error);
