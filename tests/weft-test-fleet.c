@@ -155,6 +155,12 @@ weft_fleet_wait (WeftFleet *f, const char *sql, gint64 want)
       g_autofree char *text = weft_fleet_log (f, w);
       g_test_message ("worker %u:\n%s", w, text);
     }
+  /* Why a run that will not complete did not. */
+  g_autofree char *failed = weft_test_pg_query (
+    weft_fleet_db (f), "SELECT string_agg (r.run_id || ' ' || t.name || ': ' || t.error, E'\\n')"
+                       " FROM run_rows r JOIN task_rows t ON t.run = r.id"
+                       " WHERE t.status = 'failed'");
+  g_test_message ("failed tasks:\n%s", failed ? failed : "none");
   g_error ("%s: %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT " after 120 s", sql, got, want);
 }
 

@@ -531,7 +531,9 @@ typedef struct {
  * back) beside the fields of docs/store.md.
  *
  * Every function is called from the caller's thread and may block on the
- * store; the plugin makes them safe beside its dispatcher thread.  A
+ * store; two may run at once on two threads (a worker waits on one while it
+ * claims on another), and beside the dispatcher thread: the plugin makes
+ * that safe.  A
  * worker's claims must vanish with its process (kill -9, a lost host), so
  * that another worker takes its runs and resumes them from their stored
  * events. */

@@ -118,15 +118,22 @@ weft_postgres_join_locked (WeftPostgres *self, PGconn *session, gpointer data, G
   const char *params[] = { self->worker_host, pid, concurrency, now };
   PGresult *result = NULL;
 
-  if (!weft_postgres_query (self, session,
-                            "INSERT INTO workers (host, pid, concurrency, started_wall_us)"
-                            " VALUES ($1, $2::int, $3::int, $4::bigint) RETURNING id",
-                            4, params, PGRES_TUPLES_OK, &result, "cannot join the queue", error))
+  /* The row and its lock in one transaction: the row is seen with its
+   * lock held, never without (a reaper would take it for a dead worker's). */
+  if (!weft_postgres_exec (self, session, "BEGIN", "cannot join the queue", error))
     return FALSE;
-  self->worker_id = g_ascii_strtoll (PQgetvalue (result, 0, 0), NULL, 10);
-  PQclear (result);
-  if (weft_postgres_lock_worker (self, session, error))
-    return TRUE;
+  if (weft_postgres_query (self, session,
+                           "INSERT INTO workers (host, pid, concurrency, started_wall_us)"
+                           " VALUES ($1, $2::int, $3::int, $4::bigint) RETURNING id",
+                           4, params, PGRES_TUPLES_OK, &result, "cannot join the queue", error))
+    {
+      self->worker_id = g_ascii_strtoll (PQgetvalue (result, 0, 0), NULL, 10);
+      PQclear (result);
+      if (weft_postgres_lock_worker (self, session, error)
+          && weft_postgres_exec (self, session, "COMMIT", "cannot join the queue", error))
+        return TRUE;
+    }
+  PQclear (PQexec (session, "ROLLBACK"));
   self->worker_id = 0;
   return FALSE;
 }
