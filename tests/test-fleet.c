@@ -295,19 +295,10 @@ test_serve_enqueue (WeftFleet *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  int status;
-
   g_test_init (&argc, &argv, NULL);
-  weft_fleet_cluster = weft_test_pg_start_or_say ();
-  g_test_add ("/fleet/kill-one-of-three", WeftFleet, NULL, weft_fleet_set_up,
-              test_kill_one_of_three, weft_fleet_tear_down);
-  g_test_add ("/fleet/missing-plugin", WeftFleet, NULL, weft_fleet_set_up,
-              test_missing_plugin, weft_fleet_tear_down);
-  g_test_add ("/fleet/sigterm-hands-back", WeftFleet, NULL, weft_fleet_set_up,
-              test_sigterm_hands_back, weft_fleet_tear_down);
-  g_test_add ("/fleet/serve-enqueue", WeftFleet, NULL, weft_fleet_set_up,
-              test_serve_enqueue, weft_fleet_tear_down);
-  status = g_test_run ();
-  weft_test_pg_stop (weft_fleet_cluster);
-  return status;
+  WEFT_FLEET_ADD ("/fleet/kill-one-of-three", test_kill_one_of_three);
+  WEFT_FLEET_ADD ("/fleet/missing-plugin", test_missing_plugin);
+  WEFT_FLEET_ADD ("/fleet/sigterm-hands-back", test_sigterm_hands_back);
+  WEFT_FLEET_ADD ("/fleet/serve-enqueue", test_serve_enqueue);
+  return weft_fleet_run_tests ();
 }

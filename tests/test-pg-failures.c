@@ -148,17 +148,9 @@ test_wrong_password (WeftFleet *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  int status;
-
   g_test_init (&argc, &argv, NULL);
-  weft_fleet_cluster = weft_test_pg_start_or_say ();
-  g_test_add ("/pg-failures/unreachable-at-start", WeftFleet, NULL, weft_fleet_set_up,
-              test_unreachable_at_start, weft_fleet_tear_down);
-  g_test_add ("/pg-failures/restart-mid-run", WeftFleet, NULL, weft_fleet_set_up,
-              test_restart_mid_run, weft_fleet_tear_down);
-  g_test_add ("/pg-failures/wrong-password", WeftFleet, NULL, weft_fleet_set_up,
-              test_wrong_password, weft_fleet_tear_down);
-  status = g_test_run ();
-  weft_test_pg_stop (weft_fleet_cluster);
-  return status;
+  WEFT_FLEET_ADD ("/pg-failures/unreachable-at-start", test_unreachable_at_start);
+  WEFT_FLEET_ADD ("/pg-failures/restart-mid-run", test_restart_mid_run);
+  WEFT_FLEET_ADD ("/pg-failures/wrong-password", test_wrong_password);
+  return weft_fleet_run_tests ();
 }

@@ -13,6 +13,17 @@ WeftTestPg *weft_fleet_cluster;
 
 /* ---- fixture -------------------------------------------------------------------- */
 
+int
+weft_fleet_run_tests (void)
+{
+  int status;
+
+  weft_fleet_cluster = weft_test_pg_start_or_say ();
+  status = g_test_run ();
+  weft_test_pg_stop (weft_fleet_cluster);
+  return status;
+}
+
 void
 weft_fleet_set_up (WeftFleet *f, gconstpointer data)
 {

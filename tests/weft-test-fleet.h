@@ -23,6 +23,13 @@ typedef struct {
   char *err;
 } WeftFleet;
 
+/* A test of the fixture at `path`. */
+#define WEFT_FLEET_ADD(path, func) \
+  g_test_add (path, WeftFleet, NULL, weft_fleet_set_up, func, weft_fleet_tear_down)
+/* For main(), after the tests are added: the cluster started (or the
+ * tests skipped without PostgreSQL), the tests run, the cluster stopped;
+ * g_test_run's status. */
+int          weft_fleet_run_tests (void);
 void         weft_fleet_set_up (WeftFleet *f, gconstpointer data);
 void         weft_fleet_tear_down (WeftFleet *f, gconstpointer data);
 /* `weft ARGS` with --plugin-dir; its exit status, f->out, f->err. */
