@@ -220,9 +220,48 @@ weft_cli_parse_callback_spec (WeftRegistry *registry, const char *spec,
   return TRUE;
 }
 
-WeftStore *
-weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
-                          JsonObject **options, GError **error)
+/* Replaces text[from, to) of `out` (a copy of the spec) by "***". */
+static void
+weft_cli_mask (GString *out, gsize from, gsize to)
+{
+  if (to > from)
+    {
+      g_string_erase (out, (gssize) from, (gssize) (to - from));
+      g_string_insert (out, (gssize) from, "***");
+    }
+}
+
+char *
+weft_cli_spec_shown (const char *spec)
+{
+  GString *out = g_string_new (spec);
+
+  /* A URI's user:PASSWORD@host. */
+  const char *scheme;
+  for (gsize from = 0; (scheme = strstr (out->str + from, "://")) != NULL;)
+    {
+      gsize start = (gsize) (scheme - out->str) + 3;
+      gsize end = start + strcspn (out->str + start, "@/ ,");
+      const char *colon = memchr (out->str + start, ':', end - start);
+      if (out->str[end] == '@' && colon != NULL)
+        weft_cli_mask (out, (gsize) (colon - out->str) + 1, end);
+      from = start;
+    }
+  /* password=VALUE in a key=value string. */
+  for (gsize i = 0; i < out->len; i++)
+    if (g_ascii_strncasecmp (out->str + i, "password=", 9) == 0)
+      {
+        gsize start = i + 9;
+        weft_cli_mask (out, start, start + strcspn (out->str + start, " ,"));
+      }
+  g_autofree char *text = g_string_free (out, FALSE);
+  /* And what came from the environment. */
+  return weft_secrets_redact (text);
+}
+
+static WeftStore *
+weft_cli_open_spec (WeftEngine *engine, const char *spec, gboolean queue, char **plugin,
+                    JsonObject **options, GError **error)
 {
   g_autofree char *name = NULL;
   g_autoptr(JsonObject) object = NULL;
@@ -230,10 +269,12 @@ weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
 
   if (weft_cli_parse_callback_spec (weft_engine_get_registry (engine), spec, &name, &object,
                                     error))
-    store = weft_store_open (engine, name, object, error);
+    store = queue ? weft_store_open_queue (engine, name, object, error)
+                  : weft_store_open (engine, name, object, error);
   if (store == NULL)
     {
-      g_prefix_error (error, "--store %s: ", spec);
+      g_autofree char *shown = weft_cli_spec_shown (spec);
+      g_prefix_error (error, "--store %s: ", shown);
       return NULL;
     }
   if (plugin)
@@ -241,4 +282,18 @@ weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
   if (options)
     *options = g_steal_pointer (&object);
   return store;
+}
+
+WeftStore *
+weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
+                          JsonObject **options, GError **error)
+{
+  return weft_cli_open_spec (engine, spec, FALSE, plugin, options, error);
+}
+
+WeftStore *
+weft_cli_open_queue_spec (WeftEngine *engine, const char *spec, char **plugin,
+                          JsonObject **options, GError **error)
+{
+  return weft_cli_open_spec (engine, spec, TRUE, plugin, options, error);
 }

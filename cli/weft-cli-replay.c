@@ -82,14 +82,6 @@ weft_cli_record_in_store (WeftCliStoredRun *stored, const char *command, GError 
   return TRUE;
 }
 
-static JsonObject *
-weft_cli_stored_inputs (JsonObject *run)
-{
-  JsonNode *node = json_object_get_member (run, "inputs");
-
-  return node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
 static char *
 weft_cli_flow_task_list (WeftFlow *flow)
 {
@@ -191,7 +183,6 @@ weft_cli_resume (const char *run_id, WeftCliHistoryOptions *options)
   g_autoptr(WeftEngine) engine = weft_cli_open_engine ((guint) options->exec.threads,
                                                        options->exec.plugin_dirs, &error);
   WeftKickoffOptions kickoff = { 0 };
-  gint64 last_seq;
 
   if (engine == NULL || !weft_cli_load_stored_run (engine, options, run_id, &stored, &error))
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
@@ -199,20 +190,12 @@ weft_cli_resume (const char *run_id, WeftCliHistoryOptions *options)
       || !weft_cli_record_in_store (&stored, "resume", &error)
       || !weft_cli_add_callbacks (engine, stored.flow, options->exec.callbacks, &error))
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
-  completed = weft_run_json_get_completed (stored.run, NULL);
-  last_seq = weft_cli_member_int (stored.run, "last_seq");
+  completed = weft_cli_resume_kickoff (stored.run, run_id, &kickoff);
   if (!options->exec.quiet)
-    weft_cli_printerr ("weft: resuming run %s after event %" G_GINT64_FORMAT ": %u of %u "
+    weft_cli_printerr ("weft: resuming run %s after event %" G_GUINT64_FORMAT ": %u of %u "
                        "task(s) already completed, %u failed, skipped or cancelled (kept as they "
-                       "ended)", run_id, last_seq, json_object_get_size (completed),
+                       "ended)", run_id, kickoff.resume_seq, json_object_get_size (completed),
                        weft_flow_get_n_tasks (stored.flow), weft_cli_count_ended (stored.run));
-  kickoff.inputs = weft_cli_stored_inputs (stored.run);
-  kickoff.completed = completed;
-  kickoff.resume_run_id = run_id;
-  kickoff.resume_seq = (guint64) MAX (last_seq, 0);
-  /* Attempts go on after the stored ones: one the dead process had in
-   * flight is run again as the next attempt, not stored twice. */
-  kickoff.stored_tasks = weft_cli_stored_tasks (stored.run);
   return weft_cli_execute (engine, g_steal_pointer (&stored.flow), &kickoff, &options->exec);
 }
 

@@ -14,6 +14,8 @@ typedef struct {
   char *inputs_json;
   char *inputs_file;
   gint max_parallel;
+  gboolean enqueue;
+  char *store;
   WeftCliExecOptions exec;
 } WeftCliRunOptions;
 
@@ -30,6 +32,7 @@ weft_cli_run_options_clear (WeftCliRunOptions *options)
   g_clear_pointer (&options->inputs, g_strfreev);
   g_clear_pointer (&options->inputs_json, g_free);
   g_clear_pointer (&options->inputs_file, g_free);
+  g_clear_pointer (&options->store, g_free);
   weft_cli_exec_options_clear (&options->exec);
 }
 
@@ -246,14 +249,11 @@ weft_cli_add_callbacks (WeftEngine *engine, WeftFlow *flow, char **specs,
       g_autofree char *plugin = NULL;
       g_autoptr(JsonObject) options = NULL;
 
-      if (!weft_cli_parse_callback_spec (registry, specs[i], &plugin, &options, error))
+      if (!weft_cli_parse_callback_spec (registry, specs[i], &plugin, &options, error)
+          || !weft_flow_add_callback (flow, plugin, options, error))
         {
-          g_prefix_error (error, "--callback %s: ", specs[i]);
-          return FALSE;
-        }
-      if (!weft_flow_add_callback (flow, plugin, options, error))
-        {
-          g_prefix_error (error, "--callback %s: ", specs[i]);
+          g_autofree char *shown = weft_cli_spec_shown (specs[i]);
+          g_prefix_error (error, "--callback %s: ", shown);
           return FALSE;
         }
     }
@@ -656,7 +656,15 @@ weft_cli_run_flow (const char *path, const WeftCliRunOptions *options)
       g_autoptr(GPtrArray) batch = weft_cli_load_inputs_file (flow, options, lines, &error);
       if (batch == NULL)
         return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+      if (options->enqueue)
+        return weft_cli_enqueue (engine, flow, options->store, batch, options->exec.quiet);
       return weft_cli_execute_batch (engine, g_steal_pointer (&flow), batch, lines, options);
+    }
+  if (options->enqueue)
+    {
+      g_autoptr(GPtrArray) one = g_ptr_array_new ();
+      g_ptr_array_add (one, inputs);
+      return weft_cli_enqueue (engine, flow, options->store, one, options->exec.quiet);
     }
   kickoff.inputs = inputs;
   return weft_cli_execute (engine, g_steal_pointer (&flow), &kickoff, &options->exec);
@@ -731,6 +739,11 @@ weft_cli_run_context (WeftCliRunOptions *options)
       "every one); results in line order", "F.jsonl" },
     { "max-parallel", 0, 0, G_OPTION_ARG_INT, &options->max_parallel,
       "With --inputs-file: at most N runs at a time (default: all at once)", "N" },
+    { "enqueue", 0, 0, G_OPTION_ARG_NONE, &options->enqueue,
+      "Queue the run (one per line of --inputs-file) in --store for `weft worker`s, print "
+      "the ids and return at once", NULL },
+    { "store", 's', 0, G_OPTION_ARG_STRING, &options->store,
+      "With --enqueue: the store whose queue gets the runs", "PLUGIN[:K=V,...]" },
     G_OPTION_ENTRY_NULL
   };
   GOptionContext *context = g_option_context_new ("FLOW");
@@ -771,5 +784,14 @@ weft_cli_run_main (char **argv)
       && (status = weft_cli_check_range ("run", "--max-parallel", options.max_parallel, 1,
                                          G_MAXINT)) >= 0)
     return status;
+  if (options.enqueue != (options.store != NULL))
+    return weft_cli_usage_error ("run", options.enqueue
+                                        ? "--enqueue needs --store: the store whose queue "
+                                          "gets the runs"
+                                        : "--store goes with --enqueue (a run here records "
+                                          "itself with --callback)");
+  if (options.enqueue && (options.max_parallel != WEFT_CLI_UNSET || options.exec.callbacks))
+    return weft_cli_usage_error ("run", "--enqueue runs nothing here: --max-parallel and "
+                                        "--callback are for a worker's flow");
   return weft_cli_run_flow (positional[0], &options);
 }

@@ -105,22 +105,33 @@ weft_cli_run_status (JsonObject *run)
   return status;
 }
 
+/* A store with a queue says which worker runs or ran each run, and why
+ * one was handed back: two more columns. */
 static char **
-weft_cli_run_row (JsonObject *run)
+weft_cli_run_row (JsonObject *run, gboolean queue)
 {
   gint64 started = weft_cli_member_int (run, "started_wall_us");
+  const char *handed_back = weft_cli_member_string (run, "handed_back");
   const char *row[] = {
     weft_cli_member_string (run, "run_id"),
     weft_cli_run_status (run),
     weft_cli_member_string (run, "flow"),
-    NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL,
   };
   g_autofree char *when = weft_cli_format_wall (started, "%Y-%m-%d %H:%M:%S");
   g_autofree char *took = weft_cli_format_duration (started,
                                                     weft_cli_member_int (run, "finished_wall_us"));
+  g_autofree char *note = handed_back ? weft_cli_one_line (handed_back, WEFT_CLI_SHORT_OUTPUT)
+                                      : NULL;
 
   row[3] = when;
   row[4] = took;
+  if (queue)
+    {
+      row[5] = weft_cli_member_string (run, "worker");
+      row[5] = row[5] ? row[5] : "-";
+      row[6] = note ? note : "";
+    }
   for (guint i = 0; i < 3; i++)
     row[i] = row[i] ? row[i] : "-";
   return g_strdupv ((char **) row);
@@ -130,19 +141,31 @@ static void
 weft_cli_print_runs (JsonArray *runs)
 {
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
-  const char *header[] = { "RUN", "STATUS", "FLOW", "STARTED", "DURATION", NULL };
+  const char *header[] = { "RUN", "STATUS", "FLOW", "STARTED", "DURATION", NULL, NULL, NULL };
+  gboolean queue = FALSE;
 
   if (json_array_get_length (runs) == 0)
     {
       printf ("no runs stored\n");
       return;
     }
+  for (guint i = 0; i < json_array_get_length (runs); i++)
+    {
+      JsonNode *node = json_array_get_element (runs, i);
+      queue = queue || (JSON_NODE_HOLDS_OBJECT (node)
+                        && json_object_has_member (json_node_get_object (node), "worker"));
+    }
+  if (queue)
+    {
+      header[5] = "WORKER";
+      header[6] = "HANDED BACK";
+    }
   g_ptr_array_add (rows, g_strdupv ((char **) header));
   for (guint i = 0; i < json_array_get_length (runs); i++)
     {
       JsonNode *node = json_array_get_element (runs, i);
       if (JSON_NODE_HOLDS_OBJECT (node))
-        g_ptr_array_add (rows, weft_cli_run_row (json_node_get_object (node)));
+        g_ptr_array_add (rows, weft_cli_run_row (json_node_get_object (node), queue));
     }
   weft_cli_print_table (stdout, "", rows);
 }
@@ -189,6 +212,10 @@ weft_cli_print_run_header (JsonObject *run)
   printf ("duration %s\n", took);
   if (error != NULL)
     printf ("error    %s\n", error);
+  if (weft_cli_member_string (run, "worker") != NULL)
+    printf ("worker   %s\n", weft_cli_member_string (run, "worker"));
+  if (weft_cli_member_string (run, "handed_back") != NULL)
+    printf ("handed back: %s\n", weft_cli_member_string (run, "handed_back"));
 }
 
 static char **

@@ -16,6 +16,7 @@ typedef struct {
   char *listen;
   char *token;
   char **stores;
+  gboolean enqueue;
   char **plugin_dirs;
   gint threads;
   gint keep_runs;
@@ -86,16 +87,22 @@ weft_cli_serve_load_flows (WeftEngine *engine, WeftServer *server, const char *d
   return TRUE;
 }
 
+/* With --enqueue, the first --store is the queue kickoffs go to. */
 static gboolean
 weft_cli_serve_add_stores (WeftEngine *engine, WeftServer *server, char **specs,
-                           GError **error)
+                           gboolean enqueue, GError **error)
 {
   for (guint i = 0; specs && specs[i]; i++)
     {
-      WeftStore *store = weft_cli_open_store_spec (engine, specs[i], NULL, NULL, error);
+      gboolean queue = enqueue && i == 0;
+      WeftStore *store = queue ? weft_cli_open_queue_spec (engine, specs[i], NULL, NULL, error)
+                               : weft_cli_open_store_spec (engine, specs[i], NULL, NULL, error);
       if (store == NULL)
         return FALSE;
-      weft_server_add_store (server, store);
+      if (queue)
+        weft_server_set_queue (server, store);
+      else
+        weft_server_add_store (server, store);
     }
   return TRUE;
 }
@@ -149,7 +156,7 @@ weft_cli_serve (WeftCliServeOptions *o)
   };
   g_autoptr(WeftServer) server = weft_server_new (engine, &options);
   if (!weft_cli_serve_load_flows (engine, server, o->flows_dir, &error)
-      || !weft_cli_serve_add_stores (engine, server, o->stores, &error)
+      || !weft_cli_serve_add_stores (engine, server, o->stores, o->enqueue, &error)
       || !weft_server_listen (server, o->listen, &error))
     {
       weft_cli_serve_hint_token (token, error);
@@ -234,6 +241,9 @@ weft_cli_serve_main (char **args)
     { "store", 's', 0, G_OPTION_ARG_STRING_ARRAY, &o.stores,
       "Also read older runs from this store (the flows' own stores are read anyway)",
       "PLUGIN[:k=v,…]" },
+    { "enqueue", 0, 0, G_OPTION_ARG_NONE, &o.enqueue,
+      "Queue kickoffs and batches in the first --store (a store with a queue) for `weft "
+      "worker`s instead of running them here", NULL },
     { "plugin-dir", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &o.plugin_dirs,
       "Load plugins from DIR first (repeatable)", "DIR" },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &o.threads,
@@ -287,6 +297,9 @@ weft_cli_serve_main (char **args)
         status = weft_cli_usage_error ("serve", "unexpected argument '%s'", positional[0]);
       else if (o.flows_dir == NULL)
         status = weft_cli_usage_error ("serve", "--flows DIR is required");
+      else if (o.enqueue && o.stores == NULL)
+        status = weft_cli_usage_error ("serve", "--enqueue needs --store: the store whose "
+                                                "queue gets the runs");
       else if ((status = weft_cli_serve_check_numbers (&o)) < 0)
         {
           if (o.listen == NULL)

@@ -178,3 +178,26 @@ weft_cli_run_ended (JsonObject *run)
 
   return status != NULL && g_strv_contains (ended, status);
 }
+
+JsonObject *
+weft_cli_stored_inputs (JsonObject *run)
+{
+  JsonNode *node = json_object_get_member (run, "inputs");
+
+  return node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+JsonObject *
+weft_cli_resume_kickoff (JsonObject *run, const char *run_id, WeftKickoffOptions *kickoff)
+{
+  JsonObject *completed = weft_run_json_get_completed (run, NULL);
+
+  kickoff->inputs = weft_cli_stored_inputs (run);
+  kickoff->completed = completed;
+  kickoff->resume_run_id = run_id;
+  kickoff->resume_seq = (guint64) MAX (weft_cli_member_int (run, "last_seq"), 0);
+  /* Attempts go on after the stored ones: one the dead process had in
+   * flight is run again as the next attempt, not stored twice. */
+  kickoff->stored_tasks = weft_cli_stored_tasks (run);
+  return completed;
+}

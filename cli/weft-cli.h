@@ -33,6 +33,8 @@ int weft_cli_runs_main     (char **args);
 int weft_cli_replay_main   (char **args);
 int weft_cli_resume_main   (char **args);
 int weft_cli_serve_main    (char **args);
+int weft_cli_worker_main   (char **args);
+int weft_cli_workers_main  (char **args);
 
 /* ---- weft-cli-run.c --------------------------------------------------- */
 
@@ -65,6 +67,14 @@ gboolean weft_cli_add_callbacks (WeftEngine *engine, WeftFlow *flow, char **spec
  * queues).  Returns the exit status; the caller unrefs the engine. */
 int weft_cli_execute (WeftEngine *engine, WeftFlow *flow, const WeftKickoffOptions *kickoff,
                       const WeftCliExecOptions *options);
+
+/* ---- weft-cli-enqueue.c ----------------------------------------------- */
+
+/* `weft run --enqueue`: queues one run of `flow` per element of `inputs`
+ * (JsonObject *, NULL for the flow's own) in the store `spec` names, and
+ * prints their ids.  Returns the exit status. */
+int weft_cli_enqueue (WeftEngine *engine, WeftFlow *flow, const char *spec, GPtrArray *inputs,
+                      gboolean quiet);
 
 /* ---- weft-cli-common.c ------------------------------------------------ */
 
@@ -125,10 +135,19 @@ gboolean weft_cli_parse_callback_spec (WeftRegistry *registry,
                                        JsonObject **options,
                                        GError **error);
 
+/* A `--callback` or `--store` argument as messages show it: a password
+ * in it (a URI's user:PASSWORD@, a password=VALUE) and what came from the
+ * environment become "***". */
+char *weft_cli_spec_shown (const char *spec);
+
 /* Opens the store a `--store PLUGIN[:k=v,...]` argument names; errors
  * start with "--store SPEC: ".  *plugin and *options (may be NULL) get
  * what the spec said, so that a run can be recorded in the same store. */
 WeftStore *weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
+                                     JsonObject **options, GError **error);
+/* The same for a store whose queue is worked (`run --enqueue`, `worker`):
+ * it may create its tables, and must keep a queue. */
+WeftStore *weft_cli_open_queue_spec (WeftEngine *engine, const char *spec, char **plugin,
                                      JsonObject **options, GError **error);
 
 /* The JSON value of `text` for an option of `type`; `option` names it in
@@ -226,6 +245,13 @@ gint64 weft_cli_member_int (JsonObject *object, const char *name);
 JsonArray *weft_cli_stored_tasks (JsonObject *run);
 /* A run that reached its end: nothing of it will run again unless replayed. */
 gboolean weft_cli_run_ended (JsonObject *run);
+/* The stored run's inputs, or NULL. */
+JsonObject *weft_cli_stored_inputs (JsonObject *run);
+/* Fills `kickoff` to continue the stored run `run` (get_run's object) as
+ * `weft resume` does; returns the outputs it reuses (`kickoff->completed`,
+ * the caller's to unref).  `run` and `run_id` must outlive the kickoff. */
+JsonObject *weft_cli_resume_kickoff (JsonObject *run, const char *run_id,
+                                     WeftKickoffOptions *kickoff);
 
 /* ---- weft-cli-delete.c ------------------------------------------------ */
 

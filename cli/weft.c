@@ -25,6 +25,8 @@ static const WeftCliCommand weft_cli_commands[] = {
   { "replay",   "Run a stored run again from one task (--from TASK)", weft_cli_replay_main },
   { "resume",   "Finish a stored run whose process died",      weft_cli_resume_main },
   { "serve",    "Serve flows over HTTP (runs, live events, background tasks)", weft_cli_serve_main },
+  { "worker",   "Run queued runs from a store's queue (--store), until stopped", weft_cli_worker_main },
+  { "workers",  "List the live workers of a store's queue", weft_cli_workers_main },
 };
 
 static const WeftCliCommand *

@@ -313,6 +313,16 @@ guint weft_flow_lookup_task (WeftFlow *flow, const char *name);
  * `parent` alive).  Its events go to `parent`'s flow callbacks, and its
  * source is a flow file of its own, so that a store can resume it. */
 WeftFlow *weft_flow_new_agent_task (WeftFlow *parent, const char *agent, GError **error);
+/* weft_store_open, or (reader FALSE) a store that may create what it
+ * needs, to work its queue.  weft-store.c. */
+WeftStore *weft_store_open_full (WeftEngine *engine, const char *plugin_name,
+                                 JsonObject *options, gboolean reader, GError **error);
+const WeftStoreClass *weft_store_get_class (WeftStore *store);
+gpointer    weft_store_get_instance (WeftStore *store);
+WeftPlugin *weft_store_get_plugin (WeftStore *store);
+/* A run id a user typed, refused (WEFT_ERROR_NOT_FOUND) when no store
+ * could hold it, before a plugin sees it. */
+gboolean    weft_store_check_run_id (const char *run_id, GError **error);
 /* Asks every store the flow writes to for the stored run `run_id`, before
  * this process continues it; fails when one says another process still
  * runs it.  weft-store.c. */

@@ -141,6 +141,9 @@ weft_check_reserved (const WeftPluginDescriptor *d, const char *where, GError **
     what = g_strdup ("the callback class");
   else if (d->store && !weft_is_zero (d->store->reserved, sizeof d->store->reserved))
     what = g_strdup ("the store class");
+  else if (d->store && d->store->queue
+           && !weft_is_zero (d->store->queue->reserved, sizeof d->store->queue->reserved))
+    what = g_strdup ("the queue class");
   for (const WeftOption *o = d->options; what == NULL && o && o->name; o++)
     if (!weft_is_zero (o->reserved, sizeof o->reserved))
       what = g_strdup_printf ("option \"%s\"", o->name);
@@ -319,6 +322,12 @@ weft_check_descriptor (const WeftPluginDescriptor *d, const char *where, GError 
   if (d->store && (d->kind != WEFT_PLUGIN_CALLBACK || !d->store->list_runs || !d->store->get_run))
     return weft_refuse (error, WEFT_ERROR_PLUGIN,
                         "%s: a store must be a callback plugin with list_runs and get_run", where);
+  const WeftQueueClass *queue = d->store ? d->store->queue : NULL;
+  if (queue && (!queue->enqueue || !queue->join || !queue->claim_next || !queue->wait
+                || !queue->hand_back || !queue->list_workers))
+    return weft_refuse (error, WEFT_ERROR_PLUGIN,
+                        "%s: a queue needs enqueue, join, claim_next, wait, hand_back and "
+                        "list_workers", where);
   const char *missing = weft_descriptor_missing_field (d);
   if (missing)
     return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: descriptor has no %s%s", where, missing,

@@ -17,9 +17,14 @@ weft_run_new (WeftFlow *flow, const WeftKickoffOptions *options, GError **error)
     return NULL;
   if ((options->completed && !weft_run_preset (run, options->completed, error))
       || (run->resumed && options->stored_tasks
-          && !weft_run_restore_stored (run, options->stored_tasks, error))
-      || (run->resumed && !weft_flow_claim_run (flow, run->id, error)))
+          && !weft_run_restore_stored (run, options->stored_tasks, error)))
     {
+      weft_run_unref (run);
+      return NULL;
+    }
+  if ((run->resumed || options->run_id) && !weft_flow_claim_run (flow, run->id, error))
+    {
+      g_prefix_error (error, run->resumed ? "cannot resume: " : "cannot start: ");
       weft_run_unref (run);
       return NULL;
     }

@@ -90,6 +90,12 @@ weft_run_alloc (WeftFlow *flow, const WeftKickoffOptions *options, GError **erro
 {
   g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, options->inputs);
 
+  if (options->run_id != NULL && options->resume_run_id != NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "a kickoff takes a new run's id or a resumed run's, not both");
+      return NULL;
+    }
   if (!weft_run_check_merged_inputs (flow, merged, error))
     return NULL;
 
@@ -99,7 +105,8 @@ weft_run_alloc (WeftFlow *flow, const WeftKickoffOptions *options, GError **erro
   run->engine = weft_flow_get_engine (flow);
   run->bus = weft_engine_get_bus (weft_flow_get_engine (flow));
   run->resumed = options->resume_run_id != NULL;
-  run->id = run->resumed ? g_strdup (options->resume_run_id) : weft_run_make_id ();
+  run->id = run->resumed ? g_strdup (options->resume_run_id)
+          : options->run_id ? g_strdup (options->run_id) : weft_run_make_id ();
   run->seq = options->resume_seq;
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), merged);
   run->inputs_json = json_to_string (node, FALSE);

@@ -13,18 +13,19 @@
 
 #define WEFT_SERVER_BATCH_MAX 10000
 
-WeftRun *
-weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
-                     JsonObject *completed, const char *where)
+/* Whether a request's `inputs` (may be NULL) would do for a run of the
+ * flow; FALSE after a 4xx reply naming what is wrong (`where` says which
+ * inputs, for a batch). */
+static gboolean
+weft_server_check_inputs (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
+                          const char *where)
 {
-  g_autoptr(GError) error = NULL;
-
   if (inputs && !JSON_NODE_HOLDS_OBJECT (inputs))
     {
       weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s must be a JSON object of "
                                "input names to values, not %s", where,
                                weft_json_describe (inputs));
-      return NULL;
+      return FALSE;
     }
   JsonObject *given = inputs ? json_node_get_object (inputs) : NULL;
   JsonObject *defaults = weft_flow_get_default_inputs (flow);
@@ -39,9 +40,21 @@ weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
       weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
                                "%s: missing input \"%s\" (flow \"%s\" needs: %s)", where, name,
                                weft_flow_get_name (flow), names);
-      return NULL;
+      return FALSE;
     }
-  WeftKickoffOptions options = { .inputs = given, .completed = completed };
+  return TRUE;
+}
+
+WeftRun *
+weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
+                     JsonObject *completed, const char *where)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!weft_server_check_inputs (msg, flow, inputs, where))
+    return NULL;
+  WeftKickoffOptions options = { .inputs = inputs ? json_node_get_object (inputs) : NULL,
+                                 .completed = completed };
   WeftRun *run = weft_run_new (flow, &options, &error);
   if (run == NULL)
     weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
@@ -75,6 +88,15 @@ weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, const ch
   WeftFlow *flow = weft_server_find_flow (server, msg, arg);
   g_autoptr(JsonObject) body = flow ? weft_server_read_object (server, msg, allowed) : NULL;
 
+  if (body != NULL && server->queue != NULL)
+    {
+      JsonNode *inputs = json_object_get_member (body, "inputs");
+      g_autoptr(GPtrArray) one = g_ptr_array_new ();
+      g_ptr_array_add (one, inputs ? json_node_get_object (inputs) : NULL);
+      if (weft_server_check_inputs (msg, flow, inputs, "\"inputs\""))
+        weft_server_enqueue (server, msg, flow, one, FALSE);
+      return;
+    }
   if (body == NULL || weft_server_refuse_runs (server, msg, 1))
     return;
   WeftRun *run = weft_server_new_run (msg, flow, json_object_get_member (body, "inputs"), NULL,
@@ -122,8 +144,24 @@ weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char
       return;
     }
   guint max_parallel = n;
-  if (!weft_server_get_uint_member (msg, body, "max_parallel", 1, G_MAXINT, &max_parallel)
-      || weft_server_refuse_runs (server, msg, n))
+  if (!weft_server_get_uint_member (msg, body, "max_parallel", 1, G_MAXINT, &max_parallel))
+    return;
+  if (server->queue != NULL)
+    {
+      /* The workers' concurrency says how many run at once. */
+      g_autoptr(GPtrArray) all = g_ptr_array_new ();
+      for (guint i = 0; i < n; i++)
+        {
+          JsonNode *one = json_array_get_element (json_node_get_array (inputs), i);
+          g_autofree char *where = g_strdup_printf ("\"inputs\"[%u]", i);
+          if (!weft_server_check_inputs (msg, flow, one, where))
+            return;
+          g_ptr_array_add (all, JSON_NODE_HOLDS_OBJECT (one) ? json_node_get_object (one) : NULL);
+        }
+      weft_server_enqueue (server, msg, flow, all, TRUE);
+      return;
+    }
+  if (weft_server_refuse_runs (server, msg, n))
     return;
   /* Every run is checked before any starts: a bad one refuses the batch. */
   for (guint i = 0; i < n; i++)

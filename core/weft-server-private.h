@@ -80,6 +80,7 @@ struct _WeftServer {
   guint accept_backoff_ms;
   GHashTable *flows;          /* name → WeftFlow* (a reference) */
   GPtrArray *stores;          /* WeftStore*, owned: where older runs are read */
+  WeftStore *queue;           /* one of them, or NULL: where kickoffs go */
   GThreadPool *store_pool;    /* one thread: store reads never block the loop */
   guint listener_id;
 
@@ -228,6 +229,15 @@ void weft_server_handle_cancel_run (WeftServer *server, SoupServerMessage *msg, 
 
 /* ---- weft-server-stored.c: reading runs, from memory then the stores ----------- */
 
+/* Work for the stores' thread, one piece at a time (a store may block on
+ * a disk or a database; the loop never waits for one): `run` is called
+ * there and hops back to the loop itself.  A piece embeds this first. */
+typedef struct _WeftServerStoreWork WeftServerStoreWork;
+struct _WeftServerStoreWork {
+  void (*run) (WeftServerStoreWork *work);
+};
+void weft_server_push_store_work (WeftServer *server, WeftServerStoreWork *work);
+
 void weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                  GHashTable *query);
 void weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const char *arg,
@@ -241,6 +251,16 @@ typedef void (*WeftServerStoredFunc) (WeftServer *server, SoupServerMessage *msg
 /* Reads run `id` from the stores, `msg` paused meanwhile, for `func`. */
 void weft_server_read_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
                                   WeftServerStoredFunc func);
+
+/* ---- weft-server-queue.c: kickoffs to a store's queue, its workers --------------- */
+
+/* With a queue (weft_server_set_queue), POST /v1/flows/{flow}/runs and
+ * /batch queue the runs there instead of running them here: `inputs` is
+ * one inputs object per run (NULL for the flow's own), checked already. */
+void weft_server_enqueue (WeftServer *server, SoupServerMessage *msg, WeftFlow *flow,
+                          GPtrArray *inputs, gboolean batch);
+void weft_server_handle_workers (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                 GHashTable *query);
 
 /* ---- weft-server-events.c: a run's events as a stream (SSE) ------------------- */
 

@@ -51,6 +51,7 @@ static const struct {
   { "GET",  "/v1/tasks/*",         weft_server_handle_task },
   { "POST", "/v1/tasks/*/cancel",  weft_server_handle_cancel_task },
   { "GET",  "/v1/plugins",         weft_server_handle_plugins },
+  { "GET",  "/v1/workers",         weft_server_handle_workers },
 };
 
 /* Matches `path` against `pattern`; the segment "*" stands for is

@@ -17,6 +17,7 @@
 #define WEFT_SERVER_LIST_LIMIT_MAX 1000
 
 typedef struct {
+  WeftServerStoreWork work;   /* first: the stores' thread calls work.run */
   WeftServer *server;
   SoupServerMessage *msg;     /* a reference; paused meanwhile */
   gboolean gone;              /* the client went away */
@@ -204,9 +205,9 @@ weft_store_read_reply (gpointer data)
 
 /* The store thread. */
 static void
-weft_store_read_run (gpointer data, gpointer user_data)
+weft_store_read_run (WeftServerStoreWork *work)
 {
-  WeftStoreRead *r = data;
+  WeftStoreRead *r = (WeftStoreRead *) work;
   GPtrArray *stores = r->server->stores;
   g_autoptr(JsonArray) merged = json_array_new ();
 
@@ -242,14 +243,29 @@ weft_store_read_run (gpointer data, gpointer user_data)
 }
 
 static void
-weft_server_read_stores (WeftServer *server, WeftStoreRead *r)
+weft_server_store_work_run (gpointer data, gpointer user_data)
+{
+  WeftServerStoreWork *work = data;
+
+  work->run (work);
+}
+
+void
+weft_server_push_store_work (WeftServer *server, WeftServerStoreWork *work)
 {
   if (server->store_pool == NULL)
-    server->store_pool = g_thread_pool_new (weft_store_read_run, NULL, 1, FALSE, NULL);
+    server->store_pool = g_thread_pool_new (weft_server_store_work_run, NULL, 1, FALSE, NULL);
+  g_thread_pool_push (server->store_pool, work, NULL);
+}
+
+static void
+weft_server_read_stores (WeftServer *server, WeftStoreRead *r)
+{
+  r->work.run = weft_store_read_run;
   r->server = server;
   g_signal_connect (r->msg, "finished", G_CALLBACK (weft_store_read_on_finished), r);
   soup_server_message_pause (r->msg);
-  g_thread_pool_push (server->store_pool, r, NULL);
+  weft_server_push_store_work (server, &r->work);
 }
 
 void
@@ -321,7 +337,7 @@ weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const 
   const char *limit_text = query ? g_hash_table_lookup (query, "limit") : NULL;
   guint64 limit = WEFT_SERVER_LIST_LIMIT_DEFAULT;
   static const char *const statuses[] = {
-    "pending", "running", "completed", "failed", "cancelled", NULL
+    "pending", "queued", "running", "completed", "failed", "cancelled", NULL
   };
 
   if (limit_text && !g_ascii_string_to_unsigned (limit_text, 10, 1, WEFT_SERVER_LIST_LIMIT_MAX,

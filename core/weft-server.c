@@ -135,6 +135,14 @@ weft_server_add_store (WeftServer *server, WeftStore *store)
   g_ptr_array_add (server->stores, store);
 }
 
+void
+weft_server_set_queue (WeftServer *server, WeftStore *store)
+{
+  g_return_if_fail (weft_store_has_queue (store) && server->queue == NULL);
+  server->queue = store;
+  weft_server_add_store (server, store);
+}
+
 typedef struct {
   WeftServer *server;
   GSocketAddress *address;

@@ -12,8 +12,8 @@ struct _WeftStore {
 };
 
 WeftStore *
-weft_store_open (WeftEngine *engine, const char *plugin_name, JsonObject *options,
-                 GError **error)
+weft_store_open_full (WeftEngine *engine, const char *plugin_name, JsonObject *options,
+                      gboolean reader, GError **error)
 {
   WeftPlugin *plugin = weft_registry_lookup (weft_engine_get_registry (engine),
                                              WEFT_PLUGIN_CALLBACK, plugin_name);
@@ -29,7 +29,8 @@ weft_store_open (WeftEngine *engine, const char *plugin_name, JsonObject *option
                                         error);
   if (config == NULL)
     return NULL;
-  weft_config_set_reader (config);
+  if (reader)
+    weft_config_set_reader (config);
   gpointer instance = weft_plugin_create (plugin, config, error);
   if (instance == NULL)
     {
@@ -41,6 +42,31 @@ weft_store_open (WeftEngine *engine, const char *plugin_name, JsonObject *option
   store->instance = instance;
   store->config = config;
   return store;
+}
+
+WeftStore *
+weft_store_open (WeftEngine *engine, const char *plugin_name, JsonObject *options,
+                 GError **error)
+{
+  return weft_store_open_full (engine, plugin_name, options, TRUE, error);
+}
+
+const WeftStoreClass *
+weft_store_get_class (WeftStore *store)
+{
+  return store->plugin->desc->store;
+}
+
+gpointer
+weft_store_get_instance (WeftStore *store)
+{
+  return store->instance;
+}
+
+WeftPlugin *
+weft_store_get_plugin (WeftStore *store)
+{
+  return store->plugin;
 }
 
 WeftStore *
@@ -64,6 +90,27 @@ weft_flow_dup_store (WeftFlow *flow)
   return NULL;
 }
 
+WeftStore *
+weft_flow_dup_plugin_store (WeftFlow *flow, const char *plugin)
+{
+  guint n;
+  WeftCallbackInstance * const *callbacks = weft_flow_get_callbacks (flow, &n);
+
+  /* The last: callbacks added by a program come after the flow's own. */
+  for (guint i = n; i-- > 0;)
+    {
+      WeftPlugin *found = weft_callback_instance_get_plugin (callbacks[i]);
+      if (found->desc->store == NULL || g_strcmp0 (found->desc->name, plugin) != 0)
+        continue;
+      WeftStore *store = g_new0 (WeftStore, 1);
+      store->plugin = found;
+      store->instance = weft_callback_instance_get_instance (callbacks[i]);
+      store->flow = weft_flow_ref (flow);
+      return store;
+    }
+  return NULL;
+}
+
 gboolean
 weft_flow_claim_run (WeftFlow *flow, const char *run_id, GError **error)
 {
@@ -77,10 +124,7 @@ weft_flow_claim_run (WeftFlow *flow, const char *run_id, GError **error)
       if (store == NULL || store->claim_run == NULL)
         continue;
       if (!store->claim_run (weft_callback_instance_get_instance (cb), run_id, error))
-        {
-          g_prefix_error (error, "cannot resume: ");
-          return FALSE;
-        }
+        return FALSE;
     }
   return TRUE;
 }
@@ -111,7 +155,7 @@ weft_store_list_runs (WeftStore *store, guint limit, GError **error)
  * to show. */
 #define WEFT_RUN_ID_MAX_BYTES 128
 
-static gboolean
+gboolean
 weft_store_check_run_id (const char *run_id, GError **error)
 {
   gboolean ok = *run_id != '\0' && strlen (run_id) <= WEFT_RUN_ID_MAX_BYTES
@@ -138,6 +182,24 @@ weft_store_get_run (WeftStore *store, const char *run_id, GError **error)
   if (local)
     g_propagate_error (error, g_steal_pointer (&local));
   return run;
+}
+
+gboolean
+weft_store_claim_run (WeftStore *store, const char *run_id, GError **error)
+{
+  const WeftStoreClass *klass = store->plugin->desc->store;
+
+  if (!weft_store_check_run_id (run_id, error))
+    return FALSE;
+  /* A store without claims cannot tell: it lets the caller go on. */
+  if (klass->claim_run == NULL)
+    return TRUE;
+  g_autoptr(GError) local = NULL;
+  gboolean claimed = klass->claim_run (store->instance, run_id, &local);
+  weft_message_tidy_error (local);
+  if (local)
+    g_propagate_error (error, g_steal_pointer (&local));
+  return claimed;
 }
 
 gboolean

@@ -309,9 +309,14 @@ typedef struct {
    * `attempts`, and only their stored `failures` count against their
    * retries: an attempt in flight when the process died did not fail. */
   JsonArray *stored_tasks;
+  /* A new run under this id instead of a fresh one: a queued run's, which
+   * a worker starts (weft_store_claim_next).  Like a resumed run, it is
+   * claimed from the flow's stores first (WEFT_ERROR_BUSY when another
+   * process holds it).  Not with `resume_run_id`. */
+  const char *run_id;
   /* Zero (initialise with { .inputs = ... }): room for fields to come, so
    * that the struct a caller allocates keeps its size. */
-  gpointer reserved[8];
+  gpointer reserved[7];
 } WeftKickoffOptions;
 
 WEFT_API void weft_flow_kickoff_with_options_async (WeftFlow *flow,
@@ -406,6 +411,10 @@ WEFT_API WeftStore *weft_store_open (WeftEngine *engine, const char *plugin,
 /* The store the flow writes to (its first callback with the capability),
  * or NULL.  Keeps the flow alive until freed. */
 WEFT_API WeftStore *weft_flow_dup_store (WeftFlow *flow);
+/* The store the flow writes to through the plugin named `plugin`: the
+ * last such callback, so one added with weft_flow_add_callback (a worker
+ * adds its queue's store) over one the flow declares.  NULL when none. */
+WEFT_API WeftStore *weft_flow_dup_plugin_store (WeftFlow *flow, const char *plugin);
 WEFT_API void       weft_store_free (WeftStore *store);
 /* The shapes of docs/store.md; new nodes, or NULL with `error` set. */
 WEFT_API JsonNode  *weft_store_list_runs (WeftStore *store, guint limit, GError **error);
@@ -414,6 +423,49 @@ WEFT_API JsonNode  *weft_store_get_run (WeftStore *store, const char *run_id, GE
  * an unknown id, WEFT_ERROR_BUSY while a live process runs it,
  * WEFT_ERROR_INVALID when the store's plugin cannot delete runs. */
 WEFT_API gboolean weft_store_delete_run (WeftStore *store, const char *run_id, GError **error);
+/* Takes the stored run for this process, as a resume does before it
+ * starts: WEFT_ERROR_BUSY when another process still runs it.  TRUE from a
+ * store that cannot tell.  The claim lasts until the store has stored the
+ * run's end, or is freed. */
+WEFT_API gboolean weft_store_claim_run (WeftStore *store, const char *run_id, GError **error);
+
+/* ------------------------------------------------------------------------ */
+/* Queues: runs shared by processes on many machines (docs/scale-out.md)     */
+
+/* Opens a store whose plugin keeps a queue of runs, to add to it or work
+ * it: unlike weft_store_open it may create what the plugin needs (its
+ * tables).  WEFT_ERROR_INVALID when the plugin keeps no queue. */
+WEFT_API WeftStore *weft_store_open_queue (WeftEngine *engine, const char *plugin,
+                                           JsonObject *options, GError **error);
+WEFT_API gboolean   weft_store_has_queue (WeftStore *store);
+/* Queues `n` runs of `flow` (its text is stored with them: a worker needs
+ * no file), one per inputs object (`inputs` may be NULL, and so may each
+ * element: the flow's own inputs), each checked as a kickoff checks it
+ * before any is queued, all or none.  Returns their ids in order
+ * (g_strfreev).  A flow that declares a callback of the store's own plugin
+ * is refused: the worker records the run there. */
+WEFT_API char     **weft_store_enqueue (WeftStore *store, WeftFlow *flow,
+                                        JsonObject * const *inputs, guint n, GError **error);
+/* Makes this store a worker of its queue, shown by weft_store_list_workers
+ * with this host, process and `concurrency` while the process lives. */
+WEFT_API gboolean   weft_store_join (WeftStore *store, guint concurrency, GError **error);
+/* For a worker: the next run to run (a queued one, or one whose worker
+ * died), taken for it; NULL with no error when none waits. */
+WEFT_API char      *weft_store_claim_next (WeftStore *store, GError **error);
+/* Returns when a run may be waiting, or after `timeout_ms`; FALSE with an
+ * error when the store cannot be reached, or WEFT_ERROR_CANCELLED. */
+WEFT_API gboolean   weft_store_wait (WeftStore *store, guint timeout_ms,
+                                     GCancellable *cancellable, GError **error);
+/* Gives back a run this process took and will not finish, with `reason`
+ * (kept with the run, values from the environment redacted): another
+ * worker takes it, resuming from what is stored; the store stores none of
+ * its events from now on.  From the queue's store, the worker is not
+ * given that run again. */
+WEFT_API gboolean   weft_store_hand_back (WeftStore *store, const char *run_id,
+                                          const char *reason, GError **error);
+/* The live workers: a JSON array of {worker, host, pid, concurrency,
+ * started_wall_us, runs}. */
+WEFT_API JsonNode  *weft_store_list_workers (WeftStore *store, GError **error);
 
 /* ------------------------------------------------------------------------ */
 /* HTTP server (`weft serve`; the API is docs/http-api.md)                  */
@@ -473,6 +525,12 @@ WEFT_API WeftServer *weft_server_new (WeftEngine *engine, const WeftServerOption
 WEFT_API gboolean    weft_server_add_flow (WeftServer *server, WeftFlow *flow, GError **error);
 /* Reads older runs from `store` too (taken). */
 WEFT_API void        weft_server_add_store (WeftServer *server, WeftStore *store);
+/* Kickoffs and batches go to the queue of `store` (taken; a store with a
+ * queue, weft_store_open_queue) instead of running here: each is answered
+ * 202 with the queued run ids, and its status is read from the store like
+ * any stored run's (the store is read for older runs too).  Before
+ * listening; once. */
+WEFT_API void        weft_server_set_queue (WeftServer *server, WeftStore *store);
 /* Listens on "HOST:PORT" (an IP address or "localhost"; port 0 picks a
  * free one).  Refuses any address that is not loopback when the server
  * has no token. */

@@ -31,7 +31,7 @@ typedef struct {
 
 static const WeftAbiPin weft_abi_pins[] = {
   PIN_VALUE (WEFT_ABI_MAJOR, 3),
-  PIN_VALUE (WEFT_ABI_MINOR, 2),                   /* 3.2: the terminal, the HTTP client */
+  PIN_VALUE (WEFT_ABI_MINOR, 2),                   /* 3.2: terminal, HTTP client, queue */
 
   PIN_SIZE (WeftOption, 120),
   PIN_OFFSET (WeftOption, name, 0),
@@ -95,7 +95,16 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_OFFSET (WeftStoreClass, get_run, 8),
   PIN_OFFSET (WeftStoreClass, claim_run, 16),
   PIN_OFFSET (WeftStoreClass, delete_run, 24),
-  PIN_OFFSET (WeftStoreClass, reserved, 32),
+  PIN_OFFSET (WeftStoreClass, queue, 32),          /* 3.2 */
+  PIN_OFFSET (WeftStoreClass, reserved, 40),
+  PIN_SIZE (WeftQueueClass, 112),                  /* 3.2 */
+  PIN_OFFSET (WeftQueueClass, enqueue, 0),
+  PIN_OFFSET (WeftQueueClass, join, 8),
+  PIN_OFFSET (WeftQueueClass, claim_next, 16),
+  PIN_OFFSET (WeftQueueClass, wait, 24),
+  PIN_OFFSET (WeftQueueClass, hand_back, 32),
+  PIN_OFFSET (WeftQueueClass, list_workers, 40),
+  PIN_OFFSET (WeftQueueClass, reserved, 48),
 
   PIN_SIZE (WeftPluginDescriptor, 232),
   PIN_OFFSET (WeftPluginDescriptor, abi_major, 0),
@@ -155,7 +164,8 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_OFFSET (WeftKickoffOptions, resume_run_id, 16),
   PIN_OFFSET (WeftKickoffOptions, resume_seq, 24),
   PIN_OFFSET (WeftKickoffOptions, stored_tasks, 32),
-  PIN_OFFSET (WeftKickoffOptions, reserved, 40),
+  PIN_OFFSET (WeftKickoffOptions, run_id, 40),
+  PIN_OFFSET (WeftKickoffOptions, reserved, 48),
   PIN_SIZE (WeftServerOptions, 128),
   PIN_OFFSET (WeftServerOptions, token, 0),
   PIN_OFFSET (WeftServerOptions, max_body, 8),

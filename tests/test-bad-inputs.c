@@ -397,7 +397,7 @@ static const WeftBadFlow weft_bad_flows[] = {
   { "callback-plugin-is-agent",
     "{'name': 'x', " A ", 'callbacks': {'c': {'plugin': 'template'}}, " T "}", -1, FALSE,
     "weft: @F@: $.callbacks.c.plugin: unknown callback plugin \"template\" "
-    "(loaded: exec, log, sqlite, webhook; see `weft plugins`)" },
+    "(loaded: exec, log, postgres, sqlite, webhook; see `weft plugins`)" },
   { "log-bad-format",
     "{'name': 'x', "
     A
@@ -600,7 +600,7 @@ static const WeftBadCli weft_bad_cli[] = {
     2, "weft: @D@/nofile.json: No such file or directory" },
   { "plugins-unknown", { "plugins", "nosuch" }, NULL,
     2, "weft: no plugin named 'nosuch' (known: exec, noop, openai, template, "
-    "http-get, log, sqlite, webhook)" },
+    "http-get, log, postgres, sqlite, webhook)" },
   { "plugins-two", { "plugins", "log", "exec" }, NULL,
     2, "weft: expected at most one plugin NAME" },
   { "plugin-dir-missing", { "plugins", "--plugin-dir", "@D@/nodir" }, NULL,
@@ -823,7 +823,7 @@ static const WeftBadHttp weft_bad_http[] = {
     400, "limit must be a number from 1 to 1000, not \"-1\"" },
   { "runs-bad-status", FALSE,
     "GET /v1/runs?status=bogus HTTP/1.1\r\nHost: x\r\n\r\n",
-    400, "status must be one of pending, running, completed, failed, cancelled, not \"bogus\"" },
+    400, "status must be one of pending, queued, running, completed, failed, cancelled, not \"bogus\"" },
   { "task-unknown", FALSE,
     "GET /v1/tasks/no-such-task HTTP/1.1\r\nHost: x\r\n\r\n",
     404, "no task \"no-such-task\" (finished tasks are kept for 3600 s, 1000 at most)" },

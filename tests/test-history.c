@@ -98,17 +98,7 @@ static const char *const chain_tasks =
 static GStrv
 weft_argv (Fixture *fx, const char *const *args)
 {
-  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-
-  g_strv_builder_add (builder, fx->weft);
-  for (guint i = 0; args[i] != NULL; i++)
-    {
-      g_strv_builder_add (builder, args[i]);
-      /* After the command ("runs list" counts as one). */
-      if ((i == 0 && strcmp (args[0], "runs") != 0) || (i == 1 && strcmp (args[0], "runs") == 0))
-        g_strv_builder_add_many (builder, "--plugin-dir", fx->plugin_dir, NULL);
-    }
-  return g_strv_builder_end (builder);
+  return weft_test_weft_argv (fx->weft, fx->plugin_dir, args);
 }
 
 static int
@@ -547,8 +537,11 @@ wait_for_in_flight (Fixture *fx, GSubprocess *proc)
           continue;
         }
       run_id = query (fx, "SELECT run_id FROM runs");
+      /* Their commands have begun too (an attempt's task.started may be
+       * stored before its command writes to the count file). */
       if (run_id != NULL && count_started (fx, run_id, "r", 2) == 1
-          && count_started (fx, run_id, "b", 1) == 1 && count_started (fx, run_id, "c", 1) == 1)
+          && count_started (fx, run_id, "b", 1) == 1 && count_started (fx, run_id, "c", 1) == 1
+          && count_runs (fx, "r") == 2 && count_runs (fx, "b") == 1)
         return g_steal_pointer (&run_id);
       g_usleep (50 * 1000);
     }

@@ -37,23 +37,6 @@ static const char *const failing_flow =
   "            {\"name\": \"after\", \"agent\": \"w\", \"description\": \"x\","
   "             \"context\": [\"broken\"]}]}";
 
-/* Version 1 of the schema, as released: a database an older weft wrote. */
-static const char *const schema_v1 =
-  "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,"
-  "  applied_wall_us INTEGER NOT NULL);"
-  "INSERT INTO schema_version VALUES (1, 0);"
-  "CREATE TABLE runs (run_id TEXT PRIMARY KEY NOT NULL, flow TEXT, status TEXT NOT NULL,"
-  "  error TEXT, inputs TEXT, flow_source TEXT, started_wall_us INTEGER,"
-  "  finished_wall_us INTEGER, last_seq INTEGER NOT NULL DEFAULT 0);"
-  "CREATE TABLE tasks (run_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,"
-  "  output TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, started_wall_us INTEGER,"
-  "  finished_wall_us INTEGER, PRIMARY KEY (run_id, name));"
-  "CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
-  "  task TEXT, time INTEGER NOT NULL, json TEXT NOT NULL,"
-  "  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
-  "INSERT INTO runs (run_id, flow, status, started_wall_us) VALUES ('old-run', 'old', "
-  "  'completed', 1);";
-
 /* ---- fixture -------------------------------------------------------------- */
 
 static void
@@ -522,6 +505,26 @@ wait_for_stored_run (WeftStore *store)
     }
 }
 
+/* The stored run `run_id` once it is no longer "running": the run's end
+ * is committed when its flow's callbacks drain, which is this thread's
+ * unref of the flow only when the engine loop has let go of the run
+ * first; otherwise a thread of the engine's does it a moment later. */
+static JsonNode *
+wait_for_stored_end (WeftStore *store, const char *run_id)
+{
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) run = weft_store_get_run (store, run_id, &error);
+
+      g_assert_no_error (error);
+      if (g_strcmp0 (json_object_get_string_member (json_node_get_object (run), "status"),
+                     "running") != 0)
+        return g_steal_pointer (&run);
+      g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+    }
+}
+
 /* A run that a live instance is running is live in the store, and another
  * instance of the same file (another process, as far as the lock goes)
  * cannot resume it; once it has ended, it is not live any more. */
@@ -572,8 +575,7 @@ test_claims (Fixture *f, gconstpointer data)
   g_clear_object (&result);
   /* Released: its callback drains, and the run's end is committed. */
   weft_flow_unref (running);
-  after = weft_store_get_run (store, run_id, &error);
-  g_assert_no_error (error);
+  after = wait_for_stored_end (store, run_id);
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (after), "status"), ==,
                    "cancelled");
   g_assert_true (json_object_get_null_member (json_node_get_object (after), "live"));
@@ -828,7 +830,7 @@ test_migrate_old (Fixture *f, gconstpointer data)
   g_autoptr(WeftStore) store = NULL;
   g_autoptr(JsonNode) list = NULL;
 
-  exec_sql (db, schema_v1);
+  exec_sql (db, WEFT_TEST_SQLITE_SCHEMA_V1);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
   /* Upgraded in place; the old rows are still there. */
@@ -873,7 +875,7 @@ test_migrate_v2 (Fixture *f, gconstpointer data)
   g_autofree char *tasks = NULL;
   g_autofree char *orphan = NULL;
 
-  exec_sql (db, schema_v1);
+  exec_sql (db, WEFT_TEST_SQLITE_SCHEMA_V1);
   exec_sql (db, data_v2);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
@@ -1049,7 +1051,7 @@ test_refuse_newer (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftStore) store = NULL;
 
-  exec_sql (db, schema_v1);
+  exec_sql (db, WEFT_TEST_SQLITE_SCHEMA_V1);
   exec_sql (db, "INSERT INTO schema_version VALUES (99, 0)");
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_null (store);

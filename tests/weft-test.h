@@ -13,6 +13,24 @@
                weft_h_ ? weft_h_ : "(null)");                                       \
   } G_STMT_END
 
+/* Version 1 of the sqlite store's schema, as released, with one completed
+ * run "old-run": a database an older weft wrote (test-sqlite.c, test-store.c). */
+#define WEFT_TEST_SQLITE_SCHEMA_V1                                                                  \
+  "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,"                            \
+  "  applied_wall_us INTEGER NOT NULL);"                                                          \
+  "INSERT INTO schema_version VALUES (1, 0);"                                                     \
+  "CREATE TABLE runs (run_id TEXT PRIMARY KEY NOT NULL, flow TEXT, status TEXT NOT NULL,"         \
+  "  error TEXT, inputs TEXT, flow_source TEXT, started_wall_us INTEGER,"                         \
+  "  finished_wall_us INTEGER, last_seq INTEGER NOT NULL DEFAULT 0);"                             \
+  "CREATE TABLE tasks (run_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,"           \
+  "  output TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, started_wall_us INTEGER,"      \
+  "  finished_wall_us INTEGER, PRIMARY KEY (run_id, name));"                                      \
+  "CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"          \
+  "  task TEXT, time INTEGER NOT NULL, json TEXT NOT NULL,"                                       \
+  "  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"                                                   \
+  "INSERT INTO runs (run_id, flow, status, started_wall_us) VALUES ('old-run', 'old', "           \
+  "  'completed', 1);"
+
 /* The build tree's folder of working test plugins. */
 static inline char *
 weft_test_plugin_dir (void)
@@ -123,6 +141,25 @@ weft_test_run_command (const char * const *argv, char **out, char **err)
   g_test_message ("%s %s → %d\nstdout:\n%s\nstderr:\n%s", argv[0], argv[1] ? argv[1] : "",
                   weft_test_exit_status (proc), *out, *err);
   return weft_test_exit_status (proc);
+}
+
+/* The argv of `weft ARGS...` (`weft` at `weft`), with `--plugin-dir
+ * plugin_dir` after the command (after "runs list": the two words of a
+ * `runs` command count as one). */
+static inline GStrv
+weft_test_weft_argv (const char *weft, const char *plugin_dir, const char *const *args)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  gboolean runs = args[0] != NULL && strcmp (args[0], "runs") == 0;
+
+  g_strv_builder_add (builder, weft);
+  for (guint i = 0; args[i] != NULL; i++)
+    {
+      g_strv_builder_add (builder, args[i]);
+      if ((i == 0 && !runs) || (i == 1 && runs))
+        g_strv_builder_add_many (builder, "--plugin-dir", plugin_dir, NULL);
+    }
+  return g_strv_builder_end (builder);
 }
 
 /* Removes a test's temporary directory and the files in it; every removal

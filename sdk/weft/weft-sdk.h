@@ -52,6 +52,9 @@
  *      weft_task_get_soup_session deprecated, and declared returning a
  *      gpointer (the same pointer: no third-party type in this header),
  *      to go at 4.0.
+ *      WeftStoreClass.queue: the queue capability (WeftQueueClass), a
+ *      queue of runs kept in the store and shared by processes on many
+ *      machines (`weft run --enqueue`, `weft worker`).
  */
 #pragma once
 
@@ -631,6 +634,57 @@ typedef struct {
   gpointer reserved[6];                          /* zero */
 } WeftCallbackClass;
 
+/* The queue capability (since 3.2), beside a store's: a queue of runs kept
+ * in the store, which processes on any machine share (docs/scale-out.md).
+ * `weft run --enqueue` adds runs; `weft worker` joins, claims the next
+ * run, runs it with its own engine (the flow's text comes from the store)
+ * and stores its events through an instance of the same plugin added to
+ * the flow.  A queued run is a stored run like any other: list_runs and
+ * get_run give it with status "queued" until a worker starts it, and with
+ * `worker` (who runs or ran it) and `handed_back` (why a worker gave it
+ * back) beside the fields of docs/store.md.
+ *
+ * Every function is called from the caller's thread and may block on the
+ * store; two may run at once on two threads (a worker waits on one while it
+ * claims on another), and beside the dispatcher thread: the plugin makes
+ * that safe.  A
+ * worker's claims must vanish with its process (kill -9, a lost host), so
+ * that another worker takes its runs and resumes them from their stored
+ * events. */
+typedef struct {
+  /* Queues one run of the flow whose JSON text is `flow_source` (named
+   * `flow_name`) per element of `inputs` (`n` JSON object texts), all or
+   * none, and wakes waiting workers.  Returns the new runs' ids in order,
+   * NULL-terminated, or NULL with an error. */
+  char    **(*enqueue)      (gpointer instance, const char *flow_name, const char *flow_source,
+                             const char * const *inputs, guint n, GError **error);
+  /* Makes this instance a worker of the queue, shown by list_workers with
+   * `host`, `pid` and `concurrency` while its process lives. */
+  gboolean  (*join)         (gpointer instance, const char *host, guint pid, guint concurrency,
+                             GError **error);
+  /* For a worker (join): takes the next run to run, a queued one or one
+   * whose worker died, and returns its id; NULL with no error when none
+   * is waiting.  A run this worker handed back is not given to it again. */
+  char     *(*claim_next)   (gpointer instance, GError **error);
+  /* Returns when a run may be waiting (one was queued or handed back), or
+   * after `timeout_ms`, or when `cancellable` is cancelled (FALSE with
+   * WEFT_ERROR_CANCELLED); FALSE with an error when the store cannot be
+   * reached.  It may return early: the caller looks (claim_next) and
+   * waits again. */
+  gboolean  (*wait)         (gpointer instance, guint timeout_ms, GCancellable *cancellable,
+                             GError **error);
+  /* Gives back a run this process took and will not finish, with why:
+   * another worker may take it (resuming from its stored events; not the
+   * one that gave it back, if it is a worker), and this instance stores
+   * none of its events from now on.  `reason` is kept with the run. */
+  gboolean  (*hand_back)    (gpointer instance, const char *run_id, const char *reason,
+                             GError **error);
+  /* The live workers: a JSON array of {worker, host, pid, concurrency,
+   * started_wall_us, runs: [run ids it holds]}. */
+  JsonNode *(*list_workers) (gpointer instance, GError **error);
+  gpointer reserved[8];                          /* zero */
+} WeftQueueClass;
+
 /* The store capability: a callback plugin that keeps runs can also give
  * them back (`weft runs`, `weft replay`, `weft resume`).  Both functions
  * are called from the caller's thread, while on_event may be running on
@@ -656,7 +710,10 @@ typedef struct {
    * WEFT_ERROR_NOT_FOUND for an unknown id, WEFT_ERROR_BUSY while a live
    * process runs it. */
   gboolean (*delete_run) (gpointer instance, const char *run_id, GError **error);
-  gpointer reserved[6];                          /* zero */
+  /* Optional, since 3.2: the queue capability (a plugin of 3.1 has NULL
+   * here: no queue). */
+  const WeftQueueClass *queue;
+  gpointer reserved[5];                          /* zero */
 } WeftStoreClass;
 
 typedef struct {

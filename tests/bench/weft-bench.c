@@ -35,7 +35,10 @@
  * afterwards).  Reported: the run time with the store against without, the
  * time from kickoff until the flow's last unref has drained the store's
  * queue (every event committed), and events stored per second over that
- * time, counted in the file itself with the sqlite3 library.
+ * time, counted in the file itself with the sqlite3 library.  --pg
+ * CONNINFO does the same with the postgres store (its events counted by
+ * the store: the last_seq of the runs it lists); with both, the two
+ * stores' repetitions alternate, so that both see the same machine.
  *
  * Exits 1 when a flow fails to load, any run does not complete or the
  * engine stalls; 2 on bad arguments. */
@@ -70,6 +73,7 @@ static gboolean opt_json = FALSE;
 static gboolean opt_no_header = FALSE;
 static gint opt_timeout = 300;
 static char *opt_store = NULL;
+static char *opt_pg = NULL;
 
 static const GOptionEntry bench_options[] = {
   { "repeat", 'r', 0, G_OPTION_ARG_INT, &opt_repeat, "Measure K times (default 5)", "K" },
@@ -81,6 +85,8 @@ static const GOptionEntry bench_options[] = {
     "Give up (exit 1) when a measurement is not back after S seconds (default 300)", "S" },
   { "store", 0, 0, G_OPTION_ARG_FILENAME, &opt_store,
     "Also measure with the sqlite store writing to PATH (removed afterwards)", "PATH" },
+  { "pg", 0, 0, G_OPTION_ARG_STRING, &opt_pg,
+    "Also measure with the postgres store writing to the database of CONNINFO", "CONNINFO" },
   G_OPTION_ENTRY_NULL
 };
 
@@ -318,6 +324,15 @@ bench_run_many (WeftFlow *flow, const BenchSpec *spec, gint64 *run_us, gint64 *e
   return m.failed == 0;
 }
 
+/* What one store did over the repetitions. */
+typedef struct {
+  const char *plugin;         /* "sqlite" or "postgres" */
+  const char *where;          /* the path or the conninfo */
+  BenchStat run;              /* kickoff until the result is back */
+  BenchStat drained;          /* kickoff until every event is committed */
+  gint64 events_per_run;      /* counted in the store */
+} BenchStoreResult;
+
 typedef struct {
   BenchStat run;
   BenchStat engine;
@@ -325,16 +340,13 @@ typedef struct {
   double rss_start_mib;
   double rss_peak_mib;
   gsize json_bytes;
-  /* With --store: the same runs with the sqlite callback attached. */
-  gboolean with_store;
-  BenchStat store_run;        /* kickoff until the result is back */
-  BenchStat store_drained;    /* kickoff until every event is committed */
-  gint64 events_per_run;      /* counted in the file */
+  BenchStoreResult stores[2]; /* with --store, --pg */
+  guint n_stores;
 } BenchResult;
 
 /* Removes the database and its WAL and shared-memory files. */
 static void
-bench_store_remove (const char *path)
+bench_sqlite_remove (const char *path)
 {
   const char *suffixes[] = { "", "-wal", "-shm", "-journal", "-claims" };
 
@@ -345,23 +357,35 @@ bench_store_remove (const char *path)
     }
 }
 
-static gboolean
-bench_store_attach (WeftFlow *flow, const char *path)
+static JsonObject *
+bench_store_options (const BenchStoreResult *store)
 {
-  g_autoptr(JsonObject) options = json_object_new ();
+  JsonObject *options = json_object_new ();
+
+  json_object_set_string_member (options, g_str_equal (store->plugin, "sqlite") ? "path"
+                                                                                : "conninfo",
+                                 store->where);
+  return options;
+}
+
+static gboolean
+bench_store_attach (WeftFlow *flow, const BenchStoreResult *store)
+{
+  g_autoptr(JsonObject) options = bench_store_options (store);
   g_autoptr(GError) error = NULL;
 
-  bench_store_remove (path);
-  json_object_set_string_member (options, "path", path);
-  if (weft_flow_add_callback (flow, "sqlite", options, &error))
+  if (g_str_equal (store->plugin, "sqlite"))
+    bench_sqlite_remove (store->where);
+  if (weft_flow_add_callback (flow, store->plugin, options, &error))
     return TRUE;
-  g_printerr ("weft-bench: --store %s: %s\n", path, error->message);
+  g_printerr ("weft-bench: %s store: %s\n", store->plugin, error->message);
   return FALSE;
 }
 
-/* Events in the file, read independently of the plugin; -1 on error. */
+/* Events in the sqlite file, read independently of the plugin; -1 on
+ * error. */
 static gint64
-bench_store_count_events (const char *path)
+bench_sqlite_count_events (const char *path)
 {
   sqlite3 *db = NULL;
   sqlite3_stmt *stmt = NULL;
@@ -379,6 +403,39 @@ bench_store_count_events (const char *path)
   return n;
 }
 
+/* Events of the newest `n_runs` runs as the store tells them (their
+ * last_seq: events are numbered 1..N without gaps); -1 on error. */
+static gint64
+bench_store_count_events (WeftEngine *engine, const BenchStoreResult *store, guint n_runs)
+{
+  g_autoptr(JsonObject) options = bench_store_options (store);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftStore) reader = NULL;
+  g_autoptr(JsonNode) runs = NULL;
+  gint64 n = 0;
+
+  if (g_str_equal (store->plugin, "sqlite"))
+    return bench_sqlite_count_events (store->where);
+  reader = weft_store_open (engine, store->plugin, options, &error);
+  runs = reader ? weft_store_list_runs (reader, n_runs, &error) : NULL;
+  if (runs == NULL)
+    {
+      g_printerr ("weft-bench: %s store: cannot count events: %s\n", store->plugin,
+                  error->message);
+      return -1;
+    }
+  for (guint i = 0; i < json_array_get_length (json_node_get_array (runs)); i++)
+    {
+      g_autofree char *id = g_strdup (json_object_get_string_member (
+        json_array_get_object_element (json_node_get_array (runs), i), "run_id"));
+      g_autoptr(JsonNode) run = weft_store_get_run (reader, id, &error);
+      if (run == NULL)
+        return -1;
+      n += json_object_get_int_member (json_node_get_object (run), "last_seq");
+    }
+  return n;
+}
+
 typedef struct {
   GArray *run;
   GArray *engine;
@@ -387,11 +444,20 @@ typedef struct {
   gint64 events;              /* in the store after the last repetition */
 } BenchSamples;
 
-/* Loads, runs and releases the flow once; with `store`, the sqlite
- * callback is attached and the release (which drains its queue) timed. */
+static void
+bench_samples_init (BenchSamples *out)
+{
+  out->run = g_array_new (FALSE, FALSE, sizeof (gint64));
+  out->engine = g_array_new (FALSE, FALSE, sizeof (gint64));
+  out->load = g_array_new (FALSE, FALSE, sizeof (gint64));
+  out->drained = g_array_new (FALSE, FALSE, sizeof (gint64));
+}
+
+/* Loads, runs and releases the flow once; with `store`, its callback is
+ * attached and the release (which drains its queue) timed. */
 static gboolean
 bench_measure_once (WeftEngine *engine, const BenchSpec *spec, const char *json,
-                    const char *store, BenchSamples *out)
+                    const BenchStoreResult *store, BenchSamples *out)
 {
   g_autoptr(GError) error = NULL;
   gint64 t0 = g_get_monotonic_time ();
@@ -419,25 +485,8 @@ bench_measure_once (WeftEngine *engine, const BenchSpec *spec, const char *json,
   g_array_append_val (out->engine, engine_us);
   g_array_append_val (out->drained, drained_us);
   if (store != NULL)
-    out->events = bench_store_count_events (store);
+    out->events = bench_store_count_events (engine, store, spec->n_runs);
   return ok && out->events != -1;
-}
-
-static gboolean
-bench_measure_all (WeftEngine *engine, const BenchSpec *spec, const char *json,
-                   const char *store, BenchSamples *out)
-{
-  gboolean ok = TRUE;
-
-  out->run = g_array_new (FALSE, FALSE, sizeof (gint64));
-  out->engine = g_array_new (FALSE, FALSE, sizeof (gint64));
-  out->load = g_array_new (FALSE, FALSE, sizeof (gint64));
-  out->drained = g_array_new (FALSE, FALSE, sizeof (gint64));
-  for (gint r = 0; r < opt_repeat && ok; r++)
-    ok = bench_measure_once (engine, spec, json, store, out);
-  if (store != NULL)
-    bench_store_remove (store);
-  return ok;
 }
 
 static void
@@ -451,27 +500,51 @@ bench_samples_clear (BenchSamples *samples)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BenchSamples, bench_samples_clear)
 
+/* The stores' repetitions, alternating between them. */
+static gboolean
+bench_measure_stores (WeftEngine *engine, const BenchSpec *spec, const char *json,
+                      BenchResult *res)
+{
+  BenchSamples stored[G_N_ELEMENTS (res->stores)] = { { 0 } };
+  gboolean ok = TRUE;
+
+  for (guint s = 0; s < res->n_stores; s++)
+    bench_samples_init (&stored[s]);
+  for (gint r = 0; r < opt_repeat && ok; r++)
+    for (guint s = 0; s < res->n_stores && ok; s++)
+      ok = bench_measure_once (engine, spec, json, &res->stores[s], &stored[s]);
+  for (guint s = 0; s < res->n_stores; s++)
+    {
+      res->stores[s].run = bench_stat (stored[s].run);
+      res->stores[s].drained = bench_stat (stored[s].drained);
+      res->stores[s].events_per_run = stored[s].events;
+      if (g_str_equal (res->stores[s].plugin, "sqlite"))
+        bench_sqlite_remove (res->stores[s].where);
+      bench_samples_clear (&stored[s]);
+    }
+  return ok;
+}
+
 static gboolean
 bench_measure (WeftEngine *engine, const BenchSpec *spec, BenchResult *res)
 {
   g_autofree char *json = bench_flow_json (spec);
   g_auto(BenchSamples) plain = { 0 };
-  g_auto(BenchSamples) stored = { 0 };
-  gboolean ok;
+  gboolean ok = TRUE;
 
   res->json_bytes = strlen (json);
-  ok = bench_measure_all (engine, spec, json, NULL, &plain);
+  bench_samples_init (&plain);
+  for (gint r = 0; r < opt_repeat && ok; r++)
+    ok = bench_measure_once (engine, spec, json, NULL, &plain);
   res->run = bench_stat (plain.run);
   res->engine = bench_stat (plain.engine);
   res->load = bench_stat (plain.load);
-  if (ok && opt_store != NULL)
-    {
-      ok = bench_measure_all (engine, spec, json, opt_store, &stored);
-      res->with_store = TRUE;
-      res->store_run = bench_stat (stored.run);
-      res->store_drained = bench_stat (stored.drained);
-      res->events_per_run = stored.events;
-    }
+  if (opt_store != NULL)
+    res->stores[res->n_stores++] = (BenchStoreResult) { .plugin = "sqlite", .where = opt_store };
+  if (opt_pg != NULL)
+    res->stores[res->n_stores++] = (BenchStoreResult) { .plugin = "postgres", .where = opt_pg };
+  if (ok && res->n_stores > 0)
+    ok = bench_measure_stores (engine, spec, json, res);
   res->rss_peak_mib = bench_peak_rss_mib ();
   return ok;
 }
@@ -514,25 +587,25 @@ bench_ratio (gint64 a, gint64 b)
 }
 
 static double
-bench_events_per_s (const BenchResult *res)
+bench_events_per_s (const BenchStoreResult *store)
 {
-  return res->store_drained.median > 0
-         ? (double) res->events_per_run * G_USEC_PER_SEC / (double) res->store_drained.median
+  return store->drained.median > 0
+         ? (double) store->events_per_run * G_USEC_PER_SEC / (double) store->drained.median
          : 0;
 }
 
 static void
-bench_print_store (const BenchResult *res)
+bench_print_store (const BenchResult *res, const BenchStoreResult *store)
 {
-  g_print ("  with sqlite store (%s): %" G_GINT64_FORMAT " events stored per run; "
+  g_print ("  with %s store: %" G_GINT64_FORMAT " events stored per run; "
            "%.0f events/s stored (median, kickoff to last commit)\n",
-           opt_store, res->events_per_run, bench_events_per_s (res));
+           store->plugin, store->events_per_run, bench_events_per_s (store));
   g_print ("  run-med %.2f ms with the store vs %.2f ms without (x%.2f); "
            "kickoff to all events committed %.2f ms median (x%.2f of the run without)\n",
-           bench_ms (res->store_run.median), bench_ms (res->run.median),
-           bench_ratio (res->store_run.median, res->run.median),
-           bench_ms (res->store_drained.median),
-           bench_ratio (res->store_drained.median, res->run.median));
+           bench_ms (store->run.median), bench_ms (res->run.median),
+           bench_ratio (store->run.median, res->run.median),
+           bench_ms (store->drained.median),
+           bench_ratio (store->drained.median, res->run.median));
 }
 
 static void
@@ -555,10 +628,6 @@ bench_print_json (const BenchSpec *spec, const BenchResult *res, guint64 total_t
     { "us_per_task_median", total_tasks ? (double) res->run.median / (double) total_tasks : 0 },
     { "peak_rss_mib", res->rss_peak_mib },
     { "start_rss_mib", res->rss_start_mib },
-    { "store_run_ms_median", bench_ms (res->store_run.median) },
-    { "store_drained_ms_median", bench_ms (res->store_drained.median) },
-    { "store_events_per_run", (double) res->events_per_run },
-    { "store_events_per_s_median", bench_events_per_s (res) },
   };
 
   json_builder_begin_object (b);
@@ -582,11 +651,28 @@ bench_print_json (const BenchSpec *spec, const BenchResult *res, guint64 total_t
   json_builder_add_int_value (b, opt_threads);
   json_builder_set_member_name (b, "json_bytes");
   json_builder_add_int_value (b, (gint64) res->json_bytes);
-  /* The store_* figures only with --store. */
-  for (guint i = 0; i < G_N_ELEMENTS (nums) - (res->with_store ? 0 : 4); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (nums); i++)
     {
       json_builder_set_member_name (b, nums[i].name);
       json_builder_add_double_value (b, nums[i].value);
+    }
+  /* store_* for --store (sqlite), pg_* for --pg. */
+  for (guint s = 0; s < res->n_stores; s++)
+    {
+      const BenchStoreResult *store = &res->stores[s];
+      const char *prefix = g_str_equal (store->plugin, "sqlite") ? "store" : "pg";
+      struct { const char *name; double value; } figures[] = {
+        { "run_ms_median", bench_ms (store->run.median) },
+        { "drained_ms_median", bench_ms (store->drained.median) },
+        { "events_per_run", (double) store->events_per_run },
+        { "events_per_s_median", bench_events_per_s (store) },
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (figures); i++)
+        {
+          g_autofree char *name = g_strdup_printf ("%s_%s", prefix, figures[i].name);
+          json_builder_set_member_name (b, name);
+          json_builder_add_double_value (b, figures[i].value);
+        }
     }
   json_builder_end_object (b);
 
@@ -712,8 +798,9 @@ main (int argc, char **argv)
     }
 
   g_autoptr(WeftEngine) engine = weft_engine_new ((guint) opt_threads);
-  /* The store is a plugin: only --store needs the plugins loaded. */
-  if (opt_store != NULL && !weft_engine_load_plugins (engine, NULL, NULL, &error))
+  /* The stores are plugins: only --store and --pg need them loaded. */
+  if ((opt_store != NULL || opt_pg != NULL)
+      && !weft_engine_load_plugins (engine, NULL, NULL, &error))
     {
       g_printerr ("weft-bench: loading plugins: %s\n", error->message);
       return 1;
@@ -728,8 +815,8 @@ main (int argc, char **argv)
         bench_print_json (&spec, &res, total_tasks, ok);
       else
         bench_print_table (&spec, &res, total_tasks);
-      if (res.with_store && !opt_json)
-        bench_print_store (&res);
+      for (guint i = 0; i < res.n_stores && !opt_json; i++)
+        bench_print_store (&res, &res.stores[i]);
     }
   return ok ? 0 : 1;
 }
