@@ -359,6 +359,9 @@ weft_sqlite_on_event (gpointer instance, const WeftEvent *event)
   WeftSqlite *self = instance;
   WeftSqliteRun *run;
 
+  /* A thread's events (SDK 3.2) are not a run's. */
+  if (weft_event_get_thread_id (event) != NULL)
+    return;
   if (!weft_sqlite_begin (self))
     return;
   self->batch_events++;
