@@ -339,6 +339,11 @@ void weft_engine_attempt_finished (WeftEngine *engine);
 void  weft_engine_add_live_run    (WeftEngine *engine, WeftMsg *cancel);
 void  weft_engine_remove_live_run (WeftEngine *engine, WeftMsg *cancel);
 guint weft_engine_count_live_runs (WeftEngine *engine);
+/* Engine loop: `msg` is handled (never freed) when weft_engine_shutdown
+ * runs, after the live runs' cancels: what outlives any run (a thread)
+ * lets go of the engine then. */
+void  weft_engine_add_shutdown_hook    (WeftEngine *engine, WeftMsg *msg);
+void  weft_engine_remove_shutdown_hook (WeftEngine *engine, WeftMsg *msg);
 /* State a part of libweft keeps per engine without the engine knowing the
  * part: `make` makes it on first use (any thread), `free_part` frees it with
  * the engine.  `key` names the part. */

@@ -193,10 +193,12 @@ struct _WeftThread {
   /* Engine loop only. */
   gboolean announced;         /* thread.created (or nothing, reopened) raised */
   gboolean close_done;        /* closed, and its turn and tasks ended */
+  gboolean detached;          /* the engine shut down: closed without thread.deleted */
   guint64 seq;                /* the last event's number */
   WeftThreadTurn *turn;       /* the turn in flight, or NULL */
   WeftMsg wake_msg;           /* posted with a reference: the queue has news */
   WeftMsg shutdown_msg;       /* the engine shuts down: registered while a turn runs */
+  WeftMsg detach_msg;         /* ... and while the engine keeps the thread: let go */
   WeftMsgFunc drain;          /* wake_msg's handler: weft-thread-queue.c's */
   WeftMsgFunc shutdown;       /* shutdown_msg's handler: weft-thread-queue.c's */
 };

@@ -25,21 +25,42 @@ weft_queue_has_user_message (WeftThread *thread)
   return FALSE;
 }
 
-/* Engine loop, once: the thread is closed; its work ends. */
+/* Engine loop, once: the thread is closed (or the engine shuts down); its
+ * work ends and the engine lets go of it.  Only a close is a deletion: a
+ * store keeps a thread whose process ended, to be reopened. */
 static void
 weft_thread_finish_close (WeftThread *thread)
 {
+  g_autoptr(WeftThread) kept = weft_thread_ref (thread);    /* the table's may be the last */
+
   thread->close_done = TRUE;
+  weft_engine_remove_shutdown_hook (thread->engine, &thread->detach_msg);
   weft_thread_turn_stop (thread, WEFT_TURN_CANCELLED);
   weft_thread_cancel_tasks (thread);
   weft_threads_remove (thread->engine, thread);
-  weft_thread_emit (thread, WEFT_EVENT_THREAD_DELETED, 0, NULL, NULL, NULL, 0);
+  if (!thread->detached)
+    weft_thread_emit (thread, WEFT_EVENT_THREAD_DELETED, 0, NULL, NULL, NULL, 0);
+}
+
+/* Engine loop: weft_engine_shutdown. */
+static void
+weft_thread_on_detach (WeftMsg *msg)
+{
+  WeftThread *thread = WEFT_MSG_OWNER (msg, WeftThread, detach_msg);
+
+  g_mutex_lock (&thread->lock);
+  thread->closed = TRUE;
+  thread->detached = TRUE;
+  g_mutex_unlock (&thread->lock);
+  weft_thread_finish_close (thread);
 }
 
 static void
 weft_thread_announce (WeftThread *thread)
 {
   thread->announced = TRUE;
+  thread->detach_msg.handle = weft_thread_on_detach;
+  weft_engine_add_shutdown_hook (thread->engine, &thread->detach_msg);
   JsonObject *o = weft_thread_config_to_json (thread->config);
   json_object_set_string_member (o, "flow", weft_flow_get_name (thread->flow));
   json_object_set_int_member (o, "created_wall_us", thread->created_wall_us);

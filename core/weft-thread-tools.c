@@ -285,14 +285,16 @@ weft_thread_work_done (WeftThreadWork *work, WeftStatus status, const char *resu
   g_free (work);
 }
 
+/* A tool that was cancelled is "cancelled", whatever it answered then. */
 static void
 weft_thread_on_tool_done (const char *result, const GError *error, gpointer data)
 {
-  WeftStatus status = error == NULL ? WEFT_STATUS_COMPLETED
-                      : g_error_matches (error, WEFT_ERROR, WEFT_ERROR_CANCELLED)
-                      ? WEFT_STATUS_CANCELLED : WEFT_STATUS_FAILED;
+  WeftThreadWork *work = data;
+  WeftStatus status = g_cancellable_is_cancelled (work->task->cancellable) ? WEFT_STATUS_CANCELLED
+                      : error == NULL ? WEFT_STATUS_COMPLETED : WEFT_STATUS_FAILED;
 
-  weft_thread_work_done (data, status, result, error ? error->message : NULL);
+  weft_thread_work_done (work, status, status == WEFT_STATUS_COMPLETED ? result : NULL,
+                         status == WEFT_STATUS_FAILED ? error->message : NULL);
 }
 
 static void

@@ -432,7 +432,9 @@ weft_thread_to_json (WeftThread *thread)
   g_mutex_unlock (&thread->lock);
   json_object_set_array_member (o, "messages", messages);
   json_object_set_array_member (o, "tasks", tasks);
-  return json_node_init_object (json_node_alloc (), o);
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (node, o);
+  return node;
 }
 
 /* ---- the engine's table --------------------------------------------------------------- */

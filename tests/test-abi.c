@@ -397,7 +397,8 @@ test_callback_of_3_1 (void)
   weft_thread_close (thread);
   g_clear_pointer (&thread, weft_thread_unref);
   weft_engine_shutdown (engine, 1000);
-  weft_flow_unref (flow);      /* drains the callback */
+  g_clear_pointer (&run, weft_run_unref);
+  weft_flow_unref (flow);      /* the last reference: drains the callback */
 
   g_autofree char *got = NULL;
   g_assert_true (g_file_get_contents (path, &got, NULL, NULL));

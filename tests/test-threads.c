@@ -25,8 +25,8 @@ static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   weft_engine_shutdown (f->engine, 2000);
-  weft_engine_unref (f->engine);
   thread_events_free (f->events);
+  weft_engine_unref (f->engine);
 }
 
 static WeftThread *

@@ -8,6 +8,8 @@ typedef struct {
   GMutex lock;
   GCond cond;
   GPtrArray *events;          /* ThreadEvent*, in the order raised */
+  WeftEngine *engine;
+  guint listener;
 } ThreadEvents;
 
 typedef struct {
@@ -61,13 +63,16 @@ thread_events_new (WeftEngine *engine)
   g_mutex_init (&te->lock);
   g_cond_init (&te->cond);
   te->events = g_ptr_array_new_with_free_func ((GDestroyNotify) thread_event_free);
-  weft_engine_add_listener (engine, thread_events_collect, te, NULL);
+  te->engine = engine;
+  te->listener = weft_engine_add_listener (engine, thread_events_collect, te, NULL);
   return te;
 }
 
+/* Before the engine's last reference goes. */
 static inline void
 thread_events_free (ThreadEvents *te)
 {
+  weft_engine_remove_listener (te->engine, te->listener);
   g_ptr_array_unref (te->events);
   g_mutex_clear (&te->lock);
   g_cond_clear (&te->cond);
