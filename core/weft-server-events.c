@@ -1,5 +1,6 @@
 /* weft-server-events.c — a run's events as a server-sent-event stream
- * (GET /v1/runs/{id}/events).
+ * (GET /v1/runs/{id}/events), and what a thread's stream shares with it
+ * (weft-server-threads.c): the frames, the start, Last-Event-ID.
  *
  * All on the engine loop.  The engine listener (weft_server_on_event)
  * keeps every event of a run the server started in its record
@@ -28,6 +29,14 @@ weft_server_watcher_finished (SoupServerMessage *msg, gpointer data)
   g_ptr_array_remove (rec->watchers, msg);
 }
 
+void
+weft_server_stream_keep_alive (SoupServerMessage *msg)
+{
+  soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
+                            ": keep-alive\n\n", strlen (": keep-alive\n\n"));
+  soup_server_message_unpause (msg);
+}
+
 static gboolean
 weft_server_heartbeat (gpointer data)
 {
@@ -40,13 +49,11 @@ weft_server_heartbeat (gpointer data)
     {
       WeftServerRun *rec = value;
       for (guint i = 0; i < rec->watchers->len; i++)
-        {
-          SoupServerMessage *msg = rec->watchers->pdata[i];
-          soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
-                                    ": keep-alive\n\n", strlen (": keep-alive\n\n"));
-          soup_server_message_unpause (msg);
-        }
+        weft_server_stream_keep_alive (rec->watchers->pdata[i]);
     }
+  g_hash_table_iter_init (&iter, server->thread_watchers);
+  while (g_hash_table_iter_next (&iter, &value, NULL))
+    weft_server_stream_keep_alive (value);
   return G_SOURCE_CONTINUE;
 }
 
@@ -59,7 +66,7 @@ weft_event_type_ends_run (WeftEventType type)
          || type == WEFT_EVENT_RUN_CANCELLED;
 }
 
-static GBytes *
+GBytes *
 weft_server_event_frame (const WeftEvent *event)
 {
   GString *frame = g_string_sized_new (256);
@@ -76,8 +83,8 @@ void
 weft_server_on_event (const WeftEvent *event, gpointer data)
 {
   WeftServer *server = data;
-  WeftServerRun *rec = server->runs
-    ? g_hash_table_lookup (server->runs, weft_event_get_run_id (event)) : NULL;
+  const char *id = weft_event_get_run_id (event);
+  WeftServerRun *rec = server->runs && id ? g_hash_table_lookup (server->runs, id) : NULL;
 
   if (rec == NULL)
     return;
@@ -110,6 +117,7 @@ void
 weft_server_streams_init (WeftServer *server)
 {
   server->streams = g_hash_table_new (NULL, NULL);
+  server->thread_watchers = g_hash_table_new (NULL, NULL);
   server->heartbeat = g_timeout_source_new_seconds (WEFT_SERVER_HEARTBEAT_S);
   g_source_set_callback (server->heartbeat, weft_server_heartbeat, server, NULL);
   g_source_attach (server->heartbeat, weft_engine_get_main_context (server->engine));
@@ -127,6 +135,39 @@ weft_server_streams_clear (WeftServer *server)
   while (g_hash_table_iter_next (&iter, &msg, NULL))
     g_signal_handlers_disconnect_by_data (msg, server);
   g_clear_pointer (&server->streams, g_hash_table_unref);
+  g_clear_pointer (&server->thread_watchers, g_hash_table_unref);
+}
+
+gboolean
+weft_server_stream_after (SoupServerMessage *msg, GHashTable *query, guint64 *after)
+{
+  const char *last = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                   "Last-Event-ID");
+
+  *after = 0;
+  if (last == NULL && query)
+    last = g_hash_table_lookup (query, "last_event_id");
+  if (last && !g_ascii_string_to_unsigned (last, 10, 0, G_MAXUINT64, after, NULL))
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "Last-Event-ID must be an event id (a number), not \"%s\"", last);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+weft_server_stream_begin (WeftServer *server, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  /* Counted until sent in full, so that a stop lets it finish. */
+  g_hash_table_add (server->streams, msg);
+  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_stream_finished), server);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_set_content_type (headers, "text/event-stream", NULL);
+  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
 }
 
 void
@@ -135,9 +176,6 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
 {
   const char *id = arg;
   WeftServerRun *rec = weft_server_lookup (server, id);
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  const char *last = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                   "Last-Event-ID");
   guint64 after = 0;
 
   if (rec == NULL)
@@ -148,21 +186,9 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
                                server->keep_runs);
       return;
     }
-  if (last == NULL && query)
-    last = g_hash_table_lookup (query, "last_event_id");
-  if (last && !g_ascii_string_to_unsigned (last, 10, 0, G_MAXUINT64, &after, NULL))
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "Last-Event-ID must be an event id (a number), not \"%s\"", last);
-      return;
-    }
-  /* Counted until sent in full, so that a stop lets it finish. */
-  g_hash_table_add (server->streams, msg);
-  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_stream_finished), server);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_message_headers_set_content_type (headers, "text/event-stream", NULL);
-  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
-  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  if (!weft_server_stream_after (msg, query, &after))
+    return;
+  weft_server_stream_begin (server, msg);
   SoupMessageBody *body = soup_server_message_get_response_body (msg);
   for (guint i = 0; i < rec->events->len; i++)
     if (weft_event_get_seq (rec->events->pdata[i]) > after)

@@ -6,8 +6,9 @@
  * gets 405 with Allow; one that matches none, 404.  Each handler lives
  * with its concern: flows, plugins and health (weft-server-flows.c), new
  * runs (weft-server-kickoff.c), cancel (weft-server-runs.c), reading runs
- * (weft-server-stored.c), event streams (weft-server-events.c) and
- * background tasks (weft-server-tasks.c). */
+ * (weft-server-stored.c), event streams (weft-server-events.c),
+ * background tasks (weft-server-tasks.c) and threads
+ * (weft-server-threads.c). */
 #include "weft-server-private.h"
 
 #include <string.h>
@@ -44,6 +45,13 @@ static const struct {
   { "GET",  "/v1/tasks/*",         weft_server_handle_task },
   { "POST", "/v1/tasks/*/cancel",  weft_server_handle_cancel_task },
   { "GET",  "/v1/plugins",         weft_server_handle_plugins },
+  { "POST", "/v1/threads",         weft_server_handle_create_thread },
+  { "GET",  "/v1/threads",         weft_server_handle_threads },
+  { "GET",  "/v1/threads/*",       weft_server_handle_thread },
+  { "DELETE", "/v1/threads/*",     weft_server_handle_delete_thread },
+  { "POST", "/v1/threads/*/messages", weft_server_handle_post_message },
+  { "POST", "/v1/threads/*/cancel", weft_server_handle_cancel_thread },
+  { "GET",  "/v1/threads/*/events", weft_server_handle_thread_events },
 };
 
 /* Matches `path` against `pattern`; the segment "*" stands for is
