@@ -6,7 +6,9 @@
  * On the engine loop.  A thread is the engine's (weft-thread*.c); the
  * server keeps a record of each thread it made: the thread, its recent
  * events for replay (Last-Event-ID) and the streams watching it.  A
- * thread's background runs (an agent, a flow) are kicked off through the
+ * thread a served flow's store keeps is reopened when asked for (its
+ * process ended).  A thread's background runs (an agent, a flow) are
+ * kicked off through the
  * server's run records, so that they show in /v1/runs with their events
  * like any run.  Streamed chunks (thread.step) go to the streams open at
  * the time and are not kept for replay: the message they make up is. */
@@ -46,6 +48,19 @@ weft_server_thread_free (WeftServerThread *rec)
   g_ptr_array_unref (rec->events);
   weft_thread_unref (rec->thread);
   g_free (rec);
+}
+
+static WeftServerThread *
+weft_server_thread_record (WeftServer *server, WeftThread *thread)
+{
+  WeftServerThread *rec = g_new0 (WeftServerThread, 1);
+
+  rec->server = server;
+  rec->thread = thread;
+  rec->events = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_event_unref);
+  rec->watchers = g_ptr_array_new ();
+  g_hash_table_insert (server->threads, (char *) weft_thread_get_id (thread), rec);
+  return rec;
 }
 
 void
@@ -185,13 +200,10 @@ weft_server_handle_create_thread (WeftServer *server, SoupServerMessage *msg, co
       weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
       return;
     }
-  WeftServerThread *rec = g_new0 (WeftServerThread, 1);
-  rec->server = server;
-  rec->thread = thread;
-  rec->events = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_event_unref);
-  rec->watchers = g_ptr_array_new ();
-  g_hash_table_insert (server->threads, (char *) weft_thread_get_id (thread), rec);
-  weft_thread_start (thread);
+  weft_server_thread_record (server, thread);
+  /* A new id: no other thread has it. */
+  weft_thread_start (weft_thread_ref (thread));
+  weft_thread_unref (thread);
 
   JsonObject *o = json_object_new ();
   json_object_set_string_member (o, "thread_id", weft_thread_get_id (thread));
@@ -200,12 +212,52 @@ weft_server_handle_create_thread (WeftServer *server, SoupServerMessage *msg, co
   weft_server_reply_object (msg, SOUP_STATUS_CREATED, o);
 }
 
-/* The engine's thread `id`, or NULL after a 404. */
+/* A thread a served flow's store keeps, continued by this server (its
+ * process ended, or another's did); NULL when no store has it.  The read
+ * is the store's, on the loop: reopening is rare, and a thread's rows few. */
+static WeftThread *
+weft_server_reopen_thread (WeftServer *server, const char *id)
+{
+  GHashTableIter iter;
+  gpointer flow;
+
+  g_hash_table_iter_init (&iter, server->flows);
+  while (g_hash_table_iter_next (&iter, NULL, &flow))
+    {
+      g_autoptr(WeftStore) store = weft_flow_dup_store (flow);
+      g_autoptr(JsonNode) stored = store ? weft_store_get_thread (store, id, NULL) : NULL;
+      if (stored == NULL || !JSON_NODE_HOLDS_OBJECT (stored))
+        continue;
+      JsonObject *o = json_node_get_object (stored);
+      WeftFlow *owner = g_hash_table_lookup (server->flows,
+                                             json_object_get_string_member_with_default (o, "flow",
+                                                                                         ""));
+      g_autoptr(GError) error = NULL;
+      WeftThread *thread = owner ? weft_thread_open_stored (owner, o, weft_server_thread_find_flow,
+                                                            server, weft_server_thread_kickoff,
+                                                            server, &error)
+                                 : NULL;
+      if (thread == NULL)
+        {
+          if (error)
+            g_warning ("cannot reopen thread %s: %s", id, error->message);
+          continue;
+        }
+      weft_server_thread_record (server, thread);
+      return weft_thread_start (weft_thread_ref (thread));
+    }
+  return NULL;
+}
+
+/* The engine's thread `id` (reopened from a store when it is kept there),
+ * or NULL after a 404. */
 static WeftThread *
 weft_server_lookup_thread (WeftServer *server, SoupServerMessage *msg, const char *id)
 {
   WeftThread *thread = weft_engine_lookup_thread (server->engine, id);
 
+  if (thread == NULL && !server->stopping)
+    thread = weft_server_reopen_thread (server, id);
   if (thread == NULL)
     {
       g_autofree char *shown = weft_message_quote (id, 64);
@@ -319,6 +371,8 @@ void
 weft_server_handle_thread_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                   GHashTable *query)
 {
+  g_autoptr(WeftThread) thread = g_hash_table_contains (server->threads, arg) ? NULL
+                                 : weft_server_reopen_thread (server, arg);
   WeftServerThread *rec = g_hash_table_lookup (server->threads, arg);
   guint64 after = 0;
 

@@ -14,9 +14,10 @@
  *                         flow) and check_task, check_all_tasks, cancel_task
  *   weft-thread-turn.c    one turn: model steps (attempts of the agent's
  *                         converse()), the tool calls they ask for
+ *   weft-thread-store.c   a thread read back from a store: checked, then
+ *                         what its process left unfinished said
  *   weft-thread-queue.c   the queue drained on the loop, strategies, weft.h's
- *                         thread API
- *   weft-thread-store.c   a thread read back from a store (reopen)
+ *                         thread API (new, open, post, cancel, close)
  *
  * The history, the queue, the background tasks and the flags below are
  * written on the engine loop under the thread's lock, and read under it
@@ -194,6 +195,7 @@ struct _WeftThread {
   gboolean announced;         /* thread.created (or nothing, reopened) raised */
   gboolean close_done;        /* closed, and its turn and tasks ended */
   gboolean detached;          /* the engine shut down: closed without thread.deleted */
+  gboolean restored;          /* read back from a store: no thread.created */
   guint64 seq;                /* the last event's number */
   WeftThreadTurn *turn;       /* the turn in flight, or NULL */
   WeftMsg wake_msg;           /* posted with a reference: the queue has news */
@@ -235,9 +237,10 @@ JsonObject     *weft_thread_task_to_json (WeftThreadTask *task);
 void            weft_thread_task_free (WeftThreadTask *task);
 void            weft_thread_offer_free (WeftThreadOffer *offer);
 
-/* The engine's table of threads (any thread): add, find (a reference),
+/* The engine's table of threads (any thread): add (unless it has one of
+ * that id already: then that one, a reference), find (a reference),
  * remove, list (references). */
-void        weft_threads_add (WeftEngine *engine, WeftThread *thread);
+WeftThread *weft_threads_add (WeftEngine *engine, WeftThread *thread);
 WeftThread *weft_threads_lookup (WeftEngine *engine, const char *id);
 void        weft_threads_remove (WeftEngine *engine, WeftThread *thread);
 GPtrArray  *weft_threads_list (WeftEngine *engine);
@@ -283,13 +286,25 @@ WeftThread *weft_thread_new_full (WeftFlow *flow, JsonObject *settings, const ch
                                   WeftThreadFindFlow find_flow, gpointer find_data,
                                   WeftThreadKickoffFunc kickoff, gpointer kickoff_data,
                                   GError **error);
-/* The engine keeps it; thread.created is raised, then its queue drained. */
-void weft_thread_start (WeftThread *thread);
+/* The engine keeps it; thread.created is raised (or, restored, what its
+ * process left unfinished said), then its queue drained.  When the engine
+ * has a thread of its id already, that one (a reference) instead. */
+WeftThread *weft_thread_start (WeftThread *thread);
+/* A stored thread (a store's get_thread) of `flow`, made as
+ * weft_thread_new_full makes one, with its history; not started. */
+WeftThread *weft_thread_open_stored (WeftFlow *flow, JsonObject *stored,
+                                     WeftThreadFindFlow find_flow, gpointer find_data,
+                                     WeftThreadKickoffFunc kickoff, gpointer kickoff_data,
+                                     GError **error);
 
 /* ---- weft-thread-store.c -------------------------------------------------- */
 
-/* A stored thread's messages and tasks (docs/store.md) into a new thread's
- * history: tasks that were running are "interrupted". */
+/* A stored thread's messages and tasks (docs/store.md, hostile: checked)
+ * into a new thread, before it starts: no event is raised. */
 gboolean weft_thread_restore (WeftThread *thread, JsonObject *stored, GError **error);
+/* Engine loop, when a restored thread starts: its tasks that were running
+ * are ended "interrupted" (thread.task_finished, and a notice), and tool
+ * calls left without a result get one, so the history is whole again. */
+void     weft_thread_repair  (WeftThread *thread);
 
 G_END_DECLS

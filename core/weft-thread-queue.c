@@ -61,9 +61,17 @@ weft_thread_announce (WeftThread *thread)
   thread->announced = TRUE;
   thread->detach_msg.handle = weft_thread_on_detach;
   weft_engine_add_shutdown_hook (thread->engine, &thread->detach_msg);
-  JsonObject *o = weft_thread_config_to_json (thread->config);
+  if (thread->restored)
+    {
+      /* A stored thread goes on: what its process left unfinished is said. */
+      weft_thread_repair (thread);
+      return;
+    }
+  JsonObject *o = json_object_new ();
   json_object_set_string_member (o, "flow", weft_flow_get_name (thread->flow));
+  json_object_set_string_member (o, "agent", thread->agent->name);
   json_object_set_int_member (o, "created_wall_us", thread->created_wall_us);
+  json_object_set_object_member (o, "settings", weft_thread_config_to_json (thread->config));
   g_autoptr(JsonNode) node = json_node_new (JSON_NODE_OBJECT);
   json_node_take_object (node, o);
   g_autofree char *text = json_to_string (node, FALSE);
@@ -228,11 +236,18 @@ weft_thread_new_full (WeftFlow *flow, JsonObject *settings, const char *id,
 }
 
 /* The engine keeps it from now on; its creation is announced first. */
-void
+WeftThread *
 weft_thread_start (WeftThread *thread)
 {
-  weft_threads_add (thread->engine, thread);
+  WeftThread *kept = weft_threads_add (thread->engine, thread);
+
+  if (kept != NULL)
+    {
+      weft_thread_unref (thread);
+      return kept;
+    }
   weft_thread_wake (thread);
+  return thread;
 }
 
 WeftThread *
@@ -241,9 +256,69 @@ weft_thread_new (WeftFlow *flow, JsonObject *settings, GError **error)
   g_return_val_if_fail (flow != NULL, NULL);
 
   WeftThread *thread = weft_thread_new_full (flow, settings, NULL, NULL, NULL, NULL, NULL, error);
-  if (thread)
-    weft_thread_start (thread);
+  return thread ? weft_thread_start (thread) : NULL;
+}
+
+WeftThread *
+weft_thread_open_stored (WeftFlow *flow, JsonObject *stored, WeftThreadFindFlow find_flow,
+                         gpointer find_data, WeftThreadKickoffFunc kickoff, gpointer kickoff_data,
+                         GError **error)
+{
+  const char *id = json_object_get_string_member_with_default (stored, "thread_id", NULL);
+  const char *flow_name = json_object_get_string_member_with_default (stored, "flow", NULL);
+  JsonNode *settings = json_object_get_member (stored, "settings");
+  GError *local = NULL;
+
+  if (id == NULL || g_strcmp0 (flow_name, weft_flow_get_name (flow)) != 0)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "stored thread %s is a thread of flow \"%s\", not of \"%s\"",
+                   id ? id : "(no id)", flow_name ? flow_name : "(none)",
+                   weft_flow_get_name (flow));
+      return NULL;
+    }
+  WeftThread *thread = weft_thread_new_full (flow, settings && JSON_NODE_HOLDS_OBJECT (settings)
+                                                   ? json_node_get_object (settings) : NULL,
+                                             id, find_flow, find_data, kickoff, kickoff_data,
+                                             &local);
+  if (thread == NULL)
+    {
+      g_propagate_prefixed_error (error, local, "stored thread %s: ", id);
+      return NULL;
+    }
+  if (!weft_thread_restore (thread, stored, error))
+    g_clear_pointer (&thread, weft_thread_unref);
   return thread;
+}
+
+WeftThread *
+weft_thread_open (WeftFlow *flow, const char *thread_id, GError **error)
+{
+  g_return_val_if_fail (flow != NULL && thread_id != NULL, NULL);
+
+  WeftThread *kept = weft_threads_lookup (weft_flow_get_engine (flow), thread_id);
+  if (kept != NULL)
+    return kept;
+  g_autoptr(WeftStore) store = weft_flow_dup_store (flow);
+  if (store == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "flow \"%s\" has no store to read thread %s from (a callback like sqlite)",
+                   weft_flow_get_name (flow), thread_id);
+      return NULL;
+    }
+  g_autoptr(JsonNode) stored = weft_store_get_thread (store, thread_id, error);
+  if (stored == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (stored))
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID, "stored thread %s is not an object",
+                   thread_id);
+      return NULL;
+    }
+  WeftThread *thread = weft_thread_open_stored (flow, json_node_get_object (stored), NULL, NULL,
+                                                NULL, NULL, error);
+  return thread ? weft_thread_start (thread) : NULL;
 }
 
 /* ---- what callers do -------------------------------------------------------------- */

@@ -472,14 +472,19 @@ weft_threads_get (WeftEngine *engine)
                                weft_threads_new, weft_threads_free);
 }
 
-void
+WeftThread *
 weft_threads_add (WeftEngine *engine, WeftThread *thread)
 {
   WeftThreads *all = weft_threads_get (engine);
 
   g_mutex_lock (&all->lock);
-  g_hash_table_replace (all->threads, thread->id, weft_thread_ref (thread));
+  WeftThread *kept = g_hash_table_lookup (all->threads, thread->id);
+  if (kept == NULL)
+    g_hash_table_insert (all->threads, thread->id, weft_thread_ref (thread));
+  else
+    weft_thread_ref (kept);
   g_mutex_unlock (&all->lock);
+  return kept;
 }
 
 WeftThread *

@@ -459,6 +459,14 @@ WEFT_API JsonNode  *weft_store_get_run (WeftStore *store, const char *run_id, GE
  * an unknown id, WEFT_ERROR_BUSY while a live process runs it,
  * WEFT_ERROR_INVALID when the store's plugin cannot delete runs. */
 WEFT_API gboolean weft_store_delete_run (WeftStore *store, const char *run_id, GError **error);
+/* Threads the store keeps (docs/store.md), for a store whose plugin does
+ * (SDK 3.2; WEFT_ERROR_NOT_FOUND otherwise): one, by id
+ * (WEFT_ERROR_NOT_FOUND when unknown or deleted), the list, newest first
+ * (limit 0: all), or deleted. */
+WEFT_API JsonNode *weft_store_get_thread (WeftStore *store, const char *thread_id, GError **error);
+WEFT_API JsonNode *weft_store_list_threads (WeftStore *store, guint limit, GError **error);
+WEFT_API gboolean  weft_store_delete_thread (WeftStore *store, const char *thread_id,
+                                            GError **error);
 
 /* ------------------------------------------------------------------------ */
 /* HTTP server (`weft serve`; the API is docs/http-api.md)                  */

@@ -239,6 +239,50 @@ test_background_flow_run (Fixture *f, gconstpointer data)
   weft_test_assert_contains (text, run_id);
 }
 
+/* A served flow's store keeps its threads: another server (the process
+ * ended) reopens one when it is asked for, and it goes on. */
+static void
+test_reopened_from_store (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("weft-server-threads-XXXXXX", &error);
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"kept\", \"agents\": {\"bot\": {\"plugin\": \"template\","
+    " \"template\": \"kept: {prompt}\"}},"
+    " \"callbacks\": {\"db\": {\"plugin\": \"sqlite\", \"path\": \"%s/t.db\"}},"
+    " \"tasks\": [{\"name\": \"t\", \"agent\": \"bot\", \"description\": \"d\"}]}", dir);
+  g_autofree char *id = NULL;
+
+  for (guint round = 0; round < 2; round++)
+    {
+      if (round == 1)
+        {
+          /* A new engine and server: nothing in memory. */
+          g_clear_object (&f->session);
+          weft_server_stop (f->server, 5000);
+          weft_server_free (f->server);
+          weft_engine_shutdown (f->engine, 2000);
+          weft_engine_unref (f->engine);
+          f->engine = weft_test_engine_new (4);
+          f->server = weft_server_new (f->engine, NULL);
+          g_assert_true (weft_server_listen (f->server, "127.0.0.1:0", &error));
+          g_free (f->base);
+          f->base = g_strdup_printf ("http://127.0.0.1:%u", weft_server_get_port (f->server));
+          f->session = soup_session_new ();
+        }
+      g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
+      g_assert_true (weft_server_add_flow (f->server, flow, &error));
+      if (round == 0)
+        id = create_thread (f, "{\"flow\": \"kept\"}");
+      g_assert_cmpuint (post_message (f, id, round ? "two" : "one", NULL), ==, SOUP_STATUS_ACCEPTED);
+      g_autoptr(JsonNode) thread = wait_thread (f, id, 2 * (round + 1));
+      g_assert_cmpstr (message_content (thread, 2 * round + 1), ==, round ? "kept: two" : "kept: one");
+    }
+  weft_server_stop (f->server, 5000);
+  weft_engine_shutdown (f->engine, 2000);
+  weft_test_remove_dir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -248,5 +292,6 @@ main (int argc, char **argv)
   ADD ("/server-threads/reject-and-delete", test_reject_and_delete);
   ADD ("/server-threads/bad-requests", test_bad_requests);
   ADD ("/server-threads/background-flow-run", test_background_flow_run);
+  ADD ("/server-threads/reopened-from-store", test_reopened_from_store);
   return g_test_run ();
 }

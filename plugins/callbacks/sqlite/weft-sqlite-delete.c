@@ -50,6 +50,14 @@ weft_sqlite_delete_run_locked (WeftSqlite *self, sqlite3 *db, const char *run_id
   return TRUE;
 }
 
+sqlite3 *
+weft_sqlite_deleter (WeftSqlite *self, GError **error)
+{
+  if (self->deleter == NULL)
+    weft_sqlite_open_db (self, SQLITE_OPEN_READWRITE, &self->deleter, error);
+  return self->deleter;
+}
+
 gboolean
 weft_sqlite_delete_run (gpointer instance, const char *run_id, GError **error)
 {
@@ -57,8 +65,7 @@ weft_sqlite_delete_run (gpointer instance, const char *run_id, GError **error)
   gboolean ok = FALSE;
 
   g_mutex_lock (&self->read_lock);
-  if (self->deleter == NULL)
-    weft_sqlite_open_db (self, SQLITE_OPEN_READWRITE, &self->deleter, error);
+  weft_sqlite_deleter (self, error);
   /* IMMEDIATE: the write lock first, so that the run cannot change
    * between the look and the delete. */
   if (self->deleter != NULL && weft_sqlite_exec (self, self->deleter, "BEGIN IMMEDIATE", error))
