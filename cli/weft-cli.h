@@ -31,6 +31,7 @@ int weft_cli_runs_main     (char **args);
 int weft_cli_replay_main   (char **args);
 int weft_cli_resume_main   (char **args);
 int weft_cli_serve_main    (char **args);
+int weft_cli_chat_main     (char **args);
 
 /* ---- weft-cli-run.c --------------------------------------------------- */
 

@@ -25,6 +25,7 @@ static const WeftCliCommand weft_cli_commands[] = {
   { "replay",   "Run a stored run again from one task (--from TASK)", weft_cli_replay_main },
   { "resume",   "Finish a stored run whose process died",      weft_cli_resume_main },
   { "serve",    "Serve flows over HTTP (runs, live events, background tasks)", weft_cli_serve_main },
+  { "chat",     "Talk with an agent of a flow; background tasks run meanwhile", weft_cli_chat_main },
 };
 
 static const WeftCliCommand *
