@@ -2,7 +2,7 @@
  * benchmarks and for trying a client by hand.
  *
  *   weft-mock-llm-server [--port N] [--threads N] [--latency-ms N]
- *                        [--max-latency-ms N]
+ *                        [--max-latency-ms N] [--rules FILE]
  *                        [--text-rule NEEDLE=TEXT]… [--tool-rule NEEDLE=JSON]…
  *
  * Prints "listening on http://127.0.0.1:PORT/v1" (and flushes) once it
@@ -13,6 +13,10 @@
  * request whose last "user" or "tool" message contains NEEDLE is answered
  * with TEXT, or with the tool calls of JSON (an array of {"name",
  * "arguments"}), e.g. --tool-rule 'GO=[{"name": "slow", "arguments": {}}]'.
+ * --rules FILE adds the rules of a JSON file first: an array of
+ * {"needle", "text"} or {"needle", "tool_calls"} objects, with an optional
+ * "delay_ms" for a text (examples/mock-rules/assistant.json scripts the
+ * assistant example so).
  * --threads (default: one per processor) sets how many threads answer
  * (weft_mock_llm_new_full()).  Requests are counted, not recorded: its
  * memory does not grow with the requests it has answered.
@@ -24,6 +28,52 @@
 #include <string.h>
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
+
+/* The rules of `path` (see above), added to `mock`; FALSE with a message. */
+static gboolean
+add_rules_file (WeftMockLlm *mock, const char *path)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+
+  if (!json_parser_load_from_file (parser, path, &error))
+    {
+      g_printerr ("weft-mock-llm-server: --rules %s: %s\n", path, error->message);
+      return FALSE;
+    }
+  JsonNode *root = json_parser_get_root (parser);
+  JsonArray *rules = JSON_NODE_HOLDS_ARRAY (root) ? json_node_get_array (root) : NULL;
+  for (guint i = 0; rules && i < json_array_get_length (rules); i++)
+    {
+      JsonNode *element = json_array_get_element (rules, i);
+      JsonObject *rule = JSON_NODE_HOLDS_OBJECT (element) ? json_node_get_object (element) : NULL;
+      const char *needle = rule ? json_object_get_string_member_with_default (rule, "needle", NULL) : NULL;
+      const char *text = rule ? json_object_get_string_member_with_default (rule, "text", NULL) : NULL;
+      JsonNode *calls = rule ? json_object_get_member (rule, "tool_calls") : NULL;
+      if (needle == NULL || (text == NULL) == (calls == NULL)
+          || (calls != NULL && !JSON_NODE_HOLDS_ARRAY (calls)))
+        {
+          g_printerr ("weft-mock-llm-server: --rules %s: rule %u needs \"needle\" and one of "
+                      "\"text\" or \"tool_calls\" (an array)\n", path, i);
+          return FALSE;
+        }
+      if (calls != NULL)
+        {
+          g_autofree char *json = json_to_string (calls, FALSE);
+          weft_mock_llm_add_tool_rule (mock, needle, json);
+        }
+      else if (json_object_has_member (rule, "delay_ms"))
+        weft_mock_llm_add_text_rule_delayed (mock, needle, text,
+                                             (guint) CLAMP (json_object_get_int_member (rule,
+                                                                                        "delay_ms"),
+                                                            0, 3600000));
+      else
+        weft_mock_llm_add_text_rule (mock, needle, text);
+    }
+  if (rules == NULL)
+    g_printerr ("weft-mock-llm-server: --rules %s: not a JSON array\n", path);
+  return rules != NULL;
+}
 
 static gboolean
 on_signal (gpointer data)
@@ -38,7 +88,10 @@ main (int argc, char **argv)
   gint port = 0, threads = 0, latency_ms = 0, max_latency_ms = -1;
   g_auto(GStrv) text_rules = NULL;
   g_auto(GStrv) tool_rules = NULL;
+  g_autofree char *rules_file = NULL;
   GOptionEntry entries[] = {
+    { "rules", 'r', 0, G_OPTION_ARG_FILENAME, &rules_file,
+      "Add the rules of a JSON file: [{\"needle\", \"text\" or \"tool_calls\"}]", "FILE" },
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, "Port on 127.0.0.1 (0: any free port)", "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
       "Threads that answer (0, the default: one per processor)", "N" },
@@ -105,6 +158,8 @@ main (int argc, char **argv)
       return 1;
     }
   weft_mock_llm_set_recording (mock, FALSE);
+  if (rules_file != NULL && !add_rules_file (mock, rules_file))
+    return 2;
   weft_mock_llm_set_latency (mock, (guint) latency_ms,
                              (guint) MAX (latency_ms, max_latency_ms));
   for (guint i = 0; tool_rules != NULL && tool_rules[i] != NULL; i++)
