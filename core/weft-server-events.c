@@ -171,6 +171,19 @@ weft_server_stream_begin (WeftServer *server, SoupServerMessage *msg)
 }
 
 void
+weft_server_stream_replay (SoupServerMessage *msg, GPtrArray *events, guint64 after)
+{
+  SoupMessageBody *body = soup_server_message_get_response_body (msg);
+
+  for (guint i = 0; i < events->len; i++)
+    if (weft_event_get_seq (events->pdata[i]) > after)
+      {
+        g_autoptr(GBytes) frame = weft_server_event_frame (events->pdata[i]);
+        soup_message_body_append_bytes (body, frame);
+      }
+}
+
+void
 weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
                            GHashTable *query)
 {
@@ -189,16 +202,10 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
   if (!weft_server_stream_after (msg, query, &after))
     return;
   weft_server_stream_begin (server, msg);
-  SoupMessageBody *body = soup_server_message_get_response_body (msg);
-  for (guint i = 0; i < rec->events->len; i++)
-    if (weft_event_get_seq (rec->events->pdata[i]) > after)
-      {
-        g_autoptr(GBytes) frame = weft_server_event_frame (rec->events->pdata[i]);
-        soup_message_body_append_bytes (body, frame);
-      }
+  weft_server_stream_replay (msg, rec->events, after);
   if (rec->finished)
     {
-      soup_message_body_complete (body);
+      soup_message_body_complete (soup_server_message_get_response_body (msg));
       return;
     }
   g_ptr_array_add (rec->watchers, msg);

@@ -248,6 +248,8 @@ GBytes  *weft_server_event_frame (const WeftEvent *event);
 void     weft_server_stream_keep_alive (SoupServerMessage *msg);
 gboolean weft_server_stream_after (SoupServerMessage *msg, GHashTable *query, guint64 *after);
 void     weft_server_stream_begin (WeftServer *server, SoupServerMessage *msg);
+/* Appends the frames of `events` (WeftEvent*) whose seq is above `after`. */
+void     weft_server_stream_replay (SoupServerMessage *msg, GPtrArray *events, guint64 after);
 void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                 GHashTable *query);
 

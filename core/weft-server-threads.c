@@ -371,8 +371,9 @@ void
 weft_server_handle_thread_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                   GHashTable *query)
 {
-  g_autoptr(WeftThread) thread = g_hash_table_contains (server->threads, arg) ? NULL
-                                 : weft_server_reopen_thread (server, arg);
+  /* A thread a store keeps is reopened (its record made) first. */
+  if (!g_hash_table_contains (server->threads, arg))
+    weft_thread_unref (weft_server_reopen_thread (server, arg));
   WeftServerThread *rec = g_hash_table_lookup (server->threads, arg);
   guint64 after = 0;
 
@@ -387,16 +388,10 @@ weft_server_handle_thread_events (WeftServer *server, SoupServerMessage *msg, co
   if (!weft_server_stream_after (msg, query, &after))
     return;
   weft_server_stream_begin (server, msg);
-  SoupMessageBody *body = soup_server_message_get_response_body (msg);
-  for (guint i = 0; i < rec->events->len; i++)
-    if (weft_event_get_seq (rec->events->pdata[i]) > after)
-      {
-        g_autoptr(GBytes) frame = weft_server_event_frame (rec->events->pdata[i]);
-        soup_message_body_append_bytes (body, frame);
-      }
+  weft_server_stream_replay (msg, rec->events, after);
   if (server->stopping)
     {
-      soup_message_body_complete (body);
+      soup_message_body_complete (soup_server_message_get_response_body (msg));
       return;
     }
   g_ptr_array_add (rec->watchers, msg);

@@ -31,8 +31,8 @@ weft_queue_has_user_message (WeftThread *thread)
 static void
 weft_thread_finish_close (WeftThread *thread)
 {
-  g_autoptr(WeftThread) kept = weft_thread_ref (thread);    /* the table's may be the last */
-
+  /* The table's reference may be the last. */
+  weft_thread_ref (thread);
   thread->close_done = TRUE;
   weft_engine_remove_shutdown_hook (thread->engine, &thread->detach_msg);
   weft_thread_turn_stop (thread, WEFT_TURN_CANCELLED);
@@ -40,6 +40,7 @@ weft_thread_finish_close (WeftThread *thread)
   weft_threads_remove (thread->engine, thread);
   if (!thread->detached)
     weft_thread_emit (thread, WEFT_EVENT_THREAD_DELETED, 0, NULL, NULL, NULL, 0);
+  weft_thread_unref (thread);
 }
 
 /* Engine loop: weft_engine_shutdown. */

@@ -174,6 +174,7 @@ test_reject_and_delete (Fixture *f, gconstpointer data)
   assert_error (f, "POST", messages, "{\"content\": \"two\"}", SOUP_STATUS_CONFLICT,
                 "is answering: a message is refused until it has answered");
   g_autoptr(JsonNode) thread = wait_thread (f, id, 2);
+  g_assert_cmpstr (message_content (thread, 1), ==, "you said: one");
 
   g_assert_cmpuint (http (f, "DELETE", path, NULL, NULL), ==, SOUP_STATUS_OK);
   assert_error (f, "GET", path, NULL, SOUP_STATUS_NOT_FOUND, "no thread");

@@ -51,25 +51,6 @@ fixture_flow (Fixture *f, guint sleep_ms, const char *chat)
   return weft_test_flow (f->engine, json);
 }
 
-static WeftThread *
-new_thread (WeftFlow *flow)
-{
-  g_autoptr(GError) error = NULL;
-  WeftThread *thread = weft_thread_new (flow, NULL, &error);
-
-  g_assert_no_error (error);
-  return thread;
-}
-
-static void
-post (WeftThread *thread, const char *text)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_assert_cmpuint (weft_thread_post (thread, text, &error), >, 0);
-  g_assert_no_error (error);
-}
-
 /* The content of the last message of `role` whose content has `needle`. */
 static char *
 find_message (WeftThread *thread, const char *role, const char *needle)
@@ -95,7 +76,7 @@ static void
 test_background_tool (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = fixture_flow (f, 2000, CHAT_LOOKUP);
-  g_autoptr(WeftThread) thread = new_thread (flow);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
   weft_mock_llm_add_tool_rule (f->mock, "start it", "[{\"name\": \"lookup\", \"arguments\": {\"n\": 1}}]");
@@ -104,13 +85,13 @@ test_background_tool (Fixture *f, gconstpointer data)
   weft_mock_llm_add_text_rule (f->mock, "how are you", "fine, thanks");
   weft_mock_llm_add_text_rule (f->mock, "completed in", "done: {last}");
 
-  post (thread, "start it");
+  thread_post (thread, "start it");
   gint64 started = thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TASK_STARTED, NULL, 1, 10);
   g_usleep (200000);
-  post (thread, "how are you");
+  thread_post (thread, "how are you");
   gint64 answered = thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED,
                                         "completed", 2, 10);
-  post (thread, "check it");
+  thread_post (thread, "check it");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 3, 10);
   g_autofree char *running = find_message (thread, "tool", "\"status\":\"running\",");
   g_assert_nonnull (running);
@@ -130,7 +111,7 @@ test_background_tool (Fixture *f, gconstpointer data)
   g_assert_nonnull (done);
   weft_test_assert_contains (done, "Background task t1 (lookup) completed");
 
-  post (thread, "check it");
+  thread_post (thread, "check it");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 5, 10);
   g_autofree char *completed = find_message (thread, "tool", "\"status\":\"completed\"");
   g_assert_nonnull (completed);
@@ -151,7 +132,7 @@ static void
 test_five_lookups (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = fixture_flow (f, 1000, CHAT_LOOKUP);
-  g_autoptr(WeftThread) thread = new_thread (flow);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
   weft_mock_llm_add_tool_rule (f->mock, "five cities",
@@ -162,7 +143,7 @@ test_five_lookups (Fixture *f, gconstpointer data)
                                " {\"name\": \"lookup\", \"arguments\": {\"n\": 5}}]");
   weft_mock_llm_add_text_rule (f->mock, "\"status\":\"running\"", "started");
   weft_mock_llm_add_text_rule (f->mock, "completed in", "{last}");
-  post (thread, "five cities");
+  thread_post (thread, "five cities");
   gint64 first = thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TASK_STARTED, NULL, 1, 10);
   gint64 last = thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TASK_FINISHED, NULL, 5, 20);
   g_test_message ("five 1 s look-ups: %.3f s from the first start to the last end",
@@ -197,7 +178,7 @@ test_background_agent_and_flow (Fixture *f, gconstpointer data)
   g_autoptr(WeftFlow) flow = fixture_flow (f, 0, "{\"agent\": \"llm\", \"background\": {"
                                            " \"ask\": {\"agent\": \"helper\"},"
                                            " \"crew\": {\"flow\": \"desk\", \"description\": \"Writes a report\"}}}");
-  g_autoptr(WeftThread) thread = new_thread (flow);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
   weft_mock_llm_add_tool_rule (f->mock, "delegate",
@@ -205,7 +186,7 @@ test_background_agent_and_flow (Fixture *f, gconstpointer data)
                                " {\"name\": \"crew\", \"arguments\": {\"topic\": \"cats\"}}]");
   weft_mock_llm_add_text_rule (f->mock, "\"status\":\"running\"", "started");
   weft_mock_llm_add_text_rule (f->mock, "completed in", "{last}");
-  post (thread, "delegate");
+  thread_post (thread, "delegate");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TASK_FINISHED, NULL, 2, 10);
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 3, 10);
   g_autofree char *asked = find_message (thread, "notice", "(ask) completed");
@@ -230,7 +211,7 @@ static void
 test_cancel_task (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = fixture_flow (f, 1500, CHAT_LOOKUP);
-  g_autoptr(WeftThread) thread = new_thread (flow);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
   weft_mock_llm_add_tool_rule (f->mock, "start it", "[{\"name\": \"lookup\", \"arguments\": {}}]");
@@ -240,9 +221,9 @@ test_cancel_task (Fixture *f, gconstpointer data)
   weft_mock_llm_add_text_rule (f->mock, "\"task", "ok: {last}");
   weft_mock_llm_add_text_rule (f->mock, "error:", "sorry: {last}");
   weft_mock_llm_add_text_rule (f->mock, "was cancelled", "{last}");
-  post (thread, "start it");
-  post (thread, "stop it");
-  post (thread, "bad id");
+  thread_post (thread, "start it");
+  thread_post (thread, "stop it");
+  thread_post (thread, "bad id");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TASK_FINISHED, "\"status\":\"cancelled\"", 1, 10);
   g_autofree char *cancelling = find_message (thread, "tool", "\"status\":\"cancelling\"");
   g_assert_nonnull (cancelling);
@@ -251,7 +232,7 @@ test_cancel_task (Fixture *f, gconstpointer data)
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 4, 10);
   g_autofree char *notice = find_message (thread, "notice", "Background task t1 (lookup) was cancelled");
   g_assert_nonnull (notice);
-  post (thread, "list them");
+  thread_post (thread, "list them");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 5, 10);
   g_autofree char *all = find_message (thread, "tool", "{\"tasks\":[");
   g_assert_nonnull (all);
@@ -265,12 +246,12 @@ test_background_done_wait (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = fixture_flow (f, 100, "{\"agent\": \"llm\", \"background_done\": \"wait\","
                                            " \"background\": {\"lookup\": {\"tool\": \"slow\"}}}");
-  g_autoptr(WeftThread) thread = new_thread (flow);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
   weft_mock_llm_add_tool_rule (f->mock, "start it", "[{\"name\": \"lookup\", \"arguments\": {}}]");
   weft_mock_llm_add_text_rule (f->mock, "\"status\":\"running\"", "started");
-  post (thread, "start it");
+  thread_post (thread, "start it");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TASK_FINISHED, NULL, 1, 10);
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
   /* The notice enters the history, and no turn starts for it. */
@@ -286,7 +267,7 @@ test_background_done_wait (Fixture *f, gconstpointer data)
   weft_test_assert_contains (history->pdata[history->len - 1], "notice: Background task t1");
   g_assert_cmpuint (weft_mock_llm_get_n_requests (f->mock), ==, 2);
 
-  post (thread, "and now?");
+  thread_post (thread, "and now?");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 2, 10);
   g_autofree char *body = weft_mock_llm_dup_request_body (f->mock, 2);
   weft_test_assert_contains (body, "[notice from weft, not the user] Background task t1 (lookup) completed");
@@ -298,16 +279,16 @@ static void
 test_interrupt_aborts_request (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = fixture_flow (f, 0, "{\"agent\": \"llm\", \"strategy\": \"interrupt\"}");
-  g_autoptr(WeftThread) thread = new_thread (flow);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
   weft_mock_llm_add_text_rule_delayed (f->mock, "long question", "late answer", 30000);
   weft_mock_llm_add_text_rule (f->mock, "quick", "quick answer");
-  post (thread, "a long question");
+  thread_post (thread, "a long question");
   for (guint i = 0; i < 500 && weft_mock_llm_get_in_flight (f->mock) == 0; i++)
     g_usleep (10000);
   g_assert_cmpuint (weft_mock_llm_get_in_flight (f->mock), ==, 1);
-  post (thread, "quick one");
+  thread_post (thread, "quick one");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "interrupted", 1, 10);
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
   for (guint i = 0; i < 500 && weft_mock_llm_get_n_abandoned (f->mock) == 0; i++)
@@ -331,12 +312,12 @@ static void
 test_unknown_tool_and_max_steps (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = fixture_flow (f, 0, "{\"agent\": \"llm\", \"max_steps\": 3}");
-  g_autoptr(WeftThread) thread = new_thread (flow);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
   weft_mock_llm_add_tool_rule (f->mock, "loop", "[{\"name\": \"nope\", \"arguments\": {}}]");
   weft_mock_llm_add_tool_rule (f->mock, "error: no tool", "[{\"name\": \"nope\", \"arguments\": {}}]");
-  post (thread, "loop");
+  thread_post (thread, "loop");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "failed", 1, 10);
   g_autofree char *told = find_message (thread, "tool", "error: no tool \"nope\" (offered: none)");
   g_assert_nonnull (told);
@@ -356,11 +337,11 @@ test_streaming_chunks (Fixture *f, gconstpointer data)
     " \"tasks\": [{\"name\": \"t\", \"agent\": \"llm\", \"description\": \"d\"}]}",
     weft_mock_llm_get_base_url (f->mock));
   g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
-  g_autoptr(WeftThread) thread = new_thread (flow);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
   weft_mock_llm_add_text_rule (f->mock, "tell me", "one two three");
-  post (thread, "tell me");
+  thread_post (thread, "tell me");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
   g_assert_cmpuint (thread_events_wait (f->events, id, WEFT_EVENT_THREAD_STEP, "three", 1, 1), >, 0);
   g_autofree char *answer = find_message (thread, "assistant", "one two three");

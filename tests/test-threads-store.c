@@ -52,15 +52,6 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_free (f->db);
 }
 
-static void
-post (WeftThread *thread, const char *text)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_assert_cmpuint (weft_thread_post (thread, text, &error), >, 0);
-  g_assert_no_error (error);
-}
-
 /* An engine, the flow, the events: a process's worth. */
 typedef struct {
   WeftEngine *engine;
@@ -103,7 +94,7 @@ test_reopen (Fixture *f, gconstpointer data)
     g_autoptr(WeftThread) thread = weft_thread_new (first.flow, NULL, &error);
     g_assert_no_error (error);
     id = g_strdup (weft_thread_get_id (thread));
-    post (thread, "hello");
+    thread_post (thread, "hello");
     thread_events_wait (first.events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
   }
   process_end (&first);
@@ -120,7 +111,7 @@ test_reopen (Fixture *f, gconstpointer data)
   g_assert_cmpuint (history->len, ==, 2);
   g_assert_cmpstr (history->pdata[0], ==, "user: hello");
   g_assert_cmpstr (history->pdata[1], ==, "assistant: hi there");
-  post (thread, "again");
+  thread_post (thread, "again");
   thread_events_wait (second.events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
   g_autoptr(GPtrArray) after = thread_history (thread);
   g_assert_cmpuint (after->len, ==, 4);
@@ -158,7 +149,7 @@ child_main (const char *base_url, const char *db)
   g_autoptr(WeftThread) thread = weft_thread_new (flow, NULL, &error);
 
   g_assert_no_error (error);
-  post (thread, "start it");
+  thread_post (thread, "start it");
   thread_events_wait (events, weft_thread_get_id (thread), WEFT_EVENT_THREAD_TURN_FINISHED,
                       "completed", 1, 20);
   /* The store commits when its queue runs empty: give it the moment. */

@@ -29,36 +29,15 @@ fixture_teardown (Fixture *f, gconstpointer data)
   weft_engine_unref (f->engine);
 }
 
-static WeftThread *
-new_thread (Fixture *f, WeftFlow *flow, const char *settings)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonObject) s = settings ? thread_test_object (settings) : NULL;
-  WeftThread *thread = weft_thread_new (flow, s, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (thread);
-  return thread;
-}
-
-static void
-post (WeftThread *thread, const char *text)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_assert_cmpuint (weft_thread_post (thread, text, &error), >, 0);
-  g_assert_no_error (error);
-}
-
 /* One message, one answer: the template fills {prompt} with it. */
 static void
 test_template_converses (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, ECHO_FLOW ("0", ""));
-  g_autoptr(WeftThread) thread = new_thread (f, flow, NULL);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
-  post (thread, "hello");
+  thread_post (thread, "hello");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
   g_autoptr(GPtrArray) history = thread_history (thread);
   g_assert_cmpuint (history->len, ==, 2);
@@ -103,7 +82,7 @@ static void
 test_order_under_concurrent_posts (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, ECHO_FLOW ("1", ""));
-  g_autoptr(WeftThread) thread = new_thread (f, flow, NULL);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   Poster posters[50];
   GThread *threads[50];
 
@@ -139,10 +118,10 @@ static void
 test_strategy_enqueue (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, ECHO_FLOW ("300", ""));
-  g_autoptr(WeftThread) thread = new_thread (f, flow, NULL);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
 
-  post (thread, "first");
-  post (thread, "second");
+  thread_post (thread, "first");
+  thread_post (thread, "second");
   g_assert_true (weft_thread_is_busy (thread));
   thread_events_wait (f->events, weft_thread_get_id (thread), WEFT_EVENT_THREAD_TURN_FINISHED,
                       "completed", 2, 10);
@@ -158,16 +137,16 @@ static void
 test_strategy_reject (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, ECHO_FLOW ("300", ""));
-  g_autoptr(WeftThread) thread = new_thread (f, flow, "{\"strategy\": \"reject\"}");
+  g_autoptr(WeftThread) thread = thread_test_new (flow, "{\"strategy\": \"reject\"}");
   g_autoptr(GError) error = NULL;
 
-  post (thread, "first");
+  thread_post (thread, "first");
   g_assert_cmpuint (weft_thread_post (thread, "second", &error), ==, 0);
   g_assert_error (error, WEFT_ERROR, WEFT_ERROR_BUSY);
   thread_events_wait (f->events, weft_thread_get_id (thread), WEFT_EVENT_THREAD_TURN_FINISHED,
                       "completed", 1, 10);
   /* Once answered, the thread takes messages again. */
-  post (thread, "third");
+  thread_post (thread, "third");
   thread_events_wait (f->events, weft_thread_get_id (thread), WEFT_EVENT_THREAD_TURN_FINISHED,
                       "completed", 2, 10);
   g_autoptr(GPtrArray) history = thread_history (thread);
@@ -179,12 +158,12 @@ static void
 test_strategy_interrupt (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, ECHO_FLOW ("2000", ""));
-  g_autoptr(WeftThread) thread = new_thread (f, flow, "{\"strategy\": \"interrupt\"}");
+  g_autoptr(WeftThread) thread = thread_test_new (flow, "{\"strategy\": \"interrupt\"}");
   const char *id = weft_thread_get_id (thread);
 
-  post (thread, "first");
+  thread_post (thread, "first");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_STARTED, NULL, 1, 10);
-  post (thread, "second");
+  thread_post (thread, "second");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "interrupted", 1, 10);
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
   g_autoptr(GPtrArray) history = thread_history (thread);
@@ -199,10 +178,10 @@ static void
 test_cancel_turn (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, ECHO_FLOW ("5000", ""));
-  g_autoptr(WeftThread) thread = new_thread (f, flow, NULL);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   const char *id = weft_thread_get_id (thread);
 
-  post (thread, "slow");
+  thread_post (thread, "slow");
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_STARTED, NULL, 1, 10);
   weft_thread_cancel_turn (thread);
   thread_events_wait (f->events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "cancelled", 1, 10);
@@ -270,9 +249,9 @@ test_flow_chat_member (Fixture *f, gconstpointer data)
   /* The member's settings are the thread's defaults. */
   g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, ECHO_FLOW ("300", ", \"chat\": {\"agent\": "
                                                                    "\"bot\", \"strategy\": \"reject\"}"));
-  g_autoptr(WeftThread) thread = new_thread (f, flow, NULL);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   g_autoptr(GError) error = NULL;
-  post (thread, "one");
+  thread_post (thread, "one");
   g_assert_cmpuint (weft_thread_post (thread, "two", &error), ==, 0);
   g_assert_error (error, WEFT_ERROR, WEFT_ERROR_BUSY);
 }
@@ -297,7 +276,7 @@ static void
 test_bad_messages (Fixture *f, gconstpointer data)
 {
   g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, ECHO_FLOW ("0", ""));
-  g_autoptr(WeftThread) thread = new_thread (f, flow, NULL);
+  g_autoptr(WeftThread) thread = thread_test_new (flow, NULL);
   g_autoptr(GError) error = NULL;
   g_autofree char *long_text = g_strnfill (WEFT_THREAD_MESSAGE_MAX + 1, 'x');
 

@@ -153,3 +153,26 @@ thread_test_object (const char *json)
   g_assert_nonnull (node);
   return json_object_ref (json_node_get_object (node));
 }
+
+/* Posts a user message that must be taken. */
+static inline void
+thread_post (WeftThread *thread, const char *text)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpuint (weft_thread_post (thread, text, &error), >, 0);
+  g_assert_no_error (error);
+}
+
+/* A thread of `flow` with `settings` (JSON text, or NULL) that must be made. */
+static inline WeftThread *
+thread_test_new (WeftFlow *flow, const char *settings)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) s = settings ? thread_test_object (settings) : NULL;
+  WeftThread *thread = weft_thread_new (flow, s, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (thread);
+  return thread;
+}

@@ -160,21 +160,10 @@ weft_sqlite_delete_thread (gpointer instance, const char *thread_id, GError **er
         "DELETE FROM thread_messages WHERE thread = ?1",
         "DELETE FROM thread_tasks WHERE thread = ?1",
         "DELETE FROM thread_rows WHERE id = ?1",
+        NULL,
       };
-      ok = id > 0;
-      for (guint i = 0; ok && i < G_N_ELEMENTS (deletes); i++)
-        {
-          sqlite3_stmt *stmt = NULL;
-          int rc = sqlite3_prepare_v2 (db, deletes[i], -1, &stmt, NULL);
-          if (rc == SQLITE_OK)
-            {
-              sqlite3_bind_int64 (stmt, 1, id);
-              rc = sqlite3_step (stmt);
-              sqlite3_finalize (stmt);
-            }
-          if (rc != SQLITE_DONE)
-            ok = weft_sqlite_fail (self, db, "cannot delete a thread", error);
-        }
+      ok = id > 0 && weft_sqlite_delete_rows (self, db, deletes, id, "cannot delete a thread",
+                                              error);
       if (!ok || !weft_sqlite_exec (self, db, "COMMIT", error))
         {
           sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);

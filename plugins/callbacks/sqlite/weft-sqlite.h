@@ -250,6 +250,11 @@ gint64    weft_sqlite_find_run  (WeftSqlite *self, sqlite3 *db, const char *run_
 void      weft_sqlite_no_run    (WeftSqlite *self, const char *run_id, GError **error);
 
 gboolean  weft_sqlite_delete_run (gpointer instance, const char *run_id, GError **error);
+/* Runs each statement of `deletes` (NULL-terminated), its ?1 bound to
+ * `key`, on `db`; FALSE with `what` and SQLite's words at the first that
+ * fails. */
+gboolean  weft_sqlite_delete_rows (WeftSqlite *self, sqlite3 *db, const char *const *deletes,
+                                   gint64 key, const char *what, GError **error);
 /* With read_lock held: the deleter connection, opened on first use. */
 sqlite3  *weft_sqlite_deleter    (WeftSqlite *self, GError **error);
 
