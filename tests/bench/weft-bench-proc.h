@@ -1,5 +1,5 @@
-/* weft-bench-proc.h — what the benchmarks that talk to the mock server
- * share: the process's peak RSS, CPU time and thread count, its open-file
+/* weft-bench-proc.h — what the benchmarks share: the process's peak RSS,
+ * heap, CPU time and thread count, its open-file
  * limit, the build tree, and the mock (weft-mock-llm-server) as a process
  * of its own, so that its CPU, threads and memory are not counted as the
  * client's. */
@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,15 @@ bench_peak_rss_mib (void)
   if (getrusage (RUSAGE_SELF, &ru) != 0)
     return 0;
   return (double) ru.ru_maxrss / 1024.0;   /* KiB on Linux */
+}
+
+/* The bytes the heap holds now (mallinfo2: in use and mapped). */
+static inline gsize
+bench_heap_bytes (void)
+{
+  struct mallinfo2 mi = mallinfo2 ();
+
+  return mi.uordblks + mi.hblkhd;
 }
 
 static inline double

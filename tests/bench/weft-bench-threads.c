@@ -22,7 +22,6 @@
 #include "weft.h"
 #include "weft-bench-proc.h"
 
-#include <malloc.h>
 
 static gint opt_threads = 0;
 static gint opt_mock_threads = -1;
@@ -205,14 +204,6 @@ bench_busy (const char *root, guint n)
 }
 
 /* ---- idle: what a thread with 20 messages holds ---------------------------------- */
-
-static gsize
-bench_heap_bytes (void)
-{
-  struct mallinfo2 mi = mallinfo2 ();
-
-  return mi.uordblks + mi.hblkhd;
-}
 
 static long
 bench_rss_kib (void)
