@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # chat-tmux.sh — `weft chat` on a terminal, driven in tmux (send-keys,
 # capture-pane): the user types while a background task runs, the status
-# line shows the task and its time, and its result appears when it ends.
+# line shows the task and its time, and its result appears when it ends;
+# Ctrl-C cancels a slow answer and the conversation goes on.
 #
 #   tests/chat-tmux.sh WEFT MOCK-SERVER TEST-PLUGIN-DIR
 #
@@ -33,7 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$mock" --port 0 --threads 1 \
+echo '[{"needle": "slow question", "text": "too late", "delay_ms": 20000}]' > "$tmp/rules.json"
+"$mock" --port 0 --threads 1 --rules "$tmp/rules.json" \
   --tool-rule 'start it=[{"name": "lookup", "arguments": {"n": 7}}]' \
   --text-rule '"status":"running"=looking it up' \
   --text-rule 'how are you=fine, thanks' \
@@ -106,6 +108,15 @@ wait_for "[t1 lookup completed after"
 wait_for "assistant: done: [notice from weft, not the user] Background task t1 (lookup) completed"
 type_line "/tasks"
 wait_for "t1 lookup completed 3."
+# Ctrl-C cancels an answer that takes too long; the conversation goes on.
+type_line "slow question"
+wait_for " answering…"
+tmux -S "$socket" send-keys -t chat C-c
+wait_for "(cancelling the answer; Ctrl-C again to quit)"
+wait_for "(turn cancelled)"
+type_line "how are you"
+wait_for "$(printf 'fine, thanks')"
+[ "$(grep -cF 'assistant: fine, thanks' "$tmp/pane.txt")" -ge 2 ]
 type_line "/quit"
 wait_for "chat-exited 0"
 grep -qF "go on later with: weft chat $tmp/desk.json --thread" "$tmp/chat.err"
