@@ -35,6 +35,7 @@ int weft_cli_resume_main   (char **args);
 int weft_cli_serve_main    (char **args);
 int weft_cli_worker_main   (char **args);
 int weft_cli_workers_main  (char **args);
+int weft_cli_chat_main     (char **args);
 
 /* ---- weft-cli-run.c --------------------------------------------------- */
 

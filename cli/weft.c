@@ -27,6 +27,7 @@ static const WeftCliCommand weft_cli_commands[] = {
   { "serve",    "Serve flows over HTTP (runs, live events, background tasks)", weft_cli_serve_main },
   { "worker",   "Run queued runs from a store's queue (--store), until stopped", weft_cli_worker_main },
   { "workers",  "List the live workers of a store's queue", weft_cli_workers_main },
+  { "chat",     "Talk with an agent of a flow; background tasks run meanwhile", weft_cli_chat_main },
 };
 
 static const WeftCliCommand *

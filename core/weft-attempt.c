@@ -26,8 +26,11 @@ struct _WeftTask {
   const char *prompt;         /* owned by the run or the flow */
   GCancellable *cancellable;  /* made on first use */
   JsonObject *inputs;         /* made on first use, from the run's inputs_json */
+  char *messages_json;        /* a thread's turn: its history (weft_attempt_set_messages) */
+  JsonArray *messages;        /* made on first use, from messages_json */
   gint cancelled;
   gint has_returned;
+  gboolean output_is_message; /* `output` is an assistant message, as JSON text */
   char *output;
   GError *error;
 };
@@ -81,6 +84,8 @@ weft_attempt_unref (WeftTask *attempt)
     return;
   g_clear_object (&attempt->cancellable);
   g_clear_pointer (&attempt->inputs, json_object_unref);
+  g_clear_pointer (&attempt->messages, json_array_unref);
+  g_free (attempt->messages_json);
   g_free (attempt->output);
   g_clear_error (&attempt->error);
   attempt->owner->unref (attempt->run);
@@ -134,8 +139,31 @@ void
 weft_attempt_call_agent (WeftTask *attempt)
 {
   WeftAgentInstance *agent = attempt->flow_task->agent;
+  const WeftAgentClass *klass = agent->plugin->desc->agent;
 
-  agent->plugin->desc->agent->run (agent->instance, attempt);
+  if (attempt->messages_json != NULL)
+    klass->converse (agent->instance, attempt);
+  else
+    klass->run (agent->instance, attempt);
+}
+
+void
+weft_attempt_set_messages (WeftTask *attempt, char *messages_json)
+{
+  g_free (attempt->messages_json);
+  attempt->messages_json = messages_json;
+}
+
+gboolean
+weft_attempt_is_turn (WeftTask *attempt)
+{
+  return attempt->messages_json != NULL;
+}
+
+gboolean
+weft_attempt_output_is_message (WeftTask *attempt)
+{
+  return attempt->output_is_message;
 }
 
 WeftMsg *
@@ -228,6 +256,26 @@ weft_task_get_inputs (WeftTask *task)
     {
       json_object_unref (made);
       return g_atomic_pointer_get (&task->inputs);
+    }
+  return made;
+}
+
+/* Like the inputs: each turn's own array, parsed from the text the thread
+ * wrote when it made the attempt, on whichever thread asks first. */
+JsonArray *
+weft_task_get_messages (WeftTask *task)
+{
+  JsonArray *messages = g_atomic_pointer_get (&task->messages);
+
+  if (messages || task->messages_json == NULL)
+    return messages;
+  JsonNode *node = json_from_string (task->messages_json, NULL);
+  JsonArray *made = json_array_ref (json_node_get_array (node));
+  json_node_unref (node);
+  if (!g_atomic_pointer_compare_and_exchange (&task->messages, NULL, made))
+    {
+      json_array_unref (made);
+      return g_atomic_pointer_get (&task->messages);
     }
   return made;
 }
@@ -356,6 +404,27 @@ weft_task_return (WeftTask *task, const char *output)
   if (!weft_attempt_claim_return (task))
     return;
   task->output = g_strdup (output ? output : "");
+  weft_bus_post (task->bus, &task->returned);
+}
+
+void
+weft_task_return_message (WeftTask *task, JsonObject *message)
+{
+  g_return_if_fail (task != NULL && message != NULL);
+
+  if (task->messages_json == NULL)
+    {
+      weft_task_return_error (task, g_error_new (WEFT_ERROR, WEFT_ERROR_INVALID,
+                                                 "weft_task_return_message() on a task that "
+                                                 "is not a conversation's"));
+      return;
+    }
+  if (!weft_attempt_claim_return (task))
+    return;
+  /* Read now, on the agent's thread: json-glib objects are not shared. */
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), message);
+  task->output = json_to_string (node, FALSE);
+  task->output_is_message = TRUE;
   weft_bus_post (task->bus, &task->returned);
 }
 

@@ -33,6 +33,7 @@ struct _WeftEngine {
   SoupSession *soup;          /* weft_task_get_soup_session (deprecated) */
 
   GHashTable *live_runs;      /* WeftMsg* (a run's cancel) → itself; loop only */
+  GHashTable *shutdown_hooks; /* WeftMsg* → itself; loop only */
 
   GThread *loop_thread;       /* set before the loop runs, then read-only */
   gint live_attempts;         /* atomic; shutdown waits on `cond` for 0 */
@@ -46,6 +47,7 @@ struct _WeftEngine {
 typedef struct {
   WeftMsg msg;
   WeftEngine *engine;
+  gboolean *handled;          /* the caller's, under the engine's lock */
 } WeftShutdownMsg;
 
 /* ---- the loop thread and the pools ------------------------------------------ */
@@ -121,6 +123,7 @@ weft_engine_new (guint n_threads)
   engine->tool_pool = g_thread_pool_new (weft_engine_run_job, NULL,
                                          (gint) MAX (WEFT_TOOL_THREADS, n_threads), FALSE, NULL);
   engine->live_runs = g_hash_table_new (NULL, NULL);
+  engine->shutdown_hooks = g_hash_table_new (NULL, NULL);
   g_mutex_init (&engine->lock);
   g_cond_init (&engine->cond);
   g_datalist_init (&engine->parts);
@@ -169,6 +172,7 @@ weft_engine_finalize (WeftEngine *engine)
   g_main_loop_unref (engine->loop);
   g_main_context_unref (engine->context);
   g_hash_table_unref (engine->live_runs);
+  g_hash_table_unref (engine->shutdown_hooks);
   g_datalist_clear (&engine->parts);
   g_mutex_clear (&engine->lock);
   g_cond_clear (&engine->cond);
@@ -297,6 +301,18 @@ weft_engine_remove_live_run (WeftEngine *engine, WeftMsg *cancel)
   g_hash_table_remove (engine->live_runs, cancel);
 }
 
+void
+weft_engine_add_shutdown_hook (WeftEngine *engine, WeftMsg *msg)
+{
+  g_hash_table_add (engine->shutdown_hooks, msg);
+}
+
+void
+weft_engine_remove_shutdown_hook (WeftEngine *engine, WeftMsg *msg)
+{
+  g_hash_table_remove (engine->shutdown_hooks, msg);
+}
+
 guint
 weft_engine_count_live_runs (WeftEngine *engine)
 {
@@ -329,9 +345,16 @@ weft_engine_on_shutdown (WeftMsg *msg)
   WeftEngine *engine = ((WeftShutdownMsg *) msg)->engine;
   /* A run's cancel may end it and so change the table: walk a copy. */
   g_autoptr(GList) runs = g_hash_table_get_keys (engine->live_runs);
+  g_autoptr(GList) hooks = g_hash_table_get_keys (engine->shutdown_hooks);
 
   for (GList *r = runs; r; r = r->next)
     ((WeftMsg *) r->data)->handle (r->data);
+  for (GList *h = hooks; h; h = h->next)
+    ((WeftMsg *) h->data)->handle (h->data);
+  g_mutex_lock (&engine->lock);
+  *((WeftShutdownMsg *) msg)->handled = TRUE;
+  g_cond_broadcast (&engine->cond);
+  g_mutex_unlock (&engine->lock);
   g_free (msg);
 }
 
@@ -341,12 +364,18 @@ weft_engine_shutdown (WeftEngine *engine, guint grace_ms)
   g_return_if_fail (!weft_engine_is_loop_thread (engine));
 
   WeftShutdownMsg *msg = g_new0 (WeftShutdownMsg, 1);
+  gboolean handled = FALSE;
   msg->msg.handle = weft_engine_on_shutdown;
   msg->engine = engine;
+  msg->handled = &handled;
   weft_bus_post (engine->bus, &msg->msg);
 
   gint64 deadline = g_get_monotonic_time () + (gint64) grace_ms * G_TIME_SPAN_MILLISECOND;
   g_mutex_lock (&engine->lock);
+  /* First the cancels (a run kicked off just before is cancelled, not
+   * missed because none of its agents had started yet), then the agents. */
+  while (!handled)
+    g_cond_wait (&engine->cond, &engine->lock);
   while (g_atomic_int_get (&engine->live_attempts) > 0)
     if (!g_cond_wait_until (&engine->cond, &engine->lock, deadline))
       {

@@ -17,6 +17,7 @@ struct _WeftEvent {
   gint64 wall_us;
   gint64 duration_us;
   const char *run_id;         /* these point into the event's own allocation */
+  const char *thread_id;      /* thread.* events, instead of run_id */
   const char *flow;
   const char *task;
   const char *output;
@@ -39,6 +40,14 @@ static const char *const weft_event_names[] = {
   [WEFT_EVENT_RUN_CANCELLED] = "run.cancelled",
   [WEFT_EVENT_RUN_RESUMED] = "run.resumed",
   [WEFT_EVENT_TASK_CANCELLED] = "task.cancelled",
+  [WEFT_EVENT_THREAD_CREATED] = "thread.created",
+  [WEFT_EVENT_THREAD_MESSAGE] = "thread.message",
+  [WEFT_EVENT_THREAD_TURN_STARTED] = "thread.turn_started",
+  [WEFT_EVENT_THREAD_STEP] = "thread.step",
+  [WEFT_EVENT_THREAD_TURN_FINISHED] = "thread.turn_finished",
+  [WEFT_EVENT_THREAD_TASK_STARTED] = "thread.task_started",
+  [WEFT_EVENT_THREAD_TASK_FINISHED] = "thread.task_finished",
+  [WEFT_EVENT_THREAD_DELETED] = "thread.deleted",
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (weft_event_names) <= 32);   /* a WeftEventSet holds them */
@@ -100,7 +109,7 @@ WeftEvent *
 weft_event_new (const WeftEventFields *f)
 {
   const char *texts[] = {
-    f->run_id, f->flow, f->task, f->output, f->error, f->step_kind, f->inputs,
+    f->run_id, f->thread_id, f->flow, f->task, f->output, f->error, f->step_kind, f->inputs,
   };
   gsize size = sizeof (WeftEvent);
 
@@ -117,6 +126,7 @@ weft_event_new (const WeftEventFields *f)
   event->mono_us = f->mono_us ? f->mono_us : g_get_monotonic_time ();
   event->wall_us = weft_mono_to_wall_us (event->mono_us);
   event->run_id = weft_event_pack (&cursor, f->run_id);
+  event->thread_id = weft_event_pack (&cursor, f->thread_id);
   event->flow = weft_event_pack (&cursor, f->flow);
   event->task = weft_event_pack (&cursor, f->task);
   event->output = weft_event_pack (&cursor, f->output);
@@ -190,6 +200,7 @@ weft_event_unref (WeftEvent *event)
 
 WeftEventType weft_event_get_event_type (const WeftEvent *e) { return e->type; }
 const char *weft_event_get_run_id (const WeftEvent *e) { return e->run_id; }
+const char *weft_event_get_thread_id (const WeftEvent *e) { return e->thread_id; }
 const char *weft_event_get_flow_name (const WeftEvent *e) { return e->flow; }
 const char *weft_event_get_task_name (const WeftEvent *e) { return e->task; }
 guint64 weft_event_get_seq (const WeftEvent *e) { return e->seq; }
@@ -348,7 +359,8 @@ weft_event_has_duration (WeftEventType type)
 {
   return type == WEFT_EVENT_TASK_COMPLETED || type == WEFT_EVENT_TASK_FAILED
       || type == WEFT_EVENT_TASK_CANCELLED || type == WEFT_EVENT_RUN_COMPLETED
-      || type == WEFT_EVENT_RUN_FAILED || type == WEFT_EVENT_RUN_CANCELLED;
+      || type == WEFT_EVENT_RUN_FAILED || type == WEFT_EVENT_RUN_CANCELLED
+      || type == WEFT_EVENT_THREAD_TURN_FINISHED || type == WEFT_EVENT_THREAD_TASK_FINISHED;
 }
 
 void
@@ -359,10 +371,20 @@ weft_event_append_json (const WeftEvent *e, GString *out)
   weft_json_put_literal (&w, "{\"type\":");
   weft_json_put_string (&w, weft_event_type_to_string (e->type));
   weft_json_put_int (&w, "seq", (gint64) e->seq);
-  weft_json_put_name (&w, "run_id");
-  weft_json_put_string (&w, e->run_id);
+  if (e->thread_id)
+    {
+      weft_json_put_name (&w, "thread_id");
+      weft_json_put_string (&w, e->thread_id);
+    }
+  else
+    {
+      weft_json_put_name (&w, "run_id");
+      weft_json_put_string (&w, e->run_id);
+    }
   weft_json_put_name (&w, "flow");
   weft_json_put_string (&w, e->flow);
+  if (e->thread_id && e->attempt > 0)
+    weft_json_put_int (&w, "turn", e->attempt);
   if (e->task)
     {
       weft_json_put_name (&w, "task");

@@ -148,3 +148,63 @@ weft_flow_join_names (GPtrArray *names)
     g_string_append_printf (s, "%s%s", i ? ", " : "", (const char *) names->pdata[i]);
   return g_string_free (g_steal_pointer (&s), FALSE);
 }
+
+/* ---- names a thread's settings may use ------------------------------------------- */
+
+static gboolean
+weft_flow_names_has_agent (gpointer data, const char *name, gboolean *converses)
+{
+  WeftFlow *flow = data;
+
+  for (guint i = 0; i < flow->agents->len; i++)
+    {
+      WeftAgentInstance *a = flow->agents->pdata[i];
+      if (!g_str_equal (a->name, name))
+        continue;
+      if (converses)
+        *converses = a->plugin->desc->abi_minor >= 2 && a->plugin->desc->agent->converse != NULL;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+weft_flow_names_has_tool (gpointer data, const char *name)
+{
+  WeftFlow *flow = data;
+
+  for (guint i = 0; i < flow->tools->len; i++)
+    if (g_str_equal (((WeftToolInstance *) flow->tools->pdata[i])->name, name))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+weft_flow_names_has_flow (gpointer data, const char *name)
+{
+  return g_str_equal (((WeftFlow *) data)->name, name);
+}
+
+static char *
+weft_flow_names_list (gpointer data, WeftBackgroundKind kind)
+{
+  WeftFlow *flow = data;
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
+
+  if (kind == WEFT_BACKGROUND_FLOW)
+    g_ptr_array_add (names, flow->name);
+  for (guint i = 0; kind == WEFT_BACKGROUND_AGENT && i < flow->agents->len; i++)
+    g_ptr_array_add (names, ((WeftAgentInstance *) flow->agents->pdata[i])->name);
+  for (guint i = 0; kind == WEFT_BACKGROUND_TOOL && i < flow->tools->len; i++)
+    g_ptr_array_add (names, ((WeftToolInstance *) flow->tools->pdata[i])->name);
+  return weft_flow_join_names (names);
+}
+
+void
+weft_flow_thread_names (WeftFlow *flow, WeftThreadNames *names)
+{
+  *names = (WeftThreadNames) {
+    weft_flow_names_has_agent, weft_flow_names_has_tool, weft_flow_names_has_flow,
+    weft_flow_names_list, flow,
+  };
+}

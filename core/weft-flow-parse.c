@@ -39,6 +39,7 @@ static const WeftParseKey weft_parse_root_keys[] = {
   WEFT_KEY ("tools", WEFT_DESC_TOOLS),
   WEFT_KEY ("callbacks", WEFT_DESC_CALLBACKS),
   WEFT_KEY ("tasks", WEFT_DESC_TASKS),
+  WEFT_KEY ("chat", WEFT_DESC_CHAT),
   { NULL, 0, 0 }
 };
 
@@ -257,6 +258,23 @@ weft_parse_inputs (WeftParse *p, WeftJsonToken token)
   return TRUE;
 }
 
+/* "chat": a small object that threads read as JSON. */
+static gboolean
+weft_parse_chat (WeftParse *p, WeftJsonToken token)
+{
+  if (token != WEFT_JSON_OBJECT)
+    {
+      p->desc->chat_mistyped = TRUE;
+      return token != WEFT_JSON_ARRAY || weft_json_reader_skip_rest (p->reader);
+    }
+  if (!weft_json_reader_skip_rest (p->reader))
+    return FALSE;
+  g_autoptr(JsonNode) node = weft_parse_node (p);
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    p->desc->chat = json_object_ref (json_node_get_object (node));
+  return TRUE;
+}
+
 static gboolean
 weft_parse_root_member (WeftParse *p, WeftDescField field)
 {
@@ -265,6 +283,8 @@ weft_parse_root_member (WeftParse *p, WeftDescField field)
 
   if (token == WEFT_JSON_NONE)
     return FALSE;
+  if (field == WEFT_DESC_CHAT)
+    return weft_parse_chat (p, token);
   desc->given |= field;
   switch (field)
     {

@@ -26,7 +26,7 @@
  * compiled. */
 #pragma once
 
-#include "weft-private.h"
+#include "weft-thread-private.h"
 
 G_BEGIN_DECLS
 
@@ -42,6 +42,7 @@ struct _WeftFlow {
   GBytes *source;             /* the flow's JSON text, NUL-terminated */
   gboolean sequential;
   JsonObject *default_inputs;
+  WeftThreadConfig *chat;     /* "chat", checked; NULL when none */
   GPtrArray *agents;          /* WeftAgentInstance* */
   GPtrArray *tools;           /* WeftToolInstance* */
   GPtrArray *callbacks;       /* WeftCallbackInstance*, all of them */
@@ -95,6 +96,8 @@ typedef enum {
   WEFT_DESC_AGENTS          = 1 << 13,
   WEFT_DESC_TOOLS           = 1 << 14,
   WEFT_DESC_TASKS           = 1 << 15,
+  /* beyond `given` and `mistyped`: noted in the description's own members */
+  WEFT_DESC_CHAT            = 1 << 16,
 } WeftDescField;
 
 typedef struct {
@@ -141,6 +144,8 @@ typedef struct {
   guint16 mistyped;
   gboolean not_object;            /* the text's value is not an object */
   JsonObject *inputs;
+  JsonObject *chat;               /* "chat": a thread's settings (weft-thread-config.c) */
+  gboolean chat_mistyped;
   GArray *sections[WEFT_PLUGIN_CALLBACK + 1];  /* by kind: WeftDescInstance, in order */
   WeftDescTask *tasks;
   guint n_tasks;

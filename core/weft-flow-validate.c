@@ -15,7 +15,8 @@
 #include <string.h>
 
 static const char *const weft_root_keys[] = {
-  "name", "description", "process", "inputs", "agents", "tools", "callbacks", "tasks", NULL
+  "name", "description", "process", "inputs", "agents", "tools", "callbacks", "tasks", "chat",
+  NULL
 };
 static const char *const weft_task_keys[] = {
   "name", "agent", "description", "expected_output", "context", "async", "exclude",
@@ -648,6 +649,24 @@ weft_validate_tasks (WeftFlowLoad *l)
   return TRUE;
 }
 
+/* "chat": a thread's settings (weft-thread-config.c), checked against the
+ * flow's own agents, tools and name. */
+static gboolean
+weft_validate_chat (WeftFlowLoad *l)
+{
+  WeftFlowPlace place = weft_place_root ("chat");
+  WeftThreadNames names;
+  GError *local = NULL;
+
+  if (l->desc->chat_mistyped)
+    return weft_validate_mistyped (l, place, WEFT_OPTION_OBJECT);
+  if (l->desc->chat == NULL)
+    return TRUE;
+  weft_flow_thread_names (l->flow, &names);
+  l->flow->chat = weft_thread_config_parse (l->desc->chat, &names, &local);
+  return l->flow->chat != NULL || weft_flow_load_propagate (l, local, &place, NULL);
+}
+
 gboolean
 weft_flow_validate (WeftFlowLoad *l)
 {
@@ -655,7 +674,8 @@ weft_flow_validate (WeftFlowLoad *l)
       || !weft_validate_section (l, WEFT_PLUGIN_TOOL, WEFT_DESC_TOOLS)
       || !weft_validate_section (l, WEFT_PLUGIN_AGENT, WEFT_DESC_AGENTS)
       || !weft_validate_section (l, WEFT_PLUGIN_CALLBACK, WEFT_DESC_CALLBACKS)
-      || !weft_validate_tasks (l))
+      || !weft_validate_tasks (l)
+      || !weft_validate_chat (l))
     return FALSE;
   g_ptr_array_add (l->input_names, NULL);
   l->flow->input_names = (char **) g_ptr_array_steal (l->input_names, NULL);

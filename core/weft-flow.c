@@ -159,6 +159,7 @@ weft_flow_finalize (WeftFlow *flow)
   json_object_unref (flow->callback_declarations);
   g_strfreev (flow->input_names);
   g_clear_pointer (&flow->default_inputs, json_object_unref);
+  g_clear_pointer (&flow->chat, weft_thread_config_free);
   g_free (flow->name);
   g_free (flow->origin);
   g_clear_pointer (&flow->source, g_bytes_unref);
@@ -322,6 +323,19 @@ weft_flow_get_agent (WeftFlow *flow, guint i)
 {
   g_return_val_if_fail (i < flow->agents->len, NULL);
   return flow->agents->pdata[i];
+}
+
+const WeftThreadConfig *
+weft_flow_get_chat (WeftFlow *flow)
+{
+  return flow->chat;
+}
+
+WeftToolInstance *
+weft_flow_get_tool (WeftFlow *flow, guint i)
+{
+  g_return_val_if_fail (i < flow->tools->len, NULL);
+  return flow->tools->pdata[i];
 }
 
 WeftCallbackInstance * const *

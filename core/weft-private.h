@@ -135,9 +135,10 @@ gboolean weft_template_has_keys (const char *tmpl);
 typedef struct {
   WeftEventType type;
   guint64 seq;
-  const char *run_id;
+  const char *run_id;         /* NULL for thread events */
+  const char *thread_id;      /* thread events only */
   const char *flow;
-  const char *task;           /* NULL for run events */
+  const char *task;           /* NULL for run and thread events */
   guint attempt;
   const char *output;
   const char *error;
@@ -292,6 +293,8 @@ gboolean    weft_flow_is_sequential (WeftFlow *flow);
 void        weft_flow_mark_kicked_off (WeftFlow *flow);
 /* Agent instance `i`, of weft_flow_get_n_instances (WEFT_PLUGIN_AGENT). */
 WeftAgentInstance *weft_flow_get_agent (WeftFlow *flow, guint i);
+/* Tool instance `i`, of weft_flow_get_n_instances (WEFT_PLUGIN_TOOL). */
+WeftToolInstance *weft_flow_get_tool (WeftFlow *flow, guint i);
 /* Every callback instance of the flow; those that get every event. */
 WeftCallbackInstance * const *weft_flow_get_callbacks (WeftFlow *flow, guint *n);
 WeftCallbackInstance * const *weft_flow_get_flow_callbacks (WeftFlow *flow, guint *n);
@@ -349,6 +352,11 @@ void weft_engine_attempt_finished (WeftEngine *engine);
 void  weft_engine_add_live_run    (WeftEngine *engine, WeftMsg *cancel);
 void  weft_engine_remove_live_run (WeftEngine *engine, WeftMsg *cancel);
 guint weft_engine_count_live_runs (WeftEngine *engine);
+/* Engine loop: `msg` is handled (never freed) when weft_engine_shutdown
+ * runs, after the live runs' cancels: what outlives any run (a thread)
+ * lets go of the engine then. */
+void  weft_engine_add_shutdown_hook    (WeftEngine *engine, WeftMsg *msg);
+void  weft_engine_remove_shutdown_hook (WeftEngine *engine, WeftMsg *msg);
 /* State a part of libweft keeps per engine without the engine knowing the
  * part: `make` makes it on first use (any thread), `free_part` frees it with
  * the engine.  `key` names the part. */
@@ -413,6 +421,14 @@ WeftMsg  *weft_attempt_get_job (WeftTask *attempt);
 void      weft_attempt_cancel (WeftTask *attempt);
 /* Engine loop: reports a step as weft_task_step does, at once. */
 void      weft_attempt_raise_step (WeftTask *attempt, const char *kind, const char *text);
+/* Before the agent is called: makes the attempt a thread's turn, its
+ * history `messages_json` (a JSON array, taken): the agent's converse()
+ * is called instead of run(), and weft_task_get_messages gives the array. */
+void      weft_attempt_set_messages (WeftTask *attempt, char *messages_json);
+gboolean  weft_attempt_is_turn (WeftTask *attempt);
+/* The output weft_attempt_take_result gives is an assistant message (JSON
+ * text) from weft_task_return_message, not plain text. */
+gboolean  weft_attempt_output_is_message (WeftTask *attempt);
 
 /* ---- runs (weft-run*.c) ------------------------------------------------- */
 
@@ -441,8 +457,23 @@ JsonObject *weft_run_to_json_object (WeftRun *run, WeftRunJsonDetail detail);
 
 /* ---- tool calls (weft-tool.c) ------------------------------------------- */
 
-/* The tool call API is the SDK's (weft_task_call_tool, weft_tool_call_*):
- * nothing of it crosses files. */
+/* The tool call API is the SDK's (weft_task_call_tool, weft_tool_call_*);
+ * a thread's turn runs the calls its assistant asked for through these. */
+
+/* `arguments` (a model's: hostile) as a JSON object; errors name the tool. */
+JsonObject *weft_tool_parse_arguments (const char *name, const char *arguments, GError **error);
+/* Engine loop: calls `tool` for `attempt`, a thread's turn that has
+ * returned its message: as weft_task_call_tool, steps raised at once. */
+void weft_attempt_run_tool (WeftTask *attempt, WeftToolInstance *tool, JsonObject *arguments,
+                            WeftToolCallback callback, gpointer user_data);
+/* A call of `tool` that belongs to no attempt (a thread's background
+ * tool): no steps; `done` is called on the loop, once.  `owner_id` is what
+ * the tool sees as its run id. */
+typedef void (*WeftToolDoneFunc) (const char *result, const GError *error, gpointer user_data);
+void weft_tool_call_start_detached (WeftEngine *engine, WeftToolInstance *tool,
+                                    JsonObject *arguments, const char *owner_id,
+                                    GCancellable *cancellable, WeftToolDoneFunc done,
+                                    gpointer user_data);
 
 /* ---- background jobs (weft-background.c) -------------------------------- */
 

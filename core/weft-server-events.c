@@ -1,5 +1,6 @@
 /* weft-server-events.c — a run's events as a server-sent-event stream
- * (GET /v1/runs/{id}/events).
+ * (GET /v1/runs/{id}/events), and what a thread's stream shares with it
+ * (weft-server-threads.c): the frames, the start, Last-Event-ID.
  *
  * All on the engine loop.  The engine listener (weft_server_on_event)
  * keeps every event of a run the server started in its record
@@ -29,6 +30,14 @@ weft_server_watcher_finished (SoupServerMessage *msg, gpointer data)
   g_ptr_array_remove (rec->watchers, msg);
 }
 
+void
+weft_server_stream_keep_alive (SoupServerMessage *msg)
+{
+  soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
+                            ": keep-alive\n\n", strlen (": keep-alive\n\n"));
+  soup_server_message_unpause (msg);
+}
+
 static gboolean
 weft_server_heartbeat (gpointer data)
 {
@@ -41,14 +50,12 @@ weft_server_heartbeat (gpointer data)
     {
       WeftServerRun *rec = value;
       for (guint i = 0; i < rec->watchers->len; i++)
-        {
-          SoupServerMessage *msg = rec->watchers->pdata[i];
-          soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
-                                    ": keep-alive\n\n", strlen (": keep-alive\n\n"));
-          soup_server_message_unpause (msg);
-        }
+        weft_server_stream_keep_alive (rec->watchers->pdata[i]);
     }
   weft_server_feed_heartbeat (server);
+  g_hash_table_iter_init (&iter, server->thread_watchers);
+  while (g_hash_table_iter_next (&iter, &value, NULL))
+    weft_server_stream_keep_alive (value);
   return G_SOURCE_CONTINUE;
 }
 
@@ -65,8 +72,8 @@ void
 weft_server_on_event (const WeftEvent *event, gpointer data)
 {
   WeftServer *server = data;
-  WeftServerRun *rec = server->runs
-    ? g_hash_table_lookup (server->runs, weft_event_get_run_id (event)) : NULL;
+  const char *id = weft_event_get_run_id (event);
+  WeftServerRun *rec = server->runs && id ? g_hash_table_lookup (server->runs, id) : NULL;
 
   if (server->feed)
     weft_server_feed_publish (server, event);
@@ -88,6 +95,7 @@ void
 weft_server_streams_init (WeftServer *server)
 {
   server->streams = g_hash_table_new (NULL, NULL);
+  server->thread_watchers = g_hash_table_new (NULL, NULL);
   server->heartbeat = g_timeout_source_new_seconds (WEFT_SERVER_HEARTBEAT_S);
   g_source_set_callback (server->heartbeat, weft_server_heartbeat, server, NULL);
   g_source_attach (server->heartbeat, weft_engine_get_main_context (server->engine));
@@ -105,6 +113,21 @@ weft_server_streams_clear (WeftServer *server)
   while (g_hash_table_iter_next (&iter, &msg, NULL))
     g_signal_handlers_disconnect_by_data (msg, server);
   g_clear_pointer (&server->streams, g_hash_table_unref);
+  g_clear_pointer (&server->thread_watchers, g_hash_table_unref);
+}
+
+void
+weft_server_stream_replay (SoupServerMessage *msg, GPtrArray *events, guint64 after)
+{
+  SoupMessageBody *body = soup_server_message_get_response_body (msg);
+
+  for (guint i = 0; i < events->len; i++)
+    if (weft_event_get_seq (events->pdata[i]) > after)
+      {
+        g_autoptr(GBytes) frame = weft_server_event_frame (events->pdata[i],
+                                                           weft_event_get_seq (events->pdata[i]));
+        soup_message_body_append_bytes (body, frame);
+      }
 }
 
 void
@@ -127,17 +150,10 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
   if (!weft_server_parse_last_event_id (msg, query, &given, &after))
     return;
   weft_server_stream_start (server, msg);
-  SoupMessageBody *body = soup_server_message_get_response_body (msg);
-  for (guint i = 0; i < rec->events->len; i++)
-    if (weft_event_get_seq (rec->events->pdata[i]) > after)
-      {
-        g_autoptr(GBytes) frame = weft_server_event_frame (rec->events->pdata[i],
-                                                           weft_event_get_seq (rec->events->pdata[i]));
-        soup_message_body_append_bytes (body, frame);
-      }
+  weft_server_stream_replay (msg, rec->events, after);
   if (rec->finished)
     {
-      soup_message_body_complete (body);
+      soup_message_body_complete (soup_server_message_get_response_body (msg));
       return;
     }
   g_ptr_array_add (rec->watchers, msg);

@@ -46,6 +46,19 @@ weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *n
   return flow;
 }
 
+WeftFlow *
+weft_server_find_flow_or_only (WeftServer *server, SoupServerMessage *msg, const char *name)
+{
+  GHashTableIter iter;
+  WeftFlow *flow = NULL;
+
+  if (*name != '\0')
+    return weft_server_find_flow (server, msg, name);
+  g_hash_table_iter_init (&iter, server->flows);
+  g_hash_table_iter_next (&iter, NULL, (gpointer *) &flow);
+  return flow;
+}
+
 static JsonArray *
 weft_server_strv_array (const char *const *strv)
 {

@@ -11,6 +11,7 @@
  *   weft-server-tasks.c    /v1/tasks: background tasks (create, check, cancel, list)
  *   weft-server-replay.c   POST /v1/runs/{id}/replay: a run again from one of its tasks
  *   weft-server-kickoff.c  POST /v1/flows/{flow}/runs and /batch: new runs from requests
+ *   weft-server-threads.c  /v1/threads: threads (conversations), their messages, their events
  *   weft-server-runs.c     the run records: start and end (batches), cancel, their JSON
  *   weft-server-stored.c   GET /v1/runs and /v1/runs/{id}: memory, then the stores' thread
  *   weft-server-events.c   GET /v1/runs/{id}/events: a run's SSE stream, the heartbeat
@@ -83,6 +84,7 @@ struct _WeftServer {
   WeftStore *queue;           /* one of them, or NULL: where kickoffs go */
   GThreadPool *store_pool;    /* one thread: store reads never block the loop */
   guint listener_id;
+  guint thread_listener_id;
 
   /* Loop only. */
   GHashTable *runs;           /* id → WeftServerRun* (owned) */
@@ -92,6 +94,8 @@ struct _WeftServer {
   WeftServerFeed *feed;       /* GET /v1/events (weft-server-feed.c) */
   GHashTable *graphs;         /* flow name → GBytes: its SVG, once drawn */
   GHashTable *drawing;        /* flow name → its drawing being made (weft-server-graph.c) */
+  GHashTable *thread_watchers; /* SoupServerMessage*: the streams watching a thread */
+  GHashTable *threads;        /* id → WeftServerThread* (owned): the threads it made */
   guint n_live;               /* kicked off, not yet finished (queued included) */
   guint64 n_started;
   guint64 n_finished;
@@ -132,6 +136,10 @@ void weft_server_handle_graph (WeftServer *server, SoupServerMessage *msg, const
 
 /* The flow named `name`, or NULL after a 404 that lists the flows. */
 WeftFlow *weft_server_find_flow (WeftServer *server, SoupServerMessage *msg, const char *name);
+/* The same, "" naming the only flow served (the caller made "" mean that
+ * only when one is). */
+WeftFlow *weft_server_find_flow_or_only (WeftServer *server, SoupServerMessage *msg,
+                                         const char *name);
 void weft_server_handle_flows (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                GHashTable *query);
 void weft_server_handle_flow (WeftServer *server, SoupServerMessage *msg, const char *arg,
@@ -176,6 +184,31 @@ void weft_server_handle_kickoff (WeftServer *server, SoupServerMessage *msg, con
 void weft_server_handle_batch (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                GHashTable *query);
 
+/* ---- weft-server-threads.c: threads ------------------------------------------ */
+
+typedef struct _WeftServerThread WeftServerThread;
+
+void weft_server_threads_init (WeftServer *server);
+void weft_server_threads_clear (WeftServer *server);
+/* Ends every thread's event stream (the server stops). */
+void weft_server_threads_close_streams (WeftServer *server);
+/* The engine listener for thread events, on the loop. */
+void weft_server_threads_on_event (const WeftEvent *event, gpointer data);
+void weft_server_handle_create_thread (WeftServer *server, SoupServerMessage *msg,
+                                       const char *arg, GHashTable *query);
+void weft_server_handle_threads (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                 GHashTable *query);
+void weft_server_handle_thread (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                GHashTable *query);
+void weft_server_handle_delete_thread (WeftServer *server, SoupServerMessage *msg,
+                                       const char *arg, GHashTable *query);
+void weft_server_handle_post_message (WeftServer *server, SoupServerMessage *msg,
+                                      const char *arg, GHashTable *query);
+void weft_server_handle_cancel_thread (WeftServer *server, SoupServerMessage *msg,
+                                       const char *arg, GHashTable *query);
+void weft_server_handle_thread_events (WeftServer *server, SoupServerMessage *msg,
+                                       const char *arg, GHashTable *query);
+
 /* ---- weft-server-runs.c: the runs the server started ------------------------- */
 
 /* The server's record of a run it started: read by the event streams
@@ -196,6 +229,8 @@ struct _WeftServerRun {
   GBytes *reply;              /* once finished: GET's body, made once */
   GPtrArray *watchers;        /* SoupServerMessage* streaming the events */
   WeftServerBatch *batch;     /* a reference while queued or running in a batch */
+  WeftRunDoneFunc then;       /* a thread's background run: told of its end too */
+  gpointer then_data;
   gboolean kicked_off;
   gboolean finished;
   gint64 finished_wall_us;
@@ -271,6 +306,12 @@ void weft_server_streams_init (WeftServer *server);
 void weft_server_streams_clear (WeftServer *server);
 /* The engine listener: every event of every run, on the loop. */
 void weft_server_on_event (const WeftEvent *event, gpointer data);
+/* What a thread's event stream shares with a run's (the frames, the
+ * start and Last-Event-ID are weft-server-feed.c's): a comment that keeps
+ * the connection talking. */
+void     weft_server_stream_keep_alive (SoupServerMessage *msg);
+/* Appends the frames of `events` (WeftEvent*) whose seq is above `after`. */
+void     weft_server_stream_replay (SoupServerMessage *msg, GPtrArray *events, guint64 after);
 void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                 GHashTable *query);
 
@@ -324,6 +365,10 @@ void weft_server_reply_error (SoupServerMessage *msg, guint status, const char *
  * `allowed`; on failure replies 400 itself and returns NULL. */
 JsonObject *weft_server_read_object (WeftServer *server, SoupServerMessage *msg,
                                      const char *const *allowed);
+/* A string member, "" when absent and not `required`; on a wrong type or
+ * a missing required one replies 400 and returns NULL. */
+const char *weft_server_get_string (SoupServerMessage *msg, JsonObject *obj, const char *key,
+                                    gboolean required);
 /* A JSON integer member (or the default when absent); on a wrong type
  * replies 400 and returns FALSE. */
 gboolean weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char *key,

@@ -240,3 +240,18 @@ weft_server_get_uint_member (SoupServerMessage *msg, JsonObject *obj, const char
   *out = (guint) json_node_get_int (node);
   return TRUE;
 }
+
+const char *
+weft_server_get_string (SoupServerMessage *msg, JsonObject *obj, const char *key,
+                        gboolean required)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+
+  if (node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    return json_node_get_string (node);
+  if (node == NULL && !required)
+    return "";
+  weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, node ? "\"%s\" must be a string"
+                                                              : "missing \"%s\" (a string)", key);
+  return NULL;
+}

@@ -8,7 +8,8 @@
  * runs (weft-server-kickoff.c), cancel (weft-server-runs.c), replay
  * (weft-server-replay.c), reading runs (weft-server-stored.c), event
  * streams (weft-server-events.c, weft-server-feed.c), background tasks
- * (weft-server-tasks.c), the dashboard (weft-server-dashboard.c) and
+ * (weft-server-tasks.c), threads (weft-server-threads.c), workers
+ * (weft-server-queue.c), the dashboard (weft-server-dashboard.c) and
  * graphs drawn (weft-server-graph.c). */
 #include "weft-server-private.h"
 
@@ -52,6 +53,13 @@ static const struct {
   { "POST", "/v1/tasks/*/cancel",  weft_server_handle_cancel_task },
   { "GET",  "/v1/plugins",         weft_server_handle_plugins },
   { "GET",  "/v1/workers",         weft_server_handle_workers },
+  { "POST", "/v1/threads",         weft_server_handle_create_thread },
+  { "GET",  "/v1/threads",         weft_server_handle_threads },
+  { "GET",  "/v1/threads/*",       weft_server_handle_thread },
+  { "DELETE", "/v1/threads/*",     weft_server_handle_delete_thread },
+  { "POST", "/v1/threads/*/messages", weft_server_handle_post_message },
+  { "POST", "/v1/threads/*/cancel", weft_server_handle_cancel_thread },
+  { "GET",  "/v1/threads/*/events", weft_server_handle_thread_events },
 };
 
 /* Matches `path` against `pattern`; the segment "*" stands for is

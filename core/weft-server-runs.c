@@ -120,7 +120,12 @@ weft_server_on_run_done (WeftRun *run, gpointer data)
   WeftServerRun *rec = data;
   WeftServer *server = rec->server;
 
-  weft_run_unref (run);       /* the record has its own */
+  /* The record has its own reference: the loop's goes to the thread whose
+   * background run it is, if any. */
+  if (rec->then)
+    rec->then (run, rec->then_data);
+  else
+    weft_run_unref (run);
   rec->finished = TRUE;
   rec->finished_wall_us = g_get_real_time ();
   weft_server_run_close_watchers (rec);

@@ -7,22 +7,6 @@
  * where it is a run of a one-task flow. */
 #include "weft-server-private.h"
 
-/* A string member that must be there. */
-static const char *
-weft_server_get_string (SoupServerMessage *msg, JsonObject *obj, const char *key,
-                        gboolean required)
-{
-  JsonNode *node = json_object_get_member (obj, key);
-
-  if (node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
-    return json_node_get_string (node);
-  if (node == NULL && !required)
-    return "";
-  weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, node ? "\"%s\" must be a string"
-                                                              : "missing \"%s\" (a string)", key);
-  return NULL;
-}
-
 void
 weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                 GHashTable *query)
@@ -37,15 +21,8 @@ weft_server_handle_create_task (WeftServer *server, SoupServerMessage *msg, cons
       || !(agent = weft_server_get_string (msg, body, "agent", TRUE))
       || !(prompt = weft_server_get_string (msg, body, "prompt", TRUE))
       || !(flow_name = weft_server_get_string (msg, body, "flow",
-                                               g_hash_table_size (server->flows) != 1)))
-    return;
-  if (*flow_name == '\0')
-    {
-      GHashTableIter iter;
-      g_hash_table_iter_init (&iter, server->flows);
-      g_hash_table_iter_next (&iter, NULL, (gpointer *) &flow);
-    }
-  else if (!(flow = weft_server_find_flow (server, msg, flow_name)))
+                                               g_hash_table_size (server->flows) != 1))
+      || !(flow = weft_server_find_flow_or_only (server, msg, flow_name)))
     return;
   if (server->stopping)
     {

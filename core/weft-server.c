@@ -67,6 +67,7 @@ weft_server_create_on_loop (gpointer data)
   weft_server_streams_init (server);
   weft_server_feed_init (server);
   weft_server_graphs_init (server);
+  weft_server_threads_init (server);
   return G_SOURCE_REMOVE;
 }
 
@@ -106,6 +107,8 @@ weft_server_new (WeftEngine *engine, const WeftServerOptions *options)
   weft_engine_set_task_retention (engine, server->keep_runs, server->keep_s);
   weft_engine_invoke_sync (engine, weft_server_create_on_loop, server);
   server->listener_id = weft_engine_add_listener (engine, weft_server_on_event, server, NULL);
+  server->thread_listener_id = weft_engine_add_listener (engine, weft_server_threads_on_event,
+                                                         server, NULL);
   return server;
 }
 
@@ -270,9 +273,10 @@ weft_server_cancel_all_on_loop (gpointer data)
 }
 
 static gboolean
-weft_server_end_feed_on_loop (gpointer data)
+weft_server_end_streams_on_loop (gpointer data)
 {
   weft_server_feed_end (data);
+  weft_server_threads_close_streams (data);
   return G_SOURCE_REMOVE;
 }
 
@@ -303,9 +307,10 @@ weft_server_stop (WeftServer *server, guint grace_ms)
       weft_server_wait_zero (server, weft_server_count_live_on_loop, WEFT_SERVER_DRAIN_MS);
     }
   /* Every run has ended, so every event stream has its last frame (the
-   * feed of all runs ends here): let the clients read them to the end
-   * before the connections close. */
-  weft_engine_invoke_sync (server->engine, weft_server_end_feed_on_loop, server);
+   * feed of all runs ends here, and a thread's: threads outlive the
+   * server): let the clients read them to the end before the connections
+   * close. */
+  weft_engine_invoke_sync (server->engine, weft_server_end_streams_on_loop, server);
   weft_server_wait_zero (server, weft_server_count_streams_on_loop, WEFT_SERVER_DRAIN_MS);
   weft_engine_invoke_sync (server->engine, weft_server_disconnect_on_loop, server);
 }
@@ -316,6 +321,7 @@ weft_server_free_on_loop (gpointer data)
   WeftServer *server = data;
 
   weft_server_accept_stop (server);
+  weft_server_threads_clear (server);
   weft_server_runs_clear (server);
   weft_server_feed_clear (server);
   weft_server_graphs_clear (server);
@@ -333,6 +339,7 @@ weft_server_free (WeftServer *server)
   if (server == NULL)
     return;
   weft_engine_remove_listener (server->engine, server->listener_id);
+  weft_engine_remove_listener (server->engine, server->thread_listener_id);
   /* Store reads finish and queue their replies on the loop, which runs
    * them before it frees the rest. */
   if (server->store_pool)

@@ -1,5 +1,6 @@
-/* weft-store.c — reading runs back from a plugin with the store capability,
- * either one the caller opens or the one a flow writes to. */
+/* weft-store.c — reading runs (and threads) back from a plugin with the
+ * store capability, either one the caller opens or the one a flow writes
+ * to. */
 #include "weft-private.h"
 
 #include <string.h>
@@ -155,19 +156,26 @@ weft_store_list_runs (WeftStore *store, guint limit, GError **error)
  * to show. */
 #define WEFT_RUN_ID_MAX_BYTES 128
 
-gboolean
-weft_store_check_run_id (const char *run_id, GError **error)
+static gboolean
+weft_store_check_id (const char *id, const char *what, GError **error)
 {
-  gboolean ok = *run_id != '\0' && strlen (run_id) <= WEFT_RUN_ID_MAX_BYTES
-                && g_utf8_validate (run_id, -1, NULL);
+  gboolean ok = *id != '\0' && strlen (id) <= WEFT_RUN_ID_MAX_BYTES
+                && g_utf8_validate (id, -1, NULL);
 
-  for (const char *p = run_id; ok && *p; p++)
+  for (const char *p = id; ok && *p; p++)
     ok = (guchar) *p >= 0x20 && *p != 0x7f;
   if (ok)
     return TRUE;
-  g_autofree char *shown = weft_message_quote (run_id, 40);
-  g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND, "no run %s: not a run id", shown);
+  g_autofree char *shown = weft_message_quote (id, 40);
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND, "no %s %s: not a %s id", what, shown,
+               what);
   return FALSE;
+}
+
+gboolean
+weft_store_check_run_id (const char *run_id, GError **error)
+{
+  return weft_store_check_id (run_id, "run", error);
 }
 
 JsonNode *
@@ -221,4 +229,80 @@ weft_store_delete_run (WeftStore *store, const char *run_id, GError **error)
   if (local)
     g_propagate_error (error, g_steal_pointer (&local));
   return deleted;
+}
+
+/* ---- threads (SDK 3.2: the capability is optional) ----------------------- */
+
+static gboolean
+weft_store_keeps_threads (WeftStore *store, GError **error)
+{
+  const WeftPluginDescriptor *d = store->plugin->desc;
+
+  if (d->abi_minor >= 2 && d->store->get_thread != NULL)
+    return TRUE;
+  g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+               "the store plugin \"%s\" keeps no threads", d->name);
+  return FALSE;
+}
+
+/* A plugin's answer, its message made fit to show. */
+static gboolean
+weft_store_answered (GError *local, GError **error)
+{
+  weft_message_tidy_error (local);
+  if (local == NULL)
+    return TRUE;
+  g_propagate_error (error, local);
+  return FALSE;
+}
+
+JsonNode *
+weft_store_get_thread (WeftStore *store, const char *thread_id, GError **error)
+{
+  GError *local = NULL;
+
+  if (!weft_store_keeps_threads (store, error) || !weft_store_check_id (thread_id, "thread", error))
+    return NULL;
+  JsonNode *thread = store->plugin->desc->store->get_thread (store->instance, thread_id, &local);
+  if (!weft_store_answered (local, error))
+    g_clear_pointer (&thread, json_node_unref);
+  return thread;
+}
+
+JsonNode *
+weft_store_list_threads (WeftStore *store, guint limit, GError **error)
+{
+  const WeftStoreClass *klass = store->plugin->desc->store;
+  GError *local = NULL;
+
+  if (!weft_store_keeps_threads (store, error))
+    return NULL;
+  if (klass->list_threads == NULL)
+    {
+      JsonNode *none = json_node_new (JSON_NODE_ARRAY);
+      json_node_take_array (none, json_array_new ());
+      return none;
+    }
+  JsonNode *threads = klass->list_threads (store->instance, limit, &local);
+  if (!weft_store_answered (local, error))
+    g_clear_pointer (&threads, json_node_unref);
+  return threads;
+}
+
+gboolean
+weft_store_delete_thread (WeftStore *store, const char *thread_id, GError **error)
+{
+  const WeftStoreClass *klass = store->plugin->desc->store;
+  GError *local = NULL;
+
+  if (!weft_store_keeps_threads (store, error) || !weft_store_check_id (thread_id, "thread", error))
+    return FALSE;
+  if (klass->delete_thread == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
+                   "the store plugin \"%s\" cannot delete threads", store->plugin->desc->name);
+      return FALSE;
+    }
+  gboolean deleted = klass->delete_thread (store->instance, thread_id, &local);
+  return weft_store_answered (local, error) && deleted;
 }

@@ -398,6 +398,76 @@ WEFT_API void      weft_engine_set_task_retention (WeftEngine *engine, guint kee
                                                    guint keep_s);
 
 /* ------------------------------------------------------------------------ */
+/* Threads: conversations with an agent (docs/conversations.md)              */
+
+/* An ordered history of messages (user, assistant with its tool calls, tool
+ * results, notices) and a queue of messages waiting to enter it, owned by
+ * the engine loop: one turn of the agent at a time, messages answered in
+ * the order they arrived.  A thread holds no OS thread of its own. */
+typedef struct _WeftThread WeftThread;
+
+/* What a user message that arrives during a turn does. */
+typedef enum {
+  WEFT_THREAD_ENQUEUE,        /* waits, and is answered after the turn */
+  WEFT_THREAD_INTERRUPT,      /* ends the turn (its model call cancelled, what
+                               * finished kept) and is answered at once */
+  WEFT_THREAD_REJECT,         /* is refused: WEFT_ERROR_BUSY */
+} WeftThreadStrategy;
+
+/* The longest message a thread takes, in bytes. */
+#define WEFT_THREAD_MESSAGE_MAX (256 * 1024)
+
+/* A new thread with an agent of `flow`.  `settings` (may be NULL; not
+ * taken) are a JSON object of the shape of the flow's "chat" member
+ * (docs/conversations.md: agent, strategy, background_done, max_steps,
+ * background), each member given overriding the flow's.  Fails
+ * (WEFT_ERROR_INVALID) on settings that do not check, or an agent that
+ * cannot converse.  Its events (thread.*) reach the flow's callbacks and
+ * the engine's listeners; the engine keeps it (weft_engine_lookup_thread)
+ * until weft_thread_close(). */
+WEFT_API WeftThread *weft_thread_new (WeftFlow *flow, JsonObject *settings, GError **error);
+/* The thread `thread_id` as the flow's store kept it, continued with its
+ * whole history; its background tasks that were running when its process
+ * ended are "interrupted".  The engine's own thread of that id when it
+ * has one.  WEFT_ERROR_NOT_FOUND when the flow has no store or the store
+ * no such thread. */
+WEFT_API WeftThread *weft_thread_open (WeftFlow *flow, const char *thread_id, GError **error);
+WEFT_API WeftThread *weft_thread_ref (WeftThread *thread);
+WEFT_API void        weft_thread_unref (WeftThread *thread);
+WEFT_API const char *weft_thread_get_id (WeftThread *thread);
+WEFT_API WeftFlow   *weft_thread_get_flow (WeftThread *thread);
+/* Posts a user message (valid UTF-8, at most WEFT_THREAD_MESSAGE_MAX
+ * bytes) to the thread's queue.  Returns its arrival number (1, 2, ...:
+ * the order the history takes them in), or 0 with `error`:
+ * WEFT_ERROR_BUSY under the reject strategy while a turn is in flight,
+ * WEFT_ERROR_NOT_FOUND once closed, WEFT_ERROR_INVALID for the text. */
+WEFT_API guint64     weft_thread_post (WeftThread *thread, const char *content, GError **error);
+/* TRUE while a turn is in flight or messages wait. */
+WEFT_API gboolean    weft_thread_is_busy (WeftThread *thread);
+/* Ends the turn in flight, if any (as the interrupt strategy does); the
+ * messages waiting are answered next. */
+WEFT_API void        weft_thread_cancel_turn (WeftThread *thread);
+/* Cancels a background task of the thread.  WEFT_ERROR_NOT_FOUND for an
+ * unknown id; a finished task is left as it is. */
+WEFT_API gboolean    weft_thread_cancel_task (WeftThread *thread, const char *task_id,
+                                              GError **error);
+/* {thread_id, flow, settings, busy, queued, turns, last_error,
+ * created_wall_us, messages: [{seq, role, content, tool_calls?,
+ * tool_call_id?, wall_us}], tasks: [{task_id, name, kind, status,
+ * arguments, result, error, run_id, started_wall_us, finished_wall_us,
+ * duration_us}]}; a new node. */
+WEFT_API JsonNode   *weft_thread_to_json (WeftThread *thread);
+/* Ends the thread: its turn and its background tasks are cancelled,
+ * thread.deleted is raised, the engine forgets it; the handle stays valid
+ * until its last unref. */
+WEFT_API void        weft_thread_close (WeftThread *thread);
+/* A thread the engine keeps (a new reference), or NULL. */
+WEFT_API WeftThread *weft_engine_lookup_thread (WeftEngine *engine, const char *thread_id);
+/* Every thread the engine keeps, newest first: {thread_id, flow, agent,
+ * busy, messages (their count), created_wall_us}. */
+WEFT_API JsonNode   *weft_engine_list_threads (WeftEngine *engine);
+
+/* ------------------------------------------------------------------------ */
 /* Stores: runs read back (`weft runs`, `replay`, `resume`)                 */
 
 typedef struct _WeftStore WeftStore;
@@ -466,6 +536,15 @@ WEFT_API gboolean   weft_store_hand_back (WeftStore *store, const char *run_id,
 /* The live workers: a JSON array of {worker, host, pid, concurrency,
  * started_wall_us, runs}. */
 WEFT_API JsonNode  *weft_store_list_workers (WeftStore *store, GError **error);
+
+/* Threads the store keeps (docs/store.md), for a store whose plugin does
+ * (SDK 3.2; WEFT_ERROR_NOT_FOUND otherwise): one, by id
+ * (WEFT_ERROR_NOT_FOUND when unknown or deleted), the list, newest first
+ * (limit 0: all), or deleted. */
+WEFT_API JsonNode *weft_store_get_thread (WeftStore *store, const char *thread_id, GError **error);
+WEFT_API JsonNode *weft_store_list_threads (WeftStore *store, guint limit, GError **error);
+WEFT_API gboolean  weft_store_delete_thread (WeftStore *store, const char *thread_id,
+                                            GError **error);
 
 /* ------------------------------------------------------------------------ */
 /* HTTP server (`weft serve`; the API is docs/http-api.md)                  */
@@ -551,6 +630,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftFlowBuilder, weft_flow_builder_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftRun, weft_run_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftStore, weft_store_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftServer, weft_server_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftThread, weft_thread_unref)
 
 /* ------------------------------------------------------------------------ */
 /* The process's HTTP client (weft-sdk.h's weft_http_*)                     */

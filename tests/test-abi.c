@@ -11,6 +11,8 @@
  *    has its options bound as it expects, and its zeroed reserved space
  *    reads as "nothing newer" (no option flags); one built against the
  *    frozen 3.1 header keeps the option flags it asked for.
+ * 4. A callback built against the frozen 3.1 header is never handed an
+ *    event type of 3.2 (thread.*).
  *
  * When a minor is added: pin its new fields here and bump nothing else;
  * freeze the header it replaces in tests/abi/.  When a major is: pin
@@ -31,7 +33,7 @@ typedef struct {
 
 static const WeftAbiPin weft_abi_pins[] = {
   PIN_VALUE (WEFT_ABI_MAJOR, 3),
-  PIN_VALUE (WEFT_ABI_MINOR, 2),                   /* 3.2: terminal, HTTP client, queue */
+  PIN_VALUE (WEFT_ABI_MINOR, 2),                   /* 3.2: terminal, HTTP client, queue, threads */
 
   PIN_SIZE (WeftOption, 120),
   PIN_OFFSET (WeftOption, name, 0),
@@ -79,7 +81,8 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_SIZE (WeftAgentClass, 64),
   PIN_OFFSET (WeftAgentClass, flags, 0),
   PIN_OFFSET (WeftAgentClass, run, 8),
-  PIN_OFFSET (WeftAgentClass, reserved, 16),
+  PIN_OFFSET (WeftAgentClass, converse, 16),       /* 3.2 */
+  PIN_OFFSET (WeftAgentClass, reserved, 24),
   PIN_VALUE (WEFT_AGENT_ASYNC, 1),
   PIN_SIZE (WeftToolClass, 72),
   PIN_OFFSET (WeftToolClass, arguments_schema, 0),
@@ -96,7 +99,10 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_OFFSET (WeftStoreClass, claim_run, 16),
   PIN_OFFSET (WeftStoreClass, delete_run, 24),
   PIN_OFFSET (WeftStoreClass, queue, 32),          /* 3.2 */
-  PIN_OFFSET (WeftStoreClass, reserved, 40),
+  PIN_OFFSET (WeftStoreClass, get_thread, 40),     /* 3.2 */
+  PIN_OFFSET (WeftStoreClass, list_threads, 48),   /* 3.2 */
+  PIN_OFFSET (WeftStoreClass, delete_thread, 56),  /* 3.2 */
+  PIN_OFFSET (WeftStoreClass, reserved, 64),
   PIN_SIZE (WeftQueueClass, 112),                  /* 3.2 */
   PIN_OFFSET (WeftQueueClass, enqueue, 0),
   PIN_OFFSET (WeftQueueClass, join, 8),
@@ -155,6 +161,14 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_VALUE (WEFT_EVENT_RUN_CANCELLED, 9),
   PIN_VALUE (WEFT_EVENT_RUN_RESUMED, 10),
   PIN_VALUE (WEFT_EVENT_TASK_CANCELLED, 11),
+  PIN_VALUE (WEFT_EVENT_THREAD_CREATED, 12),       /* 3.2 */
+  PIN_VALUE (WEFT_EVENT_THREAD_MESSAGE, 13),
+  PIN_VALUE (WEFT_EVENT_THREAD_TURN_STARTED, 14),
+  PIN_VALUE (WEFT_EVENT_THREAD_STEP, 15),
+  PIN_VALUE (WEFT_EVENT_THREAD_TURN_FINISHED, 16),
+  PIN_VALUE (WEFT_EVENT_THREAD_TASK_STARTED, 17),
+  PIN_VALUE (WEFT_EVENT_THREAD_TASK_FINISHED, 18),
+  PIN_VALUE (WEFT_EVENT_THREAD_DELETED, 19),
   PIN_VALUE (WEFT_JSON_MAX_DEPTH, 64),
 
   /* weft.h: what an embedding program allocates. */
@@ -384,6 +398,49 @@ test_plugin_of_3_1 (void)
   weft_test_assert_contains (error->message, "option \"text\": must not be empty");
 }
 
+/* ---- 4. a callback of 3.1 ------------------------------------------------------ */
+
+/* A callback built before thread events existed gets a run's events and
+ * none of a thread's: it could not know their types. */
+static void
+test_callback_of_3_1 (void)
+{
+  g_autoptr(WeftEngine) engine = weft_test_engine_new (2);
+  g_autofree char *dir = g_build_filename (g_getenv ("WEFT_BUILD_ROOT"), "tests", "abi", NULL);
+  g_autofree char *so = g_build_filename (dir, "weft-abi31cb.so", NULL);
+  g_autofree char *tmp = g_dir_make_tmp ("weft-abi31cb-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (tmp, "events.txt", NULL);
+  g_autoptr(GError) error = NULL;
+  WeftPlugin *plugin = weft_registry_load_file (weft_engine_get_registry (engine), so, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_minor, ==, 1);
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"c\", \"agents\": {\"a\": {\"plugin\": \"template\"}},"
+    " \"callbacks\": {\"old\": {\"plugin\": \"abi31cb\", \"path\": \"%s\"}},"
+    " \"tasks\": [{\"name\": \"t\", \"agent\": \"a\", \"description\": \"d\"}]}", path);
+  WeftFlow *flow = weft_test_flow (engine, json);
+  g_autoptr(WeftRun) run = weft_flow_kickoff (flow, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr(WeftThread) thread = weft_thread_new (flow, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (weft_thread_post (thread, "hi", &error), ==, 1);
+  for (guint i = 0; i < 500 && weft_thread_is_busy (thread); i++)
+    g_usleep (10000);
+  g_assert_false (weft_thread_is_busy (thread));
+  weft_thread_close (thread);
+  g_clear_pointer (&thread, weft_thread_unref);
+  weft_engine_shutdown (engine, 1000);
+  g_clear_pointer (&run, weft_run_unref);
+  weft_flow_unref (flow);      /* the last reference: drains the callback */
+
+  g_autofree char *got = NULL;
+  g_assert_true (g_file_get_contents (path, &got, NULL, NULL));
+  g_assert_cmpstr (got, ==, "run.started\ntask.started\ntask.completed\nrun.completed\n");
+  g_assert_cmpint (g_remove (path), ==, 0);
+  g_assert_cmpint (g_rmdir (tmp), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -394,5 +451,6 @@ main (int argc, char **argv)
   g_test_add_func ("/abi/plugin-of-3.0", test_plugin_of_3_0);
   g_test_add_func ("/abi/plugin-of-3.0-refused-values", test_plugin_of_3_0_refused_values);
   g_test_add_func ("/abi/plugin-of-3.1", test_plugin_of_3_1);
+  g_test_add_func ("/abi/callback-of-3.1", test_callback_of_3_1);
   return g_test_run ();
 }

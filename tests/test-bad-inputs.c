@@ -168,7 +168,7 @@ static const WeftBadFlow weft_bad_flows[] = {
   { "top-unknown-key",
     "{'name': 'x', 'agnets': {}, " A ", " T "}", -1, FALSE,
     "weft: @F@: $: unknown key \"agnets\" (valid: name, description, process, "
-    "inputs, agents, tools, callbacks, tasks)" },
+    "inputs, agents, tools, callbacks, tasks, chat)" },
   { "process-unknown",
     "{'name': 'x', 'process': 'hierarchical', " A ", " T "}", -1, FALSE,
     "weft: @F@: $.process: must be \"graph\" or \"sequential\", not \"hierarchical\"" },
@@ -415,13 +415,17 @@ static const WeftBadFlow weft_bad_flows[] = {
     "weft: @F@: $.callbacks.c: callback \"c\" (plugin log): option \"events\": "
     "unknown event type \"task.finished\" (valid: run.started, task.started, "
     "task.step, task.completed, task.failed, task.retrying, task.skipped, "
-    "run.completed, run.failed, run.cancelled, run.resumed, task.cancelled)" },
+    "run.completed, run.failed, run.cancelled, run.resumed, task.cancelled, "
+    "thread.created, thread.message, thread.turn_started, thread.step, "
+    "thread.turn_finished, thread.task_started, thread.task_finished, thread.deleted)" },
   { "log-no-events",
     "{'name': 'x', " A ", 'callbacks': {'c': {'plugin': 'log', 'events': []}}, " T "}", -1, FALSE,
     "weft: @F@: $.callbacks.c: callback \"c\" (plugin log): option \"events\": "
     "must name at least one event type (run.started, task.started, task.step, "
     "task.completed, task.failed, task.retrying, task.skipped, run.completed, "
-    "run.failed, run.cancelled, run.resumed, task.cancelled)" },
+    "run.failed, run.cancelled, run.resumed, task.cancelled, thread.created, "
+    "thread.message, thread.turn_started, thread.step, thread.turn_finished, "
+    "thread.task_started, thread.task_finished, thread.deleted)" },
   { "webhook-no-url",
     "{'name': 'x', " A ", 'callbacks': {'c': {'plugin': 'webhook'}}, " T "}", -1, FALSE,
     "weft: @F@: $.callbacks.c: plugin \"webhook\" needs option \"url\" (string: "

@@ -412,7 +412,8 @@ test_event_set_parse (void)
   g_assert_false (weft_event_set_parse (bad, "notify", &set, &error));
   g_assert_error (error, WEFT_ERROR, WEFT_ERROR_INVALID);
   weft_test_assert_contains (error->message, "option \"notify\": unknown event type \"task.exploded\"");
-  weft_test_assert_contains (error->message, "run.resumed, task.cancelled)");
+  weft_test_assert_contains (error->message, "run.resumed, task.cancelled, thread.created, ");
+  weft_test_assert_contains (error->message, "thread.task_finished, thread.deleted)");
   g_clear_error (&error);
   g_assert_false (weft_event_set_parse (none, "events", &set, &error));
   weft_test_assert_contains (error->message, "must name at least one event type");

@@ -55,6 +55,11 @@
  *      WeftStoreClass.queue: the queue capability (WeftQueueClass), a
  *      queue of runs kept in the store and shared by processes on many
  *      machines (`weft run --enqueue`, `weft worker`).
+ *      Conversations (docs/conversations.md): WeftAgentClass.converse,
+ *      weft_task_get_messages, weft_task_return_message; the thread.*
+ *      event types and weft_event_get_thread_id (a callback of an older
+ *      minor is never handed a thread event); WeftStoreClass.get_thread,
+ *      list_threads, delete_thread.
  */
 #pragma once
 
@@ -404,6 +409,36 @@ WEFT_API void weft_task_log (WeftTask *task, GLogLevelFlags level,
 WEFT_API void weft_task_return       (WeftTask *task, const char *output);
 WEFT_API void weft_task_return_error (WeftTask *task, GError *error /* transfer full */);
 
+/* ---- Conversations (since 3.2; docs/conversations.md) -------------------- */
+
+/* A task handed to an agent's converse() is one model step of a thread's
+ * turn.  Its messages are the thread's history so far, in the
+ * chat-completions form, as this task's own array (read it from one thread
+ * at a time; take references if you keep parts of it):
+ *
+ *   {"role": "user", "content": TEXT}
+ *   {"role": "assistant", "content": TEXT or null,
+ *    "tool_calls": [{"id", "type": "function",
+ *                    "function": {"name", "arguments": JSON TEXT}}]}   (optional)
+ *   {"role": "tool", "tool_call_id": ID, "content": TEXT}
+ *   {"role": "notice", "content": TEXT}   weft's own: a background task
+ *                                         ended, a turn was interrupted
+ *
+ * The tools offered (weft_task_get_n_tools and friends) are the thread's:
+ * the agent's own, its background tools and check_task, check_all_tasks,
+ * cancel_task.  The agent does not call them: it answers with one assistant
+ * message, and the thread runs the calls it asks for, then hands the
+ * agent the history again.  The prompt (weft_task_get_prompt) is the
+ * content of the last message; the name is the agent's; the run id is the
+ * thread's.  NULL for a task of a flow's run. */
+WEFT_API JsonArray *weft_task_get_messages (WeftTask *task);
+/* Finishes a conversation's task with the assistant's message (as above:
+ * "content" and/or "tool_calls"; "role" may be left out).  The message is
+ * read before this returns (not taken); like weft_task_return, exactly
+ * once, from any thread.  weft_task_return (task, TEXT) answers TEXT, with
+ * no tool calls. */
+WEFT_API void weft_task_return_message (WeftTask *task, JsonObject *message);
+
 /* ------------------------------------------------------------------------ */
 /* HTTP: the engine's client (since 3.2)                                    */
 /*                                                                          */
@@ -517,6 +552,17 @@ typedef enum {
   WEFT_EVENT_RUN_RESUMED,
   /* A running task stopped because its run was cancelled. */
   WEFT_EVENT_TASK_CANCELLED,
+  /* Since 3.2: a thread's (docs/conversations.md).  Their run id is NULL,
+   * their thread id set; `output` holds JSON text where it says so. */
+  WEFT_EVENT_THREAD_CREATED,        /* output: the thread's settings */
+  WEFT_EVENT_THREAD_MESSAGE,        /* output: the message, with its "seq" */
+  WEFT_EVENT_THREAD_TURN_STARTED,   /* attempt: the turn's number */
+  WEFT_EVENT_THREAD_STEP,           /* step_kind and output, as task.step's */
+  WEFT_EVENT_THREAD_TURN_FINISHED,  /* output: "completed", "failed" or
+                                     * "interrupted"; error; duration_us */
+  WEFT_EVENT_THREAD_TASK_STARTED,   /* output: the background task */
+  WEFT_EVENT_THREAD_TASK_FINISHED,  /* output: the background task, ended */
+  WEFT_EVENT_THREAD_DELETED,
 } WeftEventType;
 
 /* A set of event types, bit (1 << type) per type, for plugins that let a
@@ -537,7 +583,10 @@ WEFT_API gboolean    weft_event_type_from_string (const char *name, WeftEventTyp
  * lists every valid name.  NULL `names` is every type. */
 WEFT_API gboolean    weft_event_set_parse (const char * const *names, const char *option,
                                            WeftEventSet *set, GError **error);
+/* NULL for thread.* events (since 3.2). */
 WEFT_API const char *weft_event_get_run_id     (const WeftEvent *event);
+/* Since 3.2: the thread of a thread.* event; NULL for other events. */
+WEFT_API const char *weft_event_get_thread_id  (const WeftEvent *event);
 WEFT_API const char *weft_event_get_flow_name  (const WeftEvent *event);
 /* NULL for run.* events. */
 WEFT_API const char *weft_event_get_task_name  (const WeftEvent *event);
@@ -606,7 +655,11 @@ typedef enum {
 typedef struct {
   guint flags;                                   /* WeftAgentFlags */
   void (*run) (gpointer instance, WeftTask *task);
-  gpointer reserved[6];                          /* zero */
+  /* Since 3.2, optional: one model step of a conversation (see
+   * weft_task_get_messages), called as run() is (on the loop for an async
+   * agent, else on a worker).  NULL: the agent cannot converse. */
+  void (*converse) (gpointer instance, WeftTask *task);
+  gpointer reserved[5];                          /* zero */
 } WeftAgentClass;
 
 typedef struct {
@@ -713,7 +766,20 @@ typedef struct {
   /* Optional, since 3.2: the queue capability (a plugin of 3.1 has NULL
    * here: no queue). */
   const WeftQueueClass *queue;
-  gpointer reserved[5];                          /* zero */
+  /* Since 3.2, optional: threads (conversations), stored from their
+   * thread.* events.  One thread: {thread_id, flow, settings, created_wall_us,
+   * last_seq, messages: [{seq, role, content, tool_calls?, tool_call_id?,
+   * wall_us}], tasks: [{task_id, name, kind, status, arguments, result,
+   * error, run_id, started_wall_us, finished_wall_us}]} (docs/store.md), or
+   * NULL with WEFT_ERROR_NOT_FOUND.  Caller's thread, like get_run. */
+  JsonNode *(*get_thread)    (gpointer instance, const char *thread_id, GError **error);
+  /* Threads, newest first, at most `limit` (0: all): [{thread_id, flow,
+   * agent, created_wall_us, messages (how many), deleted}]. */
+  JsonNode *(*list_threads)  (gpointer instance, guint limit, GError **error);
+  /* Deletes a stored thread, its messages and tasks; WEFT_ERROR_NOT_FOUND
+   * for an unknown id. */
+  gboolean (*delete_thread)  (gpointer instance, const char *thread_id, GError **error);
+  gpointer reserved[2];                          /* zero */
 } WeftStoreClass;
 
 typedef struct {

@@ -1,7 +1,7 @@
 /* tests/abi/weft-sdk-3.1.h — a frozen copy of sdk/weft/weft-sdk.h as it was
  * at plugin ABI 3.1 (commit 5abdfa0).  Never edit it: tests/test-abi.c
  * checks that the current header keeps every size and offset of this one,
- * and loads a plugin built against it (weft-abi31.c).  Each minor gets a
+ * and loads plugins built against it (weft-abi31.c, weft-abi31cb.c).  Each minor gets a
  * frozen copy here once the next one is begun. */
 /* weft-sdk.h — the whole contract between weft and its plugins.
  *

@@ -11,6 +11,7 @@
  * Not a test: nothing is asserted (tests/bench/process.sh runs the whole
  * `weft run` process against the reference executor). */
 #include "weft.h"
+#include "weft-bench-proc.h"
 
 #include <glib/gstdio.h>
 #include <malloc.h>
@@ -33,23 +34,6 @@ bench_compare (gconstpointer a, gconstpointer b)
   double x = *(const double *) a, y = *(const double *) b;
 
   return (x > y) - (x < y);
-}
-
-static gsize
-bench_heap_bytes (void)
-{
-  struct mallinfo2 mi = mallinfo2 ();
-
-  return mi.uordblks + mi.hblkhd;
-}
-
-static double
-bench_peak_rss_mib (void)
-{
-  struct rusage ru;
-
-  getrusage (RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0;
 }
 
 static gboolean

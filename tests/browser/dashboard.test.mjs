@@ -51,14 +51,27 @@ const plugins = ['--plugin-dir', join(buildRoot, 'tests', 'plugins', 'good')];
 const server = await serve(flows, plugins);
 const errors = [];
 
-// Every change of a graph node's state, in the order the page saw them.
+// Every state a graph node showed, in the order the page showed them: a
+// node drawn after its task started (the graph is laid out while the run
+// goes on) is drawn in the state it has then, which counts as seen.
 const recordStates = () => {
   window.__states = [];
+  const note = (el) => {
+    if (el.classList?.contains('node') && el.dataset.status)
+      window.__states.push([el.dataset.task, el.dataset.status]);
+  };
   new MutationObserver((changes) => {
     for (const c of changes)
-      if (c.target.classList?.contains('node') && c.target.dataset.status)
-        window.__states.push([c.target.dataset.task, c.target.dataset.status]);
-  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-status'] });
+      if (c.type === 'attributes')
+        note(c.target);
+      else
+        for (const added of c.addedNodes)
+          if (added.nodeType === 1) {
+            note(added);
+            added.querySelectorAll?.('.node').forEach(note);
+          }
+  }).observe(document, { subtree: true, childList: true, attributes: true,
+                         attributeFilter: ['data-status'] });
 };
 
 try {

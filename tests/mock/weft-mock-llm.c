@@ -74,6 +74,7 @@ typedef struct {
   guint total_ms;       /* TRICKLE */
   GBytes *raw;          /* RAW: the whole HTTP answer */
   gboolean hold;        /* RAW: keep the connection open after it */
+  gint delay_ms;        /* its own latency; -1: the mock's */
 } Answer;
 
 typedef struct {
@@ -146,6 +147,7 @@ typedef struct {
   gint64 deadline;
   guint64 serial;
   GSequenceIter *timer_iter;
+  GSource *watch;         /* the client's socket, while the answer waits */
 } Pending;
 
 /* One GMainContext and what answers on it. */
@@ -187,6 +189,7 @@ struct _WeftMockLlm {
   gboolean recording;
   guint n_requests;
   guint in_flight, max_in_flight;
+  guint n_abandoned;
   guint min_ms, max_ms;
   guint64 next_call_id, next_completion_id;
   GRand *rand;
@@ -227,6 +230,7 @@ answer_new (AnswerKind kind)
   Answer *a = g_new0 (Answer, 1);
 
   a->kind = kind;
+  a->delay_ms = -1;
   return a;
 }
 
@@ -245,6 +249,7 @@ answer_copy (const Answer *a)
   copy->total_ms = a->total_ms;
   copy->raw = a->raw ? g_bytes_ref (a->raw) : NULL;
   copy->hold = a->hold;
+  copy->delay_ms = a->delay_ms;
   return copy;
 }
 
@@ -818,10 +823,20 @@ static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL
 /* Answering                                                            */
 
 static void
+pending_unwatch (Pending *p)
+{
+  if (p->watch == NULL)
+    return;
+  g_source_destroy (p->watch);
+  g_clear_pointer (&p->watch, g_source_unref);
+}
+
+static void
 pending_free (gpointer data)
 {
   Pending *p = data;
 
+  pending_unwatch (p);
   if (p->raw_write != NULL)
     weft_mock_raw_write_cancel (g_steal_pointer (&p->raw_write));
   if (p->stolen != NULL)
@@ -840,6 +855,7 @@ pending_done (Pending *p)
   Worker *w = p->worker;
 
   timer_remove (p);
+  pending_unwatch (p);
   if (p->msg != NULL && p->finished_id != 0)
     g_signal_handler_disconnect (p->msg, p->finished_id);
   p->finished_id = 0;
@@ -901,6 +917,7 @@ pending_step (Pending *p)
   switch (p->kind)
     {
     case REPLY_FULL:
+      pending_unwatch (p);
       soup_server_message_unpause (p->msg);
       break;
     case REPLY_DROP:
@@ -956,6 +973,39 @@ set_status_and_headers (SoupServerMessage *msg, Reply *reply)
     soup_message_headers_set_content_length (headers, reply->len);
 }
 
+/* The client's socket became readable while its answer waits: it can
+ * only have closed (a client sends nothing more before its answer). */
+static gboolean
+on_client_readable (GSocket *socket, GIOCondition condition, gpointer data)
+{
+  Pending *p = data;
+  char byte;
+  gssize n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n <= 0 && !(n < 0 && errno == EAGAIN))
+    {
+      g_mutex_lock (&p->worker->mock->lock);
+      p->worker->mock->n_abandoned++;
+      g_mutex_unlock (&p->worker->mock->lock);
+    }
+  g_clear_pointer (&p->watch, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/* Watches for the client going away while the answer waits (latency), so
+ * that a test can tell a request was given up (weft_mock_llm_get_n_abandoned). */
+static void
+pending_watch (Pending *p, SoupServerMessage *msg)
+{
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+  GSocket *socket = remote ? g_object_get_data (G_OBJECT (remote), "weft-mock-socket") : NULL;
+
+  if (socket == NULL)
+    return;
+  p->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (p->watch, (GSourceFunc) (void (*) (void)) on_client_readable, p, NULL);
+  g_source_attach (p->watch, p->worker->context);
+}
+
 static void
 start_reply (Worker *w, SoupServerMessage *msg, Reply *reply, gint64 arrival, guint delay_ms)
 {
@@ -999,6 +1049,7 @@ start_reply (Worker *w, SoupServerMessage *msg, Reply *reply, gint64 arrival, gu
         {
           soup_server_message_pause (msg);
           timer_add (p, arrival + delay_ms * G_GINT64_CONSTANT (1000));
+          pending_watch (p, msg);
         }
       return;
 
@@ -1075,6 +1126,8 @@ take_answer (WeftMockLlm *mock, const Request *req, gboolean valid, Record *rec,
     }
   if (answer == NULL)
     answer = g_queue_pop_head (&mock->script);
+  if (answer != NULL && answer->delay_ms >= 0)
+    *delay_ms = (guint) answer->delay_ms;
   ids->completion = ++mock->next_completion_id;
   ids->call = mock->next_call_id;
   if (answer != NULL && answer->kind == ANSWER_TOOL_CALLS)
@@ -1108,7 +1161,17 @@ answer_body (WeftMockLlm *mock, const char *data, gsize len, Record *rec, Reply 
                  "We could not parse the JSON body of your request. (weft-mock-llm expects a "
                  "JSON object.)");
   else if (answer != NULL)
-    build_reply (&ids, &req, answer, reply);
+    {
+      /* "{last}" in a text answer: the message it answers, quoted. */
+      if (answer->content != NULL && strstr (answer->content, "{last}") != NULL)
+        {
+          g_auto(GStrv) parts = g_strsplit (answer->content, "{last}", -1);
+          g_free (answer->content);
+          answer->content = g_strjoinv (req.last_user_or_tool ? req.last_user_or_tool : "",
+                                        parts);
+        }
+      build_reply (&ids, &req, answer, reply);
+    }
   else
     {
       Answer echo = { .kind = ANSWER_TEXT };
@@ -1302,6 +1365,9 @@ on_accept (GSocket *socket, GIOCondition condition, gpointer data)
       connection = g_socket_connection_factory_create_connection (client);
       local = g_socket_get_local_address (client, NULL);
       remote = g_socket_get_remote_address (client, NULL);
+      if (remote != NULL)
+        g_object_set_data_full (G_OBJECT (remote), "weft-mock-socket", g_object_ref (client),
+                                g_object_unref);
       w->next_server = (w->next_server + 1) % WEFT_MOCK_N_SERVERS;
       if (!soup_server_accept_iostream (w->servers[w->next_server],
                                         G_IO_STREAM (connection), local, remote, &error))
@@ -1829,6 +1895,30 @@ weft_mock_llm_add_text_rule (WeftMockLlm *mock, const char *needle, const char *
   a = answer_new (ANSWER_TEXT);
   a->content = g_strdup (content);
   add_rule (mock, needle, a);
+}
+
+void
+weft_mock_llm_add_text_rule_delayed (WeftMockLlm *mock, const char *needle, const char *content,
+                                     guint delay_ms)
+{
+  Answer *a;
+
+  g_return_if_fail (mock != NULL && needle != NULL && content != NULL);
+  a = answer_new (ANSWER_TEXT);
+  a->content = g_strdup (content);
+  a->delay_ms = (gint) MIN (delay_ms, (guint) G_MAXINT);
+  add_rule (mock, needle, a);
+}
+
+guint
+weft_mock_llm_get_n_abandoned (WeftMockLlm *mock)
+{
+  guint n;
+
+  g_mutex_lock (&mock->lock);
+  n = mock->n_abandoned;
+  g_mutex_unlock (&mock->lock);
+  return n;
 }
 
 void

@@ -12,7 +12,9 @@
  *
  *   POST /chat/completions   answered by, in order of precedence:
  *                              1. the first rule whose needle occurs in the
- *                                 last "user" or "tool" message's content;
+ *                                 last "user" or "tool" message's content
+ *                                 ("{last}" in a text answer is replaced by
+ *                                 that content);
  *                              2. the next scripted answer (push_*), FIFO;
  *                              3. an echo: content "echo: " + the content of
  *                                 the last "user" message.
@@ -275,6 +277,29 @@ void weft_mock_llm_push_raw (WeftMockLlm *mock, guint status, const char *conten
  * where the order of requests is not deterministic.
  */
 void weft_mock_llm_add_text_rule (WeftMockLlm *mock, const char *needle, const char *content);
+
+/**
+ * weft_mock_llm_add_text_rule_delayed:
+ * @mock: a mock
+ * @needle: a substring to look for
+ * @content: the answer
+ * @delay_ms: how long the answer waits, instead of the mock's latency
+ *
+ * Like weft_mock_llm_add_text_rule(), answered after @delay_ms: one slow
+ * request among quick ones (a model call to interrupt).
+ */
+void weft_mock_llm_add_text_rule_delayed (WeftMockLlm *mock, const char *needle,
+                                          const char *content, guint delay_ms);
+
+/**
+ * weft_mock_llm_get_n_abandoned:
+ * @mock: a mock
+ *
+ * Returns: how many requests had their connection closed by the client
+ *   while their answer waited out its latency: requests given up (a
+ *   cancelled model call), seen from the server's side
+ */
+guint weft_mock_llm_get_n_abandoned (WeftMockLlm *mock);
 
 /**
  * weft_mock_llm_add_tool_rule:

@@ -8,6 +8,9 @@
  * ask, run the tool calls the model asks for (all at once, on the worker
  * pool), ask again with their results, until the model answers in words;
  * then, with response_format, check the answer against the schema.
+ * In a thread's turn (converse()) a task is one request instead: the
+ * thread's history in, the assistant's message (its tool calls included)
+ * out; weft-openai-chat.c makes the request's messages.
  *
  * Threads: create() runs on whichever thread loads the flow, destroy() on
  * whichever drops it; everything else (run, HTTP callbacks, tool
@@ -300,6 +303,7 @@ typedef struct {
   JsonObject *calling;         /* the assistant message whose tools run */
   char **results;              /* one per tool call of `calling` */
   guint pending;               /* tool calls not back yet */
+  gboolean converse;           /* a thread's model step: the message is the answer */
 } WeftOpenaiJob;
 
 typedef struct {
@@ -332,7 +336,8 @@ weft_openai_job_unref (WeftOpenaiJob *job)
 /* Returns the task, once: whoever comes second finds `task` NULL.  All
  * callers run on the engine loop, so a plain check is enough. */
 static void
-weft_openai_job_finish (WeftOpenaiJob *job, const char *output, GError *error)
+weft_openai_job_return (WeftOpenaiJob *job, const char *output, JsonObject *message,
+                        GError *error)
 {
   WeftTask *task = g_steal_pointer (&job->task);
 
@@ -349,9 +354,17 @@ weft_openai_job_finish (WeftOpenaiJob *job, const char *output, GError *error)
   job->self = NULL;
   if (error != NULL)
     weft_task_return_error (task, error);
+  else if (message != NULL)
+    weft_task_return_message (task, message);
   else
     weft_task_return (task, output);
   weft_openai_job_unref (job);               /* run()'s reference */
+}
+
+static void
+weft_openai_job_finish (WeftOpenaiJob *job, const char *output, GError *error)
+{
+  weft_openai_job_return (job, output, NULL, error);
 }
 
 static void
@@ -586,6 +599,12 @@ weft_openai_job_answered (JsonObject *message, const GError *error, gpointer dat
       weft_openai_job_fail (job, g_error_copy (error));
       return;
     }
+  if (job->converse)
+    {
+      /* The thread runs the tool calls, and asks again. */
+      weft_openai_job_return (job, NULL, message, NULL);
+      return;
+    }
   if (json_object_has_member (message, "tool_calls"))
     {
       if (job->asked >= job->self->max_iterations)
@@ -671,12 +690,9 @@ weft_openai_job_new (WeftOpenai *self, WeftTask *task)
   return job;
 }
 
-/* On the engine loop: must not block. */
 static void
-weft_openai_run (gpointer instance, WeftTask *task)
+weft_openai_job_start (WeftOpenaiJob *job)
 {
-  WeftOpenaiJob *job = weft_openai_job_new (instance, task);
-
   /* No reference for the handler: it is disconnected before run()'s
    * reference goes. */
   job->cancelled_id = g_cancellable_connect (job->cancellable, G_CALLBACK (weft_openai_job_on_cancelled),
@@ -684,9 +700,32 @@ weft_openai_run (gpointer instance, WeftTask *task)
   weft_openai_job_ask (job);
 }
 
+/* On the engine loop: must not block. */
+static void
+weft_openai_run (gpointer instance, WeftTask *task)
+{
+  weft_openai_job_start (weft_openai_job_new (instance, task));
+}
+
+/* On the engine loop: one request with the thread's history; cancelling
+ * the task (an interrupt) aborts it, closing its connection. */
+static void
+weft_openai_converse (gpointer instance, WeftTask *task)
+{
+  WeftOpenai *self = instance;
+  WeftOpenaiJob *job = weft_openai_job_new (self, task);
+
+  json_array_unref (job->messages);
+  job->messages = weft_openai_chat_messages (self->system, weft_task_get_messages (task));
+  g_clear_pointer (&job->schema, json_node_unref);
+  job->converse = TRUE;
+  weft_openai_job_start (job);
+}
+
 static const WeftAgentClass weft_openai_class = {
   .flags = WEFT_AGENT_ASYNC,
   .run = weft_openai_run,
+  .converse = weft_openai_converse,
 };
 
 static const WeftPluginDescriptor weft_openai_descriptor = {

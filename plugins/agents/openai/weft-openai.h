@@ -1,7 +1,8 @@
 /* weft-openai.h — the openai agent's internal parts, shared between its
  * files (never installed, never seen by other plugins).
  *
- *   weft-openai.c          options, instance, messages, the tool loop
+ *   weft-openai.c          options, instance, messages, the tool loop, converse()
+ *   weft-openai-chat.c     a thread's history as the request's messages
  *   weft-openai-http.c     one chat completion: HTTP, retries, streaming
  *   weft-openai-answer.c   reading what a server answered (no network)
  *   weft-openai-limiter.c  requests/min, tokens/min and concurrency limits
@@ -106,6 +107,14 @@ gint64     weft_openai_stream_get_usage   (const WeftOpenaiStream *stream);
 JsonObject *weft_openai_stream_finish     (WeftOpenaiStream *stream, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftOpenaiStream, weft_openai_stream_free)
+
+/* ------------------------------------------------------------------------ */
+/* Conversations                                                            */
+
+/* The messages of a request in a thread's turn: the system message (may be
+ * NULL), then the thread's history (weft_task_get_messages) as the API
+ * takes it; weft's own notices become user messages that say so. */
+JsonArray *weft_openai_chat_messages (const char *system, JsonArray *history);
 
 /* ------------------------------------------------------------------------ */
 /* Client: how to reach the provider; immutable once made (but for the

@@ -1,6 +1,9 @@
 /* weft-template.c — an agent whose output is a template filled from the task.
  *
- * Deterministic and free, for examples and tests.  An async agent: run() is
+ * Deterministic and free, for examples and tests.  It converses too: in a
+ * thread's turn the task's prompt is the last message, so "{prompt}"
+ * answers it, and its answer is the assistant's message (it never calls
+ * a tool).  An async agent: run() is
  * called on the engine loop and returns at once; with delay_ms the output
  * is returned later by a timeout on the loop, so a thousand delayed tasks
  * hold no thread.
@@ -24,7 +27,7 @@ static const WeftOption weft_template_options[] = {
   { .name = "template", .type = WEFT_OPTION_STRING, .default_json = "\"{prompt}\"",
     .offset = offsetof (WeftTemplateOptions, template),
     .description = "output text; keys: prompt description task attempt run_id flow context "
-                   "input.NAME context.NAME" },
+                   "input.NAME context.NAME (in a conversation, prompt is the last message)" },
   { .name = "delay_ms", .type = WEFT_OPTION_INT, .default_json = "0", .min = 0, .max = G_MAXINT,
     .offset = offsetof (WeftTemplateOptions, delay_ms),
     .description = "milliseconds to wait (without holding a thread) before returning" },
@@ -312,6 +315,8 @@ weft_template_run (gpointer instance, WeftTask *task)
 static const WeftAgentClass weft_template_class = {
   .flags = WEFT_AGENT_ASYNC,
   .run = weft_template_run,
+  /* A turn is a task whose prompt is the message answered: the same run. */
+  .converse = weft_template_run,
 };
 
 static const WeftPluginDescriptor weft_template_descriptor = {

@@ -119,7 +119,11 @@ weft_exec_cb_event_env (WeftExecCb *self, const WeftEvent *event)
   for (guint i = 0; self->env[i] != NULL; i++)
     g_ptr_array_add (env, g_strdup (self->env[i]));
   g_ptr_array_add (env, g_strconcat ("WEFT_EVENT_TYPE=", weft_event_type_to_string (type), NULL));
-  g_ptr_array_add (env, g_strconcat ("WEFT_RUN_ID=", weft_event_get_run_id (event), NULL));
+  /* A thread's event has a thread id instead (SDK 3.2). */
+  if (weft_event_get_thread_id (event) != NULL)
+    g_ptr_array_add (env, g_strconcat ("WEFT_THREAD_ID=", weft_event_get_thread_id (event), NULL));
+  else
+    g_ptr_array_add (env, g_strconcat ("WEFT_RUN_ID=", weft_event_get_run_id (event), NULL));
   g_ptr_array_add (env, g_strconcat ("WEFT_FLOW=", weft_event_get_flow_name (event), NULL));
   g_ptr_array_add (env, g_strdup_printf ("WEFT_SEQ=%" G_GUINT64_FORMAT, weft_event_get_seq (event)));
   g_ptr_array_add (env, task != NULL ? g_strconcat ("WEFT_TASK=", task, NULL) : g_strdup ("WEFT_TASK"));
@@ -164,11 +168,13 @@ static void
 weft_exec_cb_warn (WeftExecCb *self, const WeftEvent *event, char *failure)
 {
   const char *task = weft_event_get_task_name (event);
+  const char *thread = weft_event_get_thread_id (event);
 
   g_strdelimit (failure, "\r\n", ' ');
-  g_warning ("exec \"%s\" for %s (run %s, seq %" G_GUINT64_FORMAT "%s%s): %s",
+  g_warning ("exec \"%s\" for %s (%s %s, seq %" G_GUINT64_FORMAT "%s%s): %s",
              self->instance, weft_event_type_to_string (weft_event_get_event_type (event)),
-             weft_event_get_run_id (event), weft_event_get_seq (event),
+             thread ? "thread" : "run", thread ? thread : weft_event_get_run_id (event),
+             weft_event_get_seq (event),
              task != NULL ? ", task " : "", task != NULL ? task : "", failure);
 }
 

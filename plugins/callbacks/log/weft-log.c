@@ -220,13 +220,15 @@ weft_log_format_text (WeftLog *self, const WeftEvent *event)
                        : weft_event_get_event_type (event) == WEFT_EVENT_RUN_COMPLETED ? NULL
                        : weft_event_get_output (event);
 
+  const char *thread = weft_event_get_thread_id (event);
+
   weft_log_append_time (line, weft_event_get_wall_us (event));
   g_string_append_printf (line, " %s %.8s ", weft_event_get_flow_name (event),
-                          weft_event_get_run_id (event));
+                          thread ? thread : weft_event_get_run_id (event));
   if (task != NULL)
     g_string_append_printf (line, "task %s ", task);
   else
-    g_string_append (line, "run ");
+    g_string_append (line, thread ? "" : "run ");
   weft_log_append_what (line, event);
   if (detail != NULL)
     {

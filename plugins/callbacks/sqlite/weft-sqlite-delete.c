@@ -6,6 +6,26 @@
  */
 #include "weft-sqlite.h"
 
+gboolean
+weft_sqlite_delete_rows (WeftSqlite *self, sqlite3 *db, const char *const *deletes, gint64 key,
+                         const char *what, GError **error)
+{
+  for (guint i = 0; deletes[i] != NULL; i++)
+    {
+      sqlite3_stmt *stmt = NULL;
+      int rc = sqlite3_prepare_v2 (db, deletes[i], -1, &stmt, NULL);
+      if (rc == SQLITE_OK)
+        {
+          sqlite3_bind_int64 (stmt, 1, key);
+          rc = sqlite3_step (stmt);
+          sqlite3_finalize (stmt);
+        }
+      if (rc != SQLITE_DONE)
+        return weft_sqlite_fail (self, db, what, error);
+    }
+  return TRUE;
+}
+
 /* The run's rows, in one transaction of the deleter (the writer belongs
  * to the dispatcher thread, the reader is read-only). */
 static gboolean
@@ -33,21 +53,17 @@ weft_sqlite_delete_run_locked (WeftSqlite *self, sqlite3 *db, const char *run_id
     "DELETE FROM task_rows WHERE key BETWEEN ?1 << 32 AND (?1 << 32) + 4294967295",
     "DELETE FROM run_sources WHERE id = ?1",
     "DELETE FROM run_rows WHERE id = ?1",
+    NULL,
   };
-  for (guint i = 0; i < G_N_ELEMENTS (deletes); i++)
-    {
-      sqlite3_stmt *stmt = NULL;
-      int rc = sqlite3_prepare_v2 (db, deletes[i], -1, &stmt, NULL);
-      if (rc == SQLITE_OK)
-        {
-          sqlite3_bind_int64 (stmt, 1, key);
-          rc = sqlite3_step (stmt);
-          sqlite3_finalize (stmt);
-        }
-      if (rc != SQLITE_DONE)
-        return weft_sqlite_fail (self, db, "cannot delete a run", error);
-    }
-  return TRUE;
+  return weft_sqlite_delete_rows (self, db, deletes, key, "cannot delete a run", error);
+}
+
+sqlite3 *
+weft_sqlite_deleter (WeftSqlite *self, GError **error)
+{
+  if (self->deleter == NULL)
+    weft_sqlite_open_db (self, SQLITE_OPEN_READWRITE, &self->deleter, error);
+  return self->deleter;
 }
 
 gboolean
@@ -57,8 +73,7 @@ weft_sqlite_delete_run (gpointer instance, const char *run_id, GError **error)
   gboolean ok = FALSE;
 
   g_mutex_lock (&self->read_lock);
-  if (self->deleter == NULL)
-    weft_sqlite_open_db (self, SQLITE_OPEN_READWRITE, &self->deleter, error);
+  weft_sqlite_deleter (self, error);
   /* IMMEDIATE: the write lock first, so that the run cannot change
    * between the look and the delete. */
   if (self->deleter != NULL && weft_sqlite_exec (self, self->deleter, "BEGIN IMMEDIATE", error))

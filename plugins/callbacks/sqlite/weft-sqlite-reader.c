@@ -25,7 +25,7 @@ weft_sqlite_run_live (sqlite3_context *context, int argc, sqlite3_value **argv)
     sqlite3_result_int (context, held);
 }
 
-static sqlite3 *
+sqlite3 *
 weft_sqlite_reader (WeftSqlite *self, GError **error)
 {
   if (self->reader != NULL)
@@ -66,7 +66,8 @@ weft_sqlite_add_bool_column (JsonBuilder *b, const char *name, sqlite3_stmt *stm
     json_builder_add_boolean_value (b, sqlite3_column_int (stmt, col) != 0);
 }
 
-/* `inputs` is stored as JSON text and given back as the object.  A row
+/* `inputs` (and a thread's `settings` and `tool_calls`) are stored as
+ * JSON text and given back as JSON.  A row
  * is read like any text from outside (another program may have written
  * the file): one that does not parse as weft would write it is null. */
 static void
@@ -89,7 +90,8 @@ weft_sqlite_add_row (JsonBuilder *b, sqlite3_stmt *stmt)
   for (int c = 0; c < sqlite3_column_count (stmt); c++)
     {
       const char *name = sqlite3_column_name (stmt, c);
-      if (strcmp (name, "inputs") == 0)
+      if (strcmp (name, "inputs") == 0 || strcmp (name, "settings") == 0
+          || strcmp (name, "tool_calls") == 0)
         weft_sqlite_add_json_column (b, name, stmt, c);
       else if (strcmp (name, "live") == 0)
         weft_sqlite_add_bool_column (b, name, stmt, c);
@@ -100,7 +102,7 @@ weft_sqlite_add_row (JsonBuilder *b, sqlite3_stmt *stmt)
 
 /* Every row of `stmt` as an array of objects; finalizes it.  SQLITE_DONE
  * when all were read. */
-static int
+int
 weft_sqlite_add_rows (JsonBuilder *b, sqlite3_stmt *stmt)
 {
   int rc;

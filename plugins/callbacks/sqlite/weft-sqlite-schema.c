@@ -236,6 +236,40 @@ static const char *const weft_sqlite_migrations[] = {
   "              & 4294967295, 0) "
   "  FROM run_rows r LEFT JOIN run_sources s ON s.id = r.id"
   "    LEFT JOIN flow_texts f ON f.id = s.flow_text;",
+  /* 7: threads (conversations, SDK 3.2), from their thread.* events: a
+   * row per thread, its messages by place, its background tasks by id. */
+  "CREATE TABLE thread_rows ("
+  "  id INTEGER PRIMARY KEY,"
+  "  thread_id TEXT NOT NULL UNIQUE,"
+  "  flow TEXT,"
+  "  agent TEXT,"
+  "  settings TEXT,"
+  "  created_wall_us INTEGER,"
+  "  last_seq INTEGER NOT NULL DEFAULT 0,"
+  "  deleted INTEGER NOT NULL DEFAULT 0);"
+  "CREATE INDEX thread_rows_by_created ON thread_rows (created_wall_us);"
+  "CREATE TABLE thread_messages ("
+  "  thread INTEGER NOT NULL,"
+  "  seq INTEGER NOT NULL,"
+  "  role TEXT NOT NULL,"
+  "  content TEXT,"
+  "  tool_calls TEXT,"
+  "  tool_call_id TEXT,"
+  "  wall_us INTEGER,"
+  "  PRIMARY KEY (thread, seq)) WITHOUT ROWID;"
+  "CREATE TABLE thread_tasks ("
+  "  thread INTEGER NOT NULL,"
+  "  task_id TEXT NOT NULL,"
+  "  name TEXT,"
+  "  kind TEXT,"
+  "  status TEXT NOT NULL,"
+  "  arguments TEXT,"
+  "  result TEXT,"
+  "  error TEXT,"
+  "  run_id TEXT,"
+  "  started_wall_us INTEGER,"
+  "  finished_wall_us INTEGER,"
+  "  PRIMARY KEY (thread, task_id)) WITHOUT ROWID;",
 };
 
 #define WEFT_SQLITE_SCHEMA_VERSION ((gint64) G_N_ELEMENTS (weft_sqlite_migrations))

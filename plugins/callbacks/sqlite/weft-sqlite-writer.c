@@ -362,8 +362,11 @@ weft_sqlite_on_event (gpointer instance, const WeftEvent *event)
   if (!weft_sqlite_begin (self))
     return;
   self->batch_events++;
-  run = weft_sqlite_run (self, event);
-  if (run != NULL && weft_sqlite_insert_event (self, run, event))
+  /* A thread's events (SDK 3.2) are not a run's: rows of their own. */
+  if (weft_event_get_thread_id (event) != NULL)
+    weft_sqlite_write_thread_event (self, event);
+  else if ((run = weft_sqlite_run (self, event)) != NULL
+           && weft_sqlite_insert_event (self, run, event))
     {
       weft_sqlite_apply (self, run, event);
       if (!run->in_batch)

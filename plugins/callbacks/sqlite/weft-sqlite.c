@@ -41,6 +41,7 @@ static void
 weft_sqlite_free (WeftSqlite *self)
 {
   weft_sqlite_checkpointer_free (self->checkpointer);
+  weft_sqlite_threads_clear (self);
   weft_sqlite_finalize (self);
   /* The writer last: closing the last connection copies the WAL's
    * remaining pages to the database. */
@@ -116,6 +117,9 @@ static const WeftStoreClass weft_sqlite_store_class = {
   .get_run = weft_sqlite_get_run,
   .claim_run = weft_sqlite_claim_run,
   .delete_run = weft_sqlite_delete_run,
+  .get_thread = weft_sqlite_get_thread,
+  .list_threads = weft_sqlite_list_threads,
+  .delete_thread = weft_sqlite_delete_thread,
 };
 
 static const WeftPluginDescriptor weft_sqlite_descriptor = {

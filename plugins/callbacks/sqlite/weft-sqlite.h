@@ -7,6 +7,8 @@
  *   weft-sqlite-statements.c   the writer's prepared statements, binding
  *   weft-sqlite-reader.c       list_runs, get_run, claim_run
  *   weft-sqlite-delete.c       delete_run
+ *   weft-sqlite-threads.c      threads (conversations) from their events: the writer's
+ *   weft-sqlite-thread-reader.c get_thread, list_threads, delete_thread
  *   weft-sqlite-checkpoint.c   the checkpointer thread, the WAL hook
  *   weft-sqlite-schema.c       connections, errors, WAL, migrations
  *   weft-sqlite-claims.c       which runs a live process holds (OFD locks)
@@ -127,8 +129,10 @@ typedef struct {
   GQueue *waiting;            /* started tasks whose row waits, oldest first */
 } WeftSqliteRun;
 
-/* Private to weft-sqlite-writer.c and weft-sqlite-checkpoint.c. */
+/* Private to weft-sqlite-writer.c, weft-sqlite-checkpoint.c and
+ * weft-sqlite-threads.c. */
 typedef struct _WeftSqliteInserts WeftSqliteInserts;
+typedef struct _WeftSqliteThreads WeftSqliteThreads;
 typedef struct _WeftSqliteCheckpointer WeftSqliteCheckpointer;
 
 typedef struct {
@@ -147,6 +151,7 @@ typedef struct {
   WeftSqliteRun *cur_run;     /* the last event's */
   guint txn;                  /* transactions begun */
   WeftSqliteInserts *inserts; /* new rows waiting for their INSERT */
+  WeftSqliteThreads *threads; /* the thread statements, prepared on first use */
 
   GMutex read_lock;           /* the reader's and the deleter's */
   sqlite3 *reader;            /* opened by the first read */
@@ -213,6 +218,13 @@ void           weft_sqlite_apply    (WeftSqlite *self, WeftSqliteRun *run,
                                      const WeftEvent *event);
 
 /* ------------------------------------------------------------------------ */
+/* Threads as the writer stores them (weft-sqlite-threads.c)                */
+
+/* A thread.* event into its rows, in the writer's transaction. */
+void weft_sqlite_write_thread_event (WeftSqlite *self, const WeftEvent *event);
+void weft_sqlite_threads_clear      (WeftSqlite *self);
+
+/* ------------------------------------------------------------------------ */
 /* The writer (weft-sqlite-writer.c)                                        */
 
 void weft_sqlite_writer_init  (WeftSqlite *self);
@@ -223,6 +235,11 @@ void weft_sqlite_flush        (gpointer instance);
 /* ------------------------------------------------------------------------ */
 /* Reading (weft-sqlite-reader.c), deleting (weft-sqlite-delete.c)          */
 
+/* With read_lock held: the reader connection, opened on first use. */
+sqlite3  *weft_sqlite_reader    (WeftSqlite *self, GError **error);
+/* Every row of `stmt` as an array of objects (JSON columns given back as
+ * JSON); finalizes it.  SQLITE_DONE when all were read. */
+int       weft_sqlite_add_rows  (JsonBuilder *b, sqlite3_stmt *stmt);
 JsonNode *weft_sqlite_list_runs (gpointer instance, guint limit, GError **error);
 JsonNode *weft_sqlite_get_run   (gpointer instance, const char *run_id, GError **error);
 gboolean  weft_sqlite_claim_run (gpointer instance, const char *run_id, GError **error);
@@ -233,5 +250,16 @@ gint64    weft_sqlite_find_run  (WeftSqlite *self, sqlite3 *db, const char *run_
 void      weft_sqlite_no_run    (WeftSqlite *self, const char *run_id, GError **error);
 
 gboolean  weft_sqlite_delete_run (gpointer instance, const char *run_id, GError **error);
+/* Runs each statement of `deletes` (NULL-terminated), its ?1 bound to
+ * `key`, on `db`; FALSE with `what` and SQLite's words at the first that
+ * fails. */
+gboolean  weft_sqlite_delete_rows (WeftSqlite *self, sqlite3 *db, const char *const *deletes,
+                                   gint64 key, const char *what, GError **error);
+/* With read_lock held: the deleter connection, opened on first use. */
+sqlite3  *weft_sqlite_deleter    (WeftSqlite *self, GError **error);
+
+JsonNode *weft_sqlite_get_thread    (gpointer instance, const char *thread_id, GError **error);
+JsonNode *weft_sqlite_list_threads  (gpointer instance, guint limit, GError **error);
+gboolean  weft_sqlite_delete_thread (gpointer instance, const char *thread_id, GError **error);
 
 G_END_DECLS

@@ -85,8 +85,8 @@ static const WeftOption weft_webhook_options[] = {
                    "\"Bearer ${TOKEN}\"}" },
   { .name = "template", .type = WEFT_OPTION_STRING,
     .offset = offsetof (WeftWebhookOptions, template),
-    .description = "body template with {type} {run_id} {flow} {task} {attempt} {seq} {time} "
-                   "{output} {error} {json}" },
+    .description = "body template with {type} {run_id} {thread_id} {flow} {task} {attempt} "
+                   "{seq} {time} {output} {error} {json}" },
   { .name = "content_type", .type = WEFT_OPTION_STRING, .default_json = "\"application/json\"",
     .offset = offsetof (WeftWebhookOptions, content_type),
     .description = "Content-Type of the body; with a JSON type, template values are "
@@ -225,8 +225,16 @@ weft_webhook_set_headers (WeftWebhook *self, JsonObject *headers, GError **error
 
 /* The placeholders a template may use; see weft_webhook_lookup. */
 static const char * const weft_webhook_keys[] = {
-  "type", "run_id", "flow", "task", "attempt", "seq", "time", "output", "error", "json", NULL
+  "type", "run_id", "thread_id", "flow", "task", "attempt", "seq", "time", "output", "error",
+  "json", NULL
 };
+
+/* Whose event it is: a run's id, or a thread's (thread.* events). */
+static const char *
+weft_webhook_owner_id (const WeftEvent *e)
+{
+  return weft_event_get_run_id (e) ? weft_event_get_run_id (e) : weft_event_get_thread_id (e);
+}
 
 static const char *
 weft_webhook_check_key (const char *key, gpointer user_data)
@@ -386,6 +394,8 @@ weft_webhook_raw_value (const char *key, WeftWebhookValues *v)
     return weft_event_type_to_string (weft_event_get_event_type (e));
   if (g_str_equal (key, "run_id"))
     return weft_event_get_run_id (e);
+  if (g_str_equal (key, "thread_id"))
+    return weft_event_get_thread_id (e);
   if (g_str_equal (key, "flow"))
     return weft_event_get_flow_name (e);
   if (g_str_equal (key, "task"))
@@ -587,7 +597,7 @@ weft_webhook_give_up (WeftWebhook *self, WeftWebhookDelivery *d, const WeftEvent
                       guint attempts)
 {
   g_warning ("webhook \"%s\": gave up sending %s (run %s, seq %" G_GUINT64_FORMAT ") to %s "
-             "after %u attempt%s: %s", self->instance, d->type, weft_event_get_run_id (event),
+             "after %u attempt%s: %s", self->instance, d->type, weft_webhook_owner_id (event),
              weft_event_get_seq (event), self->url_display, attempts, attempts == 1 ? "" : "s",
              d->problem);
 }
@@ -614,7 +624,7 @@ weft_webhook_deliver (WeftWebhook *self, const WeftEvent *event, WeftWebhookDeli
            * the same bytes would get the same answer. */
           g_warning ("webhook \"%s\": %s refused %s (run %s, seq %" G_GUINT64_FORMAT "), "
                      "not retried: %s", self->instance, self->url_display, d->type,
-                     weft_event_get_run_id (event), weft_event_get_seq (event), d->problem);
+                     weft_webhook_owner_id (event), weft_event_get_seq (event), d->problem);
           self->down = FALSE;
           return;
         }
@@ -647,7 +657,7 @@ weft_webhook_on_event (gpointer instance, const WeftEvent *event)
   if (d.body == NULL)
     {
       g_warning ("webhook \"%s\": cannot render the template for %s (run %s): %s",
-                 self->instance, d.type, weft_event_get_run_id (event), error->message);
+                 self->instance, d.type, weft_webhook_owner_id (event), error->message);
       return;
     }
   if (self->secret != NULL)
@@ -656,7 +666,7 @@ weft_webhook_on_event (gpointer instance, const WeftEvent *event)
 
       d.signature = g_strconcat ("sha256=", hex, NULL);
     }
-  d.delivery = g_strdup_printf ("%s/%" G_GUINT64_FORMAT, weft_event_get_run_id (event),
+  d.delivery = g_strdup_printf ("%s/%" G_GUINT64_FORMAT, weft_webhook_owner_id (event),
                                 weft_event_get_seq (event));
   weft_webhook_deliver (self, event, &d);
   g_bytes_unref (d.body);

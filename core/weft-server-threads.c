@@ -1,0 +1,401 @@
+/* weft-server-threads.c — threads (conversations) over HTTP: POST
+ * /v1/threads, GET /v1/threads and /v1/threads/{id}, DELETE
+ * /v1/threads/{id}, POST /v1/threads/{id}/messages and /cancel, GET
+ * /v1/threads/{id}/events (server-sent events).
+ *
+ * On the engine loop.  A thread is the engine's (weft-thread*.c); the
+ * server keeps a record of each thread it made: the thread, its recent
+ * events for replay (Last-Event-ID) and the streams watching it.  A
+ * thread a served flow's store keeps is reopened when asked for (its
+ * process ended).  A thread's background runs (an agent, a flow) are
+ * kicked off through the
+ * server's run records, so that they show in /v1/runs with their events
+ * like any run.  Streamed chunks (thread.step) go to the streams open at
+ * the time and are not kept for replay: the message they make up is. */
+#include "weft-server-private.h"
+#include "weft-thread-private.h"
+
+/* The events a record keeps for replay, most recent last. */
+#define WEFT_SERVER_THREAD_EVENTS 1000
+
+struct _WeftServerThread {
+  WeftServer *server;
+  WeftThread *thread;         /* a reference */
+  GPtrArray *events;          /* WeftEvent* (references) */
+  GPtrArray *watchers;        /* SoupServerMessage* */
+};
+
+/* ---- records ----------------------------------------------------------------------- */
+
+static void
+weft_server_thread_close_watchers (WeftServerThread *rec)
+{
+  while (rec->watchers->len > 0)
+    {
+      SoupServerMessage *msg = g_ptr_array_steal_index (rec->watchers, rec->watchers->len - 1);
+      g_signal_handlers_disconnect_by_data (msg, rec);
+      g_hash_table_remove (rec->server->thread_watchers, msg);
+      soup_message_body_complete (soup_server_message_get_response_body (msg));
+      soup_server_message_unpause (msg);
+    }
+}
+
+static void
+weft_server_thread_free (WeftServerThread *rec)
+{
+  weft_server_thread_close_watchers (rec);
+  g_ptr_array_unref (rec->watchers);
+  g_ptr_array_unref (rec->events);
+  weft_thread_unref (rec->thread);
+  g_free (rec);
+}
+
+static WeftServerThread *
+weft_server_thread_record (WeftServer *server, WeftThread *thread)
+{
+  WeftServerThread *rec = g_new0 (WeftServerThread, 1);
+
+  rec->server = server;
+  rec->thread = thread;
+  rec->events = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_event_unref);
+  rec->watchers = g_ptr_array_new ();
+  g_hash_table_insert (server->threads, (char *) weft_thread_get_id (thread), rec);
+  return rec;
+}
+
+void
+weft_server_threads_init (WeftServer *server)
+{
+  server->threads = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                           (GDestroyNotify) weft_server_thread_free);
+}
+
+void
+weft_server_threads_clear (WeftServer *server)
+{
+  g_clear_pointer (&server->threads, g_hash_table_unref);
+}
+
+void
+weft_server_threads_close_streams (WeftServer *server)
+{
+  GHashTableIter iter;
+  gpointer rec;
+
+  g_hash_table_iter_init (&iter, server->threads);
+  while (g_hash_table_iter_next (&iter, NULL, &rec))
+    weft_server_thread_close_watchers (rec);
+}
+
+void
+weft_server_threads_on_event (const WeftEvent *event, gpointer data)
+{
+  WeftServer *server = data;
+  const char *id = weft_event_get_thread_id (event);
+  WeftServerThread *rec = id && server->threads ? g_hash_table_lookup (server->threads, id) : NULL;
+  WeftEventType type = weft_event_get_event_type (event);
+
+  if (rec == NULL)
+    return;
+  if (type != WEFT_EVENT_THREAD_STEP)
+    {
+      if (rec->events->len == WEFT_SERVER_THREAD_EVENTS)
+        g_ptr_array_remove_index (rec->events, 0);
+      g_ptr_array_add (rec->events, weft_event_ref ((WeftEvent *) event));
+    }
+  if (rec->watchers->len > 0)
+    {
+      g_autoptr(GBytes) frame = weft_server_event_frame (event, weft_event_get_seq (event));
+      for (guint i = 0; i < rec->watchers->len; i++)
+        {
+          SoupServerMessage *watcher = rec->watchers->pdata[i];
+          soup_message_body_append_bytes (soup_server_message_get_response_body (watcher), frame);
+          soup_server_message_unpause (watcher);
+        }
+    }
+  if (type == WEFT_EVENT_THREAD_DELETED)
+    g_hash_table_remove (server->threads, id);
+}
+
+/* ---- a thread's background runs are the server's runs --------------------------------- */
+
+static void
+weft_server_thread_kickoff (WeftRun *run, GCancellable *cancellable, WeftRunDoneFunc done,
+                            gpointer done_data, gpointer data)
+{
+  WeftServerRun *rec = weft_server_run_new (data, weft_run_ref (run));
+
+  g_set_object (&rec->cancellable, cancellable);
+  rec->then = done;
+  rec->then_data = done_data;
+  weft_server_run_kickoff (rec);
+}
+
+static WeftFlow *
+weft_server_thread_find_flow (const char *name, gpointer data)
+{
+  return g_hash_table_lookup (((WeftServer *) data)->flows, name);
+}
+
+/* ---- the handlers -------------------------------------------------------------------- */
+
+/* The settings a request gives: its "options", with "agent" and
+ * "strategy" over them. */
+static JsonObject *
+weft_server_thread_settings (SoupServerMessage *msg, JsonObject *body)
+{
+  JsonNode *options = json_object_get_member (body, "options");
+  g_autoptr(JsonObject) settings = json_object_new ();
+
+  if (options != NULL && !JSON_NODE_HOLDS_OBJECT (options))
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "\"options\" must be an object, not %s",
+                               weft_json_describe (options));
+      return NULL;
+    }
+  if (options != NULL)
+    {
+      JsonObjectIter iter;
+      const char *key;
+      JsonNode *value;
+      json_object_iter_init (&iter, json_node_get_object (options));
+      while (json_object_iter_next (&iter, &key, &value))
+        json_object_set_member (settings, key, json_node_copy (value));
+    }
+  static const char *const members[] = { "agent", "strategy" };
+  for (guint i = 0; i < G_N_ELEMENTS (members); i++)
+    if (json_object_has_member (body, members[i]))
+      json_object_set_member (settings, members[i],
+                              json_node_copy (json_object_get_member (body, members[i])));
+  return g_steal_pointer (&settings);
+}
+
+void
+weft_server_handle_create_thread (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                  GHashTable *query)
+{
+  static const char *const allowed[] = { "flow", "agent", "strategy", "options", NULL };
+  g_autoptr(JsonObject) body = weft_server_read_object (server, msg, allowed);
+  g_autoptr(JsonObject) settings = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *flow_name;
+  WeftFlow *flow;
+
+  if (body == NULL
+      || !(flow_name = weft_server_get_string (msg, body, "flow",
+                                               g_hash_table_size (server->flows) != 1))
+      || !(flow = weft_server_find_flow_or_only (server, msg, flow_name))
+      || !(settings = weft_server_thread_settings (msg, body)))
+    return;
+  if (server->stopping)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "the server is stopping");
+      return;
+    }
+  WeftThread *thread = weft_thread_new_full (flow, settings, NULL, weft_server_thread_find_flow,
+                                             server, weft_server_thread_kickoff, server, &error);
+  if (thread == NULL)
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+      return;
+    }
+  weft_server_thread_record (server, thread);
+  /* A new id: no other thread has it. */
+  weft_thread_start (weft_thread_ref (thread));
+  weft_thread_unref (thread);
+
+  JsonObject *o = json_object_new ();
+  json_object_set_string_member (o, "thread_id", weft_thread_get_id (thread));
+  json_object_set_string_member (o, "flow", weft_flow_get_name (flow));
+  json_object_set_string_member (o, "agent", thread->agent->name);
+  weft_server_reply_object (msg, SOUP_STATUS_CREATED, o);
+}
+
+/* A thread a served flow's store keeps, continued by this server (its
+ * process ended, or another's did); NULL when no store has it.  The read
+ * is the store's, on the loop: reopening is rare, and a thread's rows few. */
+static WeftThread *
+weft_server_reopen_thread (WeftServer *server, const char *id)
+{
+  GHashTableIter iter;
+  gpointer flow;
+
+  g_hash_table_iter_init (&iter, server->flows);
+  while (g_hash_table_iter_next (&iter, NULL, &flow))
+    {
+      g_autoptr(WeftStore) store = weft_flow_dup_store (flow);
+      g_autoptr(JsonNode) stored = store ? weft_store_get_thread (store, id, NULL) : NULL;
+      if (stored == NULL || !JSON_NODE_HOLDS_OBJECT (stored))
+        continue;
+      JsonObject *o = json_node_get_object (stored);
+      WeftFlow *owner = g_hash_table_lookup (server->flows,
+                                             json_object_get_string_member_with_default (o, "flow",
+                                                                                         ""));
+      g_autoptr(GError) error = NULL;
+      WeftThread *thread = owner ? weft_thread_open_stored (owner, o, weft_server_thread_find_flow,
+                                                            server, weft_server_thread_kickoff,
+                                                            server, &error)
+                                 : NULL;
+      if (thread == NULL)
+        {
+          if (error)
+            g_warning ("cannot reopen thread %s: %s", id, error->message);
+          continue;
+        }
+      weft_server_thread_record (server, thread);
+      return weft_thread_start (weft_thread_ref (thread));
+    }
+  return NULL;
+}
+
+/* The engine's thread `id` (reopened from a store when it is kept there),
+ * or NULL after a 404. */
+static WeftThread *
+weft_server_lookup_thread (WeftServer *server, SoupServerMessage *msg, const char *id)
+{
+  WeftThread *thread = weft_engine_lookup_thread (server->engine, id);
+
+  if (thread == NULL && !server->stopping)
+    thread = weft_server_reopen_thread (server, id);
+  if (thread == NULL)
+    {
+      g_autofree char *shown = weft_message_quote (id, 64);
+      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "no thread %s", shown);
+    }
+  return thread;
+}
+
+void
+weft_server_handle_thread (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                           GHashTable *query)
+{
+  g_autoptr(WeftThread) thread = weft_server_lookup_thread (server, msg, arg);
+
+  if (thread != NULL)
+    weft_server_reply_json (msg, SOUP_STATUS_OK, weft_thread_to_json (thread));
+}
+
+void
+weft_server_handle_threads (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                            GHashTable *query)
+{
+  JsonObject *o = json_object_new ();
+
+  json_object_set_member (o, "threads", weft_engine_list_threads (server->engine));
+  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
+}
+
+void
+weft_server_handle_delete_thread (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                  GHashTable *query)
+{
+  g_autoptr(WeftThread) thread = weft_server_lookup_thread (server, msg, arg);
+
+  if (thread == NULL)
+    return;
+  weft_thread_close (thread);
+  JsonObject *o = json_object_new ();
+  json_object_set_string_member (o, "thread_id", weft_thread_get_id (thread));
+  json_object_set_string_member (o, "status", "deleted");
+  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
+}
+
+void
+weft_server_handle_post_message (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                 GHashTable *query)
+{
+  static const char *const allowed[] = { "content", NULL };
+  g_autoptr(JsonObject) body = weft_server_read_object (server, msg, allowed);
+  g_autoptr(WeftThread) thread = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *content;
+
+  if (body == NULL || !(content = weft_server_get_string (msg, body, "content", TRUE))
+      || !(thread = weft_server_lookup_thread (server, msg, arg)))
+    return;
+  guint64 position = weft_thread_post (thread, content, &error);
+  if (position == 0)
+    {
+      weft_server_reply_error (msg, error->code == WEFT_ERROR_BUSY ? SOUP_STATUS_CONFLICT
+                                    : error->code == WEFT_ERROR_NOT_FOUND ? SOUP_STATUS_NOT_FOUND
+                                    : SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+      return;
+    }
+  JsonObject *o = json_object_new ();
+  json_object_set_string_member (o, "thread_id", weft_thread_get_id (thread));
+  json_object_set_int_member (o, "position", (gint64) position);
+  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
+}
+
+/* Without a body: the turn in flight; with {"task_id"}: that background task. */
+void
+weft_server_handle_cancel_thread (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                  GHashTable *query)
+{
+  static const char *const allowed[] = { "task_id", NULL };
+  g_autoptr(JsonObject) body = weft_server_read_object (server, msg, allowed);
+  g_autoptr(WeftThread) thread = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *task;
+
+  if (body == NULL || !(task = weft_server_get_string (msg, body, "task_id", FALSE))
+      || !(thread = weft_server_lookup_thread (server, msg, arg)))
+    return;
+  if (*task == '\0')
+    weft_thread_cancel_turn (thread);
+  else if (!weft_thread_cancel_task (thread, task, &error))
+    {
+      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "%s", error->message);
+      return;
+    }
+  JsonObject *o = json_object_new ();
+  json_object_set_string_member (o, "thread_id", weft_thread_get_id (thread));
+  if (*task)
+    json_object_set_string_member (o, "task_id", task);
+  json_object_set_string_member (o, "status", "cancelling");
+  weft_server_reply_object (msg, SOUP_STATUS_ACCEPTED, o);
+}
+
+static void
+weft_server_thread_watcher_finished (SoupServerMessage *msg, gpointer data)
+{
+  WeftServerThread *rec = data;
+
+  g_signal_handlers_disconnect_by_data (msg, rec);
+  g_ptr_array_remove (rec->watchers, msg);
+  g_hash_table_remove (rec->server->thread_watchers, msg);
+}
+
+void
+weft_server_handle_thread_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
+                                  GHashTable *query)
+{
+  /* A thread a store keeps is reopened (its record made) first. */
+  if (!g_hash_table_contains (server->threads, arg))
+    weft_thread_unref (weft_server_reopen_thread (server, arg));
+  WeftServerThread *rec = g_hash_table_lookup (server->threads, arg);
+  gboolean given;
+  guint64 after = 0;
+
+  if (rec == NULL)
+    {
+      g_autofree char *shown = weft_message_quote (arg, 64);
+      weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND,
+                               "no thread %s made by this server (its events are streamed "
+                               "while it lives)", shown);
+      return;
+    }
+  if (!weft_server_parse_last_event_id (msg, query, &given, &after))
+    return;
+  weft_server_stream_start (server, msg);
+  weft_server_stream_replay (msg, rec->events, after);
+  if (server->stopping)
+    {
+      soup_message_body_complete (soup_server_message_get_response_body (msg));
+      return;
+    }
+  g_ptr_array_add (rec->watchers, msg);
+  g_hash_table_add (server->thread_watchers, msg);
+  g_signal_connect (msg, "finished", G_CALLBACK (weft_server_thread_watcher_finished), rec);
+}
