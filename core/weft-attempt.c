@@ -283,6 +283,101 @@ weft_task_get_soup_session (WeftTask *task)
   return task->owner->get_soup (task->run);
 }
 
+/* ---- task templates (WEFT_OPTION_TEMPLATE) ------------------------------------- */
+
+typedef struct {
+  WeftTask *task;
+  GPtrArray *scratch;         /* strings made for the lookup, freed after */
+  char *unknown;              /* the first key without a value */
+} WeftTaskTemplate;
+
+static const char *
+weft_task_template_keep (WeftTaskTemplate *t, char *value)
+{
+  g_ptr_array_add (t->scratch, value);
+  return value;
+}
+
+/* A string input as it is; any other value as its JSON. */
+static const char *
+weft_task_template_input (WeftTaskTemplate *t, const char *name)
+{
+  JsonNode *node = json_object_get_member (weft_task_get_inputs (t->task), name);
+
+  if (node == NULL)
+    return NULL;
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    return json_node_get_string (node);
+  return weft_task_template_keep (t, json_to_string (node, FALSE));
+}
+
+static const char *
+weft_task_template_all_context (WeftTaskTemplate *t)
+{
+  GString *all = g_string_new (NULL);
+  guint n = weft_task_get_n_context (t->task);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (all, "%s%s: %s", i > 0 ? "\n" : "",
+                            weft_task_get_context_name (t->task, i),
+                            weft_task_get_context_output (t->task, i));
+  return weft_task_template_keep (t, g_string_free (all, FALSE));
+}
+
+static const char *
+weft_task_template_value (WeftTaskTemplate *t, const char *key)
+{
+  const char *name;
+
+  switch (weft_task_key_parse (key, &name))
+    {
+    case WEFT_TASK_KEY_PROMPT: return weft_task_get_prompt (t->task);
+    case WEFT_TASK_KEY_DESCRIPTION: return weft_task_get_description (t->task);
+    case WEFT_TASK_KEY_TASK: return weft_task_get_name (t->task);
+    case WEFT_TASK_KEY_ATTEMPT:
+      return weft_task_template_keep (t, g_strdup_printf ("%u", weft_task_get_attempt (t->task)));
+    case WEFT_TASK_KEY_RUN_ID: return weft_task_get_run_id (t->task);
+    case WEFT_TASK_KEY_FLOW: return weft_task_get_flow_name (t->task);
+    case WEFT_TASK_KEY_CONTEXT_ALL: return weft_task_template_all_context (t);
+    case WEFT_TASK_KEY_INPUT: return weft_task_template_input (t, name);
+    case WEFT_TASK_KEY_CONTEXT: return weft_task_lookup_context (t->task, name);
+    case WEFT_TASK_KEY_UNKNOWN: break;
+    }
+  return NULL;
+}
+
+static const char *
+weft_task_template_lookup (const char *key, gpointer data)
+{
+  WeftTaskTemplate *t = data;
+  const char *value = weft_task_template_value (t, key);
+
+  if (value == NULL && t->unknown == NULL)
+    t->unknown = g_strdup (key);
+  return value;
+}
+
+char *
+weft_task_render_template (WeftTask *task, const char *tmpl, GError **error)
+{
+  g_return_val_if_fail (task != NULL && tmpl != NULL, NULL);
+
+  WeftTaskTemplate t = { task, g_ptr_array_new_with_free_func (g_free), NULL };
+  g_autoptr(GError) local = NULL;
+  char *output = weft_template_render (tmpl, weft_task_template_lookup, &t, &local);
+
+  /* A flow's templates were checked when it loaded: what is missing now
+   * was never given (an agent called on its own, with no context). */
+  if (output == NULL && t.unknown != NULL)
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                 "no value for {%s} (known: " WEFT_TASK_KEYS_KNOWN ")", t.unknown);
+  else if (output == NULL)
+    g_propagate_error (error, g_steal_pointer (&local));
+  g_ptr_array_unref (t.scratch);
+  g_free (t.unknown);
+  return output;
+}
+
 /* ---- steps and the return: back to the run, on the loop ------------------------ */
 
 void

@@ -13,6 +13,9 @@
  *   weft-flow-compile.c      dependencies (graph or CrewAI's sequential
  *                            rules), links, the cycle check, the task-name
  *                            index → the compiled graph the scheduler reads
+ *   weft-flow-templates.c    agents' own templates (WEFT_OPTION_TEMPLATE)
+ *                            against what each task will have: the
+ *                            outputs it receives, the flow's inputs
  *   weft-flow-instantiate.c  plugin instances, once all of the above passed
  *   weft-flow-load.c         what those steps share (WeftFlowLoad) and their
  *                            refusals: below all of them, calling none
@@ -259,6 +262,9 @@ gboolean weft_flow_validate    (WeftFlowLoad *l);
 /* weft-flow-compile.c: tasks, texts, graph and name index into l->flow;
  * a task's agent index is into `agents`.  Fails on a cycle. */
 gboolean weft_flow_compile     (WeftFlowLoad *l, WeftAgentInstance *const *agents);
+/* weft-flow-templates.c: each agent's template options against every task
+ * it does (after the compile step: it reads what each task receives). */
+gboolean weft_flow_check_templates (WeftFlowLoad *l);
 /* weft-flow-instantiate.c: the plugin instances: tools, agents, callbacks. */
 gboolean weft_flow_instantiate (WeftFlowLoad *l);
 /* weft-flow.c: a flow of `engine`'s with nothing in it yet. */

@@ -39,7 +39,8 @@ weft_flow_load_desc (WeftFlow *flow, WeftFlowDesc *desc, GError **error)
 
   weft_flow_load_init (&l, desc, flow, error);
   gboolean ok = weft_flow_validate (&l)
-                && weft_flow_compile (&l, (WeftAgentInstance *const *) flow->agents->pdata);
+                && weft_flow_compile (&l, (WeftAgentInstance *const *) flow->agents->pdata)
+                && weft_flow_check_templates (&l);
   /* What the file or the builder said is all in the flow now. */
   g_clear_pointer (&l.desc, weft_flow_desc_free);
   ok = ok && weft_flow_instantiate (&l);

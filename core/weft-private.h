@@ -51,6 +51,9 @@ WeftConfig *weft_config_new  (const WeftPluginDescriptor *desc,
                               const char *json_path,
                               GError **error);
 void        weft_config_free (WeftConfig *config);
+/* The next option from *at on that is a task template (WEFT_OPTION_TEMPLATE)
+ * with a value, its name in *option; NULL after the last.  Start at 0. */
+const char *weft_config_next_template (const WeftConfig *config, guint *at, const char **option);
 /* Marks the config of a store opened to read runs back (weft_store_open). */
 void        weft_config_set_reader (WeftConfig *config);
 /* Checks every value against its row (ranges, choices) and fills the
@@ -101,6 +104,9 @@ char *weft_message_tidy (const char *message, glong word_max, gsize max_bytes);
 #define WEFT_MESSAGE_MAX_BYTES 4096
 /* Tidies the message of `error` in place with those; NULL is fine. */
 void weft_message_tidy_error (GError *error);
+/* The one of `names` (`n` of them) that `word` is most likely a typo of
+ * (a few edits away, ASCII case ignored), for "did you mean"; or NULL. */
+const char *weft_message_suggest (const char *word, const char * const *names, guint n);
 
 /* Expands ${VAR}, ${VAR:-default} and $$ in `text`; each value read from
  * the environment is recorded as a secret. */
@@ -113,12 +119,39 @@ void weft_secrets_add (const char *value);
 /* Redacts the message of `error` in place; NULL is fine. */
 void weft_secrets_redact_error (GError *error);
 
+/* "did you mean \"topic\"? the flow takes: topic, audience" for `word`, an
+ * input a flow does not take: the names its descriptions use (`names`)
+ * and those it gives a default (weft-flow-load.c). */
+char *weft_flow_describe_inputs (const char * const *names, JsonObject *defaults,
+                                 const char *word);
+
 /* ---- templates --------------------------------------------------------- */
 
 /* Adds each distinct {key} of `tmpl` to `keys` (char*, owned); fails on a
  * malformed template, saying where. */
 gboolean weft_template_collect_keys (const char *tmpl, GPtrArray *keys, GError **error);
 gboolean weft_template_has_keys (const char *tmpl);
+
+/* The keys of a task template (WEFT_OPTION_TEMPLATE): one vocabulary for
+ * weft_task_render_template and the check when a flow loads. */
+typedef enum {
+  WEFT_TASK_KEY_UNKNOWN,
+  WEFT_TASK_KEY_PROMPT,
+  WEFT_TASK_KEY_DESCRIPTION,
+  WEFT_TASK_KEY_TASK,
+  WEFT_TASK_KEY_ATTEMPT,
+  WEFT_TASK_KEY_RUN_ID,
+  WEFT_TASK_KEY_FLOW,
+  WEFT_TASK_KEY_CONTEXT_ALL,      /* {context}: every received output */
+  WEFT_TASK_KEY_INPUT,            /* {input.NAME} */
+  WEFT_TASK_KEY_CONTEXT,          /* {context.NAME} */
+} WeftTaskKey;
+
+#define WEFT_TASK_KEYS_KNOWN "prompt, description, task, attempt, run_id, flow, context, " \
+  "input.NAME of a run input, context.NAME of a task this one receives"
+
+/* What `key` is; *name is the NAME of input.NAME and context.NAME. */
+WeftTaskKey weft_task_key_parse (const char *key, const char **name);
 
 /* ---- errors (weft-error.c) ---------------------------------------------- */
 

@@ -47,12 +47,51 @@ weft_run_check_merged_inputs (WeftFlow *flow, JsonObject *merged, GError **error
   return TRUE;
 }
 
+static gboolean
+weft_run_input_is_known (WeftFlow *flow, const char *name)
+{
+  JsonObject *defaults = weft_flow_get_default_inputs (flow);
+
+  return g_strv_contains (weft_flow_get_input_names (flow), name)
+      || (defaults && json_object_has_member (defaults, name));
+}
+
+/* An input that no description uses and that has no default would be
+ * ignored: a misspelt name, refused with what it may have meant.  Checked
+ * after the missing ones, so that a flow that needs "topic" and was given
+ * "topc" says first what it needs. */
+static gboolean
+weft_run_check_given_inputs (WeftFlow *flow, JsonObject *given, GError **error)
+{
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *value;
+
+  if (given == NULL)
+    return TRUE;
+  json_object_iter_init (&iter, given);
+  while (json_object_iter_next (&iter, &name, &value))
+    {
+      if (weft_run_input_is_known (flow, name))
+        continue;
+      g_autofree char *shown = weft_message_quote (name, 40);
+      g_autofree char *known = weft_flow_describe_inputs (weft_flow_get_input_names (flow),
+                                                          weft_flow_get_default_inputs (flow),
+                                                          name);
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND, "%s: unknown input %s (%s)",
+                   weft_flow_get_origin (flow), shown, known);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 weft_flow_check_inputs (WeftFlow *flow, JsonObject *inputs, GError **error)
 {
   g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, inputs);
 
-  return weft_run_check_merged_inputs (flow, merged, error);
+  return weft_run_check_merged_inputs (flow, merged, error)
+      && weft_run_check_given_inputs (flow, inputs, error);
 }
 
 /* ---- life ------------------------------------------------------------------------ */
@@ -90,7 +129,8 @@ weft_run_alloc (WeftFlow *flow, const WeftKickoffOptions *options, GError **erro
 {
   g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, options->inputs);
 
-  if (!weft_run_check_merged_inputs (flow, merged, error))
+  if (!weft_run_check_merged_inputs (flow, merged, error)
+      || !weft_run_check_given_inputs (flow, options->inputs, error))
     return NULL;
 
   WeftRun *run = g_new0 (WeftRun, 1);

@@ -44,8 +44,9 @@ weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
     }
   WeftKickoffOptions options = { .inputs = given };
   WeftRun *run = weft_run_new (flow, &options, &error);
+  /* An input the flow does not take is named with what it may have meant. */
   if (run == NULL)
-    weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+    weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s: %s", where, error->message);
   return run;
 }
 

@@ -9,7 +9,8 @@
  *    holds in the current header: a minor only ever adds.
  * 3. A plugin built against the frozen 3.0 header loads into this weft,
  *    has its options bound as it expects, and its zeroed reserved space
- *    reads as "nothing newer" (no option flags).
+ *    reads as "nothing newer" (no option flags); one built against 3.1's
+ *    has its flags (3.1) keep their meaning.
  *
  * When a minor is added: pin its new fields here and bump nothing else;
  * freeze the header it replaces in tests/abi/.  When a major is: pin
@@ -30,7 +31,7 @@ typedef struct {
 
 static const WeftAbiPin weft_abi_pins[] = {
   PIN_VALUE (WEFT_ABI_MAJOR, 3),
-  PIN_VALUE (WEFT_ABI_MINOR, 1),
+  PIN_VALUE (WEFT_ABI_MINOR, 2),
 
   PIN_SIZE (WeftOption, 120),
   PIN_OFFSET (WeftOption, name, 0),
@@ -46,6 +47,7 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_OFFSET (WeftOption, reserved, 80),
   PIN_VALUE (WEFT_OPTION_NOT_EMPTY, 1),            /* 3.1 */
   PIN_VALUE (WEFT_OPTION_ANY_CASE, 2),             /* 3.1 */
+  PIN_VALUE (WEFT_OPTION_TEMPLATE, 4),             /* 3.2 */
   PIN_SIZE (WeftOptionType, 4),
   PIN_VALUE (WEFT_OPTION_STRING, 1),
   PIN_VALUE (WEFT_OPTION_INT, 2),
@@ -257,35 +259,42 @@ static void
 test_older_minors (void)
 {
   assert_facts_hold (weft_abi_facts_3_0, "tests/abi/weft-sdk-3.0.h");
+  assert_facts_hold (weft_abi_facts_3_1, "tests/abi/weft-sdk-3.1.h");
 }
 
 /* ---- 3. a plugin of 3.0 ------------------------------------------------------ */
 
+/* An engine with the plugins built against frozen headers: abi30, abi31. */
 static WeftEngine *
 abi_engine_new (void)
 {
   WeftEngine *engine = weft_engine_new (1);
   g_autofree char *dir = g_build_filename (g_getenv ("WEFT_BUILD_ROOT"), "tests", "abi", NULL);
-  g_autofree char *path = g_build_filename (dir, "weft-abi30.so", NULL);
-  g_autoptr(GError) error = NULL;
-  WeftPlugin *plugin = weft_registry_load_file (weft_engine_get_registry (engine), path, &error);
 
-  g_assert_no_error (error);
-  g_assert_nonnull (plugin);
-  g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_major, ==, 3);
-  g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_minor, ==, 0);
-  g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_minor, <=, WEFT_ABI_MINOR);
+  for (guint minor = 0; minor <= 1; minor++)
+    {
+      g_autofree char *file = g_strdup_printf ("weft-abi3%u.so", minor);
+      g_autofree char *path = g_build_filename (dir, file, NULL);
+      g_autoptr(GError) error = NULL;
+      WeftPlugin *plugin = weft_registry_load_file (weft_engine_get_registry (engine), path,
+                                                    &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (plugin);
+      g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_major, ==, 3);
+      g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_minor, ==, minor);
+      g_assert_cmpuint (weft_plugin_get_descriptor (plugin)->abi_minor, <=, WEFT_ABI_MINOR);
+    }
   return engine;
 }
 
-/* The answer of an abi30 agent with `options` (JSON members). */
+/* The answer of an agent of `plugin` with `options` (JSON members). */
 static char *
-abi30_answer (WeftEngine *engine, const char *options, GError **error)
+abi_plugin_answer (WeftEngine *engine, const char *plugin, const char *options, GError **error)
 {
   g_autofree char *json = g_strdup_printf (
-    "{\"name\": \"abi\", \"agents\": {\"a\": {\"plugin\": \"abi30\"%s%s}},"
+    "{\"name\": \"abi\", \"agents\": {\"a\": {\"plugin\": \"%s\"%s%s}},"
     " \"tasks\": [{\"name\": \"t\", \"agent\": \"a\", \"description\": \"d\"}]}",
-    *options ? ", " : "", options);
+    plugin, *options ? ", " : "", options);
   g_autoptr(WeftFlow) flow = weft_flow_load_data (engine, json, -1, "abi.json", error);
   if (flow == NULL)
     return NULL;
@@ -293,6 +302,12 @@ abi30_answer (WeftEngine *engine, const char *options, GError **error)
   g_assert_nonnull (run);
   g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
   return g_strdup (weft_run_get_task_output (run, 0));
+}
+
+static char *
+abi30_answer (WeftEngine *engine, const char *options, GError **error)
+{
+  return abi_plugin_answer (engine, "abi30", options, error);
 }
 
 static void
@@ -349,6 +364,29 @@ test_plugin_of_3_0_refused_values (void)
     }
 }
 
+/* ---- 4. a plugin of 3.1 ------------------------------------------------------ */
+
+/* Its flags (3.1) mean what they meant: not empty, any case. */
+static void
+test_plugin_of_3_1 (void)
+{
+  g_autoptr(WeftEngine) engine = abi_engine_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_autofree char *defaults = abi_plugin_answer (engine, "abi31", "", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (defaults, ==, "name=x mode=fast");
+  g_autofree char *given = abi_plugin_answer (engine, "abi31", "\"name\": \"n\", "
+                                              "\"mode\": \"SLOW\"", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (given, ==, "name=n mode=slow");
+  g_autofree char *empty = abi_plugin_answer (engine, "abi31", "\"name\": \"\"", &error);
+  g_assert_null (empty);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_INVALID);
+  g_assert_cmpstr (error->message, ==, "abi.json: $.agents.a: plugin abi31: option \"name\": "
+                                       "must not be empty");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -358,5 +396,6 @@ main (int argc, char **argv)
   g_test_add_func ("/abi/older-minors", test_older_minors);
   g_test_add_func ("/abi/plugin-of-3.0", test_plugin_of_3_0);
   g_test_add_func ("/abi/plugin-of-3.0-refused-values", test_plugin_of_3_0_refused_values);
+  g_test_add_func ("/abi/plugin-of-3.1", test_plugin_of_3_1);
   return g_test_run ();
 }

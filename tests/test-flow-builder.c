@@ -5,9 +5,10 @@
  * inputs and instances, and the same run result.  Every class of refusal
  * of test-flow.c that a builder can reach is reached, with its whole
  * message, which names the builder call instead of a JSON path; nothing
- * runs and no instance is made before one.  A built flow's source (what a
- * store keeps to run it again) and a background task's are flow files
- * that load. */
+ * runs and no instance is made before one (the mistakes of test-validate.c
+ * too: async under graph, agents' templates, a store named by a task).  A
+ * built flow's source (what a store keeps to run it again) and a
+ * background task's are flow files that load. */
 #include "weft-test.h"
 
 #define ENV_UNSET "WEFT_TEST_BUILDER_NEVER_SET"
@@ -774,6 +775,75 @@ test_refused_task_fields (Fixture *f, gconstpointer data)
   g_assert_cmpuint (weft_flow_get_n_tasks (flow), ==, 1);
 }
 
+/* The mistakes of a flow that looks right (test-validate.c has them from a
+ * file): the same reasons, naming the calls. */
+static void
+test_refused_mistakes (Fixture *f, gconstpointer data)
+{
+  /* async under the graph process. */
+  WeftFlowBuilder *b = builder_w (f, WEFT_PROCESS_GRAPH);
+  weft_builder_task_set_async (weft_flow_builder_add_task (b, "ideas", "w", "d"), TRUE);
+  weft_flow_builder_add_task (b, "article", "w", "d");
+  assert_refused (f, b, WEFT_ERROR_INVALID,
+                  "weft_flow_builder_add_task (\"ideas\"): async: only a \"sequential\" flow "
+                  "runs tasks async (a \"graph\" flow, the default, starts each task once its "
+                  "context is done): make the builder with WEFT_PROCESS_SEQUENTIAL, or drop "
+                  "weft_builder_task_set_async");
+
+  /* An agent's template: an unknown key, a context not received, an
+   * excluded one, an input the flow does not take. */
+  static const struct {
+    const char *template;
+    gint code;
+    const char *message;
+  } templates[] = {
+    { "{nope}", WEFT_ERROR_NOT_FOUND,
+      "weft_flow_builder_add_agent (\"t\"): option \"template\": unknown key {nope} (known: "
+      "prompt, description, task, attempt, run_id, flow, context, input.NAME of a run input, "
+      "context.NAME of a task this one receives)" },
+    { "{context.history}", WEFT_ERROR_INVALID,
+      "weft_flow_builder_add_agent (\"t\"): option \"template\": {context.history}: task "
+      "\"article\" does not receive the output of \"history\" (it receives: ideas; add it "
+      "with weft_builder_task_add_context)" },
+    { "{context.draft}", WEFT_ERROR_INVALID,
+      "weft_flow_builder_add_agent (\"t\"): option \"template\": {context.draft}: task "
+      "\"article\" never receives the output of \"draft\", which is excluded "
+      "(weft_builder_task_set_exclude)" },
+    { "{input.topc}", WEFT_ERROR_NOT_FOUND,
+      "weft_flow_builder_add_agent (\"t\"): option \"template\": {input.topc}: the flow takes "
+      "no input \"topc\" (did you mean \"topic\"? the flow takes: topic; give it a default "
+      "with weft_flow_builder_add_input)" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (templates); i++)
+    {
+      b = builder_w (f, WEFT_PROCESS_GRAPH);
+      weft_flow_builder_add_input (b, "topic", "AI");
+      weft_builder_instance_set_string (weft_flow_builder_add_agent (b, "t", "template", NULL),
+                                        "template", templates[i].template);
+      weft_flow_builder_add_task (b, "ideas", "w", "d");
+      weft_flow_builder_add_task (b, "history", "w", "d");
+      weft_builder_task_set_exclude (weft_flow_builder_add_task (b, "draft", "w", "d"), TRUE);
+      WeftBuilderTask *t = weft_flow_builder_add_task (b, "article", "t", "d");
+      weft_builder_task_add_context (t, "ideas");
+      weft_builder_task_add_context (t, "draft");
+      assert_refused (f, b, templates[i].code, templates[i].message);
+    }
+
+  /* A store named by a task. */
+  g_autofree char *db = g_build_filename (f->tmpdir, "runs.db", NULL);
+  b = builder_w (f, WEFT_PROCESS_GRAPH);
+  weft_builder_instance_set_string (weft_flow_builder_add_callback (b, "db", "sqlite", NULL),
+                                    "path", db);
+  weft_flow_builder_add_task (b, "a", "w", "d");
+  weft_builder_task_add_callback (weft_flow_builder_add_task (b, "b", "w", "d"), "db");
+  assert_refused (f, b, WEFT_ERROR_INVALID,
+                  "weft_flow_builder_add_task (\"b\"): callbacks[0]: callback \"db\" (plugin "
+                  "sqlite) is a store, which must receive every event of a run, not only some "
+                  "tasks': add it with weft_flow_builder_add_callback and name it in no "
+                  "weft_builder_task_add_callback");
+  g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+}
+
 /* Nothing is made before every check has passed; inputs are a kickoff's. */
 static void
 test_refused_before_instances (Fixture *f, gconstpointer data)
@@ -825,6 +895,7 @@ main (int argc, char **argv)
   ADD ("/flow-builder/refused/references", test_refused_references);
   ADD ("/flow-builder/refused/cycles", test_refused_cycles);
   ADD ("/flow-builder/refused/task-fields", test_refused_task_fields);
+  ADD ("/flow-builder/refused/mistakes", test_refused_mistakes);
   ADD ("/flow-builder/refused/before-instances", test_refused_before_instances);
   return g_test_run ();
 }

@@ -45,6 +45,8 @@
  *      the getters by name (weft_config_get_string, ...) dropped: one way
  *      to read options, which a major may choose.
  * 3.1  WeftOption.flags: WEFT_OPTION_NOT_EMPTY, WEFT_OPTION_ANY_CASE.
+ * 3.2  WEFT_OPTION_TEMPLATE and weft_task_render_template(): an agent's
+ *      templates of the task's keys, checked when the flow loads.
  */
 #pragma once
 
@@ -55,7 +57,7 @@
 G_BEGIN_DECLS
 
 #define WEFT_ABI_MAJOR 3
-#define WEFT_ABI_MINOR 1
+#define WEFT_ABI_MINOR 2
 
 /* The symbol the registry looks up in every plugin. */
 #define WEFT_PLUGIN_ENTRY_SYMBOL "weft_plugin_descriptor"
@@ -128,6 +130,13 @@ typedef enum {
   WEFT_OPTION_NOT_EMPTY = 1 << 0,
   /* ENUM: the flow's value matches a choice whatever its ASCII case. */
   WEFT_OPTION_ANY_CASE = 1 << 1,
+  /* Since 3.2.  STRING of an agent: the value is a template of the task's
+   * keys, which the agent fills with weft_task_render_template().  weft
+   * checks it when the flow loads, against every task the instance does:
+   * its syntax, each key's name, that each {context.NAME} is a task that
+   * task receives; each {input.NAME} becomes an input the flow takes, as
+   * a {NAME} in a task's description does. */
+  WEFT_OPTION_TEMPLATE = 1 << 2,
 } WeftOptionFlags;
 
 /* One row of a plugin's options table.  weft checks a flow's values
@@ -374,6 +383,16 @@ WEFT_API void weft_task_step (WeftTask *task, const char *kind, const char *text
  * run and task. */
 WEFT_API void weft_task_log (WeftTask *task, GLogLevelFlags level,
                              const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+/* Since 3.2: `tmpl` with the task's keys filled in, the vocabulary of a
+ * WEFT_OPTION_TEMPLATE option: {prompt}, {description}, {task} (its
+ * name), {attempt}, {run_id}, {flow}, {context} (every received output as
+ * "NAME: OUTPUT", one per line), {input.NAME} (a run input; not a string:
+ * its JSON) and {context.NAME} (the output of a task this one receives);
+ * "{{" and "}}" are literal braces.  NULL with WEFT_ERROR_NOT_FOUND for a
+ * key with no value, WEFT_ERROR_INVALID for a malformed template.  Any
+ * thread, before the task returns. */
+WEFT_API char *weft_task_render_template (WeftTask *task, const char *tmpl, GError **error);
 
 /* Finishes the task.  Call exactly one of these exactly once, from any
  * thread; the task must not be touched afterwards. */

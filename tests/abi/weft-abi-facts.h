@@ -17,3 +17,5 @@ typedef struct {
 
 /* The facts of tests/abi/weft-sdk-3.0.h (weft-abi-3.0.c). */
 extern const WeftAbiFact weft_abi_facts_3_0[];
+/* The facts of tests/abi/weft-sdk-3.1.h (weft-abi-3.1.c). */
+extern const WeftAbiFact weft_abi_facts_3_1[];
