@@ -220,16 +220,34 @@ weft_cli_parse_callback_spec (WeftRegistry *registry, const char *spec,
   return TRUE;
 }
 
+/* A --store that names no loaded callback plugin before any ':' is a
+ * database path (`--store weft.db`, `--store runs/2024.db`), as other
+ * tools take one: it is opened with the plugin of the default store. */
+static gboolean
+weft_cli_store_spec_is_path (WeftRegistry *registry, const char *spec)
+{
+  g_autofree char *name = g_strndup (spec, strcspn (spec, ":"));
+
+  return weft_registry_lookup (registry, WEFT_PLUGIN_CALLBACK, name) == NULL;
+}
+
 WeftStore *
 weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
                           JsonObject **options, GError **error)
 {
+  WeftRegistry *registry = weft_engine_get_registry (engine);
   g_autofree char *name = NULL;
   g_autoptr(JsonObject) object = NULL;
   WeftStore *store = NULL;
 
-  if (weft_cli_parse_callback_spec (weft_engine_get_registry (engine), spec, &name, &object,
-                                    error))
+  if (*spec != '\0' && weft_cli_store_spec_is_path (registry, spec))
+    {
+      name = g_strdup (WEFT_CLI_PATH_STORE_PLUGIN);
+      object = json_object_new ();
+      json_object_set_string_member (object, "path", spec);
+      store = weft_store_open (engine, name, object, error);
+    }
+  else if (weft_cli_parse_callback_spec (registry, spec, &name, &object, error))
     store = weft_store_open (engine, name, object, error);
   if (store == NULL)
     {

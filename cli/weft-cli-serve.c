@@ -232,8 +232,8 @@ weft_cli_serve_main (char **args)
       "Require \"Authorization: Bearer TOKEN\" (default: $WEFT_TOKEN); needed to listen "
       "on any address but loopback", "TOKEN" },
     { "store", 's', 0, G_OPTION_ARG_STRING_ARRAY, &o.stores,
-      "Also read older runs from this store (the flows' own stores are read anyway)",
-      "PLUGIN[:k=v,…]" },
+      "Also read older runs from this database (sqlite) or store plugin (the flows' own "
+      "stores are read anyway)", "PATH|PLUGIN[:k=v,…]" },
     { "plugin-dir", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &o.plugin_dirs,
       "Load plugins from DIR first (repeatable)", "DIR" },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &o.threads,

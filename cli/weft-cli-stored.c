@@ -25,8 +25,8 @@ weft_cli_add_store_entries (GOptionContext *context, WeftCliHistoryOptions *opti
 {
   const GOptionEntry entries[] = {
     { "store", 's', 0, G_OPTION_ARG_STRING, &options->store,
-      "Read runs from this store plugin (default " WEFT_CLI_DEFAULT_STORE ")",
-      "PLUGIN[:K=V,...]" },
+      "Read runs from this database (sqlite), or this store plugin (default "
+      WEFT_CLI_DEFAULT_STORE ")", "PATH|PLUGIN[:K=V,...]" },
     { "flow", 'f', 0, G_OPTION_ARG_FILENAME, &options->flow,
       "Read runs from the store FLOW declares (its first callback that is a store)", "FLOW" },
     G_OPTION_ENTRY_NULL
@@ -85,7 +85,7 @@ weft_cli_open_store (WeftEngine *engine, const WeftCliHistoryOptions *options,
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
                    "no weft.db in this directory: run from where the runs were stored, "
-                   "or name the store with --store PLUGIN[:k=v,...] or --flow FLOW");
+                   "or name the store with --store PATH, --store PLUGIN[:k=v,...] or --flow FLOW");
       return NULL;
     }
   return weft_cli_open_store_spec (engine, spec, plugin, plugin_options, error);

@@ -113,8 +113,9 @@ gboolean weft_cli_parse_callback_spec (WeftRegistry *registry,
                                        JsonObject **options,
                                        GError **error);
 
-/* Opens the store a `--store PLUGIN[:k=v,...]` argument names; errors
- * start with "--store SPEC: ".  *plugin and *options (may be NULL) get
+/* Opens the store a `--store PLUGIN[:k=v,...]` or `--store PATH` argument
+ * names (a path: what names no loaded callback plugin, opened with
+ * WEFT_CLI_PATH_STORE_PLUGIN); errors start with "--store SPEC: ".  *plugin and *options (may be NULL) get
  * what the spec said, so that a run can be recorded in the same store. */
 WeftStore *weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
                                      JsonObject **options, GError **error);
@@ -152,6 +153,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftCliProgress, weft_cli_progress_free)
 
 /* Where the commands about stored runs look when given no --store. */
 #define WEFT_CLI_DEFAULT_STORE "sqlite:path=weft.db"
+/* The plugin that opens a --store given as a plain database path. */
+#define WEFT_CLI_PATH_STORE_PLUGIN "sqlite"
 
 /* What the commands about stored runs (runs, replay, resume) accept; each
  * fills the part it offers. */
