@@ -220,15 +220,18 @@ weft_cli_parse_callback_spec (WeftRegistry *registry, const char *spec,
   return TRUE;
 }
 
-/* A --store that names no loaded callback plugin before any ':' is a
- * database path (`--store weft.db`, `--store runs/2024.db`), as other
- * tools take one: it is opened with the plugin of the default store. */
+/* A --store that is no PLUGIN[:K=V,...] is a database path (`--store
+ * weft.db`, `--store runs/2024.db`), as other tools take one, opened with
+ * the plugin of the default store: it names no loaded callback plugin,
+ * and has no ':' or a '/' or '.' before it (which no plugin's name has),
+ * so that a misspelt `sqlit:path=x` still says there is no such plugin. */
 static gboolean
 weft_cli_store_spec_is_path (WeftRegistry *registry, const char *spec)
 {
   g_autofree char *name = g_strndup (spec, strcspn (spec, ":"));
 
-  return weft_registry_lookup (registry, WEFT_PLUGIN_CALLBACK, name) == NULL;
+  return weft_registry_lookup (registry, WEFT_PLUGIN_CALLBACK, name) == NULL
+      && (strchr (spec, ':') == NULL || strpbrk (name, "/.") != NULL);
 }
 
 WeftStore *

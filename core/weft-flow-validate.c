@@ -3,9 +3,9 @@
  *
  * The checks run in one fixed order whatever the source (the flow's own
  * members, then tools, agents, callbacks, then every task's name, then
- * each task's agent, texts, numbers, context and callbacks), so that a
- * file and the same flow built in code are refused for the same first
- * error.  Each refusal names its place (WeftFlowPlace: a JSON path for a
+ * map_paths (weft-flow-paths.c), then each task's agent, texts, numbers,
+ * context and callbacks), so that a file and the same flow built in code
+ * are refused for the same first error.  Each refusal names its place (WeftFlowPlace: a JSON path for a
  * file, the builder call for a builder), and nothing about a place or a
  * reason is formatted unless a check fails.  What passes is resolved as
  * it goes: instance tables filled with their configs, task names indexed,
@@ -15,7 +15,8 @@
 #include <string.h>
 
 static const char *const weft_root_keys[] = {
-  "name", "description", "process", "inputs", "agents", "tools", "callbacks", "tasks", NULL
+  "name", "description", "process", "inputs", "agents", "tools", "callbacks", "tasks",
+  "map_paths", NULL
 };
 static const char *const weft_task_keys[] = {
   "name", "agent", "description", "expected_output", "context", "async", "exclude",
@@ -680,6 +681,8 @@ weft_validate_tasks (WeftFlowLoad *l)
   for (guint i = 0; i < desc->n_tasks; i++)
     if (!weft_validate_task_name (l, i))
       return FALSE;
+  if (!weft_flow_validate_map_paths (l))
+    return FALSE;
 
   g_autoptr(GHashTable) agents = weft_validate_agent_index (l);
   g_autofree guint *listed = g_new0 (guint, desc->n_tasks);

@@ -209,38 +209,6 @@ build_weather (Fixture *f)
 
 /* ---- the same flow ---------------------------------------------------------------- */
 
-static void
-assert_same_json (JsonObject *a, JsonObject *b)
-{
-  g_assert_true ((a == NULL) == (b == NULL));
-  if (a == NULL)
-    return;
-  g_autoptr(JsonNode) na = json_node_init_object (json_node_alloc (), a);
-  g_autoptr(JsonNode) nb = json_node_init_object (json_node_alloc (), b);
-  g_assert_true (json_node_equal (na, nb));
-}
-
-static void
-assert_same_flow (WeftFlow *file, WeftFlow *built)
-{
-  g_assert_cmpstr (weft_flow_get_name (built), ==, weft_flow_get_name (file));
-  g_assert_cmpuint (weft_flow_get_n_tasks (built), ==, weft_flow_get_n_tasks (file));
-  for (guint i = 0; i < weft_flow_get_n_tasks (file); i++)
-    {
-      g_assert_cmpstr (weft_flow_get_task_name (built, i), ==, weft_flow_get_task_name (file, i));
-      g_assert_true (g_strv_equal (weft_flow_get_task_dependencies (built, i),
-                                   weft_flow_get_task_dependencies (file, i)));
-    }
-  g_assert_true (g_strv_equal (weft_flow_get_input_names (built),
-                               weft_flow_get_input_names (file)));
-  assert_same_json (weft_flow_get_default_inputs (built), weft_flow_get_default_inputs (file));
-  for (WeftPluginKind k = WEFT_PLUGIN_AGENT; k <= WEFT_PLUGIN_CALLBACK; k++)
-    g_assert_cmpuint (weft_flow_get_n_instances (built, k), ==, weft_flow_get_n_instances (file, k));
-  g_autofree char *dot_file = weft_flow_to_dot (file);
-  g_autofree char *dot_built = weft_flow_to_dot (built);
-  g_assert_cmpstr (dot_built, ==, dot_file);
-}
-
 typedef struct {
   GMainLoop *loop;
   WeftFlow *flow;
@@ -307,7 +275,7 @@ test_example (Fixture *f, const char *file_name, WeftFlow *(*build) (Fixture *f)
   g_autoptr(WeftFlow) file = load_example (f, file_name);
   g_autoptr(WeftFlow) built = build (f);
 
-  assert_same_flow (file, built);
+  weft_test_assert_same_flow (file, built);
   assert_same_run (file, built);
 }
 
@@ -421,7 +389,7 @@ test_source_of_built_flow (Fixture *f, gconstpointer data)
   g_autofree char *source = take_flow_source (f);
   g_autoptr(WeftFlow) again = weft_flow_load_data (f->engine, source, -1, "again.json", &error);
   g_assert_no_error (error);
-  assert_same_flow (built, again);
+  weft_test_assert_same_flow (built, again);
 }
 
 static void

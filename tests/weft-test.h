@@ -49,6 +49,43 @@ weft_test_flow (WeftEngine *engine, const char *json)
   return flow;
 }
 
+/* Two objects (or two NULLs) with the same members and values. */
+static inline void
+weft_test_assert_same_json (JsonObject *a, JsonObject *b)
+{
+  g_assert_true ((a == NULL) == (b == NULL));
+  if (a == NULL)
+    return;
+  g_autoptr(JsonNode) na = json_node_init_object (json_node_alloc (), a);
+  g_autoptr(JsonNode) nb = json_node_init_object (json_node_alloc (), b);
+  g_assert_true (json_node_equal (na, nb));
+}
+
+/* The same flow: name, tasks and their dependencies, inputs and their
+ * defaults, instances, and the same graph drawn. */
+static inline void
+weft_test_assert_same_flow (WeftFlow *file, WeftFlow *built)
+{
+  g_assert_cmpstr (weft_flow_get_name (built), ==, weft_flow_get_name (file));
+  g_assert_cmpuint (weft_flow_get_n_tasks (built), ==, weft_flow_get_n_tasks (file));
+  for (guint i = 0; i < weft_flow_get_n_tasks (file); i++)
+    {
+      g_assert_cmpstr (weft_flow_get_task_name (built, i), ==, weft_flow_get_task_name (file, i));
+      g_assert_true (g_strv_equal (weft_flow_get_task_dependencies (built, i),
+                                   weft_flow_get_task_dependencies (file, i)));
+    }
+  g_assert_true (g_strv_equal (weft_flow_get_input_names (built),
+                               weft_flow_get_input_names (file)));
+  weft_test_assert_same_json (weft_flow_get_default_inputs (built),
+                              weft_flow_get_default_inputs (file));
+  for (WeftPluginKind k = WEFT_PLUGIN_AGENT; k <= WEFT_PLUGIN_CALLBACK; k++)
+    g_assert_cmpuint (weft_flow_get_n_instances (built, k), ==,
+                      weft_flow_get_n_instances (file, k));
+  g_autofree char *dot_file = weft_flow_to_dot (file);
+  g_autofree char *dot_built = weft_flow_to_dot (built);
+  g_assert_cmpstr (dot_built, ==, dot_file);
+}
+
 static inline guint
 weft_test_task_index (WeftFlow *flow, const char *name)
 {
