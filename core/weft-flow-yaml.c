@@ -80,36 +80,82 @@ weft_yaml_fail (WeftYamlReader *r, yaml_mark_t mark, gboolean with_key, const ch
 
 /* ---- scalars ------------------------------------------------------------------- */
 
-typedef enum {
-  WEFT_YAML_NULL,
-  WEFT_YAML_BOOL,
-  WEFT_YAML_INT,
-  WEFT_YAML_FLOAT,
-  WEFT_YAML_NOT_FINITE,
-  WEFT_YAML_N_FORMS,
-} WeftYamlForm;
-
-/* Each form's pattern, compiled once for every flow. */
-static gboolean
-weft_yaml_is (const char *text, WeftYamlForm form)
+/* YAML 1.2's core schema, by hand: these run on every plain value. */
+static const char *
+weft_yaml_digits (const char *p, const char *set)
 {
-  static const char *const patterns[WEFT_YAML_N_FORMS] = {
-    [WEFT_YAML_NULL] = "^(|~|null|Null|NULL)$",
-    [WEFT_YAML_BOOL] = "^(true|True|TRUE|false|False|FALSE)$",
-    [WEFT_YAML_INT] = "^([-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$",
-    [WEFT_YAML_FLOAT] = "^[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?$",
-    [WEFT_YAML_NOT_FINITE] = "^([-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN))$",
-  };
-  static GRegex *compiled[WEFT_YAML_N_FORMS];
-  static gsize ready;
+  while (*p && strchr (set, *p))
+    p++;
+  return p;
+}
 
-  if (g_once_init_enter (&ready))
+static gboolean
+weft_yaml_is_null (const char *t)
+{
+  static const char *const words[] = { "", "~", "null", "Null", "NULL", NULL };
+
+  return g_strv_contains (words, t);
+}
+
+static gboolean
+weft_yaml_is_bool (const char *t)
+{
+  static const char *const words[] = { "true", "True", "TRUE", "false", "False", "FALSE", NULL };
+
+  return g_strv_contains (words, t);
+}
+
+/* [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+ */
+static gboolean
+weft_yaml_is_int (const char *t)
+{
+  if (g_str_has_prefix (t, "0o") || g_str_has_prefix (t, "0x"))
     {
-      for (guint i = 0; i < WEFT_YAML_N_FORMS; i++)
-        compiled[i] = g_regex_new (patterns[i], G_REGEX_OPTIMIZE, 0, NULL);
-      g_once_init_leave (&ready, 1);
+      const char *digits = t + 2;
+      const char *end = weft_yaml_digits (digits, t[1] == 'o' ? "01234567"
+                                                              : "0123456789abcdefABCDEF");
+      return end > digits && *end == '\0';
     }
-  return g_regex_match (compiled[form], text, 0, NULL);
+  const char *digits = t + (*t == '-' || *t == '+');
+  const char *end = weft_yaml_digits (digits, "0123456789");
+  return end > digits && *end == '\0';
+}
+
+/* [-+]? ( \.[0-9]+ | [0-9]+ ( \.[0-9]* )? ) ( [eE] [-+]? [0-9]+ )? */
+static gboolean
+weft_yaml_is_float (const char *t)
+{
+  const char *p = t + (*t == '-' || *t == '+');
+  const char *whole = weft_yaml_digits (p, "0123456789");
+  gboolean has_whole = whole > p;
+
+  p = whole;
+  if (*p == '.')
+    {
+      const char *fraction = weft_yaml_digits (p + 1, "0123456789");
+      if (!has_whole && fraction == p + 1)
+        return FALSE;
+      p = fraction;
+    }
+  else if (!has_whole)
+    return FALSE;
+  if (*p == 'e' || *p == 'E')
+    {
+      const char *exponent = p + 1 + (p[1] == '-' || p[1] == '+');
+      p = weft_yaml_digits (exponent, "0123456789");
+      if (p == exponent)
+        return FALSE;
+    }
+  return *p == '\0';
+}
+
+static gboolean
+weft_yaml_is_not_finite (const char *t)
+{
+  static const char *const words[] = { ".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN", NULL };
+
+  return g_strv_contains (words, t + ((*t == '-' || *t == '+') && t[1] == '.'
+                                      && g_ascii_tolower (t[2]) == 'i'));
 }
 
 static JsonNode *
@@ -159,15 +205,15 @@ weft_yaml_resolve (WeftYamlReader *r, const char *text, const char *type, yaml_m
   /* Most plain values are words: no pattern can match them. */
   if (any && *text != '\0' && strchr ("~nNtTfF+-.0123456789", *text) == NULL)
     return json_node_init_string (json_node_alloc (), text);
-  if ((any || g_str_equal (type, "null")) && weft_yaml_is (text, WEFT_YAML_NULL))
+  if ((any || g_str_equal (type, "null")) && weft_yaml_is_null (text))
     return json_node_init_null (json_node_alloc ());
-  if ((any || g_str_equal (type, "bool")) && weft_yaml_is (text, WEFT_YAML_BOOL))
+  if ((any || g_str_equal (type, "bool")) && weft_yaml_is_bool (text))
     return json_node_init_boolean (json_node_alloc (), g_ascii_tolower (text[0]) == 't');
-  if ((any || g_str_equal (type, "int")) && weft_yaml_is (text, WEFT_YAML_INT))
+  if ((any || g_str_equal (type, "int")) && weft_yaml_is_int (text))
     return weft_yaml_integer (r, text, mark);
-  if ((any || g_str_equal (type, "float")) && weft_yaml_is (text, WEFT_YAML_FLOAT))
+  if ((any || g_str_equal (type, "float")) && weft_yaml_is_float (text))
     return weft_yaml_float (r, text, mark);
-  if ((any || g_str_equal (type, "float")) && weft_yaml_is (text, WEFT_YAML_NOT_FINITE))
+  if ((any || g_str_equal (type, "float")) && weft_yaml_is_not_finite (text))
     {
       weft_yaml_fail (r, mark, TRUE, "%s is not a finite number", text);
       return NULL;
@@ -265,8 +311,11 @@ weft_yaml_open (WeftYamlReader *r, const yaml_event_t *e, gboolean mapping)
     return weft_yaml_fail (r, e->start_mark, TRUE, "nested deeper than %d levels",
                            WEFT_JSON_MAX_DEPTH);
   WeftYamlFrame f = { 0 };
-  f.node = mapping ? json_node_init_object (json_node_alloc (), json_object_new ())
-                   : json_node_init_array (json_node_alloc (), json_array_new ());
+  f.node = json_node_new (mapping ? JSON_NODE_OBJECT : JSON_NODE_ARRAY);
+  if (mapping)
+    json_node_take_object (f.node, json_object_new ());
+  else
+    json_node_take_array (f.node, json_array_new ());
   g_array_append_val (r->stack, f);
   return TRUE;
 }

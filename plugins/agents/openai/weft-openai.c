@@ -641,12 +641,17 @@ weft_openai_tools (WeftTask *task)
       const char *description = weft_task_get_tool_description (task, i);
       JsonNode *schema = json_from_string (weft_task_get_tool_schema (task, i), NULL);
 
+      if (schema == NULL)
+        {
+          schema = json_node_new (JSON_NODE_OBJECT);
+          json_node_take_object (schema, json_object_new ());
+        }
+
       json_object_set_string_member (function, "name", weft_task_get_tool_name (task, i));
       if (description != NULL)
         json_object_set_string_member (function, "description", description);
       /* The core refuses a schema that is not a JSON object at load. */
-      json_object_set_member (function, "parameters",
-                              schema ? schema : json_node_init_object (json_node_alloc (), json_object_new ()));
+      json_object_set_member (function, "parameters", schema);
       json_object_set_string_member (tool, "type", "function");
       json_object_set_object_member (tool, "function", function);
       json_array_add_object_element (tools, tool);
