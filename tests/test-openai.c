@@ -449,6 +449,48 @@ test_dropped_connection (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (retries->pdata[0], "connection error ("));
 }
 
+/* A port nothing listens on, a name that does not resolve (.invalid never
+ * does, RFC 6761): no server there, so no retry — at once, with what to
+ * set.  An overloaded provider answers 429 or 503 and is retried. */
+static void
+test_unreachable_not_retried (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_assert_true (g_socket_bind (socket, any, FALSE, NULL));
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address (socket, NULL);
+  guint port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_socket_close (socket, NULL);      /* bound, never listening: refused */
+  g_autofree char *closed = g_strdup_printf ("http://127.0.0.1:%u/v1", port);
+  const char *urls[] = { closed, "http://weft-test.invalid/v1" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (urls); i++)
+    {
+      g_autofree char *json = g_strdup_printf (
+        "{\"name\": \"t\", \"agents\": {\"llm\": {\"plugin\": \"openai\", \"model\": \"m\","
+        " \"base_url\": \"%s\", \"max_retries\": 5, \"retry_base_ms\": 1000}},"
+        " \"tasks\": [{\"name\": \"t\", \"agent\": \"llm\", \"description\": \"Hi\"}]}",
+        urls[i]);
+      g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
+      g_autoptr(WeftRun) run = run_flow (flow);
+      g_autofree char *want = g_strdup_printf ("openai: cannot reach %s: ", urls[i]);
+      const GError *error = weft_run_get_task_error (run, 0);
+
+      g_assert_cmpint (weft_run_get_task_status (run, 0), ==, WEFT_STATUS_FAILED);
+      g_test_message ("%s", error->message);
+      assert_task_error (run, 0, want);
+      weft_test_assert_contains (error->message, "(not retried: nothing answers at base_url; "
+                                 "the examples take it from OPENAI_BASE_URL and the key from "
+                                 "OPENAI_API_KEY; without either, weft-mock-llm answers: "
+                                 "docs/mock-llm.md)");
+      g_assert_null (strstr (error->message, "retries)"));
+      g_autoptr(GPtrArray) retries = events_steps (f->events, "retry");
+      g_assert_cmpuint (retries->len, ==, 0);
+    }
+}
+
 /* A server that answers too slowly: the request is abandoned after
  * timeout_s (not after the 10 s the trickle would take). */
 static void
@@ -745,6 +787,7 @@ main (int argc, char **argv)
   ADD ("retry/no-4xx", test_no_retry_4xx);
   ADD ("fail/malformed", test_malformed);
   ADD ("fail/dropped", test_dropped_connection);
+  ADD ("fail/unreachable-not-retried", test_unreachable_not_retried);
   ADD ("fail/timeout", test_request_timeout);
   ADD ("cancel/in-flight", test_cancel);
   ADD ("cancel/backoff", test_cancel_during_backoff);

@@ -1,7 +1,7 @@
 /* weft-bench-llm.c — the openai agent against the mock server, measured.
  *
  * Not a test: built with the tree, run by tests/bench/run.sh, nothing here
- * asserts a timing.  The mock (weft-mock-llm-server, from the build tree)
+ * asserts a timing.  The mock (weft-mock-llm, from the build tree)
  * runs as a separate process, so that its CPU, threads and memory are not
  * counted as the client's, on a free port of 127.0.0.1 found by binding
  * port 0 and closing the socket.
@@ -235,8 +235,7 @@ static gboolean
 bench_mock_start (BenchMock *mock, const char *build_root, const char * const *extra_args,
                   GError **error)
 {
-  g_autofree char *server = g_build_filename (build_root, "tests", "mock",
-                                              "weft-mock-llm-server", NULL);
+  g_autofree char *server = g_build_filename (build_root, "mock", "weft-mock-llm", NULL);
   guint port = bench_free_port (error);
 
   if (port == 0)
@@ -481,7 +480,7 @@ main (int argc, char **argv)
 
   g_option_context_add_main_entries (ctx, bench_options, NULL);
   g_option_context_set_summary (ctx,
-    "The openai agent against weft-mock-llm-server (a separate process):\n"
+    "The openai agent against weft-mock-llm (a separate process):\n"
     "  parallel N   one flow of N independent openai tasks\n"
     "  tools        one task whose model asks for --tool-calls calls of a tool\n"
     "               that takes --tool-ms, then answers");

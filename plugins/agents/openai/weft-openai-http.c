@@ -270,6 +270,19 @@ weft_openai_exchange_retry (WeftOpenaiExchange *ex, const char *reason, gint64 r
   g_source_attach (ex->timer, ex->context);
 }
 
+/* No server there at all: a name that does not resolve, a port nothing
+ * listens on, no route.  An overloaded provider refuses no connection and
+ * is still found; retrying these only makes a missing key or a machine
+ * offline take seconds to say so. */
+static gboolean
+weft_openai_error_is_unreachable (const GError *cause)
+{
+  return cause->domain == G_RESOLVER_ERROR
+      || g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
+      || g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
+      || g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE);
+}
+
 /* A transport failure: no connection, a dropped one, a timeout. */
 static void
 weft_openai_exchange_transport_error (WeftOpenaiExchange *ex, const GError *cause)
@@ -278,6 +291,16 @@ weft_openai_exchange_transport_error (WeftOpenaiExchange *ex, const GError *caus
   g_autofree char *reason = NULL;
   GError *error;
 
+  if (!ex->timed_out && ex->stream == NULL && weft_openai_error_is_unreachable (cause))
+    {
+      weft_openai_exchange_end_attempt (ex, 0);
+      weft_openai_exchange_finish (ex, NULL, g_error_new (
+        WEFT_ERROR, WEFT_ERROR_FAILED, "openai: cannot reach %s: %s (not retried: nothing "
+        "answers at base_url; the examples take it from OPENAI_BASE_URL and the key from "
+        "OPENAI_API_KEY; without either, weft-mock-llm answers: docs/mock-llm.md)",
+        client->base_url, cause->message));
+      return;
+    }
   if (ex->timed_out)
     {
       reason = g_strdup_printf ("no answer within %.1f s", client->timeout_ms / 1000.0);
