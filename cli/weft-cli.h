@@ -149,6 +149,14 @@ void weft_cli_progress_message (WeftCliProgress *progress, const char *format,
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftCliProgress, weft_cli_progress_free)
 
+/* ---- weft-cli-inspect.c, weft-cli-plugins-md.c --------------------------- */
+
+/* An option's range as the table means it: "0 to 2147483647", "at least
+ * 1", "at most 10", or NULL for none. */
+char *weft_cli_option_range (const WeftOption *o);
+/* `weft plugins --markdown`: every plugin's options, as docs/plugins.md. */
+int   weft_cli_plugins_markdown (WeftRegistry *registry);
+
 /* ---- weft-cli-stored.c ------------------------------------------------ */
 
 /* Where the commands about stored runs look when given no --store. */

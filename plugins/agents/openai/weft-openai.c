@@ -95,7 +95,8 @@ static const WeftOption weft_openai_options[] = {
     .description = "extra request headers, name: value" },
   { WEFT_OPENAI_OPTION (max_retries), .type = WEFT_OPTION_INT, .default_json = "5",
     .min = 0, .max = 100,
-    .description = "retries of one request on 429, 5xx and connection errors" },
+    .description = "retries of one request on 429, 5xx and broken connections (not when "
+                   "nothing answers at base_url)" },
   { WEFT_OPENAI_OPTION (retry_base_ms), .type = WEFT_OPTION_INT, .default_json = "500",
     .min = 0, .max = 600000,
     .description = "backoff: retry n waits a random time up to retry_base_ms * 2^n" },
