@@ -445,6 +445,20 @@ weft_cli_exit_status (WeftCliRunState *state)
     }
 }
 
+/* What the run's agents spent, unless quiet. */
+static void
+weft_cli_print_usage (WeftCliRunState *state)
+{
+  gint64 prompt, completion;
+  double cost;
+
+  if (state->progress == NULL
+      || !weft_run_get_usage (state->run, &prompt, &completion, &cost))
+    return;
+  g_autofree char *text = weft_cli_usage_text (prompt, completion, cost);
+  fprintf (stderr, "weft: usage: %s\n", text);
+}
+
 static int
 weft_cli_report (WeftCliRunState *state, gboolean json)
 {
@@ -459,6 +473,7 @@ weft_cli_report (WeftCliRunState *state, gboolean json)
   fflush (stdout);
   if (weft_run_get_status (state->run) != WEFT_STATUS_COMPLETED)
     weft_cli_print_failures (state->run, state->flow);
+  weft_cli_print_usage (state);
   return weft_cli_exit_status (state);
 }
 

@@ -162,6 +162,37 @@ weft_cli_member_int (JsonObject *object, const char *name)
   return json_node_get_int (node);
 }
 
+char *
+weft_cli_usage_text (gint64 prompt_tokens, gint64 completion_tokens, double cost)
+{
+  char price[G_ASCII_DTOSTR_BUF_SIZE];
+  g_autofree char *tokens = g_strdup_printf ("%" G_GINT64_FORMAT " tokens (%" G_GINT64_FORMAT
+                                             " prompt, %" G_GINT64_FORMAT " completion)",
+                                             prompt_tokens + completion_tokens, prompt_tokens,
+                                             completion_tokens);
+
+  if (cost < 0)
+    return g_steal_pointer (&tokens);
+  return g_strdup_printf ("%s, cost %s", tokens, g_ascii_formatd (price, sizeof price, "%.6g",
+                                                                  cost));
+}
+
+char *
+weft_cli_usage_text_from_json (JsonObject *object)
+{
+  JsonNode *node = json_object_get_member (object, "usage");
+  JsonNode *cost;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return NULL;
+  JsonObject *usage = json_node_get_object (node);
+  cost = json_object_get_member (usage, "cost");
+  return weft_cli_usage_text (weft_cli_member_int (usage, "prompt_tokens"),
+                              weft_cli_member_int (usage, "completion_tokens"),
+                              cost && JSON_NODE_HOLDS_VALUE (cost)
+                              ? json_node_get_double (cost) : -1);
+}
+
 JsonArray *
 weft_cli_stored_tasks (JsonObject *run)
 {

@@ -206,6 +206,11 @@ const char *weft_cli_member_string (JsonObject *object, const char *name);
 gint64 weft_cli_member_int (JsonObject *object, const char *name);
 /* A stored run's tasks; NULL when it has none. */
 JsonArray *weft_cli_stored_tasks (JsonObject *run);
+/* "1234 tokens (1000 prompt, 234 completion), cost 0.00045": the tokens
+ * and cost the agents reported (cost < 0: none priced). */
+char *weft_cli_usage_text (gint64 prompt_tokens, gint64 completion_tokens, double cost);
+/* The same from a run's or a task's JSON "usage"; NULL when it has none. */
+char *weft_cli_usage_text_from_json (JsonObject *object);
 /* A run that reached its end: nothing of it will run again unless replayed. */
 gboolean weft_cli_run_ended (JsonObject *run);
 

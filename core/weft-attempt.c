@@ -30,6 +30,8 @@ struct _WeftTask {
   gint has_returned;
   char *output;
   GError *error;
+  GMutex usage_lock;          /* reports may come from any thread */
+  WeftUsage usage;
 };
 
 typedef struct {
@@ -64,6 +66,7 @@ weft_attempt_new (const WeftAttemptOwner *owner, gpointer run, WeftFlowTask *tas
   attempt->number = number;
   attempt->description = description;
   attempt->prompt = prompt;
+  g_mutex_init (&attempt->usage_lock);
   return attempt;
 }
 
@@ -83,6 +86,7 @@ weft_attempt_unref (WeftTask *attempt)
   g_clear_pointer (&attempt->inputs, json_object_unref);
   g_free (attempt->output);
   g_clear_error (&attempt->error);
+  g_mutex_clear (&attempt->usage_lock);
   attempt->owner->unref (attempt->run);
   g_free (attempt);
 }
@@ -376,6 +380,29 @@ weft_task_render_template (WeftTask *task, const char *tmpl, GError **error)
   g_ptr_array_unref (t.scratch);
   g_free (t.unknown);
   return output;
+}
+
+/* ---- usage ------------------------------------------------------------------------- */
+
+void
+weft_task_report_usage (WeftTask *task, gint64 prompt_tokens, gint64 completion_tokens,
+                        double cost)
+{
+  g_return_if_fail (task != NULL && prompt_tokens >= 0 && completion_tokens >= 0);
+
+  WeftUsage part = { prompt_tokens, completion_tokens, cost >= 0 ? cost : 0, TRUE, cost >= 0 };
+  g_mutex_lock (&task->usage_lock);
+  weft_usage_add (&task->usage, &part);
+  g_mutex_unlock (&task->usage_lock);
+}
+
+void
+weft_attempt_take_usage (WeftTask *attempt, WeftUsage *usage)
+{
+  g_mutex_lock (&attempt->usage_lock);
+  *usage = attempt->usage;
+  attempt->usage = (WeftUsage) { 0 };
+  g_mutex_unlock (&attempt->usage_lock);
 }
 
 /* ---- steps and the return: back to the run, on the loop ------------------------ */

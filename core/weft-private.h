@@ -163,6 +163,23 @@ WeftTaskKey weft_task_key_parse (const char *key, const char **name);
 /* "No task": a run's own events and states, a name that names none. */
 #define WEFT_NO_TASK G_MAXUINT
 
+/* The tokens a model used (weft_task_report_usage), summed over reports:
+ * an attempt's, a task's over its attempts, a run's over its tasks.  The
+ * cost is the sum of the reports that had one (an agent with no price for
+ * its model reports none). */
+typedef struct {
+  gint64 prompt_tokens;
+  gint64 completion_tokens;
+  double cost;
+  guint8 reported;            /* some usage was reported */
+  guint8 priced;              /* some report had a cost */
+} WeftUsage;
+
+void weft_usage_add (WeftUsage *sum, const WeftUsage *part);
+/* {"prompt_tokens", "completion_tokens", "total_tokens", "cost" (null when
+ * none was priced)}: the one JSON of usage, in events and runs alike. */
+JsonNode *weft_usage_to_json (const WeftUsage *usage);
+
 /* What an event is made of.  Everything but flow_source goes into one
  * allocation: a busy run with a store raises hundreds of thousands. */
 typedef struct {
@@ -179,6 +196,7 @@ typedef struct {
   gint64 mono_us;             /* when it happened; 0: now */
   const char *inputs;         /* run.started / run.resumed: compact JSON */
   GBytes *flow_source;        /* run.started / run.resumed (a reference is taken) */
+  const WeftUsage *usage;     /* an attempt's end: what it reported, or NULL */
 } WeftEventFields;
 
 WeftEvent *weft_event_new   (const WeftEventFields *fields);
@@ -425,6 +443,8 @@ WeftBus  *weft_attempt_get_bus (WeftTask *attempt);
 WeftFlowTask *weft_attempt_get_flow_task (WeftTask *attempt);
 /* What the agent returned, taken: its error, or NULL and its output. */
 GError   *weft_attempt_take_result (WeftTask *attempt, char **output);
+/* What the attempt reported of its usage since the last take; any thread. */
+void      weft_attempt_take_usage (WeftTask *attempt, WeftUsage *usage);
 /* Calls the agent's run() on this thread: an async agent's on the loop;
  * a blocking one's from its job (weft_attempt_get_job) on a worker. */
 void      weft_attempt_call_agent (WeftTask *attempt);

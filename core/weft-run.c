@@ -254,6 +254,47 @@ weft_run_get_task_finished_us (WeftRun *run, guint i)
   return st && st->started_us ? st->finished_us : 0;
 }
 
+void
+weft_run_sum_usage (WeftRun *run, WeftUsage *sum)
+{
+  *sum = (WeftUsage) { 0 };
+  for (guint i = 0; i < weft_flow_get_n_tasks (run->flow); i++)
+    weft_usage_add (sum, &run->tasks[i].usage);
+}
+
+static gboolean
+weft_run_give_usage (const WeftUsage *u, gint64 *prompt_tokens, gint64 *completion_tokens,
+                     double *cost)
+{
+  if (prompt_tokens)
+    *prompt_tokens = u->prompt_tokens;
+  if (completion_tokens)
+    *completion_tokens = u->completion_tokens;
+  if (cost)
+    *cost = u->priced ? u->cost : -1;
+  return u->reported;
+}
+
+gboolean
+weft_run_get_usage (WeftRun *run, gint64 *prompt_tokens, gint64 *completion_tokens,
+                    double *cost)
+{
+  WeftUsage sum;
+
+  weft_run_sum_usage (run, &sum);
+  return weft_run_give_usage (&sum, prompt_tokens, completion_tokens, cost);
+}
+
+gboolean
+weft_run_get_task_usage (WeftRun *run, guint i, gint64 *prompt_tokens,
+                         gint64 *completion_tokens, double *cost)
+{
+  WeftTaskState *st = weft_run_task_state (run, i);
+  WeftUsage none = { 0 };
+
+  return weft_run_give_usage (st ? &st->usage : &none, prompt_tokens, completion_tokens, cost);
+}
+
 JsonObject *
 weft_run_get_outputs (WeftRun *run)
 {

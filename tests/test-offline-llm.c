@@ -10,6 +10,7 @@
 #include "weft-test.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 
 typedef struct {
   char *mock;                 /* the program */
@@ -45,18 +46,28 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_free (f->weft);
 }
 
+/* In the child: it goes when the test does, even when an assertion ends
+ * the test before its teardown. */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
 /* Starts the program on a free port with `args`; its first line names the URL. */
 static void
 start_mock (Fixture *f, const char *const *args)
 {
   g_autoptr(GStrvBuilder) argv = g_strv_builder_new ();
   g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
 
   g_strv_builder_add_many (argv, f->mock, "--port", "0", NULL);
   g_strv_builder_addv (argv, (const char **) args);
   g_auto(GStrv) strv = g_strv_builder_end (argv);
-  f->server = g_subprocess_newv ((const char * const *) strv, G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                                 &error);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  f->server = g_subprocess_launcher_spawnv (launcher, (const char * const *) strv, &error);
   g_assert_no_error (error);
   g_autoptr(GDataInputStream) out =
     g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->server));
@@ -134,9 +145,11 @@ test_tools_example (Fixture *f, gconstpointer data)
   g_subprocess_launcher_setenv (launcher, "OPENAI_BASE_URL", f->base_url, TRUE);
   g_subprocess_launcher_unsetenv (launcher, "OPENAI_API_KEY");
   g_subprocess_launcher_unsetenv (launcher, "OPENAI_MODEL");
+  g_autofree char *db = g_build_filename (f->dir, "runs.db", NULL);
+  g_autofree char *store = g_strdup_printf ("sqlite:path=%s", db);
   g_autoptr(GSubprocess) run = g_subprocess_launcher_spawn (
     launcher, &error, f->weft, "run", "examples/tools.json", "--plugin-dir", plugins,
-    "--callback", log, "--quiet", NULL);
+    "--callback", log, "--callback", store, NULL);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_communicate_utf8 (run, NULL, NULL, &out, &err, &error));
   g_assert_no_error (error);
@@ -154,6 +167,24 @@ test_tools_example (Fixture *f, gconstpointer data)
   weft_test_assert_contains (text, "tools.json");
   weft_test_assert_contains (text, "\"step_kind\":\"chunk\"");
   weft_test_assert_contains (text, "\"type\":\"run.completed\"");
+
+  /* The tokens the mock counted: on the survey's end, in the summary, and
+   * in the store (the writer streams without asking for usage). */
+  weft_test_assert_contains (text, "\"usage\":{\"prompt_tokens\":");
+  weft_test_assert_contains (err, "weft: usage: ");
+  weft_test_assert_contains (err, " completion)");
+  g_autofree char *show_out = NULL, *show_err = NULL;
+  g_assert_cmpint (weft_test_run_command ((const char *[]) { f->weft, "runs", "list", "--json",
+                                                             "--store", db, NULL },
+                                          &show_out, &show_err), ==, 0);
+  g_autoptr(JsonNode) runs = json_from_string (show_out, NULL);
+  const char *id = json_object_get_string_member (
+    json_array_get_object_element (json_node_get_array (runs), 0), "run_id");
+  g_assert_cmpint (weft_test_run_command ((const char *[]) { f->weft, "runs", "show", id,
+                                                             "--store", db, NULL },
+                                          &show_out, &show_err), ==, 0);
+  weft_test_assert_contains (show_out, "usage    ");
+  weft_test_assert_contains (show_out, " tokens (");
 }
 
 #define ADD(path, func) \

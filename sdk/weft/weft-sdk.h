@@ -46,7 +46,9 @@
  *      to read options, which a major may choose.
  * 3.1  WeftOption.flags: WEFT_OPTION_NOT_EMPTY, WEFT_OPTION_ANY_CASE.
  * 3.2  WEFT_OPTION_TEMPLATE and weft_task_render_template(): an agent's
- *      templates of the task's keys, checked when the flow loads.
+ *      templates of the task's keys, checked when the flow loads;
+ *      weft_task_report_usage() and the events' usage getters: tokens and
+ *      cost.
  */
 #pragma once
 
@@ -394,6 +396,16 @@ WEFT_API void weft_task_log (WeftTask *task, GLogLevelFlags level,
  * thread, before the task returns. */
 WEFT_API char *weft_task_render_template (WeftTask *task, const char *tmpl, GError **error);
 
+/* Since 3.2: the tokens a model used for this attempt, and what they cost
+ * when the agent knows its price (in its price table's unit; < 0: not
+ * known).  Each call adds to the attempt's: an agent that makes several
+ * requests (tool calls) reports each.  The attempt's sum goes on the event
+ * that ends it (task.completed, task.failed, task.retrying,
+ * task.cancelled) and into the task's and the run's.  Any thread, before
+ * the task returns. */
+WEFT_API void weft_task_report_usage (WeftTask *task, gint64 prompt_tokens,
+                                      gint64 completion_tokens, double cost);
+
 /* Finishes the task.  Call exactly one of these exactly once, from any
  * thread; the task must not be touched afterwards. */
 WEFT_API void weft_task_return       (WeftTask *task, const char *output);
@@ -465,6 +477,12 @@ WEFT_API gint64      weft_event_get_duration_us (const WeftEvent *event);
  * NULL for other events. */
 WEFT_API const char *weft_event_get_inputs      (const WeftEvent *event);
 WEFT_API const char *weft_event_get_flow_source (const WeftEvent *event);
+/* Since 3.2.  task.completed, task.failed, task.retrying, task.cancelled:
+ * the tokens the attempt reported (weft_task_report_usage), -1 when it
+ * reported none; the cost, -1 when none was priced. */
+WEFT_API gint64      weft_event_get_prompt_tokens     (const WeftEvent *event);
+WEFT_API gint64      weft_event_get_completion_tokens (const WeftEvent *event);
+WEFT_API double      weft_event_get_cost              (const WeftEvent *event);
 /* The one JSON schema of docs/events.md, as a compact single line. */
 WEFT_API char       *weft_event_to_json        (const WeftEvent *event);
 /* The same, appended to `out` (no allocation when it has room). */

@@ -151,12 +151,13 @@ weft_openai_exchange_end_attempt (WeftOpenaiExchange *ex, gint64 used)
 }
 
 static void
-weft_openai_exchange_finish (WeftOpenaiExchange *ex, JsonObject *message, GError *error)
+weft_openai_exchange_finish (WeftOpenaiExchange *ex, JsonObject *message,
+                             const WeftOpenaiUsage *usage, GError *error)
 {
   g_return_if_fail (!ex->finished);
 
   ex->finished = TRUE;
-  ex->done (message, error, ex->data);
+  ex->done (message, usage, error, ex->data);
   g_clear_error (&error);
   weft_openai_exchange_unref (ex);         /* the caller's reference */
 }
@@ -165,7 +166,7 @@ static void
 weft_openai_exchange_fail (WeftOpenaiExchange *ex, GError *error)
 {
   weft_openai_exchange_end_attempt (ex, -1);
-  weft_openai_exchange_finish (ex, NULL, error);
+  weft_openai_exchange_finish (ex, NULL, NULL, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -255,7 +256,7 @@ weft_openai_exchange_retry (WeftOpenaiExchange *ex, const char *reason, gint64 r
     {
       if (ex->retries > 0)
         g_prefix_error (&error, "(after %u retries) ", ex->retries);
-      weft_openai_exchange_finish (ex, NULL, error);
+      weft_openai_exchange_finish (ex, NULL, NULL, error);
       return;
     }
   g_clear_error (&error);
@@ -294,7 +295,7 @@ weft_openai_exchange_transport_error (WeftOpenaiExchange *ex, const GError *caus
   if (!ex->timed_out && ex->stream == NULL && weft_openai_error_is_unreachable (cause))
     {
       weft_openai_exchange_end_attempt (ex, 0);
-      weft_openai_exchange_finish (ex, NULL, g_error_new (
+      weft_openai_exchange_finish (ex, NULL, NULL, g_error_new (
         WEFT_ERROR, WEFT_ERROR_FAILED, "openai: cannot reach %s: %s (not retried: nothing "
         "answers at base_url; the examples take it from OPENAI_BASE_URL and the key from "
         "OPENAI_API_KEY; without either, weft-mock-llm answers: docs/mock-llm.md)",
@@ -372,10 +373,11 @@ weft_openai_exchange_malformed (WeftOpenaiExchange *ex, const char *what)
 /* The request                                                              */
 
 static void
-weft_openai_exchange_succeed (WeftOpenaiExchange *ex, JsonObject *message, gint64 usage)
+weft_openai_exchange_succeed (WeftOpenaiExchange *ex, JsonObject *message,
+                              const WeftOpenaiUsage *usage)
 {
-  weft_openai_exchange_end_attempt (ex, usage);
-  weft_openai_exchange_finish (ex, message, NULL);
+  weft_openai_exchange_end_attempt (ex, usage->total);
+  weft_openai_exchange_finish (ex, message, usage, NULL);
   json_object_unref (message);
 }
 
@@ -406,7 +408,7 @@ weft_openai_exchange_complete (WeftOpenaiExchange *ex)
   guint status = soup_message_get_status (ex->message);
   g_autoptr(GError) error = NULL;
   JsonObject *message;
-  gint64 usage = -1;
+  WeftOpenaiUsage usage = WEFT_OPENAI_USAGE_NONE;
 
   if (!SOUP_STATUS_IS_SUCCESSFUL (status))
     weft_openai_exchange_http_error (ex, status);
@@ -417,10 +419,11 @@ weft_openai_exchange_complete (WeftOpenaiExchange *ex)
       if (ex->streaming)
         message = weft_openai_stream_finish (ex->parser, &error);
       else
-        message = weft_openai_parse_answer ((const char *) ex->buffer->data, ex->buffer->len,
-                                            ex->client->api_key, &usage, &error);
+        message = weft_openai_parse_answer_usage ((const char *) ex->buffer->data,
+                                                  ex->buffer->len, ex->client->api_key, &usage,
+                                                  &error);
       if (ex->streaming)
-        usage = weft_openai_stream_get_usage (ex->parser);
+        usage = weft_openai_stream_get_usage_all (ex->parser);
       /* The stream's last piece, reported as a step, may have aborted it. */
       if (ex->finished)
         {
@@ -430,7 +433,7 @@ weft_openai_exchange_complete (WeftOpenaiExchange *ex)
       else if (message == NULL)
         weft_openai_exchange_malformed (ex, error->message);
       else
-        weft_openai_exchange_succeed (ex, message, usage);
+        weft_openai_exchange_succeed (ex, message, &usage);
     }
 }
 

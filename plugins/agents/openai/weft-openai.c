@@ -29,7 +29,8 @@ typedef struct {
   char *schema;                /* response_format's schema as JSON, or NULL */
   guint max_iterations;
   gboolean stream;
-  gboolean stream_usage;       /* ask a stream for its usage (max_tpm) */
+  gboolean stream_usage;       /* ask a stream for its usage (max_tpm, prices) */
+  WeftOpenaiPrice price;       /* the model's row of `prices` */
 } WeftOpenai;
 
 /* The options, as weft binds them (see weft_openai_options). */
@@ -54,6 +55,7 @@ typedef struct {
   gint64 max_tpm;
   gint64 max_concurrency;
   gint64 max_response_bytes;
+  JsonObject *prices;
 } WeftOpenaiOptions;
 
 #define WEFT_OPENAI_OPTION(field) .name = #field, .offset = offsetof (WeftOpenaiOptions, field)
@@ -114,6 +116,9 @@ static const WeftOption weft_openai_options[] = {
     .default_json = "8388608", .min = 1024, .max = 1 << 30,
     .description = "the largest answer read, streamed or not (1024 to 1 GiB; default 8 MiB): a "
                    "larger one fails the task" },
+  { WEFT_OPENAI_OPTION (prices), .type = WEFT_OPTION_OBJECT,
+    .description = "model: {\"input\": N, \"output\": N}, per million tokens: each answer's cost "
+                   "is reported with its tokens (a stream is then asked for its usage)" },
   WEFT_OPTION_END
 };
 
@@ -263,7 +268,10 @@ weft_openai_create (const WeftConfig *config, GError **error)
   self->system = weft_openai_system_text (options);
   self->max_iterations = (guint) options->max_iterations;
   self->stream = self->client->stream;
-  self->stream_usage = self->stream && options->max_tpm > 0;
+  if (!weft_openai_price_find (options->prices, self->model, &self->price, error))
+    return NULL;
+  /* Some servers refuse stream_options: it is asked for only when needed. */
+  self->stream_usage = self->stream && (options->max_tpm > 0 || self->price.known);
   /* Kept as text: the config's json-glib objects must not be shared with
    * the engine loop, and each task parses its own copy. */
   if (options->response_format != NULL)
@@ -453,7 +461,8 @@ weft_openai_job_body (WeftOpenaiJob *job)
   return json_to_string (root, FALSE);
 }
 
-static void weft_openai_job_answered (JsonObject *message, const GError *error, gpointer data);
+static void weft_openai_job_answered (JsonObject *message, const WeftOpenaiUsage *usage,
+                                      const GError *error, gpointer data);
 
 static void
 weft_openai_job_ask (WeftOpenaiJob *job)
@@ -578,8 +587,25 @@ weft_openai_job_check_answer (WeftOpenaiJob *job, JsonObject *message, const cha
   weft_openai_job_ask (job);
 }
 
+/* Each answer's tokens (a tool loop asks several times), priced when the
+ * model has a price.  A server that gives only a total counts it as the
+ * prompt's. */
 static void
-weft_openai_job_answered (JsonObject *message, const GError *error, gpointer data)
+weft_openai_job_report_usage (WeftOpenaiJob *job, const WeftOpenaiUsage *usage)
+{
+  gint64 prompt = usage->prompt >= 0 ? usage->prompt
+                  : usage->completion < 0 ? usage->total : 0;
+  gint64 completion = MAX (usage->completion, 0);
+
+  if (prompt < 0 || job->task == NULL)
+    return;
+  weft_task_report_usage (job->task, prompt, completion,
+                          weft_openai_price_cost (&job->self->price, prompt, completion));
+}
+
+static void
+weft_openai_job_answered (JsonObject *message, const WeftOpenaiUsage *usage,
+                          const GError *error, gpointer data)
 {
   WeftOpenaiJob *job = data;
   const char *content;
@@ -590,6 +616,7 @@ weft_openai_job_answered (JsonObject *message, const GError *error, gpointer dat
       weft_openai_job_fail (job, g_error_copy (error));
       return;
     }
+  weft_openai_job_report_usage (job, usage);
   if (json_object_has_member (message, "tool_calls"))
     {
       if (job->asked >= job->self->max_iterations)
