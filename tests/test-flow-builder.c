@@ -16,33 +16,16 @@
 typedef struct {
   WeftEngine *engine;
   char *tmpdir;
-  gint n_events;              /* atomic: every event of every run */
-  GMutex lock;
-  char *flow_source;          /* the last run.started's */
+  WeftTestSeen seen;          /* every event; the last run.started's source */
 } Fixture;
-
-static void
-on_event (const WeftEvent *event, gpointer data)
-{
-  Fixture *f = data;
-
-  g_atomic_int_inc (&f->n_events);
-  if (weft_event_get_event_type (event) != WEFT_EVENT_RUN_STARTED)
-    return;
-  g_mutex_lock (&f->lock);
-  g_free (f->flow_source);
-  f->flow_source = g_strdup (weft_event_get_flow_source (event));
-  g_mutex_unlock (&f->lock);
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
 
-  g_mutex_init (&f->lock);
   f->engine = weft_test_engine_new (2);
-  weft_engine_add_listener (f->engine, on_event, f, NULL);
+  weft_test_seen_listen (&f->seen, f->engine);
   f->tmpdir = g_dir_make_tmp ("weft-test-builder-XXXXXX", &error);
   g_assert_no_error (error);
 }
@@ -54,8 +37,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   weft_engine_unref (f->engine);
   weft_test_remove_dir (f->tmpdir);
   g_free (f->tmpdir);
-  g_free (f->flow_source);
-  g_mutex_clear (&f->lock);
+  weft_test_seen_clear (&f->seen);
 }
 
 static WeftFlow *
@@ -365,16 +347,6 @@ test_free_unfinished (Fixture *f, gconstpointer data)
 
 /* ---- sources: built flows and background tasks, written back --------------------- */
 
-static char *
-take_flow_source (Fixture *f)
-{
-  g_mutex_lock (&f->lock);
-  char *source = g_steal_pointer (&f->flow_source);
-  g_mutex_unlock (&f->lock);
-  g_assert_nonnull (source);
-  return source;
-}
-
 static void
 test_source_of_built_flow (Fixture *f, gconstpointer data)
 {
@@ -386,7 +358,7 @@ test_source_of_built_flow (Fixture *f, gconstpointer data)
   g_autoptr(WeftRun) run = weft_flow_kickoff (built, inputs, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
-  g_autofree char *source = take_flow_source (f);
+  g_autofree char *source = weft_test_seen_take_source (&f->seen);
   g_autoptr(WeftFlow) again = weft_flow_load_data (f->engine, source, -1, "again.json", &error);
   g_assert_no_error (error);
   weft_test_assert_same_flow (built, again);
@@ -422,7 +394,7 @@ test_source_of_agent_task (Fixture *f, gconstpointer data)
       g_usleep (1000);
     }
   /* Its source: the agent, its one tool and the inputs; one task. */
-  g_autofree char *source = take_flow_source (f);
+  g_autofree char *source = weft_test_seen_take_source (&f->seen);
   g_autoptr(WeftFlow) again = weft_flow_load_data (f->engine, source, -1, "task.json", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (weft_flow_get_name (again), ==, "p.a");
@@ -455,7 +427,7 @@ assert_refused (Fixture *f, WeftFlowBuilder *b, gint code, const char *message)
   if (!g_str_equal (error->message, message))
     g_error ("expected \"%s\"\n     got \"%s\"", message, error->message);
   g_assert_error (error, WEFT_ERROR, code);
-  g_assert_cmpint (g_atomic_int_get (&f->n_events), ==, 0);
+  g_assert_cmpint (g_atomic_int_get (&f->seen.n_events), ==, 0);
 }
 
 /* A builder with agent "w" (test-agent). */
@@ -551,7 +523,7 @@ test_refused_plugins (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (error->message, "weft_flow_builder_add_tool (\"t\"): plugin: "
                                                    "unknown tool plugin \"no-such-tool\" "
                                                    "(loaded: "));
-  g_assert_cmpint (g_atomic_int_get (&f->n_events), ==, 0);
+  g_assert_cmpint (g_atomic_int_get (&f->seen.n_events), ==, 0);
 }
 
 static void

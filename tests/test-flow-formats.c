@@ -13,31 +13,14 @@
 typedef struct {
   WeftEngine *engine;
   char *dir;
-  gint n_events;              /* atomic */
-  GMutex lock;
-  char *flow_source;          /* the last run.started's */
+  WeftTestSeen seen;          /* every event; the last run.started's source */
 } Fixture;
-
-static void
-on_event (const WeftEvent *event, gpointer data)
-{
-  Fixture *f = data;
-
-  g_atomic_int_inc (&f->n_events);
-  if (weft_event_get_event_type (event) != WEFT_EVENT_RUN_STARTED)
-    return;
-  g_mutex_lock (&f->lock);
-  g_free (f->flow_source);
-  f->flow_source = g_strdup (weft_event_get_flow_source (event));
-  g_mutex_unlock (&f->lock);
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_mutex_init (&f->lock);
   f->engine = weft_test_engine_new (2);
-  weft_engine_add_listener (f->engine, on_event, f, NULL);
+  weft_test_seen_listen (&f->seen, f->engine);
   f->dir = g_dir_make_tmp ("weft-test-formats-XXXXXX", NULL);
   g_assert_nonnull (f->dir);
 }
@@ -49,8 +32,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   weft_engine_unref (f->engine);
   weft_test_remove_dir (f->dir);
   g_free (f->dir);
-  g_free (f->flow_source);
-  g_mutex_clear (&f->lock);
+  weft_test_seen_clear (&f->seen);
 }
 
 static char *
@@ -87,7 +69,7 @@ assert_file_refused (Fixture *f, const char *name, const char *text, gint code,
   if (!g_str_equal (error->message, expected))
     g_error ("expected \"%s\"\n     got \"%s\"", expected, error->message);
   g_assert_error (error, WEFT_ERROR, code);
-  g_assert_cmpint (g_atomic_int_get (&f->n_events), ==, 0);
+  g_assert_cmpint (g_atomic_int_get (&f->seen.n_events), ==, 0);
 }
 
 static JsonObject *
@@ -141,9 +123,7 @@ test_yaml_values (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (outputs, "a"), ==,
                    "3 16 0.25 3.0 true false null 3 yes [\"a\",1]");
 
-  g_mutex_lock (&f->lock);
-  g_autofree char *source = g_steal_pointer (&f->flow_source);
-  g_mutex_unlock (&f->lock);
+  g_autofree char *source = weft_test_seen_take_source (&f->seen);
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftFlow) again = weft_flow_load_data (f->engine, source, -1, "source.json", &error);
   g_assert_no_error (error);

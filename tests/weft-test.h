@@ -37,6 +37,57 @@ weft_test_engine_new (guint threads)
   return engine;
 }
 
+/* An engine listener's record: how many events were raised, and the flow
+ * source the last run.started carried (what a store keeps). */
+typedef struct {
+  gint n_events;              /* atomic */
+  GMutex lock;
+  char *flow_source;
+} WeftTestSeen;
+
+static inline void weft_test_seen_on_event (const WeftEvent *event, gpointer data);
+
+/* Starts recording what `engine` raises. */
+static inline void
+weft_test_seen_listen (WeftTestSeen *seen, WeftEngine *engine)
+{
+  g_mutex_init (&seen->lock);
+  weft_engine_add_listener (engine, weft_test_seen_on_event, seen, NULL);
+}
+
+static inline void
+weft_test_seen_on_event (const WeftEvent *event, gpointer data)
+{
+  WeftTestSeen *seen = data;
+
+  g_atomic_int_inc (&seen->n_events);
+  if (weft_event_get_event_type (event) != WEFT_EVENT_RUN_STARTED)
+    return;
+  g_mutex_lock (&seen->lock);
+  g_free (seen->flow_source);
+  seen->flow_source = g_strdup (weft_event_get_flow_source (event));
+  g_mutex_unlock (&seen->lock);
+}
+
+/* The last run.started's flow source, which there must be. */
+static inline char *
+weft_test_seen_take_source (WeftTestSeen *seen)
+{
+  g_mutex_lock (&seen->lock);
+  char *source = g_steal_pointer (&seen->flow_source);
+  g_mutex_unlock (&seen->lock);
+  g_assert_nonnull (source);
+  return source;
+}
+
+/* After the engine is gone. */
+static inline void
+weft_test_seen_clear (WeftTestSeen *seen)
+{
+  g_clear_pointer (&seen->flow_source, g_free);
+  g_mutex_clear (&seen->lock);
+}
+
 /* Loads a flow that must be valid. */
 static inline WeftFlow *
 weft_test_flow (WeftEngine *engine, const char *json)
