@@ -570,7 +570,11 @@ test_claims (Fixture *f, gconstpointer data)
   g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_CANCELLED);
   g_clear_pointer (&run, weft_run_unref);
   g_clear_object (&result);
-  /* Released: its callback drains, and the run's end is committed. */
+  /* The cancelled attempt may still be on its worker, holding the run and
+   * so the flow: once the engine has let it go, the flow's last reference
+   * is the test's.  Released: its callback drains, and the run's end is
+   * committed. */
+  weft_engine_shutdown (f->engine, 5000);
   weft_flow_unref (running);
   after = weft_store_get_run (store, run_id, &error);
   g_assert_no_error (error);
