@@ -259,16 +259,38 @@ weft_cli_spec_shown (const char *spec)
   return weft_secrets_redact (text);
 }
 
+/* A --store that is no PLUGIN[:K=V,...] is a database path (`--store
+ * weft.db`, `--store runs/2024.db`), as other tools take one, opened with
+ * the plugin of the default store: it names no loaded callback plugin,
+ * and has no ':' or a '/' or '.' before it (which no plugin's name has),
+ * so that a misspelt `sqlit:path=x` still says there is no such plugin. */
+static gboolean
+weft_cli_store_spec_is_path (WeftRegistry *registry, const char *spec)
+{
+  g_autofree char *name = g_strndup (spec, strcspn (spec, ":"));
+
+  return weft_registry_lookup (registry, WEFT_PLUGIN_CALLBACK, name) == NULL
+      && (strchr (spec, ':') == NULL || strpbrk (name, "/.") != NULL);
+}
+
 static WeftStore *
 weft_cli_open_spec (WeftEngine *engine, const char *spec, gboolean queue, char **plugin,
                     JsonObject **options, GError **error)
 {
+  WeftRegistry *registry = weft_engine_get_registry (engine);
   g_autofree char *name = NULL;
   g_autoptr(JsonObject) object = NULL;
   WeftStore *store = NULL;
 
-  if (weft_cli_parse_callback_spec (weft_engine_get_registry (engine), spec, &name, &object,
-                                    error))
+  if (*spec != '\0' && weft_cli_store_spec_is_path (registry, spec))
+    {
+      name = g_strdup (WEFT_CLI_PATH_STORE_PLUGIN);
+      object = json_object_new ();
+      json_object_set_string_member (object, "path", spec);
+    }
+  else if (!weft_cli_parse_callback_spec (registry, spec, &name, &object, error))
+    name = NULL;
+  if (name != NULL)
     store = queue ? weft_store_open_queue (engine, name, object, error)
                   : weft_store_open (engine, name, object, error);
   if (store == NULL)

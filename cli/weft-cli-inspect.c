@@ -310,8 +310,7 @@ weft_cli_format_bound (double value)
   return g_strdup (g_ascii_formatd (buf, sizeof buf, "%g", value));
 }
 
-/* "0 to 2147483647", "at least 1", "at most 10", or NULL for no range. */
-static char *
+char *
 weft_cli_option_range (const WeftOption *o)
 {
   if ((o->type != WEFT_OPTION_INT && o->type != WEFT_OPTION_DOUBLE)
@@ -455,15 +454,25 @@ weft_cli_plugins_main (char **argv)
     "[NAME]", "List the plugins found, or show one plugin's options.", &plugin_dirs);
   g_autoptr(GError) error = NULL;
   g_autoptr(WeftEngine) engine = NULL;
+  gboolean markdown = FALSE;
+  const GOptionEntry entries[] = {
+    { "markdown", 0, 0, G_OPTION_ARG_NONE, &markdown,
+      "Every plugin's options as Markdown (what docs/plugins.md is made of)", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_option_context_add_main_entries (context, entries, NULL);
   int status = weft_cli_parse_options (context, argv, &positional);
 
   if (status >= 0)
     return status;
-  if (g_strv_length (positional) > 1)
-    return weft_cli_usage_error ("plugins", "expected at most one plugin NAME");
+  if (g_strv_length (positional) > (markdown ? 0 : 1))
+    return weft_cli_usage_error ("plugins", markdown ? "--markdown takes no plugin NAME"
+                                                     : "expected at most one plugin NAME");
   engine = weft_cli_open_engine (0, plugin_dirs, &error);
   if (engine == NULL)
     return weft_cli_fail (error, WEFT_CLI_EXIT_USAGE);
+  if (markdown && positional[0] == NULL)
+    return weft_cli_plugins_markdown (weft_engine_get_registry (engine));
   if (positional[0] == NULL)
     {
       weft_cli_list_plugins (weft_engine_get_registry (engine));

@@ -152,19 +152,43 @@ weft_cli_missing_input (WeftFlow *flow, JsonObject *inputs)
   return NULL;
 }
 
-/* libweft names a missing input and where the flow uses it; the command
- * line adds how to give it here:  ... (the flow uses it in a task's
- * description; give it with --input who=VALUE or in "inputs"). */
+/* The first of `inputs` (may be NULL) that the flow does not take: neither
+ * its descriptions use it nor its defaults give it. */
+static const char *
+weft_cli_unknown_input (WeftFlow *flow, JsonObject *inputs)
+{
+  JsonObject *defaults = weft_flow_get_default_inputs (flow);
+  g_autoptr(GList) names = inputs ? json_object_get_members (inputs) : NULL;
+
+  for (GList *n = names; n; n = n->next)
+    if (!g_strv_contains (weft_flow_get_input_names (flow), n->data)
+        && !(defaults && json_object_has_member (defaults, n->data)))
+      return n->data;
+  return NULL;
+}
+
+/* libweft names a missing input and where the flow uses it, or an unknown
+ * one and what the flow takes; the command line adds where to give or fix
+ * it:  ... (the flow uses it in a task's description; give it with
+ * --input who=VALUE or in "inputs").  `given_in` says where the inputs
+ * came from. */
 static void
-weft_cli_hint_missing_input (WeftFlow *flow, JsonObject *inputs, GError *error)
+weft_cli_hint_inputs (WeftFlow *flow, JsonObject *inputs, const char *given_in, GError *error)
 {
   const char *missing = weft_cli_missing_input (flow, inputs);
+  char *hinted;
 
-  if (missing == NULL || error == NULL || !g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND)
+  if (error == NULL || !g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND)
       || !g_str_has_suffix (error->message, ")"))
     return;
-  char *hinted = g_strdup_printf ("%.*s; give it with --input %s=VALUE or in \"inputs\")",
-                                  (int) strlen (error->message) - 1, error->message, missing);
+  if (missing != NULL)
+    hinted = g_strdup_printf ("%.*s; give it with --input %s=VALUE or in \"inputs\")",
+                              (int) strlen (error->message) - 1, error->message, missing);
+  else if (weft_cli_unknown_input (flow, inputs) != NULL)
+    hinted = g_strdup_printf ("%.*s; fix its name in %s)",
+                              (int) strlen (error->message) - 1, error->message, given_in);
+  else
+    return;
   g_free (error->message);
   error->message = hinted;
 }
@@ -220,7 +244,7 @@ weft_cli_load_inputs_file (WeftFlow *flow, const WeftCliRunOptions *options, GAr
           return NULL;
       if (!weft_flow_check_inputs (flow, inputs, error))
         {
-          weft_cli_hint_missing_input (flow, inputs, *error);
+          weft_cli_hint_inputs (flow, inputs, "--input or the line", *error);
           g_prefix_error (error, "%s:%u: ", path, line);
           return NULL;
         }
@@ -328,7 +352,8 @@ weft_cli_on_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   state->run = weft_flow_kickoff_finish (state->flow, result, &state->error);
   if (state->run == NULL)
-    weft_cli_hint_missing_input (state->flow, state->inputs, state->error);
+    weft_cli_hint_inputs (state->flow, state->inputs, "--input or --inputs-json",
+                          state->error);
   g_main_loop_quit (state->loop);
 }
 
@@ -423,6 +448,20 @@ weft_cli_exit_status (WeftCliRunState *state)
     }
 }
 
+/* What the run's agents spent, unless quiet. */
+static void
+weft_cli_print_usage (WeftCliRunState *state)
+{
+  gint64 prompt, completion;
+  double cost;
+
+  if (state->progress == NULL
+      || !weft_run_get_usage (state->run, &prompt, &completion, &cost))
+    return;
+  g_autofree char *text = weft_cli_usage_text (prompt, completion, cost);
+  fprintf (stderr, "weft: usage: %s\n", text);
+}
+
 static int
 weft_cli_report (WeftCliRunState *state, gboolean json)
 {
@@ -437,6 +476,7 @@ weft_cli_report (WeftCliRunState *state, gboolean json)
   fflush (stdout);
   if (weft_run_get_status (state->run) != WEFT_STATUS_COMPLETED && state->progress == NULL)
     weft_cli_print_failures (state->run, state->flow);
+  weft_cli_print_usage (state);
   return weft_cli_exit_status (state);
 }
 

@@ -210,6 +210,9 @@ weft_cli_print_run_header (JsonObject *run)
     printf ("status   %s\n", status ? status : "-");
   printf ("started  %s\n", when);
   printf ("duration %s\n", took);
+  g_autofree char *usage = weft_cli_usage_text_from_json (run);
+  if (usage != NULL)
+    printf ("usage    %s\n", usage);
   if (error != NULL)
     printf ("error    %s\n", error);
   if (weft_cli_member_string (run, "worker") != NULL)

@@ -53,8 +53,15 @@ weft_cli_serve_options_clear (WeftCliServeOptions *o)
   g_strfreev (o->plugin_dirs);
 }
 
-/* Every *.json of `dir`, in name order; a flow that does not load stops
- * the server from starting. */
+static gboolean
+weft_cli_serve_is_flow_file (const char *name)
+{
+  return g_str_has_suffix (name, ".json") || g_str_has_suffix (name, ".yaml")
+      || g_str_has_suffix (name, ".yml");
+}
+
+/* Every *.json, *.yaml and *.yml of `dir`, in name order; a flow that does
+ * not load stops the server from starting. */
 static gboolean
 weft_cli_serve_load_flows (WeftEngine *engine, WeftServer *server, const char *dir,
                            GError **error)
@@ -69,12 +76,12 @@ weft_cli_serve_load_flows (WeftEngine *engine, WeftServer *server, const char *d
       return FALSE;
     }
   while ((name = g_dir_read_name (d)))
-    if (g_str_has_suffix (name, ".json"))
+    if (weft_cli_serve_is_flow_file (name))
       g_ptr_array_add (files, g_build_filename (dir, name, NULL));
   if (files->len == 0)
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
-                   "--flows %s: no flow files (*.json) in it", dir);
+                   "--flows %s: no flow files (*.json, *.yaml) in it", dir);
       return FALSE;
     }
   g_ptr_array_sort (files, (GCompareFunc) g_strcmp0);
@@ -232,15 +239,15 @@ weft_cli_serve_main (char **args)
   };
   GOptionEntry entries[] = {
     { "flows", 'f', 0, G_OPTION_ARG_FILENAME, &o.flows_dir,
-      "Serve every flow file (*.json) of DIR (required)", "DIR" },
+      "Serve every flow file (*.json, *.yaml, *.yml) of DIR (required)", "DIR" },
     { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen,
       "Address to listen on (default 127.0.0.1:8080; port 0 picks one)", "HOST:PORT" },
     { "token", 't', 0, G_OPTION_ARG_STRING, &o.token,
       "Require \"Authorization: Bearer TOKEN\" (default: $WEFT_TOKEN); needed to listen "
       "on any address but loopback", "TOKEN" },
     { "store", 's', 0, G_OPTION_ARG_STRING_ARRAY, &o.stores,
-      "Also read older runs from this store (the flows' own stores are read anyway)",
-      "PLUGIN[:k=v,…]" },
+      "Also read older runs from this database (sqlite) or store plugin (the flows' own "
+      "stores are read anyway)", "PATH|PLUGIN[:k=v,…]" },
     { "enqueue", 0, 0, G_OPTION_ARG_NONE, &o.enqueue,
       "Queue kickoffs and batches in the first --store (a store with a queue) for `weft "
       "worker`s instead of running them here", NULL },

@@ -25,8 +25,8 @@ weft_cli_add_store_entries (GOptionContext *context, WeftCliHistoryOptions *opti
 {
   const GOptionEntry entries[] = {
     { "store", 's', 0, G_OPTION_ARG_STRING, &options->store,
-      "Read runs from this store plugin (default " WEFT_CLI_DEFAULT_STORE ")",
-      "PLUGIN[:K=V,...]" },
+      "Read runs from this database (sqlite), or this store plugin (default "
+      WEFT_CLI_DEFAULT_STORE ")", "PATH|PLUGIN[:K=V,...]" },
     { "flow", 'f', 0, G_OPTION_ARG_FILENAME, &options->flow,
       "Read runs from the store FLOW declares (its first callback that is a store)", "FLOW" },
     G_OPTION_ENTRY_NULL
@@ -85,7 +85,7 @@ weft_cli_open_store (WeftEngine *engine, const WeftCliHistoryOptions *options,
     {
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
                    "no weft.db in this directory: run from where the runs were stored, "
-                   "or name the store with --store PLUGIN[:k=v,...] or --flow FLOW");
+                   "or name the store with --store PATH, --store PLUGIN[:k=v,...] or --flow FLOW");
       return NULL;
     }
   return weft_cli_open_store_spec (engine, spec, plugin, plugin_options, error);
@@ -160,6 +160,37 @@ weft_cli_member_int (JsonObject *object, const char *name)
       || json_node_get_value_type (node) != G_TYPE_INT64)
     return 0;
   return json_node_get_int (node);
+}
+
+char *
+weft_cli_usage_text (gint64 prompt_tokens, gint64 completion_tokens, double cost)
+{
+  char price[G_ASCII_DTOSTR_BUF_SIZE];
+  g_autofree char *tokens = g_strdup_printf ("%" G_GINT64_FORMAT " tokens (%" G_GINT64_FORMAT
+                                             " prompt, %" G_GINT64_FORMAT " completion)",
+                                             prompt_tokens + completion_tokens, prompt_tokens,
+                                             completion_tokens);
+
+  if (cost < 0)
+    return g_steal_pointer (&tokens);
+  return g_strdup_printf ("%s, cost %s", tokens, g_ascii_formatd (price, sizeof price, "%.6g",
+                                                                  cost));
+}
+
+char *
+weft_cli_usage_text_from_json (JsonObject *object)
+{
+  JsonNode *node = json_object_get_member (object, "usage");
+  JsonNode *cost;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return NULL;
+  JsonObject *usage = json_node_get_object (node);
+  cost = json_object_get_member (usage, "cost");
+  return weft_cli_usage_text (weft_cli_member_int (usage, "prompt_tokens"),
+                              weft_cli_member_int (usage, "completion_tokens"),
+                              cost && JSON_NODE_HOLDS_VALUE (cost)
+                              ? json_node_get_double (cost) : -1);
 }
 
 JsonArray *

@@ -141,8 +141,10 @@ gboolean weft_cli_parse_callback_spec (WeftRegistry *registry,
  * environment become "***". */
 char *weft_cli_spec_shown (const char *spec);
 
-/* Opens the store a `--store PLUGIN[:k=v,...]` argument names; errors
- * start with "--store SPEC: ".  *plugin and *options (may be NULL) get
+/* Opens the store a `--store PLUGIN[:k=v,...]` or `--store PATH` argument
+ * names (a path: what names no loaded callback plugin, opened with
+ * WEFT_CLI_PATH_STORE_PLUGIN); errors start with "--store SPEC: ".
+ * *plugin and *options (may be NULL) get
  * what the spec said, so that a run can be recorded in the same store. */
 WeftStore *weft_cli_open_store_spec (WeftEngine *engine, const char *spec, char **plugin,
                                      JsonObject **options, GError **error);
@@ -197,10 +199,20 @@ char *weft_cli_trace_describe (const WeftEvent *event, const WeftCliTraceTask *a
 /* A step as the status line shows it: "TASK: calls TOOL {...}". */
 char *weft_cli_trace_step_status (const WeftEvent *event);
 
+/* ---- weft-cli-inspect.c, weft-cli-plugins-md.c --------------------------- */
+
+/* An option's range as the table means it: "0 to 2147483647", "at least
+ * 1", "at most 10", or NULL for none. */
+char *weft_cli_option_range (const WeftOption *o);
+/* `weft plugins --markdown`: every plugin's options, as docs/plugins.md. */
+int   weft_cli_plugins_markdown (WeftRegistry *registry);
+
 /* ---- weft-cli-stored.c ------------------------------------------------ */
 
 /* Where the commands about stored runs look when given no --store. */
 #define WEFT_CLI_DEFAULT_STORE "sqlite:path=weft.db"
+/* The plugin that opens a --store given as a plain database path. */
+#define WEFT_CLI_PATH_STORE_PLUGIN "sqlite"
 
 /* What the commands about stored runs (runs, replay, resume) accept; each
  * fills the part it offers. */
@@ -244,6 +256,11 @@ const char *weft_cli_member_string (JsonObject *object, const char *name);
 gint64 weft_cli_member_int (JsonObject *object, const char *name);
 /* A stored run's tasks; NULL when it has none. */
 JsonArray *weft_cli_stored_tasks (JsonObject *run);
+/* "1234 tokens (1000 prompt, 234 completion), cost 0.00045": the tokens
+ * and cost the agents reported (cost < 0: none priced). */
+char *weft_cli_usage_text (gint64 prompt_tokens, gint64 completion_tokens, double cost);
+/* The same from a run's or a task's JSON "usage"; NULL when it has none. */
+char *weft_cli_usage_text_from_json (JsonObject *object);
 /* A run that reached its end: nothing of it will run again unless replayed. */
 gboolean weft_cli_run_ended (JsonObject *run);
 /* The stored run's inputs, or NULL. */

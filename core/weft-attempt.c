@@ -33,6 +33,8 @@ struct _WeftTask {
   gboolean output_is_message; /* `output` is an assistant message, as JSON text */
   char *output;
   GError *error;
+  GMutex usage_lock;          /* reports may come from any thread */
+  WeftUsage usage;
 };
 
 typedef struct {
@@ -67,6 +69,7 @@ weft_attempt_new (const WeftAttemptOwner *owner, gpointer run, WeftFlowTask *tas
   attempt->number = number;
   attempt->description = description;
   attempt->prompt = prompt;
+  g_mutex_init (&attempt->usage_lock);
   return attempt;
 }
 
@@ -88,6 +91,7 @@ weft_attempt_unref (WeftTask *attempt)
   g_free (attempt->messages_json);
   g_free (attempt->output);
   g_clear_error (&attempt->error);
+  g_mutex_clear (&attempt->usage_lock);
   attempt->owner->unref (attempt->run);
   g_free (attempt);
 }
@@ -329,6 +333,124 @@ gpointer
 weft_task_get_soup_session (WeftTask *task)
 {
   return task->owner->get_soup (task->run);
+}
+
+/* ---- task templates (WEFT_OPTION_TEMPLATE) ------------------------------------- */
+
+typedef struct {
+  WeftTask *task;
+  GPtrArray *scratch;         /* strings made for the lookup, freed after */
+  char *unknown;              /* the first key without a value */
+} WeftTaskTemplate;
+
+static const char *
+weft_task_template_keep (WeftTaskTemplate *t, char *value)
+{
+  g_ptr_array_add (t->scratch, value);
+  return value;
+}
+
+/* A string input as it is; any other value as its JSON. */
+static const char *
+weft_task_template_input (WeftTaskTemplate *t, const char *name)
+{
+  JsonNode *node = json_object_get_member (weft_task_get_inputs (t->task), name);
+
+  if (node == NULL)
+    return NULL;
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    return json_node_get_string (node);
+  return weft_task_template_keep (t, json_to_string (node, FALSE));
+}
+
+static const char *
+weft_task_template_all_context (WeftTaskTemplate *t)
+{
+  GString *all = g_string_new (NULL);
+  guint n = weft_task_get_n_context (t->task);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (all, "%s%s: %s", i > 0 ? "\n" : "",
+                            weft_task_get_context_name (t->task, i),
+                            weft_task_get_context_output (t->task, i));
+  return weft_task_template_keep (t, g_string_free (all, FALSE));
+}
+
+static const char *
+weft_task_template_value (WeftTaskTemplate *t, const char *key)
+{
+  const char *name;
+
+  switch (weft_task_key_parse (key, &name))
+    {
+    case WEFT_TASK_KEY_PROMPT: return weft_task_get_prompt (t->task);
+    case WEFT_TASK_KEY_DESCRIPTION: return weft_task_get_description (t->task);
+    case WEFT_TASK_KEY_TASK: return weft_task_get_name (t->task);
+    case WEFT_TASK_KEY_ATTEMPT:
+      return weft_task_template_keep (t, g_strdup_printf ("%u", weft_task_get_attempt (t->task)));
+    case WEFT_TASK_KEY_RUN_ID: return weft_task_get_run_id (t->task);
+    case WEFT_TASK_KEY_FLOW: return weft_task_get_flow_name (t->task);
+    case WEFT_TASK_KEY_CONTEXT_ALL: return weft_task_template_all_context (t);
+    case WEFT_TASK_KEY_INPUT: return weft_task_template_input (t, name);
+    case WEFT_TASK_KEY_CONTEXT: return weft_task_lookup_context (t->task, name);
+    case WEFT_TASK_KEY_UNKNOWN: break;
+    }
+  return NULL;
+}
+
+static const char *
+weft_task_template_lookup (const char *key, gpointer data)
+{
+  WeftTaskTemplate *t = data;
+  const char *value = weft_task_template_value (t, key);
+
+  if (value == NULL && t->unknown == NULL)
+    t->unknown = g_strdup (key);
+  return value;
+}
+
+char *
+weft_task_render_template (WeftTask *task, const char *tmpl, GError **error)
+{
+  g_return_val_if_fail (task != NULL && tmpl != NULL, NULL);
+
+  WeftTaskTemplate t = { task, g_ptr_array_new_with_free_func (g_free), NULL };
+  g_autoptr(GError) local = NULL;
+  char *output = weft_template_render (tmpl, weft_task_template_lookup, &t, &local);
+
+  /* A flow's templates were checked when it loaded: what is missing now
+   * was never given (an agent called on its own, with no context). */
+  if (output == NULL && t.unknown != NULL)
+    g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                 "no value for {%s} (known: " WEFT_TASK_KEYS_KNOWN ")", t.unknown);
+  else if (output == NULL)
+    g_propagate_error (error, g_steal_pointer (&local));
+  g_ptr_array_unref (t.scratch);
+  g_free (t.unknown);
+  return output;
+}
+
+/* ---- usage ------------------------------------------------------------------------- */
+
+void
+weft_task_report_usage (WeftTask *task, gint64 prompt_tokens, gint64 completion_tokens,
+                        double cost)
+{
+  g_return_if_fail (task != NULL && prompt_tokens >= 0 && completion_tokens >= 0);
+
+  WeftUsage part = { prompt_tokens, completion_tokens, cost >= 0 ? cost : 0, TRUE, cost >= 0 };
+  g_mutex_lock (&task->usage_lock);
+  weft_usage_add (&task->usage, &part);
+  g_mutex_unlock (&task->usage_lock);
+}
+
+void
+weft_attempt_take_usage (WeftTask *attempt, WeftUsage *usage)
+{
+  g_mutex_lock (&attempt->usage_lock);
+  *usage = attempt->usage;
+  attempt->usage = (WeftUsage) { 0 };
+  g_mutex_unlock (&attempt->usage_lock);
 }
 
 /* ---- steps and the return: back to the run, on the loop ------------------------ */

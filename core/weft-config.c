@@ -573,6 +573,26 @@ weft_config_bind (WeftConfig *config, GError **error)
   return TRUE;
 }
 
+/* The next option from *at on flagged WEFT_OPTION_TEMPLATE that has a
+ * value, its name in *option; NULL after the last.  For the check of a
+ * flow's task templates, before the config is bound. */
+const char *
+weft_config_next_template (const WeftConfig *config, guint *at, const char **option)
+{
+  for (; *at < config->n_options; (*at)++)
+    {
+      const WeftOption *o = &config->options[*at];
+      JsonNode *node = json_object_get_member (config->values, o->name);
+      if ((o->flags & WEFT_OPTION_TEMPLATE) && node != NULL && JSON_NODE_HOLDS_VALUE (node))
+        {
+          *option = o->name;
+          (*at)++;
+          return json_node_get_string (node);
+        }
+    }
+  return NULL;
+}
+
 /* ---- what a plugin reads (SDK) ------------------------------------------ */
 
 gconstpointer

@@ -25,6 +25,7 @@ struct _WeftEvent {
   const char *step_kind;
   const char *inputs;         /* run.started / run.resumed */
   GBytes *flow_source;        /* run.started / run.resumed; NUL-terminated */
+  WeftUsage usage;            /* an attempt's end; reported == FALSE: none */
 };
 
 static const char *const weft_event_names[] = {
@@ -134,6 +135,8 @@ weft_event_new (const WeftEventFields *f)
   event->step_kind = weft_event_pack (&cursor, f->step_kind);
   event->inputs = weft_event_pack (&cursor, f->inputs);
   event->flow_source = f->flow_source ? g_bytes_ref (f->flow_source) : NULL;
+  if (f->usage != NULL)
+    event->usage = *f->usage;
   return event;
 }
 
@@ -212,6 +215,24 @@ const char *weft_event_get_step_kind (const WeftEvent *e) { return e->step_kind;
 const char *weft_event_get_error (const WeftEvent *e) { return e->error; }
 gint64 weft_event_get_duration_us (const WeftEvent *e) { return e->duration_us; }
 const char *weft_event_get_inputs (const WeftEvent *e) { return e->inputs; }
+
+gint64
+weft_event_get_prompt_tokens (const WeftEvent *e)
+{
+  return e->usage.reported ? e->usage.prompt_tokens : -1;
+}
+
+gint64
+weft_event_get_completion_tokens (const WeftEvent *e)
+{
+  return e->usage.reported ? e->usage.completion_tokens : -1;
+}
+
+double
+weft_event_get_cost (const WeftEvent *e)
+{
+  return e->usage.priced ? e->usage.cost : -1;
+}
 
 const char *
 weft_event_get_flow_source (const WeftEvent *e)
@@ -354,6 +375,30 @@ weft_json_put_time (WeftJsonWriter *w, gint64 wall_us)
   weft_json_put_literal (w, "Z\"");
 }
 
+/* `,"usage":{...}`, the members weft_usage_to_json() gives. */
+static void
+weft_json_put_usage (WeftJsonWriter *w, const WeftUsage *u)
+{
+  char cost[G_ASCII_DTOSTR_BUF_SIZE];
+
+  weft_json_put_literal (w, ",\"usage\":{\"prompt_tokens\":");
+  weft_json_put_digits (w, (guint64) u->prompt_tokens, 1);
+  weft_json_put_literal (w, ",\"completion_tokens\":");
+  weft_json_put_digits (w, (guint64) u->completion_tokens, 1);
+  weft_json_put_literal (w, ",\"total_tokens\":");
+  weft_json_put_digits (w, (guint64) (u->prompt_tokens + u->completion_tokens), 1);
+  weft_json_put_literal (w, ",\"cost\":");
+  if (u->priced)
+    {
+      /* As json-glib writes a double, so that both JSON shapes agree. */
+      g_ascii_formatd (cost, sizeof cost, "%.17g", u->cost);
+      weft_json_put (w, cost, strlen (cost));
+    }
+  else
+    weft_json_put_literal (w, "null");
+  weft_json_put_literal (w, "}");
+}
+
 static gboolean
 weft_event_has_duration (WeftEventType type)
 {
@@ -410,6 +455,8 @@ weft_event_append_json (const WeftEvent *e, GString *out)
       weft_json_put_name (&w, "inputs");
       weft_json_put (&w, e->inputs, strlen (e->inputs));
     }
+  if (e->usage.reported)
+    weft_json_put_usage (&w, &e->usage);
   weft_json_put_literal (&w, "}");
   weft_json_flush (&w);
 }

@@ -41,6 +41,7 @@ weft_flow_desc_free (WeftFlowDesc *desc)
   g_string_free (desc->strings, TRUE);
   g_clear_pointer (&desc->inputs, json_object_unref);
   g_clear_pointer (&desc->chat, json_object_unref);
+  g_clear_pointer (&desc->map_paths, json_object_unref);
   for (WeftPluginKind k = WEFT_PLUGIN_AGENT; k <= WEFT_PLUGIN_CALLBACK; k++)
     g_array_unref (desc->sections[k]);
   g_free (desc->tasks);

@@ -1,5 +1,6 @@
 /* weft-flow-load.c — one flow being made: the state every step of loading
- * shares (WeftFlowLoad), and the refusals they give.  A refusal names its
+ * shares (WeftFlowLoad), and the refusals they give (and the words for an
+ * input the flow does not take, which a kickoff refuses too).  A refusal names its
  * place as a JSON path for a file and as the builder call for a builder,
  * formatted only when there is one.  Below every step of loading (see the
  * map in weft-flow-private.h): they all call it, it calls none of them. */
@@ -207,4 +208,24 @@ weft_flow_thread_names (WeftFlow *flow, WeftThreadNames *names)
     weft_flow_names_has_agent, weft_flow_names_has_tool, weft_flow_names_has_flow,
     weft_flow_names_list, flow,
   };
+}
+
+char *
+weft_flow_describe_inputs (const char * const *names, JsonObject *defaults, const char *word)
+{
+  g_autoptr(GPtrArray) known = g_ptr_array_new ();
+  g_autoptr(GList) members = defaults ? json_object_get_members (defaults) : NULL;
+
+  for (guint i = 0; names[i]; i++)
+    g_ptr_array_add (known, (gpointer) names[i]);
+  for (GList *m = members; m; m = m->next)
+    if (!g_strv_contains (names, m->data))
+      g_ptr_array_add (known, m->data);
+  if (known->len == 0)
+    return g_strdup ("the flow takes no inputs");
+  const char *like = weft_message_suggest (word, (const char * const *) known->pdata, known->len);
+  g_autofree char *list = weft_flow_join_names (known);
+  if (like)
+    return g_strdup_printf ("did you mean \"%s\"? the flow takes: %s", like, list);
+  return g_strdup_printf ("the flow takes: %s", list);
 }

@@ -40,6 +40,7 @@ static const WeftParseKey weft_parse_root_keys[] = {
   WEFT_KEY ("callbacks", WEFT_DESC_CALLBACKS),
   WEFT_KEY ("tasks", WEFT_DESC_TASKS),
   WEFT_KEY ("chat", WEFT_DESC_CHAT),
+  WEFT_KEY ("map_paths", WEFT_DESC_MAP_PATHS),
   { NULL, 0, 0 }
 };
 
@@ -76,7 +77,7 @@ weft_parse_key (WeftParse *p, const WeftParseKey *keys, WeftDescString *unknown)
 
 /* A value of the wrong type was read: noted, and passed over. */
 static gboolean
-weft_parse_mistyped (WeftParse *p, WeftJsonToken token, guint16 *mistyped, WeftDescField field)
+weft_parse_mistyped (WeftParse *p, WeftJsonToken token, guint32 *mistyped, WeftDescField field)
 {
   *mistyped |= field;
   if (token == WEFT_JSON_OBJECT || token == WEFT_JSON_ARRAY)
@@ -94,7 +95,7 @@ weft_parse_take_string (WeftParse *p)
 }
 
 static gboolean
-weft_parse_string (WeftParse *p, WeftJsonToken token, guint16 *mistyped, WeftDescField field,
+weft_parse_string (WeftParse *p, WeftJsonToken token, guint32 *mistyped, WeftDescField field,
                    WeftDescString *out)
 {
   if (token != WEFT_JSON_STRING)
@@ -105,7 +106,7 @@ weft_parse_string (WeftParse *p, WeftJsonToken token, guint16 *mistyped, WeftDes
 
 /* A list of names: each one a ref; any other element makes it mistyped. */
 static gboolean
-weft_parse_names (WeftParse *p, WeftJsonToken token, guint16 *mistyped, WeftDescField field,
+weft_parse_names (WeftParse *p, WeftJsonToken token, guint32 *mistyped, WeftDescField field,
                   guint32 *first, guint32 *n)
 {
   if (token != WEFT_JSON_ARRAY)
@@ -145,49 +146,60 @@ weft_parse_node (WeftParse *p)
 /* ---- tasks -------------------------------------------------------------- */
 
 static gboolean
-weft_parse_task_member (WeftParse *p, WeftDescTask *t, WeftDescField field)
+weft_parse_task_value (WeftParse *p, WeftDescTask *t, WeftDescField field, WeftJsonToken token,
+                       guint32 *mistyped)
 {
-  WeftJsonToken token = weft_json_reader_read (p->reader);
-
-  if (token == WEFT_JSON_NONE)
-    return FALSE;
-  t->given |= field;
   switch (field)
     {
     case WEFT_DESC_NAME:
-      return weft_parse_string (p, token, &t->mistyped, field, &t->name);
+      return weft_parse_string (p, token, mistyped, field, &t->name);
     case WEFT_DESC_AGENT:
-      return weft_parse_string (p, token, &t->mistyped, field, &t->agent.name);
+      return weft_parse_string (p, token, mistyped, field, &t->agent.name);
     case WEFT_DESC_DESCRIPTION:
-      return weft_parse_string (p, token, &t->mistyped, field, &t->description);
+      return weft_parse_string (p, token, mistyped, field, &t->description);
     case WEFT_DESC_EXPECTED_OUTPUT:
-      return weft_parse_string (p, token, &t->mistyped, field, &t->expected_output);
+      return weft_parse_string (p, token, mistyped, field, &t->expected_output);
     case WEFT_DESC_CONTEXT:
-      return weft_parse_names (p, token, &t->mistyped, field, &t->context, &t->n_context);
+      return weft_parse_names (p, token, mistyped, field, &t->context, &t->n_context);
     case WEFT_DESC_CALLBACKS:
-      return weft_parse_names (p, token, &t->mistyped, field, &t->callbacks, &t->n_callbacks);
+      return weft_parse_names (p, token, mistyped, field, &t->callbacks, &t->n_callbacks);
     case WEFT_DESC_ASYNC:
     case WEFT_DESC_EXCLUDE:
       if (token != WEFT_JSON_BOOL)
-        return weft_parse_mistyped (p, token, &t->mistyped, field);
+        return weft_parse_mistyped (p, token, mistyped, field);
       *(field == WEFT_DESC_ASYNC ? &t->async : &t->exclude) =
         (guint8) weft_json_reader_get_bool (p->reader);
       return TRUE;
     case WEFT_DESC_RETRIES:
     case WEFT_DESC_RETRY_DELAY:
       if (token != WEFT_JSON_INT)
-        return weft_parse_mistyped (p, token, &t->mistyped, field);
+        return weft_parse_mistyped (p, token, mistyped, field);
       *(field == WEFT_DESC_RETRIES ? &t->retries : &t->retry_delay_ms) =
         weft_json_reader_get_int (p->reader);
       return TRUE;
     case WEFT_DESC_TIMEOUT:
       if (token != WEFT_JSON_INT && token != WEFT_JSON_DOUBLE)
-        return weft_parse_mistyped (p, token, &t->mistyped, field);
+        return weft_parse_mistyped (p, token, mistyped, field);
       t->timeout_s = weft_json_reader_get_double (p->reader);
       return TRUE;
     default:
       g_assert_not_reached ();
     }
+}
+
+/* A task's members are the first 16 fields: its record keeps 16 bits. */
+static gboolean
+weft_parse_task_member (WeftParse *p, WeftDescTask *t, WeftDescField field)
+{
+  WeftJsonToken token = weft_json_reader_read (p->reader);
+  guint32 mistyped = t->mistyped;
+
+  if (token == WEFT_JSON_NONE)
+    return FALSE;
+  t->given |= field;
+  gboolean ok = weft_parse_task_value (p, t, field, token, &mistyped);
+  t->mistyped = (guint16) mistyped;
+  return ok;
 }
 
 static gboolean
@@ -245,16 +257,17 @@ weft_parse_instances (WeftParse *p, WeftJsonToken token, WeftPluginKind kind,
   return !weft_json_reader_failed (p->reader);
 }
 
+/* "inputs" or "map_paths": small objects, kept as json-glib's. */
 static gboolean
-weft_parse_inputs (WeftParse *p, WeftJsonToken token)
+weft_parse_object (WeftParse *p, WeftJsonToken token, WeftDescField field, JsonObject **out)
 {
   if (token != WEFT_JSON_OBJECT)
-    return weft_parse_mistyped (p, token, &p->desc->mistyped, WEFT_DESC_INPUTS);
+    return weft_parse_mistyped (p, token, &p->desc->mistyped, field);
   if (!weft_json_reader_skip_rest (p->reader))
     return FALSE;
   g_autoptr(JsonNode) node = weft_parse_node (p);
   if (JSON_NODE_HOLDS_OBJECT (node))
-    p->desc->inputs = json_object_ref (json_node_get_object (node));
+    *out = json_object_ref (json_node_get_object (node));
   return TRUE;
 }
 
@@ -295,7 +308,9 @@ weft_parse_root_member (WeftParse *p, WeftDescField field)
     case WEFT_DESC_PROCESS:
       return weft_parse_string (p, token, &desc->mistyped, field, &desc->process);
     case WEFT_DESC_INPUTS:
-      return weft_parse_inputs (p, token);
+      return weft_parse_object (p, token, field, &desc->inputs);
+    case WEFT_DESC_MAP_PATHS:
+      return weft_parse_object (p, token, field, &desc->map_paths);
     case WEFT_DESC_AGENTS:
       return weft_parse_instances (p, token, WEFT_PLUGIN_AGENT, field);
     case WEFT_DESC_TOOLS:

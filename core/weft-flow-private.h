@@ -3,16 +3,21 @@
  * A flow is made in steps, one concern per file, over one description of
  * it (WeftFlowDesc) that either source fills the same way:
  *
+ *   weft-flow-yaml.c         YAML text → the JSON text of the same flow
  *   weft-flow-parse.c        JSON text → description, read with the pull
  *                            reader (weft-json-reader.h): no json-glib
  *                            tree but for small parts (inputs, instances)
  *   weft-flow-builder.c      the builder API of weft.h → description
+ *   weft-flow-paths.c        Intelli's "map_paths" → the tasks' context
  *   weft-flow-validate.c     every check, in one fixed order, each refusal
  *                            naming its place: a JSON path for a file, the
  *                            builder call for a builder (WeftFlowPlace)
  *   weft-flow-compile.c      dependencies (graph or CrewAI's sequential
  *                            rules), links, the cycle check, the task-name
  *                            index → the compiled graph the scheduler reads
+ *   weft-flow-templates.c    agents' own templates (WEFT_OPTION_TEMPLATE)
+ *                            against what each task will have: the
+ *                            outputs it receives, the flow's inputs
  *   weft-flow-instantiate.c  plugin instances, once all of the above passed
  *   weft-flow-load.c         what those steps share (WeftFlowLoad) and their
  *                            refusals: below all of them, calling none
@@ -98,6 +103,7 @@ typedef enum {
   WEFT_DESC_TASKS           = 1 << 15,
   /* beyond `given` and `mistyped`: noted in the description's own members */
   WEFT_DESC_CHAT            = 1 << 16,
+  WEFT_DESC_MAP_PATHS       = 1 << 17,   /* Intelli's successor lists */
 } WeftDescField;
 
 typedef struct {
@@ -140,12 +146,13 @@ typedef struct {
   WeftDescString description;
   WeftDescString process;
   WeftDescString unknown_key;     /* the first member that is no flow's */
-  guint16 given;
-  guint16 mistyped;
+  guint32 given;
+  guint32 mistyped;
   gboolean not_object;            /* the text's value is not an object */
   JsonObject *inputs;
   JsonObject *chat;               /* "chat": a thread's settings (weft-thread-config.c) */
   gboolean chat_mistyped;
+  JsonObject *map_paths;          /* task → the tasks that depend on it; NULL: none */
   GArray *sections[WEFT_PLUGIN_CALLBACK + 1];  /* by kind: WeftDescInstance, in order */
   WeftDescTask *tasks;
   guint n_tasks;
@@ -174,6 +181,11 @@ const char    *weft_flow_desc_section_name (WeftPluginKind kind);
  * which a store keeps to run it again). */
 GBytes        *weft_flow_desc_to_json (const WeftFlowDesc *desc);
 
+/* weft-flow-yaml.c: the JSON text (pretty, `*json_length` bytes) of the
+ * flow a YAML text writes; NULL with "ORIGIN:LINE:COLUMN: PATH: reason" on
+ * a text that is not YAML as weft reads it. */
+char          *weft_flow_yaml_to_json (const char *text, gsize length, const char *origin,
+                                       gsize *json_length, GError **error);
 /* weft-flow-parse.c: NULL on a text that is not JSON as weft reads it. */
 WeftFlowDesc  *weft_flow_desc_parse (const char *text, gsize length, const char *origin,
                                      GError **error);
@@ -261,9 +273,16 @@ char    *weft_flow_join_names (GPtrArray *names);
  * (their configs, no instances yet), its name, process, inputs and input
  * names, and resolves the description's references to indices. */
 gboolean weft_flow_validate    (WeftFlowLoad *l);
+/* weft-flow-paths.c: a flow's "map_paths" (Intelli's successor lists)
+ * checked and written into its tasks' context; after the task names are
+ * indexed, before each task's context is checked. */
+gboolean weft_flow_validate_map_paths (WeftFlowLoad *l);
 /* weft-flow-compile.c: tasks, texts, graph and name index into l->flow;
  * a task's agent index is into `agents`.  Fails on a cycle. */
 gboolean weft_flow_compile     (WeftFlowLoad *l, WeftAgentInstance *const *agents);
+/* weft-flow-templates.c: each agent's template options against every task
+ * it does (after the compile step: it reads what each task receives). */
+gboolean weft_flow_check_templates (WeftFlowLoad *l);
 /* weft-flow-instantiate.c: the plugin instances: tools, agents, callbacks. */
 gboolean weft_flow_instantiate (WeftFlowLoad *l);
 /* weft-flow.c: a flow of `engine`'s with nothing in it yet. */

@@ -3,9 +3,9 @@
  *
  * The checks run in one fixed order whatever the source (the flow's own
  * members, then tools, agents, callbacks, then every task's name, then
- * each task's agent, texts, numbers, context and callbacks), so that a
- * file and the same flow built in code are refused for the same first
- * error.  Each refusal names its place (WeftFlowPlace: a JSON path for a
+ * map_paths (weft-flow-paths.c), then each task's agent, texts, numbers,
+ * context and callbacks), so that a file and the same flow built in code
+ * are refused for the same first error.  Each refusal names its place (WeftFlowPlace: a JSON path for a
  * file, the builder call for a builder), and nothing about a place or a
  * reason is formatted unless a check fails.  What passes is resolved as
  * it goes: instance tables filled with their configs, task names indexed,
@@ -16,7 +16,7 @@
 
 static const char *const weft_root_keys[] = {
   "name", "description", "process", "inputs", "agents", "tools", "callbacks", "tasks", "chat",
-  NULL
+  "map_paths", NULL
 };
 static const char *const weft_task_keys[] = {
   "name", "agent", "description", "expected_output", "context", "async", "exclude",
@@ -494,6 +494,28 @@ weft_validate_task_texts (WeftFlowLoad *l, guint i)
       && weft_validate_template (l, i, "expected_output", t->expected_output);
 }
 
+/* "async" is CrewAI's word for "do not wait for the tasks before this
+ * one", which only the sequential process has: in a graph every task
+ * already starts once its context is done, and a flow written with
+ * CrewAI's habits would start its last task at once, without the outputs
+ * it expects. */
+static gboolean
+weft_validate_async (WeftFlowLoad *l, guint i)
+{
+  WeftDescTask *t = &l->desc->tasks[i];
+  WeftFlowPlace place = weft_place_task (i, "async", WEFT_PLACE_NO_ELEMENT);
+
+  if (!(t->given & WEFT_DESC_ASYNC) || !t->async || l->flow->sequential)
+    return TRUE;
+  return weft_flow_load_fail (l, WEFT_ERROR_INVALID, &place,
+                              "only a \"sequential\" flow runs tasks async (a \"graph\" flow, the "
+                              "default, starts each task once its context is done): %s",
+                              weft_validate_from_file (l)
+                              ? "set \"process\": \"sequential\", or drop \"async\""
+                              : "make the builder with WEFT_PROCESS_SEQUENTIAL, or drop "
+                                "weft_builder_task_set_async");
+}
+
 /* An integer member of task i, of its type and from 0 to `max`. */
 static gboolean
 weft_validate_task_uint (WeftFlowLoad *l, guint i, WeftDescField field, const char *key,
@@ -523,6 +545,8 @@ weft_validate_task_numbers (WeftFlowLoad *l, guint i)
   if (t->mistyped & WEFT_DESC_ASYNC)
     return weft_validate_mistyped (l, weft_place_task (i, "async", WEFT_PLACE_NO_ELEMENT),
                                    WEFT_OPTION_BOOL);
+  if (!weft_validate_async (l, i))
+    return FALSE;
   if (t->mistyped & WEFT_DESC_EXCLUDE)
     return weft_validate_mistyped (l, weft_place_task (i, "exclude", WEFT_PLACE_NO_ELEMENT),
                                    WEFT_OPTION_BOOL);
@@ -577,6 +601,24 @@ weft_validate_task_context (WeftFlowLoad *l, guint i, guint *listed)
   return TRUE;
 }
 
+/* A callback a task names receives only that task's events: a store would
+ * keep runs without their start or end, which `weft runs` shows as
+ * interrupted and resume cannot finish. */
+static gboolean
+weft_validate_scoped_store (WeftFlowLoad *l, guint i, guint k, WeftPendingCallback *p)
+{
+  WeftFlowPlace place = weft_place_task (i, "callbacks", k);
+
+  return weft_flow_load_fail (l, WEFT_ERROR_INVALID, &place,
+                              "callback \"%s\" (plugin %s) is a store, which must receive every "
+                              "event of a run, not only some tasks': %s", p->name,
+                              p->plugin->desc->name,
+                              weft_validate_from_file (l)
+                              ? "list it under the flow's \"callbacks\" and in no task's"
+                              : "add it with weft_flow_builder_add_callback and name it in no "
+                                "weft_builder_task_add_callback");
+}
+
 static gboolean
 weft_validate_task_callbacks (WeftFlowLoad *l, guint i)
 {
@@ -602,7 +644,10 @@ weft_validate_task_callbacks (WeftFlowLoad *l, guint i)
                                       ? "declare it under \"callbacks\""
                                       : "add it with weft_flow_builder_add_callback");
         }
-      ((WeftPendingCallback *) l->pending->pdata[found])->task_scoped = TRUE;
+      WeftPendingCallback *p = l->pending->pdata[found];
+      if (p->plugin->desc->store != NULL)
+        return weft_validate_scoped_store (l, i, k, p);
+      p->task_scoped = TRUE;
       ref->index = found;
     }
   return TRUE;
@@ -636,6 +681,8 @@ weft_validate_tasks (WeftFlowLoad *l)
   for (guint i = 0; i < desc->n_tasks; i++)
     if (!weft_validate_task_name (l, i))
       return FALSE;
+  if (!weft_flow_validate_map_paths (l))
+    return FALSE;
 
   g_autoptr(GHashTable) agents = weft_validate_agent_index (l);
   g_autofree guint *listed = g_new0 (guint, desc->n_tasks);

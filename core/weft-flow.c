@@ -39,7 +39,8 @@ weft_flow_load_desc (WeftFlow *flow, WeftFlowDesc *desc, GError **error)
 
   weft_flow_load_init (&l, desc, flow, error);
   gboolean ok = weft_flow_validate (&l)
-                && weft_flow_compile (&l, (WeftAgentInstance *const *) flow->agents->pdata);
+                && weft_flow_compile (&l, (WeftAgentInstance *const *) flow->agents->pdata)
+                && weft_flow_check_templates (&l);
   /* What the file or the builder said is all in the flow now. */
   g_clear_pointer (&l.desc, weft_flow_desc_free);
   ok = ok && weft_flow_instantiate (&l);
@@ -89,6 +90,12 @@ weft_flow_load_data (WeftEngine *engine, const char *data, gssize length, const 
   return weft_flow_load_text (engine, text, size, origin, error);
 }
 
+static gboolean
+weft_flow_path_is_yaml (const char *path)
+{
+  return g_str_has_suffix (path, ".yaml") || g_str_has_suffix (path, ".yml");
+}
+
 WeftFlow *
 weft_flow_load_file (WeftEngine *engine, const char *path, GError **error)
 {
@@ -99,6 +106,14 @@ weft_flow_load_file (WeftEngine *engine, const char *path, GError **error)
   text = weft_read_file (path, WEFT_FLOW_MAX_BYTES, &length, error);
   if (text == NULL)
     return NULL;
+  if (weft_flow_path_is_yaml (path))
+    {
+      g_autofree char *yaml = text;
+      /* The JSON of the same flow is what is parsed and kept. */
+      text = weft_flow_yaml_to_json (yaml, length, path, &length, error);
+      if (text == NULL)
+        return NULL;
+    }
   return weft_flow_load_text (engine, text, length, path, error);
 }
 

@@ -206,6 +206,13 @@ weft_http_call_error (WeftHttpCall *call, CURLcode result)
                           call->request->timeout_ms / 1000.0);
     case CURLE_ABORTED_BY_CALLBACK:
       return g_error_new_literal (WEFT_ERROR, WEFT_ERROR_CANCELLED, "cancelled");
+    /* Nothing there at all, in GIO's words, so that a caller can tell a
+     * server that is not there from one that failed to answer. */
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return g_error_new_literal (G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, detail);
+    case CURLE_COULDNT_CONNECT:
+      return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED, detail);
     default:
       break;
     }

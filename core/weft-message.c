@@ -5,7 +5,9 @@
  * files, clients and servers, so a message built from them is made safe
  * here before it is set on an error: valid UTF-8, no control characters
  * (a newline would forge a second log line), no word long enough to bury
- * the message (a 5,000-character id), and a bound on the whole. */
+ * the message (a 5,000-character id), and a bound on the whole.  A name
+ * that is not known may be a typo of one that is: "did you mean" is found
+ * here too. */
 #include "weft-private.h"
 
 #include <string.h>
@@ -119,4 +121,65 @@ weft_message_tidy_error (GError *error)
   char *tidy = weft_message_tidy (error->message, WEFT_MESSAGE_WORD_MAX, WEFT_MESSAGE_MAX_BYTES);
   g_free (error->message);
   error->message = tidy;
+}
+
+/* ---- "did you mean" ------------------------------------------------------------ */
+
+/* Names longer than this are not typos of each other worth the work. */
+#define WEFT_SUGGEST_MAX_BYTES 64
+
+/* The edit distance of `a` and `b` (bytes; ASCII case ignored; two
+ * neighbours swapped count as one edit), or more than `max` when it is
+ * more: three rows at a time. */
+static gsize
+weft_message_distance (const char *a, gsize la, const char *b, gsize lb, gsize max)
+{
+  gsize rows[3][WEFT_SUGGEST_MAX_BYTES + 1];
+
+  for (gsize j = 0; j <= lb; j++)
+    rows[0][j] = j;
+  for (gsize i = 1; i <= la; i++)
+    {
+      gsize *two_up = rows[(i + 1) % 3], *up = rows[(i + 2) % 3], *row = rows[i % 3];
+      gsize smallest = row[0] = i;
+      for (gsize j = 1; j <= lb; j++)
+        {
+          char ca = g_ascii_tolower (a[i - 1]), cb = g_ascii_tolower (b[j - 1]);
+          row[j] = MIN (MIN (up[j] + 1, row[j - 1] + 1), up[j - 1] + (ca == cb ? 0 : 1));
+          if (i > 1 && j > 1 && ca == g_ascii_tolower (b[j - 2])
+              && g_ascii_tolower (a[i - 2]) == cb)
+            row[j] = MIN (row[j], two_up[j - 2] + 1);
+          smallest = MIN (smallest, row[j]);
+        }
+      if (smallest > max)
+        return max + 1;
+    }
+  return rows[la % 3][lb];
+}
+
+const char *
+weft_message_suggest (const char *word, const char * const *names, guint n)
+{
+  gsize lw = strlen (word);
+  /* One edit in a short word, two from 6 bytes, three from 12. */
+  gsize max = lw < 6 ? 1 : lw < 12 ? 2 : 3;
+  const char *best = NULL;
+  gsize best_distance = max + 1;
+
+  if (lw > WEFT_SUGGEST_MAX_BYTES)
+    return NULL;
+  for (guint i = 0; i < n; i++)
+    {
+      gsize ln = strlen (names[i]);
+      if (ln > WEFT_SUGGEST_MAX_BYTES || (ln > lw ? ln - lw : lw - ln) > max
+          || g_str_equal (names[i], word))
+        continue;
+      gsize d = weft_message_distance (word, lw, names[i], ln, max);
+      if (d < best_distance)
+        {
+          best = names[i];
+          best_distance = d;
+        }
+    }
+  return best;
 }

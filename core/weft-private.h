@@ -51,6 +51,9 @@ WeftConfig *weft_config_new  (const WeftPluginDescriptor *desc,
                               const char *json_path,
                               GError **error);
 void        weft_config_free (WeftConfig *config);
+/* The next option from *at on that is a task template (WEFT_OPTION_TEMPLATE)
+ * with a value, its name in *option; NULL after the last.  Start at 0. */
+const char *weft_config_next_template (const WeftConfig *config, guint *at, const char **option);
 /* Marks the config of a store opened to read runs back (weft_store_open). */
 void        weft_config_set_reader (WeftConfig *config);
 /* Checks every value against its row (ranges, choices) and fills the
@@ -101,6 +104,9 @@ char *weft_message_tidy (const char *message, glong word_max, gsize max_bytes);
 #define WEFT_MESSAGE_MAX_BYTES 4096
 /* Tidies the message of `error` in place with those; NULL is fine. */
 void weft_message_tidy_error (GError *error);
+/* The one of `names` (`n` of them) that `word` is most likely a typo of
+ * (a few edits away, ASCII case ignored), for "did you mean"; or NULL. */
+const char *weft_message_suggest (const char *word, const char * const *names, guint n);
 
 /* Expands ${VAR}, ${VAR:-default} and $$ in `text`; each value read from
  * the environment is recorded as a secret. */
@@ -113,12 +119,39 @@ void weft_secrets_add (const char *value);
 /* Redacts the message of `error` in place; NULL is fine. */
 void weft_secrets_redact_error (GError *error);
 
+/* "did you mean \"topic\"? the flow takes: topic, audience" for `word`, an
+ * input a flow does not take: the names its descriptions use (`names`)
+ * and those it gives a default (weft-flow-load.c). */
+char *weft_flow_describe_inputs (const char * const *names, JsonObject *defaults,
+                                 const char *word);
+
 /* ---- templates --------------------------------------------------------- */
 
 /* Adds each distinct {key} of `tmpl` to `keys` (char*, owned); fails on a
  * malformed template, saying where. */
 gboolean weft_template_collect_keys (const char *tmpl, GPtrArray *keys, GError **error);
 gboolean weft_template_has_keys (const char *tmpl);
+
+/* The keys of a task template (WEFT_OPTION_TEMPLATE): one vocabulary for
+ * weft_task_render_template and the check when a flow loads. */
+typedef enum {
+  WEFT_TASK_KEY_UNKNOWN,
+  WEFT_TASK_KEY_PROMPT,
+  WEFT_TASK_KEY_DESCRIPTION,
+  WEFT_TASK_KEY_TASK,
+  WEFT_TASK_KEY_ATTEMPT,
+  WEFT_TASK_KEY_RUN_ID,
+  WEFT_TASK_KEY_FLOW,
+  WEFT_TASK_KEY_CONTEXT_ALL,      /* {context}: every received output */
+  WEFT_TASK_KEY_INPUT,            /* {input.NAME} */
+  WEFT_TASK_KEY_CONTEXT,          /* {context.NAME} */
+} WeftTaskKey;
+
+#define WEFT_TASK_KEYS_KNOWN "prompt, description, task, attempt, run_id, flow, context, " \
+  "input.NAME of a run input, context.NAME of a task this one receives"
+
+/* What `key` is; *name is the NAME of input.NAME and context.NAME. */
+WeftTaskKey weft_task_key_parse (const char *key, const char **name);
 
 /* ---- errors (weft-error.c) ---------------------------------------------- */
 
@@ -129,6 +162,23 @@ gboolean weft_template_has_keys (const char *tmpl);
 
 /* "No task": a run's own events and states, a name that names none. */
 #define WEFT_NO_TASK G_MAXUINT
+
+/* The tokens a model used (weft_task_report_usage), summed over reports:
+ * an attempt's, a task's over its attempts, a run's over its tasks.  The
+ * cost is the sum of the reports that had one (an agent with no price for
+ * its model reports none). */
+typedef struct {
+  gint64 prompt_tokens;
+  gint64 completion_tokens;
+  double cost;
+  guint8 reported;            /* some usage was reported */
+  guint8 priced;              /* some report had a cost */
+} WeftUsage;
+
+void weft_usage_add (WeftUsage *sum, const WeftUsage *part);
+/* {"prompt_tokens", "completion_tokens", "total_tokens", "cost" (null when
+ * none was priced)}: the one JSON of usage, in events and runs alike. */
+JsonNode *weft_usage_to_json (const WeftUsage *usage);
 
 /* What an event is made of.  Everything but flow_source goes into one
  * allocation: a busy run with a store raises hundreds of thousands. */
@@ -147,6 +197,7 @@ typedef struct {
   gint64 mono_us;             /* when it happened; 0: now */
   const char *inputs;         /* run.started / run.resumed: compact JSON */
   GBytes *flow_source;        /* run.started / run.resumed (a reference is taken) */
+  const WeftUsage *usage;     /* an attempt's end: what it reported, or NULL */
 } WeftEventFields;
 
 WeftEvent *weft_event_new   (const WeftEventFields *fields);
@@ -413,6 +464,8 @@ WeftBus  *weft_attempt_get_bus (WeftTask *attempt);
 WeftFlowTask *weft_attempt_get_flow_task (WeftTask *attempt);
 /* What the agent returned, taken: its error, or NULL and its output. */
 GError   *weft_attempt_take_result (WeftTask *attempt, char **output);
+/* What the attempt reported of its usage since the last take; any thread. */
+void      weft_attempt_take_usage (WeftTask *attempt, WeftUsage *usage);
 /* Calls the agent's run() on this thread: an async agent's on the loop;
  * a blocking one's from its job (weft_attempt_get_job) on a worker. */
 void      weft_attempt_call_agent (WeftTask *attempt);

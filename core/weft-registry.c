@@ -173,9 +173,10 @@ weft_check_option_type (const WeftOption *o, const char *where, GError **error)
 /* Each flag on a type it means something for: a flag that does nothing
  * would be a plugin author's mistaken belief. */
 static gboolean
-weft_check_option_flags (const WeftOption *o, const char *where, GError **error)
+weft_check_option_flags (const WeftPluginDescriptor *d, const WeftOption *o, const char *where,
+                         GError **error)
 {
-  guint known = WEFT_OPTION_NOT_EMPTY | WEFT_OPTION_ANY_CASE;
+  guint known = WEFT_OPTION_NOT_EMPTY | WEFT_OPTION_ANY_CASE | WEFT_OPTION_TEMPLATE;
 
   if ((o->flags & ~known) != 0)
     return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" has unknown flags (0x%x)",
@@ -187,6 +188,11 @@ weft_check_option_flags (const WeftOption *o, const char *where, GError **error)
   if ((o->flags & WEFT_OPTION_ANY_CASE) && o->type != WEFT_OPTION_ENUM)
     return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" is WEFT_OPTION_ANY_CASE "
                         "but not an enum", where, o->name);
+  /* A task template is checked against the tasks an agent does. */
+  if ((o->flags & WEFT_OPTION_TEMPLATE)
+      && (o->type != WEFT_OPTION_STRING || d->kind != WEFT_PLUGIN_AGENT))
+    return weft_refuse (error, WEFT_ERROR_PLUGIN, "%s: option \"%s\" is WEFT_OPTION_TEMPLATE "
+                        "but not a string of an agent", where, o->name);
   return TRUE;
 }
 
@@ -275,7 +281,7 @@ weft_check_options (const WeftPluginDescriptor *d, const char *where, GError **e
                         "struct they bind into)", where);
   for (const WeftOption *o = d->options; o && o->name; o++)
     if (!weft_check_option_type (o, where, error)
-        || !weft_check_option_flags (o, where, error)
+        || !weft_check_option_flags (d, o, where, error)
         || !weft_check_option_range (o, where, error)
         || !weft_check_option_default (o, where, error)
         || !weft_check_option_field (d, o, where, error))

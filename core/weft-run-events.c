@@ -52,7 +52,7 @@ weft_run_event_time (WeftRun *run, WeftEventType type, guint task)
 WeftEvent *
 weft_run_event_new (WeftRun *run, WeftEventType type, guint task, guint attempt,
                     const char *output, const char *error, const char *step_kind,
-                    gint64 duration_us)
+                    gint64 duration_us, const WeftUsage *usage)
 {
   guint64 seq = ++run->seq;
 
@@ -63,6 +63,7 @@ weft_run_event_new (WeftRun *run, WeftEventType type, guint task, guint attempt,
     .task = task != WEFT_NO_TASK ? weft_flow_get_task (run->flow, task)->name : NULL,
     .attempt = attempt, .output = output, .error = error, .step_kind = step_kind,
     .duration_us = duration_us, .mono_us = weft_run_event_time (run, type, task),
+    .usage = usage && usage->reported ? usage : NULL,
   };
   return weft_event_new (&f);
 }
@@ -100,8 +101,23 @@ weft_run_emit (WeftRun *run, WeftEventType type, guint task, const char *output,
 {
   WeftEvent *e = weft_run_event_new (run, type, task,
                                      task != WEFT_NO_TASK ? run->tasks[task].attempts : 0,
-                                     output, error, NULL, duration_us);
+                                     output, error, NULL, duration_us, NULL);
 
+  if (e)
+    weft_run_publish (run, e, task);
+}
+
+void
+weft_run_emit_attempt_end (WeftRun *run, WeftEventType type, guint task, const char *output,
+                           const char *error, gint64 duration_us, WeftTask *attempt)
+{
+  WeftUsage usage = { 0 };
+
+  if (attempt != NULL)
+    weft_attempt_take_usage (attempt, &usage);
+  weft_usage_add (&run->tasks[task].usage, &usage);
+  WeftEvent *e = weft_run_event_new (run, type, task, run->tasks[task].attempts, output, error,
+                                     NULL, duration_us, &usage);
   if (e)
     weft_run_publish (run, e, task);
 }

@@ -5,7 +5,8 @@
  * and embedders (weft_run_to_json).  A store gives a stored run in the
  * same shape (docs/store.md), less what only memory knows (outputs, task
  * durations, created_wall_us).  Times are wall-clock µs since the Unix
- * epoch, null until they happen; durations are µs.  What a replay or a
+ * epoch, null until they happen; durations are µs; usage is the tokens
+ * and cost the agents reported, null when none did.  What a replay or a
  * resume reuses is read back from that shape here too. */
 #include "weft-run-private.h"
 
@@ -25,6 +26,16 @@ weft_run_copy_inputs (WeftRun *run)
   return copy;
 }
 
+/* "usage": tokens and cost (weft-usage.c), or null when none was reported. */
+static void
+weft_run_set_usage (JsonObject *o, const WeftUsage *usage)
+{
+  if (usage->reported)
+    json_object_set_member (o, "usage", weft_usage_to_json (usage));
+  else
+    json_object_set_null_member (o, "usage");
+}
+
 static JsonObject *
 weft_run_task_to_json (WeftRun *run, guint i)
 {
@@ -41,6 +52,7 @@ weft_run_task_to_json (WeftRun *run, guint i)
   weft_json_set_time (o, "finished_wall_us", ran ? weft_mono_to_wall_us (st->finished_us) : 0);
   json_object_set_int_member (o, "duration_us",
                               ran && st->finished_us ? st->finished_us - st->started_us : 0);
+  weft_run_set_usage (o, &st->usage);
   return o;
 }
 
@@ -57,6 +69,9 @@ weft_run_to_json_object (WeftRun *run, WeftRunJsonDetail detail)
   weft_json_set_time (o, "started_wall_us", run->started_wall_us);
   weft_json_set_time (o, "finished_wall_us", run->finished_wall_us);
   json_object_set_int_member (o, "duration_us", weft_run_get_duration_us (run));
+  WeftUsage usage;
+  weft_run_sum_usage (run, &usage);
+  weft_run_set_usage (o, &usage);
   if (detail == WEFT_RUN_JSON_SUMMARY)
     return o;
   json_object_set_object_member (o, "inputs", weft_run_copy_inputs (run));

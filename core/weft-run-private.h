@@ -38,6 +38,7 @@ typedef struct {
   char *prompt;               /* rendered, when the task is templated */
   WeftTask *current;          /* the running attempt, not a reference */
   GSource *timer;             /* timeout or retry backoff */
+  WeftUsage usage;            /* every attempt's, late ones too */
 } WeftTaskState;
 
 struct _WeftRun {
@@ -80,6 +81,8 @@ struct _WeftRun {
  * input the flow uses there; nothing settled yet. */
 WeftRun *weft_run_alloc (WeftFlow *flow, const WeftKickoffOptions *options, GError **error);
 WeftTaskState *weft_run_task_state (WeftRun *run, guint i);
+/* Every task's usage, summed. */
+void           weft_run_sum_usage (WeftRun *run, WeftUsage *sum);
 
 /* ---- weft-run-resume.c --------------------------------------------------- */
 
@@ -100,13 +103,18 @@ gboolean   weft_run_has_subscribers (WeftRun *run, guint task);
  * callbacks builds no events at all. */
 WeftEvent *weft_run_event_new (WeftRun *run, WeftEventType type, guint task, guint attempt,
                                const char *output, const char *error, const char *step_kind,
-                               gint64 duration_us);
+                               gint64 duration_us, const WeftUsage *usage);
 /* Hands `event` (taken) to the bus: the flow's callbacks, the task's, the
  * listeners. */
 void       weft_run_publish (WeftRun *run, WeftEvent *event, guint task);
 /* weft_run_event_new with the task's attempt number, then publish. */
 void       weft_run_emit (WeftRun *run, WeftEventType type, guint task, const char *output,
                           const char *error, gint64 duration_us);
+/* The same for the end of an attempt (completed, failed, retrying,
+ * cancelled), with the usage it reported, which joins the task's. */
+void       weft_run_emit_attempt_end (WeftRun *run, WeftEventType type, guint task,
+                                      const char *output, const char *error,
+                                      gint64 duration_us, WeftTask *attempt);
 /* run.started or run.resumed, and a reused output's task.completed. */
 void       weft_run_emit_start (WeftRun *run);
 

@@ -115,15 +115,16 @@ weft_run_skip_dependants (WeftRun *run, guint failed, const char *why)
     }
 }
 
+/* `attempt` is the one that failed last, or NULL when none ran. */
 static void
-weft_run_fail_task (WeftRun *run, guint i, GError *error)
+weft_run_fail_task (WeftRun *run, guint i, GError *error, WeftTask *attempt)
 {
   WeftTaskState *st = &run->tasks[i];
   const char *name = weft_flow_get_task (run->flow, i)->name;
 
   weft_run_settle (run, i, WEFT_STATUS_FAILED, error);
-  weft_run_emit (run, WEFT_EVENT_TASK_FAILED, i, NULL, error->message,
-                 st->finished_us - st->attempt_started_us);
+  weft_run_emit_attempt_end (run, WEFT_EVENT_TASK_FAILED, i, NULL, error->message,
+                             st->finished_us - st->attempt_started_us, attempt);
   if (run->error == NULL)
     run->error = g_error_new (WEFT_ERROR, WEFT_ERROR_FAILED, "task \"%s\" failed: %s",
                               name, error->message);
@@ -133,7 +134,7 @@ weft_run_fail_task (WeftRun *run, guint i, GError *error)
 }
 
 static void
-weft_run_complete_task (WeftRun *run, guint i, char *output)
+weft_run_complete_task (WeftRun *run, guint i, char *output, WeftTask *attempt)
 {
   WeftTaskState *st = &run->tasks[i];
   guint n;
@@ -141,8 +142,8 @@ weft_run_complete_task (WeftRun *run, guint i, char *output)
 
   st->output = output;
   weft_run_settle (run, i, WEFT_STATUS_COMPLETED, NULL);
-  weft_run_emit (run, WEFT_EVENT_TASK_COMPLETED, i, output, NULL,
-                 st->finished_us - st->attempt_started_us);
+  weft_run_emit_attempt_end (run, WEFT_EVENT_TASK_COMPLETED, i, output, NULL,
+                             st->finished_us - st->attempt_started_us, attempt);
   for (guint k = 0; k < n; k++)
     {
       guint d = dependants[k];
@@ -182,17 +183,18 @@ weft_retry_delay_ms (guint base_ms, guint failed_attempts)
 }
 
 static void
-weft_run_attempt_failed (WeftRun *run, guint i, GError *error)
+weft_run_attempt_failed (WeftRun *run, guint i, GError *error, WeftTask *attempt)
 {
   WeftTaskState *st = &run->tasks[i];
   WeftFlowTask *ft = weft_flow_get_task (run->flow, i);
 
   if (++st->failures > ft->retries)
     {
-      weft_run_fail_task (run, i, error);
+      weft_run_fail_task (run, i, error, attempt);
       return;
     }
-  weft_run_emit (run, WEFT_EVENT_TASK_RETRYING, i, NULL, error->message, 0);
+  weft_run_emit_attempt_end (run, WEFT_EVENT_TASK_RETRYING, i, NULL, error->message, 0,
+                             attempt);
   g_error_free (error);
 
   WeftRetry *r = g_new (WeftRetry, 1);
@@ -218,7 +220,7 @@ weft_run_on_timeout (gpointer data)
   weft_attempt_cancel (attempt);
   weft_run_attempt_failed (run, i,
                            g_error_new (WEFT_ERROR, WEFT_ERROR_TIMEOUT, "timed out after %.3g s",
-                                        (double) ft->timeout_us / G_USEC_PER_SEC));
+                                        (double) ft->timeout_us / G_USEC_PER_SEC), attempt);
   return G_SOURCE_REMOVE;
 }
 
@@ -243,9 +245,16 @@ weft_run_on_attempt_returned (WeftMsg *msg)
       st->current = NULL;
       weft_run_clear_timer (st);
       if (error)
-        weft_run_attempt_failed (run, i, error);
+        weft_run_attempt_failed (run, i, error, attempt);
       else
-        weft_run_complete_task (run, i, output);
+        weft_run_complete_task (run, i, output, attempt);
+    }
+  else
+    {
+      /* A late return (timed out, cancelled): what it spent still counts. */
+      WeftUsage usage = { 0 };
+      weft_attempt_take_usage (attempt, &usage);
+      weft_usage_add (&st->usage, &usage);
     }
   weft_attempt_unref (attempt);
   weft_engine_attempt_finished (engine);
@@ -262,7 +271,7 @@ weft_run_on_attempt_step (WeftTask *attempt, const char *kind, const char *text)
   if (run->tasks[i].current != attempt)
     return;
   e = weft_run_event_new (run, WEFT_EVENT_TASK_STEP, i, weft_task_get_attempt (attempt), text,
-                          NULL, kind, 0);
+                          NULL, kind, 0, NULL);
   if (e)
     weft_run_publish (run, e, i);
 }
@@ -440,7 +449,7 @@ weft_run_start_task (WeftRun *run, guint i)
       if (st->prompt == NULL && !weft_run_render_task (run, ft, st, &error))
         {
           st->status = WEFT_STATUS_RUNNING;
-          weft_run_fail_task (run, i, g_steal_pointer (&error));
+          weft_run_fail_task (run, i, g_steal_pointer (&error), NULL);
           return;
         }
       description = st->description;
@@ -481,13 +490,14 @@ weft_run_cancel (WeftRun *run)
       WeftTaskState *st = &run->tasks[i];
       if (st->status == WEFT_STATUS_RUNNING)
         {
+          WeftTask *attempt = g_steal_pointer (&st->current);
           weft_run_clear_timer (st);
-          if (st->current)
-            weft_attempt_cancel (g_steal_pointer (&st->current));
+          if (attempt)
+            weft_attempt_cancel (attempt);
           weft_run_settle (run, i, WEFT_STATUS_CANCELLED,
                            g_error_new (WEFT_ERROR, WEFT_ERROR_CANCELLED, "cancelled"));
-          weft_run_emit (run, WEFT_EVENT_TASK_CANCELLED, i, NULL, "cancelled",
-                         st->finished_us - st->attempt_started_us);
+          weft_run_emit_attempt_end (run, WEFT_EVENT_TASK_CANCELLED, i, NULL, "cancelled",
+                                     st->finished_us - st->attempt_started_us, attempt);
         }
       else if (st->status == WEFT_STATUS_PENDING && st->attempts > 0)
         {

@@ -47,12 +47,51 @@ weft_run_check_merged_inputs (WeftFlow *flow, JsonObject *merged, GError **error
   return TRUE;
 }
 
+static gboolean
+weft_run_input_is_known (WeftFlow *flow, const char *name)
+{
+  JsonObject *defaults = weft_flow_get_default_inputs (flow);
+
+  return g_strv_contains (weft_flow_get_input_names (flow), name)
+      || (defaults && json_object_has_member (defaults, name));
+}
+
+/* An input that no description uses and that has no default would be
+ * ignored: a misspelt name, refused with what it may have meant.  Checked
+ * after the missing ones, so that a flow that needs "topic" and was given
+ * "topc" says first what it needs. */
+static gboolean
+weft_run_check_given_inputs (WeftFlow *flow, JsonObject *given, GError **error)
+{
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *value;
+
+  if (given == NULL)
+    return TRUE;
+  json_object_iter_init (&iter, given);
+  while (json_object_iter_next (&iter, &name, &value))
+    {
+      if (weft_run_input_is_known (flow, name))
+        continue;
+      g_autofree char *shown = weft_message_quote (name, 40);
+      g_autofree char *known = weft_flow_describe_inputs (weft_flow_get_input_names (flow),
+                                                          weft_flow_get_default_inputs (flow),
+                                                          name);
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND, "%s: unknown input %s (%s)",
+                   weft_flow_get_origin (flow), shown, known);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 weft_flow_check_inputs (WeftFlow *flow, JsonObject *inputs, GError **error)
 {
   g_autoptr(JsonObject) merged = weft_run_merge_inputs (flow, inputs);
 
-  return weft_run_check_merged_inputs (flow, merged, error);
+  return weft_run_check_merged_inputs (flow, merged, error)
+      && weft_run_check_given_inputs (flow, inputs, error);
 }
 
 /* ---- life ------------------------------------------------------------------------ */
@@ -96,7 +135,8 @@ weft_run_alloc (WeftFlow *flow, const WeftKickoffOptions *options, GError **erro
                    "a kickoff takes a new run's id or a resumed run's, not both");
       return NULL;
     }
-  if (!weft_run_check_merged_inputs (flow, merged, error))
+  if (!weft_run_check_merged_inputs (flow, merged, error)
+      || !weft_run_check_given_inputs (flow, options->inputs, error))
     return NULL;
 
   WeftRun *run = g_new0 (WeftRun, 1);
@@ -219,6 +259,47 @@ weft_run_get_task_finished_us (WeftRun *run, guint i)
 {
   WeftTaskState *st = weft_run_task_state (run, i);
   return st && st->started_us ? st->finished_us : 0;
+}
+
+void
+weft_run_sum_usage (WeftRun *run, WeftUsage *sum)
+{
+  *sum = (WeftUsage) { 0 };
+  for (guint i = 0; i < weft_flow_get_n_tasks (run->flow); i++)
+    weft_usage_add (sum, &run->tasks[i].usage);
+}
+
+static gboolean
+weft_run_give_usage (const WeftUsage *u, gint64 *prompt_tokens, gint64 *completion_tokens,
+                     double *cost)
+{
+  if (prompt_tokens)
+    *prompt_tokens = u->prompt_tokens;
+  if (completion_tokens)
+    *completion_tokens = u->completion_tokens;
+  if (cost)
+    *cost = u->priced ? u->cost : -1;
+  return u->reported;
+}
+
+gboolean
+weft_run_get_usage (WeftRun *run, gint64 *prompt_tokens, gint64 *completion_tokens,
+                    double *cost)
+{
+  WeftUsage sum;
+
+  weft_run_sum_usage (run, &sum);
+  return weft_run_give_usage (&sum, prompt_tokens, completion_tokens, cost);
+}
+
+gboolean
+weft_run_get_task_usage (WeftRun *run, guint i, gint64 *prompt_tokens,
+                         gint64 *completion_tokens, double *cost)
+{
+  WeftTaskState *st = weft_run_task_state (run, i);
+  WeftUsage none = { 0 };
+
+  return weft_run_give_usage (st ? &st->usage : &none, prompt_tokens, completion_tokens, cost);
 }
 
 JsonObject *

@@ -167,7 +167,7 @@ weft_server_set_bound (JsonObject *oo, const char *member, WeftOptionType type, 
 }
 
 /* What a row checks beyond its type: "min"/"max" for a declared range (an
- * open end left out), "choices" for an enum, "not_empty". */
+ * open end left out), "choices" for an enum, "not_empty", "task_template". */
 static void
 weft_server_option_checks_to_json (JsonObject *oo, const WeftOption *opt)
 {
@@ -187,6 +187,8 @@ weft_server_option_checks_to_json (JsonObject *oo, const WeftOption *opt)
     }
   if (opt->flags & WEFT_OPTION_NOT_EMPTY)
     json_object_set_boolean_member (oo, "not_empty", TRUE);
+  if (opt->flags & WEFT_OPTION_TEMPLATE)
+    json_object_set_boolean_member (oo, "task_template", TRUE);
 }
 
 static JsonObject *

@@ -56,8 +56,9 @@ weft_server_new_run (SoupServerMessage *msg, WeftFlow *flow, JsonNode *inputs,
   WeftKickoffOptions options = { .inputs = inputs ? json_node_get_object (inputs) : NULL,
                                  .completed = completed };
   WeftRun *run = weft_run_new (flow, &options, &error);
+  /* An input the flow does not take is named with what it may have meant. */
   if (run == NULL)
-    weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+    weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST, "%s: %s", where, error->message);
   return run;
 }
 

@@ -1,7 +1,9 @@
 /* weft-template.c — "{key}" placeholders with "{{" / "}}" escapes.
  *
  * One scanner serves both rendering and key collection, so a template that
- * validates at load renders the same way at run time. */
+ * validates at load renders the same way at run time.  The keys of a task
+ * template (an agent's WEFT_OPTION_TEMPLATE option) are named here too,
+ * for the renderer (weft-attempt.c) and the check at load alike. */
 #include "weft-private.h"
 
 #include <string.h>
@@ -126,4 +128,31 @@ weft_template_has_keys (const char *tmpl)
   /* Any brace at all means the text must go through the renderer, if only
    * to fold "{{" into "{". */
   return strpbrk (tmpl, "{}") != NULL;
+}
+
+WeftTaskKey
+weft_task_key_parse (const char *key, const char **name)
+{
+  static const struct { const char *key; WeftTaskKey value; } plain[] = {
+    { "prompt", WEFT_TASK_KEY_PROMPT }, { "description", WEFT_TASK_KEY_DESCRIPTION },
+    { "task", WEFT_TASK_KEY_TASK }, { "attempt", WEFT_TASK_KEY_ATTEMPT },
+    { "run_id", WEFT_TASK_KEY_RUN_ID }, { "flow", WEFT_TASK_KEY_FLOW },
+    { "context", WEFT_TASK_KEY_CONTEXT_ALL },
+  };
+
+  *name = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (plain); i++)
+    if (g_str_equal (key, plain[i].key))
+      return plain[i].value;
+  if (g_str_has_prefix (key, "input.") && key[strlen ("input.")] != '\0')
+    {
+      *name = key + strlen ("input.");
+      return WEFT_TASK_KEY_INPUT;
+    }
+  if (g_str_has_prefix (key, "context.") && key[strlen ("context.")] != '\0')
+    {
+      *name = key + strlen ("context.");
+      return WEFT_TASK_KEY_CONTEXT;
+    }
+  return WEFT_TASK_KEY_UNKNOWN;
 }

@@ -369,6 +369,16 @@ WEFT_API guint       weft_run_get_task_attempts (WeftRun *run, guint i);
 WEFT_API gint64      weft_run_get_task_started_us  (WeftRun *run, guint i);
 WEFT_API gint64      weft_run_get_task_finished_us (WeftRun *run, guint i);
 
+/* Tokens the agents reported (weft_task_report_usage) and their cost (the
+ * sum of the reports that had a price; -1 when none had), over every
+ * attempt: of task i, or (weft_run_get_usage) of the whole run.  FALSE,
+ * the numbers 0 and the cost -1, when none was reported.  Any may be NULL.
+ * On the run's context once it has finished. */
+WEFT_API gboolean    weft_run_get_usage      (WeftRun *run, gint64 *prompt_tokens,
+                                              gint64 *completion_tokens, double *cost);
+WEFT_API gboolean    weft_run_get_task_usage (WeftRun *run, guint i, gint64 *prompt_tokens,
+                                              gint64 *completion_tokens, double *cost);
+
 /* ------------------------------------------------------------------------ */
 /* Background tasks: one agent call, checked on later by id                 */
 

@@ -6,7 +6,7 @@
 #
 #   tests/chat-tmux.sh WEFT MOCK-SERVER TEST-PLUGIN-DIR
 #
-# The model is the mock server (tests/mock), scripted with rules; the
+# The model is the mock server (mock/), scripted with rules; the
 # background look-up is the test tool, 3 s long.  First, the same
 # conversation through pipes (plain lines; the command ends once its input
 # has and nothing is left running).  Exits 77 (meson's "skipped") when
@@ -34,8 +34,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo '[{"needle": "slow question", "text": "too late", "delay_ms": 20000}]' > "$tmp/rules.json"
-"$mock" --port 0 --threads 1 --rules "$tmp/rules.json" \
+echo '{"rules": [{"when": "slow question", "reply": "too late", "delay_ms": 20000}]}' \
+  > "$tmp/script.json"
+"$mock" --port 0 --threads 1 --script "$tmp/script.json" \
   --tool-rule 'start it=[{"name": "lookup", "arguments": {"n": 7}}]' \
   --text-rule '"status":"running"=looking it up' \
   --text-rule 'how are you=fine, thanks' \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # example-assistant.sh — examples/assistant.json as its description says to
 # run it with no key: the mock server scripted by
-# examples/mock-rules/assistant.json, and `weft chat` through a pipe.  Five
+# examples/mock/assistant.json, and `weft chat` through a pipe.  Five
 # 1 s weather look-ups run in the background at once, the user is answered
 # meanwhile, the research crew runs as a background flow, and every result
 # comes back into the conversation.
@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$mock" --port 0 --threads 1 --rules "$src/examples/mock-rules/assistant.json" > "$tmp/mock.out" &
+"$mock" --port 0 --threads 1 --script "$src/examples/mock/assistant.json" > "$tmp/mock.out" &
 mock_pid=$!
 for _ in $(seq 100); do
   grep -q '^listening on ' "$tmp/mock.out" 2>/dev/null && break

@@ -49,6 +49,7 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_OFFSET (WeftOption, reserved, 80),
   PIN_VALUE (WEFT_OPTION_NOT_EMPTY, 1),            /* 3.1 */
   PIN_VALUE (WEFT_OPTION_ANY_CASE, 2),             /* 3.1 */
+  PIN_VALUE (WEFT_OPTION_TEMPLATE, 4),             /* 3.2 */
   PIN_SIZE (WeftOptionType, 4),
   PIN_VALUE (WEFT_OPTION_STRING, 1),
   PIN_VALUE (WEFT_OPTION_INT, 2),

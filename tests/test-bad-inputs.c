@@ -168,7 +168,7 @@ static const WeftBadFlow weft_bad_flows[] = {
   { "top-unknown-key",
     "{'name': 'x', 'agnets': {}, " A ", " T "}", -1, FALSE,
     "weft: @F@: $: unknown key \"agnets\" (valid: name, description, process, "
-    "inputs, agents, tools, callbacks, tasks, chat)" },
+    "inputs, agents, tools, callbacks, tasks, chat, map_paths)" },
   { "process-unknown",
     "{'name': 'x', 'process': 'hierarchical', " A ", " T "}", -1, FALSE,
     "weft: @F@: $.process: must be \"graph\" or \"sequential\", not \"hierarchical\"" },
@@ -656,7 +656,7 @@ static const WeftBadCli weft_bad_cli[] = {
   { "serve-flows-missing", { "serve", "--flows", "@D@/nodir" }, NULL,
     2, "weft: --flows: Error opening directory “@D@/nodir”: No such file or directory" },
   { "serve-flows-empty", { "serve", "--flows", "@E@" }, NULL,
-    2, "weft: --flows @E@: no flow files (*.json) in it" },
+    2, "weft: --flows @E@: no flow files (*.json, *.yaml) in it" },
   { "serve-bad-flow", { "serve", "--flows", "@B@" }, NULL,
     2, "weft: @B@/b.json: $.name: must be a string" },
   { "serve-port-too-big", { "serve", "--flows", "@GD@", "--listen", "127.0.0.1:99999" }, NULL,

@@ -189,6 +189,25 @@ test_run_inputs (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (fx->err, "novalue"));
 }
 
+/* A misspelt input is refused, not ignored: libweft says what the flow
+ * takes and what it may have meant; the command line, where to fix it. */
+static void
+test_run_unknown_input (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_file (fx, "one.json", single_flow);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--input", "topc=robots",
+                                                    NULL }), ==, 2);
+  g_assert_cmpstr (fx->out, ==, "");
+  weft_test_assert_contains (fx->err, "one.json: unknown input \"topc\" (did you mean \"topic\"? "
+                                      "the flow takes: topic; fix its name in --input or "
+                                      "--inputs-json)\n");
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "run", flow, "--inputs-json",
+                                                    "{\"topic\": \"x\", \"tpoic\": \"y\"}",
+                                                    NULL }), ==, 2);
+  weft_test_assert_contains (fx->err, "unknown input \"tpoic\" (did you mean \"topic\"?");
+}
+
 static JsonObject *
 find_task (JsonArray *tasks, const char *name)
 {
@@ -639,6 +658,31 @@ test_validate (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (fx->err, "$.tasks[0].agent"));
 }
 
+/* CrewAI's habit, "async" without "process": "sequential", and an agent's
+ * template naming a task its task does not receive: both refused by
+ * `weft validate`, in libweft's words. */
+static void
+test_validate_mistakes (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *crew = write_file (fx, "crew.json",
+    "{\"name\": \"crew\", \"agents\": {\"w\": {\"plugin\": \"template\","
+    " \"template\": \"{context.ideas}\"}},"
+    " \"tasks\": [{\"name\": \"ideas\", \"agent\": \"w\", \"description\": \"d\","
+    "              \"async\": true}]}");
+  g_autofree char *context = write_file (fx, "context.json",
+    "{\"name\": \"c\", \"agents\": {\"w\": {\"plugin\": \"template\","
+    " \"template\": \"{context.nope}\"}},"
+    " \"tasks\": [{\"name\": \"t\", \"agent\": \"w\", \"description\": \"d\"}]}");
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "validate", crew, NULL }), ==, 2);
+  weft_test_assert_contains (fx->err, "crew.json: $.tasks[0].async: only a \"sequential\" flow "
+                                      "runs tasks async");
+  weft_test_assert_contains (fx->err, "set \"process\": \"sequential\"");
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "validate", context, NULL }), ==, 2);
+  weft_test_assert_contains (fx->err, "context.json: $.agents.w: option \"template\": "
+                                      "{context.nope}: there is no task \"nope\"");
+}
+
 static void
 test_graph (Fixture *fx, gconstpointer data)
 {
@@ -775,6 +819,7 @@ main (int argc, char **argv)
   ADD ("/cli/usage", test_usage);
   ADD ("/cli/run/success", test_run_success);
   ADD ("/cli/run/inputs", test_run_inputs);
+  ADD ("/cli/run/unknown-input", test_run_unknown_input);
   ADD ("/cli/run/inputs-file", test_run_inputs_file);
   ADD ("/cli/run/inputs-file-sigint", test_run_inputs_file_sigint);
   ADD ("/cli/run/json", test_run_json);
@@ -788,6 +833,7 @@ main (int argc, char **argv)
   ADD ("/cli/run/sigint", test_run_sigint);
   ADD ("/cli/run/sigterm", test_run_sigterm);
   ADD ("/cli/validate", test_validate);
+  ADD ("/cli/validate-mistakes", test_validate_mistakes);
   ADD ("/cli/graph", test_graph);
   ADD ("/cli/graph-drawn", test_graph_drawn);
   ADD ("/cli/plugins", test_plugins);

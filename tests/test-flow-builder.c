@@ -5,9 +5,10 @@
  * inputs and instances, and the same run result.  Every class of refusal
  * of test-flow.c that a builder can reach is reached, with its whole
  * message, which names the builder call instead of a JSON path; nothing
- * runs and no instance is made before one.  A built flow's source (what a
- * store keeps to run it again) and a background task's are flow files
- * that load. */
+ * runs and no instance is made before one (the mistakes of test-validate.c
+ * too: async under graph, agents' templates, a store named by a task).  A
+ * built flow's source (what a store keeps to run it again) and a
+ * background task's are flow files that load. */
 #include "weft-test.h"
 #include "weft-mock-llm.h"
 
@@ -16,33 +17,16 @@
 typedef struct {
   WeftEngine *engine;
   char *tmpdir;
-  gint n_events;              /* atomic: every event of every run */
-  GMutex lock;
-  char *flow_source;          /* the last run.started's */
+  WeftTestSeen seen;          /* every event; the last run.started's source */
 } Fixture;
-
-static void
-on_event (const WeftEvent *event, gpointer data)
-{
-  Fixture *f = data;
-
-  g_atomic_int_inc (&f->n_events);
-  if (weft_event_get_event_type (event) != WEFT_EVENT_RUN_STARTED)
-    return;
-  g_mutex_lock (&f->lock);
-  g_free (f->flow_source);
-  f->flow_source = g_strdup (weft_event_get_flow_source (event));
-  g_mutex_unlock (&f->lock);
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
 
-  g_mutex_init (&f->lock);
   f->engine = weft_test_engine_new (2);
-  weft_engine_add_listener (f->engine, on_event, f, NULL);
+  weft_test_seen_listen (&f->seen, f->engine);
   f->tmpdir = g_dir_make_tmp ("weft-test-builder-XXXXXX", &error);
   g_assert_no_error (error);
 }
@@ -54,8 +38,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   weft_engine_unref (f->engine);
   weft_test_remove_dir (f->tmpdir);
   g_free (f->tmpdir);
-  g_free (f->flow_source);
-  g_mutex_clear (&f->lock);
+  weft_test_seen_clear (&f->seen);
 }
 
 static WeftFlow *
@@ -265,38 +248,6 @@ build_weather (Fixture *f)
 
 /* ---- the same flow ---------------------------------------------------------------- */
 
-static void
-assert_same_json (JsonObject *a, JsonObject *b)
-{
-  g_assert_true ((a == NULL) == (b == NULL));
-  if (a == NULL)
-    return;
-  g_autoptr(JsonNode) na = json_node_init_object (json_node_alloc (), a);
-  g_autoptr(JsonNode) nb = json_node_init_object (json_node_alloc (), b);
-  g_assert_true (json_node_equal (na, nb));
-}
-
-static void
-assert_same_flow (WeftFlow *file, WeftFlow *built)
-{
-  g_assert_cmpstr (weft_flow_get_name (built), ==, weft_flow_get_name (file));
-  g_assert_cmpuint (weft_flow_get_n_tasks (built), ==, weft_flow_get_n_tasks (file));
-  for (guint i = 0; i < weft_flow_get_n_tasks (file); i++)
-    {
-      g_assert_cmpstr (weft_flow_get_task_name (built, i), ==, weft_flow_get_task_name (file, i));
-      g_assert_true (g_strv_equal (weft_flow_get_task_dependencies (built, i),
-                                   weft_flow_get_task_dependencies (file, i)));
-    }
-  g_assert_true (g_strv_equal (weft_flow_get_input_names (built),
-                               weft_flow_get_input_names (file)));
-  assert_same_json (weft_flow_get_default_inputs (built), weft_flow_get_default_inputs (file));
-  for (WeftPluginKind k = WEFT_PLUGIN_AGENT; k <= WEFT_PLUGIN_CALLBACK; k++)
-    g_assert_cmpuint (weft_flow_get_n_instances (built, k), ==, weft_flow_get_n_instances (file, k));
-  g_autofree char *dot_file = weft_flow_to_dot (file);
-  g_autofree char *dot_built = weft_flow_to_dot (built);
-  g_assert_cmpstr (dot_built, ==, dot_file);
-}
-
 typedef struct {
   GMainLoop *loop;
   WeftFlow *flow;
@@ -363,7 +314,7 @@ test_example (Fixture *f, const char *file_name, WeftFlow *(*build) (Fixture *f)
   g_autoptr(WeftFlow) file = load_example (f, file_name);
   g_autoptr(WeftFlow) built = build (f);
 
-  assert_same_flow (file, built);
+  weft_test_assert_same_flow (file, built);
   assert_same_run (file, built);
 }
 
@@ -461,16 +412,6 @@ test_free_unfinished (Fixture *f, gconstpointer data)
 
 /* ---- sources: built flows and background tasks, written back --------------------- */
 
-static char *
-take_flow_source (Fixture *f)
-{
-  g_mutex_lock (&f->lock);
-  char *source = g_steal_pointer (&f->flow_source);
-  g_mutex_unlock (&f->lock);
-  g_assert_nonnull (source);
-  return source;
-}
-
 static void
 test_source_of_built_flow (Fixture *f, gconstpointer data)
 {
@@ -482,10 +423,10 @@ test_source_of_built_flow (Fixture *f, gconstpointer data)
   g_autoptr(WeftRun) run = weft_flow_kickoff (built, inputs, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
-  g_autofree char *source = take_flow_source (f);
+  g_autofree char *source = weft_test_seen_take_source (&f->seen);
   g_autoptr(WeftFlow) again = weft_flow_load_data (f->engine, source, -1, "again.json", &error);
   g_assert_no_error (error);
-  assert_same_flow (built, again);
+  weft_test_assert_same_flow (built, again);
 }
 
 static void
@@ -518,7 +459,7 @@ test_source_of_agent_task (Fixture *f, gconstpointer data)
       g_usleep (1000);
     }
   /* Its source: the agent, its one tool and the inputs; one task. */
-  g_autofree char *source = take_flow_source (f);
+  g_autofree char *source = weft_test_seen_take_source (&f->seen);
   g_autoptr(WeftFlow) again = weft_flow_load_data (f->engine, source, -1, "task.json", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (weft_flow_get_name (again), ==, "p.a");
@@ -551,7 +492,7 @@ assert_refused (Fixture *f, WeftFlowBuilder *b, gint code, const char *message)
   if (!g_str_equal (error->message, message))
     g_error ("expected \"%s\"\n     got \"%s\"", message, error->message);
   g_assert_error (error, WEFT_ERROR, code);
-  g_assert_cmpint (g_atomic_int_get (&f->n_events), ==, 0);
+  g_assert_cmpint (g_atomic_int_get (&f->seen.n_events), ==, 0);
 }
 
 /* A builder with agent "w" (test-agent). */
@@ -647,7 +588,7 @@ test_refused_plugins (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (error->message, "weft_flow_builder_add_tool (\"t\"): plugin: "
                                                    "unknown tool plugin \"no-such-tool\" "
                                                    "(loaded: "));
-  g_assert_cmpint (g_atomic_int_get (&f->n_events), ==, 0);
+  g_assert_cmpint (g_atomic_int_get (&f->seen.n_events), ==, 0);
 }
 
 static void
@@ -839,6 +780,75 @@ test_refused_task_fields (Fixture *f, gconstpointer data)
   g_assert_cmpuint (weft_flow_get_n_tasks (flow), ==, 1);
 }
 
+/* The mistakes of a flow that looks right (test-validate.c has them from a
+ * file): the same reasons, naming the calls. */
+static void
+test_refused_mistakes (Fixture *f, gconstpointer data)
+{
+  /* async under the graph process. */
+  WeftFlowBuilder *b = builder_w (f, WEFT_PROCESS_GRAPH);
+  weft_builder_task_set_async (weft_flow_builder_add_task (b, "ideas", "w", "d"), TRUE);
+  weft_flow_builder_add_task (b, "article", "w", "d");
+  assert_refused (f, b, WEFT_ERROR_INVALID,
+                  "weft_flow_builder_add_task (\"ideas\"): async: only a \"sequential\" flow "
+                  "runs tasks async (a \"graph\" flow, the default, starts each task once its "
+                  "context is done): make the builder with WEFT_PROCESS_SEQUENTIAL, or drop "
+                  "weft_builder_task_set_async");
+
+  /* An agent's template: an unknown key, a context not received, an
+   * excluded one, an input the flow does not take. */
+  static const struct {
+    const char *template;
+    gint code;
+    const char *message;
+  } templates[] = {
+    { "{nope}", WEFT_ERROR_NOT_FOUND,
+      "weft_flow_builder_add_agent (\"t\"): option \"template\": unknown key {nope} (known: "
+      "prompt, description, task, attempt, run_id, flow, context, input.NAME of a run input, "
+      "context.NAME of a task this one receives)" },
+    { "{context.history}", WEFT_ERROR_INVALID,
+      "weft_flow_builder_add_agent (\"t\"): option \"template\": {context.history}: task "
+      "\"article\" does not receive the output of \"history\" (it receives: ideas; add it "
+      "with weft_builder_task_add_context)" },
+    { "{context.draft}", WEFT_ERROR_INVALID,
+      "weft_flow_builder_add_agent (\"t\"): option \"template\": {context.draft}: task "
+      "\"article\" never receives the output of \"draft\", which is excluded "
+      "(weft_builder_task_set_exclude)" },
+    { "{input.topc}", WEFT_ERROR_NOT_FOUND,
+      "weft_flow_builder_add_agent (\"t\"): option \"template\": {input.topc}: the flow takes "
+      "no input \"topc\" (did you mean \"topic\"? the flow takes: topic; give it a default "
+      "with weft_flow_builder_add_input)" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (templates); i++)
+    {
+      b = builder_w (f, WEFT_PROCESS_GRAPH);
+      weft_flow_builder_add_input (b, "topic", "AI");
+      weft_builder_instance_set_string (weft_flow_builder_add_agent (b, "t", "template", NULL),
+                                        "template", templates[i].template);
+      weft_flow_builder_add_task (b, "ideas", "w", "d");
+      weft_flow_builder_add_task (b, "history", "w", "d");
+      weft_builder_task_set_exclude (weft_flow_builder_add_task (b, "draft", "w", "d"), TRUE);
+      WeftBuilderTask *t = weft_flow_builder_add_task (b, "article", "t", "d");
+      weft_builder_task_add_context (t, "ideas");
+      weft_builder_task_add_context (t, "draft");
+      assert_refused (f, b, templates[i].code, templates[i].message);
+    }
+
+  /* A store named by a task. */
+  g_autofree char *db = g_build_filename (f->tmpdir, "runs.db", NULL);
+  b = builder_w (f, WEFT_PROCESS_GRAPH);
+  weft_builder_instance_set_string (weft_flow_builder_add_callback (b, "db", "sqlite", NULL),
+                                    "path", db);
+  weft_flow_builder_add_task (b, "a", "w", "d");
+  weft_builder_task_add_callback (weft_flow_builder_add_task (b, "b", "w", "d"), "db");
+  assert_refused (f, b, WEFT_ERROR_INVALID,
+                  "weft_flow_builder_add_task (\"b\"): callbacks[0]: callback \"db\" (plugin "
+                  "sqlite) is a store, which must receive every event of a run, not only some "
+                  "tasks': add it with weft_flow_builder_add_callback and name it in no "
+                  "weft_builder_task_add_callback");
+  g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+}
+
 /* Nothing is made before every check has passed; inputs are a kickoff's. */
 static void
 test_refused_before_instances (Fixture *f, gconstpointer data)
@@ -900,6 +910,7 @@ main (int argc, char **argv)
   ADD ("/flow-builder/refused/references", test_refused_references);
   ADD ("/flow-builder/refused/cycles", test_refused_cycles);
   ADD ("/flow-builder/refused/task-fields", test_refused_task_fields);
+  ADD ("/flow-builder/refused/mistakes", test_refused_mistakes);
   ADD ("/flow-builder/refused/before-instances", test_refused_before_instances);
   return g_test_run ();
 }

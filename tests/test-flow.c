@@ -780,9 +780,14 @@ test_types_task_fields (Fixture *f, gconstpointer data)
   REFUSED (f, TASK ("'timeout_s': true"), WEFT_ERROR_INVALID, "$.tasks[0].timeout_s",
            "must be a");
 
+  /* async under graph, the default process: refused, with what to do. */
+  REFUSED (f, TASK ("'async': true"), WEFT_ERROR_INVALID, "$.tasks[0].async",
+           "only a \"sequential\" flow runs tasks async",
+           "set \"process\": \"sequential\", or drop \"async\"");
+
   /* And the good values load. */
   g_autoptr(WeftFlow) flow = load_ok (f, TASK ("'retries': 100, 'retry_delay_ms': 0, "
-                                               "'timeout_s': 0.25, 'async': true, "
+                                               "'timeout_s': 0.25, 'async': false, "
                                                "'exclude': false"));
   g_clear_pointer (&flow, weft_flow_unref);
   flow = load_ok (f, TASK ("'timeout_s': 604800, 'retries': 0"));
@@ -1147,13 +1152,14 @@ test_accessors_sequential_async_first (Fixture *f, gconstpointer data)
 static void
 test_accessors_graph (Fixture *f, gconstpointer data)
 {
-  /* Graph (the default): a task depends exactly on its context. */
+  /* Graph (the default): a task depends exactly on its context ("async":
+   * true is refused there, false changes nothing). */
   g_autoptr(WeftFlow) flow = load_ok (
       f, "{'name': 'g', " AGENTS ", 'tasks': ["
          "{'name': 'a', 'agent': 'w', 'description': 'd'}, "
          "{'name': 'b', 'agent': 'w', 'description': 'd'}, "
          "{'name': 'c', 'agent': 'w', 'description': 'd', 'context': ['b', 'a']}, "
-         "{'name': 'd', 'agent': 'w', 'description': 'd', 'async': true}]}");
+         "{'name': 'd', 'agent': 'w', 'description': 'd', 'async': false}]}");
 
   assert_strv_equal (weft_flow_get_task_dependencies (flow, 0), (const char *[]) { NULL });
   assert_strv_equal (weft_flow_get_task_dependencies (flow, 1), (const char *[]) { NULL });

@@ -911,6 +911,38 @@ test_named_store_missing (Fixture *fx, gconstpointer data)
   g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
 }
 
+/* --store PATH is the database at PATH: the same store as
+ * sqlite:path=PATH, for list, show and replay alike; a path that is not
+ * there is refused as the plugin's form is. */
+static void
+test_store_path (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *flow = write_flow (fx, "fork.json", "0", fork_tasks);
+  g_autofree char *id = run_flow (fx, flow);
+  g_autofree char *by_plugin = NULL;
+  g_autofree char *typo = g_build_filename (fx->dir, "typo.db", NULL);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "list", "--json", "--store",
+                                                    fx->store, NULL }), ==, 0);
+  by_plugin = g_strdup (fx->out);
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "list", "--json", "--store",
+                                                    fx->db, NULL }), ==, 0);
+  g_assert_cmpstr (fx->out, ==, by_plugin);
+  weft_test_assert_contains (fx->out, id);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "show", id, "--store", fx->db,
+                                                    NULL }), ==, 0);
+  weft_test_assert_contains (fx->out, "out-d-");
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "replay", id, "--from", "d", "--store",
+                                                    fx->db, "--quiet", NULL }), ==, 0);
+  g_assert_cmpint (query_int (fx, "SELECT count(*) FROM runs WHERE run_id != '%s'", id), ==, 1);
+
+  g_assert_cmpint (run_weft (fx, (const char *[]) { "runs", "list", "--store", typo, NULL }),
+                   ==, 2);
+  weft_test_assert_contains (fx->err, "no such database");
+  g_assert_false (g_file_test (typo, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -927,6 +959,7 @@ main (int argc, char **argv)
   ADD ("kill-resume-failed", test_kill_resume_failed);
   ADD ("default-store-missing", test_default_store_missing);
   ADD ("named-store-missing", test_named_store_missing);
+  ADD ("store-path", test_store_path);
   ADD ("delete-prune", test_delete_prune);
 #undef ADD
 

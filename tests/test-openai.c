@@ -449,6 +449,195 @@ test_dropped_connection (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (retries->pdata[0], "connection error ("));
 }
 
+/* ------------------------------------------------------------------------ */
+/* Usage and cost                                                           */
+
+/* A 200 answer with exact usage, as a provider words it. */
+static void
+push_with_usage (Fixture *f, const char *message, gint64 prompt, gint64 completion)
+{
+  g_autofree char *body = g_strdup_printf (
+    "{\"id\": \"c\", \"object\": \"chat.completion\", \"model\": \"mock-1\","
+    " \"choices\": [{\"index\": 0, \"message\": %s, \"finish_reason\": \"stop\"}],"
+    " \"usage\": {\"prompt_tokens\": %" G_GINT64_FORMAT ", \"completion_tokens\": %"
+    G_GINT64_FORMAT ", \"total_tokens\": %" G_GINT64_FORMAT "}}",
+    message, prompt, completion, prompt + completion);
+  weft_mock_llm_push_raw (f->mock, 200, "application/json", body, -1, -1,
+                          WEFT_MOCK_LLM_RAW_NONE);
+}
+
+/* Task `i`'s usage, or the run's when `i` is -1. */
+static void
+assert_usage (WeftRun *run, gint i, gint64 want_prompt, gint64 want_completion,
+              double want_cost)
+{
+  gint64 prompt = -1, completion = -1;
+  double cost = 0;
+  gboolean reported = i < 0 ? weft_run_get_usage (run, &prompt, &completion, &cost)
+                            : weft_run_get_task_usage (run, (guint) i, &prompt, &completion,
+                                                       &cost);
+
+  g_assert_true (reported);
+  g_assert_cmpint (prompt, ==, want_prompt);
+  g_assert_cmpint (completion, ==, want_completion);
+  g_assert_cmpfloat_with_epsilon (cost, want_cost, 1e-12);
+}
+
+/* Every answer's tokens, reported by the agent, summed per attempt (a tool
+ * loop asks twice), per task and per run; priced by the agent's table; on
+ * task.completed, in the run's JSON and in the store's. */
+static void
+test_usage_summed (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = g_dir_make_tmp ("weft-test-usage-XXXXXX", NULL);
+  g_autofree char *db = g_build_filename (dir, "runs.db", NULL);
+  g_autofree char *json = g_strdup_printf (
+    "{\"name\": \"u\", \"tools\": {%s},"
+    " \"agents\": {\"llm\": {\"plugin\": \"openai\", \"model\": \"mock-1\", \"base_url\": \"%s\","
+    "   \"tools\": [\"quick\"], \"prices\": {\"mock-1\": {\"input\": 1, \"output\": 2.5},"
+    "                                       \"other\": {\"input\": 9, \"output\": 9}}},"
+    "   \"free\": {\"plugin\": \"openai\", \"model\": \"mock-1\", \"base_url\": \"%s\"}},"
+    " \"callbacks\": {\"db\": {\"plugin\": \"sqlite\", \"path\": \"%s\"}},"
+    " \"tasks\": [{\"name\": \"a\", \"agent\": \"llm\", \"description\": \"Use it.\"},"
+    "             {\"name\": \"b\", \"agent\": \"llm\", \"description\": \"Sum up.\","
+    "              \"context\": [\"a\"]},"
+    "             {\"name\": \"c\", \"agent\": \"free\", \"description\": \"Free.\","
+    "              \"context\": [\"b\"]}]}",
+    slow_tools, weft_mock_llm_get_base_url (f->mock), weft_mock_llm_get_base_url (f->mock), db);
+
+  /* a: a tool call, then its answer; b: one answer; c: unpriced. */
+  push_with_usage (f, "{\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"id\":"
+                   " \"call_1\", \"type\": \"function\", \"function\": {\"name\": \"quick\","
+                   " \"arguments\": \"{}\"}}]}", 7, 3);
+  push_with_usage (f, "{\"role\": \"assistant\", \"content\": \"done\"}", 11, 2);
+  push_with_usage (f, "{\"role\": \"assistant\", \"content\": \"sum\"}", 100, 50);
+  push_with_usage (f, "{\"role\": \"assistant\", \"content\": \"free\"}", 1000, 500);
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
+  g_autoptr(WeftRun) run = run_flow (flow);
+  g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_COMPLETED);
+
+  /* Per task: a's two answers summed; cost per million, as the table says. */
+  assert_usage (run, 0, 18, 5, (18 * 1 + 5 * 2.5) / 1e6);
+  assert_usage (run, 1, 100, 50, (100 + 50 * 2.5) / 1e6);
+  assert_usage (run, 2, 1000, 500, -1);
+  /* The run: every task's tokens; the cost of those priced. */
+  assert_usage (run, -1, 1118, 555, (118 + 55 * 2.5) / 1e6);
+
+  /* On the events that end the attempts, and in the run's one JSON. */
+  gboolean seen_a = FALSE;
+  g_mutex_lock (&f->events->lock);
+  for (guint i = 0; i < f->events->json->len; i++)
+    if (strstr (f->events->json->pdata[i], "\"type\":\"task.completed\"")
+        && strstr (f->events->json->pdata[i], "\"task\":\"a\""))
+      {
+        weft_test_assert_contains (f->events->json->pdata[i],
+                                   "\"usage\":{\"prompt_tokens\":18,\"completion_tokens\":5,"
+                                   "\"total_tokens\":23,\"cost\":");
+        seen_a = TRUE;
+      }
+  g_mutex_unlock (&f->events->lock);
+  g_assert_true (seen_a);
+  g_autoptr(JsonNode) result = weft_run_to_json (run);
+  JsonObject *usage = json_object_get_object_member (json_node_get_object (result), "usage");
+  g_assert_cmpint (json_object_get_int_member (usage, "total_tokens"), ==, 1673);
+  JsonObject *c = json_array_get_object_element (
+    json_object_get_array_member (json_node_get_object (result), "tasks"), 2);
+  g_assert_true (json_object_get_null_member (json_object_get_object_member (c, "usage"),
+                                              "cost"));
+
+  /* The store gives the same back. */
+  g_clear_pointer (&flow, weft_flow_unref);
+  weft_engine_shutdown (f->engine, 5000);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) options = json_object_new ();
+  json_object_set_string_member (options, "path", db);
+  g_autoptr(WeftStore) store = weft_store_open (f->engine, "sqlite", options, &error);
+  g_assert_no_error (error);
+  g_autoptr(JsonNode) stored = weft_store_get_run (store, weft_run_get_id (run), &error);
+  g_assert_no_error (error);
+  JsonObject *stored_usage = json_object_get_object_member (json_node_get_object (stored), "usage");
+  g_assert_cmpint (json_object_get_int_member (stored_usage, "prompt_tokens"), ==, 1118);
+  g_assert_cmpint (json_object_get_int_member (stored_usage, "completion_tokens"), ==, 555);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (stored_usage, "cost"),
+                                  (118 + 55 * 2.5) / 1e6, 1e-12);
+  JsonObject *stored_a = json_array_get_object_element (
+    json_object_get_array_member (json_node_get_object (stored), "tasks"), 0);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (stored_a, "usage"),
+                                               "total_tokens"), ==, 23);
+  g_clear_pointer (&store, weft_store_free);
+  weft_test_remove_dir (dir);
+}
+
+/* A price table is checked when the flow loads. */
+static void
+test_usage_prices_refused (Fixture *f, gconstpointer data)
+{
+  static const struct { const char *prices; const char *message; } cases[] = {
+    { "{\"m\": 3}", "option \"prices\": \"m\" must be {\"input\": N, \"output\": N} (per "
+                     "million tokens)" },
+    { "{\"m\": {\"input\": 1}}", "option \"prices\": \"m\" needs \"output\": a price per "
+                                   "million tokens, 0 or more" },
+    { "{\"m\": {\"input\": 1, \"output\": -2}}", "option \"prices\": \"m\" needs \"output\"" },
+    { "{\"m\": {\"input\": 1, \"output\": 2, \"cached\": 1}}",
+      "option \"prices\": \"m\": unknown member \"cached\" (valid: input, output)" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *json = g_strdup_printf (
+        "{\"name\": \"p\", \"agents\": {\"llm\": {\"plugin\": \"openai\", \"model\": \"x\","
+        " \"prices\": %s}}, \"tasks\": [{\"name\": \"t\", \"agent\": \"llm\","
+        " \"description\": \"d\"}]}", cases[i].prices);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(WeftFlow) flow = weft_flow_load_data (f->engine, json, -1, "p.json", &error);
+      g_assert_null (flow);
+      g_assert_error (error, WEFT_ERROR, WEFT_ERROR_INVALID);
+      weft_test_assert_contains (error->message, cases[i].message);
+    }
+}
+
+/* A port nothing listens on, a name that does not resolve (.invalid never
+ * does, RFC 6761): no server there, so no retry — at once, with what to
+ * set.  An overloaded provider answers 429 or 503 and is retried. */
+static void
+test_unreachable_not_retried (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_assert_true (g_socket_bind (socket, any, FALSE, NULL));
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address (socket, NULL);
+  guint port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_socket_close (socket, NULL);      /* bound, never listening: refused */
+  g_autofree char *closed = g_strdup_printf ("http://127.0.0.1:%u/v1", port);
+  const char *urls[] = { closed, "http://weft-test.invalid/v1" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (urls); i++)
+    {
+      g_autofree char *json = g_strdup_printf (
+        "{\"name\": \"t\", \"agents\": {\"llm\": {\"plugin\": \"openai\", \"model\": \"m\","
+        " \"base_url\": \"%s\", \"max_retries\": 5, \"retry_base_ms\": 1000}},"
+        " \"tasks\": [{\"name\": \"t\", \"agent\": \"llm\", \"description\": \"Hi\"}]}",
+        urls[i]);
+      g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
+      g_autoptr(WeftRun) run = run_flow (flow);
+      g_autofree char *want = g_strdup_printf ("openai: cannot reach %s: ", urls[i]);
+      const GError *error = weft_run_get_task_error (run, 0);
+
+      g_assert_cmpint (weft_run_get_task_status (run, 0), ==, WEFT_STATUS_FAILED);
+      g_test_message ("%s", error->message);
+      assert_task_error (run, 0, want);
+      weft_test_assert_contains (error->message, "(not retried: nothing answers at base_url; "
+                                 "the examples take it from OPENAI_BASE_URL and the key from "
+                                 "OPENAI_API_KEY; without either, weft-mock-llm answers: "
+                                 "docs/mock-llm.md)");
+      g_assert_null (strstr (error->message, "retries)"));
+      g_autoptr(GPtrArray) retries = events_steps (f->events, "retry");
+      g_assert_cmpuint (retries->len, ==, 0);
+    }
+}
+
 /* A server that answers too slowly: the request is abandoned after
  * timeout_s (not after the 10 s the trickle would take). */
 static void
@@ -747,6 +936,9 @@ main (int argc, char **argv)
   ADD ("retry/no-4xx", test_no_retry_4xx);
   ADD ("fail/malformed", test_malformed);
   ADD ("fail/dropped", test_dropped_connection);
+  ADD ("fail/unreachable-not-retried", test_unreachable_not_retried);
+  ADD ("usage/summed", test_usage_summed);
+  ADD ("usage/prices-refused", test_usage_prices_refused);
   ADD ("fail/timeout", test_request_timeout);
   ADD ("cancel/in-flight", test_cancel);
   ADD ("cancel/backoff", test_cancel_during_backoff);

@@ -198,6 +198,9 @@ static const WeftOption any_case_text[] = {
     .flags = WEFT_OPTION_ANY_CASE, .description = "a text" },
   WEFT_OPTION_END
 };
+static const WeftOption template_int[] = {
+  COUNT_ROW (.flags = WEFT_OPTION_TEMPLATE), WEFT_OPTION_END
+};
 static const WeftOption unknown_flag[] = {
   { .name = "text", .type = WEFT_OPTION_STRING, .offset = offsetof (Opts, text), .flags = 1u << 7,
     .description = "a text" },
@@ -262,6 +265,8 @@ test_option_tables (void)
                         "list");
   assert_table_refused (any_case_text, sizeof (Opts),
                         "option \"text\" is WEFT_OPTION_ANY_CASE but not an enum");
+  assert_table_refused (template_int, sizeof (Opts),
+                        "option \"count\" is WEFT_OPTION_TEMPLATE but not a string of an agent");
   assert_table_refused (unknown_flag, sizeof (Opts), "option \"text\" has unknown flags (0x80)");
 }
 

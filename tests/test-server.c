@@ -61,6 +61,8 @@ test_health_flows_plugins (Fixture *f, gconstpointer data)
   weft_test_assert_contains (plugins_text, "\"min\":0");
   weft_test_assert_contains (plugins_text, "\"max\":2147483647");
   weft_test_assert_contains (plugins_text, "\"choices\":[\"text\",\"jsonl\"]");
+  weft_test_assert_contains (plugins_text, "\"name\":\"template\",\"type\":\"string\"");
+  weft_test_assert_contains (plugins_text, "\"task_template\":true");
 
   /* An agent's options may hold keys: no response shows them. */
   g_autofree char *keys_text = NULL;
@@ -180,6 +182,9 @@ test_batch_max_parallel (Fixture *f, gconstpointer data)
   /* A batch with one bad input starts nothing. */
   assert_error (f, "POST", "/v1/flows/gate/batch", "{\"inputs\": [{\"n\": 1}, {}]}", 400,
                 "\"inputs\"[1]: missing input \"n\"");
+  assert_error (f, "POST", "/v1/flows/gate/batch", "{\"inputs\": [{\"n\": 1}, {\"n\": 2, \"m\": 3}]}",
+                400, "\"inputs\"[1]: test.json: unknown input \"m\" (did you mean \"n\"? the flow "
+                "takes: n)");
   assert_error (f, "POST", "/v1/flows/gate/batch", "{\"inputs\": {\"n\": 1}}", 400,
                 "must be an array");
   assert_error (f, "POST", "/v1/flows/gate/batch", "{\"inputs\": [{\"n\": 1}], \"max_parallel\": 0}",
@@ -333,6 +338,9 @@ static const char *const bad_requests[][5] = {
   { "POST", "/v1/flows/quick/runs", "{\"input\": {}}", "400", "unknown member \"input\" in the body (known: inputs)" },
   { "POST", "/v1/flows/quick/runs", "{\"inputs\": {}}", "400", "missing input \"topic\"" },
   { "POST", "/v1/flows/quick/runs", "{\"inputs\": \"C\"}", "400", "must be a JSON object of input names" },
+  /* An input the flow does not take, with what it may have meant. */
+  { "POST", "/v1/flows/quick/runs", "{\"inputs\": {\"topic\": \"C\", \"tnoe\": \"x\"}}", "400",
+    "\"inputs\": test.json: unknown input \"tnoe\" (did you mean \"tone\"? the flow takes: topic, tone)" },
   { "POST", "/v1/flows/nope/runs", "{}", "404", "no flow named \"nope\" (flows: gate, keys, long, quick, slow)" },
   { "GET", "/v1/flows/nope", NULL, "404", "no flow named \"nope\"" },
   { "GET", "/v1/flows/quick/runs", NULL, "405", "method GET is not allowed" },

@@ -573,7 +573,11 @@ test_claims (Fixture *f, gconstpointer data)
   g_assert_cmpint (weft_run_get_status (run), ==, WEFT_STATUS_CANCELLED);
   g_clear_pointer (&run, weft_run_unref);
   g_clear_object (&result);
-  /* Released: its callback drains, and the run's end is committed. */
+  /* The cancelled attempt may still be on its worker, holding the run and
+   * so the flow: once the engine has let it go, the flow's last reference
+   * is the test's.  Released: its callback drains, and the run's end is
+   * committed. */
+  weft_engine_shutdown (f->engine, 5000);
   weft_flow_unref (running);
   after = wait_for_stored_end (store, run_id);
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (after), "status"), ==,

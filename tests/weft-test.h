@@ -55,6 +55,57 @@ weft_test_engine_new (guint threads)
   return engine;
 }
 
+/* An engine listener's record: how many events were raised, and the flow
+ * source the last run.started carried (what a store keeps). */
+typedef struct {
+  gint n_events;              /* atomic */
+  GMutex lock;
+  char *flow_source;
+} WeftTestSeen;
+
+static inline void weft_test_seen_on_event (const WeftEvent *event, gpointer data);
+
+/* Starts recording what `engine` raises. */
+static inline void
+weft_test_seen_listen (WeftTestSeen *seen, WeftEngine *engine)
+{
+  g_mutex_init (&seen->lock);
+  weft_engine_add_listener (engine, weft_test_seen_on_event, seen, NULL);
+}
+
+static inline void
+weft_test_seen_on_event (const WeftEvent *event, gpointer data)
+{
+  WeftTestSeen *seen = data;
+
+  g_atomic_int_inc (&seen->n_events);
+  if (weft_event_get_event_type (event) != WEFT_EVENT_RUN_STARTED)
+    return;
+  g_mutex_lock (&seen->lock);
+  g_free (seen->flow_source);
+  seen->flow_source = g_strdup (weft_event_get_flow_source (event));
+  g_mutex_unlock (&seen->lock);
+}
+
+/* The last run.started's flow source, which there must be. */
+static inline char *
+weft_test_seen_take_source (WeftTestSeen *seen)
+{
+  g_mutex_lock (&seen->lock);
+  char *source = g_steal_pointer (&seen->flow_source);
+  g_mutex_unlock (&seen->lock);
+  g_assert_nonnull (source);
+  return source;
+}
+
+/* After the engine is gone. */
+static inline void
+weft_test_seen_clear (WeftTestSeen *seen)
+{
+  g_clear_pointer (&seen->flow_source, g_free);
+  g_mutex_clear (&seen->lock);
+}
+
 /* Loads a flow that must be valid. */
 static inline WeftFlow *
 weft_test_flow (WeftEngine *engine, const char *json)
@@ -65,6 +116,43 @@ weft_test_flow (WeftEngine *engine, const char *json)
   g_assert_no_error (error);
   g_assert_nonnull (flow);
   return flow;
+}
+
+/* Two objects (or two NULLs) with the same members and values. */
+static inline void
+weft_test_assert_same_json (JsonObject *a, JsonObject *b)
+{
+  g_assert_true ((a == NULL) == (b == NULL));
+  if (a == NULL)
+    return;
+  g_autoptr(JsonNode) na = json_node_init_object (json_node_alloc (), a);
+  g_autoptr(JsonNode) nb = json_node_init_object (json_node_alloc (), b);
+  g_assert_true (json_node_equal (na, nb));
+}
+
+/* The same flow: name, tasks and their dependencies, inputs and their
+ * defaults, instances, and the same graph drawn. */
+static inline void
+weft_test_assert_same_flow (WeftFlow *file, WeftFlow *built)
+{
+  g_assert_cmpstr (weft_flow_get_name (built), ==, weft_flow_get_name (file));
+  g_assert_cmpuint (weft_flow_get_n_tasks (built), ==, weft_flow_get_n_tasks (file));
+  for (guint i = 0; i < weft_flow_get_n_tasks (file); i++)
+    {
+      g_assert_cmpstr (weft_flow_get_task_name (built, i), ==, weft_flow_get_task_name (file, i));
+      g_assert_true (g_strv_equal (weft_flow_get_task_dependencies (built, i),
+                                   weft_flow_get_task_dependencies (file, i)));
+    }
+  g_assert_true (g_strv_equal (weft_flow_get_input_names (built),
+                               weft_flow_get_input_names (file)));
+  weft_test_assert_same_json (weft_flow_get_default_inputs (built),
+                              weft_flow_get_default_inputs (file));
+  for (WeftPluginKind k = WEFT_PLUGIN_AGENT; k <= WEFT_PLUGIN_CALLBACK; k++)
+    g_assert_cmpuint (weft_flow_get_n_instances (built, k), ==,
+                      weft_flow_get_n_instances (file, k));
+  g_autofree char *dot_file = weft_flow_to_dot (file);
+  g_autofree char *dot_built = weft_flow_to_dot (built);
+  g_assert_cmpstr (dot_built, ==, dot_file);
 }
 
 static inline guint

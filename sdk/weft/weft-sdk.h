@@ -60,6 +60,10 @@
  *      event types and weft_event_get_thread_id (a callback of an older
  *      minor is never handed a thread event); WeftStoreClass.get_thread,
  *      list_threads, delete_thread.
+ *      WEFT_OPTION_TEMPLATE and weft_task_render_template(): an agent's
+ *      templates of the task's keys, checked when the flow loads;
+ *      weft_task_report_usage() and the events' usage getters: tokens and
+ *      cost.
  */
 #pragma once
 
@@ -143,6 +147,13 @@ typedef enum {
   WEFT_OPTION_NOT_EMPTY = 1 << 0,
   /* ENUM: the flow's value matches a choice whatever its ASCII case. */
   WEFT_OPTION_ANY_CASE = 1 << 1,
+  /* Since 3.2.  STRING of an agent: the value is a template of the task's
+   * keys, which the agent fills with weft_task_render_template().  weft
+   * checks it when the flow loads, against every task the instance does:
+   * its syntax, each key's name, that each {context.NAME} is a task that
+   * task receives; each {input.NAME} becomes an input the flow takes, as
+   * a {NAME} in a task's description does. */
+  WEFT_OPTION_TEMPLATE = 1 << 2,
 } WeftOptionFlags;
 
 /* One row of a plugin's options table.  weft checks a flow's values
@@ -404,6 +415,26 @@ WEFT_API void weft_task_step (WeftTask *task, const char *kind, const char *text
 WEFT_API void weft_task_log (WeftTask *task, GLogLevelFlags level,
                              const char *format, ...) G_GNUC_PRINTF (3, 4);
 
+/* Since 3.2: `tmpl` with the task's keys filled in, the vocabulary of a
+ * WEFT_OPTION_TEMPLATE option: {prompt}, {description}, {task} (its
+ * name), {attempt}, {run_id}, {flow}, {context} (every received output as
+ * "NAME: OUTPUT", one per line), {input.NAME} (a run input; not a string:
+ * its JSON) and {context.NAME} (the output of a task this one receives);
+ * "{{" and "}}" are literal braces.  NULL with WEFT_ERROR_NOT_FOUND for a
+ * key with no value, WEFT_ERROR_INVALID for a malformed template.  Any
+ * thread, before the task returns. */
+WEFT_API char *weft_task_render_template (WeftTask *task, const char *tmpl, GError **error);
+
+/* Since 3.2: the tokens a model used for this attempt, and what they cost
+ * when the agent knows its price (in its price table's unit; < 0: not
+ * known).  Each call adds to the attempt's: an agent that makes several
+ * requests (tool calls) reports each.  The attempt's sum goes on the event
+ * that ends it (task.completed, task.failed, task.retrying,
+ * task.cancelled) and into the task's and the run's.  Any thread, before
+ * the task returns. */
+WEFT_API void weft_task_report_usage (WeftTask *task, gint64 prompt_tokens,
+                                      gint64 completion_tokens, double cost);
+
 /* Finishes the task.  Call exactly one of these exactly once, from any
  * thread; the task must not be touched afterwards. */
 WEFT_API void weft_task_return       (WeftTask *task, const char *output);
@@ -509,9 +540,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (WeftHttpResponse, weft_http_response_free)
 typedef gboolean (*WeftHttpChunkFunc) (const WeftHttpResponse *head, const guint8 *data,
                                        gsize size, gpointer user_data);
 /* The end, on the engine loop: a response (the callee's to keep or free),
- * or NULL and an error: WEFT_ERROR_TIMEOUT, or WEFT_ERROR_FAILED saying
- * what failed (no connection, a connection cut mid-answer, a bad
- * certificate, ...). */
+ * or NULL and an error: WEFT_ERROR_TIMEOUT; G_RESOLVER_ERROR_NOT_FOUND for
+ * a host name that does not resolve and G_IO_ERROR_CONNECTION_REFUSED for
+ * a server that takes no connection (nothing there: not worth a retry);
+ * or WEFT_ERROR_FAILED saying what failed (a connection cut mid-answer, a
+ * bad certificate, ...). */
 typedef void (*WeftHttpDoneFunc) (WeftHttpResponse *response /* transfer full */,
                                   const GError *error, gpointer user_data);
 
@@ -612,6 +645,12 @@ WEFT_API gint64      weft_event_get_duration_us (const WeftEvent *event);
  * NULL for other events. */
 WEFT_API const char *weft_event_get_inputs      (const WeftEvent *event);
 WEFT_API const char *weft_event_get_flow_source (const WeftEvent *event);
+/* Since 3.2.  task.completed, task.failed, task.retrying, task.cancelled:
+ * the tokens the attempt reported (weft_task_report_usage), -1 when it
+ * reported none; the cost, -1 when none was priced. */
+WEFT_API gint64      weft_event_get_prompt_tokens     (const WeftEvent *event);
+WEFT_API gint64      weft_event_get_completion_tokens (const WeftEvent *event);
+WEFT_API double      weft_event_get_cost              (const WeftEvent *event);
 /* The one JSON schema of docs/events.md, as a compact single line. */
 WEFT_API char       *weft_event_to_json        (const WeftEvent *event);
 /* The same, appended to `out` (no allocation when it has room). */

@@ -49,7 +49,7 @@ trap cleanup EXIT
 
 # One thread per CPU but one: the client's I/O thread takes one.
 threads=$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))
-"$builddir/tests/mock/weft-mock-llm-server" --latency-ms 200 --threads "$threads" \
+"$builddir/mock/weft-mock-llm-server" --latency-ms 200 --threads "$threads" \
   > "$out/mock.out" 2> "$out/mock.err" &
 mock_pid=$!
 for _ in $(seq 100); do

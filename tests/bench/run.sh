@@ -24,7 +24,7 @@ fi
 # The sqlite plugin too: the last row measures the store.  And the openai
 # agent against the mock server, with the test plugins for its tool run.
 meson compile -C "$builddir" weft-bench plugins/callbacks/sqlite/weft-sqlite \
-  weft-bench-llm weft-mock-llm-server plugins/agents/openai/weft-openai \
+  weft-bench-llm weft-mock-llm plugins/agents/openai/weft-openai \
   tests/plugins/good/weft-test-tool >/dev/null || exit 1
 
 bench="$builddir/tests/bench/weft-bench"
@@ -50,7 +50,7 @@ fi
 echo "(layers L W: task j of layer l waits for tasks j and (j+1)%W of layer l-1;"
 echo " peak RSS is the process-wide getrusage maximum, one process per workload)"
 
-# The openai agent against weft-mock-llm-server (its own process, 200 ms per
+# The openai agent against weft-mock-llm (its own process, 200 ms per
 # answer; one thread per CPU but one, as the client's engine loop takes one):
 # N parallel tasks (with the CPU per task of both processes; N = 10000 twice,
 # the second run finding the agent's kept-alive connections warm), then one
@@ -58,7 +58,7 @@ echo " peak RSS is the process-wide getrusage maximum, one process per workload)
 # that the pool is not what serialises them).  weft-bench-llm takes no
 # --repeat/--store: the extra arguments are not passed on.
 echo
-echo "weft-bench-llm: openai agent against weft-mock-llm-server (200 ms per answer)"
+echo "weft-bench-llm: openai agent against weft-mock-llm (200 ms per answer)"
 bench_llm="$builddir/tests/bench/weft-bench-llm"
 for workload in "parallel 10" "parallel 1000" "--runs 2 parallel 10000" "--threads 8 tools" "tools"; do
   # shellcheck disable=SC2086  # the workload is words on purpose

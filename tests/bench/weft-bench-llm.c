@@ -1,7 +1,7 @@
 /* weft-bench-llm.c — the openai agent against the mock server, measured.
  *
  * Not a test: built with the tree, run by tests/bench/run.sh, nothing here
- * asserts a timing.  The mock (weft-mock-llm-server, from the build tree)
+ * asserts a timing.  The mock (weft-mock-llm, from the build tree)
  * runs as a separate process, so that its CPU, threads and memory are not
  * counted as the client's, on a free port of 127.0.0.1 found by binding
  * port 0 and closing the socket.
@@ -344,7 +344,7 @@ main (int argc, char **argv)
 
   g_option_context_add_main_entries (ctx, bench_options, NULL);
   g_option_context_set_summary (ctx,
-    "The openai agent against weft-mock-llm-server (a separate process):\n"
+    "The openai agent against weft-mock-llm (a separate process):\n"
     "  parallel N   one flow of N independent openai tasks\n"
     "  tools        one task whose model asks for --tool-calls calls of a tool\n"
     "               that takes --tool-ms, then answers");

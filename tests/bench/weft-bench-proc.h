@@ -181,14 +181,14 @@ bench_mock_stop_full (BenchMock *mock, gboolean quiet)
   g_clear_pointer (&mock->base_url, g_free);
 }
 
-/* Starts BUILD/tests/mock/weft-mock-llm-server on a free port, answering
+/* Starts BUILD/mock/weft-mock-llm-server on a free port, answering
  * after `latency_ms` from `mock_threads` threads, with `extra_args`. */
 static inline gboolean
 bench_mock_start_full (BenchMock *mock, const char *build_root, gint latency_ms,
                        gint mock_threads, const char * const *extra_args, GError **error)
 {
-  g_autofree char *server = g_build_filename (build_root, "tests", "mock",
-                                              "weft-mock-llm-server", NULL);
+  g_autofree char *server = g_build_filename (build_root, "mock", "weft-mock-llm-server",
+                                              NULL);
   guint port = bench_free_port (error);
 
   if (port == 0)

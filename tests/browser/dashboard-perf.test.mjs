@@ -23,7 +23,7 @@ const TRIES = 3;
 const flows = tempDir('weft-dashboard-perf-');
 writeFileSync(join(flows, 'quick.json'), JSON.stringify({
   name: 'quick',
-  agents: { say: { plugin: 'template', template: 'ok {n}' } },
+  agents: { say: { plugin: 'template', template: 'ok {input.n}' } },
   tasks: [{ name: 'only', agent: 'say', description: 'item {n}' }],
 }));
 // 1,000 tasks: 50 chains of 20, each task waiting for the one before it.

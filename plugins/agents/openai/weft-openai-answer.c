@@ -268,14 +268,28 @@ weft_openai_tool_result_text (const char *result, const GError *error)
   return error ? g_strconcat ("error: ", valid, NULL) : g_steal_pointer (&valid);
 }
 
+/* A count of `usage`: a whole number, not negative; else -1. */
 static gint64
-weft_openai_usage (JsonObject *root)
+weft_openai_usage_count (JsonObject *usage, const char *member)
+{
+  JsonNode *n = usage ? json_object_get_member (usage, member) : NULL;
+
+  return n && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_INT64
+         && json_node_get_int (n) >= 0 ? json_node_get_int (n) : -1;
+}
+
+/* The answer's "usage", as OpenAI words it; FALSE when it has none. */
+static gboolean
+weft_openai_usage (JsonObject *root, WeftOpenaiUsage *out)
 {
   JsonObject *usage = weft_openai_member_object (root, "usage");
-  JsonNode *total = usage ? json_object_get_member (usage, "total_tokens") : NULL;
 
-  return total && JSON_NODE_HOLDS_VALUE (total) && json_node_get_value_type (total) == G_TYPE_INT64
-         ? json_node_get_int (total) : -1;
+  *out = (WeftOpenaiUsage) {
+    weft_openai_usage_count (usage, "prompt_tokens"),
+    weft_openai_usage_count (usage, "completion_tokens"),
+    weft_openai_usage_count (usage, "total_tokens"),
+  };
+  return usage != NULL;
 }
 
 /* The first choice's object `member` ("message", or "delta" in a stream). */
@@ -351,6 +365,17 @@ JsonObject *
 weft_openai_parse_answer (const char *body, gsize length, const char *secret, gint64 *usage,
                           GError **error)
 {
+  WeftOpenaiUsage all = WEFT_OPENAI_USAGE_NONE;
+  JsonObject *message = weft_openai_parse_answer_usage (body, length, secret, &all, error);
+
+  *usage = all.total;
+  return message;
+}
+
+JsonObject *
+weft_openai_parse_answer_usage (const char *body, gsize length, const char *secret,
+                                WeftOpenaiUsage *usage, GError **error)
+{
   g_autoptr(GError) local = NULL;
   g_autoptr(JsonNode) node = NULL;
   JsonObject *root, *message;
@@ -388,7 +413,7 @@ weft_openai_parse_answer (const char *body, gsize length, const char *secret, gi
   calls = weft_openai_parse_tool_calls (message, error);
   if (calls == NULL)
     return NULL;
-  *usage = weft_openai_usage (root);
+  weft_openai_usage (root, usage);
   return weft_openai_message_new (weft_openai_member_string (message, "content"), calls);
 }
 
@@ -416,7 +441,7 @@ struct _WeftOpenaiStream {
   GString *content;
   gboolean has_content;
   GArray *calls;                /* WeftOpenaiCallDelta, by index         */
-  gint64 usage;
+  WeftOpenaiUsage usage;
 };
 
 static void
@@ -443,7 +468,7 @@ weft_openai_stream_new (gsize max_bytes, const char *secret, WeftOpenaiChunkFunc
   s->content = g_string_new (NULL);
   s->calls = g_array_new (FALSE, TRUE, sizeof (WeftOpenaiCallDelta));
   g_array_set_clear_func (s->calls, weft_openai_call_delta_clear);
-  s->usage = -1;
+  s->usage = WEFT_OPENAI_USAGE_NONE;
   return s;
 }
 
@@ -468,6 +493,12 @@ weft_openai_stream_has_emitted (const WeftOpenaiStream *s)
 
 gint64
 weft_openai_stream_get_usage (const WeftOpenaiStream *s)
+{
+  return s->usage.total;
+}
+
+WeftOpenaiUsage
+weft_openai_stream_get_usage_all (const WeftOpenaiStream *s)
 {
   return s->usage;
 }
@@ -573,8 +604,9 @@ weft_openai_stream_event (WeftOpenaiStream *s, const char *data, gsize length, G
                    root ? "the stream carried an error" : "a streamed event is not a JSON object", said);
       return FALSE;
     }
-  if (weft_openai_usage (root) >= 0)
-    s->usage = weft_openai_usage (root);
+  WeftOpenaiUsage usage;
+  if (weft_openai_usage (root, &usage))
+    s->usage = usage;
   delta = weft_openai_first_choice (root, "delta", &choice);
   if (choice != NULL && weft_openai_member_string (choice, "finish_reason") != NULL)
     s->done = TRUE;

@@ -140,12 +140,13 @@ weft_openai_exchange_end_attempt (WeftOpenaiExchange *ex, gint64 used)
 }
 
 static void
-weft_openai_exchange_finish (WeftOpenaiExchange *ex, JsonObject *message, GError *error)
+weft_openai_exchange_finish (WeftOpenaiExchange *ex, JsonObject *message,
+                             const WeftOpenaiUsage *usage, GError *error)
 {
   g_return_if_fail (!ex->finished);
 
   ex->finished = TRUE;
-  ex->done (message, error, ex->data);
+  ex->done (message, usage, error, ex->data);
   g_clear_error (&error);
   weft_openai_exchange_unref (ex);         /* the caller's reference */
 }
@@ -154,7 +155,7 @@ static void
 weft_openai_exchange_fail (WeftOpenaiExchange *ex, GError *error)
 {
   weft_openai_exchange_end_attempt (ex, -1);
-  weft_openai_exchange_finish (ex, NULL, error);
+  weft_openai_exchange_finish (ex, NULL, NULL, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -243,7 +244,7 @@ weft_openai_exchange_retry (WeftOpenaiExchange *ex, const char *reason, gint64 r
     {
       if (ex->retries > 0)
         g_prefix_error (&error, "(after %u retries) ", ex->retries);
-      weft_openai_exchange_finish (ex, NULL, error);
+      weft_openai_exchange_finish (ex, NULL, NULL, error);
       return;
     }
   g_clear_error (&error);
@@ -258,6 +259,19 @@ weft_openai_exchange_retry (WeftOpenaiExchange *ex, const char *reason, gint64 r
   g_source_attach (ex->timer, ex->context);
 }
 
+/* No server there at all: a name that does not resolve, a port nothing
+ * listens on, no route.  An overloaded provider refuses no connection and
+ * is still found; retrying these only makes a missing key or a machine
+ * offline take seconds to say so. */
+static gboolean
+weft_openai_error_is_unreachable (const GError *cause)
+{
+  return cause->domain == G_RESOLVER_ERROR
+      || g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
+      || g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
+      || g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE);
+}
+
 /* A transport failure: no connection, a dropped one, a timeout. */
 static void
 weft_openai_exchange_transport_error (WeftOpenaiExchange *ex, const GError *cause)
@@ -266,6 +280,16 @@ weft_openai_exchange_transport_error (WeftOpenaiExchange *ex, const GError *caus
   g_autofree char *reason = NULL;
   GError *error;
 
+  if (!ex->answered && weft_openai_error_is_unreachable (cause))
+    {
+      weft_openai_exchange_end_attempt (ex, 0);
+      weft_openai_exchange_finish (ex, NULL, NULL, g_error_new (
+        WEFT_ERROR, WEFT_ERROR_FAILED, "openai: cannot reach %s: %s (not retried: nothing "
+        "answers at base_url; the examples take it from OPENAI_BASE_URL and the key from "
+        "OPENAI_API_KEY; without either, weft-mock-llm answers: docs/mock-llm.md)",
+        client->base_url, cause->message));
+      return;
+    }
   if (g_error_matches (cause, WEFT_ERROR, WEFT_ERROR_TIMEOUT))
     {
       reason = g_strdup_printf ("no answer within %.1f s", client->timeout_ms / 1000.0);
@@ -337,10 +361,11 @@ weft_openai_exchange_malformed (WeftOpenaiExchange *ex, const char *what)
 /* The request                                                              */
 
 static void
-weft_openai_exchange_succeed (WeftOpenaiExchange *ex, JsonObject *message, gint64 usage)
+weft_openai_exchange_succeed (WeftOpenaiExchange *ex, JsonObject *message,
+                              const WeftOpenaiUsage *usage)
 {
-  weft_openai_exchange_end_attempt (ex, usage);
-  weft_openai_exchange_finish (ex, message, NULL);
+  weft_openai_exchange_end_attempt (ex, usage->total);
+  weft_openai_exchange_finish (ex, message, usage, NULL);
   json_object_unref (message);
 }
 
@@ -386,7 +411,7 @@ weft_openai_exchange_complete (WeftOpenaiExchange *ex)
 {
   g_autoptr(GError) error = NULL;
   JsonObject *message;
-  gint64 usage = -1;
+  WeftOpenaiUsage usage = WEFT_OPENAI_USAGE_NONE;
 
   if (!weft_openai_status_ok (ex->status))
     {
@@ -396,10 +421,10 @@ weft_openai_exchange_complete (WeftOpenaiExchange *ex)
   if (ex->streaming)
     message = weft_openai_stream_finish (ex->parser, &error);
   else
-    message = weft_openai_parse_answer ((const char *) ex->buffer->data, ex->buffer->len,
-                                        ex->client->api_key, &usage, &error);
+    message = weft_openai_parse_answer_usage ((const char *) ex->buffer->data, ex->buffer->len,
+                                              ex->client->api_key, &usage, &error);
   if (ex->streaming)
-    usage = weft_openai_stream_get_usage (ex->parser);
+    usage = weft_openai_stream_get_usage_all (ex->parser);
   /* The stream's last piece, reported as a step, may have aborted it. */
   if (ex->finished)
     {
@@ -409,7 +434,7 @@ weft_openai_exchange_complete (WeftOpenaiExchange *ex)
   else if (message == NULL)
     weft_openai_exchange_malformed (ex, error->message);
   else
-    weft_openai_exchange_succeed (ex, message, usage);
+    weft_openai_exchange_succeed (ex, message, &usage);
 }
 
 /* `n` more bytes of the body.  TRUE when the exchange wants more;

@@ -32,7 +32,8 @@ typedef struct {
   char *schema;                /* response_format's schema as JSON, or NULL */
   guint max_iterations;
   gboolean stream;
-  gboolean stream_usage;       /* ask a stream for its usage (max_tpm) */
+  gboolean stream_usage;       /* ask a stream for its usage (max_tpm, prices) */
+  WeftOpenaiPrice price;       /* the model's row of `prices` */
 } WeftOpenai;
 
 /* The options, as weft binds them (see weft_openai_options). */
@@ -57,6 +58,7 @@ typedef struct {
   gint64 max_tpm;
   gint64 max_concurrency;
   gint64 max_response_bytes;
+  JsonObject *prices;
 } WeftOpenaiOptions;
 
 #define WEFT_OPENAI_OPTION(field) .name = #field, .offset = offsetof (WeftOpenaiOptions, field)
@@ -98,7 +100,8 @@ static const WeftOption weft_openai_options[] = {
     .description = "extra request headers, name: value" },
   { WEFT_OPENAI_OPTION (max_retries), .type = WEFT_OPTION_INT, .default_json = "5",
     .min = 0, .max = 100,
-    .description = "retries of one request on 429, 5xx and connection errors" },
+    .description = "retries of one request on 429, 5xx and broken connections (not when "
+                   "nothing answers at base_url)" },
   { WEFT_OPENAI_OPTION (retry_base_ms), .type = WEFT_OPTION_INT, .default_json = "500",
     .min = 0, .max = 600000,
     .description = "backoff: retry n waits a random time up to retry_base_ms * 2^n" },
@@ -116,6 +119,9 @@ static const WeftOption weft_openai_options[] = {
     .default_json = "8388608", .min = 1024, .max = 1 << 30,
     .description = "the largest answer read, streamed or not (1024 to 1 GiB; default 8 MiB): a "
                    "larger one fails the task" },
+  { WEFT_OPENAI_OPTION (prices), .type = WEFT_OPTION_OBJECT,
+    .description = "model: {\"input\": N, \"output\": N}, per million tokens: each answer's cost "
+                   "is reported with its tokens (a stream is then asked for its usage)" },
   WEFT_OPTION_END
 };
 
@@ -264,7 +270,10 @@ weft_openai_create (const WeftConfig *config, GError **error)
   self->system = weft_openai_system_text (options);
   self->max_iterations = (guint) options->max_iterations;
   self->stream = self->client->stream;
-  self->stream_usage = self->stream && options->max_tpm > 0;
+  if (!weft_openai_price_find (options->prices, self->model, &self->price, error))
+    return NULL;
+  /* Some servers refuse stream_options: it is asked for only when needed. */
+  self->stream_usage = self->stream && (options->max_tpm > 0 || self->price.known);
   /* Kept as text: the config's json-glib objects must not be shared with
    * the engine loop, and each task parses its own copy. */
   if (options->response_format != NULL)
@@ -464,7 +473,8 @@ weft_openai_job_body (WeftOpenaiJob *job)
   return json_to_string (root, FALSE);
 }
 
-static void weft_openai_job_answered (JsonObject *message, const GError *error, gpointer data);
+static void weft_openai_job_answered (JsonObject *message, const WeftOpenaiUsage *usage,
+                                      const GError *error, gpointer data);
 
 static void
 weft_openai_job_ask (WeftOpenaiJob *job)
@@ -587,8 +597,25 @@ weft_openai_job_check_answer (WeftOpenaiJob *job, JsonObject *message, const cha
   weft_openai_job_ask (job);
 }
 
+/* Each answer's tokens (a tool loop asks several times), priced when the
+ * model has a price.  A server that gives only a total counts it as the
+ * prompt's. */
 static void
-weft_openai_job_answered (JsonObject *message, const GError *error, gpointer data)
+weft_openai_job_report_usage (WeftOpenaiJob *job, const WeftOpenaiUsage *usage)
+{
+  gint64 prompt = usage->prompt >= 0 ? usage->prompt
+                  : usage->completion < 0 ? usage->total : 0;
+  gint64 completion = MAX (usage->completion, 0);
+
+  if (prompt < 0 || job->task == NULL)
+    return;
+  weft_task_report_usage (job->task, prompt, completion,
+                          weft_openai_price_cost (&job->self->price, prompt, completion));
+}
+
+static void
+weft_openai_job_answered (JsonObject *message, const WeftOpenaiUsage *usage,
+                          const GError *error, gpointer data)
 {
   WeftOpenaiJob *job = data;
   const char *content;
@@ -599,6 +626,7 @@ weft_openai_job_answered (JsonObject *message, const GError *error, gpointer dat
       weft_openai_job_fail (job, g_error_copy (error));
       return;
     }
+  weft_openai_job_report_usage (job, usage);
   if (job->converse)
     {
       /* The thread runs the tool calls, and asks again. */
@@ -657,12 +685,17 @@ weft_openai_tools (WeftTask *task)
       const char *description = weft_task_get_tool_description (task, i);
       JsonNode *schema = json_from_string (weft_task_get_tool_schema (task, i), NULL);
 
+      if (schema == NULL)
+        {
+          schema = json_node_new (JSON_NODE_OBJECT);
+          json_node_take_object (schema, json_object_new ());
+        }
+
       json_object_set_string_member (function, "name", weft_task_get_tool_name (task, i));
       if (description != NULL)
         json_object_set_string_member (function, "description", description);
       /* The core refuses a schema that is not a JSON object at load. */
-      json_object_set_member (function, "parameters",
-                              schema ? schema : json_node_init_object (json_node_alloc (), json_object_new ()));
+      json_object_set_member (function, "parameters", schema);
       json_object_set_string_member (tool, "type", "function");
       json_object_set_object_member (tool, "function", function);
       json_array_add_object_element (tools, tool);

@@ -7,6 +7,7 @@
  *   weft-openai-answer.c   reading what a server answered (no network)
  *   weft-openai-limiter.c  requests/min, tokens/min and concurrency limits
  *   weft-openai-schema.c   a small JSON-schema validator for response_format
+ *   weft-openai-price.c    the prices option: what an answer's tokens cost
  *
  * Threads: everything here runs on the engine loop, except create() and
  * destroy() of the instance (see weft-openai.c).  Nothing takes a lock.
@@ -71,9 +72,37 @@ char *weft_openai_excerpt (const char *text, gsize length, const char *secret);
 char *weft_openai_provider_message (const char *body, gsize length, const char *secret);
 /* The same from a parsed JSON error. */
 char *weft_openai_error_node_message (JsonNode *root, const char *secret);
+/* An answer's usage: each count -1 when the server did not give it. */
+typedef struct {
+  gint64 prompt;
+  gint64 completion;
+  gint64 total;
+} WeftOpenaiUsage;
+
+#define WEFT_OPENAI_USAGE_NONE ((WeftOpenaiUsage) { -1, -1, -1 })
+
+/* ------------------------------------------------------------------------ */
+/* Prices (weft-openai-price.c): the `prices` option                        */
+
+typedef struct {
+  double input;              /* per million prompt tokens                */
+  double output;             /* per million completion tokens            */
+  gboolean known;            /* the model has a row                      */
+} WeftOpenaiPrice;
+
+/* Checks every row of `prices` (may be NULL) and gives `model`'s, if any. */
+gboolean weft_openai_price_find (JsonObject *prices, const char *model, WeftOpenaiPrice *price,
+                                 GError **error);
+/* What the tokens cost; -1 when the model has no price. */
+double   weft_openai_price_cost (const WeftOpenaiPrice *price, gint64 prompt_tokens,
+                                 gint64 completion_tokens);
+
 /* A whole (not streamed) answer, `length` bytes: the assistant message
- * {"role", "content", "tool_calls"?} and the usage's total tokens (-1 when
- * not given), or NULL with WEFT_ERROR_PARSE. */
+ * {"role", "content", "tool_calls"?} and its usage, or NULL with
+ * WEFT_ERROR_PARSE. */
+JsonObject *weft_openai_parse_answer_usage (const char *body, gsize length, const char *secret,
+                                            WeftOpenaiUsage *usage, GError **error);
+/* The same with only the usage's total tokens (-1 when not given). */
 JsonObject *weft_openai_parse_answer (const char *body, gsize length, const char *secret,
                                       gint64 *usage, GError **error);
 
@@ -100,6 +129,8 @@ gboolean   weft_openai_stream_feed        (WeftOpenaiStream *stream, const guint
 /* Content was reported through `chunk`: the answer cannot be taken back. */
 gboolean   weft_openai_stream_has_emitted (const WeftOpenaiStream *stream);
 gint64     weft_openai_stream_get_usage   (const WeftOpenaiStream *stream);
+/* The usage of its last event that had one (a stream asked to include it). */
+WeftOpenaiUsage weft_openai_stream_get_usage_all (const WeftOpenaiStream *stream);
 /* At the end of the body: the assistant message, or NULL with
  * WEFT_ERROR_PARSE (the stream ended before [DONE], or its last event,
  * not ended by an empty line, is malformed), or WEFT_ERROR_CANCELLED when
@@ -147,8 +178,9 @@ typedef struct _WeftOpenaiExchange WeftOpenaiExchange;
 /* A step to report ("retry", "chunk"). */
 typedef void (*WeftOpenaiStepFunc) (const char *kind, const char *text, gpointer data);
 /* The answer: an assistant message {"role", "content", "tool_calls"?} and
- * the usage's total tokens (-1 when not given), or an error. */
-typedef void (*WeftOpenaiDoneFunc) (JsonObject *message, const GError *error, gpointer data);
+ * its usage (NULL with an error), or an error. */
+typedef void (*WeftOpenaiDoneFunc) (JsonObject *message, const WeftOpenaiUsage *usage,
+                                    const GError *error, gpointer data);
 
 /* On the engine loop.  `body` is the request (JSON); `done` is called
  * exactly once, on the loop, unless the exchange is aborted first.  The

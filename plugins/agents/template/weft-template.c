@@ -10,8 +10,6 @@
  */
 #include <weft/weft-sdk.h>
 
-#include <string.h>
-
 /* The options, as weft binds them (see weft_template_options). */
 typedef struct {
   const char *template;
@@ -25,7 +23,7 @@ typedef struct {
 
 static const WeftOption weft_template_options[] = {
   { .name = "template", .type = WEFT_OPTION_STRING, .default_json = "\"{prompt}\"",
-    .offset = offsetof (WeftTemplateOptions, template),
+    .offset = offsetof (WeftTemplateOptions, template), .flags = WEFT_OPTION_TEMPLATE,
     .description = "output text; keys: prompt description task attempt run_id flow context "
                    "input.NAME context.NAME (in a conversation, prompt is the last message)" },
   { .name = "delay_ms", .type = WEFT_OPTION_INT, .default_json = "0", .min = 0, .max = G_MAXINT,
@@ -35,124 +33,15 @@ static const WeftOption weft_template_options[] = {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Rendering                                                                */
-
-typedef struct {
-  WeftTask *task;        /* NULL when only checking the template's syntax */
-  GPtrArray *scratch;    /* strings made for the lookup, freed after      */
-  char *unknown;         /* the first key the lookup could not answer     */
-} WeftTemplateLookupData;
-
-static const char *
-weft_template_keep (WeftTemplateLookupData *data, char *value)
-{
-  g_ptr_array_add (data->scratch, value);
-  return value;
-}
-
-static const char *
-weft_template_lookup_input (WeftTemplateLookupData *data, const char *name)
-{
-  JsonObject *inputs = weft_task_get_inputs (data->task);
-  JsonNode *node = inputs != NULL ? json_object_get_member (inputs, name) : NULL;
-
-  if (node == NULL)
-    return NULL;
-  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
-    return json_node_get_string (node);
-  return weft_template_keep (data, json_to_string (node, FALSE));
-}
-
-/* Every context output as "NAME: OUTPUT", one per line. */
-static const char *
-weft_template_lookup_all_context (WeftTemplateLookupData *data)
-{
-  GString *all = g_string_new (NULL);
-  guint n = weft_task_get_n_context (data->task);
-
-  for (guint i = 0; i < n; i++)
-    g_string_append_printf (all, "%s%s: %s", i > 0 ? "\n" : "",
-                            weft_task_get_context_name (data->task, i),
-                            weft_task_get_context_output (data->task, i));
-  return weft_template_keep (data, g_string_free (all, FALSE));
-}
-
-static const char *
-weft_template_lookup_task (WeftTemplateLookupData *data, const char *key)
-{
-  WeftTask *task = data->task;
-
-  if (strcmp (key, "prompt") == 0)
-    return weft_task_get_prompt (task);
-  if (strcmp (key, "description") == 0)
-    return weft_task_get_description (task);
-  if (strcmp (key, "task") == 0)
-    return weft_task_get_name (task);
-  if (strcmp (key, "attempt") == 0)
-    return weft_template_keep (data, g_strdup_printf ("%u", weft_task_get_attempt (task)));
-  if (strcmp (key, "run_id") == 0)
-    return weft_task_get_run_id (task);
-  if (strcmp (key, "flow") == 0)
-    return weft_task_get_flow_name (task);
-  if (strcmp (key, "context") == 0)
-    return weft_template_lookup_all_context (data);
-  if (g_str_has_prefix (key, "input."))
-    return weft_template_lookup_input (data, key + strlen ("input."));
-  if (g_str_has_prefix (key, "context."))
-    return weft_task_lookup_context (task, key + strlen ("context."));
-  return NULL;
-}
-
-/* Without a task (checking syntax at create) every key is answered. */
-static const char *
-weft_template_lookup (const char *key, gpointer user_data)
-{
-  WeftTemplateLookupData *data = user_data;
-  const char *value = data->task != NULL ? weft_template_lookup_task (data, key) : "";
-
-  if (value == NULL && data->unknown == NULL)
-    data->unknown = g_strdup (key);
-  return value;
-}
-
-static char *
-weft_template_render_task (WeftTemplate *self, WeftTask *task, GError **error)
-{
-  WeftTemplateLookupData data = { task, g_ptr_array_new_with_free_func (g_free), NULL };
-  g_autoptr(GError) local = NULL;
-  char *output = weft_template_render (self->options->template, weft_template_lookup, &data,
-                                       &local);
-
-  if (output == NULL && data.unknown != NULL)
-    g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
-                 "template: unknown key \"%s\" (known: prompt, description, task, attempt, "
-                 "run_id, flow, context, input.NAME of a run input, context.NAME of a "
-                 "task this one receives)", data.unknown);
-  else if (output == NULL)
-    g_propagate_prefixed_error (error, g_steal_pointer (&local), "template: ");
-  g_ptr_array_unref (data.scratch);
-  g_free (data.unknown);
-  return output;
-}
-
-/* ------------------------------------------------------------------------ */
 /* create                                                                   */
 
+/* The template was checked when the flow loaded (WEFT_OPTION_TEMPLATE):
+ * its syntax, and its keys against every task this agent does. */
 static gpointer
 weft_template_create (const WeftConfig *config, GError **error)
 {
   WeftTemplate self = { .options = weft_config_get_options (config) };
-  g_autofree char *checked = NULL;
-  g_autoptr(GError) local = NULL;
 
-  /* Catch a malformed template (an unclosed brace) at load, not mid-run. */
-  checked = weft_template_render_task (&self, NULL, &local);
-  if (checked == NULL)
-    {
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
-                   "option \"template\": %s", local->message);
-      return NULL;
-    }
   return g_memdup2 (&self, sizeof self);
 }
 
@@ -299,10 +188,13 @@ weft_template_run (gpointer instance, WeftTask *task)
 {
   WeftTemplate *self = instance;
   GError *error = NULL;
-  char *output = weft_template_render_task (self, task, &error);
+  char *output = weft_task_render_template (task, self->options->template, &error);
 
   if (output == NULL)
-    weft_task_return_error (task, error);
+    {
+      g_prefix_error (&error, "template: ");
+      weft_task_return_error (task, error);
+    }
   else if (self->options->delay_ms == 0)
     {
       weft_task_return (task, output);

@@ -226,6 +226,91 @@ weft_sqlite_add_tasks (WeftSqlite *self, sqlite3 *db, const char *run_id, JsonBu
   return TRUE;
 }
 
+/* The tokens and cost each task's agents reported: on the events that end
+ * an attempt (docs/events.md), summed per task.  Only those events hold a
+ * "usage" object; instr() skips the others before any JSON is parsed (the
+ * text cannot appear inside a JSON string, where its quotes are escaped). */
+static const char weft_sqlite_usage_sql[] =
+  "WITH run AS (SELECT id << 32 AS lo, (id << 32) + 4294967295 AS hi FROM run_rows"
+  "  WHERE run_id = ?1) "
+  "SELECT json_extract (e.json, '$.task'),"
+  "  sum (json_extract (e.json, '$.usage.prompt_tokens')),"
+  "  sum (json_extract (e.json, '$.usage.completion_tokens')),"
+  "  sum (json_extract (e.json, '$.usage.cost')), count (json_extract (e.json, '$.usage.cost')) "
+  "FROM run r JOIN event_rows e ON e.key BETWEEN r.lo AND r.hi "
+  "WHERE instr (e.json, '\"usage\":{') > 0 GROUP BY 1";
+
+static JsonNode *
+weft_sqlite_usage_json (gint64 prompt, gint64 completion, double cost, gboolean priced)
+{
+  JsonObject *o = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_object_set_int_member (o, "prompt_tokens", prompt);
+  json_object_set_int_member (o, "completion_tokens", completion);
+  json_object_set_int_member (o, "total_tokens", prompt + completion);
+  if (priced)
+    json_object_set_double_member (o, "cost", cost);
+  else
+    json_object_set_null_member (o, "cost");
+  json_node_take_object (node, o);
+  return node;
+}
+
+/* "usage" of the run and of each task, as a run in memory has them (null
+ * when none was reported). */
+static gboolean
+weft_sqlite_add_usage (WeftSqlite *self, sqlite3 *db, const char *run_id, JsonObject *run,
+                       GError **error)
+{
+  g_autoptr(GHashTable) by_task = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                         (GDestroyNotify) json_node_unref);
+  sqlite3_stmt *stmt = NULL;
+  gint64 prompt = 0, completion = 0;
+  double cost = 0;
+  gboolean priced = FALSE;
+  int rc;
+
+  if (sqlite3_prepare_v2 (db, weft_sqlite_usage_sql, -1, &stmt, NULL) != SQLITE_OK)
+    return weft_sqlite_fail (self, db, "cannot read a run's usage", error);
+  sqlite3_bind_text (stmt, 1, run_id, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      const char *task = (const char *) sqlite3_column_text (stmt, 0);
+      gint64 p = sqlite3_column_int64 (stmt, 1), c = sqlite3_column_int64 (stmt, 2);
+      double money = sqlite3_column_double (stmt, 3);
+      gboolean has_cost = sqlite3_column_int64 (stmt, 4) > 0;
+      if (task != NULL)
+        g_hash_table_insert (by_task, g_strdup (task),
+                             weft_sqlite_usage_json (p, c, money, has_cost));
+      prompt += p;
+      completion += c;
+      cost += money;
+      priced |= has_cost;
+    }
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_DONE)
+    return weft_sqlite_fail (self, db, "cannot read a run's usage", error);
+  if (g_hash_table_size (by_task) > 0)
+    json_object_set_member (run, "usage", weft_sqlite_usage_json (prompt, completion, cost,
+                                                                   priced));
+  else
+    json_object_set_null_member (run, "usage");
+  JsonNode *tasks = json_object_get_member (run, "tasks");
+  for (guint i = 0; tasks && JSON_NODE_HOLDS_ARRAY (tasks)
+                    && i < json_array_get_length (json_node_get_array (tasks)); i++)
+    {
+      JsonObject *task = json_array_get_object_element (json_node_get_array (tasks), i);
+      JsonNode *usage = g_hash_table_lookup (by_task, json_object_get_string_member_with_default (
+                                                        task, "name", ""));
+      if (usage != NULL)
+        json_object_set_member (task, "usage", json_node_ref (usage));
+      else
+        json_object_set_null_member (task, "usage");
+    }
+  return TRUE;
+}
+
 void
 weft_sqlite_no_run (WeftSqlite *self, const char *run_id, GError **error)
 {
@@ -268,7 +353,10 @@ weft_sqlite_get_run_locked (WeftSqlite *self, sqlite3 *db, const char *run_id,
   if (!weft_sqlite_add_tasks (self, db, run_id, b, error))
     return NULL;
   json_builder_end_object (b);
-  return json_builder_get_root (b);
+  g_autoptr(JsonNode) root = json_builder_get_root (b);
+  if (!weft_sqlite_add_usage (self, db, run_id, json_node_get_object (root), error))
+    return NULL;
+  return g_steal_pointer (&root);
 }
 
 JsonNode *
