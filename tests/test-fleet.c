@@ -267,6 +267,7 @@ test_serve_enqueue (WeftFleet *f, gconstpointer data)
                     2);
   g_autoptr(JsonObject) bad = request (session, port, "POST", "/v1/flows/slow/runs",
                                        "{\"inputs\": {}}", 400);
+  weft_test_assert_contains (json_object_get_string_member (bad, "error"), "missing input");
   g_assert_cmpstr (status_of (session, port, id), ==, "queued");
   g_autoptr(JsonObject) none = request (session, port, "GET", "/v1/workers", NULL, 200);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (none, "workers")), ==,

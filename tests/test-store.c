@@ -561,6 +561,7 @@ test_migrations (Fixture *f, gconstpointer data)
     g_assert_cmpstr (json_object_get_string_member (old, "status"), ==, "completed");
   }
   g_autoptr(JsonObject) run = run_stored (f, diamond_flow, NULL, NULL);
+  g_assert_cmpstr (json_object_get_string_member (run, "status"), ==, "completed");
   g_autoptr(WeftStore) store = open_store (f);
   g_autoptr(JsonNode) all = weft_store_list_runs (store, 0, &error);
   g_assert_no_error (error);
