@@ -75,6 +75,10 @@ weft_yaml_fail (WeftYamlReader *r, yaml_mark_t mark, gboolean with_key, const ch
   g_autofree char *path = weft_yaml_path (r, with_key);
   g_set_error (r->error, WEFT_ERROR, WEFT_ERROR_PARSE, "%s:%zu:%zu: %s: %s", r->origin,
                mark.line + 1, mark.column + 1, path, reason);
+  /* The path holds the file's own keys: a tab or a long word in one is
+   * shown as the JSON reader shows it, fit for one line. */
+  if (r->error != NULL)
+    weft_message_tidy_error (*r->error);
   return FALSE;
 }
 
