@@ -1,7 +1,8 @@
 /* weft-test-sse-client.h — a test's HTTP client of a weft server: requests,
  * JSON replies, errors, and server-sent events read frame by frame.
  *
- * Include it after defining the test's Fixture, which has at least
+ * Include it after defining the test's Fixture (weft-test-server.h does,
+ * for the tests of a WeftServer it starts), which has at least
  * `SoupSession *session`, `char *base` (http://127.0.0.1:PORT) and
  * `char *token` (sent as a bearer token when set). */
 #pragma once
@@ -134,7 +135,8 @@ frame_free (Frame *fr)
 }
 
 
-/* Opens an event stream at `path` (from `last_event_id` when not NULL). */
+/* Opens the event stream at `path` (from `last_event_id` when not NULL):
+ * 200, text/event-stream, Cache-Control: no-cache. */
 static inline GInputStream *
 open_stream (Fixture *f, const char *path, const char *last_event_id)
 {
@@ -147,8 +149,9 @@ open_stream (Fixture *f, const char *path, const char *last_event_id)
   GInputStream *stream = soup_session_send (f->session, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_OK);
-  g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg),
-                                                          NULL), ==, "text/event-stream");
+  SoupMessageHeaders *headers = soup_message_get_response_headers (msg);
+  g_assert_cmpstr (soup_message_headers_get_content_type (headers, NULL), ==, "text/event-stream");
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "Cache-Control"), ==, "no-cache");
   return stream;
 }
 
