@@ -93,3 +93,11 @@ export async function health() {
 }
 
 export const enc = encodeURIComponent;
+
+// Each served flow's agents, by the flow's name (in the order served):
+// what the forms that start a background task or a conversation offer.
+export async function flowAgents({ signal } = {}) {
+  const { flows } = await get('/v1/flows', { signal });
+  const details = await Promise.all(flows.map((f) => get(`/v1/flows/${enc(f.name)}`, { signal })));
+  return new Map(details.map((d) => [d.name, d.agents.map((a) => a.name)]));
+}

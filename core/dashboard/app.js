@@ -5,10 +5,8 @@
 //   #/run/ID[/TASK]      run.js       one run: graph, timeline, a task
 //   #/start              kickoff.js   a form per flow; batches
 //   #/tasks              tasks.js     background tasks of agents
-//
-// Conversations (a chat view of a thread) wait for threads to exist in
-// weft: they will be one more view here (#/threads), fed by the same
-// event stream.
+//   #/threads            threads.js   conversations; start one
+//   #/thread/ID          chat.js      one conversation: talk to its agent
 
 import { askToken, forgetToken, hasToken, health, setTokenPrompt } from './api.js';
 import { el } from './util.js';
@@ -16,6 +14,8 @@ import * as runs from './runs.js';
 import * as run from './run.js';
 import * as kickoff from './kickoff.js';
 import * as tasks from './tasks.js';
+import * as threads from './threads.js';
+import * as chat from './chat.js';
 
 const main = document.getElementById('main');
 const logout = document.getElementById('logout');
@@ -57,6 +57,8 @@ const routes = [
     task: m[2] ? decodeURIComponent(m[2]) : null }), 'runs'],
   [/^#\/start$/, () => kickoff.mount(main), 'start'],
   [/^#\/tasks$/, () => tasks.mount(main), 'tasks'],
+  [/^#\/threads$/, () => threads.mount(main), 'threads'],
+  [/^#\/thread\/([^/]+)$/, (m) => chat.mount(main, { id: decodeURIComponent(m[1]) }), 'threads'],
   [/^#\/runs$/, () => runs.mount(main), 'runs'],
 ];
 

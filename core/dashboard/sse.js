@@ -106,7 +106,13 @@ export class EventStream {
     } catch {
       return;
     }
-    this.onEvent(frame.type, data, frame.id);
+    // A view's mistake is reported as any uncaught error is, not taken
+    // for the stream's failure (which would reconnect, silently).
+    try {
+      this.onEvent(frame.type, data, frame.id);
+    } catch (error) {
+      reportError(error);
+    }
     if (this.isLast(frame.type)) {
       this.done = true;
       this.onState('ended');

@@ -5,7 +5,7 @@
 // when one starts or ends (a background task is a run of flow FLOW.AGENT
 // whose id is the task's), and the task is read again when it ends.
 
-import { get, post, enc } from './api.js';
+import { enc, flowAgents, get, post } from './api.js';
 import { EventStream, RUN_ENDS } from './sse.js';
 import { fill, badge, el, errorBox, formatDuration, formatTime, setLive, shortId } from './util.js';
 
@@ -33,14 +33,10 @@ export function mount(main) {
           .map((h) => el('th', { scope: 'col', role: 'columnheader' }, h)))), tbody)),
     detail);
 
-  const agents = new Map();
+  let agents = new Map();
   async function loadFlows() {
-    const { flows } = await get('/v1/flows');
-    for (const f of flows) {
-      const d = await get(`/v1/flows/${enc(f.name)}`);
-      agents.set(f.name, d.agents.map((a) => a.name));
-      flowSelect.append(el('option', { value: f.name }, f.name));
-    }
+    agents = await flowAgents();
+    for (const name of agents.keys()) flowSelect.append(el('option', { value: name }, name));
     fillAgents();
   }
   function fillAgents() {

@@ -48,12 +48,13 @@ export function tempDir(prefix) {
   return dir;
 }
 
-// `weft serve --flows DIR` on a free port; resolves once it listens.
-export function serve(flows, args = []) {
+// `weft serve --flows DIR` on a free port (`env` added to the test's);
+// resolves once it listens.
+export function serve(flows, args = [], env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(weft, ['serve', '--flows', flows, '--listen', '127.0.0.1:0',
                                '--grace', '1', ...args],
-                        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
+                        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     let err = '';
     const timer = setTimeout(() => reject(new Error(`weft serve did not start: ${err}`)), 15000);
     child.stderr.on('data', (chunk) => {
@@ -78,6 +79,24 @@ export function serve(flows, args = []) {
       clearTimeout(timer);
       if (!child.url) reject(new Error(`weft serve exited ${code}: ${err}`));
     });
+    process.on('exit', () => child.kill('SIGKILL'));
+  });
+}
+
+// weft-mock-llm (the path given after weft's, or beside it in the build)
+// answering from a script on a free port; resolves with its /v1 URL.
+export function mockLlm(script) {
+  const mock = process.argv[3] || join(buildRoot, 'mock', 'weft-mock-llm');
+  return new Promise((resolve, reject) => {
+    const child = spawn(mock, ['--port', '0', '--threads', '1', '--script', script],
+                        { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/^listening on (\S+)/m);
+      if (m && !child.url) resolve({ url: (child.url = m[1]), stop: () => child.kill('SIGTERM') });
+    });
+    child.on('exit', (code) => { if (!child.url) reject(new Error(`${mock} exited ${code}`)); });
     process.on('exit', () => child.kill('SIGKILL'));
   });
 }
