@@ -8,7 +8,9 @@
  * watching the run; a new stream is given the frames it has not seen
  * (from the start, or after Last-Event-ID) and ends after the run's last
  * event.  A comment line every WEFT_SERVER_HEARTBEAT_S keeps a quiet
- * stream alive.  Open streams are counted until they are sent in full, so
+ * stream alive.  A run no longer in memory is streamed from the stores
+ * (weft-server-stored.c), up to its last stored event.  Open streams are
+ * counted until they are sent in full, so
  * that a stopping server lets them finish.  Every event also goes to the
  * feed of all runs (weft-server-feed.c), which frames them the same way. */
 #include "weft-server-private.h"
@@ -139,7 +141,7 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
   gboolean given;
   guint64 after;
 
-  if (rec == NULL)
+  if (rec == NULL && server->stores->len == 0)
     {
       weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND,
                                "no run \"%s\" in memory: events are kept while a run is "
@@ -149,6 +151,11 @@ weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, const cha
     }
   if (!weft_server_parse_last_event_id (msg, query, &given, &after))
     return;
+  if (rec == NULL)
+    {
+      weft_server_stream_stored_run (server, msg, id, after);
+      return;
+    }
   weft_server_stream_start (server, msg);
   weft_server_stream_replay (msg, rec->events, after);
   if (rec->finished)

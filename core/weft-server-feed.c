@@ -44,6 +44,26 @@ weft_server_event_frame (const WeftEvent *event, guint64 id)
   return g_string_free_to_bytes (frame);
 }
 
+/* A frame of a stored event (read back as JSON), under its own seq; NULL
+ * for what is not an event (a store's rows are text from outside). */
+GBytes *
+weft_server_json_event_frame (JsonNode *event)
+{
+  JsonObject *o = JSON_NODE_HOLDS_OBJECT (event) ? json_node_get_object (event) : NULL;
+  const char *type = o ? json_object_get_string_member_with_default (o, "type", "") : "";
+  gint64 seq = o ? json_object_get_int_member_with_default (o, "seq", 0) : 0;
+
+  if (seq <= 0 || *type == '\0'
+      || type[strspn (type, "abcdefghijklmnopqrstuvwxyz_.")] != '\0')
+    return NULL;
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, event);
+  g_autofree char *data = json_generator_to_data (gen, NULL);
+  char *frame = g_strdup_printf ("id: %" G_GINT64_FORMAT "\nevent: %s\ndata: %s\n\n", seq, type,
+                                 data);
+  return g_bytes_new_take (frame, strlen (frame));
+}
+
 /* A frame of the feed's own: `type` with {"last_id": N}, under id N. */
 static GBytes *
 weft_server_feed_notice (const char *type, guint64 last_id)

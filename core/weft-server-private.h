@@ -286,6 +286,10 @@ typedef void (*WeftServerStoredFunc) (WeftServer *server, SoupServerMessage *msg
 /* Reads run `id` from the stores, `msg` paused meanwhile, for `func`. */
 void weft_server_read_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
                                   WeftServerStoredFunc func);
+/* GET /v1/runs/{id}/events of a run not in memory: its stored events after
+ * `after`, and the stream's end (404 when no store gives them). */
+void weft_server_stream_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
+                                    guint64 after);
 
 /* ---- weft-server-queue.c: kickoffs to a store's queue, its workers --------------- */
 
@@ -319,6 +323,7 @@ void weft_server_handle_events (WeftServer *server, SoupServerMessage *msg, cons
 
 /* `event` as an SSE frame whose id is `id` (its seq, or a feed id). */
 GBytes *weft_server_event_frame (const WeftEvent *event, guint64 id);
+GBytes *weft_server_json_event_frame (JsonNode *event);
 /* Answers `msg` with an event stream (200, text/event-stream, chunked)
  * counted among the open streams until it is sent in full. */
 void weft_server_stream_start (WeftServer *server, SoupServerMessage *msg);

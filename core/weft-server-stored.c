@@ -1,5 +1,6 @@
 /* weft-server-stored.c — reading runs: GET /v1/runs and /v1/runs/{id},
- * and a background task no longer in memory; from the server's records
+ * a background task no longer in memory, and the events of a run no
+ * longer in memory (GET /v1/runs/{id}/events); from the server's records
  * first, then from the stores.
  *
  * The records (weft-server-runs.c) are read on the engine loop.  The
@@ -15,6 +16,9 @@
 
 #define WEFT_SERVER_LIST_LIMIT_DEFAULT 100
 #define WEFT_SERVER_LIST_LIMIT_MAX 1000
+/* A stored run's events sent by one stream at most; a client that
+ * reconnects with the last one's id (as EventSource does) is sent the next. */
+#define WEFT_SERVER_STORED_EVENTS_MAX 20000
 
 typedef struct {
   WeftServerStoreWork work;   /* first: the stores' thread calls work.run */
@@ -23,6 +27,8 @@ typedef struct {
   gboolean gone;              /* the client went away */
   char *run_id;               /* get one, or list when NULL */
   gboolean as_task;           /* the run of a background task, shown as one */
+  gboolean events;            /* the run's events after `after`, as a stream */
+  guint64 after;
   WeftServerStoredFunc func;  /* the run goes to it rather than to the client */
   guint limit;
   guint store_limit;          /* how many each store is asked for */
@@ -166,6 +172,35 @@ weft_server_task_from_run (JsonNode *node)
   return weft_job_summary_to_json (&summary);
 }
 
+/* A stored run's events as a stream that ends with them: nothing more
+ * comes from here, and a client that reconnects (Last-Event-ID) is sent
+ * what was stored since, if anything (a run of another process). */
+static void
+weft_server_reply_stored_events (WeftStoreRead *r)
+{
+  if (r->result == NULL)
+    {
+      if (r->error)
+        weft_server_reply_error (r->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", r->error);
+      else
+        weft_server_reply_error (r->msg, SOUP_STATUS_NOT_FOUND,
+                                 "no run \"%s\" in memory, nor in a store that gives its events "
+                                 "back", r->run_id);
+      return;
+    }
+  SoupMessageBody *body = soup_server_message_get_response_body (r->msg);
+  JsonArray *events = json_node_get_array (r->result);
+
+  weft_server_stream_start (r->server, r->msg);
+  for (guint i = 0; i < json_array_get_length (events); i++)
+    {
+      g_autoptr(GBytes) frame = weft_server_json_event_frame (json_array_get_element (events, i));
+      if (frame)
+        soup_message_body_append_bytes (body, frame);
+    }
+  soup_message_body_complete (body);
+}
+
 /* Back on the loop with what the stores said. */
 static gboolean
 weft_store_read_reply (gpointer data)
@@ -176,6 +211,8 @@ weft_store_read_reply (gpointer data)
 
   if (r->gone)
     ;
+  else if (r->events)
+    weft_server_reply_stored_events (r);
   else if (r->func)
     r->func (r->server, r->msg, r->run_id,
              r->result && JSON_NODE_HOLDS_OBJECT (r->result) ? json_node_get_object (r->result)
@@ -214,8 +251,10 @@ weft_store_read_run (WeftServerStoreWork *work)
   for (guint i = 0; i < stores->len && (r->run_id == NULL || r->result == NULL); i++)
     {
       g_autoptr(GError) error = NULL;
-      JsonNode *node = r->run_id ? weft_store_get_run (stores->pdata[i], r->run_id, &error)
-                                 : weft_store_list_runs (stores->pdata[i], r->store_limit, &error);
+      JsonNode *node = r->events ? weft_store_get_events (stores->pdata[i], r->run_id, r->after,
+                                                          WEFT_SERVER_STORED_EVENTS_MAX, &error)
+                       : r->run_id ? weft_store_get_run (stores->pdata[i], r->run_id, &error)
+                       : weft_store_list_runs (stores->pdata[i], r->store_limit, &error);
       if (node == NULL)
         {
           if (!g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
@@ -314,6 +353,19 @@ weft_server_read_stored_run (WeftServer *server, SoupServerMessage *msg, const c
   r->msg = g_object_ref (msg);
   r->run_id = g_strdup (id);
   r->func = func;
+  weft_server_read_stores (server, r);
+}
+
+void
+weft_server_stream_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
+                               guint64 after)
+{
+  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+
+  r->msg = g_object_ref (msg);
+  r->run_id = g_strdup (id);
+  r->events = TRUE;
+  r->after = after;
   weft_server_read_stores (server, r);
 }
 

@@ -178,6 +178,17 @@ weft_store_check_run_id (const char *run_id, GError **error)
   return weft_store_check_id (run_id, "run", error);
 }
 
+/* A plugin's answer, its message made fit to show. */
+static gboolean
+weft_store_answered (GError *local, GError **error)
+{
+  weft_message_tidy_error (local);
+  if (local == NULL)
+    return TRUE;
+  g_propagate_error (error, local);
+  return FALSE;
+}
+
 JsonNode *
 weft_store_get_run (WeftStore *store, const char *run_id, GError **error)
 {
@@ -190,6 +201,27 @@ weft_store_get_run (WeftStore *store, const char *run_id, GError **error)
   if (local)
     g_propagate_error (error, g_steal_pointer (&local));
   return run;
+}
+
+JsonNode *
+weft_store_get_events (WeftStore *store, const char *run_id, guint64 after_seq, guint limit,
+                       GError **error)
+{
+  const WeftPluginDescriptor *d = store->plugin->desc;
+  GError *local = NULL;
+
+  if (d->abi_minor < 2 || d->store->get_events == NULL)
+    {
+      g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
+                   "the store plugin \"%s\" gives no events back", d->name);
+      return NULL;
+    }
+  if (!weft_store_check_run_id (run_id, error))
+    return NULL;
+  JsonNode *events = d->store->get_events (store->instance, run_id, after_seq, limit, &local);
+  if (!weft_store_answered (local, error))
+    g_clear_pointer (&events, json_node_unref);
+  return events;
 }
 
 gboolean
@@ -242,17 +274,6 @@ weft_store_keeps_threads (WeftStore *store, GError **error)
     return TRUE;
   g_set_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND,
                "the store plugin \"%s\" keeps no threads", d->name);
-  return FALSE;
-}
-
-/* A plugin's answer, its message made fit to show. */
-static gboolean
-weft_store_answered (GError *local, GError **error)
-{
-  weft_message_tidy_error (local);
-  if (local == NULL)
-    return TRUE;
-  g_propagate_error (error, local);
   return FALSE;
 }
 

@@ -499,6 +499,12 @@ WEFT_API void       weft_store_free (WeftStore *store);
 /* The shapes of docs/store.md; new nodes, or NULL with `error` set. */
 WEFT_API JsonNode  *weft_store_list_runs (WeftStore *store, guint limit, GError **error);
 WEFT_API JsonNode  *weft_store_get_run (WeftStore *store, const char *run_id, GError **error);
+/* A stored run's events with a seq above `after_seq`, in order, at most
+ * `limit` (0: all): an array of docs/events.md's objects.
+ * WEFT_ERROR_NOT_FOUND for a run the store does not have, and from a store
+ * whose plugin gives no events back (SDK 3.2's get_events is optional). */
+WEFT_API JsonNode  *weft_store_get_events (WeftStore *store, const char *run_id,
+                                           guint64 after_seq, guint limit, GError **error);
 /* Deletes a stored run with its tasks and events.  WEFT_ERROR_NOT_FOUND for
  * an unknown id, WEFT_ERROR_BUSY while a live process runs it,
  * WEFT_ERROR_INVALID when the store's plugin cannot delete runs. */

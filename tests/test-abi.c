@@ -103,7 +103,8 @@ static const WeftAbiPin weft_abi_pins[] = {
   PIN_OFFSET (WeftStoreClass, get_thread, 40),     /* 3.2 */
   PIN_OFFSET (WeftStoreClass, list_threads, 48),   /* 3.2 */
   PIN_OFFSET (WeftStoreClass, delete_thread, 56),  /* 3.2 */
-  PIN_OFFSET (WeftStoreClass, reserved, 64),
+  PIN_OFFSET (WeftStoreClass, get_events, 64),    /* 3.2 */
+  PIN_OFFSET (WeftStoreClass, reserved, 72),
   PIN_SIZE (WeftQueueClass, 112),                  /* 3.2 */
   PIN_OFFSET (WeftQueueClass, enqueue, 0),
   PIN_OFFSET (WeftQueueClass, join, 8),

@@ -3,7 +3,8 @@
  * headers, no token needed for them and only them), GET /v1/events (every
  * run's events in one stream, feed.ready, replay after Last-Event-ID,
  * feed.reset, the end at stop), GET /v1/flows/{flow}/graph.svg, POST
- * /v1/runs/{id}/replay (from memory and from a store), and last_seq and
+ * /v1/runs/{id}/replay (from memory and from a store), a stored run's
+ * events (GET /v1/runs/{id}/events from a store), and last_seq and
  * defaults in the JSON the page reads.  The page itself is tested in a
  * browser (tests/browser/). */
 #include "weft-test-server.h"
@@ -344,9 +345,6 @@ static void
 test_replay_from_store (Fixture *f, gconstpointer data)
 {
   g_autofree char *old = kickoff_forgotten (f, NULL);
-  g_autofree char *events = g_strdup_printf ("/v1/runs/%s/events", old);
-  assert_error (f, "GET", events, NULL, SOUP_STATUS_NOT_FOUND, "in memory");
-
   g_autofree char *path = g_strdup_printf ("/v1/runs/%s/replay", old);
   g_autoptr(JsonNode) answer = NULL;
   g_assert_cmpuint (http (f, "POST", path, "{\"from\": \"n\"}", &answer), ==,
@@ -359,6 +357,37 @@ test_replay_from_store (Fixture *f, gconstpointer data)
 
   assert_error (f, "POST", "/v1/runs/6d1c0c4e-0000-4000-8000-000000000000/replay",
                 "{\"from\": \"n\"}", SOUP_STATUS_NOT_FOUND, "in memory or in a store");
+}
+
+/* A run no longer in memory has its events streamed from its store, from
+ * the first or after Last-Event-ID, and the stream ends with them: what
+ * the run page folds its tasks' attempts and steps from. */
+static void
+test_events_from_store (Fixture *f, gconstpointer data)
+{
+  g_autofree char *old = kickoff_forgotten (f, NULL);
+  g_autoptr(GPtrArray) all = read_events (f, old, NULL, 0);
+
+  g_assert_cmpuint (all->len, ==, 4);
+  assert_frames (all, 1);
+  g_assert_cmpstr (((Frame *) all->pdata[0])->type, ==, "run.started");
+  g_assert_cmpstr (((Frame *) all->pdata[1])->type, ==, "task.started");
+  g_assert_cmpstr (((Frame *) all->pdata[2])->type, ==, "task.completed");
+  g_assert_cmpstr (((Frame *) all->pdata[3])->type, ==, "run.completed");
+  weft_test_assert_contains (((Frame *) all->pdata[2])->data, "\"task\":\"n\"");
+
+  g_autoptr(GPtrArray) rest = read_events (f, old, "2", 0);
+  g_assert_cmpuint (rest->len, ==, 2);
+  assert_frames (rest, 3);
+  g_autoptr(GPtrArray) none = read_events (f, old, "4", 0);
+  g_assert_cmpuint (none->len, ==, 0);
+
+  g_autofree char *path = g_strdup_printf ("/v1/runs/%s/events", old);
+  g_autoptr(SoupMessage) bad = request_new (f, "GET", path, NULL);
+  soup_message_headers_replace (soup_message_get_request_headers (bad), "Last-Event-ID", "x");
+  g_assert_cmpuint (http_full (f, bad, NULL, NULL), ==, SOUP_STATUS_BAD_REQUEST);
+  assert_error (f, "GET", "/v1/runs/6d1c0c4e-0000-4000-8000-000000000000/events", NULL,
+                SOUP_STATUS_NOT_FOUND, "nor in a store that gives its events back");
 }
 
 /* Stopping ends the feed: a client that follows it sees the end. */
@@ -401,6 +430,8 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/dashboard/replay-from-store", Fixture, &store_config, fixture_set_up,
               test_replay_from_store, fixture_tear_down);
+  g_test_add ("/dashboard/events-from-store", Fixture, &store_config, fixture_set_up,
+              test_events_from_store, fixture_tear_down);
   g_test_add_func ("/dashboard/stop-ends-feed", test_stop_ends_feed);
   return g_test_run ();
 }

@@ -59,7 +59,8 @@
  *      weft_task_get_messages, weft_task_return_message; the thread.*
  *      event types and weft_event_get_thread_id (a callback of an older
  *      minor is never handed a thread event); WeftStoreClass.get_thread,
- *      list_threads, delete_thread.
+ *      list_threads, delete_thread; WeftStoreClass.get_events: a stored
+ *      run's events read back.
  *      WEFT_OPTION_TEMPLATE and weft_task_render_template(): an agent's
  *      templates of the task's keys, checked when the flow loads;
  *      weft_task_report_usage() and the events' usage getters: tokens and
@@ -818,7 +819,15 @@ typedef struct {
   /* Deletes a stored thread, its messages and tasks; WEFT_ERROR_NOT_FOUND
    * for an unknown id. */
   gboolean (*delete_thread)  (gpointer instance, const char *thread_id, GError **error);
-  gpointer reserved[2];                          /* zero */
+  /* Since 3.2, optional: a stored run's events whose seq is above
+   * `after_seq`, in seq order, at most `limit` (0: all), as a JSON array
+   * of events in the schema of docs/events.md (what a dashboard shows of
+   * a run no longer in memory: its attempts and steps), or NULL with
+   * WEFT_ERROR_NOT_FOUND for a run not stored here.  Caller's thread,
+   * like get_run. */
+  JsonNode *(*get_events)    (gpointer instance, const char *run_id, guint64 after_seq,
+                              guint limit, GError **error);
+  gpointer reserved[1];                          /* zero */
 } WeftStoreClass;
 
 typedef struct {

@@ -8,7 +8,7 @@
 // turn running, then completed, in the graph's order; opens a task and
 // reads its output; cancels a slow run; replays a run from a task (the
 // flow has a sqlite store); sees a token's login prompt before anything
-// else; looks at the pages at phone size and in the dark scheme, and
+// else; shows a run the server only has in a store, steps and all; looks at the pages at phone size and in the dark scheme, and
 // reaches a task with the keyboard.  No console error anywhere.
 // Screenshots go to BUILD/dashboard-screenshots/, named in the log.
 
@@ -47,9 +47,20 @@ writeFileSync(join(flows, 'tools.json'), JSON.stringify({
           { name: 'note', agent: 'noter', description: 'take a note' }],
 }));
 
+// The same, with a store: a second server, which has none of its runs in
+// memory, shows one from the store's events.
+writeFileSync(join(flows, 'kept-tools.json'), JSON.stringify({
+  name: 'kept-tools',
+  callbacks: { db: { plugin: 'sqlite', path: join(flows, 'runs.db') } },
+  tools: { clock: { plugin: 'test-tool', sleep_ms: 50 } },
+  agents: { caller: { plugin: 'test-caller', calls: 2, fail_call: 1, tools: ['clock'] } },
+  tasks: [{ name: 'call', agent: 'caller', description: 'use the clock' }],
+}));
+
 const plugins = ['--plugin-dir', join(buildRoot, 'tests', 'plugins', 'good')];
 const server = await serve(flows, plugins);
 const errors = [];
+let storedId = null;    // a run of kept-tools, for the second server to read from its store
 
 // Every state a graph node showed, in the order the page showed them: a
 // node drawn after its task started (the graph is laid out while the run
@@ -237,6 +248,8 @@ try {
   ok(background === 'rgb(15, 18, 22)', 'the dark scheme', background);
   await screenshot(page, 'run-page-dark.png');
   errors.push(...page.errors);
+  // For the second server, which will have it in its store only.
+  storedId = (await api(server.url, 'POST', '/v1/flows/kept-tools/runs', {})).body.run_id;
 } catch (error) {
   ok(false, 'the walk through the dashboard', error.stack);
 }
@@ -261,6 +274,19 @@ try {
   await page.reload();
   await page.locator('#live[data-state=live]').waitFor();
   ok(await page.locator('dialog#login[open]').count() === 0, 'asked once per tab');
+
+  // ---- a run this server never ran: from its store, with its steps and attempts -----------------
+  await waitFor(async () => (await api(guarded.url, 'GET', `/v1/runs/${storedId}`, undefined,
+                                       'open-sesame')).body?.status === 'completed',
+                'the store to hold the run of kept-tools');
+  await page.goto(`${guarded.url}/#/run/${storedId}/call`);
+  await page.locator('main[data-status=completed]').waitFor();
+  await page.locator('.steps .step-tool_result').nth(1).waitFor();
+  ok(await page.locator('.steps .step-tool_call').count() === 2
+     && await page.locator('.steps .step-tool_result').count() === 2
+     && await page.locator('#gantt .gantt-row[data-task=call] .gantt-bar').count() === 1
+     && await page.locator('#live[data-state=ended]').count() === 1,
+     'a run read from a store shows its steps and attempts (its stored events)');
   errors.push(...page.errors);
 } catch (error) {
   ok(false, 'the token', error.stack);

@@ -1,4 +1,4 @@
-/* weft-sqlite-reader.c — reading runs back (`weft runs`, replay, resume,
+/* weft-sqlite-reader.c — reading runs (and their events) back (`weft runs`, replay, resume,
  * `serve --store`) through the store capability, from any thread.  The
  * reader is a read-only connection of its own, opened on first use, so
  * that reads never wait for the writer: WAL mode lets it see the last
@@ -371,6 +371,72 @@ weft_sqlite_get_run (gpointer instance, const char *run_id, GError **error)
   if (db != NULL && weft_sqlite_exec (self, db, "BEGIN", error))
     {
       node = weft_sqlite_get_run_locked (self, db, run_id, error);
+      sqlite3_exec (db, "COMMIT", NULL, NULL, NULL);
+    }
+  g_mutex_unlock (&self->read_lock);
+  return node;
+}
+
+/* The run's events above `after_seq`: one range of event_rows' keys (the
+ * run's key × 2^32 + seq). */
+static JsonNode *
+weft_sqlite_get_events_locked (WeftSqlite *self, sqlite3 *db, const char *run_id,
+                               guint64 after_seq, guint limit, GError **error)
+{
+  gint64 key = weft_sqlite_find_run (self, db, run_id, error);
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  if (key <= 0)
+    {
+      if (key == 0)
+        weft_sqlite_no_run (self, run_id, error);
+      return NULL;
+    }
+  if (sqlite3_prepare_v2 (db, "SELECT json FROM event_rows WHERE key BETWEEN ?1 AND ?2 "
+                              "ORDER BY key LIMIT ?3", -1, &stmt, NULL) != SQLITE_OK)
+    {
+      weft_sqlite_fail (self, db, "cannot read a run's events", error);
+      return NULL;
+    }
+  sqlite3_bind_int64 (stmt, 1, (key << 32) + (gint64) MIN (after_seq, G_MAXUINT32) + 1);
+  sqlite3_bind_int64 (stmt, 2, (key << 32) + G_MAXUINT32);
+  sqlite3_bind_int64 (stmt, 3, limit ? (gint64) limit : -1);
+  JsonArray *events = json_array_new ();
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      /* Read like any text from outside: a row that does not parse as an
+       * event object is left out. */
+      JsonNode *event = weft_json_parse ((const char *) sqlite3_column_text (stmt, 0),
+                                         sqlite3_column_bytes (stmt, 0), NULL);
+      if (event && JSON_NODE_HOLDS_OBJECT (event))
+        json_array_add_element (events, event);
+      else if (event)
+        json_node_unref (event);
+    }
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_DONE)
+    {
+      json_array_unref (events);
+      weft_sqlite_fail (self, db, "cannot read a run's events", error);
+      return NULL;
+    }
+  return json_node_init_array (json_node_alloc (), events);
+}
+
+JsonNode *
+weft_sqlite_get_events (gpointer instance, const char *run_id, guint64 after_seq, guint limit,
+                        GError **error)
+{
+  WeftSqlite *self = instance;
+  JsonNode *node = NULL;
+
+  g_mutex_lock (&self->read_lock);
+  sqlite3 *db = weft_sqlite_reader (self, error);
+  /* One read transaction: the run's key and its events from one commit. */
+  if (db != NULL && weft_sqlite_exec (self, db, "BEGIN", error))
+    {
+      node = weft_sqlite_get_events_locked (self, db, run_id, after_seq, limit, error);
       sqlite3_exec (db, "COMMIT", NULL, NULL, NULL);
     }
   g_mutex_unlock (&self->read_lock);

@@ -120,6 +120,7 @@ static const WeftStoreClass weft_sqlite_store_class = {
   .get_thread = weft_sqlite_get_thread,
   .list_threads = weft_sqlite_list_threads,
   .delete_thread = weft_sqlite_delete_thread,
+  .get_events = weft_sqlite_get_events,
 };
 
 static const WeftPluginDescriptor weft_sqlite_descriptor = {

@@ -242,6 +242,8 @@ sqlite3  *weft_sqlite_reader    (WeftSqlite *self, GError **error);
 int       weft_sqlite_add_rows  (JsonBuilder *b, sqlite3_stmt *stmt);
 JsonNode *weft_sqlite_list_runs (gpointer instance, guint limit, GError **error);
 JsonNode *weft_sqlite_get_run   (gpointer instance, const char *run_id, GError **error);
+JsonNode *weft_sqlite_get_events (gpointer instance, const char *run_id, guint64 after_seq,
+                                 guint limit, GError **error);
 gboolean  weft_sqlite_claim_run (gpointer instance, const char *run_id, GError **error);
 /* With read_lock held: the run's key; 0 when it is not stored here, -1
  * on an error. */
