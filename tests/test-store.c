@@ -4,7 +4,7 @@
  * not installed).  Everything goes through weft.h's store functions and
  * the `weft` command, never a store's own tables, so that what is
  * checked is what the two must agree on (docs/store.md): listing, one
- * run's JSON, replay, resume after kill -9, claims (`live`, a resume or a
+ * run's JSON and its events, replay, resume after kill -9, claims (`live`, a resume or a
  * delete refused while a process holds the run), delete and prune, and
  * migrations of an old database (and a newer one refused).
  */
@@ -285,6 +285,32 @@ test_list_get (Fixture *f, gconstpointer data)
   g_assert_null (none);
   g_assert_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND);
   weft_test_assert_contains (error->message, "no-such-run");
+  g_clear_error (&error);
+
+  /* Its events, as they were raised: all, or those after a seq, at most a limit. */
+  g_autoptr(JsonNode) events = weft_store_get_events (store, id_of (diamond), 0, 0, &error);
+  g_assert_no_error (error);
+  JsonArray *all_events = json_node_get_array (events);
+  g_assert_cmpuint (json_array_get_length (all_events), ==, (guint) n_events);
+  for (guint i = 0; i < (guint) n_events; i++)
+    g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (all_events, i),
+                                                 "seq"), ==, i + 1);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (all_events, 0),
+                                                  "type"), ==, "run.started");
+  g_assert_cmpstr (json_object_get_string_member (
+                     json_array_get_object_element (all_events, n_events - 1), "type"), ==,
+                   "run.completed");
+  g_autoptr(JsonNode) later = weft_store_get_events (store, id_of (diamond), n_events - 2, 1,
+                                                     &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (later)), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (
+                     json_array_get_object_element (json_node_get_array (later), 0), "seq"), ==,
+                   n_events - 1);
+  g_autoptr(JsonNode) no_events = weft_store_get_events (
+    store, "6d1c0c4e-0000-4000-8000-000000000000", 0, 0, &error);
+  g_assert_null (no_events);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND);
 }
 
 /* ---- replay ----------------------------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* weft-postgres-reader.c — reading runs back (`weft runs`, replay,
+/* weft-postgres-reader.c — reading runs (and their events) back (`weft runs`, replay,
  * resume, `serve --store`) through the store capability, from any
  * thread, on the instance's session.  Rows become the JSON of
  * docs/store.md: each column a member, with its type; `live` says whether
@@ -72,6 +72,7 @@ weft_postgres_rows_to_json (PGresult *result)
 typedef struct {
   guint limit;
   const char *run_id;
+  guint64 after_seq;
   JsonNode *node;
 } WeftPostgresRead;
 
@@ -208,5 +209,59 @@ weft_postgres_get_run (gpointer instance, const char *run_id, GError **error)
   WeftPostgresRead read = { .run_id = run_id };
 
   weft_postgres_with_session (instance, weft_postgres_get_locked, &read, TRUE, error);
+  return read.node;
+}
+
+/* ---- get_events ----------------------------------------------------------------- */
+
+static gboolean
+weft_postgres_events_locked (WeftPostgres *self, PGconn *session, gpointer data,
+                             GError **error)
+{
+  WeftPostgresRead *read = data;
+  gint64 key = weft_postgres_find_run (self, session, read->run_id, error);
+  PGresult *result = NULL;
+
+  if (key <= 0)
+    {
+      if (key == 0)
+        weft_postgres_no_run (self, read->run_id, error);
+      return FALSE;
+    }
+  g_autofree char *run = g_strdup_printf ("%" G_GINT64_FORMAT, key);
+  g_autofree char *after = g_strdup_printf ("%" G_GUINT64_FORMAT, MIN (read->after_seq,
+                                                                       (guint64) G_MAXINT64));
+  g_autofree char *limit = read->limit ? g_strdup_printf ("%u", read->limit) : NULL;
+  const char *params[] = { run, after, limit };
+  if (!weft_postgres_query (self, session,
+                            "SELECT json FROM event_rows WHERE run = $1::bigint"
+                            " AND seq > $2::bigint ORDER BY seq LIMIT $3::bigint",
+                            3, params, PGRES_TUPLES_OK, &result, "cannot read a run's events",
+                            error))
+    return FALSE;
+  JsonArray *events = json_array_new ();
+  for (int r = 0; r < PQntuples (result); r++)
+    {
+      /* Read like any text from outside: a row that does not parse as an
+       * event object is left out. */
+      JsonNode *event = weft_json_parse (PQgetvalue (result, r, 0), PQgetlength (result, r, 0),
+                                         NULL);
+      if (event && JSON_NODE_HOLDS_OBJECT (event))
+        json_array_add_element (events, event);
+      else if (event)
+        json_node_unref (event);
+    }
+  PQclear (result);
+  read->node = json_node_init_array (json_node_alloc (), events);
+  return TRUE;
+}
+
+JsonNode *
+weft_postgres_get_events (gpointer instance, const char *run_id, guint64 after_seq,
+                          guint limit, GError **error)
+{
+  WeftPostgresRead read = { .run_id = run_id, .after_seq = after_seq, .limit = limit };
+
+  weft_postgres_with_session (instance, weft_postgres_events_locked, &read, TRUE, error);
   return read.node;
 }

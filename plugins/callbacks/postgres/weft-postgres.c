@@ -128,6 +128,7 @@ static const WeftQueueClass weft_postgres_queue_class = {
 static const WeftStoreClass weft_postgres_store_class = {
   .list_runs = weft_postgres_list_runs,
   .get_run = weft_postgres_get_run,
+  .get_events = weft_postgres_get_events,
   .claim_run = weft_postgres_claim_run,
   .delete_run = weft_postgres_delete_run,
   .queue = &weft_postgres_queue_class,

@@ -4,7 +4,7 @@
  *   weft-postgres.c          options, create/destroy, the plugin's classes
  *   weft-postgres-writer.c   on_event/flush: events gathered, one transaction a batch
  *   weft-postgres-apply.c    what a batch's new events make of the runs and tasks rows
- *   weft-postgres-reader.c   list_runs, get_run: rows → the JSON of docs/store.md
+ *   weft-postgres-reader.c   list_runs, get_run, get_events: rows → the JSON of docs/store.md
  *   weft-postgres-claims.c   claim_run, hand_back
  *   weft-postgres-delete.c   delete_run
  *   weft-postgres-queue.c    enqueue, join, claim_next, list_workers
@@ -239,6 +239,8 @@ gboolean weft_postgres_apply (WeftPostgres *self, PGconn *conn, GArray *events,
 
 JsonNode *weft_postgres_list_runs  (gpointer instance, guint limit, GError **error);
 JsonNode *weft_postgres_get_run    (gpointer instance, const char *run_id, GError **error);
+JsonNode *weft_postgres_get_events (gpointer instance, const char *run_id, guint64 after_seq,
+                                   guint limit, GError **error);
 gboolean  weft_postgres_delete_run (gpointer instance, const char *run_id, GError **error);
 /* The rows of `result` as a JSON array of objects, a member per column:
  * ints, booleans, null; "inputs", "runs" parsed as JSON; text else. */
