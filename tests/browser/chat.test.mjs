@@ -3,7 +3,8 @@
 // examples/mock/assistant.json (as docs/conversations.md runs it offline),
 // and a copy whose weather look-up takes a minute (to be cancelled).
 //
-//   node chat.test.mjs WEFT MOCK-LLM   (meson test dashboard-chat; exit 77 skips)
+//   node chat.test.mjs WEFT MOCK-LLM   (meson test dashboard-chat, and
+//   --browser=firefox: dashboard-chat-firefox; exit 77 skips)
 //
 // It starts a conversation from the form, sends messages from the box
 // with the keyboard, sees the reply stream in (chunks joined into one
@@ -148,12 +149,14 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
   ok(overflow <= 0, 'nothing overflows a phone\'s width', `${overflow}px`);
   await screenshot(page, 'chat-phone.png');
-  await page.setViewportSize({ width: 1280, height: 800 });
-  await page.emulateMedia({ colorScheme: 'dark' });
-  await page.reload();
-  await page.locator('.msg-notice').first().waitFor();
-  await screenshot(page, 'chat-dark.png');
   errors.push(...page.errors);
+  const dark = await newPage(browser, { colorScheme: 'dark' });
+  await dark.goto(`${server.url}/#/thread/${threadId}`);
+  await dark.locator('.msg-notice').first().waitFor();
+  const background = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  ok(background === 'rgb(15, 18, 22)', 'the dark scheme', background);
+  await screenshot(dark, 'chat-dark.png');
+  errors.push(...dark.errors);
 } catch (error) {
   ok(false, 'the walk through a conversation', error.stack);
 }

@@ -1,8 +1,9 @@
-// dashboard.test.mjs — the dashboard end to end in headless Chromium:
-// `weft serve` on 127.0.0.1 with examples/ and two flows of the test's
-// own; the page is driven as a person would (playwright-core).
+// dashboard.test.mjs — the dashboard end to end in headless Chromium or
+// Firefox (harness.mjs): `weft serve` on 127.0.0.1 with examples/ and
+// flows of the test's own; the page is driven as a person would.
 //
-//   node dashboard.test.mjs WEFT   (meson test dashboard-e2e; exit 77 skips)
+//   node dashboard.test.mjs WEFT   (meson test dashboard-e2e, and
+//   --browser=firefox: dashboard-e2e-firefox; exit 77 skips)
 //
 // It starts examples/content.json from its form and watches its nodes
 // turn running, then completed, in the graph's order; opens a task and
@@ -240,14 +241,14 @@ try {
   const tableOverflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
   ok(tableOverflow <= 0, 'nor does the runs table', `${tableOverflow}px`);
   await screenshot(page, 'runs-table-phone.png');
-  await page.setViewportSize({ width: 1280, height: 800 });
-  await page.emulateMedia({ colorScheme: 'dark' });
-  await page.goto(`${server.url}/#/run/${runId}`);
-  await page.locator('main[data-status=completed]').waitFor();
-  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
-  ok(background === 'rgb(15, 18, 22)', 'the dark scheme', background);
-  await screenshot(page, 'run-page-dark.png');
   errors.push(...page.errors);
+  const dark = await newPage(browser, { colorScheme: 'dark' });
+  await dark.goto(`${server.url}/#/run/${runId}`);
+  await dark.locator('main[data-status=completed]').waitFor();
+  const background = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  ok(background === 'rgb(15, 18, 22)', 'the dark scheme', background);
+  await screenshot(dark, 'run-page-dark.png');
+  errors.push(...dark.errors);
   // For the second server, which will have it in its store only.
   storedId = (await api(server.url, 'POST', '/v1/flows/kept-tools/runs', {})).body.run_id;
 } catch (error) {

@@ -1,7 +1,10 @@
-// harness.mjs — what the browser tests share: finding Debian's chromium and
-// playwright-core (or skipping, exit 77, with what to install), starting
-// `weft serve` on 127.0.0.1 with a port of its own, a page that records
-// console errors, screenshots under the build dir, and TAP-like checks.
+// harness.mjs — what the browser tests share: the browser (--browser= or
+// WEFT_BROWSER: `chromium`, the default: Debian's chromium driven by playwright-core;
+// `firefox`: Debian's firefox-esr driven by puppeteer-core through
+// firefox.mjs, which gives its pages Playwright's API), or a skip (exit 77)
+// with what to install; `weft serve` and weft-mock-llm on 127.0.0.1 with
+// ports of their own; pages that record console errors; screenshots under
+// the build dir; TAP-like checks.
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +21,10 @@ export function skip(message) {
   process.exit(SKIP);
 }
 
+// `--browser=NAME` after the paths (meson's tests), else WEFT_BROWSER.
+export const browserName = process.argv.find((a) => a.startsWith('--browser='))?.slice(10)
+  || process.env.WEFT_BROWSER || 'chromium';
+
 export async function loadPlaywright() {
   const chromium = [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']
     .find((path) => path && existsSync(path));
@@ -31,7 +38,21 @@ export async function loadPlaywright() {
   }
 }
 
+async function launchFirefox() {
+  const { FIREFOX, launch: launchWith } = await import('./firefox.mjs');
+  if (!FIREFOX)
+    skip('no firefox-esr: apt-get install firefox-esr (or set FIREFOX to its path)');
+  let puppeteer;
+  try {
+    puppeteer = (await import('puppeteer-core')).default;
+  } catch {
+    skip('no puppeteer-core: npm ci --prefix tests/browser');
+  }
+  return launchWith(puppeteer);
+}
+
 export async function launch() {
+  if (browserName === 'firefox') return launchFirefox();
   const { driver, chromium } = await loadPlaywright();
   // Nothing leaves the machine: no background networking, no updates.
   return driver.launch({
@@ -101,8 +122,10 @@ export function mockLlm(script) {
   });
 }
 
-// A page whose console errors and uncaught exceptions are kept.
+// A page whose console errors and uncaught exceptions are kept; `options`
+// are Playwright's for a context (viewport, colorScheme).
 export async function newPage(browser, options = {}) {
+  if (browserName === 'firefox') return browser.newPage(options);
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
   const page = await context.newPage();
   page.errors = [];
@@ -111,10 +134,11 @@ export async function newPage(browser, options = {}) {
   return page;
 }
 
+// Named after the browser unless it is the default one.
 export function screenshotPath(name) {
   const dir = join(buildRoot, 'dashboard-screenshots');
   mkdirSync(dir, { recursive: true });
-  return join(dir, name);
+  return join(dir, browserName === 'chromium' ? name : `${browserName}-${name}`);
 }
 
 export async function screenshot(page, name) {
