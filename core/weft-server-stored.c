@@ -38,6 +38,17 @@ typedef struct {
   char *error;
 } WeftStoreRead;
 
+/* A read for `msg` of one run (`run_id`), or of the list (NULL). */
+static WeftStoreRead *
+weft_store_read_new (SoupServerMessage *msg, const char *run_id)
+{
+  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+
+  r->msg = g_object_ref (msg);
+  r->run_id = g_strdup (run_id);
+  return r;
+}
+
 static void
 weft_store_read_free (WeftStoreRead *r)
 {
@@ -338,20 +349,15 @@ weft_server_handle_get_run (WeftServer *server, SoupServerMessage *msg, const ch
                                server->keep_s, server->keep_runs);
       return;
     }
-  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
-  r->msg = g_object_ref (msg);
-  r->run_id = g_strdup (id);
-  weft_server_read_stores (server, r);
+  weft_server_read_stores (server, weft_store_read_new (msg, id));
 }
 
 void
 weft_server_read_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
                              WeftServerStoredFunc func)
 {
-  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+  WeftStoreRead *r = weft_store_read_new (msg, id);
 
-  r->msg = g_object_ref (msg);
-  r->run_id = g_strdup (id);
   r->func = func;
   weft_server_read_stores (server, r);
 }
@@ -360,10 +366,8 @@ void
 weft_server_stream_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
                                guint64 after)
 {
-  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+  WeftStoreRead *r = weft_store_read_new (msg, id);
 
-  r->msg = g_object_ref (msg);
-  r->run_id = g_strdup (id);
   r->events = TRUE;
   r->after = after;
   weft_server_read_stores (server, r);
@@ -372,10 +376,8 @@ weft_server_stream_stored_run (WeftServer *server, SoupServerMessage *msg, const
 void
 weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, const char *id)
 {
-  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+  WeftStoreRead *r = weft_store_read_new (msg, id);
 
-  r->msg = g_object_ref (msg);
-  r->run_id = g_strdup (id);
   r->as_task = TRUE;
   weft_server_read_stores (server, r);
 }
@@ -413,8 +415,7 @@ weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const 
       weft_server_reply_list (server, msg, NULL, (guint) limit, status, flow);
       return;
     }
-  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
-  r->msg = g_object_ref (msg);
+  WeftStoreRead *r = weft_store_read_new (msg, NULL);
   r->limit = (guint) limit;
   /* Stores only know "the newest N": with a filter, look as far back as
    * a list may, and filter that. */

@@ -16,8 +16,8 @@
 
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { api, finish, launch, mockLlm, newPage, ok, screenshot, serve, sourceRoot, tempDir,
-         waitFor } from './harness.mjs';
+import { api, checkDark, finish, launch, mockLlm, newPage, ok, overflow, screenshot, serve,
+         sourceRoot, tempDir } from './harness.mjs';
 
 const browser = await launch();
 const mock = await mockLlm(join(sourceRoot, 'examples', 'mock', 'assistant.json'));
@@ -146,17 +146,12 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${server.url}/#/thread/${threadId}`);
   await page.locator('.msg-notice').first().waitFor();
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
-  ok(overflow <= 0, 'nothing overflows a phone\'s width', `${overflow}px`);
+  const wider = await overflow(page);
+  ok(wider <= 0, 'nothing overflows a phone\'s width', `${wider}px`);
   await screenshot(page, 'chat-phone.png');
   errors.push(...page.errors);
-  const dark = await newPage(browser, { colorScheme: 'dark' });
-  await dark.goto(`${server.url}/#/thread/${threadId}`);
-  await dark.locator('.msg-notice').first().waitFor();
-  const background = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
-  ok(background === 'rgb(15, 18, 22)', 'the dark scheme', background);
-  await screenshot(dark, 'chat-dark.png');
-  errors.push(...dark.errors);
+  await checkDark(browser, `${server.url}/#/thread/${threadId}`, '.msg-notice', 'chat-dark.png',
+                  errors);
 } catch (error) {
   ok(false, 'the walk through a conversation', error.stack);
 }

@@ -15,8 +15,8 @@
 
 import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { api, buildRoot, finish, launch, newPage, ok, screenshot, serve, sourceRoot, tempDir,
-         waitFor } from './harness.mjs';
+import { api, buildRoot, checkDark, finish, launch, newPage, ok, overflow, screenshot, serve,
+         sourceRoot, tempDir, waitFor } from './harness.mjs';
 
 const browser = await launch();
 const flows = tempDir('weft-dashboard-');
@@ -233,22 +233,17 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${server.url}/#/run/${runId}/final`);
   await page.locator('main[data-status=completed]').waitFor();
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
-  ok(overflow <= 0, 'nothing overflows a phone\'s width', `${overflow}px`);
+  const wider = await overflow(page);
+  ok(wider <= 0, 'nothing overflows a phone\'s width', `${wider}px`);
   await screenshot(page, 'run-page-phone.png');
   await page.goto(`${server.url}/#/runs`);
   await page.locator(`tr[data-run="${runId}"]`).waitFor();
-  const tableOverflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+  const tableOverflow = await overflow(page);
   ok(tableOverflow <= 0, 'nor does the runs table', `${tableOverflow}px`);
   await screenshot(page, 'runs-table-phone.png');
   errors.push(...page.errors);
-  const dark = await newPage(browser, { colorScheme: 'dark' });
-  await dark.goto(`${server.url}/#/run/${runId}`);
-  await dark.locator('main[data-status=completed]').waitFor();
-  const background = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
-  ok(background === 'rgb(15, 18, 22)', 'the dark scheme', background);
-  await screenshot(dark, 'run-page-dark.png');
-  errors.push(...dark.errors);
+  await checkDark(browser, `${server.url}/#/run/${runId}`, 'main[data-status=completed]',
+                  'run-page-dark.png', errors);
   // For the second server, which will have it in its store only.
   storedId = (await api(server.url, 'POST', '/v1/flows/kept-tools/runs', {})).body.run_id;
 } catch (error) {

@@ -148,6 +148,23 @@ export async function screenshot(page, name) {
   return path;
 }
 
+// How much wider than its window the page is (0 or less: nothing overflows).
+export function overflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+}
+
+// `url` in a page of the dark scheme, once `ready` shows: its background
+// checked, a screenshot taken; its console errors go to `errors`.
+export async function checkDark(browser, url, ready, name, errors) {
+  const dark = await newPage(browser, { colorScheme: 'dark' });
+  await dark.goto(url);
+  await dark.locator(ready).first().waitFor();
+  const background = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  ok(background === 'rgb(15, 18, 22)', 'the dark scheme', background);
+  await screenshot(dark, name);
+  errors.push(...dark.errors);
+}
+
 // Checks, printed as TAP; the process fails if any did.
 let n = 0;
 let failed = 0;

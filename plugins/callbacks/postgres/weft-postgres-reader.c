@@ -252,7 +252,8 @@ weft_postgres_events_locked (WeftPostgres *self, PGconn *session, gpointer data,
         json_node_unref (event);
     }
   PQclear (result);
-  read->node = json_node_init_array (json_node_alloc (), events);
+  read->node = json_node_new (JSON_NODE_ARRAY);
+  json_node_take_array (read->node, events);
   return TRUE;
 }
 

@@ -421,7 +421,9 @@ weft_sqlite_get_events_locked (WeftSqlite *self, sqlite3 *db, const char *run_id
       weft_sqlite_fail (self, db, "cannot read a run's events", error);
       return NULL;
     }
-  return json_node_init_array (json_node_alloc (), events);
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+  json_node_take_array (node, events);
+  return node;
 }
 
 JsonNode *
