@@ -7,8 +7,8 @@
 // /v1/runs/ID/events) replays every event from the first and follows the
 // live ones: each task's story (attempts, steps, retries) is folded from
 // them.  Events the run's JSON already counted (seq ≤ last_seq) add to the
-// story but change no state.  A run read from a store has no stream: its
-// JSON is all there is.  Everything is redrawn at most once a frame, and
+// story but change no state.  A run read from a store is streamed from the
+// store's events (one whose store gives none back has its JSON only).  Everything is redrawn at most once a frame, and
 // only what changed.
 
 import { get, post, enc } from './api.js';
@@ -248,10 +248,16 @@ export function mount(main, { id, task: chosen }) {
       onEvent,
       isLast: (type) => RUN_ENDS.has(type),
       onState: (s, detail) => {
+        // A stored run that no process runs (`live` is a store's word) has
+        // sent every event it will: its stream's end is not a drop.
+        if (s === 'retrying' && 'live' in run && run.live !== true) {
+          stream.close();
+          s = 'ended';
+        }
         setLive(s);
         if (s === 'failed' && detail?.status === 404)
-          notice.textContent = 'This run was read from a store: its events are not kept here, '
-            + 'only how it ended.';
+          notice.textContent = 'This run was read from a store that gives no events back: '
+            + 'only how it ended is shown.';
       },
     });
     timer = setInterval(() => {
