@@ -105,11 +105,12 @@ export function serve(flows, args = [], env = {}) {
 }
 
 // weft-mock-llm (the path given after weft's, or beside it in the build)
-// answering from a script on a free port; resolves with its /v1 URL.
-export function mockLlm(script) {
+// answering from a script on a free port (`args`: more of its options);
+// resolves with its /v1 URL.
+export function mockLlm(script, args = []) {
   const mock = process.argv[3] || join(buildRoot, 'mock', 'weft-mock-llm');
   return new Promise((resolve, reject) => {
-    const child = spawn(mock, ['--port', '0', '--threads', '1', '--script', script],
+    const child = spawn(mock, ['--port', '0', '--threads', '1', '--script', script, ...args],
                         { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk) => {
