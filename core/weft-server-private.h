@@ -286,6 +286,25 @@ typedef void (*WeftServerStoredFunc) (WeftServer *server, SoupServerMessage *msg
 /* Reads run `id` from the stores, `msg` paused meanwhile, for `func`. */
 void weft_server_read_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
                                   WeftServerStoredFunc func);
+/* The `limit` query parameter of a list (1 to 1000, 100 when not given);
+ * FALSE after a 400. */
+gboolean weft_server_parse_limit (SoupServerMessage *msg, GHashTable *query, guint *limit);
+/* Whether a list shows a stored item (it may trim it first). */
+typedef gboolean (*WeftServerTakeFunc) (JsonObject *item, gpointer data);
+/* A list: `items` (JsonObject*, the ones in memory, their ids in `seen`)
+ * with those of `stored` (the array the stores listed, or NULL) whose
+ * `id_key` is not seen and that `take` takes; newest first (started, else
+ * created), the first `limit`. */
+JsonArray *weft_server_merge_list (GPtrArray *items, GHashTable *seen, JsonNode *stored,
+                                   const char *id_key, WeftServerTakeFunc take,
+                                   gpointer take_data, guint limit);
+/* Given, on the loop, the threads the stores list (an array, each store's
+ * newest `limit`; a store that could not be read left out); replies. */
+typedef void (*WeftServerListFunc) (WeftServer *server, SoupServerMessage *msg, JsonNode *stored,
+                                    guint limit);
+/* Lists the stores' threads, `msg` paused meanwhile, for `func`. */
+void weft_server_read_stored_threads (WeftServer *server, SoupServerMessage *msg, guint limit,
+                                      WeftServerListFunc func);
 
 /* ---- weft-server-queue.c: kickoffs to a store's queue, its workers --------------- */
 

@@ -276,14 +276,54 @@ weft_server_handle_thread (WeftServer *server, SoupServerMessage *msg, const cha
     weft_server_reply_json (msg, SOUP_STATUS_OK, weft_thread_to_json (thread));
 }
 
+/* A stored thread a list shows: as one in memory shows, idle, not loaded. */
+static gboolean
+weft_server_take_stored_thread (JsonObject *item, gpointer data)
+{
+  json_object_remove_member (item, "deleted");
+  json_object_set_boolean_member (item, "busy", FALSE);
+  json_object_set_boolean_member (item, "loaded", FALSE);
+  return TRUE;
+}
+
+/* The threads in memory (their live state), then the stored ones not
+ * among them, newest first. */
+static void
+weft_server_reply_threads (WeftServer *server, SoupServerMessage *msg, JsonNode *stored,
+                           guint limit)
+{
+  g_autoptr(JsonNode) live = weft_engine_list_threads (server->engine);
+  JsonArray *a = json_node_get_array (live);
+  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    {
+      JsonObject *o = json_array_get_object_element (a, i);
+      json_object_set_boolean_member (o, "loaded", TRUE);
+      g_hash_table_add (seen, (char *) json_object_get_string_member (o, "thread_id"));
+      g_ptr_array_add (items, json_object_ref (o));
+    }
+  JsonObject *o = json_object_new ();
+  json_object_set_array_member (o, "threads",
+                                weft_server_merge_list (items, seen, stored, "thread_id",
+                                                        weft_server_take_stored_thread, NULL,
+                                                        limit));
+  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
+}
+
 void
 weft_server_handle_threads (WeftServer *server, SoupServerMessage *msg, const char *arg,
                             GHashTable *query)
 {
-  JsonObject *o = json_object_new ();
+  guint limit;
 
-  json_object_set_member (o, "threads", weft_engine_list_threads (server->engine));
-  weft_server_reply_object (msg, SOUP_STATUS_OK, o);
+  if (!weft_server_parse_limit (msg, query, &limit))
+    return;
+  if (server->stores->len == 0)
+    weft_server_reply_threads (server, msg, NULL, limit);
+  else
+    weft_server_read_stored_threads (server, msg, limit, weft_server_reply_threads);
 }
 
 void

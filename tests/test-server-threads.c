@@ -100,6 +100,22 @@ wait_thread (Fixture *f, const char *id, guint n)
     }
 }
 
+/* GET /v1/threads (with `query`, may be NULL): its array. */
+static JsonArray *
+list_threads (Fixture *f, const char *query, JsonNode **json)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/threads%s%s", query ? "?" : "", query ? query : "");
+
+  g_assert_cmpuint (http (f, "GET", path, NULL, json), ==, SOUP_STATUS_OK);
+  return json_object_get_array_member (json_node_get_object (*json), "threads");
+}
+
+static JsonObject *
+list_entry (JsonArray *threads, guint i)
+{
+  return json_array_get_object_element (threads, i);
+}
+
 static const char *
 message_content (JsonNode *thread, guint i)
 {
@@ -206,6 +222,13 @@ test_bad_requests (Fixture *f, gconstpointer data)
   assert_error (f, "POST", cancel, "{\"task_id\": \"t7\"}", SOUP_STATUS_NOT_FOUND, "no task \"t7\"");
   g_assert_cmpuint (http (f, "POST", cancel, NULL, NULL), ==, SOUP_STATUS_ACCEPTED);
   assert_error (f, "GET", "/v1/threads/nobody/events", NULL, SOUP_STATUS_NOT_FOUND, "no thread");
+  static const char *const limits[] = { "0", "1001", "-1", "ten", "5x" };
+  for (guint i = 0; i < G_N_ELEMENTS (limits); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/v1/threads?limit=%s", limits[i]);
+      assert_error (f, "GET", path, NULL, SOUP_STATUS_BAD_REQUEST,
+                    "limit must be a number from 1 to 1000");
+    }
 }
 
 /* The model delegates to the flow's crew: the run is one of /v1/runs, and
@@ -275,10 +298,38 @@ test_reopened_from_store (Fixture *f, gconstpointer data)
       g_assert_true (weft_server_add_flow (f->server, flow, &error));
       if (round == 0)
         id = create_thread (f, "{\"flow\": \"kept\"}");
+      else
+        {
+          /* Listed from the store before it is loaded: idle, not loaded. */
+          g_autoptr(JsonNode) list = NULL;
+          JsonArray *threads = list_threads (f, NULL, &list);
+          g_assert_cmpuint (json_array_get_length (threads), ==, 1);
+          g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "thread_id"),
+                           ==, id);
+          g_assert_false (json_object_get_boolean_member (list_entry (threads, 0), "loaded"));
+          g_assert_false (json_object_get_boolean_member (list_entry (threads, 0), "busy"));
+          g_assert_cmpint (json_object_get_int_member (list_entry (threads, 0), "messages"), ==, 2);
+          g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "flow"), ==,
+                           "kept");
+        }
       g_assert_cmpuint (post_message (f, id, round ? "two" : "one", NULL), ==, SOUP_STATUS_ACCEPTED);
       g_autoptr(JsonNode) thread = wait_thread (f, id, 2 * (round + 1));
       g_assert_cmpstr (message_content (thread, 2 * round + 1), ==, round ? "kept: two" : "kept: one");
     }
+  /* Loaded, it is listed once, with its live state; a newer thread (in
+   * memory only) comes first; the limit holds. */
+  g_autofree char *newer = create_thread (f, "{\"flow\": \"kept\"}");
+  g_autoptr(JsonNode) all = NULL;
+  JsonArray *threads = list_threads (f, NULL, &all);
+  g_assert_cmpuint (json_array_get_length (threads), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "thread_id"), ==, newer);
+  g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 1), "thread_id"), ==, id);
+  g_assert_true (json_object_get_boolean_member (list_entry (threads, 1), "loaded"));
+  g_assert_cmpint (json_object_get_int_member (list_entry (threads, 1), "messages"), ==, 4);
+  g_autoptr(JsonNode) one = NULL;
+  threads = list_threads (f, "limit=1", &one);
+  g_assert_cmpuint (json_array_get_length (threads), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "thread_id"), ==, newer);
   weft_server_stop (f->server, 5000);
   weft_engine_shutdown (f->engine, 2000);
   weft_test_remove_dir (dir);
