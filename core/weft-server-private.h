@@ -96,6 +96,7 @@ struct _WeftServer {
   GHashTable *drawing;        /* flow name → its drawing being made (weft-server-graph.c) */
   GHashTable *thread_watchers; /* SoupServerMessage*: the streams watching a thread */
   GHashTable *threads;        /* id → WeftServerThread* (owned): the threads it made */
+  GHashTable *thread_loads;   /* id → the read of a stored thread in flight, and who waits */
   guint n_live;               /* kicked off, not yet finished (queued included) */
   guint64 n_started;
   guint64 n_finished;

@@ -6,8 +6,11 @@
  * On the engine loop.  A thread is the engine's (weft-thread*.c); the
  * server keeps a record of each thread it made: the thread, its recent
  * events for replay (Last-Event-ID) and the streams watching it.  A
- * thread a served flow's store keeps is reopened when asked for (its
- * process ended).  A thread's background runs (an agent, a flow) are
+ * thread a store keeps is reopened when asked for by id (its process
+ * ended): the store is read on the stores' thread (weft-server-stored.c),
+ * the request paused meanwhile and handled again once the thread is in
+ * memory; a second request for it meanwhile waits for the same read, so
+ * that one thread comes of it.  A thread's background runs (an agent, a flow) are
  * kicked off through the
  * server's run records, so that they show in /v1/runs with their events
  * like any run.  Streamed chunks (thread.step) go to the streams open at
@@ -68,12 +71,15 @@ weft_server_threads_init (WeftServer *server)
 {
   server->threads = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                            (GDestroyNotify) weft_server_thread_free);
+  /* A read owns itself: it is taken out of the table when it ends. */
+  server->thread_loads = g_hash_table_new (g_str_hash, g_str_equal);
 }
 
 void
 weft_server_threads_clear (WeftServer *server)
 {
   g_clear_pointer (&server->threads, g_hash_table_unref);
+  g_clear_pointer (&server->thread_loads, g_hash_table_unref);
 }
 
 void
@@ -212,53 +218,177 @@ weft_server_handle_create_thread (WeftServer *server, SoupServerMessage *msg, co
   weft_server_reply_object (msg, SOUP_STATUS_CREATED, o);
 }
 
-/* A thread a served flow's store keeps, continued by this server (its
- * process ended, or another's did); NULL when no store has it.  The read
- * is the store's, on the loop: reopening is rare, and a thread's rows few. */
-static WeftThread *
-weft_server_reopen_thread (WeftServer *server, const char *id)
-{
-  GHashTableIter iter;
-  gpointer flow;
+/* ---- a stored thread reopened: read off the loop ------------------------------------ */
 
-  g_hash_table_iter_init (&iter, server->flows);
-  while (g_hash_table_iter_next (&iter, NULL, &flow))
-    {
-      g_autoptr(WeftStore) store = weft_flow_dup_store (flow);
-      g_autoptr(JsonNode) stored = store ? weft_store_get_thread (store, id, NULL) : NULL;
-      if (stored == NULL || !JSON_NODE_HOLDS_OBJECT (stored))
-        continue;
-      JsonObject *o = json_node_get_object (stored);
-      WeftFlow *owner = g_hash_table_lookup (server->flows,
-                                             json_object_get_string_member_with_default (o, "flow",
-                                                                                         ""));
-      g_autoptr(GError) error = NULL;
-      WeftThread *thread = owner ? weft_thread_open_stored (owner, o, weft_server_thread_find_flow,
-                                                            server, weft_server_thread_kickoff,
-                                                            server, &error)
-                                 : NULL;
-      if (thread == NULL)
-        {
-          if (error)
-            g_warning ("cannot reopen thread %s: %s", id, error->message);
-          continue;
-        }
-      weft_server_thread_record (server, thread);
-      return weft_thread_start (weft_thread_ref (thread));
-    }
-  return NULL;
+/* A request waiting for a stored thread to be read. */
+typedef struct {
+  SoupServerMessage *msg;     /* a reference; paused meanwhile */
+  WeftServerHandler handler;  /* called again once the thread is in memory */
+  GHashTable *query;          /* a reference, or NULL */
+  gboolean gone;              /* the client went away */
+} WeftThreadWaiter;
+
+/* The read of stored thread `id`, for every request that asked meanwhile. */
+typedef struct {
+  WeftServerStoreWork work;   /* first: the stores' thread calls work.run */
+  WeftServer *server;
+  char *id;
+  GPtrArray *waiters;         /* WeftThreadWaiter* */
+  JsonNode *stored;           /* the first store's that keeps it, or NULL */
+  char *error;                /* a store could not be read */
+} WeftThreadLoad;
+
+static void
+weft_thread_waiter_on_finished (SoupServerMessage *msg, gpointer data)
+{
+  ((WeftThreadWaiter *) data)->gone = TRUE;
 }
 
-/* The engine's thread `id` (reopened from a store when it is kept there),
- * or NULL after a 404. */
+static void
+weft_thread_waiter_free (WeftThreadWaiter *w)
+{
+  g_signal_handlers_disconnect_by_data (w->msg, w);
+  g_object_unref (w->msg);
+  g_clear_pointer (&w->query, g_hash_table_unref);
+  g_free (w);
+}
+
+static void
+weft_thread_load_free (WeftThreadLoad *load)
+{
+  g_ptr_array_unref (load->waiters);
+  g_clear_pointer (&load->stored, json_node_unref);
+  g_free (load->error);
+  g_free (load->id);
+  g_free (load);
+}
+
+/* On the loop: the stored thread made this server's, started; NULL when
+ * no served flow can continue it. */
 static WeftThread *
-weft_server_lookup_thread (WeftServer *server, SoupServerMessage *msg, const char *id)
+weft_server_open_loaded (WeftServer *server, WeftThreadLoad *load)
+{
+  JsonObject *o = json_node_get_object (load->stored);
+  const char *flow = json_object_get_string_member_with_default (o, "flow", "");
+  WeftFlow *owner = g_hash_table_lookup (server->flows, flow);
+  g_autoptr(GError) error = NULL;
+
+  if (owner == NULL)
+    {
+      g_warning ("cannot reopen thread %s: its flow \"%s\" is not served", load->id, flow);
+      return NULL;
+    }
+  WeftThread *thread = weft_thread_open_stored (owner, o, weft_server_thread_find_flow, server,
+                                                weft_server_thread_kickoff, server, &error);
+  if (thread == NULL)
+    {
+      g_warning ("cannot reopen thread %s: %s", load->id, error->message);
+      return NULL;
+    }
+  /* The engine's own thread of that id, if it has one already. */
+  thread = weft_thread_start (thread);
+  if (!g_hash_table_contains (server->threads, weft_thread_get_id (thread)))
+    weft_server_thread_record (server, weft_thread_ref (thread));
+  return thread;
+}
+
+/* Back on the loop: the thread is in memory and each request is handled
+ * again, or each gets the 404 (or the store's failure). */
+static gboolean
+weft_thread_load_done (gpointer data)
+{
+  WeftThreadLoad *load = data;
+  WeftServer *server = load->server;
+
+  g_hash_table_remove (server->thread_loads, load->id);
+  g_autoptr(WeftThread) thread = load->stored && !server->stopping
+                                 ? weft_server_open_loaded (server, load) : NULL;
+  for (guint i = 0; i < load->waiters->len; i++)
+    {
+      WeftThreadWaiter *w = load->waiters->pdata[i];
+      g_autofree char *shown = weft_message_quote (load->id, 64);
+      if (w->gone)
+        continue;
+      if (thread)
+        w->handler (server, w->msg, load->id, w->query);
+      else if (server->stopping)
+        weft_server_reply_error (w->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "the server is stopping");
+      else if (load->stored == NULL && load->error)
+        weft_server_reply_error (w->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", load->error);
+      else
+        weft_server_reply_error (w->msg, SOUP_STATUS_NOT_FOUND, "no thread %s", shown);
+      soup_server_message_unpause (w->msg);
+    }
+  weft_thread_load_free (load);
+  return G_SOURCE_REMOVE;
+}
+
+/* The stores' thread. */
+static void
+weft_thread_load_run (WeftServerStoreWork *work)
+{
+  WeftThreadLoad *load = (WeftThreadLoad *) work;
+  GPtrArray *stores = load->server->stores;
+
+  for (guint i = 0; i < stores->len && load->stored == NULL; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      JsonNode *node = weft_store_get_thread (stores->pdata[i], load->id, &error);
+      if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+        load->stored = node;
+      else if (node != NULL)
+        json_node_unref (node);
+      else if (!g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
+        {
+          g_warning ("reading a store: %s", error->message);
+          g_free (load->error);
+          load->error = g_strdup_printf ("reading a store: %s", error->message);
+        }
+    }
+  g_main_context_invoke (weft_engine_get_main_context (load->server->engine),
+                         weft_thread_load_done, load);
+}
+
+/* `msg` waits for stored thread `id` to be read (the read it joins, or a
+ * new one), then `handler` handles it again. */
+static void
+weft_server_wait_for_thread (WeftServer *server, SoupServerMessage *msg, const char *id,
+                             WeftServerHandler handler, GHashTable *query)
+{
+  WeftThreadLoad *load = g_hash_table_lookup (server->thread_loads, id);
+  WeftThreadWaiter *w = g_new0 (WeftThreadWaiter, 1);
+
+  w->msg = g_object_ref (msg);
+  w->handler = handler;
+  w->query = query ? g_hash_table_ref (query) : NULL;
+  g_signal_connect (msg, "finished", G_CALLBACK (weft_thread_waiter_on_finished), w);
+  soup_server_message_pause (msg);
+  if (load != NULL)
+    {
+      g_ptr_array_add (load->waiters, w);
+      return;
+    }
+  load = g_new0 (WeftThreadLoad, 1);
+  load->work.run = weft_thread_load_run;
+  load->server = server;
+  load->id = g_strdup (id);
+  load->waiters = g_ptr_array_new_with_free_func ((GDestroyNotify) weft_thread_waiter_free);
+  g_ptr_array_add (load->waiters, w);
+  g_hash_table_insert (server->thread_loads, load->id, load);
+  weft_server_push_store_work (server, &load->work);
+}
+
+/* The engine's thread `id`, or NULL: after a 404, or with `msg` waiting
+ * while the stores are read for it (then `handler` is called again). */
+static WeftThread *
+weft_server_lookup_thread (WeftServer *server, SoupServerMessage *msg, const char *id,
+                           WeftServerHandler handler, GHashTable *query)
 {
   WeftThread *thread = weft_engine_lookup_thread (server->engine, id);
 
-  if (thread == NULL && !server->stopping)
-    thread = weft_server_reopen_thread (server, id);
-  if (thread == NULL)
+  if (thread == NULL && !server->stopping && server->stores->len > 0)
+    weft_server_wait_for_thread (server, msg, id, handler, query);
+  else if (thread == NULL)
     {
       g_autofree char *shown = weft_message_quote (id, 64);
       weft_server_reply_error (msg, SOUP_STATUS_NOT_FOUND, "no thread %s", shown);
@@ -270,7 +400,8 @@ void
 weft_server_handle_thread (WeftServer *server, SoupServerMessage *msg, const char *arg,
                            GHashTable *query)
 {
-  g_autoptr(WeftThread) thread = weft_server_lookup_thread (server, msg, arg);
+  g_autoptr(WeftThread) thread = weft_server_lookup_thread (server, msg, arg,
+                                                            weft_server_handle_thread, query);
 
   if (thread != NULL)
     weft_server_reply_json (msg, SOUP_STATUS_OK, weft_thread_to_json (thread));
@@ -330,7 +461,9 @@ void
 weft_server_handle_delete_thread (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                   GHashTable *query)
 {
-  g_autoptr(WeftThread) thread = weft_server_lookup_thread (server, msg, arg);
+  g_autoptr(WeftThread) thread = weft_server_lookup_thread (server, msg, arg,
+                                                            weft_server_handle_delete_thread,
+                                                            query);
 
   if (thread == NULL)
     return;
@@ -352,7 +485,8 @@ weft_server_handle_post_message (WeftServer *server, SoupServerMessage *msg, con
   const char *content;
 
   if (body == NULL || !(content = weft_server_get_string (msg, body, "content", TRUE))
-      || !(thread = weft_server_lookup_thread (server, msg, arg)))
+      || !(thread = weft_server_lookup_thread (server, msg, arg,
+                                               weft_server_handle_post_message, query)))
     return;
   guint64 position = weft_thread_post (thread, content, &error);
   if (position == 0)
@@ -380,7 +514,8 @@ weft_server_handle_cancel_thread (WeftServer *server, SoupServerMessage *msg, co
   const char *task;
 
   if (body == NULL || !(task = weft_server_get_string (msg, body, "task_id", FALSE))
-      || !(thread = weft_server_lookup_thread (server, msg, arg)))
+      || !(thread = weft_server_lookup_thread (server, msg, arg,
+                                               weft_server_handle_cancel_thread, query)))
     return;
   if (*task == '\0')
     weft_thread_cancel_turn (thread);
@@ -411,13 +546,23 @@ void
 weft_server_handle_thread_events (WeftServer *server, SoupServerMessage *msg, const char *arg,
                                   GHashTable *query)
 {
-  /* A thread a store keeps is reopened (its record made) first. */
-  if (!g_hash_table_contains (server->threads, arg))
-    weft_thread_unref (weft_server_reopen_thread (server, arg));
   WeftServerThread *rec = g_hash_table_lookup (server->threads, arg);
   gboolean given;
   guint64 after = 0;
 
+  /* A thread the engine keeps gets its record here; one a store keeps is
+   * reopened (its record made) first. */
+  if (rec == NULL)
+    {
+      WeftThread *live = weft_engine_lookup_thread (server->engine, arg);
+      if (live != NULL)
+        rec = weft_server_thread_record (server, live);
+      else if (!server->stopping && server->stores->len > 0)
+        {
+          weft_server_wait_for_thread (server, msg, arg, weft_server_handle_thread_events, query);
+          return;
+        }
+    }
   if (rec == NULL)
     {
       g_autofree char *shown = weft_message_quote (arg, 64);

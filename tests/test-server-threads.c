@@ -263,6 +263,90 @@ test_background_flow_run (Fixture *f, gconstpointer data)
   weft_test_assert_contains (text, run_id);
 }
 
+typedef struct {
+  GBytes *body;
+  guint status;
+  GError *error;
+  gboolean done;
+} Reply;
+
+static void
+reply_received (GObject *session, GAsyncResult *result, gpointer data)
+{
+  Reply *r = data;
+
+  r->body = soup_session_send_and_read_finish (SOUP_SESSION (session), result, &r->error);
+  r->status = soup_message_get_status (soup_session_get_async_result_message (
+                                         SOUP_SESSION (session), result));
+  r->done = TRUE;
+}
+
+/* The requests `msgs` sent at once, each on its own connection; their
+ * replies once all have come. */
+static Reply *
+send_at_once (Fixture *f, SoupMessage **msgs, guint n)
+{
+  g_autoptr(SoupSession) session = soup_session_new_with_options ("max-conns-per-host", n, NULL);
+  Reply *replies = g_new0 (Reply, n);
+  guint done = 0;
+
+  for (guint i = 0; i < n; i++)
+    soup_session_send_and_read_async (session, msgs[i], G_PRIORITY_DEFAULT, NULL, reply_received,
+                                      &replies[i]);
+  while (done < n)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      done = 0;
+      for (guint i = 0; i < n; i++)
+        done += replies[i].done;
+    }
+  return replies;
+}
+
+/* Asked for at once by several requests, a stored thread is read once:
+ * one thread in memory, its history once, and the message posted
+ * meanwhile answered once. */
+static void
+reopen_at_once (Fixture *f, const char *id)
+{
+  enum { N_GETS = 4 };
+  g_autofree char *path = g_strdup_printf ("/v1/threads/%s", id);
+  g_autofree char *messages = g_strdup_printf ("/v1/threads/%s/messages", id);
+  SoupMessage *msgs[N_GETS + 1];
+
+  for (guint i = 0; i < N_GETS; i++)
+    msgs[i] = request_new (f, "GET", path, NULL);
+  msgs[N_GETS] = request_new (f, "POST", messages, "{\"content\": \"two\"}");
+  Reply *replies = send_at_once (f, msgs, N_GETS + 1);
+  for (guint i = 0; i <= N_GETS; i++)
+    {
+      g_assert_no_error (replies[i].error);
+      g_assert_cmpuint (replies[i].status, ==, i < N_GETS ? SOUP_STATUS_OK
+                                                          : SOUP_STATUS_ACCEPTED);
+      gsize size;
+      const char *data = g_bytes_get_data (replies[i].body, &size);
+      g_autofree char *text = g_strndup (data, size);
+      g_autoptr(JsonNode) json = json_from_string (text, NULL);
+      g_assert_cmpstr (member (json, "thread_id"), ==, id);
+      if (i < N_GETS)
+        {
+          /* The stored history, once: messages numbered 1, 2, ... */
+          JsonArray *a = json_object_get_array_member (json_node_get_object (json), "messages");
+          g_assert_cmpuint (json_array_get_length (a), >=, 2);
+          for (guint k = 0; k < json_array_get_length (a); k++)
+            g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (a, k),
+                                                         "seq"), ==, k + 1);
+          g_assert_cmpstr (message_content (json, 0), ==, "one");
+          g_assert_cmpstr (message_content (json, 1), ==, "kept: one");
+        }
+      g_bytes_unref (replies[i].body);
+      g_object_unref (msgs[i]);
+    }
+  g_free (replies);
+  g_autoptr(JsonNode) live = weft_engine_list_threads (f->engine);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (live)), ==, 1);
+}
+
 /* A served flow's store keeps its threads: another server (the process
  * ended) reopens one when it is asked for, and it goes on. */
 static void
@@ -312,8 +396,13 @@ test_reopened_from_store (Fixture *f, gconstpointer data)
           g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "flow"), ==,
                            "kept");
         }
-      g_assert_cmpuint (post_message (f, id, round ? "two" : "one", NULL), ==, SOUP_STATUS_ACCEPTED);
+      if (round == 0)
+        g_assert_cmpuint (post_message (f, id, "one", NULL), ==, SOUP_STATUS_ACCEPTED);
+      else
+        reopen_at_once (f, id);
       g_autoptr(JsonNode) thread = wait_thread (f, id, 2 * (round + 1));
+      JsonArray *all = json_object_get_array_member (json_node_get_object (thread), "messages");
+      g_assert_cmpuint (json_array_get_length (all), ==, 2 * (round + 1));
       g_assert_cmpstr (message_content (thread, 2 * round + 1), ==, round ? "kept: two" : "kept: one");
     }
   /* Loaded, it is listed once, with its live state; a newer thread (in

@@ -78,6 +78,23 @@ process_end (Process *p)
   g_clear_pointer (&p->engine, weft_engine_unref);
 }
 
+typedef struct {
+  WeftFlow *flow;
+  const char *id;
+  WeftThread *thread;
+} OpenAtOnce;
+
+static gpointer
+open_thread (gpointer data)
+{
+  OpenAtOnce *o = data;
+  g_autoptr(GError) error = NULL;
+
+  o->thread = weft_thread_open (o->flow, o->id, &error);
+  g_assert_no_error (error);
+  return NULL;
+}
+
 /* A thread goes on in a new engine with its whole history; its events are
  * numbered after the stored ones. */
 static void
@@ -105,8 +122,17 @@ test_reopen (Fixture *f, gconstpointer data)
   g_autoptr(JsonNode) list = weft_store_list_threads (store, 0, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (json_array_get_length (json_node_get_array (list)), ==, 1);
-  g_autoptr(WeftThread) thread = weft_thread_open (second.flow, id, &error);
-  g_assert_no_error (error);
+  /* Opened by two threads at once: one thread, its history once. */
+  OpenAtOnce opens[2] = { { second.flow, id, NULL }, { second.flow, id, NULL } };
+  GThread *openers[2];
+  for (guint i = 0; i < 2; i++)
+    openers[i] = g_thread_new ("opener", open_thread, &opens[i]);
+  for (guint i = 0; i < 2; i++)
+    g_thread_join (openers[i]);
+  g_assert_nonnull (opens[0].thread);
+  g_assert_true (opens[0].thread == opens[1].thread);
+  weft_thread_unref (opens[1].thread);
+  g_autoptr(WeftThread) thread = opens[0].thread;
   g_autoptr(GPtrArray) history = thread_history (thread);
   g_assert_cmpuint (history->len, ==, 2);
   g_assert_cmpstr (history->pdata[0], ==, "user: hello");
