@@ -404,6 +404,9 @@ test_reopened_from_store (Fixture *f, gconstpointer data)
       JsonArray *all = json_object_get_array_member (json_node_get_object (thread), "messages");
       g_assert_cmpuint (json_array_get_length (all), ==, 2 * (round + 1));
       g_assert_cmpstr (message_content (thread, 2 * round + 1), ==, round ? "kept: two" : "kept: one");
+      /* Reopened, its turns go on from the stored one. */
+      g_assert_cmpint (json_object_get_int_member (json_node_get_object (thread), "turns"), ==,
+                       round + 1);
     }
   /* Loaded, it is listed once, with its live state; a newer thread (in
    * memory only) comes first; the limit holds. */

@@ -78,6 +78,23 @@ process_end (Process *p)
   g_clear_pointer (&p->engine, weft_engine_unref);
 }
 
+/* The turn of the last event of `type` of thread `id` (0: none yet). */
+static guint
+last_turn (ThreadEvents *te, const char *id, WeftEventType type)
+{
+  guint turn = 0;
+
+  g_mutex_lock (&te->lock);
+  for (guint i = 0; i < te->events->len; i++)
+    {
+      ThreadEvent *e = te->events->pdata[i];
+      if (e->type == type && g_str_equal (e->thread_id, id))
+        turn = e->turn;
+    }
+  g_mutex_unlock (&te->lock);
+  return turn;
+}
+
 typedef struct {
   WeftFlow *flow;
   const char *id;
@@ -139,6 +156,9 @@ test_reopen (Fixture *f, gconstpointer data)
   g_assert_cmpstr (history->pdata[1], ==, "assistant: hi there");
   thread_post (thread, "again");
   thread_events_wait (second.events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
+  /* Its turns go on from the stored one: this is turn 2. */
+  g_assert_cmpuint (last_turn (second.events, id, WEFT_EVENT_THREAD_TURN_STARTED), ==, 2);
+  g_assert_cmpuint (last_turn (second.events, id, WEFT_EVENT_THREAD_TURN_FINISHED), ==, 2);
   g_autoptr(GPtrArray) after = thread_history (thread);
   g_assert_cmpuint (after->len, ==, 4);
   g_assert_cmpstr (after->pdata[3], ==, "assistant: still here");
@@ -147,6 +167,22 @@ test_reopen (Fixture *f, gconstpointer data)
   weft_test_assert_contains (body, "hi there");
   g_clear_pointer (&thread, weft_thread_unref);
   process_end (&second);
+
+  /* The store counted both turns: the next process goes on with turn 3. */
+  process_start (&first, f);
+  g_autoptr(WeftStore) kept = weft_flow_dup_store (first.flow);
+  g_autoptr(JsonNode) row = weft_store_get_thread (kept, id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (row), "turns"), ==, 2);
+  g_clear_pointer (&kept, weft_store_free);
+  {
+    g_autoptr(WeftThread) third = weft_thread_open (first.flow, id, &error);
+    g_assert_no_error (error);
+    thread_post (third, "hello");
+    thread_events_wait (first.events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
+    g_assert_cmpuint (last_turn (first.events, id, WEFT_EVENT_THREAD_TURN_STARTED), ==, 3);
+  }
+  process_end (&first);
 
   /* Deleted, it is gone from the store. */
   process_start (&first, f);
