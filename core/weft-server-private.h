@@ -287,6 +287,13 @@ typedef void (*WeftServerStoredFunc) (WeftServer *server, SoupServerMessage *msg
 /* Reads run `id` from the stores, `msg` paused meanwhile, for `func`. */
 void weft_server_read_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
                                   WeftServerStoredFunc func);
+/* Stores' thread: the first answer of the server's stores to `get` (a
+ * store's get_run or get_thread) for `id` that is an object; NULL when
+ * none has it (a store that could not be read is logged, and `*error`, when
+ * still NULL, says so). */
+typedef JsonNode *(*WeftServerStoreGet) (WeftStore *store, const char *id, GError **error);
+JsonNode *weft_server_stores_get (WeftServer *server, WeftServerStoreGet get, const char *id,
+                                  char **error);
 /* The `limit` query parameter of a list (1 to 1000, 100 when not given);
  * FALSE after a 400. */
 gboolean weft_server_parse_limit (SoupServerMessage *msg, GHashTable *query, guint *limit);

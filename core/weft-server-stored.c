@@ -236,6 +236,39 @@ weft_store_read_reply (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Stores' thread: a store that could not be read is logged, and `*text`
+ * says so when it says nothing yet; "not found" (a store that keeps no
+ * threads says so too) is no failure.  FALSE then. */
+static gboolean
+weft_server_store_failed (const GError *error, char **text)
+{
+  if (g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
+    return FALSE;
+  g_warning ("reading a store: %s", error->message);
+  if (*text == NULL)
+    *text = g_strdup_printf ("reading a store: %s", error->message);
+  return TRUE;
+}
+
+JsonNode *
+weft_server_stores_get (WeftServer *server, WeftServerStoreGet get, const char *id, char **error)
+{
+  GPtrArray *stores = server->stores;
+
+  for (guint i = 0; i < stores->len; i++)
+    {
+      g_autoptr(GError) local = NULL;
+      JsonNode *node = get (stores->pdata[i], id, &local);
+      if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+        return node;
+      if (node != NULL)
+        json_node_unref (node);
+      else
+        weft_server_store_failed (local, error);
+    }
+  return NULL;
+}
+
 /* The store thread. */
 static void
 weft_store_read_run (WeftServerStoreWork *work)
@@ -244,33 +277,20 @@ weft_store_read_run (WeftServerStoreWork *work)
   GPtrArray *stores = r->server->stores;
   g_autoptr(JsonArray) merged = json_array_new ();
 
-  for (guint i = 0; i < stores->len && (r->run_id == NULL || r->result == NULL); i++)
+  if (r->run_id)
+    r->result = weft_server_stores_get (r->server, weft_store_get_run, r->run_id, &r->error);
+  for (guint i = 0; r->run_id == NULL && i < stores->len; i++)
     {
       g_autoptr(GError) error = NULL;
-      JsonNode *node = r->run_id ? weft_store_get_run (stores->pdata[i], r->run_id, &error)
-                       : r->list_func ? weft_store_list_threads (stores->pdata[i], r->store_limit,
-                                                                 &error)
-                       : weft_store_list_runs (stores->pdata[i], r->store_limit, &error);
-      /* A store that keeps no threads says "not found" too. */
+      g_autoptr(JsonNode) node = r->list_func
+                                 ? weft_store_list_threads (stores->pdata[i], r->store_limit,
+                                                            &error)
+                                 : weft_store_list_runs (stores->pdata[i], r->store_limit, &error);
+      JsonArray *a = node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
       if (node == NULL)
-        {
-          if (!g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
-            {
-              g_warning ("reading a store: %s", error->message);
-              if (r->error == NULL)
-                r->error = g_strdup_printf ("reading a store: %s", error->message);
-            }
-          continue;
-        }
-      if (r->run_id)
-        r->result = node;
-      else
-        {
-          JsonArray *a = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-          for (guint k = 0; a && k < json_array_get_length (a); k++)
-            json_array_add_element (merged, json_node_copy (json_array_get_element (a, k)));
-          json_node_unref (node);
-        }
+        weft_server_store_failed (error, &r->error);
+      for (guint k = 0; a && k < json_array_get_length (a); k++)
+        json_array_add_element (merged, json_node_copy (json_array_get_element (a, k)));
     }
   if (r->run_id == NULL)
     r->result = json_node_init_array (json_node_alloc (), merged);

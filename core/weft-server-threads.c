@@ -328,23 +328,9 @@ static void
 weft_thread_load_run (WeftServerStoreWork *work)
 {
   WeftThreadLoad *load = (WeftThreadLoad *) work;
-  GPtrArray *stores = load->server->stores;
 
-  for (guint i = 0; i < stores->len && load->stored == NULL; i++)
-    {
-      g_autoptr(GError) error = NULL;
-      JsonNode *node = weft_store_get_thread (stores->pdata[i], load->id, &error);
-      if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
-        load->stored = node;
-      else if (node != NULL)
-        json_node_unref (node);
-      else if (!g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
-        {
-          g_warning ("reading a store: %s", error->message);
-          g_free (load->error);
-          load->error = g_strdup_printf ("reading a store: %s", error->message);
-        }
-    }
+  load->stored = weft_server_stores_get (load->server, weft_store_get_thread, load->id,
+                                         &load->error);
   g_main_context_invoke (weft_engine_get_main_context (load->server->engine),
                          weft_thread_load_done, load);
 }
