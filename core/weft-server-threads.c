@@ -303,12 +303,16 @@ weft_thread_load_done (gpointer data)
   g_hash_table_remove (server->thread_loads, load->id);
   g_autoptr(WeftThread) thread = load->stored && !server->stopping
                                  ? weft_server_open_loaded (server, load) : NULL;
+  g_autofree char *shown = weft_message_quote (load->id, 64);
+
   for (guint i = 0; i < load->waiters->len; i++)
     {
       WeftThreadWaiter *w = load->waiters->pdata[i];
-      g_autofree char *shown = weft_message_quote (load->id, 64);
       if (w->gone)
         continue;
+      /* Unpaused first: the reply is written on a later turn of the loop
+       * either way, and a handler may pause the message again. */
+      soup_server_message_unpause (w->msg);
       if (thread)
         w->handler (server, w->msg, load->id, w->query);
       else if (server->stopping)
@@ -317,7 +321,6 @@ weft_thread_load_done (gpointer data)
         weft_server_reply_error (w->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", load->error);
       else
         weft_server_reply_error (w->msg, SOUP_STATUS_NOT_FOUND, "no thread %s", shown);
-      soup_server_message_unpause (w->msg);
     }
   weft_thread_load_free (load);
   return G_SOURCE_REMOVE;

@@ -347,6 +347,35 @@ reopen_at_once (Fixture *f, const char *id)
   g_assert_cmpuint (json_array_get_length (json_node_get_array (live)), ==, 1);
 }
 
+static void
+serve_flow (Fixture *f, const char *json)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
+
+  g_assert_true (weft_server_add_flow (f->server, flow, &error));
+}
+
+/* A new engine and server serving flow `json`: nothing in memory. */
+static void
+restart_server (Fixture *f, const char *json)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_clear_object (&f->session);
+  weft_server_stop (f->server, 5000);
+  weft_server_free (f->server);
+  weft_engine_shutdown (f->engine, 2000);
+  weft_engine_unref (f->engine);
+  f->engine = weft_test_engine_new (4);
+  f->server = weft_server_new (f->engine, NULL);
+  g_assert_true (weft_server_listen (f->server, "127.0.0.1:0", &error));
+  g_free (f->base);
+  f->base = g_strdup_printf ("http://127.0.0.1:%u", weft_server_get_port (f->server));
+  f->session = soup_session_new ();
+  serve_flow (f, json);
+}
+
 /* A served flow's store keeps its threads: another server (the process
  * ended) reopens one when it is asked for, and it goes on. */
 static void
@@ -364,22 +393,9 @@ test_reopened_from_store (Fixture *f, gconstpointer data)
   for (guint round = 0; round < 2; round++)
     {
       if (round == 1)
-        {
-          /* A new engine and server: nothing in memory. */
-          g_clear_object (&f->session);
-          weft_server_stop (f->server, 5000);
-          weft_server_free (f->server);
-          weft_engine_shutdown (f->engine, 2000);
-          weft_engine_unref (f->engine);
-          f->engine = weft_test_engine_new (4);
-          f->server = weft_server_new (f->engine, NULL);
-          g_assert_true (weft_server_listen (f->server, "127.0.0.1:0", &error));
-          g_free (f->base);
-          f->base = g_strdup_printf ("http://127.0.0.1:%u", weft_server_get_port (f->server));
-          f->session = soup_session_new ();
-        }
-      g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
-      g_assert_true (weft_server_add_flow (f->server, flow, &error));
+        restart_server (f, json);
+      else
+        serve_flow (f, json);
       if (round == 0)
         id = create_thread (f, "{\"flow\": \"kept\"}");
       else
@@ -422,6 +438,31 @@ test_reopened_from_store (Fixture *f, gconstpointer data)
   threads = list_threads (f, "limit=1", &one);
   g_assert_cmpuint (json_array_get_length (threads), ==, 1);
   g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "thread_id"), ==, newer);
+
+  /* Its event stream asked for first: it is reopened for the stream, whose
+   * events are numbered after the stored ones, its turn after turn 2. */
+  restart_server (f, json);
+  g_autofree char *events = g_strdup_printf ("/v1/threads/%s/events", id);
+  g_autoptr(GInputStream) stream = open_stream (f, events, NULL);
+  g_autoptr(GDataInputStream) lines = g_data_input_stream_new (stream);
+  g_autoptr(GPtrArray) frames = g_ptr_array_new_with_free_func ((GDestroyNotify) frame_free);
+  g_assert_cmpuint (post_message (f, id, "three", NULL), ==, SOUP_STATUS_ACCEPTED);
+  read_frames (lines, frames, 4);
+  static const char *const live[] = {
+    "thread.message", "thread.turn_started", "thread.message", "thread.turn_finished",
+  };
+  for (guint i = 0; i < 4; i++)
+    {
+      Frame *fr = frames->pdata[i];
+      g_assert_cmpstr (fr->type, ==, live[i]);
+      g_assert_cmpuint (fr->id, ==, 10 + i);      /* 9 stored */
+      g_autoptr(JsonNode) event = json_from_string (fr->data, &error);
+      g_assert_no_error (error);
+      if (i % 2 == 1)
+        g_assert_cmpint (json_object_get_int_member (json_node_get_object (event), "turn"), ==, 3);
+    }
+  weft_test_assert_contains (((Frame *) frames->pdata[0])->data, "three");
+  g_input_stream_close (stream, NULL, NULL);
   weft_server_stop (f->server, 5000);
   weft_engine_shutdown (f->engine, 2000);
   weft_test_remove_dir (dir);
