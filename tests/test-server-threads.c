@@ -356,7 +356,8 @@ serve_flow (Fixture *f, const char *json)
   g_assert_true (weft_server_add_flow (f->server, flow, &error));
 }
 
-/* A new engine and server serving flow `json`: nothing in memory. */
+/* A new engine and server serving flow `json`: nothing in memory; the
+ * old engine's store has its last rows, as after its process's exit. */
 static void
 restart_server (Fixture *f, const char *json)
 {
@@ -366,7 +367,7 @@ restart_server (Fixture *f, const char *json)
   weft_server_stop (f->server, 5000);
   weft_server_free (f->server);
   weft_engine_shutdown (f->engine, 2000);
-  weft_engine_unref (f->engine);
+  weft_test_engine_unref_ended (f->engine);
   f->engine = weft_test_engine_new (4);
   f->server = weft_server_new (f->engine, NULL);
   g_assert_true (weft_server_listen (f->server, "127.0.0.1:0", &error));

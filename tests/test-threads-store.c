@@ -73,9 +73,10 @@ static void
 process_end (Process *p)
 {
   weft_engine_shutdown (p->engine, 2000);
-  g_clear_pointer (&p->flow, weft_flow_unref);      /* the store's last rows */
+  g_clear_pointer (&p->flow, weft_flow_unref);
   thread_events_free (p->events);
-  g_clear_pointer (&p->engine, weft_engine_unref);
+  /* The store's last rows: once the engine has ended. */
+  weft_test_engine_unref_ended (g_steal_pointer (&p->engine));
 }
 
 /* The turn of the last event of `type` of thread `id` (0: none yet). */
@@ -139,6 +140,7 @@ test_reopen (Fixture *f, gconstpointer data)
   g_autoptr(JsonNode) list = weft_store_list_threads (store, 0, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (json_array_get_length (json_node_get_array (list)), ==, 1);
+  g_clear_pointer (&store, weft_store_free);
   /* Opened by two threads at once: one thread, its history once. */
   OpenAtOnce opens[2] = { { second.flow, id, NULL }, { second.flow, id, NULL } };
   GThread *openers[2];
@@ -190,6 +192,7 @@ test_reopen (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   weft_thread_close (again);
   thread_events_wait (first.events, id, WEFT_EVENT_THREAD_DELETED, NULL, 1, 10);
+  g_clear_pointer (&again, weft_thread_unref);
   process_end (&first);
   process_start (&second, f);
   g_autoptr(WeftThread) gone = weft_thread_open (second.flow, id, &error);

@@ -33,8 +33,8 @@ static const char *const weft_sqlite_thread_sql[N_THREAD_STMTS] = {
     "  result, error, run_id, started_wall_us, finished_wall_us) "
     "SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM thread_rows WHERE thread_id = ?1",
   [THREAD_SEQ] =
-    "UPDATE thread_rows SET last_seq = max (last_seq, ?2), turns = max (turns, ?3) "
-    "WHERE thread_id = ?1",
+    ("UPDATE thread_rows SET last_seq = max (last_seq, ?2), turns = max (turns, ?3) "
+     "WHERE thread_id = ?1"),
   [THREAD_DELETE] =
     "UPDATE thread_rows SET deleted = 1, last_seq = max (last_seq, ?2) WHERE thread_id = ?1",
 };
