@@ -238,16 +238,15 @@ weft_store_read_reply (gpointer data)
 
 /* Stores' thread: a store that could not be read is logged, and `*text`
  * says so when it says nothing yet; "not found" (a store that keeps no
- * threads says so too) is no failure.  FALSE then. */
-static gboolean
+ * threads says so too) is no failure. */
+static void
 weft_server_store_failed (const GError *error, char **text)
 {
   if (g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
-    return FALSE;
+    return;
   g_warning ("reading a store: %s", error->message);
   if (*text == NULL)
     *text = g_strdup_printf ("reading a store: %s", error->message);
-  return TRUE;
 }
 
 JsonNode *
