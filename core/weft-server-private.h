@@ -97,6 +97,8 @@ struct _WeftServer {
   GHashTable *thread_watchers; /* SoupServerMessage*: the streams watching a thread */
   GHashTable *threads;        /* id → WeftServerThread* (owned): the threads it made */
   GHashTable *thread_loads;   /* id → the read of a stored thread in flight, and who waits */
+  GHashTable *threads_deleted; /* ids of threads deleted lately (owned), oldest first in: */
+  GQueue threads_deleted_order;
   guint n_live;               /* kicked off, not yet finished (queued included) */
   guint64 n_started;
   guint64 n_finished;

@@ -10,16 +10,20 @@
  * ended): the store is read on the stores' thread (weft-server-stored.c),
  * the request paused meanwhile and handled again once the thread is in
  * memory; a second request for it meanwhile waits for the same read, so
- * that one thread comes of it.  A thread's background runs (an agent, a flow) are
- * kicked off through the
- * server's run records, so that they show in /v1/runs with their events
- * like any run.  Streamed chunks (thread.step) go to the streams open at
- * the time and are not kept for replay: the message they make up is. */
+ * that one thread comes of it.  A thread deleted lately is not reopened
+ * (nor listed) while its store may not have written so yet.  A thread's
+ * background runs (an agent, a flow) are kicked off through the server's
+ * run records, so that they show in /v1/runs with their events like any
+ * run.  Streamed chunks (thread.step) go to the streams open at the time
+ * and are not kept for replay: the message they make up is. */
 #include "weft-server-private.h"
 #include "weft-thread-private.h"
 
 /* The events a record keeps for replay, most recent last. */
 #define WEFT_SERVER_THREAD_EVENTS 1000
+/* The threads deleted lately that a store may not have marked deleted yet
+ * (its writes are its own thread's): never reopened. */
+#define WEFT_SERVER_THREADS_DELETED 4096
 
 struct _WeftServerThread {
   WeftServer *server;
@@ -73,6 +77,7 @@ weft_server_threads_init (WeftServer *server)
                                            (GDestroyNotify) weft_server_thread_free);
   /* A read owns itself: it is taken out of the table when it ends. */
   server->thread_loads = g_hash_table_new (g_str_hash, g_str_equal);
+  server->threads_deleted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 void
@@ -80,6 +85,21 @@ weft_server_threads_clear (WeftServer *server)
 {
   g_clear_pointer (&server->threads, g_hash_table_unref);
   g_clear_pointer (&server->thread_loads, g_hash_table_unref);
+  g_queue_clear (&server->threads_deleted_order);
+  g_clear_pointer (&server->threads_deleted, g_hash_table_unref);
+}
+
+static void
+weft_server_thread_deleted (WeftServer *server, const char *id)
+{
+  if (g_hash_table_contains (server->threads_deleted, id))
+    return;
+  if (server->threads_deleted_order.length == WEFT_SERVER_THREADS_DELETED)
+    g_hash_table_remove (server->threads_deleted,
+                         g_queue_pop_head (&server->threads_deleted_order));
+  char *kept = g_strdup (id);
+  g_hash_table_add (server->threads_deleted, kept);
+  g_queue_push_tail (&server->threads_deleted_order, kept);
 }
 
 void
@@ -101,6 +121,8 @@ weft_server_threads_on_event (const WeftEvent *event, gpointer data)
   WeftServerThread *rec = id && server->threads ? g_hash_table_lookup (server->threads, id) : NULL;
   WeftEventType type = weft_event_get_event_type (event);
 
+  if (type == WEFT_EVENT_THREAD_DELETED && server->threads)
+    weft_server_thread_deleted (server, id);
   if (rec == NULL)
     return;
   if (type != WEFT_EVENT_THREAD_STEP)
@@ -302,6 +324,7 @@ weft_thread_load_done (gpointer data)
 
   g_hash_table_remove (server->thread_loads, load->id);
   g_autoptr(WeftThread) thread = load->stored && !server->stopping
+                                 && !g_hash_table_contains (server->threads_deleted, load->id)
                                  ? weft_server_open_loaded (server, load) : NULL;
   g_autofree char *shown = weft_message_quote (load->id, 64);
 
@@ -375,7 +398,8 @@ weft_server_lookup_thread (WeftServer *server, SoupServerMessage *msg, const cha
 {
   WeftThread *thread = weft_engine_lookup_thread (server->engine, id);
 
-  if (thread == NULL && !server->stopping && server->stores->len > 0)
+  if (thread == NULL && !server->stopping && server->stores->len > 0
+      && !g_hash_table_contains (server->threads_deleted, id))
     weft_server_wait_for_thread (server, msg, id, handler, query);
   else if (thread == NULL)
     {
@@ -396,10 +420,16 @@ weft_server_handle_thread (WeftServer *server, SoupServerMessage *msg, const cha
     weft_server_reply_json (msg, SOUP_STATUS_OK, weft_thread_to_json (thread));
 }
 
-/* A stored thread a list shows: as one in memory shows, idle, not loaded. */
+/* A stored thread a list shows (not one deleted lately): as one in memory
+ * shows, idle, not loaded. */
 static gboolean
 weft_server_take_stored_thread (JsonObject *item, gpointer data)
 {
+  WeftServer *server = data;
+
+  if (g_hash_table_contains (server->threads_deleted,
+                             json_object_get_string_member (item, "thread_id")))
+    return FALSE;
   json_object_remove_member (item, "deleted");
   json_object_set_boolean_member (item, "busy", FALSE);
   json_object_set_boolean_member (item, "loaded", FALSE);
@@ -427,7 +457,7 @@ weft_server_reply_threads (WeftServer *server, SoupServerMessage *msg, JsonNode 
   JsonObject *o = json_object_new ();
   json_object_set_array_member (o, "threads",
                                 weft_server_merge_list (items, seen, stored, "thread_id",
-                                                        weft_server_take_stored_thread, NULL,
+                                                        weft_server_take_stored_thread, server,
                                                         limit));
   weft_server_reply_object (msg, SOUP_STATUS_OK, o);
 }
@@ -546,7 +576,8 @@ weft_server_handle_thread_events (WeftServer *server, SoupServerMessage *msg, co
       WeftThread *live = weft_engine_lookup_thread (server->engine, arg);
       if (live != NULL)
         rec = weft_server_thread_record (server, live);
-      else if (!server->stopping && server->stores->len > 0)
+      else if (!server->stopping && server->stores->len > 0
+               && !g_hash_table_contains (server->threads_deleted, arg))
         {
           weft_server_wait_for_thread (server, msg, arg, weft_server_handle_thread_events, query);
           return;

@@ -464,6 +464,22 @@ test_reopened_from_store (Fixture *f, gconstpointer data)
     }
   weft_test_assert_contains (((Frame *) frames->pdata[0])->data, "three");
   g_input_stream_close (stream, NULL, NULL);
+
+  /* Deleted, it is gone at once (its store writes so a moment later, on
+   * its own thread), and for the next server. */
+  g_autofree char *path = g_strdup_printf ("/v1/threads/%s", id);
+  for (guint round = 0; round < 2; round++)
+    {
+      if (round == 0)
+        g_assert_cmpuint (http (f, "DELETE", path, NULL, NULL), ==, SOUP_STATUS_OK);
+      else
+        restart_server (f, json);
+      assert_error (f, "GET", path, NULL, SOUP_STATUS_NOT_FOUND, "no thread");
+      g_autoptr(JsonNode) left = NULL;
+      list_threads (f, NULL, &left);
+      g_autofree char *text = json_to_string (left, FALSE);
+      g_assert_null (strstr (text, id));
+    }
   weft_server_stop (f->server, 5000);
   weft_engine_shutdown (f->engine, 2000);
   weft_test_remove_dir (dir);
