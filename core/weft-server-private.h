@@ -96,6 +96,9 @@ struct _WeftServer {
   GHashTable *drawing;        /* flow name → its drawing being made (weft-server-graph.c) */
   GHashTable *thread_watchers; /* SoupServerMessage*: the streams watching a thread */
   GHashTable *threads;        /* id → WeftServerThread* (owned): the threads it made */
+  GHashTable *thread_loads;   /* id → the read of a stored thread in flight, and who waits */
+  GHashTable *threads_deleted; /* ids of threads deleted lately (owned), oldest first in: */
+  GQueue threads_deleted_order;
   guint n_live;               /* kicked off, not yet finished (queued included) */
   guint64 n_started;
   guint64 n_finished;
@@ -290,6 +293,32 @@ void weft_server_read_stored_run (WeftServer *server, SoupServerMessage *msg, co
  * `after`, and the stream's end (404 when no store gives them). */
 void weft_server_stream_stored_run (WeftServer *server, SoupServerMessage *msg, const char *id,
                                     guint64 after);
+/* Stores' thread: the first answer of the server's stores to `get` (a
+ * store's get_run or get_thread) for `id` that is an object; NULL when
+ * none has it (a store that could not be read is logged, and `*error`, when
+ * still NULL, says so). */
+typedef JsonNode *(*WeftServerStoreGet) (WeftStore *store, const char *id, GError **error);
+JsonNode *weft_server_stores_get (WeftServer *server, WeftServerStoreGet get, const char *id,
+                                  char **error);
+/* The `limit` query parameter of a list (1 to 1000, 100 when not given);
+ * FALSE after a 400. */
+gboolean weft_server_parse_limit (SoupServerMessage *msg, GHashTable *query, guint *limit);
+/* Whether a list shows a stored item (it may trim it first). */
+typedef gboolean (*WeftServerTakeFunc) (JsonObject *item, gpointer data);
+/* A list: `items` (JsonObject*, the ones in memory, their ids in `seen`)
+ * with those of `stored` (the array the stores listed, or NULL) whose
+ * `id_key` is not seen and that `take` takes; newest first (started, else
+ * created), the first `limit`. */
+JsonArray *weft_server_merge_list (GPtrArray *items, GHashTable *seen, JsonNode *stored,
+                                   const char *id_key, WeftServerTakeFunc take,
+                                   gpointer take_data, guint limit);
+/* Given, on the loop, the threads the stores list (an array, each store's
+ * newest `limit`; a store that could not be read left out); replies. */
+typedef void (*WeftServerListFunc) (WeftServer *server, SoupServerMessage *msg, JsonNode *stored,
+                                    guint limit);
+/* Lists the stores' threads, `msg` paused meanwhile, for `func`. */
+void weft_server_read_stored_threads (WeftServer *server, SoupServerMessage *msg, guint limit,
+                                      WeftServerListFunc func);
 
 /* ---- weft-server-queue.c: kickoffs to a store's queue, its workers --------------- */
 

@@ -1,7 +1,8 @@
 /* weft-server-stored.c — reading runs: GET /v1/runs and /v1/runs/{id},
  * a background task no longer in memory, and the events of a run no
  * longer in memory (GET /v1/runs/{id}/events); from the server's records
- * first, then from the stores.
+ * first, then from the stores.  The stored threads a list shows (GET
+ * /v1/threads) are read the same way, merged the same way.
  *
  * The records (weft-server-runs.c) are read on the engine loop.  The
  * stores (each flow's own, plus --store) are read on a thread of their
@@ -30,6 +31,7 @@ typedef struct {
   gboolean events;            /* the run's events after `after`, as a stream */
   guint64 after;
   WeftServerStoredFunc func;  /* the run goes to it rather than to the client */
+  WeftServerListFunc list_func; /* threads are listed, for it */
   guint limit;
   guint store_limit;          /* how many each store is asked for */
   char *status;
@@ -107,6 +109,47 @@ weft_server_newest_first (gconstpointer a, gconstpointer b)
   return (x < y) - (x > y);
 }
 
+JsonArray *
+weft_server_merge_list (GPtrArray *items, GHashTable *seen, JsonNode *stored, const char *id_key,
+                        WeftServerTakeFunc take, gpointer take_data, guint limit)
+{
+  JsonArray *from_store = stored && JSON_NODE_HOLDS_ARRAY (stored) ? json_node_get_array (stored)
+                                                                   : NULL;
+
+  for (guint i = 0; from_store && i < json_array_get_length (from_store); i++)
+    {
+      JsonNode *node = json_array_get_element (from_store, i);
+      JsonObject *o = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      const char *id = o ? json_object_get_string_member_with_default (o, id_key, NULL) : NULL;
+      if (id == NULL || g_hash_table_contains (seen, id) || !take (o, take_data))
+        continue;
+      g_hash_table_add (seen, (gpointer) id);
+      g_ptr_array_add (items, json_object_ref (o));
+    }
+  g_ptr_array_sort (items, weft_server_newest_first);
+  JsonArray *out = json_array_new ();
+  for (guint i = 0; i < items->len && i < limit; i++)
+    json_array_add_object_element (out, json_object_ref (items->pdata[i]));
+  return out;
+}
+
+typedef struct {
+  const char *status;
+  const char *flow;
+} WeftRunFilter;
+
+/* A stored run a list shows: one the filter lets through, trimmed. */
+static gboolean
+weft_server_take_stored_run (JsonObject *run, gpointer data)
+{
+  WeftRunFilter *filter = data;
+
+  if (!weft_server_matches (run, filter->status, filter->flow))
+    return FALSE;
+  weft_server_trim_stored_run (run);
+  return TRUE;
+}
+
 /* The runs in memory, then the stored ones it does not have, filtered,
  * newest first. */
 static void
@@ -115,6 +158,7 @@ weft_server_reply_list (WeftServer *server, SoupServerMessage *msg, JsonNode *st
 {
   g_autoptr(GPtrArray) runs = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
   g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  WeftRunFilter filter = { status, flow };
   GHashTableIter iter;
   gpointer value;
 
@@ -128,23 +172,10 @@ weft_server_reply_list (WeftServer *server, SoupServerMessage *msg, JsonNode *st
       else
         json_object_unref (o);
     }
-  JsonArray *from_store = stored ? json_node_get_array (stored) : NULL;
-  for (guint i = 0; from_store && i < json_array_get_length (from_store); i++)
-    {
-      JsonObject *o = json_array_get_object_element (from_store, i);
-      const char *id = o ? json_object_get_string_member_with_default (o, "run_id", NULL) : NULL;
-      if (id == NULL || g_hash_table_contains (seen, id) || !weft_server_matches (o, status, flow))
-        continue;
-      g_hash_table_add (seen, (gpointer) id);
-      weft_server_trim_stored_run (o);
-      g_ptr_array_add (runs, json_object_ref (o));
-    }
-  g_ptr_array_sort (runs, weft_server_newest_first);
-  JsonArray *out = json_array_new ();
-  for (guint i = 0; i < runs->len && i < limit; i++)
-    json_array_add_object_element (out, json_object_ref (runs->pdata[i]));
   JsonObject *o = json_object_new ();
-  json_object_set_array_member (o, "runs", out);
+  json_object_set_array_member (o, "runs", weft_server_merge_list (runs, seen, stored, "run_id",
+                                                                   weft_server_take_stored_run,
+                                                                   &filter, limit));
   weft_server_reply_object (msg, SOUP_STATUS_OK, o);
 }
 
@@ -224,6 +255,8 @@ weft_store_read_reply (gpointer data)
     ;
   else if (r->events)
     weft_server_reply_stored_events (r);
+  else if (r->list_func)
+    r->list_func (r->server, r->msg, r->result, r->limit);
   else if (r->func)
     r->func (r->server, r->msg, r->run_id,
              r->result && JSON_NODE_HOLDS_OBJECT (r->result) ? json_node_get_object (r->result)
@@ -251,6 +284,57 @@ weft_store_read_reply (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Stores' thread: a store that could not be read is logged, and `*text`
+ * says so when it says nothing yet; "not found" (a store that keeps no
+ * threads says so too) is no failure. */
+static void
+weft_server_store_failed (const GError *error, char **text)
+{
+  if (g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
+    return;
+  g_warning ("reading a store: %s", error->message);
+  if (*text == NULL)
+    *text = g_strdup_printf ("reading a store: %s", error->message);
+}
+
+JsonNode *
+weft_server_stores_get (WeftServer *server, WeftServerStoreGet get, const char *id, char **error)
+{
+  GPtrArray *stores = server->stores;
+
+  for (guint i = 0; i < stores->len; i++)
+    {
+      g_autoptr(GError) local = NULL;
+      JsonNode *node = get (stores->pdata[i], id, &local);
+      if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+        return node;
+      if (node != NULL)
+        json_node_unref (node);
+      else
+        weft_server_store_failed (local, error);
+    }
+  return NULL;
+}
+
+/* The store thread: the run's events after r->after from the first store
+ * that has them. */
+static JsonNode *
+weft_store_read_events (WeftStoreRead *r)
+{
+  GPtrArray *stores = r->server->stores;
+
+  for (guint i = 0; i < stores->len; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      JsonNode *node = weft_store_get_events (stores->pdata[i], r->run_id, r->after,
+                                              WEFT_SERVER_STORED_EVENTS_MAX, &error);
+      if (node != NULL)
+        return node;
+      weft_server_store_failed (error, &r->error);
+    }
+  return NULL;
+}
+
 /* The store thread. */
 static void
 weft_store_read_run (WeftServerStoreWork *work)
@@ -259,32 +343,22 @@ weft_store_read_run (WeftServerStoreWork *work)
   GPtrArray *stores = r->server->stores;
   g_autoptr(JsonArray) merged = json_array_new ();
 
-  for (guint i = 0; i < stores->len && (r->run_id == NULL || r->result == NULL); i++)
+  if (r->events)
+    r->result = weft_store_read_events (r);
+  else if (r->run_id)
+    r->result = weft_server_stores_get (r->server, weft_store_get_run, r->run_id, &r->error);
+  for (guint i = 0; r->run_id == NULL && i < stores->len; i++)
     {
       g_autoptr(GError) error = NULL;
-      JsonNode *node = r->events ? weft_store_get_events (stores->pdata[i], r->run_id, r->after,
-                                                          WEFT_SERVER_STORED_EVENTS_MAX, &error)
-                       : r->run_id ? weft_store_get_run (stores->pdata[i], r->run_id, &error)
-                       : weft_store_list_runs (stores->pdata[i], r->store_limit, &error);
+      g_autoptr(JsonNode) node = r->list_func
+                                 ? weft_store_list_threads (stores->pdata[i], r->store_limit,
+                                                            &error)
+                                 : weft_store_list_runs (stores->pdata[i], r->store_limit, &error);
+      JsonArray *a = node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
       if (node == NULL)
-        {
-          if (!g_error_matches (error, WEFT_ERROR, WEFT_ERROR_NOT_FOUND))
-            {
-              g_warning ("reading a store: %s", error->message);
-              if (r->error == NULL)
-                r->error = g_strdup_printf ("reading a store: %s", error->message);
-            }
-          continue;
-        }
-      if (r->run_id)
-        r->result = node;
-      else
-        {
-          JsonArray *a = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-          for (guint k = 0; a && k < json_array_get_length (a); k++)
-            json_array_add_element (merged, json_node_copy (json_array_get_element (a, k)));
-          json_node_unref (node);
-        }
+        weft_server_store_failed (error, &r->error);
+      for (guint k = 0; a && k < json_array_get_length (a); k++)
+        json_array_add_element (merged, json_node_copy (json_array_get_element (a, k)));
     }
   if (r->run_id == NULL)
     r->result = json_node_init_array (json_node_alloc (), merged);
@@ -382,26 +456,50 @@ weft_server_handle_stored_task (WeftServer *server, SoupServerMessage *msg, cons
   weft_server_read_stores (server, r);
 }
 
+gboolean
+weft_server_parse_limit (SoupServerMessage *msg, GHashTable *query, guint *limit)
+{
+  const char *text = query ? g_hash_table_lookup (query, "limit") : NULL;
+  guint64 value = WEFT_SERVER_LIST_LIMIT_DEFAULT;
+
+  if (text && !g_ascii_string_to_unsigned (text, 10, 1, WEFT_SERVER_LIST_LIMIT_MAX, &value, NULL))
+    {
+      g_autofree char *shown = weft_message_quote (text, 40);
+      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
+                               "limit must be a number from 1 to %u, not %s",
+                               WEFT_SERVER_LIST_LIMIT_MAX, shown);
+      return FALSE;
+    }
+  *limit = (guint) value;
+  return TRUE;
+}
+
+void
+weft_server_read_stored_threads (WeftServer *server, SoupServerMessage *msg, guint limit,
+                                 WeftServerListFunc func)
+{
+  WeftStoreRead *r = g_new0 (WeftStoreRead, 1);
+
+  r->msg = g_object_ref (msg);
+  r->limit = limit;
+  r->store_limit = limit;
+  r->list_func = func;
+  weft_server_read_stores (server, r);
+}
+
 void
 weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const char *arg,
                               GHashTable *query)
 {
   const char *status = query ? g_hash_table_lookup (query, "status") : NULL;
   const char *flow = query ? g_hash_table_lookup (query, "flow") : NULL;
-  const char *limit_text = query ? g_hash_table_lookup (query, "limit") : NULL;
-  guint64 limit = WEFT_SERVER_LIST_LIMIT_DEFAULT;
+  guint limit;
   static const char *const statuses[] = {
     "pending", "queued", "running", "completed", "failed", "cancelled", NULL
   };
 
-  if (limit_text && !g_ascii_string_to_unsigned (limit_text, 10, 1, WEFT_SERVER_LIST_LIMIT_MAX,
-                                                 &limit, NULL))
-    {
-      weft_server_reply_error (msg, SOUP_STATUS_BAD_REQUEST,
-                               "limit must be a number from 1 to %u, not \"%s\"",
-                               WEFT_SERVER_LIST_LIMIT_MAX, limit_text);
-      return;
-    }
+  if (!weft_server_parse_limit (msg, query, &limit))
+    return;
   if (status && !g_strv_contains (statuses, status))
     {
       g_autofree char *known = g_strjoinv (", ", (char **) statuses);
@@ -412,14 +510,14 @@ weft_server_handle_list_runs (WeftServer *server, SoupServerMessage *msg, const 
   weft_server_evict (server);
   if (server->stores->len == 0)
     {
-      weft_server_reply_list (server, msg, NULL, (guint) limit, status, flow);
+      weft_server_reply_list (server, msg, NULL, limit, status, flow);
       return;
     }
   WeftStoreRead *r = weft_store_read_new (msg, NULL);
   r->limit = (guint) limit;
   /* Stores only know "the newest N": with a filter, look as far back as
    * a list may, and filter that. */
-  r->store_limit = status || flow ? WEFT_SERVER_LIST_LIMIT_MAX : (guint) limit;
+  r->store_limit = status || flow ? WEFT_SERVER_LIST_LIMIT_MAX : limit;
   r->status = g_strdup (status);
   r->flow = g_strdup (flow);
   weft_server_read_stores (server, r);

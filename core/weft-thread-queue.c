@@ -296,6 +296,7 @@ WeftThread *
 weft_thread_open (WeftFlow *flow, const char *thread_id, GError **error)
 {
   g_return_val_if_fail (flow != NULL && thread_id != NULL, NULL);
+  g_return_val_if_fail (!weft_engine_is_loop_thread (weft_flow_get_engine (flow)), NULL);
 
   WeftThread *kept = weft_threads_lookup (weft_flow_get_engine (flow), thread_id);
   if (kept != NULL)

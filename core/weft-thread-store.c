@@ -1,5 +1,6 @@
 /* weft-thread-store.c — a thread read back from a store and continued:
- * its messages and background tasks as the store kept them (docs/store.md).
+ * its messages and background tasks as the store kept them (docs/store.md),
+ * its turns counted on from the stored ones.
  *
  * What a store gives back is text weft did not write this time (another
  * program may have written the file): every message and task is checked
@@ -163,11 +164,20 @@ weft_thread_restore (WeftThread *thread, JsonObject *stored, GError **error)
   gint64 last_seq = weft_stored_int (stored, "last_seq");
   thread->seq = (guint64) MAX (last_seq, 0);
   thread->created_wall_us = weft_stored_int (stored, "created_wall_us");
+  guint64 started = 0;
   for (guint i = 0; i < thread->history->len; i++)
     {
       WeftRole role = ((WeftThreadMessage *) thread->history->pdata[i])->role;
       thread->n_posted += role == WEFT_ROLE_USER || role == WEFT_ROLE_NOTICE;
+      started += role == WEFT_ROLE_USER
+                 || (role == WEFT_ROLE_NOTICE
+                     && thread->config->background_done == WEFT_BACKGROUND_DONE_TURN);
     }
+  /* Turns go on from the stored count; a store that keeps none (or rows
+   * written before it did) leaves the count of messages that started one. */
+  gint64 turns = weft_stored_int (stored, "turns");
+  guint64 n_turns = MAX ((guint64) MAX (turns, 0), started);
+  thread->n_turns = (guint) MIN (n_turns, G_MAXUINT);
   thread->restored = TRUE;
   return TRUE;
 }

@@ -440,7 +440,9 @@ WEFT_API WeftThread *weft_thread_new (WeftFlow *flow, JsonObject *settings, GErr
  * whole history; its background tasks that were running when its process
  * ended are "interrupted".  The engine's own thread of that id when it
  * has one.  WEFT_ERROR_NOT_FOUND when the flow has no store or the store
- * no such thread. */
+ * no such thread.  The store is read on the calling thread (never the
+ * engine loop's: it may wait on a disk); two calls at once for one id
+ * give the same thread. */
 WEFT_API WeftThread *weft_thread_open (WeftFlow *flow, const char *thread_id, GError **error);
 WEFT_API WeftThread *weft_thread_ref (WeftThread *thread);
 WEFT_API void        weft_thread_unref (WeftThread *thread);

@@ -100,6 +100,22 @@ wait_thread (Fixture *f, const char *id, guint n)
     }
 }
 
+/* GET /v1/threads (with `query`, may be NULL): its array. */
+static JsonArray *
+list_threads (Fixture *f, const char *query, JsonNode **json)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/threads%s%s", query ? "?" : "", query ? query : "");
+
+  g_assert_cmpuint (http (f, "GET", path, NULL, json), ==, SOUP_STATUS_OK);
+  return json_object_get_array_member (json_node_get_object (*json), "threads");
+}
+
+static JsonObject *
+list_entry (JsonArray *threads, guint i)
+{
+  return json_array_get_object_element (threads, i);
+}
+
 static const char *
 message_content (JsonNode *thread, guint i)
 {
@@ -206,6 +222,13 @@ test_bad_requests (Fixture *f, gconstpointer data)
   assert_error (f, "POST", cancel, "{\"task_id\": \"t7\"}", SOUP_STATUS_NOT_FOUND, "no task \"t7\"");
   g_assert_cmpuint (http (f, "POST", cancel, NULL, NULL), ==, SOUP_STATUS_ACCEPTED);
   assert_error (f, "GET", "/v1/threads/nobody/events", NULL, SOUP_STATUS_NOT_FOUND, "no thread");
+  static const char *const limits[] = { "0", "1001", "-1", "ten", "5x" };
+  for (guint i = 0; i < G_N_ELEMENTS (limits); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/v1/threads?limit=%s", limits[i]);
+      assert_error (f, "GET", path, NULL, SOUP_STATUS_BAD_REQUEST,
+                    "limit must be a number from 1 to 1000");
+    }
 }
 
 /* The model delegates to the flow's crew: the run is one of /v1/runs, and
@@ -240,6 +263,120 @@ test_background_flow_run (Fixture *f, gconstpointer data)
   weft_test_assert_contains (text, run_id);
 }
 
+typedef struct {
+  GBytes *body;
+  guint status;
+  GError *error;
+  gboolean done;
+} Reply;
+
+static void
+reply_received (GObject *session, GAsyncResult *result, gpointer data)
+{
+  Reply *r = data;
+
+  r->body = soup_session_send_and_read_finish (SOUP_SESSION (session), result, &r->error);
+  r->status = soup_message_get_status (soup_session_get_async_result_message (
+                                         SOUP_SESSION (session), result));
+  r->done = TRUE;
+}
+
+/* The requests `msgs` sent at once, each on its own connection; their
+ * replies once all have come. */
+static Reply *
+send_at_once (Fixture *f, SoupMessage **msgs, guint n)
+{
+  g_autoptr(SoupSession) session = soup_session_new_with_options ("max-conns-per-host", n, NULL);
+  Reply *replies = g_new0 (Reply, n);
+  guint done = 0;
+
+  for (guint i = 0; i < n; i++)
+    soup_session_send_and_read_async (session, msgs[i], G_PRIORITY_DEFAULT, NULL, reply_received,
+                                      &replies[i]);
+  while (done < n)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      done = 0;
+      for (guint i = 0; i < n; i++)
+        done += replies[i].done;
+    }
+  return replies;
+}
+
+/* Asked for at once by several requests, a stored thread is read once:
+ * one thread in memory, its history once, and the message posted
+ * meanwhile answered once. */
+static void
+reopen_at_once (Fixture *f, const char *id)
+{
+  enum { N_GETS = 4 };
+  g_autofree char *path = g_strdup_printf ("/v1/threads/%s", id);
+  g_autofree char *messages = g_strdup_printf ("/v1/threads/%s/messages", id);
+  SoupMessage *msgs[N_GETS + 1];
+
+  for (guint i = 0; i < N_GETS; i++)
+    msgs[i] = request_new (f, "GET", path, NULL);
+  msgs[N_GETS] = request_new (f, "POST", messages, "{\"content\": \"two\"}");
+  Reply *replies = send_at_once (f, msgs, N_GETS + 1);
+  for (guint i = 0; i <= N_GETS; i++)
+    {
+      g_assert_no_error (replies[i].error);
+      g_assert_cmpuint (replies[i].status, ==, i < N_GETS ? SOUP_STATUS_OK
+                                                          : SOUP_STATUS_ACCEPTED);
+      gsize size;
+      const char *data = g_bytes_get_data (replies[i].body, &size);
+      g_autofree char *text = g_strndup (data, size);
+      g_autoptr(JsonNode) json = json_from_string (text, NULL);
+      g_assert_cmpstr (member (json, "thread_id"), ==, id);
+      if (i < N_GETS)
+        {
+          /* The stored history, once: messages numbered 1, 2, ... */
+          JsonArray *a = json_object_get_array_member (json_node_get_object (json), "messages");
+          g_assert_cmpuint (json_array_get_length (a), >=, 2);
+          for (guint k = 0; k < json_array_get_length (a); k++)
+            g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (a, k),
+                                                         "seq"), ==, k + 1);
+          g_assert_cmpstr (message_content (json, 0), ==, "one");
+          g_assert_cmpstr (message_content (json, 1), ==, "kept: one");
+        }
+      g_bytes_unref (replies[i].body);
+      g_object_unref (msgs[i]);
+    }
+  g_free (replies);
+  g_autoptr(JsonNode) live = weft_engine_list_threads (f->engine);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (live)), ==, 1);
+}
+
+static void
+serve_flow (Fixture *f, const char *json)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
+
+  g_assert_true (weft_server_add_flow (f->server, flow, &error));
+}
+
+/* A new engine and server serving flow `json`: nothing in memory; the
+ * old engine's store has its last rows, as after its process's exit. */
+static void
+restart_server (Fixture *f, const char *json)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_clear_object (&f->session);
+  weft_server_stop (f->server, 5000);
+  weft_server_free (f->server);
+  weft_engine_shutdown (f->engine, 2000);
+  weft_test_engine_unref_ended (f->engine);
+  f->engine = weft_test_engine_new (4);
+  f->server = weft_server_new (f->engine, NULL);
+  g_assert_true (weft_server_listen (f->server, "127.0.0.1:0", &error));
+  g_free (f->base);
+  f->base = g_strdup_printf ("http://127.0.0.1:%u", weft_server_get_port (f->server));
+  f->session = soup_session_new ();
+  serve_flow (f, json);
+}
+
 /* A served flow's store keeps its threads: another server (the process
  * ended) reopens one when it is asked for, and it goes on. */
 static void
@@ -257,27 +394,91 @@ test_reopened_from_store (Fixture *f, gconstpointer data)
   for (guint round = 0; round < 2; round++)
     {
       if (round == 1)
-        {
-          /* A new engine and server: nothing in memory. */
-          g_clear_object (&f->session);
-          weft_server_stop (f->server, 5000);
-          weft_server_free (f->server);
-          weft_engine_shutdown (f->engine, 2000);
-          weft_engine_unref (f->engine);
-          f->engine = weft_test_engine_new (4);
-          f->server = weft_server_new (f->engine, NULL);
-          g_assert_true (weft_server_listen (f->server, "127.0.0.1:0", &error));
-          g_free (f->base);
-          f->base = g_strdup_printf ("http://127.0.0.1:%u", weft_server_get_port (f->server));
-          f->session = soup_session_new ();
-        }
-      g_autoptr(WeftFlow) flow = weft_test_flow (f->engine, json);
-      g_assert_true (weft_server_add_flow (f->server, flow, &error));
+        restart_server (f, json);
+      else
+        serve_flow (f, json);
       if (round == 0)
         id = create_thread (f, "{\"flow\": \"kept\"}");
-      g_assert_cmpuint (post_message (f, id, round ? "two" : "one", NULL), ==, SOUP_STATUS_ACCEPTED);
+      else
+        {
+          /* Listed from the store before it is loaded: idle, not loaded. */
+          g_autoptr(JsonNode) list = NULL;
+          JsonArray *threads = list_threads (f, NULL, &list);
+          g_assert_cmpuint (json_array_get_length (threads), ==, 1);
+          g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "thread_id"),
+                           ==, id);
+          g_assert_false (json_object_get_boolean_member (list_entry (threads, 0), "loaded"));
+          g_assert_false (json_object_get_boolean_member (list_entry (threads, 0), "busy"));
+          g_assert_cmpint (json_object_get_int_member (list_entry (threads, 0), "messages"), ==, 2);
+          g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "flow"), ==,
+                           "kept");
+        }
+      if (round == 0)
+        g_assert_cmpuint (post_message (f, id, "one", NULL), ==, SOUP_STATUS_ACCEPTED);
+      else
+        reopen_at_once (f, id);
       g_autoptr(JsonNode) thread = wait_thread (f, id, 2 * (round + 1));
+      JsonArray *all = json_object_get_array_member (json_node_get_object (thread), "messages");
+      g_assert_cmpuint (json_array_get_length (all), ==, 2 * (round + 1));
       g_assert_cmpstr (message_content (thread, 2 * round + 1), ==, round ? "kept: two" : "kept: one");
+      /* Reopened, its turns go on from the stored one. */
+      g_assert_cmpint (json_object_get_int_member (json_node_get_object (thread), "turns"), ==,
+                       round + 1);
+    }
+  /* Loaded, it is listed once, with its live state; a newer thread (in
+   * memory only) comes first; the limit holds. */
+  g_autofree char *newer = create_thread (f, "{\"flow\": \"kept\"}");
+  g_autoptr(JsonNode) all = NULL;
+  JsonArray *threads = list_threads (f, NULL, &all);
+  g_assert_cmpuint (json_array_get_length (threads), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "thread_id"), ==, newer);
+  g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 1), "thread_id"), ==, id);
+  g_assert_true (json_object_get_boolean_member (list_entry (threads, 1), "loaded"));
+  g_assert_cmpint (json_object_get_int_member (list_entry (threads, 1), "messages"), ==, 4);
+  g_autoptr(JsonNode) one = NULL;
+  threads = list_threads (f, "limit=1", &one);
+  g_assert_cmpuint (json_array_get_length (threads), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (list_entry (threads, 0), "thread_id"), ==, newer);
+
+  /* Its event stream asked for first: it is reopened for the stream, whose
+   * events are numbered after the stored ones, its turn after turn 2. */
+  restart_server (f, json);
+  g_autofree char *events = g_strdup_printf ("/v1/threads/%s/events", id);
+  g_autoptr(GInputStream) stream = open_stream (f, events, NULL);
+  g_autoptr(GDataInputStream) lines = g_data_input_stream_new (stream);
+  g_autoptr(GPtrArray) frames = g_ptr_array_new_with_free_func ((GDestroyNotify) frame_free);
+  g_assert_cmpuint (post_message (f, id, "three", NULL), ==, SOUP_STATUS_ACCEPTED);
+  read_frames (lines, frames, 4);
+  static const char *const live[] = {
+    "thread.message", "thread.turn_started", "thread.message", "thread.turn_finished",
+  };
+  for (guint i = 0; i < 4; i++)
+    {
+      Frame *fr = frames->pdata[i];
+      g_assert_cmpstr (fr->type, ==, live[i]);
+      g_assert_cmpuint (fr->id, ==, 10 + i);      /* 9 stored */
+      g_autoptr(JsonNode) event = json_from_string (fr->data, &error);
+      g_assert_no_error (error);
+      if (i % 2 == 1)
+        g_assert_cmpint (json_object_get_int_member (json_node_get_object (event), "turn"), ==, 3);
+    }
+  weft_test_assert_contains (((Frame *) frames->pdata[0])->data, "three");
+  g_input_stream_close (stream, NULL, NULL);
+
+  /* Deleted, it is gone at once (its store writes so a moment later, on
+   * its own thread), and for the next server. */
+  g_autofree char *path = g_strdup_printf ("/v1/threads/%s", id);
+  for (guint round = 0; round < 2; round++)
+    {
+      if (round == 0)
+        g_assert_cmpuint (http (f, "DELETE", path, NULL, NULL), ==, SOUP_STATUS_OK);
+      else
+        restart_server (f, json);
+      assert_error (f, "GET", path, NULL, SOUP_STATUS_NOT_FOUND, "no thread");
+      g_autoptr(JsonNode) left = NULL;
+      list_threads (f, NULL, &left);
+      g_autofree char *text = json_to_string (left, FALSE);
+      g_assert_null (strstr (text, id));
     }
   weft_server_stop (f->server, 5000);
   weft_engine_shutdown (f->engine, 2000);

@@ -237,7 +237,7 @@ test_rows (Fixture *f, gconstpointer data)
   g_assert_cmpint (run->status, ==, WEFT_STATUS_COMPLETED);
   text = query_text (db, "PRAGMA journal_mode");
   g_assert_cmpstr (text, ==, "wal");
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 7);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 8);
 
   /* run.started, 4 × (started, completed), run.completed */
   guint n = g_hash_table_size (expected.json);
@@ -838,7 +838,7 @@ test_migrate_old (Fixture *f, gconstpointer data)
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
   /* Upgraded in place; the old rows are still there. */
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 7);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 8);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   list = weft_store_list_runs (store, 0, &error);
@@ -883,7 +883,7 @@ test_migrate_v2 (Fixture *f, gconstpointer data)
   exec_sql (db, data_v2);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 7);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 8);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   /* Every event, under the same (run_id, seq), through the view (type and
@@ -1001,7 +1001,7 @@ test_migrate_v3 (Fixture *f, gconstpointer data)
   sqlite3_free (sql);
   store = weft_store_open (f->engine, "sqlite", options, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 7);
+  g_assert_cmpint (query_int (db, "SELECT max(version) FROM schema_version"), ==, 8);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                   "'runs_by_start'"), ==, 1);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM events WHERE run_id = 'run-3'"), ==, 5);

@@ -73,9 +73,44 @@ static void
 process_end (Process *p)
 {
   weft_engine_shutdown (p->engine, 2000);
-  g_clear_pointer (&p->flow, weft_flow_unref);      /* the store's last rows */
+  g_clear_pointer (&p->flow, weft_flow_unref);
   thread_events_free (p->events);
-  g_clear_pointer (&p->engine, weft_engine_unref);
+  /* The store's last rows: once the engine has ended. */
+  weft_test_engine_unref_ended (g_steal_pointer (&p->engine));
+}
+
+/* The turn of the last event of `type` of thread `id` (0: none yet). */
+static guint
+last_turn (ThreadEvents *te, const char *id, WeftEventType type)
+{
+  guint turn = 0;
+
+  g_mutex_lock (&te->lock);
+  for (guint i = 0; i < te->events->len; i++)
+    {
+      ThreadEvent *e = te->events->pdata[i];
+      if (e->type == type && g_str_equal (e->thread_id, id))
+        turn = e->turn;
+    }
+  g_mutex_unlock (&te->lock);
+  return turn;
+}
+
+typedef struct {
+  WeftFlow *flow;
+  const char *id;
+  WeftThread *thread;
+} OpenAtOnce;
+
+static gpointer
+open_thread (gpointer data)
+{
+  OpenAtOnce *o = data;
+  g_autoptr(GError) error = NULL;
+
+  o->thread = weft_thread_open (o->flow, o->id, &error);
+  g_assert_no_error (error);
+  return NULL;
 }
 
 /* A thread goes on in a new engine with its whole history; its events are
@@ -105,14 +140,27 @@ test_reopen (Fixture *f, gconstpointer data)
   g_autoptr(JsonNode) list = weft_store_list_threads (store, 0, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (json_array_get_length (json_node_get_array (list)), ==, 1);
-  g_autoptr(WeftThread) thread = weft_thread_open (second.flow, id, &error);
-  g_assert_no_error (error);
+  g_clear_pointer (&store, weft_store_free);
+  /* Opened by two threads at once: one thread, its history once. */
+  OpenAtOnce opens[2] = { { second.flow, id, NULL }, { second.flow, id, NULL } };
+  GThread *openers[2];
+  for (guint i = 0; i < 2; i++)
+    openers[i] = g_thread_new ("opener", open_thread, &opens[i]);
+  for (guint i = 0; i < 2; i++)
+    g_thread_join (openers[i]);
+  g_assert_nonnull (opens[0].thread);
+  g_assert_true (opens[0].thread == opens[1].thread);
+  weft_thread_unref (opens[1].thread);
+  g_autoptr(WeftThread) thread = opens[0].thread;
   g_autoptr(GPtrArray) history = thread_history (thread);
   g_assert_cmpuint (history->len, ==, 2);
   g_assert_cmpstr (history->pdata[0], ==, "user: hello");
   g_assert_cmpstr (history->pdata[1], ==, "assistant: hi there");
   thread_post (thread, "again");
   thread_events_wait (second.events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
+  /* Its turns go on from the stored one: this is turn 2. */
+  g_assert_cmpuint (last_turn (second.events, id, WEFT_EVENT_THREAD_TURN_STARTED), ==, 2);
+  g_assert_cmpuint (last_turn (second.events, id, WEFT_EVENT_THREAD_TURN_FINISHED), ==, 2);
   g_autoptr(GPtrArray) after = thread_history (thread);
   g_assert_cmpuint (after->len, ==, 4);
   g_assert_cmpstr (after->pdata[3], ==, "assistant: still here");
@@ -122,12 +170,29 @@ test_reopen (Fixture *f, gconstpointer data)
   g_clear_pointer (&thread, weft_thread_unref);
   process_end (&second);
 
+  /* The store counted both turns: the next process goes on with turn 3. */
+  process_start (&first, f);
+  g_autoptr(WeftStore) kept = weft_flow_dup_store (first.flow);
+  g_autoptr(JsonNode) row = weft_store_get_thread (kept, id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (row), "turns"), ==, 2);
+  g_clear_pointer (&kept, weft_store_free);
+  {
+    g_autoptr(WeftThread) third = weft_thread_open (first.flow, id, &error);
+    g_assert_no_error (error);
+    thread_post (third, "hello");
+    thread_events_wait (first.events, id, WEFT_EVENT_THREAD_TURN_FINISHED, "completed", 1, 10);
+    g_assert_cmpuint (last_turn (first.events, id, WEFT_EVENT_THREAD_TURN_STARTED), ==, 3);
+  }
+  process_end (&first);
+
   /* Deleted, it is gone from the store. */
   process_start (&first, f);
   g_autoptr(WeftThread) again = weft_thread_open (first.flow, id, &error);
   g_assert_no_error (error);
   weft_thread_close (again);
   thread_events_wait (first.events, id, WEFT_EVENT_THREAD_DELETED, NULL, 1, 10);
+  g_clear_pointer (&again, weft_thread_unref);
   process_end (&first);
   process_start (&second, f);
   g_autoptr(WeftThread) gone = weft_thread_open (second.flow, id, &error);

@@ -55,6 +55,38 @@ weft_test_engine_new (guint threads)
   return engine;
 }
 
+static inline void
+weft_test_ignore_event (const WeftEvent *event, gpointer data)
+{
+}
+
+static inline void
+weft_test_engine_ended (gpointer data)
+{
+  g_atomic_int_set ((gint *) data, 1);
+}
+
+/* Lets go of `engine` (shut down) and waits until it has ended.  It ends
+ * on its own loop once its flows let go of it (a thread's last reference
+ * may go there), and their stores write their last rows then: what a
+ * process's exit does, which a test that opens the store again needs. */
+static inline void
+weft_test_engine_unref_ended (WeftEngine *engine)
+{
+  gint ended = 0;
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  /* A listener's destroy notify runs when the engine's bus is freed. */
+  weft_engine_add_listener (engine, weft_test_ignore_event, &ended, weft_test_engine_ended);
+  weft_engine_unref (engine);
+  while (!g_atomic_int_get (&ended))
+    {
+      if (g_get_monotonic_time () > deadline)
+        g_error ("the engine did not end in 20 s after its last reference went");
+      g_usleep (1000);
+    }
+}
+
 /* An engine listener's record: how many events were raised, and the flow
  * source the last run.started carried (what a store keeps). */
 typedef struct {

@@ -808,9 +808,10 @@ typedef struct {
   const WeftQueueClass *queue;
   /* Since 3.2, optional: threads (conversations), stored from their
    * thread.* events.  One thread: {thread_id, flow, settings, created_wall_us,
-   * last_seq, messages: [{seq, role, content, tool_calls?, tool_call_id?,
-   * wall_us}], tasks: [{task_id, name, kind, status, arguments, result,
-   * error, run_id, started_wall_us, finished_wall_us}]} (docs/store.md), or
+   * last_seq, turns? (the highest turn number stored), messages: [{seq, role,
+   * content, tool_calls?, tool_call_id?, wall_us}], tasks: [{task_id, name,
+   * kind, status, arguments, result, error, run_id, started_wall_us,
+   * finished_wall_us}]} (docs/store.md), or
    * NULL with WEFT_ERROR_NOT_FOUND.  Caller's thread, like get_run. */
   JsonNode *(*get_thread)    (gpointer instance, const char *thread_id, GError **error);
   /* Threads, newest first, at most `limit` (0: all): [{thread_id, flow,

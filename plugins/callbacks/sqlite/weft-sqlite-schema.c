@@ -270,6 +270,9 @@ static const char *const weft_sqlite_migrations[] = {
   "  started_wall_us INTEGER,"
   "  finished_wall_us INTEGER,"
   "  PRIMARY KEY (thread, task_id)) WITHOUT ROWID;",
+  /* 8: a thread's turns, counted from its thread.turn_* events, so that a
+   * reopened thread numbers its next turn after them. */
+  "ALTER TABLE thread_rows ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define WEFT_SQLITE_SCHEMA_VERSION ((gint64) G_N_ELEMENTS (weft_sqlite_migrations))

@@ -63,7 +63,8 @@ weft_sqlite_get_thread_locked (WeftSqlite *self, sqlite3 *db, const char *thread
 
   if (id <= 0)
     return NULL;
-  if (sqlite3_prepare_v2 (db, "SELECT thread_id, flow, agent, settings, created_wall_us, last_seq "
+  if (sqlite3_prepare_v2 (db, "SELECT thread_id, flow, agent, settings, created_wall_us, last_seq, "
+                              "turns "
                               "FROM thread_rows WHERE id = ?1", -1, &stmt, NULL) != SQLITE_OK)
     {
       weft_sqlite_fail (self, db, "cannot read a thread", error);

@@ -4,8 +4,9 @@
  * thread.message a message row, thread.task_started and task_finished a
  * task row (its last state), thread.deleted marks it deleted.  Each
  * stored event raises the row's last_seq, which a reopened thread numbers
- * its events after.  Turns and streamed steps are not stored: the
- * messages they make are.  Tables: docs/store.md.
+ * its events after, and a thread.turn_* event its turns, which it numbers
+ * its turns after.  Streamed steps are not stored: the messages they make
+ * are.  Tables: docs/store.md.
  */
 #include "weft-sqlite.h"
 
@@ -32,7 +33,8 @@ static const char *const weft_sqlite_thread_sql[N_THREAD_STMTS] = {
     "  result, error, run_id, started_wall_us, finished_wall_us) "
     "SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM thread_rows WHERE thread_id = ?1",
   [THREAD_SEQ] =
-    "UPDATE thread_rows SET last_seq = max (last_seq, ?2) WHERE thread_id = ?1",
+    ("UPDATE thread_rows SET last_seq = max (last_seq, ?2), turns = max (turns, ?3) "
+     "WHERE thread_id = ?1"),
   [THREAD_DELETE] =
     "UPDATE thread_rows SET deleted = 1, last_seq = max (last_seq, ?2) WHERE thread_id = ?1",
 };
@@ -169,6 +171,8 @@ weft_sqlite_thread_seq (WeftSqlite *self, const WeftEvent *event, WeftSqliteThre
 
   weft_sqlite_bind_text (stmt, 1, weft_event_get_thread_id (event));
   sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) weft_event_get_seq (event));
+  if (which == THREAD_SEQ)
+    sqlite3_bind_int64 (stmt, 3, (sqlite3_int64) weft_event_get_attempt (event));
   weft_sqlite_thread_step (self, which);
 }
 
@@ -177,8 +181,7 @@ weft_sqlite_write_thread_event (WeftSqlite *self, const WeftEvent *event)
 {
   WeftEventType type = weft_event_get_event_type (event);
 
-  if (type == WEFT_EVENT_THREAD_STEP || type == WEFT_EVENT_THREAD_TURN_STARTED
-      || !weft_sqlite_threads_prepare (self))
+  if (type == WEFT_EVENT_THREAD_STEP || !weft_sqlite_threads_prepare (self))
     return;
   if (type == WEFT_EVENT_THREAD_DELETED)
     {
