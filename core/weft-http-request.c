@@ -267,7 +267,7 @@ weft_http_response_add_line (WeftHttpResponse *response, const char *data, gsize
   response->head_bytes += length;
   if (response->head_bytes > WEFT_HTTP_MAX_HEAD)
     {
-      response->head_error = "the answer's status line and headers are larger than 256 KiB";
+      response->head_error = WEFT_HTTP_HEAD_TOO_LARGE;
       return FALSE;
     }
   while (length > 0 && (data[length - 1] == '\n' || data[length - 1] == '\r'))
