@@ -60,6 +60,7 @@ typedef struct {
   gboolean reused;              /* came from the pool */
   gboolean close_after;         /* it said "Connection: close" */
   gboolean sent_any;            /* a byte went out: it connected */
+  gboolean peer_closed;         /* the server closed its side */
   WeftHttpLeanPool *pool;
   guint keep_max;
   WeftHttpTransfer *transfer;   /* NULL when idle */
@@ -428,7 +429,8 @@ weft_http_lean_take (WeftHttpConn *conn, const guint8 *data, gsize n)
       /* Bytes after the answer, or a request not all sent: the
        * connection cannot carry another. */
       weft_http_lean_end (conn, used == n && conn->state == WEFT_HTTP_CONN_READING
-                                && !conn->close_after && !conn->wire.close_after,
+                                && !conn->close_after && !conn->wire.close_after
+                                && !conn->peer_closed,
                           CURLE_OK, NULL);
       return FALSE;
     case WEFT_HTTP_WIRE_STOPPED:
@@ -520,7 +522,12 @@ weft_http_lean_ready (gpointer ptr, guint32 events)
   if (conn->state == WEFT_HTTP_CONN_WRITING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
     weft_http_lean_send (conn);
   if (input && (conn->state == WEFT_HTTP_CONN_READING || conn->state == WEFT_HTTP_CONN_WRITING))
-    weft_http_lean_read (conn, (events & (EPOLLRDHUP | EPOLLHUP)) != 0);
+    {
+      /* No other edge comes for the close: read to its end, and do not
+       * keep the connection. */
+      conn->peer_closed = (events & (EPOLLRDHUP | EPOLLHUP)) != 0;
+      weft_http_lean_read (conn, conn->peer_closed);
+    }
 }
 
 void
@@ -562,7 +569,7 @@ weft_http_lean_sweep (void)
 {
   while (lean.failed->len > 0)
     {
-      WeftHttpTransfer *transfer = g_ptr_array_steal_index (lean.failed, 0);
+      WeftHttpTransfer *transfer = g_ptr_array_steal_index_fast (lean.failed, 0);
       lean.finish (transfer, transfer->failed_with);
     }
   for (guint i = 0; i < lean.closed->len; i++)
