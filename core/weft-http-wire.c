@@ -252,12 +252,15 @@ weft_http_wire_give (WeftHttpWire *wire, const guint8 *data, gsize n)
   return n == 0 || wire->body (data, n, wire->user_data) == n;
 }
 
+/* `used` is set on every way out, a failure's too (where the framing
+ * broke): found by fuzz-http-response, which reads it after any end. */
 static WeftHttpWireResult
 weft_http_wire_chunks (WeftHttpWire *wire, const guint8 *data, gsize n, gsize *used,
                        GError **error)
 {
   gsize i = 0;
 
+  *used = 0;
   while (i < n)
     {
       gsize k = weft_chunked_take_data (&wire->chunked, n - i);
@@ -272,12 +275,12 @@ weft_http_wire_chunks (WeftHttpWire *wire, const guint8 *data, gsize n, gsize *u
           i += k;
           continue;
         }
-      switch (weft_chunked_byte (&wire->chunked, data[i++], error))
+      *used = ++i;
+      switch (weft_chunked_byte (&wire->chunked, data[i - 1], error))
         {
         case WEFT_CHUNKED_MORE:
           break;
         case WEFT_CHUNKED_ENDED:
-          *used = i;
           wire->state = WEFT_HTTP_WIRE_ENDED;
           return WEFT_HTTP_WIRE_DONE;
         case WEFT_CHUNKED_TOO_LARGE:
