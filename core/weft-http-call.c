@@ -1,6 +1,8 @@
-/* weft-http-call.c — one HTTP request on its way: the libcurl handle made
- * from a WeftHttpRequest, the answer gathered on the I/O thread, and its
- * hand-over, to an engine loop or to a thread that waits.
+/* weft-http-call.c — one HTTP request on its way: its transport chosen
+ * (weft-http-route.c) and made from a WeftHttpRequest (a libcurl handle,
+ * or the lean transport's head), the answer gathered on the I/O thread by
+ * one body sink for both, and its hand-over, to an engine loop or to a
+ * thread that waits.
  *
  * A call lives on three threads.  The plugin starts it (the engine loop,
  * or any thread for weft_http_send); the I/O thread (weft-http-io.c) runs

@@ -1,5 +1,7 @@
 /* weft-http-io.c — the process's HTTP I/O thread: one epoll, libcurl's
- * multi_socket interface, and the connection limits per host.
+ * multi_socket interface, the lean transport's sockets beside libcurl's
+ * (weft-http-lean.c: an event's pointer says whose, by its first field),
+ * and the connection limits per host, which count both.
  *
  * Why this shape: thousands of LLM requests wait at once, each for
  * hundreds of milliseconds, and what matters is the CPU each one costs.
@@ -29,7 +31,8 @@
  * burst of ten thousand does not keep ten thousand sockets forever.
  *
  * Per host (scheme, host and port: an "origin"):
- *  - the first request opens a connection alone; the others wait until it
+ *  - over libcurl, the first request opens a connection alone (the lean
+ *    transport looks nothing up and goes at once); the others wait until it
  *    is connected (libcurl's PREREQFUNCTION), so that ten thousand
  *    requests to a new host cost one DNS lookup and, over TLS, find out
  *    from the first handshake whether HTTP/2 lets them share a connection;
