@@ -25,16 +25,12 @@ fi
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=("parallel 1000" "parallel 10000" "wide 10000")
 
-if [ ! -f "$builddir/build.ninja" ]; then
-  meson setup "$builddir" --buildtype=release >/dev/null || exit 1
-fi
-meson compile -C "$builddir" weft-bench-llm weft-mock-llm-server \
-  plugins/agents/openai/weft-openai >/dev/null || exit 1
-ulimit -n "$(ulimit -Hn)" 2>/dev/null
+# shellcheck source=llm-common.sh
+. tests/bench/llm-common.sh
+llm_bench_build || exit 1
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for workload in "${workloads[@]}"; do
