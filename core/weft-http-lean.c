@@ -45,6 +45,9 @@
 #define WEFT_HTTP_LEAN_READ_SIZE (64 * 1024)
 /* Closed connections kept for reuse. */
 #define WEFT_HTTP_LEAN_SPARE_MAX 4096
+/* An idle connection older than this is not used again (libcurl's
+ * default, CURLOPT_MAXAGE_CONN): a middlebox may have forgotten it. */
+#define WEFT_HTTP_LEAN_IDLE_MAX_US (118 * G_USEC_PER_SEC)
 
 typedef enum {
   WEFT_HTTP_CONN_WRITING,       /* connecting, or the request going out */
@@ -65,6 +68,7 @@ typedef struct {
   guint keep_max;
   WeftHttpTransfer *transfer;   /* NULL when idle */
   GList link;                   /* in its pool, while idle */
+  gint64 idle_since;
   gsize written;
   WeftHttpWire wire;
   guint8 *stash;                /* a head line cut by a read's end */
@@ -248,6 +252,7 @@ weft_http_lean_end (WeftHttpConn *conn, gboolean keep, CURLcode result, const ch
     {
       conn->state = WEFT_HTTP_CONN_IDLE;
       conn->reused = FALSE;
+      conn->idle_since = g_get_monotonic_time ();
       conn->link.data = conn;
       g_queue_push_head_link (&conn->pool->idle, &conn->link);
     }
@@ -530,11 +535,30 @@ weft_http_lean_ready (gpointer ptr, guint32 events)
     }
 }
 
+/* The pool's most recent idle connection, unless it is too old: then the
+ * others are older still, and all go. */
+static WeftHttpConn *
+weft_http_lean_take_idle (WeftHttpLeanPool *pool)
+{
+  WeftHttpConn *conn = g_queue_peek_head (&pool->idle);
+
+  if (conn == NULL)
+    return NULL;
+  if (g_get_monotonic_time () - conn->idle_since > WEFT_HTTP_LEAN_IDLE_MAX_US)
+    {
+      while ((conn = g_queue_peek_head (&pool->idle)) != NULL)
+        weft_http_lean_conn_close (conn);
+      return NULL;
+    }
+  g_queue_unlink (&pool->idle, &conn->link);
+  return conn;
+}
+
 void
 weft_http_lean_start (WeftHttpTransfer *transfer, WeftHttpLeanPool *pool, gboolean keep,
                       guint keep_max)
 {
-  GList *link;
+  WeftHttpConn *conn;
 
   transfer->timer_index = G_MAXUINT;
   if (transfer->timeout_ms > 0)
@@ -542,10 +566,8 @@ weft_http_lean_start (WeftHttpTransfer *transfer, WeftHttpLeanPool *pool, gboole
       transfer->deadline = g_get_monotonic_time () + (gint64) transfer->timeout_ms * 1000;
       weft_http_lean_timer_add (transfer);
     }
-  if (keep && (link = g_queue_pop_head_link (&pool->idle)) != NULL)
+  if (keep && (conn = weft_http_lean_take_idle (pool)) != NULL)
     {
-      WeftHttpConn *conn = link->data;
-
       conn->reused = TRUE;
       conn->keep_max = keep_max;
       weft_http_lean_attach (conn, transfer);

@@ -545,6 +545,50 @@ test_proxy (void)
   g_test_trap_assert_passed ();
 }
 
+/* no_proxy, as libcurl reads it (the lean transport mirrors it): a request
+ * for a port where nothing listens, the proxy (the test server) in
+ * http_proxy.  Skipped by the list, it goes straight there and is refused;
+ * not skipped, the proxy answers. */
+static void
+test_no_proxy (void)
+{
+  if (g_test_subprocess ())
+    {
+      const struct { const char *no_proxy; gboolean direct; } cases[] = {
+        { "example.com", FALSE },
+        { "127.0.0.1", TRUE },
+        { "*", TRUE },
+        { "10.0.0.0/8", FALSE },
+        { "127.0.0.0/8", TRUE },
+        { "localhost, 127.0.0.1", TRUE },
+        { "127.0.0.10", FALSE },
+      };
+      g_autofree char *proxy = test_server_url (server, "");
+
+      g_setenv ("http_proxy", proxy, TRUE);
+      g_unsetenv ("NO_PROXY");
+      for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+        {
+          g_autoptr(GError) error = NULL;
+          g_autoptr(WeftHttpResponse) response = NULL;
+          guint proxied = test_server_get (server, &server->proxied);
+
+          g_setenv ("no_proxy", cases[i].no_proxy, TRUE);
+          response = weft_http_send (weft_http_request_new ("GET", "http://127.0.0.1:1/echo"),
+                                     NULL, &error);
+          if (cases[i].direct)
+            g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+          else
+            g_assert_no_error (error);
+          g_assert_cmpuint (test_server_get (server, &server->proxied), ==,
+                            proxied + (cases[i].direct ? 0 : 1));
+        }
+      return;
+    }
+  g_test_trap_subprocess (NULL, 30 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
 /* ---- TLS and HTTP/2 ---------------------------------------------------------- */
 
 /* nghttpd (Debian's nghttp2-server) on a free port, over TLS with a
@@ -744,6 +788,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http/loop/streamed", test_loop_streamed);
   g_test_add_func ("/http/loop/cancel-mid-body", test_loop_cancel_mid_body);
   g_test_add_func ("/http/proxy", test_proxy);
+  g_test_add_func ("/http/no-proxy", test_no_proxy);
   g_test_add_func ("/http/tls/untrusted", test_tls_untrusted);
   g_test_add_func ("/http/tls/h2-multiplexed", test_tls_h2);
   return g_test_run ();
