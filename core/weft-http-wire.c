@@ -61,7 +61,11 @@ weft_http_wire_request_head (const WeftHttpRequest *request, const char *authori
   g_string_append (head, " HTTP/1.1\r\n");
   /* What libcurl sends: Host (unless given), Accept (unless given). */
   if (!weft_http_wire_has_header (request, "Host"))
-    g_string_append_printf (head, "Host: %s\r\n", authority);
+    {
+      g_string_append (head, "Host: ");
+      g_string_append (head, authority);
+      g_string_append (head, "\r\n");
+    }
   if (!weft_http_wire_has_header (request, "Accept"))
     g_string_append (head, "Accept: */*\r\n");
   for (guint i = 0; i < request->headers->len; i++)
@@ -76,9 +80,12 @@ weft_http_wire_request_head (const WeftHttpRequest *request, const char *authori
       g_string_append (head, "\r\n");
     }
   if (request->body != NULL)
-    g_string_append_printf (head, "Content-Type: %s\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n",
-                            request->content_type != NULL ? request->content_type : "",
-                            g_bytes_get_size (request->body));
+    {
+      g_string_append (head, "Content-Type: ");
+      g_string_append (head, request->content_type != NULL ? request->content_type : "");
+      g_string_append_printf (head, "\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n",
+                              g_bytes_get_size (request->body));
+    }
   return g_string_free_to_bytes (head);
 }
 
