@@ -1,6 +1,8 @@
-/* weft-http-call.c — one HTTP request on its way: the libcurl handle made
- * from a WeftHttpRequest, the answer gathered on the I/O thread, and its
- * hand-over, to an engine loop or to a thread that waits.
+/* weft-http-call.c — one HTTP request on its way: its transport chosen
+ * (weft-http-route.c) and made from a WeftHttpRequest (a libcurl handle,
+ * or the lean transport's head), the answer gathered on the I/O thread by
+ * one body sink for both, and its hand-over, to an engine loop or to a
+ * thread that waits.
  *
  * A call lives on three threads.  The plugin starts it (the engine loop,
  * or any thread for weft_http_send); the I/O thread (weft-http-io.c) runs
@@ -113,6 +115,7 @@ weft_http_call_destroy (WeftHttpTransfer *transfer)
   if (transfer->easy != NULL)
     curl_easy_cleanup (transfer->easy);
   curl_slist_free_all (call->transfer.headers);
+  g_clear_pointer (&transfer->head, g_bytes_unref);
   g_free (transfer->origin);
   weft_http_request_free (call->request);
   weft_http_response_free (call->response);
@@ -158,8 +161,10 @@ weft_http_call_post_locked (WeftHttpCall *call)
     g_atomic_ref_count_dec (&call->transfer.ref_count);  /* never the last: the I/O thread holds one */
 }
 
-static size_t
-weft_http_call_write_cb (char *data, size_t size, size_t n, void *user_data)
+/* The body as it comes, from either transport: kept, or handed over in
+ * pieces; past max_body the answer is cut (fewer taken stops it). */
+static gsize
+weft_http_call_take (const guint8 *data, gsize n, gpointer user_data)
 {
   WeftHttpCall *call = user_data;
   gsize room = call->max_body - call->received;
@@ -167,13 +172,13 @@ weft_http_call_write_cb (char *data, size_t size, size_t n, void *user_data)
 
   call->received += take;
   if (call->chunk == NULL)
-    g_byte_array_append (weft_http_response_get_body_array (call->response), (guint8 *) data, (guint) take);
+    g_byte_array_append (weft_http_response_get_body_array (call->response), data, (guint) take);
   else if (!g_atomic_int_get (&call->cancelled))
     {
       g_mutex_lock (&call->lock);
       if (call->pending == NULL)
         call->pending = g_byte_array_new ();
-      g_byte_array_append (call->pending, (guint8 *) data, (guint) take);
+      g_byte_array_append (call->pending, data, (guint) take);
       if (call->head == WEFT_HTTP_HEAD_WAITING)
         call->head = WEFT_HTTP_HEAD_READY;
       weft_http_call_post_locked (call);
@@ -181,7 +186,13 @@ weft_http_call_write_cb (char *data, size_t size, size_t n, void *user_data)
     }
   if (take < n)
     weft_http_response_set_truncated (call->response);
-  return take;                  /* less than n stops the transfer */
+  return take;
+}
+
+static size_t
+weft_http_call_write_cb (char *data, size_t size, size_t n, void *user_data)
+{
+  return weft_http_call_take ((const guint8 *) data, n, user_data);  /* less than n stops it */
 }
 
 /* libcurl's result as the plugin sees it: NULL for an answer. */
@@ -315,7 +326,33 @@ weft_http_call_make_handle (WeftHttpCall *call)
   return easy;
 }
 
-/* A call with its handle, or NULL with an error when the request is bad. */
+/* The lean transport when it can carry the request (weft-http-route.c),
+ * its head made here, on the caller's thread; else a libcurl handle. */
+static void
+weft_http_call_choose (WeftHttpCall *call)
+{
+  WeftHttpTransfer *transfer = &call->transfer;
+  const WeftHttpRequest *request = call->request;
+  char authority[80];
+
+  if (!weft_http_route_lean (request, transfer->origin, &transfer->addr, authority,
+                             sizeof authority))
+    {
+      transfer->easy = weft_http_call_make_handle (call);
+      return;
+    }
+  transfer->lean = TRUE;
+  transfer->head = weft_http_wire_request_head (request, authority);
+  transfer->body = request->body;
+  transfer->head_request = strcmp (request->method, "HEAD") == 0;
+  transfer->timeout_ms = request->timeout_ms;
+  transfer->response = call->response;
+  transfer->write = weft_http_call_take;
+  transfer->write_data = call;
+  transfer->errbuf = call->errbuf;
+}
+
+/* A call with its transport, or NULL with an error when the request is bad. */
 static WeftHttpCall *
 weft_http_call_new (WeftHttpRequest *request, GError **error)
 {
@@ -336,7 +373,7 @@ weft_http_call_new (WeftHttpRequest *request, GError **error)
   call->request = request;
   call->max_body = request->max_body > 0 ? request->max_body : WEFT_HTTP_DEFAULT_MAX_BODY;
   call->response = weft_http_response_new ();
-  call->transfer.easy = weft_http_call_make_handle (call);
+  weft_http_call_choose (call);
   return call;
 }
 
@@ -413,7 +450,7 @@ weft_http_call_start (WeftHttpSink *sink, WeftHttpRequest *request, WeftHttpChun
   call->done = done;
   call->user_data = user_data;
   call->msg.handle = weft_http_call_deliver;
-  if (call->transfer.easy != NULL)
+  if (call->transfer.finished != NULL)
     weft_http_io_start (&call->transfer);
   else
     {
@@ -431,7 +468,7 @@ weft_http_call_cancel (WeftHttpCall *call)
   g_return_if_fail (!g_atomic_int_get (&call->cancelled));
 
   g_atomic_int_set (&call->cancelled, TRUE);
-  if (call->transfer.easy != NULL)
+  if (call->transfer.finished != NULL)
     weft_http_io_cancel (&call->transfer);
   weft_http_call_unref (call);                     /* the plugin's */
 }

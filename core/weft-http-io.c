@@ -1,5 +1,7 @@
 /* weft-http-io.c — the process's HTTP I/O thread: one epoll, libcurl's
- * multi_socket interface, and the connection limits per host.
+ * multi_socket interface, the lean transport's sockets beside libcurl's
+ * (weft-http-lean.c: an event's pointer says whose, by its first field),
+ * and the connection limits per host, which count both.
  *
  * Why this shape: thousands of LLM requests wait at once, each for
  * hundreds of milliseconds, and what matters is the CPU each one costs.
@@ -29,7 +31,8 @@
  * burst of ten thousand does not keep ten thousand sockets forever.
  *
  * Per host (scheme, host and port: an "origin"):
- *  - the first request opens a connection alone; the others wait until it
+ *  - over libcurl, the first request opens a connection alone (the lean
+ *    transport looks nothing up and goes at once); the others wait until it
  *    is connected (libcurl's PREREQFUNCTION), so that ten thousand
  *    requests to a new host cost one DNS lookup and, over TLS, find out
  *    from the first handshake whether HTTP/2 lets them share a connection;
@@ -95,6 +98,7 @@ typedef enum {
 
 typedef struct {
   WeftHttpOriginState state;
+  WeftHttpLeanPool pool;        /* the lean transport's idle connections */
   GQueue held;                  /* WeftHttpTransfer*, waiting their turn */
   WeftHttpTransfer *probe;
   gboolean cleartext;
@@ -117,6 +121,7 @@ typedef struct {
 
 /* A socket libcurl asked to watch: what epoll hands back. */
 typedef struct {
+  WeftHttpPollKind kind;        /* first: WEFT_HTTP_POLL_CURL */
   WeftHttpShard *shard;
   curl_socket_t fd;
   gboolean removed;             /* libcurl let go of it: freed after this batch */
@@ -191,6 +196,7 @@ weft_http_io_socket_cb (CURL *easy, curl_socket_t fd, int what, void *data, void
   if (sock == NULL)
     {
       sock = g_new0 (WeftHttpSocket, 1);
+      sock->kind = WEFT_HTTP_POLL_CURL;
       sock->shard = shard;
       sock->fd = fd;
       curl_multi_assign (shard->multi, fd, sock);
@@ -317,6 +323,7 @@ weft_http_io_origin (WeftHttpIo *io, WeftHttpTransfer *transfer)
     {
       origin = g_new0 (WeftHttpOrigin, 1);
       g_queue_init (&origin->held);
+      g_queue_init (&origin->pool.idle);
       origin->cleartext = g_str_has_prefix (transfer->origin, "http://");
       g_hash_table_insert (io->origins, g_strdup (transfer->origin), origin);
     }
@@ -332,14 +339,20 @@ static void
 weft_http_io_add (WeftHttpIo *io, WeftHttpTransfer *transfer)
 {
   WeftHttpOrigin *origin = transfer->origin_state;
-  WeftHttpShard *shard = weft_http_io_shard_with_room (io);
+  WeftHttpShard *shard;
 
   transfer->state = WEFT_HTTP_TRANSFER_ACTIVE;
-  transfer->shard = shard;
-  shard->n_active++;
   origin->n_active++;
   transfer->kept = !origin->cleartext || origin->n_kept < io->keep_per_host;
   origin->n_kept += transfer->kept;
+  if (transfer->lean)
+    {
+      weft_http_lean_start (transfer, &origin->pool, transfer->kept, io->keep_per_host);
+      return;
+    }
+  shard = weft_http_io_shard_with_room (io);
+  transfer->shard = shard;
+  shard->n_active++;
   if (!transfer->kept)
     {
       /* The server may let go of it too. */
@@ -370,6 +383,10 @@ weft_http_io_start_transfer (WeftHttpIo *io, WeftHttpTransfer *transfer)
   WeftHttpOrigin *origin = weft_http_io_origin (io, transfer);
 
   transfer->origin_state = origin;
+  /* The lean transport looks nothing up and shares no connection: no
+   * first request to wait for. */
+  if (origin->state == WEFT_HTTP_ORIGIN_NEW && transfer->lean)
+    origin->state = WEFT_HTTP_ORIGIN_OPEN;
   if (origin->state == WEFT_HTTP_ORIGIN_NEW)
     {
       origin->state = WEFT_HTTP_ORIGIN_PROBING;
@@ -430,7 +447,15 @@ weft_http_io_finish (WeftHttpIo *io, WeftHttpTransfer *transfer, CURLcode result
   WeftHttpOrigin *origin = transfer->origin_state;
   WeftHttpShard *shard = transfer->shard;
 
-  if (transfer->state == WEFT_HTTP_TRANSFER_ACTIVE)
+  if (transfer->state == WEFT_HTTP_TRANSFER_ACTIVE && transfer->lean)
+    {
+      weft_http_lean_stop (transfer);
+      origin->n_kept -= transfer->kept;
+      if (--origin->n_active == 0)
+        origin->idle_since = g_get_monotonic_time ();
+      weft_http_io_let_go (io, origin);
+    }
+  else if (transfer->state == WEFT_HTTP_TRANSFER_ACTIVE)
     {
       curl_multi_remove_handle (shard->multi, transfer->easy);
       /* The handle may be freed on another thread: no longer shared. */
@@ -547,7 +572,10 @@ weft_http_io_drain (WeftHttpIo *io, GArray **spare)
 static int
 weft_http_io_wait_ms (WeftHttpIo *io)
 {
-  gint64 first = io->next_trim, left;
+  gint64 first = io->next_trim, left, lean_next = weft_http_lean_next_deadline ();
+
+  if (lean_next >= 0 && (first < 0 || lean_next < first))
+    first = lean_next;
 
   for (guint i = 0; i < io->shards->len; i++)
     {
@@ -597,6 +625,7 @@ weft_http_io_timers (WeftHttpIo *io)
       curl_multi_socket_action (shard->multi, CURL_SOCKET_TIMEOUT, 0, &running);
       weft_http_io_read_done (io, shard);
     }
+  weft_http_lean_expire (now);
   if (io->next_trim >= 0 && io->next_trim <= now)
     weft_http_io_trim (io, now);
 }
@@ -618,10 +647,13 @@ weft_http_io_thread (gpointer data)
         {
           if (events[i].data.ptr == NULL)
             weft_http_io_drain (io, &spare);
+          else if (*(WeftHttpPollKind *) events[i].data.ptr == WEFT_HTTP_POLL_LEAN)
+            weft_http_lean_ready (events[i].data.ptr, events[i].events);
           else
             weft_http_io_socket_ready (io, &events[i]);
         }
       weft_http_io_timers (io);
+      weft_http_lean_sweep ();
       g_ptr_array_set_size (io->removed, 0);
     }
   return NULL;
@@ -639,6 +671,13 @@ weft_http_io_default_max_per_host (void)
   return (guint) MIN (G_MAXUINT, MAX (16, limit.rlim_cur / 4 * 3));
 }
 
+/* The lean transport's end of a transfer, handed down to it. */
+static void
+weft_http_io_lean_finished (WeftHttpTransfer *transfer, CURLcode result)
+{
+  weft_http_io_finish (weft_http_io, transfer, result);
+}
+
 static gpointer
 weft_http_io_new (gpointer unused)
 {
@@ -653,6 +692,7 @@ weft_http_io_new (gpointer unused)
   if (io->epfd < 0 || io->wakefd < 0)
     g_error ("weft http: epoll or eventfd: %s", g_strerror (errno));
   epoll_ctl (io->epfd, EPOLL_CTL_ADD, io->wakefd, &ev);
+  weft_http_lean_init (io->epfd, weft_http_io_lean_finished);
   /* Used by the I/O thread alone: no lock functions. */
   io->share = curl_share_init ();
   curl_share_setopt (io->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
@@ -686,9 +726,12 @@ void
 weft_http_io_start (WeftHttpTransfer *transfer)
 {
   weft_http_io_ensure ();
-  curl_easy_setopt (transfer->easy, CURLOPT_PRIVATE, transfer);
-  curl_easy_setopt (transfer->easy, CURLOPT_BUFFERSIZE, (long) WEFT_HTTP_BUFFER_SIZE);
-  curl_easy_setopt (transfer->easy, CURLOPT_NOSIGNAL, 1L);
+  if (!transfer->lean)
+    {
+      curl_easy_setopt (transfer->easy, CURLOPT_PRIVATE, transfer);
+      curl_easy_setopt (transfer->easy, CURLOPT_BUFFERSIZE, (long) WEFT_HTTP_BUFFER_SIZE);
+      curl_easy_setopt (transfer->easy, CURLOPT_NOSIGNAL, 1L);
+    }
   weft_http_io_post ((WeftHttpCmd) { WEFT_HTTP_CMD_START, weft_http_transfer_ref (transfer), 0 });
 }
 

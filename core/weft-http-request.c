@@ -102,26 +102,30 @@ weft_http_request_set_ca_file (WeftHttpRequest *request, const char *path)
   request->ca_file = g_strdup (path);
 }
 
-/* RFC 9110's token: a method, a header's name. */
+/* RFC 9110's token: a method, a header's name; `length` bytes of it, or
+ * up to its end for -1. */
 static gboolean
-weft_http_is_token (const char *text)
+weft_http_is_token (const char *text, gssize length)
 {
-  if (*text == '\0')
+  gsize n = length < 0 ? strlen (text) : (gsize) length;
+
+  if (n == 0)
     return FALSE;
-  for (const char *p = text; *p != '\0'; p++)
-    if (!g_ascii_isalnum (*p) && strchr ("!#$%&'*+-.^_`|~", *p) == NULL)
+  for (gsize i = 0; i < n; i++)
+    if (!g_ascii_isalnum (text[i]) && (text[i] == '\0' || strchr ("!#$%&'*+-.^_`|~", text[i]) == NULL))
       return FALSE;
   return TRUE;
 }
 
+/* Checked where it lies: a request carries a few, each checked once. */
 static gboolean
 weft_http_check_header (const char *line, GError **error)
 {
   const char *colon = strchr (line, ':');
-  g_autofree char *name = g_strndup (line, (gsize) (colon - line));
 
-  if (!weft_http_is_token (name))
+  if (!weft_http_is_token (line, colon - line))
     {
+      g_autofree char *name = g_strndup (line, (gsize) (colon - line));
       g_autofree char *shown = weft_message_quote (name, 64);
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
                    "the header name %s is not a token", shown);
@@ -129,6 +133,7 @@ weft_http_check_header (const char *line, GError **error)
     }
   if (strpbrk (colon, "\r\n") != NULL)
     {
+      g_autofree char *name = g_strndup (line, (gsize) (colon - line));
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID,
                    "the value of header %s has a line break", name);
       return FALSE;
@@ -141,7 +146,7 @@ weft_http_request_check (const WeftHttpRequest *request, GError **error)
 {
   g_autofree char *origin = NULL;
 
-  if (!weft_http_is_token (request->method))
+  if (!weft_http_is_token (request->method, -1))
     {
       g_autofree char *shown = weft_message_quote (request->method, 64);
       g_set_error (error, WEFT_ERROR, WEFT_ERROR_INVALID, "%s is not an HTTP method", shown);
@@ -267,7 +272,7 @@ weft_http_response_add_line (WeftHttpResponse *response, const char *data, gsize
   response->head_bytes += length;
   if (response->head_bytes > WEFT_HTTP_MAX_HEAD)
     {
-      response->head_error = "the answer's status line and headers are larger than 256 KiB";
+      response->head_error = WEFT_HTTP_HEAD_TOO_LARGE;
       return FALSE;
     }
   while (length > 0 && (data[length - 1] == '\n' || data[length - 1] == '\r'))

@@ -47,7 +47,12 @@ struct _WeftJsonReader {
   gboolean started;           /* the text's value has been asked for */
   gboolean failed;
   guint depth;
-  WeftJsonLevel levels[WEFT_JSON_MAX_DEPTH];
+  /* Grown as the text nests, up to WEFT_JSON_MAX_DEPTH: all 64 at once
+   * would be ~15 KiB zeroed for each text read (most nest a few levels),
+   * an allocation large enough to make malloc consolidate its free lists
+   * on every chat completion parsed. */
+  WeftJsonLevel *levels;
+  guint n_levels;
   const char *origin;         /* a file's name, or NULL */
   WeftErrorCode code;         /* of the error to set */
   GError **error;
@@ -510,6 +515,11 @@ weft_json_reader_enter (WeftJsonReader *r, gboolean array)
       weft_json_reader_fail (r, "nested deeper than %u levels", WEFT_JSON_MAX_DEPTH);
       return WEFT_JSON_NONE;
     }
+  if (r->depth == r->n_levels)
+    {
+      r->n_levels = MIN (MAX (4, 2 * r->n_levels), WEFT_JSON_MAX_DEPTH);
+      r->levels = g_renew (WeftJsonLevel, r->levels, r->n_levels);
+    }
   WeftJsonLevel *level = &r->levels[r->depth++];
   level->array = array;
   level->first = TRUE;
@@ -770,6 +780,7 @@ weft_json_reader_free (WeftJsonReader *r)
     g_clear_pointer (&r->levels[--r->depth].keys.many, g_hash_table_unref);
   g_string_free (r->decoded, TRUE);
   g_string_free (r->decoded_key, TRUE);
+  g_free (r->levels);
   g_free (r);
 }
 

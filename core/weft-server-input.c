@@ -67,7 +67,7 @@ struct _WeftServerInput {
   guint64 length;             /* declared */
   guint64 remaining;          /* of the length */
   guint64 body_bytes;         /* to EOF: data so far */
-  WeftServerChunked chunked;  /* chunked: its framing (weft-server-chunked.c) */
+  WeftChunked chunked;       /* chunked: its framing (weft-server-chunked.c) */
 };
 
 static void weft_server_input_pollable_init (GPollableInputStreamInterface *iface);
@@ -237,7 +237,7 @@ weft_server_input_in_trailers (WeftServerInput *self)
 {
   return !self->pass && self->frame == WEFT_SERVER_FRAME_BODY
          && self->encoding == SOUP_ENCODING_CHUNKED
-         && weft_server_chunked_in_trailers (&self->chunked);
+         && weft_chunked_in_trailers (&self->chunked);
 }
 
 /* Chunks up to the last one's size line: the trailers are

@@ -41,6 +41,7 @@
 #pragma once
 
 #include "weft-private.h"
+#include "weft-chunked.h"
 
 #include <libsoup/soup.h>
 
@@ -512,45 +513,18 @@ guint weft_server_head_take_line (WeftServerHead *head, GError **error);
  * body. */
 #define WEFT_SERVER_CHUNKED_ENDED 1
 
-/* Where a chunked body is. */
-typedef enum {
-  WEFT_SERVER_CHUNK_SIZE,             /* hex digits of a chunk's size */
-  WEFT_SERVER_CHUNK_EXT,              /* ";name=value" after the size, skipped */
-  WEFT_SERVER_CHUNK_SIZE_LF,          /* the size line's CR came, its LF must */
-  WEFT_SERVER_CHUNK_DATA,
-  WEFT_SERVER_CHUNK_DATA_CR,          /* a chunk's data ends with CRLF */
-  WEFT_SERVER_CHUNK_DATA_LF,
-  WEFT_SERVER_CHUNK_TRAILER,          /* at the start of a trailer line */
-  WEFT_SERVER_CHUNK_TRAILER_LINE,
-  WEFT_SERVER_CHUNK_END_LF,           /* the last empty line's CR came */
-} WeftServerChunk;
-
-typedef struct {
-  WeftServerChunk chunk;
-  guint64 max_body;
-  guint max_headers;          /* bounds the trailers too */
-  guint64 remaining;          /* of the chunk's data */
-  guint64 body_bytes;         /* data so far */
-  guint chunk_digits;
-  guint64 chunk_size;
-  guint chunk_line;           /* bytes of the size line so far */
-  gsize chunk_aside;          /* bytes of the trailers */
-} WeftServerChunked;
-
-/* A body starts. */
-void weft_server_chunked_init (WeftServerChunked *self, guint64 max_body, guint max_headers);
+/* A body starts (weft-chunked.c's framing). */
+void weft_server_chunked_init (WeftChunked *self, guint64 max_body, guint max_headers);
 /* Reads `data` up to the trailers (or its end): sets `used` to the bytes
  * read and returns 0, or returns the HTTP status to refuse the request
  * with, `error` set. */
-guint weft_server_chunked_frame (WeftServerChunked *self, const guchar *data, gsize n,
+guint weft_server_chunked_frame (WeftChunked *self, const guchar *data, gsize n,
                                  gsize *used, GError **error);
-/* After the last chunk's size line: the trailer fields are next. */
-gboolean weft_server_chunked_in_trailers (const WeftServerChunked *self);
 /* One byte of the framing around the data (a size line, a data's CRLF, the
  * trailers): 0 when the body goes on, WEFT_SERVER_CHUNKED_ENDED when this
  * byte ends it, or the HTTP status to refuse the request with, `error`
  * set. */
-guint weft_server_chunked_byte (WeftServerChunked *self, guchar c, GError **error);
+guint weft_server_chunked_byte (WeftChunked *self, guchar c, GError **error);
 
 /* ---- weft-server-output.c: what libsoup writes -------------------------------- */
 

@@ -213,6 +213,146 @@ test_cancel_mid_body (void)
   g_assert_cmpuint (test_server_get (server, &server->streams_cut), ==, cut + 1);
 }
 
+/* ---- answers that are wrong or unusual ------------------------------------- */
+
+/* Each test below runs over both transports (test-http and
+ * test-http-libcurl, where WEFT_HTTP_TRANSPORT=libcurl): the lean one
+ * carries these requests, to 127.0.0.1 without a proxy. */
+static gboolean
+lean_transport (void)
+{
+  return g_strcmp0 (g_getenv ("WEFT_HTTP_TRANSPORT"), "libcurl") != 0;
+}
+
+/* The N of the "conn=N" an answer starts with. */
+static guint
+conn_of (WeftHttpResponse *response)
+{
+  g_autofree char *text = body_text (response);
+
+  g_assert_true (g_str_has_prefix (text, "conn="));
+  return (guint) g_ascii_strtoull (text + strlen ("conn="), NULL, 10);
+}
+
+/* A GET that must succeed: its response. */
+static WeftHttpResponse *
+get_ok (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  WeftHttpResponse *response = get (path, 0, &error);
+
+  g_assert_no_error (error);
+  return response;
+}
+
+static void
+assert_get_fails (const char *path, const char *lean_message)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WeftHttpResponse) response = get (path, 0, &error);
+
+  g_assert_null (response);
+  g_assert_error (error, WEFT_ERROR, WEFT_ERROR_FAILED);
+  if (lean_transport ())
+    weft_test_assert_contains (error->message, lean_message);
+}
+
+/* Bytes after an answer (a second answer nobody asked for, or more than
+ * its Content-Length): the answer is read as announced, and its
+ * connection is not used again. */
+static void
+test_extra_bytes (void)
+{
+  g_autoptr(WeftHttpResponse) first = get_ok ("/extra");
+  g_autoptr(WeftHttpResponse) next = NULL;
+  g_autofree char *text = body_text (first);
+  g_autofree char *want = g_strdup_printf ("conn=%u", conn_of (first));
+
+  g_assert_cmpuint (weft_http_response_get_status (first), ==, 200);
+  g_assert_cmpstr (text, ==, want);
+  next = get_ok ("/echo");
+  g_assert_cmpuint (conn_of (next), !=, conn_of (first));
+}
+
+/* A head past 256 KiB, in many lines or in one that does not end. */
+static void
+test_head_too_large (void)
+{
+  assert_get_fails ("/big-head", "larger than 256 KiB");
+  if (lean_transport ())
+    assert_get_fails ("/long-line", "larger than 256 KiB");
+}
+
+static void
+test_bad_chunks (void)
+{
+  assert_get_fails ("/bad-chunk", "malformed chunked body");
+  assert_get_fails ("/bad-chunk-end", "malformed chunked body");
+}
+
+/* No length, no chunks: the body ends with the connection. */
+static void
+test_read_to_close (void)
+{
+  g_autoptr(WeftHttpResponse) response = get_ok ("/to-close");
+  g_autofree char *text = body_text (response);
+
+  g_assert_true (g_str_has_prefix (text, "conn="));
+  g_assert_true (g_str_has_suffix (text, " read to the close"));
+  g_assert_false (weft_http_response_is_truncated (response));
+}
+
+/* 100 and 103 before the answer: skipped, their headers not kept. */
+static void
+test_interim (void)
+{
+  g_autoptr(WeftHttpResponse) response = get_ok ("/interim");
+  g_autofree char *text = body_text (response);
+
+  g_assert_cmpuint (weft_http_response_get_status (response), ==, 200);
+  g_assert_cmpstr (text, ==, "ok");
+  g_assert_null (weft_http_response_get_header (response, "Link"));
+}
+
+/* A 304 has no body, whatever its Content-Length says: the connection
+ * carries the next request. */
+static void
+test_not_modified (void)
+{
+  g_autoptr(WeftHttpResponse) before = get_ok ("/echo");
+  g_autoptr(WeftHttpResponse) response = get_ok ("/not-modified");
+  g_autoptr(WeftHttpResponse) after = get_ok ("/echo");
+
+  g_assert_cmpuint (weft_http_response_get_status (response), ==, 304);
+  g_assert_cmpuint (g_bytes_get_size (weft_http_response_get_body (response)), ==, 0);
+  g_assert_cmpuint (conn_of (after), ==, conn_of (before));
+}
+
+/* "Connection: close" from the server: the next request takes a new
+ * connection, without an error. */
+static void
+test_server_says_close (void)
+{
+  g_autoptr(WeftHttpResponse) closing = get_ok ("/closing");
+  g_autoptr(WeftHttpResponse) next = get_ok ("/echo");
+
+  g_assert_cmpuint (conn_of (next), !=, conn_of (closing));
+}
+
+/* A kept-alive connection the server closes as the next request arrives:
+ * nothing of the answer was read, so the request goes again, once, over a
+ * new connection. */
+static void
+test_stale_keep_alive (void)
+{
+  g_autoptr(WeftHttpResponse) first = get_ok ("/stale");
+  g_autoptr(WeftHttpResponse) again = get_ok ("/echo");
+  g_autofree char *text = body_text (again);
+
+  weft_test_assert_contains (text, "method=GET");
+  g_assert_cmpuint (conn_of (again), !=, conn_of (first));
+}
+
 static void
 test_bad_requests (void)
 {
@@ -399,6 +539,50 @@ test_proxy (void)
       text = body_text (response);
       weft_test_assert_contains (text, "method=GET");
       g_assert_cmpuint (test_server_get (server, &server->proxied), ==, 1);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 30 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+/* no_proxy, as libcurl reads it (the lean transport mirrors it): a request
+ * for a port where nothing listens, the proxy (the test server) in
+ * http_proxy.  Skipped by the list, it goes straight there and is refused;
+ * not skipped, the proxy answers. */
+static void
+test_no_proxy (void)
+{
+  if (g_test_subprocess ())
+    {
+      const struct { const char *no_proxy; gboolean direct; } cases[] = {
+        { "example.com", FALSE },
+        { "127.0.0.1", TRUE },
+        { "*", TRUE },
+        { "10.0.0.0/8", FALSE },
+        { "127.0.0.0/8", TRUE },
+        { "localhost, 127.0.0.1", TRUE },
+        { "127.0.0.10", FALSE },
+      };
+      g_autofree char *proxy = test_server_url (server, "");
+
+      g_setenv ("http_proxy", proxy, TRUE);
+      g_unsetenv ("NO_PROXY");
+      for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+        {
+          g_autoptr(GError) error = NULL;
+          g_autoptr(WeftHttpResponse) response = NULL;
+          guint proxied = test_server_get (server, &server->proxied);
+
+          g_setenv ("no_proxy", cases[i].no_proxy, TRUE);
+          response = weft_http_send (weft_http_request_new ("GET", "http://127.0.0.1:1/echo"),
+                                     NULL, &error);
+          if (cases[i].direct)
+            g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+          else
+            g_assert_no_error (error);
+          g_assert_cmpuint (test_server_get (server, &server->proxied), ==,
+                            proxied + (cases[i].direct ? 0 : 1));
+        }
       return;
     }
   g_test_trap_subprocess (NULL, 30 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
@@ -593,9 +777,18 @@ main (int argc, char **argv)
   g_test_add_func ("/http/timeout", test_timeout);
   g_test_add_func ("/http/cancel-mid-body", test_cancel_mid_body);
   g_test_add_func ("/http/bad-requests", test_bad_requests);
+  g_test_add_func ("/http/answers/extra-bytes", test_extra_bytes);
+  g_test_add_func ("/http/answers/head-too-large", test_head_too_large);
+  g_test_add_func ("/http/answers/bad-chunks", test_bad_chunks);
+  g_test_add_func ("/http/answers/read-to-close", test_read_to_close);
+  g_test_add_func ("/http/answers/interim", test_interim);
+  g_test_add_func ("/http/answers/not-modified", test_not_modified);
+  g_test_add_func ("/http/answers/server-says-close", test_server_says_close);
+  g_test_add_func ("/http/answers/stale-keep-alive", test_stale_keep_alive);
   g_test_add_func ("/http/loop/streamed", test_loop_streamed);
   g_test_add_func ("/http/loop/cancel-mid-body", test_loop_cancel_mid_body);
   g_test_add_func ("/http/proxy", test_proxy);
+  g_test_add_func ("/http/no-proxy", test_no_proxy);
   g_test_add_func ("/http/tls/untrusted", test_tls_untrusted);
   g_test_add_func ("/http/tls/h2-multiplexed", test_tls_h2);
   return g_test_run ();

@@ -16,6 +16,24 @@
  *   /cut         200, Content-Length 1000, 40 bytes, then closed
  *   /redirect    302 to /echo
  *   /hang        no answer until the client goes
+ *
+ * Answers that are wrong or unusual on purpose (each says conn=N where it
+ * has a body, so that a test can tell whether the connection was kept):
+ *
+ *   /extra       200, Content-Length 6 "conn=N", then bytes nobody asked
+ *                for (a second answer), the connection kept open
+ *   /big-head    200 with 300 KiB of header lines
+ *   /long-line   200 with one header line of 300 KiB
+ *   /bad-chunk   200, chunked, a chunk size that is not hexadecimal
+ *   /bad-chunk-end  200, chunked, a chunk's data not ended by CRLF
+ *   /to-close    200 without Content-Length or chunks: "conn=N ..." up to
+ *                the close
+ *   /interim     100 Continue and 103 Early Hints, then 200 "ok"
+ *   /not-modified  304 with a Content-Length but (rightly) no body, kept
+ *   /closing     200 "conn=N" with Connection: close, then closed
+ *   /stale       200 "conn=N", kept; the next request on that connection
+ *                is read and the connection closed without an answer (a
+ *                keep-alive the server ended as the request came)
  */
 #pragma once
 
@@ -45,6 +63,7 @@ typedef struct {
   TestServer *server;
   int fd;
   guint id;
+  gboolean drop_next;         /* /stale: close at the next request */
 } TestConn;
 
 static inline gboolean
@@ -146,11 +165,83 @@ test_serve_stream (TestConn *c)
   return test_send_text (c->fd, "0\r\n\r\n");
 }
 
+/* A head of `lines` header lines of `size` bytes each, then "ok". */
+static inline gboolean
+test_serve_big_head (TestConn *c, guint lines, gsize size)
+{
+  g_autofree char *filler = g_strnfill (size, 'h');
+
+  if (!test_send_text (c->fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"))
+    return FALSE;
+  for (guint i = 0; i < lines; i++)
+    {
+      g_autofree char *line = g_strdup_printf ("X-Filler-%u: %s\r\n", i, filler);
+      if (!test_send_text (c->fd, line))
+        return FALSE;
+    }
+  return test_send_text (c->fd, "\r\nok");
+}
+
+/* The unusual answers (see the top): TRUE with `more` set when `path` is
+ * one of them. */
+static inline gboolean
+test_serve_odd (TestConn *c, const char *path, gboolean *more)
+{
+  g_autofree char *id = g_strdup_printf ("conn=%u", c->id);
+  g_autofree char *text = NULL;
+
+  *more = FALSE;
+  if (g_str_equal (path, "/extra"))
+    {
+      text = g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s"
+                              "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nmore", strlen (id), id);
+      *more = test_send_text (c->fd, text);
+    }
+  else if (g_str_equal (path, "/big-head"))
+    test_serve_big_head (c, 300, 1000);
+  else if (g_str_equal (path, "/long-line"))
+    test_serve_big_head (c, 1, 300 * 1024);
+  else if (g_str_equal (path, "/bad-chunk"))
+    test_send_text (c->fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "zz\r\nhello\r\n0\r\n\r\n");
+  else if (g_str_equal (path, "/bad-chunk-end"))
+    test_send_text (c->fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "5\r\nhelloXX0\r\n\r\n");
+  else if (g_str_equal (path, "/to-close"))
+    {
+      text = g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n%s read to the close",
+                              id);
+      test_send_text (c->fd, text);
+    }
+  else if (g_str_equal (path, "/interim"))
+    *more = test_send_text (c->fd, "HTTP/1.1 100 Continue\r\n\r\n"
+                                   "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                                   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  else if (g_str_equal (path, "/not-modified"))
+    *more = test_send_text (c->fd, "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n");
+  else if (g_str_equal (path, "/closing"))
+    test_answer (c, "200 OK", id, TRUE);
+  else if (g_str_equal (path, "/stale"))
+    {
+      *more = test_answer (c, "200 OK", id, FALSE);
+      c->drop_next = TRUE;
+    }
+  else
+    return FALSE;
+  return TRUE;
+}
+
 /* One request: FALSE when the connection is to close. */
 static inline gboolean
 test_serve_one (TestConn *c, const char *method, const char *path, gsize body_len, gboolean close_after)
 {
   char buf[64];
+  gboolean more;
+
+  if (c->drop_next)
+    return FALSE;
+  if (test_serve_odd (c, path, &more))
+    return more && !close_after;
 
   if (g_str_equal (path, "/echo") || g_str_equal (path, "/slow"))
     {

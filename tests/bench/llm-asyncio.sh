@@ -32,13 +32,9 @@ reference=${REFERENCE:-$root/../shared/bench/dag_asyncio.py}
 python=${PYTHON:-$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')}
 [ -f "$reference" ] || { echo "llm-asyncio.sh: no reference executor at $reference" >&2; exit 1; }
 
-if [ ! -f "$builddir/build.ninja" ]; then
-  meson setup "$builddir" --buildtype=release >/dev/null || exit 1
-fi
-meson compile -C "$builddir" weft-bench-llm weft-mock-llm-server \
-  plugins/agents/openai/weft-openai >/dev/null || exit 1
-
-ulimit -n "$(ulimit -Hn)" 2>/dev/null
+# shellcheck source=llm-common.sh
+. tests/bench/llm-common.sh
+llm_bench_build || exit 1
 out=$(mktemp -d)
 mock_pid=
 cleanup() {
@@ -61,7 +57,6 @@ url=$(sed -n 's/^listening on //p' "$out/mock.out")
 
 # CPU seconds (user + system) of a process so far.
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 calls=$(( n + 2 ))
 echo "wide $n llm against one weft-mock-llm-server ($url, 200 ms, $threads thread(s)), $runs alternating runs"
