@@ -7,8 +7,8 @@
  * wraps integers past 64 bits, cuts strings at "\u0000" and keeps the last
  * of two equal keys without a word.  So every such text passes one linear
  * check first (weft_json_check), which refuses all of that with the line,
- * column and JSON path of the fault, and only then does json-glib build
- * the tree (weft_json_parse).
+ * column and JSON path of the fault; weft_json_parse builds json-glib's
+ * tree from the same reader as it checks, in one pass.
  *
  * The check is a pull reader (weft-json-reader.h) read to the end: an
  * explicit stack of at most WEFT_JSON_MAX_DEPTH levels, no recursion.  A
@@ -31,33 +31,109 @@ weft_json_check (const char *text, gssize length, const char *origin, GError **e
   return weft_json_reader_skip (r) && weft_json_reader_end (r);
 }
 
+/* The value the reader just read, as a node; a container is empty (its
+ * members come as the reader walks it). */
+static JsonNode *
+weft_json_node_of (WeftJsonReader *r, WeftJsonToken token, GString *scratch)
+{
+  gsize n;
+  const char *s;
+
+  switch (token)
+    {
+    case WEFT_JSON_OBJECT:
+      return json_node_init_object (json_node_alloc (), json_object_new ());
+    case WEFT_JSON_ARRAY:
+      return json_node_init_array (json_node_alloc (), json_array_new ());
+    case WEFT_JSON_STRING:
+      /* json-glib copies a string up to its NUL; the reader's may be a
+       * span of the text. */
+      s = weft_json_reader_get_string (r, &n);
+      g_string_truncate (scratch, 0);
+      g_string_append_len (scratch, s, (gssize) n);
+      return json_node_init_string (json_node_alloc (), scratch->str);
+    case WEFT_JSON_INT:
+      return json_node_init_int (json_node_alloc (), weft_json_reader_get_int (r));
+    case WEFT_JSON_DOUBLE:
+      return json_node_init_double (json_node_alloc (), weft_json_reader_get_double (r));
+    case WEFT_JSON_BOOL:
+      return json_node_init_boolean (json_node_alloc (), weft_json_reader_get_bool (r));
+    case WEFT_JSON_NULL:
+      return json_node_init_null (json_node_alloc ());
+    case WEFT_JSON_NONE:
+    default:
+      return NULL;
+    }
+}
+
+/* The tree, built as the reader checks the text: one pass, where a check
+ * and then json-glib's own parser took two (the second the slower: it
+ * scans with GScanner and allocates per token).  The open containers are
+ * an explicit stack, bounded by the reader's depth limit. */
+static JsonNode *
+weft_json_build (WeftJsonReader *r)
+{
+  JsonNode *open[WEFT_JSON_MAX_DEPTH + 1];
+  guint depth = 0;
+  g_autoptr(GString) key = g_string_new (NULL);
+  g_autoptr(GString) scratch = g_string_new (NULL);
+  WeftJsonToken token = weft_json_reader_read (r);
+  JsonNode *root = weft_json_node_of (r, token, scratch);
+
+  if (root == NULL)
+    return NULL;
+  if (token == WEFT_JSON_OBJECT || token == WEFT_JSON_ARRAY)
+    open[depth++] = root;
+  while (depth > 0)
+    {
+      JsonNode *parent = open[depth - 1];
+      gboolean object = JSON_NODE_HOLDS_OBJECT (parent);
+
+      if (!weft_json_reader_next (r))
+        {
+          if (weft_json_reader_failed (r))
+            break;
+          depth--;
+          continue;
+        }
+      if (object)
+        {
+          gsize n;
+          const char *k = weft_json_reader_get_key (r, &n);
+          g_string_truncate (key, 0);
+          g_string_append_len (key, k, (gssize) n);
+        }
+      token = weft_json_reader_read (r);
+      JsonNode *child = weft_json_node_of (r, token, scratch);
+      if (child == NULL)
+        break;
+      if (object)
+        json_object_set_member (json_node_get_object (parent), key->str, child);
+      else
+        json_array_add_element (json_node_get_array (parent), child);
+      if ((token == WEFT_JSON_OBJECT || token == WEFT_JSON_ARRAY)
+          && depth < G_N_ELEMENTS (open))
+        open[depth++] = child;
+    }
+  if (weft_json_reader_failed (r) || !weft_json_reader_end (r))
+    {
+      json_node_unref (root);
+      return NULL;
+    }
+  return root;
+}
+
 JsonNode *
 weft_json_parse_named (const char *text, gssize length, const char *origin, GError **error)
 {
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(GError) local = NULL;
-
   g_return_val_if_fail (text != NULL || length == 0, NULL);
 
   if (text == NULL)
     text = "";
   gsize n = length < 0 ? strlen (text) : (gsize) length;
-  if (!weft_json_check (text, (gssize) n, origin, error))
-    return NULL;
-  gsize bom = weft_json_bom_length (text, n);
-  parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, text + bom, (gssize) (n - bom), &local))
-    {
-      /* The check lets through nothing json-glib refuses; should it ever,
-       * its words without its "<data>:" prefix. */
-      const char *m = local->message;
-      if (g_str_has_prefix (m, "<data>:"))
-        m += strlen ("<data>:");
-      g_set_error (error, WEFT_ERROR, WEFT_ERROR_PARSE, "%s%s%s", origin ? origin : "",
-                   origin ? ":" : "", m);
-      return NULL;
-    }
-  return json_node_ref (json_parser_get_root (parser));
+  g_autoptr(WeftJsonReader) r = weft_json_reader_new (text, n, origin, error);
+
+  return weft_json_build (r);
 }
 
 JsonNode *

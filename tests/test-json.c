@@ -200,6 +200,47 @@ test_json_syntax (void)
   g_assert_cmpstr (json_node_get_string (scalar), ==, "just a string");
 }
 
+/* The tree weft_json_parse builds from its reader is json-glib's own for
+ * every text both accept: members in order, escapes decoded, numbers'
+ * kinds, nesting to the limit. */
+static void
+test_json_same_tree (void)
+{
+  const char *texts[] = {
+    "{}", "[]", "0", "-12", "1.5e3", "true", "null", "\"\"",
+    "\xef\xbb\xbf{\"bom\": 1}",
+    "{\"a\": 1, \"b\": [1, 2.25, \"x\", null, false, {\"c\": {}}], \"d\": \"\\u00e9\\n\\\"\"}",
+    "[[[], {}], [{\"k\\u0041y\": [true]}], \"tab\\there\", -0.0, 9223372036854775807]",
+    "{\"choices\": [{\"message\": {\"role\": \"assistant\", \"content\": \"hi\", \"tool_calls\": "
+    "[{\"id\": \"c1\", \"type\": \"function\", \"function\": {\"name\": \"f\", \"arguments\": "
+    "\"{\\\"x\\\": 1}\"}}]}}], \"usage\": {\"prompt_tokens\": 3}}",
+  };
+  g_autoptr(GString) deep = g_string_new (NULL);
+
+  for (guint i = 0; i < WEFT_JSON_MAX_DEPTH; i++)
+    g_string_append (deep, i % 2 ? "{\"k\":" : "[");
+  g_string_append (deep, "1");
+  for (guint i = WEFT_JSON_MAX_DEPTH; i-- > 0;)
+    g_string_append (deep, i % 2 ? "}" : "]");
+
+  for (guint i = 0; i <= G_N_ELEMENTS (texts); i++)
+    {
+      const char *text = i < G_N_ELEMENTS (texts) ? texts[i] : deep->str;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) ours = weft_json_parse (text, -1, &error);
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      gsize bom = g_str_has_prefix (text, "\xef\xbb\xbf") ? 3 : 0;
+
+      g_assert_no_error (error);
+      g_assert_nonnull (ours);
+      g_assert_true (json_parser_load_from_data (parser, text + bom, -1, NULL));
+      g_assert_true (json_node_equal (ours, json_parser_get_root (parser)));
+      g_autofree char *a = json_to_string (ours, FALSE);
+      g_autofree char *b = json_to_string (json_parser_get_root (parser), FALSE);
+      g_assert_cmpstr (a, ==, b);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -209,5 +250,6 @@ main (int argc, char **argv)
   g_test_add_func ("/json/strings", test_json_strings);
   g_test_add_func ("/json/duplicate-keys", test_json_duplicate_keys);
   g_test_add_func ("/json/syntax", test_json_syntax);
+  g_test_add_func ("/json/same-tree", test_json_same_tree);
   return g_test_run ();
 }
