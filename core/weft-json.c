@@ -36,15 +36,20 @@ weft_json_check (const char *text, gssize length, const char *origin, GError **e
 static JsonNode *
 weft_json_node_of (WeftJsonReader *r, WeftJsonToken token, GString *scratch)
 {
+  JsonNode *node;
   gsize n;
   const char *s;
 
   switch (token)
     {
     case WEFT_JSON_OBJECT:
-      return json_node_init_object (json_node_alloc (), json_object_new ());
+      node = json_node_init (json_node_alloc (), JSON_NODE_OBJECT);
+      json_node_take_object (node, json_object_new ());  /* init_object would ref it */
+      return node;
     case WEFT_JSON_ARRAY:
-      return json_node_init_array (json_node_alloc (), json_array_new ());
+      node = json_node_init (json_node_alloc (), JSON_NODE_ARRAY);
+      json_node_take_array (node, json_array_new ());
+      return node;
     case WEFT_JSON_STRING:
       /* json-glib copies a string up to its NUL; the reader's may be a
        * span of the text. */
