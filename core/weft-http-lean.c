@@ -408,7 +408,8 @@ weft_http_lean_stash (WeftHttpConn *conn, const guint8 *data, gsize n)
       conn->stash_size = MAX (n, 256);
       conn->stash = g_realloc (conn->stash, conn->stash_size);
     }
-  memmove (conn->stash, data, n);
+  if (n > 0)                    /* an empty stash may have no buffer yet */
+    memmove (conn->stash, data, n);
   conn->stash_len = n;
 }
 
