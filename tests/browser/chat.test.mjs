@@ -19,7 +19,7 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, checkDark, finish, launch, mockLlm, newPage, ok, overflow, screenshot, serve,
-         sourceRoot, tempDir } from './harness.mjs';
+         sourceRoot, tempDir, waitFor } from './harness.mjs';
 
 const browser = await launch();
 const mock = await mockLlm(join(sourceRoot, 'examples', 'mock', 'assistant.json'));
@@ -98,7 +98,9 @@ try {
 
   // ---- a background task: running, then completed; its notice, its answer ------------------
   await send(page, 'weather in Paris');
-  await page.locator('.bg-task[data-task=t1][data-status=running]').waitFor();
+  // Its second of running may be over before a loaded machine looks: that
+  // it was shown running is read from what the page recorded (below).
+  await page.locator('.bg-task[data-task=t1]').waitFor();
   ok((await page.locator('.msg-assistant .tool-call', { hasText: 'weather' }).textContent())
        .includes('"city": "Paris"'), 'the tool call is shown with its arguments');
   ok((await page.locator('.msg-tool').first().textContent()).includes('"status": "running"'),
@@ -115,7 +117,7 @@ try {
   ok(states.indexOf('running') >= 0 && states.indexOf('running') < states.indexOf('completed'),
      'the task went running → completed', JSON.stringify(states));
   const elapsed = await page.locator('.bg-task[data-task=t1] .elapsed').textContent();
-  ok(/^1(\.\d+)? s$/.test(elapsed) || /^\d+ ms$/.test(elapsed), 'with its time', elapsed);
+  ok(/^\d+(\.\d+)? s$|^\d+ ms$/.test(elapsed), 'with its time', elapsed);
   ok(await page.locator('.msg-user.queued').count() === 0, 'no message left waiting');
   ok(await page.locator('#thread-state').textContent() === 'idle', 'the thread is idle again');
   await screenshot(page, 'chat.png');
@@ -144,9 +146,10 @@ try {
   await page.locator('.msg-assistant', { hasText: 'Here is where things stand' }).waitFor();
   ok(await task.getAttribute('data-status') === 'running',
      'a message sent meanwhile is answered while the task runs');
-  await page.waitForTimeout(1100);
-  ok(/^[1-9][.\d]* s$/.test(await task.locator('.elapsed').textContent()),
-     'a running task\'s time goes on', await task.locator('.elapsed').textContent());
+  // The page counts it on once a second, on a timer a loaded machine may run late.
+  const counted = () => task.locator('.elapsed').textContent();
+  ok(await waitFor(async () => /^[1-9][.\d]* s$/.test(await counted()), 'the time to go on')
+       .catch(() => false), 'a running task\'s time goes on', await counted());
   await task.locator('button.danger').click();
   await task.and(page.locator('[data-status=cancelled]')).waitFor({ timeout: 10000 });
   await page.locator('.msg-notice', { hasText: 'was cancelled' }).waitFor();
