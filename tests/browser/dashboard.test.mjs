@@ -83,6 +83,14 @@ const server = await serve(flows, plugins);
 const errors = [];
 let storedId = null;    // a run of kept-tools, for the second server to read from its store
 
+// Once `page` shows run `id` (task `task` chosen): the page takes a new
+// hash on its hashchange event, after goto or a click has returned, and
+// until then what is on it (main's data-status too) is the last view's.
+const showing = async (page, id, task) => {
+  await page.locator('h1.run-title', { hasText: id }).waitFor();
+  if (task) await page.locator('#task-h', { hasText: task }).waitFor();
+};
+
 try {
   const page = await newPage(browser);
 
@@ -103,6 +111,7 @@ try {
   await form.locator('button[type=submit]').click();
   await page.waitForURL(/#\/run\//);
   const runId = decodeURIComponent(page.url().split('#/run/')[1]);
+  await showing(page, runId);
   await page.locator('main[data-status=completed]').waitFor({ timeout: 20000 });
   await page.locator('#graph g.node[data-status=completed]').nth(4).waitFor();
   ok(await page.locator('#gantt .gantt-bar.st-completed').count() === 5,
@@ -112,6 +121,7 @@ try {
 
   // ---- open a task, read its output --------------------------------------------------
   await page.locator('#graph g.node[data-task=research]').click();
+  await showing(page, runId, 'research');
   await page.locator('#task-output').waitFor();
   const output = await page.locator('#task-output').textContent();
   ok(output.includes('[research] Collect facts about browsers'), 'a task\'s output', output);
@@ -122,6 +132,7 @@ try {
   await page.locator('#graph g.node[data-task=draft]').focus();
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/draft$/);
+  await showing(page, runId, 'draft');
   ok((await page.locator('#task-output').textContent()).startsWith('DRAFT'),
      'a graph node is chosen with the keyboard');
 
@@ -130,6 +141,7 @@ try {
   // running, and those still waiting for a held task must stay pending.
   const gated = await api(server.url, 'POST', '/v1/flows/gated/runs', {});
   await page.goto(`${server.url}/#/run/${gated.body.run_id}`);
+  await showing(page, gated.body.run_id);
   const node = (task) => page.locator(`#graph g.node[data-task=${task}]`);
   const status = { outline: 'running', research: 'pending', examples: 'pending',
                    draft: 'pending', final: 'pending' };
@@ -160,6 +172,7 @@ try {
   // ---- a task's steps: tool calls and their results, an agent's notes ------------------
   const tools = await api(server.url, 'POST', '/v1/flows/tools/runs', {});
   await page.goto(`${server.url}/#/run/${tools.body.run_id}/call`);
+  await showing(page, tools.body.run_id, 'call');
   await page.locator('main[data-status=completed]').waitFor();
   await page.locator('.steps .step-tool_call').first().waitFor();
   ok(await page.locator('.steps .step-tool_call').count() === 2
@@ -168,6 +181,7 @@ try {
      && (await page.locator('.steps .step-tool_result pre.error').textContent()).includes('asked to fail'),
      'the task panel shows tool calls with their arguments and results (and a failed one)');
   await page.goto(`${server.url}/#/run/${tools.body.run_id}/note`);
+  await showing(page, tools.body.run_id, 'note');
   await page.locator('.steps .step-note').waitFor();
   ok((await page.locator('.steps .step-note').textContent()).includes('about to return'),
      'and an agent\'s own steps');
@@ -186,11 +200,13 @@ try {
   // ---- replay from a task (a flow with a sqlite store) ------------------------------
   const kept = await api(server.url, 'POST', '/v1/flows/kept/runs', {});
   await page.goto(`${server.url}/#/run/${kept.body.run_id}/b`);
+  await showing(page, kept.body.run_id, 'b');
   await page.locator('main[data-status=completed]').waitFor();
   await page.click('#replay-task');
   await page.waitForURL((url) => !url.hash.includes(kept.body.run_id));
-  await page.locator('main[data-status=completed]').waitFor();
   const replayId = decodeURIComponent(page.url().split('#/run/')[1]);
+  await showing(page, replayId);
+  await page.locator('main[data-status=completed]').waitFor();
   await page.locator('#gantt .gantt-row[data-task=a] .gantt-reused').waitFor();
   ok(await page.locator('#gantt .gantt-row[data-task=b] .gantt-bar').count() === 1
      && await page.locator('#gantt .gantt-row[data-task=a] .gantt-bar').count() === 0,
@@ -249,6 +265,7 @@ try {
   // ---- phone size, dark scheme ----------------------------------------------------------
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${server.url}/#/run/${runId}/final`);
+  await showing(page, runId, 'final');
   await page.locator('main[data-status=completed]').waitFor();
   const wider = await overflow(page);
   ok(wider <= 0, 'nothing overflows a phone\'s width', `${wider}px`);
@@ -293,6 +310,7 @@ try {
                                        'open-sesame')).body?.status === 'completed',
                 'the store to hold the run of kept-tools');
   await page.goto(`${guarded.url}/#/run/${storedId}/call`);
+  await showing(page, storedId, 'call');
   await page.locator('main[data-status=completed]').waitFor();
   await page.locator('.steps .step-tool_result').nth(1).waitFor();
   ok(await page.locator('.steps .step-tool_call').count() === 2
