@@ -62,6 +62,11 @@ const record = () => {
   }).observe(document, { subtree: true, childList: true });
 };
 
+// Once `page` shows conversation `id`: the page takes a new hash on its
+// hashchange event, after goto has returned, and until then what is on it
+// (main's data-stream and data-state too) is the last view's.
+const showing = (page, id) => page.locator('h1.run-title', { hasText: id }).waitFor();
+
 const send = async (page, text) => {
   await page.locator('#chat-input').fill(text);
   await page.keyboard.press('Enter');
@@ -80,6 +85,7 @@ try {
   await page.locator('form[aria-label="Start a conversation"] button[type=submit]').click();
   await page.waitForURL(/#\/thread\//);
   const threadId = decodeURIComponent(page.url().split('#/thread/')[1]);
+  await showing(page, threadId);
   await page.locator('main[data-stream=live]').waitFor();
   ok(await page.evaluate(() => document.activeElement?.id) === 'chat-input',
      'a conversation opens with the message box focused');
@@ -135,6 +141,7 @@ try {
   // ---- cancel a slow background task ----------------------------------------------------------
   const slowThread = await api(server.url, 'POST', '/v1/threads', { flow: 'slow-assistant' });
   await page.goto(`${server.url}/#/thread/${slowThread.body.thread_id}`);
+  await showing(page, slowThread.body.thread_id);
   await page.locator('main[data-stream=live]').waitFor();
   await send(page, 'weather in Paris');
   const task = page.locator('.bg-task[data-task=t1]');
@@ -158,6 +165,7 @@ try {
   // ---- talking over a turn: a message waits, one is refused, a turn is stopped --------------------
   const talk = await api(server.url, 'POST', '/v1/threads', { flow: 'thinker' });
   await page.goto(`${server.url}/#/thread/${talk.body.thread_id}`);
+  await showing(page, talk.body.thread_id);
   await page.locator('main[data-stream=live]').waitFor();
   await send(page, 'hello');
   await page.locator('main[data-state=busy]').waitFor();
@@ -179,6 +187,7 @@ try {
 
   const strict = await api(server.url, 'POST', '/v1/threads', { flow: 'thinker', strategy: 'reject' });
   await page.goto(`${server.url}/#/thread/${strict.body.thread_id}`);
+  await showing(page, strict.body.thread_id);
   await page.locator('main[data-stream=live]').waitFor();
   await send(page, 'hello');
   await page.locator('main[data-state=busy]').waitFor();
@@ -191,6 +200,7 @@ try {
   // ---- phone size, dark scheme -----------------------------------------------------------------
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${server.url}/#/thread/${threadId}`);
+  await showing(page, threadId);
   await page.locator('.msg-notice').first().waitFor();
   const wider = await overflow(page);
   ok(wider <= 0, 'nothing overflows a phone\'s width', `${wider}px`);
