@@ -358,21 +358,25 @@ test_replay (Fixture *f, gconstpointer data)
 
 /* ---- resume and claims ------------------------------------------------------------------ */
 
-/* a → b → c → d, each appending its name to the count file and sleeping. */
+/* a → b → c → d, each appending its name to the count file; b then waits
+ * for the gate file (or for the test's directory to go), so that a test
+ * knows where the run is, however slow the machine: c cannot start before
+ * the test opens the gate. */
 static char *
-write_chain (Fixture *f, const char *sleep)
+write_chain (Fixture *f, const char *gate)
 {
   g_autoptr(GError) error = NULL;
   char *path = g_build_filename (f->dir, "chain.json", NULL);
   g_autofree char *json = g_strdup_printf (
     "{\"name\": \"chain\","
     " \"agents\": {\"x\": {\"plugin\": \"exec\", \"command\": [\"sh\", \"-c\","
-    "   \"read t rest; echo $t >> %s; sleep %s; echo out-$t\"]}},"
+    "   \"read t rest; echo $t >> %s; if [ $t = b ]; then"
+    "    until [ -e %s ] || [ ! -d %s ]; do sleep 0.05; done; fi; echo out-$t\"]}},"
     " \"tasks\": [{\"name\": \"a\", \"agent\": \"x\", \"description\": \"a\"},"
     "   {\"name\": \"b\", \"agent\": \"x\", \"description\": \"b\", \"context\": [\"a\"]},"
     "   {\"name\": \"c\", \"agent\": \"x\", \"description\": \"c\", \"context\": [\"b\"]},"
     "   {\"name\": \"d\", \"agent\": \"x\", \"description\": \"d\", \"context\": [\"c\"]}]}",
-    f->count, sleep);
+    f->count, gate, f->dir);
 
   g_file_set_contents (path, json, -1, &error);
   g_assert_no_error (error);
@@ -421,16 +425,17 @@ run_is_live (WeftStore *store, const char *run_id)
   return json_object_get_boolean_member (run, "live");
 }
 
-/* kill -9 partway through the chain: while the process lives, the run is
- * live and neither a resume nor a delete may touch it; once it is dead,
- * the run is interrupted, and `weft resume` finishes it without running
- * a again. */
+/* kill -9 partway through the chain (b held at its gate): while the
+ * process lives, the run is live and neither a resume nor a delete may
+ * touch it; once it is dead, the run is interrupted, and `weft resume`
+ * finishes it without running a again. */
 static void
 test_kill_resume (Fixture *f, gconstpointer data)
 {
   if (f->engine == NULL)
     return;
-  g_autofree char *flow = write_chain (f, "0.4");
+  g_autofree char *gate = g_build_filename (f->dir, "gate", NULL);
+  g_autofree char *flow = write_chain (f, gate);
   g_auto(GStrv) argv = weft_test_weft_argv (f->weft, f->plugin_dir, (const char *[]) {
     "run", "--quiet", "--callback", f->spec, flow, NULL });
   g_autoptr(GError) error = NULL;
@@ -464,6 +469,10 @@ test_kill_resume (Fixture *f, gconstpointer data)
                    ==, 0);
   weft_test_assert_contains (f->out, "interrupted");
 
+  /* b, run again by the resume, may finish now (as may the one the killed
+   * process left waiting). */
+  g_file_set_contents (gate, "", 0, &error);
+  g_assert_no_error (error);
   g_assert_cmpint (run_weft (f, (const char *[]) { "resume", run_id, "--store", f->spec,
                                                    "--quiet", NULL }), ==, 0);
   g_autoptr(JsonObject) run = get_run (store, run_id);

@@ -19,7 +19,7 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, checkDark, finish, launch, mockLlm, newPage, ok, overflow, screenshot, serve,
-         sourceRoot, tempDir } from './harness.mjs';
+         sourceRoot, tempDir, waitFor } from './harness.mjs';
 
 const browser = await launch();
 const mock = await mockLlm(join(sourceRoot, 'examples', 'mock', 'assistant.json'));
@@ -62,6 +62,11 @@ const record = () => {
   }).observe(document, { subtree: true, childList: true });
 };
 
+// Once `page` shows conversation `id`: the page takes a new hash on its
+// hashchange event, after goto has returned, and until then what is on it
+// (main's data-stream and data-state too) is the last view's.
+const showing = (page, id) => page.locator('h1.run-title', { hasText: id }).waitFor();
+
 const send = async (page, text) => {
   await page.locator('#chat-input').fill(text);
   await page.keyboard.press('Enter');
@@ -80,6 +85,7 @@ try {
   await page.locator('form[aria-label="Start a conversation"] button[type=submit]').click();
   await page.waitForURL(/#\/thread\//);
   const threadId = decodeURIComponent(page.url().split('#/thread/')[1]);
+  await showing(page, threadId);
   await page.locator('main[data-stream=live]').waitFor();
   ok(await page.evaluate(() => document.activeElement?.id) === 'chat-input',
      'a conversation opens with the message box focused');
@@ -98,7 +104,9 @@ try {
 
   // ---- a background task: running, then completed; its notice, its answer ------------------
   await send(page, 'weather in Paris');
-  await page.locator('.bg-task[data-task=t1][data-status=running]').waitFor();
+  // Its second of running may be over before a loaded machine looks: that
+  // it was shown running is read from what the page recorded (below).
+  await page.locator('.bg-task[data-task=t1]').waitFor();
   ok((await page.locator('.msg-assistant .tool-call', { hasText: 'weather' }).textContent())
        .includes('"city": "Paris"'), 'the tool call is shown with its arguments');
   ok((await page.locator('.msg-tool').first().textContent()).includes('"status": "running"'),
@@ -115,7 +123,7 @@ try {
   ok(states.indexOf('running') >= 0 && states.indexOf('running') < states.indexOf('completed'),
      'the task went running → completed', JSON.stringify(states));
   const elapsed = await page.locator('.bg-task[data-task=t1] .elapsed').textContent();
-  ok(/^1(\.\d+)? s$/.test(elapsed) || /^\d+ ms$/.test(elapsed), 'with its time', elapsed);
+  ok(/^\d+(\.\d+)? s$|^\d+ ms$/.test(elapsed), 'with its time', elapsed);
   ok(await page.locator('.msg-user.queued').count() === 0, 'no message left waiting');
   ok(await page.locator('#thread-state').textContent() === 'idle', 'the thread is idle again');
   await screenshot(page, 'chat.png');
@@ -133,6 +141,7 @@ try {
   // ---- cancel a slow background task ----------------------------------------------------------
   const slowThread = await api(server.url, 'POST', '/v1/threads', { flow: 'slow-assistant' });
   await page.goto(`${server.url}/#/thread/${slowThread.body.thread_id}`);
+  await showing(page, slowThread.body.thread_id);
   await page.locator('main[data-stream=live]').waitFor();
   await send(page, 'weather in Paris');
   const task = page.locator('.bg-task[data-task=t1]');
@@ -144,9 +153,10 @@ try {
   await page.locator('.msg-assistant', { hasText: 'Here is where things stand' }).waitFor();
   ok(await task.getAttribute('data-status') === 'running',
      'a message sent meanwhile is answered while the task runs');
-  await page.waitForTimeout(1100);
-  ok(/^[1-9][.\d]* s$/.test(await task.locator('.elapsed').textContent()),
-     'a running task\'s time goes on', await task.locator('.elapsed').textContent());
+  // The page counts it on once a second, on a timer a loaded machine may run late.
+  const counted = () => task.locator('.elapsed').textContent();
+  ok(await waitFor(async () => /^[1-9][.\d]* s$/.test(await counted()), 'the time to go on')
+       .catch(() => false), 'a running task\'s time goes on', await counted());
   await task.locator('button.danger').click();
   await task.and(page.locator('[data-status=cancelled]')).waitFor({ timeout: 10000 });
   await page.locator('.msg-notice', { hasText: 'was cancelled' }).waitFor();
@@ -155,6 +165,7 @@ try {
   // ---- talking over a turn: a message waits, one is refused, a turn is stopped --------------------
   const talk = await api(server.url, 'POST', '/v1/threads', { flow: 'thinker' });
   await page.goto(`${server.url}/#/thread/${talk.body.thread_id}`);
+  await showing(page, talk.body.thread_id);
   await page.locator('main[data-stream=live]').waitFor();
   await send(page, 'hello');
   await page.locator('main[data-state=busy]').waitFor();
@@ -176,6 +187,7 @@ try {
 
   const strict = await api(server.url, 'POST', '/v1/threads', { flow: 'thinker', strategy: 'reject' });
   await page.goto(`${server.url}/#/thread/${strict.body.thread_id}`);
+  await showing(page, strict.body.thread_id);
   await page.locator('main[data-stream=live]').waitFor();
   await send(page, 'hello');
   await page.locator('main[data-state=busy]').waitFor();
@@ -188,6 +200,7 @@ try {
   // ---- phone size, dark scheme -----------------------------------------------------------------
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${server.url}/#/thread/${threadId}`);
+  await showing(page, threadId);
   await page.locator('.msg-notice').first().waitFor();
   const wider = await overflow(page);
   ok(wider <= 0, 'nothing overflows a phone\'s width', `${wider}px`);

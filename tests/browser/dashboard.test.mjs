@@ -5,8 +5,10 @@
 //   node dashboard.test.mjs WEFT   (meson test dashboard-e2e, and
 //   --browser=firefox: dashboard-e2e-firefox; exit 77 skips)
 //
-// It starts examples/content.json from its form and watches its nodes
-// turn running, then completed, in the graph's order; opens a task and
+// It starts examples/content.json from its form and reads its result;
+// watches a run of the same diamond, each task held until the test lets
+// it finish, turn each node running, then completed, in the graph's
+// order (whatever the machine's speed); opens a task and
 // reads its output; cancels a slow run; replays a run from a task (the
 // flow has a sqlite store); sees a token's login prompt before anything
 // else; shows a run the server only has in a store, steps and all; looks at the pages at phone size and in the dark scheme, and
@@ -58,37 +60,39 @@ writeFileSync(join(flows, 'kept-tools.json'), JSON.stringify({
   tasks: [{ name: 'call', agent: 'caller', description: 'use the clock' }],
 }));
 
+// The content flow's diamond with each task held until the test lets it
+// finish (a file of its name in `gates`): the graph is watched node by
+// node, each state shown for as long as the test looks, however slow the
+// machine (content.json's tasks last 0.2 to 0.8 s, which a loaded machine
+// may take to draw the graph at all).
+const gates = tempDir('weft-gates-');
+const diamond = { outline: [], research: ['outline'], examples: ['outline'],
+                  draft: ['research', 'examples'], final: ['draft'] };
+writeFileSync(join(flows, 'gated.json'), JSON.stringify({
+  name: 'gated',
+  process: 'graph',
+  agents: Object.fromEntries(Object.keys(diamond).map((task) => [task, {
+    plugin: 'exec', shell: true, stdin: 'none',
+    command: [`until [ -e '${join(gates, task)}' ]; do sleep 0.05; done; echo ${task}`] }])),
+  tasks: Object.entries(diamond).map(([task, context]) => ({ name: task, agent: task,
+                                                             description: task, context })),
+}));
+
 const plugins = ['--plugin-dir', join(buildRoot, 'tests', 'plugins', 'good')];
 const server = await serve(flows, plugins);
 const errors = [];
 let storedId = null;    // a run of kept-tools, for the second server to read from its store
 
-// Every state a graph node showed, in the order the page showed them: a
-// node drawn after its task started (the graph is laid out while the run
-// goes on) is drawn in the state it has then, which counts as seen.
-const recordStates = () => {
-  window.__states = [];
-  const note = (el) => {
-    if (el.classList?.contains('node') && el.dataset.status)
-      window.__states.push([el.dataset.task, el.dataset.status]);
-  };
-  new MutationObserver((changes) => {
-    for (const c of changes)
-      if (c.type === 'attributes')
-        note(c.target);
-      else
-        for (const added of c.addedNodes)
-          if (added.nodeType === 1) {
-            note(added);
-            added.querySelectorAll?.('.node').forEach(note);
-          }
-  }).observe(document, { subtree: true, childList: true, attributes: true,
-                         attributeFilter: ['data-status'] });
+// Once `page` shows run `id` (task `task` chosen): the page takes a new
+// hash on its hashchange event, after goto or a click has returned, and
+// until then what is on it (main's data-status too) is the last view's.
+const showing = async (page, id, task) => {
+  await page.locator('h1.run-title', { hasText: id }).waitFor();
+  if (task) await page.locator('#task-h', { hasText: task }).waitFor();
 };
 
 try {
   const page = await newPage(browser);
-  await page.addInitScript(recordStates);
 
   // ---- the runs table, empty -------------------------------------------------------
   await page.goto(`${server.url}/`);
@@ -107,19 +111,9 @@ try {
   await form.locator('button[type=submit]').click();
   await page.waitForURL(/#\/run\//);
   const runId = decodeURIComponent(page.url().split('#/run/')[1]);
+  await showing(page, runId);
   await page.locator('main[data-status=completed]').waitFor({ timeout: 20000 });
   await page.locator('#graph g.node[data-status=completed]').nth(4).waitFor();
-  const states = await page.evaluate(() => window.__states);
-  const seen = (task, status) => states.findIndex(([t, s]) => t === task && s === status);
-  const order = ['outline', 'research', 'examples', 'draft', 'final'];
-  ok(order.every((t) => seen(t, 'running') >= 0 && seen(t, 'running') < seen(t, 'completed')),
-     'each node turned running, then completed', JSON.stringify(states));
-  ok(seen('outline', 'completed') < seen('research', 'running')
-     && seen('outline', 'completed') < seen('examples', 'running')
-     && seen('research', 'completed') < seen('draft', 'running')
-     && seen('examples', 'completed') < seen('draft', 'running')
-     && seen('draft', 'completed') < seen('final', 'running'),
-     'in the graph\'s order: a node runs once what it waits for completed');
   ok(await page.locator('#gantt .gantt-bar.st-completed').count() === 5,
      'the timeline has a bar per task');
   ok((await page.locator('#run-result').textContent()).includes('FINAL (edited for backend developers)'),
@@ -127,6 +121,7 @@ try {
 
   // ---- open a task, read its output --------------------------------------------------
   await page.locator('#graph g.node[data-task=research]').click();
+  await showing(page, runId, 'research');
   await page.locator('#task-output').waitFor();
   const output = await page.locator('#task-output').textContent();
   ok(output.includes('[research] Collect facts about browsers'), 'a task\'s output', output);
@@ -137,12 +132,47 @@ try {
   await page.locator('#graph g.node[data-task=draft]').focus();
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/draft$/);
+  await showing(page, runId, 'draft');
   ok((await page.locator('#task-output').textContent()).startsWith('DRAFT'),
      'a graph node is chosen with the keyboard');
+
+  // ---- the graph follows a run: each node running, then completed, in order -------------
+  // Each step lets one task finish; then the nodes it frees must show
+  // running, and those still waiting for a held task must stay pending.
+  const gated = await api(server.url, 'POST', '/v1/flows/gated/runs', {});
+  await page.goto(`${server.url}/#/run/${gated.body.run_id}`);
+  await showing(page, gated.body.run_id);
+  const node = (task) => page.locator(`#graph g.node[data-task=${task}]`);
+  const status = { outline: 'running', research: 'pending', examples: 'pending',
+                   draft: 'pending', final: 'pending' };
+  const wrong = [];
+  const ran = new Set();
+  for (const finished of [null, 'outline', 'research', 'examples', 'draft', 'final']) {
+    if (finished) {
+      writeFileSync(join(gates, finished), '');
+      status[finished] = 'completed';
+      for (const [task, needs] of Object.entries(diamond))
+        if (status[task] === 'pending' && needs.every((t) => status[t] === 'completed'))
+          status[task] = 'running';
+    }
+    for (const [task, want] of Object.entries(status)) if (want !== 'pending') {
+      await node(task).and(page.locator(`[data-status=${want}]`)).waitFor();
+      if (want === 'running') ran.add(task);
+    }
+    for (const [task, want] of Object.entries(status))
+      if (want === 'pending' && await node(task).getAttribute('data-status') !== 'pending')
+        wrong.push(`${task} ${await node(task).getAttribute('data-status')} after ${finished}`);
+  }
+  await page.locator('main[data-status=completed]').waitFor();
+  ok(Object.keys(diamond).every((t) => ran.has(t) && status[t] === 'completed'),
+     'each node turned running, then completed');
+  ok(wrong.length === 0, 'in the graph\'s order: a node runs once what it waits for completed',
+     wrong.join('; '));
 
   // ---- a task's steps: tool calls and their results, an agent's notes ------------------
   const tools = await api(server.url, 'POST', '/v1/flows/tools/runs', {});
   await page.goto(`${server.url}/#/run/${tools.body.run_id}/call`);
+  await showing(page, tools.body.run_id, 'call');
   await page.locator('main[data-status=completed]').waitFor();
   await page.locator('.steps .step-tool_call').first().waitFor();
   ok(await page.locator('.steps .step-tool_call').count() === 2
@@ -151,6 +181,7 @@ try {
      && (await page.locator('.steps .step-tool_result pre.error').textContent()).includes('asked to fail'),
      'the task panel shows tool calls with their arguments and results (and a failed one)');
   await page.goto(`${server.url}/#/run/${tools.body.run_id}/note`);
+  await showing(page, tools.body.run_id, 'note');
   await page.locator('.steps .step-note').waitFor();
   ok((await page.locator('.steps .step-note').textContent()).includes('about to return'),
      'and an agent\'s own steps');
@@ -169,11 +200,13 @@ try {
   // ---- replay from a task (a flow with a sqlite store) ------------------------------
   const kept = await api(server.url, 'POST', '/v1/flows/kept/runs', {});
   await page.goto(`${server.url}/#/run/${kept.body.run_id}/b`);
+  await showing(page, kept.body.run_id, 'b');
   await page.locator('main[data-status=completed]').waitFor();
   await page.click('#replay-task');
   await page.waitForURL((url) => !url.hash.includes(kept.body.run_id));
-  await page.locator('main[data-status=completed]').waitFor();
   const replayId = decodeURIComponent(page.url().split('#/run/')[1]);
+  await showing(page, replayId);
+  await page.locator('main[data-status=completed]').waitFor();
   await page.locator('#gantt .gantt-row[data-task=a] .gantt-reused').waitFor();
   ok(await page.locator('#gantt .gantt-row[data-task=b] .gantt-bar').count() === 1
      && await page.locator('#gantt .gantt-row[data-task=a] .gantt-bar').count() === 0,
@@ -189,7 +222,7 @@ try {
       console.log('# DEBUG', await page.locator(`tr[data-run="${replayId}"]`).innerText(),
                   JSON.stringify((await api(server.url, 'GET', '/v1/runs')).body));
     });
-  ok(await page.locator('tbody tr').count() === 5, 'the table lists the five runs');
+  ok(await page.locator('tbody tr').count() === 6, 'the table lists the six runs');
   ok(await page.locator('tbody tr').first().getAttribute('data-run') === replayId,
      'newest first');
   await page.selectOption('#filter-status', 'cancelled');
@@ -204,7 +237,7 @@ try {
   await waitFor(async () => await page.locator('tbody tr').count() === 2, 'the flow filter');
   ok(true, 'filtered by flow');
   await page.selectOption('#filter-flow', '');
-  ok((await page.locator('.count.st-completed .n').textContent()) === '4', 'counts by status');
+  ok((await page.locator('.count.st-completed .n').textContent()) === '5', 'counts by status');
   // A run started elsewhere appears live.
   const other = await api(server.url, 'POST', '/v1/flows/blog/runs', {});
   await page.locator(`tr[data-run="${other.body.run_id}"][data-status=completed]`)
@@ -232,6 +265,7 @@ try {
   // ---- phone size, dark scheme ----------------------------------------------------------
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${server.url}/#/run/${runId}/final`);
+  await showing(page, runId, 'final');
   await page.locator('main[data-status=completed]').waitFor();
   const wider = await overflow(page);
   ok(wider <= 0, 'nothing overflows a phone\'s width', `${wider}px`);
@@ -276,6 +310,7 @@ try {
                                        'open-sesame')).body?.status === 'completed',
                 'the store to hold the run of kept-tools');
   await page.goto(`${guarded.url}/#/run/${storedId}/call`);
+  await showing(page, storedId, 'call');
   await page.locator('main[data-status=completed]').waitFor();
   await page.locator('.steps .step-tool_result').nth(1).waitFor();
   ok(await page.locator('.steps .step-tool_call').count() === 2

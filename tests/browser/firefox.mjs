@@ -48,6 +48,31 @@ function isVisible(e) {
   return box.width > 0 && box.height > 0 && getComputedStyle(e).visibility !== 'hidden';
 }
 
+// In the page: whether `e` may take an action now, as Playwright's checks
+// before one: `editable` (a fill): visible, enabled, not read-only;
+// `actionable` (a click): visible, enabled, in the same place two frames
+// running (not moving), and the element the pointer would hit at its
+// centre (nothing over it).
+async function isReady(e, state) {
+  if (!isVisible(e) || e.disabled || e.closest?.('fieldset[disabled]')) return false;
+  if (state === 'editable') return !e.readOnly;
+  e.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  const before = e.getBoundingClientRect();
+  // Two frames, as Playwright waits; a page whose frames do not come
+  // (throttled) is measured again a little later all the same.
+  await new Promise((done) => {
+    let frames = 0;
+    const tick = () => (++frames === 2 ? done() : requestAnimationFrame(tick));
+    requestAnimationFrame(tick);
+    setTimeout(done, 100);
+  });
+  const after = e.getBoundingClientRect();
+  if (!e.isConnected || ['x', 'y', 'width', 'height'].some((k) => before[k] !== after[k]))
+    return false;
+  const hit = document.elementFromPoint(after.x + after.width / 2, after.y + after.height / 2);
+  return hit !== null && (hit === e || e.contains(hit));
+}
+
 class Locator {
   constructor(page, steps) {
     this.page = page;
@@ -73,10 +98,20 @@ class Locator {
     }
   }
 
-  async handle({ state = 'attached', timeout = TIMEOUT_MS } = {}) {
+  // The first match once it is in `state`: attached, visible, editable
+  // or actionable (isReady); what else it must hold, `extra(e, arg)`.
+  async handle({ state = 'attached', timeout = TIMEOUT_MS, extra = null, arg = null } = {}) {
     const deadline = Date.now() + timeout;
-    const probe = `(() => { const e = (${resolveSteps})(${JSON.stringify(this.steps)})[0];
-      return e && (${state === 'visible'} ? (${isVisible})(e) : true) ? e : null; })()`;
+    const probe = `(async () => {
+      const isVisible = ${isVisible}, isReady = ${isReady}, extra = ${extra ?? null};
+      const e = (${resolveSteps})(${JSON.stringify(this.steps)})[0];
+      if (!e) return null;
+      const state = ${JSON.stringify(state)};
+      if (state === 'visible' && !isVisible(e)) return null;
+      if ((state === 'editable' || state === 'actionable') && !(await isReady(e, state)))
+        return null;
+      return extra === null || extra(e, ${JSON.stringify(arg)}) ? e : null;
+    })()`;
     for (;;) {
       const handle = await this.page.raw.evaluateHandle(probe);
       const element = handle.asElement();
@@ -84,6 +119,27 @@ class Locator {
       await handle.dispose();
       if (Date.now() > deadline)
         throw new Error(`timed out after ${timeout} ms waiting for ${this} to be ${state}`);
+      await sleep(POLL_MS);
+    }
+  }
+
+  // `act(handle)` on the first match once it is in `state`, as Playwright's
+  // actions: a match the page replaced meanwhile (a list drawn again) is
+  // found again, and the action tried on it.
+  async act(state, act, { extra = null, arg = null } = {}) {
+    const deadline = Date.now() + TIMEOUT_MS;
+    for (;;) {
+      const handle = await this.handle({ state, extra, arg,
+                                         timeout: Math.max(0, deadline - Date.now()) });
+      try {
+        return await act(handle);
+      } catch (error) {
+        if (!/detached|not connected|not clickable|not visible/i.test(error.message)
+            || Date.now() > deadline)
+          throw error;
+      } finally {
+        await handle.dispose().catch(() => {});
+      }
       await sleep(POLL_MS);
     }
   }
@@ -98,26 +154,24 @@ class Locator {
   isEnabled() { return this.read((e) => !e.disabled); }
   focus() { return this.read((e) => e.focus()); }
 
-  async click() {
-    const handle = await this.handle({ state: 'visible' });
-    await handle.click();
-    await handle.dispose();
-  }
+  click() { return this.act('actionable', (handle) => handle.click()); }
 
-  // As Playwright's: the value replaced at once, with the events typing sends.
+  // As Playwright's: once editable, the value replaced at once, with the
+  // events typing sends.
   fill(value) {
-    return this.read((e, v) => {
+    return this.act('editable', (handle) => handle.evaluate((e, v) => {
       e.focus();
       e.value = v;
       e.dispatchEvent(new Event('input', { bubbles: true }));
       e.dispatchEvent(new Event('change', { bubbles: true }));
-    }, value);
+    }, value));
   }
 
-  async selectOption(value) {
-    const handle = await this.handle();
-    await handle.select(value);
-    await handle.dispose();
+  // As Playwright's: once the <select> is enabled and has the option (a
+  // list the page fills from the server may not have it yet).
+  selectOption(value) {
+    const hasOption = (e, v) => [...e.options].some((o) => o.value === v);
+    return this.act('editable', (handle) => handle.select(value), { extra: hasOption, arg: value });
   }
 
   toString() { return `locator ${JSON.stringify(this.steps)}`; }
